@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` and `make test`. Both install everything into .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PKGS   := libs/contracts libs/eventstore libs/engine libs/client \
+          services/projects services/metadata services/executor services/workload services/audit services/gateway
+STAMP  := $(VENV)/.installed
+# pytest workers: the suites are independent, so they run side by side on both cores.
+TEST_WORKERS ?= 2
+
+.PHONY: install demo test test-fast bench lint typecheck clean up down
+
+$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt scripts/ensure-odbc.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(foreach p,$(PKGS),-e $(p)) -r requirements-dev.txt
+	bash scripts/ensure-odbc.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/ombudsman demo
+
+test: install
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -x tests -m "not slow"
+
+bench: install
+	$(BIN)/python -m pytest -q -s tests/perf
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy libs services
+
+up: install
+	$(BIN)/ombudsman up
+
+down: install
+	$(BIN)/ombudsman down
+
+clean:
+	rm -rf $(VENV) .ombudsman .pytest_cache .mypy_cache .ruff_cache

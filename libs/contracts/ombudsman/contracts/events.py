@@ -1,0 +1,376 @@
+"""Every event type Ombudsman publishes, by owning service.
+
+The stream `OMB_EVENTS` is a public interface: other teams subscribe to these. Change a type by
+bumping its `schema_version` and registering an upcaster (see registry.py), never in place.
+
+Stream types: project, connection, metadata, mapping, pipeline, run, batch, schedule,
+discrepancy, workload, user, alert, audit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ombudsman.contracts.registry import Event, event
+
+# --- projects service -----------------------------------------------------------------------
+
+DatabaseKind = Literal["sqlserver", "snowflake", "postgres", "duckdb"]
+
+
+@event
+class ProjectCreated(Event):
+    stream_type = "project"
+    project_id: str
+    name: str
+    description: str = ""
+    source_database: str | None = None
+    source_schemas: list[str] = Field(default_factory=list)
+    target_database: str | None = None
+    target_schemas: list[str] = Field(default_factory=list)
+    members: list[str] = Field(default_factory=list)
+
+
+@event
+class ProjectUpdated(Event):
+    stream_type = "project"
+    project_id: str
+    changes: dict[str, Any]
+
+
+@event
+class ProjectDeleted(Event):
+    stream_type = "project"
+    project_id: str
+
+
+@event
+class ProjectMemberAdded(Event):
+    stream_type = "project"
+    project_id: str
+    user_id: str
+
+
+@event
+class ConnectionAdded(Event):
+    """A named connection of a project. The URL is stored with its secret masked; the secret itself
+    lives encrypted in the projects service's own table, never in an event."""
+
+    stream_type = "project"
+    project_id: str
+    name: str
+    kind: DatabaseKind
+    role: Literal["source", "target", "other"] = "other"
+    url_masked: str
+
+
+@event
+class ConnectionRemoved(Event):
+    stream_type = "project"
+    project_id: str
+    name: str
+
+
+@event
+class ConnectionTested(Event):
+    stream_type = "project"
+    project_id: str
+    name: str
+    ok: bool
+    server_version: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+@event
+class SchemaMappingSet(Event):
+    stream_type = "project"
+    project_id: str
+    source_schema: str
+    target_schema: str
+
+
+@event
+class PipelineSaved(Event):
+    stream_type = "project"
+    project_id: str
+    pipeline_id: str
+    name: str
+    yaml: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+
+
+@event
+class PipelineDeleted(Event):
+    stream_type = "project"
+    project_id: str
+    pipeline_id: str
+
+
+# --- metadata service -----------------------------------------------------------------------
+
+
+@event
+class MetadataExtractionStarted(Event):
+    stream_type = "metadata"
+    project_id: str
+    side: Literal["source", "target"]
+    schemas: list[str] = Field(default_factory=list)
+
+
+@event
+class MetadataExtracted(Event):
+    """A summary of an extracted catalog; the catalog itself is the metadata service's projection."""
+
+    stream_type = "metadata"
+    project_id: str
+    side: Literal["source", "target"]
+    schemas: int
+    tables: int
+    columns: int
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+@event
+class MetadataExtractionFailed(Event):
+    stream_type = "metadata"
+    project_id: str
+    side: Literal["source", "target"]
+    error: str
+
+
+@event
+class DdlUploaded(Event):
+    stream_type = "metadata"
+    project_id: str
+    side: Literal["source", "target"]
+    dialect: str
+    tables: int
+
+
+@event
+class MappingSuggested(Event):
+    stream_type = "mapping"
+    project_id: str
+    suggestions: int
+    unmapped_source: int = 0
+    unmapped_target: int = 0
+
+
+@event
+class MappingApproved(Event):
+    stream_type = "mapping"
+    project_id: str
+    source_table: str
+    target_table: str
+    columns: dict[str, str] = Field(default_factory=dict)
+    confidence: float | None = None
+    automatic: bool = False
+
+
+@event
+class MappingRejected(Event):
+    stream_type = "mapping"
+    project_id: str
+    source_table: str
+    target_table: str
+
+
+@event
+class RelationshipsInferred(Event):
+    stream_type = "metadata"
+    project_id: str
+    relationships: int
+
+
+@event
+class TablesClassified(Event):
+    stream_type = "metadata"
+    project_id: str
+    classes: dict[str, int] = Field(default_factory=dict)
+
+
+@event
+class PipelinesGenerated(Event):
+    stream_type = "metadata"
+    project_id: str
+    pipeline_ids: list[str]
+
+
+# --- executor service -----------------------------------------------------------------------
+
+StepStatus = Literal["passed", "failed", "warning", "error", "skipped"]
+
+
+@event
+class RunQueued(Event):
+    stream_type = "run"
+    run_id: str
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    pipeline_name: str = ""
+    batch_id: str | None = None
+    steps: list[str] = Field(default_factory=list)
+
+
+@event
+class RunStarted(Event):
+    stream_type = "run"
+    run_id: str
+
+
+@event
+class StepStarted(Event):
+    stream_type = "run"
+    run_id: str
+    step: str
+    worker: str | None = None
+    attempt: int = 1
+
+
+@event
+class StepCompleted(Event):
+    """A step's result (the engine's StepResult as JSON, bounded in size)."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    status: StepStatus
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+@event
+class StepSkipped(Event):
+    stream_type = "run"
+    run_id: str
+    step: str
+    reason: str
+
+
+@event
+class RunCompleted(Event):
+    stream_type = "run"
+    run_id: str
+    status: Literal["completed", "failed"]
+    total_steps: int
+    successful_steps: int
+    failed_steps: int
+    warnings: int = 0
+    duration_seconds: float = 0.0
+
+
+@event
+class RunCancelled(Event):
+    stream_type = "run"
+    run_id: str
+    reason: str = ""
+
+
+@event
+class BatchCreated(Event):
+    stream_type = "batch"
+    batch_id: str
+    name: str
+    pipelines: list[dict[str, Any]]
+    max_parallel: int = 4
+    continue_on_error: bool = True
+
+
+# --- workload service -----------------------------------------------------------------------
+
+
+@event
+class WorkloadUploaded(Event):
+    stream_type = "workload"
+    workload_id: str
+    project_id: str
+    filename: str
+    queries: int
+
+
+@event
+class WorkloadAnalyzed(Event):
+    stream_type = "workload"
+    workload_id: str
+    project_id: str
+    queries: int
+    unparsed: int
+    tables: int
+
+
+@event
+class ValidationsSuggested(Event):
+    stream_type = "workload"
+    workload_id: str
+    project_id: str
+    suggestions: int
+
+
+# --- gateway (users and auth) ---------------------------------------------------------------
+
+
+@event
+class UserRegistered(Event):
+    stream_type = "user"
+    user_id: str
+    username: str
+    role: Literal["admin", "user", "viewer"]
+
+
+@event
+class UserLoggedIn(Event):
+    stream_type = "user"
+    user_id: str
+    username: str
+
+
+@event
+class LoginFailed(Event):
+    stream_type = "user"
+    user_id: str
+    username: str
+    failed_attempts: int
+
+
+@event
+class UserLockedOut(Event):
+    stream_type = "user"
+    user_id: str
+    username: str
+    until: str
+
+
+@event
+class UserRoleChanged(Event):
+    stream_type = "user"
+    user_id: str
+    role: Literal["admin", "user", "viewer"]
+
+
+@event
+class UserLoggedOut(Event):
+    stream_type = "user"
+    user_id: str
+
+
+# --- audit service --------------------------------------------------------------------------
+
+
+@event
+class AlertFired(Event):
+    stream_type = "alert"
+    rule_id: str
+    source_event_id: str
+    source_event_type: str
+    channel: str
+    summary: str
+
+
+@event
+class AuditGapDetected(Event):
+    stream_type = "audit"
+    expected_sequence: int
+    received_sequence: int

@@ -1,0 +1,62 @@
+"""NATS subjects and stream names as functions: no subject literal lives anywhere else."""
+
+from __future__ import annotations
+
+import re
+
+EVENTS_STREAM = "OMB_EVENTS"
+WORK_STREAM = "OMB_WORK"
+EVENTS_PREFIX = "omb.evt"
+WORK_PREFIX = "omb.work"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-:]+$")
+
+
+def _token(value: str, what: str) -> str:
+    if not value or not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} cannot be a NATS subject token (letters, digits, _ - : only)")
+    return value
+
+
+def event_subject(stream_type: str, stream_id: str, event_type: str) -> str:
+    """`omb.evt.<stream_type>.<stream_id>.<EventType>`"""
+    return (
+        f"{EVENTS_PREFIX}.{_token(stream_type, 'stream type')}."
+        f"{_token(stream_id, 'stream id')}.{_token(event_type, 'event type')}"
+    )
+
+
+def events_filter(stream_type: str = "*", stream_id: str = "*", event_type: str = "*") -> str:
+    """A subject filter over events; any part left out matches everything."""
+    return f"{EVENTS_PREFIX}.{stream_type}.{stream_id}.{event_type}"
+
+
+def all_events() -> str:
+    return f"{EVENTS_PREFIX}.>"
+
+
+def command_subject(service: str, command: str) -> str:
+    """`omb.cmd.<service>.<command>`: request/reply, queue group per service."""
+    return f"omb.cmd.{_token(service, 'service')}.{_token(command, 'command')}"
+
+
+def query_subject(service: str, query: str) -> str:
+    """`omb.qry.<service>.<query>`"""
+    return f"omb.qry.{_token(service, 'service')}.{_token(query, 'query')}"
+
+
+def health_subject(service: str) -> str:
+    return query_subject(service, "health")
+
+
+def step_work_subject(run_id: str) -> str:
+    """`omb.work.step.<run_id>`: one message per step to execute."""
+    return f"{WORK_PREFIX}.step.{_token(run_id, 'run id')}"
+
+
+def all_work() -> str:
+    return f"{WORK_PREFIX}.>"
+
+
+def queue_group(service: str) -> str:
+    return f"omb-{service}"

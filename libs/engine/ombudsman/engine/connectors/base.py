@@ -1,0 +1,79 @@
+"""The one async interface every database connector implements.
+
+SQL reaching a connector is already rendered for its dialect (sqlglot dialect name in
+`Connector.dialect`). Values are bound with qmark placeholders (`?`) in the SQL text and a
+sequence of parameters; each connector translates them to its driver's style.
+Blocking drivers (DuckDB, Snowflake, pyodbc) run in a thread pool.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    """What `Connector.test()` reports."""
+
+    ok: bool
+    server_version: str | None
+    latency_ms: float | None
+    error: str | None = None
+
+
+class Connector(ABC):
+    """A connection (pool) to one database. Use as `async with connect(url) as db: ...`."""
+
+    kind: ClassVar[str]  # sqlserver | snowflake | postgres | duckdb
+    dialect: ClassVar[str]  # sqlglot dialect: tsql | snowflake | postgres | duckdb
+
+    def __init__(self, url: str, *, timeout: float = 60.0, pool_size: int = 4) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.pool_size = pool_size
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Connector:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None) -> pa.Table:
+        """Run one query; the result as an Arrow table (at most `limit` rows when given)."""
+
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query; the result as a list of tuples (small results only)."""
+        table = await self.fetch(sql, params)
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    @abstractmethod
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """Run one query; its result in record batches, never all in memory at once."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement that returns no rows (DDL, DML: loading test data, never in validators)."""
+
+    @abstractmethod
+    async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
+        """The catalog (ombudsman.contracts.catalog.Catalog) of the given schemas, or all."""
+
+    @abstractmethod
+    async def test(self) -> ConnectionTest:
+        """Connect, report the server version and the round-trip latency; never raise."""
