@@ -1,0 +1,32 @@
+"""What one validation step found: the engine returns it, the executor stores it, people read it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+StepStatus = Literal["passed", "failed", "warning", "error", "skipped"]
+SAMPLE_LIMIT = 100  # rows of differences kept in a StepResult; the full list goes to a file
+
+
+class StepResult(BaseModel):
+    """The outcome of one validator run on one table pair."""
+
+    step: str = ""
+    validator: str
+    status: StepStatus
+    message: str
+    duration_seconds: float = 0.0
+    source: dict[str, Any] = Field(default_factory=dict)  # figures measured on the source side
+    target: dict[str, Any] = Field(default_factory=dict)  # the same figures on the target side
+    match_percentage: float | None = None
+    affected_columns: list[str] = Field(default_factory=list)
+    sample: list[dict[str, Any]] = Field(default_factory=list, max_length=SAMPLE_LIMIT)
+    sql: dict[str, list[str]] = Field(default_factory=dict)  # {"source": [...], "target": [...]}
+    details: dict[str, Any] = Field(default_factory=dict)
+    severity: Literal["critical", "warning", "info"] = "critical"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("passed", "warning", "skipped")
