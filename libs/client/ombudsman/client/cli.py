@@ -1,0 +1,45 @@
+"""`ombudsman`: one command line for the engine (standalone runs), the embedded stack and the gateway.
+
+Sub-commands live next to what they drive and are mounted here lazily, so `ombudsman --help`
+stays fast and a missing optional piece never breaks the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ombudsman: data-migration validation.")
+
+# (module, attribute): a typer app whose commands are mounted at the top level.
+_MOUNTED = [
+    ("ombudsman.engine.cli", "app"),
+    ("ombudsman.eventstore.cli", "app"),
+    ("ombudsman.client.commands", "app"),
+]
+
+
+def _mount() -> None:
+    for module_name, attribute in _MOUNTED:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that piece is not installed
+            raise
+        sub = getattr(module, attribute)
+        for command in sub.registered_commands:
+            app.registered_commands.append(command)
+        for group in sub.registered_groups:
+            app.registered_groups.append(group)
+
+
+def main() -> None:
+    """Entry point of the `ombudsman` console script."""
+    _mount()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
