@@ -21,6 +21,14 @@ _MOUNTED = [
 ]
 
 
+@app.command()
+def version() -> None:
+    """Print Ombudsman's version."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("ombudsman-client"))
+
+
 def _mount() -> None:
     for module_name, attribute in _MOUNTED:
         try:
