@@ -21,6 +21,11 @@ _MOUNTED = [
 ]
 
 
+@app.callback()
+def _root() -> None:
+    """Ombudsman: prove a migrated warehouse holds the same data as its source."""
+
+
 @app.command()
 def version() -> None:
     """Print Ombudsman's version."""
