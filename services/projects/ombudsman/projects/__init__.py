@@ -1,0 +1,1 @@
+"""The projects service: projects, connections (secrets encrypted), schema mappings, saved pipelines."""
