@@ -17,6 +17,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ombudsman: d
 _MOUNTED = [
     ("ombudsman.engine.cli", "app"),
     ("ombudsman.eventstore.cli", "app"),
+    ("ombudsman.eventstore.launcher", "app"),
+    ("ombudsman.client.demo", "app"),
     ("ombudsman.client.commands", "app"),
 ]
 

@@ -1,0 +1,335 @@
+"""`ombudsman up | down | status`: the embedded stack as separate processes.
+
+A real `nats-server -js` (unless OMB_NATS_URL is set), a real PostgreSQL from `pgserver` (unless
+OMB_DATABASE_URL is set), every service and the gateway, each its own process with its log in
+`.ombudsman/logs/`. A second `up` reuses the data under `.ombudsman/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+
+SERVICES = ["projects", "metadata", "executor", "workload", "audit"]
+GATEWAY = "gateway"
+DEFAULT_GATEWAY_PORT = 8800
+STATE_FILE = "stack.json"
+
+app = typer.Typer(add_completion=False)
+
+
+@dataclass
+class Stack:
+    """What `up` started, as written to `.ombudsman/stack.json`."""
+
+    home: Path
+    nats_url: str = ""
+    database_url: str = ""
+    gateway_url: str = ""
+    nats_pid: int | None = None
+    pgdata: str | None = None
+    processes: dict[str, int] = field(default_factory=dict)
+
+    def save(self) -> None:
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        (self.home / STATE_FILE).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, home: Path) -> Stack | None:
+        path = home / STATE_FILE
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        data["home"] = Path(data["home"])
+        return cls(**data)
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("OMB_HOME", ".ombudsman")).resolve()
+
+
+def _secret(home: Path, name: str, env: str) -> str:
+    if os.environ.get(env):
+        return os.environ[env]
+    path = home / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with contextlib.suppress(Exception):
+        import psutil
+
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    return True
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _module_runnable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+async def _ensure_database(server_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _healthy(nats_url: str, service: str) -> bool:
+    import nats
+
+    from ombudsman.contracts.subjects import health_subject
+
+    try:
+        nc = await nats.connect(nats_url, connect_timeout=1, max_reconnect_attempts=0)
+    except Exception:
+        return False
+    try:
+        reply = await nc.request(health_subject(service), b"{}", timeout=1)
+        return bool(json.loads(reply.data).get("ok"))
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
+def _gateway_healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = None, timeout: float = 90) -> Stack:
+    """Start (or reuse) the whole stack; returns when every part answers its health check."""
+    home = home_dir()
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    previous = Stack.load(home)
+    if previous and any(_alive(pid) for pid in previous.processes.values()):
+        raise typer.BadParameter(f"a stack is already running from {home} (ombudsman status / ombudsman down)")
+    stack = Stack(home=home)
+
+    nats_server = None
+    stack.nats_url = os.environ.get("OMB_NATS_URL", "")
+    if not stack.nats_url:
+        port = 4333
+        if previous and previous.nats_url:
+            port = int(previous.nats_url.rsplit(":", 1)[1])
+        if not _port_free(port):
+            port = free_port()
+        nats_server = EmbeddedNats.start(home / "nats", port, detach=detach)
+        stack.nats_url, stack.nats_pid = nats_server.url, nats_server.process.pid if nats_server.process else None
+
+    pg = None
+    stack.database_url = os.environ.get("OMB_DATABASE_URL", "")
+    if not stack.database_url:
+        pg = EmbeddedPostgres.start(home / "pgdata", keep_running=True)
+        asyncio.run(_ensure_database(pg.uri("postgres"), "ombudsman"))
+        stack.database_url = pg.uri("ombudsman")
+        stack.pgdata = str(home / "pgdata")
+
+    port = gateway_port or int(os.environ.get("OMB_GATEWAY_PORT", DEFAULT_GATEWAY_PORT))
+    if not _port_free(port):
+        port = free_port()
+    stack.gateway_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "OMB_NATS_URL": stack.nats_url,
+        "OMB_DATABASE_URL": stack.database_url,
+        "OMB_SECRET_KEY": _secret(home, "secret.key", "OMB_SECRET_KEY"),
+        "OMB_JWT_SECRET": _secret(home, "jwt.key", "OMB_JWT_SECRET"),
+        "OMB_GATEWAY_PORT": str(port),
+        "OMB_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    def spawn(label: str, args: list[str]) -> None:
+        log = open(home / "logs" / f"{label}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+        )
+        stack.processes[label] = proc.pid
+
+    started: list[str] = []
+    for service in SERVICES:
+        if _module_runnable(f"ombudsman.{service}"):
+            spawn(service, [f"ombudsman.{service}"])
+            started.append(service)
+        else:
+            typer.secho(f"  {service}: not installed, skipped", fg="yellow", err=True)
+    if "executor" in started:
+        for i in range(workers):
+            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"])
+    if _module_runnable("ombudsman.gateway"):
+        spawn(GATEWAY, ["ombudsman.gateway"])
+    stack.save()
+
+    try:
+        _wait_healthy(stack, started, timeout)
+    except BaseException:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def _wait_healthy(stack: Stack, services: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(services) | ({GATEWAY} if GATEWAY in stack.processes else set())
+    while pending:
+        for label, pid in stack.processes.items():
+            if not _alive(pid):
+                tail = _log_tail(stack.home / "logs" / f"{label}.log")
+                raise RuntimeError(f"{label} exited during start-up; its log ends with:\n{tail}")
+        for name in sorted(pending):
+            ok = _gateway_healthy(stack.gateway_url) if name == GATEWAY else asyncio.run(_healthy(stack.nats_url, name))
+            if ok:
+                pending.discard(name)
+                typer.echo(f"  {name}: up")
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))}")
+        if pending:
+            time.sleep(0.3)
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_stack(stack: Stack) -> None:
+    """Stop every process of the stack (services first, then NATS and PostgreSQL)."""
+    for pid in stack.processes.values():
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in stack.processes.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in stack.processes.values():
+        if _alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    if stack.nats_pid and _alive(stack.nats_pid):
+        os.kill(stack.nats_pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(stack.nats_pid):
+                break
+            time.sleep(0.1)
+    if stack.pgdata:
+        with contextlib.suppress(Exception):
+            EmbeddedPostgres.start(stack.pgdata).stop()
+    stack.processes = {}
+    stack.nats_pid = None
+    stack.save()
+
+
+def _reap_children() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+@app.command()
+def up(
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
+    workers: int = typer.Option(2, help="Executor worker processes."),
+    port: int = typer.Option(None, help="Gateway port (default 8800, or a free one)."),
+) -> None:
+    """Start NATS, PostgreSQL, every service and the gateway; Ctrl-C stops them all."""
+    typer.echo(f"Starting Ombudsman from {home_dir()} ...")
+    try:
+        stack = start_stack(detach=detach, workers=workers, gateway_port=port)
+    except (RuntimeError, TimeoutError) as exc:
+        typer.secho(f"ombudsman up failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Gateway: {stack.gateway_url}  (API docs: {stack.gateway_url}/docs)")
+    typer.echo(f"NATS: {stack.nats_url}")
+    if detach:
+        typer.echo("Running in the background: `ombudsman status`, `ombudsman down`.")
+        return
+    typer.echo("Press Ctrl-C to stop.")
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop["now"]:
+        time.sleep(0.3)
+        _reap_children()
+    typer.echo("Stopping ...")
+    stop_stack(stack)
+    typer.echo("Stopped.")
+
+
+@app.command()
+def down() -> None:
+    """Stop a stack started with `ombudsman up --detach`."""
+    stack = Stack.load(home_dir())
+    if stack is None:
+        typer.echo("No stack state found.")
+        return
+    stop_stack(stack)
+    typer.echo("Stopped.")
+
+
+@app.command()
+def status() -> None:
+    """Which parts of the stack are running."""
+    stack = Stack.load(home_dir())
+    if stack is None or not stack.processes:
+        typer.echo("Not running.")
+        raise typer.Exit(1)
+    typer.echo(f"Gateway: {stack.gateway_url}\nNATS: {stack.nats_url}")
+    down_count = 0
+    for label, pid in stack.processes.items():
+        alive = _alive(pid)
+        down_count += not alive
+        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}")
+    raise typer.Exit(1 if down_count else 0)
