@@ -1,0 +1,346 @@
+"""The validator API: what a validator is, what it gets (ValidationContext), what it returns (StepResult).
+
+A validator is a class with a name, a category, a description and a pydantic `Params` model; its
+`run(ctx, params)` builds queries per side as sqlglot expressions, lets the databases aggregate
+(`ctx.query_both`), compares the small results in Python and returns a StepResult. `run_validator`
+wraps a run: timing, parameter validation, and turning any database error into an `error` result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlglot import exp
+
+from ombudsman.contracts.pipeline import TableRef, Tolerance
+from ombudsman.contracts.results import StepResult, StepStatus
+from ombudsman.engine.connectors.base import Connector
+from ombudsman.engine.validators import sql as q
+
+Side = Literal["source", "target"]
+SIDES: tuple[Side, Side] = ("source", "target")
+T = TypeVar("T")
+
+
+class ValidatorParams(BaseModel):
+    """Base of every validator's parameter model: unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(ValidatorParams):
+    """For validators without parameters."""
+
+
+@dataclass
+class Sides(Generic[T]):
+    """A pair of values, one per side."""
+
+    source: T
+    target: T
+
+    def __getitem__(self, side: Side) -> T:
+        return self.source if side == "source" else self.target
+
+
+class QueryError(Exception):
+    """A query failed on one side; the message says which side and what the database said."""
+
+    def __init__(self, side: Side, sql: str, cause: BaseException):
+        self.side = side
+        self.sql = sql
+        self.cause = cause
+        detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"{side} database error: {detail}")
+
+
+class ValidationInputError(Exception):
+    """The step cannot run as configured (missing table, wrong column type ...): an `error` result."""
+
+
+@dataclass
+class ValidationContext:
+    """Everything a validator needs about one step: both connections, the table pair, the mapping."""
+
+    source: Connector
+    target: Connector
+    source_table: TableRef | None = None
+    target_table: TableRef | None = None
+    column_map: dict[str, str] = field(default_factory=dict)  # source column -> target column
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    sample_limit: int = 20
+    source_filter: str | None = None  # SQL condition in the source's dialect
+    target_filter: str | None = None
+    step_id: str = ""
+    sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
+    _schemas: dict[Side, pa.Schema] = field(default_factory=dict, repr=False)
+
+    # --- naming --------------------------------------------------------------------------------
+    def connector(self, side: Side) -> Connector:
+        return self.source if side == "source" else self.target
+
+    def dialect(self, side: Side) -> str:
+        return self.connector(side).dialect
+
+    def table_ref(self, side: Side) -> TableRef:
+        ref = self.source_table if side == "source" else (self.target_table or self.source_table)
+        if ref is None:
+            raise ValidationInputError("this validator needs a table ('table' or 'tables' in the step)")
+        return ref
+
+    def table(self, side: Side, alias: str | None = None) -> exp.Table:
+        """The quoted table expression of one side."""
+        return q.table(self.table_ref(side), alias)
+
+    def column_name(self, side: Side, source_name: str) -> str:
+        """A column's name on `side` (columns are named by their source name in parameters)."""
+        return self.column_map.get(source_name, source_name) if side == "target" else source_name
+
+    def col(self, side: Side, source_name: str, table_alias: str | None = None) -> exp.Column:
+        return q.col(self.column_name(side, source_name), table_alias)
+
+    def filter(self, side: Side) -> exp.Expression | None:
+        """The step's row filter for `side`, parsed in that side's dialect (None when absent)."""
+        text = self.source_filter if side == "source" else self.target_filter
+        if not text:
+            return None
+        import sqlglot
+
+        try:
+            return sqlglot.condition(text, dialect=self.dialect(side))
+        except sqlglot.errors.ParseError as exc:
+            raise ValidationInputError(f"{side} filter is not a valid condition: {exc}") from None
+
+    def where(self, side: Side, *conditions: exp.Expression | None) -> exp.Expression | None:
+        """The side's filter AND the given conditions (None when there are none)."""
+        return q.and_all([self.filter(side), *conditions])
+
+    def select_from(self, side: Side, *projections: exp.Expression, alias: str | None = None) -> exp.Select:
+        """SELECT projections FROM the side's table WHERE the side's filter."""
+        select = exp.select(*projections).from_(self.table(side, alias))
+        condition = self.where(side)
+        return select.where(condition) if condition is not None else select
+
+    # --- running queries ------------------------------------------------------------------------
+    async def query(self, side: Side, query: exp.Expression, *, limit: int | None = None) -> pa.Table:
+        """Render `query` for the side's dialect, record the SQL, run it; QueryError on failure."""
+        sql, params = q.render(query, self.dialect(side))
+        self.sql[side].append(sql)
+        try:
+            if limit is None:
+                return await self.connector(side).fetch(sql, params)
+            return await self.connector(side).fetch(sql, params, limit=limit)
+        except QueryError:
+            raise
+        except Exception as exc:  # any driver error becomes a per-side error
+            raise QueryError(side, sql, exc) from exc
+
+    async def query_both(
+        self, build: Callable[[Side], exp.Expression], *, limit: int | None = None
+    ) -> Sides[pa.Table]:
+        """Build the query per side, run both concurrently, return both results."""
+        source_query, target_query = build("source"), build("target")
+        source, target = await asyncio.gather(
+            self.query("source", source_query, limit=limit), self.query("target", target_query, limit=limit)
+        )
+        return Sides(source, target)
+
+    async def rows_both(
+        self, build: Callable[[Side], exp.Expression], *, limit: int | None = None
+    ) -> Sides[list[dict[str, Any]]]:
+        """Like query_both, the results as lists of dicts with lower-case keys."""
+        tables = await self.query_both(build, limit=limit)
+        return Sides(to_rows(tables.source), to_rows(tables.target))
+
+    async def schema(self, side: Side) -> pa.Schema:
+        """The Arrow schema of the side's table (from a query that returns no rows)."""
+        if side not in self._schemas:
+            query = exp.select(exp.Star()).from_(self.table(side)).where(exp.false())
+            self._schemas[side] = (await self.query(side, query)).schema
+        return self._schemas[side]
+
+    async def numeric_columns(self) -> list[str]:
+        """Source-side names of the columns that are numeric on the source."""
+        schema = await self.schema("source")
+        return [f.name for f in schema if is_numeric(f.type)]
+
+    async def all_columns(self) -> list[str]:
+        return [f.name for f in await self.schema("source")]
+
+    # --- results --------------------------------------------------------------------------------
+    def result(self, status: StepStatus, message: str, **fields: Any) -> StepResult:
+        """A StepResult carrying the SQL run so far; `sample` is cut to the step's sample limit."""
+        sample = fields.pop("sample", [])[: self.sample_limit]
+        return StepResult(
+            step=self.step_id, validator="", status=status, message=message, sql=self.sql,
+            sample=[jsonable(r) for r in sample], **fields,
+        )
+
+
+def to_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """An Arrow result as dicts keyed by lower-case column name."""
+    names = [n.lower() for n in table.column_names]
+    return [dict(zip(names, row.values(), strict=True)) for row in table.to_pylist()]
+
+
+def is_numeric(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+
+
+def jsonable(value: Any) -> Any:
+    """Values for StepResult figures and samples: JSON-friendly (decimals as float, dates as ISO)."""
+    import datetime
+    import decimal
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+class Validator(ABC):
+    """One kind of check. Subclasses set the class attributes and implement `run`."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]  # schema | quality | comparison | referential | dimension | fact | metric | timeseries
+    description: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    needs_table: ClassVar[bool] = True
+
+    @abstractmethod
+    async def run(self, ctx: ValidationContext, params: Any) -> StepResult:
+        """Run the check on both sides and return its result (use `ctx.result`)."""
+
+    @classmethod
+    def parse_params(cls, raw: Mapping[str, Any] | BaseModel | None) -> BaseModel:
+        """The validated parameter model (pydantic ValidationError when wrong)."""
+        if isinstance(raw, cls.Params):
+            return raw
+        return cls.Params.model_validate(dict(raw or {}))
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalogue entry: name, category, description and the parameters' JSON schema."""
+        return {
+            "name": cls.name,
+            "category": cls.category,
+            "description": cls.description,
+            "parameters": cls.Params.model_json_schema(),
+        }
+
+
+def format_params_error(exc: ValidationError) -> list[str]:
+    """Pydantic errors as `parameters.<field>: <message>` lines."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"])
+        message = "field required" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown parameter"
+        lines.append(f"parameters.{path}: {message}" if path else f"parameters: {message}")
+    return lines
+
+
+async def run_validator(
+    validator: type[Validator] | Validator,
+    ctx: ValidationContext,
+    params: Mapping[str, Any] | BaseModel | None = None,
+    *,
+    timeout_seconds: float | None = None,
+) -> StepResult:
+    """Run one validator: never raises for bad parameters or database errors (status `error`)."""
+    instance = validator() if isinstance(validator, type) else validator
+    started = time.perf_counter()
+    try:
+        model = instance.parse_params(params)
+        if timeout_seconds:
+            result = await asyncio.wait_for(instance.run(ctx, model), timeout_seconds)
+        else:
+            result = await instance.run(ctx, model)
+    except ValidationError as exc:
+        result = ctx.result("error", "invalid parameters: " + "; ".join(format_params_error(exc)))
+    except (QueryError, ValidationInputError) as exc:
+        result = ctx.result("error", str(exc))
+    except TimeoutError:
+        result = ctx.result("error", f"timed out after {timeout_seconds:g} s")
+    except Exception as exc:  # a validator bug must not take the pipeline down
+        result = ctx.result("error", f"{type(exc).__name__}: {exc}")
+    result.validator = instance.name
+    result.step = ctx.step_id
+    result.duration_seconds = round(time.perf_counter() - started, 6)
+    return result
+
+
+# --- registry -------------------------------------------------------------------------------------
+ENTRY_POINT_GROUP = "ombudsman.validators"
+_REGISTRY: dict[str, type[Validator]] = {}
+_LOAD_ERRORS: dict[str, str] = {}
+_loaded = False
+
+
+def register(cls: type[Validator]) -> type[Validator]:
+    """Class decorator: make a validator known under its `name` (the last registration wins)."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} has no 'name'")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plug-in must not hide the others
+            _LOAD_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if isinstance(obj, type) and issubclass(obj, Validator):
+            _REGISTRY.setdefault(obj.name, obj)
+            if obj.name != ep.name:
+                _REGISTRY.setdefault(ep.name, obj)
+
+
+def validators() -> dict[str, type[Validator]]:
+    """Every known validator by name: built-ins and plug-ins of the `ombudsman.validators` group."""
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_validator(name: str) -> type[Validator]:
+    """The validator called `name`; KeyError naming the known ones when there is none."""
+    known = validators()
+    if name not in known:
+        hint = f" (it failed to load: {_LOAD_ERRORS[name]})" if name in _LOAD_ERRORS else ""
+        raise KeyError(f"unknown validator {name!r}{hint}")
+    return known[name]
+
+
+def load_errors() -> dict[str, str]:
+    """Entry points that failed to load, with the reason."""
+    _load_entry_points()
+    return dict(_LOAD_ERRORS)
+
+
+def sample_rows(rows: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    return [jsonable(r) for r in rows[:limit]]
