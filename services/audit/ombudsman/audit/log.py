@@ -1,0 +1,225 @@
+"""Writing and reading `audit.event_log`: the hash-chained, append-only record of every event.
+
+Rows are appended strictly in JetStream order by one consumer; each carries its JetStream stream
+sequence, so a redelivered message is recognised (its sequence is already logged) and a missing
+sequence is recorded as a gap instead of being skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ombudsman.audit.domain import (
+    GENESIS,
+    AlertRule,
+    ChainRow,
+    canonical_json,
+    chain_hash,
+    project_of,
+    rule_matches,
+)
+
+SCHEMA = "audit"
+
+
+def ddl(schema: str = SCHEMA) -> list[str]:
+    """The audit tables, the append-only trigger and the revoked grants."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {schema}.event_log (
+            position bigint PRIMARY KEY,
+            stream_seq bigint NOT NULL UNIQUE,
+            event_id text NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            stream_type text NOT NULL,
+            stream_id text NOT NULL,
+            project_id text,
+            actor_id text,
+            actor_name text,
+            occurred_at timestamptz NOT NULL,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            body text NOT NULL,
+            envelope jsonb NOT NULL,
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        )""",
+        f"CREATE INDEX IF NOT EXISTS event_log_occurred ON {schema}.event_log (occurred_at)",
+        f"CREATE INDEX IF NOT EXISTS event_log_stream ON {schema}.event_log (stream_type, stream_id, position)",
+        f"CREATE INDEX IF NOT EXISTS event_log_project ON {schema}.event_log (project_id, position)",
+        f"CREATE INDEX IF NOT EXISTS event_log_type ON {schema}.event_log (event_type, position)",
+        f"CREATE INDEX IF NOT EXISTS event_log_actor ON {schema}.event_log (actor_id, position)",
+        f"""CREATE OR REPLACE FUNCTION {schema}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'audit.event_log is append-only: % refused', TG_OP; END $$""",
+        f"DROP TRIGGER IF EXISTS event_log_append_only ON {schema}.event_log",
+        f"""CREATE TRIGGER event_log_append_only BEFORE UPDATE OR DELETE ON {schema}.event_log
+            FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_change()""",
+        f"DROP TRIGGER IF EXISTS event_log_no_truncate ON {schema}.event_log",
+        f"""CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON {schema}.event_log
+            FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change()""",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.event_log FROM PUBLIC",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.gaps (
+            expected_seq bigint NOT NULL, received_seq bigint NOT NULL,
+            detected_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (expected_seq, received_seq))""",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.alert_rules (
+            id text PRIMARY KEY, rule jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())""",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.alert_deliveries (
+            rule_id text NOT NULL, event_id text NOT NULL, channel text NOT NULL, url text,
+            payload text NOT NULL, status text NOT NULL DEFAULT 'pending', attempts int NOT NULL DEFAULT 0,
+            last_error text, next_attempt_at timestamptz NOT NULL DEFAULT now(), delivered_at timestamptz,
+            PRIMARY KEY (rule_id, event_id))""",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.notifications (
+            id bigserial PRIMARY KEY, rule_id text NOT NULL, event_id text NOT NULL, project_id text,
+            severity text NOT NULL, summary text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+            dismissed_at timestamptz, UNIQUE (rule_id, event_id))""",
+    ]
+
+
+@dataclass(frozen=True)
+class Head:
+    position: int
+    stream_seq: int
+    hash: str
+
+
+async def head(conn: AsyncConnection, schema: str = SCHEMA) -> Head:
+    row = (
+        await conn.execute(
+            text(f"SELECT position, stream_seq, hash FROM {schema}.event_log ORDER BY position DESC LIMIT 1")
+        )
+    ).first()
+    return Head(0, 0, GENESIS) if row is None else Head(int(row[0]), int(row[1]), str(row[2]))
+
+
+def summary(envelope: dict[str, Any]) -> str:
+    data = envelope.get("data") or {}
+    bits = [f"{envelope.get('event_type')} on {envelope.get('stream_type')}/{envelope.get('stream_id')}"]
+    for key in ("status", "failed_steps", "total_steps", "username"):
+        if key in data:
+            bits.append(f"{key}={data[key]}")
+    return " ".join(bits)
+
+
+async def append_logged(
+    conn: AsyncConnection,
+    envelope: dict[str, Any],
+    stream_seq: int,
+    rules: Sequence[AlertRule] = (),
+    schema: str = SCHEMA,
+) -> str:
+    """Log one event received at `stream_seq`, in the caller's transaction.
+
+    Returns "logged", "duplicate" (already logged: redelivery) or "gap" (logged, after recording
+    that the sequences between the head and it never arrived). Alert deliveries for the rules this
+    event matches are queued in the same transaction, so a rule fires once per event even across restarts.
+    """
+    current = await head(conn, schema)
+    if stream_seq <= current.stream_seq:
+        return "duplicate"
+    outcome = "logged"
+    if current.stream_seq and stream_seq != current.stream_seq + 1:
+        await conn.execute(
+            text(f"INSERT INTO {schema}.gaps (expected_seq, received_seq) VALUES (:e, :r) ON CONFLICT DO NOTHING"),
+            {"e": current.stream_seq + 1, "r": stream_seq},
+        )
+        outcome = "gap"
+    body = canonical_json(envelope)
+    digest = chain_hash(current.hash, envelope)
+    actor = envelope.get("actor") or {}
+    await conn.execute(
+        text(
+            f"""INSERT INTO {schema}.event_log (position, stream_seq, event_id, event_type, stream_type, stream_id,
+                project_id, actor_id, actor_name, occurred_at, body, envelope, prev_hash, hash)
+                VALUES (:position, :seq, :event_id, :event_type, :stream_type, :stream_id, :project_id, :actor_id,
+                :actor_name, :occurred_at, :body, CAST(:body AS jsonb), :prev_hash, :hash)"""
+        ),
+        {
+            "position": current.position + 1,
+            "seq": stream_seq,
+            "event_id": envelope["event_id"],
+            "event_type": envelope["event_type"],
+            "stream_type": envelope["stream_type"],
+            "stream_id": envelope["stream_id"],
+            "project_id": project_of(envelope),
+            "actor_id": actor.get("id"),
+            "actor_name": actor.get("name"),
+            "occurred_at": datetime.fromisoformat(str(envelope["occurred_at"]).replace("Z", "+00:00")),
+            "body": body,
+            "prev_hash": current.hash,
+            "hash": digest,
+        },
+    )
+    for rule in rules:
+        if rule_matches(rule, envelope):
+            await queue_alert(conn, rule, envelope, schema)
+    return outcome
+
+
+async def queue_alert(conn: AsyncConnection, rule: AlertRule, envelope: dict[str, Any], schema: str = SCHEMA) -> None:
+    payload = canonical_json(
+        {
+            "rule_id": rule.id,
+            "rule": rule.name,
+            "severity": rule.severity,
+            "summary": summary(envelope),
+            "event": envelope,
+        }
+    )
+    await conn.execute(
+        text(
+            f"""INSERT INTO {schema}.alert_deliveries (rule_id, event_id, channel, url, payload)
+                VALUES (:rule, :event, :channel, :url, :payload) ON CONFLICT DO NOTHING"""
+        ),
+        {"rule": rule.id, "event": envelope["event_id"], "channel": rule.channel, "url": rule.url, "payload": payload},
+    )
+    if rule.channel == "inapp":
+        await conn.execute(
+            text(
+                f"""INSERT INTO {schema}.notifications (rule_id, event_id, project_id, severity, summary)
+                    VALUES (:rule, :event, :project, :severity, :summary) ON CONFLICT DO NOTHING"""
+            ),
+            {
+                "rule": rule.id,
+                "event": envelope["event_id"],
+                "project": project_of(envelope),
+                "severity": rule.severity,
+                "summary": summary(envelope),
+            },
+        )
+
+
+async def chain_rows(
+    conn: AsyncConnection, *, from_position: int = 1, to_position: int | None = None, schema: str = SCHEMA,
+    batch: int = 2000,
+) -> AsyncIterator[ChainRow]:
+    """The log's rows in position order, fetched in batches (bounded memory)."""
+    position = from_position - 1
+    while True:
+        params: dict[str, Any] = {"after": position, "limit": batch}
+        bound = ""
+        if to_position is not None:
+            bound = "AND position <= :to"
+            params["to"] = to_position
+        rows = (
+            await conn.execute(
+                text(
+                    f"""SELECT position, prev_hash, hash, body, envelope::text FROM {schema}.event_log
+                        WHERE position > :after {bound} ORDER BY position LIMIT :limit"""
+                ),
+                params,
+            )
+        ).all()
+        if not rows:
+            return
+        for pos, prev_hash, digest, body, envelope_text in rows:
+            envelope = json.loads(body)
+            if canonical_json(json.loads(envelope_text)) != body:
+                # the queryable copy was altered: verify must see a content change
+                envelope = {"__altered_copy__": json.loads(envelope_text)}
+            yield ChainRow(position=int(pos), prev_hash=str(prev_hash), hash=str(digest), envelope=envelope)
+            position = int(pos)
