@@ -1,0 +1,218 @@
+"""Table classification: fact, dimension, bridge or staging; surrogate and business keys; SCD type 2.
+Pure: reads a catalog and the inferred relationships, every conclusion with its evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ombudsman.contracts.catalog import Catalog, ColumnInfo, TableInfo
+from ombudsman.metadata import naming
+from ombudsman.metadata.relationships import Relationship
+from ombudsman.metadata.types import type_info
+
+Role = Literal["fact", "dimension", "bridge", "staging", "unknown"]
+_VALID_FROM = re.compile(
+    r"^(valid|effective|eff|start|row_?start|dw_?from|from|begin|scd_?start|record_?start)"
+    r"_?(from|start|date|dt|ts|time|timestamp)?(_?(date|dt|ts|time))?$"
+)
+_VALID_TO = re.compile(
+    r"^(valid|effective|eff|end|expiry|expiration|expire|expired|row_?end|dw_?to|to|scd_?end|record_?end)"
+    r"_?(to|end|until|thru|date|dt|ts|time|timestamp)?(_?(date|dt|ts|time))?$"
+)
+_CURRENT_FLAG = re.compile(r"^(is_?current|current_?(flag|ind|indicator|row|record)?|is_?active|active_?(flag|ind)|is_?latest|latest_?flag|cur_?flag)$")
+_STAGING_COLUMNS = re.compile(r"^(load|loaded|etl|batch|ingest|ingested|import|imported|file|source_file|raw)_?")
+_AUDIT_COLUMNS = re.compile(r"^(created|updated|modified|inserted|load|loaded|etl|batch|dw)_?")
+_IDENTITY_DEFAULT = re.compile(r"nextval|identity|autoincrement|seq", re.IGNORECASE)
+
+
+class Scd2(BaseModel):
+    valid_from: str | None = None
+    valid_to: str | None = None
+    current_flag: str | None = None
+    evidence: list[str] = Field(default_factory=list)
+
+
+class TableClass(BaseModel):
+    """What a table is, and why."""
+
+    table: str  # schema.table
+    role: Role
+    confidence: float
+    surrogate_key: list[str] = Field(default_factory=list)
+    business_key: list[str] = Field(default_factory=list)
+    scd2: Scd2 | None = None
+    measures: list[str] = Field(default_factory=list)  # numeric non-key columns (facts)
+    date_columns: list[str] = Field(default_factory=list)
+    foreign_keys: list[str] = Field(default_factory=list)  # child columns referencing other tables
+    evidence: list[str] = Field(default_factory=list)
+
+
+def _snake(name: str) -> str:
+    return "_".join(naming.tokens(name))
+
+
+def detect_scd2(table: TableInfo, kind: str) -> Scd2 | None:
+    """Validity columns (valid_from/valid_to, effective/expiry …) and a current flag → SCD type 2."""
+    temporal = [c for c in table.columns if type_info(c, kind).family in ("date", "timestamp", "timestamptz")]
+    valid_from = next((c.name for c in temporal if _VALID_FROM.match(_snake(c.name))), None)
+    valid_to = next((c.name for c in temporal if _VALID_TO.match(_snake(c.name)) and c.name != valid_from), None)
+    flag = next(
+        (
+            c.name
+            for c in table.columns
+            if _CURRENT_FLAG.match(_snake(c.name))
+            and type_info(c, kind).family in ("boolean", "integer", "string")
+        ),
+        None,
+    )
+    found = [x for x in (valid_from, valid_to, flag) if x]
+    if len(found) < 2 or not (valid_from or valid_to):
+        return None
+    evidence = []
+    if valid_from:
+        evidence.append(f"validity start column {valid_from}")
+    if valid_to:
+        evidence.append(f"validity end column {valid_to}")
+    if flag:
+        evidence.append(f"current-row flag {flag}")
+    return Scd2(valid_from=valid_from, valid_to=valid_to, current_flag=flag, evidence=evidence)
+
+
+def _is_surrogate(table: TableInfo, column: ColumnInfo, kind: str) -> tuple[bool, str]:
+    info = type_info(column, kind)
+    if info.family != "integer":
+        return False, ""
+    if column.default and _IDENTITY_DEFAULT.search(column.default):
+        return True, f"{column.name} is a generated integer key ({column.default})"
+    normal = naming.column_name(column.name)
+    if normal.endswith("#key"):
+        return True, f"{column.name} is an integer key named like a surrogate (…key / …sk)"
+    if normal in {"id", "#id"} or (normal.endswith("#id") and naming.column_stem(column.name)
+                                  == naming.table_name(table.name).entity):
+        return True, f"{column.name} is the table's own integer id"
+    return False, ""
+
+
+def _business_key(table: TableInfo, surrogate: list[str], scd2: Scd2 | None) -> tuple[list[str], str]:
+    skip = {c.lower() for c in surrogate}
+    if scd2:
+        skip |= {c.lower() for c in (scd2.valid_from, scd2.valid_to, scd2.current_flag) if c}
+    for unique in table.unique_constraints:
+        remaining = [c for c in unique if c.lower() not in skip]
+        if remaining and len(remaining) < len(unique) + 1:
+            return remaining, f"unique constraint on {', '.join(unique)}"
+    if table.primary_key and not surrogate:
+        return list(table.primary_key), "primary key that is not a surrogate"
+    entity = naming.table_name(table.name).entity
+    for column in table.columns:
+        if column.name.lower() in skip:
+            continue
+        normal = naming.column_name(column.name)
+        if normal.endswith("#id") and naming.column_stem(column.name) in (entity, naming.singular(entity)):
+            return [column.name], f"{column.name} names the {entity} (…id / …code) beside the surrogate key"
+    for column in table.columns:
+        if column.name.lower() in skip or column.nullable:
+            continue
+        if naming.column_name(column.name).endswith("#id") and not naming.column_stem(column.name):
+            return [column.name], f"{column.name} is a non-null id column"
+    return [], ""
+
+
+def classify_table(table: TableInfo, kind: str, relationships: list[Relationship]) -> TableClass:
+    """Classify one table from its name, keys, columns and relationships."""
+    name = table.qualified_name.lower()
+    outgoing = [r for r in relationships if r.child_table.lower() == name and r.parent_table.lower() != name]
+    incoming = [r for r in relationships if r.parent_table.lower() == name and r.child_table.lower() != name]
+    fk_columns = {c.lower() for r in outgoing for c in r.child_columns}
+    scd2 = detect_scd2(table, kind)
+    evidence: list[str] = []
+    surrogate: list[str] = []
+    if len(table.primary_key) == 1:
+        pk = table.column(table.primary_key[0])
+        if pk is not None:
+            is_sk, why = _is_surrogate(table, pk, kind)
+            if is_sk:
+                surrogate = [pk.name]
+                evidence.append(why)
+    business, why = _business_key(table, surrogate, scd2)
+    if why:
+        evidence.append(f"business key {', '.join(business)}: {why}")
+    key_like = {c.lower() for c in [*table.primary_key, *surrogate, *business]} | fk_columns
+    measures, dates = [], []
+    for column in table.columns:
+        info = type_info(column, kind)
+        lowered = column.name.lower()
+        if info.family in ("date", "timestamp", "timestamptz"):
+            if not (scd2 and column.name in (scd2.valid_from, scd2.valid_to)) and not _AUDIT_COLUMNS.match(_snake(column.name)):
+                dates.append(column.name)
+        elif info.family in ("decimal", "float", "integer") and lowered not in key_like:
+            normal = naming.column_name(column.name)
+            if not normal.endswith(("#key", "#id")) and not _CURRENT_FLAG.match(_snake(column.name)):
+                measures.append(column.name)
+
+    scores: dict[Role, float] = {"fact": 0.0, "dimension": 0.0, "bridge": 0.0, "staging": 0.0}
+    role_by_name = naming.table_name(table.name).role
+    if role_by_name in scores:
+        scores[role_by_name] += 0.5  # type: ignore[index]
+        evidence.append(f"name prefix says {role_by_name}")
+    if len(outgoing) >= 2:
+        scores["fact"] += 0.2 + 0.05 * min(len(outgoing), 6)
+        evidence.append(f"references {len(outgoing)} tables")
+    decimal_measures = [m for m in measures if type_info(table.column(m), kind).family in ("decimal", "float")]  # type: ignore[arg-type]
+    if measures and outgoing:
+        scores["fact"] += 0.1 + (0.1 if decimal_measures else 0.0)
+        evidence.append(f"numeric measures {', '.join(measures[:5])}")
+    if incoming:
+        scores["dimension"] += 0.3 + 0.05 * min(len(incoming), 4)
+        evidence.append(f"referenced by {len(incoming)} table(s)")
+    if scd2:
+        scores["dimension"] += 0.4
+        evidence.extend(scd2.evidence)
+    if surrogate and business:
+        scores["dimension"] += 0.2
+    non_key = [c for c in table.columns if c.name.lower() not in key_like and not _AUDIT_COLUMNS.match(_snake(c.name))]
+    if len(outgoing) >= 2 and len(non_key) <= 1 and len(table.columns) <= len(fk_columns) + 2:
+        scores["bridge"] += 0.6
+        evidence.append("only keys of the tables it links")
+    if not table.primary_key and not outgoing and not incoming:
+        scores["staging"] += 0.2
+        staging_cols = [c.name for c in table.columns if _STAGING_COLUMNS.match(_snake(c.name))]
+        if staging_cols:
+            scores["staging"] += 0.3
+            evidence.append(f"load columns {', '.join(staging_cols)}")
+        evidence.append("no keys and no relationships")
+    role: Role = max(scores, key=lambda r: scores[r])  # type: ignore[arg-type]
+    confidence = round(min(scores[role], 1.0), 4)
+    if confidence < 0.2:
+        role = "unknown"
+    return TableClass(
+        table=table.qualified_name,
+        role=role,
+        confidence=confidence,
+        surrogate_key=surrogate,
+        business_key=business,
+        scd2=scd2,
+        measures=measures if role == "fact" else [m for m in measures if m in decimal_measures],
+        date_columns=dates,
+        foreign_keys=sorted({c for r in outgoing for c in r.child_columns}),
+        evidence=evidence,
+    )
+
+
+def classify(catalog: Catalog, relationships: list[Relationship]) -> list[TableClass]:
+    """Classify every table of a catalog."""
+    return [classify_table(t, catalog.kind, relationships) for t in catalog.tables]
+
+
+def counts(classes: list[TableClass]) -> dict[str, int]:
+    """How many tables of each role (for TablesClassified)."""
+    result: dict[str, int] = {}
+    for item in classes:
+        result[item.role] = result.get(item.role, 0) + 1
+    if any(c.scd2 for c in classes):
+        result["scd2"] = sum(1 for c in classes if c.scd2)
+    return result

@@ -1,0 +1,188 @@
+"""Column types across databases: family, exactness and whether a value survives a conversion.
+
+Types are read with sqlglot in the catalog's dialect, so `int`, `INTEGER`, `NUMBER(10,0)` and
+`int4` land in the same family. `compatibility(source, target)` answers lossless | lossy |
+incompatible for moving every value of the source column into the target column. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from ombudsman.contracts.catalog import ColumnInfo
+
+Compatibility = Literal["lossless", "lossy", "incompatible"]
+Family = Literal["integer", "decimal", "float", "string", "binary", "boolean", "date", "time", "timestamp",
+                 "timestamptz", "json", "uuid", "other"]
+DIALECT_BY_KIND: dict[str, str] = {
+    "sqlserver": "tsql",
+    "snowflake": "snowflake",
+    "postgres": "postgres",
+    "duckdb": "duckdb",
+    "bigquery": "bigquery",
+    "databricks": "databricks",
+}
+T = exp.DataType.Type
+_INTEGER_DIGITS: dict[T, int] = {
+    T.BIT: 1,
+    T.TINYINT: 3,
+    T.UTINYINT: 3,
+    T.SMALLINT: 5,
+    T.USMALLINT: 5,
+    T.INT: 10,
+    T.UINT: 10,
+    T.MEDIUMINT: 8,
+    T.BIGINT: 19,
+    T.UBIGINT: 20,
+    T.INT128: 39,
+    T.SMALLSERIAL: 5,
+    T.SERIAL: 10,
+    T.BIGSERIAL: 19,
+}
+_FAMILY: dict[T, Family] = {
+    **{t: "integer" for t in _INTEGER_DIGITS if t != T.BIT},
+    T.DECIMAL: "decimal",
+    T.BIGDECIMAL: "decimal",
+    T.MONEY: "decimal",
+    T.SMALLMONEY: "decimal",
+    T.FLOAT: "float",
+    T.DOUBLE: "float",
+    T.CHAR: "string",
+    T.NCHAR: "string",
+    T.VARCHAR: "string",
+    T.NVARCHAR: "string",
+    T.TEXT: "string",
+    T.NAME: "string",
+    T.BINARY: "binary",
+    T.VARBINARY: "binary",
+    T.BLOB: "binary",
+    T.IMAGE: "binary",
+    T.BOOLEAN: "boolean",
+    T.BIT: "boolean",
+    T.DATE: "date",
+    T.TIME: "time",
+    T.TIMESTAMP: "timestamp",
+    T.TIMESTAMPNTZ: "timestamp",
+    T.DATETIME: "timestamp",
+    T.DATETIME2: "timestamp",
+    T.SMALLDATETIME: "timestamp",
+    T.TIMESTAMP_S: "timestamp",
+    T.TIMESTAMP_MS: "timestamp",
+    T.TIMESTAMP_NS: "timestamp",
+    T.TIMESTAMPTZ: "timestamptz",
+    T.TIMESTAMPLTZ: "timestamptz",
+    T.JSON: "json",
+    T.JSONB: "json",
+    T.VARIANT: "json",
+    T.OBJECT: "json",
+    T.UUID: "uuid",
+}
+_FIXED_DECIMALS: dict[T, tuple[int, int]] = {T.MONEY: (19, 4), T.SMALLMONEY: (10, 4)}
+_FLOAT_DIGITS: dict[T, int] = {T.FLOAT: 7, T.DOUBLE: 15}
+_DEFAULT_FRACTION = {"tsql": 7, "snowflake": 9, "postgres": 6, "duckdb": 6}
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """What a column type can hold: family, digits for exact numbers, length, fractional seconds."""
+
+    family: Family
+    type: T
+    integer_digits: int | None = None  # exact numbers: digits left of the point
+    scale: int | None = None  # exact numbers: digits right of the point
+    float_digits: int | None = None
+    length: int | None = None  # strings / binary; None = unbounded
+    fraction: int | None = None  # time types: fractional-second digits
+
+    @property
+    def exact_numeric(self) -> bool:
+        return self.family in ("integer", "decimal")
+
+
+def parse_type(data_type: str, dialect: str) -> exp.DataType | None:
+    """The sqlglot type of a type name in a dialect, or None when sqlglot does not know it."""
+    try:
+        return exp.DataType.build(data_type, dialect=dialect, udt=True)
+    except (ParseError, ValueError):
+        return None
+
+
+def type_info(column: ColumnInfo, kind: str) -> TypeInfo:
+    """The family and capacity of a catalog column of a database `kind` (sqlserver, snowflake, …)."""
+    dialect = DIALECT_BY_KIND.get(kind, kind)
+    parsed = parse_type(column.data_type, dialect)
+    dtype = parsed.this if parsed is not None else T.USERDEFINED
+    family: Family = _FAMILY.get(dtype, "other")
+    if dtype in _INTEGER_DIGITS and family == "integer":
+        return TypeInfo("integer", dtype, integer_digits=_INTEGER_DIGITS[dtype], scale=0)
+    if family == "decimal":
+        precision, scale = _FIXED_DECIMALS.get(dtype, (column.precision or 38, column.scale or 0))
+        if precision is None:
+            precision = 38
+        fam: Family = "integer" if scale == 0 else "decimal"
+        return TypeInfo(fam, dtype, integer_digits=precision - scale, scale=scale)
+    if family == "float":
+        digits = _FLOAT_DIGITS.get(dtype, 15)
+        if dtype == T.FLOAT and dialect in ("tsql", "snowflake", "bigquery"):
+            digits = 15 if (column.precision or 53) > 24 else 7
+        return TypeInfo("float", dtype, float_digits=digits)
+    if family in ("string", "binary"):
+        length = column.length if column.length is not None and column.length > 0 else None
+        return TypeInfo(family, dtype, length=length)
+    if family in ("time", "timestamp", "timestamptz"):
+        if dtype in (T.DATETIME, T.SMALLDATETIME) and dialect == "tsql":
+            fraction = 3 if dtype == T.DATETIME else 0
+        else:
+            fraction = column.precision if column.precision is not None else _DEFAULT_FRACTION.get(dialect, 6)
+        return TypeInfo(family, dtype, fraction=fraction)
+    return TypeInfo(family, dtype)
+
+
+def compatibility(source: TypeInfo, target: TypeInfo) -> Compatibility:
+    """Whether every value of `source` fits `target` unchanged (lossless), changed (lossy) or not at all."""
+    s, t = source, target
+    if s.exact_numeric and t.exact_numeric:
+        assert s.integer_digits is not None and t.integer_digits is not None
+        fits = t.integer_digits >= s.integer_digits and (t.scale or 0) >= (s.scale or 0)
+        return "lossless" if fits else "lossy"
+    if s.exact_numeric and t.family == "float":
+        digits = (s.integer_digits or 0) + (s.scale or 0)
+        return "lossless" if digits <= (t.float_digits or 15) else "lossy"
+    if s.family == "float" and t.family == "float":
+        return "lossless" if (t.float_digits or 15) >= (s.float_digits or 15) else "lossy"
+    if s.family == "float" and t.exact_numeric:
+        return "lossy"
+    if s.family == t.family and s.family in ("string", "binary"):
+        if t.length is None or (s.length is not None and t.length >= s.length):
+            return "lossless"
+        return "lossy"
+    if s.family == "boolean" and t.family in ("boolean", "integer"):
+        return "lossless"
+    if s.family == "integer" and t.family == "boolean":
+        return "lossy"
+    if s.family in ("time", "timestamp", "timestamptz") and s.family == t.family:
+        return "lossless" if (t.fraction or 0) >= (s.fraction or 0) else "lossy"
+    if s.family == "timestamp" and t.family == "timestamptz":
+        return "lossless" if (t.fraction or 0) >= (s.fraction or 0) else "lossy"
+    if s.family == "timestamptz" and t.family == "timestamp":
+        return "lossy"
+    if s.family == "date" and t.family in ("date", "timestamp", "timestamptz"):
+        return "lossless"
+    if s.family in ("timestamp", "timestamptz") and t.family == "date":
+        return "lossy"
+    if s.family == t.family and s.family != "other":
+        return "lossless"
+    if t.family == "string":
+        return "lossy"  # every value has a text form, but comparisons and sorting change
+    if s.family == "other" and t.family == "other" and s.type == t.type:
+        return "lossless"
+    return "incompatible"
+
+
+def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Compatibility:
+    """`compatibility` of two catalog columns of two databases."""
+    return compatibility(type_info(source, source_kind), type_info(target, target_kind))
