@@ -1,0 +1,154 @@
+"""Comparing the small aggregated results that come back from both sides."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ombudsman.contracts.pipeline import Tolerance
+from ombudsman.engine.validators.base import jsonable
+
+
+def normalize(value: Any) -> Any:
+    """A comparable form of a value from any driver: integral numbers as int, other numbers as float,
+    timestamps as naive UTC datetimes, dates and strings as they are."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+    return value
+
+
+def key_of(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(normalize(row.get(c.lower())) for c in columns)
+
+
+def values_match(source: Any, target: Any, tolerance: Tolerance) -> bool:
+    """Numbers match within the tolerance; anything else must be equal after normalisation."""
+    s, t = normalize(source), normalize(target)
+    if isinstance(s, int | float) and isinstance(t, int | float):
+        return tolerance.within(s, t)
+    if isinstance(s, datetime.datetime) and isinstance(t, datetime.date) and not isinstance(t, datetime.datetime):
+        return s == datetime.datetime.combine(t, datetime.time())
+    if isinstance(t, datetime.datetime) and isinstance(s, datetime.date) and not isinstance(s, datetime.datetime):
+        return t == datetime.datetime.combine(s, datetime.time())
+    return bool(s == t)
+
+
+def difference(source: Any, target: Any) -> dict[str, Any]:
+    """Absolute and relative difference of two numbers (empty for other values)."""
+    s, t = normalize(source), normalize(target)
+    if isinstance(s, int | float) and isinstance(t, int | float):
+        diff = float(t) - float(s)
+        base = max(abs(float(s)), abs(float(t)))
+        return {"difference": diff, "difference_pct": round(abs(diff) / base * 100, 6) if base else 0.0}
+    return {}
+
+
+def percentage(part: float, whole: float) -> float:
+    return round(part / whole * 100.0, 4) if whole else 100.0
+
+
+def count_match(source: float, target: float) -> float:
+    """How close two counts are, 0-100 (100 when equal)."""
+    hi = max(abs(source), abs(target))
+    return round(min(abs(source), abs(target)) / hi * 100.0, 4) if hi else 100.0
+
+
+@dataclass
+class FigureDiff:
+    """Scalar figures (name -> value) compared side by side."""
+
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    compared: int = 0
+
+    @property
+    def match_percentage(self) -> float:
+        return percentage(self.compared - len(self.mismatches), self.compared)
+
+
+def compare_figures(
+    source: dict[str, Any], target: dict[str, Any], tolerance: Tolerance, names: Iterable[str] | None = None
+) -> FigureDiff:
+    result = FigureDiff()
+    for name in names if names is not None else source.keys():
+        result.compared += 1
+        s, t = source.get(name), target.get(name)
+        if not values_match(s, t, tolerance):
+            result.mismatches.append(
+                {"figure": name, "source": jsonable(normalize(s)), "target": jsonable(normalize(t)), **difference(s, t)}
+            )
+    return result
+
+
+@dataclass
+class GroupDiff:
+    """Grouped results (key columns -> measures) compared group by group."""
+
+    missing_in_target: list[dict[str, Any]] = field(default_factory=list)
+    extra_in_target: list[dict[str, Any]] = field(default_factory=list)
+    mismatched: list[dict[str, Any]] = field(default_factory=list)
+    source_groups: int = 0
+    target_groups: int = 0
+    matched: int = 0
+
+    @property
+    def differing(self) -> int:
+        return len(self.missing_in_target) + len(self.extra_in_target) + len(self.mismatched)
+
+    @property
+    def match_percentage(self) -> float:
+        return percentage(self.matched, max(self.source_groups, self.target_groups))
+
+    def sample(self, limit: int) -> list[dict[str, Any]]:
+        rows = (
+            [{"issue": "value differs", **r} for r in self.mismatched]
+            + [{"issue": "missing in target", **r} for r in self.missing_in_target]
+            + [{"issue": "extra in target", **r} for r in self.extra_in_target]
+        )
+        return [jsonable(r) for r in rows[:limit]]
+
+
+def compare_groups(
+    source_rows: Sequence[dict[str, Any]],
+    target_rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    measures: Sequence[str],
+    tolerance: Tolerance,
+) -> GroupDiff:
+    """Match groups by key; compare each measure within the tolerance."""
+    source = {key_of(r, keys): r for r in source_rows}
+    target = {key_of(r, keys): r for r in target_rows}
+    result = GroupDiff(source_groups=len(source), target_groups=len(target))
+    for key, s_row in source.items():
+        key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
+        t_row = target.get(key)
+        if t_row is None:
+            result.missing_in_target.append({**key_dict, **{m: jsonable(s_row.get(m.lower())) for m in measures}})
+            continue
+        bad = {}
+        for m in measures:
+            s, t = s_row.get(m.lower()), t_row.get(m.lower())
+            if not values_match(s, t, tolerance):
+                bad[m] = {"source": jsonable(normalize(s)), "target": jsonable(normalize(t)), **difference(s, t)}
+        if bad:
+            result.mismatched.append({**key_dict, **bad})
+        else:
+            result.matched += 1
+    for key, t_row in target.items():
+        if key not in source:
+            key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
+            result.extra_in_target.append({**key_dict, **{m: jsonable(t_row.get(m.lower())) for m in measures}})
+    return result

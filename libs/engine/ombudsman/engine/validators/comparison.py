@@ -1,0 +1,224 @@
+"""Comparison validators: per-column aggregates, and user-written queries compared result to result."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Literal
+
+import pyarrow as pa
+import sqlglot
+from pydantic import Field
+from sqlglot import exp
+
+from ombudsman.contracts.results import StepResult
+from ombudsman.engine.validators import sql as q
+from ombudsman.engine.validators.base import (
+    Side,
+    ValidationContext,
+    ValidationInputError,
+    Validator,
+    ValidatorParams,
+    is_numeric,
+    jsonable,
+    register,
+    to_rows,
+)
+from ombudsman.engine.validators.compare import compare_groups, normalize, percentage, values_match
+
+Aggregate = Literal["count", "sum", "min", "max", "count_distinct"]
+
+
+@register
+class ColumnAggregates(Validator):
+    name = "column_aggregates"
+    category = "comparison"
+    description = (
+        "Per column: non-NULL count, sum (numeric columns, exact DECIMAL), min and max (numeric and temporal "
+        "columns), count of distinct values; one query per side, compared within the tolerance."
+    )
+
+    class Params(ValidatorParams):
+        columns: list[str] | None = Field(default=None, description="source column names; default: all")
+        aggregates: list[Aggregate] = ["count", "sum", "min", "max", "count_distinct"]
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        schema = await ctx.schema("source")
+        types = {f.name.lower(): f.type for f in schema}
+        columns = params.columns or [f.name for f in schema]
+        unknown = [c for c in columns if c.lower() not in types]
+        if unknown:
+            raise ValidationInputError(f"no such column in the source table: {', '.join(unknown)}")
+        plan: list[tuple[str, str, str]] = []  # (column, aggregate, alias)
+        for i, c in enumerate(columns):
+            kind = types[c.lower()]
+            numeric = is_numeric(kind)
+            ordered = numeric or pa.types.is_temporal(kind)
+            for a in params.aggregates:
+                if (a == "sum" and not numeric) or (a in ("min", "max") and not ordered):
+                    continue
+                plan.append((c, a, f"{a}_{i}"))
+
+        def aggregate(side: Side, column: str, kind: str) -> exp.Expression:
+            c = ctx.col(side, column)
+            if kind == "count":
+                return exp.Count(this=c)
+            if kind == "count_distinct":
+                return exp.Count(this=exp.Distinct(expressions=[c]))
+            if kind == "sum":
+                floating = pa.types.is_floating(types[column.lower()])
+                return exp.Sum(this=q.as_float(c)) if floating else q.as_decimal(exp.Sum(this=q.as_decimal(c)))
+            return exp.Min(this=c) if kind == "min" else exp.Max(this=c)
+
+        def build(side: Side) -> exp.Expression:
+            return ctx.select_from(side, *[aggregate(side, c, a).as_(al) for c, a, al in plan])
+
+        rows = await ctx.rows_both(build)
+        src_row, tgt_row = rows.source[0], rows.target[0]
+        src: dict[str, dict[str, Any]] = {}
+        tgt: dict[str, dict[str, Any]] = {}
+        mismatches = []
+        for c, a, al in plan:
+            src.setdefault(c, {})[a] = jsonable(normalize(src_row.get(al)))
+            tgt.setdefault(c, {})[a] = jsonable(normalize(tgt_row.get(al)))
+            if not values_match(src_row.get(al), tgt_row.get(al), ctx.tolerance):
+                mismatches.append({"column": c, "aggregate": a, "source": src[c][a], "target": tgt[c][a]})
+        affected = list(dict.fromkeys(m["column"] for m in mismatches))
+        return ctx.result(
+            "failed" if mismatches else "passed",
+            f"{len(mismatches)} of {len(plan)} aggregates differ, in {', '.join(affected)}" if mismatches
+            else f"{len(plan)} aggregates over {len(columns)} columns match",
+            source=src, target=tgt, affected_columns=affected, sample=mismatches,
+            match_percentage=percentage(len(plan) - len(mismatches), len(plan)),
+        )
+
+
+_WRITES = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+    exp.Into, exp.TruncateTable, exp.Grant, exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Use,
+)
+
+
+def checked_select(text: str, dialect: str, side: Side) -> exp.Query:
+    """The one SELECT in `text`; ValidationInputError for anything else (several statements, DML, DDL...)."""
+    try:
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise ValidationInputError(f"{side} query is not valid {dialect} SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise ValidationInputError(f"{side} query must be exactly one SELECT statement (found {len(statements)})")
+    statement = statements[0]
+    if not isinstance(statement, exp.Query):
+        raise ValidationInputError(f"{side} query must be a SELECT, not {statement.key.upper()}")
+    for node in statement.walk():
+        if isinstance(node, _WRITES):
+            raise ValidationInputError(f"{side} query may only read: it contains {node.key.upper()}")
+    return statement
+
+
+@register
+class CustomQuery(Validator):
+    name = "custom_query"
+    category = "comparison"
+    description = (
+        "Two SELECTs, one per side, whose result sets must match: by key columns (other columns within the "
+        "tolerance) or as multisets of rows. User SQL runs read-only: exactly one SELECT (checked with sqlglot), "
+        "wrapped with a row limit, in a read-only transaction where the database has one."
+    )
+    needs_table = False
+
+    class Params(ValidatorParams):
+        source_sql: str = Field(min_length=1)
+        target_sql: str | None = Field(default=None, description="default: source_sql")
+        key_columns: list[str] = Field(default_factory=list, description="match rows by these columns")
+        max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    async def _run_user(self, ctx: ValidationContext, side: Side, text: str, max_rows: int) -> list[dict[str, Any]]:
+        statement = checked_select(text, ctx.dialect(side), side)
+        inner = statement.copy()
+        if isinstance(inner, exp.Select) and inner.args.get("order") and not inner.args.get("limit"):
+            inner.set("order", None)  # an ORDER BY in a derived table is an error in T-SQL; order is irrelevant here
+        wrapped = exp.select(exp.Star()).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=q.ident("omb_q"))))
+        wrapped = wrapped.limit(max_rows + 1)
+        sql, params = q.render(wrapped, ctx.dialect(side))
+        ctx.sql[side].append(sql)
+        connector = ctx.connector(side)
+        read_only = getattr(connector, "fetch_readonly", None)
+        try:
+            table = await (read_only(sql, params) if read_only else connector.fetch(sql, params))
+        except Exception as exc:
+            from ombudsman.engine.validators.base import QueryError
+
+            raise QueryError(side, sql, exc) from exc
+        rows = to_rows(table)
+        if len(rows) > max_rows:
+            raise ValidationInputError(f"{side} query returned more than max_rows={max_rows} rows")
+        return rows
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        import asyncio
+
+        source, target = await asyncio.gather(
+            self._run_user(ctx, "source", params.source_sql, params.max_rows),
+            self._run_user(ctx, "target", params.target_sql or params.source_sql, params.max_rows),
+        )
+        s_cols = list(source[0].keys()) if source else []
+        t_cols = list(target[0].keys()) if target else []
+        if source and target and len(s_cols) != len(t_cols):
+            return ctx.result(
+                "failed", f"the queries return different columns: {s_cols} vs {t_cols}",
+                source={"rows": len(source), "columns": s_cols}, target={"rows": len(target), "columns": t_cols},
+            )
+        if s_cols and t_cols and s_cols != t_cols:  # align target columns to the source's names by position
+            target = [dict(zip(s_cols, r.values(), strict=True)) for r in target]
+        figures = ({"rows": len(source)}, {"rows": len(target)})
+        if params.key_columns:
+            keys = [k.lower() for k in params.key_columns]
+            missing = [k for k in keys if source and k not in source[0]]
+            if missing:
+                raise ValidationInputError(f"key columns not in the source query's result: {', '.join(missing)}")
+            measures = [c for c in s_cols if c not in keys]
+            diff = compare_groups(source, target, keys, measures, ctx.tolerance)
+            return ctx.result(
+                "failed" if diff.differing else "passed",
+                f"{diff.differing} of {max(len(source), len(target))} rows differ" if diff.differing
+                else f"{len(source)} rows match",
+                source=figures[0], target=figures[1], sample=diff.sample(ctx.sample_limit),
+                match_percentage=diff.match_percentage,
+                affected_columns=sorted({m for r in diff.mismatched for m in measures if m in r}),
+            )
+        return self._multiset(ctx, source, target, figures)
+
+    def _multiset(
+        self, ctx: ValidationContext, source: list[dict[str, Any]], target: list[dict[str, Any]], figures: tuple[dict, dict]
+    ) -> StepResult:
+        def canonical(row: dict[str, Any]) -> tuple[Any, ...]:
+            out = []
+            for v in row.values():
+                v = normalize(v)
+                out.append(float(f"{v:.10g}") if isinstance(v, float) else v)
+            return tuple(out)
+
+        s_count, t_count = Counter(map(canonical, source)), Counter(map(canonical, target))
+        only_source, only_target = s_count - t_count, t_count - s_count
+        # Unmatched rows may still match numerically within the tolerance: pair them off.
+        leftovers = list(only_target.elements())
+        unmatched_source = []
+        for row in only_source.elements():
+            hit = next((i for i, t in enumerate(leftovers) if len(t) == len(row)
+                        and all(values_match(a, b, ctx.tolerance) for a, b in zip(row, t, strict=True))), None)
+            if hit is None:
+                unmatched_source.append(row)
+            else:
+                leftovers.pop(hit)
+        names = list(source[0].keys()) if source else list(target[0].keys()) if target else []
+        sample = [{"issue": "missing in target", **dict(zip(names, r, strict=False))} for r in unmatched_source]
+        sample += [{"issue": "extra in target", **dict(zip(names, r, strict=False))} for r in leftovers]
+        differing = len(unmatched_source) + len(leftovers)
+        total = max(len(source), len(target))
+        return ctx.result(
+            "failed" if differing else "passed",
+            f"{len(unmatched_source)} source rows not in the target, {len(leftovers)} target rows not in the source"
+            if differing else f"{len(source)} rows match",
+            source=figures[0], target=figures[1], sample=sample,
+            match_percentage=percentage(total - max(len(unmatched_source), len(leftovers)), total),
+        )

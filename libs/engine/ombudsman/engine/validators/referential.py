@@ -1,0 +1,151 @@
+"""Referential validators: orphaned foreign keys, fact-to-dimension conformance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from sqlglot import exp
+
+from ombudsman.contracts.pipeline import TableRef
+from ombudsman.contracts.results import StepResult
+from ombudsman.engine.validators import sql as q
+from ombudsman.engine.validators.base import (
+    Side,
+    ValidationContext,
+    Validator,
+    ValidatorParams,
+    register,
+    to_rows,
+)
+from ombudsman.engine.validators.compare import compare_groups
+from ombudsman.engine.validators.metrics import grouped_result
+
+
+def parent_ref(side: Side, source_name: str, target_name: str | None) -> TableRef:
+    return TableRef.parse(target_name if side == "target" and target_name else source_name)
+
+
+def orphan_condition(
+    ctx: ValidationContext, side: Side, columns: list[str], parent: TableRef, parent_columns: list[str]
+) -> exp.Expression:
+    """Child row `c` has a non-NULL key with no parent row `p`."""
+    match = exp.and_(*[
+        exp.EQ(this=q.col(pc, "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
+    ])
+    exists = exp.Exists(this=exp.select(q.lit(1)).from_(q.table(parent, "p")).where(match))
+    not_null = [exp.Not(this=exp.Is(this=ctx.col(side, c, "c"), expression=exp.Null())) for c in columns]
+    return exp.and_(*not_null, exp.Not(this=exists))
+
+
+def child_where(ctx: ValidationContext, side: Side, condition: exp.Expression) -> exp.Expression:
+    """The step's filter applies to the child table, which is aliased `c`."""
+    user = ctx.filter(side)
+    if user is not None:
+        user = user.transform(lambda n: q.col(n.name, "c") if isinstance(n, exp.Column) and not n.table else n)
+    return q.and_all([user, condition]) or condition
+
+
+@register
+class ForeignKeys(Validator):
+    name = "foreign_keys"
+    category = "referential"
+    description = (
+        "Orphans on each side: child rows whose (non-NULL) foreign key has no parent row (NOT EXISTS in the "
+        "database). Fails when the target has more orphans than the source; warns when both have some."
+    )
+
+    class Params(ValidatorParams):
+        columns: list[str] = Field(min_length=1, description="foreign-key columns of the step's table")
+        references: str = Field(description="parent table (schema.table) on the source")
+        ref_columns: list[str] = Field(min_length=1, description="referenced columns of the parent")
+        target_references: str | None = Field(default=None, description="parent table on the target, if named differently")
+        target_ref_columns: list[str] | None = None
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        if len(params.columns) != len(params.ref_columns):
+            from ombudsman.engine.validators.base import ValidationInputError
+
+            raise ValidationInputError("parameters.ref_columns: needs as many columns as parameters.columns")
+
+        def condition(side: Side) -> exp.Expression:
+            parent = parent_ref(side, params.references, params.target_references)
+            ref_cols = (params.target_ref_columns or params.ref_columns) if side == "target" else params.ref_columns
+            return orphan_condition(ctx, side, params.columns, parent, ref_cols)
+
+        def build(side: Side) -> exp.Expression:
+            return exp.select(q.count_star().as_("orphans")).from_(ctx.table(side, "c")).where(child_where(ctx, side, condition(side)))
+
+        rows = await ctx.rows_both(build)
+        src, tgt = int(rows.source[0]["orphans"]), int(rows.target[0]["orphans"])
+        sample: list[dict[str, Any]] = []
+        if tgt:
+            keys = [ctx.col("target", c, "c").as_(c) for c in params.columns]
+            query = (
+                exp.select(*keys, q.count_star().as_("rows")).from_(ctx.table("target", "c"))
+                .where(child_where(ctx, "target", condition("target")))
+                .group_by(*[ctx.col("target", c, "c") for c in params.columns]).limit(ctx.sample_limit)
+            )
+            sample = to_rows(await ctx.query("target", query))
+        status = "failed" if tgt > src else ("warning" if tgt else "passed")
+        message = f"{tgt} orphaned rows in the target, {src} in the source (key {', '.join(params.columns)} -> {params.references})"
+        return ctx.result(
+            status, message, source={"orphans": src}, target={"orphans": tgt},
+            affected_columns=list(params.columns) if tgt else [], sample=sample,
+            match_percentage=100.0 if tgt <= src else 0.0,
+        )
+
+
+@register
+class FactDimConformance(Validator):
+    name = "fact_dim_conformance"
+    category = "referential"
+    description = (
+        "Facts joined to their dimension: facts without a dimension row, and fact counts (and a measure's sum) "
+        "per dimension attribute, compared between the sides."
+    )
+
+    class Params(ValidatorParams):
+        dimension: str = Field(description="dimension table (schema.table) on the source")
+        target_dimension: str | None = None
+        fact_key: str = Field(description="the fact table's key column pointing at the dimension")
+        dim_key: str = Field(description="the dimension's key column")
+        attribute: str | None = Field(default=None, description="dimension attribute to group facts by")
+        measure: str | None = Field(default=None, description="fact measure to sum per group")
+        max_groups: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        def build(side: Side) -> exp.Expression:
+            dim = parent_ref(side, params.dimension, params.target_dimension)
+            join_on = exp.EQ(this=q.col(params.dim_key, "d"), expression=ctx.col(side, params.fact_key, "f"))
+            unmatched = exp.Case(
+                ifs=[exp.If(this=exp.Is(this=q.col(params.dim_key, "d"), expression=exp.Null()), true=q.lit(1))],
+                default=q.lit(0),
+            )
+            projections: list[exp.Expression] = []
+            if params.attribute:
+                projections.append(q.col(params.attribute, "d").as_("member"))
+            projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]
+            if params.measure:
+                projections.append(q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, params.measure, "f")))).as_("measure_sum"))
+            select = exp.select(*projections).from_(ctx.table(side, "f")).join(q.table(dim, "d"), on=join_on, join_type="left")
+            user = ctx.filter(side)
+            if user is not None:
+                select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
+            if params.attribute:
+                select = select.group_by(q.col(params.attribute, "d")).limit(params.max_groups + 1)
+            return select
+
+        rows = await ctx.rows_both(build)
+        keys = ["member"] if params.attribute else []
+        measures = ["facts", "unmatched"] + (["measure_sum"] if params.measure else [])
+        diff = compare_groups(rows.source, rows.target, keys, measures, ctx.tolerance)
+        src_unmatched = sum(int(r["unmatched"] or 0) for r in rows.source)
+        tgt_unmatched = sum(int(r["unmatched"] or 0) for r in rows.target)
+        result = grouped_result(ctx, "fact counts per dimension member", diff, measures, [params.fact_key])
+        result.source.update({"unmatched_facts": src_unmatched, "facts": sum(int(r["facts"]) for r in rows.source)})
+        result.target.update({"unmatched_facts": tgt_unmatched, "facts": sum(int(r["facts"]) for r in rows.target)})
+        if tgt_unmatched > src_unmatched:
+            result.status = "failed"
+            result.message = f"{tgt_unmatched} target facts have no dimension row (source: {src_unmatched}); " + result.message
+        return result

@@ -1,0 +1,262 @@
+"""Schema validators: columns, data types, nullability and constraints, from each side's catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ombudsman.contracts.catalog import ColumnInfo, TableInfo
+from ombudsman.contracts.results import StepResult
+from ombudsman.engine.validators.base import (
+    Side,
+    ValidationContext,
+    ValidationInputError,
+    Validator,
+    ValidatorParams,
+    register,
+)
+from ombudsman.engine.validators.compare import percentage
+
+
+async def table_info(ctx: ValidationContext, side: Side) -> TableInfo:
+    """The side's table from its catalog (introspected once per step)."""
+    cache: dict[str, TableInfo] = ctx.__dict__.setdefault("_tables", {})
+    if side not in cache:
+        ref = ctx.table_ref(side)
+        connector = ctx.connector(side)
+        try:
+            catalog = await connector.introspect([ref.schema_name] if ref.schema_name else None)
+        except Exception as exc:
+            from ombudsman.engine.validators.base import QueryError
+
+            raise QueryError(side, "-- catalog introspection", exc) from exc
+        ctx.sql[side].append(f"-- catalog introspection of {ref.schema_name or '(all schemas)'}")
+        found = None
+        for table in catalog.tables:
+            if table.name.lower() == ref.name.lower() and (
+                ref.schema_name is None or table.schema_name.lower() == ref.schema_name.lower()
+            ):
+                found = table
+                break
+        if found is None:
+            raise ValidationInputError(f"{side} table {ref} not found in the catalog")
+        cache[side] = found
+    return cache[side]
+
+
+async def paired_columns(ctx: ValidationContext) -> tuple[TableInfo, TableInfo, list[tuple[ColumnInfo, ColumnInfo | None]], list[ColumnInfo]]:
+    """Source columns paired with their target column (through the mapping), and unpaired target columns."""
+    source, target = await table_info(ctx, "source"), await table_info(ctx, "target")
+    pairs = []
+    used: set[str] = set()
+    for column in source.columns:
+        other = target.column(ctx.column_name("target", column.name))
+        if other is not None:
+            used.add(other.name.lower())
+        pairs.append((column, other))
+    extra = [c for c in target.columns if c.name.lower() not in used]
+    return source, target, pairs, extra
+
+
+def type_text(c: ColumnInfo) -> str:
+    if c.precision is not None and c.scale is not None and c.data_type in ("numeric", "decimal", "number"):
+        return f"{c.data_type}({c.precision},{c.scale})"
+    if c.length not in (None, 0):
+        return f"{c.data_type}({'max' if c.length == -1 else c.length})"
+    return c.data_type
+
+
+@register
+class SchemaColumns(Validator):
+    name = "schema_columns"
+    category = "schema"
+    description = "Every source column exists in the target (through the column mapping), and the target has no extra columns."
+
+    class Params(ValidatorParams):
+        allow_extra: bool = Field(default=False, description="columns only in the target are allowed")
+        check_order: bool = Field(default=False, description="columns keep their ordinal position")
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        source, target, pairs, extra = await paired_columns(ctx)
+        sample: list[dict[str, Any]] = [{"column": s.name, "issue": "missing in target"} for s, t in pairs if t is None]
+        if not params.allow_extra:
+            sample += [{"column": c.name, "issue": "extra in target"} for c in extra]
+        if params.check_order:
+            present = [(s, t) for s, t in pairs if t is not None]
+            target_order = sorted(present, key=lambda p: p[1].ordinal)
+            sample += [
+                {"column": s.name, "issue": "position differs", "source": i + 1, "target": target_order.index((s, t)) + 1}
+                for i, (s, t) in enumerate(present) if target_order[i] != (s, t)
+            ]
+        matched = sum(1 for _, t in pairs if t is not None)
+        return ctx.result(
+            "failed" if sample else "passed",
+            f"{len(sample)} column differences" if sample else f"all {len(source.columns)} columns present",
+            source={"columns": [c.name for c in source.columns]}, target={"columns": [c.name for c in target.columns]},
+            affected_columns=[s["column"] for s in sample], sample=sample,
+            match_percentage=percentage(matched, max(len(source.columns), len(target.columns))),
+        )
+
+
+def compatibility(source_kind: str, source: ColumnInfo, target_kind: str, target: ColumnInfo) -> tuple[str, str]:
+    """('lossless'|'lossy'|'incompatible', note) from the engine's type map when present, else by type family."""
+    try:
+        from ombudsman.engine import typemap
+
+        verdict = typemap.compatible(source_kind, source, target_kind, target)  # type: ignore[attr-defined]
+        level = getattr(verdict, "level", None) or getattr(verdict, "verdict", None) or verdict
+        note = getattr(verdict, "note", None) or getattr(verdict, "reason", "") or ""
+        if isinstance(level, tuple):
+            level, note = level[0], (level[1] if len(level) > 1 else note)
+        if isinstance(level, bool):
+            level = "lossless" if level else "incompatible"
+        return str(getattr(level, "value", level)), str(note)
+    except (ImportError, AttributeError, TypeError):
+        return _family_compatibility(source, target)
+
+
+_FAMILIES = {
+    "integer": ("int", "integer", "bigint", "smallint", "tinyint", "int2", "int4", "int8", "hugeint", "ubigint", "uinteger", "usmallint", "utinyint", "byteint"),
+    "decimal": ("numeric", "decimal", "number", "money", "smallmoney"),
+    "float": ("float", "real", "double", "double precision", "float4", "float8"),
+    "text": ("varchar", "nvarchar", "char", "nchar", "text", "ntext", "string", "character varying", "character", "bpchar"),
+    "date": ("date",),
+    "timestamp": ("timestamp", "datetime", "datetime2", "smalldatetime", "timestamp without time zone", "timestamp_ntz"),
+    "timestamptz": ("timestamptz", "timestamp with time zone", "datetimeoffset", "timestamp_tz", "timestamp_ltz"),
+    "boolean": ("boolean", "bool", "bit"),
+    "binary": ("binary", "varbinary", "bytea", "blob", "image"),
+}
+
+
+def _family(type_name: str) -> str:
+    base = type_name.lower().split("(")[0].strip()
+    return next((f for f, names in _FAMILIES.items() if base in names), base)
+
+
+def _family_compatibility(source: ColumnInfo, target: ColumnInfo) -> tuple[str, str]:
+    s, t = _family(source.data_type), _family(target.data_type)
+    if s == t:
+        if source.length and target.length and source.length != -1 and (target.length != -1 and target.length < source.length):
+            return "lossy", f"length {target.length} < {source.length}"
+        if s == "decimal" and (target.scale or 0) < (source.scale or 0):
+            return "lossy", f"scale {target.scale} < {source.scale}"
+        return "lossless", ""
+    widening = {("integer", "decimal"), ("integer", "float"), ("date", "timestamp"), ("integer", "text"), ("boolean", "integer")}
+    if (s, t) in widening:
+        return "lossless", f"{s} -> {t}"
+    if (s, t) in {("decimal", "float"), ("timestamptz", "timestamp"), ("float", "decimal"), ("decimal", "integer")}:
+        return "lossy", f"{s} -> {t}"
+    return "incompatible", f"{s} -> {t}"
+
+
+@register
+class SchemaDatatypes(Validator):
+    name = "schema_datatypes"
+    category = "schema"
+    description = (
+        "Each mapped column's target type can hold the source type (type map: lossless / lossy / incompatible); "
+        "incompatible fails, lossy warns (or fails with strict)."
+    )
+
+    class Params(ValidatorParams):
+        strict: bool = Field(default=False, description="lossy conversions fail too")
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        _, _, pairs, _ = await paired_columns(ctx)
+        sample = []
+        worst = "lossless"
+        for s, t in pairs:
+            if t is None:
+                continue
+            level, note = compatibility(ctx.source.kind, s, ctx.target.kind, t)
+            if level != "lossless":
+                sample.append({"column": s.name, "source_type": type_text(s), "target_type": type_text(t), "verdict": level, "note": note})
+                if level == "incompatible" or worst == "lossless":
+                    worst = level
+        compared = sum(1 for _, t in pairs if t is not None)
+        if worst == "incompatible" or (worst == "lossy" and params.strict):
+            status = "failed"
+        elif worst == "lossy":
+            status = "warning"
+        else:
+            status = "passed"
+        return ctx.result(
+            status, f"{len(sample)} of {compared} column types are not lossless" if sample else f"all {compared} column types compatible",
+            source={"types": {s.name: type_text(s) for s, _ in pairs}},
+            target={"types": {t.name: type_text(t) for _, t in pairs if t is not None}},
+            affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
+        )
+
+
+@register
+class SchemaNullability(Validator):
+    name = "schema_nullability"
+    category = "schema"
+    description = "Each mapped column's NULL-ability is the same on both sides (a NOT NULL source column must not become nullable)."
+
+    class Params(ValidatorParams):
+        allow_relaxed: bool = Field(default=False, description="NOT NULL in the source may be nullable in the target")
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        _, _, pairs, _ = await paired_columns(ctx)
+        sample = []
+        for s, t in pairs:
+            if t is None or s.nullable == t.nullable:
+                continue
+            if params.allow_relaxed and t.nullable:
+                continue
+            sample.append({"column": s.name, "source_nullable": s.nullable, "target_nullable": t.nullable})
+        compared = sum(1 for _, t in pairs if t is not None)
+        return ctx.result(
+            "failed" if sample else "passed",
+            f"nullability differs in {len(sample)} columns" if sample else f"nullability matches in {compared} columns",
+            source={"nullable": {s.name: s.nullable for s, _ in pairs}},
+            target={"nullable": {t.name: t.nullable for _, t in pairs if t is not None}},
+            affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
+        )
+
+
+@register
+class SchemaConstraints(Validator):
+    name = "schema_constraints"
+    category = "schema"
+    description = "Primary key, unique constraints and foreign keys of the source exist on the target (column names through the mapping)."
+
+    class Params(ValidatorParams):
+        check_foreign_keys: bool = True
+        check_unique: bool = True
+
+    async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        source, target = await table_info(ctx, "source"), await table_info(ctx, "target")
+
+        def mapped(columns: list[str]) -> tuple[str, ...]:
+            return tuple(ctx.column_name("target", c).lower() for c in columns)
+
+        def lowered(columns: list[str]) -> tuple[str, ...]:
+            return tuple(c.lower() for c in columns)
+
+        sample: list[dict[str, Any]] = []
+        checked = 1
+        if mapped(source.primary_key) != lowered(target.primary_key):
+            sample.append({"constraint": "primary key", "source": source.primary_key, "target": target.primary_key})
+        if params.check_unique:
+            target_unique = {frozenset(lowered(u)) for u in target.unique_constraints} | {frozenset(lowered(target.primary_key))}
+            for u in source.unique_constraints:
+                checked += 1
+                if frozenset(mapped(u)) not in target_unique:
+                    sample.append({"constraint": "unique", "source": u, "target": None})
+        if params.check_foreign_keys:
+            target_fks = {(mapped_fk, fk.ref_table.lower()) for fk in target.foreign_keys for mapped_fk in [lowered(fk.columns)]}
+            for fk in source.foreign_keys:
+                checked += 1
+                if (mapped(fk.columns), fk.ref_table.lower()) not in target_fks:
+                    sample.append({"constraint": "foreign key", "source": f"({', '.join(fk.columns)}) -> {fk.ref_table}", "target": None})
+        return ctx.result(
+            "failed" if sample else "passed",
+            f"{len(sample)} constraints missing or different in the target" if sample else f"{checked} constraints match",
+            source={"primary_key": source.primary_key, "unique": source.unique_constraints, "foreign_keys": len(source.foreign_keys)},
+            target={"primary_key": target.primary_key, "unique": target.unique_constraints, "foreign_keys": len(target.foreign_keys)},
+            affected_columns=sorted({c for r in sample for c in (r["source"] if isinstance(r["source"], list) else [])}),
+            sample=sample, match_percentage=percentage(checked - len(sample), checked),
+        )
