@@ -1,0 +1,45 @@
+"""`python -m ombudsman.gateway` serves the API (uvicorn); `... create-admin USER` adds a user directly."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+
+import typer
+import uvicorn
+
+from ombudsman.contracts.replies import OmbudsmanError
+from ombudsman.gateway.settings import GatewaySettings
+
+cli = typer.Typer(add_completion=False, invoke_without_command=True)
+
+
+@cli.callback()
+def serve(ctx: typer.Context) -> None:
+    """Serve the gateway on OMB_GATEWAY_HOST:OMB_GATEWAY_PORT."""
+    if ctx.invoked_subcommand:
+        return
+    settings = GatewaySettings()
+    logging.basicConfig(level=logging.INFO, format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
+    uvicorn.run("ombudsman.gateway.app:app_factory", factory=True, host=settings.gateway_host,
+                port=settings.gateway_port, log_level="info", proxy_headers=True, server_header=False)
+
+
+@cli.command("create-admin")
+def create_admin(username: str, role: str = typer.Option("admin", help="admin, user or viewer")) -> None:
+    """Create a user (default role admin); the password is read from stdin or prompted."""
+    from ombudsman.gateway.admin import create_user
+
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("Password: ")
+    try:
+        user = asyncio.run(create_user(username, password, role))  # type: ignore[arg-type]
+    except (OmbudsmanError, ValueError) as exc:
+        typer.secho(f"error: {getattr(exc, 'message', exc)}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"created {user['role']} {user['username']} ({user['id']})")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,139 @@
+"""The gateway's FastAPI app: REST under /api/v1, WebSockets under /ws, NATS and PostgreSQL in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import nats
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ombudsman.gateway import errors
+from ombudsman.gateway.auth import LoginRateLimiter, TokenService
+from ombudsman.gateway.bus import Bus
+from ombudsman.gateway.eventlog import open_event_log
+from ombudsman.gateway.handlers import UserService
+from ombudsman.gateway.migrations import migrate, sqlalchemy_url
+from ombudsman.gateway.routes import audit, auth, health, pipelines, projects, runs, workloads
+from ombudsman.gateway.settings import GatewaySettings, get_settings
+from ombudsman.gateway.ws import router as ws_router
+
+log = logging.getLogger("ombudsman.gateway")
+API = "/api/v1"
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+]
+# The docs page loads Swagger UI from a CDN; every other reply is JSON or a file.
+_API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+_DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+             b"frame-ancestors 'none'")
+
+
+class Hardening:
+    """Pure ASGI middleware: security headers on every reply, and a last-resort catch that turns
+    any exception escaping the app into the error shape (code internal, no details, no traceback)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        docs = scope.get("path", "") in ("/docs", "/redoc")
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"server"]
+                present = {h[0].lower() for h in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", _DOCS_CSP if docs else _API_CSP))
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path"), exc_info=exc)
+            if started:
+                return
+            response = errors.error_response(500, "internal", "internal error")
+            await response(scope, receive, send_with_headers)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: GatewaySettings = app.state.settings
+    if not settings.database_url:
+        raise RuntimeError("OMB_DATABASE_URL is not set")
+    engine = create_async_engine(sqlalchemy_url(settings.database_url), pool_size=10, max_overflow=10,
+                                 pool_pre_ping=True)
+    await migrate(engine)
+    nc = await nats.connect(settings.nats_url, name="ombudsman-gateway", max_reconnect_attempts=-1)
+    eventlog = await open_event_log(engine, nc)
+    app.state.nc = nc
+    app.state.bus = Bus(nc, settings.request_timeout)
+    app.state.users = UserService(engine, eventlog, app.state.tokens, settings)
+    try:
+        yield
+    finally:
+        await eventlog.close()
+        await nc.drain()
+        await engine.dispose()
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """The gateway app; its lifespan connects to NATS and PostgreSQL and migrates schema `gateway`."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Ombudsman API",
+        version="1.0.0",
+        description="Data-migration validation: projects, connections, metadata, mappings, pipelines, runs, "
+        "batches, results and exports, workload analysis, audit. Authenticate with POST /api/v1/auth/login "
+        "and send `Authorization: Bearer <access_token>`. Every error is `{error: {code, message, details}}`.",
+        lifespan=lifespan,
+        openapi_url=f"{API}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenService(settings)
+    app.state.login_limiter = LoginRateLimiter(settings.login_rate_per_minute)
+    errors.install(app)
+    for module in (auth, health, projects, pipelines, runs, workloads, audit):
+        app.include_router(module.router, prefix=API)
+    app.include_router(ws_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(Hardening)
+    return app
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory ombudsman.gateway.app:app_factory`."""
+    return create_app()

@@ -1,0 +1,56 @@
+"""Commands and queries to the services, as the acting user, with one error vocabulary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.replies import OmbudsmanError, Timeout, Unavailable
+from ombudsman.contracts.subjects import command_subject, health_subject, query_subject
+
+try:
+    from ombudsman.eventstore import rpc  # type: ignore[attr-defined]
+except ImportError:  # libs/eventstore's rpc not landed yet
+    from ombudsman.gateway import rpc_interim as rpc  # type: ignore[no-redef]
+
+
+class Bus:
+    """The gateway's side of request/reply: every call names a service and carries the actor."""
+
+    def __init__(self, nc: NATS, default_wait: float):
+        self.nc = nc
+        self.default_wait = default_wait
+
+    async def command(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
+                      wait: float | None = None) -> Any:
+        return await self._call(service, command_subject(service, name), payload, actor, wait)
+
+    async def query(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
+                    wait: float | None = None) -> Any:
+        return await self._call(service, query_subject(service, name), payload, actor, wait)
+
+    async def _call(self, service: str, subject: str, payload: dict[str, Any], actor: Actor,
+                    wait: float | None) -> Any:
+        try:
+            return await rpc.request(self.nc, subject, payload, meta=Metadata(actor=actor),
+                                     timeout=wait or self.default_wait)
+        except (Unavailable, Timeout) as exc:
+            # A service that does not answer (no responder, or no reply in time) is a 503.
+            raise Unavailable(f"service {service!r} did not answer", {"service": service, "reason": exc.message}) from None
+        except OmbudsmanError:
+            raise
+        except TimeoutError:
+            raise Unavailable(f"service {service!r} did not answer", {"service": service, "reason": "timeout"}) from None
+
+    async def health(self, service: str, wait: float) -> dict[str, Any]:
+        try:
+            result = await rpc.request(self.nc, health_subject(service), {},
+                                       meta=Metadata(actor=Actor.service("gateway")), timeout=wait)
+            status = result.get("status", "ok") if isinstance(result, dict) else "ok"
+            return {"status": status}
+        except OmbudsmanError as exc:
+            return {"status": "unavailable", "error": exc.message}
+        except Exception as exc:  # any transport failure counts as "not answering"
+            return {"status": "unavailable", "error": type(exc).__name__}

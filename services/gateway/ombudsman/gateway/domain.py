@@ -1,0 +1,135 @@
+"""The User aggregate: state folded from its events, and decisions (command -> new events). Pure.
+
+Passwords are checked outside (bcrypt in auth.py); the decisions only learn whether the check
+passed. Password hashes never enter an event: they live in the gateway's credentials table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound, Unauthorized
+
+Role = Literal["admin", "user", "viewer"]
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
+STREAM_TYPE = "user"
+
+
+class UserState(BaseModel):
+    """What a user is after its events; `version` 0 means the user never existed."""
+
+    id: str = ""
+    version: int = 0
+    username: str = ""
+    role: Role = "viewer"
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+class RegisterUser(BaseModel):
+    """Input of a registration; `password` is hashed by the caller and never stored here."""
+
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(min_length=8, max_length=128, json_schema_extra={"format": "password"})
+    role: Role = "user"
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not USERNAME.match(value):
+            raise ValueError("must be 2-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit")
+        return value
+
+
+def apply(state: UserState, envelope: EventEnvelope) -> UserState:
+    """One event applied to a user's state (a new state)."""
+    event = decode(envelope)
+    s = state.model_copy()
+    s.version = envelope.version
+    match event:
+        case ev.UserRegistered():
+            s.id, s.username, s.role = event.user_id, event.username, event.role
+            s.created_at = envelope.occurred_at
+        case ev.UserLoggedIn():
+            s.failed_attempts = 0
+            s.locked_until = None
+            s.last_login_at = envelope.occurred_at
+        case ev.LoginFailed():
+            s.failed_attempts = event.failed_attempts
+        case ev.UserLockedOut():
+            s.locked_until = datetime.fromisoformat(event.until)
+            s.failed_attempts = 0
+        case ev.UserRoleChanged():
+            s.role = event.role
+        case _:
+            pass
+    return s
+
+
+def fold(envelopes: Iterable[EventEnvelope]) -> UserState:
+    state = UserState()
+    for envelope in envelopes:
+        state = apply(state, envelope)
+    return state
+
+
+def register(state: UserState, user_id: str, username: str, role: Role) -> list[Event]:
+    if state.exists:
+        raise Conflict(f"user {username!r} already exists", {"field": "username"})
+    return [ev.UserRegistered(user_id=user_id, username=username, role=role)]
+
+
+def login(
+    state: UserState, *, password_ok: bool, now: datetime, threshold: int, lockout: timedelta
+) -> list[Event]:
+    """Events of one login attempt. A locked account fails without counting; the attempt that
+    reaches `threshold` failures locks the account until `now + lockout`."""
+    if not state.exists:
+        raise NotFound("no such user")
+    if state.locked(now):
+        return []
+    if password_ok:
+        return [ev.UserLoggedIn(user_id=state.id, username=state.username)]
+    failures = state.failed_attempts + 1
+    events: list[Event] = [ev.LoginFailed(user_id=state.id, username=state.username, failed_attempts=failures)]
+    if failures >= threshold:
+        until = (now + lockout).isoformat()
+        events.append(ev.UserLockedOut(user_id=state.id, username=state.username, until=until))
+    return events
+
+
+def change_role(state: UserState, role: Role) -> list[Event]:
+    if not state.exists:
+        raise NotFound("user not found")
+    if role == state.role:
+        return []
+    return [ev.UserRoleChanged(user_id=state.id, role=role)]
+
+
+def logout(state: UserState) -> list[Event]:
+    if not state.exists:
+        raise Unauthorized("unknown user")
+    return [ev.UserLoggedOut(user_id=state.id)]
+
+
+def require_role(role: str) -> Role:
+    if role not in ("admin", "user", "viewer"):
+        raise Invalid(f"unknown role {role!r}", {"field": "role", "allowed": ["admin", "user", "viewer"]})
+    return role  # type: ignore[return-value]

@@ -1,0 +1,107 @@
+"""One error shape for every failure: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ombudsman.contracts.replies import ErrorCode, OmbudsmanError
+
+log = logging.getLogger("ombudsman.gateway")
+
+_CODE_BY_STATUS = {
+    400: ErrorCode.INVALID,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.INVALID,
+    415: ErrorCode.INVALID,
+    422: ErrorCode.INVALID,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+    504: ErrorCode.TIMEOUT,
+}
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="not_found, conflict, invalid, forbidden, unauthorized, rate_limited, unavailable, timeout, internal")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Every error the gateway returns."""
+
+    error: ErrorBody
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        # Never echo the rejected input: it may be a password.
+        fields.append({"field": ".".join(loc[1:]) or ".".join(loc), "in": loc[0] if loc else "", "message": err.get("msg", "")})
+    return {"fields": fields}
+
+
+# Documented on every route so the OpenAPI spec names each status a client can get.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        401: "Missing, expired or invalid token",
+        403: "Role does not allow this",
+        404: "Not found (or not visible to you)",
+        409: "Conflict",
+        422: "Invalid input",
+        429: "Too many requests",
+        503: "A service did not answer",
+        504: "A service timed out",
+    }.items()
+}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into the error shape."""
+
+    @app.exception_handler(OmbudsmanError)
+    async def _ombudsman(request: Request, exc: OmbudsmanError) -> JSONResponse:
+        status = exc.http_status
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status >= 500 and exc.code == ErrorCode.INTERNAL:
+            log.error("internal error from a service on %s %s: %s", request.method, request.url.path, exc.message)
+            return error_response(500, "internal", "internal error")
+        retry = exc.details.get("retry_after") if status == 429 else None
+        if retry:
+            headers = {"Retry-After": str(retry)}
+        return error_response(status, str(exc.code), exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid", "request is not valid", _validation_details(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODE_BY_STATUS.get(exc.status_code, ErrorCode.INVALID if exc.status_code < 500 else ErrorCode.INTERNAL)
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.url.path}"
+        return error_response(exc.status_code, str(code), message, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "internal error")

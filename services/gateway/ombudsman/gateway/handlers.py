@@ -1,0 +1,281 @@
+"""Users and auth: load the user aggregate, decide, append its events with the read model and the
+credential/token rows in one transaction, and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ombudsman.contracts.envelope import Actor, Metadata, new_id
+from ombudsman.contracts.registry import Event
+from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Unauthorized
+from ombudsman.gateway import domain
+from ombudsman.gateway.auth import (
+    TokenService,
+    burn_password_check,
+    hash_password,
+    hash_refresh_token,
+    new_refresh_token,
+    verify_password,
+)
+from ombudsman.gateway.eventlog import EventLog
+from ombudsman.gateway.projections import SCHEMA, apply_user_event
+from ombudsman.gateway.settings import GatewaySettings
+
+log = logging.getLogger("ombudsman.gateway.auth")
+
+
+@dataclass(frozen=True)
+class ActiveUser:
+    id: str
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: dict[str, Any]
+
+
+class UserService:
+    """Registration, login, refresh, logout and role changes over the gateway's event store."""
+
+    def __init__(self, engine: AsyncEngine, eventlog: EventLog, tokens: TokenService, settings: GatewaySettings):
+        self.engine = engine
+        self.eventlog = eventlog
+        self.tokens = tokens
+        self.settings = settings
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def active_user(self, user_id: str, jti: str) -> ActiveUser | None:
+        """The user behind a token, unless the user is gone or the token was revoked."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        f"""SELECT id, username, role FROM {SCHEMA}.users u WHERE u.id = :id
+                            AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.revoked_tokens r WHERE r.jti = :jti)"""
+                    ),
+                    {"id": user_id, "jti": jti},
+                )
+            ).first()
+        return ActiveUser(row.id, row.username, row.role) if row else None
+
+    async def get(self, user_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT * FROM {SCHEMA}.users WHERE id = :id"), {"id": user_id})).mappings().first()
+        if row is None:
+            raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
+        return _public(row)
+
+    async def list(self, offset: int, limit: int, role: str | None = None, q: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        where, params = ["TRUE"], {"offset": offset, "limit": limit}
+        if role:
+            where.append("role = :role")
+            params["role"] = role
+        if q:
+            where.append("username ILIKE :q")
+            params["q"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clause = " AND ".join(where)
+        async with self.engine.connect() as conn:
+            total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.users WHERE {clause}"), params)).scalar_one()
+            rows = (
+                await conn.execute(
+                    text(f"SELECT * FROM {SCHEMA}.users WHERE {clause} ORDER BY username OFFSET :offset LIMIT :limit"),
+                    params,
+                )
+            ).mappings().all()
+        return [_public(r) for r in rows], int(total)
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def _append(self, conn: AsyncConnection, state: domain.UserState, stream_id: str,
+                      events: list[Event], meta: Metadata) -> domain.UserState:
+        envelopes = await self.eventlog.append(conn, stream_id, state.version, events, meta)
+        for envelope in envelopes:
+            await apply_user_event(conn, envelope)
+            state = domain.apply(state, envelope)
+        return state
+
+    async def register(self, username: str, password: str, role: domain.Role, actor: Actor | None = None) -> dict[str, Any]:
+        """A new user with a bcrypt hash of `password`; Conflict when the username is taken."""
+        cmd = domain.RegisterUser(username=username, password=password, role=role)
+        password_hash = await asyncio.to_thread(hash_password, cmd.password, self.settings.bcrypt_rounds)
+        user_id = new_id()
+        meta = Metadata(actor=actor or Actor(id=user_id, name=cmd.username, role=role))
+        try:
+            async with self.engine.begin() as conn:
+                taken = (
+                    await conn.execute(text(f"SELECT 1 FROM {SCHEMA}.users WHERE lower(username) = lower(:u)"),
+                                       {"u": cmd.username})
+                ).first()
+                if taken:
+                    raise Conflict(f"username {cmd.username!r} is taken", {"field": "username"})
+                events = domain.register(domain.UserState(), user_id, cmd.username, cmd.role)
+                await self._append(conn, domain.UserState(), user_id, events, meta)
+                await conn.execute(
+                    text(f"INSERT INTO {SCHEMA}.credentials (user_id, password_hash) VALUES (:id, :h)"),
+                    {"id": user_id, "h": password_hash},
+                )
+        except IntegrityError:
+            raise Conflict(f"username {cmd.username!r} is taken", {"field": "username"}) from None
+        log.info("user registered: %s (%s)", cmd.username, cmd.role)
+        return await self.get(user_id)
+
+    async def login(self, username: str, password: str) -> IssuedTokens:
+        """Tokens for a correct password; every attempt on a known user is an event."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(f"""SELECT u.id, c.password_hash FROM {SCHEMA}.users u
+                             JOIN {SCHEMA}.credentials c ON c.user_id = u.id WHERE lower(u.username) = lower(:u)"""),
+                    {"u": username},
+                )
+            ).first()
+        if row is None:
+            await asyncio.to_thread(burn_password_check, password, self.settings.bcrypt_rounds)
+            log.info("login failed: unknown username")
+            raise Unauthorized("invalid username or password")
+        user_id, password_hash = row.id, row.password_hash
+        password_ok = await asyncio.to_thread(verify_password, password, password_hash)
+        now = datetime.now(UTC)
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    state = domain.fold(await self.eventlog.load(conn, user_id))
+                    if state.locked(now):
+                        log.info("login refused: %s is locked", state.username)
+                        raise Unauthorized("account is locked; try again later",
+                                           {"locked_until": state.locked_until.isoformat() if state.locked_until else None})
+                    events = domain.login(
+                        state, password_ok=password_ok, now=now, threshold=self.settings.lockout_threshold,
+                        lockout=timedelta(minutes=self.settings.lockout_minutes),
+                    )
+                    meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
+                    state = await self._append(conn, state, user_id, events, meta)
+                    if not password_ok:
+                        log.info("login failed: %s (%d failures)", state.username, state.failed_attempts)
+                        break
+                    issued = await self._issue(conn, state, family_id=new_id())
+                    log.info("login: %s", state.username)
+                    return issued
+            except Conflict:
+                if attempt == 2:
+                    raise
+        if state.locked(now):
+            raise Unauthorized("account is locked; try again later",
+                               {"locked_until": state.locked_until.isoformat() if state.locked_until else None})
+        raise Unauthorized("invalid username or password")
+
+    async def _issue(self, conn: AsyncConnection, state: domain.UserState, family_id: str) -> IssuedTokens:
+        access, claims = self.tokens.issue(state.id, state.username, state.role)
+        refresh = new_refresh_token()
+        await conn.execute(
+            text(f"""INSERT INTO {SCHEMA}.refresh_tokens (token_hash, user_id, family_id, expires_at)
+                     VALUES (:h, :u, :f, :e)"""),
+            {"h": hash_refresh_token(refresh), "u": state.id, "f": family_id,
+             "e": datetime.now(UTC) + timedelta(days=self.settings.refresh_token_days)},
+        )
+        return IssuedTokens(access, refresh, claims.exp - claims.iat, _public_state(state))
+
+    async def refresh(self, refresh_token: str) -> IssuedTokens:
+        """A new token pair for an unused refresh token; a reused one revokes its whole family."""
+        token_hash = hash_refresh_token(refresh_token)
+        reused = False
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    text(f"SELECT * FROM {SCHEMA}.refresh_tokens WHERE token_hash = :h FOR UPDATE"), {"h": token_hash}
+                )
+            ).mappings().first()
+            if row is None:
+                raise Unauthorized("invalid refresh token")
+            if row["used_at"] is not None or row["revoked_at"] is not None:
+                await conn.execute(
+                    text(f"UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = :f"),
+                    {"f": row["family_id"]},
+                )
+                reused = row["used_at"] is not None
+            elif row["expires_at"] <= datetime.now(UTC):
+                raise Unauthorized("refresh token expired")
+            else:
+                await conn.execute(text(f"UPDATE {SCHEMA}.refresh_tokens SET used_at = now() WHERE token_hash = :h"),
+                                   {"h": token_hash})
+                state = domain.fold(await self.eventlog.load(conn, row["user_id"]))
+                if not state.exists:
+                    raise Unauthorized("invalid refresh token")
+                return await self._issue(conn, state, family_id=row["family_id"])
+        if reused:
+            log.warning("refresh token reuse detected for user %s: token family revoked", row["user_id"])
+        raise Unauthorized("refresh token was already used or revoked")
+
+    async def logout(self, user_id: str, jti: str, exp: int, refresh_token: str | None) -> None:
+        """Revoke the access token, and the refresh token's family (or every refresh token of the user)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(f"""INSERT INTO {SCHEMA}.revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)
+                         ON CONFLICT (jti) DO NOTHING"""),
+                {"j": jti, "u": user_id, "e": datetime.fromtimestamp(exp, UTC)},
+            )
+            if refresh_token:
+                await conn.execute(
+                    text(f"""UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now())
+                             WHERE family_id = (SELECT family_id FROM {SCHEMA}.refresh_tokens
+                                                WHERE token_hash = :h AND user_id = :u)"""),
+                    {"h": hash_refresh_token(refresh_token), "u": user_id},
+                )
+            else:
+                await conn.execute(
+                    text(f"UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = :u"),
+                    {"u": user_id},
+                )
+            state = domain.fold(await self.eventlog.load(conn, user_id))
+            meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
+            await self._append(conn, state, user_id, domain.logout(state), meta)
+            await conn.execute(text(f"DELETE FROM {SCHEMA}.revoked_tokens WHERE expires_at < now()"))
+        log.info("logout: %s", state.username)
+
+    async def change_role(self, user_id: str, role: domain.Role, actor: Actor) -> dict[str, Any]:
+        async with self.engine.begin() as conn:
+            state = domain.fold(await self.eventlog.load(conn, user_id))
+            if not state.exists:
+                raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
+            if state.role == "admin" and role != "admin":
+                admins = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.users WHERE role = 'admin'"))).scalar_one()
+                if admins <= 1:
+                    raise Conflict("cannot demote the last admin", {"field": "role"})
+            await self._append(conn, state, user_id, domain.change_role(state, role), Metadata(actor=actor))
+        log.info("role of %s set to %s by %s", state.username, role, actor.name)
+        return await self.get(user_id)
+
+    async def admin_count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.users WHERE role = 'admin'"))).scalar_one())
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"], "username": row["username"], "role": row["role"], "created_at": row["created_at"],
+        "last_login_at": row["last_login_at"], "locked_until": row["locked_until"],
+    }
+
+
+def _public_state(state: domain.UserState) -> dict[str, Any]:
+    return {
+        "id": state.id, "username": state.username, "role": state.role, "created_at": state.created_at,
+        "last_login_at": state.last_login_at, "locked_until": state.locked_until,
+    }
+
+
+__all__ = ["ActiveUser", "IssuedTokens", "OmbudsmanError", "UserService"]

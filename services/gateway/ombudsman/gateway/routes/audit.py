@@ -1,0 +1,109 @@
+"""Audit log (logs, stats, export, verify, replay as-of) and notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombudsman.contracts.replies import Invalid
+from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, visible_project
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.runs import file_response
+from ombudsman.gateway.schemas import Page
+
+router = APIRouter(tags=["audit"], responses=COMMON_ERRORS)
+
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+class AlertRuleIn(BaseModel):
+    """Subscribe to notifications: events matching `event_types` (and `project_id`) notify `channel`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    event_types: list[str] = Field(min_length=1, max_length=100)
+    project_id: str | None = Field(default=None, max_length=100)
+    channel: Literal["notification", "webhook", "log"] = "notification"
+    target: str | None = Field(default=None, max_length=2000, description="Webhook URL for channel webhook")
+
+
+def _filters(**values: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items() if v is not None}
+
+
+@router.get("/audit/logs", response_model=Page, summary="Audit log entries, filtered and paged")
+async def logs(
+    user: CurrentUser, bus: BusDep, offset: Offset = 0, limit: Limit = 50,
+    since: datetime | None = None, until: datetime | None = None, actor: Text = None, action: Text = None,
+    stream_type: Text = None, stream_id: Text = None, project_id: Text = None,
+) -> Any:
+    if project_id:
+        await visible_project(bus, user, project_id)
+    elif not user.is_admin:
+        raise Invalid("project_id is required (only an admin reads the whole log)", {"field": "project_id"})
+    payload = _filters(since=since, until=until, actor=actor, action=action, stream_type=stream_type,
+                       stream_id=stream_id, project_id=project_id, offset=offset, limit=limit)
+    return Page.of(await bus.query("audit", "logs", payload, user.actor), offset, limit)
+
+
+@router.get("/audit/stats")
+async def stats(user: Admin, bus: BusDep, since: datetime | None = None, until: datetime | None = None) -> Any:
+    return await bus.query("audit", "stats", _filters(since=since, until=until), user.actor)
+
+
+@router.get("/audit/export", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The log as a file"}})
+async def export(user: Admin, bus: BusDep, format: Literal["jsonl", "csv"] = "jsonl",
+                 since: datetime | None = None, until: datetime | None = None,
+                 actor: Text = None, stream_type: Text = None, project_id: Text = None) -> Response:
+    payload = _filters(format=format, since=since, until=until, actor=actor, stream_type=stream_type,
+                       project_id=project_id)
+    return file_response(await bus.query("audit", "export", payload, user.actor, wait=120))
+
+
+@router.get("/audit/verify", summary="Verify the hash chain")
+async def verify(user: Admin, bus: BusDep,
+                 from_position: Annotated[int | None, Query(ge=1)] = None,
+                 to_position: Annotated[int | None, Query(ge=1)] = None) -> Any:
+    payload = _filters(from_position=from_position, to_position=to_position)
+    return await bus.query("audit", "verify", payload, user.actor, wait=120)
+
+
+@router.get("/audit/as-of", summary="A stream's state replayed as it was at a moment")
+async def as_of(user: CurrentUser, bus: BusDep,
+                stream_type: Annotated[str, Query(min_length=1, max_length=50)],
+                stream_id: Annotated[str, Query(min_length=1, max_length=100)],
+                at: datetime) -> Any:
+    if stream_type == "project":
+        await visible_project(bus, user, stream_id)
+    elif not user.is_admin:
+        raise Invalid("only an admin replays streams other than projects", {"field": "stream_type"})
+    payload = {"stream_type": stream_type, "stream_id": stream_id, "at": at.isoformat()}
+    return await bus.query("audit", "as_of", payload, user.actor)
+
+
+@router.get("/notifications", tags=["notifications"])
+async def notifications(user: CurrentUser, bus: BusDep) -> Any:
+    return await bus.query("audit", "notifications", {"user_id": user.id}, user.actor)
+
+
+@router.post("/notifications/subscribe", status_code=201, tags=["notifications"])
+async def subscribe(body: AlertRuleIn, user: CurrentUser, bus: BusDep) -> Any:
+    if body.project_id:
+        await visible_project(bus, user, body.project_id)
+    elif not user.is_admin:
+        raise Invalid("project_id is required (only an admin subscribes to every project)", {"field": "project_id"})
+    if body.channel == "webhook" and not user.is_admin:
+        raise Invalid("only an admin adds webhook alerts", {"field": "channel"})
+    payload = {**body.model_dump(exclude_none=True), "user_id": user.id}
+    return await bus.command("audit", "add_alert_rule", payload, user.actor)
+
+
+@router.post("/notifications/{notification_id}/dismiss", tags=["notifications"])
+async def dismiss(notification_id: Annotated[str, Path(min_length=1, max_length=100)],
+                  user: CurrentUser, bus: BusDep) -> Any:
+    return await bus.command("audit", "dismiss_notification", {"id": notification_id, "user_id": user.id}, user.actor)

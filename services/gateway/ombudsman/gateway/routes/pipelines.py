@@ -1,0 +1,100 @@
+"""Pipelines of a project: save, list, get, delete, execute, history, Mermaid diagram, templates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.mermaid import pipeline_mermaid
+from ombudsman.gateway.templates import TEMPLATES
+
+router = APIRouter(tags=["pipelines"], responses=COMMON_ERRORS)
+
+PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+PLID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class PipelineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    yaml: str = Field(min_length=1, max_length=1_048_576, description="The pipeline spec as YAML")
+    description: str = Field(default="", max_length=5000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    pipeline_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,100}$")
+
+
+class ExecuteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200)
+
+
+@router.get("/pipelines/templates", summary="Default pipeline templates")
+async def templates(user: CurrentUser) -> Any:
+    return {"items": TEMPLATES, "total": len(TEMPLATES)}
+
+
+@router.get("/projects/{project_id}/pipelines")
+async def list_pipelines(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("projects", "pipelines", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/pipelines", status_code=201)
+async def save_pipeline(project_id: PID, body: PipelineIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    load_pipeline(body.yaml)  # PipelineError (422) names every problem before anything is stored
+    payload = {"project_id": project_id, **body.model_dump(exclude_none=True)}
+    return await bus.command("projects", "save_pipeline", payload, user.actor)
+
+
+@router.put("/projects/{project_id}/pipelines/{pipeline_id}")
+async def replace_pipeline(project_id: PID, pipeline_id: PLID, body: PipelineIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    load_pipeline(body.yaml)
+    payload = {"project_id": project_id, **body.model_dump(exclude_none=True), "pipeline_id": pipeline_id}
+    return await bus.command("projects", "save_pipeline", payload, user.actor)
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}")
+async def get_pipeline(project_id: PID, pipeline_id: PLID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("projects", "pipeline", {"project_id": project_id, "pipeline_id": pipeline_id}, user.actor)
+
+
+@router.delete("/projects/{project_id}/pipelines/{pipeline_id}", status_code=204)
+async def delete_pipeline(project_id: PID, pipeline_id: PLID, user: Writer, bus: BusDep) -> None:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "delete_pipeline", {"project_id": project_id, "pipeline_id": pipeline_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/pipelines/{pipeline_id}/execute", status_code=202,
+             summary="Queue a run of the pipeline")
+async def execute_pipeline(project_id: PID, pipeline_id: PLID, user: Writer, bus: BusDep,
+                           body: ExecuteIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload: dict[str, Any] = {"project_id": project_id, "pipeline_id": pipeline_id}
+    if body and body.name:
+        payload["name"] = body.name
+    return await bus.command("executor", "queue_run", payload, user.actor)
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}/history", tags=["results"])
+async def pipeline_history(project_id: PID, pipeline_id: PLID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("executor", "history", {"project_id": project_id, "pipeline_id": pipeline_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/pipelines/{pipeline_id}/mermaid", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}}, "description": "Mermaid flowchart"}})
+async def pipeline_diagram(project_id: PID, pipeline_id: PLID, user: CurrentUser, bus: BusDep) -> PlainTextResponse:
+    await visible_project(bus, user, project_id)
+    pipeline = await bus.query("projects", "pipeline", {"project_id": project_id, "pipeline_id": pipeline_id},
+                               user.actor)
+    spec = load_pipeline(pipeline.get("yaml") or "")
+    return PlainTextResponse(pipeline_mermaid(spec), media_type="text/plain")

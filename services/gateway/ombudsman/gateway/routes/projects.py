@@ -1,0 +1,360 @@
+"""Projects, members, connections, schema mappings, metadata, mapping and workload of a project."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombudsman.contracts.replies import Invalid
+from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, visible_project
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.schemas import Page
+
+router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
+
+PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+NAME = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")]
+Side = Literal["source", "target"]
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+class ProjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    source_database: str | None = Field(default=None, max_length=200)
+    source_schemas: list[str] = Field(default_factory=list, max_length=200)
+    target_database: str | None = Field(default=None, max_length=200)
+    target_schemas: list[str] = Field(default_factory=list, max_length=200)
+
+
+class ProjectPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expected_version: int | None = Field(default=None, ge=0)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    source_database: str | None = Field(default=None, max_length=200)
+    source_schemas: list[str] | None = Field(default=None, max_length=200)
+    target_database: str | None = Field(default=None, max_length=200)
+    target_schemas: list[str] | None = Field(default=None, max_length=200)
+    status: str | None = Field(default=None, max_length=50)
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(min_length=1, max_length=100)
+
+
+class ConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    kind: Literal["sqlserver", "snowflake", "postgres", "duckdb"] | None = None
+    role: Literal["source", "target", "other"] = "other"
+    url: str = Field(min_length=3, max_length=4000, json_schema_extra={"format": "password"},
+                     description="SQLAlchemy-style URL; its secret is encrypted at rest and never returned")
+
+
+class SchemaMappingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_schema: str = Field(min_length=1, max_length=200)
+    target_schema: str = Field(min_length=1, max_length=200)
+
+
+class ExtractIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    side: Side | None = None
+
+
+class DdlIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    side: Side
+    dialect: Literal["tsql", "snowflake", "postgres", "duckdb"]
+    ddl: str = Field(min_length=1, max_length=MAX_UPLOAD)
+
+
+class AutomateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    auto_approve_threshold: float | None = Field(default=None, ge=0, le=1)
+
+
+class MappingDecision(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    source_table: str = Field(min_length=1, max_length=400)
+    target_table: str = Field(min_length=1, max_length=400)
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class WorkloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=255)
+    format: Literal["json", "csv", "sql"] = "json"
+    content: str = Field(min_length=1, max_length=MAX_UPLOAD)
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+@router.get("/projects", response_model=Page, summary="List the projects you belong to")
+async def list_projects(
+    user: CurrentUser, bus: BusDep, offset: Offset = 0, limit: Limit = 50,
+    status: Annotated[str | None, Query(max_length=50)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text search in name/description")] = None,
+) -> Any:
+    payload: dict[str, Any] = {"offset": offset, "limit": limit, "status": status, "q": q}
+    if not user.is_admin:
+        payload["member"] = user.id
+    result = await bus.query("projects", "list", {k: v for k, v in payload.items() if v is not None}, user.actor)
+    return Page.of(result, offset, limit)
+
+
+@router.post("/projects", status_code=201, summary="Create a project (you become its member)")
+async def create_project(body: ProjectIn, user: Writer, bus: BusDep) -> Any:
+    await bus.command("projects", "create", body.model_dump(), user.actor)
+    return await bus.query("projects", "get", {"id": body.id}, user.actor)
+
+
+@router.get("/projects/{project_id}")
+async def get_project(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    return await visible_project(bus, user, project_id)
+
+
+@router.patch("/projects/{project_id}")
+async def update_project(project_id: PID, body: ProjectPatch, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"expected_version"})
+    if not changes:
+        raise Invalid("nothing to update", {"fields": []})
+    payload: dict[str, Any] = {"id": project_id, "changes": changes}
+    if body.expected_version is not None:
+        payload["expected_version"] = body.expected_version
+    await bus.command("projects", "update", payload, user.actor)
+    return await bus.query("projects", "get", {"id": project_id}, user.actor)
+
+
+@router.delete("/projects/{project_id}", status_code=204)
+async def delete_project(project_id: PID, user: Writer, bus: BusDep) -> None:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "delete", {"id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/members", summary="Add a member to a project")
+async def add_member(project_id: PID, body: MemberIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "add_member", {"id": project_id, "user_id": body.user_id}, user.actor)
+    return await bus.query("projects", "get", {"id": project_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/setup-status")
+async def setup_status(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("projects", "setup_status", {"project_id": project_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/schema-mappings")
+async def schema_mappings(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    project = await visible_project(bus, user, project_id)
+    return {"project_id": project_id, "schema_mappings": project.get("schema_mappings") or {}}
+
+
+@router.put("/projects/{project_id}/schema-mappings")
+async def set_schema_mapping(project_id: PID, body: SchemaMappingIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "set_schema_mapping", {"project_id": project_id, **body.model_dump()}, user.actor)
+    project = await bus.query("projects", "get", {"id": project_id}, user.actor)
+    return {"project_id": project_id, "schema_mappings": project.get("schema_mappings") or {}}
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/connections", tags=["connections"])
+async def list_connections(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("projects", "connections", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/connections", status_code=201, tags=["connections"])
+async def add_connection(project_id: PID, body: ConnectionIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("projects", "add_connection", {"project_id": project_id, **body.model_dump()}, user.actor)
+
+
+@router.delete("/projects/{project_id}/connections/{name}", status_code=204, tags=["connections"])
+async def remove_connection(project_id: PID, name: NAME, user: Writer, bus: BusDep) -> None:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "remove_connection", {"project_id": project_id, "name": name}, user.actor)
+
+
+@router.post("/projects/{project_id}/connections/{name}/test", tags=["connections"])
+async def test_connection(project_id: PID, name: NAME, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("projects", "test_connection", {"project_id": project_id, "name": name}, user.actor,
+                             wait=60)
+
+
+@router.get("/projects/{project_id}/connections/{name}/status", tags=["connections"],
+            summary="The connection's last test result")
+async def connection_status(project_id: PID, name: NAME, user: CurrentUser, bus: BusDep) -> Any:
+    project = await visible_project(bus, user, project_id)
+    for connection in project.get("connections") or []:
+        if connection.get("name") == name:
+            return {"name": name, "kind": connection.get("kind"), "role": connection.get("role"),
+                    "last_test": connection.get("last_test")}
+    from ombudsman.contracts.replies import NotFound
+
+    raise NotFound(f"connection {name!r} not found in project {project_id!r}", {"connection": name})
+
+
+# --- metadata and mapping ---------------------------------------------------------------------
+
+
+@router.post("/projects/{project_id}/extract-metadata", tags=["metadata"])
+async def extract_metadata(project_id: PID, user: Writer, bus: BusDep, body: ExtractIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload: dict[str, Any] = {"project_id": project_id}
+    if body and body.side:
+        payload["side"] = body.side
+    return await bus.command("metadata", "extract", payload, user.actor, wait=300)
+
+
+@router.post("/projects/{project_id}/ddl", tags=["metadata"], summary="Upload DDL instead of extracting")
+async def upload_ddl(project_id: PID, body: DdlIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "upload_ddl", {"project_id": project_id, **body.model_dump()}, user.actor,
+                             wait=120)
+
+
+@router.get("/projects/{project_id}/catalog", tags=["metadata"])
+async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "catalog", {"project_id": project_id, "side": side}, user.actor)
+
+
+@router.get("/projects/{project_id}/relationships", tags=["metadata"])
+async def relationships(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "relationships", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/infer-relationships", tags=["metadata"])
+async def infer_relationships(project_id: PID, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "infer_relationships", {"project_id": project_id}, user.actor, wait=120)
+
+
+@router.get("/projects/{project_id}/classification", tags=["metadata"])
+async def classification(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "classification", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/classify", tags=["metadata"])
+async def classify(project_id: PID, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "classify", {"project_id": project_id}, user.actor, wait=120)
+
+
+@router.get("/projects/{project_id}/target-ddl", tags=["metadata"])
+async def target_ddl(project_id: PID, user: CurrentUser, bus: BusDep,
+                     dialect: Literal["tsql", "snowflake", "postgres", "duckdb"] = "snowflake") -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "target_ddl", {"project_id": project_id, "dialect": dialect}, user.actor)
+
+
+@router.post("/projects/{project_id}/automate", tags=["metadata"],
+             summary="Extract, suggest and approve mappings, generate pipelines in one go")
+async def automate(project_id: PID, user: Writer, bus: BusDep, body: AutomateIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload: dict[str, Any] = {"project_id": project_id}
+    if body and body.auto_approve_threshold is not None:
+        payload["auto_approve_threshold"] = body.auto_approve_threshold
+    return await bus.command("metadata", "automate", payload, user.actor, wait=600)
+
+
+@router.post("/projects/{project_id}/create-comprehensive-pipelines", tags=["metadata"])
+async def comprehensive_pipelines(project_id: PID, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "generate_pipelines", {"project_id": project_id}, user.actor, wait=300)
+
+
+@router.get("/projects/{project_id}/mappings", tags=["mapping"])
+async def mappings(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "mappings", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/mappings/suggest", tags=["mapping"])
+async def suggest_mappings(project_id: PID, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "suggest_mappings", {"project_id": project_id}, user.actor, wait=120)
+
+
+@router.post("/projects/{project_id}/mappings/approve", tags=["mapping"])
+async def approve_mapping(project_id: PID, body: MappingDecision, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "approve_mapping", {**body.model_dump(), "project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/mappings/reject", tags=["mapping"])
+async def reject_mapping(project_id: PID, body: MappingDecision, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "reject_mapping", {**body.model_dump(), "project_id": project_id}, user.actor)
+
+
+# --- results of a project ---------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/trends", tags=["results"])
+async def trends(project_id: PID, user: CurrentUser, bus: BusDep,
+                 days: Annotated[int, Query(ge=1, le=3650)] = 30) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("executor", "trends", {"project_id": project_id, "days": days}, user.actor)
+
+
+@router.get("/projects/{project_id}/discrepancies", tags=["results"])
+async def discrepancies(project_id: PID, user: CurrentUser, bus: BusDep,
+                        run_id: Annotated[str | None, Query(max_length=100)] = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, **({"run_id": run_id} if run_id else {})}
+    return await bus.query("executor", "discrepancies", payload, user.actor)
+
+
+# --- workload --------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/workloads", tags=["workload"])
+async def list_workloads(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("workload", "list", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/workloads", status_code=201, tags=["workload"],
+             summary="Upload a Query Store export as JSON text")
+async def upload_workload(project_id: PID, body: WorkloadIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("workload", "upload", {"project_id": project_id, **body.model_dump()}, user.actor,
+                             wait=120)
+
+
+@router.post("/projects/{project_id}/workloads/file", status_code=201, tags=["workload"],
+             summary="Upload a Query Store export as a file (multipart)")
+async def upload_workload_file(
+    project_id: PID, user: Writer, bus: BusDep,
+    file: Annotated[UploadFile, File(description="Query Store export")],
+    format: Annotated[Literal["json", "csv", "sql"], Form()] = "json",
+) -> Any:
+    await visible_project(bus, user, project_id)
+    raw = await file.read(MAX_UPLOAD + 1)
+    if len(raw) > MAX_UPLOAD:
+        raise Invalid(f"file is larger than {MAX_UPLOAD} bytes", {"field": "file"})
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("file is not UTF-8 text", {"field": "file"}) from None
+    if not content.strip():
+        raise Invalid("file is empty", {"field": "file"})
+    payload = {"project_id": project_id, "filename": file.filename or "workload", "format": format, "content": content}
+    return await bus.command("workload", "upload", payload, user.actor, wait=120)

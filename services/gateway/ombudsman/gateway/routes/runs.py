@@ -1,0 +1,212 @@
+"""Runs, their steps and exports, and batches of runs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.contracts.replies import Invalid, NotFound, Unavailable
+from ombudsman.gateway.deps import (
+    BusDep,
+    CurrentUser,
+    Limit,
+    Offset,
+    Principal,
+    Writer,
+    visible_project,
+    visible_run,
+)
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.schemas import Page
+
+router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
+
+RID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+BID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+ExportFormat = Literal["json", "csv", "xlsx", "excel", "pdf", "junit", "html"]
+_SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RunIn(BaseModel):
+    """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given here."""
+
+    model_config = ConfigDict(extra="forbid")
+    project_id: str | None = Field(default=None, max_length=100)
+    pipeline_id: str | None = Field(default=None, max_length=100)
+    pipeline_yaml: str | None = Field(default=None, max_length=1_048_576)
+    name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunIn:
+        if bool(self.pipeline_id) == bool(self.pipeline_yaml):
+            raise ValueError("give either pipeline_id (with project_id) or pipeline_yaml")
+        if self.pipeline_id and not self.project_id:
+            raise ValueError("pipeline_id needs project_id")
+        return self
+
+
+class BatchPipeline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project_id: str = Field(min_length=1, max_length=100)
+    pipeline_id: str = Field(min_length=1, max_length=100)
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    pipelines: list[BatchPipeline] = Field(min_length=1, max_length=500)
+    max_parallel: int = Field(default=4, ge=1, le=64)
+    continue_on_error: bool = True
+    sequential: bool = False
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@router.post("/runs", status_code=202, summary="Queue a run")
+async def queue_run(body: RunIn, user: Writer, bus: BusDep) -> Any:
+    if body.project_id:
+        await visible_project(bus, user, body.project_id)
+    if body.pipeline_yaml:
+        load_pipeline(body.pipeline_yaml)
+    return await bus.command("executor", "queue_run", body.model_dump(exclude_none=True), user.actor)
+
+
+@router.get("/runs", response_model=Page, summary="Runs, newest first, filtered")
+async def list_runs(
+    user: CurrentUser, bus: BusDep, offset: Offset = 0, limit: Limit = 50,
+    project_id: Annotated[str | None, Query(max_length=100)] = None,
+    pipeline_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=50)] = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> Any:
+    if project_id:
+        await visible_project(bus, user, project_id)
+    elif not user.is_admin:
+        raise Invalid("project_id is required (only an admin lists runs across projects)", {"field": "project_id"})
+    payload: dict[str, Any] = {"offset": offset, "limit": limit, "project_id": project_id, "pipeline_id": pipeline_id,
+                               "status": status, "since": since.isoformat() if since else None,
+                               "until": until.isoformat() if until else None}
+    result = await bus.query("executor", "runs", {k: v for k, v in payload.items() if v is not None}, user.actor)
+    return Page.of(result, offset, limit)
+
+
+@router.get("/runs/{run_id}", summary="A run's status and summary")
+async def get_run(run_id: RID, user: CurrentUser, bus: BusDep) -> Any:
+    return await visible_run(bus, user, run_id)
+
+
+@router.get("/runs/{run_id}/steps")
+async def run_steps(run_id: RID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_run(bus, user, run_id)
+    return await bus.query("executor", "steps", {"run_id": run_id}, user.actor)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
+    await visible_run(bus, user, run_id)
+    return await bus.command("executor", "cancel_run", {"run_id": run_id}, user.actor)
+
+
+@router.get("/runs/{run_id}/export", tags=["results"], summary="The run's report as a file",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The report file"}})
+async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json") -> Response:
+    await visible_run(bus, user, run_id)
+    wire_format = "xlsx" if format == "excel" else format
+    result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format}, user.actor, wait=120)
+    return file_response(result)
+
+
+def file_response(result: dict[str, Any]) -> Response:
+    """A download from a service's `{content_type, filename, content_b64}` reply."""
+    try:
+        content = base64.b64decode(result["content_b64"], validate=True)
+    except (KeyError, TypeError, binascii.Error):
+        raise Unavailable("the export service sent an unreadable file", {"reason": "bad export reply"}) from None
+    filename = _SAFE_FILENAME.sub("_", str(result.get("filename") or "export"))[:200]
+    return Response(
+        content,
+        media_type=str(result.get("content_type") or "application/octet-stream"),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+async def _visible_batch(bus: Any, user: Principal, batch_id: str) -> dict[str, Any]:
+    try:
+        batch = await bus.query("executor", "batch", {"batch_id": batch_id}, user.actor)
+    except NotFound:
+        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
+    if user.is_admin:
+        return batch
+    projects = {p.get("project_id") for p in batch.get("pipelines") or [] if isinstance(p, dict)}
+    try:
+        for project_id in projects:
+            await visible_project(bus, user, str(project_id))
+    except NotFound:
+        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
+    return batch
+
+
+@router.post("/batches", status_code=201, tags=["batches"])
+async def create_batch(body: BatchIn, user: Writer, bus: BusDep) -> Any:
+    for project_id in {p.project_id for p in body.pipelines}:
+        await visible_project(bus, user, project_id)
+    return await bus.command("executor", "create_batch", body.model_dump(), user.actor)
+
+
+@router.get("/batches", response_model=Page, tags=["batches"])
+async def list_batches(user: CurrentUser, bus: BusDep, offset: Offset = 0, limit: Limit = 50) -> Any:
+    result = await bus.query("executor", "batches", {"offset": offset, "limit": limit}, user.actor)
+    page = Page.of(result, offset, limit)
+    if user.is_admin:
+        return page
+    allowed = await _member_projects(bus, user)
+    page.items = [b for b in page.items
+                  if all(p.get("project_id") in allowed for p in (b.get("pipelines") or []) if isinstance(p, dict))]
+    return page
+
+
+async def _member_projects(bus: Any, user: Principal) -> set[str]:
+    result = await bus.query("projects", "list", {"member": user.id, "offset": 0, "limit": 10_000}, user.actor)
+    return {p.get("id") for p in (result or {}).get("items", [])}
+
+
+@router.get("/batches/{batch_id}", tags=["batches"])
+async def get_batch(batch_id: BID, user: CurrentUser, bus: BusDep) -> Any:
+    return await _visible_batch(bus, user, batch_id)
+
+
+@router.post("/batches/{batch_id}/execute", status_code=202, tags=["batches"])
+async def execute_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
+    await _visible_batch(bus, user, batch_id)
+    return await bus.command("executor", "execute_batch", {"batch_id": batch_id}, user.actor)
+
+
+@router.post("/batches/{batch_id}/cancel", tags=["batches"])
+async def cancel_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
+    await _visible_batch(bus, user, batch_id)
+    return await bus.command("executor", "cancel_batch", {"batch_id": batch_id}, user.actor)
+
+
+@router.post("/batches/{batch_id}/retry", status_code=202, tags=["batches"])
+async def retry_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
+    await _visible_batch(bus, user, batch_id)
+    return await bus.command("executor", "retry_batch", {"batch_id": batch_id}, user.actor)
+
+
+@router.delete("/batches/{batch_id}", status_code=204, tags=["batches"])
+async def delete_batch(batch_id: BID, user: Writer, bus: BusDep) -> None:
+    await _visible_batch(bus, user, batch_id)
+    await bus.command("executor", "delete_batch", {"batch_id": batch_id}, user.actor)

@@ -1,0 +1,81 @@
+"""Reply models the gateway itself defines (pages, users, tokens, health)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Page(BaseModel):
+    """One page of a list: `items`, the `total` matching the filter, and the window asked for."""
+
+    items: list[Any]
+    total: int
+    offset: int
+    limit: int
+
+    @classmethod
+    def of(cls, result: Any, offset: int, limit: int) -> Page:
+        if isinstance(result, list):
+            return cls(items=result[offset : offset + limit], total=len(result), offset=offset, limit=limit)
+        result = result or {}
+        items = list(result.get("items") or [])
+        return cls(items=items, total=int(result.get("total", len(items))), offset=offset, limit=limit)
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    role: Literal["admin", "user", "viewer"]
+    created_at: datetime | None = None
+    last_login_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user: UserOut
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128, json_schema_extra={"format": "password"})
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["admin", "user", "viewer"]
+
+
+class ServiceHealth(BaseModel):
+    status: str
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    gateway: str = "ok"
+    services: dict[str, ServiceHealth]

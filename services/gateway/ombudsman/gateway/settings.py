@@ -1,0 +1,56 @@
+"""Gateway settings from the environment (`OMB_` prefix)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OMB_", extra="ignore")
+
+    database_url: str = ""
+    nats_url: str = "nats://127.0.0.1:4222"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8800
+
+    jwt_secret: str = ""
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_private_key: str = ""  # PEM text or a path, RS256 only
+    jwt_public_key: str = ""  # PEM text or a path, RS256 only
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    # bcrypt cost: 12 in production; tests may lower it (never below 4, bcrypt's minimum).
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    # Login attempts per (client IP, username) per minute, counted in this process's memory.
+    login_rate_per_minute: int = Field(default=10, ge=1)
+    open_registration: bool = False
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    request_timeout: float = Field(default=10.0, gt=0)
+    health_timeout: float = Field(default=1.5, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                import json
+
+                return json.loads(stripped)
+            return [v.strip() for v in stripped.split(",") if v.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

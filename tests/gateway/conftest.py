@@ -1,0 +1,84 @@
+"""Gateway fixtures: the real app (its lifespan connects to the test's NATS and PostgreSQL) behind
+an in-process httpx client, plus helpers to make users and tokens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.js.api import StreamConfig
+
+from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
+from ombudsman.gateway.app import create_app
+from ombudsman.gateway.settings import GatewaySettings
+
+JWT_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery"
+
+
+def gateway_settings(database_url: str, nats_url: str, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "database_url": database_url, "nats_url": nats_url, "jwt_secret": JWT_SECRET,
+        "bcrypt_rounds": 4,  # tests only: production is 12
+        "open_registration": True, "request_timeout": 3.0, "health_timeout": 0.5,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+async def ensure_events_stream(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        try:
+            await js.stream_info(EVENTS_STREAM)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(StreamConfig(name=EVENTS_STREAM, subjects=[all_events()]))
+    finally:
+        await nc.close()
+
+
+@dataclass
+class Gateway:
+    app: Any
+    client: httpx.AsyncClient
+    settings: GatewaySettings
+
+    async def register(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        r = await self.client.post("/api/v1/auth/register", json={"username": username, "password": password})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        r = await self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def user(self, username: str, role: str = "user") -> tuple[dict[str, Any], dict[str, str]]:
+        """A user with `role` and the Authorization header of a fresh login."""
+        users = self.app.state.users
+        created = await users.register(username, PASSWORD, role)
+        tokens = await self.login(username)
+        return created, {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+async def gateway(database_url: str, nats_url: str) -> AsyncIterator[Gateway]:
+    await ensure_events_stream(nats_url)
+    settings = gateway_settings(database_url, nats_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield Gateway(app, client, settings)
+
+
+@pytest.fixture
+def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog

@@ -1,0 +1,89 @@
+"""Users and tokens end to end through the real app, PostgreSQL and NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+
+from ombudsman.contracts.subjects import EVENTS_STREAM
+from tests.gateway.conftest import PASSWORD, Gateway
+
+
+async def test_register_login_refresh_rotation_and_logout(gateway: Gateway) -> None:
+    c = gateway.client
+    user = await gateway.register("alice")
+    assert user["username"] == "alice" and user["role"] == "user"
+    assert "password" not in json.dumps(user)
+
+    tokens = await gateway.login("alice")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    me = await c.get("/api/v1/auth/me", headers=auth)
+    assert me.status_code == 200 and me.json()["id"] == user["id"]
+
+    # Rotation: the refresh token gives a new pair once; the new one works.
+    r1 = await c.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r1.status_code == 200, r1.text
+    rotated = r1.json()
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    # Reusing the rotated-away token is refused and revokes the whole family ...
+    reuse = await c.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert reuse.status_code == 401 and reuse.json()["error"]["code"] == "unauthorized"
+    # ... so the newest token of that family is dead too.
+    after = await c.post("/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert after.status_code == 401
+
+    # A fresh login; logout revokes both its access token and its refresh token.
+    tokens = await gateway.login("alice")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    out = await c.post("/api/v1/auth/logout", headers=auth, json={"refresh_token": tokens["refresh_token"]})
+    assert out.status_code == 204
+    assert (await c.get("/api/v1/auth/me", headers=auth)).status_code == 401
+    assert (await c.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).status_code == 401
+
+
+async def test_auth_events_are_in_the_log_and_published(gateway: Gateway) -> None:
+    await gateway.register("bob")
+    bad = await gateway.client.post("/api/v1/auth/login", json={"username": "bob", "password": "wrong-password"})
+    assert bad.status_code == 401
+    tokens = await gateway.login("bob")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await gateway.client.post("/api/v1/auth/logout", headers=auth)).status_code == 204
+
+    nc = await nats.connect(gateway.settings.nats_url)
+    try:
+        js = nc.jetstream()
+        seen: list[str] = []
+        for _ in range(50):
+            info = await js.stream_info(EVENTS_STREAM)
+            if info.state.messages >= 4:
+                break
+            await asyncio.sleep(0.1)
+        sub = await js.subscribe("omb.evt.user.>", ordered_consumer=True)
+        for _ in range(4):
+            msg = await sub.next_msg(timeout=5)
+            seen.append(json.loads(msg.data)["event_type"])
+        assert seen == ["UserRegistered", "LoginFailed", "UserLoggedIn", "UserLoggedOut"]
+    finally:
+        await nc.close()
+
+
+async def test_lockout_after_five_failures(gateway: Gateway) -> None:
+    await gateway.register("carol")
+    c = gateway.client
+    for _ in range(5):
+        r = await c.post("/api/v1/auth/login", json={"username": "carol", "password": "not-the-password"})
+        assert r.status_code == 401
+    # Now even the right password is refused until the lockout ends.
+    r = await c.post("/api/v1/auth/login", json={"username": "carol", "password": PASSWORD})
+    assert r.status_code == 401
+    assert "locked" in r.json()["error"]["message"]
+    assert r.json()["error"]["details"]["locked_until"]
+    async with gateway.app.state.users.engine.connect() as conn:
+        from sqlalchemy import text
+
+        types = (await conn.execute(text(
+            "SELECT event_type FROM gateway.events e JOIN gateway.users u ON u.id = e.stream_id "
+            "WHERE u.username = 'carol' ORDER BY e.version"))).scalars().all()
+    assert types == ["UserRegistered"] + ["LoginFailed"] * 5 + ["UserLockedOut"]
