@@ -1,0 +1,142 @@
+"""STAND-INS for services not written yet when these tests were written (projects, executor).
+
+Each answers its real NATS subjects (omb.qry.<service>.<name> / omb.cmd.<service>.<name>) with the
+reply shape of contracts.replies.Reply, keeping state in memory. They exist so the gateway's own
+behaviour (membership, roles, mapping HTTP to the bus, WebSocket replay) is tested over a real
+bus; replace each with the real service in these tests once it exists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import nats
+
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Reply
+from ombudsman.contracts.subjects import command_subject, health_subject, query_subject
+
+try:
+    from ombudsman.eventstore.rpc import META_HEADER  # type: ignore[attr-defined]
+except ImportError:
+    from ombudsman.gateway.rpc_interim import META_HEADER
+
+
+class StandIn:
+    """A responder for one service's subjects; `handlers` maps 'qry.name' / 'cmd.name' to functions."""
+
+    service = ""
+
+    def __init__(self) -> None:
+        self.nc: Any = None
+        self.calls: list[tuple[str, dict[str, Any], Metadata]] = []
+
+    async def start(self, nats_url: str) -> StandIn:
+        self.nc = await nats.connect(nats_url)
+        for kind, name in self.subjects():
+            subject = query_subject(self.service, name) if kind == "qry" else command_subject(self.service, name)
+            await self.nc.subscribe(subject, cb=self._responder(kind, name))
+        await self.nc.subscribe(health_subject(self.service), cb=self._health)
+        await self.nc.flush()
+        return self
+
+    async def stop(self) -> None:
+        if self.nc:
+            await self.nc.close()
+
+    def subjects(self) -> list[tuple[str, str]]:
+        return [tuple(m.removeprefix("on_").split("_", 1)) for m in dir(self) if m.startswith(("on_qry_", "on_cmd_"))]  # type: ignore[misc]
+
+    async def _health(self, msg: Any) -> None:
+        await msg.respond(Reply.success({"service": self.service, "status": "ok"}).model_dump_json().encode())
+
+    def _responder(self, kind: str, name: str) -> Any:
+        handler = getattr(self, f"on_{kind}_{name}")
+
+        async def respond(msg: Any) -> None:
+            payload = json.loads(msg.data or b"{}")
+            meta = Metadata.model_validate_json((msg.headers or {}).get(META_HEADER, "{}"))
+            self.calls.append((f"{kind}.{name}", payload, meta))
+            try:
+                reply = Reply.success(handler(payload, meta))
+            except OmbudsmanError as exc:
+                reply = Reply.failure(exc)
+            await msg.respond(reply.model_dump_json().encode())
+
+        return respond
+
+
+class ProjectsStandIn(StandIn):
+    """STAND-IN for services/projects (not yet written)."""
+
+    service = "projects"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.projects: dict[str, dict[str, Any]] = {}
+
+    def _get(self, project_id: str) -> dict[str, Any]:
+        project = self.projects.get(project_id)
+        if project is None:
+            raise NotFound(f"project {project_id!r} not found")
+        return project
+
+    def on_cmd_create(self, p: dict[str, Any], meta: Metadata) -> Any:
+        if p["id"] in self.projects:
+            raise Conflict("exists")
+        self.projects[p["id"]] = {**p, "members": [meta.actor.id], "version": 1, "connections": [],
+                                  "schema_mappings": {}, "pipelines": []}
+        return {"id": p["id"], "version": 1}
+
+    def on_qry_get(self, p: dict[str, Any], meta: Metadata) -> Any:
+        return self._get(p["id"])
+
+    def on_qry_list(self, p: dict[str, Any], meta: Metadata) -> Any:
+        items = [x for x in self.projects.values() if not p.get("member") or p["member"] in x["members"]]
+        offset, limit = p.get("offset", 0), p.get("limit", 50)
+        return {"items": items[offset : offset + limit], "total": len(items)}
+
+    def on_cmd_update(self, p: dict[str, Any], meta: Metadata) -> Any:
+        project = self._get(p["id"])
+        project.update(p["changes"])
+        project["version"] += 1
+        return {"version": project["version"]}
+
+    def on_cmd_delete(self, p: dict[str, Any], meta: Metadata) -> Any:
+        self._get(p["id"])
+        del self.projects[p["id"]]
+        return {}
+
+    def on_cmd_add_member(self, p: dict[str, Any], meta: Metadata) -> Any:
+        self._get(p["id"])["members"].append(p["user_id"])
+        return {}
+
+    def on_cmd_add_connection(self, p: dict[str, Any], meta: Metadata) -> Any:
+        masked = {"name": p["name"], "kind": p.get("kind") or "postgres", "role": p["role"],
+                  "url_masked": p["url"].split("@")[-1]}
+        self._get(p["project_id"])["connections"].append(masked)
+        return masked
+
+    def on_qry_connections(self, p: dict[str, Any], meta: Metadata) -> Any:
+        return self._get(p["project_id"])["connections"]
+
+
+class ExecutorStandIn(StandIn):
+    """STAND-IN for services/executor (not yet written): answers `run` and `runs` for known runs."""
+
+    service = "executor"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    def on_qry_run(self, p: dict[str, Any], meta: Metadata) -> Any:
+        run = self.runs.get(p["run_id"])
+        if run is None:
+            raise NotFound(f"run {p['run_id']!r} not found")
+        return run
+
+    def on_qry_runs(self, p: dict[str, Any], meta: Metadata) -> Any:
+        items = [r for r in self.runs.values() if r.get("project_id") == p.get("project_id")]
+        return {"items": items, "total": len(items)}
