@@ -77,7 +77,7 @@ async def test_missing_expired_tampered_and_foreign_tokens_are_401(gateway: Gate
 
 
 async def test_viewer_reads_but_cannot_write(gateway: Gateway, projects: ProjectsStandIn) -> None:
-    owner, owner_auth = await gateway.user("olga")
+    _owner, owner_auth = await gateway.user("olga")
     viewer, viewer_auth = await gateway.user("victor", role="viewer")
     c = gateway.client
     assert (await c.post("/api/v1/projects", headers=owner_auth, json={"id": "sales", "name": "Sales"})).status_code == 201
@@ -95,7 +95,7 @@ async def test_viewer_reads_but_cannot_write(gateway: Gateway, projects: Project
 async def test_user_cannot_see_another_users_project(gateway: Gateway, projects: ProjectsStandIn) -> None:
     c = gateway.client
     a, a_auth = await gateway.user("anna")
-    b, b_auth = await gateway.user("bert")
+    _b, b_auth = await gateway.user("bert")
     _, admin_auth = await gateway.user("root", role="admin")
     r = await c.post("/api/v1/projects", headers=a_auth, json={"id": "secret-proj", "name": "A's"})
     assert r.status_code == 201 and r.json()["members"] == [a["id"]]
