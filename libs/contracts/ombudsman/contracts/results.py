@@ -30,3 +30,23 @@ class StepResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status in ("passed", "warning", "skipped")
+
+
+class PipelineResult(BaseModel):
+    """The outcome of one pipeline run: every step's result, in the pipeline's order.
+
+    `status` is `failed` when a step of severity `critical` failed or errored, `warning` when only
+    less severe steps did (or some step warned), otherwise `passed`.
+    """
+
+    name: str
+    status: Literal["passed", "failed", "warning"]
+    started_at: str  # ISO 8601, UTC
+    finished_at: str
+    duration_seconds: float
+    steps: list[StepResult] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)  # status -> number of steps
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"

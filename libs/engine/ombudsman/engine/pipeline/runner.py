@@ -1,0 +1,212 @@
+"""Running a pipeline: check it against the validator registry, open its connections, run its steps
+as a DAG with bounded parallelism, report progress, collect a PipelineResult."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from ombudsman.contracts.pipeline import PipelineError, PipelineSpec, Step, step_label
+from ombudsman.contracts.replies import Unavailable
+from ombudsman.contracts.results import PipelineResult, StepResult
+from ombudsman.engine.connectors.base import Connector
+from ombudsman.engine.validators.base import (
+    ValidationContext,
+    format_params_error,
+    get_validator,
+    run_validator,
+    validators,
+)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A progress report: a step started, or completed with its result."""
+
+    kind: Literal["started", "completed"]
+    step_id: str
+    validator: str
+    index: int  # position in the pipeline
+    total: int
+    result: StepResult | None = None
+
+
+ProgressCallback = Callable[[StepEvent], Awaitable[None] | None]
+
+
+class ConnectionUnavailable(Unavailable):
+    """A pipeline connection could not be opened (the message names it; the URL is masked)."""
+
+
+def validate_pipeline(spec: PipelineSpec) -> PipelineSpec:
+    """Check every step against the registry: known validator, valid parameters, a table when needed.
+
+    Raises PipelineError listing every problem as `steps[i] 'id': field: message`."""
+    errors: list[str] = []
+    known = validators()
+    for index, step in enumerate(spec.steps):
+        label = step_label(index, step.id)
+        if step.validator not in known:
+            errors.append(f"{label}: validator: unknown validator {step.validator!r}")
+            continue
+        validator = known[step.validator]
+        try:
+            validator.parse_params(step.parameters)
+        except ValidationError as exc:
+            errors += [f"{label}: {line}" for line in format_params_error(exc)]
+        if validator.needs_table and step.source_table is None:
+            errors.append(f"{label}: table: field required (validator {step.validator!r} compares a table pair)")
+    if errors:
+        raise PipelineError(errors)
+    return spec
+
+
+def _mask(url: str) -> str:
+    try:
+        from ombudsman.engine.connectors.urls import mask_url
+
+        return mask_url(url)
+    except Exception:
+        return "<url>"
+
+
+async def _open(name: str, url_template: str, env: Mapping[str, str] | None, statement_timeout: float) -> Connector:
+    from ombudsman.contracts.pipeline import expand_env
+    from ombudsman.engine.connectors import connect
+
+    try:
+        url = expand_env(url_template, env)
+    except PipelineError as exc:
+        raise PipelineError([f"connections.{name}: {e}" for e in exc.errors]) from None
+    try:
+        connector = connect(url, timeout=statement_timeout)
+    except Exception as exc:
+        raise PipelineError([f"connections.{name}: {getattr(exc, 'message', None) or exc}"]) from None
+    try:
+        await connector.open()
+    except Exception as exc:
+        detail = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).replace(url, _mask(url))
+        raise ConnectionUnavailable(f"connection {name!r} ({_mask(url)}) cannot be opened: {detail}") from None
+    return connector
+
+
+def _status(results: list[StepResult]) -> Literal["passed", "failed", "warning"]:
+    if any(r.status in ("failed", "error") and r.severity == "critical" for r in results):
+        return "failed"
+    if any(r.status in ("failed", "error", "warning") for r in results):
+        return "warning"
+    return "passed"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+async def _notify(callback: ProgressCallback | None, event: StepEvent) -> None:
+    if callback is None:
+        return
+    outcome = callback(event)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+async def run_pipeline(
+    spec: PipelineSpec,
+    *,
+    max_parallel: int = 4,
+    on_progress: ProgressCallback | None = None,
+    env: Mapping[str, str] | None = None,
+    connectors: Mapping[str, Connector] | None = None,
+    only: list[str] | None = None,
+) -> PipelineResult:
+    """Run every step (or those in `only`) as a DAG, at most `max_parallel` at a time.
+
+    A step whose dependency did not pass (failed, error or skipped) is skipped when its
+    `skip_on_failure` is set, otherwise it runs anyway. Connections are opened once per run
+    (`connectors` supplies already-open ones by name). Raises PipelineError for a bad pipeline and
+    ConnectionUnavailable when a connection cannot be opened; step errors become `error` results.
+    """
+    validate_pipeline(spec)
+    if max_parallel < 1:
+        raise PipelineError([f"max_parallel must be at least 1 (got {max_parallel})"])
+    steps = [s for s in spec.steps if only is None or s.id in only]
+    chosen = {s.id for s in steps}
+    started_at, clock = _now(), time.perf_counter()
+    needed = {spec.source_connection(s) for s in steps} | {spec.target_connection(s) for s in steps}
+    async with AsyncExitStack() as stack:
+        opened: dict[str, Connector] = dict(connectors or {})
+        missing = sorted(needed - set(opened))
+        results_of_open = await asyncio.gather(
+            *[_open(n, spec.connections[n].url, env, spec.defaults.timeout_seconds) for n in missing],
+            return_exceptions=True,
+        )
+        for name, outcome in zip(missing, results_of_open, strict=True):
+            if isinstance(outcome, Connector):
+                opened[name] = outcome
+                stack.push_async_callback(outcome.close)
+        failures = [o for o in results_of_open if isinstance(o, BaseException)]
+        if failures:
+            raise failures[0]
+
+        semaphore = asyncio.Semaphore(max_parallel)
+        done: dict[str, asyncio.Future[StepResult]] = {s.id: asyncio.get_running_loop().create_future() for s in steps}
+        index_of = {s.id: i for i, s in enumerate(spec.steps)}
+
+        async def run_step(step: Step) -> None:
+            deps = [d for d in step.depends_on if d in chosen]
+            dep_results = [await done[d] for d in deps]
+            blocked = [r.step for r in dep_results if r.status in ("failed", "error", "skipped")]
+            if blocked and spec.skip_on_failure(step):
+                result = StepResult(
+                    step=step.id, validator=step.validator, status="skipped",
+                    message=f"skipped: dependency {', '.join(repr(b) for b in blocked)} did not pass",
+                    details={"blocked_by": blocked},
+                )
+            else:
+                async with semaphore:
+                    await _notify(on_progress, StepEvent("started", step.id, step.validator, index_of[step.id], len(steps)))
+                    result = await run_validator(
+                        get_validator(step.validator), _context(spec, step, opened), step.parameters,
+                        timeout_seconds=spec.timeout(step),
+                    )
+            result.severity = spec.severity(step)
+            done[step.id].set_result(result)
+            await _notify(on_progress, StepEvent("completed", step.id, step.validator, index_of[step.id], len(steps), result))
+
+        await asyncio.gather(*[run_step(s) for s in steps])
+        results = [done[s.id].result() for s in steps]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return PipelineResult(
+        name=spec.name, status=_status(results), started_at=started_at, finished_at=_now(),
+        duration_seconds=round(time.perf_counter() - clock, 6), steps=results, counts=counts,
+    )
+
+
+def _context(spec: PipelineSpec, step: Step, opened: Mapping[str, Connector]) -> ValidationContext:
+    return ValidationContext(
+        source=opened[spec.source_connection(step)],
+        target=opened[spec.target_connection(step)],
+        source_table=step.source_table,
+        target_table=step.target_table,
+        column_map=dict(step.columns),
+        tolerance=spec.tolerance(step),
+        sample_limit=spec.sample_limit(step),
+        source_filter=step.filters.source if step.filters else None,
+        target_filter=step.filters.target if step.filters else None,
+        step_id=step.id,
+    )
+
+
+def run_pipeline_sync(spec: PipelineSpec, **options: Any) -> PipelineResult:
+    """run_pipeline for code without an event loop."""
+    return asyncio.run(run_pipeline(spec, **options))
