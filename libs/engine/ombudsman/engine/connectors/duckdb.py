@@ -1,0 +1,146 @@
+"""DuckDB: one database handle per connector; each pooled connection is a `.cursor()` of it
+(DuckDB connections are not safe to share between threads, cursors of one handle are).
+
+URL: `duckdb:///relative/path.db`, `duckdb:////absolute/path.db` (SQLAlchemy's convention: the
+path is what follows the third slash) or `duckdb:///:memory:`. Query options: `read_only=true`,
+any other key is passed to DuckDB as a config setting (e.g. `threads=2`, `memory_limit=1GB`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ombudsman.engine.connectors.errors import (
+    ConnectionFailed,
+    Invalid,
+    QueryFailed,
+    QueryTimeout,
+    sql_excerpt,
+)
+from ombudsman.engine.connectors.params import check_param_count
+from ombudsman.engine.connectors.threaded import ThreadedConnector, _describe
+from ombudsman.engine.connectors.urls import parse_url
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def duckdb_target(url: str) -> tuple[str, bool, dict[str, str]]:
+    """The database path (or ':memory:'), read-only flag and config settings of a duckdb:// URL."""
+    parsed = parse_url(url)
+    if parsed.kind != "duckdb":
+        raise Invalid(f"not a DuckDB URL: {url!r}", {"field": "url"})
+    if parsed.host or parsed.username:
+        raise Invalid(
+            "a DuckDB URL has no host: write duckdb:///relative.db, duckdb:////absolute/path.db "
+            "or duckdb:///:memory:",
+            {"field": "url"},
+        )
+    path = parsed.path or ":memory:"
+    query = dict(parsed.query)
+    read_only = query.pop("read_only", "false").lower() in _TRUE
+    return path, read_only, query
+
+
+class DuckDBConnector(ThreadedConnector):
+    """DuckDB (in process), run in a thread pool; results come straight from DuckDB as Arrow."""
+
+    kind = "duckdb"
+    dialect = "duckdb"
+    product = "DuckDB"
+
+    def __init__(
+        self, url: str, *, timeout: float = 60.0, pool_size: int = 4, connect_timeout: float = 10.0
+    ) -> None:
+        super().__init__(url, timeout=timeout, pool_size=pool_size, connect_timeout=connect_timeout)
+        self.path, self.read_only, self.config = duckdb_target(url)
+        self._database: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def _connect_raw(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._database is None:
+                self._database = duckdb.connect(self.path, read_only=self.read_only, config=self.config)
+            return self._database.cursor()
+
+    async def close(self) -> None:
+        await super().close()
+        database, self._database = self._database, None
+        if database is not None:
+            database.close()
+
+    def _cancel(self, raw: Any) -> None:
+        raw.interrupt()
+
+    def _server_version_raw(self, raw: Any) -> str:
+        return f"DuckDB {raw.sql('SELECT version()').fetchall()[0][0]}"
+
+    def _relation(self, raw: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> Any:
+        return raw.sql(sql, params=list(params)) if params else raw.sql(sql)
+
+    def _fetch_blocking(self, raw: Any, sql: str, params: Sequence[Any], limit: int | None) -> pa.Table:
+        relation = self._relation(raw, sql, params)
+        if relation is None:  # a statement without a result (DDL, DML)
+            return pa.table({})
+        if limit is not None:
+            relation = relation.limit(max(limit, 0))
+        return relation.to_arrow_table()
+
+    def _execute_blocking(self, raw: Any, sql: str, params: Sequence[Any], many: bool) -> None:
+        if many:
+            raw.executemany(sql, [list(p) for p in params])
+        elif params:
+            raw.execute(sql, list(params))
+        else:
+            raw.execute(sql)
+        raw.complete()  # a pending result would refuse the next statement on this connection
+
+    async def stream(
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+    ) -> AsyncIterator[pa.RecordBatch]:
+        check_param_count(sql, params)
+        async with self._connection() as raw:
+            relation = await self._run(raw, self._relation, raw, sql, params, sql=sql)
+            if relation is None:
+                return
+            reader = await self._run(raw, relation.to_arrow_reader, batch_size, sql=sql)
+            try:
+                while True:
+                    batch = await self._run(raw, _next_batch, reader, sql=sql)
+                    if batch is None:
+                        return
+                    if batch.num_rows:
+                        yield batch
+            finally:
+                reader.close()  # an open reader would refuse the next statement on this connection
+
+    async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
+        from ombudsman.engine.connectors.introspection import introspect_duckdb
+
+        return await introspect_duckdb(self, schemas)
+
+    def _wrap(self, error: BaseException, sql: str | None) -> BaseException:
+        if isinstance(error, QueryFailed | QueryTimeout | ConnectionFailed) or not isinstance(
+            error, Exception
+        ):
+            return error
+        if isinstance(error, duckdb.InterruptException):
+            return QueryTimeout(
+                f"DuckDB statement exceeded {self.timeout:g}s" + (f": {sql_excerpt(sql)}" if sql else "")
+            )
+        if isinstance(error, duckdb.Error):
+            return QueryFailed(
+                f"DuckDB error: {_describe(error)}" + (f" in: {sql_excerpt(sql)}" if sql else "")
+            )
+        return super()._wrap(error, sql)
+
+
+def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None

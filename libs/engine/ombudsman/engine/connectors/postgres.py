@@ -1,0 +1,252 @@
+"""PostgreSQL through asyncpg: a connection pool, per-statement timeouts, Arrow results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import pyarrow as pa
+
+from ombudsman.engine.connectors.arrow import rows_to_batch, rows_to_table
+from ombudsman.engine.connectors.base import ConnectionTest, Connector
+from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
+from ombudsman.engine.connectors.params import qmark_to_numbered
+from ombudsman.engine.connectors.urls import mask_url, parse_url
+
+# URL query options this connector consumes itself (the rest go to asyncpg / libpq semantics)
+_OWN_OPTIONS = ("pool_size", "timeout", "connect_timeout")
+
+# PostgreSQL type name -> Arrow type; types not listed are inferred from the values
+PG_ARROW_TYPES: dict[str, pa.DataType] = {
+    "bool": pa.bool_(),
+    "int2": pa.int16(),
+    "int4": pa.int32(),
+    "int8": pa.int64(),
+    "oid": pa.int64(),
+    "float4": pa.float32(),
+    "float8": pa.float64(),
+    "text": pa.string(),
+    "varchar": pa.string(),
+    "bpchar": pa.string(),
+    "char": pa.string(),
+    "name": pa.string(),
+    "citext": pa.string(),
+    "json": pa.string(),
+    "jsonb": pa.string(),
+    "xml": pa.string(),
+    "bytea": pa.binary(),
+    "date": pa.date32(),
+    "time": pa.time64("us"),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "interval": pa.duration("us"),
+}
+_TEXT_PARAM_TYPES = {"text", "varchar", "bpchar", "name", "unknown"}
+
+
+def asyncpg_dsn(url: str) -> tuple[str, dict[str, str]]:
+    """The DSN asyncpg accepts (scheme `postgresql`, no options of ours) and the options taken out."""
+    parsed = parse_url(url)
+    if parsed.kind != "postgres":
+        raise ValueError(f"not a PostgreSQL URL: {mask_url(url)}")
+    own = {k: v for k, v in parsed.query.items() if k in _OWN_OPTIONS}
+    rest = [(k, v) for k, v in parsed.query.items() if k not in _OWN_OPTIONS]
+    parts = urlsplit(url)
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    return dsn, own
+
+
+class PostgresConnector(Connector):
+    """PostgreSQL (asyncpg). Options: `pool_size`, `timeout` (seconds per statement), `connect_timeout`."""
+
+    kind = "postgres"
+    dialect = "postgres"
+
+    def __init__(
+        self, url: str, *, timeout: float = 60.0, pool_size: int = 4, connect_timeout: float = 10.0
+    ) -> None:
+        super().__init__(url, timeout=timeout, pool_size=pool_size)
+        self._dsn, own = asyncpg_dsn(url)
+        self.pool_size = int(own.get("pool_size", pool_size))
+        self.timeout = float(own.get("timeout", timeout))
+        self.connect_timeout = float(own.get("connect_timeout", connect_timeout))
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncio.wait_for(
+                asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    timeout=self.connect_timeout,
+                    command_timeout=self.timeout,
+                ),
+                timeout=self.connect_timeout + 1,
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise ConnectionFailed(
+                f"cannot connect to PostgreSQL at {mask_url(self.url)}: {_describe(error)}",
+                {"url": mask_url(self.url)},
+            ) from error
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresConnector is not open: use `async with connect(url) as db`")
+        return self._pool
+
+    async def _prepare(
+        self, conn: asyncpg.Connection, sql: str, params: Sequence[Any]
+    ) -> tuple[Any, list[Any]]:
+        statement = await conn.prepare(qmark_to_numbered(sql, params), timeout=self.timeout)
+        return statement, _coerce_params(statement, params)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None) -> pa.Table:
+        return await self._fetch(sql, params, limit=limit, read_only=False)
+
+    async def fetch_readonly(
+        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
+    ) -> pa.Table:
+        return await self._fetch(sql, params, limit=limit, read_only=True)
+
+    async def _fetch(
+        self, sql: str, params: Sequence[Any], *, limit: int | None, read_only: bool
+    ) -> pa.Table:
+        pool = self._require_pool()
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn:
+                if limit is None and not read_only:
+                    statement, values = await self._prepare(conn, sql, params)
+                    records = await statement.fetch(*values, timeout=self.timeout)
+                else:
+                    async with conn.transaction(readonly=read_only):
+                        statement, values = await self._prepare(conn, sql, params)
+                        if limit is None:
+                            records = await statement.fetch(*values, timeout=self.timeout)
+                        else:
+                            cursor = await statement.cursor(*values, timeout=self.timeout)
+                            records = (
+                                await cursor.fetch(max(limit, 0), timeout=self.timeout) if limit > 0 else []
+                            )
+                names, hints = _columns(statement)
+        except Exception as error:
+            raise self._wrap(error, sql) from error
+        return rows_to_table(names, [tuple(r) for r in records], hints)
+
+    async def stream(
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+    ) -> AsyncIterator[pa.RecordBatch]:
+        pool = self._require_pool()
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction():
+                statement, values = await self._prepare(conn, sql, params)
+                names, hints = _columns(statement)
+                cursor = await statement.cursor(*values, timeout=self.timeout)
+                while True:
+                    records = await cursor.fetch(batch_size, timeout=self.timeout)
+                    if not records:
+                        return
+                    yield rows_to_batch(names, [tuple(r) for r in records], hints)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise self._wrap(error, sql) from error
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        pool = self._require_pool()
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn:
+                if params:
+                    statement, values = await self._prepare(conn, sql, params)
+                    await statement.fetch(*values, timeout=self.timeout)
+                else:  # simple protocol: several statements separated by ';' are allowed
+                    await conn.execute(sql, timeout=self.timeout)
+        except Exception as error:
+            raise self._wrap(error, sql) from error
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row (loading test data)."""
+        if not rows:
+            return
+        pool = self._require_pool()
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn:
+                await conn.executemany(qmark_to_numbered(sql, rows[0]), rows, timeout=self.timeout)
+        except Exception as error:
+            raise self._wrap(error, sql) from error
+
+    async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
+        from ombudsman.engine.connectors.introspection import introspect_postgres
+
+        return await introspect_postgres(self, schemas)
+
+    async def server_version(self) -> str:
+        rows = await self.fetch_rows("SELECT current_setting('server_version')")
+        return str(rows[0][0])
+
+    async def test(self) -> ConnectionTest:
+        conn: asyncpg.Connection | None = None
+        try:
+            started = time.perf_counter()
+            conn = await asyncio.wait_for(
+                asyncpg.connect(self._dsn, timeout=self.connect_timeout), timeout=self.connect_timeout + 1
+            )
+            version = await conn.fetchval("SELECT current_setting('server_version')", timeout=self.timeout)
+            round_trip = time.perf_counter()
+            await conn.fetchval("SELECT 1", timeout=self.timeout)
+            latency = (time.perf_counter() - round_trip) * 1000
+            del started
+            return ConnectionTest(ok=True, server_version=f"PostgreSQL {version}", latency_ms=latency)
+        except Exception as error:
+            return ConnectionTest(ok=False, server_version=None, latency_ms=None, error=_describe(error))
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    def _wrap(self, error: Exception, sql: str) -> Exception:
+        if isinstance(error, QueryFailed | QueryTimeout | ConnectionFailed) or not isinstance(
+            error, Exception
+        ):
+            return error
+        if isinstance(error, asyncio.TimeoutError):
+            return QueryTimeout(f"PostgreSQL statement exceeded {self.timeout:g}s: {sql_excerpt(sql)}")
+        if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+            return QueryFailed(
+                f"PostgreSQL error: {_describe(error)} in: {sql_excerpt(sql)}",
+                {"sqlstate": getattr(error, "sqlstate", None)},
+            )
+        if isinstance(error, OSError):
+            return ConnectionFailed(f"PostgreSQL connection lost: {_describe(error)}")
+        return error
+
+
+def _columns(statement: Any) -> tuple[list[str], list[pa.DataType | None]]:
+    attributes = statement.get_attributes()
+    return [a.name for a in attributes], [PG_ARROW_TYPES.get(a.type.name) for a in attributes]
+
+
+def _coerce_params(statement: Any, params: Sequence[Any]) -> list[Any]:
+    """asyncpg refuses e.g. an int for a text parameter (`SELECT $1`); give text parameters text."""
+    values = list(params)
+    for i, parameter in enumerate(statement.get_parameters()):
+        value = values[i]
+        if parameter.name in _TEXT_PARAM_TYPES and value is not None and not isinstance(value, str):
+            values[i] = str(value)
+    return values
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip()
+    name = type(error).__name__
+    if isinstance(error, asyncio.TimeoutError) or name == "TimeoutError":
+        return "timed out"
+    return f"{name}: {text}" if text else name
