@@ -1,0 +1,173 @@
+"""WebSockets over a real uvicorn server: a run's events replayed then live, in order, no gap, no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+import uvicorn
+import websockets
+
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.registry import Event, envelope_for
+from ombudsman.contracts.subjects import event_subject
+from ombudsman.eventstore.embedded import free_port
+from ombudsman.gateway.app import create_app
+from tests.gateway.conftest import ensure_events_stream, gateway_settings
+from tests.gateway.standins import ExecutorStandIn, ProjectsStandIn
+
+
+class Served:
+    def __init__(self, app: Any, port: int, nc: Any, projects: ProjectsStandIn, executor: ExecutorStandIn):
+        self.app, self.port, self.nc, self.projects, self.executor = app, port, nc, projects, executor
+        self.versions: dict[str, int] = {}
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def token(self, username: str, role: str = "user") -> tuple[str, str]:
+        user = await self.app.state.users.register(username, "password-123", role)
+        issued = await self.app.state.users.login(username, "password-123")
+        return user["id"], issued.access_token
+
+    async def publish(self, run_id: str, *events: Event) -> None:
+        js = self.nc.jetstream()
+        for event in events:
+            version = self.versions.get(run_id, 0) + 1
+            self.versions[run_id] = version
+            env = envelope_for(event, stream_id=run_id, version=version, meta=Metadata(actor=Actor.service("executor")))
+            await js.publish(event_subject("run", run_id, env.event_type), env.wire(), headers={"Nats-Msg-Id": env.event_id})
+
+
+@pytest.fixture
+async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
+    await ensure_events_stream(nats_url)
+    app = create_app(gateway_settings(database_url, nats_url))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    projects = await ProjectsStandIn().start(nats_url)
+    executor = await ExecutorStandIn().start(nats_url)
+    nc = await nats.connect(nats_url)
+    try:
+        yield Served(app, port, nc, projects, executor)
+    finally:
+        await nc.close()
+        await projects.stop()
+        await executor.stop()
+        server.should_exit = True
+        await task
+
+
+def _run_setup(served: Served, run_id: str, member: str) -> None:
+    served.projects.projects["p1"] = {"id": "p1", "name": "P1", "members": [member], "connections": []}
+    served.executor.runs[run_id] = {"run_id": run_id, "project_id": "p1", "status": "running"}
+
+
+async def _receive_all(ws: Any) -> list[dict[str, Any]]:
+    messages = []
+    with contextlib.suppress(websockets.ConnectionClosedOK):
+        while True:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    return messages
+
+
+async def test_late_joiner_gets_replay_then_live_in_order(served: Served) -> None:
+    user_id, token = await served.token("wendy")
+    run = "run-late-1"
+    _run_setup(served, run, user_id)
+    steps = ["s1", "s2", "s3", "s4"]
+    await served.publish(run, ev.RunQueued(run_id=run, project_id="p1", steps=steps), ev.RunStarted(run_id=run),
+                         ev.StepStarted(run_id=run, step="s1"), ev.StepCompleted(run_id=run, step="s1", status="passed"),
+                         ev.StepStarted(run_id=run, step="s2"), ev.StepCompleted(run_id=run, step="s2", status="failed"))
+    # Another run's events must not leak into this socket.
+    await served.publish("run-other", ev.RunStarted(run_id="run-other"))
+
+    async with websockets.connect(served.ws_url(f"/ws/runs/{run}?token={token}")) as ws:
+        first = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(6)]
+        await served.publish(run, ev.StepStarted(run_id=run, step="s3"), ev.StepSkipped(run_id=run, step="s4", reason="dep"),
+                             ev.StepCompleted(run_id=run, step="s3", status="passed"),
+                             ev.RunCompleted(run_id=run, status="failed", total_steps=4, successful_steps=1, failed_steps=1))
+        rest = await _receive_all(ws)
+    messages = first + rest
+    assert [m["type"] for m in messages] == [
+        "pipeline.queued", "pipeline.started", "step.started", "step.completed", "step.started", "step.failed",
+        "step.started", "step.completed", "step.completed", "pipeline.failed",
+    ]
+    assert [m.get("step") for m in messages][2:9] == ["s1", "s1", "s2", "s2", "s3", "s4", "s3"]
+    assert messages[0]["steps"] == steps
+    assert [m["version"] for m in messages] == list(range(1, 11))
+    sequences = [m["sequence"] for m in messages]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+    assert {m["run_id"] for m in messages} == {run}
+
+
+async def test_events_published_while_joining_arrive_once_each(served: Served) -> None:
+    user_id, token = await served.token("xena")
+    run = "run-race-1"
+    _run_setup(served, run, user_id)
+    total = 60
+    await served.publish(run, ev.RunStarted(run_id=run))
+
+    async def producer() -> None:
+        for i in range(total):
+            await served.publish(run, ev.StepCompleted(run_id=run, step=f"s{i}", status="passed"))
+            if i % 10 == 0:
+                await asyncio.sleep(0.005)
+        await served.publish(run, ev.RunCompleted(run_id=run, status="completed", total_steps=total,
+                                                  successful_steps=total, failed_steps=0))
+
+    producing = asyncio.create_task(producer())
+    await asyncio.sleep(0.01)  # join while the producer is mid-way
+    async with websockets.connect(served.ws_url(f"/ws/runs/{run}")) as ws:
+        await ws.send(json.dumps({"token": token}))  # auth by first message
+        messages = await _receive_all(ws)
+    await producing
+    steps = [m["step"] for m in messages if m["type"] == "step.completed"]
+    assert steps == [f"s{i}" for i in range(total)]
+    assert messages[0]["type"] == "pipeline.started" and messages[-1]["type"] == "pipeline.completed"
+    assert [m["version"] for m in messages] == list(range(1, total + 3))
+
+
+async def test_run_socket_refuses_bad_tokens_and_non_members(served: Served) -> None:
+    member_id, _ = await served.token("yuri")
+    _, outsider = await served.token("zack")
+    run = "run-private"
+    _run_setup(served, run, member_id)
+    await served.publish(run, ev.RunStarted(run_id=run))
+    for url, code in [(f"/ws/runs/{run}?token=garbage", 4401), (f"/ws/runs/{run}?token={outsider}", 4404),
+                      (f"/ws/runs/no-such-run?token={outsider}", 4404)]:
+        async with websockets.connect(served.ws_url(url)) as ws:
+            error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert error["type"] == "error"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+async def test_events_socket_filters_by_project_and_type(served: Served) -> None:
+    user_id, token = await served.token("amy")
+    _run_setup(served, "r-in", user_id)
+    served.executor.runs["r-out"] = {"run_id": "r-out", "project_id": "p2"}
+    url = served.ws_url(f"/ws/events?project=p1&types=step.completed,RunCompleted&token={token}")
+    async with websockets.connect(url) as ws:
+        await asyncio.sleep(0.2)  # the live subscription is in place
+        await served.publish("r-out", ev.StepCompleted(run_id="r-out", step="x", status="passed"))
+        await served.publish("r-in", ev.StepStarted(run_id="r-in", step="a"),
+                             ev.StepCompleted(run_id="r-in", step="a", status="passed"),
+                             ev.RunCompleted(run_id="r-in", status="completed", total_steps=1, successful_steps=1,
+                                             failed_steps=0))
+        got = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+    assert [(g["stream_id"], g["event_type"]) for g in got] == [("r-in", "StepCompleted"), ("r-in", "RunCompleted")]
+    assert got[0]["type"] == "step.completed"
+    # Without a project filter a non-admin is refused.
+    async with websockets.connect(served.ws_url(f"/ws/events?token={token}")) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["error"]["code"] == "invalid"
