@@ -52,7 +52,7 @@ async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
     projects = await ProjectsStandIn().start(nats_url)
     executor = await ExecutorStandIn().start(nats_url)
