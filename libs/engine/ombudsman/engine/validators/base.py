@@ -79,6 +79,8 @@ class ValidationContext:
     source_filter: str | None = None  # SQL condition in the source's dialect
     target_filter: str | None = None
     step_id: str = ""
+    render_also: tuple[str, ...] = ()  # also render every query for these dialects (tests: T-SQL)
+    renderings: dict[str, list[str]] = field(default_factory=dict)
     sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
     _schemas: dict[Side, pa.Schema] = field(default_factory=dict, repr=False)
 
@@ -129,10 +131,17 @@ class ValidationContext:
         return select.where(condition) if condition is not None else select
 
     # --- running queries ------------------------------------------------------------------------
-    async def query(self, side: Side, query: exp.Expression, *, limit: int | None = None) -> pa.Table:
-        """Render `query` for the side's dialect, record the SQL, run it; QueryError on failure."""
+    def render(self, side: Side, query: exp.Expression) -> tuple[str, list[Any]]:
+        """Render for the side's dialect and record the SQL (and the extra renderings asked for)."""
+        for dialect in self.render_also:
+            self.renderings.setdefault(dialect, []).append(q.render(query, dialect)[0])
         sql, params = q.render(query, self.dialect(side))
         self.sql[side].append(sql)
+        return sql, params
+
+    async def query(self, side: Side, query: exp.Expression, *, limit: int | None = None) -> pa.Table:
+        """Render `query` for the side's dialect, record the SQL, run it; QueryError on failure."""
+        sql, params = self.render(side, query)
         try:
             if limit is None:
                 return await self.connector(side).fetch(sql, params)

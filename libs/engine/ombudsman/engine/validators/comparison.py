@@ -139,8 +139,7 @@ class CustomQuery(Validator):
             inner.set("order", None)  # an ORDER BY in a derived table is an error in T-SQL; order is irrelevant here
         wrapped = exp.select(exp.Star()).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=q.ident("omb_q"))))
         wrapped = wrapped.limit(max_rows + 1)
-        sql, params = q.render(wrapped, ctx.dialect(side))
-        ctx.sql[side].append(sql)
+        sql, params = ctx.render(side, wrapped)
         connector = ctx.connector(side)
         read_only = getattr(connector, "fetch_readonly", None)
         try:

@@ -157,13 +157,10 @@ class Uniqueness(Validator):
         )
 
 
-def percentile(column: exp.Expression, fraction: float, dialect: str) -> exp.Expression:
-    """PERCENTILE_CONT(f) WITHIN GROUP (ORDER BY column); T-SQL only has it as a window function."""
-    ordered = exp.Ordered(this=column, nulls_first=dialect == "tsql")
-    within = exp.WithinGroup(this=exp.PercentileCont(this=q.lit(fraction)), expression=exp.Order(expressions=[ordered]))
-    if dialect == "tsql":
-        return exp.Window(this=within, partition_by=[])
-    return within
+def percentile(column: exp.Expression, fraction: float) -> exp.Expression:
+    """PERCENTILE_CONT(f) WITHIN GROUP (ORDER BY column) (a window function in T-SQL: see sql.render)."""
+    order = exp.Order(expressions=[exp.Ordered(this=column)])
+    return exp.WithinGroup(this=exp.PercentileCont(this=q.lit(fraction)), expression=order)
 
 
 @register
@@ -195,22 +192,23 @@ class Statistics(Validator):
                     "stddev": exp.StddevSamp(this=column),
                 }
                 projections += [make[f].as_(f"{f}_{i}") for f in params.figures]
-                if ctx.dialect(side) != "tsql":
-                    projections += [
-                        percentile(column, p, ctx.dialect(side)).as_(f"p{j}_{i}") for j, p in enumerate(params.percentiles)
-                    ]
             return ctx.select_from(side, *projections)
+
+        def percentiles(side: Side) -> exp.Expression:
+            # A query of its own: in T-SQL PERCENTILE_CONT is a window function and cannot sit
+            # next to MIN/MAX; TOP 1 / LIMIT 1 keeps one row of the (constant) window result.
+            projections = [
+                percentile(q.as_float(ctx.col(side, c)), p).as_(f"p{j}_{i}")
+                for i, c in enumerate(columns) for j, p in enumerate(params.percentiles)
+            ]
+            return ctx.select_from(side, *projections).limit(1)
 
         rows = await ctx.rows_both(aggregates)
         figures = {"source": rows.source[0], "target": rows.target[0]}
-        for side in ("source", "target"):
-            if ctx.dialect(side) == "tsql" and params.percentiles:  # window form: one more query
-                projections = [
-                    percentile(q.as_float(ctx.col(side, c)), p, "tsql").as_(f"p{j}_{i}")
-                    for i, c in enumerate(columns) for j, p in enumerate(params.percentiles)
-                ]
-                result = to_rows(await ctx.query(side, ctx.select_from(side, *projections).limit(1)))
-                figures[side].update(result[0] if result else {})
+        if params.percentiles:
+            extra = await ctx.rows_both(percentiles)
+            for side in ("source", "target"):
+                figures[side].update(extra[side][0] if extra[side] else {})
         labels = list(params.figures) + [f"p{int(p * 100) if p * 100 == int(p * 100) else p * 100}" for p in params.percentiles]
         src: dict[str, dict[str, Any]] = {}
         tgt: dict[str, dict[str, Any]] = {}

@@ -79,9 +79,20 @@ def and_all(conditions: Sequence[exp.Expression | None]) -> exp.Expression | Non
     return exp.and_(*present) if len(present) > 1 else present[0]
 
 
+def _tsql_fixups(node: exp.Expression) -> exp.Expression:
+    """SQL Server has PERCENTILE_CONT only as a window function, with one plain ORDER BY key."""
+    if isinstance(node, exp.WithinGroup) and not isinstance(node.parent, exp.Window):
+        for ordered in node.find_all(exp.Ordered):
+            ordered.set("nulls_first", True)  # SQL Server's own order: no CASE-based NULL ordering
+        return exp.Window(this=node.copy(), partition_by=[])
+    return node
+
+
 def render(expression: exp.Expression, dialect: str) -> tuple[str, list[Any]]:
     """SQL text for `dialect` (identifiers quoted) and its bound values in placeholder order."""
     tree = expression.copy()
+    if dialect == "tsql":
+        tree = tree.transform(_tsql_fixups)
     values: list[Any] = []
     for node in tree.find_all(exp.Placeholder):
         if "value" in node.meta:
