@@ -186,7 +186,12 @@ def by_name(catalog: Catalog) -> list[Relationship]:
                                            detail=f"{column.name} → {parent.name}: {why}")],
                     )
                 )
-    return found
+    best: dict[tuple[str, str], Relationship] = {}
+    for rel in found:  # one parent per child column: the best-supported candidate
+        key = (rel.child_table.lower(), rel.child_columns[0].lower())
+        if key not in best or rel.confidence > best[key].confidence:
+            best[key] = rel
+    return list(best.values())
 
 
 def _find_table(catalog: Catalog, name: str) -> TableInfo | None:
