@@ -1,0 +1,411 @@
+"""A typed Python SDK over the gateway's REST API (`/api/v1`) and its run WebSocket.
+
+    client = OmbudsmanClient("http://127.0.0.1:8800")
+    client.login("alice", "secret")
+    for project in client.list_projects().items: ...
+
+Every error the gateway returns raises `ApiError` (an `OmbudsmanError`), carrying the HTTP status
+and the gateway's `{code, message, details}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel
+
+from ombudsman.contracts.replies import ErrorCode, OmbudsmanError
+
+API = "/api/v1"
+Role = Literal["admin", "user", "viewer"]
+ExportFormat = Literal["json", "csv", "xlsx", "excel", "pdf", "junit", "html"]
+
+
+class ApiError(OmbudsmanError):
+    """An error reply of the gateway (or no reply at all: code `unavailable`, status 0)."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
+        try:
+            error_code: ErrorCode | None = ErrorCode(code)
+        except ValueError:
+            error_code = ErrorCode.INTERNAL
+        super().__init__(message, details, code=error_code)
+        self.status = status
+        self.code_text = code
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code_text}: {self.message}"
+
+
+class User(BaseModel):
+    id: str
+    username: str
+    role: Role
+    created_at: datetime | None = None
+    last_login_at: datetime | None = None
+    locked_until: datetime | None = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    user: User
+
+
+class Page(BaseModel):
+    items: list[Any]
+    total: int
+    offset: int
+    limit: int
+
+
+class ExportFile(BaseModel):
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in params.items() if v is not None}
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class OmbudsmanClient:
+    """Synchronous client; one instance keeps one HTTP connection pool and the current tokens."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, refresh_token: str | None = None,
+                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.refresh_token = refresh_token
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OmbudsmanClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
+                 files: Any = None, data: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self._http.request(method, API + path, json=json_body, params=_clean(params or {}),
+                                          headers=headers, files=files, data=data)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unavailable", f"cannot reach the gateway at {self.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _page(self, path: str, params: dict[str, Any]) -> Page:
+        return Page.model_validate(self._json("GET", path, params=params))
+
+    # --- auth and users ------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> TokenPair:
+        pair = TokenPair.model_validate(self._json("POST", "/auth/login",
+                                                   json_body={"username": username, "password": password}))
+        self.token, self.refresh_token = pair.access_token, pair.refresh_token
+        return pair
+
+    def refresh(self) -> TokenPair:
+        if not self.refresh_token:
+            raise ApiError(401, "unauthorized", "no refresh token: log in again")
+        pair = TokenPair.model_validate(self._json("POST", "/auth/refresh", json_body={"refresh_token": self.refresh_token}))
+        self.token, self.refresh_token = pair.access_token, pair.refresh_token
+        return pair
+
+    def logout(self) -> None:
+        self._json("POST", "/auth/logout", json_body={"refresh_token": self.refresh_token})
+        self.token = self.refresh_token = None
+
+    def register(self, username: str, password: str) -> User:
+        return User.model_validate(self._json("POST", "/auth/register", json_body={"username": username, "password": password}))
+
+    def me(self) -> User:
+        return User.model_validate(self._json("GET", "/auth/me"))
+
+    def list_users(self, offset: int = 0, limit: int = 50, role: Role | None = None, q: str | None = None) -> Page:
+        return self._page("/users", {"offset": offset, "limit": limit, "role": role, "q": q})
+
+    def create_user(self, username: str, password: str, role: Role = "user") -> User:
+        return User.model_validate(self._json("POST", "/users", json_body={"username": username, "password": password,
+                                                                             "role": role}))
+
+    def set_role(self, user_id: str, role: Role) -> User:
+        return User.model_validate(self._json("PATCH", f"/users/{_seg(user_id)}", json_body={"role": role}))
+
+    # --- projects --------------------------------------------------------------------------------
+
+    def list_projects(self, offset: int = 0, limit: int = 50, status: str | None = None, q: str | None = None) -> Page:
+        return self._page("/projects", {"offset": offset, "limit": limit, "status": status, "q": q})
+
+    def create_project(self, project_id: str, name: str, **fields: Any) -> dict[str, Any]:
+        return self._json("POST", "/projects", json_body={"id": project_id, "name": name, **fields})
+
+    def get_project(self, project_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/projects/{_seg(project_id)}")
+
+    def update_project(self, project_id: str, expected_version: int | None = None, **changes: Any) -> dict[str, Any]:
+        body = {**changes, **({"expected_version": expected_version} if expected_version is not None else {})}
+        return self._json("PATCH", f"/projects/{_seg(project_id)}", json_body=body)
+
+    def delete_project(self, project_id: str) -> None:
+        self._json("DELETE", f"/projects/{_seg(project_id)}")
+
+    def add_member(self, project_id: str, user_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/projects/{_seg(project_id)}/members", json_body={"user_id": user_id})
+
+    def setup_status(self, project_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/projects/{_seg(project_id)}/setup-status")
+
+    def schema_mappings(self, project_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/projects/{_seg(project_id)}/schema-mappings")
+
+    def set_schema_mapping(self, project_id: str, source_schema: str, target_schema: str) -> dict[str, Any]:
+        return self._json("PUT", f"/projects/{_seg(project_id)}/schema-mappings",
+                          json_body={"source_schema": source_schema, "target_schema": target_schema})
+
+    # --- connections -----------------------------------------------------------------------------
+
+    def connections(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/connections")
+
+    def add_connection(self, project_id: str, name: str, url: str, role: str = "other",
+                       kind: str | None = None) -> dict[str, Any]:
+        body = {"name": name, "url": url, "role": role, **({"kind": kind} if kind else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/connections", json_body=body)
+
+    def remove_connection(self, project_id: str, name: str) -> None:
+        self._json("DELETE", f"/projects/{_seg(project_id)}/connections/{_seg(name)}")
+
+    def test_connection(self, project_id: str, name: str) -> dict[str, Any]:
+        return self._json("POST", f"/projects/{_seg(project_id)}/connections/{_seg(name)}/test")
+
+    def connection_status(self, project_id: str, name: str) -> dict[str, Any]:
+        return self._json("GET", f"/projects/{_seg(project_id)}/connections/{_seg(name)}/status")
+
+    # --- metadata and mapping --------------------------------------------------------------------
+
+    def extract_metadata(self, project_id: str, side: str | None = None) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/extract-metadata", json_body={"side": side} if side else {})
+
+    def upload_ddl(self, project_id: str, side: str, dialect: str, ddl: str) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/ddl",
+                          json_body={"side": side, "dialect": dialect, "ddl": ddl})
+
+    def catalog(self, project_id: str, side: str = "source") -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/catalog", params={"side": side})
+
+    def relationships(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/relationships")
+
+    def infer_relationships(self, project_id: str) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/infer-relationships")
+
+    def automate(self, project_id: str, auto_approve_threshold: float | None = None) -> Any:
+        body = {"auto_approve_threshold": auto_approve_threshold} if auto_approve_threshold is not None else {}
+        return self._json("POST", f"/projects/{_seg(project_id)}/automate", json_body=body)
+
+    def create_comprehensive_pipelines(self, project_id: str) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/create-comprehensive-pipelines")
+
+    def mappings(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/mappings")
+
+    def suggest_mappings(self, project_id: str) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/mappings/suggest")
+
+    def approve_mapping(self, project_id: str, source_table: str, target_table: str, **extra: Any) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/mappings/approve",
+                          json_body={"source_table": source_table, "target_table": target_table, **extra})
+
+    def reject_mapping(self, project_id: str, source_table: str, target_table: str) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/mappings/reject",
+                          json_body={"source_table": source_table, "target_table": target_table})
+
+    # --- pipelines -------------------------------------------------------------------------------
+
+    def pipelines(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/pipelines")
+
+    def save_pipeline(self, project_id: str, name: str, yaml: str, **fields: Any) -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/pipelines",
+                          json_body={"name": name, "yaml": yaml, **fields})
+
+    def get_pipeline(self, project_id: str, pipeline_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}")
+
+    def delete_pipeline(self, project_id: str, pipeline_id: str) -> None:
+        self._json("DELETE", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}")
+
+    def execute_pipeline(self, project_id: str, pipeline_id: str, name: str | None = None) -> dict[str, Any]:
+        return self._json("POST", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}/execute",
+                          json_body={"name": name} if name else {})
+
+    def pipeline_mermaid(self, project_id: str, pipeline_id: str) -> str:
+        return self._request("GET", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}/mermaid").text
+
+    def pipeline_history(self, project_id: str, pipeline_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}/history")
+
+    def templates(self) -> Any:
+        return self._json("GET", "/pipelines/templates")
+
+    # --- runs and results ------------------------------------------------------------------------
+
+    def queue_run(self, *, project_id: str | None = None, pipeline_id: str | None = None,
+                  pipeline_yaml: str | None = None, name: str | None = None) -> dict[str, Any]:
+        body = _clean({"project_id": project_id, "pipeline_id": pipeline_id, "pipeline_yaml": pipeline_yaml, "name": name})
+        return self._json("POST", "/runs", json_body=body)
+
+    def runs(self, project_id: str | None = None, offset: int = 0, limit: int = 50, **filters: Any) -> Page:
+        return self._page("/runs", {"project_id": project_id, "offset": offset, "limit": limit, **filters})
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/runs/{_seg(run_id)}")
+
+    def steps(self, run_id: str) -> Any:
+        return self._json("GET", f"/runs/{_seg(run_id)}/steps")
+
+    def cancel_run(self, run_id: str) -> Any:
+        return self._json("POST", f"/runs/{_seg(run_id)}/cancel")
+
+    def export_run(self, run_id: str, format: ExportFormat = "json") -> ExportFile:
+        response = self._request("GET", f"/runs/{_seg(run_id)}/export", params={"format": format})
+        disposition = response.headers.get("content-disposition", "")
+        filename = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else f"{run_id}.{format}"
+        return ExportFile(filename=filename, content_type=response.headers.get("content-type", ""), content=response.content)
+
+    def trends(self, project_id: str, days: int = 30) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/trends", params={"days": days})
+
+    def discrepancies(self, project_id: str, run_id: str | None = None) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/discrepancies", params={"run_id": run_id})
+
+    # --- batches ---------------------------------------------------------------------------------
+
+    def create_batch(self, name: str, pipelines: list[dict[str, str]], max_parallel: int = 4,
+                     continue_on_error: bool = True, sequential: bool = False) -> dict[str, Any]:
+        return self._json("POST", "/batches", json_body={"name": name, "pipelines": pipelines, "max_parallel": max_parallel,
+                                                        "continue_on_error": continue_on_error, "sequential": sequential})
+
+    def batches(self, offset: int = 0, limit: int = 50) -> Page:
+        return self._page("/batches", {"offset": offset, "limit": limit})
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/batches/{_seg(batch_id)}")
+
+    def execute_batch(self, batch_id: str) -> Any:
+        return self._json("POST", f"/batches/{_seg(batch_id)}/execute")
+
+    def cancel_batch(self, batch_id: str) -> Any:
+        return self._json("POST", f"/batches/{_seg(batch_id)}/cancel")
+
+    def retry_batch(self, batch_id: str) -> Any:
+        return self._json("POST", f"/batches/{_seg(batch_id)}/retry")
+
+    def delete_batch(self, batch_id: str) -> None:
+        self._json("DELETE", f"/batches/{_seg(batch_id)}")
+
+    # --- workload --------------------------------------------------------------------------------
+
+    def upload_workload(self, project_id: str, filename: str, content: str, format: str = "json") -> Any:
+        return self._json("POST", f"/projects/{_seg(project_id)}/workloads",
+                          json_body={"filename": filename, "content": content, "format": format})
+
+    def workloads(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/workloads")
+
+    def workload(self, workload_id: str) -> Any:
+        return self._json("GET", f"/workloads/{_seg(workload_id)}")
+
+    def analyze_workload(self, workload_id: str) -> Any:
+        return self._json("POST", f"/workloads/{_seg(workload_id)}/analyze")
+
+    def workload_suggestions(self, workload_id: str) -> Any:
+        return self._json("GET", f"/workloads/{_seg(workload_id)}/suggestions")
+
+    # --- audit and notifications -----------------------------------------------------------------
+
+    def audit_logs(self, offset: int = 0, limit: int = 50, **filters: Any) -> Page:
+        return self._page("/audit/logs", {"offset": offset, "limit": limit, **filters})
+
+    def audit_stats(self, **filters: Any) -> Any:
+        return self._json("GET", "/audit/stats", params=filters)
+
+    def audit_verify(self, from_position: int | None = None, to_position: int | None = None) -> Any:
+        return self._json("GET", "/audit/verify", params={"from_position": from_position, "to_position": to_position})
+
+    def audit_export(self, format: Literal["jsonl", "csv"] = "jsonl", **filters: Any) -> ExportFile:
+        response = self._request("GET", "/audit/export", params={"format": format, **filters})
+        disposition = response.headers.get("content-disposition", "")
+        filename = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else f"audit.{format}"
+        return ExportFile(filename=filename, content_type=response.headers.get("content-type", ""), content=response.content)
+
+    def audit_as_of(self, stream_type: str, stream_id: str, at: datetime | str) -> Any:
+        return self._json("GET", "/audit/as-of", params={"stream_type": stream_type, "stream_id": stream_id, "at": at})
+
+    def notifications(self) -> Any:
+        return self._json("GET", "/notifications")
+
+    def dismiss_notification(self, notification_id: str) -> Any:
+        return self._json("POST", f"/notifications/{_seg(notification_id)}/dismiss")
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health")
+
+    # --- live events -----------------------------------------------------------------------------
+
+    def ws_url(self, path: str) -> str:
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+
+    async def watch_run(self, run_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The run's events (`pipeline.started`, `step.completed`, ...) from its first to its last."""
+        import websockets
+
+        async with websockets.connect(self.ws_url(f"/ws/runs/{_seg(run_id)}"), max_size=2**22) as ws:
+            await ws.send(json.dumps({"token": self.token or ""}))  # the token stays out of URLs and logs
+            try:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message.get("type") == "error":
+                        error = message.get("error") or {}
+                        raise ApiError(0, str(error.get("code", "invalid")), str(error.get("message", "")),
+                                       error.get("details"))
+                    yield message
+            except websockets.ConnectionClosedOK:
+                return
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json()["error"]
+        return ApiError(response.status_code, str(error["code"]), str(error["message"]), error.get("details") or {})
+    except (ValueError, KeyError, TypeError):
+        return ApiError(response.status_code, "internal" if response.status_code >= 500 else "invalid",
+                        response.text[:200] or response.reason_phrase)
