@@ -374,3 +374,24 @@ class AuditGapDetected(Event):
     stream_type = "audit"
     expected_sequence: int
     received_sequence: int
+
+
+# --- metadata service (details) -------------------------------------------------------------
+
+
+@event
+class MetadataDetailsRecorded(Event):
+    """The detail behind a metadata summary event: catalog tables, catalog changes, mapping
+    suggestions, relationships or table classes, in chunks (`chunk` of `chunks`) so one message
+    stays small. The metadata service's read models are rebuilt from these on replay; the first
+    chunk of a `batch_id` replaces what was recorded before for the same kind and side."""
+
+    stream_type = "metadata"
+    project_id: str
+    kind: Literal["catalog", "changes", "suggestions", "relationships", "classification"]
+    side: Literal["source", "target"] | None = None
+    batch_id: str
+    chunk: int = 1
+    chunks: int = 1
+    header: dict[str, Any] = Field(default_factory=dict)
+    items: list[dict[str, Any]] = Field(default_factory=list)
