@@ -3,6 +3,7 @@ an in-process httpx client, plus helpers to make users and tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,11 +12,16 @@ from typing import Any
 import httpx
 import nats
 import pytest
+import uvicorn
 from nats.js.api import StreamConfig
 
-from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.registry import Event, envelope_for
+from ombudsman.contracts.subjects import EVENTS_STREAM, all_events, event_subject
+from ombudsman.eventstore.embedded import free_port
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
+from tests.gateway.standins import ExecutorStandIn, ProjectsStandIn
 
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
@@ -82,3 +88,47 @@ async def gateway(database_url: str, nats_url: str) -> AsyncIterator[Gateway]:
 def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+class Served:
+    def __init__(self, app: Any, port: int, nc: Any, projects: ProjectsStandIn, executor: ExecutorStandIn):
+        self.app, self.port, self.nc, self.projects, self.executor = app, port, nc, projects, executor
+        self.versions: dict[str, int] = {}
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def token(self, username: str, role: str = "user") -> tuple[str, str]:
+        user = await self.app.state.users.register(username, "password-123", role)
+        issued = await self.app.state.users.login(username, "password-123")
+        return user["id"], issued.access_token
+
+    async def publish(self, run_id: str, *events: Event) -> None:
+        js = self.nc.jetstream()
+        for event in events:
+            version = self.versions.get(run_id, 0) + 1
+            self.versions[run_id] = version
+            env = envelope_for(event, stream_id=run_id, version=version, meta=Metadata(actor=Actor.service("executor")))
+            await js.publish(event_subject("run", run_id, env.event_type), env.wire(), headers={"Nats-Msg-Id": env.event_id})
+
+
+@pytest.fixture
+async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
+    await ensure_events_stream(nats_url)
+    app = create_app(gateway_settings(database_url, nats_url))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    projects = await ProjectsStandIn().start(nats_url)
+    executor = await ExecutorStandIn().start(nats_url)
+    nc = await nats.connect(nats_url)
+    try:
+        yield Served(app, port, nc, projects, executor)
+    finally:
+        await nc.close()
+        await projects.stop()
+        await executor.stop()
+        server.should_exit = True
+        await task

@@ -1,0 +1,120 @@
+"""The SDK and the `ombudsman` CLI against a real gateway (uvicorn on a free port)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from ombudsman.client.sdk import ApiError, OmbudsmanClient
+from ombudsman.contracts import events as ev
+from tests.gateway.conftest import Served
+
+CLI = [sys.executable, "-c", "from ombudsman.client.cli import main; main()"]
+
+
+async def ombudsman(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.fixture
+def cli_env(served: Served, tmp_path: Path) -> dict[str, str]:
+    settings = served.app.state.settings
+    return {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "OMB_SERVER": f"http://127.0.0.1:{served.port}",
+            "OMB_DATABASE_URL": settings.database_url, "OMB_NATS_URL": settings.nats_url,
+            "OMB_BCRYPT_ROUNDS": "4", "OMB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+async def test_cli_admin_create_login_projects_watch_export(served: Served, cli_env: dict[str, str], tmp_path: Path) -> None:
+    code, out, err = await ombudsman(cli_env, "admin", "create", "boss", "--password-stdin", stdin="boss-password-1\n")
+    assert code == 0, err
+    assert "Created admin boss" in out
+    code, _, err = await ombudsman(cli_env, "admin", "create", "boss", "--password-stdin", stdin="another-pass-1\n")
+    assert code == 2 and "taken" in err
+
+    code, out, err = await ombudsman(cli_env, "login", "-u", "boss", "-p", "wrong-password")
+    assert code == 2 and "invalid username or password" in err
+    code, out, err = await ombudsman(cli_env, "login", "-u", "boss", "-p", "boss-password-1")
+    assert code == 0, err
+    token_file = tmp_path / "xdg" / "ombudsman" / "token.json"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
+    assert "boss-password-1" not in token_file.read_text()
+
+    code, out, err = await ombudsman(cli_env, "whoami")
+    assert code == 0 and "boss (admin)" in out
+    code, out, err = await ombudsman(cli_env, "projects", "create", "crm", "--name", "CRM migration")
+    assert code == 0, err
+    code, out, err = await ombudsman(cli_env, "projects", "list", "--json")
+    assert code == 0 and [p["id"] for p in json.loads(out)["items"]] == ["crm"]
+    code, out, err = await ombudsman(cli_env, "projects", "create", "Not A Slug", "--name", "x")
+    assert code == 2 and "id" in err
+
+    run = "run-cli-1"
+    served.executor.runs[run] = {"run_id": run, "project_id": "crm", "status": "running"}
+    await served.publish(run, ev.RunQueued(run_id=run, project_id="crm", steps=["a", "b"]), ev.RunStarted(run_id=run),
+                         ev.StepStarted(run_id=run, step="a"), ev.StepCompleted(run_id=run, step="a", status="passed"))
+    watching = asyncio.create_task(ombudsman(cli_env, "watch", run))
+    await asyncio.sleep(1.5)
+    await served.publish(run, ev.StepStarted(run_id=run, step="b"), ev.StepCompleted(run_id=run, step="b", status="failed"),
+                         ev.RunCompleted(run_id=run, status="failed", total_steps=2, successful_steps=1, failed_steps=1))
+    code, out, err = await watching
+    assert code == 1, err
+    assert "passed" in out and "failed" in out and out.index(" a") < out.index(" b")
+    assert "1 failed, 1 passed" in out
+
+    target = tmp_path / "report.json"
+    code, out, err = await ombudsman(cli_env, "results", "export", run, "--format", "json", "-o", str(target))
+    assert code == 0, err
+    assert json.loads(target.read_bytes())["run"]["run_id"] == run
+
+    code, out, err = await ombudsman(cli_env, "logout")
+    assert code == 0 and not token_file.exists()
+    code, out, err = await ombudsman(cli_env, "projects", "list")
+    assert code == 2 and "log in" in err
+
+
+async def test_sdk_typed_errors_and_token_refresh(served: Served) -> None:
+    await served.app.state.users.register("sdk-user", "sdk-password-1", "user")
+    base = f"http://127.0.0.1:{served.port}"
+    client = await asyncio.to_thread(OmbudsmanClient, base)
+    try:
+        with pytest.raises(ApiError) as failed:
+            await asyncio.to_thread(client.login, "sdk-user", "nope-nope")
+        assert failed.value.status == 401 and failed.value.code_text == "unauthorized"
+        pair = await asyncio.to_thread(client.login, "sdk-user", "sdk-password-1")
+        assert pair.user.username == "sdk-user" and client.token == pair.access_token
+        created = await asyncio.to_thread(client.create_project, "sdk-proj", "SDK")
+        assert created["id"] == "sdk-proj"
+        with pytest.raises(ApiError) as invalid:
+            await asyncio.to_thread(client.create_project, "BAD ID", "x")
+        assert invalid.value.status == 422 and invalid.value.details["fields"][0]["field"] == "id"
+        page = await asyncio.to_thread(client.list_projects)
+        assert page.total == 1 and page.items[0]["id"] == "sdk-proj"
+        old_refresh = client.refresh_token
+        await asyncio.to_thread(client.refresh)
+        assert client.refresh_token != old_refresh
+        assert (await asyncio.to_thread(client.me)).username == "sdk-user"
+        queued = await asyncio.to_thread(lambda: client.execute_pipeline("sdk-proj", "p1"))
+        run_id = queued["run_id"]
+        await served.publish(run_id, ev.RunStarted(run_id=run_id),
+                             ev.RunCompleted(run_id=run_id, status="completed", total_steps=0, successful_steps=0,
+                                             failed_steps=0))
+        seen = [m["type"] async for m in client.watch_run(run_id)]
+        assert seen == ["pipeline.started", "pipeline.completed"]
+    finally:
+        client.close()
+    unreachable = OmbudsmanClient("http://127.0.0.1:9")
+    with pytest.raises(ApiError) as down:
+        unreachable.health()
+    assert down.value.status == 0 and down.value.code_text == "unavailable"
