@@ -156,10 +156,15 @@ class ValidationContext:
     ) -> Sides[pa.Table]:
         """Build the query per side, run both concurrently, return both results."""
         source_query, target_query = build("source"), build("target")
+        # Wait for both even when one fails: a query still running must not outlive its step.
         source, target = await asyncio.gather(
-            self.query("source", source_query, limit=limit), self.query("target", target_query, limit=limit)
+            self.query("source", source_query, limit=limit), self.query("target", target_query, limit=limit),
+            return_exceptions=True,
         )
-        return Sides(source, target)
+        for outcome in (source, target):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return Sides(source, target)  # type: ignore[arg-type]
 
     async def rows_both(
         self, build: Callable[[Side], exp.Expression], *, limit: int | None = None

@@ -156,10 +156,15 @@ class CustomQuery(Validator):
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         import asyncio
 
-        source, target = await asyncio.gather(
+        outcomes = await asyncio.gather(
             self._run_user(ctx, "source", params.source_sql, params.max_rows),
             self._run_user(ctx, "target", params.target_sql or params.source_sql, params.max_rows),
+            return_exceptions=True,
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        source, target = outcomes  # type: ignore[misc]
         s_cols = list(source[0].keys()) if source else []
         t_cols = list(target[0].keys()) if target else []
         if source and target and len(s_cols) != len(t_cols):

@@ -290,10 +290,16 @@ class Distribution(Validator):
             bucket = exp.Case(
                 ifs=[exp.If(this=exp.GTE(this=column, expression=q.value(hi)), true=q.lit(params.bins - 1))], default=raw
             )
-            return (
-                ctx.select_from(side, bucket.as_("bucket"), q.count_star().as_("n"))
+            # Bucket in a derived table, group outside: GROUP BY an expression holding bound
+            # parameters would not match the SELECT's expression (each placeholder is distinct).
+            buckets = (
+                ctx.select_from(side, bucket.as_("bucket"))
                 .where(exp.Not(this=exp.Is(this=ctx.col(side, params.column), expression=exp.Null())))
-                .group_by(bucket)
+            )
+            return (
+                exp.select(q.col("bucket"), q.count_star().as_("n"))
+                .from_(exp.Subquery(this=buckets, alias=exp.TableAlias(this=q.ident("b"))))
+                .group_by(q.col("bucket"))
             )
 
         rows = await ctx.rows_both(histogram)
