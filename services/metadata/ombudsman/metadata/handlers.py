@@ -1,0 +1,492 @@
+"""Command and query handlers of the metadata service: load, decide, append, reply.
+
+Handlers talk to the outside through `Ports` (the event store and read model of this service,
+the projects service over NATS), so the same code runs under the service runtime (app.py) and in
+tests against real PostgreSQL and real databases.
+
+Requests to the projects service (see README):
+- `omb.qry.projects.connection_secret` {project_id, name} → {url, kind}: a connection's URL with
+  its secret, used only in memory to connect;
+- `omb.cmd.projects.save_pipeline` {project_id, pipeline_id, name, yaml, description, tags} for
+  each generated pipeline (→ {pipeline_id, …}).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.registry import Event
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.metadata import classify as classify_mod
+from ombudsman.metadata import domain, generate, relationships, target_ddl
+from ombudsman.metadata import projections as read
+from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
+from ombudsman.metadata.diff import diff_catalogs
+from ombudsman.metadata.domain import MetadataState, Side
+from ombudsman.metadata.mapping import suggest as suggest_mappings
+from ombudsman.metadata.relationships import JoinPair, Relationship
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Ports(Protocol):
+    """What the handlers need from the runtime."""
+
+    async def load(self, project_id: str) -> MetadataState:
+        """The project's metadata state folded from its stream (version = last event's)."""
+
+    async def append(self, state: MetadataState, events: Sequence[Event], meta: Metadata) -> None:
+        """Append at versions `state.version + 1 …` (Conflict when the stream has moved on)."""
+
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A connection to this service's read model (asyncpg-style fetch/fetchrow)."""
+
+    async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
+        """{url, kind} of a project's connection, from the projects service."""
+
+    async def save_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Store a generated pipeline in the projects service; its reply."""
+
+
+def parse(model: type[M], payload: Any) -> M:
+    """Validate a payload; `Invalid` names every wrong field."""
+    try:
+        return model.model_validate(payload or {})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
+        raise Invalid("; ".join(problems), {"errors": problems}) from None
+
+
+class ProjectRef(BaseModel):
+    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class SideRef(ProjectRef):
+    side: Side = "source"
+
+
+class Extract(SideRef):
+    connection: str | None = None  # default: the connection named like the side ("source" / "target")
+    schemas: list[str] | None = None
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class UploadDdl(SideRef):
+    ddl: str = Field(min_length=1)
+    dialect: str
+    database: str | None = None
+    default_schema: str | None = None
+
+
+class Suggest(ProjectRef):
+    schema_map: dict[str, str] | None = None
+    table_threshold: float = Field(default=0.5, ge=0, le=1)
+    column_threshold: float = Field(default=0.55, ge=0, le=1)
+
+
+class Reject(ProjectRef):
+    source_table: str = Field(min_length=1)
+    target_table: str = Field(min_length=1)
+
+
+class Infer(SideRef):
+    join_pairs: list[JoinPair] = Field(default_factory=list)
+    measure_inclusion: bool = False
+    connection: str | None = None
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class Generate(ProjectRef):
+    save: bool = True
+    connection_urls: dict[str, str] | None = None  # URLs written into the YAML; default ${SOURCE_URL} / ${TARGET_URL}
+
+
+class Automate(ProjectRef):
+    source_connection: str = "source"
+    target_connection: str = "target"
+    source_schemas: list[str] | None = None
+    target_schemas: list[str] | None = None
+    extract: bool = True  # False: use catalogs already extracted or uploaded as DDL
+    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
+    schema_map: dict[str, str] | None = None
+    join_pairs: list[JoinPair] = Field(default_factory=list)
+    measure_inclusion: bool = False
+    save: bool = True
+    connection_urls: dict[str, str] | None = None
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class TargetDdlQuery(ProjectRef):
+    target: str
+    schema_map: dict[str, str] | None = None
+    case: str | None = Field(default=None, pattern=r"^(upper|lower|preserve)$")
+
+
+# --- talking to databases --------------------------------------------------------------------
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong (never a traceback, never a URL with its secret)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:500]
+
+
+async def introspect(url: str, schemas: list[str] | None) -> Catalog:
+    """The catalog of the given schemas (each introspected in parallel), or of every schema."""
+    from ombudsman.engine.connectors import connect
+
+    async with connect(url) as db:
+        if not schemas:
+            return await db.introspect(None)
+        parts: list[Catalog] = await asyncio.gather(*(db.introspect([s]) for s in schemas))
+    first = parts[0]
+    return Catalog(
+        kind=first.kind, database=first.database, server_version=first.server_version,
+        schemas=[s for p in parts for s in p.schemas], tables=[t for p in parts for t in p.tables],
+    )
+
+
+async def measure_inclusion(url: str, rels: list[Relationship]) -> list[Relationship]:
+    """Each relationship with data evidence: child values missing from the parent, counted in the database."""
+    from ombudsman.engine.connectors import connect
+
+    measured: list[Relationship] = []
+    async with connect(url) as db:
+        for rel in rels:
+            rows = await db.fetch_rows(relationships.inclusion_query(rel, db.dialect))
+            total, orphans = (int(rows[0][0] or 0), int(rows[0][1] or 0)) if rows else (0, 0)
+            measured.append(relationships.apply_inclusion(rel, total, orphans))
+    return measured
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+class Handlers:
+    """Every command and query of the metadata service."""
+
+    def __init__(self, ports: Ports):
+        self.ports = ports
+
+    async def _append(self, state: MetadataState, events: Sequence[Event], meta: Metadata) -> None:
+        """Store events after `state.version` (Conflict if the stream moved) and fold them into `state`."""
+        if not events:
+            return
+        await self.ports.append(state, events, meta)
+        for event in events:
+            state.apply(event)
+            state.version += 1
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[Any]:
+        async with self.ports.reader() as conn:
+            yield conn
+
+    async def _catalog(self, project: str, side: Side) -> Catalog:
+        async with self._read() as conn:
+            catalog = await read.load_catalog(conn, project, side)
+        if catalog is None:
+            raise NotFound(f"project {project!r} has no {side} catalog yet: extract or upload DDL first",
+                           {"project_id": project, "side": side})
+        return catalog
+
+    async def _record_catalog(
+        self, state: MetadataState, side: Side, catalog: Catalog, meta: Metadata, dialect: str | None = None
+    ) -> dict[str, Any]:
+        async with self._read() as conn:
+            previous = await read.load_catalog(conn, state.project_id, side)
+        diff = diff_catalogs(previous, catalog)
+        await self._append(state, domain.record_catalog(state.project_id, side, catalog, diff, dialect=dialect), meta)
+        return {
+            "side": side, "kind": catalog.kind, "schemas": catalog.schemas, "tables": len(catalog.tables),
+            "columns": sum(len(t.columns) for t in catalog.tables), "changes": diff.summary(),
+        }
+
+    # commands ------------------------------------------------------------------------------
+
+    async def extract(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Introspect one side through its connection; the catalog, its changes and a summary event."""
+        cmd = parse(Extract, payload)
+        return await self._extract(cmd.project_id, cmd.side, cmd.connection or cmd.side, cmd.schemas,
+                                   cmd.timeout_seconds, meta)
+
+    async def _extract(
+        self, project: str, side: Side, connection: str, schemas: list[str] | None, limit_s: float, meta: Metadata
+    ) -> dict[str, Any]:
+        secret = await self.ports.connection_secret(project, connection)
+        state = await self.ports.load(project)
+        await self._append(
+            state, [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
+        )
+        try:
+            catalog = await asyncio.wait_for(introspect(secret["url"], schemas), limit_s)
+        except (Exception, TimeoutError) as exc:
+            error = f"cannot extract the {side} catalog over connection {connection!r}: {describe(exc)}"
+            if isinstance(exc, OmbudsmanError):
+                error = f"cannot extract the {side} catalog over connection {connection!r}: {exc.message}"
+            state = await self.ports.load(project)
+            await self._append(state, [ev.MetadataExtractionFailed(project_id=project, side=side, error=error)],
+                                    meta)
+            raise Unavailable(error, {"side": side, "connection": connection}) from None
+        state = await self.ports.load(project)
+        return await self._record_catalog(state, side, catalog, meta)
+
+    async def upload_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Parse uploaded CREATE TABLE statements into the side's catalog."""
+        cmd = parse(UploadDdl, payload)
+        dialect = normalise_dialect(cmd.dialect)
+        catalog = parse_ddl(cmd.ddl, dialect, database=cmd.database, default_schema=cmd.default_schema)
+        state = await self.ports.load(cmd.project_id)
+        return await self._record_catalog(state, cmd.side, catalog, meta, dialect=dialect)
+
+    async def suggest(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Suggest schema, table and column mappings from the two catalogs."""
+        cmd = parse(Suggest, payload)
+        state = await self.ports.load(cmd.project_id)
+        domain.require_catalogs(state, "source", "target")
+        source, target = await self._catalog(cmd.project_id, "source"), await self._catalog(cmd.project_id, "target")
+        suggestions = suggest_mappings(source, target, schema_map=cmd.schema_map,
+                                       table_threshold=cmd.table_threshold, column_threshold=cmd.column_threshold)
+        await self._append(state, domain.record_suggestions(state, suggestions), meta)
+        return suggestions.model_dump(mode="json")
+
+    async def approve(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Approve or correct a table mapping (columns default to the suggestion's)."""
+        cmd = parse(domain.ApproveMapping, payload)
+        state = await self.ports.load(cmd.project_id)
+        domain.require_catalogs(state, "source", "target")
+        source, target = await self._catalog(cmd.project_id, "source"), await self._catalog(cmd.project_id, "target")
+        suggested: dict[str, str] = {}
+        if cmd.columns is None:
+            async with self._read() as conn:
+                suggestions = await read.load_suggestions(conn, cmd.project_id)
+            match = suggestions.table(cmd.source_table) if suggestions else None
+            if match is not None and match.target_table.lower() == cmd.target_table.lower():
+                suggested = match.column_map()
+                if cmd.confidence is None:
+                    cmd.confidence = match.confidence
+            else:
+                src = source.table(*cmd.source_table.rsplit(".", 1)) if "." in cmd.source_table else None
+                tgt = target.table(*cmd.target_table.rsplit(".", 1)) if "." in cmd.target_table else None
+                if src is not None and tgt is not None:
+                    from ombudsman.metadata.mapping import suggest_columns
+
+                    pairs, _, _ = suggest_columns(src, source.kind, tgt, target.kind)
+                    suggested = {p.source: p.target for p in pairs}
+        events = domain.approve(state, cmd, source, target, suggested)
+        await self._append(state, events, meta)
+        approval = state.approved[cmd.source_table.lower()] if events else None
+        return {"changed": bool(events), "mapping": approval.model_dump(mode="json") if approval else None}
+
+    async def reject(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(Reject, payload)
+        state = await self.ports.load(cmd.project_id)
+        events = domain.reject(state, cmd.source_table, cmd.target_table)
+        await self._append(state, events, meta)
+        return {"changed": bool(events)}
+
+    async def infer_relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Declared, named, workload (and optionally measured) relationships of one side."""
+        cmd = parse(Infer, payload)
+        rels = await self._infer(cmd.project_id, cmd.side, cmd.join_pairs, cmd.measure_inclusion,
+                                 cmd.connection or cmd.side, cmd.min_confidence, cmd.timeout_seconds, meta)
+        return {"relationships": [r.model_dump(mode="json") for r in rels]}
+
+    async def _infer(
+        self, project: str, side: Side, pairs: list[JoinPair], measure: bool, connection: str, min_confidence: float,
+        limit_s: float, meta: Metadata,
+    ) -> list[Relationship]:
+        catalog = await self._catalog(project, side)
+        rels = relationships.infer(catalog, pairs, min_confidence=0.0)
+        if measure:
+            secret = await self.ports.connection_secret(project, connection)
+            try:
+                rels = await asyncio.wait_for(measure_inclusion(secret["url"], rels), limit_s)
+            except (Exception, TimeoutError) as exc:
+                raise Unavailable(f"cannot measure value inclusion on {side}: {describe(exc)}", {"side": side}) from None
+        rels = [r for r in rels if r.confidence >= min_confidence]
+        state = await self.ports.load(project)
+        await self._append(state, domain.record_relationships(state, side, rels), meta)
+        return rels
+
+    async def classify(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Classify the tables of one side (fact, dimension, bridge, staging; keys; SCD2)."""
+        cmd = parse(SideRef, payload)
+        classes = await self._classify(cmd.project_id, cmd.side, meta)
+        return {"tables": [c.model_dump(mode="json") for c in classes], "counts": classify_mod.counts(classes)}
+
+    async def _classify(self, project: str, side: Side, meta: Metadata) -> list[classify_mod.TableClass]:
+        catalog = await self._catalog(project, side)
+        async with self._read() as conn:
+            rels = await read.load_relationships(conn, project, side)
+        if not rels:
+            rels = relationships.infer(catalog)
+        classes = classify_mod.classify(catalog, rels)
+        state = await self.ports.load(project)
+        await self._append(state, domain.record_classification(state, side, classes), meta)
+        return classes
+
+    async def generate_pipelines(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """One pipeline per approved mapping; saved in the projects service unless `save` is false."""
+        cmd = parse(Generate, payload)
+        return await self._generate(cmd.project_id, cmd.save, cmd.connection_urls, meta)
+
+    async def _generate(
+        self, project: str, save: bool, urls: dict[str, str] | None, meta: Metadata
+    ) -> dict[str, Any]:
+        source, target = await self._catalog(project, "source"), await self._catalog(project, "target")
+        async with self._read() as conn:
+            approved = read.approved_mappings(await read.load_approved(conn, project))
+            rels = await read.load_relationships(conn, project, "source")
+            classes = await read.load_classes(conn, project, "source")
+        if not rels:
+            rels = relationships.infer(source)
+        if not classes:
+            classes = classify_mod.classify(source, rels)
+        pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
+        state = await self.ports.load(project)
+        ids: list[str] = []
+        for pipeline in pipelines:
+            if save:
+                reply = await self.ports.save_pipeline({
+                    "project_id": project, "pipeline_id": pipeline.pipeline_id, "name": pipeline.name,
+                    "yaml": pipeline.yaml, "description": pipeline.description, "tags": pipeline.tags,
+                })
+                ids.append(str((reply or {}).get("pipeline_id") or pipeline.pipeline_id))
+            else:
+                ids.append(pipeline.pipeline_id)
+        await self._append(state, domain.pipelines_generated(state, ids), meta)
+        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json") for p in pipelines]}
+
+    async def automate(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Connections to pipelines: extract → suggest → auto-approve → infer → classify → generate."""
+        cmd = parse(Automate, payload)
+        project = cmd.project_id
+        extracted: list[dict[str, Any]] = []
+        if cmd.extract:
+            # the two sides in parallel; each appends its own events (a conflict on the shared stream retries)
+            extracted = list(await asyncio.gather(
+                self._retrying(lambda: self._extract(project, "source", cmd.source_connection, cmd.source_schemas,
+                                                     cmd.timeout_seconds, meta)),
+                self._retrying(lambda: self._extract(project, "target", cmd.target_connection, cmd.target_schemas,
+                                                     cmd.timeout_seconds, meta)),
+            ))
+        suggestions = await self.suggest({"project_id": project, "schema_map": cmd.schema_map}, meta)
+        state = await self.ports.load(project)
+        approved = 0
+        for table in suggestions["tables"]:
+            key = (table["source_table"].lower(), table["target_table"].lower())
+            if table["confidence"] < cmd.auto_approve_threshold or key in state.rejected:
+                continue
+            if table["source_table"].lower() in state.approved:
+                continue  # a person's decision is never overwritten by automation
+            result = await self.approve({
+                "project_id": project, "source_table": table["source_table"], "target_table": table["target_table"],
+                "columns": {c["source"]: c["target"] for c in table["columns"]}, "confidence": table["confidence"],
+                "automatic": True,
+            }, meta)
+            approved += int(result["changed"])
+        rels = await self._infer(project, "source", cmd.join_pairs, cmd.measure_inclusion, cmd.source_connection,
+                                 0.5, cmd.timeout_seconds, meta)
+        classes = await self._classify(project, "source", meta)
+        generated = await self._generate(project, cmd.save, cmd.connection_urls, meta)
+        return {
+            "extracted": extracted,
+            "suggested": len(suggestions["tables"]),
+            "auto_approved": approved,
+            "relationships": len(rels),
+            "classes": classify_mod.counts(classes),
+            "pipeline_ids": generated["pipeline_ids"],
+            "skipped": {p["pipeline_id"]: p["skipped"] for p in generated["pipelines"] if p["skipped"]},
+        }
+
+    async def _retrying(self, action: Any, attempts: int = 5) -> Any:
+        from ombudsman.contracts.replies import Conflict
+
+        for attempt in range(attempts):
+            try:
+                return await action()
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        return None
+
+    # queries -----------------------------------------------------------------------------
+
+    async def catalog(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(SideRef, payload)
+        return (await self._catalog(cmd.project_id, cmd.side)).model_dump(mode="json")
+
+    async def changes(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(SideRef, payload)
+        async with self._read() as conn:
+            diff = await read.load_changes(conn, cmd.project_id, cmd.side)
+        if diff is None:
+            raise NotFound(f"project {cmd.project_id!r} has no {cmd.side} catalog yet", {"side": cmd.side})
+        return diff.model_dump(mode="json")
+
+    async def suggestions(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(ProjectRef, payload)
+        async with self._read() as conn:
+            found = await read.load_suggestions(conn, cmd.project_id)
+        if found is None:
+            raise NotFound(f"project {cmd.project_id!r} has no mapping suggestions yet", {"project_id": cmd.project_id})
+        return found.model_dump(mode="json")
+
+    async def mappings(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(ProjectRef, payload)
+        async with self._read() as conn:
+            return {"mappings": await read.load_approved(conn, cmd.project_id)}
+
+    async def relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(SideRef, payload)
+        async with self._read() as conn:
+            rels = await read.load_relationships(conn, cmd.project_id, cmd.side)
+        return {"relationships": [r.model_dump(mode="json") for r in rels]}
+
+    async def classification(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(SideRef, payload)
+        async with self._read() as conn:
+            classes = await read.load_classes(conn, cmd.project_id, cmd.side)
+        return {"tables": [c.model_dump(mode="json") for c in classes], "counts": classify_mod.counts(classes)}
+
+    async def target_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(TargetDdlQuery, payload)
+        catalog = await self._catalog(cmd.project_id, "source")
+        ddl = target_ddl.generate_target_ddl(catalog, cmd.target, schema_map=cmd.schema_map,
+                                             case=cmd.case)  # type: ignore[arg-type]
+        return {"target": ddl.target, "sql": ddl.sql, "lossy": [x.model_dump(mode="json") for x in ddl.lossy],
+                "tables": ddl.table_names}
+
+    async def dbt_sources(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(SideRef, payload)
+        catalog = await self._catalog(cmd.project_id, cmd.side)
+        async with self._read() as conn:
+            rels = await read.load_relationships(conn, cmd.project_id, cmd.side)
+            classes = await read.load_classes(conn, cmd.project_id, cmd.side)
+        rels = rels or relationships.infer(catalog)
+        classes = classes or classify_mod.classify(catalog, rels)
+        return {"filename": "sources.yml", "yaml": generate.dbt_sources(catalog, classes, rels)}
+
+    async def status(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        cmd = parse(ProjectRef, payload)
+        async with self._read() as conn:
+            return await read.load_status(conn, cmd.project_id)
+
+
+COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "infer_relationships", "classify",
+            "generate_pipelines", "automate")
+QUERIES = ("catalog", "changes", "suggestions", "mappings", "relationships", "classification", "target_ddl",
+           "dbt_sources", "status")
