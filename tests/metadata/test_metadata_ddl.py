@@ -125,5 +125,5 @@ def test_other_bad_input() -> None:
         parse_ddl("CREATE TABLE a (x INT);\nCREATE TABLE A (y INT);", "postgres")
     with pytest.raises(Invalid, match=r"DDL line 1: .*unknown column\(s\) nope"):
         parse_ddl("CREATE TABLE a (x INT, PRIMARY KEY (nope))", "postgres")
-    with pytest.raises(Invalid, match="DDL line 2: .*unknown table public.zzz"):
+    with pytest.raises(Invalid, match=r"DDL line 2: .*unknown table public\.zzz"):
         parse_ddl("CREATE TABLE a (x INT);\nALTER TABLE zzz ADD CONSTRAINT f FOREIGN KEY (x) REFERENCES a (x);", "postgres")

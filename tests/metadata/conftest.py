@@ -1,0 +1,36 @@
+"""Metadata fixtures: the warehouse loaded into a real PostgreSQL source and a fakesnow target."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ombudsman.engine.connectors import connect
+from tests.engine.conftest import fakesnow_server, fakesnow_url  # noqa: F401  (fixtures)
+from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL, load_statements, source_rows, target_rows
+
+
+async def _load(url: str, ddl: str, inserts: list[str], setup: list[str]) -> None:
+    async with connect(url) as db:
+        for statement in setup:
+            await db.execute(statement)
+        for statement in [s for s in ddl.split(";") if s.strip()]:
+            await db.execute(statement)
+        for statement in inserts:
+            await db.execute(statement)
+
+
+@pytest.fixture
+def source_url(database_url: str) -> str:
+    """PostgreSQL holding the warehouse (schema `sales`) and its data."""
+    asyncio.run(_load(database_url, SOURCE_DDL, load_statements(source_rows(), "postgres"), ["CREATE SCHEMA sales"]))
+    return database_url
+
+
+@pytest.fixture
+def target_url(fakesnow_url: str) -> str:  # noqa: F811
+    """fakesnow holding a faithful copy of the warehouse (schema `SALES`, renamed columns)."""
+    asyncio.run(_load(fakesnow_url, TARGET_DDL, load_statements(target_rows(), "snowflake"),
+                      ["CREATE SCHEMA IF NOT EXISTS SALES"]))
+    return fakesnow_url
