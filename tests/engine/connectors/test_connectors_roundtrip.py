@@ -14,13 +14,13 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.connectors import Connector, QueryFailed, connect
 from tests.engine.connectors.kinds import ROUND_TRIP_DDL, ROUND_TRIP_ROWS, TRICKY_TEXT, normalise_row
 
-KINDS = ["postgres", "duckdb"]
+KINDS = ["postgres", "duckdb", "snowflake"]
 
 
 @pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     kind = request.param
-    fixture = {"postgres": "database_url", "duckdb": "duckdb_url"}[kind]
+    fixture = {"postgres": "database_url", "duckdb": "duckdb_url", "snowflake": "fakesnow_url"}[kind]
     yield kind, request.getfixturevalue(fixture)
 
 

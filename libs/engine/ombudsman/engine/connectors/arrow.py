@@ -19,7 +19,11 @@ def to_array(values: Sequence[Any], hint: pa.DataType | None = None) -> pa.Array
         try:
             return pa.array(values, type=hint)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            pass
+            if pa.types.is_integer(hint):  # integers past the hinted width stay exact as decimals
+                try:
+                    return pa.array(values, type=pa.decimal128(38, 0))
+                except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                    pass
     if any(isinstance(v, uuid.UUID) for v in values):
         return pa.array([None if v is None else str(v) for v in values], type=pa.string())
     try:

@@ -12,10 +12,13 @@ one in this process and makes URLs for it.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ import pyarrow as pa
 import snowflake.connector
 from snowflake.connector.connection import DEFAULT_CONFIGURATION
 from snowflake.connector.constants import FIELD_TYPES
+from snowflake.connector.converter import SnowflakeConverter
 
 from ombudsman.engine.connectors.errors import Invalid
 from ombudsman.engine.connectors.threaded import ThreadedConnector
@@ -30,6 +34,10 @@ from ombudsman.engine.connectors.urls import parse_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _TYPE_NAMES = {i: f.name for i, f in enumerate(FIELD_TYPES)}
+_CONVERTER = SnowflakeConverter()
+# `INSERT ... VALUES (?, ?, ...)` ending the statement: group 1 is the parenthesised row
+_SINGLE_ROW_VALUES = re.compile(r"\bVALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*;?\s*$", re.IGNORECASE)
+_FAKESNOW_ROWS_PER_INSERT = 1000
 
 
 def snowflake_connect_args(url: str) -> dict[str, Any]:
@@ -90,9 +98,8 @@ def snowflake_connect_args(url: str) -> dict[str, Any]:
 def _arrow_hint(type_code: int, precision: int | None, scale: int | None) -> pa.DataType | None:
     name = _TYPE_NAMES.get(type_code)
     if name == "FIXED":
-        if not scale:
-            return pa.int64() if (precision or 38) <= 18 else pa.decimal128(precision or 38, 0)
-        return pa.decimal128(precision or 38, scale)
+        # NUMBER(p, 0) holds integers: int64 (to_array falls back to decimal128(38, 0) past 2^63)
+        return pa.int64() if not scale else pa.decimal128(precision or 38, scale)
     return {
         "REAL": pa.float64(),
         "TEXT": pa.string(),
@@ -110,6 +117,24 @@ def _arrow_hint(type_code: int, precision: int | None, scale: int | None) -> pa.
     }.get(name or "")
 
 
+def _snowflake_type(value: Any, fakesnow: bool = False) -> str:
+    """The Snowflake binding type of a Python value (tz-aware datetimes as TIMESTAMP_TZ, not NTZ)."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return "TIMESTAMP_TZ"
+    if fakesnow and isinstance(value, Decimal) and value.as_tuple().exponent != 0:
+        # fakesnow 0.12 reads a FIXED binding with int(): send a fractional decimal as exact text
+        return "TEXT"
+    return str(_CONVERTER.snowflake_type(value) or "TEXT")
+
+
+def _typed(value: Any, snowflake_type: str) -> Any:
+    if snowflake_type == "ANY":
+        return value
+    if snowflake_type == "TEXT" and isinstance(value, Decimal):
+        return (snowflake_type, str(value))
+    return (snowflake_type, value)
+
+
 class SnowflakeConnector(ThreadedConnector):
     """Snowflake (snowflake-connector-python), one session per pooled connection."""
 
@@ -125,6 +150,11 @@ class SnowflakeConnector(ThreadedConnector):
         self.connect_args.setdefault("login_timeout", max(1, int(connect_timeout)))
 
     @property
+    def is_fakesnow(self) -> bool:
+        """Whether this is fakesnow (account `fakesnow`): the one switch for fakesnow-only workarounds."""
+        return str(self.connect_args.get("account", "")).lower() == "fakesnow"
+
+    @property
     def database(self) -> str | None:
         return self.connect_args.get("database")
 
@@ -132,7 +162,53 @@ class SnowflakeConnector(ThreadedConnector):
         return snowflake.connector.connect(**self.connect_args)
 
     def _execute_cursor(self, cursor: Any, sql: str, params: Sequence[Any]) -> None:
-        cursor.execute(sql, list(params) if params else None, timeout=max(1, int(self.timeout)))
+        bound = [_typed(v, _snowflake_type(v, self.is_fakesnow)) for v in params] if params else None
+        cursor.execute(sql, bound, timeout=max(1, int(self.timeout)))
+
+    def _execute_blocking(self, raw: Any, sql: str, params: Sequence[Any], many: bool) -> None:
+        if not many:
+            super()._execute_blocking(raw, sql, params, many)
+            return
+        # an array binding has one type per column: take it from the first non-NULL value, since
+        # the connector would otherwise send a column mixing NULLs and dates as text
+        rows = [list(r) for r in params]
+        if self.is_fakesnow and (values := _SINGLE_ROW_VALUES.search(sql)):
+            # fakesnow runs an array binding row by row (~3 ms a row): send chunks of rows as one
+            # multi-row VALUES statement instead, still with every value bound (fakesnow-only)
+            cursor = raw.cursor()
+            try:
+                for start in range(0, len(rows), _FAKESNOW_ROWS_PER_INSERT):
+                    chunk = rows[start : start + _FAKESNOW_ROWS_PER_INSERT]
+                    chunk_sql = (
+                        sql[: values.start(1)]
+                        + ", ".join([values.group(1)] * len(chunk))
+                        + sql[values.end(1) :]
+                    )
+                    bound = [_typed(v, _snowflake_type(v, True)) for row in chunk for v in row]
+                    cursor.execute(chunk_sql, bound, timeout=max(1, int(self.timeout)))
+            finally:
+                cursor.close()
+            return
+        if self.is_fakesnow:
+            # fakesnow 0.12 cannot read a NULL inside a typed array binding: send the rows in groups
+            # that share their NULL columns, those columns untyped (fakesnow-only workaround)
+            groups: dict[tuple[bool, ...], list[list[Any]]] = {}
+            for row in rows:
+                groups.setdefault(tuple(v is None for v in row), []).append(row)
+            batches = list(groups.values())
+        else:
+            batches = [rows]
+        cursor = raw.cursor()
+        try:
+            for batch in batches:
+                types = [
+                    next((t for v in column if (t := _snowflake_type(v, self.is_fakesnow)) != "ANY"), "ANY")
+                    for column in zip(*batch, strict=True)
+                ]
+                typed = [[_typed(v, t) for v, t in zip(row, types, strict=True)] for row in batch]
+                cursor.executemany(sql, typed, timeout=max(1, int(self.timeout)))
+        finally:
+            cursor.close()
 
     def _arrow_hints(self, cursor: Any) -> list[pa.DataType | None]:
         return [_arrow_hint(d.type_code, d.precision, d.scale) for d in cursor.description or ()]
@@ -180,6 +256,7 @@ class FakesnowServer:
         from fakesnow.instance import FakeSnow
 
         with _FAKESNOW_LOCK:
+            _patch_fakesnow_null_timestamps()
             if db_path is not None:
                 Path(db_path).mkdir(parents=True, exist_ok=True)
                 fakesnow_app.shared_fs = FakeSnow(db_path=str(db_path))
@@ -214,6 +291,30 @@ class FakesnowServer:
 
 
 _FAKESNOW_LOCK = threading.Lock()
+
+
+def _patch_fakesnow_null_timestamps() -> None:
+    """fakesnow 0.12's server sends a NULL timestamp as epoch 0 (its struct array has no validity
+    mask); give the struct the timestamps' NULLs. Affects only the fakesnow server in this process."""
+    import fakesnow.arrow as fakesnow_arrow
+    import pyarrow.compute as pc
+
+    original = fakesnow_arrow.timestamp_to_sf_struct
+    if getattr(original, "_omb_patched", False):
+        return
+
+    def with_nulls(ts: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        struct = original(ts)
+        if not ts.null_count:
+            return struct
+        fields = [struct.type.field(i) for i in range(struct.type.num_fields)]
+        children = [pc.fill_null(struct.field(i), 0) for i in range(len(fields))]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=ts.is_null())
+
+    with_nulls._omb_patched = True  # type: ignore[attr-defined]
+    fakesnow_arrow.timestamp_to_sf_struct = with_nulls
 
 
 def fakesnow_url(server: FakesnowServer, database: str | None = None, schema: str = "PUBLIC") -> str:

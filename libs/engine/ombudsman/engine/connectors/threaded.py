@@ -135,7 +135,8 @@ class ThreadedConnector(Connector):
             healthy = True
             try:
                 yield raw
-            except ConnectionFailed:
+            except (ConnectionFailed, QueryTimeout):
+                # a timed-out statement may still be running in its thread: never reuse that connection
                 healthy = False
                 raise
             finally:
