@@ -395,3 +395,16 @@ class MetadataDetailsRecorded(Event):
     chunks: int = 1
     header: dict[str, Any] = Field(default_factory=dict)
     items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@event
+class MetadataExtractionProgressed(Event):
+    """One schema of an extraction is done (`done` of `total` schemas)."""
+
+    stream_type = "metadata"
+    project_id: str
+    side: Literal["source", "target"]
+    schema_name: str
+    tables: int
+    done: int
+    total: int
