@@ -47,6 +47,11 @@ def value(v: Any) -> exp.Expression:
     if v is None:
         return exp.Null()
     node = exp.Placeholder(this="omb_p")
+    # Numbers get a typed placeholder: some drivers bind every parameter as text (Snowflake's
+    # qmark binding in fakesnow), and `? * DOUBLE` is then ambiguous.
+    if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool)):
+        node.meta["value"] = float(v) if isinstance(v, float) else int(v)
+        return exp.Cast(this=node, to=exp.DataType.build("double" if isinstance(v, float) else "bigint"))
     node.meta["value"] = v
     return node
 
