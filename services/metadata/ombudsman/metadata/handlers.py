@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
@@ -24,7 +24,7 @@ from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event
-from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.metadata import classify as classify_mod
 from ombudsman.metadata import domain, generate, relationships, target_ddl
 from ombudsman.metadata import projections as read
@@ -35,6 +35,7 @@ from ombudsman.metadata.mapping import suggest as suggest_mappings
 from ombudsman.metadata.relationships import JoinPair, Relationship
 
 M = TypeVar("M", bound=BaseModel)
+COMMIT_ATTEMPTS = 5
 
 
 class Ports(Protocol):
@@ -142,14 +143,24 @@ def describe(exc: BaseException) -> str:
     return text[:500]
 
 
-async def introspect(url: str, schemas: list[str] | None) -> Catalog:
-    """The catalog of the given schemas (each introspected in parallel), or of every schema."""
+async def introspect(
+    url: str, schemas: list[str] | None, on_schema: Callable[[str, int], Awaitable[None]] | None = None
+) -> Catalog:
+    """The catalog of the given schemas (each introspected in parallel), or of every schema.
+    `on_schema(schema, tables)` is awaited as each schema is done."""
     from ombudsman.engine.connectors import connect
 
     async with connect(url) as db:
         if not schemas:
             return await db.introspect(None)
-        parts: list[Catalog] = await asyncio.gather(*(db.introspect([s]) for s in schemas))
+
+        async def one(schema: str) -> Catalog:
+            part: Catalog = await db.introspect([schema])
+            if on_schema is not None:
+                await on_schema(schema, len(part.tables))
+            return part
+
+        parts: list[Catalog] = list(await asyncio.gather(*(one(s) for s in schemas)))
     first = parts[0]
     return Catalog(
         kind=first.kind, database=first.database, server_version=first.server_version,
@@ -188,6 +199,22 @@ class Handlers:
             state.apply(event)
             state.version += 1
 
+    async def _commit(
+        self, project: str, decide: Callable[[MetadataState], Sequence[Event]], meta: Metadata
+    ) -> MetadataState:
+        """Load the project's state, decide, append; on a concurrent append decide again on the fresh state."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            state = await self.ports.load(project)
+            events = decide(state)
+            try:
+                await self._append(state, events, meta)
+                return state
+            except Conflict:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Any]:
         async with self.ports.reader() as conn:
@@ -202,12 +229,12 @@ class Handlers:
         return catalog
 
     async def _record_catalog(
-        self, state: MetadataState, side: Side, catalog: Catalog, meta: Metadata, dialect: str | None = None
+        self, project: str, side: Side, catalog: Catalog, meta: Metadata, dialect: str | None = None
     ) -> dict[str, Any]:
         async with self._read() as conn:
-            previous = await read.load_catalog(conn, state.project_id, side)
+            previous = await read.load_catalog(conn, project, side)
         diff = diff_catalogs(previous, catalog)
-        await self._append(state, domain.record_catalog(state.project_id, side, catalog, diff, dialect=dialect), meta)
+        await self._commit(project, lambda s: domain.record_catalog(project, side, catalog, diff, dialect=dialect), meta)
         return {
             "side": side, "kind": catalog.kind, "schemas": catalog.schemas, "tables": len(catalog.tables),
             "columns": sum(len(t.columns) for t in catalog.tables), "changes": diff.summary(),
@@ -225,30 +252,35 @@ class Handlers:
         self, project: str, side: Side, connection: str, schemas: list[str] | None, limit_s: float, meta: Metadata
     ) -> dict[str, Any]:
         secret = await self.ports.connection_secret(project, connection)
-        state = await self.ports.load(project)
-        await self._append(
-            state, [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
+        schemas = schemas or secret.get("schemas") or None
+        await self._commit(
+            project, lambda s: [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
         )
+        done = 0
+
+        async def progressed(schema: str, tables: int) -> None:
+            nonlocal done
+            done += 1
+            event = ev.MetadataExtractionProgressed(project_id=project, side=side, schema_name=schema, tables=tables,
+                                                    done=done, total=len(schemas or []))
+            await self._commit(project, lambda s: [event], meta)
+
         try:
-            catalog = await asyncio.wait_for(introspect(secret["url"], schemas), limit_s)
+            catalog = await asyncio.wait_for(introspect(secret["url"], schemas, progressed), limit_s)
         except (Exception, TimeoutError) as exc:
-            error = f"cannot extract the {side} catalog over connection {connection!r}: {describe(exc)}"
-            if isinstance(exc, OmbudsmanError):
-                error = f"cannot extract the {side} catalog over connection {connection!r}: {exc.message}"
-            state = await self.ports.load(project)
-            await self._append(state, [ev.MetadataExtractionFailed(project_id=project, side=side, error=error)],
-                                    meta)
+            reason = exc.message if isinstance(exc, OmbudsmanError) else describe(exc)
+            error = f"cannot extract the {side} catalog over connection {connection!r}: {reason}"
+            await self._commit(project, lambda s: [ev.MetadataExtractionFailed(project_id=project, side=side,
+                                                                               error=error)], meta)
             raise Unavailable(error, {"side": side, "connection": connection}) from None
-        state = await self.ports.load(project)
-        return await self._record_catalog(state, side, catalog, meta)
+        return await self._record_catalog(project, side, catalog, meta)
 
     async def upload_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Parse uploaded CREATE TABLE statements into the side's catalog."""
         cmd = parse(UploadDdl, payload)
         dialect = normalise_dialect(cmd.dialect)
         catalog = parse_ddl(cmd.ddl, dialect, database=cmd.database, default_schema=cmd.default_schema)
-        state = await self.ports.load(cmd.project_id)
-        return await self._record_catalog(state, cmd.side, catalog, meta, dialect=dialect)
+        return await self._record_catalog(cmd.project_id, cmd.side, catalog, meta, dialect=dialect)
 
     async def suggest(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Suggest schema, table and column mappings from the two catalogs."""
@@ -258,7 +290,7 @@ class Handlers:
         source, target = await self._catalog(cmd.project_id, "source"), await self._catalog(cmd.project_id, "target")
         suggestions = suggest_mappings(source, target, schema_map=cmd.schema_map,
                                        table_threshold=cmd.table_threshold, column_threshold=cmd.column_threshold)
-        await self._append(state, domain.record_suggestions(state, suggestions), meta)
+        await self._commit(cmd.project_id, lambda s: domain.record_suggestions(s, suggestions), meta)
         return suggestions.model_dump(mode="json")
 
     async def approve(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -284,17 +316,26 @@ class Handlers:
 
                     pairs, _, _ = suggest_columns(src, source.kind, tgt, target.kind)
                     suggested = {p.source: p.target for p in pairs}
-        events = domain.approve(state, cmd, source, target, suggested)
-        await self._append(state, events, meta)
-        approval = state.approved[cmd.source_table.lower()] if events else None
-        return {"changed": bool(events), "mapping": approval.model_dump(mode="json") if approval else None}
+        decided: list[Event] = []
+
+        def decide(fresh: MetadataState) -> list[Event]:
+            decided[:] = domain.approve(fresh, cmd, source, target, suggested)
+            return decided
+
+        state = await self._commit(cmd.project_id, decide, meta)
+        approval = state.approved.get(cmd.source_table.lower())
+        return {"changed": bool(decided), "mapping": approval.model_dump(mode="json") if approval else None}
 
     async def reject(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         cmd = parse(Reject, payload)
-        state = await self.ports.load(cmd.project_id)
-        events = domain.reject(state, cmd.source_table, cmd.target_table)
-        await self._append(state, events, meta)
-        return {"changed": bool(events)}
+        decided: list[Event] = []
+
+        def decide(fresh: MetadataState) -> list[Event]:
+            decided[:] = domain.reject(fresh, cmd.source_table, cmd.target_table)
+            return decided
+
+        await self._commit(cmd.project_id, decide, meta)
+        return {"changed": bool(decided)}
 
     async def infer_relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Declared, named, workload (and optionally measured) relationships of one side."""
@@ -316,8 +357,7 @@ class Handlers:
             except (Exception, TimeoutError) as exc:
                 raise Unavailable(f"cannot measure value inclusion on {side}: {describe(exc)}", {"side": side}) from None
         rels = [r for r in rels if r.confidence >= min_confidence]
-        state = await self.ports.load(project)
-        await self._append(state, domain.record_relationships(state, side, rels), meta)
+        await self._commit(project, lambda s: domain.record_relationships(s, side, rels), meta)
         return rels
 
     async def classify(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -333,8 +373,7 @@ class Handlers:
         if not rels:
             rels = relationships.infer(catalog)
         classes = classify_mod.classify(catalog, rels)
-        state = await self.ports.load(project)
-        await self._append(state, domain.record_classification(state, side, classes), meta)
+        await self._commit(project, lambda s: domain.record_classification(s, side, classes), meta)
         return classes
 
     async def generate_pipelines(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -355,7 +394,6 @@ class Handlers:
         if not classes:
             classes = classify_mod.classify(source, rels)
         pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
-        state = await self.ports.load(project)
         ids: list[str] = []
         for pipeline in pipelines:
             if save:
@@ -366,7 +404,7 @@ class Handlers:
                 ids.append(str((reply or {}).get("pipeline_id") or pipeline.pipeline_id))
             else:
                 ids.append(pipeline.pipeline_id)
-        await self._append(state, domain.pipelines_generated(state, ids), meta)
+        await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
         return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json") for p in pipelines]}
 
     async def automate(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -377,10 +415,8 @@ class Handlers:
         if cmd.extract:
             # the two sides in parallel; each appends its own events (a conflict on the shared stream retries)
             extracted = list(await asyncio.gather(
-                self._retrying(lambda: self._extract(project, "source", cmd.source_connection, cmd.source_schemas,
-                                                     cmd.timeout_seconds, meta)),
-                self._retrying(lambda: self._extract(project, "target", cmd.target_connection, cmd.target_schemas,
-                                                     cmd.timeout_seconds, meta)),
+                self._extract(project, "source", cmd.source_connection, cmd.source_schemas, cmd.timeout_seconds, meta),
+                self._extract(project, "target", cmd.target_connection, cmd.target_schemas, cmd.timeout_seconds, meta),
             ))
         suggestions = await self.suggest({"project_id": project, "schema_map": cmd.schema_map}, meta)
         state = await self.ports.load(project)
@@ -410,18 +446,6 @@ class Handlers:
             "pipeline_ids": generated["pipeline_ids"],
             "skipped": {p["pipeline_id"]: p["skipped"] for p in generated["pipelines"] if p["skipped"]},
         }
-
-    async def _retrying(self, action: Any, attempts: int = 5) -> Any:
-        from ombudsman.contracts.replies import Conflict
-
-        for attempt in range(attempts):
-            try:
-                return await action()
-            except Conflict:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.05 * (attempt + 1))
-        return None
 
     # queries -----------------------------------------------------------------------------
 
