@@ -214,6 +214,11 @@ class RunQueued(Event):
     pipeline_name: str = ""
     batch_id: str | None = None
     steps: list[str] = Field(default_factory=list)
+    # executor additions: the pipeline as run (URLs may be ${VAR} or project connection names),
+    # step parallelism of the run, and the run it retries (its passed steps are not redone)
+    pipeline_yaml: str = ""
+    max_parallel: int = 4
+    retry_of: str | None = None
 
 
 @event
@@ -408,3 +413,147 @@ class MetadataExtractionProgressed(Event):
     tables: int
     done: int
     total: int
+
+
+# --- executor service (work queue, batches, schedules, discrepancies, retention) ------------
+
+
+@event
+class StepDispatched(Event):
+    """The coordinator released a step to the work queue `OMB_WORK` (its dependencies are done)."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    dispatch: int = 1
+
+
+@event
+class BatchStarted(Event):
+    stream_type = "batch"
+    batch_id: str
+    total: int
+
+
+@event
+class BatchPipelineStarted(Event):
+    """One pipeline of a batch got its run (`index` in the batch's pipeline list)."""
+
+    stream_type = "batch"
+    batch_id: str
+    index: int
+    run_id: str
+
+
+@event
+class BatchPipelineFinished(Event):
+    stream_type = "batch"
+    batch_id: str
+    index: int
+    run_id: str
+    status: Literal["completed", "failed", "cancelled"]
+
+
+@event
+class BatchCompleted(Event):
+    stream_type = "batch"
+    batch_id: str
+    status: Literal["completed", "failed"]
+    total: int
+    completed: int
+    failed: int
+    duration_seconds: float = 0.0
+
+
+@event
+class BatchCancelled(Event):
+    stream_type = "batch"
+    batch_id: str
+    reason: str = ""
+
+
+@event
+class BatchRetried(Event):
+    """Only the failed operations run again: `steps` maps a pipeline index to the step ids to redo."""
+
+    stream_type = "batch"
+    batch_id: str
+    attempt: int
+    steps: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@event
+class BatchDeleted(Event):
+    stream_type = "batch"
+    batch_id: str
+
+
+@event
+class ScheduleCreated(Event):
+    stream_type = "schedule"
+    schedule_id: str
+    cron: str
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    batch_id: str | None = None
+    timezone: str = "UTC"
+
+
+@event
+class ScheduleFired(Event):
+    """A schedule fired for `instant` (ISO, UTC): at most once per instant."""
+
+    stream_type = "schedule"
+    schedule_id: str
+    instant: str
+    run_id: str | None = None
+    batch_id: str | None = None
+
+
+@event
+class ScheduleDeleted(Event):
+    stream_type = "schedule"
+    schedule_id: str
+
+
+@event
+class DiscrepancyRecorded(Event):
+    stream_type = "discrepancy"
+    discrepancy_id: str
+    run_id: str
+    step: str
+    project_id: str | None = None
+    pipeline: str = ""
+    type: str
+    severity: Literal["critical", "warning", "info"] = "critical"
+    table: str | None = None
+    columns: list[str] = Field(default_factory=list)
+    message: str = ""
+    sample: list[dict[str, Any]] = Field(default_factory=list)
+    fingerprint: str = ""
+
+
+@event
+class DiscrepancyResolved(Event):
+    stream_type = "discrepancy"
+    discrepancy_id: str
+    note: str = ""
+
+
+@event
+class DiscrepancyAccepted(Event):
+    """Accepted as a known difference: later runs finding the same difference do not fail on it."""
+
+    stream_type = "discrepancy"
+    discrepancy_id: str
+    fingerprint: str
+    note: str = ""
+
+
+@event
+class ResultsArchived(Event):
+    """Step results of finished runs moved to compressed archive rows (the event log keeps them)."""
+
+    stream_type = "run"
+    run_id: str
+    archived_bytes: int = 0
