@@ -34,3 +34,40 @@ def fakesnow_server() -> Iterator[FakesnowServer]:
 def fakesnow_url(fakesnow_server: FakesnowServer) -> str:
     """A snowflake:// URL of a new database of its own (schema PUBLIC) on the session's fakesnow."""
     return fakesnow_server.url()
+
+
+def postgres_odbc_driver() -> str:
+    """The installed PostgreSQL ODBC driver's name; fails the test (never skips) when there is none."""
+    import pyodbc
+
+    drivers = [d for d in pyodbc.drivers() if "postgres" in d.lower()]
+    if not drivers:
+        pytest.fail(
+            "no PostgreSQL ODBC driver is installed (pyodbc.drivers() = "
+            f"{pyodbc.drivers()!r}): run `bash scripts/ensure-odbc.sh` as root (apt-get install unixodbc "
+            "odbc-postgresql) so the pyodbc code path of the SQL Server connector can be tested"
+        )
+    return next((d for d in drivers if "unicode" in d.lower()), drivers[0])
+
+
+@pytest.fixture
+def odbc_postgres_url(database_url: str) -> str:
+    """An `odbc://` URL (dialect postgres) reaching the test's PostgreSQL database through psqlODBC."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    parts = urlsplit(database_url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "localhost"])[0]
+    port = str(parts.port or query.get("port", ["5432"])[0])
+    attributes = {
+        "DRIVER": "{" + postgres_odbc_driver() + "}",
+        "Servername": host,
+        "Port": port,
+        "Database": parts.path.lstrip("/"),
+        "Username": parts.username or "postgres",
+        "Password": parts.password or "",
+        "BoolsAsChar": "0",  # booleans as SQL_BIT, not '1'/'0' text
+        "ConnSettings": "{SET TIME ZONE 'UTC'}",  # timestamptz arrives naive, so fix its zone
+    }
+    odbc = ";".join(f"{k}={v}" for k, v in attributes.items())
+    return f"odbc:///?dialect=postgres&odbc_connect={quote(odbc, safe='')}"

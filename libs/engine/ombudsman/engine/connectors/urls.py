@@ -74,11 +74,19 @@ def parse_url(url: str) -> ConnectionUrl:
         kind=kind,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        host=unquote(parts.hostname) if parts.hostname else None,
+        host=_host(parts.netloc) if parts.hostname else None,
         port=port,
         path=parts.path[1:] if parts.path.startswith("/") else parts.path,
         query=query,
     )
+
+
+def _host(netloc: str) -> str:
+    """The host part of a netloc with its case kept (DSN names, accounts), brackets of IPv6 removed."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1 : host.index("]")]
+    return unquote(host.partition(":")[0])
 
 
 def mask_url(url: str) -> str:
