@@ -65,7 +65,7 @@ def test_approve_refuses_what_does_not_exist() -> None:
         domain.approve(state, domain.ApproveMapping(project_id="p1", source_table="sales.fact_sales",
                                                     target_table="SALES.FCT_SALES", columns={"nope": "NOPE2"}),
                        SOURCE, TARGET, {})
-    with pytest.raises(NotFound, match="target_table: no table 'SALES.NOPE'"):
+    with pytest.raises(NotFound, match=r"target_table: no table 'SALES\.NOPE'"):
         domain.approve(state, domain.ApproveMapping(project_id="p1", source_table="sales.fact_sales",
                                                     target_table="SALES.NOPE"), SOURCE, TARGET, {})
     with pytest.raises(Invalid, match="same target column"):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.pipeline import run_pipeline
