@@ -182,7 +182,7 @@ def _float_text(column: exp.Expression, dialect: str, digits: int) -> exp.Expres
         k = p(exp.Sub(this=n(digits - 1), expression=e))
         scaled = case(
             (exp.GTE(this=k, expression=n(0)), exp.Mul(this=a, expression=fn("POWER", ten, k))),
-            default=exp.Div(this=a, expression=fn("POWER", ten, exp.Neg(this=k))),
+            default=exp.Div(this=a, expression=fn("POWER", ten, exp.Neg(this=k)), typed=True),
         )
         return fn("FLOOR", exp.Add(this=scaled, expression=n(0.5)))
 

@@ -127,7 +127,7 @@ def logical_type_from_arrow(arrow_type: pa.DataType) -> LogicalType:
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return STRING
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return LogicalType("uuid") if getattr(t, "byte_width", 0) == 16 and "uuid" in str(t) else LogicalType("binary")
+        return LogicalType("binary")
     if pa.types.is_timestamp(t):
         return LogicalType("timestamp_tz") if t.tz else LogicalType("timestamp")
     if pa.types.is_date(t):

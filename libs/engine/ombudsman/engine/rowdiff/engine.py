@@ -1,0 +1,464 @@
+"""The row diff: per-bucket checksums in one scan per side, refinement of the buckets that differ,
+then the rows of the few remaining buckets compared column by column.
+
+1. Both sides, in parallel, one query each: `SELECT bucket, COUNT(*), SUM(row_hash) ... GROUP BY
+   bucket`. With a single integer key the bucket is a range of keys, `(key - lo) DIV width`;
+   otherwise it is `key_hash MOD m` (tables without a key: `row_hash MOD m`).
+2. Buckets whose count or sum differ are refined: the same query restricted to them (key ranges,
+   which an index serves; or `key_hash MOD m IN (...)`) with `split` times finer buckets.
+3. Once the differing buckets are small enough, their rows (key, hash, canonical columns) are
+   fetched, at most `fetch_rows` per query and side, and compared in Python.
+
+Memory holds the per-bucket figures of one level and one chunk of leaf rows: it depends on the
+number of buckets and the thresholds, never on the table's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlglot import exp
+
+from ombudsman.engine.normalize import NormalizeOptions
+from ombudsman.engine.normalize.sql import cast, fn
+from ombudsman.engine.rowdiff.output import Difference, DiffWriter
+from ombudsman.engine.rowdiff.plan import (
+    ColumnPair,
+    DiffSide,
+    Plan,
+    RowDiffInputError,
+    Side,
+    as_int,
+    build_plan,
+)
+from ombudsman.engine.validators import sql as q
+
+Strategy = Literal["key_range", "key_hash", "row_hash"]
+SIDES: tuple[Side, Side] = ("source", "target")
+
+
+class RowDiffOptions(BaseModel):
+    """Tuning of the row diff; the defaults suit tables from a few rows to hundreds of millions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    normalize: NormalizeOptions = Field(default_factory=NormalizeOptions)
+    buckets: int = Field(default=4096, ge=1, le=1_000_000, description="buckets of the first scan")
+    split: int = Field(default=16, ge=2, le=4096, description="how many finer buckets a differing bucket becomes")
+    leaf_rows: int = Field(default=64, ge=1, description="a key range with at most this many rows is fetched, not split")
+    fetch_rows: int = Field(default=20_000, ge=10, description="rows per side fetched by one leaf query")
+    max_ranges: int = Field(default=400, ge=1, description="key ranges (or bucket ids) per refinement query")
+    max_levels: int = Field(default=8, ge=1, description="refinement levels of hash buckets (each is a scan)")
+    sample_limit: int = Field(default=20, ge=0, le=100)
+    recorded_sql: int = Field(default=8, ge=0, description="statements per side kept in the result")
+
+
+@dataclass
+class RowDiffResult:
+    strategy: Strategy
+    key: list[str]
+    columns: list[str]
+    source_rows: int = 0
+    target_rows: int = 0
+    only_in_source: int = 0
+    only_in_target: int = 0
+    changed: int = 0
+    changed_columns: Counter[str] = field(default_factory=Counter)
+    sample: list[Difference] = field(default_factory=list)
+    levels: int = 0
+    queries: int = 0
+    leaf_rows_fetched: int = 0
+    sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
+
+    @property
+    def differences(self) -> int:
+        return self.only_in_source + self.only_in_target + self.changed
+
+    @property
+    def equal(self) -> bool:
+        return self.differences == 0
+
+
+@dataclass
+class _Bucket:
+    """A bucket that differs: an inclusive key range (range strategy) or an id under a modulus."""
+
+    ident: int
+    lo: int = 0
+    hi: int = 0
+    source_rows: int = 0
+    target_rows: int = 0
+
+    @property
+    def rows(self) -> int:
+        return max(self.source_rows, self.target_rows)
+
+
+class _Run:
+    """Runs queries on both sides concurrently, counts and records them."""
+
+    def __init__(self, plan: Plan, result: RowDiffResult, options: RowDiffOptions) -> None:
+        self.plan, self.result, self.options = plan, result, options
+
+    def _render(self, side: Side, query: exp.Expression) -> tuple[str, list[Any]]:
+        sql, params = q.render(query, self.plan.dialect(side))
+        if len(self.result.sql[side]) < self.options.recorded_sql:
+            self.result.sql[side].append(sql)
+        self.result.queries += 1
+        return sql, params
+
+    async def rows(self, side: Side, query: exp.Expression) -> list[tuple[Any, ...]]:
+        sql, params = self._render(side, query)
+        return await self.plan.sides[side].connector.fetch_rows(sql, params)
+
+    async def both(self, build: Callable[[Side], exp.Expression]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        source, target = await asyncio.gather(self.rows("source", build("source")), self.rows("target", build("target")))
+        return source, target
+
+    async def stream(self, side: Side, query: exp.Expression) -> AsyncIterator[list[tuple[Any, ...]]]:
+        sql, params = self._render(side, query)
+        async for batch in self.plan.sides[side].connector.stream(sql, params, batch_size=self.options.fetch_rows):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            yield list(zip(*columns, strict=True)) if columns else []
+
+
+async def diff_tables(
+    source: DiffSide,
+    target: DiffSide,
+    *,
+    key: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    column_map: Mapping[str, str] | None = None,
+    options: RowDiffOptions | None = None,
+    writer: DiffWriter | None = None,
+) -> RowDiffResult:
+    """Every row that differs between two tables: only in source, only in target, or changed (with
+    the differing columns and both values). `key=None` takes the source's primary key; `key=[]` (or
+    no primary key) compares the tables as multisets of rows. The full list goes to `writer`."""
+    options = options or RowDiffOptions()
+    plan = await build_plan(
+        source, target, key=key, columns=columns, exclude=exclude, column_map=column_map, options=options.normalize
+    )
+    strategy: Strategy = "key_range" if plan.integer_key else ("key_hash" if plan.key else "row_hash")
+    result = RowDiffResult(strategy=strategy, key=[p.name for p in plan.key], columns=[p.name for p in plan.columns])
+    run = _Run(plan, result, options)
+    leaf = _Leaf(plan, result, options, writer)
+    if strategy == "key_range" and not await _range_diff(run, leaf):
+        result.strategy = "key_hash"  # a key range too wide for BIGINT arithmetic
+    if result.strategy != "key_range":
+        await _hash_diff(run, leaf)
+    return result
+
+
+# --- checksums per bucket ------------------------------------------------------------------------------
+def _checksum_query(plan: Plan, side: Side, bucket: exp.Expression, where: exp.Expression | None) -> exp.Expression:
+    from ombudsman.engine.normalize import hash_sum_expr
+
+    query = exp.select(
+        bucket.as_("b"), q.count_star().as_("n"), hash_sum_expr(plan.row_hash(side), plan.dialect(side)).as_("s")
+    ).from_(plan.table(side))
+    condition = plan.where(side, where)
+    if condition is not None:
+        query = query.where(condition)
+    return query.group_by(exp.Literal.number(1)) if plan.dialect(side) != "tsql" else query.group_by(bucket)
+
+
+def _differing(
+    source: list[tuple[Any, ...]], target: list[tuple[Any, ...]], result: RowDiffResult | None = None
+) -> dict[int, tuple[int, int]]:
+    """Bucket id -> (source rows, target rows) for the buckets whose count or hash sum differ."""
+    figures: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for index, rows in enumerate((source, target)):
+        for bucket, count, total in rows:
+            entry = figures[as_int(bucket)]
+            entry[index] = as_int(count)
+            entry[2 + index] = as_int(total)
+    if result is not None:
+        result.source_rows = sum(f[0] for f in figures.values())
+        result.target_rows = sum(f[1] for f in figures.values())
+    return {b: (f[0], f[1]) for b, f in figures.items() if f[0] != f[1] or f[2] != f[3]}
+
+
+# --- integer key: buckets are key ranges -----------------------------------------------------------------
+def _int_div(dividend: exp.Expression, divisor: int, dialect: str) -> exp.Expression:
+    if dialect == "duckdb":
+        return exp.IntDiv(this=dividend, expression=exp.Literal.number(divisor))
+    if dialect == "snowflake":
+        return fn("FLOOR", exp.Div(this=dividend, expression=exp.Literal.number(divisor)))
+    return exp.Div(this=dividend, expression=exp.Literal.number(divisor), typed=True)  # BIGINT / BIGINT truncates
+
+
+def _range_bucket(plan: Plan, side: Side, lo: int, width: int) -> exp.Expression:
+    dialect = plan.dialect(side)
+    key = cast(plan.col(side, plan.key[0]), "bigint", dialect) if dialect != "snowflake" else plan.col(side, plan.key[0])
+    offset = exp.Paren(this=exp.Sub(this=key, expression=exp.Literal.number(lo)))
+    return _int_div(offset, width, dialect)
+
+
+def _ranges_condition(plan: Plan, side: Side, ranges: Sequence[tuple[int, int]]) -> exp.Expression:
+    key = plan.col(side, plan.key[0])
+    parts: list[exp.Expression] = [
+        exp.EQ(this=key.copy(), expression=exp.Literal.number(a)) if a == b
+        else exp.Between(this=key.copy(), low=exp.Literal.number(a), high=exp.Literal.number(b))
+        for a, b in ranges
+    ]
+    return exp.Paren(this=exp.or_(*parts)) if len(parts) > 1 else parts[0]
+
+
+def _merge(buckets: Sequence[_Bucket]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for b in sorted(buckets, key=lambda x: x.lo):
+        if runs and b.lo <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], b.hi))
+        else:
+            runs.append((b.lo, b.hi))
+    return runs
+
+
+async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
+    plan, options, result = run.plan, run.options, run.result
+
+    def bounds(side: Side) -> exp.Expression:
+        key = plan.col(side, plan.key[0])
+        query = exp.select(exp.Min(this=key).as_("lo"), exp.Max(this=key.copy()).as_("hi")).from_(plan.table(side))
+        condition = plan.where(side)
+        return query.where(condition) if condition is not None else query
+
+    source_bounds, target_bounds = await run.both(bounds)
+    ends = [v for row in (source_bounds[0], target_bounds[0]) for v in row if v is not None]
+    if not ends:
+        return True  # both empty
+    lo, hi = min(as_int(v) for v in ends), max(as_int(v) for v in ends)
+    if hi - lo >= 2**62:
+        return False
+    width = max(1, math.ceil((hi - lo + 1) / options.buckets))
+    source, target = await run.both(lambda side: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), None))
+    result.levels = 1
+    differing = [
+        _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t)
+        for b, (s, t) in _differing(source, target, result).items()
+    ]
+    ready: list[_Bucket] = []
+    while differing:
+        ready += [b for b in differing if b.rows <= options.leaf_rows or b.lo == b.hi]
+        to_split = [b for b in differing if b.rows > options.leaf_rows and b.lo < b.hi]
+        if not to_split:
+            break
+        width = max(1, math.ceil(width / options.split))
+        result.levels += 1
+        runs = _merge(to_split)
+        differing = []
+        for start in range(0, len(runs), options.max_ranges):
+            chunk = runs[start : start + options.max_ranges]
+            source, target = await run.both(
+                lambda side, chunk=chunk, width=width: _checksum_query(
+                    plan, side, _range_bucket(plan, side, lo, width), _ranges_condition(plan, side, chunk)
+                )
+            )
+            for b, (s, t) in _differing(source, target).items():
+                a, z = lo + b * width, lo + (b + 1) * width - 1
+                for run_lo, run_hi in chunk:  # a child touches exactly one run: clip it to that run
+                    if a <= run_hi and z >= run_lo:
+                        differing.append(_Bucket(b, max(a, run_lo), min(z, run_hi), s, t))
+                        break
+    await _fetch_ranges(run, leaf, ready)
+    return True
+
+
+async def _fetch_ranges(run: _Run, leaf: _Leaf, buckets: list[_Bucket]) -> None:
+    for chunk in _chunks(sorted(buckets, key=lambda b: b.lo), run.options.fetch_rows, run.options.max_ranges):
+        ranges = _merge(chunk)
+        await leaf.compare(run, lambda side, ranges=ranges: _ranges_condition(run.plan, side, ranges))
+
+
+def _chunks(buckets: Sequence[_Bucket], max_rows: int, max_items: int) -> list[list[_Bucket]]:
+    chunks: list[list[_Bucket]] = []
+    current: list[_Bucket] = []
+    rows = 0
+    for bucket in buckets:
+        if current and (rows + bucket.rows > max_rows or len(current) >= max_items):
+            chunks.append(current)
+            current, rows = [], 0
+        current.append(bucket)
+        rows += bucket.rows
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# --- other keys and keyless tables: buckets are hash residues ------------------------------------------
+def _residue(plan: Plan, side: Side, modulus: int) -> exp.Expression:
+    hashed = plan.key_hash(side) if plan.key else plan.row_hash(side)
+    return exp.Mod(this=exp.Paren(this=hashed), expression=exp.Literal.number(modulus))
+
+
+def _residue_in(plan: Plan, side: Side, modulus: int, ids: Sequence[int]) -> exp.Expression:
+    return exp.In(this=_residue(plan, side, modulus), expressions=[exp.Literal.number(i) for i in sorted(ids)])
+
+
+async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
+    plan, options, result = run.plan, run.options, run.result
+    modulus = options.buckets
+    source, target = await run.both(lambda side: _checksum_query(plan, side, _residue(plan, side, modulus), None))
+    result.levels = 1
+    differing = {b: _Bucket(b, source_rows=s, target_rows=t) for b, (s, t) in _differing(source, target, result).items()}
+    level = 1
+    while differing and sum(b.rows for b in differing.values()) > options.fetch_rows and level < options.max_levels:
+        finer = modulus * options.split
+        if finer >= 2**59:
+            break
+        refined: dict[int, _Bucket] = {}
+        ids = sorted(differing)
+        for start in range(0, len(ids), options.max_ranges * 8):
+            chunk = ids[start : start + options.max_ranges * 8]
+            source, target = await run.both(
+                lambda side, chunk=chunk, finer=finer, modulus=modulus: _checksum_query(
+                    plan, side, _residue(plan, side, finer), _residue_in(plan, side, modulus, chunk)
+                )
+            )
+            for b, (s, t) in _differing(source, target).items():
+                refined[b] = _Bucket(b, source_rows=s, target_rows=t)
+        level += 1
+        result.levels = level
+        modulus, differing = finer, refined
+    for chunk in _chunks([differing[b] for b in sorted(differing)], options.fetch_rows, options.max_ranges * 8):
+        ids = [b.ident for b in chunk]
+        await leaf.compare(run, lambda side, ids=ids: _residue_in(plan, side, modulus, ids))
+
+
+# --- leaf: fetch the rows of a few buckets and compare them ------------------------------------------
+class _Leaf:
+    def __init__(self, plan: Plan, result: RowDiffResult, options: RowDiffOptions, writer: DiffWriter | None) -> None:
+        self.plan, self.result, self.options, self.writer = plan, result, options, writer
+        self.value_columns = [p for p in plan.columns if p not in plan.key] if plan.key else list(plan.columns)
+        self.tolerance = 10.0 ** (1 - options.normalize.float_digits)
+
+    def _query(self, side: Side, condition: exp.Expression) -> exp.Expression:
+        plan = self.plan
+        canon = [plan.canonical(side, p).as_(f"c{i}") for i, p in enumerate(self.value_columns)]
+        if plan.key:
+            keys = [plan.canonical(side, p).as_(f"k{i}") for i, p in enumerate(plan.key)]
+            query = exp.select(*keys, plan.row_hash(side).as_("h"), *canon)
+        else:  # a multiset: one line per distinct row with its number of copies
+            canon = [exp.Min(this=plan.canonical(side, p)).as_(f"c{i}") for i, p in enumerate(self.value_columns)]
+            query = exp.select(plan.row_hash(side).as_("h"), q.count_star().as_("n"), *canon)
+        query = query.from_(plan.table(side)).where(plan.where(side, condition))
+        if not plan.key:
+            query = query.group_by(plan.row_hash(side))
+        return query
+
+    async def _collect(self, run: _Run, side: Side, condition: exp.Expression) -> dict[Any, list[tuple[Any, ...]]]:
+        rows: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+        width = len(self.plan.key)
+        async for batch in run.stream(side, self._query(side, condition)):
+            self.result.leaf_rows_fetched += len(batch)
+            for row in batch:
+                if width:
+                    rows[row[:width]].append((as_int(row[width]), *row[width + 1 :]))
+                else:
+                    rows[as_int(row[0])].append((as_int(row[1]), *row[2:]))
+        return rows
+
+    async def compare(self, run: _Run, condition: Callable[[Side], exp.Expression]) -> None:
+        source, target = await asyncio.gather(
+            self._collect(run, "source", condition("source")), self._collect(run, "target", condition("target"))
+        )
+        found: list[Difference] = []
+        for key in sorted(set(source) | set(target), key=_sort_key):
+            found += self._compare_key(key, source.get(key, []), target.get(key, []))
+        if found:
+            self._report(found)
+
+    def _compare_key(self, key: Any, source: list[tuple[Any, ...]], target: list[tuple[Any, ...]]) -> list[Difference]:
+        names = [p.name for p in self.value_columns]
+        if not self.plan.key:  # keyless: key is the row hash; rows are (copies, values...)
+            s_copies = source[0][0] if source else 0
+            t_copies = target[0][0] if target else 0
+            if s_copies == t_copies:
+                return []
+            values = (source or target)[0][1:]
+            kind = "only_in_source" if s_copies > t_copies else "only_in_target"
+            side = 0 if kind == "only_in_source" else 1
+            return [Difference(
+                kind, {"row_hash": key}, {n: (v, None) if side == 0 else (None, v) for n, v in zip(names, values, strict=True)},
+                source_count=s_copies, target_count=t_copies,
+            )]
+        key_dict = {p.name: k for p, k in zip(self.plan.key, key, strict=True)}
+        if len(source) == 1 and len(target) == 1:
+            if source[0][0] == target[0][0]:
+                return []
+            changed = {
+                p.name: (s, t)
+                for p, s, t in zip(self.value_columns, source[0][1:], target[0][1:], strict=True)
+                if not self._same(p, s, t)
+            }
+            return [Difference("changed", key_dict, changed)] if changed else []
+        # a key missing on one side, or duplicated: pair equal rows, report the rest
+        remaining = list(target)
+        unmatched_source = []
+        for row in source:
+            match = next((i for i, other in enumerate(remaining) if other[0] == row[0]), None)
+            if match is None:
+                unmatched_source.append(row)
+            else:
+                remaining.pop(match)
+        counts = {"source_count": len(source), "target_count": len(target)} if len(source) > 1 or len(target) > 1 else {}
+        found = []
+        if len(unmatched_source) == 1 and len(remaining) == 1:
+            changed = {
+                p.name: (s, t)
+                for p, s, t in zip(self.value_columns, unmatched_source[0][1:], remaining[0][1:], strict=True)
+                if not self._same(p, s, t)
+            }
+            return [Difference("changed", key_dict, changed, **counts)] if changed else []
+        for row in unmatched_source:
+            found.append(Difference("only_in_source", key_dict, {n: (v, None) for n, v in zip(names, row[1:], strict=True)}, **counts))
+        for row in remaining:
+            found.append(Difference("only_in_target", key_dict, {n: (None, v) for n, v in zip(names, row[1:], strict=True)}, **counts))
+        return found
+
+    def _same(self, pair: ColumnPair, source: str | None, target: str | None) -> bool:
+        if source == target:
+            return True
+        if source is None or target is None or pair.source_type.kind != "float":
+            return False
+        try:  # canonical floats one rounding step apart (noise across a rounding boundary)
+            a, b = float(source), float(target)
+        except ValueError:
+            return False
+        return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= self.tolerance * max(abs(a), abs(b)) * (1 + 1e-9)
+
+    def _report(self, found: list[Difference]) -> None:
+        result = self.result
+        for difference in found:
+            if difference.kind == "changed":
+                result.changed += 1
+                result.changed_columns.update(list(difference.columns))
+            else:
+                copies = 1
+                if not self.plan.key:
+                    copies = abs((difference.source_count or 0) - (difference.target_count or 0))
+                if difference.kind == "only_in_source":
+                    result.only_in_source += copies
+                else:
+                    result.only_in_target += copies
+            if len(result.sample) < self.options.sample_limit:
+                result.sample.append(difference)
+        if self.writer is not None:
+            self.writer.write(found)
+
+
+def _sort_key(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return tuple((0, int(k)) if isinstance(k, str) and k.lstrip("-").isdigit() else (1, str(k)) for k in key)
+    return (0, key)
+
+
+__all__ = ["DiffSide", "RowDiffInputError", "RowDiffOptions", "RowDiffResult", "diff_tables"]
