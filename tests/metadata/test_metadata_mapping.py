@@ -113,3 +113,38 @@ def test_given_schema_mapping_wins() -> None:
     target = parse_ddl("CREATE TABLE CORE.A (X INT); CREATE TABLE RAW.A (X INT);", "snowflake")
     result = suggest(source, target, schema_map={"dbo": "CORE", "stage": "RAW"})
     assert {t.source_table: t.target_table for t in result.tables} == {"dbo.a": "CORE.A", "stage.a": "RAW.A"}
+
+
+TSQL_SOURCE = """
+CREATE TABLE dbo.DimCustomer (CustomerKey INT IDENTITY(1,1) NOT NULL PRIMARY KEY, CustomerID NVARCHAR(20) NOT NULL,
+  CustomerName NVARCHAR(100) NOT NULL, City NVARCHAR(50), ValidFrom DATETIME2(6) NOT NULL, ValidTo DATETIME2(6),
+  IsCurrent BIT NOT NULL)
+GO
+CREATE TABLE dbo.DimProduct (ProductKey INT IDENTITY(1,1) NOT NULL PRIMARY KEY, ProductCode NVARCHAR(20) NOT NULL,
+  ProductName NVARCHAR(100) NOT NULL, CategoryKey INT NOT NULL, ListPrice DECIMAL(10,2))
+GO
+CREATE TABLE dbo.FactSales (SaleID BIGINT NOT NULL PRIMARY KEY, DateKey INT NOT NULL, CustomerKey INT NOT NULL,
+  ProductKey INT NOT NULL, StoreKey INT NOT NULL, OrderDate DATE NOT NULL, Quantity INT NOT NULL,
+  UnitPrice DECIMAL(10,2) NOT NULL, SalesAmount DECIMAL(12,2) NOT NULL)
+GO
+"""
+
+
+def test_sql_server_pascal_case_onto_snowflake_upper_snake_case() -> None:
+    result = suggest(parse_ddl(TSQL_SOURCE, "tsql"), parse_ddl(TARGET_DDL, "snowflake"))
+    assert [(s.source, s.target) for s in result.schemas] == [("dbo", "SALES")]
+    pairs = {t.source_table: t.target_table for t in result.tables}
+    assert pairs == {"dbo.DimCustomer": "SALES.DIM_CUSTOMER", "dbo.DimProduct": "SALES.DIM_PRODUCT",
+                     "dbo.FactSales": "SALES.FCT_SALES"}
+    sales = result.table("dbo.FactSales")
+    assert sales is not None and sales.column_map() == {
+        "SaleID": "SALE_ID", "DateKey": "DATE_SK", "CustomerKey": "CUSTOMER_SK", "ProductKey": "PRODUCT_SK",
+        "StoreKey": "STORE_SK", "OrderDate": "ORDER_DATE", "Quantity": "QTY", "UnitPrice": "UNIT_PRICE",
+        "SalesAmount": "SALES_AMT"}
+    customer = result.table("dbo.DimCustomer")
+    assert customer is not None and customer.column_map() == {
+        "CustomerKey": "CUSTOMER_SK", "CustomerID": "CUSTOMER_ID", "CustomerName": "CUSTOMER_NAME", "City": "CITY",
+        "ValidFrom": "EFFECTIVE_FROM", "ValidTo": "EFFECTIVE_TO", "IsCurrent": "IS_CURRENT"}
+    # nvarchar(20) → varchar(20), datetime2(6) → timestamp_ntz(6), bit → boolean: all lossless
+    assert all(c.type_compatibility == "lossless" for c in customer.columns)
+    assert len(result.unmapped_target_tables) == 10
