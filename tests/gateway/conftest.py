@@ -21,7 +21,7 @@ from ombudsman.contracts.subjects import EVENTS_STREAM, all_events, event_subjec
 from ombudsman.eventstore.embedded import free_port
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
-from tests.gateway.standins import ExecutorStandIn, ProjectsStandIn
+from tests.gateway.standins import CatchAllStandIn, ExecutorStandIn, ProjectsStandIn
 
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
@@ -123,12 +123,13 @@ async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
         await asyncio.sleep(0.02)
     projects = await ProjectsStandIn().start(nats_url)
     executor = await ExecutorStandIn().start(nats_url)
+    others = [await CatchAllStandIn(name).start(nats_url) for name in ("metadata", "workload", "audit")]
     nc = await nats.connect(nats_url)
     try:
         yield Served(app, port, nc, projects, executor)
     finally:
         await nc.close()
-        await projects.stop()
-        await executor.stop()
+        for standin in [projects, executor, *others]:
+            await standin.stop()
         server.should_exit = True
         await task

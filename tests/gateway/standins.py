@@ -14,8 +14,7 @@ from typing import Any
 import nats
 
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Reply
-from ombudsman.contracts.subjects import command_subject, health_subject, query_subject
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Reply
 
 try:
     from ombudsman.eventstore.rpc import META_HEADER  # type: ignore[attr-defined]
@@ -34,10 +33,8 @@ class StandIn:
 
     async def start(self, nats_url: str) -> StandIn:
         self.nc = await nats.connect(nats_url)
-        for kind, name in self.subjects():
-            subject = query_subject(self.service, name) if kind == "qry" else command_subject(self.service, name)
-            await self.nc.subscribe(subject, cb=self._responder(kind, name))
-        await self.nc.subscribe(health_subject(self.service), cb=self._health)
+        for kind in ("qry", "cmd"):
+            await self.nc.subscribe(f"omb.{kind}.{self.service}.*", cb=self._dispatch)
         await self.nc.flush()
         return self
 
@@ -45,26 +42,38 @@ class StandIn:
         if self.nc:
             await self.nc.close()
 
-    def subjects(self) -> list[tuple[str, str]]:
-        return [tuple(m.removeprefix("on_").split("_", 1)) for m in dir(self) if m.startswith(("on_qry_", "on_cmd_"))]  # type: ignore[misc]
+    async def _dispatch(self, msg: Any) -> None:
+        _, kind, _, name = msg.subject.split(".", 3)
+        if kind == "qry" and name == "health":
+            reply = Reply.success({"service": self.service, "status": "ok"})
+        else:
+            reply = self._handle(kind, name, msg)
+        await msg.respond(reply.model_dump_json().encode())
 
-    async def _health(self, msg: Any) -> None:
-        await msg.respond(Reply.success({"service": self.service, "status": "ok"}).model_dump_json().encode())
-
-    def _responder(self, kind: str, name: str) -> Any:
-        handler = getattr(self, f"on_{kind}_{name}")
-
-        async def respond(msg: Any) -> None:
+    def _handle(self, kind: str, name: str, msg: Any) -> Reply:
+        try:
             payload = json.loads(msg.data or b"{}")
             meta = Metadata.model_validate_json((msg.headers or {}).get(META_HEADER, "{}"))
-            self.calls.append((f"{kind}.{name}", payload, meta))
-            try:
-                reply = Reply.success(handler(payload, meta))
-            except OmbudsmanError as exc:
-                reply = Reply.failure(exc)
-            await msg.respond(reply.model_dump_json().encode())
+        except ValueError as exc:
+            return Reply.failure(Invalid(f"bad request: {exc}"))
+        self.calls.append((f"{kind}.{name}", payload, meta))
+        handler = getattr(self, f"on_{kind}_{name}", None)
+        try:
+            if handler is None:  # what the stand-in does not model: nothing there
+                raise NotFound(f"{self.service} stand-in: nothing found for {name}")
+            return Reply.success(handler(payload, meta))
+        except OmbudsmanError as exc:
+            return Reply.failure(exc)
+        except (KeyError, TypeError) as exc:
+            return Reply.failure(Invalid(f"bad request: missing {exc}"))
 
-        return respond
+
+class CatchAllStandIn(StandIn):
+    """STAND-IN for a service not yet written that knows nothing: every command/query is not_found."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
 
 
 class ProjectsStandIn(StandIn):

@@ -47,7 +47,7 @@ class RegisterUser(BaseModel):
     """Input of a registration; `password` is hashed by the caller and never stored here."""
 
     username: str = Field(min_length=2, max_length=64)
-    password: str = Field(min_length=8, max_length=128, json_schema_extra={"format": "password"})
+    password: str = Field(min_length=8, max_length=128, pattern=r"^[^\x00]+$", json_schema_extra={"format": "password"})
     role: Role = "user"
 
     @field_validator("username")

@@ -60,7 +60,12 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 
 # Documented on every route so the OpenAPI spec names each status a client can get.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
+    status: {
+        "model": ErrorResponse,
+        "description": description,
+        # Explicit, so routes answering text or files still document JSON errors.
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
     for status, description in {
         401: "Missing, expired or invalid token",
         403: "Role does not allow this",
@@ -95,6 +100,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # an unparsable body is invalid input like any other: 422
+            return error_response(422, "invalid", "request body is not valid JSON", {"fields": [{"field": "body", "in": "body", "message": "not valid JSON"}]})
         code = _CODE_BY_STATUS.get(exc.status_code, ErrorCode.INVALID if exc.status_code < 500 else ErrorCode.INTERNAL)
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":

@@ -49,10 +49,15 @@ class TokenPair(BaseModel):
     user: UserOut
 
 
+# Text that reaches PostgreSQL or bcrypt: no control characters (PostgreSQL refuses NUL in text).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+NO_NUL = r"^[^\x00]+$"
+
+
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128, json_schema_extra={"format": "password"})
+    username: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
+    password: str = Field(min_length=1, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})
 
 
 class RefreshIn(BaseModel):

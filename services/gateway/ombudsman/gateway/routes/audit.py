@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.routes.runs import file_response
+from ombudsman.gateway.routes.runs import FILE_RESPONSES, file_response
 from ombudsman.gateway.schemas import Page
 
 router = APIRouter(tags=["audit"], responses=COMMON_ERRORS)
@@ -55,14 +55,13 @@ async def stats(user: Admin, bus: BusDep, since: datetime | None = None, until: 
     return await bus.query("audit", "stats", _filters(since=since, until=until), user.actor)
 
 
-@router.get("/audit/export", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The log as a file"}})
+@router.get("/audit/export", response_class=Response, responses=FILE_RESPONSES)
 async def export(user: Admin, bus: BusDep, format: Literal["jsonl", "csv"] = "jsonl",
                  since: datetime | None = None, until: datetime | None = None,
                  actor: Text = None, stream_type: Text = None, project_id: Text = None) -> Response:
     payload = _filters(format=format, since=since, until=until, actor=actor, stream_type=stream_type,
                        project_id=project_id)
-    return file_response(await bus.query("audit", "export", payload, user.actor, wait=120))
+    return file_response(await bus.query("audit", "export", payload, user.actor, wait=120), format)
 
 
 @router.get("/audit/verify", summary="Verify the hash chain")

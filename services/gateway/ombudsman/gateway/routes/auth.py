@@ -11,7 +11,17 @@ from ombudsman.contracts.replies import ErrorCode, Forbidden, NotFound, Ombudsma
 from ombudsman.gateway.deps import Admin, CurrentUser, Limit, Offset
 from ombudsman.gateway.domain import RegisterUser
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.schemas import LoginIn, LogoutIn, RefreshIn, RoleIn, TokenPair, UserOut, UserPage
+from ombudsman.gateway.schemas import (
+    NO_NUL,
+    PRINTABLE,
+    LoginIn,
+    LogoutIn,
+    RefreshIn,
+    RoleIn,
+    TokenPair,
+    UserOut,
+    UserPage,
+)
 
 router = APIRouter(tags=["auth"], responses=COMMON_ERRORS)
 
@@ -23,7 +33,7 @@ class RateLimited(OmbudsmanError):
 class SelfRegistration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
-    password: str = Field(min_length=8, max_length=128, json_schema_extra={"format": "password"})
+    password: str = Field(min_length=8, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})
 
 
 class NewUser(SelfRegistration):
@@ -73,7 +83,7 @@ async def me(user: CurrentUser, request: Request) -> Any:
 @router.get("/users", response_model=UserPage, tags=["users"])
 async def list_users(user: Admin, request: Request, offset: Offset = 0, limit: Limit = 50,
                      role: Literal["admin", "user", "viewer"] | None = None,
-                     q: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+                     q: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None) -> Any:
     items, total = await request.app.state.users.list(offset, limit, role, q)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 

@@ -32,6 +32,21 @@ router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
 RID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 BID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 ExportFormat = Literal["json", "csv", "xlsx", "excel", "pdf", "junit", "html"]
+CONTENT_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "junit": "application/xml",
+    "html": "text/html; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+}
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file", "content": {
+        ct.split(";")[0]: {"schema": {} if ct == "application/json" else {"type": "string", "format": "binary"}}
+        for ct in CONTENT_TYPES.values()
+    }},
+}
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -117,17 +132,17 @@ async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
 
 
 @router.get("/runs/{run_id}/export", tags=["results"], summary="The run's report as a file",
-            response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The report file"}})
+            response_class=Response, responses=FILE_RESPONSES)
 async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json") -> Response:
     await visible_run(bus, user, run_id)
     wire_format = "xlsx" if format == "excel" else format
     result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format}, user.actor, wait=120)
-    return file_response(result)
+    return file_response(result, wire_format)
 
 
-def file_response(result: dict[str, Any]) -> Response:
-    """A download from a service's `{content_type, filename, content_b64}` reply."""
+def file_response(result: dict[str, Any], file_format: str) -> Response:
+    """A download from a service's `{content_type, filename, content_b64}` reply; the content type
+    follows the format asked for, so it is always one the API documents."""
     try:
         content = base64.b64decode(result["content_b64"], validate=True)
     except (KeyError, TypeError, binascii.Error):
@@ -135,7 +150,7 @@ def file_response(result: dict[str, Any]) -> Response:
     filename = _SAFE_FILENAME.sub("_", str(result.get("filename") or "export"))[:200]
     return Response(
         content,
-        media_type=str(result.get("content_type") or "application/octet-stream"),
+        media_type=CONTENT_TYPES.get(file_format, "application/octet-stream"),
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
