@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -48,6 +48,19 @@ class Sides(Generic[T]):
 
     def __getitem__(self, side: Side) -> T:
         return self.source if side == "source" else self.target
+
+
+U = TypeVar("U")
+
+
+async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Await two things concurrently; wait for both even when one fails (a query still running
+    must not outlive its step), then raise the first failure."""
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes[0], outcomes[1]  # type: ignore[return-value]
 
 
 class QueryError(Exception):
@@ -108,7 +121,7 @@ class ValidationContext:
     def col(self, side: Side, source_name: str, table_alias: str | None = None) -> exp.Column:
         return q.col(self.column_name(side, source_name), table_alias)
 
-    def filter(self, side: Side) -> exp.Expression | None:
+    def filter(self, side: Side) -> exp.Expr | None:
         """The step's row filter for `side`, parsed in that side's dialect (None when absent)."""
         text = self.source_filter if side == "source" else self.target_filter
         if not text:
@@ -120,18 +133,18 @@ class ValidationContext:
         except sqlglot.errors.ParseError as exc:
             raise ValidationInputError(f"{side} filter is not a valid condition: {exc}") from None
 
-    def where(self, side: Side, *conditions: exp.Expression | None) -> exp.Expression | None:
+    def where(self, side: Side, *conditions: exp.Expr | None) -> exp.Expr | None:
         """The side's filter AND the given conditions (None when there are none)."""
         return q.and_all([self.filter(side), *conditions])
 
-    def select_from(self, side: Side, *projections: exp.Expression, alias: str | None = None) -> exp.Select:
+    def select_from(self, side: Side, *projections: exp.Expr, alias: str | None = None) -> exp.Select:
         """SELECT projections FROM the side's table WHERE the side's filter."""
         select = exp.select(*projections).from_(self.table(side, alias))
         condition = self.where(side)
         return select.where(condition) if condition is not None else select
 
     # --- running queries ------------------------------------------------------------------------
-    def render(self, side: Side, query: exp.Expression) -> tuple[str, list[Any]]:
+    def render(self, side: Side, query: exp.Expr) -> tuple[str, list[Any]]:
         """Render for the side's dialect and record the SQL (and the extra renderings asked for)."""
         for dialect in self.render_also:
             self.renderings.setdefault(dialect, []).append(q.render(query, dialect)[0])
@@ -139,7 +152,7 @@ class ValidationContext:
         self.sql[side].append(sql)
         return sql, params
 
-    async def query(self, side: Side, query: exp.Expression, *, limit: int | None = None) -> pa.Table:
+    async def query(self, side: Side, query: exp.Expr, *, limit: int | None = None) -> pa.Table:
         """Render `query` for the side's dialect, record the SQL, run it; QueryError on failure."""
         sql, params = self.render(side, query)
         try:
@@ -152,22 +165,17 @@ class ValidationContext:
             raise QueryError(side, sql, exc) from exc
 
     async def query_both(
-        self, build: Callable[[Side], exp.Expression], *, limit: int | None = None
+        self, build: Callable[[Side], exp.Expr], *, limit: int | None = None
     ) -> Sides[pa.Table]:
         """Build the query per side, run both concurrently, return both results."""
         source_query, target_query = build("source"), build("target")
-        # Wait for both even when one fails: a query still running must not outlive its step.
-        source, target = await asyncio.gather(
-            self.query("source", source_query, limit=limit), self.query("target", target_query, limit=limit),
-            return_exceptions=True,
+        source, target = await both(
+            self.query("source", source_query, limit=limit), self.query("target", target_query, limit=limit)
         )
-        for outcome in (source, target):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return Sides(source, target)  # type: ignore[arg-type]
+        return Sides(source, target)
 
     async def rows_both(
-        self, build: Callable[[Side], exp.Expression], *, limit: int | None = None
+        self, build: Callable[[Side], exp.Expr], *, limit: int | None = None
     ) -> Sides[list[dict[str, Any]]]:
         """Like query_both, the results as lists of dicts with lower-case keys."""
         tables = await self.query_both(build, limit=limit)

@@ -18,6 +18,7 @@ from ombudsman.engine.validators.base import (
     ValidationInputError,
     Validator,
     ValidatorParams,
+    both,
     is_numeric,
     jsonable,
     register,
@@ -48,7 +49,7 @@ class ColumnAggregates(Validator):
         unknown = [c for c in columns if c.lower() not in types]
         if unknown:
             raise ValidationInputError(f"no such column in the source table: {', '.join(unknown)}")
-        plan: list[tuple[str, str, str]] = []  # (column, aggregate, alias)
+        plan: list[tuple[str, Aggregate, str]] = []  # (column, aggregate, alias)
         for i, c in enumerate(columns):
             kind = types[c.lower()]
             numeric = is_numeric(kind)
@@ -58,7 +59,7 @@ class ColumnAggregates(Validator):
                     continue
                 plan.append((c, a, f"{a}_{i}"))
 
-        def aggregate(side: Side, column: str, kind: str) -> exp.Expression:
+        def aggregate(side: Side, column: str, kind: Aggregate) -> exp.Expr:
             c = ctx.col(side, column)
             if kind == "count":
                 return exp.Count(this=c)
@@ -69,7 +70,7 @@ class ColumnAggregates(Validator):
                 return exp.Sum(this=q.as_float(c)) if floating else q.as_decimal(exp.Sum(this=q.as_decimal(c)))
             return exp.Min(this=c) if kind == "min" else exp.Max(this=c)
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             return ctx.select_from(side, *[aggregate(side, c, a).as_(al) for c, a, al in plan])
 
         rows = await ctx.rows_both(build)
@@ -154,17 +155,10 @@ class CustomQuery(Validator):
         return rows
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        import asyncio
-
-        outcomes = await asyncio.gather(
+        source, target = await both(
             self._run_user(ctx, "source", params.source_sql, params.max_rows),
             self._run_user(ctx, "target", params.target_sql or params.source_sql, params.max_rows),
-            return_exceptions=True,
         )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        source, target = outcomes  # type: ignore[misc]
         s_cols = list(source[0].keys()) if source else []
         t_cols = list(target[0].keys()) if target else []
         if source and target and len(s_cols) != len(t_cols):

@@ -86,7 +86,7 @@ class DimSurrogateKeys(Validator):
         if not ctx.tolerance.within(src["keys"], tgt["keys"]):
             problems.append(f"{tgt['keys']} surrogate keys in the target, {src['keys']} in the source")
         if params.unknown_member is not None:
-            def build(side: Side) -> exp.Expression:
+            def build(side: Side) -> exp.Expr:
                 return ctx.select_from(side, q.count_star().as_("n")).where(
                     exp.EQ(this=ctx.col(side, params.surrogate_key), expression=q.value(params.unknown_member))
                 )
@@ -147,7 +147,7 @@ class Scd1(Validator):
         affected: list[str] = list(params.business_key) if problems else []
         mismatches: list[dict[str, Any]] = []
         if params.attributes:
-            def build(side: Side) -> exp.Expression:
+            def build(side: Side) -> exp.Expr:
                 projections = []
                 for i, a in enumerate(params.attributes):
                     column = ctx.col(side, a)
@@ -194,7 +194,7 @@ class Scd2(Validator):
         end_inclusive: bool = Field(default=False, description="valid_to is the last valid day (next version starts a day later)")
         check_gaps: bool = True
 
-    def _versions(self, ctx: ValidationContext, side: Side, params: Params) -> exp.Expression:
+    def _versions(self, ctx: ValidationContext, side: Side, params: Params) -> exp.Expr:
         keys = [ctx.col(side, k) for k in params.business_key]
         valid_from, valid_to = ctx.col(side, params.valid_from), ctx.col(side, params.valid_to)
         next_from = exp.Window(
@@ -205,9 +205,9 @@ class Scd2(Validator):
             side, *[k.as_(f"k{i}") for i, k in enumerate(keys)], valid_from.as_("vf"), valid_to.as_("vt"), next_from.as_("nf")
         )
 
-    def _conditions(self, params: Params) -> tuple[exp.Expression, exp.Expression]:
+    def _conditions(self, params: Params) -> tuple[exp.Expr, exp.Expr]:
         vt, nf = q.col("vt"), q.col("nf")
-        open_end = exp.Is(this=vt, expression=exp.Null())
+        open_end: exp.Expr = exp.Is(this=vt, expression=exp.Null())
         if params.open_end is not None:
             open_end = exp.or_(open_end, exp.EQ(this=vt, expression=q.value(params.open_end)))
         end = exp.DateAdd(this=vt, expression=q.lit(1), unit=exp.var("DAY")) if params.end_inclusive else vt
@@ -216,11 +216,11 @@ class Scd2(Validator):
         gap = exp.and_(has_next.copy(), exp.Not(this=exp.Paren(this=open_end.copy())), exp.LT(this=end, expression=nf.copy()))
         return overlap, gap
 
-    def _is_current(self, ctx: ValidationContext, side: Side, params: Params) -> exp.Expression:
+    def _is_current(self, ctx: ValidationContext, side: Side, params: Params) -> exp.Expr:
         if params.current_flag:
             return exp.EQ(this=ctx.col(side, params.current_flag), expression=q.value(params.current_value))
         valid_to = ctx.col(side, params.valid_to)
-        condition: exp.Expression = exp.Is(this=valid_to, expression=exp.Null())
+        condition: exp.Expr = exp.Is(this=valid_to, expression=exp.Null())
         if params.open_end is not None:
             condition = exp.or_(condition, exp.EQ(this=valid_to.copy(), expression=q.value(params.open_end)))
         return condition
@@ -228,19 +228,19 @@ class Scd2(Validator):
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         overlap, gap = self._conditions(params)
 
-        def flag(condition: exp.Expression) -> exp.Expression:
+        def flag(condition: exp.Expr) -> exp.Expr:
             return exp.Sum(this=exp.Case(ifs=[exp.If(this=condition.copy(), true=q.lit(1))], default=q.lit(0)))
 
-        def history(side: Side) -> exp.Expression:
+        def history(side: Side) -> exp.Expr:
             versions = exp.Subquery(this=self._versions(ctx, side, params), alias=exp.TableAlias(this=q.ident("v")))
             return exp.select(q.count_star().as_("versions"), flag(overlap).as_("overlaps"), flag(gap).as_("gaps")).from_(versions)
 
-        def per_key(side: Side) -> exp.Expression:
+        def per_key(side: Side) -> exp.Expr:
             current = exp.Sum(this=exp.Case(ifs=[exp.If(this=self._is_current(ctx, side, params), true=q.lit(1))], default=q.lit(0)))
             keys = [ctx.col(side, k) for k in params.business_key]
             return ctx.select_from(side, *[k.as_(f"k{i}") for i, k in enumerate(keys)], current.as_("c")).group_by(*keys)
 
-        def current(side: Side) -> exp.Expression:
+        def current(side: Side) -> exp.Expr:
             grouped = exp.Subquery(this=per_key(side), alias=exp.TableAlias(this=q.ident("g")))
             return exp.select(
                 q.count_star().as_("keys"),

@@ -44,8 +44,8 @@ class LateArrivingFacts(Validator):
         if params.dimension and not (params.fact_key and params.dim_key):
             raise ValidationInputError("parameters.dimension needs parameters.fact_key and parameters.dim_key")
 
-        def conditions(side: Side) -> dict[str, exp.Expression]:
-            found: dict[str, exp.Expression] = {}
+        def conditions(side: Side) -> dict[str, exp.Expr]:
+            found: dict[str, exp.Expr] = {}
             if params.load_column:
                 deadline = exp.DateAdd(
                     this=ctx.col(side, params.event_column, "c"), expression=q.lit(params.max_lag_days), unit=exp.var("DAY")
@@ -56,7 +56,7 @@ class LateArrivingFacts(Validator):
                 found["facts_without_dimension"] = orphan_condition(ctx, side, [params.fact_key], dim, [params.dim_key])
             return found
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             flags = [
                 exp.Sum(this=exp.Case(ifs=[exp.If(this=c, true=q.lit(1))], default=q.lit(0))).as_(name)
                 for name, c in conditions(side).items()

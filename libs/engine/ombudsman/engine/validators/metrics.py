@@ -6,6 +6,7 @@ and are compared group by group within the step's tolerance (absolute or percent
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -34,7 +35,7 @@ async def grouped_both(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run SELECT <group_by>, <measures(side)> ... GROUP BY <group_by> on both sides."""
 
-    def build(side: Side) -> exp.Expression:
+    def build(side: Side) -> exp.Expr:
         keys = [ctx.col(side, g) for g in group_by]
         projections = [k.as_(g) for k, g in zip(keys, group_by, strict=True)]
         projections += [make(side).as_(name) for name, make in measures.items()]
@@ -78,9 +79,10 @@ class MetricSums(Validator):
         measures: list[str] = Field(min_length=1)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        measures = {
-            m: (lambda side, m=m: q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, m))))) for m in params.measures
-        }
+        def exact_sum(measure: str) -> Callable[[Side], exp.Expr]:
+            return lambda side: q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, measure))))
+
+        measures: dict[str, Callable[[Side], exp.Expr]] = {m: exact_sum(m) for m in params.measures}
         measures["row_count"] = lambda side: q.count_star()
         source, target = await grouped_both(ctx, params.group_by, measures, params.max_groups)
         diff = compare_groups(source, target, params.group_by, [*params.measures, "row_count"], ctx.tolerance)
@@ -97,7 +99,10 @@ class MetricAverages(Validator):
         measures: list[str] = Field(min_length=1)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        measures = {m: (lambda side, m=m: exp.Avg(this=q.as_float(ctx.col(side, m)))) for m in params.measures}
+        def average(measure: str) -> Callable[[Side], exp.Expr]:
+            return lambda side: exp.Avg(this=q.as_float(ctx.col(side, measure)))
+
+        measures = {m: average(m) for m in params.measures}
         source, target = await grouped_both(ctx, params.group_by, measures, params.max_groups)
         diff = compare_groups(source, target, params.group_by, params.measures, ctx.tolerance)
         return grouped_result(ctx, "averages", diff, params.measures, params.measures)
@@ -115,7 +120,7 @@ class Ratios(Validator):
         name: str = Field(default="ratio", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        def ratio(side: Side) -> exp.Expression:
+        def ratio(side: Side) -> exp.Expr:
             num = exp.Sum(this=q.as_float(ctx.col(side, params.numerator)))
             den = exp.Sum(this=q.as_float(ctx.col(side, params.denominator)))
             return exp.Div(this=num, expression=exp.Nullif(this=den, expression=q.lit(0)))

@@ -79,8 +79,8 @@ class Nulls(Validator):
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         columns = params.columns or await ctx.all_columns()
 
-        def build(side: Side) -> exp.Expression:
-            projections: list[exp.Expression] = [q.count_star().as_("row_count")]
+        def build(side: Side) -> exp.Expr:
+            projections: list[exp.Expr] = [q.count_star().as_("row_count")]
             for i, c in enumerate(columns):
                 projections.append(exp.Sub(this=q.count_star(), expression=exp.Count(this=ctx.col(side, c))).as_(alias("n", i)))
             return ctx.select_from(side, *projections)
@@ -122,7 +122,7 @@ class Uniqueness(Validator):
         expect_unique: bool = Field(default=False, description="fail on any duplicate in the target")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             projections = []
             for i, c in enumerate(params.columns):
                 column = ctx.col(side, c)
@@ -157,7 +157,7 @@ class Uniqueness(Validator):
         )
 
 
-def percentile(column: exp.Expression, fraction: float) -> exp.Expression:
+def percentile(column: exp.Expr, fraction: float) -> exp.Expr:
     """PERCENTILE_CONT(f) WITHIN GROUP (ORDER BY column) (a window function in T-SQL: see sql.render)."""
     order = exp.Order(expressions=[exp.Ordered(this=column)])
     return exp.WithinGroup(this=exp.PercentileCont(this=q.lit(fraction)), expression=order)
@@ -183,8 +183,8 @@ class Statistics(Validator):
         def names(i: int) -> list[str]:
             return [f"{f}_{i}" for f in params.figures] + [f"p{j}_{i}" for j in range(len(params.percentiles))]
 
-        def aggregates(side: Side) -> exp.Expression:
-            projections: list[exp.Expression] = []
+        def aggregates(side: Side) -> exp.Expr:
+            projections: list[exp.Expr] = []
             for i, c in enumerate(columns):
                 column = q.as_float(ctx.col(side, c))
                 make = {
@@ -194,7 +194,7 @@ class Statistics(Validator):
                 projections += [make[f].as_(f"{f}_{i}") for f in params.figures]
             return ctx.select_from(side, *projections)
 
-        def percentiles(side: Side) -> exp.Expression:
+        def percentiles(side: Side) -> exp.Expr:
             # A query of its own: in T-SQL PERCENTILE_CONT is a window function and cannot sit
             # next to MIN/MAX; TOP 1 / LIMIT 1 keeps one row of the (constant) window result.
             projections = [
@@ -261,7 +261,7 @@ class Distribution(Validator):
         return self._evaluate(ctx, params, kind, buckets)
 
     async def _categorical(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
             return (
                 ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column)
@@ -272,7 +272,7 @@ class Distribution(Validator):
         return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in ("source", "target")}
 
     async def _histogram(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
-        def bounds(side: Side) -> exp.Expression:
+        def bounds(side: Side) -> exp.Expr:
             column = q.as_float(ctx.col(side, params.column))
             return ctx.select_from(side, exp.Min(this=column).as_("lo"), exp.Max(this=column).as_("hi"))
 
@@ -284,7 +284,7 @@ class Distribution(Validator):
         lo, hi = float(min(lows)), float(max(highs))
         width = (hi - lo) / params.bins or 1.0
 
-        def histogram(side: Side) -> exp.Expression:
+        def histogram(side: Side) -> exp.Expr:
             column = q.as_float(ctx.col(side, params.column))
             raw = exp.Floor(this=exp.Div(this=exp.Paren(this=exp.Sub(this=column, expression=q.value(lo))), expression=q.value(width)))
             bucket = exp.Case(
@@ -366,10 +366,10 @@ class Outliers(Validator):
         min_value: float | None = None
         max_value: float | None = None
 
-    def _is_outlier(self, ctx: ValidationContext, side: Side, params: Params, c: str, stats: str | None) -> exp.Expression:
+    def _is_outlier(self, ctx: ValidationContext, side: Side, params: Params, c: str, stats: str | None) -> exp.Expr:
         column = q.as_float(ctx.col(side, c, "t"))
         if params.method == "bounds":
-            conditions: list[exp.Expression] = []
+            conditions: list[exp.Expr] = []
             if params.min_value is not None:
                 conditions.append(exp.LT(this=column, expression=q.value(params.min_value)))
             if params.max_value is not None:
@@ -391,7 +391,7 @@ class Outliers(Validator):
         return base.where(condition) if condition is not None else base
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             parts = [
                 exp.Subquery(this=self._from(ctx, side, params, i, c).select(q.count_star())).as_(alias("o", i))
                 for i, c in enumerate(params.columns)
@@ -436,7 +436,7 @@ class DomainValues(Validator):
         if params.allowed is not None:
             return await self._allowed(ctx, params)
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
             return (
                 ctx.select_from(side, column.as_("value"), q.count_star().as_("n")).group_by(column)
@@ -466,12 +466,12 @@ class DomainValues(Validator):
     async def _allowed(self, ctx: ValidationContext, params: Params) -> StepResult:
         allowed = [v for v in params.allowed or [] if v is not None]
 
-        def outside(side: Side) -> exp.Expression:
+        def outside(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
             condition = exp.Not(this=exp.In(this=column, expressions=[q.value(v) for v in allowed])) if allowed else exp.true()
             return exp.and_(exp.Not(this=exp.Is(this=column, expression=exp.Null())), condition)
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             flag = exp.Case(ifs=[exp.If(this=outside(side), true=q.lit(1))], default=q.lit(0))
             return ctx.select_from(side, q.count_star().as_("row_count"), exp.Sum(this=flag).as_("outside"))
 
@@ -497,7 +497,7 @@ class DomainValues(Validator):
         )
 
 
-def regex_full_match(column: exp.Expression, pattern: str) -> exp.Expression:
+def regex_full_match(column: exp.Expr, pattern: str) -> exp.Expr:
     """column matches the whole pattern (anchored, so PostgreSQL's search `~` behaves like a full match)."""
     return exp.RegexpLike(this=column, expression=q.value(f"^({pattern})$"))
 
@@ -517,14 +517,14 @@ class RegexPatterns(Validator):
         max_violations: int | None = Field(default=None, ge=0, description="default: the source's count")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        def violation(side: Side) -> exp.Expression:
+        def violation(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
             return exp.and_(
                 exp.Not(this=exp.Is(this=column, expression=exp.Null())),
                 exp.Not(this=regex_full_match(column, params.pattern)),
             )
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             flag = exp.Case(ifs=[exp.If(this=violation(side), true=q.lit(1))], default=q.lit(0))
             return ctx.select_from(side, q.count_star().as_("row_count"), exp.Sum(this=flag).as_("violations"))
 
@@ -549,7 +549,7 @@ class RegexPatterns(Validator):
         )
 
 
-def key_profile_query(ctx: ValidationContext, side: Side, columns: Sequence[str]) -> exp.Expression:
+def key_profile_query(ctx: ValidationContext, side: Side, columns: Sequence[str]) -> exp.Expr:
     """rows, distinct keys, keys with more than one row, rows whose key has a NULL part — in one query."""
     key_cols = [ctx.col(side, c) for c in columns]
     grouped = ctx.select_from(side, *[k.as_(f"k{i}") for i, k in enumerate(key_cols)], q.count_star().as_("n")).group_by(*key_cols)
@@ -563,7 +563,7 @@ def key_profile_query(ctx: ValidationContext, side: Side, columns: Sequence[str]
     ).from_(exp.Subquery(this=grouped, alias=exp.TableAlias(this=q.ident("g"))))
 
 
-def duplicate_keys_query(ctx: ValidationContext, side: Side, columns: Sequence[str], limit: int) -> exp.Expression:
+def duplicate_keys_query(ctx: ValidationContext, side: Side, columns: Sequence[str], limit: int) -> exp.Expr:
     """The keys that occur more than once (at most `limit`)."""
     key_cols = [ctx.col(side, c) for c in columns]
     return (

@@ -28,7 +28,7 @@ def parent_ref(side: Side, source_name: str, target_name: str | None) -> TableRe
 
 def orphan_condition(
     ctx: ValidationContext, side: Side, columns: list[str], parent: TableRef, parent_columns: list[str]
-) -> exp.Expression:
+) -> exp.Expr:
     """Child row `c` has a non-NULL key with no parent row `p`."""
     match = exp.and_(*[
         exp.EQ(this=q.col(pc, "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
@@ -38,7 +38,7 @@ def orphan_condition(
     return exp.and_(*not_null, exp.Not(this=exists))
 
 
-def child_where(ctx: ValidationContext, side: Side, condition: exp.Expression) -> exp.Expression:
+def child_where(ctx: ValidationContext, side: Side, condition: exp.Expr) -> exp.Expr:
     """The step's filter applies to the child table, which is aliased `c`."""
     user = ctx.filter(side)
     if user is not None:
@@ -68,12 +68,12 @@ class ForeignKeys(Validator):
 
             raise ValidationInputError("parameters.ref_columns: needs as many columns as parameters.columns")
 
-        def condition(side: Side) -> exp.Expression:
+        def condition(side: Side) -> exp.Expr:
             parent = parent_ref(side, params.references, params.target_references)
             ref_cols = (params.target_ref_columns or params.ref_columns) if side == "target" else params.ref_columns
             return orphan_condition(ctx, side, params.columns, parent, ref_cols)
 
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             return exp.select(q.count_star().as_("orphans")).from_(ctx.table(side, "c")).where(child_where(ctx, side, condition(side)))
 
         rows = await ctx.rows_both(build)
@@ -115,14 +115,14 @@ class FactDimConformance(Validator):
         max_groups: int = Field(default=10_000, ge=1, le=1_000_000)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        def build(side: Side) -> exp.Expression:
+        def build(side: Side) -> exp.Expr:
             dim = parent_ref(side, params.dimension, params.target_dimension)
             join_on = exp.EQ(this=q.col(params.dim_key, "d"), expression=ctx.col(side, params.fact_key, "f"))
             unmatched = exp.Case(
                 ifs=[exp.If(this=exp.Is(this=q.col(params.dim_key, "d"), expression=exp.Null()), true=q.lit(1))],
                 default=q.lit(0),
             )
-            projections: list[exp.Expression] = []
+            projections: list[exp.Expr] = []
             if params.attribute:
                 projections.append(q.col(params.attribute, "d").as_("member"))
             projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]

@@ -42,7 +42,7 @@ def table(ref: TableRef, alias: str | None = None) -> exp.Table:
     return node
 
 
-def value(v: Any) -> exp.Expression:
+def value(v: Any) -> exp.Expr:
     """A bound parameter holding `v` (NULL is rendered as a literal NULL)."""
     if v is None:
         return exp.Null()
@@ -56,35 +56,35 @@ def value(v: Any) -> exp.Expression:
     return node
 
 
-def lit(v: int | float | str) -> exp.Expression:
+def lit(v: int | float | str) -> exp.Expr:
     """A literal for values we generate ourselves (numbers, fixed strings), never user input."""
     if isinstance(v, str):
         return exp.Literal.string(v)
     return exp.Literal.number(v)
 
 
-def count_star() -> exp.Expression:
+def count_star() -> exp.Expr:
     return exp.Count(this=exp.Star())
 
 
-def as_float(e: exp.Expression) -> exp.Expression:
+def as_float(e: exp.Expr) -> exp.Expr:
     """CAST(e AS DOUBLE PRECISION) (FLOAT in T-SQL): averages and ratios without integer division."""
     return exp.Cast(this=e, to=exp.DataType.build("double"))
 
 
-def as_decimal(e: exp.Expression, precision: int = 38, scale: int = 6) -> exp.Expression:
+def as_decimal(e: exp.Expr, precision: int = 38, scale: int = 6) -> exp.Expr:
     """CAST(e AS DECIMAL(p, s)): sums that are exact in every dialect (no DOUBLE, no BIGINT overflow)."""
     return exp.Cast(this=e, to=exp.DataType.build(f"decimal({precision}, {scale})"))
 
 
-def and_all(conditions: Sequence[exp.Expression | None]) -> exp.Expression | None:
+def and_all(conditions: Sequence[exp.Expr | None]) -> exp.Expr | None:
     present = [c for c in conditions if c is not None]
     if not present:
         return None
     return exp.and_(*present) if len(present) > 1 else present[0]
 
 
-def _tsql_fixups(node: exp.Expression) -> exp.Expression:
+def _tsql_fixups(node: exp.Expr) -> exp.Expr:
     """SQL Server has PERCENTILE_CONT only as a window function, with one plain ORDER BY key."""
     if isinstance(node, exp.WithinGroup) and not isinstance(node.parent, exp.Window):
         for ordered in node.find_all(exp.Ordered):
@@ -93,7 +93,7 @@ def _tsql_fixups(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def render(expression: exp.Expression, dialect: str) -> tuple[str, list[Any]]:
+def render(expression: exp.Expr, dialect: str) -> tuple[str, list[Any]]:
     """SQL text for `dialect` (identifiers quoted) and its bound values in placeholder order."""
     tree = expression.copy()
     if dialect == "tsql":

@@ -63,7 +63,7 @@ async def period_series(
 ) -> tuple[dict[datetime.datetime, dict[str, Any]], dict[datetime.datetime, dict[str, Any]]]:
     """period -> {"n": rows, "value": measure} per side, aggregated in the databases."""
 
-    def build(side: Side) -> exp.Expression:
+    def build(side: Side) -> exp.Expr:
         period = exp.TimestampTrunc(this=ctx.col(side, params.time_column), unit=exp.var(params.grain.upper()))
         projections = [period.as_("period"), q.count_star().as_("n")]
         if measure is not None:
@@ -86,7 +86,7 @@ async def period_series(
 def missing_periods(periods: set[datetime.datetime], grain: Grain, limit: int = 1_000_000) -> list[datetime.datetime]:
     if not periods:
         return []
-    missing = []
+    missing: list[datetime.datetime] = []
     moment, last = min(periods), max(periods)
     while moment < last and len(missing) < limit:
         moment = next_period(moment, grain)
@@ -166,7 +166,7 @@ def measure_of(ctx: ValidationContext, params: MeasureParams) -> Any:
     if params.measure is None or params.aggregate == "count":
         return None
 
-    def make(side: Side) -> exp.Expression:
+    def make(side: Side) -> exp.Expr:
         column = q.as_float(ctx.col(side, params.measure or ""))
         return exp.Sum(this=column) if params.aggregate == "sum" else exp.Avg(this=column)
 
@@ -198,7 +198,7 @@ class TsRollingDrift(Validator):
         source_rows, target_rows = await period_series(ctx, params, measure_of(ctx, params))
         source, target = series_values(source_rows, params), series_values(target_rows, params)
         periods = sorted(set(source) | set(target))
-        drifts = []
+        drifts: list[dict[str, Any]] = []
         s_window: list[float] = []
         t_window: list[float] = []
         for p in periods:
