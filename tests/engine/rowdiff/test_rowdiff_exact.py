@@ -4,8 +4,10 @@ composite, none), with a filter, a column subset, renamed columns, and files of 
 
 from __future__ import annotations
 
+import asyncio
 import csv
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,6 +16,7 @@ import sqlglot
 
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.engine.connectors import Connector, connect
+from ombudsman.engine.connectors.snowflake import FakesnowServer
 from ombudsman.engine.rowdiff import (
     DiffSide,
     RowDiffInputError,
@@ -22,6 +25,7 @@ from ombudsman.engine.rowdiff import (
     diff_tables,
     open_writer,
 )
+from tests.conftest import _admin, with_database
 from tests.engine.rowdiff import tables as t
 
 # small buckets so that every level of the algorithm runs on a few hundred rows
@@ -29,26 +33,43 @@ SMALL = RowDiffOptions(buckets=8, split=4, leaf_rows=4, fetch_rows=40, sample_li
 PAIRS = [("postgres", "duckdb"), ("postgres", "fakesnow"), ("duckdb", "duckdb")]
 
 
-def _url(request: pytest.FixtureRequest, kind: str, tmp_path: Path, n: int) -> str:
-    if kind == "postgres":
-        return request.getfixturevalue("database_url")
-    if kind == "fakesnow":
-        return request.getfixturevalue("fakesnow_url")
-    return f"duckdb:///{tmp_path / f'side{n}.duckdb'}"
+async def _load(source_url: str, target_url: str) -> None:
+    async with connect(source_url) as source, connect(target_url) as target:
+        for db in (source, target):
+            await t.create(db, "items", range(1, t.ROWS + 1))
+            await t.create(db, "same", range(1, t.ROWS + 1))
+        await t.apply_changes(target, "items")
+        await t.create(source, "bag", [1, 2, 2, 3, 4, 4, 4, 5])
+        await t.create(target, "bag", [1, 2, 3, 3, 4, 4, 6])
 
 
-@pytest.fixture(params=PAIRS, ids=["pg-duckdb", "pg-fakesnow", "duckdb-duckdb"])
-def pair_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    source_kind, target_kind = request.param
-    return _url(request, source_kind, tmp_path, 1), _url(request, target_kind, tmp_path, 2)
+@pytest.fixture(scope="module", params=PAIRS, ids=["pg-duckdb", "pg-fakesnow", "duckdb-duckdb"])
+def pair_urls(
+    request: pytest.FixtureRequest, pg_server_url: str, fakesnow_server: FakesnowServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """Source and target databases loaded once per pair for this module's tests (which only read)."""
+    folder = tmp_path_factory.mktemp("rowdiff")
+    databases: list[str] = []
+    urls = []
+    for n, kind in enumerate(request.param):
+        if kind == "postgres":
+            name = "omb_rd_" + uuid.uuid4().hex[:10]
+            asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
+            databases.append(name)
+            urls.append(with_database(pg_server_url, name))
+        elif kind == "fakesnow":
+            urls.append(fakesnow_server.url())
+        else:
+            urls.append(f"duckdb:///{folder / f'side{n}.duckdb'}")
+    asyncio.run(_load(urls[0], urls[1]))
+    yield urls[0], urls[1]
+    for name in databases:
+        asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 async def pair(pair_urls: tuple[str, str]) -> AsyncIterator[tuple[Connector, Connector]]:
     async with connect(pair_urls[0]) as source, connect(pair_urls[1]) as target:
-        await t.create(source, "items", range(1, t.ROWS + 1))
-        await t.create(target, "items", range(1, t.ROWS + 1))
-        await t.apply_changes(target, "items")
         yield source, target
 
 
@@ -116,7 +137,6 @@ async def test_changed_values_are_reported_both_sides(pair: tuple[Connector, Con
 
 
 async def test_where_filter_and_column_subset(pair: tuple[Connector, Connector]) -> None:
-    source, target = pair
     result = await diff_tables(*_sides(pair, ("id < 16", "id < 16")), key=["id"], options=SMALL)
     assert (result.only_in_source, result.only_in_target) == (1, 0)
     assert {int(d.key["id"]) for d in result.sample if d.kind == "changed"} == {11, 12, 13, 14, 15}
@@ -129,8 +149,6 @@ async def test_where_filter_and_column_subset(pair: tuple[Connector, Connector])
 
 async def test_a_clean_pair_has_no_differences(pair: tuple[Connector, Connector]) -> None:
     source, target = pair
-    await t.create(target, "same", range(1, t.ROWS + 1))
-    await t.create(source, "same", range(1, t.ROWS + 1))
     for key in (["id"], ["sku"], []):
         result = await diff_tables(DiffSide(source, TableRef(name="same")), DiffSide(target, TableRef(name="same")), key=key)
         assert result.equal and result.source_rows == result.target_rows == t.ROWS
@@ -139,8 +157,6 @@ async def test_a_clean_pair_has_no_differences(pair: tuple[Connector, Connector]
 
 async def test_keyless_tables_are_multisets_with_duplicates(pair: tuple[Connector, Connector]) -> None:
     source, target = pair
-    await t.create(source, "bag", [1, 2, 2, 3, 4, 4, 4, 5])
-    await t.create(target, "bag", [1, 2, 3, 3, 4, 4, 6])
     result = await diff_tables(DiffSide(source, TableRef(name="bag")), DiffSide(target, TableRef(name="bag")), key=[])
     assert result.strategy == "row_hash"
     copies = {(d.kind, int(d.columns["id"][0 if d.kind == "only_in_source" else 1])): (d.source_count, d.target_count)
@@ -156,7 +172,7 @@ async def test_keyless_tables_are_multisets_with_duplicates(pair: tuple[Connecto
 
 
 async def test_keyless_diff_of_the_changed_table(pair: tuple[Connector, Connector]) -> None:
-    result = await diff_tables(*_sides(pair), key=[], options=SMALL)
+    result = await diff_tables(*_sides(pair), key=[], options=SMALL.model_copy(update={"fetch_rows": 1000}))
     changed = len(t.EXPECTED_CHANGED)
     assert result.only_in_source == len(t.DELETES) + changed
     assert result.only_in_target == len(t.INSERTS) + changed
@@ -170,8 +186,7 @@ async def test_differences_stream_to_csv_and_parquet(pair: tuple[Connector, Conn
         writer.close()
         assert len(result.sample) == 2
         if name.endswith(".csv"):
-            with open(tmp_path / name, encoding="utf-8") as f:
-                lines = list(csv.DictReader(f))
+            lines = list(csv.DictReader((tmp_path / name).read_text(encoding="utf-8").splitlines()))
         else:
             lines = pq.read_table(tmp_path / name).to_pylist()
         assert len(lines) == len(t.DELETES) + len(t.INSERTS) + len(t.EXPECTED_CHANGED)
@@ -188,7 +203,7 @@ async def test_renamed_columns_are_mapped(tmp_path: Path) -> None:
             DiffSide(source, TableRef(name="items")), DiffSide(target, TableRef(name="items")), key=["id"], column_map=rename
         )
         assert [(d.key, set(d.columns)) for d in result.sample] == [({"id": "7"}, {"amount"})]
-        with pytest.raises(RowDiffInputError, match="no column .note."):
+        with pytest.raises(RowDiffInputError, match=r"no column .note."):
             await diff_tables(
                 DiffSide(source, TableRef(name="items")), DiffSide(target, TableRef(name="items")), key=["id"],
                 column_map={"amount": "total_amount"},

@@ -69,12 +69,8 @@ def float_text(x: float, digits: int) -> str:
 
     e = math.floor(math.log10(a))
     m = mantissa(e)
-    if m >= 10**digits:
-        e += 1
-        m = mantissa(e)
-    elif m < 10 ** (digits - 1):
-        e -= 1
-        m = mantissa(e)
+    if m >= 10**digits:  # rounding carried into a new digit
+        e, m = e + 1, 10 ** (digits - 1)
     return f"{'-' if x < 0 else ''}{int(m)}e{e - digits + 1}"
 
 

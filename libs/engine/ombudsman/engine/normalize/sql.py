@@ -130,8 +130,11 @@ def canonical_expr(
         if dialect == "tsql":
             inner = fn("CONVERT", exp.DataType.build("varchar(16)", dialect="tsql"), cast(x, "time(7)", dialect))
             return fn("LEFT", inner, n(15))
-        if dialect == "duckdb":  # DuckDB's strftime needs a timestamp: put the time on a fixed day
+        # DuckDB's strftime (and fakesnow's TO_CHAR) need a timestamp: put the time on a fixed day
+        if dialect == "duckdb":
             x = exp.Add(this=cast(s("1970-01-01"), "date", dialect), expression=x)
+        elif dialect == "snowflake":
+            x = fn("TIMESTAMP_NTZ_FROM_PARTS", cast(s("1970-01-01"), "date", dialect), x)
         return _format(x, TIME_FORMAT[dialect], dialect)
     if kind in ("timestamp", "timestamp_tz"):
         return _timestamp_text(x, dialect, with_tz=kind == "timestamp_tz")
@@ -169,44 +172,29 @@ def _timestamp_text(x: exp.Expression, dialect: str, *, with_tz: bool) -> exp.Ex
 
 def _float_text(column: exp.Expression, dialect: str, digits: int) -> exp.Expression:
     """`[-]<m>e<exp>` with m an integer of `digits` digits: |x| rounded half up to `digits`
-    significant digits. LOG10 may be one off at exact powers of ten in some engines; the mantissa
-    test corrects it (and the 9.9999999 -> 10.00000 round-up). Only exact powers of ten multiply."""
+    significant digits. The exponent comes from FLOOR(LOG10(|x|)); when rounding carries into a new
+    digit (9.9999999 -> 10.00000, or LOG10 one low at an exact power of ten) the mantissa is 10^digits
+    and becomes 10^(digits-1) with the exponent one up. Only exact powers of ten multiply or divide."""
     x = cast(column, "float" if dialect == "tsql" else "double", dialect)
     a = fn("ABS", x)
     ten = cast(n(10), "float" if dialect == "tsql" else "double", dialect)
-
-    def log10(v: exp.Expression) -> exp.Expression:
-        return fn("LOG", n(10), v) if dialect == "snowflake" else fn("LOG10", v)
-
-    def mantissa(e: exp.Expression) -> exp.Expression:
-        k = p(exp.Sub(this=n(digits - 1), expression=e))
-        scaled = case(
-            (exp.GTE(this=k, expression=n(0)), exp.Mul(this=a, expression=fn("POWER", ten, k))),
-            default=exp.Div(this=a, expression=fn("POWER", ten, exp.Neg(this=k)), typed=True),
-        )
-        return fn("FLOOR", exp.Add(this=scaled, expression=n(0.5)))
-
-    e0 = fn("FLOOR", log10(a))
-    m0 = mantissa(e0)
-    e = p(
-        exp.Add(
-            this=e0,
-            expression=case(
-                (exp.GTE(this=m0, expression=n(10**digits)), n(1)),
-                (exp.LT(this=m0, expression=n(10 ** (digits - 1))), n(-1)),
-                default=n(0),
-            ),
-        )
+    e0 = fn("FLOOR", fn("LOG", n(10), a) if dialect == "snowflake" else fn("LOG10", a))
+    k = p(exp.Sub(this=n(digits - 1), expression=e0))
+    scaled = case(
+        (exp.GTE(this=k, expression=n(0)), exp.Mul(this=a, expression=fn("POWER", ten, k))),
+        default=exp.Div(this=a, expression=fn("POWER", ten, exp.Neg(this=k)), typed=True),
     )
-    m = mantissa(e)
+    m0 = fn("FLOOR", exp.Add(this=scaled, expression=n(0.5)))
+
+    def exponent_text(shift: int) -> exp.Expression:  # e0 + shift - (digits - 1)
+        return to_text(cast(exp.Add(this=e0, expression=n(shift - digits + 1)), "int", dialect), dialect, "varchar(6)")
+
+    carried = concat([s("1" + "0" * (digits - 1) + "e"), exponent_text(1)])
+    plain = concat([to_text(cast(m0, "bigint", dialect), dialect, "varchar(20)"), s("e"), exponent_text(0)])
     sign = case((exp.LT(this=x, expression=n(0)), s("-")), default=s(""))
-    exponent = exp.Sub(this=e, expression=n(digits - 1))
-    text = concat([
-        sign,
-        to_text(cast(m, "bigint", dialect), dialect, "varchar(20)"),
-        s("e"),
-        to_text(cast(exponent, "int", dialect), dialect, "varchar(6)"),
-    ])
+    text = exp.DPipe(
+        this=sign, expression=case((exp.GTE(this=m0, expression=n(10**digits)), carried), default=plain), safe=True
+    )
     whens: list[tuple[exp.Expression, exp.Expression]] = []
     if dialect != "tsql":  # SQL Server floats have no NaN or infinity
         special = {"postgres": ("NaN", "Infinity"), "duckdb": ("NaN", "Infinity"), "snowflake": ("NaN", "inf")}
