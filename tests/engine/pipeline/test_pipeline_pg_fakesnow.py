@@ -65,28 +65,26 @@ def pipeline(urls: dict[str, str], *, defective: bool) -> dict[str, Any]:
             params["target_sql"] = CUSTOM_SQL.format(schema="PUBLIC")
         for key in ("references", "dimension"):
             if key in params:
-                params["target_" + key] = f"PUBLIC.{params[key].split('.')[-1]}"
+                params["target_" + key] = f"PUBLIC.{params[key].split('.')[-1].upper()}"
         step: dict[str, Any] = {"id": case.id, "validator": case.validator, "parameters": params,
                                 "tolerance": case.tolerance.model_dump()}
         if case.table:
-            step["tables"] = {"source": f"public.{case.table}", "target": f"PUBLIC.{case.table.upper()}"}
+            step["table"] = f"public.{case.table}"  # folded to PUBLIC.<TABLE> on the Snowflake side
         if defective and case.target_columns:
             step["columns"] = case.target_columns
         steps.append(step)
     steps.append({"id": "sums_after_counts", "validator": "metric_sums", "table": "public.orders",
-                  "tables": None, "parameters": {"measures": ["amount"]}, "depends_on": ["record_counts"],
-                  "skip_on_failure": True})
-    del steps[-1]["tables"]
+                  "parameters": {"measures": ["amount"]}, "depends_on": ["record_counts"], "skip_on_failure": True})
     return {
         "name": "pg-to-snowflake",
         "connections": {"source": urls["source"], "target": urls["target" if defective else "clean"]},
+        "defaults": {"target_identifier_case": "upper"},
         "steps": steps,
     }
 
 
 async def test_pipeline_finds_every_injected_defect(warehouses: dict[str, str]) -> None:
     spec = parse_pipeline(pipeline(warehouses, defective=True))
-    spec.steps[-1].tables = None
     events: list[StepEvent] = []
     result = await run_pipeline(spec, max_parallel=4, on_progress=events.append)
     by_step = {r.step: r for r in result.steps}
@@ -96,6 +94,8 @@ async def test_pipeline_finds_every_injected_defect(warehouses: dict[str, str]) 
         assert step.status == cases[case_id].expect, (case_id, step.message)
         assert cases[case_id].check(step), (case_id, step.model_dump())
         assert step.sql["source"] and step.sql["target"]
+        if case_id not in ("custom_query",):
+            assert '"PUBLIC"."' in step.sql["target"][0] and '"public"."' in step.sql["source"][0]
     assert by_step["sums_after_counts"].status == "skipped"
     assert "record_counts" in by_step["sums_after_counts"].message
     assert result.status == "failed"

@@ -102,3 +102,18 @@ async def test_invalid_parameters_give_error_result(warehouse: dict[str, str]) -
     assert result.status == "error"
     assert "parameters.measures: field required" in result.message
     assert "parameters.bogus: unknown parameter" in result.message
+
+
+async def test_identifier_case_folds_unmapped_names_only(warehouse: dict[str, str]) -> None:
+    from ombudsman.contracts.pipeline import TableRef
+    from ombudsman.engine.connectors import connect
+    from ombudsman.engine.validators import ValidationContext, get_validator, run_validator
+
+    async with connect(warehouse["source"]) as source, connect(warehouse["target"]) as target:
+        ctx = ValidationContext(source=source, target=target, source_table=TableRef(schema_name="main", name="customers"),
+                                column_map={"email": "email_address"}, target_case="upper")
+        result = await run_validator(get_validator("nulls"), ctx, {"columns": ["email", "region"]})
+    assert result.status == "failed" and result.affected_columns == ["email"]
+    assert '"MAIN"."CUSTOMERS"' in result.sql["target"][0] and '"REGION"' in result.sql["target"][0]
+    assert '"email_address"' in result.sql["target"][0]  # explicitly mapped: kept as written
+    assert '"main"."customers"' in result.sql["source"][0]

@@ -45,6 +45,9 @@ from ombudsman.contracts.replies import Invalid
 
 MAX_PIPELINE_BYTES = 1024 * 1024
 Severity = Literal["critical", "warning", "info"]
+# How names in a step are written on a side: as given, or folded (Snowflake stores unquoted names in
+# upper case: `upper` lets a step name `orders.amount` reach ORDERS.AMOUNT; mapped names are kept).
+IdentifierCase = Literal["preserve", "upper", "lower"]
 _STEP_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -173,6 +176,8 @@ class Defaults(BaseModel):
     sample_limit: int = Field(default=20, ge=0, le=100)
     skip_on_failure: bool = False
     timeout_seconds: float = Field(default=600.0, gt=0)
+    source_identifier_case: IdentifierCase = "preserve"
+    target_identifier_case: IdentifierCase = "preserve"
 
 
 class Step(BaseModel):
@@ -196,6 +201,8 @@ class Step(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     skip_on_failure: bool | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
+    source_identifier_case: IdentifierCase | None = None
+    target_identifier_case: IdentifierCase | None = None
 
     @field_validator("id")
     @classmethod
@@ -270,6 +277,11 @@ class PipelineSpec(BaseModel):
 
     def timeout(self, step: Step) -> float:
         return step.timeout_seconds or self.defaults.timeout_seconds
+
+    def identifier_case(self, step: Step, side: Literal["source", "target"]) -> IdentifierCase:
+        if side == "source":
+            return step.source_identifier_case or self.defaults.source_identifier_case
+        return step.target_identifier_case or self.defaults.target_identifier_case
 
     def topological_order(self) -> list[str]:
         """Step ids, each after its dependencies (spec order among equals)."""

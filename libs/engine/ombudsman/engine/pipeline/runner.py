@@ -204,6 +204,8 @@ def _context(spec: PipelineSpec, step: Step, opened: Mapping[str, Connector]) ->
         source_filter=step.filters.source if step.filters else None,
         target_filter=step.filters.target if step.filters else None,
         step_id=step.id,
+        source_case=spec.identifier_case(step, "source"),
+        target_case=spec.identifier_case(step, "target"),
     )
 
 

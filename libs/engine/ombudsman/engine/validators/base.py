@@ -19,7 +19,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlglot import exp
 
-from ombudsman.contracts.pipeline import TableRef, Tolerance
+from ombudsman.contracts.pipeline import IdentifierCase, TableRef, Tolerance
 from ombudsman.contracts.results import StepResult, StepStatus
 from ombudsman.engine.connectors.base import Connector
 from ombudsman.engine.validators import sql as q
@@ -92,6 +92,8 @@ class ValidationContext:
     source_filter: str | None = None  # SQL condition in the source's dialect
     target_filter: str | None = None
     step_id: str = ""
+    source_case: IdentifierCase = "preserve"  # fold names not given explicitly (see contracts.pipeline)
+    target_case: IdentifierCase = "preserve"
     render_also: tuple[str, ...] = ()  # also render every query for these dialects (tests: T-SQL)
     renderings: dict[str, list[str]] = field(default_factory=dict)
     sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
@@ -104,11 +106,23 @@ class ValidationContext:
     def dialect(self, side: Side) -> str:
         return self.connector(side).dialect
 
+    def fold(self, side: Side, name: str) -> str:
+        """A name as the side's identifier case asks (upper / lower / unchanged)."""
+        case = self.source_case if side == "source" else self.target_case
+        return name.upper() if case == "upper" else name.lower() if case == "lower" else name
+
+    def fold_ref(self, side: Side, ref: TableRef) -> TableRef:
+        return TableRef(
+            name=self.fold(side, ref.name),
+            schema_name=self.fold(side, ref.schema_name) if ref.schema_name else None,
+            database=self.fold(side, ref.database) if ref.database else None,
+        )
+
     def table_ref(self, side: Side) -> TableRef:
         ref = self.source_table if side == "source" else (self.target_table or self.source_table)
         if ref is None:
             raise ValidationInputError("this validator needs a table ('table' or 'tables' in the step)")
-        return ref
+        return self.fold_ref(side, ref)
 
     def table(self, side: Side, alias: str | None = None) -> exp.Table:
         """The quoted table expression of one side."""
@@ -116,7 +130,9 @@ class ValidationContext:
 
     def column_name(self, side: Side, source_name: str) -> str:
         """A column's name on `side` (columns are named by their source name in parameters)."""
-        return self.column_map.get(source_name, source_name) if side == "target" else source_name
+        if side == "target" and source_name in self.column_map:
+            return self.column_map[source_name]  # explicitly mapped: exactly as written
+        return self.fold(side, source_name)
 
     def col(self, side: Side, source_name: str, table_alias: str | None = None) -> exp.Column:
         return q.col(self.column_name(side, source_name), table_alias)

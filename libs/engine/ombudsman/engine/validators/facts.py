@@ -52,7 +52,7 @@ class LateArrivingFacts(Validator):
                 )
                 found["late_facts"] = exp.GT(this=ctx.col(side, params.load_column, "c"), expression=deadline)
             if params.dimension and params.fact_key and params.dim_key:
-                dim = parent_ref(side, params.dimension, params.target_dimension)
+                dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
                 found["facts_without_dimension"] = orphan_condition(ctx, side, [params.fact_key], dim, [params.dim_key])
             return found
 

@@ -22,8 +22,11 @@ from ombudsman.engine.validators.compare import compare_groups
 from ombudsman.engine.validators.metrics import grouped_result
 
 
-def parent_ref(side: Side, source_name: str, target_name: str | None) -> TableRef:
-    return TableRef.parse(target_name if side == "target" and target_name else source_name)
+def parent_ref(ctx: ValidationContext, side: Side, source_name: str, target_name: str | None) -> TableRef:
+    """A table named in the parameters, on `side` (the target's own name when given, else folded)."""
+    if side == "target" and target_name:
+        return TableRef.parse(target_name)
+    return ctx.fold_ref(side, TableRef.parse(source_name))
 
 
 def orphan_condition(
@@ -31,7 +34,7 @@ def orphan_condition(
 ) -> exp.Expr:
     """Child row `c` has a non-NULL key with no parent row `p`."""
     match = exp.and_(*[
-        exp.EQ(this=q.col(pc, "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
+        exp.EQ(this=q.col(ctx.fold(side, pc), "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
     ])
     exists = exp.Exists(this=exp.select(q.lit(1)).from_(q.table(parent, "p")).where(match))
     not_null = [exp.Not(this=exp.Is(this=ctx.col(side, c, "c"), expression=exp.Null())) for c in columns]
@@ -69,7 +72,7 @@ class ForeignKeys(Validator):
             raise ValidationInputError("parameters.ref_columns: needs as many columns as parameters.columns")
 
         def condition(side: Side) -> exp.Expr:
-            parent = parent_ref(side, params.references, params.target_references)
+            parent = parent_ref(ctx, side, params.references, params.target_references)
             ref_cols = (params.target_ref_columns or params.ref_columns) if side == "target" else params.ref_columns
             return orphan_condition(ctx, side, params.columns, parent, ref_cols)
 
@@ -116,15 +119,16 @@ class FactDimConformance(Validator):
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         def build(side: Side) -> exp.Expr:
-            dim = parent_ref(side, params.dimension, params.target_dimension)
-            join_on = exp.EQ(this=q.col(params.dim_key, "d"), expression=ctx.col(side, params.fact_key, "f"))
+            dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
+            dim_key = q.col(ctx.fold(side, params.dim_key), "d")
+            join_on = exp.EQ(this=dim_key, expression=ctx.col(side, params.fact_key, "f"))
             unmatched = exp.Case(
-                ifs=[exp.If(this=exp.Is(this=q.col(params.dim_key, "d"), expression=exp.Null()), true=q.lit(1))],
+                ifs=[exp.If(this=exp.Is(this=dim_key.copy(), expression=exp.Null()), true=q.lit(1))],
                 default=q.lit(0),
             )
             projections: list[exp.Expr] = []
             if params.attribute:
-                projections.append(q.col(params.attribute, "d").as_("member"))
+                projections.append(q.col(ctx.fold(side, params.attribute), "d").as_("member"))
             projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]
             if params.measure:
                 projections.append(q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, params.measure, "f")))).as_("measure_sum"))
@@ -133,7 +137,7 @@ class FactDimConformance(Validator):
             if user is not None:
                 select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
             if params.attribute:
-                select = select.group_by(q.col(params.attribute, "d")).limit(params.max_groups + 1)
+                select = select.group_by(q.col(ctx.fold(side, params.attribute), "d")).limit(params.max_groups + 1)
             return select
 
         rows = await ctx.rows_both(build)
