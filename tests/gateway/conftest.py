@@ -13,12 +13,12 @@ import httpx
 import nats
 import pytest
 import uvicorn
-from nats.js.api import StreamConfig
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import Event, envelope_for
-from ombudsman.contracts.subjects import EVENTS_STREAM, all_events, event_subject
+from ombudsman.contracts.subjects import event_subject
 from ombudsman.eventstore.embedded import free_port
+from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
 from tests.gateway.standins import CatchAllStandIn, ExecutorStandIn, ProjectsStandIn
@@ -40,11 +40,7 @@ def gateway_settings(database_url: str, nats_url: str, **overrides: Any) -> Gate
 async def ensure_events_stream(nats_url: str) -> None:
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
-        try:
-            await js.stream_info(EVENTS_STREAM)
-        except nats.js.errors.NotFoundError:
-            await js.add_stream(StreamConfig(name=EVENTS_STREAM, subjects=[all_events()]))
+        await ensure_streams(nc.jetstream())
     finally:
         await nc.close()
 

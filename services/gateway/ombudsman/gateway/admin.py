@@ -3,40 +3,40 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import nats
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ombudsman.contracts.envelope import Actor
-from ombudsman.gateway.auth import TokenService
+from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.gateway.domain import Role
-from ombudsman.gateway.eventlog import InterimEventLog
 from ombudsman.gateway.handlers import UserService
-from ombudsman.gateway.migrations import migrate, sqlalchemy_url
+from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.settings import GatewaySettings
+
+log = logging.getLogger("ombudsman.gateway.admin")
 
 
 async def create_user(username: str, password: str, role: Role = "admin",
                       settings: GatewaySettings | None = None) -> dict[str, object]:
-    """Register `username` in schema `gateway` of OMB_DATABASE_URL; its event is published to NATS
-    when NATS answers, else by the gateway's outbox relay later."""
+    """Register `username` in schema `gateway` of OMB_DATABASE_URL. Its UserRegistered event is
+    published now when NATS answers, else by the gateway's outbox relay when it next runs."""
     settings = settings or GatewaySettings()
     if not settings.database_url:
         raise ValueError("OMB_DATABASE_URL is not set (or run `ombudsman up` first)")
-    engine = create_async_engine(sqlalchemy_url(settings.database_url))
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
         await migrate(engine)
-        nc = None
+        users = UserService(engine, None, settings)
+        user = await users.register(username, password, role, actor=Actor(id="cli", name="ombudsman admin create",
+                                                                          role="system"))
         with contextlib.suppress(Exception):
             nc = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
-        eventlog = InterimEventLog(engine, nc)
-        tokens = TokenService(settings) if len(settings.jwt_secret) >= 32 or settings.jwt_algorithm == "RS256" else None
-        users = UserService(engine, eventlog, tokens, settings)  # type: ignore[arg-type]
-        user = await users.register(username, password, role, actor=Actor(id="cli", name="ombudsman admin create", role="system"))
-        if nc is not None:
-            with contextlib.suppress(Exception):
-                await eventlog.relay_once()
-            await nc.close()
+            try:
+                await OutboxRelay(engine, SCHEMA, nc.jetstream()).flush(timeout=5)
+            finally:
+                await nc.close()
         return user
     finally:
         await engine.dispose()

@@ -10,15 +10,16 @@ from typing import Any
 import nats
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.outbox import OutboxRelay
+from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.gateway import errors
 from ombudsman.gateway.auth import LoginRateLimiter, TokenService
 from ombudsman.gateway.bus import Bus
-from ombudsman.gateway.eventlog import open_event_log
 from ombudsman.gateway.handlers import UserService
-from ombudsman.gateway.migrations import migrate, sqlalchemy_url
+from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.routes import audit, auth, health, pipelines, projects, runs, workloads
 from ombudsman.gateway.settings import GatewaySettings, get_settings
 from ombudsman.gateway.ws import router as ws_router
@@ -84,18 +85,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     if not settings.database_url:
         raise RuntimeError("OMB_DATABASE_URL is not set")
-    engine = create_async_engine(sqlalchemy_url(settings.database_url), pool_size=10, max_overflow=10,
-                                 pool_pre_ping=True)
+    engine = create_engine(settings.database_url, pool_size=10, max_overflow=10)
     await migrate(engine)
     nc = await nats.connect(settings.nats_url, name="ombudsman-gateway", max_reconnect_attempts=-1)
-    eventlog = await open_event_log(engine, nc)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    relay = OutboxRelay(engine, SCHEMA, js)
+    await relay.start()
     app.state.nc = nc
     app.state.bus = Bus(nc, settings.request_timeout)
-    app.state.users = UserService(engine, eventlog, app.state.tokens, settings)
+    app.state.users = UserService(engine, app.state.tokens, settings, on_commit=relay.notify)
     try:
         yield
     finally:
-        await eventlog.close()
+        await relay.stop()
         await nc.drain()
         await engine.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Unauthorized
+from ombudsman.eventstore.store import EventStore
+from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.gateway import domain
 from ombudsman.gateway.auth import (
     TokenService,
@@ -25,8 +28,7 @@ from ombudsman.gateway.auth import (
     new_refresh_token,
     verify_password,
 )
-from ombudsman.gateway.eventlog import EventLog
-from ombudsman.gateway.projections import SCHEMA, apply_user_event
+from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
 
 log = logging.getLogger("ombudsman.gateway.auth")
@@ -50,11 +52,18 @@ class IssuedTokens:
 class UserService:
     """Registration, login, refresh, logout and role changes over the gateway's event store."""
 
-    def __init__(self, engine: AsyncEngine, eventlog: EventLog, tokens: TokenService, settings: GatewaySettings):
+    def __init__(self, engine: AsyncEngine, tokens: TokenService | None, settings: GatewaySettings,
+                 on_commit: Callable[[], None] | None = None):
         self.engine = engine
-        self.eventlog = eventlog
+        self.store = EventStore(SCHEMA)
+        self.projection = UsersProjection()
         self.tokens = tokens
         self.settings = settings
+        self.on_commit = on_commit
+
+    def _uow(self) -> UnitOfWork:
+        """One transaction: the user's events, their outbox rows and the users projection."""
+        return UnitOfWork(self.engine, self.store, [self.projection], on_commit=self.on_commit)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -100,11 +109,10 @@ class UserService:
 
     # --- writing -----------------------------------------------------------------------------
 
-    async def _append(self, conn: AsyncConnection, state: domain.UserState, stream_id: str,
-                      events: list[Event], meta: Metadata) -> domain.UserState:
-        envelopes = await self.eventlog.append(conn, stream_id, state.version, events, meta)
-        for envelope in envelopes:
-            await apply_user_event(conn, envelope)
+    @staticmethod
+    async def _emit(uow: UnitOfWork, state: domain.UserState, stream_id: str, events: list[Event],
+                    meta: Metadata) -> domain.UserState:
+        for envelope in await uow.emit(stream_id, events, meta, expected_version=state.version):
             state = domain.apply(state, envelope)
         return state
 
@@ -115,7 +123,8 @@ class UserService:
         user_id = new_id()
         meta = Metadata(actor=actor or Actor(id=user_id, name=cmd.username, role=role))
         try:
-            async with self.engine.begin() as conn:
+            async with self._uow() as uow:
+                conn = uow.conn
                 taken = (
                     await conn.execute(text(f"SELECT 1 FROM {SCHEMA}.users WHERE lower(username) = lower(:u)"),
                                        {"u": cmd.username})
@@ -123,7 +132,7 @@ class UserService:
                 if taken:
                     raise Conflict(f"username {cmd.username!r} is taken", {"field": "username"})
                 events = domain.register(domain.UserState(), user_id, cmd.username, cmd.role)
-                await self._append(conn, domain.UserState(), user_id, events, meta)
+                await self._emit(uow, domain.UserState(), user_id, events, meta)
                 await conn.execute(
                     text(f"INSERT INTO {SCHEMA}.credentials (user_id, password_hash) VALUES (:id, :h)"),
                     {"id": user_id, "h": password_hash},
@@ -152,8 +161,8 @@ class UserService:
         now = datetime.now(UTC)
         for attempt in range(3):
             try:
-                async with self.engine.begin() as conn:
-                    state = domain.fold(await self.eventlog.load(conn, user_id))
+                async with self._uow() as uow:
+                    state = domain.fold(await uow.load(user_id))
                     if state.locked(now):
                         log.info("login refused: %s is locked", state.username)
                         raise Unauthorized("account is locked; try again later",
@@ -163,11 +172,11 @@ class UserService:
                         lockout=timedelta(minutes=self.settings.lockout_minutes),
                     )
                     meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
-                    state = await self._append(conn, state, user_id, events, meta)
+                    state = await self._emit(uow, state, user_id, events, meta)
                     if not password_ok:
                         log.info("login failed: %s (%d failures)", state.username, state.failed_attempts)
                         break
-                    issued = await self._issue(conn, state, family_id=new_id())
+                    issued = await self._issue(uow.conn, state, family_id=new_id())
                     log.info("login: %s", state.username)
                     return issued
             except Conflict:
@@ -193,7 +202,8 @@ class UserService:
         """A new token pair for an unused refresh token; a reused one revokes its whole family."""
         token_hash = hash_refresh_token(refresh_token)
         reused = False
-        async with self.engine.begin() as conn:
+        async with self._uow() as uow:
+            conn = uow.conn
             row = (
                 await conn.execute(
                     text(f"SELECT * FROM {SCHEMA}.refresh_tokens WHERE token_hash = :h FOR UPDATE"), {"h": token_hash}
@@ -212,7 +222,7 @@ class UserService:
             else:
                 await conn.execute(text(f"UPDATE {SCHEMA}.refresh_tokens SET used_at = now() WHERE token_hash = :h"),
                                    {"h": token_hash})
-                state = domain.fold(await self.eventlog.load(conn, row["user_id"]))
+                state = domain.fold(await uow.load(row["user_id"]))
                 if not state.exists:
                     raise Unauthorized("invalid refresh token")
                 return await self._issue(conn, state, family_id=row["family_id"])
@@ -222,7 +232,8 @@ class UserService:
 
     async def logout(self, user_id: str, jti: str, exp: int, refresh_token: str | None) -> None:
         """Revoke the access token, and the refresh token's family (or every refresh token of the user)."""
-        async with self.engine.begin() as conn:
+        async with self._uow() as uow:
+            conn = uow.conn
             await conn.execute(
                 text(f"""INSERT INTO {SCHEMA}.revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)
                          ON CONFLICT (jti) DO NOTHING"""),
@@ -240,22 +251,23 @@ class UserService:
                     text(f"UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = :u"),
                     {"u": user_id},
                 )
-            state = domain.fold(await self.eventlog.load(conn, user_id))
+            state = domain.fold(await uow.load(user_id))
             meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
-            await self._append(conn, state, user_id, domain.logout(state), meta)
+            await self._emit(uow, state, user_id, domain.logout(state), meta)
             await conn.execute(text(f"DELETE FROM {SCHEMA}.revoked_tokens WHERE expires_at < now()"))
         log.info("logout: %s", state.username)
 
     async def change_role(self, user_id: str, role: domain.Role, actor: Actor) -> dict[str, Any]:
-        async with self.engine.begin() as conn:
-            state = domain.fold(await self.eventlog.load(conn, user_id))
+        async with self._uow() as uow:
+            conn = uow.conn
+            state = domain.fold(await uow.load(user_id))
             if not state.exists:
                 raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
             if state.role == "admin" and role != "admin":
                 admins = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.users WHERE role = 'admin'"))).scalar_one()
                 if admins <= 1:
                     raise Conflict("cannot demote the last admin", {"field": "role"})
-            await self._append(conn, state, user_id, domain.change_role(state, role), Metadata(actor=actor))
+            await self._emit(uow, state, user_id, domain.change_role(state, role), Metadata(actor=actor))
         log.info("role of %s set to %s by %s", state.username, role, actor.name)
         return await self.get(user_id)
 

@@ -1,7 +1,9 @@
-"""The gateway's own tables in schema `gateway`: the users read model (fed by the user events in
-the same transaction as they are appended), credentials, refresh tokens and revoked access tokens.
+"""The gateway's own tables in schema `gateway`: the users read model (a Projection fed by the user
+events in the transaction that appends them, rebuildable by replay), and the credentials, refresh
+tokens and revoked access tokens.
 
-Password hashes and refresh-token hashes live here, never in an event: OMB_EVENTS is public.
+Password hashes and refresh-token hashes live only here, never in an event: OMB_EVENTS is public.
+They are state, not projections: a replay of the users projection leaves them alone.
 """
 
 from __future__ import annotations
@@ -12,15 +14,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.eventstore.projections import Projection
 from ombudsman.gateway import domain
 
 SCHEMA = "gateway"
 
 
-def ddl(schema: str = SCHEMA) -> list[str]:
-    """The gateway's tables (idempotent)."""
+def users_ddl(schema: str = SCHEMA) -> list[str]:
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {schema}",
         f"""CREATE TABLE IF NOT EXISTS {schema}.users (
             id text PRIMARY KEY,
             username text NOT NULL,
@@ -32,8 +33,16 @@ def ddl(schema: str = SCHEMA) -> list[str]:
             version int NOT NULL
         )""",
         f"CREATE UNIQUE INDEX IF NOT EXISTS users_username ON {schema}.users (lower(username))",
+    ]
+
+
+def ddl(schema: str = SCHEMA) -> list[str]:
+    """The gateway's own tables (idempotent)."""
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        *users_ddl(schema),
         f"""CREATE TABLE IF NOT EXISTS {schema}.credentials (
-            user_id text PRIMARY KEY REFERENCES {schema}.users (id),
+            user_id text PRIMARY KEY,
             password_hash text NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now()
         )""",
@@ -92,3 +101,22 @@ def _row_from_state(state: domain.UserState) -> dict[str, Any]:
         "locked_until": state.locked_until, "last_login_at": state.last_login_at, "created_at": state.created_at,
         "version": state.version,
     }
+
+
+class UsersProjection(Projection):
+    """`gateway.users`: one row per user, from the user events."""
+
+    name = "users"
+    event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserRoleChanged",
+                             "UserLoggedOut"})
+    replay_source = "store"
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        for statement in users_ddl(SCHEMA):
+            await conn.execute(text(statement))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text(f"DELETE FROM {SCHEMA}.users"))
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        await apply_user_event(conn, envelope)

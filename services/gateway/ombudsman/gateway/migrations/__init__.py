@@ -1,30 +1,17 @@
-"""Schema `gateway`: its tables, created idempotently under an advisory lock so replicas can start together."""
+"""Schema `gateway` (Alembic, driven by libs/eventstore's `run_migrations`)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ombudsman.gateway.eventlog import event_log_ddl
-from ombudsman.gateway.projections import SCHEMA, ddl
+from ombudsman.eventstore.migrations import run_migrations
 
-_LOCK_KEY = 0x6F6D6267  # "ombg"
-
-
-def sqlalchemy_url(url: str) -> str:
-    """A libpq URL (`postgresql://user@/db?host=/tmp`) as SQLAlchemy's asyncpg URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme in ("postgresql", "postgres"):
-        scheme = "postgresql+asyncpg"
-    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+SCHEMA = "gateway"
+LOCATION = Path(__file__).parent
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Create or upgrade schema `gateway`."""
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        for statement in [*ddl(SCHEMA), *event_log_ddl(SCHEMA)]:
-            await conn.execute(text(statement))
+    """Create or upgrade schema `gateway` to head (idempotent, safe with several replicas)."""
+    await run_migrations(engine, SCHEMA, LOCATION)
