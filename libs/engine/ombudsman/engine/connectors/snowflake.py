@@ -264,7 +264,9 @@ class FakesnowServer:
                 sock.bind((host, 0))
                 port = int(sock.getsockname()[1])
             server = uvicorn.Server(
-                uvicorn.Config(fakesnow_app.app, host=host, port=port, log_level="warning")
+                uvicorn.Config(
+                    _errors_not_retried(fakesnow_app.app), host=host, port=port, log_level="warning"
+                )
             )
             thread = threading.Thread(target=server.run, name="fakesnow-server", daemon=True)
             thread.start()
@@ -291,6 +293,49 @@ class FakesnowServer:
 
 
 _FAKESNOW_LOCK = threading.Lock()
+
+
+def _errors_not_retried(app: Any) -> Any:
+    """fakesnow answers a statement it cannot handle with HTTP 500, which the Snowflake connector
+    retries until it times out; answer with a failed query instead, so the caller gets the
+    message at once as a ProgrammingError. (ASGI wrapper around the fakesnow server only.)"""
+    import json
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or not str(scope.get("path", "")).startswith("/queries/"):
+            await app(scope, receive, send)
+            return
+        failed: dict[str, Any] = {}
+
+        async def send_once_failed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500:
+                failed["start"] = message
+                return
+            if failed and message["type"] == "http.response.body":
+                try:
+                    text = str(json.loads(message.get("body") or b"{}").get("message") or "")
+                except ValueError:
+                    text = (message.get("body") or b"").decode("utf-8", "replace")[-500:]
+                body = json.dumps(
+                    {
+                        "data": {"errorCode": "261000", "sqlState": "XX000"},
+                        "code": "261000",
+                        "message": f"fakesnow cannot run this statement: {text}",
+                        "success": False,
+                    }
+                ).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await app(scope, receive, send_once_failed)
+
+    return wrapped
 
 
 def _patch_fakesnow_null_timestamps() -> None:
