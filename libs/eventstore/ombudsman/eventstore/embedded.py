@@ -58,7 +58,7 @@ class EmbeddedNats:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
-        log = open(data_dir / "nats-server.log", "ab")  # noqa: SIM115 - the child keeps it
+        log = open(data_dir / "nats-server.log", "ab")  # the child keeps it open
         process = subprocess.Popen(
             [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(data_dir / "jetstream")],
             stdout=log,

@@ -1,0 +1,306 @@
+"""The service runtime: one process of one service.
+
+    service = Service("projects", schema="projects", settings=Settings(), migrations=HERE / "migrations",
+                      projections=[ProjectList()], consumers=[(Memberships(), "projects-members", "omb.evt.user.>")])
+
+    @service.command("create")
+    async def create(payload: dict, meta: Metadata, ctx: ServiceContext) -> dict:
+        async with ctx.uow() as uow:
+            await uow.emit(project_id, [ProjectCreated(...)], meta, expected_version=0)
+        return {"id": project_id}
+
+    if __name__ == "__main__":
+        service.run()
+
+Commands (`omb.cmd.<service>.<name>`) and queries (`omb.qry.<service>.<name>`) are subscribed in the
+queue group `omb-<service>`, so replicas share them. A handler's return value becomes
+`Reply.success(result)`; an `OmbudsmanError` becomes `Reply.failure`; a pydantic `ValidationError`
+becomes `invalid` with the fields; anything else `internal` (logged, never its traceback in the reply).
+
+Subscriptions use nats-py directly (not FastStream's NatsBroker): the runtime registers subjects
+dynamically per service, needs the raw headers (metadata, trace context), JetStream acks with nak
+delays for consumers and batched publish acks for the outbox; nats-py gives all of these plainly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Invalid, OmbudsmanError, Reply
+from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
+from ombudsman.eventstore import rpc, tracing
+from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.logging import setup_logging
+from ombudsman.eventstore.migrations import ensure_event_tables, run_migrations
+from ombudsman.eventstore.outbox import OutboxRelay
+from ombudsman.eventstore.projections import Projection, ProjectionConsumer, setup_projections
+from ombudsman.eventstore.settings import Settings
+from ombudsman.eventstore.store import EventStore
+from ombudsman.eventstore.streams import ensure_streams
+from ombudsman.eventstore.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Metadata, "ServiceContext"], Awaitable[Any]]
+
+
+class ServiceContext:
+    """What a handler may use: a unit of work, the engine and store, NATS, settings, requests to others."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    @property
+    def name(self) -> str:
+        return self._service.name
+
+    @property
+    def settings(self) -> Settings:
+        return self._service.settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        assert self._service.engine is not None, "service not started"
+        return self._service.engine
+
+    @property
+    def store(self) -> EventStore:
+        return self._service.store
+
+    @property
+    def nc(self) -> NATS:
+        assert self._service.nc is not None, "service not started"
+        return self._service.nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        assert self._service.js is not None, "service not started"
+        return self._service.js
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work: events, outbox and synchronous projections in one transaction."""
+        relay = self._service.relay
+        return UnitOfWork(self.engine, self.store, self._service.projections,
+                          on_commit=relay.notify if relay else None)
+
+    async def request(self, subject: str, payload: dict[str, Any], *, meta: Metadata | None = None,
+                      timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """A command/query to another service (trace context and metadata carried along)."""
+        return await rpc.request(self.nc, subject, payload, meta=meta,
+                                 timeout=timeout or self.settings.request_timeout)
+
+
+class Service:
+    """One process of one service: migrations, projections, relay, consumers and handlers."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        schema: str,
+        settings: Settings,
+        migrations: Path | None = None,
+        projections: Sequence[Projection] = (),
+        consumers: Sequence[tuple[Projection, str, str]] = (),
+    ) -> None:
+        self.name = name
+        self.schema = schema
+        self.settings = settings
+        self.migrations = migrations
+        self.projections = tuple(projections)
+        self.consumer_specs = tuple(consumers)
+        self.store = EventStore(schema)
+        self.ctx = ServiceContext(self)
+        self.engine: AsyncEngine | None = None
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[ProjectionConsumer] = []
+        self._handlers: dict[str, Handler] = {}
+        self._subscriptions: list[Subscription] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._semaphore = asyncio.Semaphore(settings.handler_concurrency)
+        self._started = False
+
+        async def health(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+            return {"service": name, "status": "ok"}
+
+        self._handlers[health_subject(name)] = health
+
+    def command(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: handle `omb.cmd.<service>.<name>`."""
+        return self._register(command_subject(self.name, name))
+
+    def query(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: handle `omb.qry.<service>.<name>`."""
+        return self._register(query_subject(self.name, name))
+
+    def _register(self, subject: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if self._started:
+                raise RuntimeError(f"register {subject} before the service starts")
+            self._handlers[subject] = handler
+            return handler
+
+        return register
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def start(self) -> None:
+        """Connect, migrate, set up projections and streams, start relay, consumers and subscriptions."""
+        if not self.settings.database_url or not self.settings.nats_url:
+            raise RuntimeError(f"service {self.name}: OMB_DATABASE_URL and OMB_NATS_URL must be set "
+                               "(`ombudsman up` sets both for the services it starts)")
+        tracing.setup_tracing(self.name)
+        self.engine = create_engine(self.settings.database_url, pool_size=self.settings.db_pool_size)
+        if self.migrations is not None:
+            await run_migrations(self.engine, self.schema, self.migrations)
+        else:
+            async with self.engine.begin() as conn:
+                await ensure_event_tables(conn, self.schema)
+        await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
+        self.nc = await connect_nats(self.settings.nats_url, name=f"omb-{self.name}",
+                                     timeout=self.settings.connect_timeout)
+        self.js = self.nc.jetstream()
+        await ensure_streams(self.js, replicas=self.settings.events_replicas)
+        self.relay = OutboxRelay(self.engine, self.schema, self.js)
+        await self.relay.start()
+        self.relay.notify()  # publish whatever an earlier run left behind
+        for projection, durable, filter_subject in self.consumer_specs:
+            consumer = ProjectionConsumer(self.engine, self.schema, self.js, projection,
+                                          durable=durable, filter_subject=filter_subject)
+            await consumer.start()
+            self.consumers.append(consumer)
+        group = queue_group(self.name)
+        for subject in self._handlers:
+            self._subscriptions.append(await self.nc.subscribe(subject, queue=group, cb=self._on_request))
+        await self.nc.flush()
+        self._started = True
+        log.info("service %s started", self.name, extra={"subjects": self.subjects})
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.drain()
+        self._subscriptions.clear()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=self.settings.request_timeout)
+        for consumer in self.consumers:
+            await consumer.stop()
+        self.consumers.clear()
+        if self.relay is not None:
+            await self.relay.stop(flush=True)
+            self.relay = None
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+            self.nc = None
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+        self._started = False
+        log.info("service %s stopped", self.name)
+
+    async def _on_request(self, msg: Msg) -> None:
+        await self._semaphore.acquire()
+        task = asyncio.create_task(self._answer(msg))
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._semaphore.release()
+
+    async def _answer(self, msg: Msg) -> None:
+        handler = self._handlers[msg.subject]
+        headers = msg.headers or {}
+        with tracing.span(msg.subject, kind=SpanKind.SERVER, parent_headers=headers,
+                          attributes={"messaging.destination": msg.subject, "omb.service": self.name}):
+            reply = await self._call(handler, msg, headers)
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(reply.model_dump_json().encode())
+
+    async def _call(self, handler: Handler, msg: Msg, headers: dict[str, str]) -> Reply:
+        try:
+            payload = json.loads(msg.data) if msg.data else {}
+            if not isinstance(payload, dict):
+                raise Invalid("the request body must be a JSON object")
+            meta = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
+        except json.JSONDecodeError as exc:
+            return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
+        except ValidationError as exc:
+            return Reply.failure(Invalid("bad request metadata", {"errors": _errors(exc)}))
+        except OmbudsmanError as exc:
+            return Reply.failure(exc)
+        # Events appended by this handler carry the span of this hop (same trace as the caller).
+        meta = meta.model_copy(update={"traceparent": tracing.current_traceparent() or meta.traceparent})
+        try:
+            return Reply.success(await handler(payload, meta, self.ctx))
+        except OmbudsmanError as exc:
+            return Reply.failure(exc)
+        except ValidationError as exc:
+            return Reply.failure(Invalid(f"invalid request: {_summary(exc)}", {"errors": _errors(exc)}))
+        except Exception:
+            log.exception("%s: unexpected error handling %s", self.name, msg.subject)
+            return Reply.failure(OmbudsmanError("internal error", {"subject": msg.subject}))
+
+    def run(self) -> None:
+        """Run until SIGINT/SIGTERM, then stop gracefully (`python -m ombudsman.<service>`)."""
+        setup_logging(self.settings.log_level, self.name)
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+
+
+async def connect_nats(url: str, *, name: str, timeout: float = 30.0) -> NATS:  # noqa: ASYNC109
+    """Connect to NATS, retrying until `timeout` (the server may still be starting); reconnects forever after."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.1
+    while True:
+        try:
+            return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                      connect_timeout=2)
+        except Exception:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)

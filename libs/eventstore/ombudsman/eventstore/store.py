@@ -1,0 +1,172 @@
+"""The PostgreSQL event store of one service schema: append with optimistic concurrency, read back.
+
+`append` writes the events and their outbox rows in the caller's transaction with one statement,
+so events, outbox and whatever else the transaction holds commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.contracts.registry import to_current
+from ombudsman.contracts.replies import Conflict
+from ombudsman.contracts.subjects import event_subject
+from ombudsman.eventstore.db import quote_ident
+
+_COLUMNS = ("global_position, event_id, stream_type, stream_id, version, event_type, schema_version, "
+            "data, metadata, occurred_at")
+
+
+def envelope_from_row(row: Any) -> EventEnvelope:
+    """Rebuild an envelope from an events row (columns as in `_COLUMNS`), upcast to the current schema."""
+    meta = row.metadata
+    envelope = EventEnvelope.model_validate({
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "schema_version": row.schema_version,
+        "stream_type": row.stream_type,
+        "stream_id": row.stream_id,
+        "version": row.version,
+        "occurred_at": row.occurred_at,
+        "actor": meta["actor"],
+        "correlation_id": meta["correlation_id"],
+        "causation_id": meta.get("causation_id"),
+        "traceparent": meta.get("traceparent"),
+        "data": row.data,
+    })
+    return to_current(envelope)
+
+
+class EventStore:
+    """Events of one schema (`<schema>.events`, `<schema>.outbox`)."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = quote_ident(schema)
+        s = self.schema
+        self._insert = text(f"""
+            WITH input AS (
+                SELECT * FROM unnest(
+                    CAST(:event_ids AS text[]), CAST(:stream_types AS text[]), CAST(:stream_ids AS text[]),
+                    CAST(:versions AS integer[]), CAST(:event_types AS text[]), CAST(:schema_versions AS integer[]),
+                    CAST(:datas AS text[]), CAST(:metas AS text[]), CAST(:occurred AS timestamptz[]),
+                    CAST(:subjects AS text[]), CAST(:payloads AS text[]), CAST(:traceparents AS text[])
+                ) WITH ORDINALITY AS t(event_id, stream_type, stream_id, version, event_type, schema_version,
+                                        data, metadata, occurred_at, subject, payload, traceparent, n)
+            ),
+            guard AS (
+                SELECT coalesce(max(version), 0) AS current FROM {s}.events WHERE stream_id = :stream_id
+            ),
+            inserted AS (
+                INSERT INTO {s}.events (event_id, stream_type, stream_id, version, event_type, schema_version,
+                                        data, metadata, occurred_at)
+                SELECT event_id, stream_type, stream_id, version, event_type, schema_version,
+                       CAST(data AS jsonb), CAST(metadata AS jsonb), occurred_at
+                FROM input, guard WHERE guard.current = :expected_version
+                ORDER BY n
+                RETURNING global_position, event_id
+            ),
+            queued AS (
+                INSERT INTO {s}.outbox (global_position, subject, msg_id, payload, traceparent)
+                SELECT i.global_position, input.subject, input.event_id, input.payload, input.traceparent
+                FROM inserted i JOIN input USING (event_id)
+            )
+            SELECT global_position, event_id FROM inserted ORDER BY global_position
+        """)
+        self._version = text(f"SELECT coalesce(max(version), 0) FROM {s}.events WHERE stream_id = :stream_id")
+
+    async def append(
+        self, conn: AsyncConnection, envelopes: Sequence[EventEnvelope], *, expected_version: int
+    ) -> list[int]:
+        """Append `envelopes` (one stream, versions `expected_version+1`, `+2`, ...) in `conn`'s transaction.
+
+        Raises `Conflict` when the stream's last version is not `expected_version` (another writer got
+        there first); the transaction is then unusable and must be rolled back. Returns the global
+        positions of the new events, in order.
+        """
+        if not envelopes:
+            return []
+        stream_id = envelopes[0].stream_id
+        for offset, envelope in enumerate(envelopes, start=1):
+            if envelope.stream_id != stream_id:
+                raise ValueError("one append writes one stream: got stream ids "
+                                 f"{stream_id!r} and {envelope.stream_id!r}")
+            if envelope.version != expected_version + offset:
+                raise ValueError(f"event {offset} of stream {stream_id!r} has version {envelope.version}, "
+                                 f"expected {expected_version + offset}")
+        params: dict[str, Any] = {
+            "stream_id": stream_id, "expected_version": expected_version,
+            "event_ids": [], "stream_types": [], "stream_ids": [], "versions": [], "event_types": [],
+            "schema_versions": [], "datas": [], "metas": [], "occurred": [], "subjects": [], "payloads": [],
+            "traceparents": [],
+        }
+        for envelope in envelopes:
+            dumped = envelope.model_dump(mode="json")
+            params["event_ids"].append(envelope.event_id)
+            params["stream_types"].append(envelope.stream_type)
+            params["stream_ids"].append(envelope.stream_id)
+            params["versions"].append(envelope.version)
+            params["event_types"].append(envelope.event_type)
+            params["schema_versions"].append(envelope.schema_version)
+            params["datas"].append(json.dumps(dumped["data"]))
+            params["metas"].append(json.dumps({
+                "actor": dumped["actor"], "correlation_id": envelope.correlation_id,
+                "causation_id": envelope.causation_id, "traceparent": envelope.traceparent,
+            }))
+            params["occurred"].append(envelope.occurred_at)
+            params["subjects"].append(event_subject(envelope.stream_type, envelope.stream_id, envelope.event_type))
+            params["payloads"].append(json.dumps(dumped))
+            params["traceparents"].append(envelope.traceparent)
+        try:
+            rows = (await conn.execute(self._insert, params)).all()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"stream {stream_id!r} moved: another writer appended first",
+                {"stream_id": stream_id, "expected_version": expected_version},
+            ) from exc
+        if not rows:
+            current = await self.stream_version(conn, stream_id)
+            raise Conflict(
+                f"stream {stream_id!r} is at version {current}, not {expected_version}",
+                {"stream_id": stream_id, "expected_version": expected_version, "current_version": current},
+            )
+        return [int(row.global_position) for row in rows]
+
+    async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
+        """The last version of a stream (0 when it has no events)."""
+        return int((await conn.execute(self._version, {"stream_id": stream_id})).scalar_one())
+
+    async def load_stream(
+        self, conn: AsyncConnection, stream_id: str, *, up_to: datetime | None = None
+    ) -> list[EventEnvelope]:
+        """A stream's events in version order (only those that occurred at or before `up_to` if given)."""
+        sql = f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = :stream_id"
+        params: dict[str, Any] = {"stream_id": stream_id}
+        if up_to is not None:
+            sql += " AND occurred_at <= :up_to"
+            params["up_to"] = up_to
+        rows = (await conn.execute(text(sql + " ORDER BY version"), params)).all()
+        return [envelope_from_row(row) for row in rows]
+
+    async def read_all(
+        self, conn: AsyncConnection, *, after_position: int = 0, limit: int = 1000
+    ) -> list[tuple[int, EventEnvelope]]:
+        """Events of every stream after `after_position`, in global order, at most `limit`."""
+        rows = (await conn.execute(
+            text(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE global_position > :after "
+                 "ORDER BY global_position LIMIT :limit"),
+            {"after": after_position, "limit": limit},
+        )).all()
+        return [(int(row.global_position), envelope_from_row(row)) for row in rows]
+
+    async def last_position(self, conn: AsyncConnection) -> int:
+        """The highest global position in the store (0 when empty)."""
+        sql = text(f"SELECT coalesce(max(global_position), 0) FROM {self.schema}.events")
+        return int((await conn.execute(sql)).scalar_one())

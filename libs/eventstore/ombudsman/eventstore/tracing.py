@@ -1,0 +1,95 @@
+"""OpenTelemetry: tracer set-up and W3C trace context carried in NATS headers.
+
+A trace started anywhere (the gateway's HTTP request) continues through every NATS hop: `rpc.request`
+and the outbox relay inject `traceparent` into headers, the service runtime extracts it and opens a
+server span, and events appended under that span carry its `traceparent` in their envelope.
+
+Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` and install `opentelemetry-exporter-otlp` to ship spans;
+`OMB_TRACE_CONSOLE=1` prints them. Without either, spans are still created (ids in logs and events).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagators.textmap import DefaultGetter
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_configured = False
+
+
+def setup_tracing(service_name: str) -> None:
+    """Install an SDK tracer provider for this process (once; later calls do nothing)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return  # the application (or a test) installed its own provider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        except ImportError:
+            pass
+    if os.environ.get("OMB_TRACE_CONSOLE"):
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("ombudsman.eventstore")
+
+
+def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Add the current span's `traceparent` (and `tracestate`) to `headers`."""
+    _PROPAGATOR.inject(headers)
+    return headers
+
+
+def extract(headers: Mapping[str, str] | None) -> otel_context.Context:
+    """The trace context carried by `headers` (an empty context when there is none)."""
+    return _PROPAGATOR.extract(dict(headers or {}), getter=DefaultGetter())
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span, or None outside any valid span."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
+    return extract({"traceparent": traceparent} if traceparent else {})
+
+
+@contextmanager
+def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, parent_headers: Mapping[str, str] | None = None,
+         attributes: dict[str, Any] | None = None) -> Iterator[Span]:
+    """A span, child of the context in `parent_headers` when given, else of the current span."""
+    ctx = extract(parent_headers) if parent_headers is not None else None
+    with tracer().start_as_current_span(name, context=ctx, kind=kind, attributes=attributes) as current:
+        yield current
+
+
+def trace_ids() -> tuple[str | None, str | None]:
+    """(trace_id, span_id) of the current span as hex, for logs."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
