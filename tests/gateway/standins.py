@@ -15,11 +15,7 @@ import nats
 
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Reply
-
-try:
-    from ombudsman.eventstore.rpc import META_HEADER  # type: ignore[attr-defined]
-except ImportError:
-    from ombudsman.gateway.rpc_interim import META_HEADER
+from ombudsman.eventstore.rpc import META_HEADER
 
 
 class StandIn:

@@ -9,11 +9,7 @@ from nats.aio.client import Client as NATS
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject
-
-try:
-    from ombudsman.eventstore import rpc  # type: ignore[attr-defined]
-except ImportError:  # libs/eventstore's rpc not landed yet
-    from ombudsman.gateway import rpc_interim as rpc  # type: ignore[no-redef]
+from ombudsman.eventstore import rpc
 
 
 class Bus:
