@@ -87,3 +87,28 @@ async def test_lockout_after_five_failures(gateway: Gateway) -> None:
             "SELECT event_type FROM gateway.events e JOIN gateway.users u ON u.id = e.stream_id "
             "WHERE u.username = 'carol' ORDER BY e.version"))).scalars().all()
     assert types == ["UserRegistered"] + ["LoginFailed"] * 5 + ["UserLockedOut"]
+
+
+async def test_users_projection_rebuilds_from_events_alone(gateway: Gateway) -> None:
+    from sqlalchemy import text
+
+    from ombudsman.eventstore.projections import rebuild
+    from ombudsman.gateway.projections import SCHEMA, UsersProjection
+
+    users = gateway.app.state.users
+    await gateway.register("hank")
+    await gateway.register("ivy")
+    _, admin_auth = await gateway.user("boss", role="admin")
+    hank = (await gateway.login("hank"))["user"]
+    await gateway.client.post("/api/v1/auth/login", json={"username": "ivy", "password": "bad-password"})
+    r = await gateway.client.patch(f"/api/v1/users/{hank['id']}", headers=admin_auth, json={"role": "viewer"})
+    assert r.status_code == 200 and r.json()["role"] == "viewer"
+    query = text(f"SELECT * FROM {SCHEMA}.users ORDER BY id")
+    async with users.engine.connect() as conn:
+        before = [dict(row) for row in (await conn.execute(query)).mappings()]
+    applied = await rebuild(users.engine, SCHEMA, UsersProjection())
+    async with users.engine.connect() as conn:
+        after = [dict(row) for row in (await conn.execute(query)).mappings()]
+    assert applied >= 7 and after == before
+    assert {u["username"]: u["role"] for u in after} == {"hank": "viewer", "ivy": "user", "boss": "admin"}
+    assert next(u for u in after if u["username"] == "ivy")["failed_attempts"] == 1
