@@ -1,4 +1,4 @@
-"""One pipeline of 18 validators between PostgreSQL (source) and fakesnow (Snowflake, target):
+"""One pipeline of 21 validators between PostgreSQL (source) and fakesnow (Snowflake, target):
 the defective target fails exactly the steps whose defect was injected; a clean copy passes them all."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ CASE_IDS = [
     "record_counts", "nulls", "uniqueness", "statistics", "distribution_categorical", "outliers",
     "domain_values_allowed", "regex_patterns", "column_aggregates", "custom_query", "foreign_keys",
     "dim_business_keys", "composite_keys", "scd2", "late_arriving_facts", "metric_sums", "ts_continuity",
-    "period_over_period",
+    "period_over_period", "schema_columns", "schema_nullability", "schema_datatypes",
 ]
 
 
@@ -94,7 +94,7 @@ async def test_pipeline_finds_every_injected_defect(warehouses: dict[str, str]) 
         assert step.status == cases[case_id].expect, (case_id, step.message)
         assert cases[case_id].check(step), (case_id, step.model_dump())
         assert step.sql["source"] and step.sql["target"]
-        if case_id not in ("custom_query",):
+        if not case_id.startswith(("custom_query", "schema_")):
             assert '"PUBLIC"."' in step.sql["target"][0] and '"public"."' in step.sql["source"][0]
     assert by_step["sums_after_counts"].status == "skipped"
     assert "record_counts" in by_step["sums_after_counts"].message
