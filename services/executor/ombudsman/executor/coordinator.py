@@ -1,0 +1,521 @@
+"""The coordinator: the executor's single writer. It records what workers report, releases steps
+whose dependencies are done (bounded per run and per connection), moves batches on, fires
+schedules, turns exhausted work messages into `error: worker lost`, and archives old results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from ombudsman.contracts import events as ev
+from ombudsman.contracts import subjects
+from ombudsman.contracts.envelope import Actor, EventEnvelope, Metadata, new_id
+from ombudsman.contracts.registry import Event, envelope_for
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError
+from ombudsman.executor import domain
+from ombudsman.executor.rpc import request
+from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.store import Append, EventStore
+
+log = logging.getLogger("ombudsman.executor")
+SERVICE_META = Metadata(actor=Actor.service("executor"))
+CONFLICT_RETRIES = 20
+
+
+def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
+    """The one durable pull consumer every worker shares (the service and workers agree on it)."""
+    return ConsumerConfig(
+        durable_name=WORK_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=settings.executor_ack_wait,
+        max_deliver=settings.executor_max_deliver, filter_subject=f"{subjects.WORK_PREFIX}.step.>",
+        max_ack_pending=10_000,
+    )
+
+
+def envelopes(events: Sequence[Event], stream_id: str, version: int, meta: Metadata) -> list[EventEnvelope]:
+    return [envelope_for(e, stream_id=stream_id, version=version + i + 1, meta=meta) for i, e in enumerate(events)]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Coordinator:
+    """Runs, batches, schedules and discrepancies: load, decide, append (retrying on conflict)."""
+
+    def __init__(self, store: EventStore, nc: NATS, js: JetStreamContext, settings: ExecutorSettings) -> None:
+        self.store = store
+        self.nc = nc
+        self.js = js
+        self.settings = settings
+        self.capacity = domain.Capacity(per_connection=settings.executor_per_connection)
+        self.active_runs: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    # --- mechanics ------------------------------------------------------------------------
+
+    async def _retrying(self, key: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        async with self._locks[key]:
+            for _ in range(CONFLICT_RETRIES):
+                try:
+                    return await attempt()
+                except Conflict as exc:
+                    if "version" not in exc.details and "concurrent" not in exc.message:
+                        raise
+                    await asyncio.sleep(0.01)
+            raise Conflict(f"{key}: too many concurrent changes, try again")
+
+    async def load_run(self, run_id: str) -> domain.RunState:
+        return domain.fold_run(run_id, await self.store.load(run_id))
+
+    async def existing_run(self, run_id: str) -> domain.RunState:
+        state = await self.load_run(run_id)
+        if state.status == "new":
+            raise NotFound(f"run {run_id} not found", {"run_id": run_id})
+        return state
+
+    async def existing_batch(self, batch_id: str) -> domain.BatchState:
+        state = domain.fold_batch(batch_id, await self.store.load(batch_id))
+        if state.status in ("new", "deleted"):
+            raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
+        return state
+
+    # --- startup --------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """After a (re)start: rebuild in-flight counts, move on every unfinished run and batch."""
+        async with self.store.pool.acquire() as conn:
+            run_ids = [r["run_id"] for r in await conn.fetch(
+                "SELECT run_id FROM executor.runs WHERE status IN ('queued','running') ORDER BY queued_at")]
+            batch_ids = [r["batch_id"] for r in await conn.fetch(
+                "SELECT batch_id FROM executor.batches WHERE status='running' AND NOT deleted")]
+        for run_id in run_ids:
+            state = await self.load_run(run_id)
+            for step in state.in_flight:
+                self.capacity.take(state.step_connections(step))
+            self.active_runs.add(run_id)
+        for run_id in run_ids:
+            await self.advance(run_id)
+        for batch_id in batch_ids:
+            await self.advance_batch(batch_id)
+
+    async def ensure_work_consumer(self) -> None:
+        try:
+            await self.js.consumer_info(subjects.WORK_STREAM, WORK_CONSUMER)
+        except Exception:
+            await self.js.add_consumer(subjects.WORK_STREAM, work_consumer_config(self.settings))
+
+    # --- runs -----------------------------------------------------------------------------
+
+    async def resolve_pipeline(self, project_id: str | None, pipeline_id: str | None, yaml_text: str | None,
+                               meta: Metadata) -> tuple[str, str | None]:
+        """The pipeline YAML of a run and its name: inline, or from the projects service."""
+        if yaml_text:
+            return yaml_text, None
+        if not project_id or not pipeline_id:
+            raise Invalid("give pipeline_yaml, or project_id and pipeline_id", {"field": "pipeline_yaml"})
+        found = await request(self.nc, subjects.query_subject("projects", "pipeline"),
+                              {"project_id": project_id, "pipeline_id": pipeline_id}, meta=meta)
+        return found["yaml"], found.get("name")
+
+    async def queue_run(self, *, yaml_text: str, project_id: str | None, pipeline_id: str | None,
+                        name: str | None, meta: Metadata, only: list[str] | None = None,
+                        max_parallel: int | None = None, retry_of: str | None = None) -> str:
+        run_id = new_id()
+        queued = domain.queue_run(
+            run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name, only=only,
+            max_parallel=max_parallel or self.settings.executor_run_parallel, retry_of=retry_of,
+        )
+        await self.store.append([Append(run_id, 0, envelopes([queued], run_id, 0, meta))])
+        self.active_runs.add(run_id)
+        await self.advance(run_id, meta)
+        return run_id
+
+    async def advance(self, run_id: str, meta: Metadata = SERVICE_META) -> domain.RunState:
+        """Release what can run now; finish the run when every step has a result."""
+
+        async def attempt() -> tuple[domain.RunState, list[Event]]:
+            state = await self.load_run(run_id)
+            taken = domain.Capacity(dict(self.capacity.in_flight), self.capacity.per_connection)
+            decided = domain.advance_run(state, taken, now_utc())
+            await self.store.append([Append(run_id, state.version, envelopes(decided, run_id, state.version, meta))])
+            self.capacity.in_flight = taken.in_flight
+            return state, decided
+
+        state, decided = await self._retrying(run_id, attempt)
+        finished = next((e for e in decided if isinstance(e, ev.RunCompleted)), None)
+        if finished is not None:
+            self.active_runs.discard(run_id)
+            if state.batch_id:
+                await self.run_finished_in_batch(state.batch_id, run_id, finished.status)
+        return state
+
+    async def advance_waiting(self) -> None:
+        """Connection capacity was freed: give the other active runs a chance."""
+        for run_id in list(self.active_runs):
+            await self.advance(run_id)
+
+    async def record_step_started(self, run_id: str, step: str, worker: str | None, attempt: int,
+                                  meta: Metadata) -> dict[str, Any]:
+        async def go() -> dict[str, Any]:
+            state = await self.existing_run(run_id)
+            if step not in state.steps:
+                raise Invalid(f"step: run {run_id} has no step {step!r}", {"field": "step"})
+            if step in state.results:
+                return {"recorded": False}
+            event = ev.StepStarted(run_id=run_id, step=step, worker=worker, attempt=attempt)
+            await self.store.append([Append(run_id, state.version, envelopes([event], run_id, state.version, meta))])
+            return {"recorded": True}
+
+        return await self._retrying(run_id, go)
+
+    async def record_step_result(self, run_id: str, step: str, reported: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Commit a step's result once (a redelivered step's second result is dropped), with a
+        discrepancy record per failed check; then release what depended on it."""
+
+        async def go() -> tuple[bool, domain.RunState]:
+            state = await self.existing_run(run_id)
+            if step not in state.steps:
+                raise Invalid(f"step: run {run_id} has no step {step!r}", {"field": "step"})
+            if step in state.results:
+                return False, state
+            result = dict(reported)
+            status = str(result.get("status", "error"))
+            spec = state.spec
+            spec_step = spec.step(step)
+            table = str(spec_step.source_table) if spec_step.source_table else None
+            scope = state.project_id or f"pipeline:{state.pipeline_name}"
+            appends: list[Append] = []
+            if status == "failed":
+                fp = domain.fingerprint(scope, step, spec_step.validator, table, result)
+                accepted = await self._accepted(fp)
+                if accepted is not None:
+                    status = "warning"
+                    note = f"accepted known difference ({accepted['note'] or 'no note'}, by {accepted['accepted_by']})"
+                    result = {**result, "status": status, "message": f"{result.get('message', '')} — {note}",
+                              "details": {**(result.get("details") or {}), "accepted_difference": fp}}
+                else:
+                    discrepancy_id = new_id()
+                    recorded = ev.DiscrepancyRecorded(
+                        discrepancy_id=discrepancy_id, run_id=run_id, step=step, project_id=state.project_id,
+                        pipeline=state.pipeline_name, type=domain.discrepancy_type(spec_step.validator, result),
+                        severity=result.get("severity") or spec.severity(spec_step), table=table,
+                        columns=list(result.get("affected_columns") or []), message=str(result.get("message", "")),
+                        sample=list(result.get("sample") or [])[:20], fingerprint=fp,
+                    )
+                    appends.append(Append(discrepancy_id, 0, envelopes([recorded], discrepancy_id, 0, meta)))
+            decided = domain.record_step_result(state, step, status, {**result, "status": status})
+            appends.insert(0, Append(run_id, state.version, envelopes(decided, run_id, state.version, meta)))
+            await self.store.append(appends)
+            return True, state
+
+        recorded, state = await self._retrying(run_id, go)
+        if recorded and step in state.dispatched:
+            self.capacity.release(state.step_connections(step))
+        await self.advance(run_id)
+        if recorded:
+            await self.advance_waiting()
+        return {"recorded": recorded}
+
+    async def _accepted(self, fp: str) -> dict[str, Any] | None:
+        async with self.store.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM executor.accepted_differences WHERE fingerprint=$1", fp)
+        return dict(row) if row else None
+
+    async def cancel_run(self, run_id: str, reason: str, meta: Metadata) -> dict[str, Any]:
+        async def go() -> domain.RunState:
+            state = await self.existing_run(run_id)
+            decided = domain.cancel_run(state, reason)
+            await self.store.append([Append(run_id, state.version, envelopes(decided, run_id, state.version, meta))])
+            return state
+
+        state = await self._retrying(run_id, go)
+        self.active_runs.discard(run_id)
+        if state.batch_id:
+            await self.run_finished_in_batch(state.batch_id, run_id, "cancelled")
+        return {"run_id": run_id, "status": "cancelled"}
+
+    async def step_task(self, run_id: str, step: str) -> dict[str, Any]:
+        """What a worker needs to run one step (or that it need not)."""
+        state = await self.existing_run(run_id)
+        if step not in state.steps:
+            raise NotFound(f"run {run_id} has no step {step!r}")
+        if step in state.results:
+            return {"action": "done"}
+        if state.status == "cancelled":
+            return {"action": "cancelled"}
+        return {"action": "run", "pipeline_yaml": state.pipeline_yaml, "project_id": state.project_id}
+
+    async def worker_lost(self, stream_seq: int, deliveries: int) -> None:
+        """A work message ran out of deliveries: its step ends as `error: worker lost`."""
+        try:
+            msg = await self.js.get_msg(subjects.WORK_STREAM, stream_seq)
+        except Exception as exc:
+            log.warning("worker lost: message %s is gone (%s)", stream_seq, exc)
+            return
+        work = json.loads(msg.data or b"{}")
+        result = {
+            "step": work["step"], "validator": "", "status": "error", "severity": "critical",
+            "message": f"error: worker lost (no result after {deliveries} deliveries)",
+        }
+        try:
+            await self.record_step_result(work["run_id"], work["step"], result, SERVICE_META)
+        finally:
+            try:
+                await self.js.delete_msg(subjects.WORK_STREAM, stream_seq)
+            except Exception:  # already gone
+                pass
+
+    # --- batches --------------------------------------------------------------------------
+
+    async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> str:
+        name = str(payload.get("name") or "").strip()
+        if not name:
+            raise Invalid("name: required", {"field": "name"})
+        pipelines = payload.get("pipelines")
+        if not isinstance(pipelines, list) or not pipelines:
+            raise Invalid("pipelines: give at least one pipeline", {"field": "pipelines"})
+        clean = []
+        for i, item in enumerate(pipelines):
+            if not isinstance(item, dict):
+                raise Invalid(f"pipelines[{i}]: must be an object", {"field": f"pipelines[{i}]"})
+            if item.get("pipeline_yaml"):
+                domain.parse_spec(str(item["pipeline_yaml"]))
+            elif not (item.get("project_id") and item.get("pipeline_id")):
+                raise Invalid(f"pipelines[{i}]: give project_id and pipeline_id, or pipeline_yaml",
+                              {"field": f"pipelines[{i}]"})
+            clean.append({k: item[k] for k in ("project_id", "pipeline_id", "pipeline_yaml", "name") if item.get(k)})
+        max_parallel = 1 if payload.get("sequential") else int(payload.get("max_parallel") or 4)
+        if max_parallel < 1:
+            raise Invalid("max_parallel: must be at least 1", {"field": "max_parallel"})
+        batch_id = new_id()
+        created = ev.BatchCreated(batch_id=batch_id, name=name, pipelines=clean, max_parallel=max_parallel,
+                                  continue_on_error=bool(payload.get("continue_on_error", True)))
+        await self.store.append([Append(batch_id, 0, envelopes([created], batch_id, 0, meta))])
+        return batch_id
+
+    async def execute_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
+        async def go() -> None:
+            state = await self.existing_batch(batch_id)
+            if state.status == "running":
+                raise Conflict(f"batch {batch_id} is already running")
+            started = ev.BatchStarted(batch_id=batch_id, total=len(state.pipelines))
+            await self.store.append([Append(batch_id, state.version, envelopes([started], batch_id, state.version, meta))])
+
+        await self._retrying(batch_id, go)
+        await self.advance_batch(batch_id, meta)
+        return {"batch_id": batch_id, "status": "running"}
+
+    async def _pipeline_of(self, batch: domain.BatchState, index: int, meta: Metadata) -> tuple[str, str | None, str | None, str]:
+        item = batch.pipelines[index]
+        yaml_text, found_name = await self.resolve_pipeline(
+            item.get("project_id"), item.get("pipeline_id"), item.get("pipeline_yaml"), meta)
+        return yaml_text, item.get("project_id"), item.get("pipeline_id"), item.get("name") or found_name or ""
+
+    async def advance_batch(self, batch_id: str, meta: Metadata = SERVICE_META) -> None:
+        """Start pipelines while fewer than max_parallel run; complete the batch when all are done."""
+        launched: list[str] = []
+
+        async def go() -> None:
+            launched.clear()
+            batch = domain.fold_batch(batch_id, await self.store.load(batch_id))
+            launch, decided = domain.advance_batch(batch, now_utc())
+            appends = [Append(batch_id, batch.version, envelopes(decided, batch_id, batch.version, meta))]
+            batch_events: list[Event] = []
+            for index in launch:
+                yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
+                run_id = new_id()
+                only = batch.retry_steps.get(index)
+                queued = domain.queue_run(
+                    run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name or None,
+                    batch_id=batch_id, only=only, max_parallel=self.settings.executor_run_parallel,
+                    retry_of=batch.runs.get(index) if only is not None else None,
+                )
+                appends.append(Append(run_id, 0, envelopes([queued], run_id, 0, meta)))
+                batch_events.append(ev.BatchPipelineStarted(batch_id=batch_id, index=index, run_id=run_id))
+                launched.append(run_id)
+            if batch_events:
+                appends[0] = Append(batch_id, batch.version, envelopes(batch_events, batch_id, batch.version, meta))
+            await self.store.append(appends)
+
+        await self._retrying(batch_id, go)
+        for run_id in launched:
+            self.active_runs.add(run_id)
+        for run_id in launched:
+            await self.advance(run_id)
+        if not launched:
+            # runs that finished while the batch lock was held elsewhere are caught by recover()
+            return
+
+    async def run_finished_in_batch(self, batch_id: str, run_id: str, status: str) -> None:
+        async def go() -> bool:
+            batch = domain.fold_batch(batch_id, await self.store.load(batch_id))
+            index = next((i for i, r in batch.runs.items() if r == run_id), None)
+            if index is None or index not in batch.running:
+                return False
+            finished = ev.BatchPipelineFinished(batch_id=batch_id, index=index, run_id=run_id, status=status)  # type: ignore[arg-type]
+            await self.store.append([Append(batch_id, batch.version, envelopes([finished], batch_id, batch.version, SERVICE_META))])
+            return True
+
+        if await self._retrying(batch_id, go):
+            await self.advance_batch(batch_id)
+
+    async def cancel_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
+        """Nothing new starts; steps already running finish; the batch's unfinished runs are cancelled."""
+
+        async def go() -> domain.BatchState:
+            batch = await self.existing_batch(batch_id)
+            if batch.status != "running":
+                raise Conflict(f"batch {batch_id} is {batch.status}, not running", {"status": batch.status})
+            cancelled = ev.BatchCancelled(batch_id=batch_id, reason="cancelled")
+            await self.store.append([Append(batch_id, batch.version, envelopes([cancelled], batch_id, batch.version, meta))])
+            return batch
+
+        batch = await self._retrying(batch_id, go)
+        for index in sorted(batch.running):
+            run_id = batch.runs[index]
+            try:
+                await self.cancel_run(run_id, "batch cancelled", meta)
+            except Conflict:
+                pass  # finished meanwhile
+        return {"batch_id": batch_id, "status": "cancelled"}
+
+    async def retry_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
+        """Run again only what failed: per failed pipeline, its steps that did not pass."""
+
+        async def go() -> dict[str, list[str]]:
+            batch = await self.existing_batch(batch_id)
+            if batch.status not in ("completed", "failed", "cancelled"):
+                raise Conflict(f"batch {batch_id} is {batch.status}; retry a finished batch", {"status": batch.status})
+            redo: dict[str, list[str]] = {}
+            for index in range(len(batch.pipelines)):
+                run_id = batch.runs.get(index)
+                if run_id is None:  # never started (cancelled or stopped early): run all of it
+                    yaml_text, *_ = await self._pipeline_of(batch, index, meta)
+                    redo[str(index)] = domain.parse_spec(yaml_text).topological_order()
+                    continue
+                run = await self.load_run(run_id)
+                steps = [s for s in run.steps if run.results.get(s) not in ("passed", "warning")]
+                if steps:
+                    redo[str(index)] = steps
+            if not redo:
+                raise Conflict(f"batch {batch_id} has nothing to retry: every step passed")
+            retried = ev.BatchRetried(batch_id=batch_id, attempt=batch.attempt + 1, steps=redo)
+            await self.store.append([Append(batch_id, batch.version, envelopes([retried], batch_id, batch.version, meta))])
+            return redo
+
+        redo = await self._retrying(batch_id, go)
+        await self.advance_batch(batch_id, meta)
+        return {"batch_id": batch_id, "retried": {k: len(v) for k, v in redo.items()}}
+
+    async def delete_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
+        async def go() -> None:
+            batch = await self.existing_batch(batch_id)
+            if batch.status == "running":
+                raise Conflict(f"batch {batch_id} is running: cancel it first")
+            deleted = ev.BatchDeleted(batch_id=batch_id)
+            await self.store.append([Append(batch_id, batch.version, envelopes([deleted], batch_id, batch.version, meta))])
+
+        await self._retrying(batch_id, go)
+        return {"batch_id": batch_id, "deleted": True}
+
+    # --- schedules ------------------------------------------------------------------------
+
+    async def create_schedule(self, payload: dict[str, Any], meta: Metadata) -> str:
+        cron = domain.check_cron(str(payload.get("cron") or ""))
+        batch_id, pipeline_id = payload.get("batch_id"), payload.get("pipeline_id")
+        if bool(batch_id) == bool(pipeline_id):
+            raise Invalid("give either pipeline_id (with project_id) or batch_id", {"field": "pipeline_id"})
+        if pipeline_id and not payload.get("project_id"):
+            raise Invalid("project_id: required with pipeline_id", {"field": "project_id"})
+        if batch_id:
+            await self.existing_batch(batch_id)
+        schedule_id = new_id()
+        created = ev.ScheduleCreated(schedule_id=schedule_id, cron=cron, project_id=payload.get("project_id"),
+                                     pipeline_id=pipeline_id, batch_id=batch_id)
+        await self.store.append([Append(schedule_id, 0, envelopes([created], schedule_id, 0, meta))])
+        return schedule_id
+
+    async def fire_due_schedules(self, now: datetime | None = None) -> int:
+        """Fire every due instant of every schedule once: the `ScheduleFired` event is appended at
+        the schedule's expected version, so two coordinators (or a restart) cannot fire it twice."""
+        now = now or now_utc()
+        async with self.store.pool.acquire() as conn:
+            ids = [r["schedule_id"] for r in await conn.fetch("SELECT schedule_id FROM executor.schedules WHERE NOT deleted")]
+        fired = 0
+        for schedule_id in ids:
+            while True:
+                state = domain.fold_schedule(schedule_id, await self.store.load(schedule_id))
+                due = domain.due_instants(state, now)
+                if not due:
+                    break
+                instant = due[0]
+                event = ev.ScheduleFired(schedule_id=schedule_id, instant=instant.isoformat(),
+                                         batch_id=state.batch_id)
+                try:
+                    await self.store.append([Append(schedule_id, state.version,
+                                                    envelopes([event], schedule_id, state.version, SERVICE_META))])
+                except Conflict:
+                    continue
+                fired += 1
+                try:
+                    if state.batch_id:
+                        batch = await self.existing_batch(state.batch_id)
+                        if batch.status == "running":
+                            log.warning("schedule %s: batch %s still running at %s", schedule_id, state.batch_id, instant)
+                        else:
+                            await self.execute_batch(state.batch_id, SERVICE_META)
+                    else:
+                        yaml_text, name = await self.resolve_pipeline(state.project_id, state.pipeline_id, None, SERVICE_META)
+                        await self.queue_run(yaml_text=yaml_text, project_id=state.project_id,
+                                                      pipeline_id=state.pipeline_id, name=name, meta=SERVICE_META)
+                except OmbudsmanError as exc:
+                    log.warning("schedule %s at %s could not start: %s", schedule_id, instant, exc.message)
+        return fired
+
+    # --- discrepancies --------------------------------------------------------------------
+
+    async def decide_discrepancy(self, discrepancy_id: str, action: str, note: str, meta: Metadata) -> dict[str, Any]:
+        if action not in ("resolve", "accept"):
+            raise Invalid("action: resolve or accept")
+
+        async def go() -> str:
+            state = domain.fold_discrepancy(discrepancy_id, await self.store.load(discrepancy_id))
+            decided = domain.decide_discrepancy(state, action, note)  # type: ignore[arg-type]
+            await self.store.append([Append(discrepancy_id, state.version,
+                                            envelopes([decided], discrepancy_id, state.version, meta))])
+            return "resolved" if action == "resolve" else "accepted"
+
+        status = await self._retrying(discrepancy_id, go)
+        return {"discrepancy_id": discrepancy_id, "status": status}
+
+    # --- retention ------------------------------------------------------------------------
+
+    async def archive_results(self, older_than: timedelta, meta: Metadata = SERVICE_META) -> int:
+        """Archive (gzip) the step results of runs finished before now - older_than."""
+        cutoff = now_utc() - older_than
+        async with self.store.pool.acquire() as conn:
+            run_ids = [r["run_id"] for r in await conn.fetch(
+                "SELECT run_id FROM executor.runs WHERE finished_at < $1 AND NOT archived"
+                " AND status IN ('completed','failed','cancelled') ORDER BY finished_at LIMIT 500", cutoff)]
+        archived = 0
+        for run_id in run_ids:
+            async def go(run_id: str = run_id) -> None:
+                state = await self.load_run(run_id)
+                async with self.store.pool.acquire() as conn:
+                    size = await conn.fetchval(
+                        "SELECT coalesce(sum(length(result::text)),0) FROM executor.steps WHERE run_id=$1", run_id)
+                event = ev.ResultsArchived(run_id=run_id, archived_bytes=int(size))
+                await self.store.append([Append(run_id, state.version, envelopes([event], run_id, state.version, meta))])
+
+            await self._retrying(run_id, go)
+            archived += 1
+        return archived

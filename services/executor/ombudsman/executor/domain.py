@@ -1,0 +1,457 @@
+"""Aggregates of the executor: Run, Batch, Schedule, Discrepancy. State is folded from events;
+decisions turn a state (and the time) into new events. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+from croniter import croniter
+
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.contracts.pipeline import PipelineSpec, load_pipeline
+from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound
+
+TERMINAL_STEP = ("passed", "failed", "warning", "error", "skipped")
+NOT_PASSED = ("failed", "error", "skipped")
+MAX_RESULT_BYTES = 256 * 1024
+MAX_CATCHUP_FIRINGS = 100
+
+
+@lru_cache(maxsize=256)
+def parse_spec(yaml_text: str) -> PipelineSpec:
+    """The pipeline of a run (cached: every fold of a run parses the same text)."""
+    return load_pipeline(yaml_text)
+
+
+def connection_key(spec: PipelineSpec, name: str, project_id: str | None) -> str:
+    """What 'the same connection' means for per-connection limits: a project's named connection,
+    or the URL text of an inline pipeline."""
+    if project_id:
+        return f"{project_id}:{name}"
+    url = spec.connections[name].url if name in spec.connections else name
+    return "url:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+# --- Run ------------------------------------------------------------------------------------
+
+RunStatus = Literal["new", "queued", "running", "completed", "failed", "cancelled"]
+
+
+@dataclass
+class RunState:
+    run_id: str
+    version: int = 0
+    status: RunStatus = "new"
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    pipeline_name: str = ""
+    batch_id: str | None = None
+    retry_of: str | None = None
+    pipeline_yaml: str = ""
+    steps: list[str] = field(default_factory=list)
+    max_parallel: int = 4
+    dispatched: dict[str, int] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
+    warnings: int = 0
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def spec(self) -> PipelineSpec:
+        return parse_spec(self.pipeline_yaml)
+
+    @property
+    def in_flight(self) -> list[str]:
+        return [s for s in self.dispatched if s not in self.results]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+    def step_connections(self, step_id: str) -> list[str]:
+        spec = self.spec
+        step = spec.step(step_id)
+        names = {spec.source_connection(step), spec.target_connection(step)}
+        return sorted(connection_key(spec, n, self.project_id) for n in names)
+
+
+def fold_run(run_id: str, envelopes: list[EventEnvelope]) -> RunState:
+    """The state of a run from its events."""
+    state = RunState(run_id=run_id)
+    for env in envelopes:
+        state.version = env.version
+        data = decode(env)
+        if isinstance(data, ev.RunQueued):
+            state.status = "queued"
+            state.project_id, state.pipeline_id = data.project_id, data.pipeline_id
+            state.pipeline_name, state.batch_id, state.retry_of = data.pipeline_name, data.batch_id, data.retry_of
+            state.pipeline_yaml, state.steps, state.max_parallel = data.pipeline_yaml, list(data.steps), data.max_parallel
+            state.queued_at = env.occurred_at
+        elif isinstance(data, ev.RunStarted):
+            state.status, state.started_at = "running", env.occurred_at
+        elif isinstance(data, ev.StepDispatched):
+            state.dispatched[data.step] = data.dispatch
+        elif isinstance(data, ev.StepStarted):
+            state.attempts[data.step] = max(state.attempts.get(data.step, 0), data.attempt)
+        elif isinstance(data, ev.StepCompleted):
+            state.results.setdefault(data.step, data.status)
+            if data.status == "warning":
+                state.warnings += 1
+        elif isinstance(data, ev.StepSkipped):
+            state.results.setdefault(data.step, "skipped")
+        elif isinstance(data, ev.RunCompleted):
+            state.status, state.finished_at = data.status, env.occurred_at
+        elif isinstance(data, ev.RunCancelled):
+            state.status, state.finished_at = "cancelled", env.occurred_at
+    return state
+
+
+def queue_run(
+    run_id: str, spec_yaml: str, *, project_id: str | None, pipeline_id: str | None, name: str | None,
+    batch_id: str | None = None, only: list[str] | None = None, max_parallel: int = 4, retry_of: str | None = None,
+) -> ev.RunQueued:
+    """Decide a new run: the pipeline must load; `only` limits it to some of its steps."""
+    spec = parse_spec(spec_yaml)
+    order = spec.topological_order()
+    if only is not None:
+        unknown = sorted(set(only) - set(order))
+        if unknown:
+            raise Invalid(f"steps: unknown step(s) {', '.join(unknown)}", {"field": "steps", "unknown": unknown})
+        order = [s for s in order if s in only]
+    if max_parallel < 1:
+        raise Invalid("max_parallel: must be at least 1", {"field": "max_parallel"})
+    return ev.RunQueued(
+        run_id=run_id, project_id=project_id, pipeline_id=pipeline_id, pipeline_name=name or spec.name,
+        batch_id=batch_id, steps=order, pipeline_yaml=spec_yaml, max_parallel=max_parallel, retry_of=retry_of,
+    )
+
+
+@dataclass
+class Capacity:
+    """Steps in flight per connection key (across runs) and the limit per connection."""
+
+    in_flight: dict[str, int] = field(default_factory=dict)
+    per_connection: int = 8
+
+    def fits(self, keys: list[str]) -> bool:
+        return all(self.in_flight.get(k, 0) < self.per_connection for k in keys)
+
+    def take(self, keys: list[str]) -> None:
+        for k in keys:
+            self.in_flight[k] = self.in_flight.get(k, 0) + 1
+
+    def release(self, keys: list[str]) -> None:
+        for k in keys:
+            self.in_flight[k] = max(0, self.in_flight.get(k, 0) - 1)
+
+
+def advance_run(state: RunState, capacity: Capacity, now: datetime) -> list[Event]:
+    """What the coordinator does next for a run: skip steps blocked by a failed dependency,
+    release ready steps within the run's and the connections' limits, finish a run whose steps
+    all have a result. `capacity` is updated with the steps released."""
+    if state.status not in ("queued", "running"):
+        return []
+    spec = state.spec
+    chosen = set(state.steps)
+    results = dict(state.results)
+    out: list[Event] = []
+    if state.status == "queued":
+        out.append(ev.RunStarted(run_id=state.run_id))
+    in_flight = len(state.in_flight)
+    progressed = True
+    while progressed:  # a skip can unblock further skips
+        progressed = False
+        for step_id in state.steps:
+            if step_id in results or step_id in state.dispatched:
+                continue
+            step = spec.step(step_id)
+            deps = [d for d in step.depends_on if d in chosen]
+            if any(d not in results for d in deps):
+                continue
+            blocked = [d for d in deps if results[d] in NOT_PASSED]
+            if blocked and spec.skip_on_failure(step):
+                reason = f"dependency {', '.join(repr(b) for b in blocked)} did not pass"
+                out.append(ev.StepSkipped(run_id=state.run_id, step=step_id, reason=reason))
+                results[step_id] = "skipped"
+                progressed = True
+                continue
+            if in_flight >= state.max_parallel:
+                continue
+            keys = state.step_connections(step_id)
+            if not capacity.fits(keys):
+                continue
+            capacity.take(keys)
+            in_flight += 1
+            out.append(ev.StepDispatched(run_id=state.run_id, step=step_id, dispatch=1))
+    if all(s in results for s in state.steps):
+        out.append(run_completed(state, results, now))
+    return out
+
+
+def run_completed(state: RunState, results: dict[str, str], now: datetime) -> ev.RunCompleted:
+    statuses = [results[s] for s in state.steps]
+    failed = sum(1 for s in statuses if s in ("failed", "error"))
+    started = state.started_at or now
+    return ev.RunCompleted(
+        run_id=state.run_id, status="failed" if failed else "completed", total_steps=len(statuses),
+        successful_steps=sum(1 for s in statuses if s in ("passed", "warning")), failed_steps=failed,
+        warnings=sum(1 for s in statuses if s == "warning"),
+        duration_seconds=round(max(0.0, (now - started).total_seconds()), 3),
+    )
+
+
+def bound_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A StepResult as JSON of at most MAX_RESULT_BYTES: samples are trimmed first, then details."""
+    text = json.dumps(result, default=str)
+    if len(text) <= MAX_RESULT_BYTES:
+        return result
+    bounded = dict(result)
+    sample = list(bounded.get("sample") or [])
+    while sample and len(json.dumps({**bounded, "sample": sample}, default=str)) > MAX_RESULT_BYTES:
+        sample = sample[: len(sample) // 2]
+    bounded["sample"] = sample
+    bounded["truncated"] = True
+    if len(json.dumps(bounded, default=str)) > MAX_RESULT_BYTES:
+        bounded["details"] = {"truncated": True}
+        bounded["sql"] = {}
+    return bounded
+
+
+def record_step_result(state: RunState, step: str, status: str, result: dict[str, Any]) -> list[Event]:
+    """Record a step's result once: a redelivered step whose result is already recorded adds nothing."""
+    if step not in state.steps:
+        raise Invalid(f"step: run {state.run_id} has no step {step!r}", {"field": "step"})
+    if step in state.results:
+        return []
+    return [ev.StepCompleted(run_id=state.run_id, step=step, status=status, result=bound_result(result))]  # type: ignore[arg-type]
+
+
+def cancel_run(state: RunState, reason: str) -> list[Event]:
+    """Cancel: steps in flight finish, nothing new starts, steps not released are skipped."""
+    if state.status == "new":
+        raise NotFound(f"run {state.run_id} does not exist", {"run_id": state.run_id})
+    if state.finished:
+        raise Conflict(f"run {state.run_id} is already {state.status}", {"status": state.status})
+    out: list[Event] = [
+        ev.StepSkipped(run_id=state.run_id, step=s, reason="run cancelled")
+        for s in state.steps if s not in state.results and s not in state.dispatched
+    ]
+    out.append(ev.RunCancelled(run_id=state.run_id, reason=reason))
+    return out
+
+
+def quality_score(statuses: list[str]) -> float | None:
+    """Data-quality score 0-100: passed counts 1, warning 0.5, failed/error 0; skipped steps are left out."""
+    counted = [s for s in statuses if s != "skipped"]
+    if not counted:
+        return None
+    points = sum(1.0 if s == "passed" else 0.5 if s == "warning" else 0.0 for s in counted)
+    return round(100.0 * points / len(counted), 2)
+
+
+# --- Batch ----------------------------------------------------------------------------------
+
+BatchStatus = Literal["new", "created", "running", "completed", "failed", "cancelled", "deleted"]
+
+
+@dataclass
+class BatchState:
+    batch_id: str
+    version: int = 0
+    status: BatchStatus = "new"
+    name: str = ""
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    max_parallel: int = 4
+    continue_on_error: bool = True
+    runs: dict[int, str] = field(default_factory=dict)  # index -> latest run id
+    outcomes: dict[int, str] = field(default_factory=dict)  # index -> completed|failed|cancelled
+    running: set[int] = field(default_factory=set)
+    pending: list[int] = field(default_factory=list)
+    retry_steps: dict[int, list[str]] = field(default_factory=dict)
+    attempt: int = 0
+    started_at: datetime | None = None
+
+    @property
+    def progress(self) -> dict[str, int]:
+        return {
+            "total": len(self.pipelines), "completed": sum(1 for o in self.outcomes.values() if o == "completed"),
+            "failed": sum(1 for o in self.outcomes.values() if o != "completed"), "running": len(self.running),
+            "pending": len(self.pending),
+        }
+
+
+def fold_batch(batch_id: str, envelopes: list[EventEnvelope]) -> BatchState:
+    state = BatchState(batch_id=batch_id)
+    for env in envelopes:
+        state.version = env.version
+        data = decode(env)
+        if isinstance(data, ev.BatchCreated):
+            state.status, state.name, state.pipelines = "created", data.name, list(data.pipelines)
+            state.max_parallel, state.continue_on_error = data.max_parallel, data.continue_on_error
+        elif isinstance(data, ev.BatchStarted):
+            state.status, state.started_at = "running", env.occurred_at
+            state.pending = list(range(len(state.pipelines)))
+            state.outcomes, state.runs, state.running = {}, {}, set()
+        elif isinstance(data, ev.BatchPipelineStarted):
+            state.runs[data.index] = data.run_id
+            state.running.add(data.index)
+            if data.index in state.pending:
+                state.pending.remove(data.index)
+        elif isinstance(data, ev.BatchPipelineFinished):
+            if state.runs.get(data.index) == data.run_id:
+                state.running.discard(data.index)
+                state.outcomes[data.index] = data.status
+        elif isinstance(data, ev.BatchCompleted):
+            state.status = data.status
+        elif isinstance(data, ev.BatchCancelled):
+            state.status = "cancelled"
+            state.pending = []
+        elif isinstance(data, ev.BatchRetried):
+            state.status, state.attempt = "running", data.attempt
+            state.retry_steps = {int(k): v for k, v in data.steps.items()}
+            for index in state.retry_steps:
+                state.outcomes.pop(index, None)
+            state.pending = sorted(state.retry_steps)
+        elif isinstance(data, ev.BatchDeleted):
+            state.status = "deleted"
+    return state
+
+
+def advance_batch(state: BatchState, now: datetime) -> tuple[list[int], list[Event]]:
+    """Pipelines to launch now (indices) and, when nothing is left to run, the batch's completion."""
+    if state.status != "running":
+        return [], []
+    stop = not state.continue_on_error and any(o != "completed" for o in state.outcomes.values())
+    launch: list[int] = []
+    if not stop:
+        free = state.max_parallel - len(state.running)
+        launch = state.pending[: max(0, free)]
+    if not launch and not state.running and (stop or not state.pending):
+        p = state.progress
+        started = state.started_at or now
+        return [], [ev.BatchCompleted(
+            batch_id=state.batch_id, status="failed" if p["failed"] else "completed", total=p["total"],
+            completed=p["completed"], failed=p["failed"],
+            duration_seconds=round(max(0.0, (now - started).total_seconds()), 3),
+        )]
+    return launch, []
+
+
+# --- Schedule -------------------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleState:
+    schedule_id: str
+    version: int = 0
+    cron: str = ""
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    batch_id: str | None = None
+    created_at: datetime | None = None
+    last_instant: datetime | None = None
+    deleted: bool = False
+
+
+def fold_schedule(schedule_id: str, envelopes: list[EventEnvelope]) -> ScheduleState:
+    state = ScheduleState(schedule_id=schedule_id)
+    for env in envelopes:
+        state.version = env.version
+        data = decode(env)
+        if isinstance(data, ev.ScheduleCreated):
+            state.cron, state.project_id = data.cron, data.project_id
+            state.pipeline_id, state.batch_id, state.created_at = data.pipeline_id, data.batch_id, env.occurred_at
+        elif isinstance(data, ev.ScheduleFired):
+            instant = datetime.fromisoformat(data.instant)
+            if state.last_instant is None or instant > state.last_instant:
+                state.last_instant = instant
+        elif isinstance(data, ev.ScheduleDeleted):
+            state.deleted = True
+    return state
+
+
+def check_cron(expression: str) -> str:
+    if not croniter.is_valid(expression):
+        raise Invalid(f"cron: not a valid cron expression: {expression!r}", {"field": "cron"})
+    return expression
+
+
+def due_instants(state: ScheduleState, now: datetime) -> list[datetime]:
+    """Every scheduled instant after the last one fired (or the creation) up to now, oldest first:
+    after a restart the missed instants fire once each, an instant already fired never again."""
+    if state.deleted or not state.cron or state.created_at is None:
+        return []
+    start = state.last_instant or (state.created_at - timedelta(microseconds=1))
+    it = croniter(state.cron, start)
+    due: list[datetime] = []
+    while len(due) < MAX_CATCHUP_FIRINGS:
+        instant = it.get_next(datetime)
+        if instant > now:
+            break
+        due.append(instant)
+    return due
+
+
+def next_instant(state: ScheduleState, now: datetime) -> datetime | None:
+    if state.deleted or not state.cron:
+        return None
+    return croniter(state.cron, state.last_instant or now).get_next(datetime)
+
+
+# --- Discrepancy ----------------------------------------------------------------------------
+
+
+def fingerprint(scope: str, step: str, validator: str, table: str | None, result: dict[str, Any]) -> str:
+    """Identity of a difference: the same check on the same table finding the same figures and
+    columns. Accepting it makes later runs that find exactly this difference not fail."""
+    body = json.dumps(
+        [scope, step, validator, table, sorted(result.get("affected_columns") or []),
+         result.get("source") or {}, result.get("target") or {}],
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def discrepancy_type(validator: str, result: dict[str, Any]) -> str:
+    return str((result.get("details") or {}).get("discrepancy_type") or validator)
+
+
+@dataclass
+class DiscrepancyState:
+    discrepancy_id: str
+    version: int = 0
+    status: Literal["new", "open", "resolved", "accepted"] = "new"
+    fingerprint: str = ""
+
+
+def fold_discrepancy(discrepancy_id: str, envelopes: list[EventEnvelope]) -> DiscrepancyState:
+    state = DiscrepancyState(discrepancy_id=discrepancy_id)
+    for env in envelopes:
+        state.version = env.version
+        data = decode(env)
+        if isinstance(data, ev.DiscrepancyRecorded):
+            state.status, state.fingerprint = "open", data.fingerprint
+        elif isinstance(data, ev.DiscrepancyResolved):
+            state.status = "resolved"
+        elif isinstance(data, ev.DiscrepancyAccepted):
+            state.status = "accepted"
+    return state
+
+
+def decide_discrepancy(state: DiscrepancyState, action: Literal["resolve", "accept"], note: str) -> Event:
+    if state.status == "new":
+        raise NotFound(f"discrepancy {state.discrepancy_id} does not exist", {"discrepancy_id": state.discrepancy_id})
+    if state.status != "open":
+        raise Conflict(f"discrepancy {state.discrepancy_id} is already {state.status}", {"status": state.status})
+    if action == "resolve":
+        return ev.DiscrepancyResolved(discrepancy_id=state.discrepancy_id, note=note)
+    return ev.DiscrepancyAccepted(discrepancy_id=state.discrepancy_id, fingerprint=state.fingerprint, note=note)

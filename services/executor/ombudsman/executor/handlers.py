@@ -1,0 +1,337 @@
+"""Command and query handlers of the executor: validate the payload, call the coordinator or read
+the projections, return JSON-ready data."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.executor import exports
+from ombudsman.executor.coordinator import Coordinator
+from ombudsman.executor.rpc import Handler
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class QueueRun(Payload):
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    pipeline_yaml: str | None = None
+    name: str | None = None
+    steps: list[str] | None = None
+    max_parallel: int | None = Field(default=None, ge=1, le=256)
+
+
+class RunRef(Payload):
+    run_id: str = Field(min_length=1)
+
+
+class StepRef(RunRef):
+    step: str = Field(min_length=1)
+
+
+class StepStartedIn(StepRef):
+    worker: str | None = None
+    attempt: int = Field(default=1, ge=1)
+
+
+class StepResultIn(StepRef):
+    result: dict[str, Any]
+
+
+class BatchRef(Payload):
+    batch_id: str = Field(min_length=1)
+
+
+class DiscrepancyDecision(Payload):
+    discrepancy_id: str = Field(min_length=1)
+    note: str = ""
+
+
+class RunsQuery(Payload):
+    project_id: str | None = None
+    pipeline_id: str | None = None
+    batch_id: str | None = None
+    status: Literal["queued", "running", "completed", "failed", "cancelled"] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class Paging(Payload):
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=1000)
+
+
+class ExportQuery(RunRef):
+    format: Literal["json", "csv", "xlsx", "pdf", "junit", "html"]
+
+
+def _row(record: Any) -> dict[str, Any]:
+    out = dict(record)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif key in ("result", "pipelines", "runs", "columns", "sample") and isinstance(value, str):
+            out[key] = json.loads(value)
+    return out
+
+
+class Handlers:
+    """The executor's bus API (see /tmp/omb-service-api.md and the README)."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.c = coordinator
+        self.pool = coordinator.store.pool
+
+    def commands(self) -> dict[str, Handler]:
+        return {
+            "queue_run": self.queue_run, "cancel_run": self.cancel_run,
+            "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
+            "create_batch": self.create_batch, "execute_batch": self.execute_batch,
+            "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
+            "schedule": self.schedule, "resolve_discrepancy": self.resolve_discrepancy,
+            "accept_discrepancy": self.accept_discrepancy, "archive_results": self.archive_results,
+        }
+
+    def queries(self) -> dict[str, Handler]:
+        return {
+            "health": self.health, "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
+            "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
+            "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
+            "discrepancies": self.discrepancies, "schedules": self.schedules,
+        }
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def queue_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = QueueRun.model_validate(payload)
+        yaml_text, name = await self.c.resolve_pipeline(body.project_id, body.pipeline_id, body.pipeline_yaml, meta)
+        run_id = await self.c.queue_run(yaml_text=yaml_text, project_id=body.project_id, pipeline_id=body.pipeline_id,
+                                        name=body.name or name, meta=meta, only=body.steps,
+                                        max_parallel=body.max_parallel)
+        return {"run_id": run_id}
+
+    async def cancel_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.cancel_run(RunRef.model_validate(payload).run_id, "cancelled", meta)
+
+    async def record_step_started(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = StepStartedIn.model_validate(payload)
+        return await self.c.record_step_started(body.run_id, body.step, body.worker, body.attempt, meta)
+
+    async def record_step_result(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = StepResultIn.model_validate(payload)
+        if body.result.get("status") not in ("passed", "failed", "warning", "error", "skipped"):
+            raise Invalid("result.status: one of passed, failed, warning, error, skipped", {"field": "result.status"})
+        return await self.c.record_step_result(body.run_id, body.step, body.result, meta)
+
+    async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return {"batch_id": await self.c.create_batch(payload, meta)}
+
+    async def execute_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.execute_batch(BatchRef.model_validate(payload).batch_id, meta)
+
+    async def cancel_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.cancel_batch(BatchRef.model_validate(payload).batch_id, meta)
+
+    async def retry_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.retry_batch(BatchRef.model_validate(payload).batch_id, meta)
+
+    async def delete_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.delete_batch(BatchRef.model_validate(payload).batch_id, meta)
+
+    async def schedule(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return {"schedule_id": await self.c.create_schedule(payload, meta)}
+
+    async def resolve_discrepancy(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = DiscrepancyDecision.model_validate(payload)
+        return await self.c.decide_discrepancy(body.discrepancy_id, "resolve", body.note, meta)
+
+    async def accept_discrepancy(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = DiscrepancyDecision.model_validate(payload)
+        return await self.c.decide_discrepancy(body.discrepancy_id, "accept", body.note, meta)
+
+    async def archive_results(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        days = float(payload.get("older_than_days", self.c.settings.executor_retention_days))
+        if days < 0:
+            raise Invalid("older_than_days: must be 0 or more", {"field": "older_than_days"})
+        return {"archived": await self.c.archive_results(timedelta(days=days), meta)}
+
+    # --- queries --------------------------------------------------------------------------
+
+    async def health(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return {"service": "executor", "status": "ok"}
+
+    async def step_task(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        body = StepRef.model_validate(payload)
+        return await self.c.step_task(body.run_id, body.step)
+
+    async def runs(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        q = RunsQuery.model_validate(payload)
+        where, args = ["true"], []
+        for column in ("project_id", "pipeline_id", "batch_id", "status"):
+            value = getattr(q, column)
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        if q.since:
+            args.append(q.since)
+            where.append(f"queued_at >= ${len(args)}")
+        if q.until:
+            args.append(q.until)
+            where.append(f"queued_at < ${len(args)}")
+        clause = " AND ".join(where)
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(f"SELECT count(*) FROM executor.runs WHERE {clause}", *args)
+            rows = await conn.fetch(
+                f"SELECT * FROM executor.runs WHERE {clause} ORDER BY queued_at DESC, run_id"
+                f" OFFSET {q.offset} LIMIT {q.limit}", *args)
+        return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
+
+    async def _run_row(self, run_id: str) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM executor.runs WHERE run_id=$1", run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} not found", {"run_id": run_id})
+        return _row(row)
+
+    async def steps(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        run_id = RunRef.model_validate(payload).run_id
+        run = await self._run_row(run_id)
+        async with self.pool.acquire() as conn:
+            rows = [_row(r) for r in await conn.fetch(
+                "SELECT * FROM executor.steps WHERE run_id=$1 ORDER BY position", run_id)]
+            if run["archived"]:
+                content = await conn.fetchval("SELECT content FROM executor.archive WHERE run_id=$1", run_id)
+                if content:
+                    import gzip
+
+                    archived = json.loads(gzip.decompress(content))
+                    for r in rows:
+                        r["result"] = archived.get(r["step"])
+        return rows
+
+    async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        run_id = RunRef.model_validate(payload).run_id
+        run = await self._run_row(run_id)
+        run["steps"] = await self.steps({"run_id": run_id}, meta)
+        return run
+
+    async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
+        if not pipeline_id and not payload.get("pipeline_name"):
+            raise Invalid("pipeline_id: required (or pipeline_name for inline pipelines)", {"field": "pipeline_id"})
+        async with self.pool.acquire() as conn:
+            if pipeline_id:
+                rows = await conn.fetch(
+                    "SELECT * FROM executor.runs WHERE pipeline_id=$1 AND ($2::text IS NULL OR project_id=$2)"
+                    " ORDER BY queued_at DESC LIMIT 200", pipeline_id, project_id)
+            else:
+                rows = await conn.fetch(
+                    "SELECT * FROM executor.runs WHERE pipeline_name=$1 ORDER BY queued_at DESC LIMIT 200",
+                    payload["pipeline_name"])
+        return [_row(r) for r in rows]
+
+    async def trends(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        """Per day: runs, passed/failed runs, average quality score, steps failed."""
+        days = int(payload.get("days", 30))
+        if days < 1 or days > 3650:
+            raise Invalid("days: between 1 and 3650", {"field": "days"})
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT date_trunc('day', queued_at)::date AS day, count(*) AS runs,"
+                " count(*) FILTER (WHERE status='completed') AS completed,"
+                " count(*) FILTER (WHERE status='failed') AS failed,"
+                " round(avg(score)::numeric, 2)::float AS score, sum(failed_steps) AS failed_steps"
+                " FROM executor.runs WHERE queued_at >= now() - make_interval(days => $1)"
+                " AND ($2::text IS NULL OR project_id=$2) GROUP BY 1 ORDER BY 1",
+                days, payload.get("project_id"))
+        return [{**dict(r), "day": r["day"].isoformat()} for r in rows]
+
+    async def table_scores(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        """Data-quality score per table of a run (same scoring as the run's)."""
+        run_id = RunRef.model_validate(payload).run_id
+        await self._run_row(run_id)
+        from ombudsman.executor.domain import quality_score
+
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT table_name, status FROM executor.steps WHERE run_id=$1", run_id)
+        by_table: dict[str, list[str]] = {}
+        for r in rows:
+            by_table.setdefault(r["table_name"] or "(none)", []).append(r["status"] or "skipped")
+        return [{"table": t, "steps": len(s), "score": quality_score(s)} for t, s in sorted(by_table.items())]
+
+    async def compare(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A run against a baseline run: steps that got better, worse, or stayed the same."""
+        run_id = RunRef.model_validate(payload).run_id
+        baseline_id = payload.get("baseline_run_id")
+        if not baseline_id:
+            raise Invalid("baseline_run_id: required", {"field": "baseline_run_id"})
+        run, base = await self._run_row(run_id), await self._run_row(str(baseline_id))
+        rank = {"passed": 3, "warning": 2, "skipped": 1, "failed": 0, "error": 0, None: -1}
+        async with self.pool.acquire() as conn:
+            now = {r["step"]: r["status"] for r in await conn.fetch(
+                "SELECT step, status FROM executor.steps WHERE run_id=$1", run_id)}
+            then = {r["step"]: r["status"] for r in await conn.fetch(
+                "SELECT step, status FROM executor.steps WHERE run_id=$1", baseline_id)}
+        better, worse, same = [], [], []
+        for step in sorted(set(now) | set(then)):
+            a, b = then.get(step), now.get(step)
+            item = {"step": step, "baseline": a, "current": b}
+            (better if rank[b] > rank[a] else worse if rank[b] < rank[a] else same).append(item)
+        delta = None if run["score"] is None or base["score"] is None else round(run["score"] - base["score"], 2)
+        return {"run_id": run_id, "baseline_run_id": baseline_id, "score": run["score"],
+                "baseline_score": base["score"], "score_delta": delta, "better": better, "worse": worse, "same": same}
+
+    async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        q = ExportQuery.model_validate(payload)
+        run = await self.run({"run_id": q.run_id}, meta)
+        content, content_type, extension = exports.render(run, q.format)
+        return {"content_type": content_type, "filename": f"run-{q.run_id}.{extension}",
+                "content_b64": base64.b64encode(content).decode()}
+
+    async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        batch_id = BatchRef.model_validate(payload).batch_id
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM executor.batches WHERE batch_id=$1 AND NOT deleted", batch_id)
+        if row is None:
+            raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
+        out = _row(row)
+        for item in out["pipelines"]:
+            item.pop("pipeline_yaml", None)  # may hold connection URLs
+        out["progress"] = {"total": out["total"], "completed": out["completed"], "failed": out["failed"],
+                           "running": out["running"]}
+        return out
+
+    async def batches(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        q = Paging.model_validate(payload)
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval("SELECT count(*) FROM executor.batches WHERE NOT deleted")
+            rows = await conn.fetch(
+                "SELECT batch_id, name, status, total, completed, failed, running, max_parallel, created_at,"
+                " started_at, finished_at FROM executor.batches WHERE NOT deleted ORDER BY created_at DESC"
+                " OFFSET $1 LIMIT $2", q.offset, q.limit)
+        return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
+
+    async def discrepancies(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM executor.discrepancies WHERE ($1::text IS NULL OR project_id=$1)"
+                " AND ($2::text IS NULL OR run_id=$2) AND ($3::text IS NULL OR status=$3)"
+                " ORDER BY recorded_at DESC LIMIT 1000",
+                payload.get("project_id"), payload.get("run_id"), payload.get("status"))
+        return [_row(r) for r in rows]
+
+    async def schedules(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM executor.schedules WHERE NOT deleted ORDER BY created_at")
+        return [_row(r) for r in rows]

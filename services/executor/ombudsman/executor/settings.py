@@ -1,0 +1,24 @@
+"""Settings of the executor service and its workers (environment, prefix OMB_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WORK_CONSUMER = "omb-executor-workers"
+
+
+class ExecutorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMB_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = ""
+    # work queue: a step not acked within ack_wait is redelivered; after max_deliver it is "worker lost"
+    executor_ack_wait: float = Field(default=30.0, gt=0)
+    executor_max_deliver: int = Field(default=3, ge=1)
+    executor_per_connection: int = Field(default=8, ge=1)
+    executor_run_parallel: int = Field(default=4, ge=1)
+    executor_retention_days: float = Field(default=90.0, gt=0)
+    executor_tick_seconds: float = Field(default=1.0, gt=0)  # schedules and retention checks
+    worker_concurrency: int = Field(default=2, ge=1)
+    worker_name: str = ""

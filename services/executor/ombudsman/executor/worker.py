@@ -1,0 +1,155 @@
+"""A step worker: `python -m ombudsman.executor worker`. Any number of them, anywhere that reaches NATS.
+
+Each takes step messages from the one durable pull consumer on `OMB_WORK`, runs the step with the
+engine, and reports the result with the command `omb.cmd.executor.record_step_result`. The message
+is acked only after that command's reply, so the executor stays the single writer of its event
+store and a worker needs no database access. While a step runs the worker sends in-progress acks;
+a worker that dies leaves its message unacked, so JetStream redelivers it to another worker after
+`ack_wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from ombudsman.contracts import subjects
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.pipeline import PipelineSpec
+from ombudsman.contracts.replies import OmbudsmanError
+from ombudsman.contracts.results import StepResult
+from ombudsman.executor.coordinator import work_consumer_config
+from ombudsman.executor.domain import parse_spec
+from ombudsman.executor.rpc import request
+from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.store import ensure_streams
+
+log = logging.getLogger("ombudsman.executor.worker")
+
+
+async def resolve_connections(nc: Any, spec: PipelineSpec, project_id: str | None, meta: Metadata) -> PipelineSpec:
+    """A project's pipeline names connections of the project: their URLs (with secrets) come from
+    the projects service at run time and never enter an event. Inline pipelines keep their URLs."""
+    if not project_id:
+        return spec
+    resolved = {}
+    for name, connection in spec.connections.items():
+        try:
+            found = await request(nc, subjects.query_subject("projects", "connection_secret"),
+                                  {"project_id": project_id, "name": name}, meta=meta)
+            resolved[name] = {"url": found["url"]}
+        except OmbudsmanError:
+            resolved[name] = {"url": connection.url}
+    return spec.model_copy(update={"connections": {k: type(spec.connections[k])(**v) for k, v in resolved.items()}})
+
+
+async def run_one_step(spec: PipelineSpec, step_id: str) -> StepResult:
+    """Execute one step of a pipeline against its connections (errors become an `error` result)."""
+    from ombudsman.engine.pipeline import run_pipeline
+
+    validator = spec.step(step_id).validator
+    try:
+        outcome = await run_pipeline(spec, only=[step_id], max_parallel=1)
+        return outcome.steps[0]
+    except OmbudsmanError as exc:
+        return StepResult(step=step_id, validator=validator, status="error", message=exc.message)
+    except Exception as exc:  # a step never takes the worker down
+        return StepResult(step=step_id, validator=validator, status="error", message=f"{type(exc).__name__}: {exc}")
+
+
+class Worker:
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self.name = settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
+        self.meta = Metadata(actor=Actor.service("executor-worker"))
+        self.stop = asyncio.Event()
+        self.steps_done = 0
+
+    async def run(self) -> None:
+        nc = await nats.connect(self.settings.nats_url, name=f"omb-worker-{self.name}", max_reconnect_attempts=-1)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        try:
+            await js.add_consumer(subjects.WORK_STREAM, work_consumer_config(self.settings))
+        except Exception:  # exists already
+            pass
+        sub = await js.pull_subscribe_bind(durable=WORK_CONSUMER, stream=subjects.WORK_STREAM)
+        log.info("worker %s ready", self.name)
+        try:
+            await asyncio.gather(*[self._loop(nc, sub) for _ in range(self.settings.worker_concurrency)])
+        finally:
+            await nc.drain()
+
+    async def _loop(self, nc: Any, sub: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                msgs = await sub.fetch(1, timeout=1.0)
+            except NatsTimeout:
+                continue
+            except Exception as exc:
+                log.warning("fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._handle(nc, msg)
+
+    async def _handle(self, nc: Any, msg: Msg) -> None:
+        work = json.loads(msg.data)
+        run_id, step = work["run_id"], work["step"]
+        attempt = msg.metadata.num_delivered if msg.metadata else 1
+        keepalive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            task = await request(nc, subjects.query_subject("executor", "step_task"),
+                                 {"run_id": run_id, "step": step}, meta=self.meta)
+            if task["action"] == "done":
+                await msg.ack()
+                return
+            if task["action"] == "cancelled":
+                result = StepResult(step=step, validator="", status="skipped", message="run cancelled before start")
+            else:
+                await request(nc, subjects.command_subject("executor", "record_step_started"),
+                              {"run_id": run_id, "step": step, "worker": self.name, "attempt": attempt}, meta=self.meta)
+                spec = await resolve_connections(nc, parse_spec(task["pipeline_yaml"]), task.get("project_id"), self.meta)
+                result = await run_one_step(spec, step)
+            await request(nc, subjects.command_subject("executor", "record_step_result"),
+                          {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
+            await msg.ack_sync()
+            self.steps_done += 1
+        except OmbudsmanError as exc:
+            # the executor is unreachable or refused: leave the message for a later delivery
+            log.warning("step %s/%s not recorded: %s", run_id, step, exc.message)
+            await msg.nak(delay=1.0)
+        finally:
+            keepalive.cancel()
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        interval = max(0.2, self.settings.executor_ack_wait / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await msg.in_progress()
+            except Exception:
+                return
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("OMB_LOG_LEVEL", "INFO"),
+                        format='{"level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
+    worker = Worker(ExecutorSettings())
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop.set)
+        await worker.run()
+
+    asyncio.run(go())

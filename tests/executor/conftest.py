@@ -1,0 +1,175 @@
+"""Executor fixtures: the service in process (real NATS, real PostgreSQL), workers as real
+processes, and small DuckDB source/target files for quick real validators."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import nats
+import pytest
+import yaml
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.executor.app import ExecutorService, running
+from ombudsman.executor.rpc import request
+from ombudsman.executor.settings import ExecutorSettings
+
+ACK_WAIT = 2.0
+USER = Metadata(actor=Actor(id="u1", name="alice", role="user"))
+
+
+@dataclass
+class Warehouse:
+    """A DuckDB source and target: tables t0..t{n-1} of 100 rows; `broken` tables lose rows in the target."""
+
+    source: Path
+    target: Path
+
+    @property
+    def source_url(self) -> str:
+        return f"duckdb:///{self.source}?read_only=true"
+
+    @property
+    def target_url(self) -> str:
+        return f"duckdb:///{self.target}?read_only=true"
+
+    def set_target_rows(self, table: str, rows: int) -> None:
+        with duckdb.connect(str(self.target)) as db:
+            db.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, i * 2 AS amount FROM range({rows}) t(i)")
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    wh = Warehouse(tmp_path / "source.duckdb", tmp_path / "target.duckdb")
+    for path in (wh.source, wh.target):
+        with duckdb.connect(str(path)) as db:
+            for i in range(8):
+                db.execute(f"CREATE TABLE t{i} AS SELECT i AS id, i * 2 AS amount FROM range(100) t(i)")
+    wh.set_target_rows("t7", 97)  # t7 is broken: three rows lost
+    return wh
+
+
+def pipeline(wh: Warehouse, name: str, steps: int, *, tables: list[str] | None = None, slow: int = 0,
+             chain: bool = False, validator: str = "record_counts") -> str:
+    """Pipeline YAML of `steps` record-count steps over tables (cycled); `slow` makes each query
+    scan that many generated numbers first, so a step lasts long enough to be interrupted."""
+    tables = tables or [f"t{i}" for i in range(7)]
+    body: list[dict[str, Any]] = []
+    for i in range(steps):
+        step: dict[str, Any] = {"id": f"s{i:03d}", "validator": validator, "table": f"main.{tables[i % len(tables)]}"}
+        if slow:
+            cond = f"(SELECT sum(hash(i)) FROM range({slow}) g(i)) IS NOT NULL"
+            step["filters"] = {"source": cond, "target": cond}
+        if chain and i:
+            step["depends_on"] = [f"s{i - 1:03d}"]
+        body.append(step)
+    return yaml.safe_dump({"name": name, "connections": {"source": wh.source_url, "target": wh.target_url},
+                           "steps": body})
+
+
+@dataclass
+class Bus:
+    """The executor's bus API as a test sees it."""
+
+    nc: Any
+    service: ExecutorService
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    async def command(self, name: str, payload: dict[str, Any]) -> Any:
+        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER)
+
+    async def query(self, name: str, payload: dict[str, Any]) -> Any:
+        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER)
+
+    async def stored(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self.service.pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(sql, *args)]
+
+    async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
+        return await wait_for(lambda: self._finished_run(run_id), timeout, f"run {run_id} to finish")
+
+    async def _finished_run(self, run_id: str) -> dict[str, Any] | None:
+        run = await self.query("run", {"run_id": run_id})
+        return run if run["status"] in ("completed", "failed", "cancelled") else None
+
+    async def wait_batch(self, batch_id: str, timeout: float = 90.0) -> dict[str, Any]:  # noqa: ASYNC109
+        async def done() -> dict[str, Any] | None:
+            batch = await self.query("batch", {"batch_id": batch_id})
+            return batch if batch["status"] in ("completed", "failed") else None
+
+        return await wait_for(done, timeout, f"batch {batch_id} to finish")
+
+
+async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings:
+    return ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_ack_wait=ACK_WAIT,
+                            executor_tick_seconds=0.2, **extra)
+
+
+@pytest.fixture
+async def bus(nats_url: str, database_url: str) -> AsyncIterator[Bus]:
+    async with running(settings(nats_url, database_url)) as service:
+        nc = await nats.connect(nats_url)
+        try:
+            yield Bus(nc, service)
+        finally:
+            await nc.close()
+
+
+class Workers:
+    """Worker processes (`python -m ombudsman.executor worker`)."""
+
+    def __init__(self, nats_url: str, database_url: str) -> None:
+        self.nats_url, self.database_url = nats_url, database_url
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, concurrency: int = 1, ack_wait: float = ACK_WAIT) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "OMB_NATS_URL": self.nats_url, "OMB_DATABASE_URL": self.database_url,
+               "OMB_EXECUTOR_ACK_WAIT": str(ack_wait), "OMB_WORKER_NAME": name,
+               "OMB_WORKER_CONCURRENCY": str(concurrency), "OMB_LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)
+        self.procs[name] = proc
+        return proc
+
+    def kill(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait(10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def workers(nats_url: str, database_url: str) -> Iterator[Workers]:
+    pool = Workers(nats_url, database_url)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
