@@ -117,3 +117,20 @@ def test_mermaid_draws_nodes_and_dependencies(urls: dict[str, str]) -> None:
     assert text.startswith("flowchart TD\n")
     assert 's0["a<br/><i>record_counts</i><br/>main.orders"]' in text
     assert "s0 -.-> s1" in text and "s0 --> s2" in text and "s1 --> s2" in text
+
+
+async def test_one_step_with_connections_opened_by_the_caller(urls: dict[str, str]) -> None:
+    from ombudsman.engine.pipeline import open_connections, run_step
+
+    spec = spec_with(urls, [{"id": "counts", "validator": "record_counts", "table": "main.orders", "severity": "warning"}])
+    opened = await open_connections(spec)
+    try:
+        result = await run_step(spec, "counts", opened)
+        again = await run_pipeline(spec, connectors=opened)  # caller-owned connectors stay open
+        assert again.steps[0].status == "failed"
+    finally:
+        for connector in opened.values():
+            await connector.close()
+    assert result.status == "failed" and result.severity == "warning"
+    assert result.source == {"row_count": 1000} and result.target == {"row_count": 990}
+    assert again.status == "warning"  # a failed warning-severity step does not fail the run

@@ -34,10 +34,11 @@ _FORMATS = ("table", "json", "junit")
 def _fail(message: str | list[str], code: int = EXIT_BAD_INPUT) -> typer.Exit:
     err = Console(stderr=True)
     lines = [message] if isinstance(message, str) else message
-    err.print("[bold red]error:[/] " + escape(lines[0]) if len(lines) == 1 else "[bold red]error:[/] invalid pipeline")
+    err.print("[bold red]error:[/] " + escape(lines[0]) if len(lines) == 1 else "[bold red]error:[/] invalid pipeline",
+              soft_wrap=True)
     if len(lines) > 1:
         for line in lines:
-            err.print("  - " + escape(line))
+            err.print("  - " + escape(line), soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -5,8 +5,10 @@ from ombudsman.engine.pipeline.mermaid import to_mermaid
 from ombudsman.engine.pipeline.runner import (
     ConnectionUnavailable,
     StepEvent,
+    open_connections,
     run_pipeline,
     run_pipeline_sync,
+    run_step,
     validate_pipeline,
 )
 
@@ -17,8 +19,10 @@ __all__ = [
     "StepEvent",
     "load_pipeline",
     "load_pipeline_file",
+    "open_connections",
     "run_pipeline",
     "run_pipeline_sync",
+    "run_step",
     "to_mermaid",
     "validate_pipeline",
 ]

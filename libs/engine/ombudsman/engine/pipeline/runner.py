@@ -143,24 +143,16 @@ async def run_pipeline(
     needed = {spec.source_connection(s) for s in steps} | {spec.target_connection(s) for s in steps}
     async with AsyncExitStack() as stack:
         opened: dict[str, Connector] = dict(connectors or {})
-        missing = sorted(needed - set(opened))
-        results_of_open = await asyncio.gather(
-            *[_open(n, spec.connections[n].url, env, spec.defaults.timeout_seconds) for n in missing],
-            return_exceptions=True,
-        )
-        for name, outcome in zip(missing, results_of_open, strict=True):
-            if isinstance(outcome, Connector):
-                opened[name] = outcome
-                stack.push_async_callback(outcome.close)
-        failures = [o for o in results_of_open if isinstance(o, BaseException)]
-        if failures:
-            raise failures[0]
+        fresh = await open_connections(spec, sorted(needed - set(opened)), env=env)
+        for connector in fresh.values():
+            stack.push_async_callback(connector.close)
+        opened.update(fresh)
 
         semaphore = asyncio.Semaphore(max_parallel)
         done: dict[str, asyncio.Future[StepResult]] = {s.id: asyncio.get_running_loop().create_future() for s in steps}
         index_of = {s.id: i for i, s in enumerate(spec.steps)}
 
-        async def run_step(step: Step) -> None:
+        async def run_node(step: Step) -> None:
             deps = [d for d in step.depends_on if d in chosen]
             dep_results = [await done[d] for d in deps]
             blocked = [r.step for r in dep_results if r.status in ("failed", "error", "skipped")]
@@ -173,15 +165,12 @@ async def run_pipeline(
             else:
                 async with semaphore:
                     await _notify(on_progress, StepEvent("started", step.id, step.validator, index_of[step.id], len(steps)))
-                    result = await run_validator(
-                        get_validator(step.validator), _context(spec, step, opened), step.parameters,
-                        timeout_seconds=spec.timeout(step),
-                    )
+                    result = await run_step(spec, step.id, opened)
             result.severity = spec.severity(step)
             done[step.id].set_result(result)
             await _notify(on_progress, StepEvent("completed", step.id, step.validator, index_of[step.id], len(steps), result))
 
-        await asyncio.gather(*[run_step(s) for s in steps])
+        await asyncio.gather(*[run_node(s) for s in steps])
         results = [done[s.id].result() for s in steps]
     counts: dict[str, int] = {}
     for r in results:
@@ -190,6 +179,40 @@ async def run_pipeline(
         name=spec.name, status=_status(results), started_at=started_at, finished_at=_now(),
         duration_seconds=round(time.perf_counter() - clock, 6), steps=results, counts=counts,
     )
+
+
+async def open_connections(
+    spec: PipelineSpec, names: list[str] | None = None, *, env: Mapping[str, str] | None = None
+) -> dict[str, Connector]:
+    """Open the named connections (default: all) concurrently; close them with `.close()`.
+
+    PipelineError for a bad URL or a missing ${VAR}, ConnectionUnavailable for one that cannot be
+    opened (the others are closed again)."""
+    names = list(spec.connections) if names is None else names
+    unknown = [n for n in names if n not in spec.connections]
+    if unknown:
+        raise PipelineError([f"connections: unknown connection {n!r}" for n in unknown])
+    outcomes = await asyncio.gather(
+        *[_open(n, spec.connections[n].url, env, spec.defaults.timeout_seconds) for n in names], return_exceptions=True
+    )
+    opened = {n: o for n, o in zip(names, outcomes, strict=True) if isinstance(o, Connector)}
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        await asyncio.gather(*[c.close() for c in opened.values()], return_exceptions=True)
+        raise failures[0]
+    return opened
+
+
+async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Connector]) -> StepResult:
+    """Run one step of a checked pipeline with open connectors (by connection name); never raises
+    for database errors (status `error`). The executor's workers call this per step."""
+    step = spec.step(step_id)
+    result = await run_validator(
+        get_validator(step.validator), _context(spec, step, connectors), step.parameters,
+        timeout_seconds=spec.timeout(step),
+    )
+    result.severity = spec.severity(step)
+    return result
 
 
 def _context(spec: PipelineSpec, step: Step, opened: Mapping[str, Connector]) -> ValidationContext:
