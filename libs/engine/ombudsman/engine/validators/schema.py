@@ -100,20 +100,16 @@ class SchemaColumns(Validator):
 
 
 def compatibility(source_kind: str, source: ColumnInfo, target_kind: str, target: ColumnInfo) -> tuple[str, str]:
-    """('lossless'|'lossy'|'incompatible', note) from the engine's type map when present, else by type family."""
-    try:
-        from ombudsman.engine import typemap
+    """('lossless'|'lossy'|'incompatible', note) from the engine's type map (ombudsman.engine.typemap);
+    by type family only for a database kind the type map does not know (e.g. a generic ODBC source)."""
+    from ombudsman.contracts.replies import Invalid
+    from ombudsman.engine import typemap
 
-        verdict = typemap.compatible(source_kind, source, target_kind, target)  # type: ignore[attr-defined]
-        level = getattr(verdict, "level", None) or getattr(verdict, "verdict", None) or verdict
-        note = getattr(verdict, "note", None) or getattr(verdict, "reason", "") or ""
-        if isinstance(level, tuple):
-            level, note = level[0], (level[1] if len(level) > 1 else note)
-        if isinstance(level, bool):
-            level = "lossless" if level else "incompatible"
-        return str(getattr(level, "value", level)), str(note)
-    except (ImportError, AttributeError, TypeError):
+    try:
+        verdict = typemap.compatible(source, source_kind, target, target_kind)
+    except Invalid:
         return _family_compatibility(source, target)
+    return verdict.fidelity, verdict.note
 
 
 _FAMILIES = {

@@ -1,0 +1,80 @@
+"""Every validator between two real PostgreSQL databases (source and a migrated copy), and the ones the
+PostgreSQL -> fakesnow pipeline test does not cover between PostgreSQL and fakesnow."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ombudsman.engine.pipeline.sample import source_data, target_data
+from tests.engine.validators.cases import CASES, Case, run_case
+from tests.engine.validators.loading import load_warehouse
+
+SNOWFLAKE_ONLY_HERE = [
+    "uniqueness", "distribution_numeric", "domain_values_sets", "fact_dim_conformance", "dim_surrogate_keys", "scd1",
+    "metric_averages", "ratios", "ts_duplicates", "ts_rolling_drift",
+]
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def databases(pg_server_url: str, fakesnow_server: Any) -> Iterator[dict[str, str]]:
+    names = {role: "omb_t_" + uuid.uuid4().hex[:12] for role in ("source", "target", "clean")}
+    parts = urlsplit(pg_server_url)
+    urls = {role: urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment)) for role, name in names.items()}
+    urls["snowflake"] = fakesnow_server.url()
+    source = source_data()
+    target = target_data(source)
+
+    async def setup() -> None:
+        for name in names.values():
+            await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
+        await asyncio.gather(
+            load_warehouse(urls["source"], source, "public"),
+            load_warehouse(urls["target"], target, "public"),
+            load_warehouse(urls["clean"], source, "public"),
+            load_warehouse(urls["snowflake"], target, "PUBLIC", constraints=False),
+        )
+
+    asyncio.run(setup())
+    try:
+        yield urls
+    finally:
+        for name in names.values():
+            asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+async def test_postgres_clean_copy_passes(case: Case, databases: dict[str, str]) -> None:
+    result, _ = await run_case(case, databases["source"], databases["clean"], source_schema="public",
+                               target_schema="public", defective=False)
+    assert result.status == "passed", result.message
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+async def test_postgres_defect_is_found(case: Case, databases: dict[str, str]) -> None:
+    result, _ = await run_case(case, databases["source"], databases["target"], source_schema="public",
+                               target_schema="public", defective=True)
+    assert result.status == case.expect, result.message
+    assert case.check(result), result.model_dump()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in SNOWFLAKE_ONLY_HERE], ids=lambda c: c.id)
+async def test_postgres_to_fakesnow_defect_is_found(case: Case, databases: dict[str, str]) -> None:
+    result, _ = await run_case(case, databases["source"], databases["snowflake"], source_schema="public",
+                               target_schema="PUBLIC", defective=True)
+    assert result.status == case.expect, result.message
+    assert case.check(result), result.model_dump()
