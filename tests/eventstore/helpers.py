@@ -86,3 +86,17 @@ async def read_stream(nats_url: str, filter_subject: str = "omb.evt.>", *, expec
             await asyncio.sleep(0.2)
     finally:
         await nc.close()
+
+
+def counts_projections() -> list[Projection]:
+    """The `--projections` factory the replay CLI test points at."""
+    return [CountsProjection()]
+
+
+async def wait_until(condition: Any, *, within: float = 30.0, what: str = "condition") -> None:
+    """Poll `condition()` until true; fail the test after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {within}s")
+        await asyncio.sleep(0.05)

@@ -101,7 +101,7 @@ class OutboxRelay:
             if self._task is None:
                 await self.drain_once()
             else:
-                self.notify()
+                self._wake.set()
                 await asyncio.sleep(0.02)
 
     async def _run(self) -> None:

@@ -112,7 +112,8 @@ class ProjectionConsumer:
         self.batch = batch
         self.max_deliver = max_deliver
         self.ack_wait = ack_wait
-        self.applied = 0
+        self.applied = 0  # events applied by this instance
+        self.skipped = 0  # redelivered events tracking said were applied already
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._fetching = False
@@ -201,6 +202,7 @@ class ProjectionConsumer:
         async with self.engine.begin() as conn:
             params = {"c": self.projection.name, "e": envelope.event_id, "s": sequence}
             if (await conn.execute(self._seen, params)).first() is not None:
+                self.skipped += 1
                 return
             if self.projection.wants(envelope):
                 await self.projection.apply(conn, envelope)
