@@ -1,0 +1,358 @@
+"""Command and query handlers of the projects service: load, decide, append in one transaction, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.contracts.replies import Forbidden, Invalid, NotFound
+from ombudsman.contracts.state.project import ProjectState, fold
+from ombudsman.eventstore.runtime import ServiceContext
+from ombudsman.eventstore.uow import UnitOfWork
+from ombudsman.projects import domain, secrets
+from ombudsman.projects.projections import SCHEMA
+
+CONNECTION_TEST_TIMEOUT = 15.0
+
+
+async def _load(uow: UnitOfWork, project_id: str) -> ProjectState:
+    return fold(await uow.load(project_id))
+
+
+async def _decide_and_append(
+    ctx: ServiceContext, project_id: str, meta: Metadata, decide: Any, *, expected_version: int | None = None
+) -> ProjectState:
+    """Load the project, run `decide(state) -> events`, append them; the new state."""
+    async with ctx.uow() as uow:
+        state = await _load(uow, project_id)
+        if expected_version is not None and state.exists and expected_version != state.version:
+            from ombudsman.contracts.replies import Conflict
+
+            raise Conflict(
+                f"project {project_id!r} changed since version {expected_version} (now {state.version})",
+                {"expected_version": expected_version, "version": state.version},
+            )
+        events = decide(state)
+        envelopes = await uow.emit(project_id, events, meta, expected_version=state.version) if events else []
+        return fold(envelopes, state)
+
+
+def _secret_key(ctx: ServiceContext) -> str:
+    if not ctx.settings.secret_key:
+        raise Invalid("connections need OMB_SECRET_KEY to be set (it encrypts secrets at rest)")
+    return ctx.settings.secret_key
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+async def create(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = domain.CreateProject.model_validate(payload)
+    state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.create(s, cmd, meta.actor.id))
+    return state.public()
+
+
+class UpdateProject(BaseModel):
+    id: str
+    expected_version: int | None = None
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+async def update(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = UpdateProject.model_validate(payload)
+    state = await _decide_and_append(
+        ctx, cmd.id, meta, lambda s: domain.update(s, cmd.id, cmd.changes), expected_version=cmd.expected_version
+    )
+    return state.public()
+
+
+class ProjectRef(BaseModel):
+    id: str
+
+
+async def delete(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = ProjectRef.model_validate(payload)
+    async with ctx.uow() as uow:
+        state = await _load(uow, cmd.id)
+        await uow.emit(cmd.id, domain.delete(state, cmd.id), meta, expected_version=state.version)
+        await uow.conn.execute(text(f"DELETE FROM {SCHEMA}.connection_secrets WHERE project_id = :p"), {"p": cmd.id})
+    return {"id": cmd.id, "deleted": True}
+
+
+class MemberCommand(BaseModel):
+    id: str
+    user_id: str = Field(min_length=1)
+
+
+async def add_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = MemberCommand.model_validate(payload)
+    state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.add_member(s, cmd.id, cmd.user_id))
+    return state.public()
+
+
+async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = domain.AddConnection.model_validate(payload)
+    key = _secret_key(ctx)
+    async with ctx.uow() as uow:
+        state = await _load(uow, cmd.project_id)
+        events = domain.add_connection(state, cmd)
+        await uow.emit(cmd.project_id, events, meta, expected_version=state.version)
+        await uow.conn.execute(
+            text(
+                f"""INSERT INTO {SCHEMA}.connection_secrets (project_id, name, kind, ciphertext)
+                    VALUES (:p, :n, :k, :c) ON CONFLICT (project_id, name) DO UPDATE
+                    SET kind = EXCLUDED.kind, ciphertext = EXCLUDED.ciphertext"""
+            ),
+            {"p": cmd.project_id, "n": cmd.name, "k": events[0].kind, "c": secrets.encrypt(key, cmd.url)},  # type: ignore[attr-defined]
+        )
+    return {"project_id": cmd.project_id, "name": cmd.name, "kind": events[0].kind, "role": cmd.role,  # type: ignore[attr-defined]
+            "url": domain.mask_url(cmd.url)}
+
+
+class ConnectionRef(BaseModel):
+    project_id: str
+    name: str
+
+
+async def remove_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = ConnectionRef.model_validate(payload)
+    async with ctx.uow() as uow:
+        state = await _load(uow, cmd.project_id)
+        await uow.emit(cmd.project_id, domain.remove_connection(state, cmd.project_id, cmd.name), meta,
+                       expected_version=state.version)
+        await uow.conn.execute(
+            text(f"DELETE FROM {SCHEMA}.connection_secrets WHERE project_id = :p AND name = :n"),
+            {"p": cmd.project_id, "n": cmd.name},
+        )
+    return {"project_id": cmd.project_id, "name": cmd.name, "removed": True}
+
+
+async def _connection_url(ctx: ServiceContext, project_id: str, name: str) -> tuple[str, str]:
+    async with ctx.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(f"SELECT kind, ciphertext FROM {SCHEMA}.connection_secrets WHERE project_id = :p AND name = :n"),
+                {"p": project_id, "n": name},
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"connection {name!r} not found in project {project_id!r}", {"connection": name})
+    return secrets.decrypt(_secret_key(ctx), row[1]), str(row[0])
+
+
+async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """Connect, report server version and latency; the result is an event (ConnectionTested)."""
+    from ombudsman.contracts import events as ev
+    from ombudsman.engine.connectors import connect
+
+    cmd = ConnectionRef.model_validate(payload)
+    url, _ = await _connection_url(ctx, cmd.project_id, cmd.name)
+    try:
+        connector = connect(url, timeout=CONNECTION_TEST_TIMEOUT)
+        result = await asyncio.wait_for(connector.test(), timeout=CONNECTION_TEST_TIMEOUT + 5)
+        ok, version, latency, error = result.ok, result.server_version, result.latency_ms, result.error
+    except TimeoutError:
+        ok, version, latency, error = False, None, None, f"no answer within {CONNECTION_TEST_TIMEOUT:.0f}s"
+    except Exception as exc:  # a bad URL or driver error: reported, not raised
+        ok, version, latency, error = False, None, None, f"{type(exc).__name__}: {exc}"
+    if error:
+        error = _scrub(error, url)
+    event = ev.ConnectionTested(project_id=cmd.project_id, name=cmd.name, ok=ok, server_version=version,
+                                latency_ms=latency, error=error)
+    async with ctx.uow() as uow:
+        state = await _load(uow, cmd.project_id)
+        domain.require_connection(state, cmd.project_id, cmd.name)
+        await uow.emit(cmd.project_id, [event], meta, expected_version=state.version)
+    return event.model_dump(mode="json")
+
+
+def _scrub(message: str, url: str) -> str:
+    """Remove any secret of `url` from an error message."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    secrets_in_url = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() in domain.SECRET_PARAMS]
+    for secret in secrets_in_url:
+        if secret:
+            message = message.replace(secret, domain.MASK).replace(unquote(secret), domain.MASK)
+    return message.replace(url, domain.mask_url(url))
+
+
+class SchemaMapping(BaseModel):
+    project_id: str
+    source_schema: str = Field(min_length=1)
+    target_schema: str = Field(min_length=1)
+
+
+async def set_schema_mapping(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = SchemaMapping.model_validate(payload)
+    state = await _decide_and_append(
+        ctx, cmd.project_id, meta, lambda s: domain.set_schema_mapping(s, cmd.project_id, cmd.source_schema, cmd.target_schema)
+    )
+    return {"project_id": cmd.project_id, "schema_mappings": state.schema_mappings}
+
+
+async def save_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = domain.SavePipeline.model_validate(payload)
+    load_pipeline(cmd.yaml)  # raises PipelineError (invalid) naming the step and field
+    result: dict[str, str] = {}
+
+    def decide(state: ProjectState) -> list[Any]:
+        pipeline_id, events = domain.save_pipeline(state, cmd)
+        result["pipeline_id"] = pipeline_id
+        return events
+
+    await _decide_and_append(ctx, cmd.project_id, meta, decide)
+    return {"project_id": cmd.project_id, "pipeline_id": result["pipeline_id"], "name": cmd.name}
+
+
+class PipelineRef(BaseModel):
+    project_id: str
+    pipeline_id: str
+
+
+async def delete_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = PipelineRef.model_validate(payload)
+    await _decide_and_append(ctx, cmd.project_id, meta, lambda s: domain.delete_pipeline(s, cmd.project_id, cmd.pipeline_id))
+    return {"project_id": cmd.project_id, "pipeline_id": cmd.pipeline_id, "deleted": True}
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+async def _state(ctx: ServiceContext, project_id: str) -> ProjectState:
+    async with ctx.engine.connect() as conn:
+        row = (
+            await conn.execute(text(f"SELECT state FROM {SCHEMA}.project_list WHERE id = :id"), {"id": project_id})
+        ).scalar_one_or_none()
+    state = ProjectState.model_validate(row if isinstance(row, dict) else json.loads(row)) if row else ProjectState()
+    domain.require_existing(state, project_id)
+    return state
+
+
+async def _flags(ctx: ServiceContext, project_id: str) -> dict[str, bool]:
+    async with ctx.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    f"""SELECT has_metadata, has_relationships, automation_completed FROM {SCHEMA}.project_flags
+                        WHERE project_id = :p"""
+                ),
+                {"p": project_id},
+            )
+        ).first()
+    keys = ("has_metadata", "has_relationships", "automation_completed")
+    return dict(zip(keys, (bool(v) for v in row), strict=True)) if row else dict.fromkeys(keys, False)
+
+
+async def get(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    ref = ProjectRef.model_validate(payload)
+    state = await _state(ctx, ref.id)
+    return {**state.public(), **await _flags(ctx, ref.id)}
+
+
+class ListProjects(BaseModel):
+    member: str | None = None
+    q: str | None = Field(default=None, max_length=200)
+    include_deleted: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    f = ListProjects.model_validate(payload)
+    clauses, params = [], {"limit": f.limit, "offset": f.offset}
+    if not f.include_deleted:
+        clauses.append("NOT deleted")
+    if f.member:
+        clauses.append("members ? :member")
+        params["member"] = f.member
+    if f.q:
+        clauses.append("(name ILIKE :q OR id ILIKE :q)")
+        params["q"] = f"%{f.q}%"
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    async with ctx.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.project_list {where}"), params)).scalar_one()
+        rows = (
+            await conn.execute(
+                text(f"SELECT state FROM {SCHEMA}.project_list {where} ORDER BY id LIMIT :limit OFFSET :offset"), params
+            )
+        ).scalars().all()
+    items = [ProjectState.model_validate(r if isinstance(r, dict) else json.loads(r)).public() for r in rows]
+    return {"items": items, "total": int(total), "offset": f.offset, "limit": f.limit}
+
+
+async def connections(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
+    state = await _state(ctx, ref.id)
+    return {"items": [c.model_dump(mode="json") for c in state.connections.values()]}
+
+
+async def connection_secret(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """The full URL of a connection: for services only (the gateway never exposes it)."""
+    if meta.actor.role not in ("service", "system"):
+        raise Forbidden("connection secrets are available to services only")
+    cmd = ConnectionRef.model_validate(payload)
+    url, kind = await _connection_url(ctx, cmd.project_id, cmd.name)
+    return {"url": url, "kind": kind}
+
+
+async def pipelines(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
+    state = await _state(ctx, ref.id)
+    items = [p.model_dump(mode="json", exclude={"yaml"}) for p in state.pipelines.values()]
+    return {"items": sorted(items, key=lambda p: p["pipeline_id"]), "total": len(items)}
+
+
+async def pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    ref = PipelineRef.model_validate(payload)
+    state = await _state(ctx, ref.project_id)
+    found = state.pipelines.get(ref.pipeline_id)
+    if found is None:
+        raise NotFound(f"pipeline {ref.pipeline_id!r} not found in project {ref.project_id!r}",
+                       {"pipeline_id": ref.pipeline_id})
+    return {"project_id": ref.project_id, **found.model_dump(mode="json")}
+
+
+async def setup_status(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
+    state = await _state(ctx, ref.id)
+    roles = {c.role for c in state.connections.values()}
+    flags = await _flags(ctx, ref.id)
+    steps = {
+        "has_source_connection": "source" in roles,
+        "has_target_connection": "target" in roles,
+        "has_schema_mappings": bool(state.schema_mappings),
+        **flags,
+        "has_pipelines": bool(state.pipelines),
+    }
+    return {"project_id": ref.id, **steps, "complete": all(steps.values())}
+
+
+COMMANDS = {
+    "create": create,
+    "update": update,
+    "delete": delete,
+    "add_member": add_member,
+    "add_connection": add_connection,
+    "remove_connection": remove_connection,
+    "test_connection": test_connection,
+    "set_schema_mapping": set_schema_mapping,
+    "save_pipeline": save_pipeline,
+    "delete_pipeline": delete_pipeline,
+}
+QUERIES = {
+    "get": get,
+    "list": list_projects,
+    "connections": connections,
+    "connection_secret": connection_secret,
+    "pipelines": pipelines,
+    "pipeline": pipeline,
+    "setup_status": setup_status,
+}

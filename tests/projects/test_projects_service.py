@@ -1,0 +1,136 @@
+"""The projects service end to end over real NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import nats
+import pytest
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.replies import Conflict, Forbidden, Invalid, NotFound
+from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.eventstore.db import asyncpg_dsn
+from ombudsman.eventstore.rpc import request
+from ombudsman.eventstore.settings import Settings
+from ombudsman.projects.app import create_service
+
+ALICE = Metadata(actor=Actor(id="u-alice", name="alice", role="user"))
+SERVICE = Metadata(actor=Actor.service("metadata"))
+SECRET = "hunter2-very-secret"
+
+
+@pytest.fixture
+async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
+    service = create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
+    await service.start()
+    nc = await nats.connect(nats_url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+        await service.stop()
+
+
+async def cmd(nc, name, payload, meta=ALICE):
+    return await request(nc, command_subject("projects", name), payload, meta=meta)
+
+
+async def qry(nc, name, payload, meta=ALICE):
+    return await request(nc, query_subject("projects", name), payload, meta=meta)
+
+
+async def test_create_get_list_and_duplicate(bus) -> None:
+    created = await cmd(bus, "create", {"id": "sales", "name": "Sales DW", "source_schemas": ["dbo"]})
+    assert created["id"] == "sales" and created["members"] == ["u-alice"] and created["version"] == 1
+    with pytest.raises(Conflict):
+        await cmd(bus, "create", {"id": "sales", "name": "again"})
+    await cmd(bus, "create", {"id": "hr", "name": "HR"}, meta=Metadata(actor=Actor(id="u-bob", name="bob")))
+    got = await qry(bus, "get", {"id": "sales"})
+    assert got["source_schemas"] == ["dbo"] and got["has_metadata"] is False
+    mine = await qry(bus, "list", {"member": "u-alice"})
+    assert [p["id"] for p in mine["items"]] == ["sales"] and mine["total"] == 1
+    everyone = await qry(bus, "list", {"limit": 1, "offset": 1})
+    assert everyone["total"] == 2 and [p["id"] for p in everyone["items"]] == ["sales"]
+    with pytest.raises(NotFound):
+        await qry(bus, "get", {"id": "nope"})
+    with pytest.raises(Invalid) as bad:
+        await cmd(bus, "create", {"id": "Bad Id", "name": ""})
+    assert "id" in str(bad.value.details) and "name" in str(bad.value.details)
+
+
+async def test_stale_update_conflicts_instead_of_overwriting(bus) -> None:
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    await cmd(bus, "update", {"id": "sales", "expected_version": 1, "changes": {"name": "Sales v2"}})
+    with pytest.raises(Conflict):
+        await cmd(bus, "update", {"id": "sales", "expected_version": 1, "changes": {"name": "lost update"}})
+    assert (await qry(bus, "get", {"id": "sales"}))["name"] == "Sales v2"
+
+
+async def test_concurrent_commands_on_one_project_all_land_or_conflict(bus) -> None:
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    results = await asyncio.gather(
+        *(cmd(bus, "set_schema_mapping", {"project_id": "sales", "source_schema": f"s{i}", "target_schema": "T"})
+          for i in range(8)),
+        return_exceptions=True,
+    )
+    landed = [r for r in results if not isinstance(r, Exception)]
+    conflicts = [r for r in results if isinstance(r, Conflict)]
+    assert len(landed) + len(conflicts) == 8
+    state = await qry(bus, "get", {"id": "sales"})
+    assert len(state["schema_mappings"]) == len(landed) and state["version"] == 1 + len(landed)
+
+
+async def test_connection_secret_is_encrypted_and_never_in_events_or_replies(bus, database_url: str) -> None:
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    url = f"snowflake://bob:{SECRET}@acct/DB/PUBLIC?warehouse=WH"
+    added = await cmd(bus, "add_connection", {"project_id": "sales", "name": "target", "role": "target", "url": url})
+    assert SECRET not in str(added) and added["url"] == "snowflake://bob:****@acct/DB/PUBLIC?warehouse=WH"
+    assert SECRET not in str(await qry(bus, "get", {"id": "sales"}))
+    assert SECRET not in str(await qry(bus, "connections", {"project_id": "sales"}))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        stored = await conn.fetch("SELECT data::text AS d FROM projects.events")
+        assert stored and not any(SECRET in r["d"] for r in stored)
+        cipher = await conn.fetchval("SELECT ciphertext FROM projects.connection_secrets")
+        assert SECRET not in cipher
+    finally:
+        await conn.close()
+    with pytest.raises(Forbidden):
+        await qry(bus, "connection_secret", {"project_id": "sales", "name": "target"})
+    secret = await qry(bus, "connection_secret", {"project_id": "sales", "name": "target"}, meta=SERVICE)
+    assert secret == {"url": url, "kind": "snowflake"}
+
+
+async def test_connection_test_reports_version_or_a_clear_error(bus, database_url: str) -> None:
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    await cmd(bus, "add_connection", {"project_id": "sales", "name": "src", "role": "source", "url": database_url})
+    ok = await cmd(bus, "test_connection", {"project_id": "sales", "name": "src"})
+    assert ok["ok"] is True and "PostgreSQL" in ok["server_version"] and ok["latency_ms"] >= 0
+    await cmd(bus, "add_connection", {"project_id": "sales", "name": "gone", "role": "target",
+                                      "url": f"postgresql://u:{SECRET}@127.0.0.1:1/db"})
+    bad = await asyncio.wait_for(cmd(bus, "test_connection", {"project_id": "sales", "name": "gone"}), 30)
+    assert bad["ok"] is False and bad["error"] and SECRET not in bad["error"]
+    project = await qry(bus, "get", {"id": "sales"})
+    tests = {c["name"]: c["last_test"]["ok"] for c in project["connections"]}
+    assert tests == {"src": True, "gone": False}
+
+
+async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus) -> None:
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    good = "name: p\nconnections: {source: 'duckdb:///a.db', target: 'duckdb:///b.db'}\nsteps:\n  - {id: c, validator: record_counts, table: main.t}\n"
+    saved = await cmd(bus, "save_pipeline", {"project_id": "sales", "name": "Orders checks", "yaml": good})
+    assert saved["pipeline_id"] == "orders-checks"
+    with pytest.raises(Invalid) as bad:
+        await cmd(bus, "save_pipeline", {"project_id": "sales", "name": "broken",
+                                         "yaml": good.replace("depends_on", "x") + "  - {id: d, validator: record_counts, table: main.t, depends_on: [zz]}\n"})
+    assert "zz" in bad.value.message
+    listed = await qry(bus, "pipelines", {"project_id": "sales"})
+    assert [p["pipeline_id"] for p in listed["items"]] == ["orders-checks"]
+    assert (await qry(bus, "pipeline", {"project_id": "sales", "pipeline_id": "orders-checks"}))["yaml"] == good
+    await cmd(bus, "delete", {"id": "sales"})
+    with pytest.raises(NotFound):
+        await qry(bus, "pipelines", {"project_id": "sales"})
+    assert (await qry(bus, "list", {}))["total"] == 0
