@@ -3,7 +3,9 @@ Debian's psqlODBC driver: the same round trip, parameters and streaming as the n
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import socket
 import struct
 from urllib.parse import quote
 
@@ -95,6 +97,23 @@ def test_sqlserver_urls_become_odbc_connection_strings() -> None:
     assert odbc_connection_string("mssql+pyodbc://MyDsn", sqlserver=True) == "DSN=MyDsn"
     db = connect(url)
     assert isinstance(db, SqlServerConnector) and db.kind == "sqlserver" and db.dialect == "tsql"
+
+
+async def test_sqlserver_connector_through_freetds_reports_an_unreachable_server() -> None:
+    import pyodbc
+
+    assert "FreeTDS" in pyodbc.drivers(), "FreeTDS is missing: run `bash scripts/ensure-odbc.sh` as root"
+    url = f"mssql+pyodbc://sa:S3cret@127.0.0.1:{_closed_port()}/master?driver=FreeTDS&TDS_Version=7.4"
+    assert odbc_connection_string(url, sqlserver=True).startswith("DRIVER={FreeTDS};SERVER=127.0.0.1;PORT=")
+    report = await asyncio.wait_for(connect(url, connect_timeout=2).test(), 30)
+    assert not report.ok and report.error and "cannot connect to SQL Server" in report.error
+    assert "S3cret" not in report.error
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_bad_odbc_urls_are_invalid() -> None:

@@ -60,6 +60,16 @@ class Connector(ABC):
         columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
         return list(zip(*columns, strict=True)) if columns else []
 
+    async def fetch_readonly(
+        self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
+    ) -> pa.Table:
+        """User-written SQL: exactly one read-only query (checked by parsing it in this connector's
+        dialect, `Invalid` otherwise), run in a read-only transaction where the database has one."""
+        from ombudsman.engine.dialects import ensure_single_select
+
+        ensure_single_select(sql, self.dialect)
+        return await self.fetch(sql, params, limit=limit)
+
     @abstractmethod
     def stream(
         self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000

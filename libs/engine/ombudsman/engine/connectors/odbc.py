@@ -69,7 +69,7 @@ def _build(parsed: ConnectionUrl, *, sqlserver: bool) -> str:
             )
         parts.append(("DRIVER", "{" + driver.replace("}", "}}") + "}"))
         if parsed.host:
-            if sqlserver:
+            if sqlserver and "freetds" not in driver.lower():  # Microsoft's drivers: SERVER=host,port
                 parts.append(("SERVER", f"{parsed.host},{parsed.port}" if parsed.port else parsed.host))
             else:
                 parts.append(("SERVER", parsed.host))

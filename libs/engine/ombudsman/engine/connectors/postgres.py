@@ -118,6 +118,9 @@ class PostgresConnector(Connector):
     async def fetch_readonly(
         self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
     ) -> pa.Table:
+        from ombudsman.engine.dialects import ensure_single_select
+
+        ensure_single_select(sql, self.dialect)
         return await self._fetch(sql, params, limit=limit, read_only=True)
 
     async def _fetch(

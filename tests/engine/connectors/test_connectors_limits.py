@@ -1,0 +1,92 @@
+"""Timeouts, read-only user SQL and unreachable servers: clear errors, no hangs, pools stay usable."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from ombudsman.contracts.replies import Invalid
+from ombudsman.engine.connectors import ConnectionFailed, QueryFailed, QueryTimeout, connect
+
+SLOW = {
+    "postgres": "SELECT pg_sleep(5)",
+    "odbc": "SELECT pg_sleep(5)",
+    "duckdb": "SELECT count(*) FROM range(100000000) a, range(100000000) b WHERE a.range + b.range = -1",
+}
+
+
+@pytest.fixture(params=["postgres", "duckdb", "odbc"])
+def slow_db(request: pytest.FixtureRequest) -> tuple[str, str]:
+    fixture = {"postgres": "database_url", "duckdb": "duckdb_url", "odbc": "odbc_postgres_url"}[request.param]
+    return request.param, request.getfixturevalue(fixture)
+
+
+async def test_a_statement_past_its_timeout_is_cancelled_and_the_pool_still_works(
+    slow_db: tuple[str, str],
+) -> None:
+    kind, url = slow_db
+    async with connect(url, timeout=1, pool_size=1) as db:
+        with pytest.raises(QueryTimeout, match="exceeded 1s"):
+            await asyncio.wait_for(db.fetch(SLOW[kind]), 30)
+        # the single pooled connection was cancelled or replaced: the next statement runs
+        assert await asyncio.wait_for(db.fetch_rows("SELECT 41 + 1"), 30) == [(42,)]
+
+
+@pytest.fixture(params=["postgres", "duckdb", "snowflake"])
+def any_db(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(
+        {"postgres": "database_url", "duckdb": "duckdb_url", "snowflake": "fakesnow_url"}[request.param]
+    )
+
+
+async def test_user_sql_must_be_one_read_only_query(any_db: str) -> None:
+    async with connect(any_db) as db:
+        await db.execute("CREATE TABLE notes (id integer, body varchar(20))")
+        await db.executemany("INSERT INTO notes VALUES (?, ?)", [(i, f"n{i}") for i in range(5)])
+        table = await db.fetch_readonly("SELECT id FROM notes WHERE id >= ? ORDER BY id", [1], limit=3)
+        assert table.column(0).to_pylist() == [1, 2, 3]
+        for bad in ("DELETE FROM notes", "SELECT 1; DROP TABLE notes", "UPDATE notes SET body = 'x'"):
+            with pytest.raises(Invalid):
+                await db.fetch_readonly(bad)
+        assert (await db.fetch_rows("SELECT count(*) FROM notes"))[0][0] == 5
+
+
+async def test_postgres_read_only_transaction_refuses_writes_hidden_in_functions(database_url: str) -> None:
+    async with connect(database_url) as db:
+        await db.execute("CREATE TABLE t (n integer)")
+        await db.execute(
+            "CREATE FUNCTION sneaky() RETURNS integer LANGUAGE sql AS 'INSERT INTO t VALUES (1) RETURNING n'"
+        )
+        with pytest.raises(QueryFailed, match="read-only transaction"):
+            await db.fetch_readonly("SELECT sneaky()")
+        assert await db.fetch_rows("SELECT count(*) FROM t") == [(0,)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_unreachable_snowflake_is_reported_within_the_login_timeout() -> None:
+    url = f"snowflake://u:p@acct/db/sch?host=127.0.0.1&port={_closed_port()}&protocol=http"
+    report = await asyncio.wait_for(connect(url, connect_timeout=2).test(), 60)
+    assert not report.ok and report.error and "cannot connect to Snowflake" in report.error
+    assert "p@" not in report.error  # the password never appears
+
+
+async def test_duckdb_in_a_missing_folder_is_a_connection_error(tmp_path: object) -> None:
+    with pytest.raises(ConnectionFailed, match="cannot connect to DuckDB"):
+        async with connect(f"duckdb:///{tmp_path}/no/such/folder/x.db"):
+            pass
+
+
+def test_snowflake_url_problems_are_named() -> None:
+    with pytest.raises(Invalid, match="needs an account"):
+        connect("snowflake:///db")
+    with pytest.raises(Invalid, match="unknown Snowflake URL option 'colour'"):
+        connect("snowflake://u:p@acct/db?colour=blue")
+    with pytest.raises(Invalid, match="login_timeout must be a number, got 'soon'"):
+        connect("snowflake://u:p@acct/db?login_timeout=soon")
