@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+import numpy as np
 from pydantic import BaseModel, Field
+from rapidfuzz import fuzz, process
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.metadata import naming
-from ombudsman.metadata.types import Compatibility, column_compatibility
+from ombudsman.metadata.types import Compatibility, compatibility, type_info
 
 TYPE_SCORE: dict[str, float] = {"lossless": 1.0, "lossy": 0.5, "incompatible": 0.0}
 COLUMN_THRESHOLD = 0.55
 TABLE_THRESHOLD = 0.5
 SCHEMA_THRESHOLD = 0.5
+TABLE_CANDIDATES = 5  # targets scored in full per source table
 
 
 class ColumnSuggestion(BaseModel):
@@ -81,22 +84,33 @@ def assign(
 ) -> list[tuple[X, Y, float]]:
     """Greedy one-to-one assignment by descending score (ties keep input order), scores ≥ threshold."""
     lefts, rights = list(left), list(right)
-    scored = sorted(
-        ((score(a, b), i, j) for i, a in enumerate(lefts) for j, b in enumerate(rights)),
-        key=lambda x: (-x[0], x[1], x[2]),
-    )
+    scored = [(score(a, b), i, j) for i, a in enumerate(lefts) for j, b in enumerate(rights)]
+    return [(lefts[i], rights[j], value) for value, i, j in assign_scored(scored, threshold)]
+
+
+def assign_scored(scored: Iterable[tuple[float, int, int]], threshold: float) -> list[tuple[float, int, int]]:
+    """Greedy one-to-one assignment of (score, left index, right index) triples."""
     used_left: set[int] = set()
     used_right: set[int] = set()
-    pairs: list[tuple[X, Y, float]] = []
-    for value, i, j in scored:
+    chosen: list[tuple[float, int, int]] = []
+    for value, i, j in sorted(scored, key=lambda x: (-x[0], x[1], x[2])):
         if value < threshold:
             break
         if i in used_left or j in used_right:
             continue
         used_left.add(i)
         used_right.add(j)
-        pairs.append((lefts[i], rights[j], value))
-    return pairs
+        chosen.append((value, i, j))
+    return chosen
+
+
+def name_matrix(left: list[str], right: list[str]) -> np.ndarray:
+    """0..1 similarity of every pair of normalised names (best of ratio and token-sort ratio), vectorised."""
+    if not left or not right:
+        return np.zeros((len(left), len(right)), dtype=np.float32)
+    plain = process.cdist(left, right, scorer=fuzz.ratio, workers=1)
+    sorted_tokens = process.cdist(left, right, scorer=fuzz.token_sort_ratio, workers=1)
+    return np.maximum(plain, sorted_tokens) / 100.0
 
 
 def suggest_columns(
@@ -104,36 +118,34 @@ def suggest_columns(
 ) -> tuple[list[ColumnSuggestion], list[str], list[str]]:
     """Column pairs of two tables (source order), and the unmapped columns of each side."""
     n_source, n_target = max(len(source.columns), 1), max(len(target.columns), 1)
-    cache: dict[tuple[str, str], ColumnSuggestion] = {}
-
-    def score(s_index: int, t_index: int) -> float:
-        s, t = source.columns[s_index], target.columns[t_index]
-        name = naming.column_similarity(s.name, t.name)
-        compat = column_compatibility(s, source_kind, t, target_kind)
-        position = 1.0 - abs(s_index / n_source - t_index / n_target)
-        confidence = round(0.70 * name + 0.20 * TYPE_SCORE[compat] + 0.10 * position, 4)
-        if name < 0.5:  # types and positions alone never pair two unrelated names
-            confidence = min(confidence, threshold - 0.01)
-        evidence = [f"name similarity {name:.2f}", f"types {s.data_type} → {t.data_type}: {compat}"]
-        if s.name.lower() == t.name.lower():
-            evidence[0] = "same name"
-        cache[(s.name, t.name)] = ColumnSuggestion(
-            source=s.name,
-            target=t.name,
-            confidence=confidence,
-            name_similarity=round(name, 4),
-            type_compatibility=compat,
-            source_type=s.data_type,
-            target_type=t.data_type,
-            evidence=evidence,
-        )
-        return confidence
-
-    pairs = assign(range(len(source.columns)), range(len(target.columns)), score, threshold)
-    chosen = sorted(pairs, key=lambda p: p[0])
-    suggestions = [cache[(source.columns[i].name, target.columns[j].name)] for i, j, _ in chosen]
-    mapped_source = {s.source for s in suggestions}
-    mapped_target = {s.target for s in suggestions}
+    names = name_matrix([naming.column_name(c.name) for c in source.columns],
+                        [naming.column_name(c.name) for c in target.columns])
+    source_types = [type_info(c, source_kind) for c in source.columns]
+    target_types = [type_info(c, target_kind) for c in target.columns]
+    scored: list[tuple[float, int, int]] = []
+    details: dict[tuple[int, int], tuple[float, Compatibility]] = {}
+    for i, s in enumerate(source.columns):
+        for j, t in enumerate(target.columns):
+            name = 1.0 if s.name.lower() == t.name.lower() else float(names[i, j])
+            if name < 0.5:  # types and positions alone never pair two unrelated names
+                continue
+            compat = compatibility(source_types[i], target_types[j])
+            position = 1.0 - abs(i / n_source - j / n_target)
+            confidence = round(0.70 * name + 0.20 * TYPE_SCORE[compat] + 0.10 * position, 4)
+            scored.append((confidence, i, j))
+            details[(i, j)] = (name, compat)
+    suggestions: list[ColumnSuggestion] = []
+    for confidence, i, j in sorted(assign_scored(scored, threshold), key=lambda x: x[1]):
+        s, t = source.columns[i], target.columns[j]
+        name, compat = details[(i, j)]
+        evidence = ["same name" if s.name.lower() == t.name.lower() else f"name similarity {name:.2f}",
+                    f"types {s.data_type} → {t.data_type}: {compat}"]
+        suggestions.append(ColumnSuggestion(
+            source=s.name, target=t.name, confidence=confidence, name_similarity=round(name, 4),
+            type_compatibility=compat, source_type=s.data_type, target_type=t.data_type, evidence=evidence,
+        ))
+    mapped_source = {x.source for x in suggestions}
+    mapped_target = {x.target for x in suggestions}
     return (
         suggestions,
         [c.name for c in source.columns if c.name not in mapped_source],
@@ -201,7 +213,19 @@ def suggest(
         in_schema = 1.0 if (s.schema_name.lower(), t.schema_name.lower()) in schema_pairs else 0.0
         return round(0.55 * name + 0.35 * coverage + 0.10 * in_schema, 4)
 
-    pairs = assign(source.tables, target.tables, table_score, table_threshold)
+    # only the few best-named targets of each source table are scored in full (columns and all)
+    entities = name_matrix([naming.table_name(t.name).entity for t in source.tables],
+                           [naming.table_name(t.name).entity for t in target.tables])
+    scored: list[tuple[float, int, int]] = []
+    for i, s in enumerate(source.tables):
+        if not len(target.tables):
+            break
+        row = entities[i]
+        best = [int(j) for j in np.argsort(-row, kind="stable")[:TABLE_CANDIDATES] if row[j] >= 0.4]
+        same = [j for j, t in enumerate(target.tables) if t.name.lower() == s.name.lower()]
+        for j in dict.fromkeys(best + same):
+            scored.append((table_score(s, target.tables[j]), i, j))
+    pairs = [(source.tables[i], target.tables[j], value) for value, i, j in assign_scored(scored, table_threshold)]
     tables: list[TableSuggestion] = []
     for s, t, confidence in sorted(pairs, key=lambda p: p[0].qualified_name.lower()):
         cols, left, right = columns(s, t)

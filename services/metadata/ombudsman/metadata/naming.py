@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -74,12 +75,13 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-
 _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 
 
-def tokens(name: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def tokens(name: str) -> tuple[str, ...]:
     """Lower-case words of an identifier: camelCase, PascalCase, snake_case, spaces and digits split."""
     words: list[str] = []
     for part in _SEPARATORS.split(name):
         words.extend(w.lower() for w in _CAMEL.split(part) if w)
-    return words
+    return tuple(words)
 
 
 def singular(word: str) -> str:
@@ -101,9 +103,10 @@ class TableName:
     entity: str
 
 
+@lru_cache(maxsize=65536)
 def table_name(name: str) -> TableName:
     """`DimCustomer` → (dimension, customer); `FCT_SALES` → (fact, sale); `tblOrders` → ('', order)."""
-    words = tokens(name)
+    words = list(tokens(name))
     role = ""
     if len(words) > 1 and words[0] in TABLE_PREFIXES:
         role = TABLE_PREFIXES[words[0]]
@@ -114,6 +117,7 @@ def table_name(name: str) -> TableName:
     return TableName(role=role, entity=" ".join(words))
 
 
+@lru_cache(maxsize=65536)
 def column_name(name: str) -> str:
     """`CustomerKey` → `customer #key`; `customer_id` → `customer #id`; `OrderDate` → `order date`."""
     words = [ABBREVIATIONS.get(w, w) for w in tokens(name)]

@@ -8,6 +8,7 @@ incompatible for moving every value of the source column into the target column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from sqlglot import exp
@@ -113,6 +114,12 @@ def parse_type(data_type: str, dialect: str) -> exp.DataType | None:
 
 def type_info(column: ColumnInfo, kind: str) -> TypeInfo:
     """The family and capacity of a catalog column of a database `kind` (sqlserver, snowflake, …)."""
+    return _type_info(kind, column.data_type, column.length, column.precision, column.scale)
+
+
+@lru_cache(maxsize=16384)
+def _type_info(kind: str, data_type: str, length: int | None, precision: int | None, scale: int | None) -> TypeInfo:
+    column = ColumnInfo(name="", data_type=data_type, ordinal=1, length=length, precision=precision, scale=scale)
     dialect = DIALECT_BY_KIND.get(kind, kind)
     parsed = parse_type(column.data_type, dialect)
     dtype = parsed.this if parsed is not None else T.USERDEFINED
