@@ -117,3 +117,18 @@ async def test_identifier_case_folds_unmapped_names_only(warehouse: dict[str, st
     assert '"MAIN"."CUSTOMERS"' in result.sql["target"][0] and '"REGION"' in result.sql["target"][0]
     assert '"email_address"' in result.sql["target"][0]  # explicitly mapped: kept as written
     assert '"main"."customers"' in result.sql["source"][0]
+
+
+async def test_tsql_renderings_use_sql_server_forms(warehouse: dict[str, str]) -> None:
+    by_id = {c.id: c for c in CASES}
+    rendered: list[str] = []
+    for case_id in ("statistics", "ts_continuity", "record_counts", "custom_query"):
+        _, ctx = await run_case(by_id[case_id], warehouse["source"], warehouse["target"], source_schema="main",
+                                target_schema="main", defective=True, render_also=("tsql",))
+        rendered += ctx.renderings["tsql"]
+    text = "\n".join(rendered)
+    assert "STDEV(" in text and "STDDEV" not in text  # SQL Server's name for the sample standard deviation
+    assert "WITHIN GROUP (ORDER BY CAST([amount] AS FLOAT)) OVER ()" in text  # PERCENTILE_CONT is a window function
+    assert "COUNT_BIG(*)" in text and "COUNT(*)" not in text  # counts never overflow INT
+    assert "DATETRUNC(DAY, [order_date])" in text and "SELECT TOP 100001" in text and " LIMIT " not in text
+    assert "[main].[orders]" in text

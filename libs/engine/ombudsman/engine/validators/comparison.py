@@ -62,9 +62,9 @@ class ColumnAggregates(Validator):
         def aggregate(side: Side, column: str, kind: Aggregate) -> exp.Expr:
             c = ctx.col(side, column)
             if kind == "count":
-                return exp.Count(this=c)
+                return exp.Count(big_int=True, this=c)
             if kind == "count_distinct":
-                return exp.Count(this=exp.Distinct(expressions=[c]))
+                return exp.Count(big_int=True, this=exp.Distinct(expressions=[c]))
             if kind == "sum":
                 floating = pa.types.is_floating(types[column.lower()])
                 return exp.Sum(this=q.as_float(c)) if floating else q.as_decimal(exp.Sum(this=q.as_decimal(c)))

@@ -151,8 +151,8 @@ class Scd1(Validator):
                 projections = []
                 for i, a in enumerate(params.attributes):
                     column = ctx.col(side, a)
-                    projections.append(exp.Count(this=exp.Distinct(expressions=[column])).as_(f"d{i}"))
-                    projections.append(exp.Sub(this=q.count_star(), expression=exp.Count(this=column)).as_(f"n{i}"))
+                    projections.append(exp.Count(big_int=True, this=exp.Distinct(expressions=[column])).as_(f"d{i}"))
+                    projections.append(exp.Sub(this=q.count_star(), expression=exp.Count(big_int=True, this=column)).as_(f"n{i}"))
                 return ctx.select_from(side, *projections)
 
             rows = await ctx.rows_both(build)

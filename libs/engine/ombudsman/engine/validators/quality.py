@@ -82,7 +82,7 @@ class Nulls(Validator):
         def build(side: Side) -> exp.Expr:
             projections: list[exp.Expr] = [q.count_star().as_("row_count")]
             for i, c in enumerate(columns):
-                projections.append(exp.Sub(this=q.count_star(), expression=exp.Count(this=ctx.col(side, c))).as_(alias("n", i)))
+                projections.append(exp.Sub(this=q.count_star(), expression=exp.Count(big_int=True, this=ctx.col(side, c))).as_(alias("n", i)))
             return ctx.select_from(side, *projections)
 
         s, t = await one_row_both(ctx, build)
@@ -127,7 +127,7 @@ class Uniqueness(Validator):
             for i, c in enumerate(params.columns):
                 column = ctx.col(side, c)
                 projections.append(
-                    exp.Sub(this=exp.Count(this=column), expression=exp.Count(this=exp.Distinct(expressions=[column]))).as_(alias("d", i))
+                    exp.Sub(this=exp.Count(big_int=True, this=column), expression=exp.Count(big_int=True, this=exp.Distinct(expressions=[column]))).as_(alias("d", i))
                 )
             return ctx.select_from(side, *projections)
 
@@ -189,7 +189,7 @@ class Statistics(Validator):
                 column = q.as_float(ctx.col(side, c))
                 make = {
                     "min": exp.Min(this=column), "max": exp.Max(this=column), "mean": exp.Avg(this=column),
-                    "stddev": exp.StddevSamp(this=column),
+                    "stddev": exp.Stddev(this=column),
                 }
                 projections += [make[f].as_(f"{f}_{i}") for f in params.figures]
             return ctx.select_from(side, *projections)
@@ -385,7 +385,7 @@ class Outliers(Validator):
         base = exp.select().from_(ctx.table(side, "t"))
         if params.method == "zscore":
             column = q.as_float(ctx.col(side, c))
-            stats = ctx.select_from(side, exp.Avg(this=column).as_("m"), exp.StddevSamp(this=column).as_("s"))
+            stats = ctx.select_from(side, exp.Avg(this=column).as_("m"), exp.Stddev(this=column).as_("s"))
             base = base.join(exp.Subquery(this=stats, alias=exp.TableAlias(this=q.ident(f"st{i}"))), join_type="cross")
         condition = ctx.where(side, self._is_outlier(ctx, side, params, c, f"st{i}" if params.method == "zscore" else None))
         return base.where(condition) if condition is not None else base

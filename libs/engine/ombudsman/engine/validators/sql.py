@@ -64,7 +64,7 @@ def lit(v: int | float | str) -> exp.Expr:
 
 
 def count_star() -> exp.Expr:
-    return exp.Count(this=exp.Star())
+    return exp.Count(big_int=True, this=exp.Star())
 
 
 def as_float(e: exp.Expr) -> exp.Expr:
