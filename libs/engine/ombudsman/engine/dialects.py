@@ -66,14 +66,14 @@ def column_expr(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=identifier(name), table=identifier(table) if table else None)
 
 
-def render(expression: exp.Expression, dialect: str, *, pretty: bool = False) -> str:
+def render(expression: exp.Expr, dialect: str, *, pretty: bool = False) -> str:
     """SQL text of an expression in `dialect` (unsupported constructs raise instead of degrading)."""
     return expression.sql(
         dialect=dialect_for(dialect), pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
     )
 
 
-def parse_one(sql: str, dialect: str) -> exp.Expression:
+def parse_one(sql: str, dialect: str) -> exp.Expr:
     """One statement parsed in `dialect`; `Invalid` (with the parser's message) when it does not parse."""
     try:
         expression = sqlglot.parse_one(sql, read=dialect_for(dialect))
@@ -84,7 +84,7 @@ def parse_one(sql: str, dialect: str) -> exp.Expression:
     return expression
 
 
-def parse_statements(sql: str, dialect: str) -> list[exp.Expression]:
+def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
     """Every statement of a script parsed in `dialect`; `Invalid` when any does not parse."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect_for(dialect)) if s is not None]
@@ -117,7 +117,7 @@ def transpile(sql: str, source: str, target: str) -> str:
     return render(parse_one(sql, source), target)
 
 
-def check_tsql(sql: str) -> list[exp.Expression]:
+def check_tsql(sql: str) -> list[exp.Expr]:
     """Parse T-SQL (one statement or a script) back with sqlglot's tsql dialect, as the tests of
     SQL Server code do (SQL Server itself cannot run here); `Invalid` when it does not parse, and
     an `AssertionError` when sqlglot parsed part of it as an opaque command."""

@@ -29,7 +29,7 @@ from ombudsman.engine.connectors.urls import parse_url
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def duckdb_target(url: str) -> tuple[str, bool, dict[str, str]]:
+def duckdb_target(url: str) -> tuple[str, bool, dict[str, Any]]:
     """The database path (or ':memory:'), read-only flag and config settings of a duckdb:// URL."""
     parsed = parse_url(url)
     if parsed.kind != "duckdb":
@@ -41,7 +41,7 @@ def duckdb_target(url: str) -> tuple[str, bool, dict[str, str]]:
             {"field": "url"},
         )
     path = parsed.path or ":memory:"
-    query = dict(parsed.query)
+    query: dict[str, Any] = dict(parsed.query)
     read_only = query.pop("read_only", "false").lower() in _TRUE
     return path, read_only, query
 

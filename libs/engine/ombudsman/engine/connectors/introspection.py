@@ -131,18 +131,18 @@ def assemble(
         links.setdefault((schema, table, name), []).append(
             (position, column, ref_schema, ref_table, ref_column)
         )
-    for (schema, table, name), members in sorted(links.items()):
+    for (schema, table, name), parts in sorted(links.items()):
         info = by_name.get((schema, table))
         if info is None:
             continue
-        members.sort(key=lambda m: m[0])
+        parts.sort(key=lambda m: m[0])
         info.foreign_keys.append(
             ForeignKey(
                 name=name,
-                columns=[m[1] for m in members],
-                ref_schema=members[0][2],
-                ref_table=members[0][3],
-                ref_columns=[m[4] for m in members],
+                columns=[m[1] for m in parts],
+                ref_schema=parts[0][2],
+                ref_table=parts[0][3],
+                ref_columns=[m[4] for m in parts],
             )
         )
     for info in by_name.values():

@@ -199,15 +199,13 @@ class PostgresConnector(Connector):
     async def test(self) -> ConnectionTest:
         conn: asyncpg.Connection | None = None
         try:
-            started = time.perf_counter()
-            conn = await asyncio.wait_for(
+            conn = opened = await asyncio.wait_for(
                 asyncpg.connect(self._dsn, timeout=self.connect_timeout), timeout=self.connect_timeout + 1
             )
-            version = await conn.fetchval("SELECT current_setting('server_version')", timeout=self.timeout)
+            version = await opened.fetchval("SELECT current_setting('server_version')", timeout=self.timeout)
             round_trip = time.perf_counter()
-            await conn.fetchval("SELECT 1", timeout=self.timeout)
+            await opened.fetchval("SELECT 1", timeout=self.timeout)
             latency = (time.perf_counter() - round_trip) * 1000
-            del started
             return ConnectionTest(ok=True, server_version=f"PostgreSQL {version}", latency_ms=latency)
         except Exception as error:
             return ConnectionTest(ok=False, server_version=None, latency_ms=None, error=_describe(error))
