@@ -94,6 +94,7 @@ class _Bucket:
     hi: int = 0
     source_rows: int = 0
     target_rows: int = 0
+    width: int = 0  # key ranges: the width of the level the bucket comes from
 
     @property
     def rows(self) -> int:
@@ -212,6 +213,32 @@ def _ranges_condition(plan: Plan, side: Side, ranges: Sequence[tuple[int, int]])
     return exp.Paren(this=exp.or_(*parts)) if len(parts) > 1 else parts[0]
 
 
+def _first_width(key_range: int, buckets: int, split: int) -> int:
+    """The first level's bucket width: at least key_range / buckets, and m * split^k with m < split,
+    so that every finer level (width / split, ..., m, then 1) nests exactly in the one above."""
+    wanted = max(1, math.ceil(key_range / buckets))
+    unit = 1
+    while unit * split <= wanted:
+        unit *= split
+    return math.ceil(wanted / unit) * unit
+
+
+def _buckets_condition(plan: Plan, side: Side, buckets: Sequence[_Bucket], lo: int) -> exp.Expression:
+    """Rows of the given key-range buckets. Key ranges (`key BETWEEN a AND b OR ...`) let an index or
+    partition pruning serve the query; DuckDB, which evaluates a long OR row by row, gets the bucket
+    ids per level instead (`(key - lo) // width IN (...)`); both select exactly the same rows."""
+    if plan.dialect(side) != "duckdb":
+        return _ranges_condition(plan, side, _merge(buckets))
+    by_width: dict[int, list[int]] = defaultdict(list)
+    for b in buckets:
+        by_width[b.width].append(b.ident)
+    parts: list[exp.Expression] = [
+        exp.In(this=_range_bucket(plan, side, lo, width), expressions=[exp.Literal.number(i) for i in sorted(set(ids))])
+        for width, ids in sorted(by_width.items())
+    ]
+    return exp.Paren(this=exp.or_(*parts)) if len(parts) > 1 else parts[0]
+
+
 def _merge(buckets: Sequence[_Bucket]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for b in sorted(buckets, key=lambda x: x.lo):
@@ -238,44 +265,44 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
     lo, hi = min(as_int(v) for v in ends), max(as_int(v) for v in ends)
     if hi - lo >= 2**62:
         return False
-    width = max(1, math.ceil((hi - lo + 1) / options.buckets))
+    width = _first_width(hi - lo + 1, options.buckets, options.split)
     source, target = await run.both(lambda side: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), None))
     result.levels = 1
     differing = [
-        _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t)
+        _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t, width)
         for b, (s, t) in _differing(source, target, result).items()
     ]
     ready: list[_Bucket] = []
     while differing:
+        if sum(b.rows for b in differing) <= options.fetch_rows:  # small enough: fetch, do not split
+            ready += differing
+            break
         ready += [b for b in differing if b.rows <= options.leaf_rows or b.lo == b.hi]
-        to_split = [b for b in differing if b.rows > options.leaf_rows and b.lo < b.hi]
+        to_split = sorted((b for b in differing if b.rows > options.leaf_rows and b.lo < b.hi), key=lambda b: b.lo)
         if not to_split:
             break
-        width = max(1, math.ceil(width / options.split))
+        finer = width // options.split if width % options.split == 0 else 1  # nests in the parent buckets
         result.levels += 1
-        runs = _merge(to_split)
         differing = []
-        for start in range(0, len(runs), options.max_ranges):
-            chunk = runs[start : start + options.max_ranges]
+        for start in range(0, len(to_split), options.max_ranges):
+            parents = to_split[start : start + options.max_ranges]
             source, target = await run.both(
-                lambda side, chunk=chunk, width=width: _checksum_query(
-                    plan, side, _range_bucket(plan, side, lo, width), _ranges_condition(plan, side, chunk)
+                lambda side, parents=parents, finer=finer: _checksum_query(
+                    plan, side, _range_bucket(plan, side, lo, finer), _buckets_condition(plan, side, parents, lo)
                 )
             )
-            for b, (s, t) in _differing(source, target).items():
-                a, z = lo + b * width, lo + (b + 1) * width - 1
-                for run_lo, run_hi in chunk:  # a child touches exactly one run: clip it to that run
-                    if a <= run_hi and z >= run_lo:
-                        differing.append(_Bucket(b, max(a, run_lo), min(z, run_hi), s, t))
-                        break
-    await _fetch_ranges(run, leaf, ready)
+            differing += [
+                _Bucket(b, lo + b * finer, min(hi, lo + (b + 1) * finer - 1), s, t, finer)
+                for b, (s, t) in _differing(source, target).items()
+            ]
+        width = finer
+    await _fetch_ranges(run, leaf, ready, lo)
     return True
 
 
-async def _fetch_ranges(run: _Run, leaf: _Leaf, buckets: list[_Bucket]) -> None:
+async def _fetch_ranges(run: _Run, leaf: _Leaf, buckets: list[_Bucket], lo: int) -> None:
     for chunk in _chunks(sorted(buckets, key=lambda b: b.lo), run.options.fetch_rows, run.options.max_ranges):
-        ranges = _merge(chunk)
-        await leaf.compare(run, lambda side, ranges=ranges: _ranges_condition(run.plan, side, ranges))
+        await leaf.compare(run, lambda side, chunk=chunk: _buckets_condition(run.plan, side, chunk, lo))
 
 
 def _chunks(buckets: Sequence[_Bucket], max_rows: int, max_items: int) -> list[list[_Bucket]]:
