@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
+from sqlalchemy import text
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import Event, envelope_for
 from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.db import create_engine
 from ombudsman.metadata import domain
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import parse_ddl
@@ -90,11 +91,19 @@ async def test_read_model_applies_events_idempotently_and_rebuilds(database_url:
                ev.MappingRejected(project_id="p1", source_table="sales.fact_sales", target_table="SALES.FCT_SALES")]
     envelopes = [envelope_for(e, stream_id="p1", version=i, meta=META) for i, e in enumerate(events, start=1)]
     projection = read.MetadataProjection()
-    conn = await asyncpg.connect(database_url)
+    engine = create_engine(database_url)
     try:
-        await projection.setup(conn)
-        for envelope in envelopes + envelopes[-4:]:  # the last four delivered twice
-            await projection.apply(conn, envelope)
+        async with engine.begin() as conn:
+            await projection.setup(conn)
+            for envelope in envelopes + envelopes[-4:]:  # the last four delivered twice
+                await projection.apply(conn, envelope)
+        async with engine.begin() as conn:
+            await _check(conn, projection, envelopes, suggestions)
+    finally:
+        await engine.dispose()
+
+
+async def _check(conn, projection, envelopes, suggestions) -> None:  # type: ignore[no-untyped-def]
         catalog = await read.load_catalog(conn, "p1", "source")
         assert catalog is not None and catalog.kind == "postgres" and len(catalog.tables) == 12
         assert catalog.table("sales", "fact_sales").primary_key == ["sale_id"]  # type: ignore[union-attr]
@@ -109,20 +118,21 @@ async def test_read_model_applies_events_idempotently_and_rebuilds(database_url:
         assert status["sides"]["source"]["tables"] == 12 and status["approved_mappings"] == 1
         # a new extraction replaces the old catalog (chunk 1 of a new batch)
         smaller = SOURCE.model_copy(update={"tables": SOURCE.tables[:3]})
-        again = domain.record_catalog("p1", "source", smaller, diff_catalogs(SOURCE, smaller))
-        for i, e in enumerate(again, start=len(events) + 1):
-            await projection.apply(conn, envelope_for(e, stream_id="p1", version=i, meta=META))
+        again = [envelope_for(e, stream_id="p1", version=i, meta=META) for i, e in enumerate(
+            domain.record_catalog("p1", "source", smaller, diff_catalogs(SOURCE, smaller)), start=len(envelopes) + 1)]
+        for envelope in again:
+            await projection.apply(conn, envelope)
         assert len((await read.load_catalog(conn, "p1", "source")).tables) == 3  # type: ignore[union-attr]
         assert len((await read.load_changes(conn, "p1", "source")).tables_removed) == 9  # type: ignore[union-attr]
         # replay from scratch gives the same read model
-        before = await conn.fetch(f"SELECT kind, side, key, body FROM {read.DOCUMENTS} ORDER BY 1, 2, 3")
+        query = text(f"SELECT kind, side, key, body::text AS body, updated_at FROM {read.DOCUMENTS} ORDER BY 1, 2, 3")
+        before = (await conn.execute(query)).all()
         await projection.reset(conn)
-        for i, e in enumerate(events + again, start=1):
-            await projection.apply(conn, envelope_for(e, stream_id="p1", version=i, meta=META))
-        after = await conn.fetch(f"SELECT kind, side, key, body FROM {read.DOCUMENTS} ORDER BY 1, 2, 3")
-        strip = [(r["kind"], r["side"], r["key"]) for r in before]
-        assert strip == [(r["kind"], r["side"], r["key"]) for r in after]
-        await projection.apply(conn, envelope_for(ev.ProjectDeleted(project_id="p1"), stream_id="p1", version=99, meta=META))
-        assert await conn.fetchval(f"SELECT count(*) FROM {read.DOCUMENTS} WHERE project_id = 'p1'") == 0
-    finally:
-        await conn.close()
+        for envelope in envelopes + again:
+            await projection.apply(conn, envelope)
+        after = (await conn.execute(query)).all()
+        assert before == after  # byte-identical rebuild
+        await read.ProjectCleanup().apply(
+            conn, envelope_for(ev.ProjectDeleted(project_id="p1"), stream_id="p1", version=99, meta=META))
+        count = await conn.execute(text(f"SELECT count(*) FROM {read.DOCUMENTS} WHERE project_id = 'p1'"))
+        assert count.scalar_one() == 0

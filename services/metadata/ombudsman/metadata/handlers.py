@@ -50,6 +50,9 @@ class Ports(Protocol):
     def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A connection to this service's read model (asyncpg-style fetch/fetchrow)."""
 
+    async def require_project(self, project_id: str) -> None:
+        """NotFound unless the projects service knows the project."""
+
     async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
         """{url, kind} of a project's connection, from the projects service."""
 
@@ -279,6 +282,7 @@ class Handlers:
         """Parse uploaded CREATE TABLE statements into the side's catalog."""
         cmd = parse(UploadDdl, payload)
         dialect = normalise_dialect(cmd.dialect)
+        await self.ports.require_project(cmd.project_id)
         catalog = parse_ddl(cmd.ddl, dialect, database=cmd.database, default_schema=cmd.default_schema)
         return await self._record_catalog(cmd.project_id, cmd.side, catalog, meta, dialect=dialect)
 

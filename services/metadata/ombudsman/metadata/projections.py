@@ -3,19 +3,26 @@ ProjectDeleted), rebuildable by replay.
 
 One table, `metadata.documents`, holds every document by (project, kind, side, key):
 catalog tables, catalog headers, catalog changes, mapping suggestions, approved mappings,
-rejections, relationships, table classes and per-side status. Writes are idempotent upserts, so a
-redelivered event changes nothing.
+rejections, relationships, table classes and per-side status. Writes are idempotent upserts with
+times taken from the envelope, so a redelivered event changes nothing and a rebuild gives the
+same rows.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import UnknownEventType, decode
+from ombudsman.contracts.subjects import events_filter
+from ombudsman.eventstore.projections import Projection
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.diff import CatalogDiff
 from ombudsman.metadata.domain import Side
@@ -25,18 +32,27 @@ from ombudsman.metadata.relationships import Relationship
 
 SCHEMA = "metadata"
 DOCUMENTS = f"{SCHEMA}.documents"
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
-    project_id text NOT NULL,
-    kind text NOT NULL,
-    side text NOT NULL DEFAULT '',
-    key text NOT NULL DEFAULT '',
-    body jsonb NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (project_id, kind, side, key)
-);
-"""
+PROJECT_EVENTS = frozenset({
+    "MetadataDetailsRecorded", "MappingApproved", "MappingRejected", "MetadataExtractionStarted",
+    "MetadataExtracted", "MetadataExtractionFailed", "PipelinesGenerated", "MappingSuggested",
+    "RelationshipsInferred", "TablesClassified",
+})
+
+
+def ddl(schema: str = SCHEMA) -> list[str]:
+    """The read model's table (idempotent)."""
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.documents (
+            project_id text NOT NULL,
+            kind text NOT NULL,
+            side text NOT NULL DEFAULT '',
+            key text NOT NULL DEFAULT '',
+            body jsonb NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (project_id, kind, side, key)
+        )""",
+    ]
 
 
 def item_key(kind: str, item: dict[str, Any]) -> str:
@@ -54,94 +70,123 @@ def item_key(kind: str, item: dict[str, Any]) -> str:
     return ""
 
 
-class MetadataProjection:
-    """The documents read model. `apply` takes one envelope inside the caller's transaction."""
+class MetadataProjection(Projection):
+    """The documents read model, fed synchronously by this service's own events."""
 
     name = "metadata_documents"
-    tables = (DOCUMENTS,)
+    event_types = PROJECT_EVENTS
 
-    async def setup(self, conn: Any) -> None:
-        await conn.execute(DDL)
+    async def setup(self, conn: AsyncConnection) -> None:
+        for statement in ddl():
+            await conn.execute(text(statement))
 
-    async def reset(self, conn: Any) -> None:
-        await conn.execute(f"TRUNCATE {DOCUMENTS}")
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text(f"DELETE FROM {DOCUMENTS}"))
 
-    async def apply(self, conn: Any, envelope: EventEnvelope) -> None:
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
         try:
             event = decode(envelope)
         except UnknownEventType:
             return
-        if isinstance(event, ev.ProjectDeleted):
-            await conn.execute(f"DELETE FROM {DOCUMENTS} WHERE project_id = $1", event.project_id)
-            return
         project = getattr(event, "project_id", None)
         if project is None:
             return
+        at = envelope.occurred_at
         if isinstance(event, ev.MetadataDetailsRecorded):
             side = event.side or ""
             if event.chunk == 1:
                 await conn.execute(
-                    f"DELETE FROM {DOCUMENTS} WHERE project_id = $1 AND kind = ANY($2::text[]) AND side = $3",
-                    project, [event.kind, f"{event.kind}_header"], side,
+                    text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind IN (:k, :h) AND side = :s"),
+                    {"p": project, "k": event.kind, "h": f"{event.kind}_header", "s": side},
                 )
-                await _put(conn, project, f"{event.kind}_header", side, "", {**event.header, "batch_id": event.batch_id})
+                await _put(conn, project, f"{event.kind}_header", side, "", {**event.header, "batch_id": event.batch_id}, at)
             for item in event.items:
-                await _put(conn, project, event.kind, side, item_key(event.kind, item), item)
+                await _put(conn, project, event.kind, side, item_key(event.kind, item), item, at)
         elif isinstance(event, ev.MappingApproved):
-            body = event.model_dump(mode="json") | {"approved_at": envelope.occurred_at.isoformat(),
-                                                     "approved_by": envelope.actor.name}
-            await _put(conn, project, "mapping", "", event.source_table.lower(), body)
+            body = event.model_dump(mode="json") | {"approved_at": at.isoformat(), "approved_by": envelope.actor.name}
+            await _put(conn, project, "mapping", "", event.source_table.lower(), body, at)
             await conn.execute(
-                f"DELETE FROM {DOCUMENTS} WHERE project_id = $1 AND kind = 'rejection' AND key = $2",
-                project, f"{event.source_table}|{event.target_table}".lower(),
+                text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'rejection' AND key = :k"),
+                {"p": project, "k": f"{event.source_table}|{event.target_table}".lower()},
             )
         elif isinstance(event, ev.MappingRejected):
             await conn.execute(
-                f"DELETE FROM {DOCUMENTS} WHERE project_id = $1 AND kind = 'mapping' AND key = $2 "
-                "AND lower(body->>'target_table') = lower($3)",
-                project, event.source_table.lower(), event.target_table,
+                text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'mapping' AND key = :k "
+                     "AND lower(body->>'target_table') = lower(:t)"),
+                {"p": project, "k": event.source_table.lower(), "t": event.target_table},
             )
             await _put(conn, project, "rejection", "", f"{event.source_table}|{event.target_table}".lower(),
-                       event.model_dump(mode="json"))
+                       event.model_dump(mode="json"), at)
         elif isinstance(event, ev.MetadataExtractionStarted | ev.MetadataExtracted | ev.MetadataExtractionFailed):
-            body = event.model_dump(mode="json") | {"event": envelope.event_type, "at": envelope.occurred_at.isoformat()}
-            await _put(conn, project, "status", event.side, "", body)
+            body = event.model_dump(mode="json") | {"event": envelope.event_type, "at": at.isoformat()}
+            await _put(conn, project, "status", event.side, "", body, at)
         elif isinstance(event, ev.PipelinesGenerated | ev.MappingSuggested | ev.RelationshipsInferred
                         | ev.TablesClassified):
-            body = event.model_dump(mode="json") | {"at": envelope.occurred_at.isoformat()}
-            await _put(conn, project, "summary", "", envelope.event_type, body)
+            body = event.model_dump(mode="json") | {"at": at.isoformat()}
+            await _put(conn, project, "summary", "", envelope.event_type, body, at)
 
 
-async def _put(conn: Any, project: str, kind: str, side: str, key: str, body: dict[str, Any]) -> None:
+class ProjectCleanup(Projection):
+    """Drops a deleted project's documents (the projects service's ProjectDeleted, via JetStream)."""
+
+    name = "metadata_project_cleanup"
+    event_types = frozenset({"ProjectDeleted"})
+    replay_source = "stream"
+    replay_filter = events_filter("project", "*", "ProjectDeleted")
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        for statement in ddl():
+            await conn.execute(text(statement))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        return None  # it only deletes: a rebuild of the documents replays the deletions after them
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        project = envelope.data.get("project_id")
+        if project:
+            await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p"), {"p": project})
+
+
+async def _put(
+    conn: AsyncConnection, project: str, kind: str, side: str, key: str, body: dict[str, Any], at: datetime
+) -> None:
     await conn.execute(
-        f"INSERT INTO {DOCUMENTS} (project_id, kind, side, key, body) VALUES ($1, $2, $3, $4, $5::jsonb) "
-        "ON CONFLICT (project_id, kind, side, key) DO UPDATE SET body = EXCLUDED.body, updated_at = now()",
-        project, kind, side, key, json.dumps(body),
+        text(f"INSERT INTO {DOCUMENTS} (project_id, kind, side, key, body, updated_at) "
+             "VALUES (:p, :k, :s, :key, CAST(:b AS jsonb), :at) "
+             "ON CONFLICT (project_id, kind, side, key) DO UPDATE SET body = EXCLUDED.body, updated_at = EXCLUDED.updated_at"),
+        {"p": project, "k": kind, "s": side, "key": key, "b": json.dumps(body), "at": at},
     )
 
 
-# --- reads ---------------------------------------------------------------------------------
+def all_projections() -> list[Projection]:
+    """For `ombudsman replay metadata`."""
+    return [MetadataProjection(), ProjectCleanup()]
 
 
-async def _docs(conn: Any, project: str, kind: str, side: str = "") -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT body FROM {DOCUMENTS} WHERE project_id = $1 AND kind = $2 AND side = $3 ORDER BY key",
-        project, kind, side,
+# --- reads (any SQLAlchemy AsyncConnection) -------------------------------------------------
+
+
+def _body(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def _docs(conn: AsyncConnection, project: str, kind: str, side: str = "") -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(f"SELECT body FROM {DOCUMENTS} WHERE project_id = :p AND kind = :k AND side = :s ORDER BY key"),
+        {"p": project, "k": kind, "s": side},
     )
-    return [json.loads(r["body"]) if isinstance(r["body"], str) else r["body"] for r in rows]
+    return [_body(r.body) for r in rows]
 
 
-async def _doc(conn: Any, project: str, kind: str, side: str = "", key: str = "") -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"SELECT body FROM {DOCUMENTS} WHERE project_id = $1 AND kind = $2 AND side = $3 AND key = $4",
-        project, kind, side, key,
-    )
-    if row is None:
-        return None
-    return json.loads(row["body"]) if isinstance(row["body"], str) else row["body"]
+async def _doc(conn: AsyncConnection, project: str, kind: str, side: str = "", key: str = "") -> dict[str, Any] | None:
+    row = (await conn.execute(
+        text(f"SELECT body FROM {DOCUMENTS} WHERE project_id = :p AND kind = :k AND side = :s AND key = :key"),
+        {"p": project, "k": kind, "s": side, "key": key},
+    )).first()
+    return None if row is None else _body(row.body)
 
 
-async def load_catalog(conn: Any, project: str, side: Side) -> Catalog | None:
+async def load_catalog(conn: AsyncConnection, project: str, side: Side) -> Catalog | None:
     """The last recorded catalog of one side, or None."""
     header = await _doc(conn, project, "catalog_header", side)
     if header is None:
@@ -151,12 +196,12 @@ async def load_catalog(conn: Any, project: str, side: Side) -> Catalog | None:
                    server_version=header.get("server_version"), schemas=header.get("schemas") or [], tables=tables)
 
 
-async def load_changes(conn: Any, project: str, side: Side) -> CatalogDiff | None:
+async def load_changes(conn: AsyncConnection, project: str, side: Side) -> CatalogDiff | None:
     docs = await _docs(conn, project, "changes", side)
     return CatalogDiff.model_validate(docs[0]) if docs else None
 
 
-async def load_suggestions(conn: Any, project: str) -> MappingSuggestions | None:
+async def load_suggestions(conn: AsyncConnection, project: str) -> MappingSuggestions | None:
     header = await _doc(conn, project, "suggestions_header")
     if header is None:
         return None
@@ -168,7 +213,7 @@ async def load_suggestions(conn: Any, project: str) -> MappingSuggestions | None
     )
 
 
-async def load_approved(conn: Any, project: str) -> list[dict[str, Any]]:
+async def load_approved(conn: AsyncConnection, project: str) -> list[dict[str, Any]]:
     return await _docs(conn, project, "mapping")
 
 
@@ -177,23 +222,22 @@ def approved_mappings(docs: list[dict[str, Any]]) -> list[ApprovedMapping]:
                             columns=d.get("columns") or {}, confidence=d.get("confidence")) for d in docs]
 
 
-async def load_relationships(conn: Any, project: str, side: Side) -> list[Relationship]:
+async def load_relationships(conn: AsyncConnection, project: str, side: Side) -> list[Relationship]:
     return [Relationship.model_validate(r) for r in await _docs(conn, project, "relationships", side)]
 
 
-async def load_classes(conn: Any, project: str, side: Side) -> list[TableClass]:
+async def load_classes(conn: AsyncConnection, project: str, side: Side) -> list[TableClass]:
     return [TableClass.model_validate(c) for c in await _docs(conn, project, "classification", side)]
 
 
-async def load_status(conn: Any, project: str) -> dict[str, Any]:
-    """Per-side extraction status and the last summary events."""
+async def load_status(conn: AsyncConnection, project: str) -> dict[str, Any]:
+    """Per-side extraction status, the last summary events and the number of approved mappings."""
+    summaries = await conn.execute(
+        text(f"SELECT key, body FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'summary' ORDER BY key"),
+        {"p": project},
+    )
     return {
         "sides": {side: await _doc(conn, project, "status", side) for side in ("source", "target")},
-        "summaries": {
-            r["key"]: json.loads(r["body"]) if isinstance(r["body"], str) else r["body"]
-            for r in await conn.fetch(
-                f"SELECT key, body FROM {DOCUMENTS} WHERE project_id = $1 AND kind = 'summary'", project
-            )
-        },
+        "summaries": {r.key: _body(r.body) for r in summaries},
         "approved_mappings": len(await _docs(conn, project, "mapping")),
     }

@@ -1,0 +1,88 @@
+"""Wiring of the metadata service: `python -m ombudsman.metadata` starts it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.subjects import command_subject, events_filter, query_subject
+from ombudsman.eventstore.runtime import Service, ServiceContext
+from ombudsman.eventstore.settings import Settings
+from ombudsman.metadata import domain
+from ombudsman.metadata.handlers import COMMANDS, QUERIES, Handlers
+from ombudsman.metadata.projections import SCHEMA, MetadataProjection, ProjectCleanup
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SAVE_PIPELINE_TIMEOUT = 30.0
+
+
+class RuntimePorts:
+    """The handlers' ports over the service runtime: this schema's event store and read model, and
+    request/reply to the projects service."""
+
+    def __init__(self, ctx: ServiceContext, meta: Metadata):
+        self.ctx = ctx
+        self.meta = meta
+
+    async def load(self, project_id: str) -> domain.MetadataState:
+        async with self.ctx.engine.connect() as conn:
+            envelopes = await self.ctx.store.load_stream(conn, project_id)
+        return domain.fold(project_id, ((e.version, decode(e)) for e in envelopes))
+
+    async def append(self, state: domain.MetadataState, events: Sequence[Event], meta: Metadata) -> None:
+        async with self.ctx.uow() as uow:
+            await uow.emit(state.project_id, events, meta, expected_version=state.version)
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AsyncConnection]:
+        async with self.ctx.engine.connect() as conn:
+            yield conn
+
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._reader()
+
+    async def require_project(self, project_id: str) -> None:
+        await self.ctx.request(query_subject("projects", "get"), {"id": project_id}, meta=self.meta)
+
+    async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
+        # secrets are given to services only: ask as the metadata service, in the caller's correlation
+        as_service = self.meta.model_copy(update={"actor": Actor.service("metadata")})
+        result = await self.ctx.request(query_subject("projects", "connection_secret"),
+                                        {"project_id": project_id, "name": name}, meta=as_service)
+        return dict(result)
+
+    async def save_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
+        result = await self.ctx.request(command_subject("projects", "save_pipeline"), payload, meta=self.meta,
+                                        timeout=SAVE_PIPELINE_TIMEOUT)
+        return dict(result or {})
+
+
+def _bind(name: str) -> Any:
+    async def handle(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> Any:
+        return await getattr(Handlers(RuntimePorts(ctx, meta)), name)(payload, meta)
+
+    handle.__name__ = name
+    return handle
+
+
+def create_service(settings: Settings | None = None) -> Service:
+    """The metadata service with its handlers and projections registered."""
+    service = Service(
+        "metadata",
+        schema=SCHEMA,
+        settings=settings or Settings(),
+        migrations=MIGRATIONS,
+        projections=[MetadataProjection()],
+        consumers=[(ProjectCleanup(), "metadata-project-cleanup", events_filter("project", "*", "ProjectDeleted"))],
+    )
+    for name in COMMANDS:
+        service.command(name)(_bind(name))
+    for name in QUERIES:
+        service.query(name)(_bind(name))
+    return service
