@@ -51,11 +51,12 @@ def test_run_exits_0_when_everything_passes_and_writes_junit(example: Path, tmp_
                                                                "daily_orders"}
 
 
-def test_table_output_lists_every_step(example: Path) -> None:
-    done = ombudsman("run", str(example))
+def test_table_output_lists_every_step(example: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.txt"
+    done = ombudsman("run", str(example), "--output", str(report))
     assert done.returncode == 1
     for step in ("orders_count", "customer_history", "monthly_sales_change"):
-        assert step in done.stdout
+        assert step in report.read_text()
 
 
 @pytest.mark.parametrize(

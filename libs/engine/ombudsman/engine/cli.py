@@ -4,6 +4,7 @@ draw a pipeline, create the sample. Exit codes of `run`: 0 passed, 1 a critical 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 from pathlib import Path
@@ -92,14 +93,15 @@ def run_command(
             raise _fail(exc.message) from None
     report = _render(result, output_format)
     if output is not None:
-        output.write_text(report if isinstance(report, str) else "")
+        if isinstance(report, Table):
+            buffer = Console(file=io.StringIO(), width=200, color_system=None)
+            buffer.print(report)
+            report = buffer.file.getvalue()  # type: ignore[attr-defined]
+        output.write_text(report)
         console.print(f"report written to {escape(str(output))}")
-    if output_format == "table":
-        if output is None:
-            _wide_console().print(report)
-        else:
-            _wide_console(stderr=True).print(_table(result))
-    elif output is None:
+    elif output_format == "table":
+        _wide_console().print(report)
+    else:
         sys.stdout.write(str(report) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
     console.print(f"[bold]{escape(result.name)}[/]: [{_STATUS_STYLE.get(result.status, '')}]{result.status}[/] ({summary}) in {result.duration_seconds:.2f} s")

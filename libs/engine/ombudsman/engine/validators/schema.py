@@ -92,7 +92,8 @@ class SchemaColumns(Validator):
         matched = sum(1 for _, t in pairs if t is not None)
         return ctx.result(
             "failed" if sample else "passed",
-            f"{len(sample)} column differences" if sample else f"all {len(source.columns)} columns present",
+            f"{len(sample)} column differences: " + ", ".join(f"{r['column']} ({r['issue']})" for r in sample)
+            if sample else f"all {len(source.columns)} columns present",
             source={"columns": [c.name for c in source.columns]}, target={"columns": [c.name for c in target.columns]},
             affected_columns=[s["column"] for s in sample], sample=sample,
             match_percentage=percentage(matched, max(len(source.columns), len(target.columns))),
@@ -178,7 +179,10 @@ class SchemaDatatypes(Validator):
         else:
             status = "passed"
         return ctx.result(
-            status, f"{len(sample)} of {compared} column types are not lossless" if sample else f"all {compared} column types compatible",
+            status,
+            f"{len(sample)} of {compared} column types are not lossless: "
+            + ", ".join(f"{r['column']} {r['source_type']} -> {r['target_type']} ({r['verdict']}{': ' + r['note'] if r['note'] else ''})" for r in sample)
+            if sample else f"all {compared} column types compatible",
             source={"types": {s.name: type_text(s) for s, _ in pairs}},
             target={"types": {t.name: type_text(t) for _, t in pairs if t is not None}},
             affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
@@ -206,7 +210,9 @@ class SchemaNullability(Validator):
         compared = sum(1 for _, t in pairs if t is not None)
         return ctx.result(
             "failed" if sample else "passed",
-            f"nullability differs in {len(sample)} columns" if sample else f"nullability matches in {compared} columns",
+            "nullability differs: " + ", ".join(
+                f"{r['column']} ({'NULL' if r['source_nullable'] else 'NOT NULL'} -> {'NULL' if r['target_nullable'] else 'NOT NULL'})"
+                for r in sample) if sample else f"nullability matches in {compared} columns",
             source={"nullable": {s.name: s.nullable for s, _ in pairs}},
             target={"nullable": {t.name: t.nullable for _, t in pairs if t is not None}},
             affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
@@ -250,7 +256,8 @@ class SchemaConstraints(Validator):
                     sample.append({"constraint": "foreign key", "source": f"({', '.join(fk.columns)}) -> {fk.ref_table}", "target": None})
         return ctx.result(
             "failed" if sample else "passed",
-            f"{len(sample)} constraints missing or different in the target" if sample else f"{checked} constraints match",
+            f"{len(sample)} constraints missing or different in the target: "
+            + ", ".join(f"{r['constraint']} {r['source']}" for r in sample) if sample else f"{checked} constraints match",
             source={"primary_key": source.primary_key, "unique": source.unique_constraints, "foreign_keys": len(source.foreign_keys)},
             target={"primary_key": target.primary_key, "unique": target.unique_constraints, "foreign_keys": len(target.foreign_keys)},
             affected_columns=sorted({c for r in sample for c in (r["source"] if isinstance(r["source"], list) else [])}),
