@@ -121,3 +121,10 @@ async def test_connection_test_reports_version_and_latency(db_url: tuple[str, st
     report = await db.test()
     assert report.ok, report.error
     assert report.server_version and report.latency_ms is not None and report.latency_ms >= 0
+
+
+async def test_executemany_of_other_statements_binds_each_row(db_url: tuple[str, str]) -> None:
+    kind, url = db_url
+    async with loaded(kind, url) as db:
+        await db.executemany("UPDATE rt SET i = ? WHERE id = ?", [(10, 1), (20, 2)])
+        assert await db.fetch_rows("SELECT id, i FROM rt WHERE id < ? ORDER BY id", [3]) == [(1, 10), (2, 20)]

@@ -22,7 +22,7 @@ from ombudsman.engine.connectors.errors import (
     QueryTimeout,
     sql_excerpt,
 )
-from ombudsman.engine.connectors.params import check_param_count
+from ombudsman.engine.connectors.params import check_param_count, multi_row_chunks
 from ombudsman.engine.connectors.threaded import ThreadedConnector, _describe
 from ombudsman.engine.connectors.urls import parse_url
 
@@ -92,7 +92,13 @@ class DuckDBConnector(ThreadedConnector):
 
     def _execute_blocking(self, raw: Any, sql: str, params: Sequence[Any], many: bool) -> None:
         if many:
-            raw.executemany(sql, [list(p) for p in params])
+            # DuckDB runs executemany row by row (~1 ms a row): a multi-row INSERT is ~100x faster
+            chunks = multi_row_chunks(sql, params, 500)
+            if chunks is None:
+                raw.executemany(sql, [list(p) for p in params])
+            else:
+                for chunk_sql, values in chunks:
+                    raw.execute(chunk_sql, values)
         elif params:
             raw.execute(sql, list(params))
         else:

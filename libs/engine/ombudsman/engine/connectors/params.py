@@ -104,3 +104,24 @@ def qmark_to_numbered(sql: str, params: Sequence[Any] = (), prefix: str = "$") -
         last = position + 1
     pieces.append(sql[last:])
     return "".join(pieces)
+
+
+# `INSERT ... VALUES (?, ?, ...)` ending the statement: group 1 is the parenthesised row
+_SINGLE_ROW_VALUES = re.compile(r"\bVALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*;?\s*$", re.IGNORECASE)
+
+
+def multi_row_chunks(
+    sql: str, rows: Sequence[Sequence[Any]], rows_per_statement: int
+) -> list[tuple[str, list[Any]]] | None:
+    """`INSERT ... VALUES (?, ...)` with many parameter rows as a few multi-row INSERTs, every value
+    still bound: [(sql with N row groups, the N rows' values flattened), ...]. None when `sql` is
+    not a single-row VALUES insert."""
+    values = _SINGLE_ROW_VALUES.search(sql)
+    if values is None:
+        return None
+    chunks: list[tuple[str, list[Any]]] = []
+    for start in range(0, len(rows), rows_per_statement):
+        chunk = rows[start : start + rows_per_statement]
+        text = sql[: values.start(1)] + ", ".join([values.group(1)] * len(chunk)) + sql[values.end(1) :]
+        chunks.append((text, [v for row in chunk for v in row]))
+    return chunks

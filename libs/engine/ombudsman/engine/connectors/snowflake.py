@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ from snowflake.connector.constants import FIELD_TYPES
 from snowflake.connector.converter import SnowflakeConverter
 
 from ombudsman.engine.connectors.errors import Invalid
+from ombudsman.engine.connectors.params import multi_row_chunks
 from ombudsman.engine.connectors.threaded import ThreadedConnector
 from ombudsman.engine.connectors.urls import parse_url
 
@@ -36,8 +36,6 @@ _TRUE = {"1", "true", "yes", "on"}
 _TYPE_NAMES = {i: f.name for i, f in enumerate(FIELD_TYPES)}
 _CONVERTER = SnowflakeConverter()
 # `INSERT ... VALUES (?, ?, ...)` ending the statement: group 1 is the parenthesised row
-_SINGLE_ROW_VALUES = re.compile(r"\bVALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))\s*;?\s*$", re.IGNORECASE)
-_FAKESNOW_ROWS_PER_INSERT = 1000
 
 
 def snowflake_connect_args(url: str) -> dict[str, Any]:
@@ -172,19 +170,14 @@ class SnowflakeConnector(ThreadedConnector):
         # an array binding has one type per column: take it from the first non-NULL value, since
         # the connector would otherwise send a column mixing NULLs and dates as text
         rows = [list(r) for r in params]
-        if self.is_fakesnow and (values := _SINGLE_ROW_VALUES.search(sql)):
+        chunks = multi_row_chunks(sql, rows, 1000) if self.is_fakesnow else None
+        if chunks is not None:
             # fakesnow runs an array binding row by row (~3 ms a row): send chunks of rows as one
             # multi-row VALUES statement instead, still with every value bound (fakesnow-only)
             cursor = raw.cursor()
             try:
-                for start in range(0, len(rows), _FAKESNOW_ROWS_PER_INSERT):
-                    chunk = rows[start : start + _FAKESNOW_ROWS_PER_INSERT]
-                    chunk_sql = (
-                        sql[: values.start(1)]
-                        + ", ".join([values.group(1)] * len(chunk))
-                        + sql[values.end(1) :]
-                    )
-                    bound = [_typed(v, _snowflake_type(v, True)) for row in chunk for v in row]
+                for chunk_sql, values in chunks:
+                    bound = [_typed(v, _snowflake_type(v, True)) for v in values]
                     cursor.execute(chunk_sql, bound, timeout=max(1, int(self.timeout)))
             finally:
                 cursor.close()
