@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
 
 log = logging.getLogger("ombudsman.gateway.auth")
+AUTH_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class UserService:
         self.tokens = tokens
         self.settings = settings
         self.on_commit = on_commit
+        self._auth_cache: dict[tuple[str, str], tuple[ActiveUser | None, float]] = {}
 
     def _uow(self) -> UnitOfWork:
         """One transaction: the user's events, their outbox rows and the users projection."""
@@ -68,7 +71,27 @@ class UserService:
     # --- reading -----------------------------------------------------------------------------
 
     async def active_user(self, user_id: str, jti: str) -> ActiveUser | None:
-        """The user behind a token, unless the user is gone or the token was revoked."""
+        """The user behind a token, unless the user is gone or the token was revoked.
+
+        Answers are cached for `AUTH_CACHE_SECONDS`: a logout or role change made here takes effect
+        at once; one made through another gateway replica within that many seconds.
+        """
+        key = (user_id, jti)
+        cached = self._auth_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        user = await self._load_active_user(user_id, jti)
+        if len(self._auth_cache) > 50_000:
+            self._auth_cache.clear()
+        self._auth_cache[key] = (user, now + AUTH_CACHE_SECONDS)
+        return user
+
+    def _forget(self, user_id: str) -> None:
+        for key in [k for k in self._auth_cache if k[0] == user_id]:
+            self._auth_cache.pop(key, None)
+
+    async def _load_active_user(self, user_id: str, jti: str) -> ActiveUser | None:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -255,6 +278,7 @@ class UserService:
             meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
             await self._emit(uow, state, user_id, domain.logout(state), meta)
             await conn.execute(text(f"DELETE FROM {SCHEMA}.revoked_tokens WHERE expires_at < now()"))
+        self._forget(user_id)
         log.info("logout: %s", state.username)
 
     async def change_role(self, user_id: str, role: domain.Role, actor: Actor) -> dict[str, Any]:
@@ -268,6 +292,7 @@ class UserService:
                 if admins <= 1:
                     raise Conflict("cannot demote the last admin", {"field": "role"})
             await self._emit(uow, state, user_id, domain.change_role(state, role), Metadata(actor=actor))
+        self._forget(user_id)
         log.info("role of %s set to %s by %s", state.username, role, actor.name)
         return await self.get(user_id)
 

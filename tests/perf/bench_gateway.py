@@ -1,0 +1,128 @@
+"""Gateway latency: p50/p99 of `GET /api/v1/projects` and of an authenticated run-status read
+(`GET /api/v1/runs/{id}`) at a fixed 200 requests/s for 30 s each, sent from a second process.
+
+The gateway runs for real as its own process (`python -m ombudsman.gateway`: uvicorn with uvloop and
+httptools, PostgreSQL, NATS) on loopback; the load comes from a second process. The projects and executor services
+behind it are the test STAND-INS from tests/gateway/standins.py (in-memory, on the real bus), so the
+figures are the gateway's own cost: JWT check, revocation lookup in PostgreSQL, membership query
+and request/reply over NATS. Aim: p99 <= 50 ms. Run: `make bench` or
+`pytest -q -s tests/perf/bench_gateway.py`; OMB_BENCH_SECONDS / OMB_BENCH_RATE override the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+RATE = int(os.environ.get("OMB_BENCH_RATE", "200"))
+SECONDS = int(os.environ.get("OMB_BENCH_SECONDS", "30"))
+
+
+# --- the load generator (the second process) -----------------------------------------------------
+
+
+async def _load(url: str, token: str, rate: int, seconds: int) -> dict[str, Any]:
+    """Open loop: one request every 1/rate s whatever the replies do, so a slow server shows in the figures."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=10) as client:
+
+        async def one() -> None:
+            start = time.perf_counter()
+            try:
+                response = await client.get(url)
+                if response.status_code != 200:
+                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+                    return
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                return
+            latencies.append((time.perf_counter() - start) * 1000)
+
+        await client.get(url)  # warm the connection
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(rate * seconds):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    latencies.sort()
+    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]) if latencies else (lambda q: float("nan"))
+    return {"sent": rate * seconds, "ok": len(latencies), "errors": errors, "seconds": round(elapsed, 1),
+            "achieved_rps": round(len(latencies) / elapsed, 1), "p50_ms": round(pick(0.50), 2),
+            "p90_ms": round(pick(0.90), 2), "p99_ms": round(pick(0.99), 2), "max_ms": round(latencies[-1], 2) if latencies else None,
+            "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None}
+
+
+# --- the benchmark (pytest) ----------------------------------------------------------------------
+
+
+async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) -> None:
+    import httpx
+
+    from ombudsman.eventstore.embedded import free_port, wait_for_port
+    from ombudsman.gateway.admin import create_user
+    from tests.gateway.conftest import JWT_SECRET, ensure_events_stream, gateway_settings
+    from tests.gateway.standins import ExecutorStandIn, ProjectsStandIn
+
+    await ensure_events_stream(nats_url)
+    port = free_port()
+    env = {**os.environ, "OMB_DATABASE_URL": database_url, "OMB_NATS_URL": nats_url, "OMB_JWT_SECRET": JWT_SECRET,
+           "OMB_GATEWAY_HOST": "127.0.0.1", "OMB_GATEWAY_PORT": str(port)}
+    user = await create_user("bench", "bench-password-1", "user", gateway_settings(database_url, nats_url))
+    # The gateway as deployed: its own process (`python -m ombudsman.gateway`: uvicorn, uvloop, httptools).
+    log = open(tmp_path / "gateway.log", "wb")  # noqa: ASYNC230 - the child writes it
+    gateway = await asyncio.create_subprocess_exec(sys.executable, "-m", "ombudsman.gateway", env=env,
+                                                   stdout=log, stderr=asyncio.subprocess.STDOUT)
+    projects = await ProjectsStandIn().start(nats_url)
+    executor = await ExecutorStandIn().start(nats_url)
+    try:
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 60)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        async with httpx.AsyncClient() as client:
+            login = await client.post(f"{base}/auth/login", json={"username": "bench", "password": "bench-password-1"})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+        for i in range(20):
+            projects.projects[f"p{i:02d}"] = {"id": f"p{i:02d}", "name": f"Project {i}", "members": [user["id"]],
+                                              "connections": []}
+        executor.runs["run-bench"] = {"run_id": "run-bench", "project_id": "p00", "status": "running",
+                                      "total_steps": 12, "successful_steps": 7, "failed_steps": 1}
+        figures = {}
+        for label, path in [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", "/runs/run-bench")]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, base + path, token, str(RATE), str(SECONDS),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), SECONDS + 120)
+            assert proc.returncode == 0, err.decode()[-3000:]
+            figures[label] = json.loads(out)
+    finally:
+        await projects.stop()
+        await executor.stop()
+        gateway.terminate()
+        await gateway.wait()
+        log.close()
+    print(f"\ngateway latency at {RATE} req/s for {SECONDS} s each (loopback; gateway, load generator and "
+          f"stand-in services in three processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
+    for label, f in figures.items():
+        print(f"  {label:<24} p50 {f['p50_ms']:>7} ms   p90 {f['p90_ms']:>7} ms   p99 {f['p99_ms']:>7} ms   "
+              f"max {f['max_ms']} ms   ok {f['ok']}/{f['sent']}   {f['achieved_rps']} req/s   errors {f['errors']}")
+    for f in figures.values():
+        assert f["ok"] >= 0.99 * f["sent"], f
+
+
+if __name__ == "__main__":
+    target, bearer, rate, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    print(json.dumps(asyncio.run(_load(target, bearer, rate, seconds))))
