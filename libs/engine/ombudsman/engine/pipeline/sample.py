@@ -264,6 +264,10 @@ steps:
     table: main.orders
     parameters: {{columns: [amount, quantity, order_date]}}
     depends_on: [orders_count]
+  - id: orders_rows
+    validator: row_hash
+    table: main.orders
+    parameters: {{key: [order_id]}}
   - id: orders_to_customers
     validator: foreign_keys
     table: main.orders
