@@ -207,9 +207,13 @@ class SnowflakeConnector(ThreadedConnector):
         return [_arrow_hint(d.type_code, d.precision, d.scale) for d in cursor.description or ()]
 
     def _cancel(self, raw: Any) -> None:
-        # the statement was started with a server-side timeout too; this only stops waiting
-        with contextlib.suppress(Exception):
-            raw.cursor().execute("SELECT SYSTEM$CANCEL_ALL_QUERIES(CURRENT_SESSION())")
+        # the statement also carries a server-side timeout; this stops it sooner. Sent from a thread
+        # of its own: it is a network call and must not block the event loop.
+        def cancel() -> None:
+            with contextlib.suppress(Exception):
+                raw.cursor().execute("SELECT SYSTEM$CANCEL_ALL_QUERIES(CURRENT_SESSION())")
+
+        threading.Thread(target=cancel, name="omb-snowflake-cancel", daemon=True).start()
 
     def _server_version_raw(self, raw: Any) -> str:
         cursor = raw.cursor()
