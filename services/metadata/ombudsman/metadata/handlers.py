@@ -254,6 +254,7 @@ class Handlers:
     async def _extract(
         self, project: str, side: Side, connection: str, schemas: list[str] | None, limit_s: float, meta: Metadata
     ) -> dict[str, Any]:
+        await self.ports.require_project(project)
         secret = await self.ports.connection_secret(project, connection)
         schemas = schemas or secret.get("schemas") or None
         await self._commit(
@@ -415,6 +416,7 @@ class Handlers:
         """Connections to pipelines: extract → suggest → auto-approve → infer → classify → generate."""
         cmd = parse(Automate, payload)
         project = cmd.project_id
+        await self.ports.require_project(project)
         extracted: list[dict[str, Any]] = []
         if cmd.extract:
             # the two sides in parallel; each appends its own events (a conflict on the shared stream retries)

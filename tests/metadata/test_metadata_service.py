@@ -1,0 +1,166 @@
+"""The metadata service over real NATS and PostgreSQL, next to the real projects service: from two
+connections to saved pipelines that pass, and every bad input answered with a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.contracts.replies import Invalid, NotFound, Unavailable
+from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.engine.connectors import connect
+from ombudsman.engine.pipeline import run_pipeline
+from ombudsman.eventstore.rpc import request
+from ombudsman.eventstore.settings import Settings
+from ombudsman.metadata.app import create_service as metadata_service
+from ombudsman.projects.app import create_service as projects_service
+from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL
+
+ANA = Metadata(actor=Actor(id="u-ana", name="ana", role="user"))
+
+
+@pytest.fixture
+async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
+    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
+    projects, metadata = projects_service(settings), metadata_service(settings)
+    await projects.start()
+    await metadata.start()
+    nc = await nats.connect(nats_url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+        await metadata.stop()
+        await projects.stop()
+
+
+async def call(nc: nats.NATS, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:
+    subject = command_subject(service, name) if kind == "cmd" else query_subject(service, name)
+    return await request(nc, subject, payload, meta=ANA, timeout=120)
+
+
+async def md(nc: nats.NATS, name: str, payload: dict[str, Any], kind: str = "cmd") -> Any:
+    return await call(nc, kind, "metadata", name, payload)
+
+
+async def test_automate_from_connections_to_saved_pipelines_that_pass(
+    bus: nats.NATS, source_url: str, target_url: str
+) -> None:
+    await call(bus, "cmd", "projects", "create", {"id": "dw", "name": "Sales DW"})
+    await call(bus, "cmd", "projects", "add_connection",
+               {"project_id": "dw", "name": "source", "role": "source", "url": source_url})
+    await call(bus, "cmd", "projects", "add_connection",
+               {"project_id": "dw", "name": "target", "role": "target", "url": target_url})
+    result = await md(bus, "automate", {"project_id": "dw", "source_schemas": ["sales"],
+                                        "target_schemas": ["SALES"], "auto_approve_threshold": 0.8})
+    assert [e["tables"] for e in result["extracted"]] == [12, 13]
+    assert result["suggested"] == 12 and result["auto_approved"] == 12
+    assert result["classes"] == {"bridge": 1, "dimension": 7, "fact": 3, "staging": 1, "scd2": 1}
+    assert result["relationships"] == 14  # 11 declared + 3 found by name (fact_returns)
+    assert len(result["pipeline_ids"]) == 12 and "validate-sales-fact-sales" in result["pipeline_ids"]
+
+    saved = await call(bus, "qry", "projects", "pipelines", {"project_id": "dw"})
+    assert saved["total"] == 12
+    stored = await call(bus, "qry", "projects", "pipeline", {"project_id": "dw", "pipeline_id": "validate-sales-dim-customer"})
+    assert "generated" in stored["tags"] and "scd2" in stored["tags"]
+    outcome = await run_pipeline(load_pipeline(stored["yaml"]), env={"SOURCE_URL": source_url, "TARGET_URL": target_url})
+    assert outcome.status == "passed" and "scd2" in [s.step for s in outcome.steps]
+
+    mappings = (await md(bus, "mappings", {"project_id": "dw"}, "qry"))["mappings"]
+    assert len(mappings) == 12 and all(m["automatic"] for m in mappings)
+    classes = await md(bus, "classification", {"project_id": "dw"}, "qry")
+    assert {t["table"]: t["role"] for t in classes["tables"]}["sales.fact_returns"] == "fact"
+    status = await md(bus, "status", {"project_id": "dw"}, "qry")
+    assert status["sides"]["target"]["event"] == "MetadataExtracted"
+    assert status["summaries"]["PipelinesGenerated"]["pipeline_ids"] == result["pipeline_ids"]
+    ddl = await md(bus, "target_ddl", {"project_id": "dw", "target": "bigquery"}, "qry")
+    assert ddl["sql"].count("CREATE TABLE") == 12
+    dbt = await md(bus, "dbt_sources", {"project_id": "dw"}, "qry")
+    assert "relationships" in dbt["yaml"]
+
+    # the projects service learns from the metadata events (JetStream consumer): poll its flags
+    deadline = time.monotonic() + 20
+    while True:
+        project = await call(bus, "qry", "projects", "get", {"id": "dw"})
+        if project.get("automation_completed") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert project["has_metadata"] and project["has_relationships"] and project["automation_completed"]
+
+    # re-extraction shows what changed
+    async with connect(source_url) as db:
+        await db.execute("ALTER TABLE sales.dim_store ADD COLUMN opened_on date")
+        await db.execute("ALTER TABLE sales.dim_promotion ALTER COLUMN discount_pct TYPE numeric(7,3)")
+        await db.execute("DROP TABLE sales.stg_sales_import")
+    again = await md(bus, "extract", {"project_id": "dw", "side": "source", "schemas": ["sales"]})
+    assert again["changes"]["tables_removed"] == 1 and again["changes"]["columns_added"] == 1
+    changes = await md(bus, "changes", {"project_id": "dw", "side": "source"}, "qry")
+    assert changes["columns_added"] == {"sales.dim_store": ["opened_on"]}
+    assert changes["tables_removed"] == ["sales.stg_sales_import"]
+    assert [(c["column"], c["after"]) for c in changes["columns_retyped"]["sales.dim_promotion"]] == [
+        ("discount_pct", "numeric(7,3)")]
+
+
+async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
+    await call(bus, "cmd", "projects", "create", {"id": "ddl", "name": "From DDL"})
+    with pytest.raises(NotFound):
+        await md(bus, "suggest", {"project_id": "ddl"})
+    src = await md(bus, "upload_ddl", {"project_id": "ddl", "side": "source", "dialect": "postgresql", "ddl": SOURCE_DDL})
+    assert src["tables"] == 12 and src["changes"]["first_extraction"]
+    await md(bus, "upload_ddl", {"project_id": "ddl", "side": "target", "dialect": "snowflake", "ddl": TARGET_DDL})
+    suggested = await md(bus, "suggest", {"project_id": "ddl"})
+    assert suggested["unmapped_target_tables"] == ["SALES.AUDIT_LOG"]
+    # approve as suggested, then correct one column, then reject another pair
+    first = await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.fact_sales",
+                                      "target_table": "SALES.FCT_SALES"})
+    assert first["changed"] and first["mapping"]["columns"]["quantity"] == "QTY"
+    assert first["mapping"]["confidence"] == 1.0
+    corrected = await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.fact_sales",
+                                          "target_table": "SALES.FCT_SALES", "columns": {"sale_id": "SALE_ID"}})
+    assert corrected["mapping"]["columns"] == {"sale_id": "SALE_ID"}
+    await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.dim_date", "target_table": "SALES.DIM_DATE"})
+    await md(bus, "reject", {"project_id": "ddl", "source_table": "sales.dim_date", "target_table": "SALES.DIM_DATE"})
+    mappings = (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"]
+    assert [(m["source_table"], m["columns"], m["approved_by"]) for m in mappings] == [
+        ("sales.fact_sales", {"sale_id": "SALE_ID"}, "ana")]
+    generated = await md(bus, "generate_pipelines", {"project_id": "ddl", "save": False})
+    assert generated["pipeline_ids"] == ["validate-sales-fact-sales"]
+    # bad input, each named
+    with pytest.raises(Invalid) as bad:
+        await md(bus, "upload_ddl", {"project_id": "ddl", "side": "source", "dialect": "tsql",
+                                     "ddl": "CREATE TABLE a (x INT)\nGO\nCREATE TABLE b (\n  y INT,\n  z INT w v\n)"})
+    assert bad.value.message.startswith("DDL line 5: statement 2") and bad.value.details["line"] == 5
+    with pytest.raises(Invalid, match="columns: unknown column"):
+        await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.fact_sales",
+                                  "target_table": "SALES.FCT_SALES", "columns": {"nope": "SALE_ID"}})
+    with pytest.raises(Invalid, match="side"):
+        await md(bus, "upload_ddl", {"project_id": "ddl", "side": "middle", "dialect": "tsql", "ddl": "x"})
+    with pytest.raises(NotFound):
+        await md(bus, "upload_ddl", {"project_id": "ghost", "side": "source", "dialect": "tsql",
+                                     "ddl": "CREATE TABLE a (x INT)"})
+
+
+async def test_unreachable_connection_is_a_clear_error_in_event_and_reply(bus: nats.NATS) -> None:
+    await call(bus, "cmd", "projects", "create", {"id": "down", "name": "Down"})
+    await call(bus, "cmd", "projects", "add_connection",
+               {"project_id": "down", "name": "source", "url": "postgresql://u:s3cretpw@127.0.0.1:1/db"})
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as err:
+        await md(bus, "extract", {"project_id": "down", "side": "source", "timeout_seconds": 5})
+    assert time.monotonic() - started < 30
+    assert "cannot extract the source catalog over connection 'source'" in err.value.message
+    assert "s3cretpw" not in err.value.message
+    status = await md(bus, "status", {"project_id": "down"}, "qry")
+    assert status["sides"]["source"]["event"] == "MetadataExtractionFailed"
+    assert status["sides"]["source"]["error"] == err.value.message
+    with pytest.raises(NotFound, match="connection 'target' not found"):
+        await md(bus, "extract", {"project_id": "down", "side": "target"})
+    with pytest.raises(NotFound):
+        await md(bus, "extract", {"project_id": "ghost", "side": "source"})
