@@ -118,6 +118,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    if settings.bcrypt_rounds < 12:
+        log.warning("OMB_BCRYPT_ROUNDS=%d: below the production cost of 12 (tests only)", settings.bcrypt_rounds)
     app.state.tokens = TokenService(settings)
     app.state.login_limiter = LoginRateLimiter(settings.login_rate_per_minute)
     errors.install(app)
