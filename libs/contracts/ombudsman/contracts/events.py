@@ -557,3 +557,23 @@ class ResultsArchived(Event):
     stream_type = "run"
     run_id: str
     archived_bytes: int = 0
+
+
+@event
+class AlertRuleAdded(Event):
+    stream_type = "alert"
+    rule_id: str
+    rule: dict[str, Any]
+
+
+@event
+class AlertRuleRemoved(Event):
+    stream_type = "alert"
+    rule_id: str
+
+
+@event
+class NotificationDismissed(Event):
+    stream_type = "alert"
+    notification_id: int
+    rule_id: str

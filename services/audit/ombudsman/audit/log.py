@@ -66,8 +66,6 @@ def ddl(schema: str = SCHEMA) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {schema}.gaps (
             expected_seq bigint NOT NULL, received_seq bigint NOT NULL,
             detected_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (expected_seq, received_seq))""",
-        f"""CREATE TABLE IF NOT EXISTS {schema}.alert_rules (
-            id text PRIMARY KEY, rule jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())""",
         f"""CREATE TABLE IF NOT EXISTS {schema}.alert_deliveries (
             rule_id text NOT NULL, event_id text NOT NULL, channel text NOT NULL, url text,
             payload text NOT NULL, status text NOT NULL DEFAULT 'pending', attempts int NOT NULL DEFAULT 0,
@@ -136,7 +134,7 @@ async def append_logged(
             f"""INSERT INTO {schema}.event_log (position, stream_seq, event_id, event_type, stream_type, stream_id,
                 project_id, actor_id, actor_name, occurred_at, body, envelope, prev_hash, hash)
                 VALUES (:position, :seq, :event_id, :event_type, :stream_type, :stream_id, :project_id, :actor_id,
-                :actor_name, :occurred_at, :body, CAST(:body AS jsonb), :prev_hash, :hash)"""
+                :actor_name, :occurred_at, :body, CAST(:envelope AS jsonb), :prev_hash, :hash)"""
         ),
         {
             "position": current.position + 1,
@@ -150,6 +148,7 @@ async def append_logged(
             "actor_name": actor.get("name"),
             "occurred_at": datetime.fromisoformat(str(envelope["occurred_at"]).replace("Z", "+00:00")),
             "body": body,
+            "envelope": body,
             "prev_hash": current.hash,
             "hash": digest,
         },

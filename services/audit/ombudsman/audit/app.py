@@ -1,0 +1,83 @@
+"""Wiring of the audit service: queries, alert rules, the ordered log writer and alert delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from ombudsman.audit.alerts import delivery_loop
+from ombudsman.audit.handlers import COMMANDS, QUERIES
+from ombudsman.audit.log import SCHEMA
+from ombudsman.audit.projections import AlertRules
+from ombudsman.audit.writer import AuditWriter
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.eventstore.runtime import Service
+from ombudsman.eventstore.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class AuditService(Service):
+    """The runtime plus the ordered event-log writer and the alert delivery loop."""
+
+    writer: AuditWriter | None = None
+    writer_start_from: int | None = None  # re-read the stream from this sequence (redelivery drills)
+
+    async def start(self) -> None:
+        await super().start()
+        self.writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from)  # type: ignore[arg-type]
+        await self.writer.start()
+        self._stop_delivery = asyncio.Event()
+        self._delivery = asyncio.create_task(
+            delivery_loop(self.engine, alert_secret(self.settings), self._record_fired, self._stop_delivery)  # type: ignore[arg-type]
+        )
+
+    async def stop(self) -> None:
+        if self.writer is not None:
+            await self.writer.stop()
+            self._stop_delivery.set()
+            await self._delivery
+            self.writer = None
+        await super().stop()
+
+    async def _record_fired(self, rule_id: str, event_id: str, channel: str) -> None:
+        from sqlalchemy import text
+
+        async with self.ctx.uow() as uow:
+            row = (
+                await uow.conn.execute(
+                    text(f"SELECT event_type, summary FROM {SCHEMA}.event_log e LEFT JOIN {SCHEMA}.notifications n "
+                         "USING (event_id) WHERE e.event_id = :e LIMIT 1"),
+                    {"e": event_id},
+                )
+            ).first()
+            stream = f"fired-{rule_id}"
+            await uow.emit(
+                stream,
+                [ev.AlertFired(rule_id=rule_id, source_event_id=event_id, source_event_type=row[0] if row else "",
+                               channel=channel, summary=(row[1] or "") if row else "")],
+                Metadata(actor=Actor.service("audit")),
+                expected_version=await uow.version(stream),
+            )
+
+
+def alert_secret(settings: Settings) -> str:
+    """The HMAC key of webhook signatures: OMB_ALERT_SECRET, else derived from OMB_SECRET_KEY."""
+    import os
+
+    explicit = os.environ.get("OMB_ALERT_SECRET")
+    if explicit:
+        return explicit
+    return hashlib.sha256(f"alerts:{settings.secret_key or 'ombudsman'}".encode()).hexdigest()
+
+
+def create_service(settings: Settings | None = None) -> AuditService:
+    service = AuditService("audit", schema=SCHEMA, settings=settings or Settings(), migrations=MIGRATIONS,
+                           projections=[AlertRules()])
+    for name, handler in COMMANDS.items():
+        service.command(name)(handler)
+    for name, handler in QUERIES.items():
+        service.query(name)(handler)
+    return service

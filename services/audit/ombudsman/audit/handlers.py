@@ -1,0 +1,180 @@
+"""Queries and commands of the audit service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from ombudsman.audit import queries
+from ombudsman.audit.domain import AlertRule
+from ombudsman.audit.log import SCHEMA
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Forbidden, NotFound
+from ombudsman.eventstore.runtime import ServiceContext
+
+
+async def logs(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    f = queries.LogFilter.model_validate(payload)
+    async with ctx.engine.connect() as conn:
+        return await queries.search(conn, f)
+
+
+async def stats(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    f = queries.LogFilter.model_validate(payload)
+    async with ctx.engine.connect() as conn:
+        return await queries.stats(conn, f)
+
+
+class ExportRequest(queries.LogFilter):
+    format: Literal["jsonl", "csv"] = "jsonl"
+    limit: int = Field(default=100_000, ge=1, le=100_000)
+
+
+async def export(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    req = ExportRequest.model_validate(payload)
+    async with ctx.engine.connect() as conn:
+        content = await queries.export(conn, req, req.format)
+    return {"format": req.format, "content_type": "application/x-ndjson" if req.format == "jsonl" else "text/csv",
+            "filename": f"audit.{req.format}", "content": content}
+
+
+class VerifyRequest(BaseModel):
+    from_position: int = Field(default=1, ge=1)
+    to_position: int | None = Field(default=None, ge=1)
+
+
+async def verify(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    req = VerifyRequest.model_validate(payload)
+    async with ctx.engine.connect() as conn:
+        report = await queries.verify(conn, req.from_position, req.to_position)
+        gaps = await queries.gaps(conn)
+    return {**report.model_dump(), "gaps": gaps}
+
+
+class AsOfRequest(BaseModel):
+    stream_type: str = Field(min_length=1)
+    stream_id: str = Field(min_length=1)
+    at: datetime
+
+
+async def as_of(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    req = AsOfRequest.model_validate(payload)
+    async with ctx.engine.connect() as conn:
+        result = await queries.as_of(conn, req.stream_type, req.stream_id, req.at)
+    if result["events"] == 0:
+        raise NotFound(f"no events of {req.stream_type} {req.stream_id!r} up to {req.at.isoformat()}")
+    return result
+
+
+class RuleRequest(AlertRule):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+async def add_alert_rule(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    if meta.actor.role not in ("admin", "service", "system"):
+        raise Forbidden("only admins manage alert rules")
+    rule = RuleRequest.model_validate(payload)
+    if rule.channel == "webhook" and not rule.url:
+        from ombudsman.contracts.replies import Invalid
+
+        raise Invalid("a webhook rule needs a url", {"field": "url"})
+    async with ctx.uow() as uow:
+        version = await uow.version(f"rule-{rule.id}")
+        await uow.emit(f"rule-{rule.id}", [ev.AlertRuleAdded(rule_id=rule.id, rule=rule.model_dump(mode="json"))],
+                       meta, expected_version=version)
+    return rule.model_dump(mode="json")
+
+
+class RuleRef(BaseModel):
+    id: str
+
+
+async def remove_alert_rule(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    if meta.actor.role not in ("admin", "service", "system"):
+        raise Forbidden("only admins manage alert rules")
+    ref = RuleRef.model_validate(payload)
+    async with ctx.uow() as uow:
+        version = await uow.version(f"rule-{ref.id}")
+        if version == 0:
+            raise NotFound(f"alert rule {ref.id!r} not found")
+        await uow.emit(f"rule-{ref.id}", [ev.AlertRuleRemoved(rule_id=ref.id)], meta, expected_version=version)
+    return {"id": ref.id, "removed": True}
+
+
+async def alert_rules(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(text(f"SELECT rule FROM {SCHEMA}.alert_rules ORDER BY id"))).scalars().all()
+    return {"items": list(rows)}
+
+
+class NotificationsRequest(BaseModel):
+    project_ids: list[str] | None = None
+    include_dismissed: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+async def notifications(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    req = NotificationsRequest.model_validate(payload)
+    clauses, params = [], {"limit": req.limit, "offset": req.offset}
+    if not req.include_dismissed:
+        clauses.append("dismissed_at IS NULL")
+    if req.project_ids is not None:
+        clauses.append("(project_id = ANY(:projects))")
+        params["projects"] = req.project_ids
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    async with ctx.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.notifications {where}"), params)).scalar_one()
+        rows = (
+            await conn.execute(
+                text(
+                    f"""SELECT id, rule_id, event_id, project_id, severity, summary, created_at, dismissed_at
+                        FROM {SCHEMA}.notifications {where} ORDER BY id DESC LIMIT :limit OFFSET :offset"""
+                ),
+                params,
+            )
+        ).mappings().all()
+    items = [{**r, "created_at": r["created_at"].isoformat(),
+              "dismissed_at": r["dismissed_at"].isoformat() if r["dismissed_at"] else None} for r in rows]
+    return {"items": items, "total": int(total)}
+
+
+class DismissRequest(BaseModel):
+    id: int
+
+
+async def dismiss_notification(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    req = DismissRequest.model_validate(payload)
+    async with ctx.uow() as uow:
+        row = (
+            await uow.conn.execute(
+                text(f"UPDATE {SCHEMA}.notifications SET dismissed_at = now() WHERE id = :id RETURNING rule_id"),
+                {"id": req.id},
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"notification {req.id} not found")
+        stream = f"notification-{req.id}"
+        await uow.emit(stream, [ev.NotificationDismissed(notification_id=req.id, rule_id=row[0])], meta,
+                       expected_version=await uow.version(stream))
+    return {"id": req.id, "dismissed": True}
+
+
+COMMANDS = {
+    "add_alert_rule": add_alert_rule,
+    "remove_alert_rule": remove_alert_rule,
+    "dismiss_notification": dismiss_notification,
+}
+QUERIES = {
+    "logs": logs,
+    "stats": stats,
+    "export": export,
+    "verify": verify,
+    "as_of": as_of,
+    "alert_rules": alert_rules,
+    "notifications": notifications,
+}

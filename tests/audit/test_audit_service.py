@@ -1,0 +1,251 @@
+"""The audit service over real NATS and PostgreSQL: ordered, chained, tamper-evident, replayable, alerting."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import asyncpg
+import nats
+import pytest
+
+from ombudsman.audit.alerts import SIGNATURE_HEADER
+from ombudsman.audit.app import alert_secret, create_service
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.registry import envelope_for
+from ombudsman.contracts.subjects import command_subject, event_subject, query_subject
+from ombudsman.eventstore.db import asyncpg_dsn
+from ombudsman.eventstore.rpc import request
+from ombudsman.eventstore.settings import Settings
+from ombudsman.eventstore.streams import ensure_streams
+from ombudsman.projects.app import create_service as create_projects
+
+ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
+
+
+async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # noqa: ASYNC109
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def settings(nats_url: str, database_url: str) -> Settings:
+    return Settings(database_url=database_url, nats_url=nats_url, secret_key="s" * 32)
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
+    client = await nats.connect(nats_url)
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.close()
+
+
+async def audit_q(nc, name, payload=None):
+    return await request(nc, query_subject("audit", name), payload or {}, meta=ADMIN, timeout=30)
+
+
+async def log_count(nc) -> int:
+    return (await audit_q(nc, "logs", {"limit": 1}))["total"]
+
+
+async def publish_run_events(nc, count: int, services=("executor", "metadata", "workload")) -> list[str]:
+    """Publish `count` events as several services would, acked by JetStream; their ids in order."""
+    js = nc.jetstream()
+    ids = []
+    for i in range(count):
+        service = services[i % len(services)]
+        event = ev.RunStarted(run_id=f"r{i}") if service == "executor" else ev.WorkloadUploaded(
+            workload_id=f"w{i}", project_id="p", filename="f.json", queries=i)
+        envelope = envelope_for(event, stream_id=f"s{i}", version=1, meta=Metadata(actor=Actor.service(service)))
+        await js.publish(event_subject(envelope.stream_type, envelope.stream_id, envelope.event_type),
+                         envelope.wire(), headers={"Nats-Msg-Id": envelope.event_id})
+        ids.append(envelope.event_id)
+    return ids
+
+
+async def test_ten_thousand_events_land_in_order_and_tampering_is_found(settings, nc, database_url) -> None:
+    audit = create_service(settings)
+    await audit.start()
+    try:
+        ids = await publish_run_events(nc, 10_000)
+        await wait_for(lambda: _at_least(nc, 10_000), timeout=120)
+        report = await audit_q(nc, "verify")
+        assert report["ok"] and report["checked"] == 10_000 and report["gaps"] == []
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            logged = [r["event_id"] for r in await conn.fetch("SELECT event_id FROM audit.event_log ORDER BY position")]
+            assert logged == ids
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute("UPDATE audit.event_log SET actor_name = 'mallory' WHERE position = 5")
+            # a superuser can bypass the trigger: verification must still find the altered row
+            await conn.execute("ALTER TABLE audit.event_log DISABLE TRIGGER event_log_append_only")
+            await conn.execute(
+                """UPDATE audit.event_log SET body = replace(body, '"r4200"', '"r9999"'),
+                   envelope = replace(body, '"r4200"', '"r9999"')::jsonb WHERE position = 4201""")
+            altered = await audit_q(nc, "verify")
+            assert not altered["ok"] and altered["broken_at"] == 4201 and "altered" in altered["reason"]
+            await conn.execute("DELETE FROM audit.event_log WHERE position >= 4201 AND position <= 4201")
+            deleted = await audit_q(nc, "verify")
+            assert not deleted["ok"] and deleted["broken_at"] == 4201 and "missing" in deleted["reason"]
+            ranged = await audit_q(nc, "verify", {"from_position": 1, "to_position": 4200})
+            assert ranged["ok"] and ranged["checked"] == 4200
+        finally:
+            await conn.close()
+    finally:
+        await audit.stop()
+
+
+async def _at_least(nc, n: int) -> bool:
+    return await log_count(nc) >= n
+
+
+async def test_redelivery_changes_nothing(settings, nc, database_url) -> None:
+    audit = create_service(settings)
+    await audit.start()
+    await publish_run_events(nc, 300)
+    await wait_for(lambda: _at_least(nc, 300))
+    await audit.stop()
+    # deliver every event again, from the first stream sequence
+    audit = create_service(settings)
+    audit.writer_start_from = 1
+    await audit.start()
+    try:
+        await publish_run_events(nc, 5)
+        await wait_for(lambda: _at_least(nc, 305))
+        await wait_for(lambda: _writer_reached(audit, 305))
+        assert await log_count(nc) == 305
+        report = await audit_q(nc, "verify")
+        assert report["ok"] and report["checked"] == 305
+        assert audit.writer is not None and audit.writer.duplicates == 300
+    finally:
+        await audit.stop()
+
+
+async def _writer_reached(audit, sequence: int) -> bool:
+    return audit.writer is not None and audit.writer.last_sequence >= sequence
+
+
+async def test_as_of_equals_what_the_projects_service_showed_then(settings, nc) -> None:
+    projects, audit = create_projects(settings), create_service(settings)
+    await projects.start()
+    await audit.start()
+    try:
+        def cmd(name, payload):
+            return request(nc, command_subject("projects", name), payload, meta=ADMIN)
+
+        await cmd("create", {"id": "sales", "name": "Sales", "description": "v1"})
+        await cmd("set_schema_mapping", {"project_id": "sales", "source_schema": "dbo", "target_schema": "PUBLIC"})
+        snapshot = await request(nc, query_subject("projects", "get"), {"id": "sales"}, meta=ADMIN)
+        await wait_for(lambda: _at_least(nc, 2))
+        instant = datetime.now(UTC)
+        await asyncio.sleep(0.05)
+        await cmd("update", {"id": "sales", "changes": {"name": "Sales (renamed)", "description": "v2"}})
+        await cmd("delete", {"id": "sales"})
+        await wait_for(lambda: _at_least(nc, 4))
+        then = await audit_q(nc, "as_of", {"stream_type": "project", "stream_id": "sales", "at": instant.isoformat()})
+        state = then["state"]
+        for key in ("name", "description", "version", "members", "schema_mappings", "deleted"):
+            assert state[key] == snapshot[key], key
+        now = await audit_q(nc, "as_of", {"stream_type": "project", "stream_id": "sales",
+                                          "at": datetime.now(UTC).isoformat()})
+        assert now["state"]["deleted"] is True and now["state"]["name"] == "Sales (renamed)"
+        logs = await audit_q(nc, "logs", {"project_id": "sales", "actor": "admin"})
+        assert [r["event_type"] for r in logs["items"]] == [
+            "ProjectCreated", "SchemaMappingSet", "ProjectUpdated", "ProjectDeleted"]
+    finally:
+        await audit.stop()
+        await projects.stop()
+
+
+class Receiver:
+    """A local webhook receiver: answers 500 until `accept` is set, records what it accepted."""
+
+    def __init__(self) -> None:
+        self.accept = False
+        self.accepted: list[tuple[dict, str, str]] = []
+        self.refused = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.accept:
+                    receiver.accepted.append((json.loads(body), self.headers[SIGNATURE_HEADER], body.decode()))
+                    self.send_response(204)
+                else:
+                    receiver.refused += 1
+                    self.send_response(500)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def test_one_signed_alert_per_failed_run_even_across_a_restart(settings, nc) -> None:
+    receiver = Receiver()
+    audit = create_service(settings)
+    await audit.start()
+    try:
+        await request(nc, command_subject("audit", "add_alert_rule"), {
+            "id": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
+            "channel": "webhook", "url": receiver.url}, meta=ADMIN)
+        await request(nc, command_subject("audit", "add_alert_rule"), {
+            "id": "inapp-failed", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}}}, meta=ADMIN)
+        js = nc.jetstream()
+        for run_id, failed in (("ok-run", 0), ("bad-run", 2)):
+            envelope = envelope_for(
+                ev.RunCompleted(run_id=run_id, status="failed" if failed else "completed", total_steps=3,
+                                successful_steps=3 - failed, failed_steps=failed),
+                stream_id=run_id, version=1, meta=Metadata(actor=Actor.service("executor")))
+            await js.publish(event_subject("run", run_id, "RunCompleted"), envelope.wire())
+        await wait_for(lambda: _refused(receiver), timeout=30)
+    finally:
+        await audit.stop()
+    receiver.accept = True
+    audit = create_service(settings)
+    await audit.start()
+    try:
+        await wait_for(lambda: _accepted(receiver), timeout=30)
+        await asyncio.sleep(2.5)  # any duplicate would arrive within the retry interval
+        assert len(receiver.accepted) == 1
+        payload, signature, body = receiver.accepted[0]
+        assert payload["event"]["data"]["run_id"] == "bad-run" and payload["rule_id"] == "failed-runs"
+        expected = "sha256=" + hmac.new(alert_secret(settings).encode(), body.encode(), hashlib.sha256).hexdigest()
+        assert signature == expected
+        notes = await audit_q(nc, "notifications")
+        assert [n["rule_id"] for n in notes["items"]] == ["inapp-failed"]
+        fired = await wait_for(lambda: _fired(nc), timeout=30)
+        assert sorted(fired) == ["failed-runs", "inapp-failed"]
+    finally:
+        await audit.stop()
+
+
+async def _refused(receiver: Receiver) -> bool:
+    return receiver.refused >= 1
+
+
+async def _accepted(receiver: Receiver) -> bool:
+    return len(receiver.accepted) >= 1
+
+
+async def _fired(nc) -> list[str]:
+    logs = await audit_q(nc, "logs", {"action": "AlertFired"})
+    return [r["envelope"]["data"]["rule_id"] for r in logs["items"]] if logs["total"] >= 2 else []
