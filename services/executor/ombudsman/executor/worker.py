@@ -87,7 +87,8 @@ class Worker:
         try:
             await asyncio.gather(*[self._loop(nc, sub) for _ in range(self.settings.worker_concurrency)])
         finally:
-            await nc.drain()
+            # the loops finished their current step; an unacked message would be redelivered anyway
+            await nc.close()
 
     async def _loop(self, nc: Any, sub: Any) -> None:
         while not self.stop.is_set():
