@@ -10,7 +10,8 @@ set to the schema. The service's first revision creates the shared tables::
         create_event_tables("projects")
         op.execute("CREATE TABLE IF NOT EXISTS projects.project_list (...)")
 
-Runs are idempotent (already at head: nothing happens) and serialised per schema with an advisory
+`run_migrations` is a coroutine (`await run_migrations(url_or_engine, schema, folder)`); it takes a
+libpq URI or an AsyncEngine. Runs are idempotent (already at head: nothing happens) and serialised per schema with an advisory
 lock, so replicas of one service can start together.
 """
 

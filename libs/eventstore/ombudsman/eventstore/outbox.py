@@ -158,16 +158,18 @@ class OutboxRelay:
                 futures.append(await self.js.publish_async(row.subject, row.payload.encode(), headers=headers))
         except Exception as exc:
             failure = exc
+        if futures:
+            _, not_done = await asyncio.wait(futures, timeout=self.ack_timeout)
+            for future in not_done:
+                future.cancel()  # frees its slot in the client's pending-publish window
         acked: list[int] = []
+        ack_failure: BaseException | None = None
         for row, future in zip(rows, futures, strict=False):
-            if failure is not None and not future.done():
-                future.cancel()
-                continue
-            try:
-                await asyncio.wait_for(future, timeout=self.ack_timeout)
-            except Exception as exc:  # no ack in time, or an error from the stream
-                failure = failure or exc
-                continue
-            if failure is None:
-                acked.append(int(row.global_position))
-        return acked, failure
+            if future.cancelled():
+                ack_failure = TimeoutError(f"no publish ack within {self.ack_timeout}s")
+            elif future.exception() is not None:
+                ack_failure = future.exception()
+            if ack_failure is not None:
+                break
+            acked.append(int(row.global_position))
+        return acked, ack_failure or failure

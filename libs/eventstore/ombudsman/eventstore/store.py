@@ -6,11 +6,11 @@ so events, outbox and whatever else the transaction holds commit together or not
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -108,21 +108,20 @@ class EventStore:
             "traceparents": [],
         }
         for envelope in envelopes:
-            dumped = envelope.model_dump(mode="json")
             params["event_ids"].append(envelope.event_id)
             params["stream_types"].append(envelope.stream_type)
             params["stream_ids"].append(envelope.stream_id)
             params["versions"].append(envelope.version)
             params["event_types"].append(envelope.event_type)
             params["schema_versions"].append(envelope.schema_version)
-            params["datas"].append(json.dumps(dumped["data"]))
-            params["metas"].append(json.dumps({
-                "actor": dumped["actor"], "correlation_id": envelope.correlation_id,
+            params["datas"].append(to_json(envelope.data).decode())
+            params["metas"].append(to_json({
+                "actor": envelope.actor, "correlation_id": envelope.correlation_id,
                 "causation_id": envelope.causation_id, "traceparent": envelope.traceparent,
-            }))
+            }).decode())
             params["occurred"].append(envelope.occurred_at)
             params["subjects"].append(event_subject(envelope.stream_type, envelope.stream_id, envelope.event_type))
-            params["payloads"].append(json.dumps(dumped))
+            params["payloads"].append(envelope.model_dump_json())
             params["traceparents"].append(envelope.traceparent)
         try:
             rows = (await conn.execute(self._insert, params)).all()
