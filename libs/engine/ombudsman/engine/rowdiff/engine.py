@@ -274,9 +274,6 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
     ]
     ready: list[_Bucket] = []
     while differing:
-        if sum(b.rows for b in differing) <= options.fetch_rows:  # small enough: fetch, do not split
-            ready += differing
-            break
         ready += [b for b in differing if b.rows <= options.leaf_rows or b.lo == b.hi]
         to_split = sorted((b for b in differing if b.rows > options.leaf_rows and b.lo < b.hi), key=lambda b: b.lo)
         if not to_split:
