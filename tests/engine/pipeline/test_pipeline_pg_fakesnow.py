@@ -15,8 +15,9 @@ import pytest
 from ombudsman.contracts.pipeline import parse_pipeline
 from ombudsman.engine.pipeline import StepEvent, run_pipeline, to_mermaid
 from ombudsman.engine.pipeline.sample import source_data, target_data
-from tests.engine.validators.cases import CASES, CUSTOM_SQL, format_params
-from tests.engine.validators.loading import load_warehouse
+
+from ..validators.cases import CASES, CUSTOM_SQL, format_params
+from ..validators.loading import load_warehouse
 
 CASE_IDS = [
     "record_counts", "nulls", "uniqueness", "statistics", "distribution_categorical", "outliers",

@@ -10,7 +10,8 @@ import sqlglot
 
 from ombudsman.engine.pipeline.sample import source_data, target_data, write_duckdb
 from ombudsman.engine.validators import validators
-from tests.engine.validators.cases import CASES, Case, run_case
+
+from .cases import CASES, Case, run_case
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ async def test_database_error_becomes_error_result(warehouse: dict[str, str]) ->
 )
 async def test_custom_query_refuses_anything_but_one_select(sql: str, message: str, warehouse: dict[str, str]) -> None:
     case = Case("bad_sql", "custom_query", None, {"source_sql": sql, "target_sql": sql}, lambda r: True)
-    from tests.engine.validators import cases
+    from . import cases
 
     original = cases.CUSTOM_SQL
     try:

@@ -13,8 +13,9 @@ import asyncpg
 import pytest
 
 from ombudsman.engine.pipeline.sample import source_data, target_data
-from tests.engine.validators.cases import CASES, Case, run_case
-from tests.engine.validators.loading import load_warehouse
+
+from .cases import CASES, Case, run_case
+from .loading import load_warehouse
 
 SNOWFLAKE_ONLY_HERE = [
     "uniqueness", "distribution_numeric", "domain_values_sets", "fact_dim_conformance", "dim_surrogate_keys", "scd1",

@@ -34,7 +34,14 @@ def normalize(value: Any) -> Any:
 
 
 def key_of(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(normalize(row.get(c.lower())) for c in columns)
+    """A group's key, comparable across drivers (a DATE key matches the same day as a TIMESTAMP key)."""
+    key = []
+    for c in columns:
+        value = normalize(row.get(c.lower()))
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            value = datetime.datetime.combine(value, datetime.time())
+        key.append(value)
+    return tuple(key)
 
 
 def values_match(source: Any, target: Any, tolerance: Tolerance) -> bool:
