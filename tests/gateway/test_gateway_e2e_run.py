@@ -1,0 +1,131 @@
+"""Through the gateway with real services: the projects service, the executor service and a worker
+process (real NATS, PostgreSQL, DuckDB). A user creates a project, queues a run, watches it over
+the WebSocket after it finished (late joiner: the whole history), reads it, exports it; another user
+sees none of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+import uvicorn
+import websockets
+import yaml
+
+from ombudsman.eventstore.embedded import free_port
+from ombudsman.eventstore.settings import Settings
+from ombudsman.executor import app as executor_app
+from ombudsman.executor.settings import ExecutorSettings
+from ombudsman.gateway.app import create_app
+from ombudsman.projects import app as projects_app
+from tests.gateway.conftest import PASSWORD, gateway_settings
+
+
+def _warehouse(tmp_path: Path) -> tuple[str, str]:
+    source, target = tmp_path / "source.duckdb", tmp_path / "target.duckdb"
+    for path, lost in ((source, 0), (target, 3)):
+        with duckdb.connect(str(path)) as db:
+            db.execute("CREATE TABLE orders AS SELECT i AS id, i * 2 AS amount FROM range(100) t(i)")
+            db.execute(f"CREATE TABLE lines AS SELECT i AS id FROM range({100 - lost}) t(i)")
+    return f"duckdb:///{source}?read_only=true", f"duckdb:///{target}?read_only=true"
+
+
+@pytest.fixture
+async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
+    await projects.start()
+    executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
+    env = {**os.environ, "OMB_NATS_URL": nats_url, "OMB_DATABASE_URL": database_url, "OMB_WORKER_NAME": "w1",
+           "OMB_LOG_LEVEL": "WARNING"}
+    async with executor_app.running(executor_settings):
+        worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)  # noqa: ASYNC220
+        app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+        try:
+            yield {"app": app, "port": port}
+        finally:
+            server.should_exit = True
+            await serving
+            worker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(10)
+            if worker.poll() is None:
+                worker.kill()
+    await projects.stop()
+
+
+async def _login(c: httpx.AsyncClient, app: Any, username: str) -> dict[str, str]:
+    await app.state.users.register(username, PASSWORD, "user")
+    r = await c.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any], tmp_path: Path) -> None:
+    source, target = _warehouse(tmp_path)
+    port = stack["port"]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        alice = await _login(c, stack["app"], "alice")
+        mallory = await _login(c, stack["app"], "mallory")
+        r = await c.post("/api/v1/projects", headers=alice, json={"id": "dw", "name": "Warehouse"})
+        assert r.status_code == 201, r.text
+        r = await c.post("/api/v1/projects/dw/connections", headers=alice,
+                         json={"name": "src", "role": "source", "url": "postgresql://etl:s3cr3t-pw@db.example/dw"})
+        assert r.status_code == 201 and "s3cr3t-pw" not in r.text, r.text
+        assert "s3cr3t-pw" not in (await c.get("/api/v1/projects/dw", headers=alice)).text
+
+        steps = [{"id": "orders_count", "validator": "record_counts", "table": "main.orders"},
+                 {"id": "lines_count", "validator": "record_counts", "table": "main.lines", "depends_on": ["orders_count"]}]
+        spec = yaml.safe_dump({"name": "counts", "connections": {"source": source, "target": target}, "steps": steps})
+        r = await c.post("/api/v1/runs", headers=alice, json={"project_id": "dw", "pipeline_yaml": spec})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+
+        for _ in range(300):
+            run = (await c.get(f"/api/v1/runs/{run_id}", headers=alice)).json()
+            if run["status"] in ("completed", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert run["status"] == "failed" and run["project_id"] == "dw"
+
+        # Joining after the end: the socket replays the whole run, in order, then closes.
+        url = f"ws://127.0.0.1:{port}/ws/runs/{run_id}"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"token": alice["Authorization"].split()[1]}))
+            messages = []
+            with contextlib.suppress(websockets.ConnectionClosedOK):
+                while True:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        kinds = [(m["type"], m.get("step")) for m in messages if m["type"] != "pipeline.queued"]
+        assert kinds[0] == ("pipeline.started", None) and kinds[-1] == ("pipeline.failed", None)
+        done = [(k, s) for k, s in kinds if k in ("step.completed", "step.failed")]
+        assert done == [("step.completed", "orders_count"), ("step.failed", "lines_count")]
+        assert [m["version"] for m in messages] == sorted(m["version"] for m in messages)
+
+        exported = await c.get(f"/api/v1/runs/{run_id}/export", headers=alice, params={"format": "json"})
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/json")
+        assert "attachment" in exported.headers["content-disposition"]
+        assert "lines_count" in exported.text
+
+        # Mallory is not a member: the project, the run and its socket do not exist for her.
+        assert (await c.get("/api/v1/projects/dw", headers=mallory)).status_code == 404
+        assert (await c.get(f"/api/v1/runs/{run_id}", headers=mallory)).status_code == 404
+        assert (await c.get(f"/api/v1/runs/{run_id}/export", headers=mallory)).status_code == 404
+        assert (await c.get("/api/v1/runs", headers=mallory, params={"project_id": "dw"})).status_code == 404
+        async with websockets.connect(f"{url}?token={mallory['Authorization'].split()[1]}") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["error"]["code"] == "not_found"
+        runs = (await c.get("/api/v1/runs", headers=alice, params={"project_id": "dw"})).json()
+        assert [r["run_id"] for r in runs["items"]] == [run_id]
