@@ -60,7 +60,7 @@ def s(text: str) -> exp.Literal:
     return exp.Literal.string(text)
 
 
-def n(number: int | float) -> exp.Literal:
+def n(number: int | float) -> exp.Expression:
     return exp.Literal.number(number)
 
 

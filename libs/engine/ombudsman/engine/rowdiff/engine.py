@@ -283,11 +283,12 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
         differing = []
         for start in range(0, len(to_split), options.max_ranges):
             parents = to_split[start : start + options.max_ranges]
-            source, target = await run.both(
-                lambda side, parents=parents, finer=finer: _checksum_query(
-                    plan, side, _range_bucket(plan, side, lo, finer), _buckets_condition(plan, side, parents, lo)
-                )
-            )
+
+            def refine(side: Side, parents: list[_Bucket] = parents, finer: int = finer) -> exp.Expression:
+                condition = _buckets_condition(plan, side, parents, lo)
+                return _checksum_query(plan, side, _range_bucket(plan, side, lo, finer), condition)
+
+            source, target = await run.both(refine)
             differing += [
                 _Bucket(b, lo + b * finer, min(hi, lo + (b + 1) * finer - 1), s, t, finer)
                 for b, (s, t) in _differing(source, target).items()
@@ -299,7 +300,11 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
 
 async def _fetch_ranges(run: _Run, leaf: _Leaf, buckets: list[_Bucket], lo: int) -> None:
     for chunk in _chunks(sorted(buckets, key=lambda b: b.lo), run.options.fetch_rows, run.options.max_ranges):
-        await leaf.compare(run, lambda side, chunk=chunk: _buckets_condition(run.plan, side, chunk, lo))
+
+        def condition(side: Side, chunk: list[_Bucket] = chunk) -> exp.Expression:
+            return _buckets_condition(run.plan, side, chunk, lo)
+
+        await leaf.compare(run, condition)
 
 
 def _chunks(buckets: Sequence[_Bucket], max_rows: int, max_items: int) -> list[list[_Bucket]]:
@@ -342,19 +347,24 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
         ids = sorted(differing)
         for start in range(0, len(ids), options.max_ranges * 8):
             chunk = ids[start : start + options.max_ranges * 8]
-            source, target = await run.both(
-                lambda side, chunk=chunk, finer=finer, modulus=modulus: _checksum_query(
-                    plan, side, _residue(plan, side, finer), _residue_in(plan, side, modulus, chunk)
-                )
-            )
+
+            def refine(side: Side, chunk: list[int] = chunk, finer: int = finer, modulus: int = modulus) -> exp.Expression:
+                condition = _residue_in(plan, side, modulus, chunk)
+                return _checksum_query(plan, side, _residue(plan, side, finer), condition)
+
+            source, target = await run.both(refine)
             for b, (s, t) in _differing(source, target).items():
                 refined[b] = _Bucket(b, source_rows=s, target_rows=t)
         level += 1
         result.levels = level
         modulus, differing = finer, refined
-    for chunk in _chunks([differing[b] for b in sorted(differing)], options.fetch_rows, options.max_ranges * 8):
-        ids = [b.ident for b in chunk]
-        await leaf.compare(run, lambda side, ids=ids: _residue_in(plan, side, modulus, ids))
+    for leaf_chunk in _chunks([differing[b] for b in sorted(differing)], options.fetch_rows, options.max_ranges * 8):
+        leaf_ids = [b.ident for b in leaf_chunk]
+
+        def leaf_condition(side: Side, leaf_ids: list[int] = leaf_ids) -> exp.Expression:
+            return _residue_in(plan, side, modulus, leaf_ids)
+
+        await leaf.compare(run, leaf_condition)
 
 
 # --- leaf: fetch the rows of a few buckets and compare them ------------------------------------------
