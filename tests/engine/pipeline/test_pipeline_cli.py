@@ -109,3 +109,15 @@ def test_example_init_creates_a_runnable_example(tmp_path: Path) -> None:
     assert "duckdb:///demo/source.duckdb" in (tmp_path / "demo" / "pipeline.yaml").read_text()
     run = ombudsman("run", "demo/pipeline.yaml", "--format", "json", cwd=tmp_path)
     assert run.returncode == 1 and json.loads(run.stdout)["counts"]["failed"] >= 10
+
+
+def test_committed_sample_pipeline_is_current_and_valid() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    committed = (repo / "examples" / "sample_pipeline.yaml").read_text()
+    expected = sample_pipeline_yaml(
+        "duckdb:///examples/data/source.duckdb?read_only=true", "duckdb:///examples/data/target.duckdb?read_only=true",
+        "examples/sample_pipeline.yaml",
+    )
+    assert committed.endswith(expected.split("\n", 2)[2])  # the same steps as the generator's
+    done = ombudsman("pipeline", "check", "examples/sample_pipeline.yaml", cwd=repo)
+    assert done.returncode == 0 and "18 steps, valid" in done.stdout

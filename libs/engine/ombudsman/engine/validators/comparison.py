@@ -141,10 +141,9 @@ class CustomQuery(Validator):
         wrapped = exp.select(exp.Star()).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=q.ident("omb_q"))))
         wrapped = wrapped.limit(max_rows + 1)
         sql, params = ctx.render(side, wrapped)
-        connector = ctx.connector(side)
-        read_only = getattr(connector, "fetch_readonly", None)
         try:
-            table = await (read_only(sql, params) if read_only else connector.fetch(sql, params))
+            # the connector checks once more and uses a read-only transaction where the database has one
+            table = await ctx.connector(side).fetch_readonly(sql, params)
         except Exception as exc:
             from ombudsman.engine.validators.base import QueryError
 
