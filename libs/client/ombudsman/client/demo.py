@@ -129,7 +129,7 @@ def run_batch(client: OmbudsmanClient, pipeline_ids: list[str]) -> dict[str, Any
         deadline = time.monotonic() + 600
         while True:
             status = client.batch(batch_id)
-            done = int(status.get("completed_pipelines", 0)) + int(status.get("failed_pipelines", 0))
+            done = int(status.get("completed", 0)) + int(status.get("failed", 0))
             progress.update(task, completed=done, description=f"batch {status.get('status', '?')}")
             if status.get("status") in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
                 return status
@@ -137,21 +137,20 @@ def run_batch(client: OmbudsmanClient, pipeline_ids: list[str]) -> dict[str, Any
 
 
 def show_results(client: OmbudsmanClient, batch: dict[str, Any]) -> list[str]:
-    run_ids = [r for r in batch.get("run_ids", []) if r] or [
-        r["run_id"] for r in client.runs(project_id=PROJECT, limit=200).items
-    ]
+    runs = [r for r in client.runs(project_id=PROJECT, limit=200).items if r.get("batch_id") == batch["batch_id"]]
+    run_ids = [r["run_id"] for r in sorted(runs, key=lambda r: r.get("pipeline_id") or "")]
     table = Table(title="Validation results")
     for column in ("pipeline", "step", "validator", "status", "message"):
         table.add_column(column)
     colours = {"passed": "green", "failed": "red", "error": "red", "warning": "yellow", "skipped": "dim"}
     for run_id in run_ids:
         run = client.run(run_id)
-        for step in client.steps(run_id).get("items", []):
-            result = step.get("result") or {}
-            status = step.get("status", "?")
+        steps = client.steps(run_id)
+        for step in steps.get("items", []) if isinstance(steps, dict) else steps:
+            status = step.get("status") or step.get("state") or "?"
             table.add_row(run.get("pipeline_name") or run.get("pipeline_id") or run_id, step.get("step", ""),
-                          result.get("validator", ""), f"[{colours.get(status, 'white')}]{status}[/]",
-                          (result.get("message") or "")[:90])
+                          step.get("validator", ""), f"[{colours.get(status, 'white')}]{status}[/]",
+                          (step.get("message") or "")[:90])
     console.print(table)
     return run_ids
 
@@ -161,9 +160,7 @@ def demo() -> None:
     """Run the sample migration end to end on the embedded stack and show what Ombudsman finds."""
     stack = ensure_stack()
     console.print("Loading the sample source warehouse into PostgreSQL and its migrated copy into DuckDB ...")
-    server_url = stack.database_url.rsplit("/", 1)[0] + "/postgres" + (
-        "?" + stack.database_url.split("?", 1)[1] if "?" in stack.database_url else "")
-    source_url = asyncio.run(load_source(server_url))
+    source_url = asyncio.run(load_source(stack.database_url))
     target_url = write_target(Path(stack.home) / "demo" / "target.duckdb")
     with admin_client(stack) as client:
         setup_project(client, source_url, target_url)
