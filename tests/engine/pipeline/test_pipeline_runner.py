@@ -134,3 +134,12 @@ async def test_one_step_with_connections_opened_by_the_caller(urls: dict[str, st
     assert result.status == "failed" and result.severity == "warning"
     assert result.source == {"row_count": 1000} and result.target == {"row_count": 990}
     assert again.status == "warning"  # a failed warning-severity step does not fail the run
+
+
+async def test_a_malformed_url_is_refused_without_echoing_its_password(urls: dict[str, str]) -> None:
+    spec = spec_with({"source": urls["source"], "target": "nosuchdb://admin:Sup3rSecret@host/db"},
+                     [{"id": "counts", "validator": "record_counts", "table": "main.orders"}])
+    with pytest.raises(PipelineError) as caught:
+        await run_pipeline(spec)
+    assert caught.value.errors[0].startswith("connections.target: ")
+    assert "Sup3rSecret" not in caught.value.message

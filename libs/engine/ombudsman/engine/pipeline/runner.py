@@ -78,6 +78,21 @@ def _mask(url: str) -> str:
         return "<url>"
 
 
+def _scrub(text: str, url: str) -> str:
+    """`text` without the URL's secrets: the URL masked, and its password removed wherever it appears."""
+    text = text.replace(url, _mask(url))
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password) if password else None}:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
 async def _open(name: str, url_template: str, env: Mapping[str, str] | None, statement_timeout: float) -> Connector:
     from ombudsman.contracts.pipeline import expand_env
     from ombudsman.engine.connectors import connect
@@ -89,11 +104,12 @@ async def _open(name: str, url_template: str, env: Mapping[str, str] | None, sta
     try:
         connector = connect(url, timeout=statement_timeout)
     except Exception as exc:
-        raise PipelineError([f"connections.{name}: {getattr(exc, 'message', None) or exc}"]) from None
+        detail = str(getattr(exc, "message", None) or exc)
+        raise PipelineError([f"connections.{name}: {_scrub(detail, url)}"]) from None
     try:
         await connector.open()
     except Exception as exc:
-        detail = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).replace(url, _mask(url))
+        detail = _scrub(str(getattr(exc, "message", None) or exc or type(exc).__name__), url)
         raise ConnectionUnavailable(f"connection {name!r} ({_mask(url)}) cannot be opened: {detail}") from None
     return connector
 
