@@ -122,8 +122,8 @@ async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float, what: st
 
 
 def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings:
-    return ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_ack_wait=ACK_WAIT,
-                            executor_tick_seconds=0.2, **extra)
+    values: dict[str, Any] = {"executor_ack_wait": ACK_WAIT, "executor_tick_seconds": 0.2, **extra}
+    return ExecutorSettings(nats_url=nats_url, database_url=database_url, **values)
 
 
 @pytest.fixture
