@@ -1,0 +1,281 @@
+"""Validation suggestions learned from a workload, each with its evidence, and the pipeline they make.
+
+| what the workload shows | suggestion |
+|---|---|
+| a join pair used often | `foreign_keys` (child -> parent), and `fact_dim_conformance` when the child's measures are aggregated |
+| SUM / AVG of a column | `metric_sums` / `metric_averages` grouped by the table's most used GROUP BY columns |
+| a column filtered by dates | `ts_continuity` (daily) |
+| a column compared (=, IN) with few distinct literals | `domain_values` |
+| the heaviest SELECTs (total duration) | `custom_query` replaying the query on both sides, transpiled from T-SQL |
+
+Pure: no I/O. The parent of a join pair is the side whose column is its table's primary key (from
+the catalog), else the side named like `<table>id` / `id`, else the right-hand side.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+from ombudsman.contracts.pipeline import PipelineSpec, parse_pipeline
+from ombudsman.workload.analysis import CatalogIndex, UnparsableQuery, parse_statements, transpile_select
+from ombudsman.workload.model import ColumnUsage, JoinUsage, TableUsage, WorkloadModel
+
+Dialect = Literal["tsql", "snowflake", "postgres", "duckdb"]
+_STEP_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+_KEYISH = re.compile(r"(id|key|code|no|number|num)$", re.IGNORECASE)
+
+
+class SuggestOptions(BaseModel):
+    """Thresholds of `suggest`."""
+
+    min_executions: int = Field(default=1, ge=0, description="evidence below this many executions is ignored")
+    max_domain_values: int = Field(default=20, ge=1, le=1000, description="at most this many literals: low cardinality")
+    top_queries: int = Field(default=5, ge=0, le=100, description="custom_query steps for the N heaviest SELECTs")
+    max_group_by: int = Field(default=2, ge=0, le=5)
+    source_dialect: Dialect = "tsql"
+    target_dialect: Dialect = "snowflake"
+
+
+class Evidence(BaseModel):
+    fingerprints: list[str]
+    queries: int
+    executions: int
+
+
+class Suggestion(BaseModel):
+    """One proposed validation step and why."""
+
+    id: str
+    validator: str
+    table: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    reason: str
+    evidence: Evidence
+
+
+def _step_id(*parts: str) -> str:
+    text = _STEP_CHARS.sub("_", "_".join(p for p in parts if p)).strip("_.-")
+    return text[:120] or "step"
+
+
+def _evidence(item: ColumnUsage | JoinUsage | TableUsage) -> Evidence:
+    return Evidence(fingerprints=list(item.evidence), queries=item.queries, executions=item.executions)
+
+
+def _parent_side(join: JoinUsage, index: CatalogIndex) -> tuple[str, str, str, str]:
+    """(child table, child column, parent table, parent column) of a join pair."""
+    left = (join.left_table, join.left_column)
+    right = (join.right_table, join.right_column)
+
+    def is_key(table: str, column: str) -> bool:
+        info = index.table(table)
+        return info is not None and [c.lower() for c in info.primary_key] == [column.lower()]
+
+    def named_key(table: str, column: str) -> bool:
+        short = table.split(".")[-1].lower().removeprefix("dim_").removeprefix("dim").rstrip("s")
+        return column.lower() in ("id", f"{short}id", f"{short}_id", f"{short}key", f"{short}_key")
+
+    for test in (is_key, named_key):
+        l_key, r_key = test(*left), test(*right)
+        if l_key != r_key:
+            parent, child = (left, right) if l_key else (right, left)
+            return child[0], child[1], parent[0], parent[1]
+    return left[0], left[1], right[0], right[1]
+
+
+def _ranked(columns: list[ColumnUsage], key: str, name: str, minimum: int) -> list[ColumnUsage]:
+    hits = [c for c in columns if getattr(c, key).get(name, 0) >= max(minimum, 1)]
+    return sorted(hits, key=lambda c: (-getattr(c, key)[name], c.column))
+
+
+def suggest(model: WorkloadModel, index: CatalogIndex, options: SuggestOptions | None = None) -> list[Suggestion]:
+    """Every suggestion the workload supports, strongest evidence first within each kind."""
+    options = options or SuggestOptions()
+    out: list[Suggestion] = []
+    used: set[str] = set()
+
+    def add(suggestion: Suggestion) -> None:
+        base, n = suggestion.id, 2
+        while suggestion.id in used:
+            suggestion.id = f"{base}_{n}"
+            n += 1
+        used.add(suggestion.id)
+        out.append(suggestion)
+
+    # without a catalog every table counts; with one, only the tables it holds
+    tables = {t.table: t for t in model.tables if t.in_catalog or index.catalog is None}
+    # referential: frequent join pairs between two catalog tables
+    for join in model.joins:
+        if join.executions < options.min_executions or join.left_table == join.right_table:
+            continue
+        if join.left_table not in tables or join.right_table not in tables:
+            continue
+        child, child_col, parent, parent_col = _parent_side(join, index)
+        add(Suggestion(
+            id=_step_id("fk", child.split(".")[-1], child_col, parent.split(".")[-1]), validator="foreign_keys",
+            table=child, parameters={"columns": [child_col], "references": parent, "ref_columns": [parent_col]},
+            reason=f"{child}.{child_col} joins {parent}.{parent_col} in {join.queries} queries "
+                   f"({join.executions} executions)",
+            evidence=_evidence(join),
+        ))
+        child_usage = tables[child]
+        measures = _ranked(child_usage.columns, "aggregates", "SUM", options.min_executions)
+        if measures:
+            parent_usage = tables[parent]
+            attributes = [c for c in _ranked(parent_usage.columns, "usages", "group_by", options.min_executions)
+                          if c.column != parent_col]
+            parameters: dict[str, Any] = {"dimension": parent, "fact_key": child_col, "dim_key": parent_col,
+                                          "measure": measures[0].column}
+            if attributes:
+                parameters["attribute"] = attributes[0].column
+            add(Suggestion(
+                id=_step_id("conformance", child.split(".")[-1], parent.split(".")[-1]),
+                validator="fact_dim_conformance", table=child, parameters=parameters,
+                reason=f"{child} (its {measures[0].column} is summed) joins dimension {parent} on {child_col}",
+                evidence=_evidence(join),
+            ))
+    for table in tables.values():
+        group_by = _ranked(table.columns, "usages", "group_by", options.min_executions)
+        for validator, func in (("metric_sums", "SUM"), ("metric_averages", "AVG")):
+            measures = _ranked(table.columns, "aggregates", func, options.min_executions)
+            if not measures:
+                continue
+            names = [m.column for m in measures]
+            dims = [g.column for g in group_by if g.column not in names][: options.max_group_by]
+            strongest = measures[0]
+            add(Suggestion(
+                id=_step_id(validator.split("_")[1], table.table.split(".")[-1]), validator=validator,
+                table=table.table, parameters={"measures": names, "group_by": dims},
+                reason=f"{func} of {', '.join(names)} on {table.table}"
+                       + (f" grouped by {', '.join(dims)}" if dims else "")
+                       + f" ({strongest.aggregates[func]} executions)",
+                evidence=Evidence(fingerprints=list(strongest.evidence), queries=strongest.queries,
+                                  executions=strongest.aggregates[func]),
+            ))
+        for column in table.columns:
+            if column.date_filter and column.executions >= options.min_executions:
+                add(Suggestion(
+                    id=_step_id("ts", table.table.split(".")[-1], column.column), validator="ts_continuity",
+                    table=table.table, parameters={"time_column": column.column, "grain": "day"},
+                    reason=f"{table.table}.{column.column} filters by date in {column.queries} queries",
+                    evidence=_evidence(column),
+                ))
+        for column in table.columns:
+            if _low_cardinality_filter(column, table, index, options):
+                add(Suggestion(
+                    id=_step_id("domain", table.table.split(".")[-1], column.column), validator="domain_values",
+                    table=table.table, parameters={"column": column.column},
+                    reason=f"{table.table}.{column.column} is compared with {len(column.literal_values)} distinct "
+                           f"values ({', '.join(column.literal_values[:5])}{', …' if len(column.literal_values) > 5 else ''})",
+                    evidence=_evidence(column),
+                ))
+    out.extend(_replays(model, options, used))
+    return out
+
+
+def _low_cardinality_filter(column: ColumnUsage, table: TableUsage, index: CatalogIndex,
+                            options: SuggestOptions) -> bool:
+    if not column.literal_values or column.literal_values_capped or column.date_filter:
+        return False
+    if len(column.literal_values) > options.max_domain_values or column.executions < options.min_executions:
+        return False
+    if "join" in column.usages:
+        return False
+    info = index.table(table.table)
+    if info is not None and column.column.lower() in [c.lower() for c in info.primary_key]:
+        return False
+    # numeric identifiers compared with a few ids are not a domain
+    return not (_KEYISH.search(column.column) and all(v.replace(".", "", 1).isdigit() for v in column.literal_values))
+
+
+def _deterministic(text: str) -> bool:
+    """False for TOP without ORDER BY (its rows differ run to run)."""
+
+    try:
+        statement = parse_statements(text)[0]
+    except UnparsableQuery:
+        return False
+    return not (statement.args.get("limit") is not None and statement.args.get("order") is None)
+
+
+def _replays(model: WorkloadModel, options: SuggestOptions, used: set[str]) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    for query in model.queries:  # heaviest first
+        if len(out) >= options.top_queries:
+            break
+        if query.status != "parsed" or query.kind != "select" or not query.replayable:
+            continue
+        if query.executions < options.min_executions or not _deterministic(query.text):
+            continue
+        try:
+            source_sql = transpile_select(query.text, options.source_dialect)
+            target_sql = transpile_select(query.text, options.target_dialect)
+        except Exception as exc:  # sqlglot cannot render it for a dialect: not a replay candidate
+            del exc
+            continue
+        step = _step_id("replay", query.fingerprint)
+        used.add(step)
+        out.append(Suggestion(
+            id=step, validator="custom_query", table=None,
+            parameters={"source_sql": source_sql, "target_sql": target_sql},
+            reason=f"one of the heaviest queries: {query.executions} executions, "
+                   f"{query.total_duration / 1000:.1f} ms in total, over {', '.join(query.tables)}",
+            evidence=Evidence(fingerprints=[query.fingerprint], queries=query.queries, executions=query.executions),
+        ))
+    return out
+
+
+class PipelineOptions(BaseModel):
+    """How suggestions become a pipeline."""
+
+    name: str = Field(default="workload validations", min_length=1, max_length=200)
+    suggestion_ids: list[str] | None = None  # default: every suggestion
+    source_url: str = "${SOURCE_URL}"
+    target_url: str = "${TARGET_URL}"
+    target_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
+    description: str | None = None
+
+
+def to_pipeline(suggestions: list[Suggestion], options: PipelineOptions) -> PipelineSpec:
+    """A pipeline spec with one step per chosen suggestion (checked structurally)."""
+    chosen = suggestions
+    if options.suggestion_ids is not None:
+        by_id = {s.id: s for s in suggestions}
+        missing = [i for i in options.suggestion_ids if i not in by_id]
+        if missing:
+            from ombudsman.contracts.replies import Invalid
+
+            raise Invalid(f"suggestion_ids: unknown suggestions {missing[:10]}", {"field": "suggestion_ids"})
+        chosen = [by_id[i] for i in options.suggestion_ids]
+    if not chosen:
+        from ombudsman.contracts.replies import Invalid
+
+        raise Invalid("no suggestions to turn into a pipeline", {"field": "suggestion_ids"})
+    steps = []
+    for s in chosen:
+        step: dict[str, Any] = {"id": s.id, "validator": s.validator, "description": s.reason,
+                                "parameters": s.parameters}
+        if s.table:
+            step["table"] = s.table
+        steps.append(step)
+    data: dict[str, Any] = {
+        "name": options.name,
+        "description": options.description or "generated from a SQL Server Query Store workload",
+        "connections": {"source": options.source_url, "target": options.target_url},
+        "defaults": {"target_identifier_case": options.target_identifier_case},
+        "steps": steps,
+    }
+    return parse_pipeline(data)
+
+
+def pipeline_yaml(spec: PipelineSpec) -> str:
+    """The spec as YAML (only fields that differ from their defaults)."""
+    data = spec.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    for raw, step in zip(data["steps"], spec.steps, strict=True):
+        if step.table is not None:
+            raw["table"] = str(step.table)  # `schema.table`, as people write it
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
