@@ -161,3 +161,168 @@ def verify_export(lines: Iterable[str]) -> VerifyReport:
             return VerifyReport(ok=False, checked=len(rows), broken_at=None, reason=f"line {number} is not a log row: {exc}")
     start = GENESIS if rows and rows[0].position == 1 else None
     return verify_chain(rows, expected_prev=start)
+
+
+# --- archive segments ------------------------------------------------------------------------
+#
+# Rows beyond the retention period leave the live log as a segment: a gzip'd JSON Lines file
+# (one {position, stream_seq, prev_hash, hash, envelope} per line, the export format) plus a
+# manifest naming the segment's first/last position, the chain hash before it (`prev_hash`), the
+# chain head at its end (`head_hash`), the row count and the file's sha256, signed with Ed25519.
+# Anyone holding the public key can re-verify a segment offline; the live log (or the next
+# segment) continues the chain from `head_hash`.
+
+SEGMENT_FORMAT = "ombudsman-audit-segment/1"
+
+
+class SegmentManifest(BaseModel):
+    """What a segment holds; `signature` is Ed25519 over the canonical JSON of every other field."""
+
+    format: str = SEGMENT_FORMAT
+    segment: int
+    file: str
+    first_position: int
+    last_position: int
+    first_stream_seq: int
+    last_stream_seq: int
+    row_count: int
+    prev_hash: str
+    head_hash: str
+    before: str
+    created_at: str
+    sha256: str
+    public_key: str = ""  # raw Ed25519 public key, hex
+    signature: str = ""  # hex
+
+    def signed_bytes(self) -> bytes:
+        """The bytes the signature covers."""
+        return canonical_json(self.model_dump(exclude={"signature"})).encode()
+
+
+def segment_manifest_name(segment_file: str) -> str:
+    """`segment-000001.jsonl.gz` -> `segment-000001.manifest.json`."""
+    base = segment_file[: -len(".jsonl.gz")] if segment_file.endswith(".jsonl.gz") else segment_file
+    return base + ".manifest.json"
+
+
+def signing_seed(secret: str) -> bytes:
+    """The 32-byte Ed25519 seed of archive signatures, derived from the service's secret key."""
+    return hashlib.sha256(f"audit-archive:{secret}".encode()).digest()
+
+
+def public_key_of(seed: bytes) -> str:
+    """The hex raw public key of a signing seed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def sign_manifest(manifest: SegmentManifest, seed: bytes) -> SegmentManifest:
+    """The manifest with `public_key` and `signature` filled in."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    unsigned = manifest.model_copy(update={"public_key": public_key_of(seed), "signature": ""})
+    signature = Ed25519PrivateKey.from_private_bytes(seed).sign(unsigned.signed_bytes()).hex()
+    return unsigned.model_copy(update={"signature": signature})
+
+
+def signature_valid(manifest: SegmentManifest) -> bool:
+    """Does the manifest's signature verify under the public key it names?"""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
+        key.verify(bytes.fromhex(manifest.signature), manifest.signed_bytes())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def segment_line(row: ChainRow, stream_seq: int) -> str:
+    """One line of a segment file."""
+    return json.dumps({"position": row.position, "stream_seq": stream_seq, "prev_hash": row.prev_hash,
+                       "hash": row.hash, "envelope": row.envelope}, sort_keys=True) + "\n"
+
+
+class UnreadableSegment(Exception):
+    """The segment file cannot be read at all (missing, not gzip)."""
+
+
+def verify_segment(
+    path: Any, manifest: SegmentManifest, *, public_key: str | None = None, expected_prev: str | None = None
+) -> VerifyReport:
+    """Re-verify one archive segment file (a `pathlib.Path`) against its manifest, streaming.
+
+    Checks, in order: the signature (and, when `public_key` is given, that the manifest was signed
+    with it), that the segment continues the chain (`expected_prev`: the previous segment's head,
+    GENESIS for the first, None to skip), the chain inside the file, that its rows, count and head
+    are the manifest's, and the file's sha256. The first failure is reported with a position.
+    Raises `UnreadableSegment` when the file is missing or not gzip.
+    """
+    import gzip
+    import zlib
+
+    first = manifest.first_position
+
+    def broken(reason: str, at: int | None = first, checked: int = 0) -> VerifyReport:
+        return VerifyReport(ok=False, checked=checked, first_position=first, broken_at=at,
+                            reason=f"segment {manifest.segment} ({manifest.file}): {reason}")
+
+    if not manifest.signature or not signature_valid(manifest):
+        return broken("the manifest's signature does not verify (the manifest was altered or is unsigned)")
+    if public_key is not None and manifest.public_key != public_key:
+        return broken(f"signed by key {manifest.public_key[:16]}..., not the trusted key {public_key[:16]}...")
+    if expected_prev is not None and manifest.prev_hash != expected_prev:
+        return broken("its prev_hash does not continue the chain from the previous segment (a segment is missing "
+                      "or was replaced)")
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as raw:
+            for chunk in iter(lambda: raw.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise UnreadableSegment(f"cannot read {path}: {exc}") from exc
+    parse_error: list[str] = []
+
+    def rows() -> Any:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as lines:
+                for number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        item = json.loads(line)
+                        yield ChainRow(int(item["position"]), str(item["prev_hash"]), str(item["hash"]),
+                                       item["envelope"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        parse_error.append(f"line {number} is not a log row: {exc}")
+                        return
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+            parse_error.append(f"the file is not a readable gzip segment: {exc}")
+
+    report = verify_chain(rows(), expected_prev=manifest.prev_hash)
+    altered = digest.hexdigest() != manifest.sha256
+    if not report.ok:
+        prefix = "the file was altered: " if altered else ""
+        return broken(prefix + str(report.reason), report.broken_at, report.checked)
+    if parse_error:
+        at = (report.last_position or first - 1) + 1
+        return broken(parse_error[0], at, report.checked)
+    if report.first_position is not None and report.first_position != first:
+        return broken(f"the file starts at position {report.first_position}, the manifest says {first}",
+                      first, report.checked)
+    if report.last_position != manifest.last_position or report.checked != manifest.row_count:
+        end = (report.last_position or first - 1) + 1
+        return broken(f"the file holds {report.checked} rows ending at {report.last_position}, the manifest says "
+                      f"{manifest.row_count} ending at {manifest.last_position} (rows were removed)", end,
+                      report.checked)
+    if report.head_hash != manifest.head_hash:
+        return broken("the chain head of the file differs from the signed head_hash", manifest.last_position,
+                      report.checked)
+    if altered:
+        return broken("the file's sha256 differs from the signed manifest (the file was rewritten)", None,
+                      report.checked)
+    return report

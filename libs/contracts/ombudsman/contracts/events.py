@@ -381,6 +381,21 @@ class AuditGapDetected(Event):
     received_sequence: int
 
 
+@event
+class AuditArchived(Event):
+    """Log rows older than `before` moved to a signed archive segment (chain head kept), then removed."""
+
+    stream_type = "audit"
+    segment: int
+    file: str
+    first_position: int
+    last_position: int
+    row_count: int
+    head_hash: str
+    sha256: str
+    before: str
+
+
 # --- metadata service (details) -------------------------------------------------------------
 
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from ombudsman.audit import queries
+from ombudsman.audit import queries, retention
 from ombudsman.audit.domain import AlertRule
-from ombudsman.audit.log import SCHEMA
+from ombudsman.audit.log import SCHEMA, archived_head
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Forbidden, NotFound
@@ -45,14 +45,51 @@ async def export(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -
 class VerifyRequest(BaseModel):
     from_position: int = Field(default=1, ge=1)
     to_position: int | None = Field(default=None, ge=1)
+    include_archives: bool = False  # also re-verify every archive segment's file and signature
 
 
 async def verify(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """The chain over the live log (from the last archive head); with include_archives, the segments first."""
     req = VerifyRequest.model_validate(payload)
     async with ctx.engine.connect() as conn:
-        report = await queries.verify(conn, req.from_position, req.to_position)
+        archived_through, _ = await archived_head(conn)
         gaps = await queries.gaps(conn)
-    return {**report.model_dump(), "gaps": gaps}
+        extra = {"gaps": gaps, "archived_through": archived_through}
+        if req.include_archives:
+            archived, _ = await retention.verify_segments(conn, ctx.settings)
+            if not archived.ok:
+                return {**archived.model_dump(), **extra}
+        report = await queries.verify(conn, req.from_position, req.to_position)
+    if req.include_archives:
+        report = report.model_copy(update={
+            "checked": report.checked + archived.checked,
+            "first_position": archived.first_position or report.first_position,
+            "last_position": report.last_position or archived.last_position,
+            "head_hash": report.head_hash if report.checked else archived.head_hash,
+        })
+    return {**report.model_dump(), **extra}
+
+
+class ArchiveRequest(BaseModel):
+    before: datetime
+
+
+async def archive(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """Move log rows older than `before` (beyond the retention period) to a signed segment, then remove them."""
+    if meta.actor.role not in ("admin", "service", "system"):
+        raise Forbidden("only admins archive the audit log")
+    req = ArchiveRequest.model_validate(payload)
+    return await retention.archive(ctx, req.before, meta)
+
+
+async def archive_segments(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """The recorded segments (signed manifests) and the public key that verifies them offline."""
+    async with ctx.engine.connect() as conn:
+        manifests = await retention.segments(conn)
+    return {"items": [m.model_dump(mode="json") for m in manifests],
+            "public_key": retention.archive_public_key(ctx.settings),
+            "retention_days": retention.RetentionSettings().retention_days,
+            "archive_dir": str(retention.archive_dir(ctx.settings))}
 
 
 class AsOfRequest(BaseModel):
@@ -168,6 +205,7 @@ COMMANDS = {
     "add_alert_rule": add_alert_rule,
     "remove_alert_rule": remove_alert_rule,
     "dismiss_notification": dismiss_notification,
+    "archive": archive,
 }
 QUERIES = {
     "logs": logs,
@@ -177,4 +215,5 @@ QUERIES = {
     "as_of": as_of,
     "alert_rules": alert_rules,
     "notifications": notifications,
+    "archive_segments": archive_segments,
 }

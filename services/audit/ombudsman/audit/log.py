@@ -78,6 +78,75 @@ def ddl(schema: str = SCHEMA) -> list[str]:
     ]
 
 
+def archive_ddl(schema: str = SCHEMA) -> list[str]:
+    """Archive segments, and the one controlled way past the append-only trigger: archiving.
+
+    DELETE on `event_log` is allowed only when the transaction set `omb.audit_archiving = on` AND
+    the row lies inside a segment recorded in `archive_segments`; a segment row is accepted only
+    if it continues the previous segment and its head hash is the hash of the log row it ends at.
+    UPDATE and TRUNCATE stay refused; `archive_segments` itself is append-only.
+    """
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {schema}.archive_segments (
+            segment int PRIMARY KEY,
+            file text NOT NULL,
+            first_position bigint NOT NULL,
+            last_position bigint NOT NULL,
+            first_stream_seq bigint NOT NULL,
+            last_stream_seq bigint NOT NULL,
+            row_count bigint NOT NULL,
+            prev_hash text NOT NULL,
+            head_hash text NOT NULL,
+            archived_before timestamptz NOT NULL,
+            sha256 text NOT NULL,
+            public_key text NOT NULL,
+            manifest text NOT NULL,
+            archived_by text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CHECK (last_position >= first_position))""",
+        f"""CREATE OR REPLACE FUNCTION {schema}.check_segment() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE previous {schema}.archive_segments; logged_hash text;
+            BEGIN
+              SELECT * INTO previous FROM {schema}.archive_segments ORDER BY last_position DESC LIMIT 1;
+              IF previous.segment IS NULL THEN
+                IF NEW.first_position <> 1 OR NEW.prev_hash <> '{GENESIS}' THEN
+                  RAISE EXCEPTION 'the first archive segment must start at position 1 from the genesis hash';
+                END IF;
+              ELSIF NEW.first_position <> previous.last_position + 1 OR NEW.prev_hash <> previous.head_hash THEN
+                RAISE EXCEPTION 'archive segment % does not continue segment %', NEW.segment, previous.segment;
+              END IF;
+              SELECT hash INTO logged_hash FROM {schema}.event_log WHERE position = NEW.last_position;
+              IF logged_hash IS DISTINCT FROM NEW.head_hash THEN
+                RAISE EXCEPTION 'archive segment % head hash is not the log''s hash at position %',
+                  NEW.segment, NEW.last_position;
+              END IF;
+              RETURN NEW;
+            END $$""",
+        f"DROP TRIGGER IF EXISTS archive_segments_continue ON {schema}.archive_segments",
+        f"""CREATE TRIGGER archive_segments_continue BEFORE INSERT ON {schema}.archive_segments
+            FOR EACH ROW EXECUTE FUNCTION {schema}.check_segment()""",
+        f"DROP TRIGGER IF EXISTS archive_segments_append_only ON {schema}.archive_segments",
+        f"""CREATE TRIGGER archive_segments_append_only BEFORE UPDATE OR DELETE ON {schema}.archive_segments
+            FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_change()""",
+        f"DROP TRIGGER IF EXISTS archive_segments_no_truncate ON {schema}.archive_segments",
+        f"""CREATE TRIGGER archive_segments_no_truncate BEFORE TRUNCATE ON {schema}.archive_segments
+            FOR EACH STATEMENT EXECUTE FUNCTION {schema}.refuse_change()""",
+        f"""CREATE OR REPLACE FUNCTION {schema}.guard_event_log() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF TG_OP = 'DELETE' AND current_setting('omb.audit_archiving', true) = 'on' AND EXISTS (
+                   SELECT 1 FROM {schema}.archive_segments s
+                   WHERE OLD.position BETWEEN s.first_position AND s.last_position) THEN
+                RETURN OLD;
+              END IF;
+              RAISE EXCEPTION 'audit.event_log is append-only: % refused', TG_OP;
+            END $$""",
+        f"DROP TRIGGER IF EXISTS event_log_append_only ON {schema}.event_log",
+        f"""CREATE TRIGGER event_log_append_only BEFORE UPDATE OR DELETE ON {schema}.event_log
+            FOR EACH ROW EXECUTE FUNCTION {schema}.guard_event_log()""",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.archive_segments FROM PUBLIC",
+    ]
+
+
 @dataclass(frozen=True)
 class Head:
     position: int
@@ -91,7 +160,24 @@ async def head(conn: AsyncConnection, schema: str = SCHEMA) -> Head:
             text(f"SELECT position, stream_seq, hash FROM {schema}.event_log ORDER BY position DESC LIMIT 1")
         )
     ).first()
+    if row is None:
+        # everything was archived: the chain continues from the last segment's head
+        row = (
+            await conn.execute(
+                text(f"""SELECT last_position, last_stream_seq, head_hash FROM {schema}.archive_segments
+                         ORDER BY last_position DESC LIMIT 1""")
+            )
+        ).first()
     return Head(0, 0, GENESIS) if row is None else Head(int(row[0]), int(row[1]), str(row[2]))
+
+
+async def archived_head(conn: AsyncConnection, schema: str = SCHEMA) -> tuple[int, str]:
+    """(last archived position, chain hash there), or (0, GENESIS) when nothing was archived."""
+    row = (
+        await conn.execute(text(f"SELECT last_position, head_hash FROM {schema}.archive_segments "
+                                "ORDER BY last_position DESC LIMIT 1"))
+    ).first()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
 def summary(envelope: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ombudsman.audit.domain import GENESIS, VerifyReport, verify_chain
-from ombudsman.audit.log import SCHEMA, chain_rows
+from ombudsman.audit.domain import VerifyReport, verify_chain
+from ombudsman.audit.log import SCHEMA, archived_head, chain_rows
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.state import project as project_state
 
@@ -141,17 +141,25 @@ async def export(conn: AsyncConnection, f: LogFilter, fmt: Literal["jsonl", "csv
 
 
 async def verify(conn: AsyncConnection, from_position: int = 1, to_position: int | None = None) -> VerifyReport:
-    """Recompute the chain over a range of positions."""
-    expected_prev: str | None = GENESIS if from_position <= 1 else None
-    if from_position > 1:
-        prev = (
-            await conn.execute(text(f"SELECT hash FROM {SCHEMA}.event_log WHERE position = :p"), {"p": from_position - 1})
+    """Recompute the chain over a range of positions of the live log.
+
+    Archived positions are skipped: the live log's first row must continue from the last archive
+    segment's head hash (`verify_segments` re-checks the segments' files themselves).
+    """
+    archived_through, archived_hash = await archived_head(conn)
+    start = max(from_position, archived_through + 1)
+    expected_prev: str | None
+    if start == archived_through + 1:
+        expected_prev = archived_hash
+    else:
+        expected_prev = (
+            await conn.execute(text(f"SELECT hash FROM {SCHEMA}.event_log WHERE position = :p"), {"p": start - 1})
         ).scalar_one_or_none()
-        expected_prev = prev
-    rows = [r async for r in chain_rows(conn, from_position=max(from_position, 1), to_position=to_position)]
+    rows = [r async for r in chain_rows(conn, from_position=start, to_position=to_position)]
     report = verify_chain(rows, expected_prev=expected_prev)
-    if report.ok and rows and from_position <= 1 and rows[0].position != 1:
-        return VerifyReport(ok=False, checked=0, broken_at=1, reason=f"row 1 is missing (first row is {rows[0].position})")
+    if report.ok and rows and start == archived_through + 1 and rows[0].position != start:
+        return VerifyReport(ok=False, checked=0, broken_at=start,
+                            reason=f"row {start} is missing (first row is {rows[0].position})")
     return report
 
 
