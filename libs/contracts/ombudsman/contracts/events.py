@@ -592,3 +592,37 @@ class NotificationDismissed(Event):
     stream_type = "alert"
     notification_id: int
     rule_id: str
+
+
+# --- workload service (details) -------------------------------------------------------------
+
+
+@event
+class WorkloadDetailsRecorded(Event):
+    """The detail behind a workload summary event, in chunks (`chunk` of `chunks`) so one message stays
+    small: `queries` (queries grouped by fingerprint, at upload), `model` (table usage, joins and the
+    analysis of each query, at analysis) or `suggestions`. The workload read models are rebuilt from
+    these on replay; the first chunk of a `batch_id` replaces what was recorded before of its kind."""
+
+    stream_type = "workload"
+    workload_id: str
+    project_id: str
+    kind: Literal["queries", "model", "suggestions"]
+    batch_id: str
+    chunk: int = 1
+    chunks: int = 1
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@event
+class WorkloadPipelineGenerated(Event):
+    """A pipeline made from a workload's suggestions (saved in the projects service when `saved`)."""
+
+    stream_type = "workload"
+    workload_id: str
+    project_id: str
+    pipeline_id: str
+    name: str
+    yaml: str
+    steps: int
+    saved: bool = False
