@@ -31,11 +31,11 @@ DEFECTS = [
 ]
 # pipeline of the source table → the step each defect must fail
 EXPECTED_FAILURES = {
-    "sales.fact_sales": {"metric_sums"},
-    "sales.fact_returns": {"record_counts"},
-    "sales.dim_customer": {"scd2"},
-    "sales.dim_product": {"dim_business_keys"},
-    "sales.fact_inventory": {"fk_store_key"},
+    "sales.fact_sales": {"metric_sums", "row_hash"},
+    "sales.fact_returns": {"record_counts", "row_hash"},
+    "sales.dim_customer": {"scd2", "row_hash"},
+    "sales.dim_product": {"dim_business_keys", "row_hash"},
+    "sales.fact_inventory": {"fk_store_key", "row_hash"},
     "sales.dim_store": {"schema_nullability"},
 }
 
@@ -102,6 +102,11 @@ async def test_generated_pipelines_fail_on_the_right_step_for_each_defect(
     for table, steps in EXPECTED_FAILURES.items():
         assert steps <= failed[table], (table, failed[table])
     assert "record_counts" not in failed["sales.fact_sales"]  # the sums differ, not the rows
+    assert "row_hash" not in failed["sales.dim_store"]  # only the column's NULL-ability changed
+    changed = next(s for s in results["sales.fact_sales"].steps if s.step == "row_hash")
+    [row] = changed.sample  # the altered sale, and only its amount
+    assert row["kind"] == "changed" and set(row["columns"]) == {"sales_amount"}
+    assert "7" in str(row["key"])
     untouched = set(results) - set(EXPECTED_FAILURES)
     assert untouched and all(results[t].status == "passed" for t in untouched), {
         t: [(s.step, s.status, s.message) for s in results[t].steps if s.status != "passed"] for t in untouched}
@@ -116,3 +121,23 @@ async def test_value_inclusion_measured_in_the_database(source_url: str) -> None
         await db.execute("INSERT INTO sales.fact_returns VALUES (99, 20240101, 77, 2, DATE '2024-01-01', 1, 1.00)")
     [product] = [r for r in await measure_inclusion(source_url, rels) if r.parent_table == "sales.dim_product"]
     assert product.confidence < 0.9 and any("5 of 6" in e.detail for e in product.evidence)
+
+
+async def test_generated_target_ddl_runs_on_postgres_and_fakesnow(source_url: str, fakesnow_url: str) -> None:
+    from ombudsman.metadata.target_ddl import generate_target_ddl
+
+    source = await introspect(source_url, [SOURCE_SCHEMA])
+    for url, target, schema in ((fakesnow_url, "snowflake", "MIGRATED"), (source_url, "postgres", "migrated")):
+        ddl = generate_target_ddl(source, target, schema_map={"sales": schema})
+        async with connect(url) as db:
+            for statement in ddl.statements:
+                await db.execute(statement)
+        created = await introspect(url, [schema])
+        assert len(created.tables) == 12
+        result = suggest(source, created)
+        assert len(result.tables) == 12 and result.unmapped_source_tables == []
+        for table in result.tables:  # every column found again, with a type that holds it
+            assert table.unmapped_source_columns == [] and table.confidence >= 0.9
+            assert all(c.type_compatibility == "lossless" for c in table.columns), table
+        customer = created.table(schema, "DIM_CUSTOMER" if target == "snowflake" else "dim_customer")
+        assert customer is not None and customer.primary_key == (["CUSTOMER_KEY"] if target == "snowflake" else ["customer_key"])

@@ -54,6 +54,13 @@ _LENGTH_TYPES = {
 }
 
 
+_SERIALS = {
+    exp.DataType.Type.SMALLSERIAL: "smallint",
+    exp.DataType.Type.SERIAL: "integer",
+    exp.DataType.Type.BIGSERIAL: "bigint",
+}
+
+
 class Statement:
     """One statement of a DDL file: its text, first line (1-based) and ordinal."""
 
@@ -238,6 +245,9 @@ def column_from_def(column: exp.ColumnDef, ordinal: int, dialect: str) -> Column
         elif params and params[0] is not None and params[0] >= 0:
             precision = params[0]
     nullable, default = True, None
+    if dialect == "postgres" and isinstance(kind, exp.DataType) and kind.this in _SERIALS:
+        # what PostgreSQL itself reports for a serial column: the integer type and a sequence default
+        data_type, default, nullable = _SERIALS[kind.this], "nextval(...)", False
     for constraint in column.constraints:
         ckind = constraint.args.get("kind")
         if isinstance(ckind, exp.NotNullColumnConstraint):

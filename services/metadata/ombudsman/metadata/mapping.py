@@ -20,7 +20,7 @@ from rapidfuzz import fuzz, process
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.metadata import naming
-from ombudsman.metadata.types import Compatibility, compatibility, type_info
+from ombudsman.metadata.types import Compatibility, column_compatibility
 
 TYPE_SCORE: dict[str, float] = {"lossless": 1.0, "lossy": 0.5, "incompatible": 0.0}
 COLUMN_THRESHOLD = 0.55
@@ -120,8 +120,6 @@ def suggest_columns(
     n_source, n_target = max(len(source.columns), 1), max(len(target.columns), 1)
     names = name_matrix([naming.column_name(c.name) for c in source.columns],
                         [naming.column_name(c.name) for c in target.columns])
-    source_types = [type_info(c, source_kind) for c in source.columns]
-    target_types = [type_info(c, target_kind) for c in target.columns]
     scored: list[tuple[float, int, int]] = []
     details: dict[tuple[int, int], tuple[float, Compatibility]] = {}
     for i, s in enumerate(source.columns):
@@ -129,7 +127,7 @@ def suggest_columns(
             name = 1.0 if s.name.lower() == t.name.lower() else float(names[i, j])
             if name < 0.5:  # types and positions alone never pair two unrelated names
                 continue
-            compat = compatibility(source_types[i], target_types[j])
+            compat = column_compatibility(s, source_kind, t, target_kind)
             position = 1.0 - abs(i / n_source - j / n_target)
             confidence = round(0.70 * name + 0.20 * TYPE_SCORE[compat] + 0.10 * position, 4)
             scored.append((confidence, i, j))

@@ -2,8 +2,10 @@
 Databricks, rendered by sqlglot, with every lossy conversion flagged (a SQL comment on the column
 and an entry in the returned list). Pure.
 
-Each source column is read into its family and capacity (types.py) and given the narrowest target
-type that holds it; when none does (a timestamp offset BigQuery cannot keep, 7 fractional digits
+Between the databases the engine knows (SQL Server, Snowflake, PostgreSQL, DuckDB) the engine's
+type map (`ombudsman.engine.typemap.map_type`) chooses each target type and says how faithful it
+is. For BigQuery and Databricks each source column is read into its family and capacity (types.py)
+and given the narrowest target type that holds it; when none does (a timestamp offset BigQuery cannot keep, 7 fractional digits
 PostgreSQL rounds to 6, a DECIMAL(50,2) Snowflake caps at 38 digits …) the conversion is lossy.
 """
 
@@ -15,9 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
-from ombudsman.contracts.catalog import Catalog, ColumnInfo, TableInfo
+from ombudsman.contracts.catalog import Catalog, ColumnInfo, ForeignKey, TableInfo
 from ombudsman.contracts.replies import Invalid
-from ombudsman.metadata.types import TypeInfo, compatibility, type_info
+from ombudsman.metadata.types import ENGINE_KINDS, TypeInfo, compatibility, type_info
 
 TargetKind = Literal["snowflake", "postgres", "bigquery", "databricks"]
 TARGETS: tuple[str, ...] = ("snowflake", "postgres", "bigquery", "databricks")
@@ -171,6 +173,27 @@ def _source_type_text(column: ColumnInfo) -> str:
     return render_type(column)
 
 
+def _convert(column: ColumnInfo, source_kind: str, target: str) -> tuple[exp.DataType, str, str | None, str | None]:
+    """The target type of a column, its fidelity, why when not lossless, and a note worth a comment.
+
+    The engine's type map decides between the databases it knows (SQL Server, Snowflake,
+    PostgreSQL, DuckDB); BigQuery and Databricks use the family rules of this module."""
+    if source_kind in ENGINE_KINDS and target in ENGINE_KINDS:
+        from ombudsman.engine.typemap import map_type
+
+        mapped = map_type(source_kind, column, target)
+        reason = None if mapped.fidelity == "lossless" else (mapped.note or f"{mapped.fidelity} conversion")
+        note = mapped.note if mapped.fidelity == "lossless" and mapped.note else None
+        return exp.DataType.build(mapped.target_type, dialect=target), mapped.fidelity, reason, note
+    source = type_info(column, source_kind)
+    choice = choose_type(source, column, target)
+    verdict = compatibility(source, choice.info)
+    reason = choice.reason
+    if verdict != "lossless" and not reason:
+        reason = f"{verdict} conversion {source.family} → {choice.info.family}"
+    return exp.DataType.build(choice.text, dialect=target), verdict, reason, None
+
+
 def table_ddl(
     table: TableInfo,
     source_kind: str,
@@ -184,16 +207,13 @@ def table_ddl(
     lossy: list[LossyConversion] = []
     columns: list[exp.Expression] = []
     for column in table.columns:
-        source = type_info(column, source_kind)
-        choice = choose_type(source, column, target)
-        kind = exp.DataType.build(choice.text, dialect=target)
-        verdict = compatibility(source, choice.info)
-        reason = choice.reason
+        kind, verdict, reason, note = _convert(column, source_kind, target)
         if verdict != "lossless" or reason:
             verdict = "lossy" if verdict == "lossless" else verdict
-            reason = reason or f"{verdict} conversion {source.family} → {choice.info.family}"
         constraints = [] if column.nullable else [exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())]
         node = exp.ColumnDef(this=exp.to_identifier(_name(column.name, case)), kind=kind, constraints=constraints)
+        if note:
+            node.add_comments([f" NOTE: {note} "])
         if reason:
             rendered = kind.sql(dialect=target)
             node.add_comments([f" {verdict.upper()}: {column.data_type} → {rendered}: {reason} "])
@@ -218,6 +238,49 @@ def table_ddl(
     return create, lossy
 
 
+def _foreign_key(
+    table: TableInfo, parent: TableInfo, fk: ForeignKey, index: int, schemas: dict[str, str], case: NameCase
+) -> exp.Constraint:
+    parent_table = exp.table_(_name(parent.name, case), db=schemas[parent.schema_name])
+    reference = exp.Reference(
+        this=exp.Schema(this=parent_table, expressions=[exp.to_identifier(_name(c, case)) for c in fk.ref_columns])
+    )
+    return exp.Constraint(
+        this=exp.to_identifier(_name(fk.name or f"fk_{table.name}_{index}", case)),
+        expressions=[exp.ForeignKey(expressions=[exp.to_identifier(_name(c, case)) for c in fk.columns],
+                                    reference=reference)],
+    )
+
+
+def _parents_first(catalog: Catalog, tables: list[TableInfo]) -> tuple[list[TableInfo], set[tuple[str, int]]]:
+    """Tables ordered so that every referenced table comes first; the foreign keys of a cycle
+    (child name, fk index) are returned to be added by ALTER TABLE at the end."""
+    by_name = {t.qualified_name.lower(): t for t in tables}
+    ordered: list[TableInfo] = []
+    deferred: set[tuple[str, int]] = set()
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(table: TableInfo) -> None:
+        key = table.qualified_name.lower()
+        state[key] = 1
+        for index, fk in enumerate(table.foreign_keys, start=1):
+            parent_key = f"{fk.ref_schema}.{fk.ref_table}".lower()
+            parent = by_name.get(parent_key)
+            if parent is None or parent_key == key:
+                continue  # unknown parent (left out), or a self-reference (fine inline)
+            if state.get(parent_key) == 1:
+                deferred.add((table.qualified_name, index))
+            elif state.get(parent_key) is None:
+                visit(parent)
+        state[key] = 2
+        ordered.append(table)
+
+    for table in tables:
+        if state.get(table.qualified_name.lower()) is None:
+            visit(table)
+    return ordered, deferred
+
+
 def generate_target_ddl(
     catalog: Catalog,
     target: str,
@@ -230,7 +293,8 @@ def generate_target_ddl(
 
     Schema names follow `schema_map` (source → target), else the source's, in the target's case.
     Primary and foreign keys are declared on Snowflake and PostgreSQL (BigQuery and Databricks only
-    accept unenforced or Unity-Catalog constraints, so they are left out there).
+    accept unenforced or Unity-Catalog constraints, so they are left out there); tables come parents
+    first with their foreign keys inline, and only the keys of a reference cycle are added by ALTER TABLE.
     """
     if target not in TARGETS:
         raise Invalid(f"unsupported target {target!r}", {"field": "target", "supported": list(TARGETS)})
@@ -244,33 +308,27 @@ def generate_target_ddl(
     for schema in dict.fromkeys(schemas.values()):
         create_schema = exp.Create(this=exp.table_(schema), kind="SCHEMA", exists=True)
         result.statements.append(create_schema.sql(dialect=target, identify=True))
-    for table in catalog.tables:
-        if table.kind != "table":
-            continue
+    tables = [t for t in catalog.tables if t.kind == "table"]
+    ordered, deferred = _parents_first(catalog, tables) if with_keys and foreign_keys else (tables, set())
+    alters: list[str] = []
+    for table in ordered:
         schema = schemas[table.schema_name]
         create, lossy = table_ddl(table, catalog.kind, target, schema=schema, case=case, with_primary_key=with_keys)
-        result.statements.append(create.sql(dialect=target, pretty=True, identify=True))
-        result.lossy.extend(lossy)
-        result.table_names[table.qualified_name] = f"{schema}.{_name(table.name, case)}"
-    if with_keys and foreign_keys:
-        for table in catalog.tables:
+        if with_keys and foreign_keys:
             for index, fk in enumerate(table.foreign_keys, start=1):
                 parent = catalog.table(fk.ref_schema, fk.ref_table)
                 if parent is None:
                     continue
-                child_table = exp.table_(_name(table.name, case), db=schemas[table.schema_name])
-                parent_table = exp.table_(_name(parent.name, case), db=schemas[parent.schema_name])
-                name = fk.name or f"fk_{table.name}_{index}"
-                reference = exp.Reference(
-                    this=exp.Schema(this=parent_table,
-                                    expressions=[exp.to_identifier(_name(c, case)) for c in fk.ref_columns])
-                )
-                constraint = exp.Constraint(
-                    this=exp.to_identifier(_name(name, case)),
-                    expressions=[exp.ForeignKey(expressions=[exp.to_identifier(_name(c, case)) for c in fk.columns],
-                                                reference=reference)],
-                )
-                alter = exp.Alter(this=child_table, kind="TABLE",
-                                  actions=[exp.AddConstraint(expressions=[constraint])])
-                result.statements.append(alter.sql(dialect=target, identify=True))
+                constraint = _foreign_key(table, parent, fk, index, schemas, case)
+                if (table.qualified_name, index) in deferred:
+                    # a cycle: the parent does not exist yet, so the key is added once it does
+                    child = exp.table_(_name(table.name, case), db=schema)
+                    alter = exp.Alter(this=child, kind="TABLE", actions=[exp.AddConstraint(expressions=[constraint])])
+                    alters.append(alter.sql(dialect=target, identify=True))
+                else:
+                    create.this.append("expressions", constraint)
+        result.statements.append(create.sql(dialect=target, pretty=True, identify=True))
+        result.lossy.extend(lossy)
+        result.table_names[table.qualified_name] = f"{schema}.{_name(table.name, case)}"
+    result.statements.extend(alters)
     return result

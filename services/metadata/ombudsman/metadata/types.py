@@ -190,6 +190,27 @@ def compatibility(source: TypeInfo, target: TypeInfo) -> Compatibility:
     return "incompatible"
 
 
+ENGINE_KINDS = frozenset({"sqlserver", "snowflake", "postgres", "duckdb"})
+
+
 def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Compatibility:
-    """`compatibility` of two catalog columns of two databases."""
+    """Whether the target column holds the source column's values: the engine's type map
+    (`ombudsman.engine.typemap.compatible`) for the databases it knows, the family rules above otherwise."""
+    return _column_compatibility(
+        source_kind, source.data_type, source.length, source.precision, source.scale,
+        target_kind, target.data_type, target.length, target.precision, target.scale,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _column_compatibility(
+    source_kind: str, s_type: str, s_length: int | None, s_precision: int | None, s_scale: int | None,
+    target_kind: str, t_type: str, t_length: int | None, t_precision: int | None, t_scale: int | None,
+) -> Compatibility:
+    source = ColumnInfo(name="s", data_type=s_type, ordinal=1, length=s_length, precision=s_precision, scale=s_scale)
+    target = ColumnInfo(name="t", data_type=t_type, ordinal=1, length=t_length, precision=t_precision, scale=t_scale)
+    if source_kind in ENGINE_KINDS and target_kind in ENGINE_KINDS:
+        from ombudsman.engine.typemap import compatible
+
+        return compatible(source, source_kind, target, target_kind).fidelity
     return compatibility(type_info(source, source_kind), type_info(target, target_kind))
