@@ -8,7 +8,7 @@ sqlglot cannot parse is an `Invalid` error naming its line and the statement it 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import sqlglot
 from sqlglot import exp
@@ -166,7 +166,7 @@ def parse_ddl(
     )
 
 
-def _parse_statement(statement: Statement, dialect: str) -> exp.Expression | None:
+def _parse_statement(statement: Statement, dialect: str) -> Any:
     try:
         parsed = sqlglot.parse_one(statement.text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
     except ParseError as exc:
@@ -203,7 +203,7 @@ def _table_name(table: exp.Table, schema: str) -> tuple[str, str]:
     return (_name(table.args.get("db")) or schema, _name(table.this))
 
 
-def _int(node: exp.Expression | None) -> int | None:
+def _int(node: Any) -> int | None:
     if isinstance(node, exp.DataTypeParam):
         node = node.this
     if isinstance(node, exp.Literal) and not node.is_string:

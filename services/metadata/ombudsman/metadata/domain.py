@@ -48,7 +48,7 @@ class MetadataState(BaseModel):
 
     project_id: str
     version: int = 0
-    sides: dict[str, SideState] = Field(default_factory=lambda: {s: SideState() for s in SIDES})
+    sides: dict[str, SideState] = Field(default_factory=lambda: {str(s): SideState() for s in SIDES})
     approved: dict[str, Approval] = Field(default_factory=dict)  # lower(source table) → approval
     rejected: set[tuple[str, str]] = Field(default_factory=set)  # (lower source, lower target)
     suggestions: int = 0

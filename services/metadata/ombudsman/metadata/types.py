@@ -13,6 +13,7 @@ from typing import Literal
 
 from sqlglot import exp
 from sqlglot.errors import ParseError
+from sqlglot.expressions.datatypes import DType
 
 from ombudsman.contracts.catalog import ColumnInfo
 
@@ -27,8 +28,8 @@ DIALECT_BY_KIND: dict[str, str] = {
     "bigquery": "bigquery",
     "databricks": "databricks",
 }
-T = exp.DataType.Type
-_INTEGER_DIGITS: dict[T, int] = {
+T = DType
+_INTEGER_DIGITS: dict[DType, int] = {
     T.BIT: 1,
     T.TINYINT: 3,
     T.UTINYINT: 3,
@@ -44,7 +45,7 @@ _INTEGER_DIGITS: dict[T, int] = {
     T.SERIAL: 10,
     T.BIGSERIAL: 19,
 }
-_FAMILY: dict[T, Family] = {
+_FAMILY: dict[DType, Family] = {
     **{t: "integer" for t in _INTEGER_DIGITS if t != T.BIT},
     T.DECIMAL: "decimal",
     T.BIGDECIMAL: "decimal",
@@ -82,8 +83,8 @@ _FAMILY: dict[T, Family] = {
     T.OBJECT: "json",
     T.UUID: "uuid",
 }
-_FIXED_DECIMALS: dict[T, tuple[int, int]] = {T.MONEY: (19, 4), T.SMALLMONEY: (10, 4)}
-_FLOAT_DIGITS: dict[T, int] = {T.FLOAT: 7, T.DOUBLE: 15}
+_FIXED_DECIMALS: dict[DType, tuple[int, int]] = {T.MONEY: (19, 4), T.SMALLMONEY: (10, 4)}
+_FLOAT_DIGITS: dict[DType, int] = {T.FLOAT: 7, T.DOUBLE: 15}
 _DEFAULT_FRACTION = {"tsql": 7, "snowflake": 9, "postgres": 6, "duckdb": 6}
 
 
@@ -92,7 +93,7 @@ class TypeInfo:
     """What a column type can hold: family, digits for exact numbers, length, fractional seconds."""
 
     family: Family
-    type: T
+    type: DType
     integer_digits: int | None = None  # exact numbers: digits left of the point
     scale: int | None = None  # exact numbers: digits right of the point
     float_digits: int | None = None
