@@ -54,7 +54,7 @@ async def test_dependencies_release_in_order_and_failed_dependency_skips(bus: Bu
 async def test_fifty_steps_three_workers_one_killed_mid_run(bus: Bus, workers: Workers, warehouse: Warehouse) -> None:
     received: dict[str, str] = {}
 
-    async def on_event(msg) -> None:  # noqa: ANN001
+    async def on_event(msg) -> None:
         envelope = json.loads(msg.data)
         received[envelope["event_id"]] = envelope["data"]["step"]
 
@@ -172,3 +172,28 @@ async def test_bad_input_gets_clear_errors(bus: Bus) -> None:
         raise AssertionError("unknown format accepted")
     except Invalid as exc:
         assert "format" in exc.message
+
+
+async def test_per_connection_limit_holds_across_runs(nats_url: str, database_url: str, workers: Workers,
+                                                      warehouse: Warehouse) -> None:
+    """Two runs on the same databases, each allowed 4 steps at once, share one connection slot."""
+    from ombudsman.executor.app import running
+    from tests.executor.conftest import settings
+
+    workers.start("w1", concurrency=4)
+    async with running(settings(nats_url, database_url, executor_per_connection=1)) as service:
+        nc = await nats.connect(nats_url)
+        bus = Bus(nc, service)
+        yaml_text = pipeline(warehouse, "shared", 4, slow=2_000_000)
+        run_ids = [(await bus.command("queue_run", {"pipeline_yaml": yaml_text, "max_parallel": 4}))["run_id"]
+                   for _ in range(2)]
+        for run_id in run_ids:
+            assert (await bus.wait_run(run_id))["status"] == "completed"
+        events = await bus.stored("SELECT event_type FROM executor.events WHERE event_type IN"
+                                  " ('StepDispatched','StepCompleted') ORDER BY global_position")
+        await nc.close()
+    in_flight, peak = 0, 0
+    for e in events:
+        in_flight += 1 if e["event_type"] == "StepDispatched" else -1
+        peak = max(peak, in_flight)
+    assert peak == 1 and len(events) == 16

@@ -58,6 +58,7 @@ class Coordinator:
         self.settings = settings
         self.capacity = domain.Capacity(per_connection=settings.executor_per_connection)
         self.active_runs: set[str] = set()
+        self.blocked_runs: set[str] = set()  # runs with a ready step waiting for a connection slot
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --- mechanics ------------------------------------------------------------------------
@@ -148,19 +149,24 @@ class Coordinator:
             decided = domain.advance_run(state, taken, now_utc())
             await self.store.append([Append(run_id, state.version, envelopes(decided, run_id, state.version, meta))])
             self.capacity.in_flight = taken.in_flight
+            if taken.blocked:
+                self.blocked_runs.add(run_id)
+            else:
+                self.blocked_runs.discard(run_id)
             return state, decided
 
         state, decided = await self._retrying(run_id, attempt)
         finished = next((e for e in decided if isinstance(e, ev.RunCompleted)), None)
         if finished is not None:
             self.active_runs.discard(run_id)
+            self.blocked_runs.discard(run_id)
             if state.batch_id:
                 await self.run_finished_in_batch(state.batch_id, run_id, finished.status)
         return state
 
     async def advance_waiting(self) -> None:
-        """Connection capacity was freed: give the other active runs a chance."""
-        for run_id in list(self.active_runs):
+        """Connection capacity was freed: give the runs waiting for a slot a chance."""
+        for run_id in list(self.blocked_runs):
             await self.advance(run_id)
 
     async def record_step_started(self, run_id: str, step: str, worker: str | None, attempt: int,
@@ -239,6 +245,7 @@ class Coordinator:
 
         state = await self._retrying(run_id, go)
         self.active_runs.discard(run_id)
+        self.blocked_runs.discard(run_id)
         if state.batch_id:
             await self.run_finished_in_batch(state.batch_id, run_id, "cancelled")
         return {"run_id": run_id, "status": "cancelled"}

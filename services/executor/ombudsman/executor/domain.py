@@ -141,6 +141,7 @@ class Capacity:
 
     in_flight: dict[str, int] = field(default_factory=dict)
     per_connection: int = 8
+    blocked: bool = False  # a ready step waited for a connection slot
 
     def fits(self, keys: list[str]) -> bool:
         return all(self.in_flight.get(k, 0) < self.per_connection for k in keys)
@@ -188,6 +189,7 @@ def advance_run(state: RunState, capacity: Capacity, now: datetime) -> list[Even
                 continue
             keys = state.step_connections(step_id)
             if not capacity.fits(keys):
+                capacity.blocked = True
                 continue
             capacity.take(keys)
             in_flight += 1
