@@ -94,6 +94,12 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
         await asyncio.sleep(0.2)
     assert project["has_metadata"] and project["has_relationships"] and project["automation_completed"]
 
+    # the project's own schemas are what an extraction without `schemas` reads (this database also
+    # holds the services' schemas)
+    await call(bus, "cmd", "projects", "update", {"id": "dw", "changes": {"source_schemas": ["sales"]}})
+    plain = await md(bus, "extract", {"project_id": "dw", "side": "source"})
+    assert plain["schemas"] == ["sales"] and plain["tables"] == 12 and plain["changes"]["tables_added"] == 0
+
     # re-extraction shows what changed
     async with connect(source_url) as db:
         await db.execute("ALTER TABLE sales.dim_store ADD COLUMN opened_on date")

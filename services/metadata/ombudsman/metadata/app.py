@@ -47,8 +47,9 @@ class RuntimePorts:
     def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._reader()
 
-    async def require_project(self, project_id: str) -> None:
-        await self.ctx.request(query_subject("projects", "get"), {"id": project_id}, meta=self.meta)
+    async def require_project(self, project_id: str) -> dict[str, Any]:
+        found = await self.ctx.request(query_subject("projects", "get"), {"id": project_id}, meta=self.meta)
+        return dict(found or {})
 
     async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
         # secrets are given to services only: ask as the metadata service, in the caller's correlation

@@ -50,8 +50,8 @@ class Ports(Protocol):
     def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A connection to this service's read model (asyncpg-style fetch/fetchrow)."""
 
-    async def require_project(self, project_id: str) -> None:
-        """NotFound unless the projects service knows the project."""
+    async def require_project(self, project_id: str) -> dict[str, Any]:
+        """The project as the projects service shows it; NotFound when it does not know it."""
 
     async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
         """{url, kind} of a project's connection, from the projects service."""
@@ -254,9 +254,10 @@ class Handlers:
     async def _extract(
         self, project: str, side: Side, connection: str, schemas: list[str] | None, limit_s: float, meta: Metadata
     ) -> dict[str, Any]:
-        await self.ports.require_project(project)
+        found = await self.ports.require_project(project)
         secret = await self.ports.connection_secret(project, connection)
-        schemas = schemas or secret.get("schemas") or None
+        # the schemas asked for, else the project's schemas of that side, else every schema
+        schemas = schemas or list(found.get(f"{side}_schemas") or []) or secret.get("schemas") or None
         await self._commit(
             project, lambda s: [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
         )
