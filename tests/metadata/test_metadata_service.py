@@ -136,6 +136,16 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     mappings = (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"]
     assert [(m["source_table"], m["columns"], m["approved_by"]) for m in mappings] == [
         ("sales.fact_sales", {"sale_id": "SALE_ID"}, "ana")]
+    inferred = await md(bus, "infer_relationships", {"project_id": "ddl", "join_pairs": [
+        {"left_table": "sales.fact_returns", "left_column": "product_key", "right_table": "sales.dim_product",
+         "right_column": "product_key", "executions": 250}]})
+    rels = {(r["child_table"], r["child_columns"][0]): r for r in inferred["relationships"]}
+    kinds = {e["kind"] for e in rels[("sales.fact_returns", "product_key")]["evidence"]}
+    assert kinds == {"name_pattern", "workload"}
+    stored = await md(bus, "relationships", {"project_id": "ddl"}, "qry")
+    assert len(stored["relationships"]) == len(inferred["relationships"]) == 14
+    classified = await md(bus, "classify", {"project_id": "ddl", "side": "target"})
+    assert classified["counts"]["fact"] == 3 and classified["counts"]["scd2"] == 1
     generated = await md(bus, "generate_pipelines", {"project_id": "ddl", "save": False})
     assert generated["pipeline_ids"] == ["validate-sales-fact-sales"]
     # bad input, each named
