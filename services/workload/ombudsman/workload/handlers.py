@@ -1,0 +1,243 @@
+"""Command and query handlers of the workload service: load, decide, append, reply.
+
+Uploads: a Query Store export reaches the service in one of two ways.
+- `path`: a file on the volume shared with the gateway (`OMB_WORKLOAD_UPLOAD_DIR`, default
+  `<OMB_HOME>/uploads`); the gateway streams the HTTP upload there and passes the path. The file is
+  read incrementally, so 100,000 queries never sit in memory at once; paths outside the folder are
+  refused.
+- `content`: the export inline, for small uploads (at most 8 MiB of text).
+Either way the queries are grouped by fingerprint as they stream in, and only the groups are
+recorded (in chunked `WorkloadDetailsRecorded` events).
+
+Catalog: `analyze` and `suggest` resolve table names against the project's source catalog: the
+`catalog` given in the request, else the metadata service's (`omb.qry.metadata.catalog`); without
+either, names are only defaulted to schema `dbo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.envelope import Metadata, new_id
+from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError
+from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.eventstore.runtime import ServiceContext
+from ombudsman.eventstore.settings import Settings
+from ombudsman.workload import domain
+from ombudsman.workload import projections as read
+from ombudsman.workload.analysis import DEFAULT_SCHEMA, CatalogIndex
+from ombudsman.workload.model import QueryGroups, build_model
+from ombudsman.workload.suggest import PipelineOptions, SuggestOptions, pipeline_yaml, suggest, to_pipeline
+from ombudsman.workload.upload import MAX_QUERIES, UploadFormat, read_file, read_text
+
+log = logging.getLogger(__name__)
+MAX_INLINE_CHARS = 8 * 1024 * 1024
+_ID = r"^[A-Za-z0-9_-]+$"
+
+
+class WorkloadSettings(Settings):
+    """Service settings plus `OMB_WORKLOAD_UPLOAD_DIR` (where the gateway leaves uploaded files)."""
+
+    workload_upload_dir: Path | None = None
+
+    def upload_dir(self) -> Path:
+        return (self.workload_upload_dir or self.home / "uploads").resolve()
+
+
+def parse(model: type[BaseModel], payload: Any) -> Any:
+    """Validate a payload; `Invalid` names every wrong field."""
+    try:
+        return model.model_validate(payload or {})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
+        raise Invalid("; ".join(problems), {"errors": problems}) from None
+
+
+class Upload(BaseModel):
+    project_id: str = Field(min_length=1, max_length=100, pattern=_ID)
+    workload_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=_ID)
+    filename: str | None = Field(default=None, max_length=255)
+    path: str | None = None
+    content: str | None = Field(default=None, max_length=MAX_INLINE_CHARS)
+    format: UploadFormat | None = None
+
+
+class WorkloadRef(BaseModel):
+    workload_id: str = Field(min_length=1, max_length=100, pattern=_ID)
+
+
+class Analyze(WorkloadRef):
+    catalog: Catalog | None = None
+    default_schema: str = Field(default=DEFAULT_SCHEMA, min_length=1, max_length=128)
+
+
+class Suggest(Analyze, SuggestOptions):
+    pass
+
+
+class Generate(WorkloadRef, PipelineOptions):
+    save: bool = False  # also store it in the projects service (omb.cmd.projects.save_pipeline)
+
+
+class ListQuery(BaseModel):
+    project_id: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class GetQuery(WorkloadRef):
+    top: int = Field(default=20, ge=1, le=1000)
+
+
+def _records(cmd: Upload, settings: WorkloadSettings) -> tuple[QueryGroups, str]:
+    """Read and group the upload (blocking: run in a thread)."""
+    if (cmd.path is None) == (cmd.content is None):
+        raise Invalid("give either path (a file in the upload folder) or content", {"field": "path"})
+    groups = QueryGroups()
+    if cmd.path is not None:
+        root = settings.upload_dir()
+        file = Path(cmd.path)
+        file = (file if file.is_absolute() else root / file).resolve()
+        if not file.is_relative_to(root):
+            raise Invalid("path: must name a file inside the upload folder", {"field": "path"})
+        if not file.is_file():
+            raise Invalid(f"path: no file {file.name!r} in the upload folder", {"field": "path"})
+        name = cmd.filename or file.name
+        groups.extend(read_file(file, cmd.format or _format_from(name), MAX_QUERIES))
+    else:
+        name = cmd.filename or "upload"
+        groups.extend(read_text(cmd.content or "", name, cmd.format, MAX_QUERIES))
+    return groups, name
+
+
+def _format_from(name: str) -> UploadFormat | None:
+    from ombudsman.workload.upload import detect_format
+
+    try:
+        return detect_format(name)
+    except Invalid:
+        return None  # sniffed from the content
+
+
+class Handlers:
+    """Every command and query of the workload service, over the runtime's context."""
+
+    def __init__(self, ctx: ServiceContext, meta: Metadata):
+        self.ctx = ctx
+        self.meta = meta
+
+    @property
+    def settings(self) -> WorkloadSettings:
+        settings = self.ctx.settings
+        return settings if isinstance(settings, WorkloadSettings) else WorkloadSettings(**settings.model_dump())
+
+    async def _load(self, workload_id: str) -> domain.WorkloadState:
+        async with self.ctx.engine.connect() as conn:
+            envelopes = await self.ctx.store.load_stream(conn, workload_id)
+        return domain.fold(workload_id, ((e.version, decode(e)) for e in envelopes))
+
+    async def _append(self, state: domain.WorkloadState, events: list[Event]) -> None:
+        async with self.ctx.uow() as uow:
+            await uow.emit(state.workload_id, events, self.meta, expected_version=state.version)
+
+    async def _catalog(self, given: Catalog | None, project_id: str) -> tuple[Catalog | None, str]:
+        if given is not None:
+            return given, "request"
+        try:
+            data = await self.ctx.request(query_subject("metadata", "catalog"),
+                                          {"project_id": project_id, "side": "source"}, meta=self.meta)
+        except OmbudsmanError as exc:  # no catalog yet, or the metadata service is away: names only
+            log.info("workload: no source catalog for %s (%s)", project_id, exc.code)
+            return None, "none"
+        return Catalog.model_validate(data), "metadata"
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def upload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Read a Query Store export (path or content), group it by fingerprint, record it."""
+        cmd: Upload = parse(Upload, payload)
+        groups, name = await asyncio.to_thread(_records, cmd, self.settings)
+        state = domain.WorkloadState(cmd.workload_id or new_id())
+        if cmd.workload_id:
+            state = await self._load(cmd.workload_id)
+        events = domain.upload(state, cmd.project_id, name, list(groups.groups.values()), groups.records)
+        await self._append(state, events)
+        return {"workload_id": state.workload_id, "project_id": cmd.project_id, "filename": name,
+                "queries": groups.records, "distinct_queries": len(groups.groups)}
+
+    async def analyze(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Analyse every distinct query (sqlglot, T-SQL) into the Workload Data model."""
+        cmd: Analyze = parse(Analyze, payload)
+        state = domain.require(await self._load(cmd.workload_id))
+        catalog, source = await self._catalog(cmd.catalog, state.project_id)
+        index = CatalogIndex(catalog, cmd.default_schema)
+        model = await asyncio.to_thread(build_model, state.query_groups(), index)
+        await self._append(state, domain.analyzed(state, model))
+        return {"workload_id": state.workload_id, "catalog": source, "totals": model.totals.model_dump(mode="json")}
+
+    async def suggest(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Validation suggestions from the analysed workload, each with its evidence."""
+        cmd: Suggest = parse(Suggest, payload)
+        state = domain.require(await self._load(cmd.workload_id))
+        model = state.model()
+        catalog, source = await self._catalog(cmd.catalog, state.project_id)
+        options = SuggestOptions.model_validate(cmd.model_dump(include=set(SuggestOptions.model_fields)))
+        found = await asyncio.to_thread(suggest, model, CatalogIndex(catalog, cmd.default_schema), options)
+        await self._append(state, domain.suggested(state, found))
+        return {"workload_id": state.workload_id, "catalog": source,
+                "suggestions": [s.model_dump(mode="json") for s in found]}
+
+    async def generate_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A pipeline of the chosen suggestions (all by default), checked against the validators."""
+        cmd: Generate = parse(Generate, payload)
+        state = domain.require(await self._load(cmd.workload_id))
+        options = PipelineOptions.model_validate(cmd.model_dump(include=set(PipelineOptions.model_fields)))
+        spec = to_pipeline(state.suggestions(), options)
+        from ombudsman.engine.pipeline import validate_pipeline
+
+        validate_pipeline(spec)
+        text = pipeline_yaml(spec)
+        pipeline_id = new_id()
+        if cmd.save:
+            await self.ctx.request(command_subject("projects", "save_pipeline"), {
+                "project_id": state.project_id, "pipeline_id": pipeline_id, "name": spec.name, "yaml": text,
+                "description": spec.description or "", "tags": ["workload"],
+            }, meta=self.meta, timeout=30.0)
+        await self._append(state, domain.pipeline_generated(state, pipeline_id, spec.name, text, len(spec.steps),
+                                                            cmd.save))
+        return {"workload_id": state.workload_id, "pipeline_id": pipeline_id, "name": spec.name,
+                "steps": len(spec.steps), "yaml": text, "saved": cmd.save}
+
+    # --- queries ----------------------------------------------------------------------------
+
+    async def list(self, payload: dict[str, Any]) -> dict[str, Any]:
+        cmd: ListQuery = parse(ListQuery, payload)
+        async with self.ctx.engine.connect() as conn:
+            return await read.list_workloads(conn, cmd.project_id, cmd.limit, cmd.offset)
+
+    async def get(self, payload: dict[str, Any]) -> dict[str, Any]:
+        cmd: GetQuery = parse(GetQuery, payload)
+        async with self.ctx.engine.connect() as conn:
+            found = await read.get_workload(conn, cmd.workload_id, cmd.top)
+        if found is None:
+            raise NotFound(f"no workload {cmd.workload_id!r}", {"workload_id": cmd.workload_id})
+        return found
+
+    async def suggestions(self, payload: dict[str, Any]) -> dict[str, Any]:
+        cmd: WorkloadRef = parse(WorkloadRef, payload)
+        async with self.ctx.engine.connect() as conn:
+            found = await read.get_workload(conn, cmd.workload_id, 1)
+            if found is None:
+                raise NotFound(f"no workload {cmd.workload_id!r}", {"workload_id": cmd.workload_id})
+            return {"workload_id": cmd.workload_id, "suggestions": await read.list_suggestions(conn, cmd.workload_id)}
+
+
+COMMANDS: tuple[str, ...] = ("upload", "analyze", "suggest", "generate_pipeline")
+QUERIES: tuple[str, ...] = ("list", "get", "suggestions")
