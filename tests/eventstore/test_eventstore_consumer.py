@@ -125,7 +125,7 @@ async def test_lost_acks_and_restarts_apply_each_event_once(engine: AsyncEngine,
     assert info.num_pending == 0
     # every event was delivered twice (its first ack was lost) and applied once
     assert losing.applied == 60 and resumed.applied == 0
-    assert resumed.skipped == 60
+    assert losing.skipped + resumed.skipped == 60  # redeliveries (some may reach `losing` before it stopped)
     assert await counts(engine) == {f"c-{s}": (20, 210) for s in range(3)}
     async with engine.connect() as conn:
         tracked = (await conn.execute(text(f"SELECT count(*), count(DISTINCT event_id) FROM {SCHEMA}.tracking "

@@ -7,6 +7,7 @@ in header `Omb-Metadata`; the W3C trace context in `traceparent`/`tracestate`; t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,8 @@ from ombudsman.contracts.replies import OmbudsmanError, Reply, Timeout, Unavaila
 from ombudsman.eventstore import tracing
 
 META_HEADER = "Omb-Metadata"
+NO_RESPONDER_RETRIES = 2
+NO_RESPONDER_GRACE = 0.2  # seconds between attempts when nobody is subscribed
 
 CommandHandler = Callable[[dict[str, Any], Metadata], Awaitable[Any]]
 
@@ -55,19 +58,25 @@ async def request(
 ) -> Any:
     """Send a command/query and return `reply.result`; raise the reply's error as its OmbudsmanError subclass.
 
-    No service subscribed -> `Unavailable`; no reply within `timeout` -> `Timeout`.
+    No service subscribed (after two short retries) -> `Unavailable`; no reply within `timeout` -> `Timeout`.
     """
     nc = nats_client(nc_or_broker)
     parent = tracing.context_from_traceparent(meta.traceparent) if meta and meta.traceparent else None
     with tracing.tracer().start_as_current_span(f"request {subject}", context=parent, kind=SpanKind.CLIENT,
                                                 attributes={"messaging.destination": subject}):
         headers = request_headers(meta)
-        try:
-            msg = await nc.request(subject, json.dumps(payload, default=str).encode(), timeout=timeout, headers=headers)
-        except NoRespondersError:
-            raise Unavailable(f"no service answers {subject}", {"subject": subject}) from None
-        except NatsTimeout:
-            raise Timeout(f"no reply on {subject} within {timeout}s", {"subject": subject}) from None
+        body = json.dumps(payload, default=str).encode()
+        for attempt in range(NO_RESPONDER_RETRIES + 1):
+            try:
+                msg = await nc.request(subject, body, timeout=timeout, headers=headers)
+                break
+            except NoRespondersError:
+                # A replica may be (re)subscribing, e.g. during a rolling restart: a short grace first.
+                if attempt == NO_RESPONDER_RETRIES:
+                    raise Unavailable(f"no service answers {subject}", {"subject": subject}) from None
+                await asyncio.sleep(NO_RESPONDER_GRACE)
+            except NatsTimeout:
+                raise Timeout(f"no reply on {subject} within {timeout}s", {"subject": subject}) from None
     reply = Reply.model_validate_json(msg.data)
     if not reply.ok:
         if reply.error is None:
