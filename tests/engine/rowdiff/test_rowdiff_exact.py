@@ -223,3 +223,15 @@ async def test_leaf_fetches_stay_bounded(tmp_path: Path) -> None:
             result = await diff_tables(DiffSide(source, TableRef(name="big")), DiffSide(target, TableRef(name="big")), key=key)
             assert result.differences == (5 if key == ["id"] else 8)
             assert result.leaf_rows_fetched < (2000 if key == ["id"] else 30000)
+
+
+async def test_null_keys_are_compared_too(tmp_path: Path) -> None:
+    async with connect(f"duckdb:///{tmp_path / 'a.duckdb'}") as source, connect(f"duckdb:///{tmp_path / 'b.duckdb'}") as target:
+        await source.execute("CREATE TABLE k AS SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (NULL, 'x'), (NULL, 'y')) v(id, v)")
+        await target.execute("CREATE TABLE k AS SELECT * FROM (VALUES (1, 'a'), (NULL, 'x'), (NULL, 'z')) v(id, v)")
+        result = await diff_tables(DiffSide(source, TableRef(name="k")), DiffSide(target, TableRef(name="k")), key=["id"])
+        assert result.strategy == "key_range"
+        assert [(d.kind, d.key, d.columns) for d in result.sample] == [
+            ("only_in_source", {"id": "2"}, {"v": ("b", None)}),
+            ("changed", {"id": None}, {"v": ("y", "z")}),
+        ]

@@ -40,6 +40,8 @@ from ombudsman.engine.rowdiff.plan import (
 from ombudsman.engine.validators import sql as q
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]
+NULL_BUCKET = -1  # key ranges: the rows whose key is NULL
+MAX_HASH_BUCKETS = 65_536  # first-scan buckets when sized by row count: bounds the figures held per side
 SIDES: tuple[Side, Side] = ("source", "target")
 
 
@@ -178,7 +180,7 @@ def _differing(
     figures: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for index, rows in enumerate((source, target)):
         for bucket, count, total in rows:
-            entry = figures[as_int(bucket)]
+            entry = figures[NULL_BUCKET if bucket is None else as_int(bucket)]
             entry[index] = as_int(count)
             entry[2 + index] = as_int(total)
     if result is not None:
@@ -227,15 +229,20 @@ def _buckets_condition(plan: Plan, side: Side, buckets: Sequence[_Bucket], lo: i
     """Rows of the given key-range buckets. Key ranges (`key BETWEEN a AND b OR ...`) let an index or
     partition pruning serve the query; DuckDB, which evaluates a long OR row by row, gets the bucket
     ids per level instead (`(key - lo) // width IN (...)`); both select exactly the same rows."""
-    if plan.dialect(side) != "duckdb":
-        return _ranges_condition(plan, side, _merge(buckets))
-    by_width: dict[int, list[int]] = defaultdict(list)
-    for b in buckets:
-        by_width[b.width].append(b.ident)
-    parts: list[exp.Expression] = [
-        exp.In(this=_range_bucket(plan, side, lo, width), expressions=[exp.Literal.number(i) for i in sorted(set(ids))])
-        for width, ids in sorted(by_width.items())
-    ]
+    parts: list[exp.Expression] = []
+    if any(b.ident == NULL_BUCKET for b in buckets):
+        parts.append(exp.Is(this=plan.col(side, plan.key[0]), expression=exp.Null()))
+    keyed = [b for b in buckets if b.ident != NULL_BUCKET]
+    if keyed and plan.dialect(side) != "duckdb":
+        parts.append(_ranges_condition(plan, side, _merge(keyed)))
+    elif keyed:
+        by_width: dict[int, list[int]] = defaultdict(list)
+        for b in keyed:
+            by_width[b.width].append(b.ident)
+        parts += [
+            exp.In(this=_range_bucket(plan, side, lo, width), expressions=[exp.Literal.number(i) for i in sorted(set(ids))])
+            for width, ids in sorted(by_width.items())
+        ]
     return exp.Paren(this=exp.or_(*parts)) if len(parts) > 1 else parts[0]
 
 
@@ -270,6 +277,7 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
     result.levels = 1
     differing = [
         _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t, width)
+        if b != NULL_BUCKET else _Bucket(b, 0, 0, s, t, 0)  # never split: fetched by `key IS NULL`
         for b, (s, t) in _differing(source, target, result).items()
     ]
     ready: list[_Bucket] = []
@@ -334,7 +342,17 @@ def _residue_in(plan: Plan, side: Side, modulus: int, ids: Sequence[int]) -> exp
 
 async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
     plan, options, result = run.plan, run.options, run.result
-    modulus = options.buckets
+
+    def count(side: Side) -> exp.Expression:
+        query = exp.select(q.count_star()).from_(plan.table(side))
+        condition = plan.where(side)
+        return query.where(condition) if condition is not None else query
+
+    # every level of hash buckets is a scan: size the first so that the differing buckets can be
+    # fetched at once (about leaf_rows rows each) rather than refined by another scan
+    source_count, target_count = await run.both(count)
+    rows = max(as_int(source_count[0][0]), as_int(target_count[0][0]))
+    modulus = max(options.buckets, min(MAX_HASH_BUCKETS, math.ceil(rows / options.leaf_rows)))
     source, target = await run.both(lambda side: _checksum_query(plan, side, _residue(plan, side, modulus), None))
     result.levels = 1
     differing = {b: _Bucket(b, source_rows=s, target_rows=t) for b, (s, t) in _differing(source, target, result).items()}
