@@ -15,6 +15,7 @@ first chunk of a details batch replaces the rows of that kind.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -161,6 +162,10 @@ class WorkloadProjection(Projection):
             await _details(conn, event)
 
 
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 async def _details(conn: AsyncConnection, event: ev.WorkloadDetailsRecorded) -> None:
     w = event.workload_id
     if event.kind == "queries":
@@ -168,13 +173,13 @@ async def _details(conn: AsyncConnection, event: ev.WorkloadDetailsRecorded) -> 
             await conn.execute(text(f"DELETE FROM {SCHEMA}.queries WHERE workload_id = :w"), {"w": w})
         rows = [{"w": w, "fp": g["fingerprint"], "text": g["text"], "q": g["queries"], "e": g["executions"],
                  "d": g["total_duration"], "c": g["total_cpu_time"], "r": g["total_logical_reads"],
-                 "first": g.get("first_execution_time"), "last": g.get("last_execution_time"),
+                 "first": _when(g.get("first_execution_time")), "last": _when(g.get("last_execution_time")),
                  "ids": json.dumps(g.get("query_ids", []))} for g in event.items]
         if rows:
             await conn.execute(text(
                 f"INSERT INTO {SCHEMA}.queries (workload_id, fingerprint, text, queries, executions, total_duration, "
                 "total_cpu_time, total_logical_reads, first_execution_time, last_execution_time, query_ids) VALUES "
-                "(:w, :fp, :text, :q, :e, :d, :c, :r, CAST(:first AS timestamptz), CAST(:last AS timestamptz), "
+                "(:w, :fp, :text, :q, :e, :d, :c, :r, :first, :last, "
                 "CAST(:ids AS jsonb)) ON CONFLICT DO NOTHING"), rows)
             await conn.execute(text(
                 f"UPDATE {SCHEMA}.workloads SET distinct_queries = distinct_queries + :n WHERE workload_id = :w"),

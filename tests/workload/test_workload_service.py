@@ -1,0 +1,141 @@
+"""The workload service end to end over real NATS JetStream and PostgreSQL: upload (a file on the
+shared upload folder, or inline), analyze, suggest, generate a pipeline, the read models, and a
+rebuild of the read models from events alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from sqlalchemy import text
+
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound
+from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.projections import rebuild
+from ombudsman.eventstore.rpc import request
+from ombudsman.workload.app import create_service
+from ombudsman.workload.handlers import WorkloadSettings
+from ombudsman.workload.projections import WorkloadProjection
+from tests.workload.workload_gen import catalog, to_csv, to_jsonl, workload
+
+ALICE = Metadata(actor=Actor(id="u-alice", name="alice", role="user"))
+ROWS = list(workload(400, seed=3))
+
+
+@pytest.fixture
+async def bus(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[nats.NATS]:
+    settings = WorkloadSettings(database_url=database_url, nats_url=nats_url, workload_upload_dir=tmp_path / "uploads",
+                                request_timeout=2.0)
+    (tmp_path / "uploads").mkdir()
+    service = create_service(settings)
+    await service.start()
+    nc = await nats.connect(nats_url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+        await service.stop()
+
+
+async def cmd(nc: nats.NATS, name: str, payload: dict[str, Any]) -> Any:
+    return await request(nc, command_subject("workload", name), payload, meta=ALICE, timeout=60)
+
+
+async def qry(nc: nats.NATS, name: str, payload: dict[str, Any]) -> Any:
+    return await request(nc, query_subject("workload", name), payload, meta=ALICE, timeout=30)
+
+
+async def read_models(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            out = {}
+            for table in ("workloads", "queries", "table_usage", "joins", "suggestions", "pipelines"):
+                rows = await conn.execute(text(f"SELECT * FROM workload.{table} ORDER BY 1, 2"))
+                out[table] = [tuple(json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v for v in r)
+                              for r in rows]
+            return out
+    finally:
+        await engine.dispose()
+
+
+async def test_upload_analyze_suggest_generate_and_rebuild(bus: nats.NATS, database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "uploads" / "sales.csv").write_text(to_csv(iter(ROWS)))
+    uploaded = await cmd(bus, "upload", {"project_id": "sales", "path": "sales.csv"})
+    assert uploaded["queries"] == len(ROWS) and uploaded["distinct_queries"] == len({r["_template"] for r in ROWS})
+    workload_id = uploaded["workload_id"]
+
+    with pytest.raises(Conflict, match="not analysed yet"):
+        await cmd(bus, "suggest", {"workload_id": workload_id})
+    # no metadata service runs here: the catalog comes with the request
+    analyzed = await cmd(bus, "analyze", {"workload_id": workload_id, "catalog": catalog().model_dump(mode="json")})
+    assert analyzed["catalog"] == "request"
+    totals = analyzed["totals"]
+    broken = sum(1 for r in ROWS if r["_template"] in ("broken", "proc_call"))
+    assert totals["queries"] == len(ROWS) and totals["unparsed_queries"] == broken and totals["tables"] == 6
+
+    got = await qry(bus, "get", {"workload_id": workload_id, "top": 50})
+    assert got["status"] == "analyzed" and got["filename"] == "sales.csv" and got["uploaded_by"] == "alice"
+    tables = {t["table_name"]: t for t in got["tables_used"]}
+    fact = tables["dbo.FactSales"]
+    assert fact["in_catalog"] and set(fact["join_partners"]) == {
+        "dbo.DimCustomer", "dbo.DimProduct", "dbo.DimDate", "dbo.DimStore", "sales.Returns"}
+    assert {c["column"] for c in fact["columns"]} >= {"Amount", "OrderDate", "Status", "CustomerKey"}
+    assert len(got["joins"]) == 5
+    assert {q["error"].split(":")[0] for q in got["unparsed_queries"]} == {"parse error", "not analysed"}
+
+    suggested = await cmd(bus, "suggest", {"workload_id": workload_id, "catalog": catalog().model_dump(mode="json"),
+                                           "top_queries": 2})
+    validators = [s["validator"] for s in suggested["suggestions"]]
+    assert validators.count("foreign_keys") == 5 and validators.count("custom_query") == 2
+    listed = await qry(bus, "suggestions", {"workload_id": workload_id})
+    assert [s["id"] for s in listed["suggestions"]] == [s["id"] for s in suggested["suggestions"]]
+
+    generated = await cmd(bus, "generate_pipeline", {"workload_id": workload_id, "name": "sales workload"})
+    assert generated["steps"] == len(validators) and "validator: custom_query" in generated["yaml"]
+
+    listing = await qry(bus, "list", {"project_id": "sales"})
+    assert listing["total"] == 1 and listing["items"][0]["suggestions"] == len(validators)
+    assert listing["items"][0]["status"] == "suggested"
+
+    before = await read_models(database_url)
+    engine = create_engine(database_url)
+    try:
+        applied = await rebuild(engine, "workload", WorkloadProjection())
+    finally:
+        await engine.dispose()
+    assert applied >= 7
+    assert await read_models(database_url) == before
+
+
+async def test_inline_uploads_and_bad_requests(bus: nats.NATS, tmp_path: Path) -> None:
+    small = await cmd(bus, "upload", {"project_id": "sales", "filename": "w.jsonl", "content": to_jsonl(iter(ROWS[:30]))})
+    assert small["queries"] == 30
+    analyzed = await cmd(bus, "analyze", {"workload_id": small["workload_id"]})
+    assert analyzed["catalog"] == "none"  # no catalog given and no metadata service: names only, schema dbo
+    got = await qry(bus, "get", {"workload_id": small["workload_id"]})
+    assert all(not t["in_catalog"] for t in got["tables_used"])
+
+    with pytest.raises(Invalid, match="inside the upload folder"):
+        await cmd(bus, "upload", {"project_id": "sales", "path": "../../etc/passwd"})
+    with pytest.raises(Invalid, match="no file"):
+        await cmd(bus, "upload", {"project_id": "sales", "path": "missing.csv"})
+    with pytest.raises(Invalid, match="either path"):
+        await cmd(bus, "upload", {"project_id": "sales"})
+    with pytest.raises(Invalid, match="line 2: count_executions"):
+        await cmd(bus, "upload", {"project_id": "sales", "filename": "x.csv",
+                                  "content": "query_sql_text,count_executions\nSELECT 1,lots\n"})
+    with pytest.raises(Invalid, match="project_id"):
+        await cmd(bus, "upload", {"project_id": "bad id!", "content": "SELECT 1;", "filename": "q.sql"})
+    with pytest.raises(NotFound):
+        await qry(bus, "get", {"workload_id": "nope"})
+    with pytest.raises(NotFound):
+        await cmd(bus, "analyze", {"workload_id": "nope"})
+    with pytest.raises(Conflict, match="no suggestions yet"):
+        await cmd(bus, "generate_pipeline", {"workload_id": small["workload_id"]})
