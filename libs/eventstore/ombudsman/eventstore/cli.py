@@ -76,7 +76,7 @@ async def replay_service(
     from ombudsman.eventstore.db import create_engine
 
     engine = create_engine(database_url, pool_size=1)
-    done = []
+    done: list[tuple[str, str, int, float]] = []
     try:
         for projection in projections:
             chosen: Literal["store", "stream"] = projection.replay_source if source == "auto" else source  # type: ignore[assignment]

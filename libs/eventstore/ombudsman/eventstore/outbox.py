@@ -18,9 +18,11 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Sequence
+from typing import Any
 
 from nats.js import JetStreamContext
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.eventstore.db import quote_ident
@@ -146,7 +148,7 @@ class OutboxRelay:
             raise failure
         return len(acked)
 
-    async def _publish(self, rows: list) -> tuple[list[int], BaseException | None]:  # type: ignore[type-arg]
+    async def _publish(self, rows: Sequence[Row[Any]]) -> tuple[list[int], BaseException | None]:
         """Publish in order; return the positions of the acked prefix and the first failure."""
         futures: list[asyncio.Future] = []  # type: ignore[type-arg]
         failure: BaseException | None = None

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import nats
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
@@ -117,9 +118,9 @@ class ProjectionConsumer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._fetching = False
-        self._seen = text(f"SELECT 1 FROM {self.schema}.tracking WHERE consumer = :c AND event_id = :e")
+        # Tracking first: the row is claimed in the projection's transaction; a conflict = applied before.
         self._track = text(f"INSERT INTO {self.schema}.tracking (consumer, event_id, stream_sequence) "
-                           "VALUES (:c, :e, :s)")
+                           "VALUES (:c, :e, :s) ON CONFLICT DO NOTHING RETURNING 1")
 
     async def start(self) -> None:
         """Create (or bind to) the durable consumer and start applying."""
@@ -174,7 +175,7 @@ class ProjectionConsumer:
                     return
                 await self._handle(msg)
 
-    async def _handle(self, msg: nats.aio.msg.Msg) -> None:
+    async def _handle(self, msg: Msg) -> None:
         meta = msg.metadata
         sequence = meta.sequence.stream
         try:
@@ -201,12 +202,11 @@ class ProjectionConsumer:
     async def _apply(self, envelope: EventEnvelope, sequence: int) -> None:
         async with self.engine.begin() as conn:
             params = {"c": self.projection.name, "e": envelope.event_id, "s": sequence}
-            if (await conn.execute(self._seen, params)).first() is not None:
+            if (await conn.execute(self._track, params)).first() is None:
                 self.skipped += 1
                 return
             if self.projection.wants(envelope):
                 await self.projection.apply(conn, envelope)
-            await conn.execute(self._track, params)
         self.applied += 1
 
 
@@ -241,7 +241,7 @@ async def _rebuild_from_stream(conn: AsyncConnection, schema: str, projection: P
                      "ON CONFLICT DO NOTHING")
         applied = 0
         while True:
-            pending = (await sub.consumer_info()).num_pending
+            pending = (await sub.consumer_info()).num_pending or 0
             if pending == 0:
                 break
             try:
