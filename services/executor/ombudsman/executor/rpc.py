@@ -1,5 +1,6 @@
-"""Request/reply over NATS (INTERIM until libs/eventstore's rpc lands; same wire format):
-payload JSON in the body, `Metadata` JSON in header `Omb-Metadata`, a `Reply` JSON back."""
+"""Request/reply over NATS: payload JSON in the body, `Metadata` JSON in header `Omb-Metadata`, a
+`Reply` JSON back. Requests go through libs/eventstore's `rpc.request`; `serve` answers a subject
+prefix (INTERIM: the executor does not use libs/eventstore's Service runtime yet)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import ValidationError
 
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid, OmbudsmanError, Reply, Timeout, Unavailable
+from ombudsman.contracts.replies import Invalid, OmbudsmanError, Reply
+from ombudsman.eventstore import rpc as eventstore_rpc
 
 META_HEADER = "Omb-Metadata"
 log = logging.getLogger("ombudsman.executor.rpc")
@@ -25,19 +25,8 @@ Handler = Callable[[dict[str, Any], Metadata], Awaitable[Any]]
 
 async def request(nc: NATS, subject: str, payload: dict[str, Any], *, meta: Metadata | None = None,
                   timeout: float = 30.0) -> Any:  # noqa: ASYNC109
-    """Send a command or query; the result, or the OmbudsmanError the service replied with."""
-    headers = {META_HEADER: (meta or Metadata()).model_dump_json()}
-    try:
-        msg = await nc.request(subject, json.dumps(payload, default=str).encode(), timeout=timeout, headers=headers)
-    except NoRespondersError:
-        raise Unavailable(f"no service answers {subject}", {"subject": subject}) from None
-    except NatsTimeout:
-        raise Timeout(f"no reply on {subject} within {timeout}s", {"subject": subject}) from None
-    reply = Reply.model_validate_json(msg.data)
-    if not reply.ok:
-        assert reply.error is not None
-        raise OmbudsmanError.from_info(reply.error)
-    return reply.result
+    """Send a command or query (libs/eventstore's request/reply); the result, or the OmbudsmanError replied."""
+    return await eventstore_rpc.request(nc, subject, payload, meta=meta, timeout=timeout)
 
 
 async def serve(nc: NATS, prefix: str, handlers: dict[str, Handler], queue: str) -> None:

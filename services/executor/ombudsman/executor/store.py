@@ -20,12 +20,13 @@ from typing import Any
 
 import asyncpg
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
 
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.replies import Conflict
+from ombudsman.eventstore.streams import ensure_streams
+
+__all__ = ["Append", "EventStore", "ensure_streams", "migrate"]
 
 log = logging.getLogger("ombudsman.executor.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -47,25 +48,6 @@ async def migrate(pool: asyncpg.Pool) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('omb-executor-migrate'))")
         for path in sorted(MIGRATIONS.glob("*.sql")):
             await conn.execute(path.read_text())
-
-
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create OMB_EVENTS and OMB_WORK when missing (an existing stream is left as it is)."""
-    wanted = [
-        StreamConfig(name=subjects.EVENTS_STREAM, subjects=[subjects.all_events()], storage=StorageType.FILE),
-        StreamConfig(
-            name=subjects.WORK_STREAM, subjects=[subjects.all_work()], storage=StorageType.FILE,
-            retention=RetentionPolicy.WORK_QUEUE,
-        ),
-    ]
-    for config in wanted:
-        try:
-            await js.stream_info(config.name or "")
-        except Exception:
-            try:
-                await js.add_stream(config)
-            except BadRequestError:
-                pass  # created concurrently by another process
 
 
 def _row_to_envelope(row: asyncpg.Record) -> EventEnvelope:
