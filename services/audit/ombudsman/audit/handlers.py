@@ -157,7 +157,8 @@ class NotificationsRequest(BaseModel):
 
 async def notifications(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     req = NotificationsRequest.model_validate(payload)
-    clauses, params = [], {"limit": req.limit, "offset": req.offset}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": req.limit, "offset": req.offset}
     if not req.include_dismissed:
         clauses.append("dismissed_at IS NULL")
     if req.project_ids is not None:

@@ -34,7 +34,8 @@ class LogFilter(BaseModel):
 
 
 def _where(f: LogFilter) -> tuple[str, dict[str, Any]]:
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
     if f.since:
         clauses.append("occurred_at >= :since")
         params["since"] = f.since
