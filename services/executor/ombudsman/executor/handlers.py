@@ -283,7 +283,9 @@ class Handlers:
                 "SELECT step, status FROM executor.steps WHERE run_id=$1", run_id)}
             then = {r["step"]: r["status"] for r in await conn.fetch(
                 "SELECT step, status FROM executor.steps WHERE run_id=$1", baseline_id)}
-        better, worse, same = [], [], []
+        better: list[dict[str, Any]] = []
+        worse: list[dict[str, Any]] = []
+        same: list[dict[str, Any]] = []
         for step in sorted(set(now) | set(then)):
             a, b = then.get(step), now.get(step)
             item = {"step": step, "baseline": a, "current": b}
