@@ -21,28 +21,20 @@ from ombudsman.contracts.replies import Conflict
 from ombudsman.contracts.subjects import event_subject
 from ombudsman.eventstore.db import quote_ident
 
-_COLUMNS = ("global_position, event_id, stream_type, stream_id, version, event_type, schema_version, "
-            "data, metadata, occurred_at")
+# Each row comes back as the envelope's JSON, built by PostgreSQL: one parse + validation in pydantic.
+_ENVELOPE = (
+    "global_position, json_build_object("
+    "'event_id', event_id, 'event_type', event_type, 'schema_version', schema_version, "
+    "'stream_type', stream_type, 'stream_id', stream_id, 'version', version, 'occurred_at', occurred_at, "
+    "'actor', metadata->'actor', 'correlation_id', metadata->>'correlation_id', "
+    "'causation_id', metadata->>'causation_id', 'traceparent', metadata->>'traceparent', "
+    "'data', data)::text AS envelope"
+)
 
 
-def envelope_from_row(row: Any) -> EventEnvelope:
-    """Rebuild an envelope from an events row (columns as in `_COLUMNS`), upcast to the current schema."""
-    meta = row.metadata
-    envelope = EventEnvelope.model_validate({
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "schema_version": row.schema_version,
-        "stream_type": row.stream_type,
-        "stream_id": row.stream_id,
-        "version": row.version,
-        "occurred_at": row.occurred_at,
-        "actor": meta["actor"],
-        "correlation_id": meta["correlation_id"],
-        "causation_id": meta.get("causation_id"),
-        "traceparent": meta.get("traceparent"),
-        "data": row.data,
-    })
-    return to_current(envelope)
+def envelope_from_json(payload: str) -> EventEnvelope:
+    """An envelope read back from the store, upcast to the event type's current schema version."""
+    return to_current(EventEnvelope.model_validate_json(payload))
 
 
 class EventStore:
@@ -146,24 +138,24 @@ class EventStore:
         self, conn: AsyncConnection, stream_id: str, *, up_to: datetime | None = None
     ) -> list[EventEnvelope]:
         """A stream's events in version order (only those that occurred at or before `up_to` if given)."""
-        sql = f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = :stream_id"
+        sql = f"SELECT {_ENVELOPE} FROM {self.schema}.events WHERE stream_id = :stream_id"
         params: dict[str, Any] = {"stream_id": stream_id}
         if up_to is not None:
             sql += " AND occurred_at <= :up_to"
             params["up_to"] = up_to
         rows = (await conn.execute(text(sql + " ORDER BY version"), params)).all()
-        return [envelope_from_row(row) for row in rows]
+        return [envelope_from_json(row.envelope) for row in rows]
 
     async def read_all(
         self, conn: AsyncConnection, *, after_position: int = 0, limit: int = 1000
     ) -> list[tuple[int, EventEnvelope]]:
         """Events of every stream after `after_position`, in global order, at most `limit`."""
         rows = (await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE global_position > :after "
+            text(f"SELECT {_ENVELOPE} FROM {self.schema}.events WHERE global_position > :after "
                  "ORDER BY global_position LIMIT :limit"),
             {"after": after_position, "limit": limit},
         )).all()
-        return [(int(row.global_position), envelope_from_row(row)) for row in rows]
+        return [(int(row.global_position), envelope_from_json(row.envelope)) for row in rows]
 
     async def last_position(self, conn: AsyncConnection) -> int:
         """The highest global position in the store (0 when empty)."""
