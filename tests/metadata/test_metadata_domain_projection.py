@@ -134,5 +134,10 @@ async def _check(conn, projection, envelopes, suggestions) -> None:  # type: ign
         assert before == after  # byte-identical rebuild
         await read.ProjectCleanup().apply(
             conn, envelope_for(ev.ProjectDeleted(project_id="p1"), stream_id="p1", version=99, meta=META))
-        count = await conn.execute(text(f"SELECT count(*) FROM {read.DOCUMENTS} WHERE project_id = 'p1'"))
-        assert count.scalar_one() == 0
+        count = text(f"SELECT count(*) FROM {read.DOCUMENTS} WHERE project_id = 'p1'")
+        assert (await conn.execute(count)).scalar_one() == 0
+        # rebuilding the documents after the deletion does not bring the project back
+        await projection.reset(conn)
+        for envelope in envelopes + again:
+            await projection.apply(conn, envelope)
+        assert (await conn.execute(count)).scalar_one() == 0

@@ -161,6 +161,14 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     with pytest.raises(NotFound):
         await md(bus, "upload_ddl", {"project_id": "ghost", "side": "source", "dialect": "tsql",
                                      "ddl": "CREATE TABLE a (x INT)"})
+    # deleting the project (projects service) removes its metadata read model (JetStream consumer)
+    await call(bus, "cmd", "projects", "delete", {"id": "ddl"})
+    deadline = time.monotonic() + 20
+    while (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"] == []
+    with pytest.raises(NotFound):
+        await md(bus, "catalog", {"project_id": "ddl", "side": "source"}, "qry")
 
 
 async def test_unreachable_connection_is_a_clear_error_in_event_and_reply(bus: nats.NATS) -> None:

@@ -52,6 +52,10 @@ def ddl(schema: str = SCHEMA) -> list[str]:
             updated_at timestamptz NOT NULL,
             PRIMARY KEY (project_id, kind, side, key)
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {schema}.deleted_projects (
+            project_id text PRIMARY KEY,
+            deleted_at timestamptz NOT NULL
+        )""",
     ]
 
 
@@ -89,7 +93,7 @@ class MetadataProjection(Projection):
         except UnknownEventType:
             return
         project = getattr(event, "project_id", None)
-        if project is None:
+        if project is None or await _deleted(conn, project):
             return
         at = envelope.occurred_at
         if isinstance(event, ev.MetadataDetailsRecorded):
@@ -139,12 +143,24 @@ class ProjectCleanup(Projection):
             await conn.execute(text(statement))
 
     async def reset(self, conn: AsyncConnection) -> None:
-        return None  # it only deletes: a rebuild of the documents replays the deletions after them
+        await conn.execute(text(f"DELETE FROM {SCHEMA}.deleted_projects"))
 
     async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        # the deleted project is remembered, so whichever of the two projections is rebuilt last,
+        # its documents stay gone
         project = envelope.data.get("project_id")
         if project:
             await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p"), {"p": project})
+            await conn.execute(
+                text(f"INSERT INTO {SCHEMA}.deleted_projects (project_id, deleted_at) VALUES (:p, :at) "
+                     "ON CONFLICT (project_id) DO NOTHING"),
+                {"p": project, "at": envelope.occurred_at},
+            )
+
+
+async def _deleted(conn: AsyncConnection, project: str) -> bool:
+    found = await conn.execute(text(f"SELECT 1 FROM {SCHEMA}.deleted_projects WHERE project_id = :p"), {"p": project})
+    return found.first() is not None
 
 
 async def _put(
