@@ -164,9 +164,12 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     # deleting the project (projects service) removes its metadata read model (JetStream consumer)
     await call(bus, "cmd", "projects", "delete", {"id": "ddl"})
     deadline = time.monotonic() + 20
-    while (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"] and time.monotonic() < deadline:
+    while True:
+        remaining = (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"]
+        if not remaining or time.monotonic() > deadline:
+            break
         await asyncio.sleep(0.2)
-    assert (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"] == []
+    assert remaining == []
     with pytest.raises(NotFound):
         await md(bus, "catalog", {"project_id": "ddl", "side": "source"}, "qry")
 
