@@ -16,15 +16,32 @@ import uvicorn
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import Event, envelope_for
-from ombudsman.contracts.subjects import event_subject
+from ombudsman.contracts.subjects import command_subject, event_subject
 from ombudsman.eventstore.embedded import free_port
+from ombudsman.eventstore.rpc import request
+from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
-from tests.gateway.standins import CatchAllStandIn, ExecutorStandIn, ProjectsStandIn
+from ombudsman.metadata import app as metadata_app
+from ombudsman.projects import app as projects_app
+from tests.gateway.standins import CatchAllStandIn, ExecutorStandIn
 
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
+
+
+def service_settings(database_url: str, nats_url: str) -> Settings:
+    return Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32)
+
+
+@pytest.fixture
+async def projects_service(database_url: str, nats_url: str) -> AsyncIterator[Any]:
+    """The real projects service."""
+    service = projects_app.create_service(service_settings(database_url, nats_url))
+    await service.start()
+    yield service
+    await service.stop()
 
 
 def gateway_settings(database_url: str, nats_url: str, **overrides: Any) -> GatewaySettings:
@@ -87,8 +104,14 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 class Served:
-    def __init__(self, app: Any, port: int, nc: Any, projects: ProjectsStandIn, executor: ExecutorStandIn):
-        self.app, self.port, self.nc, self.projects, self.executor = app, port, nc, projects, executor
+    """A gateway on a free port with the REAL projects and metadata services behind it, and stand-ins
+    (tests/gateway/standins.py) for the executor's run queries (the WebSocket tests publish synthetic
+    run events with exact timing, which the real executor cannot know about) and for the services
+    not written yet (workload, audit)."""
+
+    def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorStandIn):
+        self.app, self.port, self.nc, self.executor = app, port, nc, executor
+        self.created: set[str] = set()
         self.versions: dict[str, int] = {}
 
     def ws_url(self, path: str) -> str:
@@ -98,6 +121,17 @@ class Served:
         user = await self.app.state.users.register(username, "password-123", role)
         issued = await self.app.state.users.login(username, "password-123")
         return user["id"], issued.access_token
+
+    async def create_project(self, project_id: str, owner_id: str, owner_name: str = "owner",
+                             members: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A project made through the real projects service, acting as its owner."""
+        owner = Metadata(actor=Actor(id=owner_id, name=owner_name, role="user"))
+        project = await request(self.nc, command_subject("projects", "create"), {"id": project_id, "name": project_id},
+                                meta=owner)
+        for member in members:
+            project = await request(self.nc, command_subject("projects", "add_member"),
+                                    {"id": project_id, "user_id": member}, meta=owner)
+        return project
 
     async def publish(self, run_id: str, *events: Event) -> None:
         js = self.nc.jetstream()
@@ -117,15 +151,20 @@ async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
-    projects = await ProjectsStandIn().start(nats_url)
+    services = [projects_app.create_service(service_settings(database_url, nats_url)),
+                metadata_app.create_service(service_settings(database_url, nats_url))]
+    for service in services:
+        await service.start()
     executor = await ExecutorStandIn().start(nats_url)
-    others = [await CatchAllStandIn(name).start(nats_url) for name in ("metadata", "workload", "audit")]
+    others = [await CatchAllStandIn(name).start(nats_url) for name in ("workload", "audit")]
     nc = await nats.connect(nats_url)
     try:
-        yield Served(app, port, nc, projects, executor)
+        yield Served(app, port, nc, executor)
     finally:
         await nc.close()
-        for standin in [projects, executor, *others]:
+        for standin in [executor, *others]:
             await standin.stop()
+        for service in services:
+            await service.stop()
         server.should_exit = True
         await task

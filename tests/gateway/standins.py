@@ -1,4 +1,6 @@
-"""STAND-INS for services not written yet when these tests were written (projects, executor).
+"""STAND-INS: the executor's run queries for the WebSocket tests (they publish synthetic run events
+with exact timing, which the real executor cannot know about), and services not written yet
+(workload, audit).
 
 Each answers its real NATS subjects (omb.qry.<service>.<name> / omb.cmd.<service>.<name>) with the
 reply shape of contracts.replies.Reply, keeping state in memory. They exist so the gateway's own
@@ -14,7 +16,7 @@ from typing import Any
 import nats
 
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Reply
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.eventstore.rpc import META_HEADER
 
 
@@ -70,61 +72,6 @@ class CatchAllStandIn(StandIn):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-
-
-class ProjectsStandIn(StandIn):
-    """STAND-IN for services/projects (not yet written)."""
-
-    service = "projects"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.projects: dict[str, dict[str, Any]] = {}
-
-    def _get(self, project_id: str) -> dict[str, Any]:
-        project = self.projects.get(project_id)
-        if project is None:
-            raise NotFound(f"project {project_id!r} not found")
-        return project
-
-    def on_cmd_create(self, p: dict[str, Any], meta: Metadata) -> Any:
-        if p["id"] in self.projects:
-            raise Conflict("exists")
-        self.projects[p["id"]] = {**p, "members": [meta.actor.id], "version": 1, "connections": [],
-                                  "schema_mappings": {}, "pipelines": []}
-        return {"id": p["id"], "version": 1}
-
-    def on_qry_get(self, p: dict[str, Any], meta: Metadata) -> Any:
-        return self._get(p["id"])
-
-    def on_qry_list(self, p: dict[str, Any], meta: Metadata) -> Any:
-        items = [x for x in self.projects.values() if not p.get("member") or p["member"] in x["members"]]
-        offset, limit = p.get("offset", 0), p.get("limit", 50)
-        return {"items": items[offset : offset + limit], "total": len(items)}
-
-    def on_cmd_update(self, p: dict[str, Any], meta: Metadata) -> Any:
-        project = self._get(p["id"])
-        project.update(p["changes"])
-        project["version"] += 1
-        return {"version": project["version"]}
-
-    def on_cmd_delete(self, p: dict[str, Any], meta: Metadata) -> Any:
-        self._get(p["id"])
-        del self.projects[p["id"]]
-        return {}
-
-    def on_cmd_add_member(self, p: dict[str, Any], meta: Metadata) -> Any:
-        self._get(p["id"])["members"].append(p["user_id"])
-        return {}
-
-    def on_cmd_add_connection(self, p: dict[str, Any], meta: Metadata) -> Any:
-        masked = {"name": p["name"], "kind": p.get("kind") or "postgres", "role": p["role"],
-                  "url_masked": p["url"].split("@")[-1]}
-        self._get(p["project_id"])["connections"].append(masked)
-        return masked
-
-    def on_qry_connections(self, p: dict[str, Any], meta: Metadata) -> Any:
-        return self._get(p["project_id"])["connections"]
 
 
 class ExecutorStandIn(StandIn):

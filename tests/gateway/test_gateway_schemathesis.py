@@ -21,8 +21,8 @@ MAX_SECONDS = int(os.environ.get("OMB_SCHEMATHESIS_SECONDS", "60"))
 
 
 async def test_openapi_spec_holds_under_generated_requests(served: Served, tmp_path: Path) -> None:
-    _, token = await served.token("fuzz-admin", role="admin")
-    served.projects.projects["p1"] = {"id": "p1", "name": "P1", "members": [], "connections": []}
+    admin_id, token = await served.token("fuzz-admin", role="admin")
+    await served.create_project("p1", admin_id)
     served.executor.runs["r1"] = {"run_id": "r1", "project_id": "p1", "status": "completed"}
     schemathesis = Path(sys.executable).parent / "schemathesis"
     proc = await asyncio.create_subprocess_exec(

@@ -14,8 +14,10 @@ from ombudsman.contracts import events as ev
 from tests.gateway.conftest import Served
 
 
-def _run_setup(served: Served, run_id: str, member: str) -> None:
-    served.projects.projects["p1"] = {"id": "p1", "name": "P1", "members": [member], "connections": []}
+async def _run_setup(served: Served, run_id: str, member: str) -> None:
+    if "p1" not in served.created:
+        await served.create_project("p1", member)
+        served.created.add("p1")
     served.executor.runs[run_id] = {"run_id": run_id, "project_id": "p1", "status": "running"}
 
 
@@ -30,7 +32,7 @@ async def _receive_all(ws: Any) -> list[dict[str, Any]]:
 async def test_late_joiner_gets_replay_then_live_in_order(served: Served) -> None:
     user_id, token = await served.token("wendy")
     run = "run-late-1"
-    _run_setup(served, run, user_id)
+    await _run_setup(served, run, user_id)
     steps = ["s1", "s2", "s3", "s4"]
     await served.publish(run, ev.RunQueued(run_id=run, project_id="p1", steps=steps), ev.RunStarted(run_id=run),
                          ev.StepStarted(run_id=run, step="s1"), ev.StepCompleted(run_id=run, step="s1", status="passed"),
@@ -60,7 +62,7 @@ async def test_late_joiner_gets_replay_then_live_in_order(served: Served) -> Non
 async def test_events_published_while_joining_arrive_once_each(served: Served) -> None:
     user_id, token = await served.token("xena")
     run = "run-race-1"
-    _run_setup(served, run, user_id)
+    await _run_setup(served, run, user_id)
     total = 60
     await served.publish(run, ev.RunStarted(run_id=run))
 
@@ -88,7 +90,7 @@ async def test_run_socket_refuses_bad_tokens_and_non_members(served: Served) -> 
     member_id, _ = await served.token("yuri")
     _, outsider = await served.token("zack")
     run = "run-private"
-    _run_setup(served, run, member_id)
+    await _run_setup(served, run, member_id)
     await served.publish(run, ev.RunStarted(run_id=run))
     for url, code in [(f"/ws/runs/{run}?token=garbage", 4401), (f"/ws/runs/{run}?token={outsider}", 4404),
                       (f"/ws/runs/no-such-run?token={outsider}", 4404)]:
@@ -102,7 +104,7 @@ async def test_run_socket_refuses_bad_tokens_and_non_members(served: Served) -> 
 
 async def test_events_socket_filters_by_project_and_type(served: Served) -> None:
     user_id, token = await served.token("amy")
-    _run_setup(served, "r-in", user_id)
+    await _run_setup(served, "r-in", user_id)
     served.executor.runs["r-out"] = {"run_id": "r-out", "project_id": "p2"}
     url = served.ws_url(f"/ws/events?project=p1&types=step.completed,RunCompleted&token={token}")
     async with websockets.connect(url) as ws:

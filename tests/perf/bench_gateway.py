@@ -2,10 +2,9 @@
 (`GET /api/v1/runs/{id}`) at a fixed 200 requests/s for 30 s each, sent from a second process.
 
 The gateway runs for real as its own process (`python -m ombudsman.gateway`: uvicorn with uvloop and
-httptools, PostgreSQL, NATS) on loopback; the load comes from a second process. The projects and executor services
-behind it are the test STAND-INS from tests/gateway/standins.py (in-memory, on the real bus), so the
-figures are the gateway's own cost: JWT check, revocation lookup in PostgreSQL, membership query
-and request/reply over NATS. Aim: p99 <= 50 ms. Run: `make bench` or
+httptools, PostgreSQL, NATS) on loopback; the load comes from a second process; behind it run the real projects and executor
+services (in the benchmark's own process). A request costs: JWT check, the cached revocation lookup,
+the membership query and request/reply over NATS to the services, which read PostgreSQL. Aim: p99 <= 50 ms. Run: `make bench` or
 `pytest -q -s tests/perf/bench_gateway.py`; OMB_BENCH_SECONDS / OMB_BENCH_RATE override the load.
 """
 
@@ -71,10 +70,15 @@ async def _load(url: str, token: str, rate: int, seconds: int) -> dict[str, Any]
 async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) -> None:
     import httpx
 
+    from ombudsman.contracts.envelope import Actor, Metadata
+    from ombudsman.contracts.subjects import command_subject
     from ombudsman.eventstore.embedded import free_port, wait_for_port
+    from ombudsman.eventstore.rpc import request
+    from ombudsman.executor import app as executor_app
+    from ombudsman.executor.settings import ExecutorSettings
     from ombudsman.gateway.admin import create_user
-    from tests.gateway.conftest import JWT_SECRET, ensure_events_stream, gateway_settings
-    from tests.gateway.standins import ExecutorStandIn, ProjectsStandIn
+    from ombudsman.projects import app as projects_app
+    from tests.gateway.conftest import JWT_SECRET, ensure_events_stream, gateway_settings, service_settings
 
     await ensure_events_stream(nats_url)
     port = free_port()
@@ -85,8 +89,10 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
     log = open(tmp_path / "gateway.log", "wb")  # noqa: ASYNC230 - the child writes it
     gateway = await asyncio.create_subprocess_exec(sys.executable, "-m", "ombudsman.gateway", env=env,
                                                    stdout=log, stderr=asyncio.subprocess.STDOUT)
-    projects = await ProjectsStandIn().start(nats_url)
-    executor = await ExecutorStandIn().start(nats_url)
+    projects = projects_app.create_service(service_settings(database_url, nats_url))
+    await projects.start()
+    executor = executor_app.running(ExecutorSettings(nats_url=nats_url, database_url=database_url))
+    await executor.__aenter__()
     try:
         await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 60)
         base = f"http://127.0.0.1:{port}/api/v1"
@@ -94,13 +100,18 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
             login = await client.post(f"{base}/auth/login", json={"username": "bench", "password": "bench-password-1"})
             assert login.status_code == 200, login.text
             token = login.json()["access_token"]
+        owner = Metadata(actor=Actor(id=str(user["id"]), name="bench", role="user"))
         for i in range(20):
-            projects.projects[f"p{i:02d}"] = {"id": f"p{i:02d}", "name": f"Project {i}", "members": [user["id"]],
-                                              "connections": []}
-        executor.runs["run-bench"] = {"run_id": "run-bench", "project_id": "p00", "status": "running",
-                                      "total_steps": 12, "successful_steps": 7, "failed_steps": 1}
+            await request(projects.nc, command_subject("projects", "create"), {"id": f"p{i:02d}", "name": f"Project {i}"},
+                          meta=owner)
+        # A real run (queued; no worker takes it, so its status row stays put while it is read).
+        spec = ("name: bench\nconnections: {source: 'duckdb:///:memory:', target: 'duckdb:///:memory:'}\n"
+                "steps: [{id: s1, validator: record_counts, table: main.t}]\n")
+        queued = await request(projects.nc, command_subject("executor", "queue_run"),
+                               {"project_id": "p00", "pipeline_yaml": spec}, meta=owner)
+        run_path = f"/runs/{queued['run_id']}"
         figures = {}
-        for label, path in [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", "/runs/run-bench")]:
+        for label, path in [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", run_path)]:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, base + path, token, str(RATE), str(SECONDS),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -109,13 +120,13 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
             assert proc.returncode == 0, err.decode()[-3000:]
             figures[label] = json.loads(out)
     finally:
+        await executor.__aexit__(None, None, None)
         await projects.stop()
-        await executor.stop()
         gateway.terminate()
         await gateway.wait()
         log.close()
     print(f"\ngateway latency at {RATE} req/s for {SECONDS} s each (loopback; gateway, load generator and "
-          f"stand-in services in three processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
+          f"the real projects and executor services in three processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
     for label, f in figures.items():
         print(f"  {label:<24} p50 {f['p50_ms']:>7} ms   p90 {f['p90_ms']:>7} ms   p99 {f['p99_ms']:>7} ms   "
               f"max {f['max_ms']} ms   ok {f['ok']}/{f['sent']}   {f['achieved_rps']} req/s   errors {f['errors']}")

@@ -49,17 +49,10 @@ class Hardening:
     def __init__(self, app: ASGIApp):
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-        docs = scope.get("path", "") in ("/docs", "/redoc")
-
+    @staticmethod
+    def _with_headers(send: Send, docs: bool) -> Send:
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"server"]
                 present = {h[0].lower() for h in headers}
                 headers += [h for h in SECURITY_HEADERS if h[0] not in present]
@@ -69,6 +62,30 @@ class Hardening:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
+
+        return send_with_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        docs = scope.get("path", "") in ("/docs", "/redoc")
+        raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+        if b"%00" in raw or b"\x00" in raw or "\x00" in scope.get("path", ""):
+            # NUL is never valid input (PostgreSQL cannot store it); refuse it before any route runs.
+            response = errors.error_response(422, "invalid", "the URL must not contain NUL characters",
+                                              {"fields": [{"field": "url", "in": "query", "message": "NUL character"}]})
+            await response(scope, receive, self._with_headers(send, docs))
+            return
+
+        secured = self._with_headers(send, docs)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await secured(message)
 
         try:
             await self.app(scope, receive, send_with_headers)

@@ -5,7 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Input(BaseModel):
+    """Base of every request body: unknown fields and NUL characters are refused (PostgreSQL cannot
+    store NUL in text, so it would otherwise fail deep inside a service)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 class Page(BaseModel):
@@ -54,23 +78,23 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 NO_NUL = r"^[^\x00]+$"
 
 
-class LoginIn(BaseModel):
+class LoginIn(Input):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
     password: str = Field(min_length=1, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(Input):
     model_config = ConfigDict(extra="forbid")
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
-class LogoutIn(BaseModel):
+class LogoutIn(Input):
     model_config = ConfigDict(extra="forbid")
     refresh_token: str | None = Field(default=None, max_length=200)
 
 
-class RoleIn(BaseModel):
+class RoleIn(Input):
     model_config = ConfigDict(extra="forbid")
     role: Literal["admin", "user", "viewer"]
 

@@ -7,20 +7,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.runs import FILE_RESPONSES, file_response
-from ombudsman.gateway.schemas import Page
+from ombudsman.gateway.schemas import Input, Page
 
 router = APIRouter(tags=["audit"], responses=COMMON_ERRORS)
 
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-class AlertRuleIn(BaseModel):
+class AlertRuleIn(Input):
     """Subscribe to notifications: events matching `event_types` (and `project_id`) notify `channel`."""
 
     model_config = ConfigDict(extra="forbid")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import ErrorCode, Forbidden, NotFound, OmbudsmanError
 from ombudsman.gateway.deps import Admin, CurrentUser, Limit, Offset
@@ -14,6 +14,7 @@ from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import (
     NO_NUL,
     PRINTABLE,
+    Input,
     LoginIn,
     LogoutIn,
     RefreshIn,
@@ -30,7 +31,7 @@ class RateLimited(OmbudsmanError):
     code = ErrorCode.RATE_LIMITED
 
 
-class SelfRegistration(BaseModel):
+class SelfRegistration(Input):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
     password: str = Field(min_length=8, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.mermaid import pipeline_mermaid
+from ombudsman.gateway.schemas import Input
 from ombudsman.gateway.templates import TEMPLATES
 
 router = APIRouter(tags=["pipelines"], responses=COMMON_ERRORS)
@@ -20,7 +21,7 @@ PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]
 PLID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class PipelineIn(BaseModel):
+class PipelineIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     yaml: str = Field(min_length=1, max_length=1_048_576, description="The pipeline spec as YAML")
@@ -29,7 +30,7 @@ class PipelineIn(BaseModel):
     pipeline_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,100}$")
 
 
-class ExecuteIn(BaseModel):
+class ExecuteIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=200)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.schemas import Page
+from ombudsman.gateway.schemas import Input, Page
 
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
@@ -20,7 +20,7 @@ Side = Literal["source", "target"]
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-class ProjectIn(BaseModel):
+class ProjectIn(Input):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
     name: str = Field(min_length=1, max_length=200)
@@ -31,7 +31,7 @@ class ProjectIn(BaseModel):
     target_schemas: list[str] = Field(default_factory=list, max_length=200)
 
 
-class ProjectPatch(BaseModel):
+class ProjectPatch(Input):
     model_config = ConfigDict(extra="forbid")
     expected_version: int | None = Field(default=None, ge=0)
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -43,12 +43,12 @@ class ProjectPatch(BaseModel):
     status: str | None = Field(default=None, max_length=50)
 
 
-class MemberIn(BaseModel):
+class MemberIn(Input):
     model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1, max_length=100)
 
 
-class ConnectionIn(BaseModel):
+class ConnectionIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")
     kind: Literal["sqlserver", "snowflake", "postgres", "duckdb"] | None = None
@@ -57,37 +57,55 @@ class ConnectionIn(BaseModel):
                      description="SQLAlchemy-style URL; its secret is encrypted at rest and never returned")
 
 
-class SchemaMappingIn(BaseModel):
+class SchemaMappingIn(Input):
     model_config = ConfigDict(extra="forbid")
     source_schema: str = Field(min_length=1, max_length=200)
     target_schema: str = Field(min_length=1, max_length=200)
 
 
-class ExtractIn(BaseModel):
+class ExtractIn(Input):
     model_config = ConfigDict(extra="forbid")
-    side: Side | None = None
+    side: Side | None = Field(default=None, description="source, target, or both when left out")
+    connection: str | None = Field(default=None, max_length=63, description="default: the connection named like the side")
+    schemas: list[str] | None = Field(default=None, max_length=200)
 
 
-class DdlIn(BaseModel):
+class DdlIn(Input):
     model_config = ConfigDict(extra="forbid")
     side: Side
-    dialect: Literal["tsql", "snowflake", "postgres", "duckdb"]
+    dialect: Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"]
     ddl: str = Field(min_length=1, max_length=MAX_UPLOAD)
+    database: str | None = Field(default=None, max_length=200)
+    default_schema: str | None = Field(default=None, max_length=200)
 
 
-class AutomateIn(BaseModel):
+class SuggestIn(Input):
     model_config = ConfigDict(extra="forbid")
+    schema_map: dict[str, str] | None = None
+    table_threshold: float | None = Field(default=None, ge=0, le=1)
+    column_threshold: float | None = Field(default=None, ge=0, le=1)
+
+
+class AutomateIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    source_connection: str | None = Field(default=None, max_length=63)
+    target_connection: str | None = Field(default=None, max_length=63)
+    source_schemas: list[str] | None = Field(default=None, max_length=200)
+    target_schemas: list[str] | None = Field(default=None, max_length=200)
+    extract: bool | None = Field(default=None, description="False: use catalogs already extracted or uploaded")
     auto_approve_threshold: float | None = Field(default=None, ge=0, le=1)
+    schema_map: dict[str, str] | None = None
 
 
-class MappingDecision(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class MappingDecision(Input):
+    model_config = ConfigDict(extra="forbid")
     source_table: str = Field(min_length=1, max_length=400)
     target_table: str = Field(min_length=1, max_length=400)
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, str] | None = Field(default=None, description="source column -> target column; default: the suggestion's")
+    confidence: float | None = Field(default=None, ge=0, le=1)
 
 
-class WorkloadIn(BaseModel):
+class WorkloadIn(Input):
     model_config = ConfigDict(extra="forbid")
     filename: str = Field(min_length=1, max_length=255)
     format: Literal["json", "csv", "sql"] = "json"
@@ -211,20 +229,25 @@ async def connection_status(project_id: PID, name: NAME, user: CurrentUser, bus:
 # --- metadata and mapping ---------------------------------------------------------------------
 
 
-@router.post("/projects/{project_id}/extract-metadata", tags=["metadata"])
+@router.post("/projects/{project_id}/extract-metadata", tags=["metadata"],
+             summary="Extract the catalog of one side, or of both")
 async def extract_metadata(project_id: PID, user: Writer, bus: BusDep, body: ExtractIn | None = None) -> Any:
     await visible_project(bus, user, project_id)
-    payload: dict[str, Any] = {"project_id": project_id}
-    if body and body.side:
-        payload["side"] = body.side
-    return await bus.command("metadata", "extract", payload, user.actor, wait=300)
+    body = body or ExtractIn()
+    options = body.model_dump(exclude_none=True, exclude={"side"})
+    sides = [body.side] if body.side else ["source", "target"]
+    results = {}
+    for side in sides:
+        results[side] = await bus.command("metadata", "extract", {"project_id": project_id, "side": side, **options},
+                                          user.actor, wait=300)
+    return results
 
 
 @router.post("/projects/{project_id}/ddl", tags=["metadata"], summary="Upload DDL instead of extracting")
 async def upload_ddl(project_id: PID, body: DdlIn, user: Writer, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "upload_ddl", {"project_id": project_id, **body.model_dump()}, user.actor,
-                             wait=120)
+    payload = {"project_id": project_id, **body.model_dump(exclude_none=True)}
+    return await bus.command("metadata", "upload_ddl", payload, user.actor, wait=120)
 
 
 @router.get("/projects/{project_id}/catalog", tags=["metadata"])
@@ -233,44 +256,49 @@ async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = 
     return await bus.query("metadata", "catalog", {"project_id": project_id, "side": side}, user.actor)
 
 
-@router.get("/projects/{project_id}/relationships", tags=["metadata"])
-async def relationships(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+@router.get("/projects/{project_id}/metadata-status", tags=["metadata"])
+async def metadata_status(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "relationships", {"project_id": project_id}, user.actor)
+    return await bus.query("metadata", "status", {"project_id": project_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/relationships", tags=["metadata"])
+async def relationships(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "relationships", {"project_id": project_id, "side": side}, user.actor)
 
 
 @router.post("/projects/{project_id}/infer-relationships", tags=["metadata"])
-async def infer_relationships(project_id: PID, user: Writer, bus: BusDep) -> Any:
+async def infer_relationships(project_id: PID, user: Writer, bus: BusDep, side: Side = "source") -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "infer_relationships", {"project_id": project_id}, user.actor, wait=120)
+    return await bus.command("metadata", "infer_relationships", {"project_id": project_id, "side": side}, user.actor,
+                             wait=300)
 
 
 @router.get("/projects/{project_id}/classification", tags=["metadata"])
-async def classification(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+async def classification(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "classification", {"project_id": project_id}, user.actor)
+    return await bus.query("metadata", "classification", {"project_id": project_id, "side": side}, user.actor)
 
 
 @router.post("/projects/{project_id}/classify", tags=["metadata"])
-async def classify(project_id: PID, user: Writer, bus: BusDep) -> Any:
+async def classify(project_id: PID, user: Writer, bus: BusDep, side: Side = "source") -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "classify", {"project_id": project_id}, user.actor, wait=120)
+    return await bus.command("metadata", "classify", {"project_id": project_id, "side": side}, user.actor, wait=120)
 
 
-@router.get("/projects/{project_id}/target-ddl", tags=["metadata"])
+@router.get("/projects/{project_id}/target-ddl", tags=["metadata"], summary="DDL for the target from the source catalog")
 async def target_ddl(project_id: PID, user: CurrentUser, bus: BusDep,
-                     dialect: Literal["tsql", "snowflake", "postgres", "duckdb"] = "snowflake") -> Any:
+                     dialect: Literal["snowflake", "postgres", "duckdb", "tsql"] = "snowflake") -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "target_ddl", {"project_id": project_id, "dialect": dialect}, user.actor)
+    return await bus.query("metadata", "target_ddl", {"project_id": project_id, "target": dialect}, user.actor)
 
 
 @router.post("/projects/{project_id}/automate", tags=["metadata"],
              summary="Extract, suggest and approve mappings, generate pipelines in one go")
 async def automate(project_id: PID, user: Writer, bus: BusDep, body: AutomateIn | None = None) -> Any:
     await visible_project(bus, user, project_id)
-    payload: dict[str, Any] = {"project_id": project_id}
-    if body and body.auto_approve_threshold is not None:
-        payload["auto_approve_threshold"] = body.auto_approve_threshold
+    payload = {"project_id": project_id, **(body.model_dump(exclude_none=True) if body else {})}
     return await bus.command("metadata", "automate", payload, user.actor, wait=600)
 
 
@@ -280,28 +308,37 @@ async def comprehensive_pipelines(project_id: PID, user: Writer, bus: BusDep) ->
     return await bus.command("metadata", "generate_pipelines", {"project_id": project_id}, user.actor, wait=300)
 
 
-@router.get("/projects/{project_id}/mappings", tags=["mapping"])
+@router.get("/projects/{project_id}/mappings", tags=["mapping"], summary="Approved mappings")
 async def mappings(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
     return await bus.query("metadata", "mappings", {"project_id": project_id}, user.actor)
 
 
-@router.post("/projects/{project_id}/mappings/suggest", tags=["mapping"])
-async def suggest_mappings(project_id: PID, user: Writer, bus: BusDep) -> Any:
+@router.get("/projects/{project_id}/mappings/suggestions", tags=["mapping"], summary="The latest suggestions")
+async def mapping_suggestions(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "suggest_mappings", {"project_id": project_id}, user.actor, wait=120)
+    return await bus.query("metadata", "suggestions", {"project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/mappings/suggest", tags=["mapping"])
+async def suggest_mappings(project_id: PID, user: Writer, bus: BusDep, body: SuggestIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, **(body.model_dump(exclude_none=True) if body else {})}
+    return await bus.command("metadata", "suggest", payload, user.actor, wait=120)
 
 
 @router.post("/projects/{project_id}/mappings/approve", tags=["mapping"])
 async def approve_mapping(project_id: PID, body: MappingDecision, user: Writer, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "approve_mapping", {**body.model_dump(), "project_id": project_id}, user.actor)
+    return await bus.command("metadata", "approve", {**body.model_dump(exclude_none=True), "project_id": project_id},
+                             user.actor)
 
 
 @router.post("/projects/{project_id}/mappings/reject", tags=["mapping"])
 async def reject_mapping(project_id: PID, body: MappingDecision, user: Writer, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.command("metadata", "reject_mapping", {**body.model_dump(), "project_id": project_id}, user.actor)
+    payload = {"project_id": project_id, "source_table": body.source_table, "target_table": body.target_table}
+    return await bus.command("metadata", "reject", payload, user.actor)
 
 
 # --- results of a project ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Invalid, NotFound, Unavailable
@@ -25,7 +25,7 @@ from ombudsman.gateway.deps import (
     visible_run,
 )
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.schemas import Page
+from ombudsman.gateway.schemas import Input, Page
 
 router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
 
@@ -50,7 +50,7 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class RunIn(BaseModel):
+class RunIn(Input):
     """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given here."""
 
     model_config = ConfigDict(extra="forbid")
@@ -68,13 +68,13 @@ class RunIn(BaseModel):
         return self
 
 
-class BatchPipeline(BaseModel):
+class BatchPipeline(Input):
     model_config = ConfigDict(extra="forbid")
     project_id: str = Field(min_length=1, max_length=100)
     pipeline_id: str = Field(min_length=1, max_length=100)
 
 
-class BatchIn(BaseModel):
+class BatchIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     pipelines: list[BatchPipeline] = Field(min_length=1, max_length=500)

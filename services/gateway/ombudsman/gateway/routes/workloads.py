@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.schemas import Input
 
 router = APIRouter(tags=["workload"], responses=COMMON_ERRORS)
 
 WID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class GeneratePipelineIn(BaseModel):
+class GeneratePipelineIn(Input):
     model_config = ConfigDict(extra="forbid")
     suggestion_ids: list[str] | None = Field(default=None, max_length=1000)
 
