@@ -197,3 +197,37 @@ async def test_per_connection_limit_holds_across_runs(nats_url: str, database_ur
         in_flight += 1 if e["event_type"] == "StepDispatched" else -1
         peak = max(peak, in_flight)
     assert peak == 1 and len(events) == 16
+
+
+async def test_run_survives_a_restart_of_the_executor(nats_url: str, database_url: str, workers: Workers,
+                                                      warehouse: Warehouse) -> None:
+    """The executor stops mid-run (workers keep their messages, retry their reports); a new executor
+    process on the same database finishes the run with exactly one result per step."""
+    from ombudsman.executor.app import running
+    from tests.executor.conftest import settings
+
+    workers.start("w1", concurrency=2)
+    cfg = settings(nats_url, database_url)
+    async with running(cfg) as service:
+        nc = await nats.connect(nats_url)
+        bus = Bus(nc, service)
+        run_id = (await bus.command("queue_run", {"pipeline_yaml": pipeline(warehouse, "restart", 20,
+                                                                            slow=10_000_000)}))["run_id"]
+
+        async def some_done() -> bool:
+            rows = await bus.stored("SELECT count(*) AS n FROM executor.steps WHERE run_id=$1 AND status IS NOT NULL",
+                                    run_id)
+            return rows[0]["n"] >= 4
+
+        await wait_for(some_done, 60, "four results")
+        await nc.close()
+    await asyncio.sleep(1.0)  # workers find no executor meanwhile
+    async with running(cfg) as service:
+        nc = await nats.connect(nats_url)
+        bus = Bus(nc, service)
+        run = await bus.wait_run(run_id, timeout=120)
+        completed = await bus.stored("SELECT data->>'step' AS step FROM executor.events WHERE stream_id=$1"
+                                     " AND event_type='StepCompleted'", run_id)
+        await nc.close()
+    assert run["status"] == "completed" and run["successful_steps"] == 20
+    assert len(completed) == 20 and len({r["step"] for r in completed}) == 20
