@@ -46,13 +46,9 @@ def event_tables_ddl(schema: str) -> list[str]:
             CONSTRAINT events_event_id_key UNIQUE (event_id),
             CONSTRAINT events_stream_version_key UNIQUE (stream_id, version)
         )""",
-        # Rows not yet published, drained in global_position order and deleted once JetStream acked.
+        # Events not yet published: drained in global_position order, deleted once JetStream acked.
         f"""CREATE TABLE IF NOT EXISTS {s}.outbox (
             global_position bigint PRIMARY KEY,
-            subject text NOT NULL,
-            msg_id text NOT NULL,
-            payload text NOT NULL,
-            traceparent text,
             enqueued_at timestamptz NOT NULL DEFAULT now()
         )""",
         # One row per event a consumer applied, written in the projection's transaction.

@@ -25,7 +25,9 @@ from nats.js import JetStreamContext
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ombudsman.contracts.subjects import event_subject
 from ombudsman.eventstore.db import quote_ident
+from ombudsman.eventstore.store import envelope_json_sql
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._lock_key = zlib.crc32(f"omb-outbox:{self.schema}".encode())
         s = self.schema
-        self._select = text(f"SELECT global_position, subject, msg_id, payload, traceparent FROM {s}.outbox "
-                            "ORDER BY global_position LIMIT :n")
+        self._select = text(
+            f"SELECT o.global_position, e.event_id, e.stream_type, e.stream_id, e.event_type, "
+            f"e.metadata->>'traceparent' AS traceparent, {envelope_json_sql('e')} AS payload "
+            f"FROM {s}.outbox o JOIN {s}.events e USING (global_position) ORDER BY o.global_position LIMIT :n"
+        )
         self._delete = text(f"DELETE FROM {s}.outbox WHERE global_position = ANY(CAST(:p AS bigint[]))")
         self._count = text(f"SELECT count(*) FROM {s}.outbox")
 
@@ -154,10 +159,11 @@ class OutboxRelay:
         failure: BaseException | None = None
         try:
             for row in rows:
-                headers = {"Nats-Msg-Id": row.msg_id}
+                headers = {"Nats-Msg-Id": row.event_id}
                 if row.traceparent:
                     headers["traceparent"] = row.traceparent
-                futures.append(await self.js.publish_async(row.subject, row.payload.encode(), headers=headers))
+                subject = event_subject(row.stream_type, row.stream_id, row.event_type)
+                futures.append(await self.js.publish_async(subject, row.payload.encode(), headers=headers))
         except Exception as exc:
             failure = exc
         if futures:

@@ -17,19 +17,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import to_current
-from ombudsman.contracts.replies import Conflict
+from ombudsman.contracts.replies import Conflict, Invalid
 from ombudsman.contracts.subjects import event_subject
 from ombudsman.eventstore.db import quote_ident
 
-# Each row comes back as the envelope's JSON, built by PostgreSQL: one parse + validation in pydantic.
-_ENVELOPE = (
-    "global_position, json_build_object("
-    "'event_id', event_id, 'event_type', event_type, 'schema_version', schema_version, "
-    "'stream_type', stream_type, 'stream_id', stream_id, 'version', version, 'occurred_at', occurred_at, "
-    "'actor', metadata->'actor', 'correlation_id', metadata->>'correlation_id', "
-    "'causation_id', metadata->>'causation_id', 'traceparent', metadata->>'traceparent', "
-    "'data', data)::text AS envelope"
-)
+# NATS refuses messages over its max_payload (1 MiB by default); an event that could never be
+# published would block its outbox, so it is refused at append time.
+MAX_EVENT_DATA_BYTES = 900_000
+
+def envelope_json_sql(alias: str = "") -> str:
+    """SQL building the envelope JSON (text) of an events row (columns qualified with `alias.`).
+
+    Rows are read back as envelope JSON built by PostgreSQL: one parse and validation in pydantic.
+    """
+    a = f"{alias}." if alias else ""
+    return (
+        "json_build_object("
+        f"'event_id', {a}event_id, 'event_type', {a}event_type, 'schema_version', {a}schema_version, "
+        f"'stream_type', {a}stream_type, 'stream_id', {a}stream_id, 'version', {a}version, "
+        f"'occurred_at', {a}occurred_at, 'actor', {a}metadata->'actor', "
+        f"'correlation_id', {a}metadata->>'correlation_id', 'causation_id', {a}metadata->>'causation_id', "
+        f"'traceparent', {a}metadata->>'traceparent', 'data', {a}data)::text"
+    )
+
+
+_ENVELOPE = f"global_position, {envelope_json_sql()} AS envelope"
 
 
 def envelope_from_json(payload: str) -> EventEnvelope:
@@ -48,10 +60,9 @@ class EventStore:
                 SELECT * FROM unnest(
                     CAST(:event_ids AS text[]), CAST(:stream_types AS text[]), CAST(:stream_ids AS text[]),
                     CAST(:versions AS integer[]), CAST(:event_types AS text[]), CAST(:schema_versions AS integer[]),
-                    CAST(:datas AS text[]), CAST(:metas AS text[]), CAST(:occurred AS timestamptz[]),
-                    CAST(:subjects AS text[]), CAST(:payloads AS text[]), CAST(:traceparents AS text[])
+                    CAST(:datas AS text[]), CAST(:metas AS text[]), CAST(:occurred AS timestamptz[])
                 ) WITH ORDINALITY AS t(event_id, stream_type, stream_id, version, event_type, schema_version,
-                                        data, metadata, occurred_at, subject, payload, traceparent, n)
+                                        data, metadata, occurred_at, n)
             ),
             guard AS (
                 SELECT coalesce(max(version), 0) AS current FROM {s}.events WHERE stream_id = :stream_id
@@ -63,14 +74,12 @@ class EventStore:
                        CAST(data AS jsonb), CAST(metadata AS jsonb), occurred_at
                 FROM input, guard WHERE guard.current = :expected_version
                 ORDER BY n
-                RETURNING global_position, event_id
+                RETURNING global_position
             ),
             queued AS (
-                INSERT INTO {s}.outbox (global_position, subject, msg_id, payload, traceparent)
-                SELECT i.global_position, input.subject, input.event_id, input.payload, input.traceparent
-                FROM inserted i JOIN input USING (event_id)
+                INSERT INTO {s}.outbox (global_position) SELECT global_position FROM inserted
             )
-            SELECT global_position, event_id FROM inserted ORDER BY global_position
+            SELECT global_position FROM inserted ORDER BY global_position
         """)
         self._version = text(f"SELECT coalesce(max(version), 0) FROM {s}.events WHERE stream_id = :stream_id")
 
@@ -96,25 +105,27 @@ class EventStore:
         params: dict[str, Any] = {
             "stream_id": stream_id, "expected_version": expected_version,
             "event_ids": [], "stream_types": [], "stream_ids": [], "versions": [], "event_types": [],
-            "schema_versions": [], "datas": [], "metas": [], "occurred": [], "subjects": [], "payloads": [],
-            "traceparents": [],
+            "schema_versions": [], "datas": [], "metas": [], "occurred": [],
         }
         for envelope in envelopes:
+            event_subject(envelope.stream_type, envelope.stream_id, envelope.event_type)  # publishable, or ValueError
+            data = to_json(envelope.data).decode()
+            if len(data) > MAX_EVENT_DATA_BYTES:
+                raise Invalid(f"event {envelope.event_type} of stream {stream_id!r} is too large: "
+                              f"{len(data)} bytes of data (at most {MAX_EVENT_DATA_BYTES}); split it",
+                              {"stream_id": stream_id, "event_type": envelope.event_type, "bytes": len(data)})
             params["event_ids"].append(envelope.event_id)
             params["stream_types"].append(envelope.stream_type)
             params["stream_ids"].append(envelope.stream_id)
             params["versions"].append(envelope.version)
             params["event_types"].append(envelope.event_type)
             params["schema_versions"].append(envelope.schema_version)
-            params["datas"].append(to_json(envelope.data).decode())
+            params["datas"].append(data)
             params["metas"].append(to_json({
                 "actor": envelope.actor, "correlation_id": envelope.correlation_id,
                 "causation_id": envelope.causation_id, "traceparent": envelope.traceparent,
             }).decode())
             params["occurred"].append(envelope.occurred_at)
-            params["subjects"].append(event_subject(envelope.stream_type, envelope.stream_id, envelope.event_type))
-            params["payloads"].append(envelope.model_dump_json())
-            params["traceparents"].append(envelope.traceparent)
         try:
             rows = (await conn.execute(self._insert, params)).all()
         except IntegrityError as exc:
