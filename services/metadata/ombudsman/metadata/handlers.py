@@ -32,6 +32,7 @@ from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
 from ombudsman.metadata.domain import MetadataState, Side
 from ombudsman.metadata.mapping import suggest as suggest_mappings
+from ombudsman.metadata.mapping import suggest_columns
 from ombudsman.metadata.relationships import JoinPair, Relationship
 
 M = TypeVar("M", bound=BaseModel)
@@ -318,8 +319,6 @@ class Handlers:
                 src = source.table(*cmd.source_table.rsplit(".", 1)) if "." in cmd.source_table else None
                 tgt = target.table(*cmd.target_table.rsplit(".", 1)) if "." in cmd.target_table else None
                 if src is not None and tgt is not None:
-                    from ombudsman.metadata.mapping import suggest_columns
-
                     pairs, _, _ = suggest_columns(src, source.kind, tgt, target.kind)
                     suggested = {p.source: p.target for p in pairs}
         decided: list[Event] = []
