@@ -419,11 +419,16 @@ def analyze(sql: str, index: CatalogIndex) -> QueryAnalysis:
         raise UnparsableQuery("not analysed: the query is nested too deeply") from None
 
 
-def transpile_select(sql: str, dialect: str) -> str:
-    """A T-SQL SELECT rendered for `dialect` with identifiers unquoted where they are plain words
-    (so each database folds their case as it does for unquoted names) and table hints dropped."""
-    statement = parse_statements(sql)[0]
-    statement = statement.copy()
+def transpile_select(sql: str, dialect: str, default_schema: str = DEFAULT_SCHEMA) -> str:
+    """A T-SQL SELECT rendered for `dialect`: tables without a schema get `default_schema` (as SQL
+    Server resolves them), identifiers are unquoted where they are plain words (so each database
+    folds their case as it does for unquoted names, and they are written in that case) and table
+    hints (NOLOCK …) are dropped."""
+    statement = parse_statements(sql)[0].copy()
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        if not table.db and table.name and table.name.lower() not in ctes and not _is_temp(table):
+            table.set("db", exp.to_identifier(default_schema))
     for hint in list(statement.find_all(exp.WithTableHint)):
         hint.pop()
     for identifier in statement.find_all(exp.Identifier):
@@ -431,4 +436,9 @@ def transpile_select(sql: str, dialect: str) -> str:
             identifier.set("quoted", False)
     if dialect in ("tsql", "sqlserver"):
         return statement.sql(dialect="tsql")
-    return statement.sql(dialect=dialect)
+    # Fold the now unquoted names as the target database does (lower in PostgreSQL, upper in
+    # Snowflake): the replay stays right even where the SQL is re-rendered with every name quoted
+    # (the engine's custom_query does that).
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    return normalize_identifiers(statement, dialect=dialect).sql(dialect=dialect)

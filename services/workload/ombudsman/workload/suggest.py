@@ -38,6 +38,7 @@ class SuggestOptions(BaseModel):
     max_group_by: int = Field(default=2, ge=0, le=5)
     source_dialect: Dialect = "tsql"
     target_dialect: Dialect = "snowflake"
+    default_schema: str = Field(default="dbo", min_length=1, max_length=128, description="schema of unqualified names")
 
 
 class Evidence(BaseModel):
@@ -212,8 +213,8 @@ def _replays(model: WorkloadModel, options: SuggestOptions, used: set[str]) -> l
         if query.executions < options.min_executions or not _deterministic(query.text):
             continue
         try:
-            source_sql = transpile_select(query.text, options.source_dialect)
-            target_sql = transpile_select(query.text, options.target_dialect)
+            source_sql = transpile_select(query.text, options.source_dialect, options.default_schema)
+            target_sql = transpile_select(query.text, options.target_dialect, options.default_schema)
         except Exception as exc:  # sqlglot cannot render it for a dialect: not a replay candidate
             del exc
             continue
@@ -236,6 +237,7 @@ class PipelineOptions(BaseModel):
     suggestion_ids: list[str] | None = None  # default: every suggestion
     source_url: str = "${SOURCE_URL}"
     target_url: str = "${TARGET_URL}"
+    source_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     target_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     description: str | None = None
 
@@ -266,7 +268,8 @@ def to_pipeline(suggestions: list[Suggestion], options: PipelineOptions) -> Pipe
         "name": options.name,
         "description": options.description or "generated from a SQL Server Query Store workload",
         "connections": {"source": options.source_url, "target": options.target_url},
-        "defaults": {"target_identifier_case": options.target_identifier_case},
+        "defaults": {"source_identifier_case": options.source_identifier_case,
+                     "target_identifier_case": options.target_identifier_case},
         "steps": steps,
     }
     return parse_pipeline(data)
