@@ -269,7 +269,7 @@ def test_suggestions_with_their_evidence(model: WorkloadModel) -> None:
     assert ("dbo.DimCustomer", "CustomerKey") not in domains  # a key compared with ids is not a domain
     replays = by_validator["custom_query"]
     assert len(replays) == 3
-    assert "dbo.FactSales" in replays[0].reason and "DimCustomer" in replays[0].parameters["target_sql"]
+    assert "dbo.FactSales" in replays[0].reason and "DBO.DIMCUSTOMER" in replays[0].parameters["target_sql"]
     assert all("INTO" not in s.parameters["source_sql"].upper() for s in replays)  # SELECT … INTO #t is no replay
     assert len({s.id for s in found}) == len(found)
 
