@@ -145,7 +145,7 @@ class Served:
 @pytest.fixture
 async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
     await ensure_events_stream(nats_url)
-    app = create_app(gateway_settings(database_url, nats_url))
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=15.0))  # a loaded CI box is slow
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())

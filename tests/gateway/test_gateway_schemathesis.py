@@ -31,7 +31,7 @@ async def test_openapi_spec_holds_under_generated_requests(served: Served, tmp_p
         "--header", f"Authorization: Bearer {token}",
         # Logging out would revoke the token the run uses; logout is covered by the auth-flow tests.
         "--exclude-path", "/api/v1/auth/logout",
-        "--max-examples", "25", "--max-time", str(MAX_SECONDS), "--request-timeout", "10",
+        "--max-examples", "25", "--max-time", str(MAX_SECONDS), "--request-timeout", "30",
         "--workers", "1", "--generation-database", "none", "--seed", "8", "--no-color",
         "--report", "junit", "--report-dir", str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -140,14 +141,19 @@ async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: Export
     return file_response(result, wire_format)
 
 
-def file_response(result: dict[str, Any], file_format: str) -> Response:
+def file_response(result: dict[str, Any] | str, file_format: str) -> Response:
     """A download from a service's `{content_type, filename, content_b64}` reply; the content type
     follows the format asked for, so it is always one the API documents."""
+    if isinstance(result, str):  # a service may answer text (jsonl, csv) directly
+        result = {"content": result}
     try:
-        content = base64.b64decode(result["content_b64"], validate=True)
+        if "content_b64" in result:
+            content = base64.b64decode(result["content_b64"], validate=True)
+        else:
+            content = str(result["content"]).encode()
     except (KeyError, TypeError, binascii.Error):
         raise Unavailable("the export service sent an unreadable file", {"reason": "bad export reply"}) from None
-    filename = _SAFE_FILENAME.sub("_", str(result.get("filename") or "export"))[:200]
+    filename = _SAFE_FILENAME.sub("_", str(result.get("filename") or f"export.{file_format}"))[:200]
     return Response(
         content,
         media_type=CONTENT_TYPES.get(file_format, "application/octet-stream"),
@@ -187,10 +193,15 @@ async def list_batches(user: CurrentUser, bus: BusDep, offset: Offset = 0, limit
     page = Page.of(result, offset, limit)
     if user.is_admin:
         return page
+    # The executor's list carries no project ids: read each batch on the page and keep those whose
+    # every pipeline belongs to one of the caller's projects. (`total` then counts this page only.)
     allowed = await _member_projects(bus, user)
-    page.items = [b for b in page.items
-                  if all(p.get("project_id") in allowed for p in (b.get("pipelines") or []) if isinstance(p, dict))]
-    return page
+    details = await asyncio.gather(*(bus.query("executor", "batch", {"batch_id": b.get("batch_id")}, user.actor)
+                                     for b in page.items), return_exceptions=True)
+    kept = [item for item, detail in zip(page.items, details, strict=True)
+            if isinstance(detail, dict) and detail.get("pipelines")
+            and all(p.get("project_id") in allowed for p in detail["pipelines"] if isinstance(p, dict))]
+    return Page(items=kept, total=len(kept), offset=offset, limit=limit)
 
 
 async def _member_projects(bus: Any, user: Principal) -> set[str]:
