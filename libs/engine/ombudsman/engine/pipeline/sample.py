@@ -192,14 +192,20 @@ def write_duckdb(path: str | Path, data: dict[str, SampleTable], schema: str = "
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in (path, path.with_suffix(path.suffix + ".wal")):
         stale.unlink(missing_ok=True)
+    import pyarrow as pa
+
     with duckdb.connect(str(path)) as con:
         if schema != "main":
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for name in TABLE_ORDER:
             table = data[name]
             con.execute(table.ddl(f"{schema}.{name}"))
-            placeholders = ", ".join("?" for _ in table.columns)
-            con.executemany(f"INSERT INTO {schema}.{name} VALUES ({placeholders})", [list(r) for r in table.rows])
+            # Through Arrow: one INSERT ... SELECT instead of a statement per row.
+            columns = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.names]
+            rows = pa.table({n: pa.array(list(values)) for n, values in zip(table.names, columns, strict=True)})
+            con.register("omb_rows", rows)
+            con.execute(f"INSERT INTO {schema}.{name} SELECT * FROM omb_rows")
+            con.unregister("omb_rows")
 
 
 PIPELINE_TEMPLATE = """\
