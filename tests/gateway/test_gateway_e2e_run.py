@@ -129,3 +129,46 @@ async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any],
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["error"]["code"] == "not_found"
         runs = (await c.get("/api/v1/runs", headers=alice, params={"project_id": "dw"})).json()
         assert [r["run_id"] for r in runs["items"]] == [run_id]
+
+
+async def test_saved_pipeline_mermaid_and_batches_through_the_gateway(stack: dict[str, Any], tmp_path: Path) -> None:
+    source, target = _warehouse(tmp_path)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
+        alice = await _login(c, stack["app"], "alice")
+        mallory = await _login(c, stack["app"], "mallory")
+        assert (await c.post("/api/v1/projects", headers=alice, json={"id": "dw", "name": "Warehouse"})).status_code == 201
+        steps = [{"id": "orders_count", "validator": "record_counts", "table": "main.orders"},
+                 {"id": "orders_again", "validator": "record_counts", "table": "main.orders",
+                  "depends_on": ["orders_count"]}]
+        spec = yaml.safe_dump({"name": "orders", "connections": {"source": source, "target": target}, "steps": steps})
+        bad = await c.post("/api/v1/projects/dw/pipelines", headers=alice,
+                           json={"name": "broken", "yaml": "name: x\nsteps: [{id: a, validator: v, depends_on: [zz]}]"})
+        assert bad.status_code == 422 and "zz" in bad.text
+        saved = await c.post("/api/v1/projects/dw/pipelines", headers=alice, json={"name": "orders", "yaml": spec})
+        assert saved.status_code == 201, saved.text
+        pipeline_id = saved.json()["pipeline_id"]
+        diagram = await c.get(f"/api/v1/projects/dw/pipelines/{pipeline_id}/mermaid", headers=alice)
+        assert diagram.status_code == 200 and diagram.text.startswith("flowchart TD")
+        assert "s0 --> s1" in diagram.text
+
+        r = await c.post("/api/v1/batches", headers=alice,
+                         json={"name": "nightly", "pipelines": [{"project_id": "dw", "pipeline_id": pipeline_id}] * 2})
+        assert r.status_code == 201, r.text
+        batch_id = r.json()["batch_id"]
+        forbidden = await c.post("/api/v1/batches", headers=mallory,
+                                 json={"name": "x", "pipelines": [{"project_id": "dw", "pipeline_id": pipeline_id}]})
+        assert forbidden.status_code == 404
+        assert (await c.post(f"/api/v1/batches/{batch_id}/execute", headers=alice)).status_code == 202
+        for _ in range(300):
+            batch = (await c.get(f"/api/v1/batches/{batch_id}", headers=alice)).json()
+            if batch["status"] in ("completed", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert batch["status"] == "completed" and batch["progress"]["completed"] == 2
+        listed = await c.get("/api/v1/batches", headers=alice)
+        assert listed.status_code == 200, listed.text
+        assert [b["batch_id"] for b in listed.json()["items"]] == [batch_id]
+        assert (await c.get("/api/v1/batches", headers=mallory)).json()["items"] == []
+        assert (await c.get(f"/api/v1/batches/{batch_id}", headers=mallory)).status_code == 404
+        history = (await c.get(f"/api/v1/projects/dw/pipelines/{pipeline_id}/history", headers=alice)).json()
+        assert len(history) == 2 and {h["status"] for h in history} == {"completed"}

@@ -205,8 +205,16 @@ async def list_batches(user: CurrentUser, bus: BusDep, offset: Offset = 0, limit
 
 
 async def _member_projects(bus: Any, user: Principal) -> set[str]:
-    result = await bus.query("projects", "list", {"member": user.id, "offset": 0, "limit": 10_000}, user.actor)
-    return {p.get("id") for p in (result or {}).get("items", [])}
+    """Ids of every project the user belongs to (paged through the projects service's 500-item pages)."""
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        result = await bus.query("projects", "list", {"member": user.id, "offset": offset, "limit": 500}, user.actor)
+        items = (result or {}).get("items", [])
+        ids.update(str(p.get("id")) for p in items)
+        offset += len(items)
+        if not items or offset >= int((result or {}).get("total", 0)):
+            return ids
 
 
 @router.get("/batches/{batch_id}", tags=["batches"])
