@@ -22,10 +22,10 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from ombudsman.contracts.catalog import Catalog, TableInfo
 
 DEFAULT_SCHEMA = "dbo"
-_AGGREGATES: dict[type[exp.Expression], str] = {
+_AGGREGATES: dict[type[exp.Expr], str] = {
     exp.Sum: "SUM", exp.Avg: "AVG", exp.Count: "COUNT", exp.Min: "MIN", exp.Max: "MAX",
 }
-_OPERATORS: dict[type[exp.Expression], str] = {
+_OPERATORS: dict[type[exp.Expr], str] = {
     exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
     exp.In: "IN", exp.Between: "BETWEEN", exp.Like: "LIKE", exp.Is: "IS",
 }
@@ -39,7 +39,7 @@ _DATE_FUNCS = (exp.CurrentDate, exp.CurrentTimestamp, exp.DateAdd, exp.DateSub, 
 _DATE_FUNC_NAMES = frozenset({"GETDATE", "GETUTCDATE", "SYSDATETIME", "SYSUTCDATETIME", "DATEADD", "EOMONTH",
                               "DATEFROMPARTS", "SYSDATETIMEOFFSET"})
 ANALYSED = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge)
-STATEMENT_KINDS: dict[type[exp.Expression], str] = {
+STATEMENT_KINDS: dict[type[exp.Expr], str] = {
     exp.Select: "select", exp.Union: "select", exp.Intersect: "select", exp.Except: "select",
     exp.Insert: "insert", exp.Update: "update", exp.Delete: "delete", exp.Merge: "merge",
 }
@@ -155,7 +155,7 @@ def _first_line(error: Exception) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", line)[:300]
 
 
-def parse_statements(sql: str) -> list[exp.Expression]:
+def parse_statements(sql: str) -> list[exp.Expr]:
     """The statements of a T-SQL text that we analyse (others, e.g. CREATE TABLE #t, are left out);
     `UnparsableQuery` with the parser's reason, or when none is left."""
     try:
@@ -164,7 +164,7 @@ def parse_statements(sql: str) -> list[exp.Expression]:
         raise UnparsableQuery(f"parse error: {_first_line(exc)}") from None
     except (RecursionError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnparsableQuery(f"parse error: {type(exc).__name__}: {_first_line(exc)}") from None
-    analysable = [s for s in statements if isinstance(s, ANALYSED)]
+    analysable: list[exp.Expr] = [s for s in statements if isinstance(s, ANALYSED)]
     if not analysable:
         words = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S).split()
         kind = words[0].strip(";") if words else "empty"
@@ -200,7 +200,7 @@ class _Analyzer:
         self.result.tables[name] = known or self.result.tables.get(name, False)
         return name
 
-    def run(self, statement: exp.Expression) -> None:
+    def run(self, statement: exp.Expr) -> None:
         result = self.result
         for cte in statement.find_all(exp.CTE):
             result.ctes.add(cte.alias_or_name.lower())
@@ -235,7 +235,7 @@ class _Analyzer:
             if id(table) not in covered and table.name.lower() not in result.ctes:
                 self.table_name(table)
 
-    def without_scope(self, statement: exp.Expression) -> None:
+    def without_scope(self, statement: exp.Expr) -> None:
         """Tables only, and columns when exactly one table is read (statements scope analysis cannot take)."""
         names = [n for t in statement.find_all(exp.Table) if t.name.lower() not in self.result.ctes
                  for n in [self.table_name(t)] if n]
@@ -285,12 +285,12 @@ class _Analyzer:
         self.result.unresolved_columns += 1
         return None
 
-    def column(self, column: exp.Column, table: str, root: exp.Expression) -> None:
+    def column(self, column: exp.Column, table: str, root: exp.Expr) -> None:
         use = self.result.use(table, self.index.column_name(table, column.name))
         if isinstance(root, exp.Update) and isinstance(column.parent, exp.EQ) and column.parent.arg_key == "expressions":
             use.usages.add("set")  # the target of UPDATE ... SET column = ...
             return
-        node: exp.Expression = column
+        node: exp.Expr = column
         clause = None
         while node.parent is not None:
             parent = node.parent
@@ -321,20 +321,20 @@ class _Analyzer:
                           and _inside_aggregate(column, root)):
             use.usages.add(usage)
 
-    def literal_against(self, predicate: exp.Expression, column: exp.Column) -> bool:
+    def literal_against(self, predicate: exp.Expr, column: exp.Column) -> bool:
         if isinstance(predicate, exp.In):
             values = predicate.expressions
             return predicate.this is column and bool(values) and all(isinstance(v, exp.Literal) for v in values)
         other = predicate.expression if predicate.this is column else predicate.this
         return isinstance(other, exp.Literal) and predicate.this is column
 
-    def is_date_comparison(self, predicate: exp.Expression, column: exp.Column, table: str) -> bool:
+    def is_date_comparison(self, predicate: exp.Expr, column: exp.Column, table: str) -> bool:
         types = self.index.columns(table)
         if types is not None and column.name.lower() in types:
             return types[column.name.lower()].startswith(_DATE_TYPES)
         others = [v for k, v in predicate.args.items() if k != "this" or v is not column]
         for other in others:
-            if not isinstance(other, exp.Expression):
+            if not isinstance(other, exp.Expr):
                 continue
             if isinstance(other, exp.Literal) and other.is_string and _DATE_LITERAL.match(other.this):
                 return True
@@ -349,7 +349,7 @@ class _Analyzer:
     def joins_of(self, scope: Scope, sources: dict[str, str | None], catalog_tables: list[str],
                  select_aliases: set[str]) -> None:
         expression = scope.expression
-        conditions: list[exp.Expression] = []
+        conditions: list[exp.Expr] = []
         for join in expression.args.get("joins") or []:
             if join.args.get("on") is not None:
                 conditions.append(join.args["on"])
@@ -373,7 +373,7 @@ class _Analyzer:
                 self.result.use(*b).usages.add("join")
 
 
-def _inside_aggregate(column: exp.Column, root: exp.Expression) -> bool:
+def _inside_aggregate(column: exp.Column, root: exp.Expr) -> bool:
     node = column.parent
     while node is not None and node is not root:
         if type(node) in _AGGREGATES:
@@ -382,7 +382,7 @@ def _inside_aggregate(column: exp.Column, root: exp.Expression) -> bool:
     return False
 
 
-def _conjuncts_eq(condition: exp.Expression) -> list[exp.EQ]:
+def _conjuncts_eq(condition: exp.Expr) -> list[exp.EQ]:
     """The equalities ANDed together at the top of a condition (an OR is not a join condition)."""
     if isinstance(condition, exp.Paren):
         return _conjuncts_eq(condition.this)
@@ -391,7 +391,7 @@ def _conjuncts_eq(condition: exp.Expression) -> list[exp.EQ]:
     return [condition] if isinstance(condition, exp.EQ) else []
 
 
-def analyze_statements(statements: list[exp.Expression], index: CatalogIndex) -> QueryAnalysis:
+def analyze_statements(statements: list[exp.Expr], index: CatalogIndex) -> QueryAnalysis:
     """The analysis of parsed statements (see `analyze`)."""
     result = QueryAnalysis()
     kinds = [STATEMENT_KINDS.get(type(s), type(s).__name__.lower()) for s in statements]

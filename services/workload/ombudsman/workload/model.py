@@ -234,7 +234,7 @@ def build_model(groups: list[QueryGroup], index: CatalogIndex,
                                           or group.last_execution_time > totals.last_execution_time):
             totals.last_execution_time = group.last_execution_time
         result = analyses.get(group.fingerprint, "not analysed")
-        base = {"fingerprint": group.fingerprint, "text": group.text, "queries": group.queries,
+        base: dict[str, Any] = {"fingerprint": group.fingerprint, "text": group.text, "queries": group.queries,
                 "executions": group.executions, "total_duration": round(group.total_duration, 3),
                 "total_cpu_time": round(group.total_cpu_time, 3),
                 "total_logical_reads": round(group.total_logical_reads, 3)}

@@ -235,7 +235,7 @@ def _has_code(statement: str) -> bool:
 def read_records(binary: IO[bytes], name: str, fmt: UploadFormat | None = None,
                  limit: int = MAX_QUERIES) -> Iterator[QueryRecord]:
     """Every query of an export read from a binary stream, at most `limit` (more is `Invalid`)."""
-    peekable = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type]
+    peekable = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type,type-var]
     head = peekable.peek(64)[:64].decode("utf-8", errors="ignore")  # type: ignore[attr-defined]
     fmt = fmt or detect_format(name, head)
     if fmt == "json":
