@@ -29,7 +29,8 @@ test-fast: install
 	$(BIN)/python -m pytest -q -x tests -m "not slow"
 
 bench: install
-	$(BIN)/python -m pytest -q -s tests/perf
+	$(BIN)/python -m pip install -q -r requirements-bench.txt
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/perf
 
 lint: install
 	$(BIN)/ruff check .
