@@ -4,6 +4,7 @@ rebuild of the read models from events alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,17 +31,33 @@ ROWS = list(workload(400, seed=3))
 
 @pytest.fixture
 async def bus(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[nats.NATS]:
-    settings = WorkloadSettings(database_url=database_url, nats_url=nats_url, workload_upload_dir=tmp_path / "uploads",
-                                request_timeout=2.0)
-    (tmp_path / "uploads").mkdir()
-    service = create_service(settings)
-    await service.start()
+    """The workload service with the projects service (projects must exist), without the metadata service."""
+    async with services(nats_url, database_url, tmp_path, metadata=False) as nc:
+        await request(nc, command_subject("projects", "create"), {"id": "sales", "name": "Sales DW"}, meta=ALICE)
+        yield nc
+
+
+@contextlib.asynccontextmanager
+async def services(nats_url: str, database_url: str, tmp_path: Path, *, metadata: bool) -> AsyncIterator[nats.NATS]:
+    from ombudsman.eventstore.settings import Settings
+    from ombudsman.metadata.app import create_service as create_metadata
+    from ombudsman.projects.app import create_service as create_projects
+
+    (tmp_path / "uploads").mkdir(exist_ok=True)
+    base = {"database_url": database_url, "nats_url": nats_url, "request_timeout": 5.0}
+    started = [create_projects(Settings(**base, secret_key="k" * 32)),
+               create_service(WorkloadSettings(**base, workload_upload_dir=tmp_path / "uploads"))]
+    if metadata:
+        started.append(create_metadata(Settings(**base)))
+    for service in started:
+        await service.start()
     nc = await nats.connect(nats_url)
     try:
         yield nc
     finally:
         await nc.close()
-        await service.stop()
+        for service in reversed(started):
+            await service.stop()
 
 
 async def cmd(nc: nats.NATS, name: str, payload: dict[str, Any]) -> Any:
@@ -139,3 +156,39 @@ async def test_inline_uploads_and_bad_requests(bus: nats.NATS, tmp_path: Path) -
         await cmd(bus, "analyze", {"workload_id": "nope"})
     with pytest.raises(Conflict, match="no suggestions yet"):
         await cmd(bus, "generate_pipeline", {"workload_id": small["workload_id"]})
+
+
+def catalog_ddl() -> str:
+    """The source catalog as T-SQL DDL (what a person uploads to the metadata service)."""
+    statements = []
+    for table in catalog().tables:
+        columns = ", ".join(f"[{c.name}] {'decimal(12,2)' if c.data_type == 'decimal' else c.data_type}"
+                            f"{'(50)' if c.data_type in ('varchar', 'nvarchar', 'char') else ''}" for c in table.columns)
+        key = ", ".join(f"[{k}]" for k in table.primary_key)
+        statements.append(f"CREATE TABLE [{table.schema_name}].[{table.name}] ({columns}, PRIMARY KEY ({key}));")
+    return "\n".join(statements)
+
+
+async def test_catalog_from_the_metadata_service_and_pipeline_saved_in_the_project(
+        nats_url: str, database_url: str, tmp_path: Path) -> None:
+    async with services(nats_url, database_url, tmp_path, metadata=True) as nc:
+        await request(nc, command_subject("projects", "create"), {"id": "dw", "name": "DW"}, meta=ALICE)
+        await request(nc, command_subject("metadata", "upload_ddl"),
+                      {"project_id": "dw", "side": "source", "dialect": "tsql", "ddl": catalog_ddl()}, meta=ALICE)
+        uploaded = await cmd(nc, "upload", {"project_id": "dw", "filename": "w.csv", "content": to_csv(iter(ROWS))})
+        analyzed = await cmd(nc, "analyze", {"workload_id": uploaded["workload_id"]})
+        assert analyzed["catalog"] == "metadata" and analyzed["totals"]["tables"] == 6
+        got = await qry(nc, "get", {"workload_id": uploaded["workload_id"]})
+        assert {t["table_name"] for t in got["tables_used"] if t["in_catalog"]} == {
+            "dbo.FactSales", "dbo.DimCustomer", "dbo.DimProduct", "dbo.DimDate", "dbo.DimStore", "sales.Returns"}
+        suggested = await cmd(nc, "suggest", {"workload_id": uploaded["workload_id"]})
+        fks = {(s["table"], s["parameters"]["references"]) for s in suggested["suggestions"]
+               if s["validator"] == "foreign_keys"}
+        assert ("dbo.FactSales", "dbo.DimCustomer") in fks  # the parent found by the catalog's primary key
+        generated = await cmd(nc, "generate_pipeline", {"workload_id": uploaded["workload_id"], "save": True,
+                                                        "name": "from the workload"})
+        saved = await request(nc, query_subject("projects", "pipeline"),
+                              {"project_id": "dw", "pipeline_id": generated["pipeline_id"]}, meta=ALICE)
+        assert saved["name"] == "from the workload" and saved["yaml"] == generated["yaml"]
+        with pytest.raises(NotFound):
+            await cmd(nc, "upload", {"project_id": "nobody", "filename": "w.csv", "content": to_csv(iter(ROWS[:3]))})

@@ -9,6 +9,8 @@ Uploads: a Query Store export reaches the service in one of two ways.
 Either way the queries are grouped by fingerprint as they stream in, and only the groups are
 recorded (in chunked `WorkloadDetailsRecorded` events).
 
+The project must exist: `upload` asks `omb.qry.projects.get {id}` first.
+
 Catalog: `analyze` and `suggest` resolve table names against the project's source catalog: the
 `catalog` given in the request, else the metadata service's (`omb.qry.metadata.catalog`); without
 either, names are only defaulted to schema `dbo`.
@@ -163,6 +165,8 @@ class Handlers:
     async def upload(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Read a Query Store export (path or content), group it by fingerprint, record it."""
         cmd: Upload = parse(Upload, payload)
+        # NotFound unless the projects service knows the project (Unavailable when it does not answer)
+        await self.ctx.request(query_subject("projects", "get"), {"id": cmd.project_id}, meta=self.meta)
         groups, name = await asyncio.to_thread(_records, cmd, self.settings)
         state = domain.WorkloadState(cmd.workload_id or new_id())
         if cmd.workload_id:
