@@ -111,16 +111,32 @@ class FactDimConformance(Validator):
     class Params(ValidatorParams):
         dimension: str = Field(description="dimension table (schema.table) on the source")
         target_dimension: str | None = None
-        fact_key: str = Field(description="the fact table's key column pointing at the dimension")
+        fact_key: str = Field(
+            description="the fact table's key column pointing at the dimension (renamed on the target through "
+            "the step's `columns` mapping, like every column of the step's table)"
+        )
         dim_key: str = Field(description="the dimension's key column")
+        target_dim_key: str | None = Field(
+            default=None, description="the dimension's key column on the target, if named differently (used as written)"
+        )
         attribute: str | None = Field(default=None, description="dimension attribute to group facts by")
+        target_attribute: str | None = Field(
+            default=None, description="the attribute's name on the target dimension, if named differently (used as written)"
+        )
         measure: str | None = Field(default=None, description="fact measure to sum per group")
         max_groups: int = Field(default=10_000, ge=1, le=1_000_000)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        def dim_column(side: Side, source_name: str, target_name: str | None) -> exp.Column:
+            # The step's `columns` mapping names the fact table's columns, not the dimension's:
+            # a renamed dimension column is given by its own target_* parameter, like foreign_keys does.
+            if side == "target" and target_name:
+                return q.col(target_name, "d")
+            return q.col(ctx.fold(side, source_name), "d")
+
         def build(side: Side) -> exp.Expr:
             dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
-            dim_key = q.col(ctx.fold(side, params.dim_key), "d")
+            dim_key = dim_column(side, params.dim_key, params.target_dim_key)
             join_on = exp.EQ(this=dim_key, expression=ctx.col(side, params.fact_key, "f"))
             unmatched = exp.Case(
                 ifs=[exp.If(this=exp.Is(this=dim_key.copy(), expression=exp.Null()), true=q.lit(1))],
@@ -128,7 +144,7 @@ class FactDimConformance(Validator):
             )
             projections: list[exp.Expr] = []
             if params.attribute:
-                projections.append(q.col(ctx.fold(side, params.attribute), "d").as_("member"))
+                projections.append(dim_column(side, params.attribute, params.target_attribute).as_("member"))
             projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]
             if params.measure:
                 projections.append(q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, params.measure, "f")))).as_("measure_sum"))
@@ -137,7 +153,9 @@ class FactDimConformance(Validator):
             if user is not None:
                 select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
             if params.attribute:
-                select = select.group_by(q.col(ctx.fold(side, params.attribute), "d")).limit(params.max_groups + 1)
+                select = select.group_by(dim_column(side, params.attribute, params.target_attribute)).limit(
+                    params.max_groups + 1
+                )
             return select
 
         rows = await ctx.rows_both(build)
