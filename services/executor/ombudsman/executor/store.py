@@ -126,6 +126,7 @@ class EventStore:
         """Publish unpublished events in order (and the work message of each dispatch); retry with backoff."""
         backoff = 0.1
         while not stop.is_set():
+            self._pending.clear()  # before reading: a commit from now on wakes the next round
             try:
                 published = await self._relay_once(js)
                 backoff = 0.1
@@ -136,7 +137,6 @@ class EventStore:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._pending.clear()
             try:
                 await asyncio.wait_for(self._pending.wait(), timeout=1.0)
             except TimeoutError:
