@@ -303,3 +303,9 @@ def test_executions_weigh_usage_not_rows() -> None:
     status = model.table("dbo.FactSales").column("Status")
     assert status.executions == 1001 and status.literal_values == ["open", "shipped"]
     assert Counter(status.operators) == Counter({"=": 1001})
+
+
+def test_format_json_accepts_json_lines_too() -> None:
+    """The gateway says `json` for both forms: an object first means JSON Lines."""
+    records = list(read_text(to_jsonl(iter(ROWS[:5])), "upload", fmt="json"))
+    assert [r.text for r in records] == [r["query_sql_text"] for r in ROWS[:5]]

@@ -5,7 +5,8 @@ Uploads: a Query Store export reaches the service in one of two ways.
   `<OMB_HOME>/uploads`); the gateway streams the HTTP upload there and passes the path. The file is
   read incrementally, so 100,000 queries never sit in memory at once; paths outside the folder are
   refused.
-- `content`: the export inline, for small uploads (at most 8 MiB of text).
+- `content`: the export inline, for small uploads (the request must fit NATS' max_payload, 1 MiB by
+  default).
 Either way the queries are grouped by fingerprint as they stream in, and only the groups are
 recorded (in chunked `WorkloadDetailsRecorded` events).
 

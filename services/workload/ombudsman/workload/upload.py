@@ -238,6 +238,8 @@ def read_records(binary: IO[bytes], name: str, fmt: UploadFormat | None = None,
     peekable = binary if hasattr(binary, "peek") else io.BufferedReader(binary)  # type: ignore[arg-type,type-var]
     head = peekable.peek(64)[:64].decode("utf-8", errors="ignore")  # type: ignore[attr-defined]
     fmt = fmt or detect_format(name, head)
+    if fmt == "json" and head.lstrip("\ufeff \t\r\n").startswith("{"):
+        fmt = "jsonl"  # "json" names both forms: an object first means JSON Lines
     if fmt == "json":
         records: Iterator[QueryRecord] = _json_records(peekable, name)
     else:
