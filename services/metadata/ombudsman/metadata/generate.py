@@ -4,8 +4,10 @@ table's classification, rendered as pipeline-spec YAML (libs/contracts pipeline.
 
 Every table: schema_columns, schema_datatypes, schema_nullability, record_counts, row_hash.
 Dimension: dim_business_keys, dim_surrogate_keys, scd2 when detected.
-Fact: metric_sums by date, foreign_keys per reference (and fact_dim_conformance where the engine
-can name the dimension's key on each side).
+Fact: metric_sums by date, foreign_keys and fact_dim_conformance per single-column reference (a
+dimension key renamed on the target goes into `target_dim_key`; the fact's own key is renamed by
+the step's `columns`; an installed validator without `target_dim_key` gets the step only when the
+key keeps its name, otherwise the skip is said).
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ def build_pipeline(
                 "target_ref_columns": target_ref_columns,
             }
             add(f"fk_{suffix}", "foreign_keys", params)
+            # the dimension's key as the target names it (the parent's approved column map)
             same_key = target_ref_columns == rel.parent_columns
             if role != "fact":
                 continue
