@@ -188,6 +188,9 @@ def test_columns_by_usage_operators_aggregates_and_date_filters(model: WorkloadM
         "latest_per_customer", "temp_table_etl")  # PARTITION BY and GROUP BY
     region = next(t for t in model.tables if t.table == "dbo.DimCustomer").column("Region")
     assert region is not None and set(region.usages) == {"select", "group_by"}
+    year = next(t for t in model.tables if t.table == "dbo.DimDate").column("Year")
+    assert year is not None and year.literal_values == ["2023", "2024"]  # filtered through the CTE `monthly`
+    assert year.usages["where"] == executions_of("monthly_cte")
     returns = next(t for t in model.tables if t.table == "sales.Returns")
     assert returns.column("ReturnDate").date_filter  # DATEADD(day, -n, GETDATE())
     product = next(t for t in model.tables if t.table == "dbo.DimProduct")
@@ -222,6 +225,13 @@ def test_analysis_details() -> None:
                   index)
     assert set(cte.tables) == {"dbo.FactSales"} and cte.ctes == {"x"} and cte.temp_tables == {"#tmp"}
     assert not cte.replayable
+    through_cte = analyze(
+        "WITH r AS (SELECT CustomerKey AS ck, SUM(Amount) AS s FROM FactSales GROUP BY CustomerKey) "
+        "SELECT c.Region, AVG(r.s) FROM r JOIN DimCustomer c ON c.CustomerKey = r.ck WHERE r.ck > 10", index)
+    assert through_cte.joins == {("dbo.DimCustomer", "CustomerKey", "dbo.FactSales", "CustomerKey")}
+    assert through_cte.columns[("dbo.FactSales", "CustomerKey")].usages == {"select", "group_by", "join", "where"}
+    derived = analyze("SELECT x.st FROM (SELECT f.Status AS st FROM dbo.FactSales f) x WHERE x.st = 'open'", index)
+    assert derived.literal_filters == {"x.st": ("dbo.FactSales", "Status")}
     unknown = analyze("SELECT a FROM staging.Orders", index)
     assert unknown.tables == {"staging.orders": False} and not unknown.replayable
     with pytest.raises(UnparsableQuery, match="not analysed: DBCC"):

@@ -184,10 +184,16 @@ def _identifier_text(column: exp.Column) -> str:
     return ".".join(p.name.lower() for p in column.parts)
 
 
+# What a name in FROM leads to: a catalog table, the plain output columns of a derived table or
+# CTE (output name -> catalog table and column), or nothing we can follow.
+Source = str | dict[str, tuple[str, str]] | None
+
+
 class _Analyzer:
     def __init__(self, index: CatalogIndex, result: QueryAnalysis):
         self.index = index
         self.result = result
+        self._outputs: dict[int, dict[str, tuple[str, str]]] = {}  # id(scope expression) -> outputs
 
     def table_name(self, table: exp.Table) -> str | None:
         """The qualified name of a catalog table reference; None for temp tables and table variables."""
@@ -245,48 +251,65 @@ class _Analyzer:
                     self.column(column, names[0], statement)
 
     def scope(self, scope: Scope) -> None:
-        sources: dict[str, str | None] = {}
+        sources: dict[str, Source] = {}
         for alias, source in scope.sources.items():
             if isinstance(source, exp.Table):
                 if source.name.lower() in self.result.ctes and not source.db:
                     sources[alias.lower()] = None
                 else:
                     sources[alias.lower()] = self.table_name(source)
-            else:
-                sources[alias.lower()] = None  # derived table or CTE
+            else:  # a derived table or CTE: its plain output columns lead to catalog columns
+                sources[alias.lower()] = self._outputs.get(id(source.expression))
                 self.result.features.add("subquery")
-        catalog_tables = [t for t in sources.values() if t]
         select_aliases = {e.alias.lower() for e in getattr(scope.expression, "expressions", []) if isinstance(e, exp.Alias)}
         for column in scope.columns:
             if isinstance(column.this, exp.Star) or not column.name:
                 continue
-            table = self.column_table(column, sources, catalog_tables, select_aliases)
-            if table is None:
-                continue
-            self.column(column, table, scope.expression)
-        self.joins_of(scope, sources, catalog_tables, select_aliases)
+            found = self.resolve(column, sources, select_aliases)
+            if found is not None:
+                self.column(column, found[0], scope.expression, found[1])
+        self.joins_of(scope, sources, select_aliases)
+        outputs: dict[str, tuple[str, str]] = {}
+        for projection in getattr(scope.expression, "expressions", []) if isinstance(scope.expression, exp.Select) else []:
+            inner = projection.this if isinstance(projection, exp.Alias) else projection
+            if isinstance(inner, exp.Column) and not isinstance(inner.this, exp.Star):
+                found = self.resolve(inner, sources, set(), count_unresolved=False)
+                if found is not None:
+                    outputs[projection.alias_or_name.lower()] = found
+        self._outputs[id(scope.expression)] = outputs
 
-    def column_table(self, column: exp.Column, sources: dict[str, str | None], catalog_tables: list[str],
-                     select_aliases: set[str]) -> str | None:
+    def resolve(self, column: exp.Column, sources: dict[str, Source], select_aliases: set[str],
+                count_unresolved: bool = True) -> tuple[str, str] | None:
+        """(catalog table, column name) of a column reference in a scope, or None."""
+        name = column.name.lower()
+
+        def through(source: Source) -> tuple[str, str] | None:
+            if isinstance(source, str):
+                return source, self.index.column_name(source, column.name)
+            if isinstance(source, dict):
+                return source.get(name)
+            return None
+
         qualifier = column.table.lower()
         if qualifier:
             if qualifier in sources:
-                return sources[qualifier]
+                return through(sources[qualifier])
+        elif len(sources) == 1:
+            return through(next(iter(sources.values())))
+        else:
+            known = [t for t in sources.values() if isinstance(t, str)
+                     and (cols := self.index.columns(t)) is not None and name in cols]
+            derived = [d[name] for d in sources.values() if isinstance(d, dict) and name in d]
+            if len(known) + len(derived) == 1:
+                return (known[0], self.index.column_name(known[0], column.name)) if known else derived[0]
+            if name in select_aliases:
+                return None
+        if count_unresolved:
             self.result.unresolved_columns += 1
-            return None
-        name = column.name.lower()
-        if len(sources) == 1:
-            return next(iter(sources.values()))
-        known = [t for t in catalog_tables if (cols := self.index.columns(t)) is not None and name in cols]
-        if len(known) == 1:
-            return known[0]
-        if name in select_aliases:
-            return None
-        self.result.unresolved_columns += 1
         return None
 
-    def column(self, column: exp.Column, table: str, root: exp.Expr) -> None:
-        use = self.result.use(table, self.index.column_name(table, column.name))
+    def column(self, column: exp.Column, table: str, root: exp.Expr, name: str | None = None) -> None:
+        use = self.result.use(table, name or self.index.column_name(table, column.name))
         if isinstance(root, exp.Update) and isinstance(column.parent, exp.EQ) and column.parent.arg_key == "expressions":
             use.usages.add("set")  # the target of UPDATE ... SET column = ...
             return
@@ -346,8 +369,7 @@ class _Analyzer:
                 return True
         return bool(_DATE_NAME.search(column.name)) and any(isinstance(o, exp.Literal) for o in others)
 
-    def joins_of(self, scope: Scope, sources: dict[str, str | None], catalog_tables: list[str],
-                 select_aliases: set[str]) -> None:
+    def joins_of(self, scope: Scope, sources: dict[str, Source], select_aliases: set[str]) -> None:
         expression = scope.expression
         conditions: list[exp.Expr] = []
         for join in expression.args.get("joins") or []:
@@ -361,12 +383,10 @@ class _Analyzer:
                 left, right = eq.this, eq.expression
                 if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
                     continue
-                lt = self.column_table(left, sources, catalog_tables, select_aliases)
-                rt = self.column_table(right, sources, catalog_tables, select_aliases)
-                if not lt or not rt or (lt == rt and left.table.lower() == right.table.lower()):
+                a = self.resolve(left, sources, select_aliases, count_unresolved=False)
+                b = self.resolve(right, sources, select_aliases, count_unresolved=False)
+                if a is None or b is None or (a[0] == b[0] and left.table.lower() == right.table.lower()):
                     continue
-                a = (lt, self.index.column_name(lt, left.name))
-                b = (rt, self.index.column_name(rt, right.name))
                 first, second = sorted((a, b))
                 self.result.joins.add((first[0], first[1], second[0], second[1]))
                 self.result.use(*a).usages.add("join")
