@@ -18,6 +18,8 @@ class Bus:
     def __init__(self, nc: NATS, default_wait: float):
         self.nc = nc
         self.default_wait = default_wait
+        # project id -> (member ids, monotonic expiry); see deps.require_member
+        self.members: dict[str, tuple[frozenset[str], float]] = {}
 
     async def command(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
                       wait: float | None = None) -> Any:

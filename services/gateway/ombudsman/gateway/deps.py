@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -83,16 +84,43 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
 ProjectId = Annotated[str, "path"]
 
 
+# Membership checks for routes that only need the decision (run, batch, workload reads) reuse an
+# answer from the last MEMBERS_CACHE_SECONDS (kept on the Bus: one cache per app).
+MEMBERS_CACHE_SECONDS = 2.0
+
+
+def forget_project(bus: Bus, project_id: str) -> None:
+    bus.members.pop(project_id, None)
+
+
 async def visible_project(bus: Bus, principal: Principal, project_id: str) -> dict[str, Any]:
     """The project if the caller may see it. A non-member gets 404, never 403, so a project's
     existence does not leak."""
     try:
         project = await bus.query("projects", "get", {"id": project_id}, principal.actor)
     except NotFound:
+        forget_project(bus, project_id)
         raise NotFound(f"project {project_id!r} not found", {"project_id": project_id}) from None
-    if principal.is_admin or principal.id in (project.get("members") or []):
+    members = frozenset(project.get("members") or [])
+    if len(bus.members) > 10_000:
+        bus.members.clear()
+    bus.members[project_id] = (members, time.monotonic() + MEMBERS_CACHE_SECONDS)
+    if principal.is_admin or principal.id in members:
         return project
     raise NotFound(f"project {project_id!r} not found", {"project_id": project_id})
+
+
+async def require_member(bus: Bus, principal: Principal, project_id: str) -> None:
+    """`visible_project` for callers that need only the decision: a recent answer is reused
+    (a membership change through this gateway applies at once, through others within 2 s)."""
+    if principal.is_admin:
+        return
+    cached = bus.members.get(project_id)
+    if cached is not None and cached[1] > time.monotonic():
+        if principal.id in cached[0]:
+            return
+        raise NotFound(f"project {project_id!r} not found", {"project_id": project_id})
+    await visible_project(bus, principal, project_id)
 
 
 async def visible_run(bus: Bus, principal: Principal, run_id: str) -> dict[str, Any]:
@@ -105,7 +133,10 @@ async def visible_run(bus: Bus, principal: Principal, run_id: str) -> dict[str, 
         return run
     project_id = run.get("project_id")
     if project_id:
-        await visible_project(bus, principal, project_id)
+        try:
+            await require_member(bus, principal, str(project_id))
+        except NotFound:
+            raise NotFound(f"run {run_id!r} not found", {"run_id": run_id}) from None
         return run
     requested_by = run.get("requested_by") or (run.get("actor") or {}).get("id")
     if requested_by == principal.id:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import Invalid
-from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, visible_project
+from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Input, Page
 
@@ -156,12 +156,14 @@ async def update_project(project_id: PID, body: ProjectPatch, user: Writer, bus:
 async def delete_project(project_id: PID, user: Writer, bus: BusDep) -> None:
     await visible_project(bus, user, project_id)
     await bus.command("projects", "delete", {"id": project_id}, user.actor)
+    forget_project(bus, project_id)
 
 
 @router.post("/projects/{project_id}/members", summary="Add a member to a project")
 async def add_member(project_id: PID, body: MemberIn, user: Writer, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
     await bus.command("projects", "add_member", {"id": project_id, "user_id": body.user_id}, user.actor)
+    forget_project(bus, project_id)
     return await bus.query("projects", "get", {"id": project_id}, user.actor)
 
 

@@ -22,6 +22,7 @@ from ombudsman.gateway.deps import (
     Offset,
     Principal,
     Writer,
+    require_member,
     visible_project,
     visible_run,
 )
@@ -174,7 +175,7 @@ async def _visible_batch(bus: Any, user: Principal, batch_id: str) -> dict[str, 
     projects = {p.get("project_id") for p in batch.get("pipelines") or [] if isinstance(p, dict)}
     try:
         for project_id in projects:
-            await visible_project(bus, user, str(project_id))
+            await require_member(bus, user, str(project_id))
     except NotFound:
         raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
     return batch

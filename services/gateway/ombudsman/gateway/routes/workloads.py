@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import NotFound
-from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, visible_project
+from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Input
 
@@ -25,7 +25,7 @@ class GeneratePipelineIn(Input):
 async def _visible_workload(bus: Any, user: Principal, workload_id: str) -> dict[str, Any]:
     try:
         workload = await bus.query("workload", "get", {"workload_id": workload_id}, user.actor)
-        await visible_project(bus, user, str(workload.get("project_id")))
+        await require_member(bus, user, str(workload.get("project_id")))
     except NotFound:
         raise NotFound(f"workload {workload_id!r} not found", {"workload_id": workload_id}) from None
     return workload
