@@ -319,3 +319,21 @@ def test_format_json_accepts_json_lines_too() -> None:
     """The gateway says `json` for both forms: an object first means JSON Lines."""
     records = list(read_text(to_jsonl(iter(ROWS[:5])), "upload", fmt="json"))
     assert [r.text for r in records] == [r["query_sql_text"] for r in ROWS[:5]]
+
+
+def test_up_to_100000_queries_per_upload(tmp_path: Path) -> None:
+    from ombudsman.workload.upload import MAX_QUERIES
+
+    path = tmp_path / "big.csv"
+    line = '{},"SELECT SUM(Amount) FROM dbo.FactSales WHERE Status = \'s{}\'",2\n'
+    with path.open("w") as handle:
+        handle.write("query_id,query_sql_text,count_executions\n")
+        handle.writelines(line.format(i, i % 7) for i in range(MAX_QUERIES))
+    groups = QueryGroups().extend(read_file(path))
+    assert groups.records == MAX_QUERIES and len(groups.groups) == 1
+    only = next(iter(groups.groups.values()))
+    assert only.executions == 2 * MAX_QUERIES and only.filter_values == {"status": {f"s{i}" for i in range(7)}}
+    with path.open("a") as handle:
+        handle.write(line.format(MAX_QUERIES, 0))
+    with pytest.raises(Invalid, match="more than 100000 queries in one upload"):
+        QueryGroups().extend(read_file(path))
