@@ -182,6 +182,12 @@ async def test_catalog_from_the_metadata_service_and_pipeline_saved_in_the_proje
         assert {t["table_name"] for t in got["tables_used"] if t["in_catalog"]} == {
             "dbo.FactSales", "dbo.DimCustomer", "dbo.DimProduct", "dbo.DimDate", "dbo.DimStore", "sales.Returns"}
         suggested = await cmd(nc, "suggest", {"workload_id": uploaded["workload_id"]})
+        pairs = (await qry(nc, "join_pairs", {"project_id": "dw"}))["join_pairs"]
+        assert len(pairs) == 5 and pairs[0]["executions"] >= pairs[-1]["executions"] > 0
+        relationships = await request(nc, command_subject("metadata", "infer_relationships"),
+                                      {"project_id": "dw", "side": "source", "join_pairs": pairs}, meta=ALICE)
+        assert any(r["child_table"].lower() == "dbo.factsales" and r["parent_table"].lower() == "dbo.dimcustomer"
+                   for r in relationships["relationships"])
         fks = {(s["table"], s["parameters"]["references"]) for s in suggested["suggestions"]
                if s["validator"] == "foreign_keys"}
         assert ("dbo.FactSales", "dbo.DimCustomer") in fks  # the parent found by the catalog's primary key

@@ -89,6 +89,10 @@ class Generate(WorkloadRef, PipelineOptions):
     save: bool = False  # also store it in the projects service (omb.cmd.projects.save_pipeline)
 
 
+class ProjectRef(BaseModel):
+    project_id: str = Field(min_length=1, max_length=100, pattern=_ID)
+
+
 class ListQuery(BaseModel):
     project_id: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
@@ -244,5 +248,13 @@ class Handlers:
             return {"workload_id": cmd.workload_id, "suggestions": await read.list_suggestions(conn, cmd.workload_id)}
 
 
+    async def join_pairs(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The project's join pairs (all its analysed workloads), for the metadata service's relationship
+        inference (`omb.cmd.metadata.infer_relationships {join_pairs}`)."""
+        cmd: ProjectRef = parse(ProjectRef, payload)
+        async with self.ctx.engine.connect() as conn:
+            return {"project_id": cmd.project_id, "join_pairs": await read.project_join_pairs(conn, cmd.project_id)}
+
+
 COMMANDS: tuple[str, ...] = ("upload", "analyze", "suggest", "generate_pipeline")
-QUERIES: tuple[str, ...] = ("list", "get", "suggestions")
+QUERIES: tuple[str, ...] = ("list", "get", "suggestions", "join_pairs")

@@ -297,3 +297,13 @@ async def list_suggestions(conn: AsyncConnection, workload_id: str) -> list[dict
     rows = await conn.execute(text(
         f"SELECT body FROM {SCHEMA}.suggestions WHERE workload_id = :w ORDER BY position"), {"w": workload_id})
     return [_json(r.body) for r in rows]
+
+
+async def project_join_pairs(conn: AsyncConnection, project_id: str) -> list[dict[str, Any]]:
+    """Join pairs over every analysed workload of a project, executions summed (metadata's JoinPair shape)."""
+    rows = await conn.execute(text(
+        f"SELECT j.left_table, j.left_column, j.right_table, j.right_column, sum(j.executions) AS executions, "
+        f"sum(j.queries) AS queries FROM {SCHEMA}.joins j JOIN {SCHEMA}.workloads w USING (workload_id) "
+        "WHERE w.project_id = :p GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2, 3, 4"), {"p": project_id})
+    return [{"left_table": r.left_table, "left_column": r.left_column, "right_table": r.right_table,
+             "right_column": r.right_column, "executions": int(r.executions), "queries": int(r.queries)} for r in rows]
