@@ -198,3 +198,20 @@ async def test_catalog_from_the_metadata_service_and_pipeline_saved_in_the_proje
         assert saved["name"] == "from the workload" and saved["yaml"] == generated["yaml"]
         with pytest.raises(NotFound):
             await cmd(nc, "upload", {"project_id": "nobody", "filename": "w.csv", "content": to_csv(iter(ROWS[:3]))})
+
+
+async def test_a_deleted_projects_workloads_leave_the_read_models(bus: nats.NATS) -> None:
+    import asyncio
+
+    uploaded = await cmd(bus, "upload", {"project_id": "sales", "filename": "w.jsonl", "content": to_jsonl(iter(ROWS[:40]))})
+    await cmd(bus, "analyze", {"workload_id": uploaded["workload_id"], "catalog": catalog().model_dump(mode="json")})
+    assert (await qry(bus, "list", {"project_id": "sales"}))["total"] == 1
+    await request(bus, command_subject("projects", "delete"), {"id": "sales"}, meta=ALICE)
+    for _ in range(100):  # the cleanup consumer applies ProjectDeleted from JetStream
+        if (await qry(bus, "list", {"project_id": "sales"}))["total"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (await qry(bus, "list", {"project_id": "sales"}))["total"] == 0
+    assert (await qry(bus, "join_pairs", {"project_id": "sales"}))["join_pairs"] == []
+    with pytest.raises(NotFound):
+        await qry(bus, "get", {"workload_id": uploaded["workload_id"]})

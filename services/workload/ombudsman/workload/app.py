@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.subjects import events_filter
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.workload.handlers import COMMANDS, QUERIES, Handlers, WorkloadSettings
-from ombudsman.workload.projections import SCHEMA, WorkloadProjection
+from ombudsman.workload.projections import SCHEMA, ProjectCleanup, WorkloadProjection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,7 +25,9 @@ def _bind(name: str) -> Any:
 def create_service(settings: WorkloadSettings | None = None) -> Service:
     """The workload service with its handlers and projection registered."""
     service = Service("workload", schema=SCHEMA, settings=settings or WorkloadSettings(), migrations=MIGRATIONS,
-                      projections=[WorkloadProjection()])
+                      projections=[WorkloadProjection()],
+                      consumers=[(ProjectCleanup(), "workload-project-cleanup",
+                                  events_filter("project", "*", "ProjectDeleted"))])
     for name in COMMANDS:
         service.command(name)(_bind(name))
     for name in QUERIES:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import UnknownEventType, decode
+from ombudsman.contracts.subjects import events_filter
 from ombudsman.eventstore.projections import Projection
 
 SCHEMA = "workload"
@@ -238,9 +239,35 @@ async def _model_items(conn: AsyncConnection, w: str, items: list[dict[str, Any]
             "features = CAST(:f AS jsonb), replayable = :r WHERE workload_id = :w AND fingerprint = :fp"), queries)
 
 
+class ProjectCleanup(Projection):
+    """Drops a deleted project's workload rows (the projects service's ProjectDeleted, via JetStream).
+    The events stay: the audit trail keeps them."""
+
+    name = "workload_project_cleanup"
+    event_types = frozenset({"ProjectDeleted"})
+    replay_source = "stream"
+    replay_filter = events_filter("project", "*", "ProjectDeleted")
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        for statement in ddl():
+            await conn.execute(text(statement))
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        return None  # it only deletes: a rebuild of the tables replays the deletions after them
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        project = envelope.data.get("project_id")
+        if not project:
+            return
+        ids = text(f"SELECT workload_id FROM {SCHEMA}.workloads WHERE project_id = :p")
+        for table in ("queries", "table_usage", "joins", "suggestions", "pipelines"):
+            await conn.execute(text(f"DELETE FROM {SCHEMA}.{table} WHERE workload_id IN ({ids.text})"), {"p": project})
+        await conn.execute(text(f"DELETE FROM {SCHEMA}.workloads WHERE project_id = :p"), {"p": project})
+
+
 def all_projections() -> list[Projection]:
     """For `ombudsman replay workload`."""
-    return [WorkloadProjection()]
+    return [WorkloadProjection(), ProjectCleanup()]
 
 
 # --- reads ----------------------------------------------------------------------------------
