@@ -103,6 +103,10 @@ async def test_users_projection_rebuilds_from_events_alone(gateway: Gateway) -> 
     await gateway.client.post("/api/v1/auth/login", json={"username": "ivy", "password": "bad-password"})
     r = await gateway.client.patch(f"/api/v1/users/{hank['id']}", headers=admin_auth, json={"role": "viewer"})
     assert r.status_code == 200 and r.json()["role"] == "viewer"
+    viewers = (await gateway.client.get("/api/v1/users", headers=admin_auth, params={"role": "viewer"})).json()
+    assert [u["username"] for u in viewers["items"]] == ["hank"] and viewers["total"] == 1
+    found = (await gateway.client.get("/api/v1/users", headers=admin_auth, params={"q": "i_y"})).json()
+    assert found["total"] == 0  # '_' is matched literally, not as a wildcard
     query = text(f"SELECT * FROM {SCHEMA}.users ORDER BY id")
     async with users.engine.connect() as conn:
         before = [dict(row) for row in (await conn.execute(query)).mappings()]

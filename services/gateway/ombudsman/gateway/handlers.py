@@ -111,8 +111,11 @@ class UserService:
             raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
         return _public(row)
 
-    async def list(self, offset: int, limit: int, role: str | None = None, q: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        where, params = ["TRUE"], {"offset": offset, "limit": limit}
+    async def list_users(self, offset: int, limit: int, role: str | None = None,
+                         q: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of users (by username), filtered by role and a username substring."""
+        where: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
         if role:
             where.append("role = :role")
             params["role"] = role
@@ -211,6 +214,8 @@ class UserService:
         raise Unauthorized("invalid username or password")
 
     async def _issue(self, conn: AsyncConnection, state: domain.UserState, family_id: str) -> IssuedTokens:
+        if self.tokens is None:
+            raise RuntimeError("this UserService was made without a token service (admin tooling)")
         access, claims = self.tokens.issue(state.id, state.username, state.role)
         refresh = new_refresh_token()
         await conn.execute(

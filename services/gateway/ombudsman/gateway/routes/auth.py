@@ -85,7 +85,7 @@ async def me(user: CurrentUser, request: Request) -> Any:
 async def list_users(user: Admin, request: Request, offset: Offset = 0, limit: Limit = 50,
                      role: Literal["admin", "user", "viewer"] | None = None,
                      q: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None) -> Any:
-    items, total = await request.app.state.users.list(offset, limit, role, q)
+    items, total = await request.app.state.users.list_users(offset, limit, role, q)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
 
