@@ -253,6 +253,11 @@ class Service:
             payload = json.loads(msg.data) if msg.data else {}
             if not isinstance(payload, dict):
                 raise Invalid("the request body must be a JSON object")
+            nul_field = _nul_field(payload)
+            if nul_field is not None:
+                # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as an internal error
+                raise Invalid(f"{nul_field or 'body'}: text must not contain NUL characters",
+                              {"errors": [{"field": nul_field, "message": "contains a NUL character"}]})
             meta = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
         except json.JSONDecodeError as exc:
             return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
@@ -287,6 +292,26 @@ class Service:
             await stop.wait()
         finally:
             await self.stop()
+
+
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = _nul_field(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_field(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
