@@ -20,6 +20,7 @@ _MOUNTED = [
     ("ombudsman.eventstore.cli", "app"),
     ("ombudsman.eventstore.launcher", "app"),
     ("ombudsman.client.demo", "app"),
+    ("ombudsman.client.events_doc", "app"),
     ("ombudsman.client.commands", "app"),
     ("ombudsman.client.audit_verify", "app"),
 ]
