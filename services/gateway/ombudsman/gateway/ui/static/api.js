@@ -3,7 +3,7 @@
 
 const KEY = "ombudsman.session";
 // Login, refresh and logout answer 401 for their own reasons: no token renewal, no redirect.
-const isAuthCall = (path) => /^\/api\/v1\/auth\//.test(path);
+const isAuthCall = (path) => /^\/api\/v1\/auth\/(login|refresh|logout)$/.test(path);
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {

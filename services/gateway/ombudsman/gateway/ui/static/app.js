@@ -7,6 +7,7 @@ const notice = document.getElementById("notice");
 const PAGE_SIZE = 20;
 const EXPORTS = [["json", "JSON"], ["csv", "CSV"], ["excel", "Excel"], ["pdf", "PDF"], ["junit", "JUnit"], ["html", "HTML"]];
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const UNFINISHED = new Set(["queued", "pending", "dispatched", "running", "started"]);
 let socket = null; // the run page's live WebSocket, closed when leaving the page
 
 // --- notices and errors -------------------------------------------------------------------
@@ -62,11 +63,18 @@ async function route() {
   for (const [pattern, view] of ROUTES) {
     const match = pattern.exec(path);
     if (match) {
-      try { await view(match, query); } catch (error) { if (!(error instanceof ApiError && error.status === 401)) say(explain(error)); }
+      try { await view(match, query); } catch (error) { if (!(error instanceof ApiError && error.status === 401)) failedPage(error); }
       return;
     }
   }
   go(signedIn ? "#/projects" : "#/login");
+}
+
+/** A page that could not load: say why instead of leaving the previous page on screen. */
+function failedPage(error) {
+  hush();
+  page(error instanceof ApiError && error.status === 404 ? "Not found" : "This page could not be loaded",
+    h("p", {}, explain(error)), h("p", {}, h("a", { href: "#/projects" }, "Back to the projects")));
 }
 
 function showChrome(signedIn) {
@@ -113,6 +121,7 @@ function loginView() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     submit.disabled = true;
+    submit.textContent = "Logging in…";
     try {
       await login(username.value.trim(), password.value);
       hush();
@@ -120,7 +129,7 @@ function loginView() {
     } catch (error) {
       say(error instanceof ApiError && error.status === 401 ? "Wrong username or password (or the account is locked)." : explain(error));
       password.select();
-    } finally { submit.disabled = false; }
+    } finally { submit.disabled = false; submit.textContent = "Log in"; }
   });
   document.title = "Log in · Ombudsman";
   clear(main, h("section", { class: "login" }, h("h1", { id: "login-title" }, "Log in to Ombudsman"),
@@ -294,7 +303,7 @@ async function runView(runId) {
 
   const steps = new Map(); // step name -> {status, li}
   const progress = () => {
-    const finished = [...steps.values()].filter((s) => !["queued", "running"].includes(s.status)).length;
+    const finished = [...steps.values()].filter((s) => !UNFINISHED.has(s.status)).length;
     const total = Math.max(run.total_steps || 0, steps.size, 1);
     bar.max = total;
     bar.value = finished;
@@ -314,11 +323,11 @@ async function runView(runId) {
   const showResults = async () => {
     const final = await api.get(`/api/v1/runs/${encodeURIComponent(runId)}`);
     clear(status, badge(final.status));
-    for (const step of final.steps || []) mark(step.step, step.status || step.state, step.message);
+    for (const step of final.steps || []) mark(step.step, step.status || step.state);
     clear(details, h("h2", { id: "results-h" }, "Results"), summary(final), (final.steps || []).map(stepDetails));
   };
 
-  for (const step of run.steps || []) mark(step.step, step.status || step.state || "queued", step.message);
+  for (const step of run.steps || []) mark(step.step, step.status || step.state || "queued");
   if (TERMINAL.has(run.status)) { await showResults(); return; }
 
   socket = new WebSocket(runSocketUrl(runId));
@@ -341,7 +350,9 @@ async function runView(runId) {
   });
   ws.addEventListener("close", (event) => {
     if (socket === ws) socket = null;
-    if (event.code === 4401) { session.clear(); go("#/login"); say("Your session has ended; please log in again.", "info"); }
+    // The access token expired: renewing it through a REST call (refresh on 401) and reloading the
+    // page reconnects; when it cannot be renewed, the API client sends the user to the login page.
+    if (event.code === 4401) api.get("/api/v1/auth/me").then(route, () => {});
   });
 }
 

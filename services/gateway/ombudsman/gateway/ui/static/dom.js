@@ -54,7 +54,8 @@ export function seconds(value) {
 
 /** A short readable form of any JSON value for a table cell. */
 export function compact(value) {
-  if (value === null || value === undefined) return "∅";
+  if (value === undefined) return "";
+  if (value === null) return "∅";
   if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Math.round(value * 10000) / 10000);
   if (typeof value !== "object") return String(value);
   if ("source" in value && "target" in value) return `${compact(value.source)} → ${compact(value.target)}`;
