@@ -261,8 +261,10 @@ def stop_stack(stack: Stack) -> None:
                 break
             time.sleep(0.1)
     if stack.pgdata:
-        with contextlib.suppress(Exception):
-            EmbeddedPostgres.start(stack.pgdata).stop()
+        try:
+            EmbeddedPostgres.shutdown(stack.pgdata)
+        except Exception as exc:  # reported, never a traceback: the rest is stopped already
+            typer.secho(f"  PostgreSQL in {stack.pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
     stack.processes = {}
     stack.nats_pid = None
     stack.save()
