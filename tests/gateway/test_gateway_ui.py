@@ -78,6 +78,8 @@ def test_root_serves_the_page_with_the_app_script(client: TestClient) -> None:
     assert parser.module_scripts == ["/ui/app.js"]
     assert "/ui/style.css" in parser.refs
     assert 'id="main"' in response.text
+    head = client.head("/")  # link checkers and load balancers probe with HEAD
+    assert head.status_code == 200 and head.headers["content-type"] == "text/html; charset=utf-8"
 
 
 def test_every_asset_the_page_and_scripts_name_is_served_with_its_content_type(client: TestClient) -> None:

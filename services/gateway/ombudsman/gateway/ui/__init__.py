@@ -50,13 +50,13 @@ def _file(name: str, request: Request) -> Response:
     )
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def index(request: Request) -> Response:
     """The single page; it routes in the URL fragment (`#/projects/...`)."""
     return _file("index.html", request)
 
 
-@router.get("/ui/{name:path}")
+@router.api_route("/ui/{name:path}", methods=["GET", "HEAD"])
 async def asset(name: str, request: Request) -> Response:
     """A script, stylesheet or icon of the UI; anything else is a 404 in the error shape."""
     return _file(name, request)

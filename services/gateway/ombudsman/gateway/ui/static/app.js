@@ -7,6 +7,8 @@ const notice = document.getElementById("notice");
 const PAGE_SIZE = 20;
 const EXPORTS = [["json", "JSON"], ["csv", "CSV"], ["excel", "Excel"], ["pdf", "PDF"], ["junit", "JUnit"], ["html", "HTML"]];
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+// Viewers read only: the gateway would answer 403, so the buttons that write are not offered.
+const canWrite = () => session.get()?.user?.role !== "viewer";
 const UNFINISHED = new Set(["queued", "pending", "dispatched", "running", "started"]);
 let socket = null; // the run page's live WebSocket, closed when leaving the page
 
@@ -178,16 +180,18 @@ async function projectView(projectId) {
   const automate = actionButton("Automate", async () => {
     say("Automating: extracting metadata, suggesting mappings, generating pipelines… this can take a while.", "info");
     try {
-      const result = await api.post(`/api/v1/projects/${pid}/automate`);
-      say(`Automation finished${result && typeof result === "object" && result.pipelines ? `: ${compact(result.pipelines)} pipelines` : ""}.`, "success");
+      const result = await api.post(`/api/v1/projects/${pid}/automate`) || {};
+      const pipelines = Array.isArray(result.pipeline_ids) ? result.pipeline_ids.length : 0;
       await projectView(projectId);
+      say(`Automation finished: ${result.suggested ?? 0} tables matched, ${Array.isArray(result.auto_approved) ? result.auto_approved.length : result.auto_approved ?? 0} mappings approved, `
+        + `${result.relationships ?? 0} relationships, ${pipelines} pipelines generated.`, "success");
     } catch (error) { say(explain(error)); }
   }, { busyText: "Automating…", kind: "primary" });
 
   page(project.name || projectId,
     crumbs(["Projects", "#/projects"], [project.name || projectId]),
     h("p", { class: "muted" }, project.description || ""),
-    h("div", { class: "toolbar" }, automate,
+    h("div", { class: "toolbar" }, canWrite() ? automate : null,
       h("a", { class: "button", href: `#/projects/${pid}/runs` }, "Runs"),
       h("a", { class: "button", href: `#/projects/${pid}/audit` }, "Audit log")),
     h("section", { "aria-labelledby": "setup-h" }, h("h2", { id: "setup-h" }, "Setup ",
@@ -210,7 +214,7 @@ function connectionsSection(projectId, connections) {
     }, { busyText: "Testing…" });
     test.setAttribute("aria-label", `Test connection ${c.name}`);
     return h("tr", {}, h("th", { scope: "row" }, c.name), h("td", {}, c.kind || "—"), h("td", {}, c.role || "—"),
-      h("td", {}, h("code", { class: "url" }, c.url_masked || "—")), h("td", { "aria-live": "polite" }, result), h("td", {}, test));
+      h("td", {}, h("code", { class: "url" }, c.url_masked || "—")), h("td", { "aria-live": "polite" }, result), h("td", {}, canWrite() ? test : null));
   });
   return h("section", { "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connections"),
     rows.length ? h("div", { class: "table-wrap" }, h("table", {},
@@ -249,7 +253,7 @@ function pipelinesSection(projectId, pipelines) {
     return h("li", { class: "card" },
       h("div", { class: "row" }, h("div", {}, h("h3", {}, p.name), h("p", { class: "muted" }, p.description || p.pipeline_id),
         h("p", { class: "tags" }, (p.tags || []).map((t) => h("span", { class: "tag" }, t)))),
-      h("div", { class: "toolbar" }, show, run)),
+      h("div", { class: "toolbar" }, show, canWrite() ? run : null)),
       diagram);
   });
   return h("section", { "aria-labelledby": "pl-h" }, h("h2", { id: "pl-h" }, `Pipelines (${pipelines.length})`),
