@@ -148,11 +148,14 @@ def test_every_api_path_in_the_scripts_exists_in_the_openapi_spec(gateway: FastA
 
 
 def test_the_run_socket_the_ui_opens_is_a_gateway_route(client: TestClient) -> None:
-    sockets = re.findall(r"`\$\{scheme\}//\$\{location\.host\}(/ws/[^?`]+)\?token=", _scripts()["api.js"])
-    assert sockets == ["/ws/runs/${encodeURIComponent(runId)}"]
-    # The gateway's run socket answers there: a bad token is refused by the socket itself (4401),
-    # where a path no socket serves would not even be accepted.
-    with client.websocket_connect("/ws/runs/r-1?token=not-a-token") as socket:
+    source = _scripts()["api.js"]
+    sockets = re.findall(r"new WebSocket\(`\$\{scheme\}//\$\{location\.host\}(/ws/[^`]+)`\)", source)
+    assert sockets == ["/ws/runs/${encodeURIComponent(runId)}"]  # no ?token=: it would land in access logs
+    assert 'socket.send(JSON.stringify({ token: session.token() || "" }))' in source
+    # The gateway's run socket answers there and takes the token as the first message: a bad one is
+    # refused by the socket itself, where a path no socket serves would not even be accepted.
+    with client.websocket_connect("/ws/runs/r-1") as socket:
+        socket.send_json({"token": "not-a-token"})
         message = socket.receive_json()
     assert message["type"] == "error" and message["error"]["code"] == "unauthorized"
 

@@ -131,8 +131,11 @@ export async function downloadExport(runId, format) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
-/** The WebSocket URL of a run's event stream, authenticated with the current access token. */
-export function runSocketUrl(runId) {
+/** Open a run's event stream. The token goes in the first message, not in the URL, so it never
+ * lands in an access log or a proxy's log. */
+export function openRunSocket(runId) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/runs/${encodeURIComponent(runId)}?token=${encodeURIComponent(session.token() || "")}`;
+  const socket = new WebSocket(`${scheme}//${location.host}/ws/runs/${encodeURIComponent(runId)}`);
+  socket.addEventListener("open", () => socket.send(JSON.stringify({ token: session.token() || "" })));
+  return socket;
 }

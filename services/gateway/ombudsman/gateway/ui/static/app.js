@@ -1,5 +1,5 @@
 // Ombudsman web UI: a hash-routed single page over the gateway's REST API and WebSockets.
-import { api, ApiError, downloadExport, login, logout, runSocketUrl, session, setUnauthorizedHandler } from "./api.js";
+import { api, ApiError, downloadExport, login, logout, openRunSocket, session, setUnauthorizedHandler } from "./api.js";
 import { actionButton, badge, clear, compact, h, seconds, table, when } from "./dom.js";
 
 const main = document.getElementById("main");
@@ -334,7 +334,7 @@ async function runView(runId) {
   for (const step of run.steps || []) mark(step.step, step.status || step.state || "queued");
   if (TERMINAL.has(run.status)) { await showResults(); return; }
 
-  socket = new WebSocket(runSocketUrl(runId));
+  socket = openRunSocket(runId);
   const ws = socket;
   ws.addEventListener("message", (event) => {
     let message;
