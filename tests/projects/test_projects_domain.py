@@ -70,3 +70,12 @@ def test_delete_cascades_pipelines_and_mappings_and_then_everything_is_not_found
 def test_mask_url_keeps_urls_without_secrets_unchanged() -> None:
     assert domain.mask_url("duckdb:///tmp/x.db") == "duckdb:///tmp/x.db"
     assert domain.mask_url("mssql+pyodbc://sa:P%40ss@h:1433/db?driver=X") == "mssql+pyodbc://sa:****@h:1433/db?driver=X"
+
+
+def test_update_refuses_null_or_wrongly_typed_values() -> None:
+    state = created()
+    for bad in ({"name": None}, {"name": "   "}, {"source_schemas": "dbo"}, {"description": None}):
+        with pytest.raises(Invalid):
+            domain.update(state, "sales", bad)
+    [event] = domain.update(state, "sales", {"target_database": None, "description": "d"})
+    assert event.changes == {"description": "d"}

@@ -43,8 +43,8 @@ async def export(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -
 
 
 class VerifyRequest(BaseModel):
-    from_position: int = Field(default=1, ge=1)
-    to_position: int | None = Field(default=None, ge=1)
+    from_position: int = Field(default=1, ge=1, le=2**63 - 1)
+    to_position: int | None = Field(default=None, ge=1, le=2**63 - 1)
     include_archives: bool = False  # also re-verify every archive segment's file and signature
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.registry import Event
@@ -45,6 +45,19 @@ class CreateProject(BaseModel):
         return value
 
 
+class ProjectChanges(BaseModel):
+    """The updatable fields and their types (a change may name any subset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="x", min_length=1, max_length=200, pattern=r"\S")
+    description: str = Field(default="", max_length=5000)
+    source_database: str | None = None
+    source_schemas: list[str] = Field(default_factory=list)
+    target_database: str | None = None
+    target_schemas: list[str] = Field(default_factory=list)
+
+
 class AddConnection(BaseModel):
     project_id: str
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")
@@ -81,8 +94,11 @@ def update(state: ProjectState, project_id: str, changes: dict[str, Any]) -> lis
         raise Invalid(f"cannot update field(s) {', '.join(unknown)}", {"fields": unknown})
     if not changes:
         raise Invalid("nothing to update", {"fields": []})
-    if "name" in changes and not str(changes["name"]).strip():
-        raise Invalid("name must not be empty", {"field": "name"})
+    try:
+        changes = ProjectChanges.model_validate(changes).model_dump(include=set(changes))
+    except ValidationError as exc:
+        fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+        raise Invalid(f"invalid value for {', '.join(fields)}: {exc.errors()[0]['msg']}", {"fields": fields}) from None
     effective = {k: v for k, v in changes.items() if getattr(state, k) != v}
     return [ev.ProjectUpdated(project_id=project_id, changes=effective)] if effective else []
 

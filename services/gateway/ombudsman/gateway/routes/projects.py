@@ -18,7 +18,8 @@ router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 NAME = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")]
 Side = Literal["source", "target"]
-MAX_UPLOAD = 20 * 1024 * 1024
+# DDL travels inline in one NATS message (1 MiB by default): larger catalogs are uploaded in parts.
+MAX_DDL_CHARS = 900 * 1024
 
 
 class ProjectIn(Input):
@@ -84,7 +85,8 @@ class DdlIn(Input):
     model_config = ConfigDict(extra="forbid")
     side: Side
     dialect: Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"]
-    ddl: str = Field(min_length=1, max_length=MAX_UPLOAD)
+    ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
+                     description="CREATE TABLE statements (at most 900 KiB per upload: split larger DDL by schema)")
     database: str | None = Field(default=None, max_length=200)
     default_schema: str | None = Field(default=None, max_length=200)
 
