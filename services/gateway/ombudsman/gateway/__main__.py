@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import re
 import sys
 
 import typer
@@ -14,6 +15,16 @@ from ombudsman.contracts.replies import OmbudsmanError
 from ombudsman.gateway.settings import GatewaySettings
 
 cli = typer.Typer(add_completion=False, invoke_without_command=True)
+_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])(?:token|access_token|refresh_token)=)[^&\s]*", re.IGNORECASE)
+
+
+class RedactTokens(logging.Filter):
+    """Access-log lines never show a token passed in a query string (e.g. `/ws/runs/ID?token=...`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1****", a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 @cli.callback()
@@ -23,6 +34,7 @@ def serve(ctx: typer.Context) -> None:
         return
     settings = GatewaySettings()
     logging.basicConfig(level=logging.INFO, format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.run("ombudsman.gateway.app:app_factory", factory=True, host=settings.gateway_host,
                 port=settings.gateway_port, log_level="info", proxy_headers=True, server_header=False)
 
