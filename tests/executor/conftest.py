@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import duckdb
 import nats
 import pytest
 import yaml
 
 from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.eventstore.rpc import request
 from ombudsman.executor.app import ExecutorService, running
-from ombudsman.executor.rpc import request
 from ombudsman.executor.settings import ExecutorSettings
 
 ACK_WAIT = 2.0
@@ -86,14 +87,19 @@ class Bus:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     async def command(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER)
+        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER, timeout=30.0)
 
     async def query(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER)
+        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER, timeout=30.0)
 
     async def stored(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self.service.pool.acquire() as conn:
+        """Rows straight from the executor's schema (plain asyncpg: jsonb comes back as text)."""
+        assert self.service.settings.database_url
+        conn = await asyncpg.connect(self.service.settings.database_url)
+        try:
             return [dict(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
 
     async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
         return await wait_for(lambda: self._finished_run(run_id), timeout, f"run {run_id} to finish")
