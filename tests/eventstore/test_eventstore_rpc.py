@@ -143,3 +143,17 @@ async def test_request_accepts_a_faststream_broker(database_url: str, nats_url: 
     finally:
         await broker.stop()
         await service.stop()
+
+
+async def test_start_without_nats_fails_and_releases_everything(database_url: str) -> None:
+    from ombudsman.eventstore.embedded import free_port
+
+    settings = Settings(database_url=database_url, nats_url=f"nats://127.0.0.1:{free_port()}", connect_timeout=1)
+    service, _ = make_service(database_url, settings.nats_url or "")
+    service.settings = settings
+    with pytest.raises(ConnectionError, match=r"could not connect to NATS at nats://127\.0\.0\.1:"):
+        await service.start()
+    assert service.engine is None and service.nc is None and service.relay is None
+    unconfigured = Service("estest", schema=SCHEMA, settings=Settings(database_url=None, nats_url=None))
+    with pytest.raises(RuntimeError, match="OMB_DATABASE_URL and OMB_NATS_URL must be set"):
+        await unconfigured.start()

@@ -134,3 +134,11 @@ async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus)
     with pytest.raises(NotFound):
         await qry(bus, "pipelines", {"project_id": "sales"})
     assert (await qry(bus, "list", {}))["total"] == 0
+
+
+async def test_nul_characters_are_refused_naming_the_field(bus) -> None:
+    with pytest.raises(Invalid) as bad:
+        await cmd(bus, "create", {"id": "sales", "name": "Sa\x00les"})
+    assert "name" in bad.value.message and "NUL" in bad.value.message
+    with pytest.raises(NotFound):
+        await qry(bus, "get", {"id": "sales"})

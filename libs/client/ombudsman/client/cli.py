@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import typer
 
@@ -19,6 +20,7 @@ _MOUNTED = [
     ("ombudsman.eventstore.cli", "app"),
     ("ombudsman.eventstore.launcher", "app"),
     ("ombudsman.client.demo", "app"),
+    ("ombudsman.client.events_doc", "app"),
     ("ombudsman.client.commands", "app"),
     ("ombudsman.client.audit_verify", "app"),
 ]
@@ -52,9 +54,41 @@ def _mount() -> None:
             app.registered_groups.append(group)
 
 
+def _run_anywhere() -> None:
+    """`ombudsman run`: standalone by default; on the gateway's workers when `--server` is given."""
+    try:
+        from ombudsman.client.commands import remote_run
+        from ombudsman.engine.cli import run_command
+    except ModuleNotFoundError:
+        return
+
+    def run(
+        pipeline: Path = typer.Argument(..., help="pipeline YAML file (or, with --server and --project, a saved pipeline id)"),
+        output_format: str = typer.Option("table", "--format", "-f", help="table | json | junit"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="write the report to this file"),
+        max_parallel: int = typer.Option(4, "--max-parallel", min=1, max=64, help="steps run at the same time"),
+        step: list[str] = typer.Option(None, "--step", help="run only these step ids (repeatable)"),
+        server: str | None = typer.Option(None, "--server", "-s", help="run on this gateway's workers instead"),
+        project: str | None = typer.Option(None, "--project", help="the project of a saved pipeline (with --server)"),
+    ) -> None:
+        """Run a pipeline and report every step's result (exit 0 passed, 1 failed, 2 bad input).
+
+        Standalone (no server needed) unless --server names a gateway: then the pipeline runs on the
+        gateway's workers and progress is followed live.
+        """
+        if server:
+            remote_run(str(pipeline), project=project, watch_it=True, server=server)
+            return
+        run_command(pipeline, output_format=output_format, output=output, max_parallel=max_parallel, step=step)
+
+    app.registered_commands[:] = [c for c in app.registered_commands if c.name != "run"]
+    app.command("run")(run)
+
+
 def main() -> None:
     """Entry point of the `ombudsman` console script."""
     _mount()
+    _run_anywhere()
     try:
         app()
     except KeyboardInterrupt:

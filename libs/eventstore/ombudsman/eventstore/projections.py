@@ -7,6 +7,10 @@ Two ways a projection is fed:
   its row in `<schema>.tracking` (consumer = the projection's name, keyed by event id); a message
   whose event is already tracked is acked and skipped, so redelivery changes nothing.
 
+Failures are nak'ed with a backoff growing to 30 s, at most `max_deliver` (50: about 20 minutes of
+a database outage) times; then the event is logged as given up and a replay from the stream repairs
+the projection.
+
 Ordering: messages are applied in stream order; a message that failed is nak'ed with a backoff and
 may come back after later ones, so consumer-fed projections must not depend on strict cross-stream
 order (per-event tracking keeps them exactly-once regardless).
@@ -101,7 +105,7 @@ class ProjectionConsumer:
         durable: str,
         filter_subject: str = "omb.evt.>",
         batch: int = 100,
-        max_deliver: int = 10,
+        max_deliver: int = 50,
         ack_wait: float = 30.0,
     ) -> None:
         self.engine = engine
@@ -191,6 +195,13 @@ class ProjectionConsumer:
                 await self._apply(envelope, sequence)
         except Exception as exc:
             delay = _backoff(meta.num_delivered)
+            if meta.num_delivered >= self.max_deliver:
+                log.error("consumer %s: event %s (seq %s) failed %s times, giving up (%s); "
+                          "`ombudsman replay <service> %s --source stream` rebuilds the projection with it",
+                          self.durable, envelope.event_id, sequence, meta.num_delivered, exc, self.projection.name)
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                return
             log.warning("consumer %s: event %s (seq %s, delivery %s) failed: %s; retry in %.1fs",
                         self.durable, envelope.event_id, sequence, meta.num_delivered, exc, delay)
             with contextlib.suppress(Exception):

@@ -171,14 +171,22 @@ class Service:
             raise RuntimeError(f"service {self.name}: OMB_DATABASE_URL and OMB_NATS_URL must be set "
                                "(`ombudsman up` sets both for the services it starts)")
         tracing.setup_tracing(self.name)
-        self.engine = create_engine(self.settings.database_url, pool_size=self.settings.db_pool_size)
+        try:
+            await self._start(self.settings.database_url, self.settings.nats_url)
+        except BaseException:
+            await self.stop()  # release what was opened before the failure
+            raise
+        log.info("service %s started", self.name, extra={"subjects": self.subjects})
+
+    async def _start(self, database_url: str, nats_url: str) -> None:
+        self.engine = create_engine(database_url, pool_size=self.settings.db_pool_size)
         if self.migrations is not None:
             await run_migrations(self.engine, self.schema, self.migrations)
         else:
             async with self.engine.begin() as conn:
                 await ensure_event_tables(conn, self.schema)
         await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
-        self.nc = await connect_nats(self.settings.nats_url, name=f"omb-{self.name}",
+        self.nc = await connect_nats(nats_url, name=f"omb-{self.name}",
                                      timeout=self.settings.connect_timeout)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, replicas=self.settings.events_replicas)
@@ -195,7 +203,6 @@ class Service:
             self._subscriptions.append(await self.nc.subscribe(subject, queue=group, cb=self._on_request))
         await self.nc.flush()
         self._started = True
-        log.info("service %s started", self.name, extra={"subjects": self.subjects})
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""
@@ -246,6 +253,11 @@ class Service:
             payload = json.loads(msg.data) if msg.data else {}
             if not isinstance(payload, dict):
                 raise Invalid("the request body must be a JSON object")
+            nul_field = _nul_field(payload)
+            if nul_field is not None:
+                # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as an internal error
+                raise Invalid(f"{nul_field or 'body'}: text must not contain NUL characters",
+                              {"errors": [{"field": nul_field, "message": "contains a NUL character"}]})
             meta = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
         except json.JSONDecodeError as exc:
             return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
@@ -282,6 +294,26 @@ class Service:
             await self.stop()
 
 
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = _nul_field(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_field(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
 
@@ -291,16 +323,16 @@ def _summary(exc: ValidationError) -> str:
 
 
 async def connect_nats(url: str, *, name: str, timeout: float = 30.0) -> NATS:  # noqa: ASYNC109
-    """Connect to NATS, retrying until `timeout` (the server may still be starting); reconnects forever after."""
+    """Connect to NATS, waiting up to `timeout` for a server (it may still be starting); reconnects forever after.
+
+    Raises `ConnectionError` naming the URL when no server answered in time.
+    """
     servers = [u.strip() for u in url.split(",") if u.strip()]
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.1
-    while True:
-        try:
-            return await nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                      connect_timeout=2)
-        except Exception:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(2.0, delay * 2)
+    try:
+        # max_reconnect_attempts=-1 also makes the first connect keep trying; the deadline bounds it.
+        return await asyncio.wait_for(
+            nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2),
+            timeout=timeout,
+        )
+    except TimeoutError:
+        raise ConnectionError(f"could not connect to NATS at {url} within {timeout}s") from None

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path
 from fastapi.responses import PlainTextResponse
 from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.mermaid import to_mermaid
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.mermaid import pipeline_mermaid
 from ombudsman.gateway.schemas import Input
 from ombudsman.gateway.templates import TEMPLATES
 
@@ -98,4 +98,4 @@ async def pipeline_diagram(project_id: PID, pipeline_id: PLID, user: CurrentUser
     pipeline = await bus.query("projects", "pipeline", {"project_id": project_id, "pipeline_id": pipeline_id},
                                user.actor)
     spec = load_pipeline(pipeline.get("yaml") or "")
-    return PlainTextResponse(pipeline_mermaid(spec), media_type="text/plain")
+    return PlainTextResponse(to_mermaid(spec), media_type="text/plain")
