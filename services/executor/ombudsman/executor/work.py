@@ -64,7 +64,11 @@ class StepWork(Projection):
                               headers=headers, timeout=self.ack_timeout)
 
 
+# A dispatch given up would leave its run waiting forever: retry (backoff up to 30 s) for weeks, not minutes.
+MAX_DELIVER = 100_000
+
+
 def step_work_consumer(engine: AsyncEngine, schema: str, js: JetStreamContext) -> ProjectionConsumer:
-    """The dispatcher: a durable consumer of the executor's `StepDispatched` events, retried forever."""
+    """The dispatcher: a durable consumer of the executor's `StepDispatched` events."""
     return ProjectionConsumer(engine, schema, js, StepWork(js), durable=DURABLE, filter_subject=FILTER,
-                              max_deliver=-1)
+                              max_deliver=MAX_DELIVER)
