@@ -85,6 +85,7 @@ class Bus:
     nc: Any
     service: ExecutorService
     events: list[dict[str, Any]] = field(default_factory=list)
+    _pool: asyncpg.Pool | None = None
 
     async def command(self, name: str, payload: dict[str, Any]) -> Any:
         return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER, timeout=30.0)
@@ -94,12 +95,16 @@ class Bus:
 
     async def stored(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows straight from the executor's schema (plain asyncpg: jsonb comes back as text)."""
-        assert self.service.settings.database_url
-        conn = await asyncpg.connect(self.service.settings.database_url)
-        try:
+        if self._pool is None:
+            assert self.service.settings.database_url
+            self._pool = await asyncpg.create_pool(self.service.settings.database_url, min_size=1, max_size=4)
+        async with self._pool.acquire() as conn:
             return [dict(r) for r in await conn.fetch(sql, *args)]
-        finally:
-            await conn.close()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
         return await wait_for(lambda: self._finished_run(run_id), timeout, f"run {run_id} to finish")
@@ -136,9 +141,11 @@ def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings
 async def bus(nats_url: str, database_url: str) -> AsyncIterator[Bus]:
     async with running(settings(nats_url, database_url)) as service:
         nc = await nats.connect(nats_url)
+        bus = Bus(nc, service)
         try:
-            yield Bus(nc, service)
+            yield bus
         finally:
+            await bus.close()
             await nc.close()
 
 

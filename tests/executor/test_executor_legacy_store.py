@@ -88,5 +88,6 @@ async def test_interim_store_is_converted_without_dispatching_twice(nats_url: st
             stored = await bus.stored("SELECT event_id, occurred_at FROM executor.events ORDER BY version")
             assert [r["event_id"] for r in stored] == [e.event_id for e in [*envelopes, unpublished]]
             assert stored[0]["occurred_at"] == envelopes[0].occurred_at
+            await bus.close()
     finally:
         await nc.close()

@@ -161,13 +161,16 @@ async def test_schedule_fires_each_instant_once_across_restart(nats_url: str, da
         at = first_due + timedelta(minutes=11)  # three instants are due: +0, +5, +10
         assert await service.coordinator.fire_due_schedules(at) == 3
         assert await service.coordinator.fire_due_schedules(at) == 0
+        await bus.close()
         await nc.close()
     async with running(cfg) as service:  # a restart: the firings are in the event log
         assert await service.coordinator.fire_due_schedules(at) == 0
         assert await service.coordinator.fire_due_schedules(at + timedelta(minutes=5)) == 1
-        instants = [datetime.fromisoformat(r["i"]) for r in await Bus(nc, service).stored(
+        bus = Bus(nc, service)
+        instants = [datetime.fromisoformat(r["i"]) for r in await bus.stored(
             "SELECT data->>'instant' AS i FROM executor.events WHERE stream_id=$1 AND event_type='ScheduleFired'"
             " ORDER BY version", schedule_id)]
+        await bus.close()
     assert instants == [first_due + timedelta(minutes=m) for m in (0, 5, 10, 15)]
 
 
