@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import nats
 import pytest
 import uvicorn
 
+from ombudsman.audit import app as audit_app
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import Event, envelope_for
 from ombudsman.contracts.subjects import command_subject, event_subject
@@ -25,7 +27,10 @@ from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.metadata import app as metadata_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.standins import CatchAllStandIn, ExecutorStandIn
+from ombudsman.workload import app as workload_app
+from ombudsman.workload.handlers import WorkloadSettings
+from tests.engine.conftest import fakesnow_server, fakesnow_url  # noqa: F401  (fixtures)
+from tests.gateway.standins import ExecutorTimingStandIn
 
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
@@ -42,6 +47,11 @@ async def projects_service(database_url: str, nats_url: str) -> AsyncIterator[An
     await service.start()
     yield service
     await service.stop()
+
+
+def workload_settings(database_url: str, nats_url: str, upload_dir: Path) -> WorkloadSettings:
+    return WorkloadSettings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32,
+                            workload_upload_dir=upload_dir)
 
 
 def gateway_settings(database_url: str, nats_url: str, **overrides: Any) -> GatewaySettings:
@@ -104,13 +114,14 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 class Served:
-    """A gateway on a free port with the REAL projects and metadata services behind it, and stand-ins
-    (tests/gateway/standins.py) for the executor's run queries (the WebSocket tests publish synthetic
-    run events with exact timing, which the real executor cannot know about) and for the services
-    not written yet (workload, audit)."""
+    """A gateway on a free port with the REAL projects, metadata, workload and audit services behind
+    it, and one stand-in (tests/gateway/standins.py): the executor's run queries, because the WebSocket
+    tests publish synthetic run events with exact timing, which the real executor cannot know about.
+    The real executor is behind the gateway in test_gateway_e2e_run.py and test_gateway_full_flow.py."""
 
-    def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorStandIn):
+    def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorTimingStandIn, upload_dir: Path):
         self.app, self.port, self.nc, self.executor = app, port, nc, executor
+        self.upload_dir = upload_dir
         self.created: set[str] = set()
         self.versions: dict[str, int] = {}
 
@@ -143,27 +154,29 @@ class Served:
 
 
 @pytest.fixture
-async def served(database_url: str, nats_url: str) -> AsyncIterator[Served]:
+async def served(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[Served]:
     await ensure_events_stream(nats_url)
-    app = create_app(gateway_settings(database_url, nats_url, request_timeout=15.0))  # a loaded CI box is slow
+    upload_dir = tmp_path / "uploads"  # shared by the gateway and the workload service
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=15.0,  # a loaded CI box is slow
+                                      workload_upload_dir=upload_dir))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
     services = [projects_app.create_service(service_settings(database_url, nats_url)),
-                metadata_app.create_service(service_settings(database_url, nats_url))]
+                metadata_app.create_service(service_settings(database_url, nats_url)),
+                workload_app.create_service(workload_settings(database_url, nats_url, upload_dir)),
+                audit_app.create_service(service_settings(database_url, nats_url))]
     for service in services:
         await service.start()
-    executor = await ExecutorStandIn().start(nats_url)
-    others = [await CatchAllStandIn(name).start(nats_url) for name in ("workload", "audit")]
+    executor = await ExecutorTimingStandIn().start(nats_url)
     nc = await nats.connect(nats_url)
     try:
-        yield Served(app, port, nc, executor)
+        yield Served(app, port, nc, executor, upload_dir)
     finally:
         await nc.close()
-        for standin in [executor, *others]:
-            await standin.stop()
+        await executor.stop()
         for service in services:
             await service.stop()
         server.should_exit = True

@@ -1,11 +1,11 @@
-"""STAND-INS: the executor's run queries for the WebSocket tests (they publish synthetic run events
-with exact timing, which the real executor cannot know about), and services not written yet
-(workload, audit).
+"""STAND-IN for the executor's run queries, used only where a test needs exact control of event
+timing: the WebSocket tests publish synthetic run events (and the schemathesis run reads a run
+that exists), which the real executor cannot know about. Every other service behind the gateway in
+these tests is the real one (projects, metadata, workload, audit; the real executor and a worker
+process in test_gateway_e2e_run.py and test_gateway_full_flow.py).
 
-Each answers its real NATS subjects (omb.qry.<service>.<name> / omb.cmd.<service>.<name>) with the
-reply shape of contracts.replies.Reply, keeping state in memory. They exist so the gateway's own
-behaviour (membership, roles, mapping HTTP to the bus, WebSocket replay) is tested over a real
-bus; replace each with the real service in these tests once it exists.
+It answers its real NATS subjects (omb.qry.executor.<name> / omb.cmd.executor.<name>) with the
+reply shape of contracts.replies.Reply, keeping state in memory.
 """
 
 from __future__ import annotations
@@ -66,16 +66,9 @@ class StandIn:
             return Reply.failure(Invalid(f"bad request: missing {exc}"))
 
 
-class CatchAllStandIn(StandIn):
-    """STAND-IN for a service not yet written that knows nothing: every command/query is not_found."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
-
-
-class ExecutorStandIn(StandIn):
-    """STAND-IN for services/executor (not yet written): answers `run` and `runs` for known runs."""
+class ExecutorTimingStandIn(StandIn):
+    """STAND-IN for services/executor's run queries in the event-timing tests: answers `run`, `runs`,
+    `export` and `queue_run` for the runs a test put in `runs`."""
 
     service = "executor"
 
@@ -94,7 +87,7 @@ class ExecutorStandIn(StandIn):
         return {"items": items, "total": len(items)}
 
 
-def _export(self: ExecutorStandIn, p: dict[str, Any], meta: Metadata) -> Any:
+def _export(self: ExecutorTimingStandIn, p: dict[str, Any], meta: Metadata) -> Any:
     import base64
 
     run = self.on_qry_run({"run_id": p["run_id"]}, meta)
@@ -103,12 +96,12 @@ def _export(self: ExecutorStandIn, p: dict[str, Any], meta: Metadata) -> Any:
             "content_b64": base64.b64encode(body).decode()}
 
 
-def _queue_run(self: ExecutorStandIn, p: dict[str, Any], meta: Metadata) -> Any:
+def _queue_run(self: ExecutorTimingStandIn, p: dict[str, Any], meta: Metadata) -> Any:
     run_id = f"run-{len(self.runs) + 1}"
     self.runs[run_id] = {"run_id": run_id, "project_id": p.get("project_id"), "status": "queued",
                          "requested_by": meta.actor.id}
     return {"run_id": run_id}
 
 
-ExecutorStandIn.on_qry_export = _export  # type: ignore[attr-defined]
-ExecutorStandIn.on_cmd_queue_run = _queue_run  # type: ignore[attr-defined]
+ExecutorTimingStandIn.on_qry_export = _export  # type: ignore[attr-defined]
+ExecutorTimingStandIn.on_cmd_queue_run = _queue_run  # type: ignore[attr-defined]

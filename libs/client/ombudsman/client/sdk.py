@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -336,6 +337,13 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/workloads",
                           json_body={"filename": filename, "content": content, "format": format})
 
+    def upload_workload_file(self, project_id: str, path: str | Path, format: str = "json") -> Any:
+        """Upload a Query Store export file (multipart, streamed from disk: no 1 MiB bus limit)."""
+        file = Path(path)
+        with file.open("rb") as handle:
+            return self._json("POST", f"/projects/{_seg(project_id)}/workloads/file",
+                              files={"file": (file.name, handle)}, data={"format": format})
+
     def workloads(self, project_id: str) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/workloads")
 
@@ -356,8 +364,20 @@ class OmbudsmanClient:
     def audit_stats(self, **filters: Any) -> Any:
         return self._json("GET", "/audit/stats", params=filters)
 
-    def audit_verify(self, from_position: int | None = None, to_position: int | None = None) -> Any:
-        return self._json("GET", "/audit/verify", params={"from_position": from_position, "to_position": to_position})
+    def audit_verify(self, from_position: int | None = None, to_position: int | None = None,
+                     include_archives: bool = False) -> Any:
+        params: dict[str, Any] = {"from_position": from_position, "to_position": to_position}
+        if include_archives:
+            params["include_archives"] = "true"
+        return self._json("GET", "/audit/verify", params=params)
+
+    def audit_archive(self, before: datetime | str) -> Any:
+        """Archive the audit log rows older than `before` (admin; `before` beyond the retention period)."""
+        when = before.isoformat() if isinstance(before, datetime) else before
+        return self._json("POST", "/audit/archive", json_body={"before": when})
+
+    def audit_archive_segments(self) -> Any:
+        return self._json("GET", "/audit/archive-segments")
 
     def audit_export(self, format: Literal["jsonl", "csv"] = "jsonl", **filters: Any) -> ExportFile:
         response = self._request("GET", "/audit/export", params={"format": format, **filters})

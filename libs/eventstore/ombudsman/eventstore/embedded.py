@@ -108,3 +108,14 @@ class EmbeddedPostgres:
         cleanup = getattr(self.server, "cleanup", None)
         if cleanup:
             cleanup()
+
+    @staticmethod
+    def shutdown(data_dir: Path | str) -> None:
+        """Stop the PostgreSQL running in `data_dir`, whoever started it (fast shutdown)."""
+        from pgserver._commands import pg_ctl  # pgserver's own wrapper (runs as its system user when root)
+
+        data_dir = Path(data_dir)
+        if not (data_dir / "postmaster.pid").exists():
+            return
+        user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user, timeout=60)

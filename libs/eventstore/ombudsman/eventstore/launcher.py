@@ -261,8 +261,10 @@ def stop_stack(stack: Stack) -> None:
                 break
             time.sleep(0.1)
     if stack.pgdata:
-        with contextlib.suppress(Exception):
-            EmbeddedPostgres.start(stack.pgdata).stop()
+        try:
+            EmbeddedPostgres.shutdown(stack.pgdata)
+        except Exception as exc:  # reported, never a traceback: the rest is stopped already
+            typer.secho(f"  PostgreSQL in {stack.pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
     stack.processes = {}
     stack.nats_pid = None
     stack.save()
@@ -287,19 +289,20 @@ def up(
     except (RuntimeError, TimeoutError) as exc:
         typer.secho(f"ombudsman up failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    if not detach:  # from here on Ctrl-C means "stop the stack", never a traceback
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
     typer.echo(f"Gateway: {stack.gateway_url}  (API docs: {stack.gateway_url}/docs)")
     typer.echo(f"NATS: {stack.nats_url}")
     if detach:
         typer.echo("Running in the background: `ombudsman status`, `ombudsman down`.")
         return
     typer.echo("Press Ctrl-C to stop.")
-    stop = {"now": False}
-
-    def _stop(*_: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     while not stop["now"]:
         time.sleep(0.3)
         _reap_children()

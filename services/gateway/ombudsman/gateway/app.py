@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ombudsman.eventstore import tracing
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.streams import ensure_streams
@@ -22,6 +23,8 @@ from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.routes import audit, auth, health, pipelines, projects, runs, workloads
 from ombudsman.gateway.settings import GatewaySettings, get_settings
+from ombudsman.gateway.tracing import Traced
+from ombudsman.gateway.ui import router as ui_router
 from ombudsman.gateway.ws import router as ws_router
 
 log = logging.getLogger("ombudsman.gateway")
@@ -143,6 +146,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (auth, health, projects, pipelines, runs, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
+    app.include_router(ui_router)  # the web UI at / and /ui/...
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -153,6 +157,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(Hardening)
+    app.add_middleware(Traced)  # outermost: the request's span covers everything below it
+    tracing.setup_tracing("gateway")
     return app
 
 

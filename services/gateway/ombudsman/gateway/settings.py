@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -37,6 +38,18 @@ class GatewaySettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_timeout: float = Field(default=10.0, gt=0)
     health_timeout: float = Field(default=1.5, gt=0)
+
+    # Workload uploads: files go to the folder shared with the workload service (the same
+    # `OMB_WORKLOAD_UPLOAD_DIR`, default `<OMB_HOME>/uploads`) and only their path crosses NATS.
+    home: Path = Path(".ombudsman")
+    workload_upload_dir: Path | None = None
+    workload_upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    # JSON-inline uploads at most this big (UTF-8 bytes) are sent inline; larger ones go through the folder.
+    workload_inline_max_bytes: int = Field(default=512 * 1024, ge=0, le=900 * 1024)
+
+    def upload_dir(self) -> Path:
+        """The shared upload folder (created on first use)."""
+        return (self.workload_upload_dir or self.home / "uploads").resolve()
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from sqlglot import exp
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
+    QueryError,
     Side,
     ValidationContext,
     ValidationInputError,
@@ -116,6 +117,19 @@ def checked_select(text: str, dialect: str, side: Side) -> exp.Query:
     return statement
 
 
+def render_as_written(ctx: ValidationContext, side: Side, query: exp.Query) -> str:
+    """User SQL rendered with its own quoting, recorded like every query of the step.
+
+    Unlike generated SQL (every name quoted, see `sql.render`), names the user left unquoted stay
+    unquoted so the database folds them as it does for unquoted names (Snowflake to upper case,
+    PostgreSQL to lower case); quoted names stay quoted. The query carries no bound values."""
+    for dialect in ctx.render_also:
+        ctx.renderings.setdefault(dialect, []).append(query.sql(dialect=dialect, identify=False))
+    sql = query.sql(dialect=ctx.dialect(side), identify=False)
+    ctx.sql[side].append(sql)
+    return sql
+
+
 @register
 class CustomQuery(Validator):
     name = "custom_query"
@@ -140,13 +154,11 @@ class CustomQuery(Validator):
             inner.set("order", None)  # an ORDER BY in a derived table is an error in T-SQL; order is irrelevant here
         wrapped = exp.select(exp.Star()).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=q.ident("omb_q"))))
         wrapped = wrapped.limit(max_rows + 1)
-        sql, params = ctx.render(side, wrapped)
+        sql = render_as_written(ctx, side, wrapped)
         try:
             # the connector checks once more and uses a read-only transaction where the database has one
-            table = await ctx.connector(side).fetch_readonly(sql, params)
+            table = await ctx.connector(side).fetch_readonly(sql)
         except Exception as exc:
-            from ombudsman.engine.validators.base import QueryError
-
             raise QueryError(side, sql, exc) from exc
         rows = to_rows(table)
         if len(rows) > max_rows:

@@ -17,7 +17,12 @@ from ombudsman.engine.validators.base import (
     to_rows,
 )
 from ombudsman.engine.validators.compare import compare_figures
-from ombudsman.engine.validators.referential import child_where, orphan_condition, parent_ref
+from ombudsman.engine.validators.referential import (
+    child_where,
+    orphan_condition,
+    parent_columns,
+    parent_ref,
+)
 
 
 @register
@@ -34,15 +39,23 @@ class LateArrivingFacts(Validator):
         load_column: str | None = Field(default=None, description="load timestamp column; with max_lag_days")
         max_lag_days: int = Field(default=1, ge=0)
         dimension: str | None = Field(default=None, description="dimension table (schema.table) the facts point to")
-        target_dimension: str | None = None
-        fact_key: str | None = None
-        dim_key: str | None = None
+        target_dimension: str | None = Field(default=None, description="dimension table on the target, if named differently")
+        fact_key: str | None = Field(
+            default=None, description="the fact table's key column pointing at the dimension (renamed on the target "
+            "through the step's `columns` mapping, like every column of the step's table)"
+        )
+        dim_key: str | None = Field(default=None, description="the dimension's key column")
+        target_dim_key: str | None = Field(
+            default=None, description="the dimension's key column on the target, if named differently (used as written)"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         if params.load_column is None and params.dimension is None:
             raise ValidationInputError("give parameters.load_column and/or parameters.dimension")
         if params.dimension and not (params.fact_key and params.dim_key):
             raise ValidationInputError("parameters.dimension needs parameters.fact_key and parameters.dim_key")
+        if params.target_dim_key and not params.dimension:
+            raise ValidationInputError("parameters.target_dim_key needs parameters.dimension")
 
         def conditions(side: Side) -> dict[str, exp.Expr]:
             found: dict[str, exp.Expr] = {}
@@ -53,7 +66,8 @@ class LateArrivingFacts(Validator):
                 found["late_facts"] = exp.GT(this=ctx.col(side, params.load_column, "c"), expression=deadline)
             if params.dimension and params.fact_key and params.dim_key:
                 dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
-                found["facts_without_dimension"] = orphan_condition(ctx, side, [params.fact_key], dim, [params.dim_key])
+                dim_key = parent_columns(ctx, side, [params.dim_key], [params.target_dim_key] if params.target_dim_key else None)
+                found["facts_without_dimension"] = orphan_condition(ctx, side, [params.fact_key], dim, dim_key)
             return found
 
         def build(side: Side) -> exp.Expr:

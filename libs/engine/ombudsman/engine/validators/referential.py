@@ -13,6 +13,7 @@ from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
     Side,
     ValidationContext,
+    ValidationInputError,
     Validator,
     ValidatorParams,
     register,
@@ -29,12 +30,26 @@ def parent_ref(ctx: ValidationContext, side: Side, source_name: str, target_name
     return ctx.fold_ref(side, TableRef.parse(source_name))
 
 
+def parent_columns(ctx: ValidationContext, side: Side, source_names: list[str], target_names: list[str] | None) -> list[str]:
+    """Columns of a parent (dimension) table named in the parameters, as they are on `side`.
+
+    The target's own names (`target_*` parameters) are used exactly as written; names derived from
+    the source side are folded by the side's identifier case. The step's `columns` mapping does not
+    apply: it names the columns of the step's own table."""
+    if side == "target" and target_names:
+        return list(target_names)
+    return [ctx.fold(side, name) for name in source_names]
+
+
 def orphan_condition(
     ctx: ValidationContext, side: Side, columns: list[str], parent: TableRef, parent_columns: list[str]
 ) -> exp.Expr:
-    """Child row `c` has a non-NULL key with no parent row `p`."""
+    """Child row `c` has a non-NULL key with no parent row `p`.
+
+    `columns` are the child's (step table's) columns by source name; `parent_columns` are the
+    parent's columns as named on `side` (see `parent_columns`)."""
     match = exp.and_(*[
-        exp.EQ(this=q.col(ctx.fold(side, pc), "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
+        exp.EQ(this=q.col(pc, "p"), expression=ctx.col(side, c, "c")) for c, pc in zip(columns, parent_columns, strict=True)
     ])
     exists = exp.Exists(this=exp.select(q.lit(1)).from_(q.table(parent, "p")).where(match))
     not_null = [exp.Not(this=exp.Is(this=ctx.col(side, c, "c"), expression=exp.Null())) for c in columns]
@@ -63,17 +78,19 @@ class ForeignKeys(Validator):
         references: str = Field(description="parent table (schema.table) on the source")
         ref_columns: list[str] = Field(min_length=1, description="referenced columns of the parent")
         target_references: str | None = Field(default=None, description="parent table on the target, if named differently")
-        target_ref_columns: list[str] | None = None
+        target_ref_columns: list[str] | None = Field(
+            default=None, description="referenced columns on the target, if named differently (used as written)"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         if len(params.columns) != len(params.ref_columns):
-            from ombudsman.engine.validators.base import ValidationInputError
-
             raise ValidationInputError("parameters.ref_columns: needs as many columns as parameters.columns")
+        if params.target_ref_columns is not None and len(params.target_ref_columns) != len(params.columns):
+            raise ValidationInputError("parameters.target_ref_columns: needs as many columns as parameters.columns")
 
         def condition(side: Side) -> exp.Expr:
             parent = parent_ref(ctx, side, params.references, params.target_references)
-            ref_cols = (params.target_ref_columns or params.ref_columns) if side == "target" else params.ref_columns
+            ref_cols = parent_columns(ctx, side, params.ref_columns, params.target_ref_columns)
             return orphan_condition(ctx, side, params.columns, parent, ref_cols)
 
         def build(side: Side) -> exp.Expr:
@@ -130,9 +147,8 @@ class FactDimConformance(Validator):
         def dim_column(side: Side, source_name: str, target_name: str | None) -> exp.Column:
             # The step's `columns` mapping names the fact table's columns, not the dimension's:
             # a renamed dimension column is given by its own target_* parameter, like foreign_keys does.
-            if side == "target" and target_name:
-                return q.col(target_name, "d")
-            return q.col(ctx.fold(side, source_name), "d")
+            [name] = parent_columns(ctx, side, [source_name], [target_name] if target_name else None)
+            return q.col(name, "d")
 
         def build(side: Side) -> exp.Expr:
             dim = parent_ref(ctx, side, params.dimension, params.target_dimension)

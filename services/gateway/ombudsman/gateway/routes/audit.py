@@ -1,4 +1,4 @@
-"""Audit log (logs, stats, export, verify, replay as-of) and notifications."""
+"""Audit log (logs, stats, export, verify, archive, replay as-of) and notifications."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ombudsman.gateway.schemas import Input, Page
 router = APIRouter(tags=["audit"], responses=COMMON_ERRORS)
 
 Text = Annotated[str | None, Query(max_length=200)]
+MAX_POSITION = 2**63 - 1  # log positions are PostgreSQL bigints
 
 
 class AlertRuleIn(Input):
@@ -29,6 +30,13 @@ class AlertRuleIn(Input):
     project_id: str | None = Field(default=None, max_length=100)
     channel: Literal["notification", "webhook", "log"] = "notification"
     target: str | None = Field(default=None, max_length=2000, description="Webhook URL for channel webhook")
+
+
+class ArchiveIn(Input):
+    """Archive the log rows that occurred before `before` (which must lie beyond the retention period)."""
+
+    model_config = ConfigDict(extra="forbid")
+    before: datetime
 
 
 def _filters(**values: Any) -> dict[str, Any]:
@@ -66,10 +74,24 @@ async def export(user: Admin, bus: BusDep, format: Literal["jsonl", "csv"] = "js
 
 @router.get("/audit/verify", summary="Verify the hash chain")
 async def verify(user: Admin, bus: BusDep,
-                 from_position: Annotated[int | None, Query(ge=1)] = None,
-                 to_position: Annotated[int | None, Query(ge=1)] = None) -> Any:
+                 from_position: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
+                 to_position: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
+                 include_archives: Annotated[bool, Query(description="Also re-verify every archive segment")] = False,
+                 ) -> Any:
     payload = _filters(from_position=from_position, to_position=to_position)
-    return await bus.query("audit", "verify", payload, user.actor, wait=120)
+    if include_archives:
+        payload["include_archives"] = True
+    return await bus.query("audit", "verify", payload, user.actor, wait=300)
+
+
+@router.post("/audit/archive", summary="Move log rows older than `before` to a signed archive segment (admin)")
+async def archive(body: ArchiveIn, user: Admin, bus: BusDep) -> Any:
+    return await bus.command("audit", "archive", {"before": body.before.isoformat()}, user.actor, wait=600)
+
+
+@router.get("/audit/archive-segments", summary="The archive segments (signed manifests) and their public key (admin)")
+async def archive_segments(user: Admin, bus: BusDep) -> Any:
+    return await bus.query("audit", "archive_segments", {}, user.actor)
 
 
 @router.get("/audit/as-of", summary="A stream's state replayed as it was at a moment")

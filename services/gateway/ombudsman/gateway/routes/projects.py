@@ -1,11 +1,12 @@
-"""Projects, members, connections, schema mappings, metadata, mapping and workload of a project."""
+"""Projects, members, connections, schema mappings, metadata, mapping and workload lists of a project
+(uploads: routes/workloads.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, UploadFile
-from pydantic import ConfigDict, Field
+from fastapi import APIRouter, Path, Query
+from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
@@ -41,6 +42,15 @@ class ProjectPatch(Input):
     target_database: str | None = Field(default=None, max_length=200)
     target_schemas: list[str] | None = Field(default=None, max_length=200)
     status: str | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> ProjectPatch:
+        # Omit a field to keep it; only the databases may be cleared with null.
+        nulled = [f for f in ("name", "description", "source_schemas", "target_schemas", "status")
+                  if f in self.model_fields_set and getattr(self, f) is None]
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)}: may be omitted but not null")
+        return self
 
 
 class MemberIn(Input):
@@ -103,13 +113,6 @@ class MappingDecision(Input):
     target_table: str = Field(min_length=1, max_length=400)
     columns: dict[str, str] | None = Field(default=None, description="source column -> target column; default: the suggestion's")
     confidence: float | None = Field(default=None, ge=0, le=1)
-
-
-class WorkloadIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    filename: str = Field(min_length=1, max_length=255)
-    format: Literal["json", "csv", "sql"] = "json"
-    content: str = Field(min_length=1, max_length=MAX_UPLOAD)
 
 
 # --- projects --------------------------------------------------------------------------------
@@ -368,32 +371,3 @@ async def discrepancies(project_id: PID, user: CurrentUser, bus: BusDep,
 async def list_workloads(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
     await visible_project(bus, user, project_id)
     return await bus.query("workload", "list", {"project_id": project_id}, user.actor)
-
-
-@router.post("/projects/{project_id}/workloads", status_code=201, tags=["workload"],
-             summary="Upload a Query Store export as JSON text")
-async def upload_workload(project_id: PID, body: WorkloadIn, user: Writer, bus: BusDep) -> Any:
-    await visible_project(bus, user, project_id)
-    return await bus.command("workload", "upload", {"project_id": project_id, **body.model_dump()}, user.actor,
-                             wait=120)
-
-
-@router.post("/projects/{project_id}/workloads/file", status_code=201, tags=["workload"],
-             summary="Upload a Query Store export as a file (multipart)")
-async def upload_workload_file(
-    project_id: PID, user: Writer, bus: BusDep,
-    file: Annotated[UploadFile, File(description="Query Store export")],
-    format: Annotated[Literal["json", "csv", "sql"], Form()] = "json",
-) -> Any:
-    await visible_project(bus, user, project_id)
-    raw = await file.read(MAX_UPLOAD + 1)
-    if len(raw) > MAX_UPLOAD:
-        raise Invalid(f"file is larger than {MAX_UPLOAD} bytes", {"field": "file"})
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Invalid("file is not UTF-8 text", {"field": "file"}) from None
-    if not content.strip():
-        raise Invalid("file is empty", {"field": "file"})
-    payload = {"project_id": project_id, "filename": file.filename or "workload", "format": format, "content": content}
-    return await bus.command("workload", "upload", payload, user.actor, wait=120)

@@ -1,20 +1,37 @@
-"""A workload (Query Store upload) by id: get, analyze, suggestions, pipeline generation."""
+"""Workload (Query Store export) uploads, and a workload by id: get, analyze, suggestions, pipeline generation.
+
+Uploads cross NATS as a path in the folder shared with the workload service (see gateway.uploads);
+only small JSON-inline content (`OMB_WORKLOAD_INLINE_MAX_BYTES`, 512 KiB) is sent inline.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import NotFound
-from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member
+from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Input
+from ombudsman.gateway.settings import GatewaySettings
+from ombudsman.gateway.uploads import staged_file, staged_text
 
 router = APIRouter(tags=["workload"], responses=COMMON_ERRORS)
 
 WID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+UploadFormat = Literal["json", "jsonl", "csv", "sql"]
+MAX_JSON_CONTENT = 20 * 1024 * 1024
+UPLOAD_WAIT = 300.0  # reading and grouping 100,000 queries takes a while
+
+
+class WorkloadIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(min_length=1, max_length=255)
+    format: UploadFormat = "json"
+    content: str = Field(min_length=1, max_length=MAX_JSON_CONTENT)
 
 
 class GeneratePipelineIn(Input):
@@ -29,6 +46,38 @@ async def _visible_workload(bus: Any, user: Principal, workload_id: str) -> dict
     except NotFound:
         raise NotFound(f"workload {workload_id!r} not found", {"workload_id": workload_id}) from None
     return workload
+
+
+def _settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+@router.post("/projects/{project_id}/workloads", status_code=201, summary="Upload a Query Store export as JSON text")
+async def upload_workload(project_id: PID, body: WorkloadIn, user: Writer, bus: BusDep, request: Request) -> Any:
+    await visible_project(bus, user, project_id)
+    settings = _settings(request)
+    payload: dict[str, Any] = {"project_id": project_id, "filename": body.filename, "format": body.format}
+    if len(body.content.encode("utf-8")) <= settings.workload_inline_max_bytes:
+        return await bus.command("workload", "upload", {**payload, "content": body.content}, user.actor,
+                                 wait=UPLOAD_WAIT)
+    async with staged_text(body.content, settings.upload_dir()) as path:
+        return await bus.command("workload", "upload", {**payload, "path": str(path)}, user.actor, wait=UPLOAD_WAIT)
+
+
+@router.post("/projects/{project_id}/workloads/file", status_code=201,
+             summary="Upload a Query Store export as a file (multipart; size limit OMB_WORKLOAD_UPLOAD_MAX_BYTES)")
+async def upload_workload_file(
+    project_id: PID, user: Writer, bus: BusDep, request: Request,
+    file: Annotated[UploadFile, File(description="Query Store export")],
+    format: Annotated[UploadFormat, Form()] = "json",
+) -> Any:
+    await visible_project(bus, user, project_id)
+    settings = _settings(request)
+    async with staged_file(file, settings.upload_dir(), settings.workload_upload_max_bytes) as path:
+        payload = {"project_id": project_id, "filename": file.filename or "workload", "format": format,
+                   "path": str(path)}
+        return await bus.command("workload", "upload", payload, user.actor, wait=UPLOAD_WAIT)
 
 
 @router.get("/workloads/{workload_id}")

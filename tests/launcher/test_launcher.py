@@ -1,0 +1,114 @@
+"""`ombudsman up | status | down`: the embedded stack as real processes, data reused by a second `up`,
+and Ctrl-C (SIGINT) on a foreground `up` stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from ombudsman.eventstore.embedded import free_port
+
+EXE = str(Path(sys.executable).parent / "ombudsman")
+
+
+def _env(home: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMB_")}
+    return {**env, "OMB_HOME": str(home), "OMB_GATEWAY_PORT": str(port)}
+
+
+def _ombudsman(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _processes_under(home: Path) -> list[str]:
+    """Command lines of live processes that use `home` (NATS, PostgreSQL, services)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+        except psutil.Error:
+            continue
+        if str(home) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(cmdline)
+    return found
+
+
+def _stack_pids(home: Path) -> list[int]:
+    state = json.loads((home / "stack.json").read_text())
+    return [*state["processes"].values(), state["nats_pid"]]
+
+
+def test_up_status_down_and_a_second_up_reuses_the_data(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = _env(home, port)
+    started = _ombudsman(env, "up", "--detach", "--workers", "1")
+    assert started.returncode == 0, started.stdout + started.stderr
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for service in ("projects", "metadata", "executor", "workload", "audit", "gateway"):
+            assert f"{service}: up" in started.stdout
+        assert _ombudsman(env, "status").returncode == 0
+        health = httpx.get(f"{base}/api/v1/health", timeout=10).json()
+        assert health["status"] == "ok", health
+        admin = subprocess.run([EXE, "admin", "create", "root", "--role", "admin", "--password-stdin"], env=env,
+                               input="correct horse battery staple\n", capture_output=True, text=True, timeout=60)
+        assert admin.returncode == 0, admin.stdout + admin.stderr
+        token = httpx.post(f"{base}/api/v1/auth/login", json={"username": "root",
+                           "password": "correct horse battery staple"}, timeout=30).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        made = httpx.post(f"{base}/api/v1/projects", json={"id": "kept", "name": "Kept"}, headers=auth, timeout=30)
+        assert made.status_code == 201, made.text
+    finally:
+        pids = _stack_pids(home)
+        stopped = _ombudsman(env, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "did not stop" not in stopped.stderr, stopped.stderr
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert _ombudsman(env, "status").returncode == 1
+    assert _processes_under(home) == []
+
+    again = _ombudsman(env, "up", "--detach", "--workers", "1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    try:
+        token = httpx.post(f"{base}/api/v1/auth/login", json={"username": "root",
+                           "password": "correct horse battery staple"}, timeout=30).json()["access_token"]
+        kept = httpx.get(f"{base}/api/v1/projects/kept", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert kept.status_code == 200 and kept.json()["name"] == "Kept"
+    finally:
+        final = _ombudsman(env, "down")
+    assert final.returncode == 0 and "did not stop" not in final.stderr, final.stderr
+    assert _processes_under(home) == []
+
+
+def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = _env(home, port)
+    up = subprocess.Popen([EXE, "up", "--workers", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    try:
+        deadline = time.monotonic() + 180
+        seen = ""
+        while "Press Ctrl-C" not in seen:
+            line = up.stdout.readline() if up.stdout else ""
+            seen += line
+            assert line or up.poll() is None, seen
+            assert time.monotonic() < deadline, seen
+        pids = _stack_pids(home)
+        assert all(psutil.pid_exists(p) for p in pids)
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    time.sleep(0.5)
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert _processes_under(home) == []
