@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import duckdb
 import nats
 import pytest
 import yaml
 
 from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.eventstore.rpc import request
 from ombudsman.executor.app import ExecutorService, running
-from ombudsman.executor.rpc import request
 from ombudsman.executor.settings import ExecutorSettings
 
 ACK_WAIT = 2.0
@@ -84,16 +85,26 @@ class Bus:
     nc: Any
     service: ExecutorService
     events: list[dict[str, Any]] = field(default_factory=list)
+    _pool: asyncpg.Pool | None = None
 
     async def command(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER)
+        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER, timeout=30.0)
 
     async def query(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER)
+        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER, timeout=30.0)
 
     async def stored(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self.service.pool.acquire() as conn:
+        """Rows straight from the executor's schema (plain asyncpg: jsonb comes back as text)."""
+        if self._pool is None:
+            assert self.service.settings.database_url
+            self._pool = await asyncpg.create_pool(self.service.settings.database_url, min_size=1, max_size=4)
+        async with self._pool.acquire() as conn:
             return [dict(r) for r in await conn.fetch(sql, *args)]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
         return await wait_for(lambda: self._finished_run(run_id), timeout, f"run {run_id} to finish")
@@ -130,9 +141,11 @@ def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings
 async def bus(nats_url: str, database_url: str) -> AsyncIterator[Bus]:
     async with running(settings(nats_url, database_url)) as service:
         nc = await nats.connect(nats_url)
+        bus = Bus(nc, service)
         try:
-            yield Bus(nc, service)
+            yield bus
         finally:
+            await bus.close()
             await nc.close()
 
 

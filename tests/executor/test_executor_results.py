@@ -161,14 +161,16 @@ async def test_schedule_fires_each_instant_once_across_restart(nats_url: str, da
         at = first_due + timedelta(minutes=11)  # three instants are due: +0, +5, +10
         assert await service.coordinator.fire_due_schedules(at) == 3
         assert await service.coordinator.fire_due_schedules(at) == 0
+        await bus.close()
         await nc.close()
     async with running(cfg) as service:  # a restart: the firings are in the event log
         assert await service.coordinator.fire_due_schedules(at) == 0
         assert await service.coordinator.fire_due_schedules(at + timedelta(minutes=5)) == 1
-        async with service.pool.acquire() as conn:
-            instants = [datetime.fromisoformat(r["i"]) for r in await conn.fetch(
-                "SELECT data->>'instant' AS i FROM executor.events WHERE stream_id=$1 AND event_type='ScheduleFired'"
-                " ORDER BY version", schedule_id)]
+        bus = Bus(nc, service)
+        instants = [datetime.fromisoformat(r["i"]) for r in await bus.stored(
+            "SELECT data->>'instant' AS i FROM executor.events WHERE stream_id=$1 AND event_type='ScheduleFired'"
+            " ORDER BY version", schedule_id)]
+        await bus.close()
     assert instants == [first_due + timedelta(minutes=m) for m in (0, 5, 10, 15)]
 
 
@@ -190,6 +192,6 @@ async def test_retention_archives_results_and_replay_rebuilds(bus: Bus, workers:
 
     snapshot = await bus.stored("SELECT * FROM executor.runs ORDER BY run_id")
     steps_snapshot = await bus.stored("SELECT * FROM executor.steps ORDER BY run_id, step")
-    assert await projections.rebuild(bus.service.pool) > 0
+    assert await projections.rebuild_all(bus.service.engine) > 0
     assert await bus.stored("SELECT * FROM executor.runs ORDER BY run_id") == snapshot
     assert await bus.stored("SELECT * FROM executor.steps ORDER BY run_id, step") == steps_snapshot

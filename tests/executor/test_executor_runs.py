@@ -191,6 +191,7 @@ async def test_per_connection_limit_holds_across_runs(nats_url: str, database_ur
             assert (await bus.wait_run(run_id))["status"] == "completed"
         events = await bus.stored("SELECT event_type FROM executor.events WHERE event_type IN"
                                   " ('StepDispatched','StepCompleted') ORDER BY global_position")
+        await bus.close()
         await nc.close()
     in_flight, peak = 0, 0
     for e in events:
@@ -220,6 +221,7 @@ async def test_run_survives_a_restart_of_the_executor(nats_url: str, database_ur
             return rows[0]["n"] >= 4
 
         await wait_for(some_done, 60, "four results")
+        await bus.close()
         await nc.close()
     await asyncio.sleep(1.0)  # workers find no executor meanwhile
     async with running(cfg) as service:
@@ -228,6 +230,7 @@ async def test_run_survives_a_restart_of_the_executor(nats_url: str, database_ur
         run = await bus.wait_run(run_id, timeout=120)
         completed = await bus.stored("SELECT data->>'step' AS step FROM executor.events WHERE stream_id=$1"
                                      " AND event_type='StepCompleted'", run_id)
+        await bus.close()
         await nc.close()
     assert run["status"] == "completed" and run["successful_steps"] == 20
     assert len(completed) == 20 and len({r["step"] for r in completed}) == 20

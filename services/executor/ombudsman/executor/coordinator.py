@@ -15,20 +15,25 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from sqlalchemy import text
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import Actor, EventEnvelope, Metadata, new_id
-from ombudsman.contracts.registry import Event, envelope_for
+from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError
+from ombudsman.eventstore.rpc import request
+from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.executor import domain
-from ombudsman.executor.rpc import request
+from ombudsman.executor.projections import SCHEMA
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
-from ombudsman.executor.store import Append, EventStore
 
 log = logging.getLogger("ombudsman.executor")
 SERVICE_META = Metadata(actor=Actor.service("executor"))
 CONFLICT_RETRIES = 20
+REQUEST_TIMEOUT = 30.0
+# (stream id, expected version, events): one stream's part of an append
+Append = tuple[str, int, Sequence[Event]]
 
 
 def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
@@ -40,8 +45,9 @@ def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
     )
 
 
-def envelopes(events: Sequence[Event], stream_id: str, version: int, meta: Metadata) -> list[EventEnvelope]:
-    return [envelope_for(e, stream_id=stream_id, version=version + i + 1, meta=meta) for i, e in enumerate(events)]
+def is_race(exc: Conflict) -> bool:
+    """A Conflict from the event store's version guard (another writer appended first), not a decision."""
+    return "expected_version" in exc.details
 
 
 def now_utc() -> datetime:
@@ -51,10 +57,8 @@ def now_utc() -> datetime:
 class Coordinator:
     """Runs, batches, schedules and discrepancies: load, decide, append (retrying on conflict)."""
 
-    def __init__(self, store: EventStore, nc: NATS, js: JetStreamContext, settings: ExecutorSettings) -> None:
-        self.store = store
-        self.nc = nc
-        self.js = js
+    def __init__(self, ctx: ServiceContext, settings: ExecutorSettings) -> None:
+        self.ctx = ctx
         self.settings = settings
         self.capacity = domain.Capacity(per_connection=settings.executor_per_connection)
         self.active_runs: set[str] = set()
@@ -63,19 +67,46 @@ class Coordinator:
 
     # --- mechanics ------------------------------------------------------------------------
 
+    @property
+    def nc(self) -> NATS:
+        return self.ctx.nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.ctx.js
+
+    async def _events(self, stream_id: str) -> list[EventEnvelope]:
+        async with self.ctx.engine.connect() as conn:
+            return await self.ctx.store.load_stream(conn, stream_id)
+
+    async def _append(self, meta: Metadata, *appends: Append) -> None:
+        """Append to one or more streams in one unit of work (events, outbox, read models).
+
+        Raises Conflict when a stream moved past its expected version (another writer got there first)."""
+        appends = tuple(a for a in appends if a[2])
+        if not appends:
+            return
+        async with self.ctx.uow() as uow:
+            for stream_id, expected_version, events in appends:
+                await uow.emit(stream_id, events, meta, expected_version=expected_version)
+
+    async def _fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        async with self.ctx.engine.connect() as conn:
+            return list((await conn.execute(text(sql), params or {})).all())
+
     async def _retrying(self, key: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
         async with self._locks[key]:
             for _ in range(CONFLICT_RETRIES):
                 try:
                     return await attempt()
                 except Conflict as exc:
-                    if "version" not in exc.details and "concurrent" not in exc.message:
+                    if not is_race(exc):
                         raise
                     await asyncio.sleep(0.01)
             raise Conflict(f"{key}: too many concurrent changes, try again")
 
     async def load_run(self, run_id: str) -> domain.RunState:
-        return domain.fold_run(run_id, await self.store.load(run_id))
+        return domain.fold_run(run_id, await self._events(run_id))
 
     async def existing_run(self, run_id: str) -> domain.RunState:
         state = await self.load_run(run_id)
@@ -84,7 +115,7 @@ class Coordinator:
         return state
 
     async def existing_batch(self, batch_id: str) -> domain.BatchState:
-        state = domain.fold_batch(batch_id, await self.store.load(batch_id))
+        state = domain.fold_batch(batch_id, await self._events(batch_id))
         if state.status in ("new", "deleted"):
             raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
         return state
@@ -93,11 +124,10 @@ class Coordinator:
 
     async def recover(self) -> None:
         """After a (re)start: rebuild in-flight counts, move on every unfinished run and batch."""
-        async with self.store.pool.acquire() as conn:
-            run_ids = [r["run_id"] for r in await conn.fetch(
-                "SELECT run_id FROM executor.runs WHERE status IN ('queued','running') ORDER BY queued_at")]
-            batch_ids = [r["batch_id"] for r in await conn.fetch(
-                "SELECT batch_id FROM executor.batches WHERE status='running' AND NOT deleted")]
+        run_ids = [r.run_id for r in await self._fetch(
+            f"SELECT run_id FROM {SCHEMA}.runs WHERE status IN ('queued','running') ORDER BY queued_at")]
+        batch_ids = [r.batch_id for r in await self._fetch(
+            f"SELECT batch_id FROM {SCHEMA}.batches WHERE status='running' AND NOT deleted")]
         for run_id in run_ids:
             state = await self.load_run(run_id)
             for step in state.in_flight:
@@ -124,7 +154,8 @@ class Coordinator:
         if not project_id or not pipeline_id:
             raise Invalid("give pipeline_yaml, or project_id and pipeline_id", {"field": "pipeline_yaml"})
         found = await request(self.nc, subjects.query_subject("projects", "pipeline"),
-                              {"project_id": project_id, "pipeline_id": pipeline_id}, meta=meta)
+                              {"project_id": project_id, "pipeline_id": pipeline_id}, meta=meta,
+                              timeout=REQUEST_TIMEOUT)
         return found["yaml"], found.get("name")
 
     async def queue_run(self, *, yaml_text: str, project_id: str | None, pipeline_id: str | None,
@@ -135,7 +166,7 @@ class Coordinator:
             run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name, only=only,
             max_parallel=max_parallel or self.settings.executor_run_parallel, retry_of=retry_of,
         )
-        await self.store.append([Append(run_id, 0, envelopes([queued], run_id, 0, meta))])
+        await self._append(meta, (run_id, 0, [queued]))
         self.active_runs.add(run_id)
         await self.advance(run_id, meta)
         return run_id
@@ -147,7 +178,7 @@ class Coordinator:
             state = await self.load_run(run_id)
             taken = domain.Capacity(dict(self.capacity.in_flight), self.capacity.per_connection)
             decided = domain.advance_run(state, taken, now_utc())
-            await self.store.append([Append(run_id, state.version, envelopes(decided, run_id, state.version, meta))])
+            await self._append(meta, (run_id, state.version, decided))
             self.capacity.in_flight = taken.in_flight
             if taken.blocked:
                 self.blocked_runs.add(run_id)
@@ -178,7 +209,7 @@ class Coordinator:
             if step in state.results:
                 return {"recorded": False}
             event = ev.StepStarted(run_id=run_id, step=step, worker=worker, attempt=attempt)
-            await self.store.append([Append(run_id, state.version, envelopes([event], run_id, state.version, meta))])
+            await self._append(meta, (run_id, state.version, [event]))
             return {"recorded": True}
 
         return await self._retrying(run_id, go)
@@ -217,10 +248,10 @@ class Coordinator:
                         columns=list(result.get("affected_columns") or []), message=str(result.get("message", "")),
                         sample=list(result.get("sample") or [])[:20], fingerprint=fp,
                     )
-                    appends.append(Append(discrepancy_id, 0, envelopes([recorded], discrepancy_id, 0, meta)))
+                    appends.append((discrepancy_id, 0, [recorded]))
             decided = domain.record_step_result(state, step, status, {**result, "status": status})
-            appends.insert(0, Append(run_id, state.version, envelopes(decided, run_id, state.version, meta)))
-            await self.store.append(appends)
+            appends.insert(0, (run_id, state.version, decided))
+            await self._append(meta, *appends)
             return True, state
 
         recorded, state = await self._retrying(run_id, go)
@@ -232,15 +263,14 @@ class Coordinator:
         return {"recorded": recorded}
 
     async def _accepted(self, fp: str) -> dict[str, Any] | None:
-        async with self.store.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM executor.accepted_differences WHERE fingerprint=$1", fp)
-        return dict(row) if row else None
+        rows = await self._fetch(f"SELECT * FROM {SCHEMA}.accepted_differences WHERE fingerprint=:fp", {"fp": fp})
+        return dict(rows[0]._mapping) if rows else None
 
     async def cancel_run(self, run_id: str, reason: str, meta: Metadata) -> dict[str, Any]:
         async def go() -> domain.RunState:
             state = await self.existing_run(run_id)
             decided = domain.cancel_run(state, reason)
-            await self.store.append([Append(run_id, state.version, envelopes(decided, run_id, state.version, meta))])
+            await self._append(meta, (run_id, state.version, decided))
             return state
 
         state = await self._retrying(run_id, go)
@@ -306,7 +336,7 @@ class Coordinator:
         batch_id = new_id()
         created = ev.BatchCreated(batch_id=batch_id, name=name, pipelines=clean, max_parallel=max_parallel,
                                   continue_on_error=bool(payload.get("continue_on_error", True)))
-        await self.store.append([Append(batch_id, 0, envelopes([created], batch_id, 0, meta))])
+        await self._append(meta, (batch_id, 0, [created]))
         return batch_id
 
     async def execute_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
@@ -315,7 +345,7 @@ class Coordinator:
             if state.status == "running":
                 raise Conflict(f"batch {batch_id} is already running")
             started = ev.BatchStarted(batch_id=batch_id, total=len(state.pipelines))
-            await self.store.append([Append(batch_id, state.version, envelopes([started], batch_id, state.version, meta))])
+            await self._append(meta, (batch_id, state.version, [started]))
 
         await self._retrying(batch_id, go)
         await self.advance_batch(batch_id, meta)
@@ -333,9 +363,9 @@ class Coordinator:
 
         async def go() -> None:
             launched.clear()
-            batch = domain.fold_batch(batch_id, await self.store.load(batch_id))
+            batch = domain.fold_batch(batch_id, await self._events(batch_id))
             launch, decided = domain.advance_batch(batch, now_utc())
-            appends = [Append(batch_id, batch.version, envelopes(decided, batch_id, batch.version, meta))]
+            appends: list[Append] = [(batch_id, batch.version, decided)]
             batch_events: list[Event] = []
             for index in launch:
                 yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
@@ -346,12 +376,12 @@ class Coordinator:
                     batch_id=batch_id, only=only, max_parallel=self.settings.executor_run_parallel,
                     retry_of=batch.runs.get(index) if only is not None else None,
                 )
-                appends.append(Append(run_id, 0, envelopes([queued], run_id, 0, meta)))
+                appends.append((run_id, 0, [queued]))
                 batch_events.append(ev.BatchPipelineStarted(batch_id=batch_id, index=index, run_id=run_id))
                 launched.append(run_id)
             if batch_events:
-                appends[0] = Append(batch_id, batch.version, envelopes(batch_events, batch_id, batch.version, meta))
-            await self.store.append(appends)
+                appends[0] = (batch_id, batch.version, batch_events)
+            await self._append(meta, *appends)
 
         await self._retrying(batch_id, go)
         for run_id in launched:
@@ -364,12 +394,12 @@ class Coordinator:
 
     async def run_finished_in_batch(self, batch_id: str, run_id: str, status: str) -> None:
         async def go() -> bool:
-            batch = domain.fold_batch(batch_id, await self.store.load(batch_id))
+            batch = domain.fold_batch(batch_id, await self._events(batch_id))
             index = next((i for i, r in batch.runs.items() if r == run_id), None)
             if index is None or index not in batch.running:
                 return False
             finished = ev.BatchPipelineFinished(batch_id=batch_id, index=index, run_id=run_id, status=status)  # type: ignore[arg-type]
-            await self.store.append([Append(batch_id, batch.version, envelopes([finished], batch_id, batch.version, SERVICE_META))])
+            await self._append(SERVICE_META, (batch_id, batch.version, [finished]))
             return True
 
         if await self._retrying(batch_id, go):
@@ -383,7 +413,7 @@ class Coordinator:
             if batch.status != "running":
                 raise Conflict(f"batch {batch_id} is {batch.status}, not running", {"status": batch.status})
             cancelled = ev.BatchCancelled(batch_id=batch_id, reason="cancelled")
-            await self.store.append([Append(batch_id, batch.version, envelopes([cancelled], batch_id, batch.version, meta))])
+            await self._append(meta, (batch_id, batch.version, [cancelled]))
             return batch
 
         batch = await self._retrying(batch_id, go)
@@ -416,7 +446,7 @@ class Coordinator:
             if not redo:
                 raise Conflict(f"batch {batch_id} has nothing to retry: every step passed")
             retried = ev.BatchRetried(batch_id=batch_id, attempt=batch.attempt + 1, steps=redo)
-            await self.store.append([Append(batch_id, batch.version, envelopes([retried], batch_id, batch.version, meta))])
+            await self._append(meta, (batch_id, batch.version, [retried]))
             return redo
 
         redo = await self._retrying(batch_id, go)
@@ -429,7 +459,7 @@ class Coordinator:
             if batch.status == "running":
                 raise Conflict(f"batch {batch_id} is running: cancel it first")
             deleted = ev.BatchDeleted(batch_id=batch_id)
-            await self.store.append([Append(batch_id, batch.version, envelopes([deleted], batch_id, batch.version, meta))])
+            await self._append(meta, (batch_id, batch.version, [deleted]))
 
         await self._retrying(batch_id, go)
         return {"batch_id": batch_id, "deleted": True}
@@ -448,19 +478,18 @@ class Coordinator:
         schedule_id = new_id()
         created = ev.ScheduleCreated(schedule_id=schedule_id, cron=cron, project_id=payload.get("project_id"),
                                      pipeline_id=pipeline_id, batch_id=batch_id)
-        await self.store.append([Append(schedule_id, 0, envelopes([created], schedule_id, 0, meta))])
+        await self._append(meta, (schedule_id, 0, [created]))
         return schedule_id
 
     async def fire_due_schedules(self, now: datetime | None = None) -> int:
         """Fire every due instant of every schedule once: the `ScheduleFired` event is appended at
         the schedule's expected version, so two coordinators (or a restart) cannot fire it twice."""
         now = now or now_utc()
-        async with self.store.pool.acquire() as conn:
-            ids = [r["schedule_id"] for r in await conn.fetch("SELECT schedule_id FROM executor.schedules WHERE NOT deleted")]
+        ids = [r.schedule_id for r in await self._fetch(f"SELECT schedule_id FROM {SCHEMA}.schedules WHERE NOT deleted")]
         fired = 0
         for schedule_id in ids:
             while True:
-                state = domain.fold_schedule(schedule_id, await self.store.load(schedule_id))
+                state = domain.fold_schedule(schedule_id, await self._events(schedule_id))
                 due = domain.due_instants(state, now)
                 if not due:
                     break
@@ -468,8 +497,7 @@ class Coordinator:
                 event = ev.ScheduleFired(schedule_id=schedule_id, instant=instant.isoformat(),
                                          batch_id=state.batch_id)
                 try:
-                    await self.store.append([Append(schedule_id, state.version,
-                                                    envelopes([event], schedule_id, state.version, SERVICE_META))])
+                    await self._append(SERVICE_META, (schedule_id, state.version, [event]))
                 except Conflict:
                     continue
                 fired += 1
@@ -495,10 +523,9 @@ class Coordinator:
             raise Invalid("action: resolve or accept")
 
         async def go() -> str:
-            state = domain.fold_discrepancy(discrepancy_id, await self.store.load(discrepancy_id))
+            state = domain.fold_discrepancy(discrepancy_id, await self._events(discrepancy_id))
             decided = domain.decide_discrepancy(state, action, note)  # type: ignore[arg-type]
-            await self.store.append([Append(discrepancy_id, state.version,
-                                            envelopes([decided], discrepancy_id, state.version, meta))])
+            await self._append(meta, (discrepancy_id, state.version, [decided]))
             return "resolved" if action == "resolve" else "accepted"
 
         status = await self._retrying(discrepancy_id, go)
@@ -509,19 +536,18 @@ class Coordinator:
     async def archive_results(self, older_than: timedelta, meta: Metadata = SERVICE_META) -> int:
         """Archive (gzip) the step results of runs finished before now - older_than."""
         cutoff = now_utc() - older_than
-        async with self.store.pool.acquire() as conn:
-            run_ids = [r["run_id"] for r in await conn.fetch(
-                "SELECT run_id FROM executor.runs WHERE finished_at < $1 AND NOT archived"
-                " AND status IN ('completed','failed','cancelled') ORDER BY finished_at LIMIT 500", cutoff)]
+        run_ids = [r.run_id for r in await self._fetch(
+            f"SELECT run_id FROM {SCHEMA}.runs WHERE finished_at < :cutoff AND NOT archived"
+            " AND status IN ('completed','failed','cancelled') ORDER BY finished_at LIMIT 500", {"cutoff": cutoff})]
         archived = 0
         for run_id in run_ids:
             async def go(run_id: str = run_id) -> None:
                 state = await self.load_run(run_id)
-                async with self.store.pool.acquire() as conn:
-                    size = await conn.fetchval(
-                        "SELECT coalesce(sum(length(result::text)),0) FROM executor.steps WHERE run_id=$1", run_id)
+                size = (await self._fetch(
+                    f"SELECT coalesce(sum(length(CAST(result AS text))), 0) AS n FROM {SCHEMA}.steps WHERE run_id=:r",
+                    {"r": run_id}))[0].n
                 event = ev.ResultsArchived(run_id=run_id, archived_bytes=int(size))
-                await self.store.append([Append(run_id, state.version, envelopes([event], run_id, state.version, meta))])
+                await self._append(meta, (run_id, state.version, [event]))
 
             await self._retrying(run_id, go)
             archived += 1

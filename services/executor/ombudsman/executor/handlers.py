@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
 
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.runtime import Handler, ServiceContext
 from ombudsman.executor import exports
 from ombudsman.executor.coordinator import Coordinator
-from ombudsman.executor.rpc import Handler
+from ombudsman.executor.projections import SCHEMA
 
 
 class Payload(BaseModel):
@@ -77,7 +79,7 @@ class ExportQuery(RunRef):
 
 
 def _row(record: Any) -> dict[str, Any]:
-    out = dict(record)
+    out = dict(record._mapping)
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = value.isoformat()
@@ -87,13 +89,34 @@ def _row(record: Any) -> dict[str, Any]:
 
 
 class Handlers:
-    """The executor's bus API (see /tmp/omb-service-api.md and the README)."""
+    """The executor's bus API (see the README): `commands()` and `queries()` by name, for the runtime."""
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.c = coordinator
-        self.pool = coordinator.store.pool
+
+    async def _all(self, sql: str, **params: Any) -> list[Any]:
+        async with self.c.ctx.engine.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+
+    async def _one(self, sql: str, **params: Any) -> Any:
+        rows = await self._all(sql, **params)
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _bound(method: Any) -> Handler:
+        async def handle(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> Any:
+            return await method(payload, meta)
+
+        handle.__name__ = method.__name__
+        return handle
 
     def commands(self) -> dict[str, Handler]:
+        return {name: self._bound(m) for name, m in self._commands().items()}
+
+    def queries(self) -> dict[str, Handler]:
+        return {name: self._bound(m) for name, m in self._queries().items()}
+
+    def _commands(self) -> dict[str, Any]:
         return {
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
@@ -103,9 +126,9 @@ class Handlers:
             "accept_discrepancy": self.accept_discrepancy, "archive_results": self.archive_results,
         }
 
-    def queries(self) -> dict[str, Handler]:
-        return {
-            "health": self.health, "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
+    def _queries(self) -> dict[str, Any]:
+        return {  # `health` is the runtime's
+            "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
             "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
             "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
             "discrepancies": self.discrepancies, "schedules": self.schedules,
@@ -168,38 +191,32 @@ class Handlers:
 
     # --- queries --------------------------------------------------------------------------
 
-    async def health(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return {"service": "executor", "status": "ok"}
-
     async def step_task(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepRef.model_validate(payload)
         return await self.c.step_task(body.run_id, body.step)
 
     async def runs(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = RunsQuery.model_validate(payload)
-        where, args = ["true"], []
+        where, args = ["true"], {}
         for column in ("project_id", "pipeline_id", "batch_id", "status"):
             value = getattr(q, column)
             if value is not None:
-                args.append(value)
-                where.append(f"{column} = ${len(args)}")
+                args[column] = value
+                where.append(f"{column} = :{column}")
         if q.since:
-            args.append(q.since)
-            where.append(f"queued_at >= ${len(args)}")
+            args["since"] = q.since
+            where.append("queued_at >= :since")
         if q.until:
-            args.append(q.until)
-            where.append(f"queued_at < ${len(args)}")
+            args["until"] = q.until
+            where.append("queued_at < :until")
         clause = " AND ".join(where)
-        async with self.pool.acquire() as conn:
-            total = await conn.fetchval(f"SELECT count(*) FROM executor.runs WHERE {clause}", *args)
-            rows = await conn.fetch(
-                f"SELECT * FROM executor.runs WHERE {clause} ORDER BY queued_at DESC, run_id"
-                f" OFFSET {q.offset} LIMIT {q.limit}", *args)
+        total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.runs WHERE {clause}", **args)).n
+        rows = await self._all(f"SELECT * FROM {SCHEMA}.runs WHERE {clause} ORDER BY queued_at DESC, run_id"
+                               f" OFFSET {q.offset} LIMIT {q.limit}", **args)
         return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
 
     async def _run_row(self, run_id: str) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM executor.runs WHERE run_id=$1", run_id)
+        row = await self._one(f"SELECT * FROM {SCHEMA}.runs WHERE run_id=:r", r=run_id)
         if row is None:
             raise NotFound(f"run {run_id} not found", {"run_id": run_id})
         return _row(row)
@@ -207,17 +224,16 @@ class Handlers:
     async def steps(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         run_id = RunRef.model_validate(payload).run_id
         run = await self._run_row(run_id)
-        async with self.pool.acquire() as conn:
-            rows = [_row(r) for r in await conn.fetch(
-                "SELECT * FROM executor.steps WHERE run_id=$1 ORDER BY position", run_id)]
-            if run["archived"]:
-                content = await conn.fetchval("SELECT content FROM executor.archive WHERE run_id=$1", run_id)
-                if content:
-                    import gzip
+        rows = [_row(r) for r in await self._all(
+            f"SELECT * FROM {SCHEMA}.steps WHERE run_id=:r ORDER BY position", r=run_id)]
+        if run["archived"]:
+            archive = await self._one(f"SELECT content FROM {SCHEMA}.archive WHERE run_id=:r", r=run_id)
+            if archive is not None and archive.content:
+                import gzip
 
-                    archived = json.loads(gzip.decompress(content))
-                    for r in rows:
-                        r["result"] = archived.get(r["step"])
+                archived = json.loads(gzip.decompress(archive.content))
+                for r in rows:
+                    r["result"] = archived.get(r["step"])
         return rows
 
     async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -230,15 +246,14 @@ class Handlers:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
         if not pipeline_id and not payload.get("pipeline_name"):
             raise Invalid("pipeline_id: required (or pipeline_name for inline pipelines)", {"field": "pipeline_id"})
-        async with self.pool.acquire() as conn:
-            if pipeline_id:
-                rows = await conn.fetch(
-                    "SELECT * FROM executor.runs WHERE pipeline_id=$1 AND ($2::text IS NULL OR project_id=$2)"
-                    " ORDER BY queued_at DESC LIMIT 200", pipeline_id, project_id)
-            else:
-                rows = await conn.fetch(
-                    "SELECT * FROM executor.runs WHERE pipeline_name=$1 ORDER BY queued_at DESC LIMIT 200",
-                    payload["pipeline_name"])
+        if pipeline_id:
+            rows = await self._all(
+                f"SELECT * FROM {SCHEMA}.runs WHERE pipeline_id=:pl AND (CAST(:p AS text) IS NULL OR project_id=:p)"
+                " ORDER BY queued_at DESC LIMIT 200", pl=pipeline_id, p=project_id)
+        else:
+            rows = await self._all(
+                f"SELECT * FROM {SCHEMA}.runs WHERE pipeline_name=:n ORDER BY queued_at DESC LIMIT 200",
+                n=payload["pipeline_name"])
         return [_row(r) for r in rows]
 
     async def trends(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
@@ -246,16 +261,15 @@ class Handlers:
         days = int(payload.get("days", 30))
         if days < 1 or days > 3650:
             raise Invalid("days: between 1 and 3650", {"field": "days"})
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT date_trunc('day', queued_at)::date AS day, count(*) AS runs,"
-                " count(*) FILTER (WHERE status='completed') AS completed,"
-                " count(*) FILTER (WHERE status='failed') AS failed,"
-                " round(avg(score)::numeric, 2)::float AS score, sum(failed_steps) AS failed_steps"
-                " FROM executor.runs WHERE queued_at >= now() - make_interval(days => $1)"
-                " AND ($2::text IS NULL OR project_id=$2) GROUP BY 1 ORDER BY 1",
-                days, payload.get("project_id"))
-        return [{**dict(r), "day": r["day"].isoformat()} for r in rows]
+        rows = await self._all(
+            "SELECT CAST(date_trunc('day', queued_at) AS date) AS day, count(*) AS runs,"
+            " count(*) FILTER (WHERE status='completed') AS completed,"
+            " count(*) FILTER (WHERE status='failed') AS failed,"
+            " CAST(round(CAST(avg(score) AS numeric), 2) AS float) AS score, sum(failed_steps) AS failed_steps"
+            f" FROM {SCHEMA}.runs WHERE queued_at >= now() - make_interval(days => :days)"
+            " AND (CAST(:p AS text) IS NULL OR project_id=:p) GROUP BY 1 ORDER BY 1",
+            days=days, p=payload.get("project_id"))
+        return [{**dict(r._mapping), "day": r.day.isoformat()} for r in rows]
 
     async def table_scores(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         """Data-quality score per table of a run (same scoring as the run's)."""
@@ -263,11 +277,10 @@ class Handlers:
         await self._run_row(run_id)
         from ombudsman.executor.domain import quality_score
 
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT table_name, status FROM executor.steps WHERE run_id=$1", run_id)
+        rows = await self._all(f"SELECT table_name, status FROM {SCHEMA}.steps WHERE run_id=:r", r=run_id)
         by_table: dict[str, list[str]] = {}
         for r in rows:
-            by_table.setdefault(r["table_name"] or "(none)", []).append(r["status"] or "skipped")
+            by_table.setdefault(r.table_name or "(none)", []).append(r.status or "skipped")
         return [{"table": t, "steps": len(s), "score": quality_score(s)} for t, s in sorted(by_table.items())]
 
     async def compare(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
@@ -278,11 +291,9 @@ class Handlers:
             raise Invalid("baseline_run_id: required", {"field": "baseline_run_id"})
         run, base = await self._run_row(run_id), await self._run_row(str(baseline_id))
         rank = {"passed": 3, "warning": 2, "skipped": 1, "failed": 0, "error": 0, None: -1}
-        async with self.pool.acquire() as conn:
-            now = {r["step"]: r["status"] for r in await conn.fetch(
-                "SELECT step, status FROM executor.steps WHERE run_id=$1", run_id)}
-            then = {r["step"]: r["status"] for r in await conn.fetch(
-                "SELECT step, status FROM executor.steps WHERE run_id=$1", baseline_id)}
+        step_statuses = f"SELECT step, status FROM {SCHEMA}.steps WHERE run_id=:r"
+        now = {r.step: r.status for r in await self._all(step_statuses, r=run_id)}
+        then = {r.step: r.status for r in await self._all(step_statuses, r=str(baseline_id))}
         better: list[dict[str, Any]] = []
         worse: list[dict[str, Any]] = []
         same: list[dict[str, Any]] = []
@@ -303,8 +314,7 @@ class Handlers:
 
     async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         batch_id = BatchRef.model_validate(payload).batch_id
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM executor.batches WHERE batch_id=$1 AND NOT deleted", batch_id)
+        row = await self._one(f"SELECT * FROM {SCHEMA}.batches WHERE batch_id=:b AND NOT deleted", b=batch_id)
         if row is None:
             raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
         out = _row(row)
@@ -316,24 +326,21 @@ class Handlers:
 
     async def batches(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = Paging.model_validate(payload)
-        async with self.pool.acquire() as conn:
-            total = await conn.fetchval("SELECT count(*) FROM executor.batches WHERE NOT deleted")
-            rows = await conn.fetch(
-                "SELECT batch_id, name, status, total, completed, failed, running, max_parallel, created_at,"
-                " started_at, finished_at FROM executor.batches WHERE NOT deleted ORDER BY created_at DESC"
-                " OFFSET $1 LIMIT $2", q.offset, q.limit)
+        total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.batches WHERE NOT deleted")).n
+        rows = await self._all(
+            "SELECT batch_id, name, status, total, completed, failed, running, max_parallel, created_at,"
+            f" started_at, finished_at FROM {SCHEMA}.batches WHERE NOT deleted ORDER BY created_at DESC"
+            " OFFSET :offset LIMIT :limit", offset=q.offset, limit=q.limit)
         return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
 
     async def discrepancies(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM executor.discrepancies WHERE ($1::text IS NULL OR project_id=$1)"
-                " AND ($2::text IS NULL OR run_id=$2) AND ($3::text IS NULL OR status=$3)"
-                " ORDER BY recorded_at DESC LIMIT 1000",
-                payload.get("project_id"), payload.get("run_id"), payload.get("status"))
+        rows = await self._all(
+            f"SELECT * FROM {SCHEMA}.discrepancies WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
+            " AND (CAST(:r AS text) IS NULL OR run_id=:r) AND (CAST(:s AS text) IS NULL OR status=:s)"
+            " ORDER BY recorded_at DESC LIMIT 1000",
+            p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"))
         return [_row(r) for r in rows]
 
     async def schedules(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM executor.schedules WHERE NOT deleted ORDER BY created_at")
+        rows = await self._all(f"SELECT * FROM {SCHEMA}.schedules WHERE NOT deleted ORDER BY created_at")
         return [_row(r) for r in rows]

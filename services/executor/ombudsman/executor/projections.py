@@ -1,185 +1,282 @@
-"""Read models of the executor (runs, steps, batches, discrepancies, accepted differences,
-schedules), written in the same transaction as the events; `rebuild` replays them from events."""
+"""Read models of the executor, fed synchronously from its own events in the append transaction.
+
+- `run_results`: `runs`, `steps` and `archive` (gzip step results of archived runs);
+- `batches`: batch progress;
+- `discrepancies`: discrepancy records and the `accepted_differences` they lead to;
+- `schedules`: cron schedules and what they fired.
+
+Each is a libs/eventstore `Projection`, so `ombudsman replay executor [name]` drops and rebuilds it
+from `executor.events` alone with the same rows (times come from the envelopes).
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
 from datetime import datetime
+from typing import Any
 
-import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import EventEnvelope
-from ombudsman.contracts.registry import UnknownEventType, decode
+from ombudsman.contracts.registry import decode
+from ombudsman.eventstore.projections import Projection, rebuild
 from ombudsman.executor.domain import parse_spec, quality_score
 
-TABLES = ["runs", "steps", "batches", "discrepancies", "accepted_differences", "schedules", "archive"]
+SCHEMA = "executor"
 
 
-async def apply(conn: asyncpg.Connection, env: EventEnvelope) -> None:
-    """Apply one event to the read models."""
-    try:
-        data = decode(env)
-    except UnknownEventType:
-        return
-    at = env.occurred_at
-    if isinstance(data, ev.RunQueued):
-        await conn.execute(
-            "INSERT INTO executor.runs (run_id, project_id, pipeline_id, pipeline_name, batch_id, retry_of, status,"
-            " total_steps, queued_at) VALUES ($1,$2,$3,$4,$5,$6,'queued',$7,$8) ON CONFLICT (run_id) DO NOTHING",
-            data.run_id, data.project_id, data.pipeline_id, data.pipeline_name, data.batch_id, data.retry_of,
-            len(data.steps), at,
-        )
-        spec = parse_spec(data.pipeline_yaml) if data.pipeline_yaml else None
-        rows = []
-        for position, step_id in enumerate(data.steps):
-            step = spec.step(step_id) if spec else None
-            table = str(step.source_table) if step and step.source_table else None
-            rows.append((data.run_id, step_id, position, step.validator if step else "", table))
-        await conn.executemany(
-            "INSERT INTO executor.steps (run_id, step, position, validator, table_name) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT DO NOTHING", rows,
-        )
-    elif isinstance(data, ev.RunStarted):
-        await conn.execute("UPDATE executor.runs SET status='running', started_at=$2 WHERE run_id=$1", data.run_id, at)
-    elif isinstance(data, ev.StepDispatched):
-        await conn.execute(
-            "UPDATE executor.steps SET state='dispatched' WHERE run_id=$1 AND step=$2 AND state='pending'",
-            data.run_id, data.step,
-        )
-    elif isinstance(data, ev.StepStarted):
-        await conn.execute(
-            "UPDATE executor.steps SET state=CASE WHEN status IS NULL THEN 'running' ELSE state END,"
-            " attempts=greatest(attempts,$3), worker=$4, started_at=coalesce(started_at,$5)"
-            " WHERE run_id=$1 AND step=$2", data.run_id, data.step, data.attempt, data.worker, at,
-        )
-    elif isinstance(data, ev.StepCompleted):
-        await conn.execute(
-            "UPDATE executor.steps SET state='done', status=$3, message=$4, severity=$5, duration_seconds=$6,"
-            " result=$7::jsonb, finished_at=$8 WHERE run_id=$1 AND step=$2 AND status IS NULL",
-            data.run_id, data.step, data.status, str(data.result.get("message", "")), data.result.get("severity"),
-            data.result.get("duration_seconds"), json.dumps(data.result, default=str), at,
-        )
-    elif isinstance(data, ev.StepSkipped):
-        await conn.execute(
-            "UPDATE executor.steps SET state='done', status='skipped', message=$3, finished_at=$4"
-            " WHERE run_id=$1 AND step=$2 AND status IS NULL", data.run_id, data.step, data.reason, at,
-        )
-    elif isinstance(data, ev.RunCompleted):
-        statuses = [r["status"] for r in await conn.fetch(
-            "SELECT status FROM executor.steps WHERE run_id=$1", data.run_id)]
-        await conn.execute(
-            "UPDATE executor.runs SET status=$2, total_steps=$3, successful_steps=$4, failed_steps=$5, warnings=$6,"
-            " skipped_steps=$7, duration_seconds=$8, finished_at=$9, score=$10 WHERE run_id=$1",
-            data.run_id, data.status, data.total_steps, data.successful_steps, data.failed_steps, data.warnings,
-            sum(1 for s in statuses if s == "skipped"), data.duration_seconds, at, quality_score(statuses),
-        )
-    elif isinstance(data, ev.RunCancelled):
-        await conn.execute(
-            "UPDATE executor.runs SET status='cancelled', finished_at=$2 WHERE run_id=$1", data.run_id, at
-        )
-    elif isinstance(data, ev.ResultsArchived):
-        rows = await conn.fetch(
-            "SELECT step, result FROM executor.steps WHERE run_id=$1 AND result IS NOT NULL ORDER BY position",
-            data.run_id,
-        )
-        if rows:
-            content = gzip.compress(json.dumps({r["step"]: json.loads(r["result"]) for r in rows}).encode())
-            await conn.execute(
-                "INSERT INTO executor.archive (run_id, archived_at, content) VALUES ($1,$2,$3)"
-                " ON CONFLICT (run_id) DO UPDATE SET content=excluded.content", data.run_id, at, content,
-            )
-            await conn.execute("UPDATE executor.steps SET result=NULL WHERE run_id=$1", data.run_id)
-        await conn.execute("UPDATE executor.runs SET archived=true WHERE run_id=$1", data.run_id)
-    elif isinstance(data, ev.BatchCreated):
-        await conn.execute(
-            "INSERT INTO executor.batches (batch_id, name, status, pipelines, max_parallel, continue_on_error, total,"
-            " created_at) VALUES ($1,$2,'created',$3::jsonb,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
-            data.batch_id, data.name, json.dumps(data.pipelines), data.max_parallel, data.continue_on_error,
-            len(data.pipelines), at,
-        )
-    elif isinstance(data, ev.BatchStarted):
-        await conn.execute(
-            "UPDATE executor.batches SET status='running', started_at=$2, completed=0, failed=0, running=0,"
-            " runs='{}'::jsonb, finished_at=NULL WHERE batch_id=$1", data.batch_id, at,
-        )
-    elif isinstance(data, ev.BatchPipelineStarted):
-        await conn.execute(
-            "UPDATE executor.batches SET running=running+1, runs=runs || jsonb_build_object($2::text, $3::text)"
-            " WHERE batch_id=$1", data.batch_id, str(data.index), data.run_id,
-        )
-    elif isinstance(data, ev.BatchPipelineFinished):
-        ok = data.status == "completed"
-        await conn.execute(
-            "UPDATE executor.batches SET running=greatest(running-1,0), completed=completed+$2, failed=failed+$3"
-            " WHERE batch_id=$1", data.batch_id, int(ok), int(not ok),
-        )
-    elif isinstance(data, ev.BatchCompleted):
-        await conn.execute(
-            "UPDATE executor.batches SET status=$2, completed=$3, failed=$4, finished_at=$5 WHERE batch_id=$1",
-            data.batch_id, data.status, data.completed, data.failed, at,
-        )
-    elif isinstance(data, ev.BatchCancelled):
-        await conn.execute(
-            "UPDATE executor.batches SET status='cancelled', finished_at=$2 WHERE batch_id=$1", data.batch_id, at
-        )
-    elif isinstance(data, ev.BatchRetried):
-        await conn.execute(
-            "UPDATE executor.batches SET status='running', attempt=$2, failed=greatest(failed-$3,0), finished_at=NULL"
-            " WHERE batch_id=$1", data.batch_id, data.attempt, len(data.steps),
-        )
-    elif isinstance(data, ev.BatchDeleted):
-        await conn.execute("UPDATE executor.batches SET deleted=true, status='deleted' WHERE batch_id=$1", data.batch_id)
-    elif isinstance(data, ev.DiscrepancyRecorded):
-        await conn.execute(
-            "INSERT INTO executor.discrepancies (discrepancy_id, run_id, step, project_id, pipeline, type, severity,"
-            " table_name, columns, message, sample, fingerprint, recorded_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11::jsonb,$12,$13) ON CONFLICT DO NOTHING",
-            data.discrepancy_id, data.run_id, data.step, data.project_id, data.pipeline, data.type, data.severity,
-            data.table, json.dumps(data.columns), data.message, json.dumps(data.sample, default=str),
-            data.fingerprint, at,
-        )
-    elif isinstance(data, ev.DiscrepancyResolved | ev.DiscrepancyAccepted):
-        status = "resolved" if isinstance(data, ev.DiscrepancyResolved) else "accepted"
-        await conn.execute(
-            "UPDATE executor.discrepancies SET status=$2, note=$3, decided_by=$4, decided_at=$5"
-            " WHERE discrepancy_id=$1", data.discrepancy_id, status, data.note, env.actor.name, at,
-        )
-        if isinstance(data, ev.DiscrepancyAccepted):
-            await conn.execute(
-                "INSERT INTO executor.accepted_differences (fingerprint, discrepancy_id, note, accepted_by,"
-                " accepted_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (fingerprint) DO NOTHING",
-                data.fingerprint, data.discrepancy_id, data.note, env.actor.name, at,
-            )
-    elif isinstance(data, ev.ScheduleCreated):
-        await conn.execute(
-            "INSERT INTO executor.schedules (schedule_id, cron, project_id, pipeline_id, batch_id, created_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-            data.schedule_id, data.cron, data.project_id, data.pipeline_id, data.batch_id, at,
-        )
-    elif isinstance(data, ev.ScheduleFired):
-        await conn.execute(
-            "UPDATE executor.schedules SET fired=fired+1, last_instant=greatest(last_instant, $2::timestamptz)"
-            " WHERE schedule_id=$1", data.schedule_id, _ts(data.instant),
-        )
-    elif isinstance(data, ev.ScheduleDeleted):
-        await conn.execute("UPDATE executor.schedules SET deleted=true WHERE schedule_id=$1", data.schedule_id)
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)
 
 
-def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def _loaded(value: Any) -> Any:
+    """A jsonb value as Python data (drivers hand it back decoded or as text)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
-async def rebuild(pool: asyncpg.Pool) -> int:
-    """Drop every read model's rows and replay all events into them; returns the events applied."""
-    from ombudsman.executor.store import _row_to_envelope
+async def _run(conn: AsyncConnection, sql: str, params: dict[str, Any] | list[dict[str, Any]] | None = None) -> Any:
+    return await conn.execute(text(sql), params or {})
 
-    count = 0
-    async with pool.acquire() as conn, conn.transaction():
-        for table in TABLES:
-            await conn.execute(f"TRUNCATE executor.{table}")
-        async for row in conn.cursor("SELECT * FROM executor.events ORDER BY global_position"):
-            await apply(conn, _row_to_envelope(row))
-            count += 1
-    return count
+
+class RunResults(Projection):
+    """Runs with their totals and score, their steps, and the archive of old results."""
+
+    name = "run_results"
+    event_types = frozenset({"RunQueued", "RunStarted", "StepDispatched", "StepStarted", "StepCompleted",
+                             "StepSkipped", "RunCompleted", "RunCancelled", "ResultsArchived"})
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.runs (
+            run_id text PRIMARY KEY, project_id text, pipeline_id text, pipeline_name text NOT NULL DEFAULT '',
+            batch_id text, retry_of text, status text NOT NULL, total_steps integer NOT NULL DEFAULT 0,
+            successful_steps integer NOT NULL DEFAULT 0, failed_steps integer NOT NULL DEFAULT 0,
+            warnings integer NOT NULL DEFAULT 0, skipped_steps integer NOT NULL DEFAULT 0,
+            score double precision, duration_seconds double precision, queued_at timestamptz NOT NULL,
+            started_at timestamptz, finished_at timestamptz, archived boolean NOT NULL DEFAULT false)""")
+        await _run(conn, f"CREATE INDEX IF NOT EXISTS runs_filter ON {SCHEMA}.runs "
+                         "(project_id, pipeline_id, status, queued_at DESC)")
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.steps (
+            run_id text NOT NULL, step text NOT NULL, position integer NOT NULL,
+            validator text NOT NULL DEFAULT '', table_name text, state text NOT NULL DEFAULT 'pending',
+            status text, attempts integer NOT NULL DEFAULT 0, worker text, message text NOT NULL DEFAULT '',
+            severity text, duration_seconds double precision, result jsonb, started_at timestamptz,
+            finished_at timestamptz, PRIMARY KEY (run_id, step))""")
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.archive (
+            run_id text PRIMARY KEY, archived_at timestamptz NOT NULL, content bytea NOT NULL)""")
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        for table in ("archive", "steps", "runs"):
+            await _run(conn, f"DELETE FROM {SCHEMA}.{table}")
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        data = decode(envelope)
+        at = envelope.occurred_at
+        if isinstance(data, ev.RunQueued):
+            await _run(conn, f"""INSERT INTO {SCHEMA}.runs (run_id, project_id, pipeline_id, pipeline_name, batch_id,
+                    retry_of, status, total_steps, queued_at)
+                VALUES (:r, :p, :pl, :n, :b, :retry, 'queued', :total, :at) ON CONFLICT (run_id) DO NOTHING""",
+                {"r": data.run_id, "p": data.project_id, "pl": data.pipeline_id, "n": data.pipeline_name,
+                 "b": data.batch_id, "retry": data.retry_of, "total": len(data.steps), "at": at})
+            spec = parse_spec(data.pipeline_yaml) if data.pipeline_yaml else None
+            rows = []
+            for position, step_id in enumerate(data.steps):
+                step = spec.step(step_id) if spec else None
+                table = str(step.source_table) if step and step.source_table else None
+                rows.append({"r": data.run_id, "s": step_id, "pos": position,
+                             "v": step.validator if step else "", "t": table})
+            if rows:
+                await _run(conn, f"INSERT INTO {SCHEMA}.steps (run_id, step, position, validator, table_name) "
+                                 "VALUES (:r, :s, :pos, :v, :t) ON CONFLICT DO NOTHING", rows)
+        elif isinstance(data, ev.RunStarted):
+            await _run(conn, f"UPDATE {SCHEMA}.runs SET status='running', started_at=:at WHERE run_id=:r",
+                       {"r": data.run_id, "at": at})
+        elif isinstance(data, ev.StepDispatched):
+            await _run(conn, f"UPDATE {SCHEMA}.steps SET state='dispatched' "
+                             "WHERE run_id=:r AND step=:s AND state='pending'", {"r": data.run_id, "s": data.step})
+        elif isinstance(data, ev.StepStarted):
+            await _run(conn, f"""UPDATE {SCHEMA}.steps SET state=CASE WHEN status IS NULL THEN 'running' ELSE state END,
+                    attempts=greatest(attempts, :a), worker=:w, started_at=coalesce(started_at, :at)
+                WHERE run_id=:r AND step=:s""",
+                {"r": data.run_id, "s": data.step, "a": data.attempt, "w": data.worker, "at": at})
+        elif isinstance(data, ev.StepCompleted):
+            await _run(conn, f"""UPDATE {SCHEMA}.steps SET state='done', status=:st, message=:m, severity=:sev,
+                    duration_seconds=:d, result=CAST(:res AS jsonb), finished_at=:at
+                WHERE run_id=:r AND step=:s AND status IS NULL""",
+                {"r": data.run_id, "s": data.step, "st": data.status, "m": str(data.result.get("message", "")),
+                 "sev": data.result.get("severity"), "d": data.result.get("duration_seconds"),
+                 "res": _json(data.result), "at": at})
+        elif isinstance(data, ev.StepSkipped):
+            await _run(conn, f"""UPDATE {SCHEMA}.steps SET state='done', status='skipped', message=:m, finished_at=:at
+                WHERE run_id=:r AND step=:s AND status IS NULL""",
+                {"r": data.run_id, "s": data.step, "m": data.reason, "at": at})
+        elif isinstance(data, ev.RunCompleted):
+            statuses = list((await _run(conn, f"SELECT status FROM {SCHEMA}.steps WHERE run_id=:r",
+                                        {"r": data.run_id})).scalars())
+            await _run(conn, f"""UPDATE {SCHEMA}.runs SET status=:st, total_steps=:total, successful_steps=:ok,
+                    failed_steps=:failed, warnings=:warn, skipped_steps=:skipped, duration_seconds=:d,
+                    finished_at=:at, score=:score WHERE run_id=:r""",
+                {"r": data.run_id, "st": data.status, "total": data.total_steps, "ok": data.successful_steps,
+                 "failed": data.failed_steps, "warn": data.warnings,
+                 "skipped": sum(1 for s in statuses if s == "skipped"), "d": data.duration_seconds, "at": at,
+                 "score": quality_score(statuses)})
+        elif isinstance(data, ev.RunCancelled):
+            await _run(conn, f"UPDATE {SCHEMA}.runs SET status='cancelled', finished_at=:at WHERE run_id=:r",
+                       {"r": data.run_id, "at": at})
+        elif isinstance(data, ev.ResultsArchived):
+            rows = (await _run(conn, f"SELECT step, result FROM {SCHEMA}.steps "
+                                     "WHERE run_id=:r AND result IS NOT NULL ORDER BY position",
+                               {"r": data.run_id})).all()
+            if rows:
+                content = gzip.compress(json.dumps({r.step: _loaded(r.result) for r in rows}).encode())
+                await _run(conn, f"""INSERT INTO {SCHEMA}.archive (run_id, archived_at, content) VALUES (:r, :at, :c)
+                        ON CONFLICT (run_id) DO UPDATE SET content=excluded.content""",
+                           {"r": data.run_id, "at": at, "c": content})
+                await _run(conn, f"UPDATE {SCHEMA}.steps SET result=NULL WHERE run_id=:r", {"r": data.run_id})
+            await _run(conn, f"UPDATE {SCHEMA}.runs SET archived=true WHERE run_id=:r", {"r": data.run_id})
+
+
+class Batches(Projection):
+    """Batches and their progress (total / completed / failed / running)."""
+
+    name = "batches"
+    event_types = frozenset({"BatchCreated", "BatchStarted", "BatchPipelineStarted", "BatchPipelineFinished",
+                             "BatchCompleted", "BatchCancelled", "BatchRetried", "BatchDeleted"})
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
+            batch_id text PRIMARY KEY, name text NOT NULL, status text NOT NULL, pipelines jsonb NOT NULL,
+            max_parallel integer NOT NULL, continue_on_error boolean NOT NULL, total integer NOT NULL,
+            completed integer NOT NULL DEFAULT 0, failed integer NOT NULL DEFAULT 0,
+            running integer NOT NULL DEFAULT 0, runs jsonb NOT NULL DEFAULT '{{}}',
+            attempt integer NOT NULL DEFAULT 0, created_at timestamptz NOT NULL, started_at timestamptz,
+            finished_at timestamptz, deleted boolean NOT NULL DEFAULT false)""")
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"DELETE FROM {SCHEMA}.batches")
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        data = decode(envelope)
+        at = envelope.occurred_at
+        if isinstance(data, ev.BatchCreated):
+            await _run(conn, f"""INSERT INTO {SCHEMA}.batches (batch_id, name, status, pipelines, max_parallel,
+                    continue_on_error, total, created_at)
+                VALUES (:b, :n, 'created', CAST(:p AS jsonb), :mp, :coe, :total, :at) ON CONFLICT DO NOTHING""",
+                {"b": data.batch_id, "n": data.name, "p": _json(data.pipelines), "mp": data.max_parallel,
+                 "coe": data.continue_on_error, "total": len(data.pipelines), "at": at})
+        elif isinstance(data, ev.BatchStarted):
+            await _run(conn, f"""UPDATE {SCHEMA}.batches SET status='running', started_at=:at, completed=0, failed=0,
+                    running=0, runs='{{}}'::jsonb, finished_at=NULL WHERE batch_id=:b""",
+                       {"b": data.batch_id, "at": at})
+        elif isinstance(data, ev.BatchPipelineStarted):
+            await _run(conn, f"""UPDATE {SCHEMA}.batches SET running=running+1,
+                    runs=runs || jsonb_build_object(CAST(:i AS text), CAST(:r AS text)) WHERE batch_id=:b""",
+                       {"b": data.batch_id, "i": str(data.index), "r": data.run_id})
+        elif isinstance(data, ev.BatchPipelineFinished):
+            ok = data.status == "completed"
+            await _run(conn, f"""UPDATE {SCHEMA}.batches SET running=greatest(running-1, 0), completed=completed+:ok,
+                    failed=failed+:bad WHERE batch_id=:b""", {"b": data.batch_id, "ok": int(ok), "bad": int(not ok)})
+        elif isinstance(data, ev.BatchCompleted):
+            await _run(conn, f"""UPDATE {SCHEMA}.batches SET status=:st, completed=:c, failed=:f, finished_at=:at
+                WHERE batch_id=:b""",
+                       {"b": data.batch_id, "st": data.status, "c": data.completed, "f": data.failed, "at": at})
+        elif isinstance(data, ev.BatchCancelled):
+            await _run(conn, f"UPDATE {SCHEMA}.batches SET status='cancelled', finished_at=:at WHERE batch_id=:b",
+                       {"b": data.batch_id, "at": at})
+        elif isinstance(data, ev.BatchRetried):
+            await _run(conn, f"""UPDATE {SCHEMA}.batches SET status='running', attempt=:a,
+                    failed=greatest(failed-:n, 0), finished_at=NULL WHERE batch_id=:b""",
+                       {"b": data.batch_id, "a": data.attempt, "n": len(data.steps)})
+        elif isinstance(data, ev.BatchDeleted):
+            await _run(conn, f"UPDATE {SCHEMA}.batches SET deleted=true, status='deleted' WHERE batch_id=:b",
+                       {"b": data.batch_id})
+
+
+class Discrepancies(Projection):
+    """Discrepancy records with their decisions, and the accepted differences (by fingerprint)."""
+
+    name = "discrepancies"
+    event_types = frozenset({"DiscrepancyRecorded", "DiscrepancyResolved", "DiscrepancyAccepted"})
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.discrepancies (
+            discrepancy_id text PRIMARY KEY, run_id text NOT NULL, step text NOT NULL, project_id text,
+            pipeline text NOT NULL DEFAULT '', type text NOT NULL, severity text NOT NULL, table_name text,
+            columns jsonb NOT NULL DEFAULT '[]', message text NOT NULL DEFAULT '',
+            sample jsonb NOT NULL DEFAULT '[]', fingerprint text NOT NULL, status text NOT NULL DEFAULT 'open',
+            note text NOT NULL DEFAULT '', decided_by text, decided_at timestamptz,
+            recorded_at timestamptz NOT NULL)""")
+        await _run(conn, f"CREATE INDEX IF NOT EXISTS discrepancies_run ON {SCHEMA}.discrepancies (run_id)")
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.accepted_differences (
+            fingerprint text PRIMARY KEY, discrepancy_id text NOT NULL, note text NOT NULL DEFAULT '',
+            accepted_by text, accepted_at timestamptz NOT NULL)""")
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        for table in ("accepted_differences", "discrepancies"):
+            await _run(conn, f"DELETE FROM {SCHEMA}.{table}")
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        data = decode(envelope)
+        at = envelope.occurred_at
+        if isinstance(data, ev.DiscrepancyRecorded):
+            await _run(conn, f"""INSERT INTO {SCHEMA}.discrepancies (discrepancy_id, run_id, step, project_id, pipeline,
+                    type, severity, table_name, columns, message, sample, fingerprint, recorded_at)
+                VALUES (:d, :r, :s, :p, :pl, :ty, :sev, :t, CAST(:cols AS jsonb), :m, CAST(:sample AS jsonb),
+                        :fp, :at) ON CONFLICT DO NOTHING""",
+                {"d": data.discrepancy_id, "r": data.run_id, "s": data.step, "p": data.project_id,
+                 "pl": data.pipeline, "ty": data.type, "sev": data.severity, "t": data.table,
+                 "cols": _json(data.columns), "m": data.message, "sample": _json(data.sample),
+                 "fp": data.fingerprint, "at": at})
+        elif isinstance(data, ev.DiscrepancyResolved | ev.DiscrepancyAccepted):
+            status = "resolved" if isinstance(data, ev.DiscrepancyResolved) else "accepted"
+            await _run(conn, f"""UPDATE {SCHEMA}.discrepancies SET status=:st, note=:n, decided_by=:by, decided_at=:at
+                WHERE discrepancy_id=:d""",
+                       {"d": data.discrepancy_id, "st": status, "n": data.note, "by": envelope.actor.name, "at": at})
+            if isinstance(data, ev.DiscrepancyAccepted):
+                await _run(conn, f"""INSERT INTO {SCHEMA}.accepted_differences (fingerprint, discrepancy_id, note,
+                        accepted_by, accepted_at) VALUES (:fp, :d, :n, :by, :at) ON CONFLICT (fingerprint) DO NOTHING""",
+                           {"fp": data.fingerprint, "d": data.discrepancy_id, "n": data.note,
+                            "by": envelope.actor.name, "at": at})
+
+
+class Schedules(Projection):
+    """Cron schedules, how often they fired and their last instant."""
+
+    name = "schedules"
+    event_types = frozenset({"ScheduleCreated", "ScheduleFired", "ScheduleDeleted"})
+
+    async def setup(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.schedules (
+            schedule_id text PRIMARY KEY, cron text NOT NULL, project_id text, pipeline_id text, batch_id text,
+            last_instant timestamptz, fired integer NOT NULL DEFAULT 0, created_at timestamptz NOT NULL,
+            deleted boolean NOT NULL DEFAULT false)""")
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await _run(conn, f"DELETE FROM {SCHEMA}.schedules")
+
+    async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        data = decode(envelope)
+        if isinstance(data, ev.ScheduleCreated):
+            await _run(conn, f"""INSERT INTO {SCHEMA}.schedules (schedule_id, cron, project_id, pipeline_id, batch_id,
+                    created_at) VALUES (:s, :c, :p, :pl, :b, :at) ON CONFLICT DO NOTHING""",
+                       {"s": data.schedule_id, "c": data.cron, "p": data.project_id, "pl": data.pipeline_id,
+                        "b": data.batch_id, "at": envelope.occurred_at})
+        elif isinstance(data, ev.ScheduleFired):
+            await _run(conn, f"""UPDATE {SCHEMA}.schedules SET fired=fired+1,
+                    last_instant=greatest(last_instant, :i) WHERE schedule_id=:s""",
+                       {"s": data.schedule_id, "i": datetime.fromisoformat(data.instant)})
+        elif isinstance(data, ev.ScheduleDeleted):
+            await _run(conn, f"UPDATE {SCHEMA}.schedules SET deleted=true WHERE schedule_id=:s",
+                       {"s": data.schedule_id})
+
+
+def all_projections() -> list[Projection]:
+    """The executor's read models (entry point `ombudsman.projections: executor`)."""
+    return [RunResults(), Batches(), Discrepancies(), Schedules()]
+
+
+async def rebuild_all(engine: AsyncEngine) -> int:
+    """Drop every read model's rows and replay the executor's events into them; events applied."""
+    return sum([await rebuild(engine, SCHEMA, projection) for projection in all_projections()])

@@ -1,18 +1,21 @@
-"""Settings of the executor service and its workers (environment, prefix OMB_)."""
+"""Settings of the executor service and its workers (environment, prefix OMB_).
+
+The service settings of libs/eventstore (database and NATS URLs, timeouts, pool sizes) plus the
+executor's own: work-queue acks and deliveries, parallelism, retention, the clock and the worker.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ombudsman.eventstore.settings import Settings
 
 WORK_CONSUMER = "omb-executor-workers"
 
 
-class ExecutorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMB_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    database_url: str = ""
+class ExecutorSettings(Settings):
+    # A worker needs only NATS; without OMB_NATS_URL it tries a local server.
+    nats_url: str | None = "nats://127.0.0.1:4222"
     # work queue: a step not acked within ack_wait is redelivered; after max_deliver it is "worker lost"
     executor_ack_wait: float = Field(default=30.0, gt=0)
     executor_max_deliver: int = Field(default=3, ge=1)

@@ -27,13 +27,19 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.pipeline import PipelineSpec
 from ombudsman.contracts.replies import OmbudsmanError
 from ombudsman.contracts.results import StepResult
+from ombudsman.eventstore import rpc
+from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor.coordinator import work_consumer_config
 from ombudsman.executor.domain import parse_spec
-from ombudsman.executor.rpc import request
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
-from ombudsman.executor.store import ensure_streams
 
 log = logging.getLogger("ombudsman.executor.worker")
+REQUEST_TIMEOUT = 30.0
+
+
+async def request(nc: Any, subject: str, payload: dict[str, Any], *, meta: Metadata) -> Any:
+    """A command or query to a service (libs/eventstore request/reply); its result or OmbudsmanError."""
+    return await rpc.request(nc, subject, payload, meta=meta, timeout=REQUEST_TIMEOUT)
 
 
 async def resolve_connections(nc: Any, spec: PipelineSpec, project_id: str | None, meta: Metadata) -> PipelineSpec:
@@ -75,6 +81,7 @@ class Worker:
         self.steps_done = 0
 
     async def run(self) -> None:
+        assert self.settings.nats_url, "OMB_NATS_URL is not set"
         nc = await nats.connect(self.settings.nats_url, name=f"omb-worker-{self.name}", max_reconnect_attempts=-1)
         js = nc.jetstream()
         await ensure_streams(js)
