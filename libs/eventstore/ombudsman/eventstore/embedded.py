@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -115,7 +116,20 @@ class EmbeddedPostgres:
         from pgserver._commands import pg_ctl  # pgserver's own wrapper (runs as its system user when root)
 
         data_dir = Path(data_dir)
-        if not (data_dir / "postmaster.pid").exists():
+        pid_file = data_dir / "postmaster.pid"
+        if not pid_file.exists():
             return
         user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data_dir, user=user, timeout=60)
+        try:
+            pg_ctl(["-w", "-t", "60", "stop", "-m", "fast"], pgdata=data_dir, user=user, timeout=90)
+        except Exception:
+            # pg_ctl could not do it (e.g. it timed out under load): SIGINT is PostgreSQL's fast shutdown
+            pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else 0
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)
+                deadline = time.monotonic() + 60
+                while pid_file.exists() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            if pid_file.exists():
+                raise
