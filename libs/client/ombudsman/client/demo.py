@@ -174,9 +174,13 @@ def demo() -> None:
         table = Table(title=f"Audit log of project {PROJECT} ({events.total} events)")
         for column in ("#", "when", "event", "actor"):
             table.add_column(column)
-        for row in events.items[-25:]:
+        for row in events.items[:20]:
             table.add_row(str(row["position"]), row["occurred_at"][:19], row["event_type"], row["actor"]["name"] or "")
+        if events.total > 20:
+            table.add_row("…", "", f"{events.total - 20} more", "")
         console.print(table)
+        by_action = client.audit_stats(project_id=PROJECT).get("by_action", {})
+        console.print("Events by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_action.items())))
         verified = client.audit_verify()
         console.print(f"Audit chain verified: {verified.get('ok')} ({verified.get('checked')} rows)")
         for run_id in run_ids[:3]:
