@@ -65,8 +65,11 @@ async def test_fifty_steps_three_workers_one_killed_mid_run(bus: Bus, workers: W
     await bus.nc.subscribe(f"omb.evt.run.{run_id}.StepCompleted", cb=on_event)
 
     async def victim_busy() -> str | None:
+        # A step w2 began a moment ago is still running when the kill lands; one it began earlier may
+        # already be reported (its result recorded, the redelivered message then finds it done).
         rows = await bus.stored(
-            "SELECT step FROM executor.steps WHERE run_id=$1 AND worker='w2' AND state='running'", run_id)
+            "SELECT step FROM executor.steps WHERE run_id=$1 AND worker='w2' AND state='running'"
+            " AND started_at > now() - interval '150 milliseconds'", run_id)
         done = await bus.stored("SELECT count(*) AS n FROM executor.steps WHERE run_id=$1 AND status IS NOT NULL", run_id)
         return rows[0]["step"] if rows and done[0]["n"] >= 5 else None
 
