@@ -195,7 +195,7 @@ class ProjectionConsumer:
                 await self._apply(envelope, sequence)
         except Exception as exc:
             delay = _backoff(meta.num_delivered)
-            if meta.num_delivered >= self.max_deliver:
+            if 0 < self.max_deliver <= meta.num_delivered:  # max_deliver -1: retry for ever
                 log.error("consumer %s: event %s (seq %s) failed %s times, giving up (%s); "
                           "`ombudsman replay <service> %s --source stream` rebuilds the projection with it",
                           self.durable, envelope.event_id, sequence, meta.num_delivered, exc, self.projection.name)
