@@ -1,6 +1,6 @@
 """`ombudsman audit-verify FILE`: re-verify an audit export or archive segment offline, no server needed.
 
-FILE is either an export of the log (JSON Lines from the audit `export` query) or an archive
+FILE is either an export of the log (JSON Lines or CSV from the audit `export` query) or an archive
 segment (`segment-NNNNNN.jsonl.gz`, with `segment-NNNNNN.manifest.json` next to it, or the
 manifest itself). Exit codes: 0 the chain verifies, 1 it is broken (the first broken position and
 why are printed), 2 the file cannot be read.
@@ -20,6 +20,7 @@ from ombudsman.contracts.chain import (
     VerifyReport,
     segment_manifest_name,
     verify_export,
+    verify_export_csv,
     verify_segment,
 )
 
@@ -57,31 +58,26 @@ def _verify_segment(file: Path, manifest_path: Path | None, public_key: str | No
         raise _unreadable(str(exc)) from exc
 
 
-def _verify_export(file: Path) -> VerifyReport:
-    try:
-        with file.open(encoding="utf-8") as lines:
-            report = verify_export(lines)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _unreadable(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
-    if report.ok and report.checked == 0:
-        raise _unreadable(f"{file} holds no audit log rows")
-    return report
+def _is_csv(file: Path) -> bool:
+    """A CSV export: named .csv, or (whatever its name) starting with the CSV header."""
+    if file.suffix.lower() == ".csv":
+        return True
+    with file.open("rb") as head:
+        return head.read(9) == b"position,"
 
 
-@app.command("audit-verify")
-def audit_verify(
-    file: Path = typer.Argument(..., help="an export (.jsonl) or an archive segment (.jsonl.gz / .manifest.json)"),
-    manifest: Path | None = typer.Option(None, help="the segment's manifest, when not next to it"),
-    public_key: str | None = typer.Option(
-        None, "--public-key", envvar="OMB_AUDIT_PUBLIC_KEY",
-        help="hex Ed25519 key segments must be signed with (the `archive_segments` query shows it)"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
-) -> None:
-    """Re-verify the hash chain of an audit export or archive segment, offline."""
-    is_segment = file.name.endswith((".gz", ".manifest.json"))
+def verify_file(file: Path, *, manifest: Path | None = None, public_key: str | None = None) -> VerifyReport:
+    """Verify an export (.jsonl or .csv) or an archive segment offline; typer.Exit(2) when unreadable."""
     if not file.exists():
         raise _unreadable(f"{file} does not exist")
-    report = _verify_segment(file, manifest, public_key) if is_segment else _verify_export(file)
+    if file.name.endswith((".gz", ".manifest.json")):
+        return _verify_segment(file, manifest, public_key)
+    return _verify_export(file)
+
+
+def print_report(file: Path, report: VerifyReport, *, as_json: bool, public_key: str | None) -> None:
+    """The report as people (or, with `as_json`, scripts) read it."""
+    is_segment = file.name.endswith((".gz", ".manifest.json"))
     if as_json:
         typer.echo(json.dumps({"file": str(file), **report.model_dump()}))
     elif report.ok:
@@ -93,4 +89,31 @@ def audit_verify(
     else:
         where = f"position {report.broken_at}" if report.broken_at is not None else "the file"
         typer.echo(f"BROKEN at {where}: {report.reason} ({report.checked} rows verified before it)")
+
+
+def _verify_export(file: Path) -> VerifyReport:
+    try:
+        with file.open(encoding="utf-8", newline="") as lines:
+            report = verify_export_csv(lines) if _is_csv(file) else verify_export(lines)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except ValueError as exc:
+        raise _unreadable(f"{file}: {exc}") from exc
+    if report.ok and report.checked == 0:
+        raise _unreadable(f"{file} holds no audit log rows")
+    return report
+
+
+@app.command("audit-verify")
+def audit_verify(
+    file: Path = typer.Argument(..., help="an export (.jsonl or .csv) or an archive segment (.jsonl.gz / .manifest.json)"),
+    manifest: Path | None = typer.Option(None, help="the segment's manifest, when not next to it"),
+    public_key: str | None = typer.Option(
+        None, "--public-key", envvar="OMB_AUDIT_PUBLIC_KEY",
+        help="hex Ed25519 key segments must be signed with (the `archive_segments` query shows it)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Re-verify the hash chain of an audit export (JSON Lines or CSV) or archive segment, offline."""
+    report = verify_file(file, manifest=manifest, public_key=public_key)
+    print_report(file, report, as_json=as_json, public_key=public_key)
     raise typer.Exit(0 if report.ok else 1)

@@ -456,8 +456,18 @@ def audit_logs(project: str | None = typer.Option(None, "--project"), actor: str
 
 
 @audit_app.command("verify")
-def audit_verify(server: str | None = ServerOpt) -> None:
-    """Recompute the hash chain; exit 1 if it is broken."""
+def audit_verify(file: Path | None = typer.Argument(None, help="an export (.jsonl/.csv) or archive segment to "
+                                                               "verify offline, with no server"),
+                 public_key: str | None = typer.Option(None, "--public-key", envvar="OMB_AUDIT_PUBLIC_KEY",
+                                                       help="the key archive segments must be signed with"),
+                 server: str | None = ServerOpt) -> None:
+    """Recompute the hash chain of the live log (or, given FILE, of an export offline); exit 1 if broken."""
+    if file is not None:
+        from ombudsman.client.audit_verify import print_report, verify_file
+
+        report_offline = verify_file(file, public_key=public_key)
+        print_report(file, report_offline, as_json=False, public_key=public_key)
+        raise typer.Exit(0 if report_offline.ok else 1)
     client = _client(server)
     report = _call(client, client.audit_verify)
     _print(report)

@@ -9,6 +9,7 @@ so one altered, inserted or missing row breaks the chain at that position.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from collections.abc import Iterable
@@ -161,6 +162,55 @@ def verify_export(lines: Iterable[str]) -> VerifyReport:
             return VerifyReport(ok=False, checked=len(rows), broken_at=None, reason=f"line {number} is not a log row: {exc}")
     start = GENESIS if rows and rows[0].position == 1 else None
     return verify_chain(rows, expected_prev=start)
+
+
+# The CSV export's columns; `envelope` is the hashed JSON, the others are for people reading the
+# sheet and are checked against the envelope so a forged display column cannot pass unseen.
+CSV_COLUMNS = ("position", "occurred_at", "event_type", "stream_type", "stream_id", "actor", "prev_hash", "hash",
+               "envelope")
+_CSV_DISPLAYED = {"event_type": ("event_type",), "stream_type": ("stream_type",), "stream_id": ("stream_id",),
+                  "actor": ("actor", "name")}
+_CSV_FIELD_LIMIT = 64 * 1024 * 1024  # one envelope per cell: a run's bounded StepResult fits easily
+
+
+def _displayed_mismatch(record: dict[str, str], envelope: dict[str, Any]) -> str | None:
+    for column, path in _CSV_DISPLAYED.items():
+        value: Any = envelope
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and record.get(column) != str(value):
+            return f"column {column} says {record.get(column)!r} but the hashed envelope says {value!r}"
+    return None
+
+
+def verify_export_csv(lines: Iterable[str]) -> VerifyReport:
+    """Re-verify a CSV export of the log offline: the chain over its `envelope` column, and every
+    displayed column (event_type, stream_type, stream_id, actor) against the hashed envelope.
+    ValueError when the header is not the export's."""
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    reader = csv.DictReader(lines)
+    missing = [c for c in ("position", "prev_hash", "hash", "envelope") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"not an audit CSV export: no column {', '.join(missing)}")
+    rows: list[ChainRow] = []
+    forged: tuple[int, str] | None = None
+    try:
+        for record in reader:
+            envelope = json.loads(record["envelope"])
+            row = ChainRow(int(record["position"]), str(record["prev_hash"]), str(record["hash"]), envelope)
+            mismatch = _displayed_mismatch(record, envelope) if isinstance(envelope, dict) else "envelope is not an object"
+            if forged is None and mismatch:
+                forged = (row.position, mismatch)
+            rows.append(row)
+    except (ValueError, TypeError, csv.Error) as exc:
+        return VerifyReport(ok=False, checked=len(rows), reason=f"CSV line {reader.line_num} is not a log row: {exc}")
+    report = verify_chain(rows, expected_prev=GENESIS if rows and rows[0].position == 1 else None)
+    if forged is not None and (report.ok or (report.broken_at is not None and forged[0] < report.broken_at)):
+        position, why = forged
+        checked = sum(1 for r in rows if r.position < position)
+        return VerifyReport(ok=False, checked=checked, first_position=report.first_position,
+                            broken_at=position, reason=why)
+    return report
 
 
 # --- archive segments ------------------------------------------------------------------------

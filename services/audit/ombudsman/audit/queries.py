@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.audit.domain import VerifyReport, verify_chain
 from ombudsman.audit.log import SCHEMA, archived_head, chain_rows
+from ombudsman.contracts.chain import CSV_COLUMNS
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.state import project as project_state
 
@@ -133,8 +134,7 @@ async def export(conn: AsyncConnection, f: LogFilter, fmt: Literal["jsonl", "csv
         )
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["position", "occurred_at", "event_type", "stream_type", "stream_id", "actor", "prev_hash", "hash",
-                     "envelope"])
+    writer.writerow(CSV_COLUMNS)
     for r in page["items"]:
         writer.writerow([r["position"], r["occurred_at"], r["event_type"], r["stream_type"], r["stream_id"],
                          r["actor"]["name"], r["prev_hash"], r["hash"], json.dumps(r["envelope"], sort_keys=True)])
