@@ -172,3 +172,57 @@ async def test_saved_pipeline_mermaid_and_batches_through_the_gateway(stack: dic
         assert (await c.get(f"/api/v1/batches/{batch_id}", headers=mallory)).status_code == 404
         history = (await c.get(f"/api/v1/projects/dw/pipelines/{pipeline_id}/history", headers=alice)).json()
         assert len(history) == 2 and {h["status"] for h in history} == {"completed"}
+
+
+async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[str, Any], database_url: str) -> None:
+    """A project's PostgreSQL connections stay open on the worker between steps; the pool route
+    shows them to members (no URL), 404 for others and unknown names; /workers is for admins."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TABLE public.orders AS SELECT g AS id FROM generate_series(1, 40) g")
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
+        alice = await _login(c, stack["app"], "alice")
+        mallory = await _login(c, stack["app"], "mallory")
+        assert (await c.post("/api/v1/projects", headers=alice, json={"id": "dw", "name": "Warehouse"})).status_code == 201
+        for side in ("source", "target"):
+            r = await c.post("/api/v1/projects/dw/connections", headers=alice,
+                             json={"name": side, "role": side, "url": database_url})
+            assert r.status_code == 201, r.text
+        empty = await c.get("/api/v1/projects/dw/connections/source/pool", headers=alice)
+        assert empty.status_code == 200 and empty.json()["pools"] == [] and empty.json()["totals"]["open"] == 0
+
+        steps = [{"id": f"orders_{i}", "validator": "record_counts", "table": "public.orders"} for i in range(3)]
+        spec = yaml.safe_dump({"name": "pg", "connections": {"source": "postgresql://placeholder/x",
+                                                             "target": "postgresql://placeholder/x"}, "steps": steps})
+        r = await c.post("/api/v1/runs", headers=alice, json={"project_id": "dw", "pipeline_yaml": spec})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+        for _ in range(300):
+            run = (await c.get(f"/api/v1/runs/{run_id}", headers=alice)).json()
+            if run["status"] in ("completed", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        assert run["status"] == "completed" and run["successful_steps"] == 3, run
+
+        pool = await c.get("/api/v1/projects/dw/connections/target/pool", headers=alice)
+        assert pool.status_code == 200, pool.text
+        body = pool.json()
+        assert body["connection"] == "target" and body["workers_answering"] == 1
+        assert [(p["worker"], p["steps_served"], p["in_use"]) for p in body["pools"]] == [("w1", 3, 0)]
+        assert body["totals"]["workers"] == 1 and body["totals"]["open"] >= 1
+        assert "postgresql" not in pool.text and database_url not in pool.text
+
+        assert (await c.get("/api/v1/projects/dw/connections/nope/pool", headers=alice)).status_code == 404
+        assert (await c.get("/api/v1/projects/dw/connections/source/pool", headers=mallory)).status_code == 404
+        assert (await c.get("/api/v1/workers", headers=alice)).status_code == 403
+        await stack["app"].state.users.register("root", PASSWORD, "admin")
+        r = await c.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD})
+        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        listed = (await c.get("/api/v1/workers", headers=admin)).json()
+        assert listed["total"] == 1 and listed["workers"][0]["worker"] == "w1" and listed["steps_done"] == 3
+        assert {(k["project_id"], k["connection"]) for k in listed["workers"][0]["connections"]} == {
+            ("dw", "source"), ("dw", "target")}

@@ -35,6 +35,32 @@ async def test_a_statement_past_its_timeout_is_cancelled_and_the_pool_still_work
 
 
 @pytest.fixture(params=["postgres", "duckdb", "snowflake"])
+def pooled_db(request: pytest.FixtureRequest) -> tuple[str, str]:
+    fixture = {"postgres": "database_url", "duckdb": "duckdb_url", "snowflake": "fakesnow_url"}[request.param]
+    return request.param, request.getfixturevalue(fixture)
+
+
+async def test_pool_stats_count_connections_open_in_use_and_idle(pooled_db: tuple[str, str]) -> None:
+    kind, url = pooled_db
+    db = connect(url, pool_size=3)
+    assert (db.pool_stats().size, db.pool_stats().open) == (3, 0)  # not open yet
+    async with db:
+        assert await db.fetch_rows("SELECT 1") == [(1,)]
+        idle = db.pool_stats()
+        assert idle.open >= 1 and idle.in_use == 0 and idle.idle == idle.open
+        # two streams held open at once: two connections in use, never more than the pool's size
+        first, second = db.stream("SELECT 1 AS n"), db.stream("SELECT 2 AS n")
+        await anext(aiter(first))
+        await anext(aiter(second))
+        busy = db.pool_stats()
+        assert busy.in_use == 2 and busy.open <= 3, (kind, busy)
+        await first.aclose()
+        await second.aclose()
+        assert db.pool_stats().in_use == 0
+    assert db.pool_stats().open == 0
+
+
+@pytest.fixture(params=["postgres", "duckdb", "snowflake"])
 def any_db(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(
         {"postgres": "database_url", "duckdb": "duckdb_url", "snowflake": "fakesnow_url"}[request.param]

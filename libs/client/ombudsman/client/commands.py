@@ -226,6 +226,20 @@ def connections_test(project_id: str, name: str, server: str | None = ServerOpt)
         raise typer.Exit(1)
 
 
+@connections_app.command("pool")
+def connections_pool(project_id: str, name: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+    """The connection's pools on the step workers: connections open, in use and idle per worker."""
+    client = _client(server)
+    found = _call(client, lambda: client.connection_pool(project_id, name))
+    if as_json:
+        _print(found)
+        return
+    totals = found.get("totals", {})
+    _table(found.get("pools") or [], ["worker", "pool_size", "open", "in_use", "idle", "steps_served", "idle_seconds"],
+           title=f"{escape(name)}: {totals.get('open', 0)} open, {totals.get('in_use', 0)} in use on "
+                 f"{totals.get('workers', 0)} of {found.get('workers_answering', 0)} workers")
+
+
 # --- automation, runs, watch -------------------------------------------------------------------
 
 

@@ -208,6 +208,14 @@ class OmbudsmanClient:
     def connection_status(self, project_id: str, name: str) -> dict[str, Any]:
         return self._json("GET", f"/projects/{_seg(project_id)}/connections/{_seg(name)}/status")
 
+    def connection_pool(self, project_id: str, name: str) -> dict[str, Any]:
+        """The connection's pools on the step workers now (open, in use, idle per worker)."""
+        return self._json("GET", f"/projects/{_seg(project_id)}/connections/{_seg(name)}/pool")
+
+    def workers(self) -> dict[str, Any]:
+        """Every step worker answering now, with its kept connections (admins)."""
+        return self._json("GET", "/workers")
+
     # --- metadata and mapping --------------------------------------------------------------------
 
     def extract_metadata(self, project_id: str, side: str | None = None) -> Any:

@@ -49,6 +49,12 @@ def health_subject(service: str) -> str:
     return query_subject(service, "health")
 
 
+def worker_stats_subject() -> str:
+    """`omb.workers.stats`: a broadcast every step worker answers (no queue group) with its figures
+    and its connection pools; ask with `rpc.gather`."""
+    return "omb.workers.stats"
+
+
 def step_work_subject(run_id: str) -> str:
     """`omb.work.step.<run_id>`: one message per step to execute."""
     return f"{WORK_PREFIX}.step.{_token(run_id, 'run id')}"

@@ -113,7 +113,7 @@ class EmbeddedPostgres:
     @staticmethod
     def shutdown(data_dir: Path | str) -> None:
         """Stop the PostgreSQL running in `data_dir`, whoever started it (fast shutdown)."""
-        from pgserver._commands import pg_ctl  # pgserver's own wrapper (runs as its system user when root)
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # pgserver's own wrapper (runs as its system user when root)
 
         data_dir = Path(data_dir)
         pid_file = data_dir / "postmaster.pid"

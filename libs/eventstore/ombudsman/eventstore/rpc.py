@@ -83,3 +83,36 @@ async def request(
             raise OmbudsmanError(f"{subject} failed without an error description")
         raise OmbudsmanError.from_info(reply.error)
     return reply.result
+
+
+async def gather(
+    nc_or_broker: Any,
+    subject: str,
+    payload: dict[str, Any],
+    *,
+    meta: Metadata | None = None,
+    wait: float = 0.5,
+) -> list[Any]:
+    """Ask every subscriber of a broadcast subject (e.g. each worker) and collect the results of
+    the replies that arrive within `wait` seconds; failed replies are left out."""
+    nc = nats_client(nc_or_broker)
+    inbox = nc.new_inbox()
+    results: list[Any] = []
+
+    async def collect(msg: Any) -> None:
+        try:
+            reply = Reply.model_validate_json(msg.data)
+        except ValueError:
+            return
+        if reply.ok:
+            results.append(reply.result)
+
+    sub = await nc.subscribe(inbox, cb=collect)
+    try:
+        await nc.publish(subject, json.dumps(payload, default=str).encode(), reply=inbox,
+                         headers=request_headers(meta))
+        await nc.flush()
+        await asyncio.sleep(wait)
+    finally:
+        await sub.unsubscribe()
+    return results

@@ -25,3 +25,5 @@ class ExecutorSettings(Settings):
     executor_tick_seconds: float = Field(default=1.0, gt=0)  # schedules and retention checks
     worker_concurrency: int = Field(default=2, ge=1)
     worker_name: str = ""
+    # a worker keeps its database connections open between steps; closed after this long unused
+    worker_connection_idle_seconds: float = Field(default=300.0, gt=0)

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from typing import Any
 
 import nats
@@ -25,10 +26,11 @@ from nats.errors import TimeoutError as NatsTimeout
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.pipeline import PipelineSpec
-from ombudsman.contracts.replies import OmbudsmanError
+from ombudsman.contracts.replies import OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.streams import ensure_streams
+from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.coordinator import work_consumer_config
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
@@ -58,14 +60,22 @@ async def resolve_connections(nc: Any, spec: PipelineSpec, project_id: str | Non
     return spec.model_copy(update={"connections": {k: type(spec.connections[k])(**v) for k, v in resolved.items()}})
 
 
-async def run_one_step(spec: PipelineSpec, step_id: str) -> StepResult:
-    """Execute one step of a pipeline against its connections (errors become an `error` result)."""
+async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache | None = None,
+                       project_id: str | None = None) -> StepResult:
+    """Execute one step of a pipeline against its connections (errors become an `error` result).
+    With a `cache`, the step borrows the worker's open connections instead of opening its own."""
     from ombudsman.engine.pipeline import run_pipeline
 
-    validator = spec.step(step_id).validator
+    step = spec.step(step_id)
+    validator = step.validator
+    names = [spec.source_connection(step), spec.target_connection(step)]
     try:
-        outcome = await run_pipeline(spec, only=[step_id], max_parallel=1)
-        return outcome.steps[0]
+        if cache is None:
+            return (await run_pipeline(spec, only=[step_id], max_parallel=1)).steps[0]
+        async with cache.lease(spec, names, project_id) as lease:
+            result = (await run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors)).steps[0]
+            lease.failed = result.status == "error"
+            return result
     except OmbudsmanError as exc:
         return StepResult(step=step_id, validator=validator, status="error", message=exc.message)
     except Exception as exc:  # a step never takes the worker down
@@ -79,6 +89,8 @@ class Worker:
         self.meta = Metadata(actor=Actor.service("executor-worker"))
         self.stop = asyncio.Event()
         self.steps_done = 0
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
@@ -90,12 +102,40 @@ class Worker:
         except Exception:  # exists already
             pass
         sub = await js.pull_subscribe_bind(durable=WORK_CONSUMER, stream=subjects.WORK_STREAM)
+        stats_sub = await nc.subscribe(subjects.worker_stats_subject(), cb=self._answer_stats)
+        sweeper = asyncio.create_task(self._sweep_idle())
         log.info("worker %s ready", self.name)
         try:
             await asyncio.gather(*[self._loop(nc, sub) for _ in range(self.settings.worker_concurrency)])
         finally:
             # the loops finished their current step; an unacked message would be redelivered anyway
+            sweeper.cancel()
+            await stats_sub.unsubscribe()
+            await self.connections.close()
             await nc.close()
+
+    def stats(self, project_id: str | None = None, connection: str | None = None) -> dict[str, Any]:
+        """This worker's figures and its kept connections (what `omb.workers.stats` answers)."""
+        return {"worker": self.name, "started_at": self.started_at, "concurrency": self.settings.worker_concurrency,
+                "steps_done": self.steps_done, "connections": self.connections.stats(project_id, connection)}
+
+    async def _answer_stats(self, msg: Msg) -> None:
+        try:
+            ask = json.loads(msg.data or b"{}")
+            filters = ask if isinstance(ask, dict) else {}
+            result = self.stats(filters.get("project_id"), filters.get("connection"))
+        except ValueError:
+            result = self.stats()
+        if msg.reply:
+            await msg.respond(Reply.success(result).model_dump_json().encode())
+
+    async def _sweep_idle(self) -> None:
+        interval = max(1.0, min(30.0, self.connections.idle_seconds / 2))
+        while True:
+            await asyncio.sleep(interval)
+            closed = await self.connections.sweep()
+            if closed:
+                log.info("worker %s closed %d idle connection(s)", self.name, closed)
 
     async def _loop(self, nc: Any, sub: Any) -> None:
         while not self.stop.is_set():
@@ -127,7 +167,7 @@ class Worker:
                 await request(nc, subjects.command_subject("executor", "record_step_started"),
                               {"run_id": run_id, "step": step, "worker": self.name, "attempt": attempt}, meta=self.meta)
                 spec = await resolve_connections(nc, parse_spec(task["pipeline_yaml"]), task.get("project_id"), self.meta)
-                result = await run_one_step(spec, step)
+                result = await run_one_step(spec, step, self.connections, task.get("project_id"))
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()

@@ -8,7 +8,7 @@ from nats.aio.client import Client as NATS
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Timeout, Unavailable
-from ombudsman.contracts.subjects import command_subject, health_subject, query_subject
+from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, worker_stats_subject
 from ombudsman.eventstore import rpc
 
 
@@ -41,6 +41,11 @@ class Bus:
             raise
         except TimeoutError:
             raise Unavailable(f"service {service!r} did not answer", {"service": service, "reason": "timeout"}) from None
+
+    async def worker_stats(self, payload: dict[str, Any], actor: Actor, wait: float = 0.5) -> list[dict[str, Any]]:
+        """Every step worker's figures and connection pools (those answering within `wait` seconds)."""
+        found = await rpc.gather(self.nc, worker_stats_subject(), payload, meta=Metadata(actor=actor), wait=wait)
+        return sorted((w for w in found if isinstance(w, dict)), key=lambda w: str(w.get("worker")))
 
     async def health(self, service: str, wait: float) -> dict[str, Any]:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ombudsman.engine.connectors.base import ConnectionTest, Connector
+from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout
 from ombudsman.engine.connectors.urls import ConnectionUrl, mask_url, parse_url
 
@@ -23,6 +23,7 @@ __all__ = [
     "ConnectionTest",
     "ConnectionUrl",
     "Connector",
+    "PoolStats",
     "QueryFailed",
     "QueryTimeout",
     "connect",

@@ -26,6 +26,17 @@ class ConnectionTest:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    """What a connector's pool holds right now: `open` driver connections, of which `in_use` run a
+    statement and `idle` wait for one; `size` is the most it opens."""
+
+    size: int
+    open: int
+    in_use: int
+    idle: int
+
+
 class Connector(ABC):
     """A connection (pool) to one database. Use as `async with connect(url) as db: ...`."""
 
@@ -83,6 +94,10 @@ class Connector(ABC):
     @abstractmethod
     async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
         """The catalog (ombudsman.contracts.catalog.Catalog) of the given schemas, or all."""
+
+    def pool_stats(self) -> PoolStats:
+        """The pool's figures now (all zero while the connector is not open)."""
+        return PoolStats(size=self.pool_size, open=0, in_use=0, idle=0)
 
     @abstractmethod
     async def test(self) -> ConnectionTest:

@@ -12,7 +12,7 @@ import asyncpg
 import pyarrow as pa
 
 from ombudsman.engine.connectors.arrow import rows_to_batch, rows_to_table
-from ombudsman.engine.connectors.base import ConnectionTest, Connector
+from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
 from ombudsman.engine.connectors.params import qmark_to_numbered
 from ombudsman.engine.connectors.urls import mask_url, parse_url
@@ -100,6 +100,13 @@ class PostgresConnector(Connector):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+    def pool_stats(self) -> PoolStats:
+        pool = self._pool
+        if pool is None:
+            return PoolStats(size=self.pool_size, open=0, in_use=0, idle=0)
+        opened, idle = pool.get_size(), pool.get_idle_size()
+        return PoolStats(size=pool.get_max_size(), open=opened, in_use=max(opened - idle, 0), idle=idle)
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

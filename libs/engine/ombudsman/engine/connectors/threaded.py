@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from ombudsman.engine.connectors.arrow import rows_to_batch, rows_to_table
-from ombudsman.engine.connectors.base import ConnectionTest, Connector
+from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
 from ombudsman.engine.connectors.params import check_param_count
 from ombudsman.engine.connectors.urls import mask_url
@@ -112,6 +112,11 @@ class ThreadedConnector(Connector):
         executor.shutdown(wait=False, cancel_futures=True)
         self._idle = None
         self._slots = None
+
+    def pool_stats(self) -> PoolStats:
+        opened = len(self._all) if self._executor is not None else 0
+        idle = self._idle.qsize() if self._idle is not None else 0
+        return PoolStats(size=self.pool_size, open=opened, in_use=max(opened - idle, 0), idle=idle)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:  # noqa: ASYNC109
         if self._executor is None:

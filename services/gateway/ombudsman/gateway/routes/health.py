@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from ombudsman.gateway.deps import Admin, BusDep
 from ombudsman.gateway.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -27,3 +28,12 @@ async def health(request: Request, strict: Annotated[bool, Query(description="50
     if strict and not ok:
         return JSONResponse(Health.model_validate(body).model_dump(), status_code=503)
     return body
+
+
+@router.get("/workers", summary="The step workers answering now, with their connection pools (admins)")
+async def workers(user: Admin, bus: BusDep) -> Any:
+    """Each step worker that answers within half a second: its name, concurrency, steps done since
+    it started, and the database connections it keeps open (per project connection: pool size,
+    open, in use, idle). No URL or secret is ever part of it."""
+    found = await bus.worker_stats({}, user.actor)
+    return {"workers": found, "total": len(found), "steps_done": sum(int(w.get("steps_done") or 0) for w in found)}

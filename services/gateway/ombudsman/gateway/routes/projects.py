@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
@@ -231,6 +231,56 @@ async def connection_status(project_id: PID, name: NAME, user: CurrentUser, bus:
     from ombudsman.contracts.replies import NotFound
 
     raise NotFound(f"connection {name!r} not found in project {project_id!r}", {"connection": name})
+
+
+class WorkerPool(BaseModel):
+    worker: str
+    pool_size: int = Field(description="the most driver connections this worker opens for the connection")
+    open: int
+    in_use: int
+    idle: int
+    steps_using: int = Field(description="steps running on it now")
+    steps_served: int = Field(description="steps it has served since it was opened")
+    opened_at: str
+    idle_seconds: float
+
+
+class PoolTotals(BaseModel):
+    workers: int = Field(description="workers holding the connection open")
+    open: int
+    in_use: int
+    idle: int
+
+
+class ConnectionPool(BaseModel):
+    connection: str
+    kind: str | None
+    workers_answering: int = Field(description="step workers that answered (those without the connection too)")
+    pools: list[WorkerPool]
+    totals: PoolTotals
+
+
+@router.get("/projects/{project_id}/connections/{name}/pool", tags=["connections"], response_model=ConnectionPool,
+            summary="The connection's pools on the step workers now")
+async def connection_pool(project_id: PID, name: NAME, user: CurrentUser, bus: BusDep) -> Any:
+    """Step workers keep a project's connections open between steps (closed after
+    `OMB_WORKER_CONNECTION_IDLE_SECONDS` unused); this shows each worker's pool of it: driver
+    connections open, in use and idle, and the steps it served. Empty between runs. DuckDB
+    connections are opened per step and never appear."""
+    project = await visible_project(bus, user, project_id)
+    known = next((c for c in project.get("connections") or [] if c.get("name") == name), None)
+    if known is None:
+        from ombudsman.contracts.replies import NotFound
+
+        raise NotFound(f"connection {name!r} not found in project {project_id!r}", {"connection": name})
+    workers = await bus.worker_stats({"project_id": project_id, "connection": name}, user.actor)
+    pools = [WorkerPool(worker=str(w.get("worker")), **{k: v for k, v in c.items() if k in WorkerPool.model_fields})
+             for w in workers for c in w.get("connections") or []
+             if c.get("project_id") == project_id and c.get("connection") == name]
+    totals = PoolTotals(workers=len({p.worker for p in pools}), open=sum(p.open for p in pools),
+                        in_use=sum(p.in_use for p in pools), idle=sum(p.idle for p in pools))
+    return ConnectionPool(connection=name, kind=known.get("kind"), workers_answering=len(workers), pools=pools,
+                          totals=totals)
 
 
 # --- metadata and mapping ---------------------------------------------------------------------
