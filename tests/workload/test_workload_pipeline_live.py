@@ -1,6 +1,7 @@
 """A pipeline generated from the workload runs between PostgreSQL (as the source) and Snowflake
 (fakesnow): the heaviest queries replayed on both sides (transpiled from T-SQL), plus the other
-suggested validations, pass on equal data and fail where the target lost rows."""
+suggested validations, pass on equal data and fail where the target lost rows; and, generated with
+a schema map, between source schema `dbo` and a target whose tables live in another schema."""
 
 from __future__ import annotations
 
@@ -60,15 +61,20 @@ def literal(value: object) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
-async def load(url: str, data: dict[str, list[tuple[object, ...]]], snowflake: bool) -> None:
+async def load(url: str, data: dict[str, list[tuple[object, ...]]], snowflake: bool,
+               schemas: dict[str, str] | None = None) -> None:
+    """The tables and rows, each table in its schema renamed through `schemas` (none: as named)."""
+    schemas = schemas or {}
     async with connect(url) as db:
         for schema in ("dbo", "sales"):
-            await db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            await db.execute(f"CREATE SCHEMA IF NOT EXISTS {schemas.get(schema, schema)}")
         for table, columns in TABLES.items():
             ddl = columns.replace("timestamp", "timestamp_ntz") if snowflake else columns
-            await db.execute(f"CREATE TABLE {table} ({ddl})")
+            schema, name = table.split(".")
+            where = f"{schemas.get(schema, schema)}.{name}"
+            await db.execute(f"CREATE TABLE {where} ({ddl})")
             values = ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in data[table])
-            await db.execute(f"INSERT INTO {table} VALUES {values}")
+            await db.execute(f"INSERT INTO {where} VALUES {values}")
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +85,12 @@ def suggestions() -> list:
     return suggest(model, index, SuggestOptions(top_queries=6, source_dialect="postgres", target_dialect="snowflake"))
 
 
-def spec_for(suggestions: list, source: str, target: str, only: list[str] | None = None):  # type: ignore[no-untyped-def]
+def spec_for(suggestions: list, source: str, target: str, only: list[str] | None = None,  # type: ignore[no-untyped-def]
+             schema_map: dict[str, str] | None = None):
     chosen = [s.id for s in suggestions if only is None or s.validator in only]
     return to_pipeline(suggestions, PipelineOptions(name="workload", suggestion_ids=chosen, source_url=source,
                                                     target_url=target, source_identifier_case="lower",
-                                                    target_identifier_case="upper"))
+                                                    target_identifier_case="upper", schema_map=schema_map))
 
 
 async def test_generated_pipeline_passes_on_equal_data(database_url: str, fakesnow_url: str, suggestions: list) -> None:
@@ -120,4 +127,80 @@ async def test_replays_find_rows_the_target_lost(database_url: str, fakesnow_url
     region_replay = next(s for s in spec.steps if "c.region" in s.parameters["source_sql"])
     assert by_step[region_replay.id].source["rows"] > 0
     assert by_step[region_replay.id].status == "failed", by_step[region_replay.id].message
+    assert result.status == "failed"
+
+
+# The target keeps dbo's tables in schema analytics (Snowflake folds it to ANALYTICS) and has no
+# schema dbo at all; sales is not mapped and keeps its name.
+TARGET_SCHEMAS = {"dbo": "analytics"}
+SCHEMA_MAP = {"DBO": "Analytics"}  # as a person may have typed it: matched case-insensitively
+
+
+def reads_dimstore(step) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a step reads dbo.DimStore on the target (its table, its second table or its SQL)."""
+    names = [str(step.target_table or ""), str(step.parameters.get("target_references", "")),
+             str(step.parameters.get("target_dimension", "")), str(step.parameters.get("target_sql", ""))]
+    return any("DIMSTORE" in n.upper() for n in names)
+
+
+async def test_a_pipeline_mapped_to_the_targets_schema_passes_on_equal_data(
+        database_url: str, fakesnow_url: str, suggestions: list) -> None:
+    data = rows()
+    await load(database_url, data, snowflake=False)
+    await load(fakesnow_url, data, snowflake=True, schemas=TARGET_SCHEMAS)
+    spec = spec_for(suggestions, database_url, fakesnow_url, schema_map=SCHEMA_MAP)
+    replays = [s for s in spec.steps if s.validator == "custom_query"]
+    assert len(replays) == 6
+    assert {str(s.target_table) for s in spec.steps if s.target_table} == {  # DimCustomer is only a parent
+        "Analytics.FactSales", "Analytics.DimProduct", "Analytics.DimDate",
+        "Analytics.DimStore", "sales.Returns"}
+    result = await run_pipeline(spec, max_parallel=2)
+    by_step = {s.step: s for s in result.steps}
+    assert len(result.steps) == len(spec.steps)
+    bad = {k: (v.status, v.message) for k, v in by_step.items() if v.status not in ("passed", "warning")}
+    assert not bad, bad
+    for step in replays:
+        found = by_step[step.id]
+        assert found.status == "passed", (step.id, found.message, step.parameters["target_sql"])
+        assert found.target["rows"] == found.source["rows"]
+        [ran] = found.sql["target"]
+        assert "ANALYTICS." in ran and "DBO." not in ran.upper()  # what fakesnow actually ran
+        assert " dbo." in found.sql["source"][0]  # the source still reads dbo
+    assert sum(by_step[s.id].source["rows"] for s in replays) > 0
+    fk = next(s for s in spec.steps if s.validator == "foreign_keys" and s.parameters["references"] == "dbo.DimStore")
+    assert by_step[fk.id].source == by_step[fk.id].target == {"orphans": 0}
+    assert any('"ANALYTICS"."DIMSTORE"' in q for q in by_step[fk.id].sql["target"])
+
+    # the same suggestions without the map read dbo on the target, which has no such schema
+    unmapped = spec_for(suggestions, database_url, fakesnow_url, only=["custom_query", "foreign_keys"])
+    unmapped_result = await run_pipeline(unmapped, max_parallel=2)
+    assert {s.status for s in unmapped_result.steps} == {"error"}
+    assert all(s.message.startswith("target") for s in unmapped_result.steps), [s.message for s in unmapped_result.steps]
+
+
+async def test_a_mapped_pipeline_fails_on_the_steps_that_read_the_changed_target_table(
+        database_url: str, fakesnow_url: str, suggestions: list) -> None:
+    data = rows()
+    await load(database_url, data, snowflake=False)
+    target = dict(data)
+    target["dbo.DimStore"] = [r for r in data["dbo.DimStore"] if r[0] != 3]  # one store lost on the target
+    await load(fakesnow_url, target, snowflake=True, schemas=TARGET_SCHEMAS)
+    spec = spec_for(suggestions, database_url, fakesnow_url, schema_map=SCHEMA_MAP)
+    result = await run_pipeline(spec, max_parallel=2)
+    by_step = {s.step: s for s in result.steps}
+    failed = {s.id for s in spec.steps if by_step[s.id].status == "failed"}
+    errors = {s.id: by_step[s.id].message for s in spec.steps if by_step[s.id].status == "error"}
+    assert not errors, errors
+    # every step that failed reads DimStore; no step reading other tables failed
+    assert failed and failed <= {s.id for s in spec.steps if reads_dimstore(s)}, failed
+    fk = next(s for s in spec.steps if s.validator == "foreign_keys" and s.parameters["references"] == "dbo.DimStore")
+    conformance = next(s for s in spec.steps
+                       if s.validator == "fact_dim_conformance" and s.parameters["dimension"] == "dbo.DimStore")
+    domain = next(s for s in spec.steps if s.validator == "domain_values" and s.parameters["column"] == "Country")
+    assert {fk.id, conformance.id, domain.id} <= failed  # store 3 was the only store in JP
+    lost = sum(1 for r in data["dbo.FactSales"] if r[4] == 3)  # the sales of store 3
+    assert lost > 0
+    assert by_step[fk.id].source == {"orphans": 0} and by_step[fk.id].target == {"orphans": lost}
+    assert by_step[conformance.id].target["unmatched_facts"] == lost
+    assert by_step[conformance.id].source["unmatched_facts"] == 0
     assert result.status == "failed"

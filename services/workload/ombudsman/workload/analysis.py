@@ -11,6 +11,7 @@ through the catalog when several tables are in scope.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ _OPERATORS: dict[type[exp.Expr], str] = {
     exp.In: "IN", exp.Between: "BETWEEN", exp.Like: "LIKE", exp.Is: "IS",
 }
 _RANGE_OPS = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.EQ)
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # written unquoted: the database folds its case
 _DATE_LITERAL = re.compile(r"^\d{4}-?\d{2}-?\d{2}")
 _DATE_NAME = re.compile(r"(date|time|_at$|_on$|^dt_|_dt$|^dt$|day|month|year|period)", re.IGNORECASE)
 _DATE_TYPES = ("date", "time", "datetime", "datetime2", "smalldatetime", "datetimeoffset", "timestamp",
@@ -452,7 +454,7 @@ def transpile_select(sql: str, dialect: str, default_schema: str = DEFAULT_SCHEM
     for hint in list(statement.find_all(exp.WithTableHint)):
         hint.pop()
     for identifier in statement.find_all(exp.Identifier):
-        if identifier.quoted and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", identifier.name):
+        if identifier.quoted and _PLAIN_NAME.fullmatch(identifier.name):
             identifier.set("quoted", False)
     if dialect in ("tsql", "sqlserver"):
         return statement.sql(dialect="tsql")
@@ -462,3 +464,63 @@ def transpile_select(sql: str, dialect: str, default_schema: str = DEFAULT_SCHEM
     from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
     return normalize_identifiers(statement, dialect=dialect).sql(dialect=dialect)
+
+
+def schema_lookup(schema_map: Mapping[str, str]) -> dict[str, str]:
+    """A schema map keyed by lower-case source schema (source schemas match case-insensitively, as
+    SQL Server's default collation compares them); `ValueError` when two spellings of one source
+    schema map to different target schemas."""
+    lookup: dict[str, str] = {}
+    for source, target in schema_map.items():
+        key = source.lower()
+        if lookup.get(key, target) != target:
+            raise ValueError(f"schema {source!r} is mapped twice, to {lookup[key]!r} and to {target!r}")
+        lookup[key] = target
+    return lookup
+
+
+def _schema_identifier(name: str, dialect: str) -> exp.Identifier:
+    """A target schema name as `transpile_select` writes names: unquoted where it is a plain word and
+    then in the case the target folds unquoted names to; quoted, exactly as given, otherwise."""
+    identifier = exp.to_identifier(name, quoted=not _PLAIN_NAME.fullmatch(name))
+    if identifier.quoted or dialect == "tsql":
+        return identifier
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    return normalize_identifiers(identifier, dialect=dialect)
+
+
+def map_schemas(sql: str, dialect: str, schema_map: Mapping[str, str]) -> str:
+    """One SELECT written in `dialect` (a replay's target SQL) with its schema qualifiers mapped.
+
+    Each table whose schema is a key of `schema_map` (source schema -> target schema, matched
+    case-insensitively) gets the mapped schema, and so do the columns qualified by such a table
+    (`dbo.FactSales.Amount`). Unqualified names (CTE names among them), temp tables and schemas
+    the map does not name are left as they are. The statement is re-rendered in `dialect` only when
+    something was mapped; the new schema is written as `transpile_select` writes names. Raises
+    `UnparsableQuery` when `sql` is not exactly one statement sqlglot can parse in `dialect`."""
+    lookup = schema_lookup(schema_map)
+    if not lookup:
+        return sql
+    dialect = "tsql" if dialect == "sqlserver" else dialect
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except SqlglotError as exc:
+        raise UnparsableQuery(f"parse error ({dialect}): {_first_line(exc)}") from None
+    if len(statements) != 1:
+        raise UnparsableQuery(f"expected one statement, found {len(statements)}")
+    statement = statements[0]
+    mapped: set[tuple[str, str]] = set()  # (source schema, table) in lower case
+    for table in statement.find_all(exp.Table):
+        target = lookup.get(table.db.lower()) if table.db and table.name else None
+        if target is None or _is_temp(table):
+            continue
+        mapped.add((table.db.lower(), table.name.lower()))
+        table.set("db", _schema_identifier(target, dialect))
+    if not mapped:
+        return sql
+    for column in statement.find_all(exp.Column):
+        db = column.args.get("db")
+        if isinstance(db, exp.Identifier) and (db.name.lower(), column.table.lower()) in mapped:
+            column.set("db", _schema_identifier(lookup[db.name.lower()], dialect))
+    return statement.sql(dialect=dialect)

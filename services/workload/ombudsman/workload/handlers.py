@@ -15,6 +15,11 @@ The project must exist: `upload` asks `omb.qry.projects.get {id}` first.
 Catalog: `analyze` and `suggest` resolve table names against the project's source catalog: the
 `catalog` given in the request, else the metadata service's (`omb.qry.metadata.catalog`); without
 either, names are only defaulted to schema `dbo`.
+
+Schema map: `generate_pipeline` maps the target side's schemas through the request's `schema_map`,
+else the project's `schema_mappings` (`omb.qry.projects.get`). When the projects service does not
+answer and no `schema_map` was given, it fails (`Unavailable` / `Timeout`) rather than generate a
+pipeline that would read the source's schemas on the target.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event, decode
-from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.settings import Settings
@@ -165,6 +170,19 @@ class Handlers:
             return None, "none"
         return Catalog.model_validate(data), "metadata"
 
+    async def _schema_map(self, given: dict[str, str] | None, project_id: str) -> tuple[dict[str, str], str]:
+        """The schema map of a pipeline: the request's, else the project's schema mappings."""
+        if given is not None:
+            return given, "request"
+        try:
+            project = await self.ctx.request(query_subject("projects", "get"), {"id": project_id}, meta=self.meta)
+        except (Unavailable, Timeout) as exc:
+            raise type(exc)(
+                f"cannot read the schema mappings of project {project_id!r} ({exc.message}): the pipeline is not "
+                "generated, since its target side could name the wrong schemas; retry, or give schema_map "
+                "({} for none)", {"project_id": project_id, "field": "schema_map"}) from None
+        return dict(project.get("schema_mappings") or {}), "project"
+
     # --- commands ---------------------------------------------------------------------------
 
     async def upload(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -204,11 +222,15 @@ class Handlers:
                 "suggestions": [s.model_dump(mode="json") for s in found]}
 
     async def generate_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A pipeline of the chosen suggestions (all by default), checked against the validators."""
+        """A pipeline of the chosen suggestions (all by default), checked against the validators, its
+        target side mapped through the schema map (the request's `schema_map`, else the project's)."""
         cmd: Generate = parse(Generate, payload)
         state = domain.require(await self._load(cmd.workload_id))
-        options = PipelineOptions.model_validate(cmd.model_dump(include=set(PipelineOptions.model_fields)))
-        spec = to_pipeline(state.suggestions(), options)
+        suggestions = state.suggestions()
+        schema_map, mapped_from = await self._schema_map(cmd.schema_map, state.project_id)
+        options = parse(PipelineOptions, {**cmd.model_dump(include=set(PipelineOptions.model_fields)),
+                                          "schema_map": schema_map})
+        spec = to_pipeline(suggestions, options)
         from ombudsman.engine.pipeline import validate_pipeline
 
         validate_pipeline(spec)
@@ -222,7 +244,8 @@ class Handlers:
         await self._append(state, domain.pipeline_generated(state, pipeline_id, spec.name, text, len(spec.steps),
                                                             cmd.save))
         return {"workload_id": state.workload_id, "pipeline_id": pipeline_id, "name": spec.name,
-                "steps": len(spec.steps), "yaml": text, "saved": cmd.save}
+                "steps": len(spec.steps), "yaml": text, "saved": cmd.save,
+                "schema_map": schema_map, "schema_map_from": mapped_from}
 
     # --- queries ----------------------------------------------------------------------------
 

@@ -10,21 +10,35 @@
 
 Pure: no I/O. The parent of a join pair is the side whose column is its table's primary key (from
 the catalog), else the side named like `<table>id` / `id`, else the right-hand side.
+
+Suggestions name source tables. `to_pipeline` applies the project's schema map (source schema ->
+target schema) to the target side: see `map_step`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from ombudsman.contracts.pipeline import PipelineSpec, parse_pipeline
-from ombudsman.workload.analysis import CatalogIndex, UnparsableQuery, parse_statements, transpile_select
+from ombudsman.contracts.pipeline import IdentifierCase, PipelineSpec, TableRef, parse_pipeline
+from ombudsman.workload.analysis import (
+    CatalogIndex,
+    UnparsableQuery,
+    map_schemas,
+    parse_statements,
+    schema_lookup,
+    transpile_select,
+)
 from ombudsman.workload.model import ColumnUsage, JoinUsage, TableUsage, WorkloadModel
 
 Dialect = Literal["tsql", "snowflake", "postgres", "duckdb"]
+DEFAULT_TARGET_DIALECT: Dialect = "snowflake"
+SchemaName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MAX_SCHEMA_MAPPINGS = 1000
 _STEP_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 _KEYISH = re.compile(r"(id|key|code|no|number|num)$", re.IGNORECASE)
 
@@ -37,7 +51,7 @@ class SuggestOptions(BaseModel):
     top_queries: int = Field(default=5, ge=0, le=100, description="custom_query steps for the N heaviest SELECTs")
     max_group_by: int = Field(default=2, ge=0, le=5)
     source_dialect: Dialect = "tsql"
-    target_dialect: Dialect = "snowflake"
+    target_dialect: Dialect = DEFAULT_TARGET_DIALECT
     default_schema: str = Field(default="dbo", min_length=1, max_length=128, description="schema of unqualified names")
 
 
@@ -56,6 +70,8 @@ class Suggestion(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     reason: str
     evidence: Evidence
+    target_dialect: Dialect | None = Field(
+        default=None, description="the dialect parameters.target_sql is written in (custom_query)")
 
 
 def _step_id(*parts: str) -> str:
@@ -221,7 +237,7 @@ def _replays(model: WorkloadModel, options: SuggestOptions, used: set[str]) -> l
         step = _step_id("replay", query.fingerprint)
         used.add(step)
         out.append(Suggestion(
-            id=step, validator="custom_query", table=None,
+            id=step, validator="custom_query", table=None, target_dialect=options.target_dialect,
             parameters={"source_sql": source_sql, "target_sql": target_sql},
             reason=f"one of the heaviest queries: {query.executions} executions, "
                    f"{query.total_duration / 1000:.1f} ms in total, over {', '.join(query.tables)}",
@@ -240,10 +256,110 @@ class PipelineOptions(BaseModel):
     source_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     target_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     description: str | None = None
+    schema_map: dict[SchemaName, SchemaName] | None = Field(
+        default=None, max_length=MAX_SCHEMA_MAPPINGS,
+        description="source schema -> target schema (source schemas match case-insensitively); none: no mapping")
+
+    @field_validator("schema_map")
+    @classmethod
+    def _one_target_per_schema(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            schema_lookup(value)  # ValueError: one source schema spelled twice, mapped to two targets
+        return value
+
+
+# Validators whose parameters name a second table (source name, and the target's own name when it
+# differs). Each has a separate target parameter, which the engine uses exactly as written
+# (`ombudsman.engine.validators.referential.parent_ref`); without it, the engine reads the source
+# name on the target too (folded by the target's identifier case).
+TABLE_PARAMETERS: dict[str, tuple[str, str]] = {
+    "foreign_keys": ("references", "target_references"),
+    "fact_dim_conformance": ("dimension", "target_dimension"),
+    "late_arriving_facts": ("dimension", "target_dimension"),
+}
+
+
+def _part(text: str) -> str:
+    return f'"{text}"' if "." in text else text  # TableRef.parse keeps a quoted part whole
+
+
+def _ref_text(ref: TableRef) -> str:
+    """`db.schema.table` as people write it (and as `TableRef.parse` reads it back)."""
+    return ".".join(_part(p) for p in (ref.database, ref.schema_name, ref.name) if p)
+
+
+def map_table(name: str, schema_map: Mapping[str, str]) -> str:
+    """A `schema.table` (or `db.schema.table`) name with its schema mapped (matched case-insensitively);
+    the name unchanged when its schema is not in the map or it has none."""
+    lookup = schema_lookup(schema_map)
+    ref = TableRef.parse(name)
+    target = lookup.get(ref.schema_name.lower()) if ref.schema_name else None
+    if target is None:
+        return name
+    return _ref_text(TableRef(name=ref.name, schema_name=target, database=ref.database))
+
+
+def fold_table(name: str, case: IdentifierCase) -> str:
+    """A table name folded part by part as the engine folds names on a side (`ValidationContext.fold_ref`)."""
+    ref = TableRef.parse(name)
+
+    def fold(part: str) -> str:
+        return part.upper() if case == "upper" else part.lower() if case == "lower" else part
+
+    return _ref_text(TableRef(name=fold(ref.name), schema_name=fold(ref.schema_name) if ref.schema_name else None,
+                              database=fold(ref.database) if ref.database else None))
+
+
+def map_step(suggestion: Suggestion, schema_map: Mapping[str, str],
+             target_case: IdentifierCase = "preserve") -> dict[str, Any]:
+    """The table and parameter fields of a suggestion's step, with the target side's schemas mapped.
+
+    - The step's table: `table` when its schema is not mapped (the same name on both sides), else
+      `tables: {source: <source table>, target: <mapped table>}`. The engine folds both names by
+      their side's identifier case, as it does `table`.
+    - A second table in the parameters (`foreign_keys`' `references`, `fact_dim_conformance`'s
+      `dimension`, see `TABLE_PARAMETERS`): every such validator takes a separate target name (none
+      takes one name for both sides; left alone, the engine would read the unmapped source name on
+      the target), so the mapped name goes there (`target_references`, `target_dimension`) unless the suggestion set
+      one. The engine uses a `target_*` name exactly as written (it folds only names it derives from
+      the source), so the mapped name is folded here by `target_case`, the pipeline's target
+      identifier case, to reach the same table the step's own target name reaches.
+    - `custom_query`: `target_sql` is parsed in the dialect it was written for
+      (`Suggestion.target_dialect`), its schema qualifiers mapped (`analysis.map_schemas`) and
+      re-rendered in that dialect; `source_sql` stays as it is.
+    """
+    fields: dict[str, Any] = {}
+    parameters = dict(suggestion.parameters)
+    if suggestion.table:
+        target = map_table(suggestion.table, schema_map)
+        if target != suggestion.table:
+            fields["tables"] = {"source": suggestion.table, "target": target}
+        else:
+            fields["table"] = suggestion.table
+    names = TABLE_PARAMETERS.get(suggestion.validator)
+    if names is not None:
+        source_key, target_key = names
+        source_name = parameters.get(source_key)
+        if isinstance(source_name, str) and not parameters.get(target_key):
+            mapped = map_table(source_name, schema_map)
+            if mapped != source_name:
+                parameters[target_key] = fold_table(mapped, target_case)
+    if suggestion.validator == "custom_query" and isinstance(parameters.get("target_sql"), str):
+        dialect = suggestion.target_dialect or DEFAULT_TARGET_DIALECT
+        try:
+            parameters["target_sql"] = map_schemas(parameters["target_sql"], dialect, schema_map)
+        except UnparsableQuery as exc:
+            from ombudsman.contracts.replies import Invalid
+
+            raise Invalid(f"suggestion {suggestion.id}: target_sql cannot be mapped: {exc}",
+                          {"field": "schema_map", "suggestion": suggestion.id}) from None
+    fields["parameters"] = parameters
+    return fields
 
 
 def to_pipeline(suggestions: list[Suggestion], options: PipelineOptions) -> PipelineSpec:
-    """A pipeline spec with one step per chosen suggestion (checked structurally)."""
+    """A pipeline spec with one step per chosen suggestion (checked structurally); the target side's
+    tables and SQL go through `options.schema_map` (see `map_step`)."""
     chosen = suggestions
     if options.suggestion_ids is not None:
         by_id = {s.id: s for s in suggestions}
@@ -260,9 +376,7 @@ def to_pipeline(suggestions: list[Suggestion], options: PipelineOptions) -> Pipe
     steps = []
     for s in chosen:
         step: dict[str, Any] = {"id": s.id, "validator": s.validator, "description": s.reason,
-                                "parameters": s.parameters}
-        if s.table:
-            step["table"] = s.table
+                                **map_step(s, options.schema_map or {}, options.target_identifier_case)}
         steps.append(step)
     data: dict[str, Any] = {
         "name": options.name,
@@ -280,5 +394,8 @@ def pipeline_yaml(spec: PipelineSpec) -> str:
     data = spec.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     for raw, step in zip(data["steps"], spec.steps, strict=True):
         if step.table is not None:
-            raw["table"] = str(step.table)  # `schema.table`, as people write it
+            raw["table"] = _ref_text(step.table)  # `schema.table`, as people write it
+        if step.tables is not None:
+            raw["tables"] = {side: _ref_text(ref)
+                             for side, ref in (("source", step.tables.source), ("target", step.tables.target)) if ref}
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)

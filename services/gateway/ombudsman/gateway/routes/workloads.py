@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member, visible_project
@@ -34,9 +34,15 @@ class WorkloadIn(Input):
     content: str = Field(min_length=1, max_length=MAX_JSON_CONTENT)
 
 
+SchemaName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class GeneratePipelineIn(Input):
     model_config = ConfigDict(extra="forbid")
     suggestion_ids: list[str] | None = Field(default=None, max_length=1000)
+    schema_map: dict[SchemaName, SchemaName] | None = Field(
+        default=None, max_length=1000,
+        description="source schema -> target schema for the target side; default: the project's schema mappings")
 
 
 async def _visible_workload(bus: Any, user: Principal, workload_id: str) -> dict[str, Any]:
@@ -105,8 +111,12 @@ async def suggestions(workload_id: WID, user: CurrentUser, bus: BusDep) -> Any:
 
 @router.post("/workloads/{workload_id}/pipeline")
 async def generate_pipeline(workload_id: WID, user: Writer, bus: BusDep, body: GeneratePipelineIn | None = None) -> Any:
+    """A pipeline of the workload's suggestions; its target side goes through `schema_map`, else the
+    project's schema mappings."""
     await _visible_workload(bus, user, workload_id)
     payload: dict[str, Any] = {"workload_id": workload_id}
     if body and body.suggestion_ids is not None:
         payload["suggestion_ids"] = body.suggestion_ids
+    if body and body.schema_map is not None:
+        payload["schema_map"] = body.schema_map
     return await bus.command("workload", "generate_pipeline", payload, user.actor, wait=120)
