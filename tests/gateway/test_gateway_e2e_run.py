@@ -74,6 +74,19 @@ async def _login(c: httpx.AsyncClient, app: Any, username: str) -> dict[str, str
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+async def _run_to_end(c: httpx.AsyncClient, headers: dict[str, str], spec: str) -> tuple[str, dict[str, Any]]:
+    """Queue a run of project dw through the gateway and read it until it has finished (30 s at most)."""
+    r = await c.post("/api/v1/runs", headers=headers, json={"project_id": "dw", "pipeline_yaml": spec})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    for _ in range(300):
+        run = (await c.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
+        if run["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    return run_id, run
+
+
 async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any], tmp_path: Path) -> None:
     source, target = _warehouse(tmp_path)
     port = stack["port"]
@@ -90,15 +103,7 @@ async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any],
         steps = [{"id": "orders_count", "validator": "record_counts", "table": "main.orders"},
                  {"id": "lines_count", "validator": "record_counts", "table": "main.lines", "depends_on": ["orders_count"]}]
         spec = yaml.safe_dump({"name": "counts", "connections": {"source": source, "target": target}, "steps": steps})
-        r = await c.post("/api/v1/runs", headers=alice, json={"project_id": "dw", "pipeline_yaml": spec})
-        assert r.status_code == 202, r.text
-        run_id = r.json()["run_id"]
-
-        for _ in range(300):
-            run = (await c.get(f"/api/v1/runs/{run_id}", headers=alice)).json()
-            if run["status"] in ("completed", "failed"):
-                break
-            await asyncio.sleep(0.1)
+        run_id, run = await _run_to_end(c, alice, spec)
         assert run["status"] == "failed" and run["project_id"] == "dw"
 
         # Joining after the end: the socket replays the whole run, in order, then closes.
@@ -198,14 +203,7 @@ async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[s
         steps = [{"id": f"orders_{i}", "validator": "record_counts", "table": "public.orders"} for i in range(3)]
         spec = yaml.safe_dump({"name": "pg", "connections": {"source": "postgresql://placeholder/x",
                                                              "target": "postgresql://placeholder/x"}, "steps": steps})
-        r = await c.post("/api/v1/runs", headers=alice, json={"project_id": "dw", "pipeline_yaml": spec})
-        assert r.status_code == 202, r.text
-        run_id = r.json()["run_id"]
-        for _ in range(300):
-            run = (await c.get(f"/api/v1/runs/{run_id}", headers=alice)).json()
-            if run["status"] in ("completed", "failed"):
-                break
-            await asyncio.sleep(0.1)
+        _, run = await _run_to_end(c, alice, spec)
         assert run["status"] == "completed" and run["successful_steps"] == 3, run
 
         pool = await c.get("/api/v1/projects/dw/connections/target/pool", headers=alice)

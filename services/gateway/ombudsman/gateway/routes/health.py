@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ombudsman.gateway.deps import Admin, BusDep
+from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -30,7 +31,8 @@ async def health(request: Request, strict: Annotated[bool, Query(description="50
     return body
 
 
-@router.get("/workers", summary="The step workers answering now, with their connection pools (admins)")
+@router.get("/workers", summary="The step workers answering now, with their connection pools (admins)",
+            responses=COMMON_ERRORS)
 async def workers(user: Admin, bus: BusDep) -> Any:
     """Each step worker that answers within half a second: its name, concurrency, steps done since
     it started, and the database connections it keeps open (per project connection: pool size,
