@@ -90,3 +90,36 @@ async def test_executor_throughput_and_latency(nats_url: str, database_url: str,
 async def _warm_up(bus: Bus, wh: Warehouse) -> None:
     run_id = (await bus.command("queue_run", {"pipeline_yaml": pipeline(wh, "warm-up", 1)}))["run_id"]
     await bus.wait_run(run_id, timeout=120)
+
+
+async def test_kept_connections_against_a_connection_per_step(database_url: str) -> None:
+    """Quick PostgreSQL steps run the way a worker runs them, side by side in one process: with the
+    worker's kept connections, and opening both connections for every step (as before). Prints
+    steps/s of each and their ratio; a remote database (a Snowflake or SQL Server login) widens it."""
+    import yaml
+
+    from ombudsman.contracts.pipeline import parse_pipeline
+    from ombudsman.executor.connections import ConnectionCache
+    from ombudsman.executor.worker import run_one_step
+    from tests.executor.test_executor_worker_connections import make_tables, pg_pipeline
+
+    await make_tables(database_url, broken="none")
+    spec = parse_pipeline(yaml.safe_load(pg_pipeline(database_url, steps=8)))
+    rounds = int(os.environ.get("OMB_BENCH_STEPS", "400"))
+    cache = ConnectionCache(idle_seconds=3600)
+    timings: dict[str, list[float]] = {"kept": [], "per step": []}
+    try:
+        for _ in range(3):  # alternate, so both see the same machine; median of 3
+            for mode in ("kept", "per step"):
+                start = time.perf_counter()
+                for i in range(rounds):
+                    result = await run_one_step(spec, f"s{i % 8}", cache if mode == "kept" else None, "bench")
+                    assert result.status == "passed", result.message
+                timings[mode].append(time.perf_counter() - start)
+    finally:
+        await cache.close()
+    kept, fresh = statistics.median(timings["kept"]), statistics.median(timings["per step"])
+    print(f"\nworker connections: {rounds} record_counts steps on local PostgreSQL, median of 3")
+    print(f"  kept between steps: {rounds / kept:7.1f} steps/s")
+    print(f"  opened per step:    {rounds / fresh:7.1f} steps/s")
+    print(f"  ratio kept / per step: {fresh / kept:.2f}x")
