@@ -118,3 +118,50 @@ async def test_sdk_typed_errors_and_token_refresh(served: Served) -> None:
     with pytest.raises(ApiError) as down:
         unreachable.health()
     assert down.value.status == 0 and down.value.code_text == "unavailable"
+
+
+async def test_cli_workload_upload_suggest_and_pipeline(served: Served, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`ombudsman workload …` against the real workload service: a Query Store CSV becomes a
+    pipeline whose target side reads the mapped schema, saved in the project."""
+    from tests.workload.workload_gen import to_csv, workload
+
+    await served.app.state.users.register("wendy", "wendy-password-1", "user")
+    assert (await ombudsman(cli_env, "login", "-u", "wendy", "-p", "wendy-password-1"))[0] == 0
+    assert (await ombudsman(cli_env, "projects", "create", "dw", "--name", "DW"))[0] == 0
+    export = tmp_path / "querystore.csv"
+    export.write_text(to_csv(workload(150, seed=4)))
+
+    code, out, err = await ombudsman(cli_env, "workload", "upload", "dw", str(export))
+    assert code == 0, err
+    workload_id = out.split("as workload ")[1].split(":")[0]
+    code, out, err = await ombudsman(cli_env, "workload", "list", "dw", "--json")
+    assert code == 0 and [w["workload_id"] for w in json.loads(out)] == [workload_id], err
+    code, out, err = await ombudsman(cli_env, "workload", "analyze", workload_id)
+    assert code == 0 and json.loads(out)["totals"]["queries"] > 0, err
+    code, out, err = await ombudsman(cli_env, "workload", "suggest", workload_id, "--json")
+    assert code == 0, err
+    suggestions = json.loads(out)
+    assert {"foreign_keys", "metric_sums", "custom_query"} <= {s["validator"] for s in suggestions}
+
+    target = tmp_path / "workload.yaml"
+    code, out, err = await ombudsman(cli_env, "workload", "pipeline", workload_id, "--map", "dbo=ANALYTICS",
+                                     "--save", "-o", str(target))
+    assert code == 0, err
+    assert f"{len(suggestions)} steps, saved as pipeline" in err
+    from ombudsman.contracts.pipeline import load_pipeline
+
+    spec = load_pipeline(target.read_text())
+    mapped = {str(s.source_table): str(s.target_table) for s in spec.steps if s.source_table is not None}
+    assert mapped and all(t.startswith("ANALYTICS.") for s, t in mapped.items() if s.lower().startswith("dbo."))
+    token = json.loads((tmp_path / "xdg" / "ombudsman" / "token.json").read_text())["access_token"]
+    with OmbudsmanClient(f"http://127.0.0.1:{served.port}", token) as client:
+        saved = await asyncio.to_thread(client.pipelines, "dw")  # the gateway serves on this event loop
+    items = saved["items"] if isinstance(saved, dict) else saved
+    assert [(p["name"], p["tags"]) for p in items] == [("workload validations", ["workload"])]
+
+    code, _, err = await ombudsman(cli_env, "workload", "pipeline", workload_id, "--map", "dbo")
+    assert code == 2 and "SOURCE_SCHEMA=TARGET_SCHEMA" in err
+    code, _, err = await ombudsman(cli_env, "workload", "upload", "dw", str(tmp_path / "absent.csv"))
+    assert code == 2 and "not a file" in err
+    code, _, err = await ombudsman(cli_env, "workload", "analyze", "no-such-workload")
+    assert code == 2 and "no-such-workload" in err

@@ -22,6 +22,7 @@ _MOUNTED = [
     ("ombudsman.client.demo", "app"),
     ("ombudsman.client.events_doc", "app"),
     ("ombudsman.client.commands", "app"),
+    ("ombudsman.client.workload_commands", "app"),
     ("ombudsman.client.audit_verify", "app"),
 ]
 

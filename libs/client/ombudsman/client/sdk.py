@@ -364,6 +364,21 @@ class OmbudsmanClient:
     def workload_suggestions(self, workload_id: str) -> Any:
         return self._json("GET", f"/workloads/{_seg(workload_id)}/suggestions")
 
+    def suggest_workload(self, workload_id: str) -> Any:
+        """Turn the analysed workload into validation suggestions, each with its evidence."""
+        return self._json("POST", f"/workloads/{_seg(workload_id)}/suggest")
+
+    def workload_pipeline(self, workload_id: str, *, suggestion_ids: list[str] | None = None,
+                          schema_map: dict[str, str] | None = None, save: bool = False) -> Any:
+        """A pipeline of the suggestions (all by default); the target side through `schema_map`, else
+        the project's schema mappings; `save` also stores it in the project."""
+        body: dict[str, Any] = {"save": save}
+        if suggestion_ids is not None:
+            body["suggestion_ids"] = suggestion_ids
+        if schema_map is not None:
+            body["schema_map"] = schema_map
+        return self._json("POST", f"/workloads/{_seg(workload_id)}/pipeline", json_body=body)
+
     # --- audit and notifications -----------------------------------------------------------------
 
     def audit_logs(self, offset: int = 0, limit: int = 50, **filters: Any) -> Page:

@@ -43,6 +43,7 @@ class GeneratePipelineIn(Input):
     schema_map: dict[SchemaName, SchemaName] | None = Field(
         default=None, max_length=1000,
         description="source schema -> target schema for the target side; default: the project's schema mappings")
+    save: bool = Field(default=False, description="also save the pipeline in the project (tagged `workload`)")
 
 
 async def _visible_workload(bus: Any, user: Principal, workload_id: str) -> dict[str, Any]:
@@ -119,4 +120,6 @@ async def generate_pipeline(workload_id: WID, user: Writer, bus: BusDep, body: G
         payload["suggestion_ids"] = body.suggestion_ids
     if body and body.schema_map is not None:
         payload["schema_map"] = body.schema_map
+    if body and body.save:
+        payload["save"] = True
     return await bus.command("workload", "generate_pipeline", payload, user.actor, wait=120)
