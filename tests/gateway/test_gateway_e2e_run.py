@@ -224,3 +224,76 @@ async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[s
         assert listed["total"] == 1 and listed["workers"][0]["worker"] == "w1" and listed["steps_done"] == 3
         assert {(k["project_id"], k["connection"]) for k in listed["workers"][0]["connections"]} == {
             ("dw", "source"), ("dw", "target")}
+
+
+async def test_compare_discrepancy_decisions_and_schedules_through_the_gateway(stack: dict[str, Any],
+                                                                               tmp_path: Path) -> None:
+    """The executor's result actions through the gateway: a failed run's discrepancy accepted (with
+    who and why), the next run compared with it, and a saved pipeline scheduled and unscheduled."""
+    source, target = _warehouse(tmp_path)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
+        alice = await _login(c, stack["app"], "alice")
+        mallory = await _login(c, stack["app"], "mallory")
+        assert (await c.post("/api/v1/projects", headers=alice, json={"id": "dw", "name": "Warehouse"})).status_code == 201
+        steps = [{"id": "orders_count", "validator": "record_counts", "table": "main.orders"},
+                 {"id": "lines_count", "validator": "record_counts", "table": "main.lines"}]
+        spec = yaml.safe_dump({"name": "counts", "connections": {"source": source, "target": target}, "steps": steps})
+        first_id, first = await _run_to_end(c, alice, spec)
+        assert first["status"] == "failed"
+
+        found = (await c.get("/api/v1/projects/dw/discrepancies", headers=alice, params={"run_id": first_id})).json()
+        assert [(d["step"], d["status"]) for d in found] == [("lines_count", "open")]
+        discrepancy = found[0]["discrepancy_id"]
+        url = f"/api/v1/projects/dw/discrepancies/{discrepancy}"
+        assert (await c.post(f"{url}/accept", headers=mallory, json={"note": "x"})).status_code == 404
+        assert (await c.post("/api/v1/projects/dw/discrepancies/nope/accept", headers=alice)).status_code == 404
+        assert (await c.post(f"{url}/accept", headers=alice, json={"note": 123})).status_code == 422
+        accepted = await c.post(f"{url}/accept", headers=alice, json={"note": "3 test rows purged on purpose"})
+        assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+        stored = (await c.get("/api/v1/projects/dw/discrepancies", headers=alice, params={"run_id": first_id})).json()[0]
+        assert (stored["status"], stored["note"]) == ("accepted", "3 test rows purged on purpose")
+        assert stored["decided_by"] and stored["decided_at"]
+        assert (await c.post(f"{url}/resolve", headers=alice)).status_code == 409  # decided already
+
+        # the accepted difference no longer fails the next run: the comparison says what got better
+        second_id, second = await _run_to_end(c, alice, spec)
+        assert second["status"] == "completed", second
+        compared = await c.get(f"/api/v1/runs/{second_id}/compare", headers=alice, params={"baseline": first_id})
+        assert compared.status_code == 200, compared.text
+        body = compared.json()
+        assert [b["step"] for b in body["better"]] == ["lines_count"] and body["worse"] == []
+        assert body["score_delta"] > 0
+        assert (await c.get(f"/api/v1/runs/{second_id}/compare", headers=mallory,
+                            params={"baseline": first_id})).status_code == 404
+        assert (await c.get(f"/api/v1/runs/{second_id}/compare", headers=alice)).status_code == 422
+
+        saved = await c.post("/api/v1/projects/dw/pipelines", headers=alice, json={"name": "counts", "yaml": spec})
+        pipeline_id = saved.json()["pipeline_id"]
+        r = await c.post("/api/v1/projects/dw/schedules", headers=alice,
+                         json={"pipeline_id": pipeline_id, "cron": "0 2 * * *"})
+        assert r.status_code == 201, r.text
+        schedule_id = r.json()["schedule_id"]
+        bad = await c.post("/api/v1/projects/dw/schedules", headers=alice,
+                           json={"pipeline_id": pipeline_id, "cron": "every night at two"})
+        assert bad.status_code == 422 and "cron" in bad.text
+        missing = await c.post("/api/v1/projects/dw/schedules", headers=alice,
+                               json={"pipeline_id": "no-such-pipeline", "cron": "0 2 * * *"})
+        assert missing.status_code == 404
+        listed = (await c.get("/api/v1/projects/dw/schedules", headers=alice)).json()
+        assert [(s["schedule_id"], s["cron"], s["pipeline_id"]) for s in listed] == [(schedule_id, "0 2 * * *",
+                                                                                     pipeline_id)]
+        assert (await c.get("/api/v1/projects/dw/schedules", headers=mallory)).status_code == 404
+        assert (await c.delete(f"/api/v1/projects/dw/schedules/{schedule_id}", headers=mallory)).status_code == 404
+        assert (await c.delete(f"/api/v1/projects/dw/schedules/{schedule_id}", headers=alice)).status_code == 204
+        assert (await c.get("/api/v1/projects/dw/schedules", headers=alice)).json() == []
+        assert (await c.delete(f"/api/v1/projects/dw/schedules/{schedule_id}", headers=alice)).status_code == 404
+
+        batch = await c.post("/api/v1/batches", headers=alice,
+                             json={"name": "nightly", "pipelines": [{"project_id": "dw", "pipeline_id": pipeline_id}]})
+        batch_id = batch.json()["batch_id"]
+        r = await c.post(f"/api/v1/batches/{batch_id}/schedules", headers=alice, json={"cron": "30 1 * * 1-5"})
+        assert r.status_code == 201, r.text
+        assert [s["batch_id"] for s in (await c.get(f"/api/v1/batches/{batch_id}/schedules", headers=alice)).json()] == [
+            batch_id]
+        assert (await c.post(f"/api/v1/batches/{batch_id}/schedules", headers=mallory,
+                             json={"cron": "30 1 * * *"})).status_code == 404

@@ -481,6 +481,17 @@ class Coordinator:
         await self._append(meta, (schedule_id, 0, [created]))
         return schedule_id
 
+    async def delete_schedule(self, schedule_id: str, meta: Metadata) -> dict[str, Any]:
+        """Stop a schedule: `ScheduleDeleted` (its firings stay in the log)."""
+        async def go() -> None:
+            state = domain.fold_schedule(schedule_id, await self._events(schedule_id))
+            if state.version == 0 or state.deleted:
+                raise NotFound(f"schedule {schedule_id} not found", {"schedule_id": schedule_id})
+            await self._append(meta, (schedule_id, state.version, [ev.ScheduleDeleted(schedule_id=schedule_id)]))
+
+        await self._retrying(schedule_id, go)
+        return {"schedule_id": schedule_id, "deleted": True}
+
     async def fire_due_schedules(self, now: datetime | None = None) -> int:
         """Fire every due instant of every schedule once: the `ScheduleFired` event is appended at
         the schedule's expected version, so two coordinators (or a restart) cannot fire it twice."""

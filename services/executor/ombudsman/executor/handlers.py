@@ -53,6 +53,10 @@ class BatchRef(Payload):
     batch_id: str = Field(min_length=1)
 
 
+class ScheduleRef(Payload):
+    schedule_id: str = Field(min_length=1, max_length=100)
+
+
 class DiscrepancyDecision(Payload):
     discrepancy_id: str = Field(min_length=1)
     note: str = ""
@@ -122,7 +126,8 @@ class Handlers:
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
-            "schedule": self.schedule, "resolve_discrepancy": self.resolve_discrepancy,
+            "schedule": self.schedule, "delete_schedule": self.delete_schedule,
+            "resolve_discrepancy": self.resolve_discrepancy,
             "accept_discrepancy": self.accept_discrepancy, "archive_results": self.archive_results,
         }
 
@@ -174,6 +179,9 @@ class Handlers:
 
     async def schedule(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return {"schedule_id": await self.c.create_schedule(payload, meta)}
+
+    async def delete_schedule(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        return await self.c.delete_schedule(ScheduleRef.model_validate(payload).schedule_id, meta)
 
     async def resolve_discrepancy(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = DiscrepancyDecision.model_validate(payload)
@@ -337,10 +345,16 @@ class Handlers:
         rows = await self._all(
             f"SELECT * FROM {SCHEMA}.discrepancies WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
             " AND (CAST(:r AS text) IS NULL OR run_id=:r) AND (CAST(:s AS text) IS NULL OR status=:s)"
+            " AND (CAST(:d AS text) IS NULL OR discrepancy_id=:d)"
             " ORDER BY recorded_at DESC LIMIT 1000",
-            p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"))
+            p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"),
+            d=payload.get("discrepancy_id"))
         return [_row(r) for r in rows]
 
     async def schedules(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        rows = await self._all(f"SELECT * FROM {SCHEMA}.schedules WHERE NOT deleted ORDER BY created_at")
+        rows = await self._all(
+            f"SELECT * FROM {SCHEMA}.schedules WHERE NOT deleted AND (CAST(:p AS text) IS NULL OR project_id=:p)"
+            " AND (CAST(:b AS text) IS NULL OR batch_id=:b) AND (CAST(:s AS text) IS NULL OR schedule_id=:s)"
+            " ORDER BY created_at",
+            p=payload.get("project_id"), b=payload.get("batch_id"), s=payload.get("schedule_id"))
         return [_row(r) for r in rows]

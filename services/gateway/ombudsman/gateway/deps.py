@@ -142,3 +142,20 @@ async def visible_run(bus: Bus, principal: Principal, run_id: str) -> dict[str, 
     if requested_by == principal.id:
         return run
     raise NotFound(f"run {run_id!r} not found", {"run_id": run_id})
+
+
+async def visible_batch(bus: Bus, principal: Principal, batch_id: str) -> dict[str, Any]:
+    """The batch if the caller may see it: an admin, or a member of every project it runs."""
+    try:
+        batch = await bus.query("executor", "batch", {"batch_id": batch_id}, principal.actor)
+    except NotFound:
+        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
+    if principal.is_admin:
+        return batch
+    projects = {p.get("project_id") for p in batch.get("pipelines") or [] if isinstance(p, dict)}
+    try:
+        for project_id in projects:
+            await require_member(bus, principal, str(project_id))
+    except NotFound:
+        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
+    return batch

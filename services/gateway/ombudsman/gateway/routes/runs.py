@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.pipeline import load_pipeline
-from ombudsman.contracts.replies import Invalid, NotFound, Unavailable
+from ombudsman.contracts.replies import Invalid, Unavailable
 from ombudsman.gateway.deps import (
     BusDep,
     CurrentUser,
@@ -22,7 +22,7 @@ from ombudsman.gateway.deps import (
     Offset,
     Principal,
     Writer,
-    require_member,
+    visible_batch,
     visible_project,
     visible_run,
 )
@@ -165,22 +165,6 @@ def file_response(result: dict[str, Any] | str, file_format: str) -> Response:
 # --- batches ----------------------------------------------------------------------------------
 
 
-async def _visible_batch(bus: Any, user: Principal, batch_id: str) -> dict[str, Any]:
-    try:
-        batch = await bus.query("executor", "batch", {"batch_id": batch_id}, user.actor)
-    except NotFound:
-        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
-    if user.is_admin:
-        return batch
-    projects = {p.get("project_id") for p in batch.get("pipelines") or [] if isinstance(p, dict)}
-    try:
-        for project_id in projects:
-            await require_member(bus, user, str(project_id))
-    except NotFound:
-        raise NotFound(f"batch {batch_id!r} not found", {"batch_id": batch_id}) from None
-    return batch
-
-
 @router.post("/batches", status_code=201, tags=["batches"])
 async def create_batch(body: BatchIn, user: Writer, bus: BusDep) -> Any:
     for project_id in {p.project_id for p in body.pipelines}:
@@ -220,28 +204,28 @@ async def _member_projects(bus: Any, user: Principal) -> set[str]:
 
 @router.get("/batches/{batch_id}", tags=["batches"])
 async def get_batch(batch_id: BID, user: CurrentUser, bus: BusDep) -> Any:
-    return await _visible_batch(bus, user, batch_id)
+    return await visible_batch(bus, user, batch_id)
 
 
 @router.post("/batches/{batch_id}/execute", status_code=202, tags=["batches"])
 async def execute_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
-    await _visible_batch(bus, user, batch_id)
+    await visible_batch(bus, user, batch_id)
     return await bus.command("executor", "execute_batch", {"batch_id": batch_id}, user.actor)
 
 
 @router.post("/batches/{batch_id}/cancel", tags=["batches"])
 async def cancel_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
-    await _visible_batch(bus, user, batch_id)
+    await visible_batch(bus, user, batch_id)
     return await bus.command("executor", "cancel_batch", {"batch_id": batch_id}, user.actor)
 
 
 @router.post("/batches/{batch_id}/retry", status_code=202, tags=["batches"])
 async def retry_batch(batch_id: BID, user: Writer, bus: BusDep) -> Any:
-    await _visible_batch(bus, user, batch_id)
+    await visible_batch(bus, user, batch_id)
     return await bus.command("executor", "retry_batch", {"batch_id": batch_id}, user.actor)
 
 
 @router.delete("/batches/{batch_id}", status_code=204, tags=["batches"])
 async def delete_batch(batch_id: BID, user: Writer, bus: BusDep) -> None:
-    await _visible_batch(bus, user, batch_id)
+    await visible_batch(bus, user, batch_id)
     await bus.command("executor", "delete_batch", {"batch_id": batch_id}, user.actor)
