@@ -297,3 +297,47 @@ async def test_compare_discrepancy_decisions_and_schedules_through_the_gateway(s
             batch_id]
         assert (await c.post(f"/api/v1/batches/{batch_id}/schedules", headers=mallory,
                              json={"cron": "30 1 * * *"})).status_code == 404
+
+
+async def test_cli_compare_discrepancies_and_schedules(stack: dict[str, Any], tmp_path: Path) -> None:
+    """The same actions from the `ombudsman` command line, against the real executor."""
+    from tests.gateway.test_gateway_cli_sdk import ombudsman
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "OMB_SERVER": f"http://127.0.0.1:{stack['port']}",
+           "COLUMNS": "200"}
+    await stack["app"].state.users.register("carol", PASSWORD, "user")
+    assert (await ombudsman(env, "login", "-u", "carol", "-p", PASSWORD))[0] == 0
+    assert (await ombudsman(env, "projects", "create", "dw", "--name", "DW"))[0] == 0
+    source, target = _warehouse(tmp_path)
+    spec = yaml.safe_dump({"name": "counts", "connections": {"source": source, "target": target},
+                           "steps": [{"id": "lines_count", "validator": "record_counts", "table": "main.lines"}]})
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
+        token = json.loads((tmp_path / "xdg" / "ombudsman" / "token.json").read_text())["access_token"]
+        carol = {"Authorization": f"Bearer {token}"}
+        first_id, _ = await _run_to_end(c, carol, spec)
+
+        code, out, err = await ombudsman(env, "discrepancies", "list", "dw", "--run", first_id, "--json")
+        assert code == 0, err
+        found = json.loads(out)
+        assert [d["step"] for d in found] == ["lines_count"]
+        code, out, err = await ombudsman(env, "discrepancies", "accept", "dw", found[0]["discrepancy_id"],
+                                         "--note", "purged test rows")
+        assert code == 0 and "accepted" in out, err
+        second_id, _ = await _run_to_end(c, carol, spec)
+        code, out, err = await ombudsman(env, "results", "compare", second_id, "--baseline", first_id)
+        assert code == 0 and "0 worse, 1 better" in out, out + err
+        code, out, err = await ombudsman(env, "results", "compare", first_id, "--baseline", second_id)
+        assert code == 1 and "1 worse" in out  # worse than its baseline: exit 1, for CI gates
+
+        saved = await c.post("/api/v1/projects/dw/pipelines", headers=carol, json={"name": "counts", "yaml": spec})
+        pipeline_id = saved.json()["pipeline_id"]
+    code, out, err = await ombudsman(env, "schedule", "add", "dw", pipeline_id, "--cron", "0 2 * * *")
+    assert code == 0, err
+    schedule_id = out.split("schedule ")[-1].strip().rstrip(".")
+    code, out, err = await ombudsman(env, "schedule", "list", "dw", "--json")
+    assert code == 0 and [s["schedule_id"] for s in json.loads(out)] == [schedule_id]
+    code, _, err = await ombudsman(env, "schedule", "add", "dw", pipeline_id, "--cron", "nightly")
+    assert code == 2 and "cron" in err
+    assert (await ombudsman(env, "schedule", "remove", "dw", schedule_id))[0] == 0
+    code, out, _ = await ombudsman(env, "schedule", "list", "dw", "--json")
+    assert json.loads(out) == []

@@ -314,6 +314,30 @@ class OmbudsmanClient:
     def discrepancies(self, project_id: str, run_id: str | None = None) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/discrepancies", params={"run_id": run_id})
 
+    def accept_discrepancy(self, project_id: str, discrepancy_id: str, note: str = "") -> dict[str, Any]:
+        """Accept a discrepancy as a known difference (it stops failing later runs)."""
+        return self._json("POST", f"/projects/{_seg(project_id)}/discrepancies/{_seg(discrepancy_id)}/accept",
+                          json_body={"note": note})
+
+    def resolve_discrepancy(self, project_id: str, discrepancy_id: str, note: str = "") -> dict[str, Any]:
+        return self._json("POST", f"/projects/{_seg(project_id)}/discrepancies/{_seg(discrepancy_id)}/resolve",
+                          json_body={"note": note})
+
+    def compare_runs(self, run_id: str, baseline_run_id: str) -> dict[str, Any]:
+        """What got better or worse in `run_id` against `baseline_run_id`."""
+        return self._json("GET", f"/runs/{_seg(run_id)}/compare", params={"baseline": baseline_run_id})
+
+    def schedules(self, project_id: str) -> Any:
+        return self._json("GET", f"/projects/{_seg(project_id)}/schedules")
+
+    def schedule_pipeline(self, project_id: str, pipeline_id: str, cron: str) -> dict[str, Any]:
+        """Run a saved pipeline on a cron schedule (UTC)."""
+        return self._json("POST", f"/projects/{_seg(project_id)}/schedules",
+                          json_body={"pipeline_id": pipeline_id, "cron": cron})
+
+    def delete_schedule(self, project_id: str, schedule_id: str) -> None:
+        self._json("DELETE", f"/projects/{_seg(project_id)}/schedules/{_seg(schedule_id)}")
+
     # --- batches ---------------------------------------------------------------------------------
 
     def create_batch(self, name: str, pipelines: list[dict[str, str]], max_parallel: int = 4,

@@ -1,0 +1,101 @@
+"""`ombudsman discrepancies …`, `ombudsman schedule …` and `ombudsman results compare`: acting on results.
+
+    ombudsman results compare RUN_ID --baseline RUN_ID     # exit 1 when a step got worse
+    ombudsman discrepancies list sales [--run RUN_ID]
+    ombudsman discrepancies accept sales DISCREPANCY_ID --note "3 test rows purged on purpose"
+    ombudsman schedule add sales PIPELINE_ID --cron "0 2 * * *"
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+
+from ombudsman.client.commands import JsonOpt, ServerOpt, _call, _client, _print, _table, console, results_app
+
+app = typer.Typer(add_completion=False)
+discrepancies_app = typer.Typer(no_args_is_help=True, help="Differences found by runs: accept as known, or resolve.")
+schedule_app = typer.Typer(no_args_is_help=True, help="Saved pipelines run on a cron schedule (UTC).")
+app.add_typer(discrepancies_app, name="discrepancies")
+app.add_typer(schedule_app, name="schedule")
+
+
+@results_app.command("compare")
+def results_compare(run_id: str, baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run"),
+                    server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+    """What got better or worse against a baseline run; exit 1 when any step got worse."""
+    client = _client(server)
+    found = _call(client, lambda: client.compare_runs(run_id, baseline))
+    if as_json:
+        _print(found)
+    else:
+        delta = found.get("score_delta")
+        console.print(f"Score {found.get('baseline_score')} -> {found.get('score')}"
+                      + (f" ({delta:+})" if isinstance(delta, int | float) else ""))
+        rows = [{**item, "change": change} for change in ("worse", "better") for item in found.get(change) or []]
+        _table(rows, ["change", "step", "baseline", "current"],
+               title=f"{len(found.get('worse') or [])} worse, {len(found.get('better') or [])} better, "
+                     f"{len(found.get('same') or [])} unchanged")
+    if found.get("worse"):
+        raise typer.Exit(1)
+
+
+@discrepancies_app.command("list")
+def discrepancies_list(project_id: str, run: str | None = typer.Option(None, "--run", help="one run's only"),
+                       server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+    """A project's discrepancies, newest first."""
+    client = _client(server)
+    found = _call(client, lambda: client.discrepancies(project_id, run))
+    if as_json:
+        _print(found)
+        return
+    _table(found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "message"])
+
+
+def _decide(action: str, project_id: str, discrepancy_id: str, note: str, server: str | None) -> None:
+    client = _client(server)
+    decide = client.accept_discrepancy if action == "accept" else client.resolve_discrepancy
+    decided = _call(client, lambda: decide(project_id, discrepancy_id, note))
+    console.print(f"Discrepancy {escape(discrepancy_id)}: {escape(str(decided.get('status')))}.")
+
+
+@discrepancies_app.command("accept")
+def discrepancies_accept(project_id: str, discrepancy_id: str,
+                         note: str = typer.Option(..., "--note", help="why this difference is expected"),
+                         server: str | None = ServerOpt) -> None:
+    """Accept a discrepancy as a known difference: later runs no longer fail on it."""
+    _decide("accept", project_id, discrepancy_id, note, server)
+
+
+@discrepancies_app.command("resolve")
+def discrepancies_resolve(project_id: str, discrepancy_id: str, note: str = typer.Option("", "--note"),
+                          server: str | None = ServerOpt) -> None:
+    """Mark a discrepancy resolved (the data was fixed)."""
+    _decide("resolve", project_id, discrepancy_id, note, server)
+
+
+@schedule_app.command("add")
+def schedule_add(project_id: str, pipeline_id: str,
+                 cron: str = typer.Option(..., "--cron", help='five fields, UTC, e.g. "0 2 * * *"'),
+                 server: str | None = ServerOpt) -> None:
+    """Run a saved pipeline on a cron schedule (fires once per instant, also across restarts)."""
+    client = _client(server)
+    made = _call(client, lambda: client.schedule_pipeline(project_id, pipeline_id, cron))
+    console.print(f"Scheduled {escape(pipeline_id)} at {escape(cron)}: schedule {escape(str(made.get('schedule_id')))}.")
+
+
+@schedule_app.command("list")
+def schedule_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+    client = _client(server)
+    found = _call(client, lambda: client.schedules(project_id))
+    if as_json:
+        _print(found)
+        return
+    _table(found or [], ["schedule_id", "pipeline_id", "cron", "fired", "last_instant"])
+
+
+@schedule_app.command("remove")
+def schedule_remove(project_id: str, schedule_id: str, server: str | None = ServerOpt) -> None:
+    client = _client(server)
+    _call(client, lambda: client.delete_schedule(project_id, schedule_id))
+    console.print(f"Removed schedule {escape(schedule_id)}.")
