@@ -143,7 +143,10 @@ def test_every_api_path_in_the_scripts_exists_in_the_openapi_spec(gateway: FastA
                    "/api/v1/projects/X/setup-status", "/api/v1/projects/X/connections/X/test",
                    "/api/v1/projects/X/automate", "/api/v1/projects/X/pipelines/X/execute",
                    "/api/v1/projects/X/pipelines/X/mermaid", "/api/v1/runs", "/api/v1/runs/X",
-                   "/api/v1/runs/X/export", "/api/v1/audit/logs", "/api/v1/audit/verify"):
+                   "/api/v1/runs/X/export", "/api/v1/audit/logs", "/api/v1/audit/verify",
+                   "/api/v1/runs/X/compare", "/api/v1/projects/X/discrepancies",
+                   "/api/v1/projects/X/discrepancies/X/accept", "/api/v1/projects/X/discrepancies/X/resolve",
+                   "/api/v1/projects/X/connections/X/pool"):
         assert needed in found, f"the UI never calls {needed}"
 
 

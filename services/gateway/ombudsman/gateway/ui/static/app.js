@@ -53,6 +53,7 @@ const ROUTES = [
   [/^#\/projects\/([^/]+)$/, (m) => projectView(decodeURIComponent(m[1]))],
   [/^#\/projects\/([^/]+)\/runs$/, (m, q) => runsView(decodeURIComponent(m[1]), Number(params(q).get("page") || 1))],
   [/^#\/projects\/([^/]+)\/audit$/, (m) => auditView(decodeURIComponent(m[1]))],
+  [/^#\/projects\/([^/]+)\/discrepancies$/, (m) => discrepanciesView(decodeURIComponent(m[1]))],
   [/^#\/runs\/([^/]+)$/, (m) => runView(decodeURIComponent(m[1]))],
 ];
 
@@ -193,6 +194,7 @@ async function projectView(projectId) {
     h("p", { class: "muted" }, project.description || ""),
     h("div", { class: "toolbar" }, canWrite() ? automate : null,
       h("a", { class: "button", href: `#/projects/${pid}/runs` }, "Runs"),
+      h("a", { class: "button", href: `#/projects/${pid}/discrepancies` }, "Discrepancies"),
       h("a", { class: "button", href: `#/projects/${pid}/audit` }, "Audit log")),
     h("section", { "aria-labelledby": "setup-h" }, h("h2", { id: "setup-h" }, "Setup ",
       setup.complete ? badge("completed") : badge("pending")),
@@ -213,13 +215,29 @@ function connectionsSection(projectId, connections) {
       } catch (error) { clear(result, h("span", { class: "bad-text" }, explain(error))); }
     }, { busyText: "Testing…" });
     test.setAttribute("aria-label", `Test connection ${c.name}`);
+    const pool = h("span", { class: "muted" }, "—");
+    const poolButton = actionButton("Pool", async () => {
+      try {
+        const found = await api.get(`/api/v1/projects/${encodeURIComponent(projectId)}/connections/${encodeURIComponent(c.name)}/pool`);
+        clear(pool, poolText(found));
+      } catch (error) { clear(pool, h("span", { class: "bad-text" }, explain(error))); }
+    }, { busyText: "Asking the workers…" });
+    poolButton.setAttribute("aria-label", `Connection pools of ${c.name} on the workers`);
     return h("tr", {}, h("th", { scope: "row" }, c.name), h("td", {}, c.kind || "—"), h("td", {}, c.role || "—"),
-      h("td", {}, h("code", { class: "url" }, c.url_masked || "—")), h("td", { "aria-live": "polite" }, result), h("td", {}, canWrite() ? test : null));
+      h("td", {}, h("code", { class: "url" }, c.url_masked || "—")), h("td", { "aria-live": "polite" }, result),
+      h("td", { "aria-live": "polite" }, pool, " ", poolButton), h("td", {}, canWrite() ? test : null));
   });
   return h("section", { "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connections"),
     rows.length ? h("div", { class: "table-wrap" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Name", "Kind", "Role", "URL (secrets masked)", "Last test", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Name", "Kind", "Role", "URL (secrets masked)", "Last test", "Open on workers", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows))) : h("p", { class: "muted" }, "No connections yet."));
+}
+
+/** What the step workers hold open of a connection right now (kept between steps, closed when idle). */
+function poolText(found) {
+  const t = found.totals || {};
+  if (!t.workers) return `none open (${found.workers_answering ?? 0} workers answering)`;
+  return `${t.open} open, ${t.in_use} in use, ${t.idle} idle on ${t.workers} of ${found.workers_answering} workers`;
 }
 
 function lastTest(test) {
@@ -328,7 +346,8 @@ async function runView(runId) {
     const final = await api.get(`/api/v1/runs/${encodeURIComponent(runId)}`);
     clear(status, badge(final.status));
     for (const step of final.steps || []) mark(step.step, step.status || step.state);
-    clear(details, h("h2", { id: "results-h" }, "Results"), summary(final), (final.steps || []).map(stepDetails));
+    clear(details, h("h2", { id: "results-h" }, "Results"), summary(final), await comparison(final),
+      (final.steps || []).map(stepDetails));
   };
 
   for (const step of run.steps || []) mark(step.step, step.status || step.state || "queued");
@@ -360,6 +379,27 @@ async function runView(runId) {
   });
 }
 
+/** The run against the previous finished run of the same saved pipeline: what got better or worse. */
+async function comparison(run) {
+  if (!run.project_id || !run.pipeline_id) return null;
+  let baseline;
+  try {
+    const earlier = await api.get("/api/v1/runs", { project_id: run.project_id, pipeline_id: run.pipeline_id, limit: 20 });
+    baseline = (earlier.items || []).find((r) => r.run_id !== run.run_id && TERMINAL.has(r.status)
+      && (!run.queued_at || !r.queued_at || r.queued_at < run.queued_at));
+  } catch { return null; }
+  if (!baseline) return h("p", { class: "muted" }, "No earlier run of this pipeline to compare with.");
+  const compared = await api.get(`/api/v1/runs/${encodeURIComponent(run.run_id)}/compare`, { baseline: baseline.run_id });
+  const changed = [...(compared.worse || []).map((c) => ({ change: "worse", ...c })),
+    ...(compared.better || []).map((c) => ({ change: "better", ...c }))];
+  const delta = typeof compared.score_delta === "number" ? ` (${compared.score_delta > 0 ? "+" : ""}${compared.score_delta})` : "";
+  return h("section", { class: "card", "aria-labelledby": "cmp-h" },
+    h("h3", { id: "cmp-h" }, "Against the previous run ", h("a", { href: `#/runs/${encodeURIComponent(baseline.run_id)}` }, when(baseline.queued_at))),
+    h("p", {}, `Score ${compared.baseline_score ?? "—"} → ${compared.score ?? "—"}${delta}: `,
+      `${(compared.worse || []).length} worse, ${(compared.better || []).length} better, ${(compared.same || []).length} unchanged.`),
+    changed.length ? table(changed, { caption: "Steps that changed", columns: ["change", "step", "baseline", "current"] }) : null);
+}
+
 function summary(run) {
   const facts = [["Status", badge(run.status)], ["Score", run.score ?? "—"], ["Steps", `${run.successful_steps ?? 0} passed, ${run.failed_steps ?? 0} failed, ${run.skipped_steps ?? 0} skipped`],
     ["Warnings", run.warnings ?? 0], ["Duration", seconds(run.duration_seconds)], ["Started", when(run.started_at)], ["Finished", when(run.finished_at)]];
@@ -387,6 +427,48 @@ function stepDetails(step) {
     h("p", {}, step.message || "—"),
     figs.length ? table(figs, { caption: "Figures", columns: ["side", "figure", "value"] }) : null,
     sample.length ? table(sample, { caption: `Sample rows (${sample.length})` }) : null);
+}
+
+// --- discrepancies ------------------------------------------------------------------------
+
+async function discrepanciesView(projectId) {
+  const pid = encodeURIComponent(projectId);
+  const found = await api.get(`/api/v1/projects/${pid}/discrepancies`);
+  hush();
+  const open = found.filter((d) => d.status === "open");
+  const rows = [...open, ...found.filter((d) => d.status !== "open")].map((d) => discrepancyRow(projectId, d));
+  page("Discrepancies",
+    crumbs(["Projects", "#/projects"], [projectId, `#/projects/${pid}`], ["Discrepancies"]),
+    h("p", { class: "muted" }, "Every failed check leaves a discrepancy. Accept one as a known difference (later runs then stop "
+      + "failing on it) or mark it resolved once the data is fixed; who decided, when and why is kept in the audit log."),
+    rows.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", {}, `${open.length} open of ${found.length}`),
+      h("thead", {}, h("tr", {}, ["Step", "Table", "Severity", "What differs", "Run", "Status", "Decision"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows))) : h("p", { class: "muted" }, "No discrepancies: every check passed."));
+}
+
+function discrepancyRow(projectId, d) {
+  const state = h("td", { "aria-live": "polite" }, badge(d.status), d.note ? h("span", { class: "muted" }, ` — ${d.note}`) : null,
+    d.decided_by ? h("span", { class: "muted" }, ` (${d.decided_by}, ${when(d.decided_at)})`) : null);
+  let decision = null;
+  if (d.status === "open" && canWrite()) {
+    const note = h("input", { "aria-label": `Why (discrepancy of ${d.step})`, placeholder: "why", maxlength: 5000 });
+    const pid = encodeURIComponent(projectId);
+    const did = encodeURIComponent(d.discrepancy_id);
+    const decide = (post, label) => actionButton(label, async () => {
+      try {
+        const decided = await post({ note: note.value.trim() });
+        clear(state, badge(decided.status), note.value.trim() ? h("span", { class: "muted" }, ` — ${note.value.trim()}`) : null);
+        clear(decision);
+      } catch (error) { say(explain(error)); }
+    }, { busyText: "Saving…" });
+    decision = h("td", {}, note, " ",
+      decide((body) => api.post(`/api/v1/projects/${pid}/discrepancies/${did}/accept`, body), "Accept as known"), " ",
+      decide((body) => api.post(`/api/v1/projects/${pid}/discrepancies/${did}/resolve`, body), "Resolved"));
+  }
+  return h("tr", {}, h("th", { scope: "row" }, d.step), h("td", {}, d.table_name || "—"), h("td", {}, badge(d.severity)),
+    h("td", {}, d.message || d.type), h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(d.run_id)}` }, when(d.recorded_at))),
+    state, decision || h("td", {}));
 }
 
 // --- audit --------------------------------------------------------------------------------

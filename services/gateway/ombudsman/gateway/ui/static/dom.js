@@ -33,6 +33,7 @@ const STATUS_CLASS = {
   failed: "bad", error: "bad", cancelled: "bad",
   warning: "warn", warnings: "warn", skipped: "muted",
   running: "live", started: "live", queued: "wait", pending: "wait",
+  critical: "bad", info: "muted", open: "warn", accepted: "ok", resolved: "ok",
 };
 
 /** A coloured badge for a run or step status (the word is always shown, colour is extra). */
