@@ -7,9 +7,10 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
 import nats
@@ -174,8 +175,9 @@ async def test_as_of_equals_what_the_projects_service_showed_then(settings, nc) 
 class Receiver:
     """A local webhook receiver: answers 500 until `accept` is set, records what it accepted."""
 
-    def __init__(self) -> None:
-        self.accept = False
+    def __init__(self, *, accept: bool = False, delay: float = 0.0) -> None:
+        self.accept = accept
+        self.delay = delay  # seconds before answering: a slow receiver widens any race between senders
         self.accepted: list[tuple[dict, str, str]] = []
         self.refused = 0
         receiver = self
@@ -183,6 +185,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(receiver.delay)
                 if receiver.accept:
                     receiver.accepted.append((json.loads(body), self.headers[SIGNATURE_HEADER], body.decode()))
                     self.send_response(204)
@@ -194,7 +197,7 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -249,3 +252,34 @@ async def _accepted(receiver: Receiver) -> bool:
 async def _fired(nc) -> list[str]:
     logs = await audit_q(nc, "logs", {"action": "AlertFired"})
     return [r["envelope"]["data"]["rule_id"] for r in logs["items"]] if logs["total"] >= 2 else []
+
+
+async def test_two_audit_replicas_post_each_alert_once(settings, nc) -> None:
+    """Both replicas run a delivery loop over the same queue: each alert reaches the receiver once."""
+    receiver = Receiver(accept=True, delay=0.05)
+    replicas = [create_service(settings), create_service(settings)]
+    for replica in replicas:
+        await replica.start()
+    try:
+        await request(nc, command_subject("audit", "add_alert_rule"), {
+            "id": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
+            "channel": "webhook", "url": receiver.url}, meta=ADMIN)
+        js = nc.jetstream()
+        runs = [f"run-{i}" for i in range(30)]
+        for run_id in runs:
+            envelope = envelope_for(
+                ev.RunCompleted(run_id=run_id, status="failed", total_steps=2, successful_steps=1, failed_steps=1),
+                stream_id=run_id, version=1, meta=Metadata(actor=Actor.service("executor")))
+            await js.publish(event_subject("run", run_id, "RunCompleted"), envelope.wire())
+
+        async def all_arrived() -> bool:
+            return len({p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted}) == len(runs)
+
+        await wait_for(all_arrived, timeout=60)
+        await asyncio.sleep(2.0)  # a duplicate from the other replica would arrive within its next rounds
+        delivered = sorted(p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted)
+        assert delivered == sorted(runs)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+

@@ -1,6 +1,12 @@
 """Delivering queued alerts: webhooks (httpx, retries with backoff, HMAC signature) and in-app
 notifications. Deliveries are queued in the same transaction that logs the event (log.py), so a
-rule fires once per matching event, and a restart between event and delivery loses nothing."""
+rule fires once per matching event, and a restart between event and delivery loses nothing.
+
+Every audit replica runs a delivery loop. A round first claims its due rows (`FOR UPDATE SKIP
+LOCKED`, pushing their next attempt a lease into the future), so two replicas never post the same
+alert; a replica that dies mid-round leaves its claimed rows to be retried when the lease ends.
+Only a crash between a receiver's 2xx and the status update can repeat a delivery: receivers that
+must not see a repeat deduplicate on the `X-Ombudsman-Delivery` header (`<rule>:<event>`)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from ombudsman.audit.log import SCHEMA
 
 log = logging.getLogger("ombudsman.audit.alerts")
 MAX_ATTEMPTS = 8
+WEBHOOK_TIMEOUT = 10.0  # seconds per POST
 SIGNATURE_HEADER = "X-Ombudsman-Signature"
 DELIVERY_HEADER = "X-Ombudsman-Delivery"
 
@@ -35,17 +42,22 @@ def backoff(attempts: int) -> timedelta:
 
 
 async def deliver_pending(
-    engine: AsyncEngine, client: httpx.AsyncClient, secret: str, on_delivered: OnDelivered, *, limit: int = 50
+    engine: AsyncEngine, client: httpx.AsyncClient, secret: str, on_delivered: OnDelivered, *, limit: int = 10
 ) -> int:
-    """Try every due delivery once; returns how many were delivered."""
-    async with engine.connect() as conn:
+    """Claim up to `limit` due deliveries and try each once; returns how many were delivered."""
+    lease = 30 + limit * (WEBHOOK_TIMEOUT + 2)  # seconds: longer than this round can take
+    async with engine.begin() as conn:
         rows = (
             await conn.execute(
                 text(
-                    f"""SELECT rule_id, event_id, channel, url, payload, attempts FROM {SCHEMA}.alert_deliveries
-                        WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT :n"""
+                    f"""UPDATE {SCHEMA}.alert_deliveries d SET next_attempt_at = now() + make_interval(secs => :lease)
+                        FROM (SELECT rule_id, event_id FROM {SCHEMA}.alert_deliveries
+                              WHERE status = 'pending' AND next_attempt_at <= now()
+                              ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due
+                        WHERE d.rule_id = due.rule_id AND d.event_id = due.event_id
+                        RETURNING d.rule_id, d.event_id, d.channel, d.url, d.payload, d.attempts"""
                 ),
-                {"n": limit},
+                {"n": limit, "lease": lease},
             )
         ).all()
     delivered = 0
@@ -62,7 +74,7 @@ async def deliver_pending(
                         SIGNATURE_HEADER: sign(secret, body),
                         DELIVERY_HEADER: f"{rule_id}:{event_id}",
                     },
-                    timeout=10,
+                    timeout=WEBHOOK_TIMEOUT,
                 )
                 if response.status_code >= 300:
                     error = f"HTTP {response.status_code}"
