@@ -4,6 +4,7 @@ an in-process httpx client, plus helpers to make users and tokens."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.streams import ensure_streams
+from ombudsman.executor import app as executor_app
+from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.metadata import app as metadata_app
@@ -116,10 +119,11 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 class Served:
     """A gateway on a free port with the REAL projects, metadata, workload and audit services behind
     it, and one stand-in (tests/gateway/standins.py): the executor's run queries, because the WebSocket
-    tests publish synthetic run events with exact timing, which the real executor cannot know about.
-    The real executor is behind the gateway in test_gateway_e2e_run.py and test_gateway_full_flow.py."""
+    tests publish synthetic run events with exact timing, which the real executor cannot know about
+    (`executor` is None when the real executor serves: the `served_with_executor` fixture). The real
+    executor and a worker are behind the gateway in test_gateway_e2e_run.py and test_gateway_full_flow.py."""
 
-    def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorTimingStandIn, upload_dir: Path):
+    def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorTimingStandIn | None, upload_dir: Path):
         self.app, self.port, self.nc, self.executor = app, port, nc, executor
         self.upload_dir = upload_dir
         self.created: set[str] = set()
@@ -153,8 +157,8 @@ class Served:
             await js.publish(event_subject("run", run_id, env.event_type), env.wire(), headers={"Nats-Msg-Id": env.event_id})
 
 
-@pytest.fixture
-async def served(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def _serve(database_url: str, nats_url: str, tmp_path: Path, *, real_executor: bool) -> AsyncIterator[Served]:
     await ensure_events_stream(nats_url)
     upload_dir = tmp_path / "uploads"  # shared by the gateway and the workload service
     app = create_app(gateway_settings(database_url, nats_url, request_timeout=15.0,  # a loaded CI box is slow
@@ -170,14 +174,35 @@ async def served(database_url: str, nats_url: str, tmp_path: Path) -> AsyncItera
                 audit_app.create_service(service_settings(database_url, nats_url))]
     for service in services:
         await service.start()
-    executor = await ExecutorTimingStandIn().start(nats_url)
-    nc = await nats.connect(nats_url)
-    try:
-        yield Served(app, port, nc, executor, upload_dir)
-    finally:
-        await nc.close()
-        await executor.stop()
-        for service in services:
-            await service.stop()
-        server.should_exit = True
-        await task
+    async with contextlib.AsyncExitStack() as stack:
+        executor: ExecutorTimingStandIn | None = None
+        if real_executor:
+            await stack.enter_async_context(executor_app.running(ExecutorSettings(
+                nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)))
+        else:
+            executor = await ExecutorTimingStandIn().start(nats_url)
+        nc = await nats.connect(nats_url)
+        try:
+            yield Served(app, port, nc, executor, upload_dir)
+        finally:
+            await nc.close()
+            if executor is not None:
+                await executor.stop()
+    for service in services:
+        await service.stop()
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def served(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    """The gateway with the real services and the executor's timing stand-in (WebSocket tests)."""
+    async with _serve(database_url, nats_url, tmp_path, real_executor=False) as served:
+        yield served
+
+
+@pytest.fixture
+async def served_with_executor(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    """The gateway with every real service, the executor included (no step worker: runs stay queued)."""
+    async with _serve(database_url, nats_url, tmp_path, real_executor=True) as served:
+        yield served

@@ -67,8 +67,8 @@ class StandIn:
 
 
 class ExecutorTimingStandIn(StandIn):
-    """STAND-IN for services/executor's run queries in the event-timing tests: answers `run`, `runs`,
-    `export` and `queue_run` for the runs a test put in `runs`."""
+    """STAND-IN for services/executor's run queries in the event-timing tests: answers `run` and `runs`
+    for the runs a test put in `runs` (everything else: the real executor, `served_with_executor`)."""
 
     service = "executor"
 
@@ -86,22 +86,3 @@ class ExecutorTimingStandIn(StandIn):
         items = [r for r in self.runs.values() if r.get("project_id") == p.get("project_id")]
         return {"items": items, "total": len(items)}
 
-
-def _export(self: ExecutorTimingStandIn, p: dict[str, Any], meta: Metadata) -> Any:
-    import base64
-
-    run = self.on_qry_run({"run_id": p["run_id"]}, meta)
-    body = json.dumps({"run": run, "format": p["format"]}).encode()
-    return {"content_type": "application/json", "filename": f"{p['run_id']}.{p['format']}",
-            "content_b64": base64.b64encode(body).decode()}
-
-
-def _queue_run(self: ExecutorTimingStandIn, p: dict[str, Any], meta: Metadata) -> Any:
-    run_id = f"run-{len(self.runs) + 1}"
-    self.runs[run_id] = {"run_id": run_id, "project_id": p.get("project_id"), "status": "queued",
-                         "requested_by": meta.actor.id}
-    return {"run_id": run_id}
-
-
-ExecutorTimingStandIn.on_qry_export = _export  # type: ignore[attr-defined]
-ExecutorTimingStandIn.on_cmd_queue_run = _queue_run  # type: ignore[attr-defined]

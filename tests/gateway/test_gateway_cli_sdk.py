@@ -73,11 +73,6 @@ async def test_cli_admin_create_login_projects_watch_export(served: Served, cli_
     assert "passed" in out and "failed" in out and out.index(" a") < out.index(" b")
     assert "1 failed, 1 passed" in out
 
-    target = tmp_path / "report.json"
-    code, out, err = await ombudsman(cli_env, "results", "export", run, "--format", "json", "-o", str(target))
-    assert code == 0, err
-    assert json.loads(target.read_bytes())["run"]["run_id"] == run
-
     code, out, err = await ombudsman(cli_env, "logout")
     assert code == 0 and not token_file.exists()
     code, out, err = await ombudsman(cli_env, "projects", "list")
@@ -105,8 +100,8 @@ async def test_sdk_typed_errors_and_token_refresh(served: Served) -> None:
         await asyncio.to_thread(client.refresh)
         assert client.refresh_token != old_refresh
         assert (await asyncio.to_thread(client.me)).username == "sdk-user"
-        queued = await asyncio.to_thread(lambda: client.execute_pipeline("sdk-proj", "p1"))
-        run_id = queued["run_id"]
+        run_id = "run-sdk-1"  # a run the timing stand-in knows; queuing and exports: test_gateway_e2e_run.py
+        served.executor.runs[run_id] = {"run_id": run_id, "project_id": "sdk-proj", "status": "running"}
         await served.publish(run_id, ev.RunStarted(run_id=run_id),
                              ev.RunCompleted(run_id=run_id, status="completed", total_steps=0, successful_steps=0,
                                              failed_steps=0))
@@ -120,7 +115,8 @@ async def test_sdk_typed_errors_and_token_refresh(served: Served) -> None:
     assert down.value.status == 0 and down.value.code_text == "unavailable"
 
 
-async def test_cli_workload_upload_suggest_and_pipeline(served: Served, cli_env: dict[str, str], tmp_path: Path) -> None:
+async def test_cli_workload_upload_suggest_and_pipeline(served: Served, cli_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
     """`ombudsman workload …` against the real workload service: a Query Store CSV becomes a
     pipeline whose target side reads the mapped schema, saved in the project."""
     from tests.workload.workload_gen import to_csv, workload

@@ -22,6 +22,7 @@ import uvicorn
 import websockets
 import yaml
 
+from ombudsman.client.sdk import ApiError, OmbudsmanClient
 from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.settings import Settings
 from ombudsman.executor import app as executor_app
@@ -338,6 +339,27 @@ async def test_cli_compare_discrepancies_and_schedules(stack: dict[str, Any], tm
     assert code == 0 and [s["schedule_id"] for s in json.loads(out)] == [schedule_id]
     code, _, err = await ombudsman(env, "schedule", "add", "dw", pipeline_id, "--cron", "nightly")
     assert code == 2 and "cron" in err
+
+    # the report as the executor exports it, downloaded by the CLI; a saved pipeline run through the SDK
+    report = tmp_path / "report.json"
+    code, out, err = await ombudsman(env, "results", "export", second_id, "--format", "json", "-o", str(report))
+    assert code == 0, err
+    exported = json.loads(report.read_bytes())
+    assert exported["run_id"] == second_id and [s["step"] for s in exported["steps"]] == ["lines_count"]
+    with OmbudsmanClient(f"http://127.0.0.1:{stack['port']}", token) as client:
+        queued = await asyncio.to_thread(client.execute_pipeline, "dw", pipeline_id)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
+            for _ in range(300):
+                run = (await c.get(f"/api/v1/runs/{queued['run_id']}", headers=carol)).json()
+                if run["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+        assert run["status"] == "completed" and run["pipeline_id"] == pipeline_id
+        junit = await asyncio.to_thread(client.export_run, queued["run_id"], "junit")
+        assert junit.content_type.startswith("application/xml") and b'failures="0"' in junit.content
+        with pytest.raises(ApiError) as missing:
+            await asyncio.to_thread(client.execute_pipeline, "dw", "no-such-pipeline")
+        assert missing.value.status == 404
     assert (await ombudsman(env, "schedule", "remove", "dw", schedule_id))[0] == 0
     code, out, _ = await ombudsman(env, "schedule", "list", "dw", "--json")
     assert json.loads(out) == []
