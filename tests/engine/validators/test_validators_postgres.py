@@ -37,6 +37,7 @@ def databases(pg_server_url: str, fakesnow_server: Any) -> Iterator[dict[str, st
     parts = urlsplit(pg_server_url)
     urls = {role: urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment)) for role, name in names.items()}
     urls["snowflake"] = fakesnow_server.url()
+    urls["snowflake_clean"] = fakesnow_server.url()
     source = source_data()
     target = target_data(source)
 
@@ -48,6 +49,7 @@ def databases(pg_server_url: str, fakesnow_server: Any) -> Iterator[dict[str, st
             load_warehouse(urls["target"], target, "public"),
             load_warehouse(urls["clean"], source, "public"),
             load_warehouse(urls["snowflake"], target, "PUBLIC", constraints=False),
+            load_warehouse(urls["snowflake_clean"], source, "PUBLIC", constraints=True),
         )
 
     asyncio.run(setup())
@@ -79,3 +81,12 @@ async def test_postgres_to_fakesnow_defect_is_found(case: Case, databases: dict[
                                target_schema="PUBLIC", defective=True)
     assert result.status == case.expect, result.message
     assert case.check(result), result.model_dump()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in [*SNOWFLAKE_ONLY_HERE, "schema_constraints"]],
+                         ids=lambda c: c.id)
+async def test_postgres_to_fakesnow_clean_copy_passes(case: Case, databases: dict[str, str]) -> None:
+    result, _ = await run_case(case, databases["source"], databases["snowflake_clean"], source_schema="public",
+                               target_schema="PUBLIC", defective=False)
+    assert result.status == "passed", result.message
+
