@@ -267,7 +267,8 @@ class ListProjects(BaseModel):
 
 async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     f = ListProjects.model_validate(payload)
-    clauses, params = [], {"limit": f.limit, "offset": f.offset}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": f.limit, "offset": f.offset}
     if not f.include_deleted:
         clauses.append("NOT deleted")
     if f.member:
