@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlglot import exp
 
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.engine.connectors import connect
@@ -152,11 +153,24 @@ async def test_introspection_of_all_schemas_includes_the_default_one(shop: tuple
 
 def test_sqlserver_introspection_queries_parse_as_tsql() -> None:
     queries = sqlserver_queries(["dbo", "sales"])
-    assert set(queries) == {"about", "schemas", "tables", "columns", "keys", "foreign"}
+    sys_joined = {("sys", "columns"), ("sys", "schemas"), ("sys", "tables")}
+    expected_tables = {
+        "about": set(),
+        "schemas": {("sys", "schemas")},
+        "tables": {("INFORMATION_SCHEMA", "TABLES"), ("sys", "partitions")},
+        "columns": {("INFORMATION_SCHEMA", "COLUMNS")},
+        "keys": sys_joined | {("sys", "index_columns"), ("sys", "key_constraints")},
+        "foreign": sys_joined | {("sys", "foreign_key_columns"), ("sys", "foreign_keys")},
+    }
+    assert set(queries) == set(expected_tables)
     for name, sql in queries.items():
         statements = check_tsql(sql)
         assert len(statements) == 1, name
-        assert statements[0].find_all  # a parsed tree, not opaque text
+        assert isinstance(statements[0], exp.Select), name
+        assert {(t.db, t.name) for t in statements[0].find_all(exp.Table)} == expected_tables[name], name
+        # one qmark per schema asked for, in the queries that filter by schema
+        placeholders = list(statements[0].find_all(exp.Placeholder))
+        assert len(placeholders) == (0 if name in ("about", "schemas") else 2), name
 
 
 @pytest.mark.parametrize(
