@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import sqlglot
 
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.validators import ValidationContext, get_validator, run_validator
+
+from .tsql import columns, tables
 
 ORDERS = [(i, ("open", "shipped", "closed")[i % 3], i * 1.5) for i in range(1, 31)]
 LOWER_SQL = "select status, count(*) as n, sum(amount) as total from orders group by status"
@@ -50,7 +51,8 @@ async def test_unquoted_lower_case_names_run_on_postgres_and_fakesnow(database_u
         assert '"status"' not in sql and "status" in sql, sql
         assert "LIMIT 10001" in sql, sql
     for tsql in ctx.renderings["tsql"]:
-        assert sqlglot.parse_one(tsql, read="tsql") is not None
+        assert tables(tsql) == {"orders"}, tsql
+        assert columns(tsql) == {"status", "amount"}, tsql
         assert "TOP 10001" in tsql and "[orders]" not in tsql and "FROM orders" in tsql, tsql
 
 

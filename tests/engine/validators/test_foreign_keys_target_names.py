@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlglot
-
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.validators import ValidationContext, get_validator, run_validator
+
+from .tsql import columns, tables
 
 CUSTOMERS = list(range(1, 11))
 ORDERS = [(order, 1 + order % 10) for order in range(1, 51)]
@@ -83,8 +83,12 @@ async def test_target_ref_columns_are_used_as_written_on_an_upper_case_target(da
     assert '"p"."CustomerKey" = "c"."CUSTOMER_ID"' in target_sql, target_sql  # explicit: as written; derived: folded
     assert 'FROM "TGT"."ORDERS" AS "c"' in target_sql and 'FROM "TGT"."CUSTOMERS" AS "p"' in target_sql
     assert '"p"."customer_id" = "c"."customer_id"' in ctx.sql["source"][0]
-    for sql in ctx.renderings["tsql"]:
-        assert sqlglot.parse_one(sql, read="tsql") is not None, sql
+    # the orphan count on each side, then the orphans sampled on the target
+    source_tsql, target_tsql, sample_tsql = ctx.renderings["tsql"]
+    assert tables(source_tsql) == {"src.orders", "src.customers"}
+    assert tables(target_tsql) == tables(sample_tsql) == {"TGT.ORDERS", "TGT.CUSTOMERS"}
+    assert columns(source_tsql) == {"customer_id"}
+    assert columns(target_tsql) == columns(sample_tsql) == {"CustomerKey", "CUSTOMER_ID"}
     assert "[p].[CustomerKey] = [c].[CUSTOMER_ID]" in ctx.renderings["tsql"][1]
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import duckdb
 import pytest
-import sqlglot
 
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.validators import ValidationContext, get_validator, run_validator
+
+from .tsql import columns, tables
 
 DAY = datetime.date(2024, 3, 1)
 CUSTOMERS = list(range(1, 21))
@@ -101,9 +102,11 @@ async def test_late_and_early_arriving_facts_are_found_on_renamed_keys(databases
     renderings = ctx.renderings["tsql"]
     assert len(renderings) == 3
     for sql in renderings:
-        parsed = sqlglot.parse_one(sql, read="tsql")
-        assert parsed is not None, sql
+        assert tables(sql) == {"main.fact_sales", "main.dim_customer"}, sql
         assert "LIMIT" not in sql.upper()
+    assert columns(renderings[0]) == {"customer_key", "sale_date", "loaded_at"}
+    target_columns = {"CUSTOMER_SK", "CUST_KEY", "sale_date", "loaded_at"}
+    assert columns(renderings[1]) == columns(renderings[2]) == target_columns
     assert "[p].[CUSTOMER_SK] = [c].[CUST_KEY]" in renderings[1] and "[p].[CUSTOMER_SK] = [c].[CUST_KEY]" in renderings[2]
     assert "TOP 20" in renderings[2]
 
