@@ -30,6 +30,38 @@ def sample_values(result: StepResult, key: str) -> list[Any]:
     return [row.get(key) for row in result.sample]
 
 
+def _days(first: int, last: int) -> list[str]:
+    return [f"2024-02-{day:02d}" for day in range(first, last + 1)]
+
+
+# What the injected defects (ombudsman.engine.pipeline.sample.target_data) do to the checks below.
+# Returned orders' quantities (2, 5 and 8) came over negative: histogram buckets (9 over -8..9) the
+# source never fills, holding the 109-111 negated rows of each value.
+NEGATED_QUANTITY_BUCKETS = {-8.0: 111, -6.1111: 110, -2.3333: 109}
+# Average amount per (status, product): the groups holding a lost 2024-02-10 order, an order whose
+# amount rose 10%, the 250000.00 outlier (order 123: shipped, product 20) or the twice-loaded order 500.
+AVERAGE_GROUPS = {("pending", p) for p in (1, 3, 4, 6, 9, 11, 13)} | {
+    ("returned", p) for p in (1, 2, 5, 8, 11, 19)} | {("shipped", p) for p in (4, 7, 10, 16, 20)}
+# discount / amount per status, difference in %: the outlier (shipped) swamps its group; the lost
+# day and the 10% higher amounts move the two others by a quarter of a percent.
+RATIO_DIFFERENCE_PCT = {"pending": 0.25, "returned": 0.23, "shipped": 83.29}
+# 7-day rolling amount: the windows holding the outlier (2024-02-02), the lost day (2024-02-10) and
+# order 679 / 776 (2024-02-12 / 2024-02-18, 10% higher) drift by more than 0.5%.
+DRIFTING_DAYS = _days(2, 8) + _days(10, 21)
+# Monthly amount and its change: February holds the outlier and lost 2024-02-10; March's change
+# differs because February's total does; January (the first period) has no change to compare.
+MONTHLY_CHANGES = {"2024-02": (59392.98, 307251.8), "2024-03": (64117.02, 64136.51)}
+MISSING_CONSTRAINTS = [
+    {"constraint": "primary key", "source": ["order_id"], "target": []},
+    {"constraint": "foreign key", "source": "(customer_id) -> customers", "target": None},
+    {"constraint": "foreign key", "source": "(product_id) -> products", "target": None},
+]
+
+
+def _monthly(result: StepResult) -> dict[str, tuple[float, float]]:
+    return {s["period"][:7]: (round(float(s["source_value"]), 2), round(float(s["target_value"]), 2)) for s in result.sample}
+
+
 CUSTOM_SQL = "SELECT status, COUNT(*) AS n, SUM(amount) AS total FROM {schema}.orders GROUP BY status ORDER BY status"
 
 CASES: list[Case] = [
@@ -46,7 +78,11 @@ CASES: list[Case] = [
     Case("distribution_categorical", "distribution", "customers", {"column": "segment"},
          lambda r: r.details["p_value"] < 0.01 and r.details["max_share_difference"] > 20),
     Case("distribution_numeric", "distribution", "orders", {"column": "quantity", "kind": "numeric", "bins": 9},
-         lambda r: r.details["kind"] == "numeric" and r.details["ks_statistic"] > 0.3, target_filter="quantity > 4"),
+         lambda r: r.details["kind"] == "numeric" and r.source == {"rows": 1000, "buckets": 5}
+         and r.target == {"rows": 990, "buckets": 8}
+         and {round(s["bucket"], 4): s["target"] for s in r.sample if s["source"] == 0} == NEGATED_QUANTITY_BUCKETS
+         # the CDFs part most after bucket 4 (value 1): 111 of 1000 source rows, 440 of 990 target rows
+         and round(r.details["ks_statistic"], 6) == round(440 / 990 - 111 / 1000, 6)),
     Case("outliers", "outliers", "orders", {"columns": ["amount"], "threshold": 3},
          lambda r: r.target["outliers"]["amount"] > r.source["outliers"]["amount"] and 250000 in sample_values(r, "value")),
     Case("domain_values_allowed", "domain_values", "customers",
@@ -86,19 +122,26 @@ CASES: list[Case] = [
     Case("metric_sums", "metric_sums", "orders", {"measures": ["amount", "quantity"], "group_by": ["status"]},
          lambda r: r.details["differing_groups"] == 3 and "amount" in r.affected_columns),
     Case("metric_averages", "metric_averages", "orders", {"measures": ["amount"], "group_by": ["status", "product_id"]},
-         lambda r: r.details["differing_groups"] >= 1, tolerance=Tolerance(percentage=0.01)),
+         lambda r: r.details["differing_groups"] == len(AVERAGE_GROUPS) == len(r.sample)
+         and {(s["status"], s["product_id"]) for s in r.sample} == AVERAGE_GROUPS,
+         tolerance=Tolerance(percentage=0.01)),
     Case("ratios", "ratios", "orders", {"numerator": "discount", "denominator": "amount", "group_by": ["status"]},
-         lambda r: r.details["differing_groups"] >= 1, tolerance=Tolerance(percentage=0.01)),
+         lambda r: r.details["differing_groups"] == 3
+         and {s["status"]: round(s["ratio"]["difference_pct"], 2) for s in r.sample} == RATIO_DIFFERENCE_PCT,
+         tolerance=Tolerance(percentage=0.01)),
     Case("ts_continuity", "ts_continuity", "orders", {"time_column": "order_date", "grain": "day"},
          lambda r: [s["period"][:10] for s in r.sample] == ["2024-02-10"] and r.source["missing_periods"] == 0),
     Case("ts_duplicates", "ts_duplicates", "orders", {"time_column": "loaded_at", "key_columns": ["order_id"]},
          lambda r: r.target["duplicate_keys"] == 1 and sample_values(r, "order_id") == [500]),
     Case("ts_rolling_drift", "ts_rolling_drift", "orders",
          {"time_column": "order_date", "grain": "day", "measure": "amount", "window": 7},
-         lambda r: any(s["period"].startswith("2024-02-1") for s in r.sample), tolerance=Tolerance(percentage=0.5)),
+         lambda r: sorted(s["period"][:10] for s in r.sample) == DRIFTING_DAYS
+         and r.message.startswith(f"rolling 7-period average drifts in {len(DRIFTING_DAYS)} of 91 periods"),
+         tolerance=Tolerance(percentage=0.5)),
     Case("period_over_period", "period_over_period", "orders",
          {"time_column": "order_date", "grain": "month", "measure": "amount"},
-         lambda r: len(r.sample) >= 1, tolerance=Tolerance(absolute=0.5)),
+         lambda r: _monthly(r) == MONTHLY_CHANGES and r.source == r.target == {"periods": 3},
+         tolerance=Tolerance(absolute=0.5)),
     Case("schema_columns", "schema_columns", "customers", {},
          lambda r: [(s["column"].lower(), s["issue"]) for s in r.sample] == [("migrated_at", "extra in target")],
          target_columns={"email": "email_address"}),
@@ -107,7 +150,7 @@ CASES: list[Case] = [
     Case("schema_nullability", "schema_nullability", "customers", {},
          lambda r: [c.lower() for c in r.affected_columns] == ["name"], target_columns={"email": "email_address"}),
     Case("schema_constraints", "schema_constraints", "orders", {},
-         lambda r: any(s["constraint"] == "primary key" for s in r.sample)),
+         lambda r: r.sample == MISSING_CONSTRAINTS and r.target == {"primary_key": [], "unique": [], "foreign_keys": 0}),
 ]
 
 

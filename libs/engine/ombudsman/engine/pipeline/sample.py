@@ -108,6 +108,7 @@ DEFECTS = [
     "orders: order 777 points to customer 9999, which does not exist",
     "orders: order 123 has an amount of 250000.00 (an outlier)",
     "orders: orders whose id ends in 1 and is divisible by 50+1 were loaded 5 days late",
+    "orders: quantities of returned orders came over negative (booked as outflows)",
     "customers: every 25th customer lost its email; customer 7's region is 'Nort'",
     "customers: customer 42's code is 'c-0042'; customer 60 has customer 61's code",
     "customers: a third of the customers moved to the 'Online' segment",
@@ -134,6 +135,8 @@ def target_data(source: dict[str, SampleTable] | None = None) -> dict[str, Sampl
             amount = Decimal("250000.00")
         if order_id % 50 == 1:
             loaded = loaded + datetime.timedelta(days=5)
+        if status == "returned":
+            quantity = -quantity
         rows.append((order_id, customer_id, product_id, day, loaded, quantity, amount, discount, status))
     rows.append(next(r for r in rows if r[0] == 500))
     orders.rows = rows
