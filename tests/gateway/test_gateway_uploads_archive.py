@@ -12,6 +12,11 @@ import httpx
 import pytest
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
+from ombudsman.contracts import events as ev
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.registry import envelope_for
+from ombudsman.contracts.subjects import event_subject, query_subject
+from ombudsman.eventstore.rpc import request
 from tests.gateway.conftest import Served
 from tests.workload.workload_gen import to_csv, workload
 
@@ -92,14 +97,39 @@ async def test_a_3_mib_query_store_file_goes_through_the_shared_folder(served: S
     assert result["queries"] == 11_000
 
 
-async def test_audit_archive_routes_admin_only_and_retention_enforced(
-    served: Served, monkeypatch: pytest.MonkeyPatch
+OLD_EVENTS = 40
+
+
+async def _publish_old_events(served: Served) -> None:
+    """OLD_EVENTS run events that occurred 60 days ago, logged by the real audit service before anything
+    else (so they are its first positions, the oldest contiguous run an archive may take)."""
+    js = served.nc.jetstream()
+    old = datetime.now(UTC) - timedelta(days=60)
+    for i in range(OLD_EVENTS):
+        envelope = envelope_for(ev.RunStarted(run_id=f"old{i}"), stream_id=f"old{i}", version=1,
+                                meta=Metadata(actor=Actor.service("executor")))
+        envelope = envelope.model_copy(update={"occurred_at": old + timedelta(seconds=i)})
+        await js.publish(event_subject("run", f"old{i}", "RunStarted"), envelope.wire(),
+                         headers={"Nats-Msg-Id": envelope.event_id})
+    admin = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await request(served.nc, query_subject("audit", "logs"), {"limit": 1}, meta=admin))["total"] < OLD_EVENTS:
+        assert asyncio.get_running_loop().time() < deadline, "the old events were not logged"
+        await asyncio.sleep(0.1)
+
+
+async def test_audit_archive_routes_admin_only_retention_enforced_and_verified_across_a_segment(
+    served: Served, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("OMB_AUDIT_RETENTION_DAYS", "30")  # read by the (in-process) audit service per call
+    # both read by the (in-process) audit service per call
+    monkeypatch.setenv("OMB_AUDIT_RETENTION_DAYS", "30")
+    monkeypatch.setenv("OMB_AUDIT_ARCHIVE_DIR", str(tmp_path / "archive"))
+    await _publish_old_events(served)
     _, admin = await served.token("ada", role="admin")
     _, viewer = await served.token("vic", role="viewer")
     _, user = await served.token("ulf", role="user")
     inside = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    beyond = (datetime.now(UTC) - timedelta(days=40)).isoformat()
     async with await _client(served) as c:
         as_admin = {"Authorization": f"Bearer {admin}"}
         r = await c.post("/audit/archive", headers=as_admin, json={"before": inside})
@@ -110,8 +140,9 @@ async def test_audit_archive_routes_admin_only_and_retention_enforced(
         r = await c.post("/audit/archive", headers=as_admin, json={"before": "not a date"})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
         for token in (viewer, user):
-            r = await c.post("/audit/archive", headers={"Authorization": f"Bearer {token}"}, json={"before": inside})
-            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
+            for before in (inside, beyond):
+                r = await c.post("/audit/archive", headers={"Authorization": f"Bearer {token}"}, json={"before": before})
+                assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
             r = await c.get("/audit/archive-segments", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 403
 
@@ -119,8 +150,47 @@ async def test_audit_archive_routes_admin_only_and_retention_enforced(
         assert r.status_code == 200, r.text
         segments = r.json()
         assert segments["items"] == [] and segments["retention_days"] == 30 and segments["public_key"]
+
+        # the old events (and only they) move to a signed segment
+        r = await c.post("/audit/archive", headers=as_admin, json={"before": beyond})
+        assert r.status_code == 200, r.text
+        archived = r.json()
+        assert archived["archived"] == OLD_EVENTS
+        manifest = archived["manifest"]
+        assert (manifest["first_position"], manifest["last_position"], manifest["row_count"]) == (1, OLD_EVENTS, OLD_EVENTS)
+        assert archived["path"] == str(tmp_path / "archive" / manifest["file"])
+        r = await c.post("/audit/archive", headers=as_admin, json={"before": beyond})
+        assert r.status_code == 200 and r.json()["archived"] == 0, r.text  # nothing older is left
+
+        r = await c.get("/audit/archive-segments", headers=as_admin)
+        [segment] = r.json()["items"]
+        assert (segment["segment"], segment["row_count"]) == (1, OLD_EVENTS)
+        assert (segment["first_position"], segment["last_position"]) == (1, OLD_EVENTS)
+
+        # the live log keeps what came after: the three users' events, then the archiving itself (logged
+        # last, once the audit service has consumed it)
+        live_events = [(OLD_EVENTS + 1 + i, t) for i, t in enumerate(["UserRegistered", "UserLoggedIn"] * 3)]
+        live_events.append((OLD_EVENTS + 7, "AuditArchived"))
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            r = await c.get("/audit/logs", headers=as_admin, params={"limit": 50})
+            logged = [(i["position"], i["event_type"]) for i in r.json()["items"]]
+            if ("AuditArchived" in {t for _, t in logged}) or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert logged == live_events
+
+        # the chain verifies across the segment and on into the live log
         r = await c.get("/audit/verify", headers=as_admin, params={"include_archives": "true"})
-        assert r.status_code == 200 and r.json()["ok"] is True, r.text
+        assert r.status_code == 200, r.text
+        verified = r.json()
+        assert verified["ok"] is True and verified["archived_through"] == OLD_EVENTS, verified
+        assert (verified["checked"], verified["first_position"], verified["last_position"]) == (
+            OLD_EVENTS + 7, 1, OLD_EVENTS + 7)
+        r = await c.get("/audit/verify", headers=as_admin)  # the live log alone: on from the segment's head
+        live = r.json()
+        assert live["ok"] is True, live
+        assert (live["checked"], live["first_position"], live["last_position"]) == (7, OLD_EVENTS + 1, OLD_EVENTS + 7)
 
     sdk = OmbudsmanClient(f"http://127.0.0.1:{served.port}", admin)
     try:
@@ -128,7 +198,8 @@ async def test_audit_archive_routes_admin_only_and_retention_enforced(
             await asyncio.to_thread(sdk.audit_archive, datetime.now(UTC) - timedelta(days=1))
         assert refused.value.status == 422
         listed: Any = await asyncio.to_thread(sdk.audit_archive_segments)
-        verified: Any = await asyncio.to_thread(sdk.audit_verify, None, None, True)
+        verified = await asyncio.to_thread(sdk.audit_verify, None, None, True)
     finally:
         sdk.close()
-    assert listed["items"] == [] and verified["ok"] is True
+    assert [s["row_count"] for s in listed["items"]] == [OLD_EVENTS]
+    assert (verified["ok"], verified["checked"], verified["first_position"]) == (True, OLD_EVENTS + 7, 1)
