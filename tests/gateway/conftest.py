@@ -169,7 +169,8 @@ async def _serve(database_url: str, nats_url: str, tmp_path: Path, *, real_execu
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.02)
     services = [projects_app.create_service(service_settings(database_url, nats_url)),
-                metadata_app.create_service(service_settings(database_url, nats_url)),
+                metadata_app.create_service(service_settings(database_url, nats_url).model_copy(
+                    update={"workload_upload_dir": upload_dir})),  # DDL files come through the same folder
                 workload_app.create_service(workload_settings(database_url, nats_url, upload_dir)),
                 audit_app.create_service(service_settings(database_url, nats_url))]
     for service in services:

@@ -225,6 +225,15 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/ddl",
                           json_body={"side": side, "dialect": dialect, "ddl": ddl})
 
+    def upload_ddl_file(self, project_id: str, side: str, dialect: str, path: str | Path,
+                        default_schema: str | None = None) -> Any:
+        """Upload a .sql file of CREATE TABLE statements (streamed from disk: no size limit of the bus)."""
+        file = Path(path)
+        form = {"side": side, "dialect": dialect, **({"default_schema": default_schema} if default_schema else {})}
+        with file.open("rb") as handle:
+            return self._json("POST", f"/projects/{_seg(project_id)}/ddl/file",
+                              files={"file": (file.name, handle)}, data=form)
+
     def catalog(self, project_id: str, side: str = "source") -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/catalog", params={"side": side})
 

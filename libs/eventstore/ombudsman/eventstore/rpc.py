@@ -116,3 +116,24 @@ async def gather(
     finally:
         await sub.unsubscribe()
     return results
+
+
+# A reply's share of a bus message (NATS' default max_payload is 1 MiB), leaving room for the rest
+# of the reply around a page of items.
+REPLY_BUDGET = 768 * 1024
+
+
+def fit_page(items: list[Any], offset: int, limit: int, budget: int = REPLY_BUDGET) -> tuple[list[Any], int | None]:
+    """A page of `items` from `offset`: at most `limit` of them, and fewer when their JSON would not
+    fit `budget` bytes (always at least one). Returns the page and the offset of the next page (None
+    at the end), so large items (a table with hundreds of columns) still travel in bus-sized replies."""
+    page: list[Any] = []
+    size = 0
+    for item in items[offset: offset + limit]:
+        cost = len(json.dumps(item, default=str)) + 2
+        if page and size + cost > budget:
+            break
+        page.append(item)
+        size += cost
+    following = offset + len(page)
+    return page, (following if following < len(items) else None)

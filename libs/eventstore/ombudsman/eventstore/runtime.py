@@ -245,8 +245,16 @@ class Service:
                           attributes={"messaging.destination": msg.subject, "omb.service": self.name}):
             reply = await self._call(handler, msg, headers)
         if msg.reply:
+            body = reply.model_dump_json().encode()
+            limit = self.nc.max_payload if self.nc is not None else 0
+            if limit and len(body) > limit:
+                # NATS would refuse it and the caller would wait for its timeout: say so at once
+                body = Reply.failure(Invalid(
+                    f"the answer to {msg.subject} ({len(body)} bytes) is larger than the bus carries ({limit} "
+                    "bytes): ask for less (a page or a filter)",
+                    {"reply_bytes": len(body), "max_payload": limit})).model_dump_json().encode()
             with contextlib.suppress(Exception):
-                await msg.respond(reply.model_dump_json().encode())
+                await msg.respond(body)
 
     async def _call(self, handler: Handler, msg: Msg, headers: dict[str, str]) -> Reply:
         try:

@@ -27,3 +27,22 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1)
     handler_concurrency: int = Field(default=32, ge=1, description="commands/queries handled at once per process")
     connect_timeout: float = Field(default=30.0, gt=0, description="how long start-up waits for NATS")
+    # the folder the gateway shares with services for uploaded files (Query Store exports, DDL files)
+    workload_upload_dir: Path | None = None
+
+    def upload_dir(self) -> Path:
+        """`OMB_WORKLOAD_UPLOAD_DIR`, else `<OMB_HOME>/uploads` (resolved)."""
+        return (self.workload_upload_dir or self.home / "uploads").resolve()
+
+    def uploaded_file(self, path: str) -> Path:
+        """A file the gateway left in the upload folder; `Invalid` for a path outside it or no file there."""
+        from ombudsman.contracts.replies import Invalid
+
+        root = self.upload_dir()
+        file = Path(path)
+        file = (file if file.is_absolute() else root / file).resolve()
+        if not file.is_relative_to(root):
+            raise Invalid("path: must name a file inside the upload folder", {"field": "path"})
+        if not file.is_file():
+            raise Invalid(f"path: no file {file.name!r} in the upload folder", {"field": "path"})
+        return file

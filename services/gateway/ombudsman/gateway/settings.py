@@ -44,6 +44,7 @@ class GatewaySettings(BaseSettings):
     home: Path = Path(".ombudsman")
     workload_upload_dir: Path | None = None
     workload_upload_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    ddl_upload_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # JSON-inline uploads at most this big (UTF-8 bytes) are sent inline; larger ones go through the folder.
     workload_inline_max_bytes: int = Field(default=512 * 1024, ge=0, le=900 * 1024)
 

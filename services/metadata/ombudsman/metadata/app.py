@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.subjects import command_subject, events_filter, query_subject
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
@@ -62,6 +64,16 @@ class RuntimePorts:
         result = await self.ctx.request(command_subject("projects", "save_pipeline"), payload, meta=self.meta,
                                         timeout=SAVE_PIPELINE_TIMEOUT)
         return dict(result or {})
+
+
+    async def read_upload(self, path: str) -> str:
+        def read() -> str:
+            try:
+                return self.ctx.settings.uploaded_file(path).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise Invalid("path: the DDL file is not UTF-8 text", {"field": "path"}) from None
+
+        return await asyncio.to_thread(read)
 
 
 def _bind(name: str) -> Any:

@@ -25,14 +25,15 @@ from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import classify as classify_mod
 from ombudsman.metadata import domain, generate, relationships, target_ddl
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
 from ombudsman.metadata.domain import MetadataState, Side
+from ombudsman.metadata.mapping import MappingSuggestions, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
-from ombudsman.metadata.mapping import suggest_columns
 from ombudsman.metadata.relationships import JoinPair, Relationship
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,6 +61,9 @@ class Ports(Protocol):
     async def save_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Store a generated pipeline in the projects service; its reply."""
 
+    async def read_upload(self, path: str) -> str:
+        """The text of a file the gateway left in the shared upload folder (`Invalid` outside it)."""
+
 
 def parse(model: type[M], payload: Any) -> M:
     """Validate a payload; `Invalid` names every wrong field."""
@@ -78,6 +82,16 @@ class SideRef(ProjectRef):
     side: Side = "source"
 
 
+class CatalogPage(SideRef):
+    """One page of a side's catalog: its tables in (schema, name) order, optionally of one schema or
+    with names containing `q` (a 500-table catalog is several MiB: more than one bus message)."""
+
+    offset: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, ge=1, le=5000)
+    schema_name: str | None = Field(default=None, alias="schema", max_length=200)
+    q: str | None = Field(default=None, max_length=200)
+
+
 class Extract(SideRef):
     connection: str | None = None  # default: the connection named like the side ("source" / "target")
     schemas: list[str] | None = None
@@ -85,7 +99,9 @@ class Extract(SideRef):
 
 
 class UploadDdl(SideRef):
-    ddl: str = Field(min_length=1)
+    ddl: str | None = Field(default=None, min_length=1)
+    path: str | None = Field(default=None, min_length=1, max_length=4096,
+                             description="a DDL file in the upload folder shared with the gateway")
     dialect: str
     database: str | None = None
     default_schema: str | None = None
@@ -95,6 +111,24 @@ class Suggest(ProjectRef):
     schema_map: dict[str, str] | None = None
     table_threshold: float = Field(default=0.5, ge=0, le=1)
     column_threshold: float = Field(default=0.55, ge=0, le=1)
+    limit: int = Field(default=100, ge=0, le=1000, description="table suggestions in the reply (the rest: the query)")
+
+
+class Paged(ProjectRef):
+    """A page of a long list (table suggestions, approved mappings): a 500-table project's lists are
+    several MiB, more than one bus message."""
+
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+def suggestions_page(found: MappingSuggestions, offset: int, limit: int) -> dict[str, Any]:
+    """The suggestions with one page of their tables (bus-sized: `next_offset` says where the next
+    page starts, None at the end); `total_tables` counts them all."""
+    data = found.model_dump(mode="json")
+    tables, following = fit_page(data["tables"], offset, limit)
+    return {**data, "tables": tables, "total_tables": len(found.tables), "offset": offset, "limit": limit,
+            "next_offset": following}
 
 
 class Reject(ProjectRef):
@@ -284,21 +318,29 @@ class Handlers:
     async def upload_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Parse uploaded CREATE TABLE statements into the side's catalog."""
         cmd = parse(UploadDdl, payload)
+        if (cmd.ddl is None) == (cmd.path is None):
+            raise Invalid("give either ddl (the statements) or path (a file in the upload folder)", {"field": "ddl"})
         dialect = normalise_dialect(cmd.dialect)
         await self.ports.require_project(cmd.project_id)
-        catalog = parse_ddl(cmd.ddl, dialect, database=cmd.database, default_schema=cmd.default_schema)
+        text_ = cmd.ddl if cmd.ddl is not None else await self.ports.read_upload(cmd.path or "")
+        catalog = await asyncio.to_thread(parse_ddl, text_, dialect, database=cmd.database,
+                                          default_schema=cmd.default_schema)
         return await self._record_catalog(cmd.project_id, cmd.side, catalog, meta, dialect=dialect)
 
     async def suggest(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Suggest schema, table and column mappings from the two catalogs."""
         cmd = parse(Suggest, payload)
+        return suggestions_page(await self._suggest(cmd, meta), 0, cmd.limit)
+
+    async def _suggest(self, cmd: Suggest, meta: Metadata) -> MappingSuggestions:
         state = await self.ports.load(cmd.project_id)
         domain.require_catalogs(state, "source", "target")
         source, target = await self._catalog(cmd.project_id, "source"), await self._catalog(cmd.project_id, "target")
-        suggestions = suggest_mappings(source, target, schema_map=cmd.schema_map,
-                                       table_threshold=cmd.table_threshold, column_threshold=cmd.column_threshold)
+        suggestions = await asyncio.to_thread(
+            suggest_mappings, source, target, schema_map=cmd.schema_map, table_threshold=cmd.table_threshold,
+            column_threshold=cmd.column_threshold)
         await self._commit(cmd.project_id, lambda s: domain.record_suggestions(s, suggestions), meta)
-        return suggestions.model_dump(mode="json")
+        return suggestions
 
     async def approve(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Approve or correct a table mapping (columns default to the suggestion's)."""
@@ -424,7 +466,8 @@ class Handlers:
                 self._extract(project, "source", cmd.source_connection, cmd.source_schemas, cmd.timeout_seconds, meta),
                 self._extract(project, "target", cmd.target_connection, cmd.target_schemas, cmd.timeout_seconds, meta),
             ))
-        suggestions = await self.suggest({"project_id": project, "schema_map": cmd.schema_map}, meta)
+        found = await self._suggest(Suggest(project_id=project, schema_map=cmd.schema_map), meta)
+        suggestions = found.model_dump(mode="json")
         state = await self.ports.load(project)
         approved = 0
         for table in suggestions["tables"]:
@@ -456,8 +499,19 @@ class Handlers:
     # queries -----------------------------------------------------------------------------
 
     async def catalog(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        cmd = parse(SideRef, payload)
-        return (await self._catalog(cmd.project_id, cmd.side)).model_dump(mode="json")
+        """A side's catalog, or one page of its tables (`offset`, `limit`, `schema`, `q`), with
+        `total_tables` counting the tables that match."""
+        cmd = parse(CatalogPage, payload)
+        catalog = await self._catalog(cmd.project_id, cmd.side)
+        tables = sorted(catalog.tables, key=lambda t: (t.schema_name.lower(), t.name.lower()))
+        if cmd.schema_name:
+            tables = [t for t in tables if t.schema_name.lower() == cmd.schema_name.lower()]
+        if cmd.q:
+            tables = [t for t in tables if cmd.q.lower() in t.name.lower()]
+        data = catalog.model_copy(update={"tables": tables}).model_dump(mode="json")
+        page, following = fit_page(data["tables"], cmd.offset, cmd.limit or len(tables) or 1)
+        return {**data, "tables": page, "total_tables": len(tables), "offset": cmd.offset, "limit": cmd.limit,
+                "next_offset": following}
 
     async def changes(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         cmd = parse(SideRef, payload)
@@ -468,17 +522,22 @@ class Handlers:
         return diff.model_dump(mode="json")
 
     async def suggestions(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        cmd = parse(ProjectRef, payload)
+        """The latest suggestions, a page of tables at a time (`offset`, `limit`; `total_tables`)."""
+        cmd = parse(Paged, payload)
         async with self._read() as conn:
             found = await read.load_suggestions(conn, cmd.project_id)
         if found is None:
             raise NotFound(f"project {cmd.project_id!r} has no mapping suggestions yet", {"project_id": cmd.project_id})
-        return found.model_dump(mode="json")
+        return suggestions_page(found, cmd.offset, cmd.limit)
 
     async def mappings(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        cmd = parse(ProjectRef, payload)
+        """Approved mappings, a page at a time (`offset`, `limit`; `total`)."""
+        cmd = parse(Paged, payload)
         async with self._read() as conn:
-            return {"mappings": await read.load_approved(conn, cmd.project_id)}
+            approved = await read.load_approved(conn, cmd.project_id)
+        page, following = fit_page(approved, cmd.offset, cmd.limit)
+        return {"mappings": page, "total": len(approved), "offset": cmd.offset, "limit": cmd.limit,
+                "next_offset": following}
 
     async def relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         cmd = parse(SideRef, payload)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -47,16 +46,13 @@ from ombudsman.workload.upload import MAX_QUERIES, UploadFormat, read_file, read
 
 log = logging.getLogger(__name__)
 MAX_INLINE_CHARS = 8 * 1024 * 1024
+CATALOG_PAGE = 200  # tables per catalog query (a page stays far below the bus message limit)
 _ID = r"^[A-Za-z0-9_-]+$"
 
 
 class WorkloadSettings(Settings):
-    """Service settings plus `OMB_WORKLOAD_UPLOAD_DIR` (where the gateway leaves uploaded files)."""
-
-    workload_upload_dir: Path | None = None
-
-    def upload_dir(self) -> Path:
-        return (self.workload_upload_dir or self.home / "uploads").resolve()
+    """Service settings (`OMB_WORKLOAD_UPLOAD_DIR`, where the gateway leaves uploaded files, is the
+    base settings' `upload_dir()`)."""
 
 
 def parse(model: type[BaseModel], payload: Any) -> Any:
@@ -114,13 +110,7 @@ def _records(cmd: Upload, settings: WorkloadSettings) -> tuple[QueryGroups, str]
         raise Invalid("give either path (a file in the upload folder) or content", {"field": "path"})
     groups = QueryGroups()
     if cmd.path is not None:
-        root = settings.upload_dir()
-        file = Path(cmd.path)
-        file = (file if file.is_absolute() else root / file).resolve()
-        if not file.is_relative_to(root):
-            raise Invalid("path: must name a file inside the upload folder", {"field": "path"})
-        if not file.is_file():
-            raise Invalid(f"path: no file {file.name!r} in the upload folder", {"field": "path"})
+        file = settings.uploaded_file(cmd.path)
         name = cmd.filename or file.name
         groups.extend(read_file(file, cmd.format or _format_from(name), MAX_QUERIES))
     else:
@@ -162,13 +152,19 @@ class Handlers:
     async def _catalog(self, given: Catalog | None, project_id: str) -> tuple[Catalog | None, str]:
         if given is not None:
             return given, "request"
+        tables: list[Any] = []
         try:
-            data = await self.ctx.request(query_subject("metadata", "catalog"),
-                                          {"project_id": project_id, "side": "source"}, meta=self.meta)
+            while True:  # page by page: a large catalog is more than one bus message
+                data = await self.ctx.request(query_subject("metadata", "catalog"),
+                                              {"project_id": project_id, "side": "source", "offset": len(tables),
+                                               "limit": CATALOG_PAGE}, meta=self.meta)
+                tables.extend(data.get("tables") or [])
+                if not data.get("tables") or len(tables) >= int(data.get("total_tables", len(tables))):
+                    break
         except OmbudsmanError as exc:  # no catalog yet, or the metadata service is away: names only
             log.info("workload: no source catalog for %s (%s)", project_id, exc.code)
             return None, "none"
-        return Catalog.model_validate(data), "metadata"
+        return Catalog.model_validate({**data, "tables": tables}), "metadata"
 
     async def _schema_map(self, given: dict[str, str] | None, project_id: str) -> tuple[dict[str, str], str]:
         """The schema map of a pipeline: the request's, else the project's schema mappings."""

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Input, Page
+from ombudsman.gateway.settings import GatewaySettings
+from ombudsman.gateway.uploads import staged_file
 
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 NAME = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")]
 Side = Literal["source", "target"]
-# DDL travels inline in one NATS message (1 MiB by default): larger catalogs are uploaded in parts.
+# DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
+# file (POST /projects/{id}/ddl/file) through the shared upload folder.
 MAX_DDL_CHARS = 900 * 1024
 
 
@@ -86,7 +89,7 @@ class DdlIn(Input):
     side: Side
     dialect: Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"]
     ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
-                     description="CREATE TABLE statements (at most 900 KiB per upload: split larger DDL by schema)")
+                     description="CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)")
     database: str | None = Field(default=None, max_length=200)
     default_schema: str | None = Field(default=None, max_length=200)
 
@@ -96,6 +99,8 @@ class SuggestIn(Input):
     schema_map: dict[str, str] | None = None
     table_threshold: float | None = Field(default=None, ge=0, le=1)
     column_threshold: float | None = Field(default=None, ge=0, le=1)
+    limit: int | None = Field(default=None, ge=0, le=1000,
+                              description="table suggestions in the reply (default 100; the rest: GET …/suggestions)")
 
 
 class AutomateIn(Input):
@@ -307,10 +312,37 @@ async def upload_ddl(project_id: PID, body: DdlIn, user: Writer, bus: BusDep) ->
     return await bus.command("metadata", "upload_ddl", payload, user.actor, wait=120)
 
 
-@router.get("/projects/{project_id}/catalog", tags=["metadata"])
-async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
+@router.post("/projects/{project_id}/ddl/file", tags=["metadata"],
+             summary="Upload a .sql file of DDL (multipart; size limit OMB_DDL_UPLOAD_MAX_BYTES, default 64 MiB)")
+async def upload_ddl_file(
+    project_id: PID, user: Writer, bus: BusDep, request: Request,
+    file: Annotated[UploadFile, File(description="CREATE TABLE statements, UTF-8")],
+    side: Annotated[Side, Form()],
+    dialect: Annotated[Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"], Form()],
+    database: Annotated[str | None, Form(max_length=200)] = None,
+    default_schema: Annotated[str | None, Form(max_length=200)] = None,
+) -> Any:
+    """Large catalogs go this way: the file is streamed to the upload folder shared with the
+    metadata service (`OMB_WORKLOAD_UPLOAD_DIR`), which parses it from there (no bus size limit)."""
     await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "catalog", {"project_id": project_id, "side": side}, user.actor)
+    settings: GatewaySettings = request.app.state.settings
+    async with staged_file(file, settings.upload_dir(), settings.ddl_upload_max_bytes) as path:
+        payload = {"project_id": project_id, "side": side, "dialect": dialect, "path": str(path),
+                   "database": database, "default_schema": default_schema}
+        return await bus.command("metadata", "upload_ddl", {k: v for k, v in payload.items() if v is not None},
+                                 user.actor, wait=300)
+
+
+@router.get("/projects/{project_id}/catalog", tags=["metadata"],
+            summary="A side's catalog, a page of tables at a time (total_tables says how many match)")
+async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source",
+                  offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                  schema: Annotated[str | None, Query(max_length=200, description="only this schema")] = None,
+                  q: Annotated[str | None, Query(max_length=200, description="table names containing this")] = None,
+                  ) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, "side": side, "offset": offset, "limit": limit, "schema": schema, "q": q}
+    return await bus.query("metadata", "catalog", {k: v for k, v in payload.items() if v is not None}, user.actor)
 
 
 @router.get("/projects/{project_id}/metadata-status", tags=["metadata"])
@@ -365,16 +397,23 @@ async def comprehensive_pipelines(project_id: PID, user: Writer, bus: BusDep) ->
     return await bus.command("metadata", "generate_pipelines", {"project_id": project_id}, user.actor, wait=300)
 
 
-@router.get("/projects/{project_id}/mappings", tags=["mapping"], summary="Approved mappings")
-async def mappings(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
-    await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "mappings", {"project_id": project_id}, user.actor)
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/projects/{project_id}/mappings/suggestions", tags=["mapping"], summary="The latest suggestions")
-async def mapping_suggestions(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+@router.get("/projects/{project_id}/mappings", tags=["mapping"], summary="Approved mappings, a page at a time")
+async def mappings(project_id: PID, user: CurrentUser, bus: BusDep, offset: Offset = 0, limit: PageLimit = 100) -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "suggestions", {"project_id": project_id}, user.actor)
+    return await bus.query("metadata", "mappings", {"project_id": project_id, "offset": offset, "limit": limit},
+                           user.actor)
+
+
+@router.get("/projects/{project_id}/mappings/suggestions", tags=["mapping"],
+            summary="The latest suggestions, a page of tables at a time (total_tables says how many)")
+async def mapping_suggestions(project_id: PID, user: CurrentUser, bus: BusDep, offset: Offset = 0,
+                              limit: PageLimit = 100) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "suggestions", {"project_id": project_id, "offset": offset, "limit": limit},
+                           user.actor)
 
 
 @router.post("/projects/{project_id}/mappings/suggest", tags=["mapping"])
