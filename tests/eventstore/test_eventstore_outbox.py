@@ -132,8 +132,7 @@ async def test_graceful_stop_flushes_the_outbox(database_url: str, nats_url: str
 
     await service.start()
     assert service.relay is not None
-    service.relay.poll_interval = 3600  # only the notify after commit, or the stop, can publish
-    service.relay.notify = lambda: None  # type: ignore[method-assign]
+    await service.relay.pause()  # committed events wait in the outbox: only the stop may publish them
     nc = await nats.connect(nats_url)
     try:
         for i in range(5):
@@ -141,8 +140,35 @@ async def test_graceful_stop_flushes_the_outbox(database_url: str, nats_url: str
             assert b'"ok":true' in msg.data
     finally:
         await nc.close()
-    held = await service.relay.pending()
+    held, published = await service.relay.pending(), service.relay.published
     await service.stop()
+    assert (held, published) == (500, 0)  # every event was still in the outbox when stop began
     messages = await read_stream(nats_url)
     assert len(messages) == 500 and len({m.headers["Nats-Msg-Id"] for m in messages}) == 500
-    assert held > 0  # the events were still in the outbox when stop began
+
+
+async def test_a_paused_relay_holds_committed_events_until_resumed(
+    engine: AsyncEngine, store: EventStore, nats_url: str
+) -> None:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    relay = OutboxRelay(engine, SCHEMA, js)
+    await relay.start()
+    try:
+        await relay.pause()
+        async with UnitOfWork(engine, store, on_commit=relay.notify) as uow:
+            await uow.append(envelopes("p-1", 20), expected_version=0)
+        await asyncio.sleep(0.3)  # woken by the commit, the paused relay publishes nothing
+        assert (await relay.pending(), relay.published) == (20, 0)
+        relay.resume()
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # the background loop, woken by resume, publishes them
+            if not await relay.pending() or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert (await relay.pending(), relay.published) == (0, 20)
+    finally:
+        await relay.stop()
+        await nc.close()
+    assert len(await read_stream(nats_url)) == 20

@@ -60,6 +60,8 @@ class OutboxRelay:
         self.published = 0
         self._wake = asyncio.Event()
         self._stopping = False
+        self._paused = False
+        self._draining = asyncio.Lock()  # held by the background loop for each round
         self._task: asyncio.Task[None] | None = None
         self._lock_key = zlib.crc32(f"omb-outbox:{self.schema}".encode())
         s = self.schema
@@ -73,6 +75,17 @@ class OutboxRelay:
 
     def notify(self) -> None:
         """Wake the relay: new rows were committed."""
+        self._wake.set()
+
+    async def pause(self) -> None:
+        """Hold the background publishing until `resume` (committed rows wait in the outbox); returns
+        once no round is under way. `flush` and a flushing `stop` still publish."""
+        self._paused = True
+        async with self._draining:
+            pass
+
+    def resume(self) -> None:
+        self._paused = False
         self._wake.set()
 
     async def start(self) -> None:
@@ -105,7 +118,7 @@ class OutboxRelay:
         while await self.pending():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"outbox {self.schema} still holds rows after {timeout}s")
-            if self._task is None:
+            if self._task is None or self._paused:
                 await self.drain_once()
             else:
                 self._wake.set()
@@ -116,7 +129,8 @@ class OutboxRelay:
         while not self._stopping:
             self._wake.clear()
             try:
-                published = await self.drain_once()
+                async with self._draining:
+                    published = 0 if self._paused else await self.drain_once()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
