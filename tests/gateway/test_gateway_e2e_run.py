@@ -125,6 +125,10 @@ async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any],
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/json")
         assert "attachment" in exported.headers["content-disposition"]
         assert "lines_count" in exported.text
+        one = await c.get(f"/api/v1/runs/{run_id}/steps/lines_count", headers=alice)
+        assert one.status_code == 200 and one.json()["result"]["target"] == {"row_count": 97}, one.text
+        assert (await c.get(f"/api/v1/runs/{run_id}/steps/nope", headers=alice)).status_code == 404
+        assert (await c.get(f"/api/v1/runs/{run_id}/steps/lines_count", headers=mallory)).status_code == 404
 
         # Mallory is not a member: the project, the run and its socket do not exist for her.
         assert (await c.get("/api/v1/projects/dw", headers=mallory)).status_code == 404

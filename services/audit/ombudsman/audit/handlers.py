@@ -14,6 +14,7 @@ from ombudsman.audit.log import SCHEMA, archived_head
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Forbidden, NotFound
+from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.runtime import ServiceContext
 
 
@@ -38,8 +39,12 @@ async def export(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -
     req = ExportRequest.model_validate(payload)
     async with ctx.engine.connect() as conn:
         content = await queries.export(conn, req, req.format)
-    return {"format": req.format, "content_type": "application/x-ndjson" if req.format == "jsonl" else "text/csv",
-            "filename": f"audit.{req.format}", "content": content}
+    reply = await file_reply(ctx.js, content.encode(), filename=f"audit.{req.format}",
+                             content_type="application/x-ndjson" if req.format == "jsonl" else "text/csv",
+                             replicas=ctx.settings.events_replicas)
+    if reply.pop("content_b64", None) is not None:
+        reply["content"] = content  # text formats stay readable inline; large ones: `object` in OMB_FILES
+    return {"format": req.format, **reply}
 
 
 class VerifyRequest(BaseModel):

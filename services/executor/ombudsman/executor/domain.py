@@ -228,6 +228,29 @@ def bound_result(result: dict[str, Any]) -> dict[str, Any]:
     return bounded
 
 
+def fit_steps(steps: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """Step rows whose results fit `budget` bytes of JSON together (a run's detail must fit one bus
+    message). The largest samples are left out first (`result.sample_omitted` = the rows left out),
+    then the largest details (`result.details_omitted`); the `step` query reads one step whole."""
+    def size(value: Any) -> int:
+        return len(json.dumps(value, default=str))
+
+    total = size(steps)
+    if total <= budget:
+        return steps
+    fitted = [dict(s, result=dict(s["result"])) if isinstance(s.get("result"), dict) else dict(s) for s in steps]
+    for key, marker in (("sample", "sample_omitted"), ("details", "details_omitted")):
+        candidates = sorted((s for s in fitted if isinstance(s.get("result"), dict) and s["result"].get(key)),
+                            key=lambda s: size(s["result"][key]), reverse=True)
+        for step in candidates:
+            if total <= budget:
+                return fitted
+            removed = step["result"].pop(key)
+            step["result"][marker] = len(removed) if isinstance(removed, list) else True
+            total -= size(removed)
+    return fitted
+
+
 def record_step_result(state: RunState, step: str, status: str, result: dict[str, Any]) -> list[Event]:
     """Record a step's result once: a redelivered step whose result is already recorded adds nothing."""
     if step not in state.steps:

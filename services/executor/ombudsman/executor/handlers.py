@@ -3,7 +3,7 @@ the projections, return JSON-ready data."""
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -13,8 +13,10 @@ from sqlalchemy import text
 
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.files import file_reply
+from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import exports
+from ombudsman.executor import domain, exports
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -135,7 +137,7 @@ class Handlers:
         return {  # `health` is the runtime's
             "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
             "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
-            "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
+            "step": self.step, "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
             "discrepancies": self.discrepancies, "schedules": self.schedules,
         }
 
@@ -230,8 +232,11 @@ class Handlers:
         return _row(row)
 
     async def steps(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
+        """A run's steps, sized for one bus message (see `run`)."""
         run_id = RunRef.model_validate(payload).run_id
-        run = await self._run_row(run_id)
+        return domain.fit_steps(await self._steps(run_id, await self._run_row(run_id)), REPLY_BUDGET)
+
+    async def _steps(self, run_id: str, run: dict[str, Any]) -> list[dict[str, Any]]:
         rows = [_row(r) for r in await self._all(
             f"SELECT * FROM {SCHEMA}.steps WHERE run_id=:r ORDER BY position", r=run_id)]
         if run["archived"]:
@@ -245,10 +250,26 @@ class Handlers:
         return rows
 
     async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        run_id = RunRef.model_validate(payload).run_id
-        run = await self._run_row(run_id)
-        run["steps"] = await self.steps({"run_id": run_id}, meta)
+        """The run with its steps, sized for one bus message (the largest samples left out first:
+        the `step` query has one step whole)."""
+        run = await self._full_run(RunRef.model_validate(payload).run_id, meta)
+        head = len(json.dumps({k: v for k, v in run.items() if k != "steps"}, default=str))
+        run["steps"] = domain.fit_steps(run["steps"], REPLY_BUDGET - head)
         return run
+
+    async def _full_run(self, run_id: str, meta: Metadata) -> dict[str, Any]:
+        run = await self._run_row(run_id)
+        run["steps"] = await self._steps(run_id, run)
+        return run
+
+    async def step(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """One step of a run, its result whole (at most 256 KiB: results are bounded when recorded)."""
+        body = StepRef.model_validate(payload)
+        run = await self._run_row(body.run_id)
+        found = [s for s in await self._steps(body.run_id, run) if s["step"] == body.step]
+        if not found:
+            raise NotFound(f"run {body.run_id} has no step {body.step!r}", {"run_id": body.run_id, "step": body.step})
+        return found[0]
 
     async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
@@ -315,10 +336,10 @@ class Handlers:
 
     async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = ExportQuery.model_validate(payload)
-        run = await self.run({"run_id": q.run_id}, meta)
-        content, content_type, extension = exports.render(run, q.format)
-        return {"content_type": content_type, "filename": f"run-{q.run_id}.{extension}",
-                "content_b64": base64.b64encode(content).decode()}
+        run = await self._full_run(q.run_id, meta)
+        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format)
+        return await file_reply(self.c.ctx.js, content, content_type=content_type,
+                                filename=f"run-{q.run_id}.{extension}", replicas=self.c.settings.events_replicas)
 
     async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         batch_id = BatchRef.model_validate(payload).batch_id

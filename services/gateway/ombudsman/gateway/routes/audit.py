@@ -69,7 +69,7 @@ async def export(user: Admin, bus: BusDep, format: Literal["jsonl", "csv"] = "js
                  actor: Text = None, stream_type: Text = None, project_id: Text = None) -> Response:
     payload = _filters(format=format, since=since, until=until, actor=actor, stream_type=stream_type,
                        project_id=project_id)
-    return file_response(await bus.query("audit", "export", payload, user.actor, wait=120), format)
+    return await file_response(bus, await bus.query("audit", "export", payload, user.actor, wait=120), format)
 
 
 @router.get("/audit/verify", summary="Verify the hash chain")

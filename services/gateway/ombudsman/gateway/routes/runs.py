@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Invalid, Unavailable
+from ombudsman.eventstore.files import read_file
 from ombudsman.gateway.deps import (
     BusDep,
     CurrentUser,
@@ -127,6 +128,13 @@ async def run_steps(run_id: RID, user: CurrentUser, bus: BusDep) -> Any:
     return await bus.query("executor", "steps", {"run_id": run_id}, user.actor)
 
 
+@router.get("/runs/{run_id}/steps/{step}", summary="One step of a run, its result whole (sample included)")
+async def run_step(run_id: RID, step: Annotated[str, Path(min_length=1, max_length=128)], user: CurrentUser,
+                   bus: BusDep) -> Any:
+    await visible_run(bus, user, run_id)
+    return await bus.query("executor", "step", {"run_id": run_id, "step": step}, user.actor)
+
+
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
     await visible_run(bus, user, run_id)
@@ -139,16 +147,19 @@ async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: Export
     await visible_run(bus, user, run_id)
     wire_format = "xlsx" if format == "excel" else format
     result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format}, user.actor, wait=120)
-    return file_response(result, wire_format)
+    return await file_response(bus, result, wire_format)
 
 
-def file_response(result: dict[str, Any] | str, file_format: str) -> Response:
-    """A download from a service's `{content_type, filename, content_b64}` reply; the content type
-    follows the format asked for, so it is always one the API documents."""
+async def file_response(bus: Any, result: dict[str, Any] | str, file_format: str) -> Response:
+    """A download from a service's file reply: inline (`content_b64`, `content`) or, for a file too
+    large for one bus message, a reference (`object`) into the `OMB_FILES` object store. The content
+    type follows the format asked for, so it is always one the API documents."""
     if isinstance(result, str):  # a service may answer text (jsonl, csv) directly
         result = {"content": result}
     try:
-        if "content_b64" in result:
+        if "object" in result:
+            content = await read_file(bus.nc.jetstream(), str(result["object"]))
+        elif "content_b64" in result:
             content = base64.b64decode(result["content_b64"], validate=True)
         else:
             content = str(result["content"]).encode()
