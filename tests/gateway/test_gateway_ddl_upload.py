@@ -79,6 +79,15 @@ async def test_ddl_over_a_megabyte_goes_as_a_file(served: Served, tmp_path: Path
             seen.update(t["source_table"] for t in page.json()["tables"])
         assert len(seen) == TABLES and first["unmapped_source_tables"] == []
 
+        # relationships and classes of 900 tables come back in one reply each
+        inferred = await c.post("/api/v1/projects/big/infer-relationships", headers=headers)
+        assert inferred.status_code == 200, inferred.text[:300]
+        assert (await c.get("/api/v1/projects/big/relationships", headers=headers)).status_code == 200
+        classified = await c.post("/api/v1/projects/big/classify", headers=headers)
+        assert classified.status_code == 200, classified.text[:300]
+        classes = await c.get("/api/v1/projects/big/classification", headers=headers)
+        assert classes.status_code == 200 and len(classes.json()["tables"]) == TABLES, classes.text[:300]
+
         broken = b"CREATE TABLE a (x INT)\nGO\nCREATE TABLE b (\n  y INT,\n  z INT w v\n)\n"
         r = await c.post("/api/v1/projects/big/ddl/file", headers=headers, files={"file": ("b.sql", broken)},
                          data={"side": "target", "dialect": "tsql"})
