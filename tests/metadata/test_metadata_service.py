@@ -148,6 +148,7 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     assert classified["counts"]["fact"] == 3 and classified["counts"]["scd2"] == 1
     generated = await md(bus, "generate_pipelines", {"project_id": "ddl", "save": False})
     assert generated["pipeline_ids"] == ["validate-sales-fact-sales"]
+    assert load_pipeline(generated["pipelines"][0]["yaml"]).name == generated["pipelines"][0]["name"]
     # bad input, each named
     with pytest.raises(Invalid) as bad:
         await md(bus, "upload_ddl", {"project_id": "ddl", "side": "source", "dialect": "tsql",

@@ -424,7 +424,10 @@ class Handlers:
         return classes
 
     async def generate_pipelines(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """One pipeline per approved mapping; saved in the projects service unless `save` is false."""
+        """One pipeline per approved mapping; saved in the projects service unless `save` is false.
+
+        The reply lists each pipeline's id, name, steps and skipped validators; its YAML only when
+        not saved (saved ones are read with the projects service's `pipeline` query)."""
         cmd = parse(Generate, payload)
         return await self._generate(cmd.project_id, cmd.save, cmd.connection_urls, meta)
 
@@ -452,7 +455,9 @@ class Handlers:
             else:
                 ids.append(pipeline.pipeline_id)
         await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
-        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json") for p in pipelines]}
+        # saved pipelines are read back from the projects service: the reply stays small for big projects
+        omit = {"yaml"} if save else set()
+        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines]}
 
     async def automate(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Connections to pipelines: extract → suggest → auto-approve → infer → classify → generate."""
