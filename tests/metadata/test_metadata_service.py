@@ -75,11 +75,19 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
 
     mappings = (await md(bus, "mappings", {"project_id": "dw"}, "qry"))["mappings"]
     assert len(mappings) == 12 and all(m["automatic"] for m in mappings)
+    # automation again never overturns a person's decision: a rejected pair stays rejected
+    customer = next(m for m in mappings if m["source_table"] == "sales.dim_customer")
+    await md(bus, "reject", {"project_id": "dw", "source_table": "sales.dim_customer",
+                             "target_table": customer["target_table"]})
+    again = await md(bus, "automate", {"project_id": "dw", "extract": False, "auto_approve_threshold": 0.8})
+    assert again["auto_approved"] == 0 and "validate-sales-dim-customer" not in again["pipeline_ids"]
+    mappings = (await md(bus, "mappings", {"project_id": "dw"}, "qry"))["mappings"]
+    assert "sales.dim_customer" not in {m["source_table"] for m in mappings} and len(mappings) == 11
     classes = await md(bus, "classification", {"project_id": "dw"}, "qry")
     assert {t["table"]: t["role"] for t in classes["tables"]}["sales.fact_returns"] == "fact"
     status = await md(bus, "status", {"project_id": "dw"}, "qry")
     assert status["sides"]["target"]["event"] == "MetadataExtracted"
-    assert status["summaries"]["PipelinesGenerated"]["pipeline_ids"] == result["pipeline_ids"]
+    assert status["summaries"]["PipelinesGenerated"]["pipeline_ids"] == again["pipeline_ids"]
     ddl = await md(bus, "target_ddl", {"project_id": "dw", "target": "bigquery"}, "qry")
     assert ddl["sql"].count("CREATE TABLE") == 12
     dbt = await md(bus, "dbt_sources", {"project_id": "dw"}, "qry")

@@ -473,20 +473,7 @@ class Handlers:
             ))
         found = await self._suggest(Suggest(project_id=project, schema_map=cmd.schema_map), meta)
         suggestions = found.model_dump(mode="json")
-        state = await self.ports.load(project)
-        approved = 0
-        for table in suggestions["tables"]:
-            key = (table["source_table"].lower(), table["target_table"].lower())
-            if table["confidence"] < cmd.auto_approve_threshold or key in state.rejected:
-                continue
-            if table["source_table"].lower() in state.approved:
-                continue  # a person's decision is never overwritten by automation
-            result = await self.approve({
-                "project_id": project, "source_table": table["source_table"], "target_table": table["target_table"],
-                "columns": {c["source"]: c["target"] for c in table["columns"]}, "confidence": table["confidence"],
-                "automatic": True,
-            }, meta)
-            approved += int(result["changed"])
+        approved = await self._auto_approve(project, suggestions["tables"], cmd.auto_approve_threshold, meta)
         rels = await self._infer(project, "source", cmd.join_pairs, cmd.measure_inclusion, cmd.source_connection,
                                  0.5, cmd.timeout_seconds, meta)
         classes = await self._classify(project, "source", meta)
@@ -500,6 +487,36 @@ class Handlers:
             "pipeline_ids": generated["pipeline_ids"],
             "skipped": {p["pipeline_id"]: p["skipped"] for p in generated["pipelines"] if p["skipped"]},
         }
+
+    async def _auto_approve(
+        self, project: str, tables: list[dict[str, Any]], threshold: float, meta: Metadata
+    ) -> int:
+        """Approve every suggested table pair at or above `threshold` in one commit; how many."""
+        candidates = [
+            domain.ApproveMapping(
+                project_id=project, source_table=t["source_table"], target_table=t["target_table"],
+                columns={c["source"]: c["target"] for c in t["columns"]}, confidence=t["confidence"], automatic=True,
+            )
+            for t in tables if t["confidence"] >= threshold
+        ]
+        if not candidates:
+            return 0
+        source, target = await self._catalog(project, "source"), await self._catalog(project, "target")
+        decided: list[Event] = []
+
+        def decide(fresh: MetadataState) -> list[Event]:
+            decided[:] = [
+                event
+                for c in candidates
+                # a person's decision (approval or rejection) is never overwritten by automation
+                if c.source_table.lower() not in fresh.approved
+                and (c.source_table.lower(), c.target_table.lower()) not in fresh.rejected
+                for event in domain.approve(fresh, c, source, target, {})
+            ]
+            return decided
+
+        await self._commit(project, decide, meta)
+        return len(decided)
 
     # queries -----------------------------------------------------------------------------
 
