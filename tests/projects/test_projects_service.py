@@ -132,6 +132,18 @@ async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus)
     listed = await qry(bus, "pipelines", {"project_id": "sales"})
     assert [p["pipeline_id"] for p in listed["items"]] == ["orders-checks"]
     assert (await qry(bus, "pipeline", {"project_id": "sales", "pipeline_id": "orders-checks"}))["yaml"] == good
+    # many at once (generators): all or nothing, a broken one named
+    with pytest.raises(Invalid) as bad_batch:
+        await cmd(bus, "save_pipelines", {"project_id": "sales", "pipelines": [
+            {"name": "First", "yaml": good}, {"name": "Second", "yaml": "steps: 3"}]})
+    assert "steps" in bad_batch.value.message
+    assert (await qry(bus, "pipelines", {"project_id": "sales"}))["total"] == 1
+    batch = await cmd(bus, "save_pipelines", {"project_id": "sales", "pipelines": [
+        {"name": f"Table {i}", "yaml": good.replace("name: p", f"name: t{i}")} for i in range(3)]})
+    assert batch["pipeline_ids"] == ["table-0", "table-1", "table-2"]
+    listed = await qry(bus, "pipelines", {"project_id": "sales"})
+    assert [p["pipeline_id"] for p in listed["items"]] == ["orders-checks", "table-0", "table-1", "table-2"]
+    assert (await qry(bus, "pipeline", {"project_id": "sales", "pipeline_id": "table-2"}))["yaml"].startswith("name: t2")
     await cmd(bus, "delete", {"id": "sales"})
     with pytest.raises(NotFound):
         await qry(bus, "pipelines", {"project_id": "sales"})

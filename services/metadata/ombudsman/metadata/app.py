@@ -60,10 +60,11 @@ class RuntimePorts:
                                         {"project_id": project_id, "name": name}, meta=as_service)
         return dict(result)
 
-    async def save_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result = await self.ctx.request(command_subject("projects", "save_pipeline"), payload, meta=self.meta,
+    async def save_pipelines(self, project_id: str, pipelines: list[dict[str, Any]]) -> list[str]:
+        result = await self.ctx.request(command_subject("projects", "save_pipelines"),
+                                        {"project_id": project_id, "pipelines": pipelines}, meta=self.meta,
                                         timeout=SAVE_PIPELINE_TIMEOUT)
-        return dict(result or {})
+        return [str(i) for i in (result or {}).get("pipeline_ids") or []]
 
 
     async def read_upload(self, path: str) -> str:

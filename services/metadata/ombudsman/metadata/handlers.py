@@ -7,8 +7,8 @@ tests against real PostgreSQL and real databases.
 Requests to the projects service (see README):
 - `omb.qry.projects.connection_secret` {project_id, name} → {url, kind}: a connection's URL with
   its secret, used only in memory to connect;
-- `omb.cmd.projects.save_pipeline` {project_id, pipeline_id, name, yaml, description, tags} for
-  each generated pipeline (→ {pipeline_id, …}).
+- `omb.cmd.projects.save_pipelines` {project_id, pipelines: [{pipeline_id, name, yaml, description, tags}]} for
+  generated pipelines, up to SAVE_CHUNK per command (→ {pipeline_ids}).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ombudsman.metadata.relationships import JoinPair, Relationship
 
 M = TypeVar("M", bound=BaseModel)
 COMMIT_ATTEMPTS = 5
+SAVE_CHUNK = 50  # generated pipelines per save command (a few KiB of YAML each)
 
 
 class Ports(Protocol):
@@ -58,8 +59,9 @@ class Ports(Protocol):
     async def connection_secret(self, project_id: str, name: str) -> dict[str, Any]:
         """{url, kind} of a project's connection, from the projects service."""
 
-    async def save_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Store a generated pipeline in the projects service; its reply."""
+    async def save_pipelines(self, project_id: str, pipelines: list[dict[str, Any]]) -> list[str]:
+        """Store generated pipelines ({pipeline_id, name, yaml, description, tags}) in the projects
+        service with one command; their ids."""
 
     async def read_upload(self, path: str) -> str:
         """The text of a file the gateway left in the shared upload folder (`Invalid` outside it)."""
@@ -444,16 +446,15 @@ class Handlers:
         if not classes:
             classes = classify_mod.classify(source, rels)
         pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
-        ids: list[str] = []
-        for pipeline in pipelines:
-            if save:
-                reply = await self.ports.save_pipeline({
-                    "project_id": project, "pipeline_id": pipeline.pipeline_id, "name": pipeline.name,
-                    "yaml": pipeline.yaml, "description": pipeline.description, "tags": pipeline.tags,
-                })
-                ids.append(str((reply or {}).get("pipeline_id") or pipeline.pipeline_id))
-            else:
-                ids.append(pipeline.pipeline_id)
+        ids = [p.pipeline_id for p in pipelines]
+        if save:
+            ids = []
+            # chunks keep each command well inside one message and one short transaction
+            for start in range(0, len(pipelines), SAVE_CHUNK):
+                ids += await self.ports.save_pipelines(project, [
+                    p.model_dump(include={"pipeline_id", "name", "yaml", "description", "tags"})
+                    for p in pipelines[start:start + SAVE_CHUNK]
+                ])
         await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
         # saved pipelines are read back from the projects service: the reply stays small for big projects
         omit = {"yaml"} if save else set()

@@ -212,6 +212,32 @@ async def save_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceCon
     return {"project_id": cmd.project_id, "pipeline_id": result["pipeline_id"], "name": cmd.name}
 
 
+class SavePipelines(BaseModel):
+    project_id: str
+    pipelines: list[dict[str, Any]] = Field(min_length=1, max_length=500)
+
+
+async def save_pipelines(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """Save many pipelines in one command (one load of the project, one append): for generators."""
+    batch = SavePipelines.model_validate(payload)
+    cmds = [domain.SavePipeline.model_validate({**p, "project_id": batch.project_id}) for p in batch.pipelines]
+    for cmd in cmds:
+        load_pipeline(cmd.yaml)
+    ids: list[str] = []
+
+    def decide(state: ProjectState) -> list[Any]:
+        ids.clear()
+        events: list[Any] = []
+        for cmd in cmds:
+            pipeline_id, saved = domain.save_pipeline(state, cmd)
+            ids.append(pipeline_id)
+            events.extend(saved)
+        return events
+
+    await _decide_and_append(ctx, batch.project_id, meta, decide)
+    return {"project_id": batch.project_id, "pipeline_ids": ids}
+
+
 class PipelineRef(BaseModel):
     project_id: str
     pipeline_id: str
@@ -346,6 +372,7 @@ COMMANDS = {
     "test_connection": test_connection,
     "set_schema_mapping": set_schema_mapping,
     "save_pipeline": save_pipeline,
+    "save_pipelines": save_pipelines,
     "delete_pipeline": delete_pipeline,
 }
 QUERIES = {
