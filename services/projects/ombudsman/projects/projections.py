@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from itertools import groupby
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,15 +49,24 @@ class ProjectList(Projection):
         await conn.execute(text(f"DELETE FROM {SCHEMA}.project_list"))
 
     async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
-        if envelope.stream_type != "project":
-            return
+        await self.apply_many(conn, [envelope])
+
+    async def apply_many(self, conn: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        """Consecutive events of one project read and write its row once (a batch of saved
+        pipelines is one row update, not one per pipeline)."""
+        for stream_id, group in groupby((e for e in envelopes if e.stream_type == "project"), lambda e: e.stream_id):
+            state = await self._load(conn, stream_id)
+            for envelope in group:
+                state = apply(state, envelope)
+            await self._store(conn, stream_id, state)
+
+    async def _load(self, conn: AsyncConnection, project_id: str) -> ProjectState:
         row = (
-            await conn.execute(
-                text(f"SELECT state FROM {SCHEMA}.project_list WHERE id = :id"), {"id": envelope.stream_id}
-            )
+            await conn.execute(text(f"SELECT state FROM {SCHEMA}.project_list WHERE id = :id"), {"id": project_id})
         ).scalar_one_or_none()
-        state = ProjectState.model_validate(row if isinstance(row, dict) else json.loads(row)) if row else ProjectState()
-        state = apply(state, envelope)
+        return ProjectState.model_validate(row if isinstance(row, dict) else json.loads(row)) if row else ProjectState()
+
+    async def _store(self, conn: AsyncConnection, project_id: str, state: ProjectState) -> None:
         await conn.execute(
             text(
                 f"""INSERT INTO {SCHEMA}.project_list (id, name, deleted, members, version, state, created_at, updated_at)
@@ -66,7 +77,7 @@ class ProjectList(Projection):
                         updated_at = EXCLUDED.updated_at"""
             ),
             {
-                "id": envelope.stream_id,
+                "id": project_id,
                 "name": state.name,
                 "deleted": state.deleted,
                 "members": json.dumps(state.members),
