@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator
 import asyncpg
 import nats
 import pytest
+from sqlalchemy import text
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import Conflict, Forbidden, Invalid, NotFound
 from ombudsman.contracts.subjects import command_subject, query_subject
-from ombudsman.eventstore.db import asyncpg_dsn
+from ombudsman.eventstore.db import asyncpg_dsn, create_engine
+from ombudsman.eventstore.projections import rebuild
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
 from ombudsman.projects.app import create_service
+from ombudsman.projects.projections import SCHEMA, ProjectList
 
 ALICE = Metadata(actor=Actor(id="u-alice", name="alice", role="user"))
 SERVICE = Metadata(actor=Actor.service("metadata"))
@@ -120,7 +123,7 @@ async def test_connection_test_reports_version_or_a_clear_error(bus, database_ur
     assert tests == {"src": True, "gone": False}
 
 
-async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus) -> None:
+async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus, database_url: str) -> None:
     await cmd(bus, "create", {"id": "sales", "name": "Sales"})
     good = "name: p\nconnections: {source: 'duckdb:///a.db', target: 'duckdb:///b.db'}\nsteps:\n  - {id: c, validator: record_counts, table: main.t}\n"
     saved = await cmd(bus, "save_pipeline", {"project_id": "sales", "name": "Orders checks", "yaml": good})
@@ -144,6 +147,17 @@ async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus)
     listed = await qry(bus, "pipelines", {"project_id": "sales"})
     assert [p["pipeline_id"] for p in listed["items"]] == ["orders-checks", "table-0", "table-1", "table-2"]
     assert (await qry(bus, "pipeline", {"project_id": "sales", "pipeline_id": "table-2"}))["yaml"].startswith("name: t2")
+    # the read model folded batch by batch equals one rebuilt event by event from the store
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            live = (await conn.execute(text("SELECT state FROM projects.project_list WHERE id = 'sales'"))).scalar_one()
+        assert await rebuild(engine, SCHEMA, ProjectList()) > 0
+        async with engine.connect() as conn:
+            rebuilt = (await conn.execute(text("SELECT state FROM projects.project_list WHERE id = 'sales'"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert rebuilt == live and len(live["pipelines"]) == 4
     await cmd(bus, "delete", {"id": "sales"})
     with pytest.raises(NotFound):
         await qry(bus, "pipelines", {"project_id": "sales"})
