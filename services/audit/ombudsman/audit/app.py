@@ -13,10 +13,12 @@ from ombudsman.audit.projections import AlertRules
 from ombudsman.audit.writer import AuditWriter
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.replies import Conflict
 from ombudsman.eventstore.runtime import Service
 from ombudsman.eventstore.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+RECORD_FIRED_ATTEMPTS = 5
 
 
 class AuditService(Service):
@@ -43,6 +45,18 @@ class AuditService(Service):
         await super().stop()
 
     async def _record_fired(self, rule_id: str, event_id: str, channel: str) -> None:
+        """Append AlertFired to the rule's stream; replicas delivering the same rule at once retry
+        on the version conflict, so no firing goes unrecorded."""
+        for attempt in range(RECORD_FIRED_ATTEMPTS):
+            try:
+                await self._append_fired(rule_id, event_id, channel)
+                return
+            except Conflict:
+                if attempt == RECORD_FIRED_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+    async def _append_fired(self, rule_id: str, event_id: str, channel: str) -> None:
         from sqlalchemy import text
 
         async with self.ctx.uow() as uow:
