@@ -32,7 +32,7 @@ from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
 from ombudsman.metadata.domain import MetadataState, Side
-from ombudsman.metadata.mapping import MappingSuggestions, suggest_columns
+from ombudsman.metadata.mapping import MappingSuggestions, TableSuggestion, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
 from ombudsman.metadata.relationships import JoinPair, Relationship
 
@@ -448,13 +448,15 @@ class Handlers:
         pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
         ids = [p.pipeline_id for p in pipelines]
         if save:
-            ids = []
             # chunks keep each command well inside one message and one short transaction
-            for start in range(0, len(pipelines), SAVE_CHUNK):
-                ids += await self.ports.save_pipelines(project, [
+            ids = [
+                pipeline_id
+                for start in range(0, len(pipelines), SAVE_CHUNK)
+                for pipeline_id in await self.ports.save_pipelines(project, [
                     p.model_dump(include={"pipeline_id", "name", "yaml", "description", "tags"})
                     for p in pipelines[start:start + SAVE_CHUNK]
                 ])
+            ]
         await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
         # saved pipelines are read back from the projects service: the reply stays small for big projects
         omit = {"yaml"} if save else set()
@@ -473,15 +475,14 @@ class Handlers:
                 self._extract(project, "target", cmd.target_connection, cmd.target_schemas, cmd.timeout_seconds, meta),
             ))
         found = await self._suggest(Suggest(project_id=project, schema_map=cmd.schema_map), meta)
-        suggestions = found.model_dump(mode="json")
-        approved = await self._auto_approve(project, suggestions["tables"], cmd.auto_approve_threshold, meta)
+        approved = await self._auto_approve(project, found.tables, cmd.auto_approve_threshold, meta)
         rels = await self._infer(project, "source", cmd.join_pairs, cmd.measure_inclusion, cmd.source_connection,
                                  0.5, cmd.timeout_seconds, meta)
         classes = await self._classify(project, "source", meta)
         generated = await self._generate(project, cmd.save, cmd.connection_urls, meta)
         return {
             "extracted": extracted,
-            "suggested": len(suggestions["tables"]),
+            "suggested": len(found.tables),
             "auto_approved": approved,
             "relationships": len(rels),
             "classes": classify_mod.counts(classes),
@@ -490,15 +491,15 @@ class Handlers:
         }
 
     async def _auto_approve(
-        self, project: str, tables: list[dict[str, Any]], threshold: float, meta: Metadata
+        self, project: str, tables: list[TableSuggestion], threshold: float, meta: Metadata
     ) -> int:
         """Approve every suggested table pair at or above `threshold` in one commit; how many."""
         candidates = [
             domain.ApproveMapping(
-                project_id=project, source_table=t["source_table"], target_table=t["target_table"],
-                columns={c["source"]: c["target"] for c in t["columns"]}, confidence=t["confidence"], automatic=True,
+                project_id=project, source_table=t.source_table, target_table=t.target_table,
+                columns=t.column_map(), confidence=t.confidence, automatic=True,
             )
-            for t in tables if t["confidence"] >= threshold
+            for t in tables if t.confidence >= threshold
         ]
         if not candidates:
             return 0

@@ -190,17 +190,19 @@ def pipeline_id_for(name: str) -> str:
 
 def save_pipeline(state: ProjectState, cmd: SavePipeline) -> tuple[str, list[Event]]:
     """Events saving a pipeline (its YAML already validated by the caller) and its id."""
-    require_existing(state, cmd.project_id)
-    pipeline_id = cmd.pipeline_id or pipeline_id_for(cmd.name)
-    return pipeline_id, [
-        ev.PipelineSaved(
-            project_id=cmd.project_id,
-            pipeline_id=pipeline_id,
-            name=cmd.name,
-            yaml=cmd.yaml,
-            description=cmd.description,
-            tags=cmd.tags,
-        )
+    ids, events = save_pipelines(state, [cmd])
+    return ids[0], events
+
+
+def save_pipelines(state: ProjectState, cmds: list[SavePipeline]) -> tuple[list[str], list[Event]]:
+    """Events saving several pipelines of one project (YAML validated by the caller) and their ids."""
+    for cmd in cmds:
+        require_existing(state, cmd.project_id)
+    ids = [cmd.pipeline_id or pipeline_id_for(cmd.name) for cmd in cmds]
+    return ids, [
+        ev.PipelineSaved(project_id=cmd.project_id, pipeline_id=pipeline_id, name=cmd.name, yaml=cmd.yaml,
+                         description=cmd.description, tags=cmd.tags)
+        for cmd, pipeline_id in zip(cmds, ids, strict=True)
     ]
 
 

@@ -200,16 +200,8 @@ async def set_schema_mapping(payload: dict[str, Any], meta: Metadata, ctx: Servi
 
 async def save_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = domain.SavePipeline.model_validate(payload)
-    load_pipeline(cmd.yaml)  # raises PipelineError (invalid) naming the step and field
-    result: dict[str, str] = {}
-
-    def decide(state: ProjectState) -> list[Any]:
-        pipeline_id, events = domain.save_pipeline(state, cmd)
-        result["pipeline_id"] = pipeline_id
-        return events
-
-    await _decide_and_append(ctx, cmd.project_id, meta, decide)
-    return {"project_id": cmd.project_id, "pipeline_id": result["pipeline_id"], "name": cmd.name}
+    ids = await _save_pipelines(ctx, cmd.project_id, [cmd], meta)
+    return {"project_id": cmd.project_id, "pipeline_id": ids[0], "name": cmd.name}
 
 
 class SavePipelines(BaseModel):
@@ -218,24 +210,25 @@ class SavePipelines(BaseModel):
 
 
 async def save_pipelines(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    """Save many pipelines in one command (one load of the project, one append): for generators."""
+    """Save many pipelines in one command (one load of the project, one append, all or nothing)."""
     batch = SavePipelines.model_validate(payload)
     cmds = [domain.SavePipeline.model_validate({**p, "project_id": batch.project_id}) for p in batch.pipelines]
+    return {"project_id": batch.project_id, "pipeline_ids": await _save_pipelines(ctx, batch.project_id, cmds, meta)}
+
+
+async def _save_pipelines(
+    ctx: ServiceContext, project_id: str, cmds: list[domain.SavePipeline], meta: Metadata
+) -> list[str]:
     for cmd in cmds:
-        load_pipeline(cmd.yaml)
+        load_pipeline(cmd.yaml)  # raises PipelineError (invalid) naming the step and field
     ids: list[str] = []
 
     def decide(state: ProjectState) -> list[Any]:
-        ids.clear()
-        events: list[Any] = []
-        for cmd in cmds:
-            pipeline_id, saved = domain.save_pipeline(state, cmd)
-            ids.append(pipeline_id)
-            events.extend(saved)
+        ids[:], events = domain.save_pipelines(state, cmds)
         return events
 
-    await _decide_and_append(ctx, batch.project_id, meta, decide)
-    return {"project_id": batch.project_id, "pipeline_ids": ids}
+    await _decide_and_append(ctx, project_id, meta, decide)
+    return ids
 
 
 class PipelineRef(BaseModel):
