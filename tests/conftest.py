@@ -13,27 +13,60 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from ombudsman.eventstore import natsauth
+from ombudsman.eventstore.bustoken import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV, generate_keypair
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres
+
+# The test process plays the gateway: it holds the bus token key pair, so requests it makes for a
+# person carry a signed token, and the services it starts verify them (no token -> refused).
+_BUS_PRIVATE, _BUS_PUBLIC = generate_keypair()
+os.environ[PRIVATE_KEY_ENV] = _BUS_PRIVATE
+os.environ[PUBLIC_KEY_ENV] = _BUS_PUBLIC
+
+
+@dataclass(frozen=True)
+class BusAuth:
+    """The bus users of the embedded test NATS: their passwords and the server config that checks them."""
+
+    passwords: dict[str, str]
+    config: Path
+
+
+@pytest.fixture(scope="session")
+def bus_auth(tmp_path_factory: pytest.TempPathFactory) -> BusAuth:
+    folder = tmp_path_factory.mktemp("nats-auth")
+    passwords = natsauth.load_or_create_credentials(folder)
+    return BusAuth(passwords, natsauth.write_server_config(folder, passwords))
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
+def nats_server(tmp_path: Path, bus_auth: BusAuth) -> Iterator[EmbeddedNats]:
+    """A fresh embedded `nats-server -js` with authentication: one user per bus principal."""
+    server = EmbeddedNats.start(tmp_path / "nats", config=bus_auth.config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(request: pytest.FixtureRequest, bus_auth: BusAuth) -> Iterator[str]:
+    """A NATS URL carrying the operator (`admin`) credentials of a fresh authenticated server, or
+    `OMB_TEST_NATS_URL` (its OMB_* streams deleted first)."""
     external = os.environ.get("OMB_TEST_NATS_URL")
     if external:
         asyncio.run(_delete_streams(external))
         yield external
         return
-    server = EmbeddedNats.start(tmp_path / "nats")
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    server: EmbeddedNats = request.getfixturevalue("nats_server")
+    yield f"nats://admin:{bus_auth.passwords['admin']}@127.0.0.1:{server.port}"
 
 
 async def _delete_streams(url: str) -> None:

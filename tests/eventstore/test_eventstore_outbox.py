@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.eventstore import rpc
 from ombudsman.eventstore.embedded import EmbeddedNats, free_port
 from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.runtime import Service, ServiceContext
@@ -136,7 +137,8 @@ async def test_graceful_stop_flushes_the_outbox(database_url: str, nats_url: str
     nc = await nats.connect(nats_url)
     try:
         for i in range(5):
-            msg = await nc.request("omb.cmd.estest.record", f'{{"id": "g-{i}"}}'.encode(), timeout=10)
+            msg = await nc.request("omb.cmd.estest.record", f'{{"id": "g-{i}"}}'.encode(), timeout=10,
+                                   headers=rpc.request_headers(None))
             assert b'"ok":true' in msg.data
     finally:
         await nc.close()

@@ -67,9 +67,14 @@ class EventEnvelope(BaseModel):
 
 
 class Metadata(BaseModel):
-    """Who and why: carried from a command into the events it produces."""
+    """Who and why: carried from a command into the events it produces.
+
+    `token` is the bus token a request arrived with (the person it acts for, signed by the gateway);
+    it is forwarded on the calls made for that person and never serialised (not in events or headers
+    other than `Omb-Token`)."""
 
     actor: Actor = Field(default_factory=Actor.system)
     correlation_id: str = Field(default_factory=new_id)
     causation_id: str | None = None
     traceparent: str | None = None
+    token: str | None = Field(default=None, exclude=True, repr=False)

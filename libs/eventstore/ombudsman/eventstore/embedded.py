@@ -55,13 +55,17 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, data_dir: Path | str, port: int | None = None, *, detach: bool = False) -> EmbeddedNats:
+    def start(cls, data_dir: Path | str, port: int | None = None, *, detach: bool = False,
+              config: Path | None = None) -> EmbeddedNats:
+        """Start the server; `config` is a nats-server config file (the `authorization` block of
+        natsauth.write_server_config), without which the server asks for no credentials."""
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
         log = open(data_dir / "nats-server.log", "ab")  # the child keeps it open
         process = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(data_dir / "jetstream")],
+            [nats_server_binary(), *(["-c", str(config)] if config else []),
+             "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(data_dir / "jetstream")],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=detach,

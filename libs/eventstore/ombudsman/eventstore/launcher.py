@@ -23,6 +23,7 @@ from typing import Any
 
 import typer
 
+from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 SERVICES = ["projects", "metadata", "executor", "workload", "audit"]
@@ -117,13 +118,14 @@ async def _ensure_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def _healthy(nats_url: str, service: str) -> bool:
-    import nats
-
+async def _healthy(nats_url: str, service: str, home: Path) -> bool:
     from ombudsman.contracts.subjects import health_subject
+    from ombudsman.eventstore.runtime import connect_nats
 
+    user, password = natsauth.client_credentials(home)
     try:
-        nc = await nats.connect(nats_url, connect_timeout=1, max_reconnect_attempts=0)
+        nc = await connect_nats(nats_url, name="omb-launcher", timeout=2, user=user, password=password,
+                                reconnect=False)
     except Exception:
         return False
     try:
@@ -154,6 +156,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
     stack = Stack(home=home)
 
     nats_server = None
+    passwords: dict[str, str] | None = None  # the bus principals' passwords when the stack runs its own NATS
     stack.nats_url = os.environ.get("OMB_NATS_URL", "")
     if not stack.nats_url:
         port = 4333
@@ -161,7 +164,10 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
             port = int(previous.nats_url.rsplit(":", 1)[1])
         if not _port_free(port):
             port = free_port()
-        nats_server = EmbeddedNats.start(home / "nats", port, detach=detach)
+        folder = natsauth.nats_folder(home)
+        passwords = natsauth.load_or_create_credentials(folder)
+        config = natsauth.write_server_config(folder, passwords)
+        nats_server = EmbeddedNats.start(home / "nats", port, detach=detach, config=config)
         stack.nats_url, stack.nats_pid = nats_server.url, nats_server.process.pid if nats_server.process else None
 
     pg = None
@@ -189,8 +195,10 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
 
     def spawn(label: str, args: list[str]) -> None:
         log = open(home / "logs" / f"{label}.log", "ab")
+        principal = "worker" if label.startswith("worker-") else label
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+            [sys.executable, "-m", *args], env={**env, **natsauth.process_env(home, principal, passwords)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
         )
         stack.processes[label] = proc.pid
 
@@ -225,7 +233,7 @@ def _wait_healthy(stack: Stack, services: list[str], timeout: float) -> None:
                 tail = _log_tail(stack.home / "logs" / f"{label}.log")
                 raise RuntimeError(f"{label} exited during start-up; its log ends with:\n{tail}")
         for name in sorted(pending):
-            ok = _gateway_healthy(stack.gateway_url) if name == GATEWAY else asyncio.run(_healthy(stack.nats_url, name))
+            ok = _gateway_healthy(stack.gateway_url) if name == GATEWAY else asyncio.run(_healthy(stack.nats_url, name, stack.home))
             if ok:
                 pending.discard(name)
                 typer.echo(f"  {name}: up")

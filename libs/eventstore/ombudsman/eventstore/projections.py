@@ -237,7 +237,11 @@ async def _rebuild_from_store(conn: AsyncConnection, schema: str, projection: Pr
 
 async def _rebuild_from_stream(conn: AsyncConnection, schema: str, projection: Projection, nats_url: str,
                                filter_subject: str) -> int:
-    nc = await nats.connect(nats_url)
+    from ombudsman.eventstore.natsauth import client_credentials
+    from ombudsman.eventstore.runtime import connect_nats
+
+    user, password = client_credentials()
+    nc = await connect_nats(nats_url, name="omb-replay", timeout=10, user=user, password=password, reconnect=False)
     try:
         js = nc.jetstream()
         info = await js.stream_info(EVENTS_STREAM)

@@ -1,7 +1,7 @@
 """Request/reply for commands and queries over NATS, with the reply/error model of contracts.replies.
 
 Wire format: the payload is JSON in the body; the `Metadata` (actor, correlation, causation) is JSON
-in header `Omb-Metadata`; the W3C trace context in `traceparent`/`tracestate`; the answer is a
+in header `Omb-Metadata`; the person a request acts for in header `Omb-Token` (bustoken); the W3C trace context in `traceparent`/`tracestate`; the answer is a
 `Reply` as JSON.
 """
 
@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Reply, Timeout, Unavailable
-from ombudsman.eventstore import tracing
+from ombudsman.eventstore import bustoken, tracing
 
 META_HEADER = "Omb-Metadata"
 NO_RESPONDER_RETRIES = 2
@@ -39,9 +39,12 @@ def nats_client(nc_or_broker: Any) -> NATS:
 
 
 def request_headers(meta: Metadata | None) -> dict[str, str]:
-    """Headers of a request: metadata and the current trace context."""
+    """Headers of a request: metadata, the person's bus token (bustoken.token_for) and the trace context."""
     meta = meta or Metadata()
     headers = {META_HEADER: meta.model_dump_json()}
+    token = bustoken.token_for(meta)
+    if token:
+        headers[bustoken.TOKEN_HEADER] = token
     tracing.inject(headers)
     if "traceparent" not in headers and meta.traceparent:
         headers["traceparent"] = meta.traceparent

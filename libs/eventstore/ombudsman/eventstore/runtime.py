@@ -42,13 +42,16 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid, OmbudsmanError, Reply
+from ombudsman.contracts.access import request_access
+from ombudsman.contracts.envelope import Actor, Metadata
+from ombudsman.contracts.replies import Forbidden, Invalid, OmbudsmanError, Reply, Unauthorized
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
 from ombudsman.eventstore import rpc, tracing
+from ombudsman.eventstore.bustoken import TOKEN_HEADER, BusTokenVerifier
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.logging import setup_logging
 from ombudsman.eventstore.migrations import ensure_event_tables, run_migrations
+from ombudsman.eventstore.natsauth import connect_options
 from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.projections import Projection, ProjectionConsumer, setup_projections
 from ombudsman.eventstore.settings import Settings
@@ -138,6 +141,7 @@ class Service:
         self._inflight: set[asyncio.Task[None]] = set()
         self._semaphore = asyncio.Semaphore(settings.handler_concurrency)
         self._started = False
+        self.verifier: BusTokenVerifier | None = None
 
         async def health(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
             return {"service": name, "status": "ok"}
@@ -172,6 +176,10 @@ class Service:
                                "(`ombudsman up` sets both for the services it starts)")
         tracing.setup_tracing(self.name)
         try:
+            self.verifier = BusTokenVerifier(self.settings.bus_token_public_key)
+        except ValueError as exc:
+            raise RuntimeError(f"service {self.name}: {exc}") from None
+        try:
             await self._start(self.settings.database_url, self.settings.nats_url)
         except BaseException:
             await self.stop()  # release what was opened before the failure
@@ -186,8 +194,8 @@ class Service:
             async with self.engine.begin() as conn:
                 await ensure_event_tables(conn, self.schema)
         await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
-        self.nc = await connect_nats(nats_url, name=f"omb-{self.name}",
-                                     timeout=self.settings.connect_timeout)
+        self.nc = await connect_nats(nats_url, name=f"omb-{self.name}", timeout=self.settings.connect_timeout,
+                                     user=self.settings.nats_user, password=self.settings.nats_password)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, replicas=self.settings.events_replicas)
         self.relay = OutboxRelay(self.engine, self.schema, self.js)
@@ -266,7 +274,8 @@ class Service:
                 # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as an internal error
                 raise Invalid(f"{nul_field or 'body'}: text must not contain NUL characters",
                               {"errors": [{"field": nul_field, "message": "contains a NUL character"}]})
-            meta = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
+            claimed = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
+            meta = self._authenticated(msg.subject, claimed, headers.get(TOKEN_HEADER))
         except json.JSONDecodeError as exc:
             return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
         except ValidationError as exc:
@@ -284,6 +293,22 @@ class Service:
         except Exception:
             log.exception("%s: unexpected error handling %s", self.name, msg.subject)
             return Reply.failure(OmbudsmanError("internal error", {"subject": msg.subject}))
+
+    def _authenticated(self, subject: str, claimed: Metadata, token: str | None) -> Metadata:
+        """The request's metadata with its actor proven: the person of a verified bus token, or (no
+        token) a service, which only the subjects `contracts.access` opens to services accept.
+        The actor a header claims is never taken as is."""
+        access = "either" if subject == health_subject(self.name) else request_access(subject)
+        if token:
+            if access == "service":
+                raise Forbidden(f"{subject} answers services only", {"subject": subject})
+            if self.verifier is None:
+                raise Unauthorized("this service cannot verify bus tokens")
+            return claimed.model_copy(update={"actor": self.verifier.actor(token), "token": token})
+        if access == "user":
+            raise Unauthorized(f"{subject} needs a user token signed by the gateway", {"subject": subject})
+        name = claimed.actor.name if claimed.actor.role == "service" else "unknown"
+        return claimed.model_copy(update={"actor": Actor.service(name), "token": None})
 
     def run(self) -> None:
         """Run until SIGINT/SIGTERM, then stop gracefully (`python -m ombudsman.<service>`)."""
@@ -330,17 +355,45 @@ def _summary(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-async def connect_nats(url: str, *, name: str, timeout: float = 30.0) -> NATS:  # noqa: ASYNC109
-    """Connect to NATS, waiting up to `timeout` for a server (it may still be starting); reconnects forever after.
+async def connect_nats(url: str, *, name: str, timeout: float = 30.0,  # noqa: ASYNC109
+                       user: str | None = None, password: str | None = None, reconnect: bool = True) -> NATS:
+    """Connect to NATS as `user` (its password, its private reply inbox), waiting up to `timeout` for a
+    server (it may still be starting); reconnects forever after unless `reconnect` is False.
 
-    Raises `ConnectionError` naming the URL when no server answered in time.
+    Raises `ConnectionError` naming the server (never its credentials) when none answered in time,
+    and `PermissionError` when the server refused the credentials.
     """
     servers = [u.strip() for u in url.split(",") if u.strip()]
+    refused = asyncio.Event()
+
+    async def on_error(exc: Exception) -> None:
+        if "authorization" in str(exc).lower():
+            refused.set()
+
+    # max_reconnect_attempts=-1 also makes the first connect keep trying; the deadline bounds it.
+    connecting = asyncio.create_task(nats.connect(
+        servers, name=name, max_reconnect_attempts=-1 if reconnect else 0, allow_reconnect=reconnect,
+        reconnect_time_wait=0.5, connect_timeout=2, error_cb=on_error, **connect_options(user, password)))
+    waiting = asyncio.create_task(refused.wait())
     try:
-        # max_reconnect_attempts=-1 also makes the first connect keep trying; the deadline bounds it.
-        return await asyncio.wait_for(
-            nats.connect(servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2),
-            timeout=timeout,
-        )
-    except TimeoutError:
-        raise ConnectionError(f"could not connect to NATS at {url} within {timeout}s") from None
+        await asyncio.wait({connecting, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if connecting.done() and not refused.is_set():
+        try:
+            return connecting.result()
+        except Exception as exc:
+            if "authorization" not in str(exc).lower():
+                raise ConnectionError(f"could not connect to NATS at {_redacted(url)}: {type(exc).__name__}") from None
+            refused.set()
+    connecting.cancel()
+    with contextlib.suppress(BaseException):
+        await connecting
+    if refused.is_set():
+        raise PermissionError(f"NATS at {_redacted(url)} refused the credentials of {user or 'this client'}")
+    raise ConnectionError(f"could not connect to NATS at {_redacted(url)} within {timeout}s")
+
+
+def _redacted(url: str) -> str:
+    """Server URLs without any user:password part."""
+    return ",".join(u.rsplit("@", 1)[-1] if "@" in u else u for u in url.split(","))

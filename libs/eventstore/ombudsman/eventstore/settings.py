@@ -19,6 +19,10 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, description="libpq URI of PostgreSQL")
     nats_url: str | None = Field(default=None, description="NATS server URL(s), comma separated")
+    nats_user: str | None = Field(default=None, description="this process's NATS user (contracts.access)")
+    nats_password: str | None = Field(default=None, repr=False, description="its NATS password")
+    bus_token_public_key: str = Field(default="", repr=False,
+                                      description="PEM (or a file) of the gateway's Ed25519 bus token key")
     secret_key: str | None = Field(default=None, repr=False, description="key that encrypts secrets at rest")
     home: Path = Path(".ombudsman")
     log_level: str = "INFO"

@@ -19,7 +19,6 @@ import socket
 import time
 from typing import Any
 
-import nats
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -29,6 +28,7 @@ from ombudsman.contracts.pipeline import PipelineSpec
 from ombudsman.contracts.replies import OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.eventstore import rpc
+from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.coordinator import work_consumer_config
@@ -94,7 +94,8 @@ class Worker:
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
-        nc = await nats.connect(self.settings.nats_url, name=f"omb-worker-{self.name}", max_reconnect_attempts=-1)
+        nc = await connect_nats(self.settings.nats_url, name=f"omb-worker-{self.name}",
+                                user=self.settings.nats_user, password=self.settings.nats_password)
         js = nc.jetstream()
         await ensure_streams(js)
         try:

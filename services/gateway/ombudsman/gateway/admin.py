@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import nats
-
 from ombudsman.contracts.envelope import Actor
+from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.outbox import OutboxRelay
+from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.gateway.domain import Role
 from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.migrations import SCHEMA, migrate
@@ -32,7 +32,10 @@ async def create_user(username: str, password: str, role: Role = "admin",
         user = await users.register(username, password, role, actor=Actor(id="cli", name="ombudsman admin create",
                                                                           role="system"))
         with contextlib.suppress(Exception):
-            nc = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            user, password = (settings.nats_user, settings.nats_password) if settings.nats_user \
+                else natsauth.client_credentials(settings.home)
+            nc = await connect_nats(settings.nats_url, name="ombudsman-admin", timeout=5, user=user,
+                                    password=password, reconnect=False)
             try:
                 await OutboxRelay(engine, SCHEMA, nc.jetstream()).flush(timeout=5)
             finally:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import nats
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ombudsman.eventstore import tracing
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.outbox import OutboxRelay
+from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.gateway import errors
 from ombudsman.gateway.auth import LoginRateLimiter, TokenService
@@ -107,7 +107,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise RuntimeError("OMB_DATABASE_URL is not set")
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=10)
     await migrate(engine)
-    nc = await nats.connect(settings.nats_url, name="ombudsman-gateway", max_reconnect_attempts=-1)
+    nc = await connect_nats(settings.nats_url, name="ombudsman-gateway", user=settings.nats_user,
+                            password=settings.nats_password)
     js = nc.jetstream()
     await ensure_streams(js)
     relay = OutboxRelay(engine, SCHEMA, js)

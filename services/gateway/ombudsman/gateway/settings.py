@@ -17,6 +17,8 @@ class GatewaySettings(BaseSettings):
 
     database_url: str = ""
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None  # the gateway's NATS user and password (contracts.access)
+    nats_password: str | None = Field(default=None, repr=False)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8800
 
