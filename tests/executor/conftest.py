@@ -20,6 +20,7 @@ import nats
 import pytest
 import yaml
 
+from ombudsman.contracts.access import request_access
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.eventstore.rpc import request
 from ombudsman.executor.app import ExecutorService, running
@@ -27,6 +28,13 @@ from ombudsman.executor.settings import ExecutorSettings
 
 ACK_WAIT = 2.0
 USER = Metadata(actor=Actor(id="u1", name="alice", role="user"))
+WORKER = Metadata(actor=Actor.service("executor-worker"))
+
+
+def _meta_for(name: str) -> Metadata:
+    """A person's metadata, except for the requests only step workers send (no user token)."""
+    subject = f"omb.cmd.executor.{name}" if name.startswith("record_") else f"omb.qry.executor.{name}"
+    return WORKER if request_access(subject) == "service" else USER
 
 
 @dataclass
@@ -88,10 +96,10 @@ class Bus:
     _pool: asyncpg.Pool | None = None
 
     async def command(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=USER, timeout=30.0)
+        return await request(self.nc, f"omb.cmd.executor.{name}", payload, meta=_meta_for(name), timeout=30.0)
 
     async def query(self, name: str, payload: dict[str, Any]) -> Any:
-        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=USER, timeout=30.0)
+        return await request(self.nc, f"omb.qry.executor.{name}", payload, meta=_meta_for(name), timeout=30.0)
 
     async def stored(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows straight from the executor's schema (plain asyncpg: jsonb comes back as text)."""

@@ -99,12 +99,10 @@ def event_origin_error(subject: str, envelope: dict[str, Any]) -> str | None:
     if len(parts) != 5 or ".".join(parts[:2]) != EVENTS_PREFIX:
         return f"subject {subject!r} is not an event subject"
     _, _, stream_type, stream_id, event_type = parts
-    if owner_of(stream_type) is None:
-        return f"stream type {stream_type!r} has no owning service"
     claimed = (envelope.get("stream_type"), envelope.get("stream_id"), envelope.get("event_type"))
     if claimed != (stream_type, stream_id, event_type):
         return (f"envelope claims {claimed[0]}/{claimed[1]}/{claimed[2]} but was published on {subject!r} "
-                f"(by {owner_of(stream_type)})")
+                f"(which only {owner_of(stream_type) or 'an operator'} may publish)")
     return None
 
 
@@ -131,7 +129,7 @@ def _jetstream(streams: list[str], create: list[str], purge: list[str]) -> list[
     run consumers, ack, read messages; never delete/update streams or delete messages."""
     allowed = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*"]
     for stream in streams:
-        allowed += [f"$JS.API.CONSUMER.*.{stream}", f"$JS.API.CONSUMER.*.{stream}.>",
+        allowed += [f"$JS.API.CONSUMER.*.{stream}", f"$JS.API.CONSUMER.*.*.{stream}.>", f"$JS.API.CONSUMER.*.{stream}.>",
                     f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
                     f"$JS.ACK.{stream}.>"]
     allowed += [f"$JS.API.STREAM.CREATE.{s}" for s in create]

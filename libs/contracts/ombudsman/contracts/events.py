@@ -382,6 +382,18 @@ class AuditGapDetected(Event):
 
 
 @event
+class EventRefused(Event):
+    """The audit log writer refused a message on OMB_EVENTS: its envelope claims a stream, stream type
+    or event type other than the subject it was published on (which only that stream type's owning
+    service may publish), so it is not chained. An alert for admins and for subscribers."""
+
+    stream_type = "audit"
+    stream_sequence: int
+    subject: str
+    reason: str
+
+
+@event
 class AuditArchived(Event):
     """Log rows older than `before` moved to a signed archive segment (chain head kept), then removed."""
 

@@ -183,7 +183,9 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         port = free_port()
     stack.gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
+        # the bus token's private key goes to the gateway alone (natsauth.process_env), whatever this shell holds
+        **{k: v for k, v in os.environ.items() if k not in ("OMB_BUS_TOKEN_PRIVATE_KEY", "OMB_NATS_USER",
+                                                             "OMB_NATS_PASSWORD")},
         "OMB_NATS_URL": stack.nats_url,
         "OMB_DATABASE_URL": stack.database_url,
         "OMB_SECRET_KEY": _secret(home, "secret.key", "OMB_SECRET_KEY"),

@@ -35,6 +35,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ombudsman.contracts.access import event_origin_error
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import to_current
 from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
@@ -119,6 +120,7 @@ class ProjectionConsumer:
         self.ack_wait = ack_wait
         self.applied = 0  # events applied by this instance
         self.skipped = 0  # redelivered events tracking said were applied already
+        self.rejected = 0  # events whose envelope disagrees with the subject they came on (never applied)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._fetching = False
@@ -183,11 +185,19 @@ class ProjectionConsumer:
         meta = msg.metadata
         sequence = meta.sequence.stream
         try:
-            envelope = to_current(EventEnvelope.from_wire(msg.data))
+            received = EventEnvelope.from_wire(msg.data)
+            envelope = to_current(received)
         except Exception as exc:  # not an event envelope: nothing will ever apply it
             log.error("consumer %s: message %s is not an event envelope (%s); terminated",
                       self.durable, sequence, exc)
             await msg.term()
+            return
+        distrust = event_origin_error(msg.subject, received.model_dump(include={"stream_type", "stream_id", "event_type"}))
+        if distrust is not None:  # never act on an event its subject's owner could not have published
+            log.error("consumer %s: event at stream sequence %s rejected: %s", self.durable, sequence, distrust)
+            self.rejected += 1
+            with contextlib.suppress(Exception):
+                await msg.term()
             return
         try:
             with span(f"apply {self.projection.name}", kind=SpanKind.CONSUMER, parent_headers=msg.headers or {},

@@ -29,7 +29,8 @@ class AuditService(Service):
 
     async def start(self) -> None:
         await super().start()
-        self.writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from)  # type: ignore[arg-type]
+        self.writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from,  # type: ignore[arg-type]
+                                  on_rejected=self._record_refused)
         await self.writer.start()
         self._stop_delivery = asyncio.Event()
         self._delivery = asyncio.create_task(
@@ -43,6 +44,21 @@ class AuditService(Service):
             await self._delivery
             self.writer = None
         await super().stop()
+
+    async def _record_refused(self, sequence: int, subject: str, reason: str) -> None:
+        """`EventRefused` on the audit's `refused-events` stream: chained like every audit event, so
+        subscribers and alert rules see it."""
+        stream = "refused-events"
+        for attempt in range(RECORD_FIRED_ATTEMPTS):
+            try:
+                async with self.ctx.uow() as uow:
+                    await uow.emit(stream, [ev.EventRefused(stream_sequence=sequence, subject=subject, reason=reason)],
+                                   Metadata(actor=Actor.service("audit")), expected_version=await uow.version(stream))
+                return
+            except Conflict:
+                if attempt == RECORD_FIRED_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
 
     async def _record_fired(self, rule_id: str, event_id: str, channel: str) -> None:
         """Append AlertFired to the rule's stream; replicas delivering the same rule at once retry

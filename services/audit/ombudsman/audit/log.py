@@ -78,6 +78,38 @@ def ddl(schema: str = SCHEMA) -> list[str]:
     ]
 
 
+def rejected_ddl(schema: str = SCHEMA) -> list[str]:
+    """Messages on OMB_EVENTS the writer refused to log (their stream sequence accounts for the hole)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {schema}.rejected_events (
+            stream_seq bigint PRIMARY KEY, subject text NOT NULL, reason text NOT NULL,
+            claimed_event_id text, claimed_event_type text, rejected_at timestamptz NOT NULL DEFAULT now())""",
+    ]
+
+
+REJECTED_RULE = "builtin:event-rejected"
+
+
+async def record_rejected(conn: AsyncConnection, stream_seq: int, subject: str, envelope: dict[str, Any],
+                          reason: str, schema: str = SCHEMA) -> bool:
+    """Record a refused message and raise an in-app alert for admins (critical), in the caller's
+    transaction; False when it was recorded already (a re-read), so it alerts once."""
+    inserted = (await conn.execute(
+        text(f"""INSERT INTO {schema}.rejected_events (stream_seq, subject, reason, claimed_event_id, claimed_event_type)
+                 VALUES (:seq, :subject, :reason, :event_id, :event_type) ON CONFLICT DO NOTHING RETURNING stream_seq"""),
+        {"seq": stream_seq, "subject": subject[:300], "reason": reason[:1000],
+         "event_id": str(envelope.get("event_id") or "")[:100], "event_type": str(envelope.get("event_type") or "")[:100]},
+    )).first() is not None
+    if inserted:
+        await conn.execute(
+            text(f"""INSERT INTO {schema}.notifications (rule_id, event_id, project_id, severity, summary)
+                     VALUES (:rule, :event, NULL, 'critical', :summary) ON CONFLICT DO NOTHING"""),
+            {"rule": REJECTED_RULE, "event": f"stream-seq-{stream_seq}",
+             "summary": f"event refused (not logged): {reason}"[:500]},
+        )
+    return inserted
+
+
 def archive_ddl(schema: str = SCHEMA) -> list[str]:
     """Archive segments, and the one controlled way past the append-only trigger: archiving.
 
@@ -206,7 +238,8 @@ async def append_logged(
     if stream_seq <= current.stream_seq:
         return "duplicate"
     outcome = "logged"
-    if current.stream_seq and stream_seq != current.stream_seq + 1:
+    if current.stream_seq and stream_seq != current.stream_seq + 1 and not await _refused_between(
+            conn, current.stream_seq, stream_seq, schema):
         await conn.execute(
             text(f"INSERT INTO {schema}.gaps (expected_seq, received_seq) VALUES (:e, :r) ON CONFLICT DO NOTHING"),
             {"e": current.stream_seq + 1, "r": stream_seq},
@@ -243,6 +276,14 @@ async def append_logged(
         if rule_matches(rule, envelope):
             await queue_alert(conn, rule, envelope, schema)
     return outcome
+
+
+async def _refused_between(conn: AsyncConnection, after: int, before: int, schema: str) -> bool:
+    """Whether every sequence strictly between `after` and `before` is a message the writer refused."""
+    refused = (await conn.execute(
+        text(f"SELECT count(*) FROM {schema}.rejected_events WHERE stream_seq > :a AND stream_seq < :b"),
+        {"a": after, "b": before})).scalar_one()
+    return int(refused) == before - after - 1
 
 
 async def queue_alert(conn: AsyncConnection, rule: AlertRule, envelope: dict[str, Any], schema: str = SCHEMA) -> None:

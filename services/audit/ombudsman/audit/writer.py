@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
@@ -25,7 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.audit.domain import AlertRule
-from ombudsman.audit.log import SCHEMA, append_logged, head
+from ombudsman.audit.log import SCHEMA, append_logged, head, record_rejected
+from ombudsman.contracts.access import event_origin_error
 from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
 
 log = logging.getLogger("ombudsman.audit.writer")
@@ -55,8 +57,11 @@ class AuditWriter:
     """
 
     def __init__(self, engine: AsyncEngine, js: JetStreamContext, *, batch: int = 500,
-                 start_from: int | None = None) -> None:
+                 start_from: int | None = None,
+                 on_rejected: Callable[[int, str, str], Awaitable[None]] | None = None) -> None:
         self.engine = engine
+        self.on_rejected = on_rejected
+        self.rejected = 0  # messages refused: envelope and subject disagree
         self.js = js
         self.batch = batch
         self.start_from = start_from
@@ -127,6 +132,7 @@ class AuditWriter:
 
     async def _write(self, messages: list[Any]) -> None:
         outcomes = []
+        refused: list[tuple[int, str, str]] = []
         async with self.engine.begin() as conn:
             rules = await load_rules(conn)
             for msg in messages:
@@ -137,8 +143,20 @@ class AuditWriter:
                     log.error("audit writer: stream sequence %s is not an event envelope", sequence)
                     self.skipped += 1
                     continue
+                distrust = event_origin_error(msg.subject, envelope)
+                if distrust is not None:
+                    # only the owner of a stream type may publish its events (NATS permissions); an
+                    # envelope claiming another stream is refused, recorded and alerted, never chained
+                    log.error("audit writer: stream sequence %s refused: %s", sequence, distrust)
+                    self.rejected += 1
+                    if await record_rejected(conn, sequence, msg.subject, envelope, distrust):
+                        refused.append((sequence, msg.subject, distrust))
+                    continue
                 outcomes.append(await append_logged(conn, envelope, sequence, rules))
                 self.last_sequence = sequence
+        for sequence, subject, reason in refused:
+            if self.on_rejected is not None:
+                await self.on_rejected(sequence, subject, reason)
         self.logged += outcomes.count("logged") + outcomes.count("gap")
         self.duplicates += outcomes.count("duplicate")
         self.gaps += outcomes.count("gap")
