@@ -175,6 +175,7 @@ _PERSONAL_NAME = re.compile(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _EMAIL_VALUE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+")
 _PHONE_VALUE = re.compile(r"^\+?[\d][\d ()\-./]{6,}\d$")
+_DATE_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
 _IBAN_VALUE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9 ]{11,30}$")
 
 
@@ -195,7 +196,8 @@ def looks_personal(value: Any) -> bool:
     if _EMAIL_VALUE.fullmatch(text) or _IBAN_VALUE.match(text):
         return True
     digits = sum(c.isdigit() for c in text)
-    return bool(_PHONE_VALUE.match(text)) and digits >= 8 and not text.replace(".", "", 1).isdigit()
+    return (bool(_PHONE_VALUE.match(text)) and digits >= 8 and not text.replace(".", "", 1).isdigit()
+            and not _DATE_VALUE.match(text))
 
 
 def mask_value(value: Any, key: bytes | None = None) -> Any:
