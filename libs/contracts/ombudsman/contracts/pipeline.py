@@ -174,6 +174,9 @@ class Defaults(BaseModel):
     severity: Severity = "critical"
     tolerance: Tolerance = Field(default_factory=Tolerance)
     sample_limit: int = Field(default=20, ge=0, le=100)
+    # columns whose values are shown in events although their names look personal (explicit opt-out
+    # of masking, see contracts.privacy); the full values are in the executor's private store anyway
+    unmasked_columns: list[str] = Field(default_factory=list)
     skip_on_failure: bool = False
     timeout_seconds: float = Field(default=600.0, gt=0)
     source_identifier_case: IdentifierCase = "preserve"
@@ -198,6 +201,7 @@ class Step(BaseModel):
     tolerance: Tolerance | None = None
     severity: Severity | None = None
     sample_limit: int | None = Field(default=None, ge=0, le=100)
+    unmasked_columns: list[str] = Field(default_factory=list)  # added to the defaults' list
     depends_on: list[str] = Field(default_factory=list)
     skip_on_failure: bool | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -271,6 +275,10 @@ class PipelineSpec(BaseModel):
 
     def sample_limit(self, step: Step) -> int:
         return self.defaults.sample_limit if step.sample_limit is None else step.sample_limit
+
+    def unmasked_columns(self, step: Step) -> list[str]:
+        """Columns of the step whose sample values are not masked in events (pipeline and step lists)."""
+        return sorted({*self.defaults.unmasked_columns, *step.unmasked_columns})
 
     def skip_on_failure(self, step: Step) -> bool:
         return self.defaults.skip_on_failure if step.skip_on_failure is None else step.skip_on_failure

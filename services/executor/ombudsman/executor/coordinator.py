@@ -16,15 +16,17 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import Actor, EventEnvelope, Metadata, new_id
+from ombudsman.contracts.privacy import mask_result, redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.runtime import ServiceContext
-from ombudsman.executor import domain
+from ombudsman.executor import domain, private
 from ombudsman.executor.projections import SCHEMA
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
 
@@ -34,6 +36,8 @@ CONFLICT_RETRIES = 20
 REQUEST_TIMEOUT = 30.0
 # (stream id, expected version, events): one stream's part of an append
 Append = tuple[str, int, Sequence[Event]]
+# a write to the executor's private tables, in the same transaction as the events
+PrivateWrite = Callable[[AsyncConnection], Awaitable[None]]
 
 
 def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
@@ -52,6 +56,20 @@ def is_race(exc: Conflict) -> bool:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def queued_run(run_id: str, yaml_text: str, **decision: Any) -> tuple[ev.RunQueued, list[PrivateWrite]]:
+    """The RunQueued of a new run, its pipeline redacted (no secret enters an event), and the private
+    write keeping the YAML as given when redaction changed it (the worker runs from that)."""
+    redacted = redact_pipeline_yaml(yaml_text)
+    queued = domain.queue_run(run_id, redacted, **decision)
+    if redacted == yaml_text:
+        return queued, []
+
+    async def keep(conn: AsyncConnection) -> None:
+        await private.keep_pipeline(conn, private.run_key(run_id), yaml_text)
+
+    return queued, [keep]
 
 
 class Coordinator:
@@ -79,8 +97,9 @@ class Coordinator:
         async with self.ctx.engine.connect() as conn:
             return await self.ctx.store.load_stream(conn, stream_id)
 
-    async def _append(self, meta: Metadata, *appends: Append) -> None:
-        """Append to one or more streams in one unit of work (events, outbox, read models).
+    async def _append(self, meta: Metadata, *appends: Append, private_writes: Sequence[PrivateWrite] = ()) -> None:
+        """Append to one or more streams in one unit of work (events, outbox, read models, and the
+        private rows of `private_writes`).
 
         Raises Conflict when a stream moved past its expected version (another writer got there first)."""
         appends = tuple(a for a in appends if a[2])
@@ -89,6 +108,17 @@ class Coordinator:
         async with self.ctx.uow() as uow:
             for stream_id, expected_version, events in appends:
                 await uow.emit(stream_id, events, meta, expected_version=expected_version)
+            for write in private_writes:
+                await write(uow.conn)
+
+    async def _kept_pipeline(self, key: str) -> str | None:
+        async with self.ctx.engine.connect() as conn:
+            return await private.pipeline_of(conn, key)
+
+    def masked(self, result: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+        """A step result as it may enter an event: samples bounded, personal values masked."""
+        key = self.settings.executor_mask_key.encode() if self.settings.executor_mask_key else None
+        return mask_result(result, limit=self.settings.executor_event_sample_rows, keep=keep, key=key)
 
     async def _fetch(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
         async with self.ctx.engine.connect() as conn:
@@ -162,11 +192,11 @@ class Coordinator:
                         name: str | None, meta: Metadata, only: list[str] | None = None,
                         max_parallel: int | None = None, retry_of: str | None = None) -> str:
         run_id = new_id()
-        queued = domain.queue_run(
+        queued, keep = queued_run(
             run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name, only=only,
             max_parallel=max_parallel or self.settings.executor_run_parallel, retry_of=retry_of,
         )
-        await self._append(meta, (run_id, 0, [queued]))
+        await self._append(meta, (run_id, 0, [queued]), private_writes=keep)
         self.active_runs.add(run_id)
         await self.advance(run_id, meta)
         return run_id
@@ -231,6 +261,7 @@ class Coordinator:
             table = str(spec_step.source_table) if spec_step.source_table else None
             scope = state.project_id or f"pipeline:{state.pipeline_name}"
             appends: list[Append] = []
+            unmasked = spec.unmasked_columns(spec_step)
             if status == "failed":
                 fp = domain.fingerprint(scope, step, spec_step.validator, table, result)
                 accepted = await self._accepted(fp)
@@ -245,13 +276,19 @@ class Coordinator:
                         discrepancy_id=discrepancy_id, run_id=run_id, step=step, project_id=state.project_id,
                         pipeline=state.pipeline_name, type=domain.discrepancy_type(spec_step.validator, result),
                         severity=result.get("severity") or spec.severity(spec_step), table=table,
-                        columns=list(result.get("affected_columns") or []), message=str(result.get("message", "")),
-                        sample=list(result.get("sample") or [])[:20], fingerprint=fp,
+                        columns=list(result.get("affected_columns") or []),
+                        message=str(self.masked({"message": result.get("message", "")}, unmasked)["message"]),
+                        sample=list(self.masked(result, unmasked).get("sample") or [])[:20], fingerprint=fp,
                     )
                     appends.append((discrepancy_id, 0, [recorded]))
-            decided = domain.record_step_result(state, step, status, {**result, "status": status})
+            full = {**result, "status": status}
+            decided = domain.record_step_result(state, step, status, self.masked(full, unmasked))
             appends.insert(0, (run_id, state.version, decided))
-            await self._append(meta, *appends)
+
+            async def keep(conn: AsyncConnection) -> None:
+                await private.keep_result(conn, run_id, step, full)
+
+            await self._append(meta, *appends, private_writes=[keep])
             return True, state
 
         recorded, state = await self._retrying(run_id, go)
@@ -289,7 +326,8 @@ class Coordinator:
             return {"action": "done"}
         if state.status == "cancelled":
             return {"action": "cancelled"}
-        return {"action": "run", "pipeline_yaml": state.pipeline_yaml, "project_id": state.project_id}
+        kept = await self._kept_pipeline(private.run_key(run_id))
+        return {"action": "run", "pipeline_yaml": kept or state.pipeline_yaml, "project_id": state.project_id}
 
     async def worker_lost(self, stream_seq: int, deliveries: int) -> None:
         """A work message ran out of deliveries: its step ends as `error: worker lost`."""
@@ -330,13 +368,22 @@ class Coordinator:
                 raise Invalid(f"pipelines[{i}]: give project_id and pipeline_id, or pipeline_yaml",
                               {"field": f"pipelines[{i}]"})
             clean.append({k: item[k] for k in ("project_id", "pipeline_id", "pipeline_yaml", "name") if item.get(k)})
+            if clean[-1].get("pipeline_yaml"):
+                clean[-1]["pipeline_yaml"] = redact_pipeline_yaml(str(item["pipeline_yaml"]))
         max_parallel = 1 if payload.get("sequential") else int(payload.get("max_parallel") or 4)
         if max_parallel < 1:
             raise Invalid("max_parallel: must be at least 1", {"field": "max_parallel"})
         batch_id = new_id()
         created = ev.BatchCreated(batch_id=batch_id, name=name, pipelines=clean, max_parallel=max_parallel,
                                   continue_on_error=bool(payload.get("continue_on_error", True)))
-        await self._append(meta, (batch_id, 0, [created]))
+        secret = {i: str(item["pipeline_yaml"]) for i, item in enumerate(pipelines)
+                  if item.get("pipeline_yaml") and clean[i]["pipeline_yaml"] != item["pipeline_yaml"]}
+
+        async def keep(conn: AsyncConnection) -> None:
+            for index, yaml_text in secret.items():
+                await private.keep_pipeline(conn, private.batch_key(batch_id, index), yaml_text)
+
+        await self._append(meta, (batch_id, 0, [created]), private_writes=[keep] if secret else [])
         return batch_id
 
     async def execute_batch(self, batch_id: str, meta: Metadata) -> dict[str, Any]:
@@ -353,8 +400,9 @@ class Coordinator:
 
     async def _pipeline_of(self, batch: domain.BatchState, index: int, meta: Metadata) -> tuple[str, str | None, str | None, str]:
         item = batch.pipelines[index]
+        inline = item.get("pipeline_yaml") and await self._kept_pipeline(private.batch_key(batch.batch_id, index))
         yaml_text, found_name = await self.resolve_pipeline(
-            item.get("project_id"), item.get("pipeline_id"), item.get("pipeline_yaml"), meta)
+            item.get("project_id"), item.get("pipeline_id"), inline or item.get("pipeline_yaml"), meta)
         return yaml_text, item.get("project_id"), item.get("pipeline_id"), item.get("name") or found_name or ""
 
     async def advance_batch(self, batch_id: str, meta: Metadata = SERVICE_META) -> None:
@@ -367,21 +415,23 @@ class Coordinator:
             launch, decided = domain.advance_batch(batch, now_utc())
             appends: list[Append] = [(batch_id, batch.version, decided)]
             batch_events: list[Event] = []
+            keeps: list[PrivateWrite] = []
             for index in launch:
                 yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
                 run_id = new_id()
                 only = batch.retry_steps.get(index)
-                queued = domain.queue_run(
+                queued, keep = queued_run(
                     run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name or None,
                     batch_id=batch_id, only=only, max_parallel=self.settings.executor_run_parallel,
                     retry_of=batch.runs.get(index) if only is not None else None,
                 )
+                keeps += keep
                 appends.append((run_id, 0, [queued]))
                 batch_events.append(ev.BatchPipelineStarted(batch_id=batch_id, index=index, run_id=run_id))
                 launched.append(run_id)
             if batch_events:
                 appends[0] = (batch_id, batch.version, batch_events)
-            await self._append(meta, *appends)
+            await self._append(meta, *appends, private_writes=keeps)
 
         await self._retrying(batch_id, go)
         for run_id in launched:
@@ -545,7 +595,10 @@ class Coordinator:
     # --- retention ------------------------------------------------------------------------
 
     async def archive_results(self, older_than: timedelta, meta: Metadata = SERVICE_META) -> int:
-        """Archive (gzip) the step results of runs finished before now - older_than."""
+        """Archive (gzip) the step results of runs finished before now - older_than; remove the private
+        rows (full samples, inline-secret pipelines) older than the private retention."""
+        async with self.ctx.engine.begin() as conn:
+            await private.purge(conn, now_utc() - timedelta(days=self.settings.executor_private_retention_days))
         cutoff = now_utc() - older_than
         run_ids = [r.run_id for r in await self._fetch(
             f"SELECT run_id FROM {SCHEMA}.runs WHERE finished_at < :cutoff AND NOT archived"

@@ -16,7 +16,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import domain, exports
+from ombudsman.executor import domain, exports, private
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -247,6 +247,12 @@ class Handlers:
                 archived = json.loads(gzip.decompress(archive.content))
                 for r in rows:
                     r["result"] = archived.get(r["step"])
+        # the full results (unmasked samples) while the private store keeps them; else the event's copy
+        async with self.c.ctx.engine.connect() as conn:
+            full = await private.full_results(conn, run_id)
+        for r in rows:
+            if r["step"] in full:
+                r["result"] = full[r["step"]]
         return rows
 
     async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:

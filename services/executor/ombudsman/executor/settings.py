@@ -23,6 +23,13 @@ class ExecutorSettings(Settings):
     executor_run_parallel: int = Field(default=4, ge=1)
     executor_retention_days: float = Field(default=90.0, gt=0)
     executor_tick_seconds: float = Field(default=1.0, gt=0)  # schedules and retention checks
+    # events carry no personal values: StepCompleted/DiscrepancyRecorded keep at most this many sample
+    # rows, personal columns masked (`***`, or with a mask key `***:<keyed digest>` so equal values
+    # show as equal); the full results and inline-secret pipelines stay in the executor's private
+    # tables (private.py) this many days
+    executor_event_sample_rows: int = Field(default=20, ge=0, le=100)
+    executor_mask_key: str = ""
+    executor_private_retention_days: float = Field(default=30.0, gt=0)
     worker_concurrency: int = Field(default=2, ge=1)
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused

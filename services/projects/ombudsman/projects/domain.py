@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ombudsman.contracts import events as ev
+from ombudsman.contracts.privacy import pipeline_secrets, redact_text, redact_url
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 from ombudsman.contracts.state.project import UPDATABLE_FIELDS, ProjectState
@@ -24,7 +25,6 @@ KIND_BY_SCHEME = {
     "mssql+pyodbc": "sqlserver",
     "sqlserver": "sqlserver",
 }
-SECRET_PARAMS = {"password", "pwd", "token", "private_key", "private_key_passphrase", "secret", "passcode"}
 MASK = "****"
 
 
@@ -128,25 +128,13 @@ def connection_kind(url: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password and secret query parameters replaced by ****."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + MASK
-        netloc = f"{userinfo}@{host}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if any(k.lower() in SECRET_PARAMS for k, _ in pairs):
-        query = urlencode([(k, MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs], safe="*/:")
-    else:
-        query = parts.query
-    masked = f"{parts.scheme}://{netloc}{parts.path}"
-    if query:
-        masked += f"?{query}"
-    if parts.fragment:
-        masked += f"#{parts.fragment}"
-    return masked
+    """The URL with its password and secret query parameters replaced by **** (contracts.privacy)."""
+    return redact_url(url, mask=MASK)
+
+
+def redact_text_masked(text: str) -> str:
+    """Every URL in `text` (an error message of a driver) with its secrets replaced by ****."""
+    return redact_text(text, mask=MASK)
 
 
 def add_connection(state: ProjectState, cmd: AddConnection) -> list[Event]:
@@ -188,6 +176,16 @@ def pipeline_id_for(name: str) -> str:
     return slug or "pipeline"
 
 
+def require_no_inline_secrets(yaml_text: str, prefix: str = "") -> None:
+    """A saved pipeline names its secrets (`${VAR}` or a project connection), never holds one:
+    raise Invalid naming the field, e.g. `connections.source.url: inline password; use ...`."""
+    found = pipeline_secrets(yaml_text)
+    if found:
+        errors = [prefix + f for f in found]
+        raise Invalid("; ".join(errors) if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} more)",
+                      {"field": prefix + found[0].split(":", 1)[0], "errors": errors})
+
+
 def save_pipeline(state: ProjectState, cmd: SavePipeline) -> tuple[str, list[Event]]:
     """Events saving a pipeline (its YAML already validated by the caller) and its id."""
     ids, events = save_pipelines(state, [cmd])
@@ -198,6 +196,8 @@ def save_pipelines(state: ProjectState, cmds: list[SavePipeline]) -> tuple[list[
     """Events saving several pipelines of one project (YAML validated by the caller) and their ids."""
     for cmd in cmds:
         require_existing(state, cmd.project_id)
+    for index, cmd in enumerate(cmds):
+        require_no_inline_secrets(cmd.yaml, "" if len(cmds) == 1 else f"pipelines[{index}].")
     ids = [cmd.pipeline_id or pipeline_id_for(cmd.name) for cmd in cmds]
     return ids, [
         ev.PipelineSaved(project_id=cmd.project_id, pipeline_id=pipeline_id, name=cmd.name, yaml=cmd.yaml,

@@ -176,12 +176,14 @@ def _scrub(message: str, url: str) -> str:
     """Remove any secret of `url` from an error message."""
     from urllib.parse import parse_qsl, unquote, urlsplit
 
+    from ombudsman.contracts.privacy import SECRET_PARAMS
+
     parts = urlsplit(url)
-    secrets_in_url = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() in domain.SECRET_PARAMS]
+    secrets_in_url = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS]
     for secret in secrets_in_url:
         if secret:
             message = message.replace(secret, domain.MASK).replace(unquote(secret), domain.MASK)
-    return message.replace(url, domain.mask_url(url))
+    return domain.redact_text_masked(message.replace(url, domain.mask_url(url)))
 
 
 class SchemaMapping(BaseModel):

@@ -1,0 +1,78 @@
+"""The executor's private store: what must never enter an event, kept in its own schema only.
+
+- `pipeline_secrets`: the pipeline YAML as given, when it held secrets inline (an inline run or an
+  inline pipeline of a batch). Events carry the redacted YAML (`contracts.privacy`); the worker gets
+  this text from the `step_task` query to open its connections. Keyed by `run:<run_id>` or
+  `batch:<batch_id>:<index>` (a batch's runs and retries are queued from it).
+- `step_samples`: each step's full result (unmasked sample rows, up to the engine's sample limit).
+  `StepCompleted` carries a bounded, masked copy; the run/step read queries show this one while it
+  is kept.
+
+Both are removed after `executor_private_retention_days` (settings) by the clock; they are not read
+models (a replay does not rebuild them; after retention the masked event content is what remains).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ombudsman.executor.projections import SCHEMA
+
+TABLES = (
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.pipeline_secrets (
+        key text PRIMARY KEY, pipeline_yaml text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.step_samples (
+        run_id text NOT NULL, step text NOT NULL, result jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, step))""",
+    f"CREATE INDEX IF NOT EXISTS step_samples_recorded ON {SCHEMA}.step_samples (recorded_at)",
+)
+
+
+def run_key(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def batch_key(batch_id: str, index: int) -> str:
+    return f"batch:{batch_id}:{index}"
+
+
+async def keep_pipeline(conn: AsyncConnection, key: str, pipeline_yaml: str) -> None:
+    """Keep the YAML (with its secrets) of a run or of a batch's pipeline."""
+    await conn.execute(text(
+        f"INSERT INTO {SCHEMA}.pipeline_secrets (key, pipeline_yaml) VALUES (:k, :y) "
+        "ON CONFLICT (key) DO UPDATE SET pipeline_yaml=excluded.pipeline_yaml"), {"k": key, "y": pipeline_yaml})
+
+
+async def pipeline_of(conn: AsyncConnection, key: str) -> str | None:
+    """The YAML kept under `key`, or None (the pipeline had no inline secret, or retention removed it)."""
+    row = (await conn.execute(text(f"SELECT pipeline_yaml FROM {SCHEMA}.pipeline_secrets WHERE key=:k"),
+                              {"k": key})).first()
+    return row.pipeline_yaml if row else None
+
+
+async def keep_result(conn: AsyncConnection, run_id: str, step: str, result: dict[str, Any]) -> None:
+    """Keep a step's full result (its first recording wins, like the event's)."""
+    await conn.execute(text(
+        f"INSERT INTO {SCHEMA}.step_samples (run_id, step, result) VALUES (:r, :s, CAST(:res AS jsonb)) "
+        "ON CONFLICT DO NOTHING"), {"r": run_id, "s": step, "res": json.dumps(result, default=str)})
+
+
+async def full_results(conn: AsyncConnection, run_id: str) -> dict[str, dict[str, Any]]:
+    """The kept full results of a run's steps, by step id."""
+    rows = (await conn.execute(text(f"SELECT step, result FROM {SCHEMA}.step_samples WHERE run_id=:r"),
+                               {"r": run_id})).all()
+    return {r.step: (json.loads(r.result) if isinstance(r.result, str) else r.result) for r in rows}
+
+
+async def purge(conn: AsyncConnection, before: datetime) -> int:
+    """Remove what was kept before `before`; how many rows went."""
+    removed = 0
+    for table, column in (("step_samples", "recorded_at"), ("pipeline_secrets", "created_at")):
+        result = await conn.execute(text(f"DELETE FROM {SCHEMA}.{table} WHERE {column} < :t"), {"t": before})
+        removed += result.rowcount or 0
+    return removed
