@@ -107,8 +107,8 @@ class UsersProjection(Projection):
     """`gateway.users`: one row per user, from the user events."""
 
     name = "users"
-    event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserRoleChanged",
-                             "UserLoggedOut"})
+    event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserUnlocked",
+                             "UserRoleChanged", "UserLoggedOut"})
     replay_source = "store"
 
     async def setup(self, conn: AsyncConnection) -> None:
