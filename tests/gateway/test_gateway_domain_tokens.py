@@ -44,9 +44,14 @@ def test_lockout_on_the_fifth_failure_and_reset_by_success() -> None:
     assert [type(e).__name__ for e in events] == ["LoginFailed", "UserLockedOut"]
     state = _fold(events, state)
     assert state.locked(NOW + timedelta(minutes=14)) and not state.locked(NOW + timedelta(minutes=15, seconds=1))
-    # While locked even a right password decides nothing.
+    # While the flag is up, a source that failed before decides nothing, even with a right password;
+    # another source is judged on its password (the flag slows, it never locks the owner out).
     assert domain.login(state, password_ok=True, now=NOW + timedelta(minutes=1), threshold=5,
-                        lockout=timedelta(minutes=15)) == []
+                        lockout=timedelta(minutes=15), source_failed_before=True) == []
+    assert [type(e).__name__ for e in domain.login(state, password_ok=True, now=NOW + timedelta(minutes=1),
+                                                   threshold=5, lockout=timedelta(minutes=15))] == ["UserLoggedIn"]
+    unlocked = _fold(domain.unlock(state), state)
+    assert unlocked.locked_until is None and unlocked.failed_attempts == 0
     later = NOW + timedelta(minutes=16)
     state = _fold(domain.login(state, password_ok=True, now=later, threshold=5, lockout=timedelta(minutes=15)), state)
     assert state.failed_attempts == 0 and state.locked_until is None

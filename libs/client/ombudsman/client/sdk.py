@@ -158,6 +158,10 @@ class OmbudsmanClient:
     def set_role(self, user_id: str, role: Role) -> User:
         return User.model_validate(self._json("PATCH", f"/users/{_seg(user_id)}", json_body={"role": role}))
 
+    def unlock_user(self, user_id: str) -> User:
+        """Admin: clear a user's lockout flag and login throttles."""
+        return User.model_validate(self._json("POST", f"/users/{_seg(user_id)}/unlock"))
+
     # --- projects --------------------------------------------------------------------------------
 
     def list_projects(self, offset: int = 0, limit: int = 50, status: str | None = None, q: str | None = None) -> Page:

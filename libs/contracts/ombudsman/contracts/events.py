@@ -349,6 +349,15 @@ class UserLockedOut(Event):
 
 
 @event
+class UserUnlocked(Event):
+    """An admin cleared a user's lockout flag and login throttles (who: the envelope's actor)."""
+
+    stream_type = "user"
+    user_id: str
+    username: str
+
+
+@event
 class UserRoleChanged(Event):
     stream_type = "user"
     user_id: str

@@ -12,7 +12,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import typer
 
 from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from ombudsman.eventstore.roles import provision_roles, read_or_create_secret
 
 SERVICES = ["projects", "metadata", "executor", "workload", "audit"]
 GATEWAY = "gateway"
@@ -67,11 +67,31 @@ def home_dir() -> Path:
 def _secret(home: Path, name: str, env: str) -> str:
     if os.environ.get(env):
         return os.environ[env]
-    path = home / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return read_or_create_secret(home / name)
+
+
+# The secrets each process is given (nothing else: a service never holds another's key).
+SECRET_FILES = {"OMB_SECRET_KEY": "secret.key", "OMB_JWT_SECRET": "jwt.key", "OMB_ALERT_SECRET": "alert.key"}
+SECRETS_OF = {
+    "projects": ("OMB_SECRET_KEY",),  # encrypts connection secrets
+    "audit": ("OMB_SECRET_KEY", "OMB_ALERT_SECRET"),  # seeds the archive signing key; signs webhooks
+    GATEWAY: ("OMB_JWT_SECRET",),
+}
+_PER_PROCESS = (*SECRET_FILES, "OMB_DATABASE_URL", "OMB_MIGRATION_DATABASE_URL",
+                "OMB_BUS_TOKEN_PRIVATE_KEY", "OMB_NATS_USER", "OMB_NATS_PASSWORD")
+
+
+def _database_urls(stack: Stack, services: list[str], embedded: bool) -> dict[str, dict[str, str]]:
+    """Per service: its OMB_DATABASE_URL (and OMB_MIGRATION_DATABASE_URL), as its own role when the
+    launcher runs PostgreSQL or OMB_DB_ROLES=per-service (OMB_DATABASE_URL is then a superuser's)."""
+    if not (embedded or os.environ.get("OMB_DB_ROLES") == "per-service"):
+        return {s: {"OMB_DATABASE_URL": stack.database_url} for s in services}
+    dbs = asyncio.run(provision_roles(stack.database_url, services, stack.home, enforce_passwords=embedded))
+    urls = {s: {"OMB_DATABASE_URL": d.url} for s, d in dbs.items()}
+    for service, d in dbs.items():
+        if d.migration_url:
+            urls[service]["OMB_MIGRATION_DATABASE_URL"] = d.migration_url
+    return urls
 
 
 def _alive(pid: int | None) -> bool:
@@ -183,39 +203,41 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         port = free_port()
     stack.gateway_url = f"http://127.0.0.1:{port}"
     env = {
-        # the bus token's private key goes to the gateway alone (natsauth.process_env), whatever this shell holds
-        **{k: v for k, v in os.environ.items() if k not in ("OMB_BUS_TOKEN_PRIVATE_KEY", "OMB_NATS_USER",
-                                                             "OMB_NATS_PASSWORD")},
+        # secrets, database roles and bus credentials are given per process (the bus token's private
+        # key to the gateway alone), whatever this shell holds
+        **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
         "OMB_NATS_URL": stack.nats_url,
-        "OMB_DATABASE_URL": stack.database_url,
-        "OMB_SECRET_KEY": _secret(home, "secret.key", "OMB_SECRET_KEY"),
-        "OMB_JWT_SECRET": _secret(home, "jwt.key", "OMB_JWT_SECRET"),
         "OMB_GATEWAY_PORT": str(port),
         "OMB_HOME": str(home),
         "PYTHONUNBUFFERED": "1",
     }
+    keys = {env_name: _secret(home, file, env_name) for env_name, file in SECRET_FILES.items()}
+    runnable = [s for s in SERVICES if _module_runnable(f"ombudsman.{s}")]
+    has_gateway = _module_runnable("ombudsman.gateway")
+    databases = _database_urls(stack, runnable + ([GATEWAY] if has_gateway else []), embedded=pg is not None)
 
-    def spawn(label: str, args: list[str]) -> None:
+    def spawn(label: str, args: list[str], service: str) -> None:
+        own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
         log = open(home / "logs" / f"{label}.log", "ab")
         principal = "worker" if label.startswith("worker-") else label
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args], env={**env, **natsauth.process_env(home, principal, passwords)},
+            [sys.executable, "-m", *args], env={**own, **natsauth.process_env(home, principal, passwords)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
         )
         stack.processes[label] = proc.pid
 
     started: list[str] = []
     for service in SERVICES:
-        if _module_runnable(f"ombudsman.{service}"):
-            spawn(service, [f"ombudsman.{service}"])
+        if service in runnable:
+            spawn(service, [f"ombudsman.{service}"], service)
             started.append(service)
         else:
             typer.secho(f"  {service}: not installed, skipped", fg="yellow", err=True)
     if "executor" in started:
         for i in range(workers):
-            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"])
-    if _module_runnable("ombudsman.gateway"):
-        spawn(GATEWAY, ["ombudsman.gateway"])
+            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"], "executor")
+    if has_gateway:
+        spawn(GATEWAY, ["ombudsman.gateway"], GATEWAY)
     stack.save()
 
     try:

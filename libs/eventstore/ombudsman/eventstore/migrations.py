@@ -26,11 +26,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ombudsman.eventstore.db import create_engine, quote_ident
 
 
+def create_schema_sql(schema: str) -> str:
+    """`CREATE SCHEMA IF NOT EXISTS` that needs no CREATE privilege on the database when the schema
+    exists (a service role owns its schema but may not create schemas; ombudsman.eventstore.roles)."""
+    literal = "'" + schema.replace("'", "''") + "'"
+    return (f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {literal}) THEN "
+            f"CREATE SCHEMA {quote_ident(schema)}; END IF; END $$")
+
+
 def event_tables_ddl(schema: str) -> list[str]:
     """DDL (idempotent) of `<schema>.events`, `<schema>.outbox` and `<schema>.tracking`."""
     s = quote_ident(schema)
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        create_schema_sql(schema),
         f"""CREATE TABLE IF NOT EXISTS {s}.events (
             global_position bigserial PRIMARY KEY,
             event_id text NOT NULL,
@@ -117,7 +125,7 @@ async def run_migrations(url_or_engine: str | AsyncEngine, schema: str, script_l
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": schema_lock_key(schema)})
-            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+            await conn.execute(text(create_schema_sql(schema)))
             await conn.execute(text(f"SET LOCAL search_path TO {schema}, public"))
             await conn.run_sync(_upgrade, schema, location)
     finally:

@@ -189,7 +189,7 @@ class Service:
     async def _start(self, database_url: str, nats_url: str) -> None:
         self.engine = create_engine(database_url, pool_size=self.settings.db_pool_size)
         if self.migrations is not None:
-            await run_migrations(self.engine, self.schema, self.migrations)
+            await run_migrations(self.settings.migration_database_url or self.engine, self.schema, self.migrations)
         else:
             async with self.engine.begin() as conn:
                 await ensure_event_tables(conn, self.schema)

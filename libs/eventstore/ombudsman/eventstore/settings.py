@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMB_", extra="ignore")
 
     database_url: str | None = Field(default=None, description="libpq URI of PostgreSQL")
+    # The role that owns the service's schema and runs its migrations, when it is not the runtime
+    # role (the audit service: its runtime role may only INSERT and SELECT audit.event_log).
+    migration_database_url: str | None = Field(default=None, repr=False,
+                                               description="libpq URI used for migrations only")
     nats_url: str | None = Field(default=None, description="NATS server URL(s), comma separated")
     nats_user: str | None = Field(default=None, description="this process's NATS user (contracts.access)")
     nats_password: str | None = Field(default=None, repr=False, description="its NATS password")
@@ -33,6 +37,15 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(default=30.0, gt=0, description="how long start-up waits for NATS")
     # the folder the gateway shares with services for uploaded files (Query Store exports, DDL files)
     workload_upload_dir: Path | None = None
+
+    def require_secret(self, field: str, env: str, purpose: str, min_length: int = 16) -> str:
+        """The secret in `field`, or a RuntimeError naming `env` (a service refuses to start without it)."""
+        value = getattr(self, field) or ""
+        if len(value) < min_length:
+            state = "is not set" if not value else f"is shorter than {min_length} characters"
+            raise RuntimeError(f"{env} {state}: it {purpose}. `ombudsman up` generates it under OMB_HOME; "
+                               "a deployment must set it from a secret store (there is no default key).")
+        return str(value)
 
     def upload_dir(self) -> Path:
         """`OMB_WORKLOAD_UPLOAD_DIR`, else `<OMB_HOME>/uploads` (resolved)."""

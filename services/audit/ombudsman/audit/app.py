@@ -28,13 +28,16 @@ class AuditService(Service):
     writer_start_from: int | None = None  # re-read the stream from this sequence (redelivery drills)
 
     async def start(self) -> None:
+        # No key, no start (checked before anything is opened): archive signing and webhook HMAC.
+        self.settings.require_secret("secret_key", "OMB_SECRET_KEY", "seeds the key that signs audit archive segments")
+        secret = alert_secret(self.settings)
         await super().start()
         self.writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from,  # type: ignore[arg-type]
                                   on_rejected=self._record_refused)
         await self.writer.start()
         self._stop_delivery = asyncio.Event()
         self._delivery = asyncio.create_task(
-            delivery_loop(self.engine, alert_secret(self.settings), self._record_fired, self._stop_delivery)  # type: ignore[arg-type]
+            delivery_loop(self.engine, secret, self._record_fired, self._stop_delivery)  # type: ignore[arg-type]
         )
 
     async def stop(self) -> None:
@@ -94,13 +97,20 @@ class AuditService(Service):
 
 
 def alert_secret(settings: Settings) -> str:
-    """The HMAC key of webhook signatures: OMB_ALERT_SECRET, else derived from OMB_SECRET_KEY."""
+    """The HMAC key of webhook signatures: OMB_ALERT_SECRET (`ombudsman up` generates it), else
+    derived from OMB_SECRET_KEY (older deployments). Neither set: RuntimeError naming both; there is
+    no constant fallback key."""
     import os
 
-    explicit = os.environ.get("OMB_ALERT_SECRET")
+    explicit = os.environ.get("OMB_ALERT_SECRET", "")
     if explicit:
+        if len(explicit) < 16:
+            raise RuntimeError("OMB_ALERT_SECRET is shorter than 16 characters: it signs alert webhooks")
         return explicit
-    return hashlib.sha256(f"alerts:{settings.secret_key or 'ombudsman'}".encode()).hexdigest()
+    if not settings.secret_key:
+        raise RuntimeError("OMB_ALERT_SECRET is not set (nor OMB_SECRET_KEY to derive it from): it signs "
+                           "alert webhooks. `ombudsman up` generates it; a deployment must set it.")
+    return hashlib.sha256(f"alerts:{settings.secret_key}".encode()).hexdigest()
 
 
 def create_service(settings: Settings | None = None) -> AuditService:

@@ -349,3 +349,31 @@ async def chain_rows(
                 envelope = {"__altered_copy__": json.loads(envelope_text)}
             yield ChainRow(position=int(pos), prev_hash=str(prev_hash), hash=str(digest), envelope=envelope)
             position = int(pos)
+
+
+def grants_ddl(schema: str = SCHEMA) -> list[str]:
+    """Revoke changing privileges on the append-only tables from every role but their owner, and
+    the owner's function that deletes archived rows (idempotent; see migration 0003)."""
+    return [
+        f"""DO $$ DECLARE g record; BEGIN
+              FOR g IN SELECT DISTINCT grantee, table_name FROM information_schema.role_table_grants
+                       WHERE table_schema = '{schema}' AND table_name IN ('event_log', 'archive_segments')
+                         AND privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER')
+                         AND grantee <> (SELECT tableowner FROM pg_tables
+                                         WHERE schemaname = '{schema}' AND tablename = table_name)
+              LOOP
+                EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %I.%I FROM %I',
+                               '{schema}', g.table_name, g.grantee);
+              END LOOP;
+            END $$""",
+        f"""CREATE OR REPLACE FUNCTION {schema}.delete_archived(first_position bigint, last_position bigint)
+            RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
+            DECLARE removed bigint;
+            BEGIN
+              PERFORM set_config('omb.audit_archiving', 'on', true);
+              DELETE FROM {schema}.event_log WHERE position BETWEEN first_position AND last_position;
+              GET DIAGNOSTICS removed = ROW_COUNT;
+              PERFORM set_config('omb.audit_archiving', 'off', true);
+              RETURN removed;
+            END $$""",
+    ]

@@ -62,8 +62,8 @@ def archive_dir(settings: Settings) -> Path:
 
 
 def archive_seed(settings: Settings) -> bytes:
-    """The Ed25519 seed that signs segments (derived from OMB_SECRET_KEY)."""
-    return signing_seed(settings.secret_key or "ombudsman")
+    """The Ed25519 seed that signs segments (derived from OMB_SECRET_KEY; RuntimeError without it)."""
+    return signing_seed(settings.require_secret("secret_key", "OMB_SECRET_KEY", "seeds the key that signs audit archive segments"))
 
 
 def archive_public_key(settings: Settings) -> str:
@@ -149,12 +149,12 @@ async def archive(ctx: ServiceContext, before: datetime, meta: Metadata) -> dict
              "head": head_hash, "before": before, "sha": digest, "key": manifest.public_key,
              "manifest": manifest.model_dump_json(), "by": meta.actor.name or meta.actor.id},
         )
-        await conn.execute(text("SELECT set_config('omb.audit_archiving', 'on', true)"))
+        # The owner's SECURITY DEFINER function: the runtime role holds no DELETE on the log, and the
+        # guard trigger lets only rows inside a recorded segment go.
         removed = (
-            await conn.execute(text(f"DELETE FROM {SCHEMA}.event_log WHERE position BETWEEN :f AND :l"),
+            await conn.execute(text(f"SELECT {SCHEMA}.delete_archived(:f, :l)"),
                                {"f": manifest.first_position, "l": last})
-        ).rowcount
-        await conn.execute(text("SELECT set_config('omb.audit_archiving', 'off', true)"))
+        ).scalar_one()
         if removed != count:
             raise Conflict(f"archiving removed {removed} rows, expected {count}; nothing was archived")
         await uow.emit("archive", [ev.AuditArchived(

@@ -33,6 +33,13 @@ def serve(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand:
         return
     settings = GatewaySettings()
+    from ombudsman.gateway.auth import TokenService
+
+    try:  # refuse to start without signing keys, with one clear line instead of a traceback
+        TokenService(settings)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(level=logging.INFO, format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.run("ombudsman.gateway.app:app_factory", factory=True, host=settings.gateway_host,

@@ -89,6 +89,9 @@ class TokenService:
             if not self._sign_key or not self._verify_key:
                 raise ValueError("RS256 needs OMB_JWT_PRIVATE_KEY and OMB_JWT_PUBLIC_KEY")
         else:
+            if not settings.jwt_secret:
+                raise ValueError("OMB_JWT_SECRET is not set: it signs access tokens (`ombudsman up` generates it; "
+                                 "a deployment must set it, there is no default key)")
             if len(settings.jwt_secret) < 32:
                 raise ValueError("OMB_JWT_SECRET must be at least 32 characters")
             self._sign_key = self._verify_key = settings.jwt_secret

@@ -76,6 +76,9 @@ def apply(state: UserState, envelope: EventEnvelope) -> UserState:
         case ev.UserLockedOut():
             s.locked_until = datetime.fromisoformat(event.until)
             s.failed_attempts = 0
+        case ev.UserUnlocked():
+            s.locked_until = None
+            s.failed_attempts = 0
         case ev.UserRoleChanged():
             s.role = event.role
         case _:
@@ -97,13 +100,19 @@ def register(state: UserState, user_id: str, username: str, role: Role) -> list[
 
 
 def login(
-    state: UserState, *, password_ok: bool, now: datetime, threshold: int, lockout: timedelta
+    state: UserState, *, password_ok: bool, now: datetime, threshold: int, lockout: timedelta,
+    source_failed_before: bool = False,
 ) -> list[Event]:
-    """Events of one login attempt. A locked account fails without counting; the attempt that
-    reaches `threshold` failures locks the account until `now + lockout`."""
+    """Events of one login attempt (ombudsman.gateway.throttle explains the design).
+
+    The account's lockout is a flag that slows, not a lock: while it is up, an attempt from a
+    source (client address) that has already failed on this account decides nothing (no events);
+    any other source is judged on its password, so an attacker cannot lock the owner out. The
+    attempt that brings the failures (from all sources) to `threshold` raises the flag until
+    `now + lockout`. A correct password clears the counter and the flag."""
     if not state.exists:
         raise NotFound("no such user")
-    if state.locked(now):
+    if state.locked(now) and source_failed_before:
         return []
     if password_ok:
         return [ev.UserLoggedIn(user_id=state.id, username=state.username)]
@@ -113,6 +122,13 @@ def login(
         until = (now + lockout).isoformat()
         events.append(ev.UserLockedOut(user_id=state.id, username=state.username, until=until))
     return events
+
+
+def unlock(state: UserState) -> list[Event]:
+    """An admin's unlock: clears the failure counter and the lockout flag (recorded even when clear)."""
+    if not state.exists:
+        raise NotFound("user not found")
+    return [ev.UserUnlocked(user_id=state.id, username=state.username)]
 
 
 def change_role(state: UserState, role: Role) -> list[Event]:

@@ -31,6 +31,12 @@ _CODE_BY_STATUS = {
 }
 
 
+class RateLimited(OmbudsmanError):
+    """429; `details.retry_after` (seconds) becomes the Retry-After header."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
 class ErrorBody(BaseModel):
     code: str = Field(description="not_found, conflict, invalid, forbidden, unauthorized, rate_limited, unavailable, timeout, internal")
     message: str

@@ -29,11 +29,18 @@ from ombudsman.gateway.auth import (
     new_refresh_token,
     verify_password,
 )
+from ombudsman.gateway.errors import RateLimited
 from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
+from ombudsman.gateway.throttle import LoginThrottle
 
 log = logging.getLogger("ombudsman.gateway.auth")
 AUTH_CACHE_SECONDS = 2.0
+
+
+def _invalid_login() -> Unauthorized:
+    """The one answer to every refused login: the same status, message and (empty) details."""
+    return Unauthorized("invalid username or password")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class UserService:
         self.settings = settings
         self.on_commit = on_commit
         self._auth_cache: dict[tuple[str, str], tuple[ActiveUser | None, float]] = {}
+        self.throttle = LoginThrottle(SCHEMA, settings)
+        # The login clock; tests replace it to move time without sleeping.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _uow(self) -> UnitOfWork:
         """One transaction: the user's events, their outbox rows and the users projection."""
@@ -168,9 +178,21 @@ class UserService:
         log.info("user registered: %s (%s)", cmd.username, cmd.role)
         return await self.get(user_id)
 
-    async def login(self, username: str, password: str) -> IssuedTokens:
-        """Tokens for a correct password; every attempt on a known user is an event."""
-        async with self.engine.connect() as conn:
+    async def login(self, username: str, password: str, ip: str = "unknown") -> IssuedTokens:
+        """Tokens for a correct password from a source that may try now.
+
+        Every refusal (unknown user, wrong password, throttled source, flagged account) is the same
+        `Unauthorized("invalid username or password")` after the same bcrypt work; only a client
+        address past its own per-IP budget gets 429 (ombudsman.gateway.throttle has the design).
+        """
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            ip_verdict = await self.throttle.check_ip(conn, ip, now)
+            if not ip_verdict.allowed:
+                log.info("login refused: client address throttled")
+                raise RateLimited("too many failed logins from this address; retry later",
+                                  {"retry_after": ip_verdict.retry_after})
+            verdict = await self.throttle.check_account(conn, username, ip, now)
             row = (
                 await conn.execute(
                     text(f"""SELECT u.id, c.password_hash FROM {SCHEMA}.users u
@@ -178,40 +200,53 @@ class UserService:
                     {"u": username},
                 )
             ).first()
-        if row is None:
+        if row is None or not verdict.allowed:
+            # Same bcrypt work as a real check: the answer's timing does not tell why it failed.
             await asyncio.to_thread(burn_password_check, password, self.settings.bcrypt_rounds)
-            log.info("login failed: unknown username")
-            raise Unauthorized("invalid username or password")
+            log.info("login failed: %s", "unknown username" if row is None else "source throttled")
+            if row is None and verdict.allowed:  # a refused attempt costs nothing more, known or not
+                async with self.engine.begin() as conn:
+                    await self.throttle.failed(conn, username, ip, now, account_flagged=False)
+            raise _invalid_login()
         user_id, password_hash = row.id, row.password_hash
         password_ok = await asyncio.to_thread(verify_password, password, password_hash)
-        now = datetime.now(UTC)
         for attempt in range(3):
             try:
                 async with self._uow() as uow:
                     state = domain.fold(await uow.load(user_id))
-                    if state.locked(now):
-                        log.info("login refused: %s is locked", state.username)
-                        raise Unauthorized("account is locked; try again later",
-                                           {"locked_until": state.locked_until.isoformat() if state.locked_until else None})
+                    flagged = state.locked(now)
                     events = domain.login(
                         state, password_ok=password_ok, now=now, threshold=self.settings.lockout_threshold,
                         lockout=timedelta(minutes=self.settings.lockout_minutes),
+                        source_failed_before=verdict.seen_failures,
                     )
                     meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
                     state = await self._emit(uow, state, user_id, events, meta)
-                    if not password_ok:
-                        log.info("login failed: %s (%d failures)", state.username, state.failed_attempts)
+                    if not events or not password_ok:
+                        await self.throttle.failed(uow.conn, username, ip, now,
+                                                   account_flagged=flagged or state.locked(now))
+                        log.info("login failed: %s (%d failures%s)", state.username, state.failed_attempts,
+                                 ", lockout flag up" if state.locked(now) else "")
                         break
+                    await self.throttle.succeeded(uow.conn, username, ip)
                     issued = await self._issue(uow.conn, state, family_id=new_id())
                     log.info("login: %s", state.username)
                     return issued
             except Conflict:
                 if attempt == 2:
                     raise
-        if state.locked(now):
-            raise Unauthorized("account is locked; try again later",
-                               {"locked_until": state.locked_until.isoformat() if state.locked_until else None})
-        raise Unauthorized("invalid username or password")
+        raise _invalid_login()
+
+    async def unlock(self, user_id: str, actor: Actor) -> dict[str, Any]:
+        """An admin clears the user's lockout flag and every per-address throttle (event UserUnlocked)."""
+        async with self._uow() as uow:
+            state = domain.fold(await uow.load(user_id))
+            if not state.exists:
+                raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
+            await self._emit(uow, state, user_id, domain.unlock(state), Metadata(actor=actor))
+            await self.throttle.clear_account(uow.conn, state.username)
+        log.info("user %s unlocked by %s", state.username, actor.name)
+        return await self.get(user_id)
 
     async def _issue(self, conn: AsyncConnection, state: domain.UserState, family_id: str) -> IssuedTokens:
         if self.tokens is None:

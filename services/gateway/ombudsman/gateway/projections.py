@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import EventEnvelope
+from ombudsman.eventstore.migrations import create_schema_sql
 from ombudsman.eventstore.projections import Projection
 from ombudsman.gateway import domain
 
@@ -39,7 +40,7 @@ def users_ddl(schema: str = SCHEMA) -> list[str]:
 def ddl(schema: str = SCHEMA) -> list[str]:
     """The gateway's own tables (idempotent)."""
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        create_schema_sql(schema),
         *users_ddl(schema),
         f"""CREATE TABLE IF NOT EXISTS {schema}.credentials (
             user_id text PRIMARY KEY,
@@ -107,8 +108,8 @@ class UsersProjection(Projection):
     """`gateway.users`: one row per user, from the user events."""
 
     name = "users"
-    event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserRoleChanged",
-                             "UserLoggedOut"})
+    event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserUnlocked",
+                             "UserRoleChanged", "UserLoggedOut"})
     replay_source = "store"
 
     async def setup(self, conn: AsyncConnection) -> None:

@@ -31,8 +31,18 @@ class GatewaySettings(BaseSettings):
     # bcrypt cost: 12 in production; tests may lower it (never below 4, bcrypt's minimum).
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
+    # Login throttling (ombudsman.gateway.throttle): the account flag after `lockout_threshold`
+    # failures from any addresses lasts `lockout_minutes` and only slows (never locks out the owner);
+    # each (username, client IP) gets `throttle_free_attempts` failures, then waits
+    # base * 2**k seconds (at most `throttle_max_seconds`); each client IP gets `ip_free_attempts`
+    # failures over all usernames, then backs off the same way with 429 + Retry-After.
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    throttle_free_attempts: int = Field(default=3, ge=0)
+    throttle_base_seconds: float = Field(default=2.0, gt=0)
+    throttle_max_seconds: float = Field(default=15 * 60.0, gt=0)
+    ip_free_attempts: int = Field(default=50, ge=1)
+    throttle_window_minutes: int = Field(default=60, ge=1)
     # Login attempts per (client IP, username) per minute, counted in this process's memory.
     login_rate_per_minute: int = Field(default=10, ge=1)
     open_registration: bool = False

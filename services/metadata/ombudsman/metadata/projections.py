@@ -22,6 +22,7 @@ from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import UnknownEventType, decode
 from ombudsman.contracts.subjects import events_filter
+from ombudsman.eventstore.migrations import create_schema_sql
 from ombudsman.eventstore.projections import Projection
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.diff import CatalogDiff
@@ -42,7 +43,7 @@ PROJECT_EVENTS = frozenset({
 def ddl(schema: str = SCHEMA) -> list[str]:
     """The read model's table (idempotent)."""
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        create_schema_sql(schema),
         f"""CREATE TABLE IF NOT EXISTS {schema}.documents (
             project_id text NOT NULL,
             kind text NOT NULL,

@@ -14,11 +14,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_service(settings: Settings | None = None) -> Service:
-    """The projects service with its handlers, projections and consumer registered."""
+    """The projects service with its handlers, projections and consumer registered.
+
+    RuntimeError without OMB_SECRET_KEY (it encrypts connection secrets at rest; no default key)."""
+    settings = settings or Settings()
+    settings.require_secret("secret_key", "OMB_SECRET_KEY", "encrypts connection secrets at rest")
     service = Service(
         "projects",
         schema=SCHEMA,
-        settings=settings or Settings(),
+        settings=settings,
         migrations=MIGRATIONS,
         projections=[ProjectList()],
         consumers=[(ProjectFlags(), "projects-flags", events_filter("metadata", "*", "*"))],

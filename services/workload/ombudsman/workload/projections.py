@@ -25,6 +25,7 @@ from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import UnknownEventType, decode
 from ombudsman.contracts.subjects import events_filter
+from ombudsman.eventstore.migrations import create_schema_sql
 from ombudsman.eventstore.projections import Projection
 
 SCHEMA = "workload"
@@ -35,7 +36,7 @@ WORKLOAD_EVENTS = frozenset({"WorkloadUploaded", "WorkloadAnalyzed", "Validation
 def ddl(schema: str = SCHEMA) -> list[str]:
     """The read model's tables (idempotent)."""
     return [
-        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        create_schema_sql(schema),
         f"""CREATE TABLE IF NOT EXISTS {schema}.workloads (
             workload_id text PRIMARY KEY,
             project_id text NOT NULL,

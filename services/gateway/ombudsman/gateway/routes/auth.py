@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ConfigDict, Field
 
-from ombudsman.contracts.replies import ErrorCode, Forbidden, NotFound, OmbudsmanError
+from ombudsman.contracts.replies import Forbidden, NotFound
 from ombudsman.gateway.deps import Admin, CurrentUser, Limit, Offset
 from ombudsman.gateway.domain import RegisterUser
-from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.errors import COMMON_ERRORS, RateLimited
 from ombudsman.gateway.schemas import (
     NO_NUL,
     PRINTABLE,
@@ -25,10 +25,6 @@ from ombudsman.gateway.schemas import (
 )
 
 router = APIRouter(tags=["auth"], responses=COMMON_ERRORS)
-
-
-class RateLimited(OmbudsmanError):
-    code = ErrorCode.RATE_LIMITED
 
 
 class SelfRegistration(Input):
@@ -63,7 +59,7 @@ async def login(body: LoginIn, request: Request) -> Any:
     allowed, retry_after = state.login_limiter.allow(ip, body.username)
     if not allowed:
         raise RateLimited("too many login attempts; slow down", {"retry_after": retry_after})
-    return _pair(await state.users.login(body.username, body.password))
+    return _pair(await state.users.login(body.username, body.password, ip=ip))
 
 
 @router.post("/auth/refresh", response_model=TokenPair, summary="Rotate a refresh token into a new token pair")
@@ -104,6 +100,12 @@ async def get_user(user_id: UID, user: CurrentUser, request: Request) -> Any:
 
         raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
     return await request.app.state.users.get(user_id)
+
+
+@router.post("/users/{user_id}/unlock", response_model=UserOut, tags=["users"],
+             summary="Clear a user's lockout flag and login throttles (recorded as UserUnlocked)")
+async def unlock_user(user_id: UID, user: Admin, request: Request) -> Any:
+    return await request.app.state.users.unlock(user_id, user.actor)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"], summary="Change a user's role")

@@ -1,7 +1,7 @@
 """Events refused by the log writer because their envelope disagrees with the subject they came on.
 
-Revision ID: 0003_audit_rejected
-Revises: 0002_audit_archive
+Revision ID: 0004_audit_rejected
+Revises: 0003_audit_grants
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from alembic import op
 
 from ombudsman.audit.log import SCHEMA, rejected_ddl
 
-revision = "0003_audit_rejected"
-down_revision = "0002_audit_archive"
+revision = "0004_audit_rejected"
+down_revision = "0003_audit_grants"
 branch_labels = None
 depends_on = None
 
