@@ -125,3 +125,12 @@ def replay(
     results = asyncio.run(replay_service(database_url, schema or service, chosen, source=source, nats_url=nats_url))
     for name, used, applied, seconds in results:
         typer.echo(f"rebuilt {service}.{name} from {used}: {applied} events in {seconds:.2f}s")
+
+
+@app.command("nats-config")
+def nats_config() -> None:
+    """Print the nats-server `authorization` block: one user per service with its permissions
+    (deploy/nats/auth.conf is this output; passwords come from OMB_NATS_PASSWORD_<SERVICE>)."""
+    from ombudsman.eventstore.natsauth import deploy_config
+
+    typer.echo(deploy_config(), nl=False)

@@ -162,6 +162,8 @@ class NotificationsRequest(BaseModel):
 
 async def notifications(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     req = NotificationsRequest.model_validate(payload)
+    if req.project_ids is None and meta.actor.role not in ("admin", "service", "system"):
+        raise Forbidden("only an admin reads every notification; give project_ids")
     clauses: list[str] = []
     params: dict[str, Any] = {"limit": req.limit, "offset": req.offset}
     if not req.include_dismissed:

@@ -32,10 +32,10 @@ async def create_user(username: str, password: str, role: Role = "admin",
         user = await users.register(username, password, role, actor=Actor(id="cli", name="ombudsman admin create",
                                                                           role="system"))
         with contextlib.suppress(Exception):
-            user, password = (settings.nats_user, settings.nats_password) if settings.nats_user \
+            nats_user, nats_password = (settings.nats_user, settings.nats_password) if settings.nats_user \
                 else natsauth.client_credentials(settings.home)
-            nc = await connect_nats(settings.nats_url, name="ombudsman-admin", timeout=5, user=user,
-                                    password=password, reconnect=False)
+            nc = await connect_nats(settings.nats_url, name="ombudsman-admin", timeout=5, user=nats_user,
+                                    password=nats_password, reconnect=False)
             try:
                 await OutboxRelay(engine, SCHEMA, nc.jetstream()).flush(timeout=5)
             finally:

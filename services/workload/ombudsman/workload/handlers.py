@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata, new_id
+from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.subjects import command_subject, query_subject
@@ -237,8 +238,10 @@ class Handlers:
                 "project_id": state.project_id, "pipeline_id": pipeline_id, "name": spec.name, "yaml": text,
                 "description": spec.description or "", "tags": ["workload"],
             }, meta=self.meta, timeout=30.0)
-        await self._append(state, domain.pipeline_generated(state, pipeline_id, spec.name, text, len(spec.steps),
-                                                            cmd.save))
+        # the reply carries the pipeline as asked for; the event only its redacted text (saving refuses
+        # inline secrets: projects keeps ${VAR} references and connection names only)
+        await self._append(state, domain.pipeline_generated(state, pipeline_id, spec.name, redact_pipeline_yaml(text),
+                                                            len(spec.steps), cmd.save))
         return {"workload_id": state.workload_id, "pipeline_id": pipeline_id, "name": spec.name,
                 "steps": len(spec.steps), "yaml": text, "saved": cmd.save,
                 "schema_map": schema_map, "schema_map_from": mapped_from}

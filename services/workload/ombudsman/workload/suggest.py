@@ -25,7 +25,6 @@ import yaml
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from ombudsman.contracts.pipeline import IdentifierCase, PipelineSpec, TableRef, parse_pipeline
-from ombudsman.contracts.privacy import inline_secrets
 from ombudsman.workload.analysis import (
     CatalogIndex,
     UnparsableQuery,
@@ -257,15 +256,6 @@ class PipelineOptions(BaseModel):
     source_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     target_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
     description: str | None = None
-
-    @field_validator("source_url", "target_url")
-    @classmethod
-    def _no_inline_secret(cls, value: str) -> str:
-        """The pipeline lands in an event (WorkloadPipelineGenerated): secrets only as ${VAR} references."""
-        found = inline_secrets(value)
-        if found:
-            raise ValueError(f"{found[0]}; use a ${{VAR}} reference or a project connection name")
-        return value
     schema_map: dict[SchemaName, SchemaName] | None = Field(
         default=None, max_length=MAX_SCHEMA_MAPPINGS,
         description="source schema -> target schema (source schemas match case-insensitively); none: no mapping")

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from pydantic import ConfigDict, Field
 
 from ombudsman.contracts.replies import Invalid
-from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, visible_project
+from ombudsman.gateway.bus import Bus
+from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, Principal, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.runs import FILE_RESPONSES, file_response
 from ombudsman.gateway.schemas import Input, Page
@@ -109,7 +110,21 @@ async def as_of(user: CurrentUser, bus: BusDep,
 
 @router.get("/notifications", tags=["notifications"])
 async def notifications(user: CurrentUser, bus: BusDep) -> Any:
-    return await bus.query("audit", "notifications", {"user_id": user.id}, user.actor)
+    """Notifications of the projects you belong to; an admin also sees platform alerts (refused events)."""
+    payload: dict[str, Any] = {"user_id": user.id}
+    if not user.is_admin:
+        payload["project_ids"] = await _member_projects(bus, user)
+    return await bus.query("audit", "notifications", payload, user.actor)
+
+
+async def _member_projects(bus: Bus, user: Principal) -> list[str]:
+    ids: list[str] = []
+    while True:
+        page = await bus.query("projects", "list", {"member": user.id, "offset": len(ids), "limit": 500}, user.actor)
+        items = page.get("items") or []
+        ids += [str(p["id"]) for p in items]
+        if not items or len(ids) >= int(page.get("total", len(ids))):
+            return ids
 
 
 @router.post("/notifications/subscribe", status_code=201, tags=["notifications"])
