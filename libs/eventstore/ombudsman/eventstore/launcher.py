@@ -184,6 +184,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         "OMB_JWT_SECRET": _secret(home, "jwt.key", "OMB_JWT_SECRET"),
         "OMB_GATEWAY_PORT": str(port),
         "OMB_HOME": str(home),
+        "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -23,6 +23,8 @@ class ExecutorSettings(Settings):
     executor_run_parallel: int = Field(default=4, ge=1)
     executor_retention_days: float = Field(default=90.0, gt=0)
     executor_tick_seconds: float = Field(default=1.0, gt=0)  # schedules and retention checks
+    # admins may run pipelines whose connections are URLs written in the pipeline; false: nobody may
+    allow_inline_connections: bool = True
     worker_concurrency: int = Field(default=2, ge=1)
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused

@@ -60,17 +60,43 @@ def validate_pipeline(spec: PipelineSpec) -> PipelineSpec:
             continue
         validator = known[step.validator]
         try:
-            params = validator.parse_params(step.parameters)
+            validator.parse_params(step.parameters)
         except ValidationError as exc:
             errors += [f"{label}: {line}" for line in format_params_error(exc)]
-        else:
-            for field, side, text in validator.user_sql(params):
+        if validator.needs_table and step.source_table is None:
+            errors.append(f"{label}: table: field required (validator {step.validator!r} compares a table pair)")
+    errors += pipeline_sql_errors(spec)
+    if errors:
+        raise PipelineError(errors)
+    return spec
+
+
+def pipeline_sql_errors(spec: PipelineSpec) -> list[str]:
+    """Every piece of SQL a person wrote in the pipeline (validators' `user_sql`, step filters) that
+    `ombudsman.engine.sqlguard` refuses, as `steps[i] 'id': parameters.source_sql: what`. Steps
+    with an unknown validator or invalid parameters are left to `validate_pipeline`."""
+    errors: list[str] = []
+    known = validators()
+    for index, step in enumerate(spec.steps):
+        label = step_label(index, step.id)
+        validator = known.get(step.validator)
+        if validator is not None:
+            try:
+                params = validator.parse_params(step.parameters)
+            except ValidationError:
+                params = None
+            for field, side, text in validator.user_sql(params) if params is not None else ():
                 errors += _sql_errors(spec, step, side, f"{label}: parameters.{field}", text, query=True)
         for side, text in (("source", step.filters.source), ("target", step.filters.target)) if step.filters else ():
             if text:
                 errors += _sql_errors(spec, step, side, f"{label}: filters.{side}", text, query=False)
-        if validator.needs_table and step.source_table is None:
-            errors.append(f"{label}: table: field required (validator {step.validator!r} compares a table pair)")
+    return errors
+
+
+def check_pipeline_sql(spec: PipelineSpec) -> PipelineSpec:
+    """`spec` when all its user SQL passes the guard; PipelineError (invalid, HTTP 422) naming each
+    refused piece otherwise. For services that store or queue pipelines (projects, executor)."""
+    errors = pipeline_sql_errors(spec)
     if errors:
         raise PipelineError(errors)
     return spec
