@@ -398,10 +398,14 @@ class Coordinator:
                 yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
                 run_id = new_id()
                 only = batch.retry_steps.get(index)
+                try:  # inline URLs only when the actor launching the batch may use them; else the worker refuses them
+                    inline = await self.admit_pipeline(yaml_text, project_id, meta)
+                except Invalid:
+                    inline = False
                 queued = domain.queue_run(
                     run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name or None,
                     batch_id=batch_id, only=only, max_parallel=self.settings.executor_run_parallel,
-                    retry_of=batch.runs.get(index) if only is not None else None,
+                    retry_of=batch.runs.get(index) if only is not None else None, inline_connections=inline,
                 )
                 appends.append((run_id, 0, [queued]))
                 batch_events.append(ev.BatchPipelineStarted(batch_id=batch_id, index=index, run_id=run_id))
