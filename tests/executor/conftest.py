@@ -27,7 +27,8 @@ from ombudsman.executor.app import ExecutorService, running
 from ombudsman.executor.settings import ExecutorSettings
 
 ACK_WAIT = 2.0
-USER = Metadata(actor=Actor(id="u1", name="alice", role="user"))
+# an admin: these pipelines carry their DuckDB URLs inline, which only admins may run (issue 14)
+USER = Metadata(actor=Actor(id="u1", name="alice", role="admin"))
 WORKER = Metadata(actor=Actor.service("executor-worker"))
 
 
@@ -160,14 +161,15 @@ async def bus(nats_url: str, database_url: str) -> AsyncIterator[Bus]:
 class Workers:
     """Worker processes (`python -m ombudsman.executor worker`)."""
 
-    def __init__(self, nats_url: str, database_url: str) -> None:
-        self.nats_url, self.database_url = nats_url, database_url
+    def __init__(self, nats_url: str, database_url: str, file_roots: str = "") -> None:
+        self.nats_url, self.database_url, self.file_roots = nats_url, database_url, file_roots
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, concurrency: int = 1, ack_wait: float = ACK_WAIT) -> subprocess.Popen[bytes]:
         env = {**os.environ, "OMB_NATS_URL": self.nats_url, "OMB_DATABASE_URL": self.database_url,
                "OMB_EXECUTOR_ACK_WAIT": str(ack_wait), "OMB_WORKER_NAME": name,
-               "OMB_WORKER_CONCURRENCY": str(concurrency), "OMB_LOG_LEVEL": "WARNING"}
+               "OMB_WORKER_CONCURRENCY": str(concurrency), "OMB_LOG_LEVEL": "WARNING",
+               "OMB_FILE_ROOTS": self.file_roots}  # the warehouse's DuckDB files
         proc = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)
         self.procs[name] = proc
         return proc
@@ -188,8 +190,9 @@ class Workers:
 
 
 @pytest.fixture
-def workers(nats_url: str, database_url: str) -> Iterator[Workers]:
-    pool = Workers(nats_url, database_url)
+def workers(nats_url: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workers]:
+    monkeypatch.setenv("OMB_FILE_ROOTS", str(tmp_path))  # the in-process executor checks inline URLs too
+    pool = Workers(nats_url, database_url, str(tmp_path))
     try:
         yield pool
     finally:

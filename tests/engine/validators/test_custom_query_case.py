@@ -92,10 +92,10 @@ async def test_postgres_folds_unquoted_upper_case_names_and_keeps_quoted_ones(da
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
-        ("delete from orders", "source query must be a SELECT, not DELETE"),
-        ("select 1; drop table orders", "source query must be exactly one SELECT statement (found 2)"),
-        ("select * into orders_copy from orders", "source query may only read: it contains INTO"),
-        ("update orders set amount = 0", "source query must be a SELECT, not UPDATE"),
+        ("delete from orders", "source query: must be a SELECT, not DELETE"),
+        ("select 1; drop table orders", "source query: must be exactly one SELECT statement (found 2)"),
+        ("select * into orders_copy from orders", "source query: may only read: it contains INTO"),
+        ("update orders set amount = 0", "source query: must be a SELECT, not UPDATE"),
     ],
 )
 async def test_anything_but_one_select_is_refused(sql: str, message: str, database_url: str, fakesnow_url: str) -> None:

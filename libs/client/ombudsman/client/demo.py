@@ -1,7 +1,8 @@
 """`ombudsman demo`: the main job end to end on the embedded default.
 
-A bundled sample migration (a small sales warehouse in PostgreSQL as the source; its copy in DuckDB
-with a handful of real defects as the target) -> the stack (`ombudsman up --detach`, reused if
+A bundled sample migration (a small sales warehouse in PostgreSQL as the source, in a PostgreSQL of its own
+under OMB_HOME/demo, never the platform's; its copy in DuckDB with a handful of real defects as the target,
+under OMB_HOME/demo, which the launcher puts in OMB_FILE_ROOTS) -> the stack (`ombudsman up --detach`, reused if
 running) -> an admin user -> a project with both connections -> `automate` (catalogs, mappings,
 relationships, classification, pipelines) -> a batch run with live progress -> a results table,
 the project's events from the audit log, and the run's URL on the gateway.
@@ -61,6 +62,14 @@ async def load_source(server_url: str) -> str:
     finally:
         await conn.close()
     return url
+
+
+def source_server(home: Path) -> str:
+    """A PostgreSQL of its own for the sample source (the platform's database may not be validated:
+    connections pointing at it are refused), kept running in OMB_HOME/demo/pgdata; its server URL."""
+    from ombudsman.eventstore.embedded import EmbeddedPostgres
+
+    return EmbeddedPostgres.start(home / "demo" / "pgdata", keep_running=True).uri("postgres")
 
 
 def write_target(path: Path) -> str:
@@ -160,7 +169,7 @@ def demo() -> None:
     """Run the sample migration end to end on the embedded stack and show what Ombudsman finds."""
     stack = ensure_stack()
     console.print("Loading the sample source warehouse into PostgreSQL and its migrated copy into DuckDB ...")
-    source_url = asyncio.run(load_source(stack.database_url))
+    source_url = asyncio.run(load_source(source_server(Path(stack.home))))
     target_url = write_target(Path(stack.home) / "demo" / "target.duckdb")
     with admin_client(stack) as client:
         setup_project(client, source_url, target_url)

@@ -55,6 +55,7 @@ SERVICE_ONLY: dict[str, tuple[str, ...]] = {
 # Requests a service may also send on its own behalf, without a user token (scheduled runs, workers).
 SERVICE_CALLABLE: dict[str, tuple[str, ...]] = {
     query_subject("projects", "pipeline"): ("executor",),
+    query_subject("projects", "connections"): ("executor",),  # names only: which URLs of a run are inline
     query_subject("projects", "get"): ("metadata", "workload"),
 }
 

@@ -219,6 +219,9 @@ class RunQueued(Event):
     pipeline_yaml: str = ""
     max_parallel: int = 4
     retry_of: str | None = None
+    # whether the run may use connection URLs written in the pipeline (not the project's saved
+    # connections): decided at queue time from the actor's role and OMB_ALLOW_INLINE_CONNECTIONS
+    inline_connections: bool = False
 
 
 @event

@@ -96,20 +96,12 @@ def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
 
 
 def ensure_single_select(sql: str, dialect: str) -> exp.Query:
-    """The statement when `sql` is exactly one read-only query (SELECT / UNION / WITH ... SELECT);
-    `Invalid` otherwise. For user-written SQL (custom query steps)."""
-    statements = parse_statements(sql, dialect)
-    if len(statements) != 1:
-        raise Invalid(
-            f"expected one SELECT statement, got {len(statements)} statements", {"dialect": dialect}
-        )
-    statement = statements[0]
-    if not isinstance(statement, exp.Query):
-        raise Invalid(f"only a SELECT is allowed here, got {statement.key.upper()}", {"dialect": dialect})
-    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
-    if any(isinstance(node, writes) for node in statement.walk()) or statement.find(exp.Into):
-        raise Invalid("the query must not write (no INTO, INSERT, UPDATE, DELETE, DDL)", {"dialect": dialect})
-    return statement
+    """The statement when `sql` is exactly one read-only query over tables (SELECT / UNION /
+    WITH ... SELECT, checked by `ombudsman.engine.sqlguard`); `Invalid` otherwise. For user-written
+    SQL (custom query steps), checked once more by the connector right before it runs."""
+    from ombudsman.engine.sqlguard import check_user_query
+
+    return check_user_query(sql, dialect_for(dialect), "query")
 
 
 def transpile(sql: str, source: str, target: str) -> str:

@@ -209,6 +209,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         "OMB_NATS_URL": stack.nats_url,
         "OMB_GATEWAY_PORT": str(port),
         "OMB_HOME": str(home),
+        "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
         "PYTHONUNBUFFERED": "1",
     }
     keys = {env_name: _secret(home, file, env_name) for env_name, file in SECRET_FILES.items()}

@@ -188,13 +188,39 @@ class Coordinator:
                               timeout=REQUEST_TIMEOUT)
         return found["yaml"], found.get("name")
 
+    async def admit_pipeline(self, yaml_text: str, project_id: str | None, meta: Metadata) -> bool:
+        """Check a pipeline before it is queued (the executor's sandbox, whatever the gateway did):
+        its user SQL passes the engine's guard, connection URLs written in it are allowed to this
+        actor (`domain.admit_inline`) and point neither at the platform nor outside OMB_FILE_ROOTS.
+        True when the run uses such inline URLs (the worker may then open them)."""
+        from ombudsman.engine.connectors.sandbox import check_connection_url
+        from ombudsman.engine.pipeline import check_pipeline_sql
+
+        spec = check_pipeline_sql(domain.parse_spec(yaml_text))
+        saved = await self.project_connection_names(project_id, meta) if project_id else None
+        inline = domain.inline_connections(spec, saved)
+        domain.admit_inline(inline, meta.actor.role, self.settings.allow_inline_connections)
+        for name in inline:
+            url = spec.connections[name].url
+            if "${" not in url:
+                check_connection_url(url, field=f"connections.{name}")
+        return bool(inline)
+
+    async def project_connection_names(self, project_id: str, meta: Metadata) -> set[str]:
+        """The names of a project's saved connections (from the projects service)."""
+        found = await request(self.nc, subjects.query_subject("projects", "connections"), {"project_id": project_id},
+                              meta=meta, timeout=REQUEST_TIMEOUT)
+        return {c["name"] for c in found.get("items", [])}
+
     async def queue_run(self, *, yaml_text: str, project_id: str | None, pipeline_id: str | None,
                         name: str | None, meta: Metadata, only: list[str] | None = None,
                         max_parallel: int | None = None, retry_of: str | None = None) -> str:
         run_id = new_id()
+        inline = await self.admit_pipeline(yaml_text, project_id, meta)
         queued, keep = queued_run(
             run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name, only=only,
             max_parallel=max_parallel or self.settings.executor_run_parallel, retry_of=retry_of,
+            inline_connections=inline,
         )
         await self._append(meta, (run_id, 0, [queued]), private_writes=keep)
         self.active_runs.add(run_id)
@@ -327,7 +353,8 @@ class Coordinator:
         if state.status == "cancelled":
             return {"action": "cancelled"}
         kept = await self._kept_pipeline(private.run_key(run_id))
-        return {"action": "run", "pipeline_yaml": kept or state.pipeline_yaml, "project_id": state.project_id}
+        return {"action": "run", "pipeline_yaml": kept or state.pipeline_yaml, "project_id": state.project_id,
+                "inline_connections": state.inline_connections}
 
     async def worker_lost(self, stream_seq: int, deliveries: int) -> None:
         """A work message ran out of deliveries: its step ends as `error: worker lost`."""
@@ -420,10 +447,14 @@ class Coordinator:
                 yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
                 run_id = new_id()
                 only = batch.retry_steps.get(index)
+                try:  # inline URLs only when the actor launching the batch may use them; else the worker refuses them
+                    inline = await self.admit_pipeline(yaml_text, project_id, meta)
+                except Invalid:
+                    inline = False
                 queued, keep = queued_run(
                     run_id, yaml_text, project_id=project_id, pipeline_id=pipeline_id, name=name or None,
                     batch_id=batch_id, only=only, max_parallel=self.settings.executor_run_parallel,
-                    retry_of=batch.runs.get(index) if only is not None else None,
+                    retry_of=batch.runs.get(index) if only is not None else None, inline_connections=inline,
                 )
                 keeps += keep
                 appends.append((run_id, 0, [queued]))

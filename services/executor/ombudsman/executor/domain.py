@@ -55,6 +55,7 @@ class RunState:
     batch_id: str | None = None
     retry_of: str | None = None
     pipeline_yaml: str = ""
+    inline_connections: bool = False
     steps: list[str] = field(default_factory=list)
     max_parallel: int = 4
     dispatched: dict[str, int] = field(default_factory=dict)
@@ -95,6 +96,7 @@ def fold_run(run_id: str, envelopes: list[EventEnvelope]) -> RunState:
             state.project_id, state.pipeline_id = data.project_id, data.pipeline_id
             state.pipeline_name, state.batch_id, state.retry_of = data.pipeline_name, data.batch_id, data.retry_of
             state.pipeline_yaml, state.steps, state.max_parallel = data.pipeline_yaml, list(data.steps), data.max_parallel
+            state.inline_connections = data.inline_connections
             state.queued_at = env.occurred_at
         elif isinstance(data, ev.RunStarted):
             state.status, state.started_at = "running", env.occurred_at
@@ -118,6 +120,7 @@ def fold_run(run_id: str, envelopes: list[EventEnvelope]) -> RunState:
 def queue_run(
     run_id: str, spec_yaml: str, *, project_id: str | None, pipeline_id: str | None, name: str | None,
     batch_id: str | None = None, only: list[str] | None = None, max_parallel: int = 4, retry_of: str | None = None,
+    inline_connections: bool = False,
 ) -> ev.RunQueued:
     """Decide a new run: the pipeline must load; `only` limits it to some of its steps."""
     spec = parse_spec(spec_yaml)
@@ -132,6 +135,26 @@ def queue_run(
     return ev.RunQueued(
         run_id=run_id, project_id=project_id, pipeline_id=pipeline_id, pipeline_name=name or spec.name,
         batch_id=batch_id, steps=order, pipeline_yaml=spec_yaml, max_parallel=max_parallel, retry_of=retry_of,
+        inline_connections=inline_connections,
+    )
+
+
+def inline_connections(spec: PipelineSpec, saved: set[str] | None) -> list[str]:
+    """The pipeline's connections that are not saved connections of its project (all of them for a
+    run without a project): their URLs are written in the pipeline itself."""
+    return sorted(name for name in spec.connections if saved is None or name not in saved)
+
+
+def admit_inline(inline: list[str], role: str, allowed_by_setting: bool) -> None:
+    """Connection URLs written in a pipeline are for admins only (and nobody when the setting
+    OMB_ALLOW_INLINE_CONNECTIONS is false): `Invalid` (422) naming the first such connection."""
+    if not inline or (role == "admin" and allowed_by_setting):
+        return
+    who = "nobody (OMB_ALLOW_INLINE_CONNECTIONS=false)" if not allowed_by_setting else "admins only"
+    raise Invalid(
+        f"connections.{inline[0]}: {inline[0]!r} is not a connection of the project; connection URLs written in "
+        f"a pipeline are allowed for {who}: add it to the project and name it here",
+        {"field": f"connections.{inline[0]}", "connections": inline},
     )
 
 

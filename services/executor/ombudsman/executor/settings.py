@@ -30,6 +30,8 @@ class ExecutorSettings(Settings):
     executor_event_sample_rows: int = Field(default=20, ge=0, le=100)
     executor_mask_key: str = ""
     executor_private_retention_days: float = Field(default=30.0, gt=0)
+    # admins may run pipelines whose connections are URLs written in the pipeline; false: nobody may
+    allow_inline_connections: bool = True
     worker_concurrency: int = Field(default=2, ge=1)
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused

@@ -24,8 +24,8 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import Actor, Metadata
-from ombudsman.contracts.pipeline import PipelineSpec
-from ombudsman.contracts.replies import OmbudsmanError, Reply
+from ombudsman.contracts.pipeline import PipelineSpec, expand_env
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import connect_nats
@@ -44,20 +44,36 @@ async def request(nc: Any, subject: str, payload: dict[str, Any], *, meta: Metad
     return await rpc.request(nc, subject, payload, meta=meta, timeout=REQUEST_TIMEOUT)
 
 
-async def resolve_connections(nc: Any, spec: PipelineSpec, project_id: str | None, meta: Metadata) -> PipelineSpec:
+async def resolve_connections(nc: Any, spec: PipelineSpec, project_id: str | None, meta: Metadata,
+                              *, inline_allowed: bool = False) -> PipelineSpec:
     """A project's pipeline names connections of the project: their URLs (with secrets) come from
-    the projects service at run time and never enter an event. Inline pipelines keep their URLs."""
-    if not project_id:
-        return spec
+    the projects service at run time and never enter an event. A URL written in the pipeline is
+    used only when the run was admitted with inline connections (`Invalid` naming it otherwise)."""
     resolved = {}
     for name, connection in spec.connections.items():
         try:
+            if not project_id:
+                raise NotFound("no project")
             found = await request(nc, subjects.query_subject("projects", "connection_secret"),
                                   {"project_id": project_id, "name": name}, meta=meta)
             resolved[name] = {"url": found["url"]}
-        except OmbudsmanError:
+        except NotFound:
+            if not inline_allowed:
+                raise Invalid(f"connections.{name}: {name!r} is not a connection of the project, and this run may "
+                              "not use connection URLs written in the pipeline", {"field": f"connections.{name}"}) from None
             resolved[name] = {"url": connection.url}
     return spec.model_copy(update={"connections": {k: type(spec.connections[k])(**v) for k, v in resolved.items()}})
+
+
+def check_step_connections(spec: PipelineSpec, step_id: str) -> None:
+    """The sandbox right before opening: the step's connections may not reach the platform's own
+    PostgreSQL or NATS, nor DuckDB files outside OMB_FILE_ROOTS (`Invalid` naming the connection)."""
+    from ombudsman.engine.connectors.sandbox import check_connection_url
+
+    step = spec.step(step_id)
+    for name in {spec.source_connection(step), spec.target_connection(step)}:
+        if name in spec.connections:
+            check_connection_url(expand_env(spec.connections[name].url), field=f"connections.{name}")
 
 
 async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache | None = None,
@@ -70,6 +86,7 @@ async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache 
     validator = step.validator
     names = [spec.source_connection(step), spec.target_connection(step)]
     try:
+        check_step_connections(spec, step_id)
         if cache is None:
             return (await run_pipeline(spec, only=[step_id], max_parallel=1)).steps[0]
         async with cache.lease(spec, names, project_id) as lease:
@@ -167,8 +184,13 @@ class Worker:
             else:
                 await request(nc, subjects.command_subject("executor", "record_step_started"),
                               {"run_id": run_id, "step": step, "worker": self.name, "attempt": attempt}, meta=self.meta)
-                spec = await resolve_connections(nc, parse_spec(task["pipeline_yaml"]), task.get("project_id"), self.meta)
-                result = await run_one_step(spec, step, self.connections, task.get("project_id"))
+                try:
+                    spec = await resolve_connections(nc, parse_spec(task["pipeline_yaml"]), task.get("project_id"),
+                                                     self.meta, inline_allowed=bool(task.get("inline_connections")))
+                except Invalid as exc:  # refused by the sandbox: the step's result says why
+                    result = StepResult(step=step, validator="", status="error", message=exc.message)
+                else:
+                    result = await run_one_step(spec, step, self.connections, task.get("project_id"))
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()

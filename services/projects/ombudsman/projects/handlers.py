@@ -13,6 +13,8 @@ from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Forbidden, Invalid, NotFound
 from ombudsman.contracts.state.project import ProjectState, fold
+from ombudsman.engine.connectors.sandbox import check_connection_url
+from ombudsman.engine.pipeline import check_pipeline_sql
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.projects import domain, secrets
@@ -98,6 +100,7 @@ async def add_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContex
 
 async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = domain.AddConnection.model_validate(payload)
+    check_connection_url(cmd.url, field="url")  # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
     key = _secret_key(ctx)
     async with ctx.uow() as uow:
         state = await _load(uow, cmd.project_id)
@@ -154,6 +157,7 @@ async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
     cmd = ConnectionRef.model_validate(payload)
     url, _ = await _connection_url(ctx, cmd.project_id, cmd.name)
     try:
+        check_connection_url(url, field="url")
         connector = connect(url, timeout=CONNECTION_TEST_TIMEOUT)
         result = await asyncio.wait_for(connector.test(), timeout=CONNECTION_TEST_TIMEOUT + 5)
         ok, version, latency, error = result.ok, result.server_version, result.latency_ms, result.error
@@ -222,7 +226,8 @@ async def _save_pipelines(
     ctx: ServiceContext, project_id: str, cmds: list[domain.SavePipeline], meta: Metadata
 ) -> list[str]:
     for cmd in cmds:
-        load_pipeline(cmd.yaml)  # raises PipelineError (invalid) naming the step and field
+        # PipelineError (invalid) naming the step and field; user SQL must pass the engine's guard
+        check_pipeline_sql(load_pipeline(cmd.yaml))
     ids: list[str] = []
 
     def decide(state: ProjectState) -> list[Any]:

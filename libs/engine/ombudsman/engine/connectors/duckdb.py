@@ -3,7 +3,9 @@
 
 URL: `duckdb:///relative/path.db`, `duckdb:////absolute/path.db` (SQLAlchemy's convention: the
 path is what follows the third slash) or `duckdb:///:memory:`. Query options: `read_only=true`,
-any other key is passed to DuckDB as a config setting (e.g. `threads=2`, `memory_limit=1GB`).
+any other key is passed to DuckDB as a config setting (e.g. `threads=2`, `memory_limit=1GB`), except
+the sandbox's: every database is opened with `enable_external_access=false` and
+`lock_configuration=true` (no query reads host files or changes that; see connectors.sandbox).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ombudsman.engine.connectors.errors import (
     sql_excerpt,
 )
 from ombudsman.engine.connectors.params import check_param_count, multi_row_chunks
+from ombudsman.engine.connectors.sandbox import DUCKDB_LOCKED_KEYS, DUCKDB_SANDBOX
 from ombudsman.engine.connectors.threaded import ThreadedConnector, _describe
 from ombudsman.engine.connectors.urls import parse_url
 
@@ -43,7 +46,19 @@ def duckdb_target(url: str) -> tuple[str, bool, dict[str, Any]]:
     path = parsed.path or ":memory:"
     query: dict[str, Any] = dict(parsed.query)
     read_only = query.pop("read_only", "false").lower() in _TRUE
+    locked = sorted(k for k in query if k.lower() in DUCKDB_LOCKED_KEYS)
+    if locked:
+        raise Invalid(
+            f"a DuckDB URL may not set {', '.join(locked)}: the engine opens DuckDB sandboxed",
+            {"field": "url", "refused": locked},
+        )
     return path, read_only, query
+
+
+def sandboxed(config: dict[str, Any]) -> dict[str, Any]:
+    """DuckDB config with external access off and the configuration locked (`DUCKDB_SANDBOX`):
+    queries read the database file and nothing else on the host, and cannot turn that back on."""
+    return {**config, **DUCKDB_SANDBOX}
 
 
 class DuckDBConnector(ThreadedConnector):
@@ -64,7 +79,7 @@ class DuckDBConnector(ThreadedConnector):
     def _connect_raw(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._database is None:
-                self._database = duckdb.connect(self.path, read_only=self.read_only, config=self.config)
+                self._database = duckdb.connect(self.path, read_only=self.read_only, config=sandboxed(self.config))
             return self._database.cursor()
 
     async def close(self) -> None:

@@ -47,7 +47,8 @@ class ConnectionUnavailable(Unavailable):
 
 
 def validate_pipeline(spec: PipelineSpec) -> PipelineSpec:
-    """Check every step against the registry: known validator, valid parameters, a table when needed.
+    """Check every step against the registry: known validator, valid parameters, a table when needed,
+    and the SQL a person wrote (custom queries, filters) against `ombudsman.engine.sqlguard`.
 
     Raises PipelineError listing every problem as `steps[i] 'id': field: message`."""
     errors: list[str] = []
@@ -64,9 +65,71 @@ def validate_pipeline(spec: PipelineSpec) -> PipelineSpec:
             errors += [f"{label}: {line}" for line in format_params_error(exc)]
         if validator.needs_table and step.source_table is None:
             errors.append(f"{label}: table: field required (validator {step.validator!r} compares a table pair)")
+    errors += pipeline_sql_errors(spec)
     if errors:
         raise PipelineError(errors)
     return spec
+
+
+def pipeline_sql_errors(spec: PipelineSpec) -> list[str]:
+    """Every piece of SQL a person wrote in the pipeline (validators' `user_sql`, step filters) that
+    `ombudsman.engine.sqlguard` refuses, as `steps[i] 'id': parameters.source_sql: what`. Steps
+    with an unknown validator or invalid parameters are left to `validate_pipeline`."""
+    errors: list[str] = []
+    known = validators()
+    for index, step in enumerate(spec.steps):
+        label = step_label(index, step.id)
+        validator = known.get(step.validator)
+        if validator is not None:
+            try:
+                params = validator.parse_params(step.parameters)
+            except ValidationError:
+                params = None
+            for field, side, text in validator.user_sql(params) if params is not None else ():
+                errors += _sql_errors(spec, step, side, f"{label}: parameters.{field}", text, query=True)
+        for side, text in (("source", step.filters.source), ("target", step.filters.target)) if step.filters else ():
+            if text:
+                errors += _sql_errors(spec, step, side, f"{label}: filters.{side}", text, query=False)
+    return errors
+
+
+def check_pipeline_sql(spec: PipelineSpec) -> PipelineSpec:
+    """`spec` when all its user SQL passes the guard; PipelineError (invalid, HTTP 422) naming each
+    refused piece otherwise. For services that store or queue pipelines (projects, executor)."""
+    errors = pipeline_sql_errors(spec)
+    if errors:
+        raise PipelineError(errors)
+    return spec
+
+
+def connection_dialect(spec: PipelineSpec, name: str) -> str | None:
+    """The sqlglot dialect of a pipeline connection, when its URL says (None for `${VAR}` references,
+    project connection names and unknown schemes: its SQL is then checked in every dialect)."""
+    from ombudsman.engine.connectors.urls import SCHEME_KINDS
+    from ombudsman.engine.dialects import DIALECT_BY_KIND
+
+    connection = spec.connections.get(name)
+    if connection is None or "${" in connection.url or "://" not in connection.url:
+        return None
+    scheme = connection.url.split("://", 1)[0].lower().partition("+")[0]
+    return DIALECT_BY_KIND.get(SCHEME_KINDS.get(scheme, ""))
+
+
+def _sql_errors(spec: PipelineSpec, step: Step, side: str, where: str, text: str, *, query: bool) -> list[str]:
+    """The guard's refusal of one piece of user SQL (`ombudsman.engine.sqlguard`), as pipeline errors."""
+    from ombudsman.engine import sqlguard
+
+    name = spec.source_connection(step) if side == "source" else spec.target_connection(step)
+    dialect = connection_dialect(spec, name)
+    try:
+        if dialect is not None:
+            (sqlguard.check_user_query if query else sqlguard.check_user_condition)(text, dialect, where)
+        else:
+            check_any = sqlguard.check_user_query_any if query else sqlguard.check_user_condition_any
+            check_any(text, sqlguard.GUARDED_DIALECTS, where)
+    except sqlguard.UnsafeSql as exc:
+        return [exc.message]
+    return []
 
 
 def _mask(url: str) -> str:

@@ -197,7 +197,9 @@ def write_duckdb(path: str | Path, data: dict[str, SampleTable], schema: str = "
         stale.unlink(missing_ok=True)
     import pyarrow as pa
 
-    with duckdb.connect(str(path)) as con:
+    from ombudsman.engine.connectors.sandbox import DUCKDB_SANDBOX
+
+    with duckdb.connect(str(path), config=dict(DUCKDB_SANDBOX)) as con:
         if schema != "main":
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for name in TABLE_ORDER:

@@ -142,12 +142,12 @@ class ValidationContext:
         text = self.source_filter if side == "source" else self.target_filter
         if not text:
             return None
-        import sqlglot
+        from ombudsman.engine.sqlguard import UnsafeSql, check_user_condition
 
-        try:
-            return sqlglot.condition(text, dialect=self.dialect(side))
-        except sqlglot.errors.ParseError as exc:
-            raise ValidationInputError(f"{side} filter is not a valid condition: {exc}") from None
+        try:  # checked when the pipeline was validated, and again here against the open connection
+            return check_user_condition(text, self.dialect(side), f"filters.{side}")
+        except UnsafeSql as exc:
+            raise ValidationInputError(exc.message) from None
 
     def where(self, side: Side, *conditions: exp.Expr | None) -> exp.Expr | None:
         """The side's filter AND the given conditions (None when there are none)."""
@@ -264,6 +264,13 @@ class Validator(ABC):
     @abstractmethod
     async def run(self, ctx: ValidationContext, params: Any) -> StepResult:
         """Run the check on both sides and return its result (use `ctx.result`)."""
+
+    @classmethod
+    def user_sql(cls, params: BaseModel) -> list[tuple[str, Side, str]]:
+        """The SQL a person wrote in these parameters, as (parameter name, side it runs on, text):
+        `validate_pipeline` checks each with `ombudsman.engine.sqlguard` in that side's dialect.
+        A validator taking SQL in its parameters must list it here (default: none)."""
+        return []
 
     @classmethod
     def parse_params(cls, raw: Mapping[str, Any] | BaseModel | None) -> BaseModel:

@@ -6,11 +6,11 @@ from collections import Counter
 from typing import Any, Literal
 
 import pyarrow as pa
-import sqlglot
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.sqlguard import UnsafeSql, check_user_query
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
     QueryError,
@@ -94,27 +94,12 @@ class ColumnAggregates(Validator):
         )
 
 
-_WRITES = (
-    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
-    exp.Into, exp.TruncateTable, exp.Grant, exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Use,
-)
-
-
 def checked_select(text: str, dialect: str, side: Side) -> exp.Query:
-    """The one SELECT in `text`; ValidationInputError for anything else (several statements, DML, DDL...)."""
+    """The one read-only SELECT in `text` (`ombudsman.engine.sqlguard`); ValidationInputError otherwise."""
     try:
-        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise ValidationInputError(f"{side} query is not valid {dialect} SQL: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise ValidationInputError(f"{side} query must be exactly one SELECT statement (found {len(statements)})")
-    statement = statements[0]
-    if not isinstance(statement, exp.Query):
-        raise ValidationInputError(f"{side} query must be a SELECT, not {statement.key.upper()}")
-    for node in statement.walk():
-        if isinstance(node, _WRITES):
-            raise ValidationInputError(f"{side} query may only read: it contains {node.key.upper()}")
-    return statement
+        return check_user_query(text, dialect, f"{side} query")
+    except UnsafeSql as exc:
+        raise ValidationInputError(exc.message) from None
 
 
 def render_as_written(ctx: ValidationContext, side: Side, query: exp.Query) -> str:
@@ -146,6 +131,12 @@ class CustomQuery(Validator):
         target_sql: str | None = Field(default=None, description="default: source_sql")
         key_columns: list[str] = Field(default_factory=list, description="match rows by these columns")
         max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    @classmethod
+    def user_sql(cls, params: BaseModel) -> list[tuple[str, Side, str]]:
+        assert isinstance(params, cls.Params)
+        target = ("target_sql", params.target_sql) if params.target_sql else ("source_sql", params.source_sql)
+        return [("source_sql", "source", params.source_sql), (target[0], "target", target[1])]
 
     async def _run_user(self, ctx: ValidationContext, side: Side, text: str, max_rows: int) -> list[dict[str, Any]]:
         statement = checked_select(text, ctx.dialect(side), side)
