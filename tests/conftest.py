@@ -29,6 +29,9 @@ from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres
 _BUS_PRIVATE, _BUS_PUBLIC = generate_keypair()
 os.environ[PRIVATE_KEY_ENV] = _BUS_PRIVATE
 os.environ[PUBLIC_KEY_ENV] = _BUS_PUBLIC
+# DuckDB files the platform may open (OMB_FILE_ROOTS): tests write theirs under the temporary folder;
+# the sandbox tests set narrower roots of their own.
+os.environ.setdefault("OMB_FILE_ROOTS", tempfile.gettempdir())
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,29 @@ def database_url(pg_server_url: str) -> Iterator[str]:
         yield with_database(pg_server_url, name)
     finally:
         asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def warehouse_server_url() -> Iterator[str]:
+    """A second PostgreSQL server that plays a warehouse under test: connection URLs may never point
+    at the platform's own server (issue 14), so source/target databases live here."""
+    data = Path(tempfile.mkdtemp(prefix="omb-wh-"))
+    server = EmbeddedPostgres.start(data / "pgdata")
+    try:
+        yield server.uri("postgres")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the warehouse server (not the platform's), dropped afterwards."""
+    name = "omb_wh_" + uuid.uuid4().hex[:12]
+    asyncio.run(_admin(warehouse_server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(warehouse_server_url, name)
+    finally:
+        asyncio.run(_admin(warehouse_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _admin(url: str, sql: str) -> None:

@@ -38,6 +38,9 @@ def _meta_for(name: str) -> Metadata:
     return WORKER if request_access(subject) == "service" else USER
 
 
+NUMBERS = 10_000  # rows of table `numbers` in both warehouses (see `pipeline(slow=)`)
+
+
 @dataclass
 class Warehouse:
     """A DuckDB source and target: tables t0..t{n-1} of 100 rows; `broken` tables lose rows in the target."""
@@ -65,6 +68,7 @@ def warehouse(tmp_path: Path) -> Warehouse:
         with duckdb.connect(str(path)) as db:
             for i in range(8):
                 db.execute(f"CREATE TABLE t{i} AS SELECT i AS id, i * 2 AS amount FROM range(100) t(i)")
+            db.execute(f"CREATE TABLE numbers AS SELECT i FROM range({NUMBERS}) t(i)")
     wh.set_target_rows("t7", 97)  # t7 is broken: three rows lost
     return wh
 
@@ -72,13 +76,15 @@ def warehouse(tmp_path: Path) -> Warehouse:
 def pipeline(wh: Warehouse, name: str, steps: int, *, tables: list[str] | None = None, slow: int = 0,
              chain: bool = False, validator: str = "record_counts") -> str:
     """Pipeline YAML of `steps` record-count steps over tables (cycled); `slow` makes each query
-    scan that many generated numbers first, so a step lasts long enough to be interrupted."""
+    hash about that many rows of a self-join of `numbers` first (user SQL reads tables only, no
+    table functions), so a step lasts long enough to be interrupted."""
     tables = tables or [f"t{i}" for i in range(7)]
     body: list[dict[str, Any]] = []
     for i in range(steps):
         step: dict[str, Any] = {"id": f"s{i:03d}", "validator": validator, "table": f"main.{tables[i % len(tables)]}"}
         if slow:
-            cond = f"(SELECT sum(hash(i)) FROM range({slow}) g(i)) IS NOT NULL"
+            cond = (f"(SELECT sum(hash(a.i + b.i)) FROM main.numbers a CROSS JOIN main.numbers b "
+                    f"WHERE a.i < {max(1, slow // NUMBERS)}) IS NOT NULL")
             step["filters"] = {"source": cond, "target": cond}
         if chain and i:
             step["depends_on"] = [f"s{i - 1:03d}"]

@@ -16,8 +16,8 @@ from ombudsman.executor.worker import run_one_step
 from tests.executor.conftest import Bus, Warehouse, Workers, wait_for
 
 
-async def make_tables(database_url: str, broken: str = "t2") -> None:
-    conn = await asyncpg.connect(database_url)
+async def make_tables(warehouse_url: str, broken: str = "t2") -> None:
+    conn = await asyncpg.connect(warehouse_url)
     try:
         for schema in ("src", "tgt"):
             await conn.execute(f"CREATE SCHEMA {schema}")
@@ -28,17 +28,17 @@ async def make_tables(database_url: str, broken: str = "t2") -> None:
         await conn.close()
 
 
-def pg_pipeline(database_url: str, steps: int = 4, name: str = "pg") -> str:
+def pg_pipeline(warehouse_url: str, steps: int = 4, name: str = "pg") -> str:
     return yaml.safe_dump({
-        "name": name, "connections": {"source": database_url, "target": database_url},
+        "name": name, "connections": {"source": warehouse_url, "target": warehouse_url},
         "steps": [{"id": f"s{i}", "validator": "record_counts", "tables": {"source": f"src.t{i % 4}",
                                                                  "target": f"tgt.t{i % 4}"}} for i in range(steps)],
     })
 
 
-async def test_steps_share_one_kept_connector_and_an_error_drops_it(database_url: str, warehouse: Warehouse) -> None:
-    await make_tables(database_url)
-    spec = parse_pipeline(yaml.safe_load(pg_pipeline(database_url)))
+async def test_steps_share_one_kept_connector_and_an_error_drops_it(warehouse_url: str, warehouse: Warehouse) -> None:
+    await make_tables(warehouse_url)
+    spec = parse_pipeline(yaml.safe_load(pg_pipeline(warehouse_url)))
     cache = ConnectionCache(idle_seconds=3600)
     try:
         results = [await run_one_step(spec, f"s{i}", cache, "p1") for i in range(4)]
@@ -48,7 +48,7 @@ async def test_steps_share_one_kept_connector_and_an_error_drops_it(database_url
                                                                                ("p1", "target", "postgres")}
         assert all(k["steps_served"] == 4 and k["steps_using"] == 0 for k in kept)
         assert all(k["open"] >= 1 and k["in_use"] == 0 and k["idle"] == k["open"] for k in kept)
-        assert "postgresql" not in repr(kept) and database_url not in repr(kept)  # no URL, no secret
+        assert "postgresql" not in repr(kept) and warehouse_url not in repr(kept)  # no URL, no secret
         assert cache.stats("p1", "target")[0]["connection"] == "target" and cache.stats("p2") == []
 
         # the same connection of another project is a connector of its own
@@ -56,7 +56,7 @@ async def test_steps_share_one_kept_connector_and_an_error_drops_it(database_url
         assert len(cache.stats("p2")) == 2 and cache.stats("p1", "source")[0]["steps_served"] == 4
 
         # a step that ends in error (the table is gone) closes what it used; the next opens anew
-        broken = parse_pipeline(yaml.safe_load(pg_pipeline(database_url).replace("tgt.t3", "tgt.missing")))
+        broken = parse_pipeline(yaml.safe_load(pg_pipeline(warehouse_url).replace("tgt.t3", "tgt.missing")))
         errored = await run_one_step(broken, "s3", cache, "p1")
         assert errored.status == "error" and "missing" in (errored.message or "")
         assert cache.stats("p1") == []
@@ -75,11 +75,11 @@ async def test_steps_share_one_kept_connector_and_an_error_drops_it(database_url
 
 
 async def test_workers_report_their_pools_over_nats(bus: Bus, workers: Workers, nats_url: str,
-                                                    database_url: str) -> None:
-    await make_tables(database_url)
+                                                    warehouse_url: str) -> None:
+    await make_tables(warehouse_url)
     workers.start("w1", concurrency=2)
     workers.start("w2", concurrency=1)
-    run_id = (await bus.command("queue_run", {"pipeline_yaml": pg_pipeline(database_url, steps=12)}))["run_id"]
+    run_id = (await bus.command("queue_run", {"pipeline_yaml": pg_pipeline(warehouse_url, steps=12)}))["run_id"]
     run = await bus.wait_run(run_id)
     assert (run["total_steps"], run["failed_steps"]) == (12, 3)
 

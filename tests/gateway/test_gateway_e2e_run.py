@@ -75,8 +75,17 @@ async def _login(c: httpx.AsyncClient, app: Any, username: str) -> dict[str, str
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+async def _save_connections(c: httpx.AsyncClient, headers: dict[str, str], spec: str) -> None:
+    """Save the connections a pipeline names as connections of project dw (once): a person's run
+    opens only the project's saved connections, never URLs written in the pipeline (issue 14)."""
+    for name, url in (yaml.safe_load(spec).get("connections") or {}).items():
+        r = await c.post("/api/v1/projects/dw/connections", headers=headers, json={"name": name, "url": url})
+        assert r.status_code in (201, 409), r.text
+
+
 async def _run_to_end(c: httpx.AsyncClient, headers: dict[str, str], spec: str) -> tuple[str, dict[str, Any]]:
     """Queue a run of project dw through the gateway and read it until it has finished (30 s at most)."""
+    await _save_connections(c, headers, spec)
     r = await c.post("/api/v1/runs", headers=headers, json={"project_id": "dw", "pipeline_yaml": spec})
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
@@ -154,6 +163,7 @@ async def test_saved_pipeline_mermaid_and_batches_through_the_gateway(stack: dic
         bad = await c.post("/api/v1/projects/dw/pipelines", headers=alice,
                            json={"name": "broken", "yaml": "name: x\nsteps: [{id: a, validator: v, depends_on: [zz]}]"})
         assert bad.status_code == 422 and "zz" in bad.text
+        await _save_connections(c, alice, spec)
         saved = await c.post("/api/v1/projects/dw/pipelines", headers=alice, json={"name": "orders", "yaml": spec})
         assert saved.status_code == 201, saved.text
         pipeline_id = saved.json()["pipeline_id"]
@@ -184,12 +194,12 @@ async def test_saved_pipeline_mermaid_and_batches_through_the_gateway(stack: dic
         assert len(history) == 2 and {h["status"] for h in history} == {"completed"}
 
 
-async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[str, Any], database_url: str) -> None:
+async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[str, Any], warehouse_url: str) -> None:
     """A project's PostgreSQL connections stay open on the worker between steps; the pool route
     shows them to members (no URL), 404 for others and unknown names; /workers is for admins."""
     import asyncpg
 
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(warehouse_url)
     try:
         await conn.execute("CREATE TABLE public.orders AS SELECT g AS id FROM generate_series(1, 40) g")
     finally:
@@ -200,7 +210,7 @@ async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[s
         assert (await c.post("/api/v1/projects", headers=alice, json={"id": "dw", "name": "Warehouse"})).status_code == 201
         for side in ("source", "target"):
             r = await c.post("/api/v1/projects/dw/connections", headers=alice,
-                             json={"name": side, "role": side, "url": database_url})
+                             json={"name": side, "role": side, "url": warehouse_url})
             assert r.status_code == 201, r.text
         empty = await c.get("/api/v1/projects/dw/connections/source/pool", headers=alice)
         assert empty.status_code == 200 and empty.json()["pools"] == [] and empty.json()["totals"]["open"] == 0
@@ -217,7 +227,7 @@ async def test_connection_pools_of_the_workers_through_the_gateway(stack: dict[s
         assert body["connection"] == "target" and body["workers_answering"] == 1
         assert [(p["worker"], p["steps_served"], p["in_use"]) for p in body["pools"]] == [("w1", 3, 0)]
         assert body["totals"]["workers"] == 1 and body["totals"]["open"] >= 1
-        assert "postgresql" not in pool.text and database_url not in pool.text
+        assert "postgresql" not in pool.text and warehouse_url not in pool.text
 
         assert (await c.get("/api/v1/projects/dw/connections/nope/pool", headers=alice)).status_code == 404
         assert (await c.get("/api/v1/projects/dw/connections/source/pool", headers=mallory)).status_code == 404

@@ -188,7 +188,8 @@ class Coordinator:
                               timeout=REQUEST_TIMEOUT)
         return found["yaml"], found.get("name")
 
-    async def admit_pipeline(self, yaml_text: str, project_id: str | None, meta: Metadata) -> bool:
+    async def admit_pipeline(self, yaml_text: str, project_id: str | None, meta: Metadata,
+                             role: str | None = None) -> bool:
         """Check a pipeline before it is queued (the executor's sandbox, whatever the gateway did):
         its user SQL passes the engine's guard, connection URLs written in it are allowed to this
         actor (`domain.admit_inline`) and point neither at the platform nor outside OMB_FILE_ROOTS.
@@ -199,7 +200,7 @@ class Coordinator:
         spec = check_pipeline_sql(domain.parse_spec(yaml_text))
         saved = await self.project_connection_names(project_id, meta) if project_id else None
         inline = domain.inline_connections(spec, saved)
-        domain.admit_inline(inline, meta.actor.role, self.settings.allow_inline_connections)
+        domain.admit_inline(inline, role or meta.actor.role, self.settings.allow_inline_connections)
         for name in inline:
             url = spec.connections[name].url
             if "${" not in url:
@@ -418,6 +419,9 @@ class Coordinator:
             state = await self.existing_batch(batch_id)
             if state.status == "running":
                 raise Conflict(f"batch {batch_id} is already running")
+            for index in range(len(state.pipelines)):  # refused at once (422), not as step errors later
+                yaml_text, project_id, _, _ = await self._pipeline_of(state, index, meta)
+                await self.admit_pipeline(yaml_text, project_id, meta)
             started = ev.BatchStarted(batch_id=batch_id, total=len(state.pipelines))
             await self._append(meta, (batch_id, state.version, [started]))
 
@@ -447,8 +451,10 @@ class Coordinator:
                 yaml_text, project_id, pipeline_id, name = await self._pipeline_of(batch, index, meta)
                 run_id = new_id()
                 only = batch.retry_steps.get(index)
-                try:  # inline URLs only when the actor launching the batch may use them; else the worker refuses them
-                    inline = await self.admit_pipeline(yaml_text, project_id, meta)
+                # inline URLs only when the person who started the batch may use them; else the worker refuses them
+                launcher = batch.launched_by_role if meta.actor.role == "service" else meta.actor.role
+                try:
+                    inline = await self.admit_pipeline(yaml_text, project_id, meta, role=launcher)
                 except Invalid:
                     inline = False
                 queued, keep = queued_run(

@@ -327,6 +327,9 @@ class BatchState:
     retry_steps: dict[int, list[str]] = field(default_factory=dict)
     attempt: int = 0
     started_at: datetime | None = None
+    # the role of whoever started (or last retried) the batch: its later launches, made by the executor
+    # itself, admit inline connection URLs as that person could (domain.admit_inline)
+    launched_by_role: str = ""
 
     @property
     def progress(self) -> dict[str, int]:
@@ -346,7 +349,7 @@ def fold_batch(batch_id: str, envelopes: list[EventEnvelope]) -> BatchState:
             state.status, state.name, state.pipelines = "created", data.name, list(data.pipelines)
             state.max_parallel, state.continue_on_error = data.max_parallel, data.continue_on_error
         elif isinstance(data, ev.BatchStarted):
-            state.status, state.started_at = "running", env.occurred_at
+            state.status, state.started_at, state.launched_by_role = "running", env.occurred_at, env.actor.role
             state.pending = list(range(len(state.pipelines)))
             state.outcomes, state.runs, state.running = {}, {}, set()
         elif isinstance(data, ev.BatchPipelineStarted):
@@ -364,7 +367,7 @@ def fold_batch(batch_id: str, envelopes: list[EventEnvelope]) -> BatchState:
             state.status = "cancelled"
             state.pending = []
         elif isinstance(data, ev.BatchRetried):
-            state.status, state.attempt = "running", data.attempt
+            state.status, state.attempt, state.launched_by_role = "running", data.attempt, env.actor.role
             state.retry_steps = {int(k): v for k, v in data.steps.items()}
             for index in state.retry_steps:
                 state.outcomes.pop(index, None)
