@@ -68,8 +68,9 @@ def source_server(home: Path) -> str:
     """A PostgreSQL of its own for the sample source (the platform's database may not be validated:
     connections pointing at it are refused), kept running in OMB_HOME/demo/pgdata; its server URL."""
     from ombudsman.eventstore.embedded import EmbeddedPostgres
+    from ombudsman.eventstore.launcher import DEMO_PGDATA
 
-    return EmbeddedPostgres.start(home / "demo" / "pgdata", keep_running=True).uri("postgres")
+    return EmbeddedPostgres.start(home / DEMO_PGDATA, keep_running=True).uri("postgres")
 
 
 def write_target(path: Path) -> str:

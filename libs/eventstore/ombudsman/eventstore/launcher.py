@@ -30,6 +30,7 @@ SERVICES = ["projects", "metadata", "executor", "workload", "audit"]
 GATEWAY = "gateway"
 DEFAULT_GATEWAY_PORT = 8800
 STATE_FILE = "stack.json"
+DEMO_PGDATA = "demo/pgdata"  # `ombudsman demo`'s source warehouse server, stopped with the stack
 
 app = typer.Typer(add_completion=False)
 
@@ -293,11 +294,13 @@ def stop_stack(stack: Stack) -> None:
             if not _alive(stack.nats_pid):
                 break
             time.sleep(0.1)
-    if stack.pgdata:
+    # the platform's PostgreSQL, and the demo's warehouse server (kept apart: pipelines may not reach the platform's)
+    demo_pgdata = Path(stack.home) / DEMO_PGDATA
+    for pgdata in [*([stack.pgdata] if stack.pgdata else []), *([str(demo_pgdata)] if demo_pgdata.exists() else [])]:
         try:
-            EmbeddedPostgres.shutdown(stack.pgdata)
+            EmbeddedPostgres.shutdown(pgdata)
         except Exception as exc:  # reported, never a traceback: the rest is stopped already
-            typer.secho(f"  PostgreSQL in {stack.pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
+            typer.secho(f"  PostgreSQL in {pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
     stack.processes = {}
     stack.nats_pid = None
     stack.save()
