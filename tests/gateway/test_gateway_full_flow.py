@@ -111,9 +111,9 @@ async def _receive_until_closed(ws: Any, into: list[dict[str, Any]]) -> None:
 
 
 async def test_register_to_audit_through_the_gateway_all_real(
-    full_stack: dict[str, Any], database_url: str, fakesnow_url: str
+    full_stack: dict[str, Any], warehouse_url: str, fakesnow_url: str
 ) -> None:
-    await _load_warehouses(database_url, fakesnow_url)
+    await _load_warehouses(warehouse_url, fakesnow_url)
     port = full_stack["port"]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=120) as c:
         # register -> login
@@ -129,7 +129,7 @@ async def test_register_to_audit_through_the_gateway_all_real(
         r = await c.post("/projects", headers=olivia, json={"id": "dw", "name": "Sales warehouse",
                                                             "source_schemas": ["sales"], "target_schemas": ["SALES"]})
         assert r.status_code == 201, r.text
-        for name, url in (("source", database_url), ("target", fakesnow_url)):
+        for name, url in (("source", warehouse_url), ("target", fakesnow_url)):
             r = await c.post("/projects/dw/connections", headers=olivia, json={"name": name, "role": name, "url": url})
             assert r.status_code == 201, r.text
 

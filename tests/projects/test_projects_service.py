@@ -109,9 +109,9 @@ async def test_connection_secret_is_encrypted_and_never_in_events_or_replies(bus
     assert secret == {"url": url, "kind": "snowflake"}
 
 
-async def test_connection_test_reports_version_or_a_clear_error(bus, database_url: str) -> None:
+async def test_connection_test_reports_version_or_a_clear_error(bus, warehouse_url: str) -> None:
     await cmd(bus, "create", {"id": "sales", "name": "Sales"})
-    await cmd(bus, "add_connection", {"project_id": "sales", "name": "src", "role": "source", "url": database_url})
+    await cmd(bus, "add_connection", {"project_id": "sales", "name": "src", "role": "source", "url": warehouse_url})
     ok = await cmd(bus, "test_connection", {"project_id": "sales", "name": "src"})
     assert ok["ok"] is True and "PostgreSQL" in ok["server_version"] and ok["latency_ms"] >= 0
     await cmd(bus, "add_connection", {"project_id": "sales", "name": "gone", "role": "target",

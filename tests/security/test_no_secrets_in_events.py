@@ -52,11 +52,11 @@ def _url_as(database_url: str, user: str, password: str) -> str:
 
 
 @pytest.fixture
-async def tables(database_url: str) -> AsyncIterator[dict[str, str]]:
+async def tables(warehouse_url: str) -> AsyncIterator[dict[str, str]]:
     """src.customers and tgt.customers, and two login roles with passwords that may read them."""
     suffix = uuid.uuid4().hex[:8]
     roles = {f"probe_project_{suffix}": f"Pw-project-{suffix}", f"probe_inline_{suffix}": f"Pw-inline-{suffix}"}
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(warehouse_url)
     try:
         for schema, emails in (("src", SOURCE_EMAILS), ("tgt", TARGET_EMAILS)):
             await conn.execute(f"CREATE SCHEMA {schema}")
@@ -70,9 +70,9 @@ async def tables(database_url: str) -> AsyncIterator[dict[str, str]]:
     finally:
         await conn.close()
     (project_role, project_pw), (inline_role, inline_pw) = roles.items()
-    yield {"project_url": _url_as(database_url, project_role, project_pw), "project_password": project_pw,
-           "inline_url": _url_as(database_url, inline_role, inline_pw), "inline_password": inline_pw}
-    conn = await asyncpg.connect(database_url)
+    yield {"project_url": _url_as(warehouse_url, project_role, project_pw), "project_password": project_pw,
+           "inline_url": _url_as(warehouse_url, inline_role, inline_pw), "inline_password": inline_pw}
+    conn = await asyncpg.connect(warehouse_url)
     try:
         for role in roles:
             with contextlib.suppress(Exception):

@@ -208,7 +208,7 @@ async def test_a_project_connection_to_the_platform_database_is_refused(
         database_url,  # the platform's database itself
         f"postgresql://postgres@/postgres?host={socket_dir}",  # another database of the same server
         f"postgresql://postgres@{socket_dir.replace('/', '%2F')}:5432/postgres",  # the socket as libpq's host
-        nats_url.replace("nats://", "postgresql://u@localhost:").replace("127.0.0.1:", "") + "/x",  # the bus
+        f"postgresql://u@localhost:{urlsplit(nats_url).port}/x",  # the bus
     ):
         r = await c.post("/api/v1/projects/dw/connections", headers=alice, json={"name": "pwn", "role": "source", "url": url})
         assert r.status_code == 422, (url, r.text)

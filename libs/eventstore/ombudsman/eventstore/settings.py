@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(default=None, description="NATS server URL(s), comma separated")
     nats_user: str | None = Field(default=None, description="this process's NATS user (contracts.access)")
     nats_password: str | None = Field(default=None, repr=False, description="its NATS password")
+    file_roots: str = Field(default="", description="OMB_FILE_ROOTS: folders DuckDB files may be opened from")
     bus_token_public_key: str = Field(default="", repr=False,
                                       description="PEM (or a file) of the gateway's Ed25519 bus token key")
     secret_key: str | None = Field(default=None, repr=False, description="key that encrypts secrets at rest")
@@ -63,3 +64,9 @@ class Settings(BaseSettings):
         if not file.is_file():
             raise Invalid(f"path: no file {file.name!r} in the upload folder", {"field": "path"})
         return file
+
+    def platform_env(self) -> dict[str, str]:
+        """What the connection sandbox compares URLs with (engine.connectors.sandbox): this process's
+        own database and bus, and the folders DuckDB files may be opened from."""
+        return {"OMB_DATABASE_URL": self.database_url or "", "OMB_NATS_URL": self.nats_url or "",
+                "OMB_FILE_ROOTS": self.file_roots}

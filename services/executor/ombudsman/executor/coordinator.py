@@ -204,7 +204,7 @@ class Coordinator:
         for name in inline:
             url = spec.connections[name].url
             if "${" not in url:
-                check_connection_url(url, field=f"connections.{name}")
+                check_connection_url(url, field=f"connections.{name}", env=self.settings.platform_env())
         return bool(inline)
 
     async def project_connection_names(self, project_id: str, meta: Metadata) -> set[str]:

@@ -100,7 +100,8 @@ async def add_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContex
 
 async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = domain.AddConnection.model_validate(payload)
-    check_connection_url(cmd.url, field="url")  # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
+    # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
+    check_connection_url(cmd.url, field="url", env=ctx.settings.platform_env())
     key = _secret_key(ctx)
     async with ctx.uow() as uow:
         state = await _load(uow, cmd.project_id)
@@ -157,7 +158,7 @@ async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
     cmd = ConnectionRef.model_validate(payload)
     url, _ = await _connection_url(ctx, cmd.project_id, cmd.name)
     try:
-        check_connection_url(url, field="url")
+        check_connection_url(url, field="url", env=ctx.settings.platform_env())
         connector = connect(url, timeout=CONNECTION_TEST_TIMEOUT)
         result = await asyncio.wait_for(connector.test(), timeout=CONNECTION_TEST_TIMEOUT + 5)
         ok, version, latency, error = result.ok, result.server_version, result.latency_ms, result.error
