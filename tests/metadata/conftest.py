@@ -22,10 +22,11 @@ async def _load(url: str, ddl: str, inserts: list[str], setup: list[str]) -> Non
 
 
 @pytest.fixture
-def source_url(database_url: str) -> str:
-    """PostgreSQL holding the warehouse (schema `sales`) and its data."""
-    asyncio.run(_load(database_url, SOURCE_DDL, load_statements(source_rows(), "postgres"), ["CREATE SCHEMA sales"]))
-    return database_url
+def source_url(warehouse_url: str) -> str:
+    """PostgreSQL holding the warehouse (schema `sales`) and its data (a server of its own: the
+    platform's database may not be a connection)."""
+    asyncio.run(_load(warehouse_url, SOURCE_DDL, load_statements(source_rows(), "postgres"), ["CREATE SCHEMA sales"]))
+    return warehouse_url
 
 
 @pytest.fixture
