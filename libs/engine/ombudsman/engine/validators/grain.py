@@ -100,26 +100,30 @@ async def compare_grouped(
     max_groups: int,
     buckets: int = DEFAULT_BUCKETS,
     tolerance: Tolerance | None = None,
+    carry: Sequence[str] = (),
 ) -> GrainedDiff:
     """Compare the grouped query `build(side)` (SELECT <keys as aliases>, <measures as aliases> ...
     GROUP BY ...) between the sides: per group when both have at most `max_groups` groups, else per
-    hash bucket of the group key with the differing buckets refined to their groups."""
+    hash bucket of the group key with the differing buckets refined to their groups. `carry`: columns
+    shown with a group missing on one side, not compared."""
     tolerance = tolerance or ctx.tolerance
     inner = Sides(build("source"), build("target"))
     if not keys:  # one group: nothing to bound
         rows = await ctx.rows_both(lambda side: inner[side])
-        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance)
+        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
         return GrainedDiff(diff, totals=Sides(_totals(rows.source, measures), _totals(rows.target, measures)))
     rows = await ctx.rows_both(lambda side: _ordered(inner[side], keys, max_groups + 1))
     if len(rows.source) <= max_groups and len(rows.target) <= max_groups:
-        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance)
+        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
         return GrainedDiff(diff, totals=Sides(_totals(rows.source, measures), _totals(rows.target, measures)))
     del rows  # past the limit: compare per bucket instead of holding (and truncating) the groups
-    return await _bucketed(ctx, inner, keys, measures, max_groups=max_groups, buckets=buckets, tolerance=tolerance)
+    return await _bucketed(
+        ctx, inner, keys, measures, max_groups=max_groups, buckets=buckets, tolerance=tolerance, carry=carry
+    )
 
 
-async def _bucketed_queries(
-    ctx: ValidationContext, inner: Sides[exp.Expr], keys: Sequence[str], buckets: int
+async def bucketed_queries(
+    ctx: ValidationContext, inner: Sides[exp.Expr] | dict[Side, exp.Expr], keys: Sequence[str], buckets: int
 ) -> Sides[exp.Expr]:
     """Per side: SELECT g.*, key_hash AS omb_h, key_hash MOD buckets AS omb_b FROM (inner) g."""
     empty = Sides(*(
@@ -199,9 +203,9 @@ def _chunks(ids: Sequence[int], sizes: dict[int, int], max_groups: int) -> list[
 
 async def _bucketed(
     ctx: ValidationContext, inner: Sides[exp.Expr], keys: Sequence[str], measures: Sequence[str], *,
-    max_groups: int, buckets: int, tolerance: Tolerance,
+    max_groups: int, buckets: int, tolerance: Tolerance, carry: Sequence[str],
 ) -> GrainedDiff:
-    bucketed = await _bucketed_queries(ctx, inner, keys, buckets)
+    bucketed = await bucketed_queries(ctx, inner, keys, buckets)
     lines = await ctx.rows_both(lambda side: _summary(ctx, side, bucketed[side], measures))
     by_bucket = Sides({int(r["b"]): r for r in lines.source}, {int(r["b"]): r for r in lines.target})
     totals = Sides(*({m: sum(float(normalize(r[f"m{i}"]) or 0) for r in lines[side])
@@ -227,7 +231,7 @@ async def _bucketed(
             return exp.select(exp.Star()).from_(_sub(bucketed[side], "r")).where(where)
 
         rows = await ctx.rows_both(refine)
-        part = compare_groups(rows.source, rows.target, keys, measures, tolerance)
+        part = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
         diff.missing_in_target += part.missing_in_target
         diff.extra_in_target += part.extra_in_target
         diff.mismatched += part.mismatched
@@ -248,4 +252,4 @@ async def _bucketed(
     )
 
 
-__all__ = ["DEFAULT_BUCKETS", "GrainedDiff", "compare_grouped", "to_rows"]
+__all__ = ["DEFAULT_BUCKETS", "GrainedDiff", "bucketed_queries", "compare_grouped", "to_rows"]
