@@ -79,17 +79,17 @@ async def test_target_ref_columns_are_used_as_written_on_an_upper_case_target(da
     assert result.status == "failed", result.message  # folded to "CUSTOMERKEY" it would be a database error
     assert result.source == {"orphans": 0} and result.target == {"orphans": 3}
     assert {(r["customer_id"], r["rows"]) for r in result.sample} == {(404, 2), (505, 1)}
-    target_sql = ctx.sql["target"][0]
+    target_sql = ctx.sql["target"][1]  # [0]: the join guard's parent-key check
     assert '"p"."CustomerKey" = "c"."CUSTOMER_ID"' in target_sql, target_sql  # explicit: as written; derived: folded
     assert 'FROM "TGT"."ORDERS" AS "c"' in target_sql and 'FROM "TGT"."CUSTOMERS" AS "p"' in target_sql
-    assert '"p"."customer_id" = "c"."customer_id"' in ctx.sql["source"][0]
-    # the orphan count on each side, then the orphans sampled on the target
-    source_tsql, target_tsql, sample_tsql = ctx.renderings["tsql"]
+    assert '"p"."customer_id" = "c"."customer_id"' in ctx.sql["source"][1]
+    # the join guard on each side, the orphan count on each side, then the orphans sampled on the target
+    source_tsql, target_tsql, sample_tsql = ctx.renderings["tsql"][2:]
     assert tables(source_tsql) == {"src.orders", "src.customers"}
     assert tables(target_tsql) == tables(sample_tsql) == {"TGT.ORDERS", "TGT.CUSTOMERS"}
     assert columns(source_tsql) == {"customer_id"}
     assert columns(target_tsql) == columns(sample_tsql) == {"CustomerKey", "CUSTOMER_ID"}
-    assert "[p].[CustomerKey] = [c].[CUSTOMER_ID]" in ctx.renderings["tsql"][1]
+    assert "[p].[CustomerKey] = [c].[CUSTOMER_ID]" in ctx.renderings["tsql"][3]
 
 
 async def test_fact_dim_conformance_uses_its_target_key_the_same_way(database_url: str) -> None:
@@ -99,7 +99,7 @@ async def test_fact_dim_conformance_uses_its_target_key_the_same_way(database_ur
     result, ctx = await _run(database_url, database_url, ("src", "tgt"), "fact_dim_conformance", params)
     assert result.status == "failed", result.message
     assert result.source["unmatched_facts"] == 0 and result.target["unmatched_facts"] == 3
-    assert '"d"."CustomerKey" = "f"."CUSTOMER_ID"' in ctx.sql["target"][0], ctx.sql["target"][0]
+    assert '"d"."CustomerKey" = "f"."CUSTOMER_ID"' in ctx.sql["target"][2], ctx.sql["target"][2]
 
 
 async def test_without_target_ref_columns_the_source_name_is_folded(database_url: str) -> None:
@@ -110,7 +110,7 @@ async def test_without_target_ref_columns_the_source_name_is_folded(database_url
     result, ctx = await _run(database_url, database_url, ("src", "tgt"), "foreign_keys", params)
     assert result.status == "error"
     assert result.message.startswith("target database error") and "CUSTOMER_ID" in result.message
-    assert '"p"."CUSTOMER_ID" = "c"."CUSTOMER_ID"' in ctx.sql["target"][0]
+    assert '"p"."CUSTOMER_ID"' in ctx.sql["target"][0]  # the join guard fails first
 
 
 async def test_target_ref_columns_of_the_wrong_length_are_refused(database_url: str) -> None:
@@ -134,6 +134,6 @@ async def test_upper_case_fakesnow_target_with_a_renamed_parent_key(database_url
     assert result.status == "failed", result.message
     assert result.source == {"orphans": 0} and result.target == {"orphans": 1}
     assert [(r["customer_id"], r["rows"]) for r in result.sample] == [(404, 1)]
-    target_sql = ctx.sql["target"][0]
+    target_sql = ctx.sql["target"][1]
     assert 'FROM "PUBLIC"."ORDERS" AS "c"' in target_sql
     assert '"p"."CUSTOMER_SK" = "c"."CUSTOMER_ID"' in target_sql, target_sql

@@ -11,6 +11,7 @@ from pydantic import Field
 from ombudsman.eventstore.settings import Settings
 
 WORK_CONSUMER = "omb-executor-workers"
+DEFAULT_STEP_MEMORY_MB = 1024
 
 
 class ExecutorSettings(Settings):
@@ -36,3 +37,6 @@ class ExecutorSettings(Settings):
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused
     worker_connection_idle_seconds: float = Field(default=300.0, gt=0)
+    # a step whose worker grows by more than this many MB while it runs is stopped with an error
+    # (OMB_WORKER_STEP_MEMORY_MB; 0 = no cap); see memguard.py
+    worker_step_memory_mb: int = Field(default=DEFAULT_STEP_MEMORY_MB, ge=0)

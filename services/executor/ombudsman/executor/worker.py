@@ -33,7 +33,8 @@ from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.coordinator import work_consumer_config
 from ombudsman.executor.domain import parse_spec
-from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
+from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
 
 log = logging.getLogger("ombudsman.executor.worker")
 REQUEST_TIMEOUT = 30.0
@@ -77,26 +78,44 @@ def check_step_connections(spec: PipelineSpec, step_id: str) -> None:
 
 
 async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache | None = None,
-                       project_id: str | None = None) -> StepResult:
+                       project_id: str | None = None, *, memory_cap_mb: int = DEFAULT_STEP_MEMORY_MB) -> StepResult:
     """Execute one step of a pipeline against its connections (errors become an `error` result).
-    With a `cache`, the step borrows the worker's open connections instead of opening its own."""
+    With a `cache`, the step borrows the worker's open connections instead of opening its own.
+    A step whose worker grows by more than `memory_cap_mb` MB while it runs is stopped and errors
+    (its connections are discarded); the worker carries on."""
     from ombudsman.engine.pipeline import run_pipeline
 
     step = spec.step(step_id)
     validator = step.validator
     names = [spec.source_connection(step), spec.target_connection(step)]
+    exceeded: StepMemoryExceeded | None = None
     try:
         check_step_connections(spec, step_id)
         if cache is None:
-            return (await run_pipeline(spec, only=[step_id], max_parallel=1)).steps[0]
+            return (await run_with_memory_cap(run_pipeline(spec, only=[step_id], max_parallel=1), memory_cap_mb)).steps[0]
         async with cache.lease(spec, names, project_id) as lease:
-            result = (await run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors)).steps[0]
+            try:
+                run = run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors)
+                result = (await run_with_memory_cap(run, memory_cap_mb)).steps[0]
+            except StepMemoryExceeded as exc:
+                lease.failed = True  # a statement may still be unwinding on them: never reuse
+                exceeded = exc
+                raise
             lease.failed = result.status == "error"
             return result
+    except StepMemoryExceeded as exc:
+        exceeded = exc
     except OmbudsmanError as exc:
-        return StepResult(step=step_id, validator=validator, status="error", message=exc.message)
+        if exceeded is None:
+            return StepResult(step=step_id, validator=validator, status="error", message=exc.message)
     except Exception as exc:  # a step never takes the worker down
-        return StepResult(step=step_id, validator=validator, status="error", message=f"{type(exc).__name__}: {exc}")
+        if exceeded is None:
+            return StepResult(step=step_id, validator=validator, status="error", message=f"{type(exc).__name__}: {exc}")
+    # over its cap (closing its interrupted connections may fail too: the cap is what the step reports)
+    assert exceeded is not None
+    log.warning("step %s stopped: %s", step_id, exceeded)
+    return StepResult(step=step_id, validator=validator, status="error", message=str(exceeded),
+                      details={"memory_cap_mb": exceeded.cap_mb, "memory_grown_mb": round(exceeded.grown_mb)})
 
 
 class Worker:
@@ -190,7 +209,8 @@ class Worker:
                 except Invalid as exc:  # refused by the sandbox: the step's result says why
                     result = StepResult(step=step, validator="", status="error", message=exc.message)
                 else:
-                    result = await run_one_step(spec, step, self.connections, task.get("project_id"))
+                    result = await run_one_step(spec, step, self.connections, task.get("project_id"),
+                                                memory_cap_mb=self.settings.worker_step_memory_mb)
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()

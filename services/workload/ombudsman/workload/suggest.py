@@ -8,8 +8,11 @@
 | a column compared (=, IN) with few distinct literals | `domain_values` |
 | the heaviest SELECTs (total duration) | `custom_query` replaying the query on both sides, transpiled from T-SQL |
 
-Pure: no I/O. The parent of a join pair is the side whose column is its table's primary key (from
-the catalog), else the side named like `<table>id` / `id`, else the right-hand side.
+Pure: no I/O. The parent of a join pair is the side whose column is its table's primary key or a
+single-column unique constraint (from the catalog), else the side named like `<table>id` / `id`,
+else the right-hand side. `fact_dim_conformance` is proposed only when the catalog says the parent
+column is unique there and the child column is not (a fact joined to its dimension, never two
+facts, never when uniqueness is unknown): its join must not multiply rows.
 
 Suggestions name source tables. `to_pipeline` applies the project's schema map (source schema ->
 target schema) to the target side: see `map_step`.
@@ -83,14 +86,24 @@ def _evidence(item: ColumnUsage | JoinUsage | TableUsage) -> Evidence:
     return Evidence(fingerprints=list(item.evidence), queries=item.queries, executions=item.executions)
 
 
+def unique_key(index: CatalogIndex, table: str, column: str) -> bool | None:
+    """Whether `column` alone is unique in `table` (its primary key or a unique constraint);
+    None when the catalog does not know the table."""
+    info = index.table(table)
+    if info is None:
+        return None
+    wanted = [column.lower()]
+    keys = [info.primary_key, *info.unique_constraints]
+    return any([c.lower() for c in key] == wanted for key in keys if key)
+
+
 def _parent_side(join: JoinUsage, index: CatalogIndex) -> tuple[str, str, str, str]:
     """(child table, child column, parent table, parent column) of a join pair."""
     left = (join.left_table, join.left_column)
     right = (join.right_table, join.right_column)
 
     def is_key(table: str, column: str) -> bool:
-        info = index.table(table)
-        return info is not None and [c.lower() for c in info.primary_key] == [column.lower()]
+        return bool(unique_key(index, table, column))
 
     def named_key(table: str, column: str) -> bool:
         short = table.split(".")[-1].lower().removeprefix("dim_").removeprefix("dim").rstrip("s")
@@ -141,7 +154,9 @@ def suggest(model: WorkloadModel, index: CatalogIndex, options: SuggestOptions |
         ))
         child_usage = tables[child]
         measures = _ranked(child_usage.columns, "aggregates", "SUM", options.min_executions)
-        if measures:
+        # conformance joins facts to a dimension: only along a key the catalog says is unique on the
+        # parent (never fact-to-fact, many-to-many; unknown uniqueness: not proposed)
+        if measures and unique_key(index, parent, parent_col) and not unique_key(index, child, child_col):
             parent_usage = tables[parent]
             attributes = [c for c in _ranked(parent_usage.columns, "usages", "group_by", options.min_executions)
                           if c.column != parent_col]

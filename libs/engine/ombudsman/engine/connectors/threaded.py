@@ -155,6 +155,10 @@ class ThreadedConnector(Connector):
         """Run `fn(*args)` in a thread; on timeout, interrupt the driver and raise QueryTimeout."""
         try:
             return await self._in_thread(fn, *args, timeout=self.timeout)
+        except asyncio.CancelledError:  # the step was cancelled (e.g. over its memory cap): stop the statement
+            with contextlib.suppress(Exception):
+                self._cancel(raw)
+            raise
         except TimeoutError:
             self._cancel(raw)
             raise QueryTimeout(

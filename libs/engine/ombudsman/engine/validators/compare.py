@@ -138,8 +138,10 @@ def compare_groups(
     keys: Sequence[str],
     measures: Sequence[str],
     tolerance: Tolerance,
+    carry: Sequence[str] = (),
 ) -> GroupDiff:
-    """Match groups by key; compare each measure within the tolerance."""
+    """Match groups by key; compare each measure within the tolerance. `carry` columns are shown
+    with a group missing on one side, never compared."""
     source = {key_of(r, keys): r for r in source_rows}
     target = {key_of(r, keys): r for r in target_rows}
     result = GroupDiff(source_groups=len(source), target_groups=len(target))
@@ -147,7 +149,7 @@ def compare_groups(
         key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
         t_row = target.get(key)
         if t_row is None:
-            result.missing_in_target.append({**key_dict, **{m: jsonable(s_row.get(m.lower())) for m in measures}})
+            result.missing_in_target.append({**key_dict, **{m: jsonable(s_row.get(m.lower())) for m in [*measures, *carry]}})
             continue
         bad = {}
         for m in measures:
@@ -161,5 +163,5 @@ def compare_groups(
     for key, t_row in target.items():
         if key not in source:
             key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
-            result.extra_in_target.append({**key_dict, **{m: jsonable(t_row.get(m.lower())) for m in measures}})
+            result.extra_in_target.append({**key_dict, **{m: jsonable(t_row.get(m.lower())) for m in [*measures, *carry]}})
     return result

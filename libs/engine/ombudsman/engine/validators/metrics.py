@@ -1,7 +1,8 @@
 """Metric validators: sums, averages and ratios of measures grouped by chosen dimensions.
 
-Each side computes `GROUP BY <dimensions>` in its database; at most `max_groups` groups come back
-and are compared group by group within the step's tolerance (absolute or percentage).
+Each side computes `GROUP BY <dimensions>` in its database; up to `max_groups` groups come back
+(ordered by key) and are compared group by group within the step's tolerance (absolute or
+percentage); past that, per hash bucket of the group key with differing buckets refined (`grain`).
 """
 
 from __future__ import annotations
@@ -17,55 +18,63 @@ from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
     Side,
     ValidationContext,
-    ValidationInputError,
     Validator,
     ValidatorParams,
     register,
 )
-from ombudsman.engine.validators.compare import GroupDiff, compare_groups
+from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, GrainedDiff, compare_grouped
 
 
 class GroupedParams(ValidatorParams):
     group_by: list[str] = Field(default_factory=list, description="dimension columns (source names)")
-    max_groups: int = Field(default=10_000, ge=1, le=1_000_000, description="groups fetched per side at most")
+    max_groups: int = Field(
+        default=10_000, ge=1, le=1_000_000,
+        description="groups compared one by one at most; past it, groups are compared per hash bucket",
+    )
+    buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_groups")
+
+
+def grouped_query(ctx: ValidationContext, side: Side, group_by: list[str], measures: dict[str, Any]) -> exp.Expr:
+    """SELECT <group_by>, <measures(side)> FROM the step's table GROUP BY <group_by> on one side."""
+    keys = [ctx.col(side, g) for g in group_by]
+    projections = [k.as_(g) for k, g in zip(keys, group_by, strict=True)]
+    projections += [make(side).as_(name) for name, make in measures.items()]
+    select = ctx.select_from(side, *projections)
+    return select.group_by(*keys) if keys else select
 
 
 async def grouped_both(
-    ctx: ValidationContext, group_by: list[str], measures: dict[str, Any], max_groups: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run SELECT <group_by>, <measures(side)> ... GROUP BY <group_by> on both sides."""
-
-    def build(side: Side) -> exp.Expr:
-        keys = [ctx.col(side, g) for g in group_by]
-        projections = [k.as_(g) for k, g in zip(keys, group_by, strict=True)]
-        projections += [make(side).as_(name) for name, make in measures.items()]
-        select = ctx.select_from(side, *projections)
-        if keys:
-            select = select.group_by(*keys).order_by(*[exp.Ordered(this=k) for k in keys])
-        return select.limit(max_groups + 1)
-
-    rows = await ctx.rows_both(build)
-    if len(rows.source) > max_groups or len(rows.target) > max_groups:
-        raise ValidationInputError(f"more than {max_groups} groups; group by fewer columns or raise max_groups")
-    return rows.source, rows.target
+    ctx: ValidationContext, group_by: list[str], measures: dict[str, Any], params: GroupedParams,
+    compared: list[str] | None = None,
+) -> GrainedDiff:
+    """Compare the measures per group of `group_by` (per hash bucket past `max_groups` groups)."""
+    return await compare_grouped(
+        ctx, lambda side: grouped_query(ctx, side, group_by, measures), group_by, compared or list(measures),
+        max_groups=params.max_groups, buckets=params.buckets,
+    )
 
 
 def grouped_result(
-    ctx: ValidationContext, what: str, diff: GroupDiff, measures: list[str], affected: list[str]
+    ctx: ValidationContext, what: str, grained: GrainedDiff, measures: list[str], affected: list[str]
 ) -> StepResult:
-    if diff.differing == 0:
+    """The StepResult of a grouped comparison; its details say the grain it was exact at."""
+    diff = grained.diff
+    failed = bool(diff.differing or grained.unrefined_buckets)
+    if not failed:
         message = f"{what} match in all {diff.source_groups} groups"
     else:
         message = (
             f"{what} differ: {len(diff.mismatched)} groups with different values, "
             f"{len(diff.missing_in_target)} missing in target, {len(diff.extra_in_target)} extra in target"
         )
-    cols = sorted({m for r in diff.mismatched for m in measures if m in r}) or (affected if diff.differing else [])
+    if grained.note:
+        message += f" ({grained.note})"
+    cols = sorted({m for r in diff.mismatched for m in measures if m in r}) or (affected if failed else [])
     return ctx.result(
-        "failed" if diff.differing else "passed", message,
+        "failed" if failed else "passed", message,
         source={"groups": diff.source_groups}, target={"groups": diff.target_groups},
         match_percentage=diff.match_percentage, affected_columns=cols, sample=diff.sample(ctx.sample_limit),
-        details={"differing_groups": diff.differing},
+        details={"differing_groups": diff.differing, **grained.details()},
     )
 
 
@@ -84,8 +93,7 @@ class MetricSums(Validator):
 
         measures: dict[str, Callable[[Side], exp.Expr]] = {m: exact_sum(m) for m in params.measures}
         measures["row_count"] = lambda side: q.count_star()
-        source, target = await grouped_both(ctx, params.group_by, measures, params.max_groups)
-        diff = compare_groups(source, target, params.group_by, [*params.measures, "row_count"], ctx.tolerance)
+        diff = await grouped_both(ctx, params.group_by, measures, params)
         return grouped_result(ctx, "sums", diff, params.measures, params.measures)
 
 
@@ -103,8 +111,7 @@ class MetricAverages(Validator):
             return lambda side: exp.Avg(this=q.as_float(ctx.col(side, measure)))
 
         measures = {m: average(m) for m in params.measures}
-        source, target = await grouped_both(ctx, params.group_by, measures, params.max_groups)
-        diff = compare_groups(source, target, params.group_by, params.measures, ctx.tolerance)
+        diff = await grouped_both(ctx, params.group_by, measures, params)
         return grouped_result(ctx, "averages", diff, params.measures, params.measures)
 
 
@@ -125,6 +132,5 @@ class Ratios(Validator):
             den = exp.Sum(this=q.as_float(ctx.col(side, params.denominator)))
             return exp.Div(this=num, expression=exp.Nullif(this=den, expression=q.lit(0)))
 
-        source, target = await grouped_both(ctx, params.group_by, {params.name: ratio}, params.max_groups)
-        diff = compare_groups(source, target, params.group_by, [params.name], ctx.tolerance)
+        diff = await grouped_both(ctx, params.group_by, {params.name: ratio}, params)
         return grouped_result(ctx, "ratios", diff, [params.name], [params.numerator, params.denominator])

@@ -30,6 +30,7 @@ from ombudsman.engine.validators.compare import (
     normalize,
     percentage,
 )
+from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, bucketed_queries, compare_grouped
 
 
 def alias(prefix: str, index: int) -> str:
@@ -261,14 +262,32 @@ class Distribution(Validator):
         return self._evaluate(ctx, params, kind, buckets)
 
     async def _categorical(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
+        """Frequency per value; past max_categories values on a side, frequency per hash bucket of the
+        value (max_categories buckets: a coarser partition, the same on both sides), never a top-N."""
+        self._grain = "value"
+
         def build(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
-            return (
-                ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column)
-                .order_by(exp.Ordered(this=q.count_star(), desc=True)).limit(params.max_categories)
+            return ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column)
+
+        def first(side: Side) -> exp.Expr:
+            grouped = exp.Subquery(this=build(side), alias=exp.TableAlias(this=q.ident("g")))
+            return exp.select(exp.Star()).from_(grouped).order_by(exp.Ordered(this=q.col("bucket", "g"))).limit(
+                params.max_categories + 1
             )
 
-        rows = await ctx.rows_both(build)
+        rows = await ctx.rows_both(first)
+        if max(len(rows.source), len(rows.target)) > params.max_categories:
+            bucketed = await bucketed_queries(ctx, {side: build(side) for side in ("source", "target")}, ["bucket"],
+                                              params.max_categories)
+
+            def per_bucket(side: Side) -> exp.Expr:
+                inner = exp.Subquery(this=bucketed[side], alias=exp.TableAlias(this=q.ident("x")))
+                return (exp.select(q.col("omb_b", "x").as_("bucket"), exp.Sum(this=q.col("n", "x")).as_("n"))
+                        .from_(inner).group_by(q.col("omb_b", "x")))
+
+            rows = await ctx.rows_both(per_bucket)
+            self._grain = f"bucket:{params.max_categories}"
         return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in ("source", "target")}
 
     async def _histogram(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
@@ -336,6 +355,7 @@ class Distribution(Validator):
                 ks = max(ks, abs(s_cdf - t_cdf))
         failed = (s_total == 0) != (t_total == 0) or (p_value < params.alpha and max_diff > params.min_share_difference)
         shares.sort(key=lambda s: -abs(s["difference_pct"]))
+        grain = getattr(self, "_grain", "value") if kind == "categorical" else f"histogram:{params.bins}"
         message = (
             f"{kind} distribution of {params.column} {'differs' if failed else 'matches'}: chi-square p={p_value:.4g}, "
             f"largest share difference {max_diff:.2f} points over {len(keys)} buckets"
@@ -346,7 +366,9 @@ class Distribution(Validator):
             affected_columns=[params.column] if failed else [], sample=shares,
             match_percentage=round(100.0 - min(100.0, sum(abs(s["difference_pct"]) for s in shares) / 2), 4),
             details={"kind": kind, "chi2": float(statistic), "p_value": float(p_value), "ks_statistic": ks,
-                     "max_share_difference": max_diff},
+                     "max_share_difference": max_diff, "grain": grain,
+                     **({"grain_note": f"more than {params.max_categories} distinct values: compared per "
+                         f"{params.max_categories} hash buckets of the value"} if grain.startswith("bucket") else {})},
         )
 
 
@@ -430,7 +452,11 @@ class DomainValues(Validator):
     class Params(ValidatorParams):
         column: str
         allowed: list[Any] | None = Field(default=None, description="allowed values; default: the source's values")
-        max_values: int = Field(default=10_000, ge=1, le=1_000_000, description="distinct values fetched per side")
+        max_values: int = Field(
+            default=10_000, ge=1, le=1_000_000,
+            description="distinct values compared one by one at most; past it, per hash bucket of the value",
+        )
+        buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_values")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         if params.allowed is not None:
@@ -438,29 +464,29 @@ class DomainValues(Validator):
 
         def build(side: Side) -> exp.Expr:
             column = ctx.col(side, params.column)
-            return (
-                ctx.select_from(side, column.as_("value"), q.count_star().as_("n")).group_by(column)
-                .order_by(exp.Ordered(this=q.count_star(), desc=True)).limit(params.max_values + 1)
-            )
+            return ctx.select_from(side, column.as_("value"), q.count_star().as_("n")).group_by(column)
 
-        rows = await ctx.rows_both(build)
-        if len(rows.source) > params.max_values or len(rows.target) > params.max_values:
-            raise ValidationInputError(
-                f"{params.column} has more than {params.max_values} distinct values; give parameters.allowed or raise max_values"
-            )
-        source = {normalize(r["value"]): int(r["n"]) for r in rows.source}
-        target = {normalize(r["value"]): int(r["n"]) for r in rows.target}
-        extra = [{"value": jsonable(v), "target_rows": n, "issue": "not in source"} for v, n in target.items() if v not in source]
-        missing = [{"value": jsonable(v), "source_rows": n, "issue": "missing in target"} for v, n in source.items() if v not in target]
+        grained = await compare_grouped(
+            ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"]
+        )
+        diff = grained.diff
+        extra = [{"value": r["value"], "target_rows": r.get("n"), "issue": "not in source"} for r in diff.extra_in_target]
+        missing = [{"value": r["value"], "source_rows": r.get("n"), "issue": "missing in target"} for r in diff.missing_in_target]
         bad = extra + missing
+        failed = bool(bad or grained.unrefined_buckets)
         message = (
-            f"{len(source)} distinct values, the same on both sides" if not bad
+            f"{diff.source_groups} distinct values, the same on both sides" if not failed
             else f"{len(extra)} values only in the target, {len(missing)} only in the source"
         )
+        if grained.note:
+            message += f" ({grained.note})"
         return ctx.result(
-            "failed" if bad else "passed", message, source={"distinct_values": len(source)},
-            target={"distinct_values": len(target)}, affected_columns=[params.column] if bad else [], sample=bad,
-            match_percentage=percentage(len(set(source) & set(target)), len(set(source) | set(target))),
+            "failed" if failed else "passed", message, source={"distinct_values": diff.source_groups},
+            target={"distinct_values": diff.target_groups}, affected_columns=[params.column] if failed else [], sample=bad,
+            match_percentage=percentage(
+                diff.source_groups - len(missing), diff.target_groups + len(missing)
+            ),
+            details=grained.details(),
         )
 
     async def _allowed(self, ctx: ValidationContext, params: Params) -> StepResult:

@@ -11,15 +11,17 @@ from ombudsman.contracts.pipeline import TableRef
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
+    SIDES,
     Side,
+    Sides,
     ValidationContext,
     ValidationInputError,
     Validator,
-    ValidatorParams,
     register,
     to_rows,
 )
-from ombudsman.engine.validators.compare import compare_groups
+from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, compare_grouped
+from ombudsman.engine.validators.joinguard import JoinGuardParams, guard_join
 from ombudsman.engine.validators.metrics import grouped_result
 
 
@@ -73,7 +75,7 @@ class ForeignKeys(Validator):
         "database). Fails when the target has more orphans than the source; warns when both have some."
     )
 
-    class Params(ValidatorParams):
+    class Params(JoinGuardParams):
         columns: list[str] = Field(min_length=1, description="foreign-key columns of the step's table")
         references: str = Field(description="parent table (schema.table) on the source")
         ref_columns: list[str] = Field(min_length=1, description="referenced columns of the parent")
@@ -87,6 +89,13 @@ class ForeignKeys(Validator):
             raise ValidationInputError("parameters.ref_columns: needs as many columns as parameters.columns")
         if params.target_ref_columns is not None and len(params.target_ref_columns) != len(params.columns):
             raise ValidationInputError("parameters.target_ref_columns: needs as many columns as parameters.columns")
+        # NOT EXISTS cannot multiply rows, but a parent key that is not unique is not a parent key
+        guard = await guard_join(
+            ctx, params,
+            parent=Sides(*(parent_ref(ctx, side, params.references, params.target_references) for side in SIDES)),
+            parent_columns=Sides(*(parent_columns(ctx, side, params.ref_columns, params.target_ref_columns) for side in SIDES)),
+            child_count=False, what="foreign_keys",
+        )
 
         def condition(side: Side) -> exp.Expr:
             parent = parent_ref(ctx, side, params.references, params.target_references)
@@ -113,6 +122,7 @@ class ForeignKeys(Validator):
             status, message, source={"orphans": src}, target={"orphans": tgt},
             affected_columns=list(params.columns) if tgt else [], sample=sample,
             match_percentage=100.0 if tgt <= src else 0.0,
+            details={"join_guard": {side: guard[side].as_dict() for side in SIDES}},
         )
 
 
@@ -125,7 +135,7 @@ class FactDimConformance(Validator):
         "per dimension attribute, compared between the sides."
     )
 
-    class Params(ValidatorParams):
+    class Params(JoinGuardParams):
         dimension: str = Field(description="dimension table (schema.table) on the source")
         target_dimension: str | None = None
         fact_key: str = Field(
@@ -141,7 +151,11 @@ class FactDimConformance(Validator):
             default=None, description="the attribute's name on the target dimension, if named differently (used as written)"
         )
         measure: str | None = Field(default=None, description="fact measure to sum per group")
-        max_groups: int = Field(default=10_000, ge=1, le=1_000_000)
+        max_groups: int = Field(
+            default=10_000, ge=1, le=1_000_000,
+            description="attribute values compared one by one at most; past it, per hash bucket",
+        )
+        buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_groups")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         def dim_column(side: Side, source_name: str, target_name: str | None) -> exp.Column:
@@ -149,6 +163,16 @@ class FactDimConformance(Validator):
             # a renamed dimension column is given by its own target_* parameter, like foreign_keys does.
             [name] = parent_columns(ctx, side, [source_name], [target_name] if target_name else None)
             return q.col(name, "d")
+
+        guard = await guard_join(
+            ctx, params,
+            parent=Sides(*(parent_ref(ctx, side, params.dimension, params.target_dimension) for side in SIDES)),
+            parent_columns=Sides(*(
+                parent_columns(ctx, side, [params.dim_key], [params.target_dim_key] if params.target_dim_key else None)
+                for side in SIDES
+            )),
+            child_count=True, what="fact_dim_conformance",
+        )
 
         def build(side: Side) -> exp.Expr:
             dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
@@ -169,20 +193,18 @@ class FactDimConformance(Validator):
             if user is not None:
                 select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
             if params.attribute:
-                select = select.group_by(dim_column(side, params.attribute, params.target_attribute)).limit(
-                    params.max_groups + 1
-                )
+                select = select.group_by(dim_column(side, params.attribute, params.target_attribute))
             return select
 
-        rows = await ctx.rows_both(build)
         keys = ["member"] if params.attribute else []
         measures = ["facts", "unmatched"] + (["measure_sum"] if params.measure else [])
-        diff = compare_groups(rows.source, rows.target, keys, measures, ctx.tolerance)
-        src_unmatched = sum(int(r["unmatched"] or 0) for r in rows.source)
-        tgt_unmatched = sum(int(r["unmatched"] or 0) for r in rows.target)
-        result = grouped_result(ctx, "fact counts per dimension member", diff, measures, [params.fact_key])
-        result.source.update({"unmatched_facts": src_unmatched, "facts": sum(int(r["facts"]) for r in rows.source)})
-        result.target.update({"unmatched_facts": tgt_unmatched, "facts": sum(int(r["facts"]) for r in rows.target)})
+        grained = await compare_grouped(ctx, build, keys, measures, max_groups=params.max_groups, buckets=params.buckets)
+        src_unmatched = int(grained.totals.source.get("unmatched") or 0)
+        tgt_unmatched = int(grained.totals.target.get("unmatched") or 0)
+        result = grouped_result(ctx, "fact counts per dimension member", grained, measures, [params.fact_key])
+        result.source.update({"unmatched_facts": src_unmatched, "facts": int(grained.totals.source.get("facts") or 0)})
+        result.target.update({"unmatched_facts": tgt_unmatched, "facts": int(grained.totals.target.get("facts") or 0)})
+        result.details["join_guard"] = {side: guard[side].as_dict() for side in SIDES}
         if tgt_unmatched > src_unmatched:
             result.status = "failed"
             result.message = f"{tgt_unmatched} target facts have no dimension row (source: {src_unmatched}); " + result.message

@@ -58,29 +58,53 @@ def next_period(moment: datetime.datetime, grain: Grain) -> datetime.datetime:
     return moment.replace(year=total // 12, month=total % 12 + 1, day=1)
 
 
+COARSER: dict[str, Grain] = {"minute": "hour", "hour": "day", "day": "month", "week": "month", "month": "year",
+                              "quarter": "year"}
+
+
 async def period_series(
     ctx: ValidationContext, params: SeriesParams, measure: Any | None = None
-) -> tuple[dict[datetime.datetime, dict[str, Any]], dict[datetime.datetime, dict[str, Any]]]:
-    """period -> {"n": rows, "value": measure} per side, aggregated in the databases."""
+) -> tuple[dict[datetime.datetime, dict[str, Any]], dict[datetime.datetime, dict[str, Any]], Grain]:
+    """period -> {"n": rows, "value": measure} per side, aggregated in the databases, and the grain used:
+    the step's grain, or the next coarser one (day -> month -> year) while either side has more than
+    max_periods periods (never a truncated series)."""
+    grain: Grain = params.grain
+    while True:
 
-    def build(side: Side) -> exp.Expr:
-        period = exp.TimestampTrunc(this=ctx.col(side, params.time_column), unit=exp.var(params.grain.upper()))
-        projections = [period.as_("period"), q.count_star().as_("n")]
-        if measure is not None:
-            projections.append(measure(side).as_("value"))
-        return (
-            ctx.select_from(side, *projections)
-            .where(exp.Not(this=exp.Is(this=ctx.col(side, params.time_column), expression=exp.Null())))
-            .group_by(period.copy()).order_by(exp.Ordered(this=period.copy())).limit(params.max_periods + 1)
-        )
+        def build(side: Side, grain: Grain = grain) -> exp.Expr:
+            period = exp.TimestampTrunc(this=ctx.col(side, params.time_column), unit=exp.var(grain.upper()))
+            projections = [period.as_("period"), q.count_star().as_("n")]
+            if measure is not None:
+                projections.append(measure(side).as_("value"))
+            return (
+                ctx.select_from(side, *projections)
+                .where(exp.Not(this=exp.Is(this=ctx.col(side, params.time_column), expression=exp.Null())))
+                .group_by(period.copy()).order_by(exp.Ordered(this=period.copy())).limit(params.max_periods + 1)
+            )
 
-    rows = await ctx.rows_both(build)
-    if len(rows.source) > params.max_periods or len(rows.target) > params.max_periods:
-        raise ValidationInputError(f"more than {params.max_periods} periods; use a coarser grain or raise max_periods")
+        rows = await ctx.rows_both(build)
+        if len(rows.source) <= params.max_periods and len(rows.target) <= params.max_periods:
+            break
+        if grain not in COARSER:
+            raise ValidationInputError(f"more than {params.max_periods} {grain} periods; raise max_periods")
+        grain = COARSER[grain]
     return (
         {as_datetime(r["period"]): r for r in rows.source},
         {as_datetime(r["period"]): r for r in rows.target},
+        grain,
     )
+
+
+def grain_details(params: SeriesParams, grain: Grain) -> dict[str, Any]:
+    """StepResult details naming the period grain compared (coarser than asked past max_periods)."""
+    if grain == params.grain:
+        return {"grain": grain, "exact": True}
+    return {"grain": grain, "exact": False, "grain_note": f"more than {params.max_periods} {params.grain} periods: "
+            f"compared per {grain} instead"}
+
+
+def grain_suffix(params: SeriesParams, grain: Grain) -> str:
+    return "" if grain == params.grain else f" (compared per {grain}: more than {params.max_periods} {params.grain} periods)"
 
 
 def missing_periods(periods: set[datetime.datetime], grain: Grain, limit: int = 1_000_000) -> list[datetime.datetime]:
@@ -108,22 +132,22 @@ class TsContinuity(Validator):
         pass
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        source, target = await period_series(ctx, params)
-        src_missing = missing_periods(set(source), params.grain)
-        tgt_missing = missing_periods(set(target), params.grain)
+        source, target, grain = await period_series(ctx, params)
+        src_missing = missing_periods(set(source), grain)
+        tgt_missing = missing_periods(set(target), grain)
         lost = sorted(p for p in set(source) - set(target))
         new_gaps = [p for p in tgt_missing if p not in set(src_missing)]
         status = "failed" if lost or new_gaps else ("warning" if tgt_missing else "passed")
         sample = [{"period": p.isoformat(), "issue": "rows in source, none in target", "source_rows": int(source[p]["n"])} for p in lost]
         sample += [{"period": p.isoformat(), "issue": "missing period in target"} for p in new_gaps if p not in source]
         if status == "passed":
-            message = f"{len(target)} {params.grain} periods, none missing"
+            message = f"{len(target)} {grain} periods, none missing"
         elif status == "warning":
             message = f"{len(tgt_missing)} missing periods, the same as in the source"
         else:
             message = f"{len(set(lost) | set(new_gaps))} periods missing in the target (source misses {len(src_missing)})"
         return ctx.result(
-            status, message, source={"periods": len(source), "missing_periods": len(src_missing)},
+            status, message + grain_suffix(params, grain), details=grain_details(params, grain), source={"periods": len(source), "missing_periods": len(src_missing)},
             target={"periods": len(target), "missing_periods": len(tgt_missing)}, sample=sample,
             affected_columns=[params.time_column] if status != "passed" else [],
             match_percentage=count_match(len(set(source) & set(target)), len(set(source) | set(target))),
@@ -195,7 +219,7 @@ class TsRollingDrift(Validator):
         window: int = Field(default=7, ge=1, le=1000)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        source_rows, target_rows = await period_series(ctx, params, measure_of(ctx, params))
+        source_rows, target_rows, grain = await period_series(ctx, params, measure_of(ctx, params))
         source, target = series_values(source_rows, params), series_values(target_rows, params)
         periods = sorted(set(source) | set(target))
         drifts: list[dict[str, Any]] = []
@@ -212,8 +236,9 @@ class TsRollingDrift(Validator):
         drifts.sort(key=lambda d: -d["drift_pct"])
         return ctx.result(
             "failed" if drifts else "passed",
-            f"rolling {params.window}-period average drifts in {len(drifts)} of {len(periods)} periods (worst {worst:.2f}%)"
-            if drifts else f"rolling {params.window}-period average matches in all {len(periods)} periods",
+            (f"rolling {params.window}-period average drifts in {len(drifts)} of {len(periods)} periods (worst {worst:.2f}%)"
+             if drifts else f"rolling {params.window}-period average matches in all {len(periods)} periods")
+            + grain_suffix(params, grain), details=grain_details(params, grain),
             source={"periods": len(source), "total": sum(source.values())}, target={"periods": len(target), "total": sum(target.values())},
             sample=drifts, match_percentage=count_match(len(periods) - len(drifts), len(periods)),
             affected_columns=[params.measure or params.time_column] if drifts else [],
@@ -233,7 +258,7 @@ class PeriodOverPeriod(Validator):
         pass
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        source_rows, target_rows = await period_series(ctx, params, measure_of(ctx, params))
+        source_rows, target_rows, grain = await period_series(ctx, params, measure_of(ctx, params))
         source, target = series_values(source_rows, params), series_values(target_rows, params)
         periods = sorted(set(source) | set(target))
 
@@ -252,8 +277,9 @@ class PeriodOverPeriod(Validator):
         ]
         return ctx.result(
             "failed" if differing else "passed",
-            f"period-over-period change differs in {len(differing)} of {len(s_change)} periods" if differing
-            else f"period-over-period change matches in all {len(s_change)} periods",
+            (f"period-over-period change differs in {len(differing)} of {len(s_change)} periods" if differing
+             else f"period-over-period change matches in all {len(s_change)} periods")
+            + grain_suffix(params, grain), details=grain_details(params, grain),
             source={"periods": len(source)}, target={"periods": len(target)}, sample=jsonable(differing),
             match_percentage=count_match(len(s_change) - len(differing), len(s_change)),
             affected_columns=[params.measure or params.time_column] if differing else [],
