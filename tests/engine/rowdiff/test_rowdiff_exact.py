@@ -172,10 +172,21 @@ async def test_keyless_tables_are_multisets_with_duplicates(pair: tuple[Connecto
 
 
 async def test_keyless_diff_of_the_changed_table(pair: tuple[Connector, Connector]) -> None:
+    """Without a key, a row changed in one column is still reported as changed, naming its column;
+    deleted and inserted rows stay one-sided and the float noise is no difference."""
     result = await diff_tables(*_sides(pair), key=[], options=SMALL.model_copy(update={"fetch_rows": 1000}))
-    changed = len(t.EXPECTED_CHANGED)
-    assert result.only_in_source == len(t.DELETES) + changed
-    assert result.only_in_target == len(t.INSERTS) + changed
+    assert result.strategy == "row_hash"
+    assert (result.only_in_source, result.only_in_target) == (len(t.DELETES), len(t.INSERTS))
+    assert result.changed == len(t.EXPECTED_CHANGED)
+    changed = sorted(next(iter(d.columns)) for d in result.sample if d.kind == "changed")
+    assert changed == sorted(t.EXPECTED_CHANGED.values())
+    assert all(len(d.columns) == 1 for d in result.sample if d.kind == "changed")
+    one_sided = {int(d.columns["id"][0 if d.kind == "only_in_source" else 1]) for d in result.sample if d.kind != "changed"}
+    assert one_sided == set(t.DELETES) | set(t.INSERTS)
+    # the pairing is bounded: none with pair_columns=0, so every change is one row on each side
+    strict = await diff_tables(*_sides(pair), key=[], options=SMALL.model_copy(update={"fetch_rows": 1000, "pair_columns": 0}))
+    assert strict.changed == 0
+    assert strict.only_in_source == len(t.DELETES) + len(t.EXPECTED_CHANGED)
 
 
 async def test_differences_stream_to_csv_and_parquet(pair: tuple[Connector, Connector], tmp_path: Path) -> None:

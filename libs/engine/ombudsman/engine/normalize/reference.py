@@ -28,7 +28,7 @@ def canonical_text(value: Any, logical_type: LogicalType, options: NormalizeOpti
         d = decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP)
         return f"{abs(d) if d == 0 else d:f}"
     if kind == "float":
-        return float_text(float(value), options.float_digits)
+        return float_text(float(value), options.float_digits, options.float_absolute)
     if kind == "boolean":
         return "1" if value else "0"
     if kind == "string":
@@ -53,13 +53,14 @@ def canonical_text(value: Any, logical_type: LogicalType, options: NormalizeOpti
     return str(value)
 
 
-def float_text(x: float, digits: int) -> str:
-    """`[-]<m>e<exp>`: |x| rounded half up to `digits` significant digits (see normalize.sql)."""
+def float_text(x: float, digits: int, zero: float = 0.0) -> str:
+    """`[-]<m>e<exp>`: |x| rounded half up to `digits` significant digits (see normalize.sql);
+    `0` when |x| < `zero` (the absolute tolerance)."""
     if math.isnan(x):
         return "nan"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if x == 0:
+    if x == 0 or abs(x) < zero:
         return "0"
     a = abs(x)
 

@@ -42,6 +42,9 @@ class NormalizeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     float_digits: int = Field(default=6, ge=1, le=15, description="significant digits kept of floats")
+    float_absolute: float = Field(
+        default=1e-9, ge=0, le=1e6, description="floats with |x| below this are 0 (absolute noise around zero)"
+    )
     trim_strings: bool = Field(default=False, description="ignore trailing spaces of strings")
     casefold_strings: bool = Field(default=False, description="compare strings lower-cased")
 
@@ -110,7 +113,7 @@ def canonical_expr(
         scale = logical_type.scale if logical_type.scale is not None else 6
         return to_text(cast(x, f"decimal(38, {scale})", dialect), dialect, "varchar(60)")
     if kind == "float":
-        return _float_text(x, dialect, options.float_digits)
+        return _float_text(x, dialect, options.float_digits, options.float_absolute)
     if kind == "boolean":
         if dialect == "tsql":
             return case((exp.EQ(this=x, expression=n(1)), s("1")), (exp.EQ(this=x, expression=n(0)), s("0")))
@@ -170,9 +173,9 @@ def _timestamp_text(x: exp.Expression, dialect: str, *, with_tz: bool) -> exp.Ex
     return _format(x, TIMESTAMP_FORMAT[dialect], dialect)
 
 
-def _float_text(column: exp.Expression, dialect: str, digits: int) -> exp.Expression:
+def _float_text(column: exp.Expression, dialect: str, digits: int, zero: float = 0.0) -> exp.Expression:
     """`[-]<m>e<exp>` with m an integer of `digits` digits: |x| rounded half up to `digits`
-    significant digits. The exponent comes from FLOOR(LOG10(|x|)); when rounding carries into a new
+    significant digits; `0` when |x| < `zero` (the absolute tolerance). The exponent comes from FLOOR(LOG10(|x|)); when rounding carries into a new
     digit (9.9999999 -> 10.00000, or LOG10 one low at an exact power of ten) the mantissa is 10^digits
     and becomes 10^(digits-1) with the exponent one up. Only exact powers of ten multiply or divide."""
     x = cast(column, "float" if dialect == "tsql" else "double", dialect)
@@ -206,6 +209,8 @@ def _float_text(column: exp.Expression, dialect: str, digits: int) -> exp.Expres
             (exp.EQ(this=x, expression=cast(s("-" + inf), ftype, dialect)), s("-inf")),
         ]
     whens.append((exp.EQ(this=x, expression=n(0)), s("0")))
+    if zero > 0:
+        whens.append((exp.LT(this=a.copy(), expression=n(zero)), s("0")))
     return case(*whens, default=text)
 
 

@@ -27,7 +27,8 @@ from sqlglot import exp
 
 from ombudsman.engine.normalize import NormalizeOptions
 from ombudsman.engine.normalize.sql import cast, fn
-from ombudsman.engine.rowdiff.output import Difference, DiffWriter
+from ombudsman.engine.rowdiff.output import Difference, DifferenceKind, DiffWriter
+from ombudsman.engine.rowdiff.pairing import OneSided, pair_rows
 from ombudsman.engine.rowdiff.plan import (
     ColumnPair,
     DiffSide,
@@ -59,6 +60,10 @@ class RowDiffOptions(BaseModel):
     max_levels: int = Field(default=8, ge=1, description="refinement levels of hash buckets (each is a scan)")
     sample_limit: int = Field(default=20, ge=0, le=100)
     recorded_sql: int = Field(default=8, ge=0, description="statements per side kept in the result")
+    pair_columns: int = Field(
+        default=3, ge=0, le=64, description="keyless: a one-sided row pairs with one differing in at most this many columns"
+    )
+    pair_rows: int = Field(default=100_000, ge=0, description="keyless: one-sided rows per side held for pairing")
 
 
 @dataclass
@@ -332,7 +337,7 @@ def _chunks(buckets: Sequence[_Bucket], max_rows: int, max_items: int) -> list[l
 
 # --- other keys and keyless tables: buckets are hash residues ------------------------------------------
 def _residue(plan: Plan, side: Side, modulus: int) -> exp.Expression:
-    hashed = plan.key_hash(side) if plan.key else plan.row_hash(side)
+    hashed = plan.key_hash(side) if plan.key else plan.bucket_hash(side)
     return exp.Mod(this=exp.Paren(this=hashed), expression=exp.Literal.number(modulus))
 
 
@@ -383,24 +388,38 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
             return _residue_in(plan, side, modulus, leaf_ids)
 
         await leaf.compare(run, leaf_condition)
+    leaf.flush()
 
 
 # --- leaf: fetch the rows of a few buckets and compare them ------------------------------------------
 class _Leaf:
+    """Fetches the rows of a few differing buckets on both sides and compares them column by column.
+
+    Floats are judged on their raw values: equal when within `float_absolute` or within one unit of
+    the last kept digit (10^(1-float_digits) relative), so noise that moved a canonical text across a
+    rounding boundary (or across the zero snap) is never a difference. Keyless one-sided rows are
+    held (at most `pair_rows` per side) and paired at the end (`flush`)."""
+
     def __init__(self, plan: Plan, result: RowDiffResult, options: RowDiffOptions, writer: DiffWriter | None) -> None:
         self.plan, self.result, self.options, self.writer = plan, result, options, writer
         self.value_columns = [p for p in plan.columns if p not in plan.key] if plan.key else list(plan.columns)
+        self.floats = [i for i, p in enumerate(self.value_columns) if p.is_float]
         self.tolerance = 10.0 ** (1 - options.normalize.float_digits)
+        self.absolute = options.normalize.float_absolute
+        self.held: dict[Side, list[OneSided]] = {"source": [], "target": []}
 
     def _query(self, side: Side, condition: exp.Expression) -> exp.Expression:
         plan = self.plan
-        canon = [plan.canonical(side, p).as_(f"c{i}") for i, p in enumerate(self.value_columns)]
+        floats = [self.value_columns[i] for i in self.floats]
         if plan.key:
             keys = [plan.canonical(side, p).as_(f"k{i}") for i, p in enumerate(plan.key)]
-            query = exp.select(*keys, plan.row_hash(side).as_("h"), *canon)
+            canon = [plan.canonical(side, p).as_(f"c{i}") for i, p in enumerate(self.value_columns)]
+            raws = [plan.raw_float(side, p).as_(f"r{i}") for i, p in enumerate(floats)]
+            query = exp.select(*keys, plan.row_hash(side).as_("h"), *canon, *raws)
         else:  # a multiset: one line per distinct row with its number of copies
             canon = [exp.Min(this=plan.canonical(side, p)).as_(f"c{i}") for i, p in enumerate(self.value_columns)]
-            query = exp.select(plan.row_hash(side).as_("h"), q.count_star().as_("n"), *canon)
+            raws = [exp.Min(this=plan.raw_float(side, p)).as_(f"r{i}") for i, p in enumerate(floats)]
+            query = exp.select(plan.row_hash(side).as_("h"), q.count_star().as_("n"), *canon, *raws)
         query = query.from_(plan.table(side)).where(plan.where(side, condition))
         if not plan.key:
             query = query.group_by(plan.row_hash(side))
@@ -424,33 +443,74 @@ class _Leaf:
         )
         found: list[Difference] = []
         for key in sorted(set(source) | set(target), key=_sort_key):
-            found += self._compare_key(key, source.get(key, []), target.get(key, []))
+            if self.plan.key:
+                found += self._compare_key(key, source.get(key, []), target.get(key, []))
+            else:
+                found += self._hold(key, source.get(key, []), target.get(key, []))
+        if found:
+            self._report(found)
+
+    def _split(self, row: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(texts, raw floats by column index) of a fetched row after its hash or copies."""
+        n = len(self.value_columns)
+        raws: list[Any] = [None] * n
+        for j, i in enumerate(self.floats):
+            raws[i] = row[1 + n + j]
+        return tuple(row[1 : 1 + n]), tuple(raws)
+
+    def _one_sided(self, kind: DifferenceKind, key: dict[str, Any], texts: Sequence[Any], **counts: Any) -> Difference:
+        names = [p.name for p in self.value_columns]
+        values = {n: (v, None) if kind == "only_in_source" else (None, v) for n, v in zip(names, texts, strict=True)}
+        return Difference(kind, key, values, **counts)
+
+    def _hold(self, row_hash: int, source: list[tuple[Any, ...]], target: list[tuple[Any, ...]]) -> list[Difference]:
+        """Keyless: the copies in excess on one side are held for pairing (or reported when the
+        holding is full)."""
+        s_copies = source[0][0] if source else 0
+        t_copies = target[0][0] if target else 0
+        if s_copies == t_copies:
+            return []
+        side: Side = "source" if s_copies > t_copies else "target"
+        texts, raws = self._split((source if side == "source" else target)[0])
+        entry = OneSided(row_hash, texts, raws, abs(s_copies - t_copies), s_copies, t_copies)
+        if len(self.held[side]) < self.options.pair_rows:
+            self.held[side].append(entry)
+            return []
+        kind: DifferenceKind = "only_in_source" if side == "source" else "only_in_target"
+        return [self._one_sided(kind, {"row_hash": row_hash}, texts, source_count=s_copies, target_count=t_copies)]
+
+    def flush(self) -> None:
+        """Keyless: pair the held one-sided rows (equal within tolerance, or changed in at most
+        `pair_columns` columns) and report what is left as one-sided."""
+        source, target = self.held["source"], self.held["target"]
+        self.held = {"source": [], "target": []}
+
+        def same(i: int, a: OneSided, b: OneSided) -> bool:
+            return self._same(self.value_columns[i], a.texts[i], b.texts[i], a.raws[i], b.raws[i])
+
+        found: list[Difference] = []
+        for s_row, t_row, differing in pair_rows(source, target, max_diff=self.options.pair_columns, same=same):
+            if differing:
+                found.append(Difference(
+                    "changed", {"source_row_hash": s_row.row_hash, "target_row_hash": t_row.row_hash},
+                    {self.value_columns[i].name: (s_row.texts[i], t_row.texts[i]) for i in differing},
+                ))
+        for kind, rows in (("only_in_source", source), ("only_in_target", target)):
+            for row in rows:
+                if row.copies > 0:
+                    found.append(self._one_sided(
+                        kind, {"row_hash": row.row_hash}, row.texts,  # type: ignore[arg-type]
+                        source_count=row.source_count, target_count=row.target_count, copies=row.copies,
+                    ))
         if found:
             self._report(found)
 
     def _compare_key(self, key: Any, source: list[tuple[Any, ...]], target: list[tuple[Any, ...]]) -> list[Difference]:
-        names = [p.name for p in self.value_columns]
-        if not self.plan.key:  # keyless: key is the row hash; rows are (copies, values...)
-            s_copies = source[0][0] if source else 0
-            t_copies = target[0][0] if target else 0
-            if s_copies == t_copies:
-                return []
-            values = (source or target)[0][1:]
-            kind = "only_in_source" if s_copies > t_copies else "only_in_target"
-            side = 0 if kind == "only_in_source" else 1
-            return [Difference(
-                kind, {"row_hash": key}, {n: (v, None) if side == 0 else (None, v) for n, v in zip(names, values, strict=True)},
-                source_count=s_copies, target_count=t_copies,
-            )]
         key_dict = {p.name: k for p, k in zip(self.plan.key, key, strict=True)}
         if len(source) == 1 and len(target) == 1:
             if source[0][0] == target[0][0]:
                 return []
-            changed = {
-                p.name: (s, t)
-                for p, s, t in zip(self.value_columns, source[0][1:], target[0][1:], strict=True)
-                if not self._same(p, s, t)
-            }
+            changed = self._changed(source[0], target[0])
             return [Difference("changed", key_dict, changed)] if changed else []
         # a key missing on one side, or duplicated: pair equal rows, report the rest
         remaining = list(target)
@@ -462,30 +522,34 @@ class _Leaf:
             else:
                 remaining.pop(match)
         counts = {"source_count": len(source), "target_count": len(target)} if len(source) > 1 or len(target) > 1 else {}
-        found = []
         if len(unmatched_source) == 1 and len(remaining) == 1:
-            changed = {
-                p.name: (s, t)
-                for p, s, t in zip(self.value_columns, unmatched_source[0][1:], remaining[0][1:], strict=True)
-                if not self._same(p, s, t)
-            }
+            changed = self._changed(unmatched_source[0], remaining[0])
             return [Difference("changed", key_dict, changed, **counts)] if changed else []
-        for row in unmatched_source:
-            found.append(Difference("only_in_source", key_dict, {n: (v, None) for n, v in zip(names, row[1:], strict=True)}, **counts))
-        for row in remaining:
-            found.append(Difference("only_in_target", key_dict, {n: (None, v) for n, v in zip(names, row[1:], strict=True)}, **counts))
+        found = [self._one_sided("only_in_source", key_dict, self._split(row)[0], **counts) for row in unmatched_source]
+        found += [self._one_sided("only_in_target", key_dict, self._split(row)[0], **counts) for row in remaining]
         return found
 
-    def _same(self, pair: ColumnPair, source: str | None, target: str | None) -> bool:
+    def _changed(self, source: tuple[Any, ...], target: tuple[Any, ...]) -> dict[str, tuple[Any, Any]]:
+        (s_texts, s_raws), (t_texts, t_raws) = self._split(source), self._split(target)
+        return {
+            p.name: (s_texts[i], t_texts[i])
+            for i, p in enumerate(self.value_columns)
+            if not self._same(p, s_texts[i], t_texts[i], s_raws[i], t_raws[i])
+        }
+
+    def _same(self, pair: ColumnPair, source: Any, target: Any, source_raw: Any = None, target_raw: Any = None) -> bool:
         if source == target:
             return True
-        if source is None or target is None or pair.source_type.kind != "float":
+        if source is None or target is None or not pair.is_float:
             return False
-        try:  # canonical floats one rounding step apart (noise across a rounding boundary)
-            a, b = float(source), float(target)
-        except ValueError:
+        try:  # the raw values when fetched, else the canonical texts
+            a = float(source_raw if source_raw is not None else source)
+            b = float(target_raw if target_raw is not None else target)
+        except (TypeError, ValueError):
             return False
-        return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= self.tolerance * max(abs(a), abs(b)) * (1 + 1e-9)
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return False
+        return abs(a - b) <= max(self.absolute, self.tolerance * max(abs(a), abs(b))) * (1 + 1e-9)
 
     def _report(self, found: list[Difference]) -> None:
         result = self.result
@@ -495,7 +559,9 @@ class _Leaf:
                 result.changed_columns.update(list(difference.columns))
             else:
                 copies = 1
-                if not self.plan.key:
+                if difference.copies is not None:
+                    copies = difference.copies
+                elif not self.plan.key:
                     copies = abs((difference.source_count or 0) - (difference.target_count or 0))
                 if difference.kind == "only_in_source":
                     result.only_in_source += copies

@@ -27,6 +27,7 @@ class Difference:
     columns: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     source_count: int | None = None  # keyless tables and duplicate keys: copies on each side
     target_count: int | None = None
+    copies: int | None = None  # keyless one-sided rows: copies left unmatched (default |source - target|)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly form (StepResult samples)."""

@@ -58,6 +58,11 @@ class ColumnPair:
     def column(self, side: Side) -> str:
         return self.source if side == "source" else self.target
 
+    @property
+    def is_float(self) -> bool:
+        """Compared as floats (with a tolerance) on both sides."""
+        return self.source_type.kind == "float" or self.target_type.kind == "float"
+
     def type(self, side: Side) -> LogicalType:
         return self.source_type if side == "source" else self.target_type
 
@@ -95,6 +100,23 @@ class Plan:
     def key_hash(self, side: Side) -> exp.Expression:
         """The 60-bit hash of the key columns: the bucket of a row whatever its other values."""
         return self._hash(side, self.key)
+
+    def bucket_hash(self, side: Side) -> exp.Expression:
+        """Keyless tables: the hash that buckets a row. It leaves floats out, so that noise below the
+        tolerance (which can still move a float's canonical text across a rounding boundary) never
+        moves a row to another bucket: both copies meet in the leaf compare, which judges them with
+        the real tolerance. A table of floats only buckets by its floats at 3 fewer digits."""
+        others = [p for p in self.columns if not p.is_float]
+        if others:
+            return self._hash(side, others)
+        coarse = self.options.model_copy(update={"float_digits": max(1, self.options.float_digits - 3)})
+        text = row_text_expr([(self.col(side, p), p.type(side)) for p in self.columns], self.dialect(side), coarse)
+        return hash_text_expr(text, self.dialect(side), fakesnow=self.fakesnow.get(side, False))
+
+    def raw_float(self, side: Side, pair: ColumnPair) -> exp.Expression:
+        """A float column's value as a double, for the leaf compare's tolerance check."""
+        dialect = self.dialect(side)
+        return exp.Cast(this=self.col(side, pair), to=exp.DataType.build("float" if dialect == "tsql" else "double", dialect=dialect))
 
     def where(self, side: Side, *conditions: exp.Expression | None) -> exp.Expression | None:
         return q.and_all([self.sides[side].where, *conditions])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.keys import DiscoveredKey, discover_key
 from ombudsman.engine.normalize import NormalizeOptions
 from ombudsman.engine.rowdiff import DiffSide, RowDiffInputError, RowDiffOptions, diff_tables, open_writer
 from ombudsman.engine.validators.base import (
@@ -30,9 +31,24 @@ class RowHash(Validator):
         key: list[str] | None = Field(
             default=None, description="key columns (source names); default: the source's primary key; [] for none"
         )
+        discover_key: bool = Field(
+            default=True,
+            description="when `key` is not given and the source declares none: find one (names, types, unique "
+            "constraints) confirmed unique on both sides, else compare as multisets",
+        )
         columns: list[str] | None = Field(default=None, description="columns compared (source names); default: all")
         exclude_columns: list[str] = Field(default_factory=list, description="columns left out of the comparison")
         float_digits: int = Field(default=6, ge=1, le=15, description="significant digits compared of floats")
+        float_absolute: float | None = Field(
+            default=None, ge=0, le=1e6,
+            description="floats closer than this are equal (|x| below it hashes as 0); default: the step's "
+            "tolerance.absolute when set, else 1e-9",
+        )
+        pair_columns: int = Field(
+            default=3, ge=0, le=64,
+            description="tables without a key: a row on one side only is reported as changed when a row on the "
+            "other side only differs from it in at most this many columns",
+        )
         trim_strings: bool = Field(default=False, description="ignore trailing spaces of strings")
         casefold_strings: bool = Field(default=False, description="compare strings case-insensitively")
         buckets: int = Field(default=4096, ge=1, le=1_000_000, description="buckets of the first scan")
@@ -44,21 +60,28 @@ class RowHash(Validator):
         options = RowDiffOptions(
             normalize=NormalizeOptions(
                 float_digits=params.float_digits,
+                float_absolute=_float_absolute(params.float_absolute, ctx.tolerance.absolute),
                 trim_strings=params.trim_strings,
                 casefold_strings=params.casefold_strings,
             ),
             buckets=params.buckets,
+            pair_columns=params.pair_columns,
             sample_limit=min(ctx.sample_limit, 100),
         )
         try:
             writer = open_writer(params.output) if params.output else None
         except (ValueError, OSError) as exc:
             raise ValidationInputError(f"parameters.output: {exc}") from None
+        key, discovered = params.key, None
+        if key is None and params.discover_key:
+            discovered = await _discover(ctx)
+            if discovered is not None:
+                key = discovered.columns
         try:
             result = await diff_tables(
                 DiffSide(ctx.source, ctx.table_ref("source"), ctx.filter("source")),
                 DiffSide(ctx.target, ctx.table_ref("target"), ctx.filter("target")),
-                key=params.key,
+                key=key,
                 columns=params.columns,
                 exclude=params.exclude_columns,
                 column_map=ctx.column_map,
@@ -93,6 +116,9 @@ class RowHash(Validator):
             details={
                 "strategy": result.strategy,
                 "key": result.key,
+                "key_discovered": (
+                    {"columns": discovered.columns, **discovered.evidence()} if discovered is not None else None
+                ),
                 "columns": result.columns,
                 "changed": result.changed,
                 "changed_columns": dict(result.changed_columns),
@@ -102,3 +128,29 @@ class RowHash(Validator):
                 "output": params.output,
             },
         )
+
+
+def _float_absolute(explicit: float | None, step_absolute: float) -> float:
+    """The absolute float tolerance: the parameter, else the step's tolerance, else the default."""
+    if explicit is not None:
+        return explicit
+    return min(step_absolute, 1e6) if step_absolute > 0 else NormalizeOptions().float_absolute
+
+
+async def _discover(ctx: ValidationContext) -> DiscoveredKey | None:
+    """A key for a source table that declares none (None when it has a primary key, or none is found)."""
+    ref = ctx.table_ref("source")
+    try:
+        catalog = await ctx.source.introspect([ref.schema_name] if ref.schema_name else None)
+    except Exception:
+        return None
+    table = next(
+        (t for t in catalog.tables if t.name.lower() == ref.name.lower()
+         and (ref.schema_name is None or t.schema_name.lower() == ref.schema_name.lower())),
+        None,
+    )
+    if table is None or table.primary_key:
+        return None
+    return await discover_key(
+        ctx.source, ctx.target, table, ctx.table_ref("target"), source_ref=ref, column_map=ctx.column_map
+    )
