@@ -126,7 +126,8 @@ async def _batch(c: httpx.AsyncClient, h: dict[str, str], pipeline_ids: list[str
         if batch["status"] in ("completed", "failed"):
             break
         await asyncio.sleep(0.1)
-    runs = (await c.get("/runs", headers=h, params={"project_id": "shop", "limit": 100})).json()["items"]
+    runs = [run for run in (await c.get("/runs", headers=h, params={"project_id": "shop", "limit": 100})).json()["items"]
+            if run.get("batch_id") == batch_id]
     assert len(runs) == len(pipeline_ids), runs
     results = []
     for run in runs:
@@ -201,3 +202,29 @@ async def test_automate_finds_every_injected_defect_and_no_trap(
             assert tables <= {"shop.legacy_audit", "shop.customer", "shop.orders"}, (step["step"], step["message"])
         assert all(s["status"] == "passed" for s in results if s["validator"] in ("row_hash", "schema_nullability")
                    and "customer" in str(s.get("pipeline"))), [(s["step"], s["message"]) for s in results]
+
+        # a person excludes what is not migrated by design and accepts the lossy retype: all passes
+        r = await c.post("/projects/shop/mappings/exclude", headers=h, json={"source_table": "shop.legacy_audit"})
+        assert r.status_code == 422 and "note" in r.text, r.text  # a note is required
+        r = await c.post("/projects/shop/mappings/exclude", headers=h,
+                         json={"source_table": "shop.legacy_audit", "note": "audit trail archived, not migrated"})
+        assert r.status_code == 200 and r.json()["changed"], r.text
+        r = await c.post("/projects/shop/mappings/exclude", headers=h,
+                         json={"source_table": "shop.customer", "columns": ["FAX"], "note": "fax dropped by design"})
+        assert r.status_code == 200 and r.json()["exclusion"]["columns"] == ["fax"], r.text
+        exclusions = (await c.get("/projects/shop/mappings/exclusions", headers=h)).json()["exclusions"]
+        assert [e["source_table"] for e in exclusions] == ["shop.customer", "shop.legacy_audit"], exclusions
+        found = (await c.get("/projects/shop/discrepancies", headers=h)).json()
+        found = found.get("items", found) if isinstance(found, dict) else found
+        lossy = next(d for d in found if d["step"] == "schema_datatypes")
+        r = await c.post(f"/projects/shop/discrepancies/{lossy['discrepancy_id']}/accept", headers=h,
+                         json={"note": "amounts are reporting-only in the target"})
+        assert r.status_code == 200, r.text
+        r = await c.post("/projects/shop/create-comprehensive-pipelines", headers=h)
+        assert r.status_code == 200 and r.json()["uncovered"] == {"tables": [], "columns": []}, r.text
+        again = {(x["pipeline"], x["step"]): x for x in await _batch(c, h, r.json()["pipeline_ids"])}
+        assert again[("coverage", "coverage_shop")]["status"] == "passed", again[("coverage", "coverage_shop")]
+        datatypes = again[("validate shop.orders", "schema_datatypes")]
+        assert datatypes["status"] == "warning" and "accepted" in datatypes["message"], datatypes
+        # the dropped fax column is excluded from coverage but still a schema difference of the table
+        assert again[("validate shop.customer", "schema_columns")]["status"] == "failed"
