@@ -138,7 +138,7 @@ async def test_register_to_audit_through_the_gateway_all_real(
                          json={"source_schemas": ["sales"], "target_schemas": ["SALES"], "auto_approve_threshold": 0.8})
         assert r.status_code == 200, r.text
         automated = r.json()
-        assert automated["auto_approved"] == 4 and len(automated["pipeline_ids"]) == 4, automated
+        assert automated["auto_approved"] == 4 and len(automated["pipeline_ids"]) == 5, automated  # + validate-coverage
         sizes = {}
         for pipeline_id in automated["pipeline_ids"]:
             r = await c.get(f"/projects/dw/pipelines/{pipeline_id}", headers=olivia)

@@ -64,10 +64,12 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
     assert result["suggested"] == 12 and result["auto_approved"] == 12
     assert result["classes"] == {"bridge": 1, "dimension": 7, "fact": 3, "staging": 1, "scd2": 1}
     assert result["relationships"] == 14  # 11 declared + 3 found by name (fact_returns)
-    assert len(result["pipeline_ids"]) == 12 and "validate-sales-fact-sales" in result["pipeline_ids"]
+    # one per table and the project's coverage check (every table mapped: nothing uncovered)
+    assert len(result["pipeline_ids"]) == 13 and "validate-sales-fact-sales" in result["pipeline_ids"]
+    assert result["pipeline_ids"][-1] == "validate-coverage" and result["uncovered"] == {"tables": [], "columns": []}
 
     saved = await call(bus, "qry", "projects", "pipelines", {"project_id": "dw"})
-    assert saved["total"] == 12
+    assert saved["total"] == 13
     stored = await call(bus, "qry", "projects", "pipeline", {"project_id": "dw", "pipeline_id": "validate-sales-dim-customer"})
     assert "generated" in stored["tags"] and "scd2" in stored["tags"]
     outcome = await run_pipeline(load_pipeline(stored["yaml"]), env={"SOURCE_URL": source_url, "TARGET_URL": target_url})
@@ -155,7 +157,8 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     classified = await md(bus, "classify", {"project_id": "ddl", "side": "target"})
     assert classified["counts"]["fact"] == 3 and classified["counts"]["scd2"] == 1
     generated = await md(bus, "generate_pipelines", {"project_id": "ddl", "save": False})
-    assert generated["pipeline_ids"] == ["validate-sales-fact-sales"]
+    assert generated["pipeline_ids"] == ["validate-sales-fact-sales", "validate-coverage"]
+    assert len(generated["uncovered"]["tables"]) == 11  # only fact_sales is mapped
     assert load_pipeline(generated["pipelines"][0]["yaml"]).name == generated["pipelines"][0]["name"]
     # bad input, each named
     with pytest.raises(Invalid) as bad:

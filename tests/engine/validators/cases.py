@@ -145,8 +145,11 @@ CASES: list[Case] = [
     Case("schema_columns", "schema_columns", "customers", {},
          lambda r: [(s["column"].lower(), s["issue"]) for s in r.sample] == [("migrated_at", "extra in target")],
          target_columns={"email": "email_address"}),
-    Case("schema_datatypes", "schema_datatypes", "products", {},
+    Case("schema_datatypes", "schema_datatypes", "products", {"strict": False},
          lambda r: [s["column"].lower() for s in r.sample] == ["price"], expect="warning"),
+    Case("schema_datatypes_lossy_fails", "schema_datatypes", "products", {},
+         lambda r: [s["column"].lower() for s in r.sample] == ["price"] and r.sample[0]["reason"]
+         and "price" in r.message.lower() and r.details["columns"] == [r.sample[0]["column"]], expect="failed"),
     Case("schema_nullability", "schema_nullability", "customers", {},
          lambda r: [c.lower() for c in r.affected_columns] == ["name"], target_columns={"email": "email_address"}),
     Case("schema_constraints", "schema_constraints", "orders", {},

@@ -23,6 +23,7 @@ _MOUNTED = [
     ("ombudsman.client.events_doc", "app"),
     ("ombudsman.client.commands", "app"),
     ("ombudsman.client.workload_commands", "app"),
+    ("ombudsman.client.mapping_commands", "app"),
     ("ombudsman.client.results_commands", "app"),
     ("ombudsman.client.audit_verify", "app"),
 ]

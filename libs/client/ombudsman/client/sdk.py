@@ -264,6 +264,17 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/mappings/approve",
                           json_body={"source_table": source_table, "target_table": target_table, **extra})
 
+    def exclude_mapping(self, project_id: str, source_table: str, note: str = "", columns: list[str] | None = None,
+                        withdraw: bool = False) -> Any:
+        """Exclude a source table (no columns) or some of its columns from coverage, saying why in
+        `note`; `withdraw=True` takes the exclusion back."""
+        body = {"source_table": source_table, "columns": list(columns or []), "note": note, "withdraw": withdraw}
+        return self._json("POST", f"/projects/{_seg(project_id)}/mappings/exclude", json_body=body)
+
+    def mapping_exclusions(self, project_id: str) -> Any:
+        """Source tables and columns excluded from coverage, with their notes."""
+        return self._json("GET", f"/projects/{_seg(project_id)}/mappings/exclusions")
+
     def reject_mapping(self, project_id: str, source_table: str, target_table: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/mappings/reject",
                           json_body={"source_table": source_table, "target_table": target_table})

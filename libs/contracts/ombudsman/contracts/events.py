@@ -180,6 +180,20 @@ class MappingRejected(Event):
 
 
 @event
+class MappingExcluded(Event):
+    """A person excluded a source table (no `columns`) or some of its columns from the migration's
+    coverage, saying why; the coverage check no longer reports them. `withdrawn`: the exclusion of
+    those columns (or of the table) is taken back."""
+
+    stream_type = "mapping"
+    project_id: str
+    source_table: str
+    columns: list[str] = Field(default_factory=list)
+    note: str = ""
+    withdrawn: bool = False
+
+
+@event
 class RelationshipsInferred(Event):
     stream_type = "metadata"
     project_id: str

@@ -17,6 +17,7 @@ from ombudsman.contracts.envelope import new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.metadata.classify import TableClass, counts
+from ombudsman.metadata.coverage import Exclusion, fold_exclusion
 from ombudsman.metadata.diff import CatalogDiff
 from ombudsman.metadata.mapping import MappingSuggestions
 from ombudsman.metadata.relationships import Relationship
@@ -51,6 +52,7 @@ class MetadataState(BaseModel):
     sides: dict[str, SideState] = Field(default_factory=lambda: {str(s): SideState() for s in SIDES})
     approved: dict[str, Approval] = Field(default_factory=dict)  # lower(source table) → approval
     rejected: set[tuple[str, str]] = Field(default_factory=set)  # (lower source, lower target)
+    excluded: dict[str, Exclusion] = Field(default_factory=dict)  # lower(source table) → what a person excluded
     suggestions: int = 0
     relationships: int = 0
     classes: dict[str, int] = Field(default_factory=dict)
@@ -83,6 +85,13 @@ class MetadataState(BaseModel):
             if current and current.target_table.lower() == event.target_table.lower():
                 del self.approved[key]
             self.rejected.add((key, event.target_table.lower()))
+        elif isinstance(event, ev.MappingExcluded):
+            key = event.source_table.lower()
+            folded = fold_exclusion(self.excluded.get(key), event)
+            if folded is None:
+                self.excluded.pop(key, None)
+            else:
+                self.excluded[key] = folded
         elif isinstance(event, ev.RelationshipsInferred):
             self.relationships = event.relationships
         elif isinstance(event, ev.TablesClassified):
@@ -222,6 +231,41 @@ def reject(state: MetadataState, source_table: str, target_table: str) -> list[E
     if (source_table.lower(), target_table.lower()) in state.rejected:
         return []
     return [ev.MappingRejected(project_id=state.project_id, source_table=source_table, target_table=target_table)]
+
+
+class ExcludeMapping(BaseModel):
+    """Exclude a source table (no `columns`) or some of its columns from coverage, with a note saying
+    why; `withdraw` takes an exclusion back."""
+
+    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    source_table: str = Field(min_length=1, max_length=400)
+    columns: list[str] = Field(default_factory=list, max_length=2000)
+    note: str = Field(default="", max_length=2000)
+    withdraw: bool = False
+
+
+def exclude(state: MetadataState, cmd: ExcludeMapping, source: Catalog) -> list[Event]:
+    """Record a person's exclusion (or its withdrawal); a note is required to exclude."""
+    require_catalogs(state, "source")
+    src = _table(source, cmd.source_table, "source_table")
+    unknown = sorted(c for c in cmd.columns if src.column(c) is None)
+    if unknown:
+        raise Invalid(f"columns: no column {', '.join(unknown)} in source table {src.qualified_name}",
+                      {"field": "columns", "unknown": unknown})
+    if not cmd.withdraw and not cmd.note.strip():
+        raise Invalid("note: say why this is excluded from the migration", {"field": "note"})
+    columns = [src.column(c).name for c in cmd.columns]  # type: ignore[union-attr]
+    current = state.excluded.get(src.qualified_name.lower())
+    if cmd.withdraw and (current is None or (columns and not {c.lower() for c in columns}
+                                             & {c.lower() for c in current.columns})):
+        return []
+    if not cmd.withdraw and current is not None and (
+        (not columns and current.table)
+        or (columns and {c.lower() for c in columns} <= {c.lower() for c in current.columns})
+    ):
+        return []
+    return [ev.MappingExcluded(project_id=state.project_id, source_table=src.qualified_name, columns=columns,
+                               note=cmd.note.strip(), withdrawn=cmd.withdraw)]
 
 
 def _table(catalog: Catalog, name: str, field: str):  # type: ignore[no-untyped-def]

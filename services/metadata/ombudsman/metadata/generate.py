@@ -92,11 +92,33 @@ def _date_grouping(table: TableInfo, kind: str, cls: TableClass, rels: list[Rela
     return []
 
 
-def _row_hash_params(fields: set[str], keys: list[str]) -> dict[str, Any] | None:
+def _row_hash_params(fields: set[str], keys: list[str], mapped: list[str] | None = None) -> dict[str, Any] | None:
+    """row_hash's key parameter and, when the table's columns are mapped, the explicit list of mapped
+    source columns: a column missing in the target is then `schema_columns`' finding, and row_hash
+    compares the rest instead of erroring."""
+    params: dict[str, Any] | None = None
     for name in ("key_columns", "keys", "key"):
         if name in fields:
-            return {name: keys} if keys else {}
-    return {} if not keys else None
+            params = {name: keys} if keys else {}
+            break
+    if params is None:
+        if keys:
+            return None
+        params = {}
+    if mapped and "columns" in fields:
+        params["columns"] = list(mapped)
+    return params
+
+
+def _mapped_columns(table: TableInfo, columns: dict[str, str]) -> list[str]:
+    """The table's source columns that are mapped onto the target, in source order ([] when the
+    mapping names no columns: then every column is compared by its own name)."""
+    lowered = {c.lower() for c in columns}
+    return [c.name for c in table.columns if c.name.lower() in lowered]
+
+
+def _is_mapped(column: str, columns: dict[str, str]) -> bool:
+    return not columns or column.lower() in {c.lower() for c in columns}
 
 
 def build_pipeline(
@@ -151,7 +173,7 @@ def build_pipeline(
     if row_hash_fields is None:
         skipped.append("row_hash: not installed")
     else:
-        params = _row_hash_params(row_hash_fields, keys)
+        params = _row_hash_params(row_hash_fields, keys, _mapped_columns(table, columns))
         if params is None:
             skipped.append("row_hash: no key parameter known for the installed validator")
         else:
@@ -170,7 +192,7 @@ def build_pipeline(
             add("scd2", "scd2", params)
     if cls and role == "fact":
         group_by = _date_grouping(table, source.kind, cls, relationships)
-        measures = [m for m in cls.measures if m not in group_by]
+        measures = [m for m in cls.measures if m not in group_by and _is_mapped(m, columns)]
         if measures:
             add("metric_sums", "metric_sums", {"measures": measures, "group_by": group_by})
     if cls:
@@ -181,6 +203,10 @@ def build_pipeline(
             parent = approved.get(rel.parent_table.lower())
             if parent is None:
                 skipped.append(f"foreign_keys {rel.child_columns} → {rel.parent_table}: parent table not mapped")
+                continue
+            unmapped = [c for c in rel.child_columns if not _is_mapped(c, columns)]
+            if unmapped:
+                skipped.append(f"foreign_keys {rel.child_columns} → {rel.parent_table}: column(s) {unmapped} not mapped")
                 continue
             target_ref_columns = [parent.columns.get(c, c) for c in rel.parent_columns]
             suffix = "_".join(c.lower() for c in rel.child_columns)

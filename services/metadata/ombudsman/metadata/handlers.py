@@ -27,7 +27,7 @@ from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import classify as classify_mod
-from ombudsman.metadata import domain, generate, relationships, target_ddl
+from ombudsman.metadata import coverage, domain, generate, relationships, target_ddl
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
@@ -386,6 +386,21 @@ class Handlers:
         await self._commit(cmd.project_id, decide, meta)
         return {"changed": bool(decided)}
 
+    async def exclude(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """Exclude a source table, or some of its columns, from coverage (a note says why); `withdraw`
+        takes it back. The next generated coverage check no longer reports what is excluded."""
+        cmd = parse(domain.ExcludeMapping, payload)
+        source = await self._catalog(cmd.project_id, "source")
+        decided: list[Event] = []
+
+        def decide(fresh: MetadataState) -> list[Event]:
+            decided[:] = domain.exclude(fresh, cmd, source)
+            return decided
+
+        state = await self._commit(cmd.project_id, decide, meta)
+        found = state.excluded.get(cmd.source_table.lower())
+        return {"changed": bool(decided), "exclusion": found.model_dump(mode="json") if found else None}
+
     async def infer_relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Declared, named, workload (and optionally measured) relationships of one side."""
         cmd = parse(Infer, payload)
@@ -446,6 +461,12 @@ class Handlers:
         if not classes:
             classes = classify_mod.classify(source, rels)
         pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
+        async with self._read() as conn:
+            excluded = await read.load_exclusions(conn, project)
+        missing = coverage.uncovered(source, approved, excluded)
+        checked = coverage.build_coverage_pipeline(source, target, approved, excluded, connections=urls)
+        if checked is not None and pipelines:
+            pipelines.append(checked)
         ids = [p.pipeline_id for p in pipelines]
         if save:
             # chunks keep each command well inside one message and one short transaction
@@ -460,13 +481,14 @@ class Handlers:
         await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
         # saved pipelines are read back from the projects service: the reply stays small for big projects
         omit = {"yaml"} if save else set()
-        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines]}
+        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines],
+                "uncovered": missing.model_dump(mode="json")}
 
     async def automate(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Connections to pipelines: extract → suggest → auto-approve → infer → classify → generate."""
         cmd = parse(Automate, payload)
         project = cmd.project_id
-        await self.ports.require_project(project)
+        project_info = await self.ports.require_project(project)
         extracted: list[dict[str, Any]] = []
         if cmd.extract:
             # the two sides in parallel; each appends its own events (a conflict on the shared stream retries)
@@ -474,7 +496,9 @@ class Handlers:
                 self._extract(project, "source", cmd.source_connection, cmd.source_schemas, cmd.timeout_seconds, meta),
                 self._extract(project, "target", cmd.target_connection, cmd.target_schemas, cmd.timeout_seconds, meta),
             ))
-        found = await self._suggest(Suggest(project_id=project, schema_map=cmd.schema_map), meta)
+        # the schema pairs given, else the project's schema mappings (`ombudsman schemas map`)
+        schema_map = cmd.schema_map or dict(project_info.get("schema_mappings") or {}) or None
+        found = await self._suggest(Suggest(project_id=project, schema_map=schema_map), meta)
         approved = await self._auto_approve(project, found.tables, cmd.auto_approve_threshold, meta)
         rels = await self._infer(project, "source", cmd.join_pairs, cmd.measure_inclusion, cmd.source_connection,
                                  0.5, cmd.timeout_seconds, meta)
@@ -488,6 +512,8 @@ class Handlers:
             "classes": classify_mod.counts(classes),
             "pipeline_ids": generated["pipeline_ids"],
             "skipped": {p["pipeline_id"]: p["skipped"] for p in generated["pipelines"] if p["skipped"]},
+            # source tables and columns neither mapped nor excluded: the coverage pipeline fails for each
+            "uncovered": generated["uncovered"],
         }
 
     async def _auto_approve(
@@ -563,6 +589,14 @@ class Handlers:
         return {"mappings": page, "total": len(approved), "offset": cmd.offset, "limit": cmd.limit,
                 "next_offset": following}
 
+    async def exclusions(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """What people excluded from coverage (tables, columns, notes)."""
+        cmd = parse(ProjectRef, payload)
+        async with self._read() as conn:
+            found = await read.load_exclusions(conn, cmd.project_id)
+        return {"exclusions": [e.model_dump(mode="json") for e in sorted(found.values(),
+                                                                        key=lambda e: e.source_table.lower())]}
+
     async def relationships(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         cmd = parse(SideRef, payload)
         async with self._read() as conn:
@@ -599,7 +633,7 @@ class Handlers:
             return await read.load_status(conn, cmd.project_id)
 
 
-COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "infer_relationships", "classify",
+COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "exclude", "infer_relationships", "classify",
             "generate_pipelines", "automate")
-QUERIES = ("catalog", "changes", "suggestions", "mappings", "relationships", "classification", "target_ddl",
-           "dbt_sources", "status")
+QUERIES = ("catalog", "changes", "suggestions", "mappings", "exclusions", "relationships", "classification",
+           "target_ddl", "dbt_sources", "status")

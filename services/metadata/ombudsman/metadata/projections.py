@@ -25,6 +25,7 @@ from ombudsman.contracts.subjects import events_filter
 from ombudsman.eventstore.migrations import create_schema_sql
 from ombudsman.eventstore.projections import Projection
 from ombudsman.metadata.classify import TableClass
+from ombudsman.metadata.coverage import Exclusion, fold_exclusion
 from ombudsman.metadata.diff import CatalogDiff
 from ombudsman.metadata.domain import Side
 from ombudsman.metadata.generate import ApprovedMapping
@@ -36,7 +37,7 @@ DOCUMENTS = f"{SCHEMA}.documents"
 PROJECT_EVENTS = frozenset({
     "MetadataDetailsRecorded", "MappingApproved", "MappingRejected", "MetadataExtractionStarted",
     "MetadataExtracted", "MetadataExtractionFailed", "PipelinesGenerated", "MappingSuggested",
-    "RelationshipsInferred", "TablesClassified",
+    "RelationshipsInferred", "TablesClassified", "MappingExcluded",
 })
 
 
@@ -122,6 +123,15 @@ class MetadataProjection(Projection):
             )
             await _put(conn, project, "rejection", "", f"{event.source_table}|{event.target_table}".lower(),
                        event.model_dump(mode="json"), at)
+        elif isinstance(event, ev.MappingExcluded):
+            key = event.source_table.lower()
+            current = await _doc(conn, project, "exclusion", "", key)
+            folded = fold_exclusion(Exclusion.model_validate(current) if current else None, event)
+            if folded is None:
+                await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'exclusion' "
+                                        "AND key = :k"), {"p": project, "k": key})
+            else:
+                await _put(conn, project, "exclusion", "", key, folded.model_dump(mode="json"), at)
         elif isinstance(event, ev.MetadataExtractionStarted | ev.MetadataExtracted | ev.MetadataExtractionFailed):
             body = event.model_dump(mode="json") | {"event": envelope.event_type, "at": at.isoformat()}
             await _put(conn, project, "status", event.side, "", body, at)
@@ -237,6 +247,12 @@ async def load_approved(conn: AsyncConnection, project: str) -> list[dict[str, A
 def approved_mappings(docs: list[dict[str, Any]]) -> list[ApprovedMapping]:
     return [ApprovedMapping(source_table=d["source_table"], target_table=d["target_table"],
                             columns=d.get("columns") or {}, confidence=d.get("confidence")) for d in docs]
+
+
+async def load_exclusions(conn: AsyncConnection, project: str) -> dict[str, Exclusion]:
+    """What people excluded from coverage, by lower-case source table."""
+    return {e.source_table.lower(): e for e in (Exclusion.model_validate(d) for d in await _docs(conn, project,
+                                                                                                "exclusion"))}
 
 
 async def load_relationships(conn: AsyncConnection, project: str, side: Side) -> list[Relationship]:

@@ -59,6 +59,35 @@ async def paired_columns(ctx: ValidationContext) -> tuple[TableInfo, TableInfo, 
     return source, target, pairs, extra
 
 
+def findings_details(source: TableInfo, target: TableInfo, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a schema step's findings are: both tables and every finding (all of them, not cut to
+    the sample limit), so a failed step names its table and columns in `details`."""
+    return {"source_table": source.qualified_name, "target_table": target.qualified_name,
+            "columns": [f["column"] for f in findings], "findings": findings}
+
+
+# what a lossy or incompatible type change loses, from the type map's note (first match wins)
+_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("scale", ("digits after the point",)),
+    ("range", ("does not fit", "overflow", "needs 8 bytes")),
+    ("exactness", ("binary floating point", "exact")),
+    ("precision", ("significant digits", "fractional seconds", "single precision")),
+    ("length", ("cut", "longer than")),
+    ("time zone", ("utc", "time zone", "wall-clock")),
+    ("encoding", ("unicode", "code page")),
+)
+
+
+def loss_reason(verdict: str, note: str) -> str:
+    """The kind of loss of a type change (precision, scale, range, exactness, length, time zone,
+    encoding; `type` for an incompatible or otherwise unexplained change)."""
+    text = note.lower()
+    for reason, words in _REASONS:
+        if any(w in text for w in words):
+            return reason
+    return "type" if verdict == "incompatible" or not text else "conversion"
+
+
 def type_text(c: ColumnInfo) -> str:
     if c.precision is not None and c.scale is not None and c.data_type in ("numeric", "decimal", "number"):
         return f"{c.data_type}({c.precision},{c.scale})"
@@ -90,13 +119,15 @@ class SchemaColumns(Validator):
                 for i, (s, t) in enumerate(present) if target_order[i] != (s, t)
             ]
         matched = sum(1 for _, t in pairs if t is not None)
+        where = f"{source.qualified_name} -> {target.qualified_name}"
         return ctx.result(
             "failed" if sample else "passed",
-            f"{len(sample)} column differences: " + ", ".join(f"{r['column']} ({r['issue']})" for r in sample)
-            if sample else f"all {len(source.columns)} columns present",
+            f"{where}: {len(sample)} column differences: " + ", ".join(f"{r['column']} ({r['issue']})" for r in sample)
+            if sample else f"{where}: all {len(source.columns)} columns present",
             source={"columns": [c.name for c in source.columns]}, target={"columns": [c.name for c in target.columns]},
             affected_columns=[s["column"] for s in sample], sample=sample,
             match_percentage=percentage(matched, max(len(source.columns), len(target.columns))),
+            details=findings_details(source, target, sample),
         )
 
 
@@ -153,14 +184,16 @@ class SchemaDatatypes(Validator):
     category = "schema"
     description = (
         "Each mapped column's target type can hold the source type (type map: lossless / lossy / incompatible); "
-        "incompatible fails, lossy warns (or fails with strict)."
+        "incompatible and lossy fail (lossy only warns with strict: false). Each finding names its column, both "
+        "types and the reason (precision, scale, range, exactness, length, time zone). To accept a known lossy "
+        "change, accept the step's discrepancy: the same finding then no longer fails."
     )
 
     class Params(ValidatorParams):
-        strict: bool = Field(default=False, description="lossy conversions fail too")
+        strict: bool = Field(default=True, description="lossy conversions fail (false: they only warn)")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        _, _, pairs, _ = await paired_columns(ctx)
+        source, target, pairs, _ = await paired_columns(ctx)
         sample = []
         worst = "lossless"
         for s, t in pairs:
@@ -168,7 +201,9 @@ class SchemaDatatypes(Validator):
                 continue
             level, note = compatibility(ctx.source.kind, s, ctx.target.kind, t)
             if level != "lossless":
-                sample.append({"column": s.name, "source_type": type_text(s), "target_type": type_text(t), "verdict": level, "note": note})
+                sample.append({"column": s.name, "target_column": t.name, "source_type": type_text(s),
+                               "target_type": type_text(t), "verdict": level, "reason": loss_reason(level, note),
+                               "note": note})
                 if level == "incompatible" or worst == "lossless":
                     worst = level
         compared = sum(1 for _, t in pairs if t is not None)
@@ -178,14 +213,21 @@ class SchemaDatatypes(Validator):
             status = "warning"
         else:
             status = "passed"
+        where = f"{source.qualified_name} -> {target.qualified_name}"
+        # source/target hold only the findings' types: they are part of a discrepancy's fingerprint, so an
+        # accepted lossy change stays accepted when unrelated columns are added or retyped losslessly
         return ctx.result(
             status,
-            f"{len(sample)} of {compared} column types are not lossless: "
-            + ", ".join(f"{r['column']} {r['source_type']} -> {r['target_type']} ({r['verdict']}{': ' + r['note'] if r['note'] else ''})" for r in sample)
-            if sample else f"all {compared} column types compatible",
-            source={"types": {s.name: type_text(s) for s, _ in pairs}},
-            target={"types": {t.name: type_text(t) for _, t in pairs if t is not None}},
+            f"{where}: {len(sample)} of {compared} column types are not lossless: "
+            + ", ".join(f"{r['column']} {r['source_type']} -> {r['target_type']} ({r['verdict']}, {r['reason']}"
+                        f"{': ' + r['note'] if r['note'] else ''})" for r in sample)
+            if sample else f"{where}: all {compared} column types compatible",
+            source={"types": {r["column"]: r["source_type"] for r in sample}},
+            target={"types": {r["target_column"]: r["target_type"] for r in sample}},
             affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
+            details={**findings_details(source, target, sample),
+                     "discrepancy_type": "lossy_type" if worst == "lossy" else "schema_datatypes",
+                     "all_types": {s.name: [type_text(s), type_text(t) if t is not None else None] for s, t in pairs}},
         )
 
 
@@ -199,7 +241,7 @@ class SchemaNullability(Validator):
         allow_relaxed: bool = Field(default=False, description="NOT NULL in the source may be nullable in the target")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        _, _, pairs, _ = await paired_columns(ctx)
+        source, target, pairs, _ = await paired_columns(ctx)
         sample = []
         for s, t in pairs:
             if t is None or s.nullable == t.nullable:
@@ -208,14 +250,16 @@ class SchemaNullability(Validator):
                 continue
             sample.append({"column": s.name, "source_nullable": s.nullable, "target_nullable": t.nullable})
         compared = sum(1 for _, t in pairs if t is not None)
+        where = f"{source.qualified_name} -> {target.qualified_name}"
         return ctx.result(
             "failed" if sample else "passed",
-            "nullability differs: " + ", ".join(
+            f"{where}: nullability differs: " + ", ".join(
                 f"{r['column']} ({'NULL' if r['source_nullable'] else 'NOT NULL'} -> {'NULL' if r['target_nullable'] else 'NOT NULL'})"
-                for r in sample) if sample else f"nullability matches in {compared} columns",
+                for r in sample) if sample else f"{where}: nullability matches in {compared} columns",
             source={"nullable": {s.name: s.nullable for s, _ in pairs}},
             target={"nullable": {t.name: t.nullable for _, t in pairs if t is not None}},
             affected_columns=[r["column"] for r in sample], sample=sample, match_percentage=percentage(compared - len(sample), compared),
+            details=findings_details(source, target, sample),
         )
 
 

@@ -122,6 +122,15 @@ class MappingDecision(Input):
     confidence: float | None = Field(default=None, ge=0, le=1)
 
 
+class ExclusionIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    source_table: str = Field(min_length=1, max_length=400, description="schema.table of the source")
+    columns: list[str] = Field(default_factory=list, max_length=2000,
+                               description="columns to exclude; none: the whole table")
+    note: str = Field(default="", max_length=2000, description="why (required unless withdraw)")
+    withdraw: bool = Field(default=False, description="take the exclusion back")
+
+
 # --- projects --------------------------------------------------------------------------------
 
 
@@ -435,6 +444,20 @@ async def reject_mapping(project_id: PID, body: MappingDecision, user: Writer, b
     await visible_project(bus, user, project_id)
     payload = {"project_id": project_id, "source_table": body.source_table, "target_table": body.target_table}
     return await bus.command("metadata", "reject", payload, user.actor)
+
+
+@router.post("/projects/{project_id}/mappings/exclude", tags=["mapping"],
+             summary="Exclude a source table or columns from coverage, with a note (or withdraw it)")
+async def exclude_mapping(project_id: PID, body: ExclusionIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "exclude", {**body.model_dump(), "project_id": project_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/mappings/exclusions", tags=["mapping"],
+            summary="Source tables and columns excluded from coverage, with their notes")
+async def mapping_exclusions(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "exclusions", {"project_id": project_id}, user.actor)
 
 
 # --- results of a project ---------------------------------------------------------------------
