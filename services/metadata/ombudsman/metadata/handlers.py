@@ -35,6 +35,7 @@ from ombudsman.metadata.domain import MetadataState, Side
 from ombudsman.metadata.mapping import MappingSuggestions, TableSuggestion, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
 from ombudsman.metadata.relationships import JoinPair, Relationship
+from ombudsman.metadata.workload_joins import load_join_pairs
 
 M = TypeVar("M", bound=BaseModel)
 COMMIT_ATTEMPTS = 5
@@ -418,6 +419,9 @@ class Handlers:
         limit_s: float, meta: Metadata,
     ) -> list[Relationship]:
         catalog = await self._catalog(project, side)
+        if not pairs:  # the joins the workload service learned (WorkloadDetailsRecorded, consumed)
+            async with self._read() as conn:
+                pairs = await load_join_pairs(conn, project)
         rels = relationships.infer(catalog, pairs, min_confidence=0.0)
         if measure:
             secret = await self.ports.connection_secret(project, connection)
