@@ -244,6 +244,10 @@ class OmbudsmanClient:
     def relationships(self, project_id: str) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/relationships")
 
+    def classification(self, project_id: str, side: str = "source") -> Any:
+        """Each table's class (fact, dimension, bridge, staging) with evidence, keys, SCD2 and measures."""
+        return self._json("GET", f"/projects/{_seg(project_id)}/classification", params={"side": side})
+
     def infer_relationships(self, project_id: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/infer-relationships")
 

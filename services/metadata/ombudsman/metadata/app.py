@@ -19,6 +19,7 @@ from ombudsman.eventstore.settings import Settings
 from ombudsman.metadata import domain
 from ombudsman.metadata.handlers import COMMANDS, QUERIES, Handlers
 from ombudsman.metadata.projections import SCHEMA, MetadataProjection, ProjectCleanup
+from ombudsman.metadata.workload_joins import CONSUMER, FILTER, WorkloadJoins
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAVE_PIPELINE_TIMEOUT = 30.0
@@ -93,7 +94,8 @@ def create_service(settings: Settings | None = None) -> Service:
         settings=settings or Settings(),
         migrations=MIGRATIONS,
         projections=[MetadataProjection()],
-        consumers=[(ProjectCleanup(), "metadata-project-cleanup", events_filter("project", "*", "ProjectDeleted"))],
+        consumers=[(ProjectCleanup(), "metadata-project-cleanup", events_filter("project", "*", "ProjectDeleted")),
+                   (WorkloadJoins(), CONSUMER, FILTER)],
     )
     for name in COMMANDS:
         service.command(name)(_bind(name))

@@ -52,7 +52,10 @@ class TableClass(BaseModel):
 
 
 def _snake(name: str) -> str:
-    return "_".join(naming.tokens(name))
+    words = list(naming.tokens(name))
+    if len(words) > 2 and len(words[0]) <= 2 and words[1] == "rec":  # TPC-DS: i_rec_start_date
+        words = ["record", *words[2:]]
+    return "_".join(words)
 
 
 def detect_scd2(table: TableInfo, kind: str) -> Scd2 | None:
@@ -122,6 +125,15 @@ def _business_key(table: TableInfo, surrogate: list[str], scd2: Scd2 | None) -> 
     return [], ""
 
 
+def _versions_business_key(table: TableInfo, business: list[str]) -> bool:
+    """SCD2 needs a business key that may repeat: one declared unique or the primary key holds one row each."""
+    if not business:
+        return False
+    lowered = sorted(c.lower() for c in business)
+    declared = [table.primary_key, *table.unique_constraints]
+    return not any(sorted(c.lower() for c in unique) == lowered for unique in declared)
+
+
 def classify_table(table: TableInfo, kind: str, relationships: list[Relationship]) -> TableClass:
     """Classify one table from its name, keys, columns and relationships."""
     name = table.qualified_name.lower()
@@ -139,6 +151,9 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
                 surrogate = [pk.name]
                 evidence.append(why)
     business, why = _business_key(table, surrogate, scd2)
+    if scd2 and not _versions_business_key(table, business):
+        evidence.append("validity columns do not version a business key (one row per key): no SCD2")
+        scd2 = None
     if why:
         evidence.append(f"business key {', '.join(business)}: {why}")
     key_like = {c.lower() for c in [*table.primary_key, *surrogate, *business]} | fk_columns

@@ -35,6 +35,7 @@ from ombudsman.metadata.domain import MetadataState, Side
 from ombudsman.metadata.mapping import MappingSuggestions, TableSuggestion, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
 from ombudsman.metadata.relationships import JoinPair, Relationship
+from ombudsman.metadata.workload_joins import load_join_pairs
 
 M = TypeVar("M", bound=BaseModel)
 COMMIT_ATTEMPTS = 5
@@ -208,14 +209,19 @@ async def introspect(
     )
 
 
-async def measure_inclusion(url: str, rels: list[Relationship]) -> list[Relationship]:
-    """Each relationship with data evidence: child values missing from the parent, counted in the database."""
+INCLUSION_SAMPLE_ROWS = 100_000  # child rows checked per candidate: big facts stay cheap
+
+
+async def measure_inclusion(url: str, rels: list[Relationship],
+                            sample_rows: int | None = INCLUSION_SAMPLE_ROWS) -> list[Relationship]:
+    """Each relationship with data evidence: child values missing from the parent, counted in the
+    database (at most `sample_rows` child rows each)."""
     from ombudsman.engine.connectors import connect
 
     measured: list[Relationship] = []
     async with connect(url) as db:
         for rel in rels:
-            rows = await db.fetch_rows(relationships.inclusion_query(rel, db.dialect))
+            rows = await db.fetch_rows(relationships.inclusion_query(rel, db.dialect, sample_rows))
             total, orphans = (int(rows[0][0] or 0), int(rows[0][1] or 0)) if rows else (0, 0)
             measured.append(relationships.apply_inclusion(rel, total, orphans))
     return measured
@@ -413,6 +419,9 @@ class Handlers:
         limit_s: float, meta: Metadata,
     ) -> list[Relationship]:
         catalog = await self._catalog(project, side)
+        if not pairs:  # the joins the workload service learned (WorkloadDetailsRecorded, consumed)
+            async with self._read() as conn:
+                pairs = await load_join_pairs(conn, project)
         rels = relationships.infer(catalog, pairs, min_confidence=0.0)
         if measure:
             secret = await self.ports.connection_secret(project, connection)

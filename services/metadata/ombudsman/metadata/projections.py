@@ -87,7 +87,8 @@ class MetadataProjection(Projection):
             await conn.execute(text(statement))
 
     async def reset(self, conn: AsyncConnection) -> None:
-        await conn.execute(text(f"DELETE FROM {DOCUMENTS}"))
+        # the workload's joins are another projection's rows (workload_joins.py)
+        await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE kind <> 'workload_join'"))
 
     async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
         try:
@@ -187,7 +188,9 @@ async def _put(
 
 def all_projections() -> list[Projection]:
     """For `ombudsman replay metadata`."""
-    return [MetadataProjection(), ProjectCleanup()]
+    from ombudsman.metadata.workload_joins import WorkloadJoins
+
+    return [MetadataProjection(), ProjectCleanup(), WorkloadJoins()]
 
 
 # --- reads (any SQLAlchemy AsyncConnection) -------------------------------------------------

@@ -15,13 +15,14 @@ Independent evidence is combined as 1 - Π(1 - confidence).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
-from ombudsman.metadata import naming
+from ombudsman.metadata import keynames, naming
 from ombudsman.metadata.types import column_compatibility
 
 EvidenceKind = Literal["declared", "name_pattern", "workload", "data"]
@@ -42,6 +43,9 @@ class Relationship(BaseModel):
     parent_columns: list[str]
     confidence: float
     evidence: list[Evidence] = Field(default_factory=list)
+    role: str | None = None  # role-playing key: `order` of OrderDateKey → DimDate
+    hierarchy: bool = False  # a self-reference (ParentEmployeeKey → DimEmployee.EmployeeKey)
+    match_length: int = Field(default=0, exclude=True)  # entity words the name matched (ranking only)
 
     @property
     def key(self) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
@@ -84,6 +88,8 @@ def merge(relationships: list[Relationship]) -> list[Relationship]:
             merged[rel.key] = rel.model_copy(deep=True)
         else:
             existing.evidence.extend(rel.evidence)
+            existing.role = existing.role or rel.role
+            existing.hierarchy = existing.hierarchy or rel.hierarchy
     for rel in merged.values():
         by_kind: dict[str, float] = {}
         for ev in rel.evidence:
@@ -123,74 +129,120 @@ def _single_key(table: TableInfo) -> str | None:
     return None
 
 
-def _parent_column(parent: TableInfo, child_column: str) -> tuple[str, float, str] | None:
-    """The column of `parent` a child column points at, with a confidence and why."""
-    key = _single_key(parent)
-    child_normal = naming.column_name(child_column)
-    if key is not None:
-        if key.lower() == child_column.lower():
-            return key, 0.85, f"same name as {parent.name}'s key {key}"
-        if naming.column_name(key) == child_normal:
-            return key, 0.8, f"{child_column} matches {parent.name}'s key {key} after normalising"
-        key_class = child_normal.rsplit(" ", 1)[-1]
-        if naming.column_name(key).endswith(key_class) or naming.column_name(key) in {"#id", "#key", "id", "key"}:
-            return key, 0.65, f"{child_column} names {parent.name}; its key is {key}"
-    same = parent.column(child_column)
-    if same is not None:
-        return same.name, 0.55, f"{parent.name} has a column named {child_column}"
+def _key_column(table: TableInfo) -> str | None:
+    """The table's single-column key: declared, else a key-named column naming the table itself."""
+    declared_key = _single_key(table)
+    if declared_key is not None or table.primary_key:
+        return declared_key
+    entity = keynames.entity_words(table.name)
+    prefix = keynames.column_prefix(table)
+    for column in table.columns:
+        parsed = keynames.parse_key(column.name, prefix)
+        if parsed and parsed.key_class == "key" and keynames.split_role(parsed.entity, entity) == ():
+            return column.name
     return None
 
 
-def by_name(catalog: Catalog) -> list[Relationship]:
-    """Relationships suggested by column names (`CustomerKey` → `DimCustomer`, `customer_id` → `customers`)."""
-    entities: dict[str, list[TableInfo]] = {}
+@dataclass(frozen=True)
+class _Parent:
+    """A table other tables may reference: its key and the entity words that name it."""
+
+    table: TableInfo
+    key: str
+    targets: list[tuple[str, ...]]
+
+
+def _parents(catalog: Catalog) -> list[_Parent]:
+    found = []
     for table in catalog.tables:
-        entities.setdefault(naming.table_name(table.name).entity, []).append(table)
-    found: list[Relationship] = []
-    for child in catalog.tables:
-        child_entity = naming.table_name(child.name).entity
-        own_key = [c.lower() for c in child.primary_key] if len(child.primary_key) == 1 else []
-        for column in child.columns:
-            normal = naming.column_name(column.name)
-            if not normal.endswith(("#key", "#id")) or column.name.lower() in own_key:
-                continue
-            stem = naming.column_stem(column.name)
-            if not stem or stem == child_entity:
-                continue
-            candidates = entities.get(stem) or entities.get(naming.singular(stem)) or []
-            for parent in candidates:
-                if parent is child:
-                    continue
-                target = _parent_column(parent, column.name)
-                if target is None:
-                    continue
-                parent_column, confidence, why = target
-                parent_info = parent.column(parent_column)
-                if parent_info is not None:
-                    compat = column_compatibility(column, catalog.kind, parent_info, catalog.kind)
-                    if compat == "incompatible":
-                        continue
-                    if compat == "lossy":
-                        confidence -= 0.1
-                # a dimension-prefixed parent is the expected home of a key
-                if naming.table_name(parent.name).role == "dimension":
-                    confidence += 0.05
-                found.append(
-                    Relationship(
-                        child_table=child.qualified_name,
-                        child_columns=[column.name],
-                        parent_table=parent.qualified_name,
-                        parent_columns=[parent_column],
-                        confidence=round(confidence, 4),
-                        evidence=[Evidence(kind="name_pattern", confidence=round(confidence, 4),
-                                           detail=f"{column.name} → {parent.name}: {why}")],
-                    )
-                )
+        key = _key_column(table)
+        if key is None:
+            continue
+        targets = {keynames.entity_words(table.name), keynames.key_stem(table, key)}
+        targets |= set(keynames.compound_targets(table, key))
+        found.append(_Parent(table=table, key=key, targets=sorted((t for t in targets if t), key=len, reverse=True)))
+    return found
+
+
+def _business_column(parent: TableInfo, child_column: str) -> str | None:
+    """A unique column of the parent named like the child column (`category_code` → its `category_code`)."""
+    for unique in parent.unique_constraints:
+        if len(unique) == 1 and naming.column_name(unique[0]) == naming.column_name(child_column):
+            return unique[0]
+    return None
+
+
+def _candidate(child: TableInfo, column: str, parent: _Parent, catalog: Catalog) -> Relationship | None:
+    """`child.column` → `parent` when the column's entity words end with one of the parent's names."""
+    parsed = keynames.parse_key(column, keynames.column_prefix(child))
+    if parsed is None:
+        return None
+    match = next(((t, r) for t in parent.targets if (r := keynames.split_role(parsed.entity, t)) is not None), None)
+    if match is None:
+        return None
+    target, roles = match
+    if len(roles) == 1 and len(roles[0]) <= 2:  # an undetected column prefix (`ss`), not a role
+        roles = ()
+    self_reference = parent.table is child
+    if self_reference and (not roles or column.lower() == parent.key.lower()):
+        return None  # the table's own key or business key
+    parent_column = _business_column(parent.table, column) if parsed.key_class == "id" else None
+    parent_column = parent_column or parent.key
+    exact = parent_column.lower() == column.lower()
+    if self_reference:
+        confidence, why = 0.7, f"{column} names its own table's {'/'.join(target)} with role {' '.join(roles)}: hierarchy"
+    elif roles:
+        confidence, why = 0.7, f"role-playing key: role {' '.join(roles)} of {'/'.join(target)}"
+    elif exact:
+        confidence, why = 0.85, f"same name as {parent.table.name}'s key {parent_column}"
+    elif target in keynames.compound_targets(parent.table, parent.key):
+        confidence, why = 0.65, f"{column} abbreviates {parent.table.name}'s key {parent_column}"
+    elif target == keynames.key_stem(parent.table, parent_column) or parent_column != parent.key:
+        confidence, why = 0.8, f"{column} matches {parent.table.name}'s key {parent_column} (prefixes stripped)"
+    else:
+        confidence, why = 0.7, f"{column} names {parent.table.name}; its key is {parent_column}"
+    parent_key_class = keynames.parse_key(parent_column, keynames.column_prefix(parent.table))
+    if parent_key_class is not None and parent_key_class.key_class != parsed.key_class:
+        confidence -= 0.1
+    child_info, parent_info = child.column(column), parent.table.column(parent_column)
+    if child_info is not None and parent_info is not None:
+        compat = column_compatibility(child_info, catalog.kind, parent_info, catalog.kind)
+        if compat == "incompatible":
+            return None
+        if compat == "lossy":
+            confidence -= 0.1
+    if naming.table_name(parent.table.name).role == "dimension" or keynames.entity_words(parent.table.name) != tuple(
+            keynames._words(parent.table.name)):
+        confidence += 0.05  # a dimension-named parent is the expected home of a key
+    confidence = round(min(confidence, 0.95), 4)
+    return Relationship(
+        child_table=child.qualified_name, child_columns=[column], parent_table=parent.table.qualified_name,
+        parent_columns=[parent_column], confidence=confidence, role=" ".join(roles) or None,
+        hierarchy=self_reference, match_length=len(target),
+        evidence=[Evidence(kind="name_pattern", confidence=confidence, detail=f"{column} → {parent.table.name}: {why}")],
+    )
+
+
+def by_name(catalog: Catalog) -> list[Relationship]:
+    """Relationships suggested by column names: `CustomerKey` → `DimCustomer`, `ss_customer_sk` →
+    `customer.c_customer_sk`, `OrderDateKey` → `DimDate`, `ParentEmployeeKey` → `DimEmployee` (hierarchy)."""
+    parents = _parents(catalog)
     best: dict[tuple[str, str], Relationship] = {}
-    for rel in found:  # one parent per child column: the best-supported candidate
-        key = (rel.child_table.lower(), rel.child_columns[0].lower())
-        if key not in best or rel.confidence > best[key].confidence:
-            best[key] = rel
+    ranks: dict[tuple[str, str], tuple[int, bool, float]] = {}
+    for child in catalog.tables:
+        own_key = (_key_column(child) or "").lower()
+        for column in child.columns:
+            if column.name.lower() == own_key:
+                continue  # a table's own key names its own entity (a shared key would need the data)
+            for parent in parents:
+                rel = _candidate(child, column.name, parent, catalog)
+                if rel is None:
+                    continue
+                key = (rel.child_table.lower(), column.name.lower())
+                # one parent per child column: the longest entity named, in the same schema, best supported
+                rank = (rel.match_length, parent.table.schema_name.lower() == child.schema_name.lower(), rel.confidence)
+                if key not in best or rank > ranks[key]:
+                    best[key], ranks[key] = rel, rank
     return list(best.values())
 
 
@@ -212,13 +264,16 @@ def from_workload(catalog: Catalog, pairs: list[JoinPair]) -> list[Relationship]
         left_col, right_col = left.column(pair.left_column), right.column(pair.right_column)
         if left_col is None or right_col is None:
             continue
-        right_key = (_single_key(right) or "").lower() == right_col.name.lower()
-        left_key = (_single_key(left) or "").lower() == left_col.name.lower()
+        right_key = (_key_column(right) or "").lower() == right_col.name.lower()
+        left_key = (_key_column(left) or "").lower() == left_col.name.lower()
         if left_key and not right_key:
             child, child_col, parent, parent_col = right, right_col.name, left, left_col.name
         else:
             child, child_col, parent, parent_col = left, left_col.name, right, right_col.name
         confidence = round(min(0.9, 0.5 + 0.1 * math.log10(pair.executions + 1)), 4)
+        detail = f"joined in {pair.executions} workload execution(s)"
+        if not (left_key or right_key):  # fact to fact (ticket numbers): a join, not a reference
+            confidence, detail = min(confidence, 0.4), detail + " on columns that are neither table's key"
         found.append(
             Relationship(
                 child_table=child.qualified_name,
@@ -226,8 +281,7 @@ def from_workload(catalog: Catalog, pairs: list[JoinPair]) -> list[Relationship]
                 parent_table=parent.qualified_name,
                 parent_columns=[parent_col],
                 confidence=confidence,
-                evidence=[Evidence(kind="workload", confidence=confidence,
-                                   detail=f"joined in {pair.executions} workload execution(s)")],
+                evidence=[Evidence(kind="workload", confidence=confidence, detail=detail)],
             )
         )
     return found
@@ -239,13 +293,18 @@ def infer(catalog: Catalog, join_pairs: list[JoinPair] | None = None, *, min_con
     return [r for r in merge(candidates) if r.confidence >= min_confidence]
 
 
-def inclusion_query(rel: Relationship, dialect: str) -> str:
-    """SQL counting (child non-null values, those missing from the parent): one pushed-down query."""
+def inclusion_query(rel: Relationship, dialect: str, sample_rows: int | None = None) -> str:
+    """SQL counting (child non-null values, those missing from the parent): one pushed-down query.
+    With `sample_rows`, only that many child rows are checked (a big fact table stays cheap)."""
     child_schema, child_name = rel.child_table.rsplit(".", 1)
     parent_schema, parent_name = rel.parent_table.rsplit(".", 1)
-    child = exp.table_(child_name, db=child_schema, quoted=True).as_("c")
     parent = exp.table_(parent_name, db=parent_schema, quoted=True).as_("p")
-    not_null = exp.and_(*[exp.column(col, "c", quoted=True).is_(exp.null()).not_() for col in rel.child_columns])
+    not_null = exp.and_(*[exp.column(col, quoted=True).is_(exp.null()).not_() for col in rel.child_columns])
+    rows = exp.select(*[exp.column(col, quoted=True) for col in rel.child_columns]).from_(
+        exp.table_(child_name, db=child_schema, quoted=True)).where(not_null)
+    if sample_rows is not None:
+        rows = rows.limit(sample_rows)
+    child = rows.subquery("c")
     join_on = exp.and_(
         *[
             exp.column(pc, "p", quoted=True).eq(exp.column(cc, "c", quoted=True))
@@ -255,7 +314,7 @@ def inclusion_query(rel: Relationship, dialect: str) -> str:
     missing = exp.Exists(this=exp.select("1").from_(parent).where(join_on)).not_()
     total = exp.func("COUNT", exp.Star()).as_("child_values")
     orphans = exp.func("SUM", exp.Case().when(missing, exp.Literal.number(1)).else_(exp.Literal.number(0))).as_("orphans")
-    return exp.select(total, orphans).from_(child).where(not_null).sql(dialect=dialect)
+    return exp.select(total, orphans).from_(child).sql(dialect=dialect)
 
 
 def apply_inclusion(rel: Relationship, child_values: int, orphans: int) -> Relationship:
