@@ -8,7 +8,7 @@ discovery is kept beside it (`discovered`) for the person to compare.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
@@ -19,7 +19,7 @@ from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 
 Side = Literal["source", "target"]
 KeyStatus = Literal["declared", "discovered", "confirmed", "overridden", "none"]
-KeyEvent = ev.KeyDiscovered | ev.KeyConfirmed | ev.KeyOverridden
+KeyEvent: TypeAlias = ev.KeyDiscovered | ev.KeyConfirmed | ev.KeyOverridden
 PERSON = ("confirmed", "overridden")
 
 
@@ -67,6 +67,7 @@ def key_view(table: TableInfo, record: KeyRecord | None) -> dict[str, Any]:
     """What the catalog shows of a table's key: a person's decision, else the declared key, else
     the discovered one, else none."""
     declared = declared_key(table)
+    view: dict[str, Any]
     if record is not None and record.status in PERSON:
         view = {"columns": record.columns, "status": record.status, "by": record.by, "at": record.at,
                 "note": record.note}
@@ -128,7 +129,7 @@ class OverrideKey(KeyRef):
 class DiscoverKeys(BaseModel):
     project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
     table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
-    sides: list[Side] = Field(default_factory=lambda: ["source", "target"], min_length=1, max_length=2)
+    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
     sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
     timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
 

@@ -22,7 +22,7 @@ TABLE = Field(min_length=3, max_length=400, description="schema.table as the sid
 class DiscoverIn(Input):
     model_config = ConfigDict(extra="forbid")
     table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
-    sides: list[Side] = Field(default_factory=lambda: ["source", "target"], min_length=1, max_length=2)
+    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
     sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
 
 
