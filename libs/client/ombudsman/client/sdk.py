@@ -279,6 +279,26 @@ class OmbudsmanClient:
         """Source tables and columns excluded from coverage, with their notes."""
         return self._json("GET", f"/projects/{_seg(project_id)}/mappings/exclusions")
 
+    def table_keys(self, project_id: str, side: str = "source", table: str | None = None) -> Any:
+        """The key of each table of a side (declared, discovered with its evidence, confirmed, overridden)."""
+        params = {"side": side, **({"table": table} if table else {})}
+        return self._json("GET", f"/projects/{_seg(project_id)}/keys", params=params)
+
+    def discover_keys(self, project_id: str, table: str | None = None, sides: list[str] | None = None) -> Any:
+        """Discover keys of tables without a declared key (one source `table`, or every one)."""
+        body: dict[str, Any] = {**({"table": table} if table else {}), **({"sides": sides} if sides else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/keys/discover", json_body=body)
+
+    def confirm_key(self, project_id: str, table: str, side: str = "source", columns: list[str] | None = None) -> Any:
+        """Confirm the discovered key of a table (`columns`, when given, must be that key)."""
+        body: dict[str, Any] = {"table": table, "side": side, **({"columns": columns} if columns is not None else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/keys/confirm", json_body=body)
+
+    def override_key(self, project_id: str, table: str, columns: list[str], side: str = "source", note: str = "") -> Any:
+        """Set the key of a table to `columns` (names of that side's catalog), saying why in `note`."""
+        return self._json("POST", f"/projects/{_seg(project_id)}/keys/override",
+                          json_body={"table": table, "side": side, "columns": list(columns), "note": note})
+
     def reject_mapping(self, project_id: str, source_table: str, target_table: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/mappings/reject",
                           json_body={"source_table": source_table, "target_table": target_table})

@@ -468,6 +468,52 @@ class MetadataExtractionProgressed(Event):
     total: int
 
 
+# --- metadata service (keys of tables without a declared key) -------------------------------
+
+KeySide = Literal["source", "target"]
+
+
+@event
+class KeyDiscovered(Event):
+    """A key found for a table without a declared key (`table` as `schema.name` on `side`): columns
+    that identify every row there, checked in the database (pushed-down uniqueness, sampled then
+    full). `evidence`: why the columns were proposed (`reason`), each side's check (`rows`,
+    `duplicates`, `nulls`, `sampled`) and the candidates rejected before them. A person's
+    `KeyConfirmed` / `KeyOverridden` of the same table and side is never replaced by a discovery."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    columns: list[str]
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+@event
+class KeyConfirmed(Event):
+    """A person confirmed the discovered key of a table (who: the envelope's actor)."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    columns: list[str]
+
+
+@event
+class KeyOverridden(Event):
+    """A person set the key of a table to other columns (who: the envelope's actor); `previous` is
+    the key in force before (discovered, confirmed, overridden or declared), `note` says why."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    columns: list[str]
+    previous: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
 # --- executor service (work queue, batches, schedules, discrepancies, retention) ------------
 
 

@@ -175,3 +175,18 @@ async def discover_key(
             continue
         return DiscoveredKey(candidate.columns, candidate.reason, {"source": source_check, "target": target_check}, rejected)
     return None
+
+
+async def discover_side_key(
+    connector: Connector, table: TableInfo, *, side: str = "source", sample_rows: int = 100_000
+) -> DiscoveredKey | None:
+    """The first candidate key of `table` unique on one database (the catalog's own side), or None.
+    For a catalog read before the other side is mapped; `discover_key` checks both sides."""
+    ref = TableRef(schema_name=table.schema_name, name=table.name)
+    rejected: list[dict[str, Any]] = []
+    for candidate in key_candidates(table):
+        check = await check_unique(connector, ref, candidate.columns, rows=table.row_count, sample_rows=sample_rows)
+        if check.unique:
+            return DiscoveredKey(candidate.columns, candidate.reason, {side: check}, rejected)
+        rejected.append({"columns": candidate.columns, "side": side, **check.as_dict()})
+    return None

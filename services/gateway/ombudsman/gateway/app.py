@@ -21,7 +21,7 @@ from ombudsman.gateway.auth import LoginRateLimiter, TokenService
 from ombudsman.gateway.bus import Bus
 from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.migrations import SCHEMA, migrate
-from ombudsman.gateway.routes import audit, auth, health, pipelines, projects, results, runs, workloads
+from ombudsman.gateway.routes import audit, auth, health, keys, pipelines, projects, results, runs, workloads
 from ombudsman.gateway.settings import GatewaySettings, get_settings
 from ombudsman.gateway.tracing import Traced
 from ombudsman.gateway.ui import router as ui_router
@@ -144,7 +144,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.tokens = TokenService(settings)
     app.state.login_limiter = LoginRateLimiter(settings.login_rate_per_minute)
     errors.install(app)
-    for module in (auth, health, projects, pipelines, runs, results, workloads, audit):
+    for module in (auth, health, projects, keys, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
     app.include_router(ui_router)  # the web UI at / and /ui/...

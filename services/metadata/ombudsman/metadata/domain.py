@@ -19,6 +19,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.metadata.classify import TableClass, counts
 from ombudsman.metadata.coverage import Exclusion, fold_exclusion
 from ombudsman.metadata.diff import CatalogDiff
+from ombudsman.metadata.keys import KeyRecord, fold_key, record_key
 from ombudsman.metadata.mapping import MappingSuggestions
 from ombudsman.metadata.relationships import Relationship
 
@@ -57,6 +58,7 @@ class MetadataState(BaseModel):
     relationships: int = 0
     classes: dict[str, int] = Field(default_factory=dict)
     pipeline_ids: list[str] = Field(default_factory=list)
+    keys: dict[str, KeyRecord] = Field(default_factory=dict)  # side:lower(table) → key record (keys.py)
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state."""
@@ -98,6 +100,9 @@ class MetadataState(BaseModel):
             self.classes = dict(event.classes)
         elif isinstance(event, ev.PipelinesGenerated):
             self.pipeline_ids = list(event.pipeline_ids)
+        elif isinstance(event, ev.KeyDiscovered | ev.KeyConfirmed | ev.KeyOverridden):
+            at = record_key(event.side, event.table)
+            self.keys[at] = fold_key(self.keys.get(at), event)
 
 
 def fold(project_id: str, events: Iterable[tuple[int, Event]]) -> MetadataState:

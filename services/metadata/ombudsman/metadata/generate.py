@@ -131,8 +131,10 @@ def build_pipeline(
     *,
     connections: dict[str, str] | None = None,
     fields: ValidatorFields = engine_validator_fields,
+    key: list[str] | None = None,
 ) -> GeneratedPipeline:
-    """The validation pipeline of one approved table pair (YAML checked against the spec)."""
+    """The validation pipeline of one approved table pair (YAML checked against the spec). `key`:
+    the table's key recorded in the catalog (confirmed, overridden or discovered), used by row_hash."""
     src_schema, src_name = mapping.source_table.rsplit(".", 1)
     table = source.table(src_schema, src_name)
     if table is None:
@@ -168,7 +170,7 @@ def build_pipeline(
     add("schema_datatypes", "schema_datatypes")
     add("schema_nullability", "schema_nullability")
     add("record_counts", "record_counts")
-    keys = _key_columns(table, cls)
+    keys = list(key) if key else _key_columns(table, cls)
     row_hash_fields = fields("row_hash")
     if row_hash_fields is None:
         skipped.append("row_hash: not installed")
@@ -268,12 +270,15 @@ def generate_pipelines(
     *,
     connections: dict[str, str] | None = None,
     fields: ValidatorFields = engine_validator_fields,
+    keys: dict[str, list[str]] | None = None,
 ) -> list[GeneratedPipeline]:
-    """One pipeline per approved table pair, in source-table order."""
+    """One pipeline per approved table pair, in source-table order. `keys`: lower-case source table →
+    its key recorded in the catalog (metadata/keys.py `effective_keys`)."""
     by_table = {c.table.lower(): c for c in classes}
     by_source = {m.source_table.lower(): m for m in approved}
     return [
-        build_pipeline(m, source, target, by_table, relationships, by_source, connections=connections, fields=fields)
+        build_pipeline(m, source, target, by_table, relationships, by_source, connections=connections, fields=fields,
+                       key=(keys or {}).get(m.source_table.lower()))
         for m in sorted(approved, key=lambda m: m.source_table.lower())
     ]
 

@@ -32,6 +32,7 @@ from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
 from ombudsman.metadata.domain import MetadataState, Side
+from ombudsman.metadata.key_handlers import KEY_COMMANDS, KEY_QUERIES, KeyHandlers
 from ombudsman.metadata.mapping import MappingSuggestions, TableSuggestion, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
 from ombudsman.metadata.relationships import JoinPair, Relationship
@@ -230,8 +231,8 @@ async def measure_inclusion(url: str, rels: list[Relationship],
 # --- handlers --------------------------------------------------------------------------------
 
 
-class Handlers:
-    """Every command and query of the metadata service."""
+class Handlers(KeyHandlers):
+    """Every command and query of the metadata service (keys: key_handlers.py)."""
 
     def __init__(self, ports: Ports):
         self.ports = ports
@@ -321,7 +322,9 @@ class Handlers:
             await self._commit(project, lambda s: [ev.MetadataExtractionFailed(project_id=project, side=side,
                                                                                error=error)], meta)
             raise Unavailable(error, {"side": side, "connection": connection}) from None
-        return await self._record_catalog(project, side, catalog, meta)
+        recorded = await self._record_catalog(project, side, catalog, meta)
+        recorded["keys"] = await self._discover_after_extract(project, side, catalog, secret["url"], limit_s, meta)
+        return recorded
 
     async def upload_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Parse uploaded CREATE TABLE statements into the side's catalog."""
@@ -469,7 +472,8 @@ class Handlers:
             rels = relationships.infer(source)
         if not classes:
             classes = classify_mod.classify(source, rels)
-        pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls)
+        pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls,
+                                                keys=await self._effective_keys(project, source))
         async with self._read() as conn:
             excluded = await read.load_exclusions(conn, project)
         missing = coverage.uncovered(source, approved, excluded)
@@ -569,6 +573,7 @@ class Handlers:
             tables = [t for t in tables if cmd.q.lower() in t.name.lower()]
         data = catalog.model_copy(update={"tables": tables}).model_dump(mode="json")
         page, following = fit_page(data["tables"], cmd.offset, cmd.limit or len(tables) or 1)
+        page = await self._annotate_keys(cmd.project_id, cmd.side, page, catalog)
         return {**data, "tables": page, "total_tables": len(tables), "offset": cmd.offset, "limit": cmd.limit,
                 "next_offset": following}
 
@@ -643,6 +648,6 @@ class Handlers:
 
 
 COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "exclude", "infer_relationships", "classify",
-            "generate_pipelines", "automate")
+            "generate_pipelines", "automate", *KEY_COMMANDS)
 QUERIES = ("catalog", "changes", "suggestions", "mappings", "exclusions", "relationships", "classification",
-           "target_ddl", "dbt_sources", "status")
+           "target_ddl", "dbt_sources", "status", *KEY_QUERIES)

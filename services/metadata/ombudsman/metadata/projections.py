@@ -29,6 +29,7 @@ from ombudsman.metadata.coverage import Exclusion, fold_exclusion
 from ombudsman.metadata.diff import CatalogDiff
 from ombudsman.metadata.domain import Side
 from ombudsman.metadata.generate import ApprovedMapping
+from ombudsman.metadata.keys import KeyRecord, fold_key
 from ombudsman.metadata.mapping import MappingSuggestions, SchemaSuggestion, TableSuggestion
 from ombudsman.metadata.relationships import Relationship
 
@@ -37,7 +38,7 @@ DOCUMENTS = f"{SCHEMA}.documents"
 PROJECT_EVENTS = frozenset({
     "MetadataDetailsRecorded", "MappingApproved", "MappingRejected", "MetadataExtractionStarted",
     "MetadataExtracted", "MetadataExtractionFailed", "PipelinesGenerated", "MappingSuggested",
-    "RelationshipsInferred", "TablesClassified", "MappingExcluded",
+    "RelationshipsInferred", "TablesClassified", "MappingExcluded", "KeyDiscovered", "KeyConfirmed", "KeyOverridden",
 })
 
 
@@ -133,6 +134,12 @@ class MetadataProjection(Projection):
                                         "AND key = :k"), {"p": project, "k": key})
             else:
                 await _put(conn, project, "exclusion", "", key, folded.model_dump(mode="json"), at)
+        elif isinstance(event, ev.KeyDiscovered | ev.KeyConfirmed | ev.KeyOverridden):
+            key = event.table.lower()
+            current = await _doc(conn, project, "key", event.side, key)
+            record = fold_key(KeyRecord.model_validate(current) if current else None, event,
+                              by=envelope.actor.name, at=at.isoformat())
+            await _put(conn, project, "key", event.side, key, record.model_dump(mode="json"), at)
         elif isinstance(event, ev.MetadataExtractionStarted | ev.MetadataExtracted | ev.MetadataExtractionFailed):
             body = event.model_dump(mode="json") | {"event": envelope.event_type, "at": at.isoformat()}
             await _put(conn, project, "status", event.side, "", body, at)
@@ -264,6 +271,11 @@ async def load_relationships(conn: AsyncConnection, project: str, side: Side) ->
 
 async def load_classes(conn: AsyncConnection, project: str, side: Side) -> list[TableClass]:
     return [TableClass.model_validate(c) for c in await _docs(conn, project, "classification", side)]
+
+
+async def load_keys(conn: AsyncConnection, project: str, side: Side) -> dict[str, KeyRecord]:
+    """Recorded keys of one side's tables, by lower-case `schema.table`."""
+    return {r.table.lower(): r for r in (KeyRecord.model_validate(d) for d in await _docs(conn, project, "key", side))}
 
 
 async def load_status(conn: AsyncConnection, project: str) -> dict[str, Any]:

@@ -1,0 +1,69 @@
+"""Keys of a project's tables: declared, discovered in the data (with evidence), confirmed or
+overridden by a person (metadata service: `discover_keys`, `confirm_key`, `override_key`, `keys`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import ConfigDict, Field
+
+from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.schemas import Input
+
+router = APIRouter(tags=["metadata"], responses=COMMON_ERRORS)
+
+PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+Side = Literal["source", "target"]
+TABLE = Field(min_length=3, max_length=400, description="schema.table as the side's catalog names it")
+
+
+class DiscoverIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
+    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
+    sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
+
+
+class ConfirmIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    table: str = TABLE
+    side: Side = "source"
+    columns: list[str] | None = Field(default=None, max_length=64, description="the discovered key, as a check")
+
+
+class OverrideIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    table: str = TABLE
+    side: Side = "source"
+    columns: list[str] = Field(min_length=1, max_length=64, description="the key's columns, in that side's names")
+    note: str = Field(default="", max_length=2000, description="why")
+
+
+@router.get("/projects/{project_id}/keys", summary="The key of each table: declared, discovered, confirmed, overridden")
+async def table_keys(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source",
+                     table: Annotated[str | None, Query(max_length=400)] = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, "side": side, **({"table": table} if table else {})}
+    return await bus.query("metadata", "keys", payload, user.actor)
+
+
+@router.post("/projects/{project_id}/keys/discover", summary="Discover keys of tables without a declared key")
+async def discover_keys(project_id: PID, user: Writer, bus: BusDep, body: DiscoverIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, **(body.model_dump(exclude_none=True) if body else {})}
+    return await bus.command("metadata", "discover_keys", payload, user.actor, wait=600)
+
+
+@router.post("/projects/{project_id}/keys/confirm", summary="Confirm a table's discovered key")
+async def confirm_key(project_id: PID, body: ConfirmIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "confirm_key", {**body.model_dump(exclude_none=True),
+                                                         "project_id": project_id}, user.actor)
+
+
+@router.post("/projects/{project_id}/keys/override", summary="Set a table's key to other columns")
+async def override_key(project_id: PID, body: OverrideIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.command("metadata", "override_key", {**body.model_dump(), "project_id": project_id}, user.actor)
