@@ -187,7 +187,9 @@ async def _put(
 
 def all_projections() -> list[Projection]:
     """For `ombudsman replay metadata`."""
-    return [MetadataProjection(), ProjectCleanup()]
+    from ombudsman.metadata.jobs import AutomateJobs
+
+    return [MetadataProjection(), ProjectCleanup(), AutomateJobs()]
 
 
 # --- reads (any SQLAlchemy AsyncConnection) -------------------------------------------------
