@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata
@@ -17,14 +18,20 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.subjects import command_subject, events_filter, query_subject
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
+from ombudsman.eventstore.store import envelope_from_json, envelope_json_sql
 from ombudsman.metadata import automate_job, domain, jobs
 from ombudsman.metadata.handlers import COMMANDS, QUERIES, Handlers
 from ombudsman.metadata.jobs import JobRunner
 from ombudsman.metadata.projections import SCHEMA, MetadataProjection, ProjectCleanup
 
 log = logging.getLogger(__name__)
+DETAILS_WITHOUT_ITEMS = "CASE WHEN event_type = 'MetadataDetailsRecorded' THEN data - 'items' ELSE data END"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAVE_PIPELINE_TIMEOUT = 30.0
+STATE_EVENTS = text(
+    f"SELECT {envelope_json_sql(data=DETAILS_WITHOUT_ITEMS)} AS envelope FROM {SCHEMA}.events "
+    "WHERE stream_id = :stream_id ORDER BY version"
+)
 
 
 class RuntimePorts:
@@ -37,8 +44,11 @@ class RuntimePorts:
         self.runner = runner
 
     async def load(self, project_id: str) -> domain.MetadataState:
+        # the state needs no detail items (catalog tables, suggestions …: megabytes on a big project,
+        # read at every commit); the read model has them
         async with self.ctx.engine.connect() as conn:
-            envelopes = await self.ctx.store.load_stream(conn, project_id)
+            rows = (await conn.execute(STATE_EVENTS, {"stream_id": project_id})).all()
+        envelopes = (envelope_from_json(row.envelope) for row in rows)
         return domain.fold(project_id, ((e.version, decode(e)) for e in envelopes))
 
     async def append(self, state: domain.MetadataState, events: Sequence[Event], meta: Metadata) -> None:
