@@ -207,3 +207,18 @@ async def served_with_executor(database_url: str, nats_url: str, tmp_path: Path)
     """The gateway with every real service, the executor included (no step worker: runs stay queued)."""
     async with _serve(database_url, nats_url, tmp_path, real_executor=True) as served:
         yield served
+
+
+async def wait_automate(client: Any, headers: dict[str, str], project_id: str, job_id: str,
+                        seconds: float = 300) -> dict[str, Any]:
+    """Poll an automate job through the gateway (`client`'s base URL ends in /api/v1) until it ends;
+    its summary (the job must complete)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        r = await client.get(f"/projects/{project_id}/automate/{job_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["status"] != "running" or asyncio.get_running_loop().time() > deadline:
+            assert job["status"] == "completed", job
+            return dict(job["summary"])
+        await asyncio.sleep(0.2)

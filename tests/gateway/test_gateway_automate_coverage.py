@@ -26,7 +26,13 @@ from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.metadata import app as metadata_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, ensure_events_stream, gateway_settings, service_settings
+from tests.gateway.conftest import (
+    PASSWORD,
+    ensure_events_stream,
+    gateway_settings,
+    service_settings,
+    wait_automate,
+)
 
 SOURCE = [
     "CREATE SCHEMA shop",
@@ -170,8 +176,8 @@ async def test_automate_finds_every_injected_defect_and_no_trap(
         assert r.status_code in (200, 201), r.text
 
         r = await c.post("/projects/shop/automate", headers=h, json={"auto_approve_threshold": 0.7})
-        assert r.status_code == 200, r.text
-        automated = r.json()
+        assert r.status_code == 202, r.text
+        automated = await wait_automate(c, h, "shop", r.json()["job_id"])
         assert "validate-coverage" in automated["pipeline_ids"], automated
         uncovered = automated["uncovered"]
         assert uncovered["tables"] == ["shop.legacy_audit"], uncovered

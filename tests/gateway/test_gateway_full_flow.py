@@ -44,6 +44,7 @@ from tests.gateway.conftest import (
     ensure_events_stream,
     gateway_settings,
     service_settings,
+    wait_automate,
     workload_settings,
 )
 
@@ -136,8 +137,8 @@ async def test_register_to_audit_through_the_gateway_all_real(
         # automate: catalogs, mappings, relationships, classification, pipelines (one per table)
         r = await c.post("/projects/dw/automate", headers=olivia,
                          json={"source_schemas": ["sales"], "target_schemas": ["SALES"], "auto_approve_threshold": 0.8})
-        assert r.status_code == 200, r.text
-        automated = r.json()
+        assert r.status_code == 202, r.text
+        automated = await wait_automate(c, olivia, "dw", r.json()["job_id"])
         assert automated["auto_approved"] == 4 and len(automated["pipeline_ids"]) == 5, automated  # + validate-coverage
         sizes = {}
         for pipeline_id in automated["pipeline_ids"]:

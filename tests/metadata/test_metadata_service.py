@@ -50,6 +50,25 @@ async def md(nc: nats.NATS, name: str, payload: dict[str, Any], kind: str = "cmd
     return await call(nc, kind, "metadata", name, payload)
 
 
+async def wait_job(nc: nats.NATS, project_id: str, job_id: str, seconds: float = 120) -> dict[str, Any]:
+    """Poll an automate job until it ends."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job = await md(nc, "automate_job", {"project_id": project_id, "job_id": job_id}, "qry")
+        if job["status"] != "running" or time.monotonic() > deadline:
+            return dict(job)
+        await asyncio.sleep(0.1)
+
+
+async def automate(nc: nats.NATS, payload: dict[str, Any]) -> dict[str, Any]:
+    """Start an automate job and wait for it: its summary (the job must complete)."""
+    started = await md(nc, "automate", payload)
+    assert started["status"] == "running" and started["job_id"].startswith("aj-"), started
+    job = await wait_job(nc, payload["project_id"], started["job_id"])
+    assert job["status"] == "completed", job
+    return dict(job["summary"])
+
+
 async def test_automate_from_connections_to_saved_pipelines_that_pass(
     bus: nats.NATS, source_url: str, target_url: str
 ) -> None:
@@ -58,8 +77,8 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
                {"project_id": "dw", "name": "source", "role": "source", "url": source_url})
     await call(bus, "cmd", "projects", "add_connection",
                {"project_id": "dw", "name": "target", "role": "target", "url": target_url})
-    result = await md(bus, "automate", {"project_id": "dw", "source_schemas": ["sales"],
-                                        "target_schemas": ["SALES"], "auto_approve_threshold": 0.8})
+    result = await automate(bus, {"project_id": "dw", "source_schemas": ["sales"],
+                                  "target_schemas": ["SALES"], "auto_approve_threshold": 0.8})
     assert [e["tables"] for e in result["extracted"]] == [12, 13]
     assert result["suggested"] == 12 and result["auto_approved"] == 12
     assert result["classes"] == {"bridge": 1, "dimension": 7, "fact": 3, "staging": 1, "scd2": 1}
@@ -81,7 +100,7 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
     customer = next(m for m in mappings if m["source_table"] == "sales.dim_customer")
     await md(bus, "reject", {"project_id": "dw", "source_table": "sales.dim_customer",
                              "target_table": customer["target_table"]})
-    again = await md(bus, "automate", {"project_id": "dw", "extract": False, "auto_approve_threshold": 0.8})
+    again = await automate(bus, {"project_id": "dw", "extract": False, "auto_approve_threshold": 0.8})
     assert again["auto_approved"] == 0 and "validate-sales-dim-customer" not in again["pipeline_ids"]
     mappings = (await md(bus, "mappings", {"project_id": "dw"}, "qry"))["mappings"]
     assert "sales.dim_customer" not in {m["source_table"] for m in mappings} and len(mappings) == 11

@@ -94,9 +94,11 @@ def _column(name: str, ordinal: int, data_type: str, kind: str) -> ColumnInfo:
 def build_catalogs(tables: int = 500, columns: int = 20, seed: int = 7) -> tuple[Catalog, Catalog, dict[str, str]]:
     """The source and target catalogs and the truth (source table → its target counterpart)."""
     r = random.Random(seed)
-    entities = [[e] + ([q] if q else []) for q in QUALIFIERS for e in ENTITIES][:tables]
+    entities = [[e] + ([q] if q else []) for q in QUALIFIERS for e in ENTITIES]
+    # past 500 tables, archive copies of the same entities (`DimCustomerLineArchive`), as warehouses keep
+    entities = (entities + [[*words, "archive"] for words in entities])[:tables]
     if len(entities) < tables:
-        raise ValueError(f"at most {len(ENTITIES) * len(QUALIFIERS)} distinct tables")
+        raise ValueError(f"at most {2 * len(ENTITIES) * len(QUALIFIERS)} distinct tables")
     source_tables: list[TableInfo] = []
     target_tables: list[TableInfo] = []
     truth: dict[str, str] = {}

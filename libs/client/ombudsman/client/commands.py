@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ombudsman.client import config
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
+from ombudsman.contracts.events import AUTOMATE_PHASES
 
 app = typer.Typer(add_completion=False)
 projects_app = typer.Typer(no_args_is_help=True, help="Projects on the gateway.")
@@ -243,14 +244,46 @@ def connections_pool(project_id: str, name: str, server: str | None = ServerOpt,
 # --- automation, runs, watch -------------------------------------------------------------------
 
 
+def _phase_line(phase: dict[str, Any]) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in (phase.get("counts") or {}).items())
+    return f"{counts}  ({float(phase.get('seconds') or 0):.1f} s)"
+
+
 @app.command()
 def automate(project_id: str, threshold: float | None = typer.Option(None, help="Auto-approve mappings at or above"),
+             extract: bool = typer.Option(True, "--extract/--no-extract",
+                                          help="--no-extract: use the catalogs already extracted or uploaded"),
+             wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job (--no-wait: print its id)"),
              server: str | None = ServerOpt) -> None:
-    """Extract both catalogs, map tables, and generate pipelines for a project."""
+    """Extract both catalogs, map tables, and generate pipelines for a project: a background job
+    followed with a progress bar per phase, then its summary (exit 1 when the job fails)."""
     client = _client(server)
-    with console.status("Automating (extract, map, generate) ..."):
-        result = _call(client, lambda: client.automate(project_id, threshold))
-    _print(result)
+    options = {} if extract else {"extract": False}
+    started = _call(client, lambda: client.automate(project_id, threshold, wait=False, **options))
+    if not wait:
+        _print(started)
+        return
+    job_id = started["job_id"]
+    console.print(f"automate job {escape(job_id)} of project {escape(project_id)}")
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(bar_width=20), TextColumn("{task.fields[info]}"),
+                  console=console) as progress:
+        bars = {phase: progress.add_task(phase, total=1, info="") for phase in AUTOMATE_PHASES}
+        shown: set[str] = set()
+
+        def show(job: dict[str, Any]) -> None:
+            for phase in job.get("phases") or []:
+                name = phase.get("phase")
+                if name in bars and name not in shown:
+                    shown.add(name)
+                    progress.update(bars[name], completed=1, info=escape(_phase_line(phase)))
+                    progress.console.print(f"  {escape(name)} done: {escape(_phase_line(phase))}")
+
+        job = _call(client, lambda: client.wait_automate(project_id, job_id, on_progress=show))
+    if job.get("status") != "completed":
+        err.print(f"[bold red]automate failed[/] in phase {escape(str(job.get('failed_phase') or '-'))}: "
+                  f"{escape(str(job.get('error')))}")
+        raise typer.Exit(1)
+    _print(job.get("summary"))
 
 
 @app.command("remote-run")

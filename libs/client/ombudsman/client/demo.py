@@ -175,7 +175,11 @@ def demo() -> None:
     with admin_client(stack) as client:
         setup_project(client, source_url, target_url)
         console.print("Automating: catalogs, mapping suggestions, relationships, classification, pipelines ...")
-        automated = client.automate(PROJECT)
+        job = client.automate(PROJECT, wait=True)  # a background job: wait for it to end
+        if job["status"] != "completed":
+            console.print(f"[bold red]automate failed[/] in phase {job.get('failed_phase')}: {job.get('error')}")
+            raise typer.Exit(1)
+        automated = job["summary"]
         pipeline_ids = list(automated.get("pipeline_ids") or [p["pipeline_id"] for p in client.pipelines(PROJECT)["items"]])
         console.print(f"  {len(pipeline_ids)} pipelines generated: {', '.join(pipeline_ids)}")
         batch = run_batch(client, pipeline_ids)

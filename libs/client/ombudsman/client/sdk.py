@@ -11,7 +11,8 @@ and the gateway's `{code, message, details}`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -251,9 +252,47 @@ class OmbudsmanClient:
     def infer_relationships(self, project_id: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/infer-relationships")
 
-    def automate(self, project_id: str, auto_approve_threshold: float | None = None) -> Any:
-        body = {"auto_approve_threshold": auto_approve_threshold} if auto_approve_threshold is not None else {}
-        return self._json("POST", f"/projects/{_seg(project_id)}/automate", json_body=body)
+    def automate(
+        self, project_id: str, auto_approve_threshold: float | None = None, *, wait: bool = True,
+        on_progress: Callable[[dict[str, Any]], None] | None = None, poll_seconds: float = 0.5,
+        timeout: float = 3600.0, **options: Any,
+    ) -> Any:
+        """Start an automate job (`options`: source_connection, extract, schema_map, … as the API takes).
+
+        Without `wait`: `{job_id, project_id, status}` at once. With `wait` (default): the job once it
+        ended (`status` completed or failed, `phases`, `summary` or `error`), polled every `poll_seconds`;
+        `on_progress(job)` is called whenever a phase completes. A running job of the same project
+        gives ApiError 409 (`details.job_id`)."""
+        body = {k: v for k, v in {"auto_approve_threshold": auto_approve_threshold, **options}.items() if v is not None}
+        started = self._json("POST", f"/projects/{_seg(project_id)}/automate", json_body=body)
+        if not wait:
+            return started
+        return self.wait_automate(project_id, started["job_id"], on_progress=on_progress, poll_seconds=poll_seconds,
+                                  timeout=timeout)
+
+    def automate_job(self, project_id: str, job_id: str) -> Any:
+        """An automate job: status, completed phases, summary or error."""
+        return self._json("GET", f"/projects/{_seg(project_id)}/automate/{_seg(job_id)}")
+
+    def wait_automate(
+        self, project_id: str, job_id: str, *, on_progress: Callable[[dict[str, Any]], None] | None = None,
+        poll_seconds: float = 0.5, timeout: float = 3600.0,
+    ) -> dict[str, Any]:
+        """Poll an automate job until it ends (ApiError 504 `timeout` after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        seen: tuple[int, str] | None = None
+        while True:
+            job: dict[str, Any] = self.automate_job(project_id, job_id)
+            progress = (len(job.get("phases") or []), str(job.get("status")))
+            if on_progress is not None and progress != seen:
+                on_progress(job)
+            seen = progress
+            if job.get("status") in ("completed", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise ApiError(504, "timeout", f"automate job {job_id} still running after {timeout:.0f} s",
+                               {"job_id": job_id})
+            time.sleep(poll_seconds)
 
     def create_comprehensive_pipelines(self, project_id: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/create-comprehensive-pipelines")

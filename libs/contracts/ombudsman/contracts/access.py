@@ -34,6 +34,7 @@ STREAM_OWNERS: dict[str, str] = {
     "project": "projects",
     "metadata": "metadata",
     "mapping": "metadata",
+    "automate": "metadata",
     "run": "executor",
     "batch": "executor",
     "schedule": "executor",

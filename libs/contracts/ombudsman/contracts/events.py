@@ -3,7 +3,7 @@
 The stream `OMB_EVENTS` is a public interface: other teams subscribe to these. Change a type by
 bumping its `schema_version` and registering an upcaster (see registry.py), never in place.
 
-Stream types: project, connection, metadata, mapping, pipeline, run, batch, schedule,
+Stream types: project, connection, metadata, mapping, automate, pipeline, run, batch, schedule,
 discrepancy, workload, user, alert, audit.
 """
 
@@ -512,6 +512,58 @@ class KeyOverridden(Event):
     columns: list[str]
     previous: list[str] = Field(default_factory=list)
     note: str = ""
+
+
+# --- metadata service (automate jobs) -------------------------------------------------------
+# One stream per job (`omb.evt.automate.<job_id>.…`); every event names its project, so
+# `/ws/events?project=…` finds them.
+
+AUTOMATE_PHASES = ("extract", "suggest", "relationships", "classify", "generate", "save")
+
+
+@event
+class AutomateStarted(Event):
+    """An automate job was accepted and runs in the background (one at a time per project)."""
+
+    stream_type = "automate"
+    project_id: str
+    job_id: str
+    phases: list[str] = Field(default_factory=lambda: list(AUTOMATE_PHASES))
+    options: dict[str, Any] = Field(default_factory=dict)  # the request, without connection URLs
+
+
+@event
+class AutomatePhaseCompleted(Event):
+    """One phase of an automate job is done: what it counted and how long it took."""
+
+    stream_type = "automate"
+    project_id: str
+    job_id: str
+    phase: str
+    counts: dict[str, Any] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@event
+class AutomateCompleted(Event):
+    """An automate job finished: its summary (what the synchronous `automate` used to answer)."""
+
+    stream_type = "automate"
+    project_id: str
+    job_id: str
+    summary: dict[str, Any] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@event
+class AutomateFailed(Event):
+    """An automate job failed in `phase` (None: before any phase, or its process died)."""
+
+    stream_type = "automate"
+    project_id: str
+    job_id: str
+    error: str
+    phase: str | None = None
 
 
 # --- executor service (work queue, batches, schedules, discrepancies, retention) ------------

@@ -25,19 +25,21 @@ from ombudsman.eventstore.db import quote_ident
 # published would block its outbox, so it is refused at append time.
 MAX_EVENT_DATA_BYTES = 900_000
 
-def envelope_json_sql(alias: str = "") -> str:
-    """SQL building the envelope JSON (text) of an events row (columns qualified with `alias.`).
+def envelope_json_sql(alias: str = "", data: str | None = None) -> str:
+    """SQL building the envelope JSON (text) of an events row (columns qualified with `alias.`);
+    `data`: an SQL expression to use instead of the `data` column (e.g. leaving out a large field).
 
     Rows are read back as envelope JSON built by PostgreSQL: one parse and validation in pydantic.
     """
     a = f"{alias}." if alias else ""
+    data = data or f"{a}data"
     return (
         "json_build_object("
         f"'event_id', {a}event_id, 'event_type', {a}event_type, 'schema_version', {a}schema_version, "
         f"'stream_type', {a}stream_type, 'stream_id', {a}stream_id, 'version', {a}version, "
         f"'occurred_at', {a}occurred_at, 'actor', {a}metadata->'actor', "
         f"'correlation_id', {a}metadata->>'correlation_id', 'causation_id', {a}metadata->>'causation_id', "
-        f"'traceparent', {a}metadata->>'traceparent', 'data', {a}data)::text"
+        f"'traceparent', {a}metadata->>'traceparent', 'data', {data})::text"
     )
 
 

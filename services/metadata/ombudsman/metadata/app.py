@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata
@@ -16,31 +18,51 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.subjects import command_subject, events_filter, query_subject
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
-from ombudsman.metadata import domain
+from ombudsman.eventstore.store import envelope_from_json, envelope_json_sql
+from ombudsman.metadata import automate_job, domain, jobs
 from ombudsman.metadata.handlers import COMMANDS, QUERIES, Handlers
+from ombudsman.metadata.jobs import JobRunner
 from ombudsman.metadata.projections import SCHEMA, MetadataProjection, ProjectCleanup
 from ombudsman.metadata.workload_joins import CONSUMER, FILTER, WorkloadJoins
 
+log = logging.getLogger(__name__)
+DETAILS_WITHOUT_ITEMS = "CASE WHEN event_type = 'MetadataDetailsRecorded' THEN data - 'items' ELSE data END"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAVE_PIPELINE_TIMEOUT = 30.0
+STATE_EVENTS = text(
+    f"SELECT {envelope_json_sql(data=DETAILS_WITHOUT_ITEMS)} AS envelope FROM {SCHEMA}.events "
+    "WHERE stream_id = :stream_id ORDER BY version"
+)
 
 
 class RuntimePorts:
     """The handlers' ports over the service runtime: this schema's event store and read model, and
     request/reply to the projects service."""
 
-    def __init__(self, ctx: ServiceContext, meta: Metadata):
+    def __init__(self, ctx: ServiceContext, meta: Metadata, runner: JobRunner):
         self.ctx = ctx
         self.meta = meta
+        self.runner = runner
 
     async def load(self, project_id: str) -> domain.MetadataState:
+        # the state needs no detail items (catalog tables, suggestions …: megabytes on a big project,
+        # read at every commit); the read model has them
         async with self.ctx.engine.connect() as conn:
-            envelopes = await self.ctx.store.load_stream(conn, project_id)
+            rows = (await conn.execute(STATE_EVENTS, {"stream_id": project_id})).all()
+        envelopes = (envelope_from_json(row.envelope) for row in rows)
         return domain.fold(project_id, ((e.version, decode(e)) for e in envelopes))
 
     async def append(self, state: domain.MetadataState, events: Sequence[Event], meta: Metadata) -> None:
         async with self.ctx.uow() as uow:
             await uow.emit(state.project_id, events, meta, expected_version=state.version)
+
+    async def append_stream(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                            meta: Metadata) -> None:
+        async with self.ctx.uow() as uow:
+            await uow.emit(stream_id, events, meta, expected_version=expected_version)
+
+    def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        self.runner.spawn(job_id, work)
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AsyncConnection]:
@@ -67,7 +89,6 @@ class RuntimePorts:
                                         timeout=SAVE_PIPELINE_TIMEOUT)
         return [str(i) for i in (result or {}).get("pipeline_ids") or []]
 
-
     async def read_upload(self, path: str) -> str:
         def read() -> str:
             try:
@@ -78,27 +99,58 @@ class RuntimePorts:
         return await asyncio.to_thread(read)
 
 
-def _bind(name: str) -> Any:
+def _bind(name: str, runner: JobRunner) -> Any:
     async def handle(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> Any:
-        return await getattr(Handlers(RuntimePorts(ctx, meta)), name)(payload, meta)
+        return await getattr(Handlers(RuntimePorts(ctx, meta, runner)), name)(payload, meta)
 
     handle.__name__ = name
     return handle
 
 
-def create_service(settings: Settings | None = None) -> Service:
+class MetadataService(Service):
+    """The service runtime plus automate jobs: those left running by a dead process are failed at
+    start-up; those of this process are cancelled (and recorded failed) at stop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.runner = JobRunner()
+
+    async def start(self) -> None:
+        await super().start()
+        await self.fail_abandoned_jobs()
+
+    async def stop(self) -> None:
+        await self.runner.cancel_all()
+        await super().stop()
+
+    async def fail_abandoned_jobs(self) -> list[str]:
+        """Record `AutomateFailed` for every job shown running that no task of this process runs."""
+        async with self.ctx.engine.connect() as conn:
+            running = [
+                (job_id, project_id, await self.store.stream_version(conn, job_id),
+                 (await jobs.load_job(conn, project_id, job_id) or {}).get("phases") or [])
+                for job_id, project_id in await jobs.running_jobs(conn) if job_id not in self.runner.tasks
+            ]
+        ports = RuntimePorts(self.ctx, Metadata(actor=Actor.service("metadata")), self.runner)
+        failed = await automate_job.fail_abandoned(running, ports.append_stream)
+        if failed:
+            log.warning("automate jobs left running by a stopped process marked failed: %s", ", ".join(failed))
+        return failed
+
+
+def create_service(settings: Settings | None = None) -> MetadataService:
     """The metadata service with its handlers and projections registered."""
-    service = Service(
+    service = MetadataService(
         "metadata",
         schema=SCHEMA,
         settings=settings or Settings(),
         migrations=MIGRATIONS,
-        projections=[MetadataProjection()],
+        projections=[MetadataProjection(), jobs.AutomateJobs()],
         consumers=[(ProjectCleanup(), "metadata-project-cleanup", events_filter("project", "*", "ProjectDeleted")),
                    (WorkloadJoins(), CONSUMER, FILTER)],
     )
     for name in COMMANDS:
-        service.command(name)(_bind(name))
+        service.command(name)(_bind(name, service.runner))
     for name in QUERIES:
-        service.query(name)(_bind(name))
+        service.query(name)(_bind(name, service.runner))
     return service

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
-from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.eventstore.rpc import fit_page
+from ombudsman.metadata import automate_job, coverage, domain, generate, jobs, relationships, target_ddl
 from ombudsman.metadata import classify as classify_mod
-from ombudsman.metadata import coverage, domain, generate, relationships, target_ddl
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
@@ -51,6 +51,13 @@ class Ports(Protocol):
 
     async def append(self, state: MetadataState, events: Sequence[Event], meta: Metadata) -> None:
         """Append at versions `state.version + 1 …` (Conflict when the stream has moved on)."""
+
+    async def append_stream(self, stream_id: str, expected_version: int, events: Sequence[Event],
+                            meta: Metadata) -> None:
+        """Append to another stream of this service (an automate job's) at `expected_version + 1 …`."""
+
+    def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background of this service's process."""
 
     def reader(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A connection to this service's read model (asyncpg-style fetch/fetchrow)."""
@@ -166,6 +173,10 @@ class Automate(ProjectRef):
     save: bool = True
     connection_urls: dict[str, str] | None = None
     timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class JobRef(ProjectRef):
+    job_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class TargetDdlQuery(ProjectRef):
@@ -463,23 +474,40 @@ class Handlers(KeyHandlers):
     async def _generate(
         self, project: str, save: bool, urls: dict[str, str] | None, meta: Metadata
     ) -> dict[str, Any]:
+        pipelines, missing = await self._build_pipelines(project, urls)
+        ids = await self._save_generated(project, pipelines, save, meta)
+        # saved pipelines are read back from the projects service: the reply stays small for big projects
+        omit = {"yaml"} if save else set()
+        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines],
+                "uncovered": missing.model_dump(mode="json")}
+
+    async def _build_pipelines(
+        self, project: str, urls: dict[str, str] | None
+    ) -> tuple[list[generate.GeneratedPipeline], coverage.Uncovered]:
+        """One pipeline per approved mapping, and the coverage check of what is neither mapped nor excluded."""
         source, target = await self._catalog(project, "source"), await self._catalog(project, "target")
         async with self._read() as conn:
             approved = read.approved_mappings(await read.load_approved(conn, project))
             rels = await read.load_relationships(conn, project, "source")
             classes = await read.load_classes(conn, project, "source")
+            excluded = await read.load_exclusions(conn, project)
         if not rels:
             rels = relationships.infer(source)
         if not classes:
             classes = classify_mod.classify(source, rels)
-        pipelines = generate.generate_pipelines(approved, source, target, classes, rels, connections=urls,
-                                                keys=await self._effective_keys(project, source))
-        async with self._read() as conn:
-            excluded = await read.load_exclusions(conn, project)
+        keys = await self._effective_keys(project, source)
+        pipelines = await asyncio.to_thread(generate.generate_pipelines, approved, source, target, classes, rels,
+                                            connections=urls, keys=keys)
         missing = coverage.uncovered(source, approved, excluded)
         checked = coverage.build_coverage_pipeline(source, target, approved, excluded, connections=urls)
         if checked is not None and pipelines:
             pipelines.append(checked)
+        return pipelines, missing
+
+    async def _save_generated(
+        self, project: str, pipelines: list[generate.GeneratedPipeline], save: bool, meta: Metadata
+    ) -> list[str]:
+        """Save the pipelines in the projects service (unless not `save`) and record `PipelinesGenerated`."""
         ids = [p.pipeline_id for p in pipelines]
         if save:
             # chunks keep each command well inside one message and one short transaction
@@ -492,14 +520,26 @@ class Handlers(KeyHandlers):
                 ])
             ]
         await self._commit(project, lambda s: domain.pipelines_generated(s, ids), meta)
-        # saved pipelines are read back from the projects service: the reply stays small for big projects
-        omit = {"yaml"} if save else set()
-        return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines],
-                "uncovered": missing.model_dump(mode="json")}
+        return ids
 
     async def automate(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """Connections to pipelines: extract → suggest → auto-approve → infer → classify → generate."""
+        """Start an automate job (extract → suggest → auto-approve → relationships → classify → generate →
+        save) in the background; answers `{job_id, project_id, status}` at once. `Conflict` (with the
+        running job's id) while another job of the project runs."""
         cmd = parse(Automate, payload)
+        await self.ports.require_project(cmd.project_id)
+        job_id = f"aj-{new_id()}"
+        options = cmd.model_dump(mode="json", exclude={"project_id", "connection_urls"})
+        await self.ports.append_stream(job_id, 0, [ev.AutomateStarted(project_id=cmd.project_id, job_id=job_id,
+                                                                       options=options)], meta)
+        self.ports.spawn(job_id, automate_job.run(self, cmd, job_id, meta))
+        return {"job_id": job_id, "project_id": cmd.project_id, "status": "running"}
+
+    async def run_automate(
+        self, cmd: Automate, meta: Metadata, phase_done: automate_job.PhaseDone
+    ) -> dict[str, Any]:
+        """The phases of an automate job in order; `phase_done(phase, counts)` is awaited after each
+        (it times them). Returns the job's summary."""
         project = cmd.project_id
         project_info = await self.ports.require_project(project)
         extracted: list[dict[str, Any]] = []
@@ -509,24 +549,32 @@ class Handlers(KeyHandlers):
                 self._extract(project, "source", cmd.source_connection, cmd.source_schemas, cmd.timeout_seconds, meta),
                 self._extract(project, "target", cmd.target_connection, cmd.target_schemas, cmd.timeout_seconds, meta),
             ))
+        await phase_done("extract", {"sides": len(extracted), "tables": sum(e["tables"] for e in extracted),
+                                     "columns": sum(e["columns"] for e in extracted)})
         # the schema pairs given, else the project's schema mappings (`ombudsman schemas map`)
         schema_map = cmd.schema_map or dict(project_info.get("schema_mappings") or {}) or None
         found = await self._suggest(Suggest(project_id=project, schema_map=schema_map), meta)
         approved = await self._auto_approve(project, found.tables, cmd.auto_approve_threshold, meta)
+        await phase_done("suggest", {"suggested": len(found.tables), "auto_approved": approved})
         rels = await self._infer(project, "source", cmd.join_pairs, cmd.measure_inclusion, cmd.source_connection,
                                  0.5, cmd.timeout_seconds, meta)
+        await phase_done("relationships", {"relationships": len(rels)})
         classes = await self._classify(project, "source", meta)
-        generated = await self._generate(project, cmd.save, cmd.connection_urls, meta)
+        await phase_done("classify", classify_mod.counts(classes))
+        pipelines, missing = await self._build_pipelines(project, cmd.connection_urls)
+        await phase_done("generate", {"pipelines": len(pipelines)})
+        ids = await self._save_generated(project, pipelines, cmd.save, meta)
+        await phase_done("save", {"saved": len(ids) if cmd.save else 0})
         return {
             "extracted": extracted,
             "suggested": len(found.tables),
             "auto_approved": approved,
             "relationships": len(rels),
             "classes": classify_mod.counts(classes),
-            "pipeline_ids": generated["pipeline_ids"],
-            "skipped": {p["pipeline_id"]: p["skipped"] for p in generated["pipelines"] if p["skipped"]},
+            "pipeline_ids": ids,
+            "skipped": {p.pipeline_id: p.skipped for p in pipelines if p.skipped},
             # source tables and columns neither mapped nor excluded: the coverage pipeline fails for each
-            "uncovered": generated["uncovered"],
+            "uncovered": missing.model_dump(mode="json"),
         }
 
     async def _auto_approve(
@@ -646,8 +694,18 @@ class Handlers(KeyHandlers):
         async with self._read() as conn:
             return await read.load_status(conn, cmd.project_id)
 
+    async def automate_job(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """An automate job: status (running, completed, failed), completed phases, summary or error."""
+        cmd = parse(JobRef, payload)
+        async with self._read() as conn:
+            job = await jobs.load_job(conn, cmd.project_id, cmd.job_id)
+        if job is None:
+            raise NotFound(f"project {cmd.project_id!r} has no automate job {cmd.job_id!r}",
+                           {"project_id": cmd.project_id, "job_id": cmd.job_id})
+        return job
+
 
 COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "exclude", "infer_relationships", "classify",
             "generate_pipelines", "automate", *KEY_COMMANDS)
 QUERIES = ("catalog", "changes", "suggestions", "mappings", "exclusions", "relationships", "classification",
-           "target_ddl", "dbt_sources", "status", *KEY_QUERIES)
+           "target_ddl", "dbt_sources", "status", "automate_job", *KEY_QUERIES)

@@ -195,9 +195,10 @@ async def _put(
 
 def all_projections() -> list[Projection]:
     """For `ombudsman replay metadata`."""
+    from ombudsman.metadata.jobs import AutomateJobs
     from ombudsman.metadata.workload_joins import WorkloadJoins
 
-    return [MetadataProjection(), ProjectCleanup(), WorkloadJoins()]
+    return [MetadataProjection(), ProjectCleanup(), WorkloadJoins(), AutomateJobs()]
 
 
 # --- reads (any SQLAlchemy AsyncConnection) -------------------------------------------------

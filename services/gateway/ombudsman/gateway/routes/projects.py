@@ -18,6 +18,7 @@ from ombudsman.gateway.uploads import staged_file
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+JobId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 NAME = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9_-]+$")]
 Side = Literal["source", "target"]
 # DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
@@ -392,12 +393,22 @@ async def target_ddl(project_id: PID, user: CurrentUser, bus: BusDep,
     return await bus.query("metadata", "target_ddl", {"project_id": project_id, "target": dialect}, user.actor)
 
 
-@router.post("/projects/{project_id}/automate", tags=["metadata"],
-             summary="Extract, suggest and approve mappings, generate pipelines in one go")
+@router.post("/projects/{project_id}/automate", tags=["metadata"], status_code=202,
+             summary="Start an automate job: extract, suggest and approve mappings, generate pipelines",
+             description="Answers 202 with `job_id` at once; the job's phases arrive as `AutomatePhaseCompleted` "
+                         "events on /ws/events and in GET …/automate/{job_id}. 409 (details.job_id) while another "
+                         "automate job of the project runs.")
 async def automate(project_id: PID, user: Writer, bus: BusDep, body: AutomateIn | None = None) -> Any:
     await visible_project(bus, user, project_id)
     payload = {"project_id": project_id, **(body.model_dump(exclude_none=True) if body else {})}
-    return await bus.command("metadata", "automate", payload, user.actor, wait=600)
+    return await bus.command("metadata", "automate", payload, user.actor)
+
+
+@router.get("/projects/{project_id}/automate/{job_id}", tags=["metadata"],
+            summary="An automate job: status (running, completed, failed), its completed phases, summary or error")
+async def automate_job(project_id: PID, job_id: JobId, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "automate_job", {"project_id": project_id, "job_id": job_id}, user.actor)
 
 
 @router.post("/projects/{project_id}/create-comprehensive-pipelines", tags=["metadata"])

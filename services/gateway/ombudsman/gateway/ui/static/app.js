@@ -181,7 +181,19 @@ async function projectView(projectId) {
   const automate = actionButton("Automate", async () => {
     say("Automating: extracting metadata, suggesting mappings, generating pipelines… this can take a while.", "info");
     try {
-      const result = await api.post(`/api/v1/projects/${pid}/automate`) || {};
+      const started = await api.post(`/api/v1/projects/${pid}/automate`) || {};
+      let job = { status: "running", phases: [] };
+      while (job.status === "running") {  // a background job: follow its phases
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        job = await api.get(`/api/v1/projects/${pid}/automate/${encodeURIComponent(started.job_id)}`) || {};
+        const done = (job.phases || []).map((p) => p.phase).join(", ");
+        if (job.status === "running") say(`Automating… ${done ? `done: ${done}` : "extracting metadata"}`, "info");
+      }
+      if (job.status !== "completed") {
+        say(`Automation failed${job.failed_phase ? ` in ${job.failed_phase}` : ""}: ${job.error || "unknown error"}`);
+        return;
+      }
+      const result = job.summary || {};
       const pipelines = Array.isArray(result.pipeline_ids) ? result.pipeline_ids.length : 0;
       await projectView(projectId);
       say(`Automation finished: ${result.suggested ?? 0} tables matched, ${Array.isArray(result.auto_approved) ? result.auto_approved.length : result.auto_approved ?? 0} mappings approved, `
