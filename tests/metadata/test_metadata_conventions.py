@@ -118,3 +118,14 @@ def test_classification_per_table(warehouse: tuple[str, Catalog]) -> None:
     # a promotion period is no SCD2: its code is unique, nothing is versioned
     assert classes["dw.DimPromotion"].scd2 is None
     assert any("do not version a business key" in e for e in classes["dw.DimPromotion"].evidence)
+    # per column: keys, degenerate dimensions, measures (issue 23)
+    sales = classes["dw.FactInternetSales"].columns
+    assert {c: sales[c] for c in ("SalesOrderNumber", "SalesOrderLineNumber", "CarrierTrackingNumber")} == {
+        "SalesOrderNumber": "degenerate_dimension", "SalesOrderLineNumber": "degenerate_dimension",
+        "CarrierTrackingNumber": "degenerate_dimension"}
+    assert {sales[c] for c in ("ProductKey", "OrderDateKey", "ShipDateKey", "CustomerKey")} == {"foreign_key"}
+    assert {sales[c] for c in ("OrderQuantity", "UnitPrice", "SalesAmount", "TaxAmt")} == {"measure"}
+    assert classes["dw.DimCustomer"].columns["CustomerKey"] == "surrogate_key"
+    scd2 = classes["dw.DimCustomer"].scd2
+    assert scd2 is not None and classes["dw.DimCustomer"].columns[scd2.valid_from or ""] == "validity"
+    assert [t for t, c in classes.items() if c.date_dimension] == ["dw.DimDate", "tpcds.date_dim"]

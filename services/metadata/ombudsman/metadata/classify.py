@@ -15,6 +15,11 @@ from ombudsman.metadata.relationships import Relationship
 from ombudsman.metadata.types import type_info
 
 Role = Literal["fact", "dimension", "bridge", "staging", "unknown"]
+ColumnRole = Literal["surrogate_key", "business_key", "foreign_key", "degenerate_dimension", "measure", "date",
+                     "validity", "current_flag", "audit", "attribute"]
+# a fact's own identifiers that reference no other table (order/invoice/ticket numbers and lines)
+_DEGENERATE = re.compile(r"(number|num|no|nbr|id|code|ticket|line|line_number|line_no)$")
+_DATE_DIMENSION = re.compile(r"(^|_)(date|day|calendar|time)(_|$)")
 _VALID_FROM = re.compile(
     r"^(valid|effective|eff|start|row_?start|dw_?from|from|begin|scd_?start|record_?start)"
     r"_?(from|start|date|dt|ts|time|timestamp)?(_?(date|dt|ts|time))?$"
@@ -48,6 +53,8 @@ class TableClass(BaseModel):
     measures: list[str] = Field(default_factory=list)  # numeric non-key columns (facts)
     date_columns: list[str] = Field(default_factory=list)
     foreign_keys: list[str] = Field(default_factory=list)  # child columns referencing other tables
+    date_dimension: bool = False  # a dimension of dates/days/calendar (continuity checks apply)
+    columns: dict[str, ColumnRole] = Field(default_factory=dict)  # what each column is, in this table's role
     evidence: list[str] = Field(default_factory=list)
 
 
@@ -204,6 +211,12 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
     confidence = round(min(scores[role], 1.0), 4)
     if confidence < 0.2:
         role = "unknown"
+    kept_measures = measures if role == "fact" else [m for m in measures if m in decimal_measures]
+    date_dimension = role == "dimension" and bool(dates) and bool(_DATE_DIMENSION.search(_snake(table.name)))
+    if date_dimension:
+        evidence.append(f"a dimension of dates ({table.name}, date column {dates[0]})")
+    column_roles = column_classes(table, kind, role, surrogate=surrogate, business=business, fk_columns=fk_columns,
+                                  measures=kept_measures, dates=dates, scd2=scd2)
     return TableClass(
         table=table.qualified_name,
         role=role,
@@ -211,11 +224,46 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
         surrogate_key=surrogate,
         business_key=business,
         scd2=scd2,
-        measures=measures if role == "fact" else [m for m in measures if m in decimal_measures],
+        measures=kept_measures,
         date_columns=dates,
         foreign_keys=sorted({c for r in outgoing for c in r.child_columns}),
+        date_dimension=date_dimension,
+        columns=column_roles,
         evidence=evidence,
     )
+
+
+def column_classes(table: TableInfo, kind: str, role: Role, *, surrogate: list[str], business: list[str], fk_columns: set[str],
+                   measures: list[str], dates: list[str], scd2: Scd2 | None) -> dict[str, ColumnRole]:
+    """What each column of a table is: its keys (surrogate, business, foreign), a fact's degenerate
+    dimensions (its own identifiers that reference nothing, e.g. SalesOrderNumber), measures, dates,
+    SCD2 validity and current-flag columns, load/audit columns, and attributes (the rest)."""
+    lowered = {c.lower() for c in surrogate}, {c.lower() for c in business}
+    validity = {c for c in (scd2.valid_from, scd2.valid_to) if c} if scd2 else set()
+    found: dict[str, ColumnRole] = {}
+    for column in table.columns:
+        name, snake = column.name, _snake(column.name)
+        if name.lower() in lowered[0]:
+            found[name] = "surrogate_key"
+        elif name.lower() in fk_columns:
+            found[name] = "foreign_key"
+        elif name in validity:
+            found[name] = "validity"
+        elif scd2 and name == scd2.current_flag:
+            found[name] = "current_flag"
+        elif role == "fact" and name not in measures and _DEGENERATE.search(snake):
+            found[name] = "degenerate_dimension"
+        elif name.lower() in lowered[1]:
+            found[name] = "business_key"
+        elif name in measures:
+            found[name] = "measure"
+        elif name in dates:
+            found[name] = "date"
+        elif _AUDIT_COLUMNS.match(snake) and type_info(column, kind).family in ("date", "timestamp", "timestamptz"):
+            found[name] = "audit"
+        else:
+            found[name] = "attribute"
+    return found
 
 
 def classify(catalog: Catalog, relationships: list[Relationship]) -> list[TableClass]:
