@@ -131,3 +131,33 @@ async def test_jobs_left_running_are_failed_at_start_up_and_at_stop(
         assert await third.fail_abandoned_jobs() == []
     finally:
         await third.stop()
+
+
+async def test_a_job_running_in_another_replica_is_not_failed_as_abandoned(database_url: str) -> None:
+    """A job's process holds its advisory lock while the job runs: a replica starting up finds the
+    lock taken and leaves the job alone; once the job ends (or its process dies) the lock is free."""
+    from ombudsman.eventstore.db import create_engine
+    from ombudsman.metadata import jobs
+
+    engine = create_engine(database_url)
+    release, holding = asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        holding.set()
+        await release.wait()
+
+    runner = jobs.JobRunner(engine)
+    try:
+        runner.spawn("job-a", work())
+        await asyncio.wait_for(holding.wait(), 10)
+        async with engine.connect() as conn:
+            assert await jobs.job_is_orphaned(conn, "job-a") is False
+            assert await jobs.job_is_orphaned(conn, "job-b") is True
+        release.set()
+        await runner.wait("job-a")
+        async with engine.connect() as conn:
+            assert await jobs.job_is_orphaned(conn, "job-a") is True
+    finally:
+        release.set()
+        await runner.cancel_all()
+        await engine.dispose()

@@ -117,6 +117,7 @@ class MetadataService(Service):
 
     async def start(self) -> None:
         await super().start()
+        self.runner.engine = self.engine
         await self.fail_abandoned_jobs()
 
     async def stop(self) -> None:
@@ -124,12 +125,14 @@ class MetadataService(Service):
         await super().stop()
 
     async def fail_abandoned_jobs(self) -> list[str]:
-        """Record `AutomateFailed` for every job shown running that no task of this process runs."""
+        """Record `AutomateFailed` for every job shown running that no live process runs (no task of
+        this one, and its advisory lock free: another replica's running job holds it)."""
         async with self.ctx.engine.connect() as conn:
             running = [
                 (job_id, project_id, await self.store.stream_version(conn, job_id),
                  (await jobs.load_job(conn, project_id, job_id) or {}).get("phases") or [])
-                for job_id, project_id in await jobs.running_jobs(conn) if job_id not in self.runner.tasks
+                for job_id, project_id in await jobs.running_jobs(conn)
+                if job_id not in self.runner.tasks and await jobs.job_is_orphaned(conn, job_id)
             ]
         ports = RuntimePorts(self.ctx, Metadata(actor=Actor.service("metadata")), self.runner)
         failed = await automate_job.fail_abandoned(running, ports.append_stream)

@@ -15,13 +15,14 @@ A job whose process died stays `running` in the read model: on start-up the serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.replies import Conflict
@@ -140,14 +141,47 @@ async def running_jobs(conn: AsyncConnection) -> list[tuple[str, str]]:
     return [(str(r.job_id), str(r.project_id)) for r in found]
 
 
-class JobRunner:
-    """The background tasks of one service process: kept referenced, cancellable at stop."""
+_JOB_LOCK = "SELECT pg_advisory_lock(hashtext('omb-automate:' || :job))"
+_JOB_UNLOCK = "SELECT pg_advisory_unlock(hashtext('omb-automate:' || :job))"
+_JOB_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('omb-automate:' || :job))"
 
-    def __init__(self) -> None:
+
+async def _holding_job_lock(engine: AsyncEngine, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` while this process holds the job's PostgreSQL advisory lock (a session lock on a
+    connection of its own): a replica starting up sees the job is alive by failing to take it."""
+    async with engine.connect() as conn:
+        await conn.execute(text(_JOB_LOCK), {"job": job_id})
+        await conn.commit()
+        try:
+            await work
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.execute(text(_JOB_UNLOCK), {"job": job_id})
+                await conn.commit()
+
+
+async def job_is_orphaned(conn: AsyncConnection, job_id: str) -> bool:
+    """Whether no live process runs the job (its advisory lock is free); the lock taken to find out is
+    released at once."""
+    free = bool((await conn.execute(text(_JOB_TRY_LOCK), {"job": job_id})).scalar_one())
+    if free:
+        await conn.execute(text(_JOB_UNLOCK), {"job": job_id})
+    await conn.commit()
+    return free
+
+
+class JobRunner:
+    """The background tasks of one service process: kept referenced, cancellable at stop. With an
+    engine, each job runs holding its advisory lock, so other replicas can tell it is alive."""
+
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.engine = engine
 
     def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background under `job_id`."""
+        if self.engine is not None:
+            work = _holding_job_lock(self.engine, job_id, work)
         task = asyncio.create_task(work, name=f"automate-{job_id}")
         self.tasks[job_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(job_id, None))
