@@ -93,6 +93,13 @@ class SideRef(ProjectRef):
     side: Side = "source"
 
 
+class ClassificationPage(SideRef):
+    """A page of a side's classification (tables with their per-column classes), sized for the bus."""
+
+    offset: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, ge=1)
+
+
 class CatalogPage(SideRef):
     """One page of a side's catalog: its tables in (schema, name) order, optionally of one schema or
     with names containing `q` (a 500-table catalog is several MiB: more than one bus message)."""
@@ -451,7 +458,10 @@ class Handlers(KeyHandlers):
         """Classify the tables of one side (fact, dimension, bridge, staging; keys; SCD2)."""
         cmd = parse(SideRef, payload)
         classes = await self._classify(cmd.project_id, cmd.side, meta)
-        return {"tables": [c.model_dump(mode="json") for c in classes], "counts": classify_mod.counts(classes)}
+        # per-column classes are read with the `classification` query (paged): 900 tables' columns
+        # would not fit one reply
+        return {"tables": [c.model_dump(mode="json", exclude={"columns"}) for c in classes],
+                "counts": classify_mod.counts(classes)}
 
     async def _classify(self, project: str, side: Side, meta: Metadata) -> list[classify_mod.TableClass]:
         catalog = await self._catalog(project, side)
@@ -666,10 +676,14 @@ class Handlers(KeyHandlers):
         return {"relationships": [r.model_dump(mode="json") for r in rels]}
 
     async def classification(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        cmd = parse(SideRef, payload)
+        """The classification of a side, table by table with per-column classes, in bus-sized pages
+        (`offset`; `next_offset` is None on the last page)."""
+        cmd = parse(ClassificationPage, payload)
         async with self._read() as conn:
             classes = await read.load_classes(conn, cmd.project_id, cmd.side)
-        return {"tables": [c.model_dump(mode="json") for c in classes], "counts": classify_mod.counts(classes)}
+        items = [c.model_dump(mode="json") for c in classes]
+        page, following = fit_page(items, cmd.offset, cmd.limit or len(items) or 1)
+        return {"tables": page, "counts": classify_mod.counts(classes), "total": len(items), "next_offset": following}
 
     async def target_ddl(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         cmd = parse(TargetDdlQuery, payload)

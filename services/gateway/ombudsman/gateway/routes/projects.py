@@ -377,7 +377,14 @@ async def infer_relationships(project_id: PID, user: Writer, bus: BusDep, side: 
 @router.get("/projects/{project_id}/classification", tags=["metadata"])
 async def classification(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
     await visible_project(bus, user, project_id)
-    return await bus.query("metadata", "classification", {"project_id": project_id, "side": side}, user.actor)
+    tables: list[Any] = []
+    offset: int | None = 0
+    while offset is not None:  # the bus carries it page by page; HTTP gets it whole
+        page = await bus.query("metadata", "classification", {"project_id": project_id, "side": side,
+                                                              "offset": offset}, user.actor)
+        tables += page.get("tables") or []
+        offset = page.get("next_offset")
+    return {"tables": tables, "counts": page.get("counts") or {}}
 
 
 @router.post("/projects/{project_id}/classify", tags=["metadata"])
