@@ -43,7 +43,7 @@ async def test_automate_job_202_events_409_and_status(served: Served) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=120) as c:
         await _project_with_catalogs(c, served, headers, owner, "shop")
         async with websockets.connect(served.ws_url(f"/ws/events?project=shop&token={token}")) as ws:
-            await asyncio.sleep(0.3)  # the socket's subscription is live
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "subscribed"}  # live from here on
             body = {"extract": False, "auto_approve_threshold": 0.8}
             first, second = await asyncio.gather(c.post("/projects/shop/automate", headers=headers, json=body),
                                                  c.post("/projects/shop/automate", headers=headers, json=body))

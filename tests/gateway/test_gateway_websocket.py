@@ -108,7 +108,7 @@ async def test_events_socket_filters_by_project_and_type(served: Served) -> None
     served.executor.runs["r-out"] = {"run_id": "r-out", "project_id": "p2"}
     url = served.ws_url(f"/ws/events?project=p1&types=step.completed,RunCompleted&token={token}")
     async with websockets.connect(url) as ws:
-        await asyncio.sleep(0.2)  # the live subscription is in place
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "subscribed"}  # live from here on
         await served.publish("r-out", ev.StepCompleted(run_id="r-out", step="x", status="passed"))
         await served.publish("r-in", ev.StepStarted(run_id="r-in", step="a"),
                              ev.StepCompleted(run_id="r-in", step="a", status="passed"),

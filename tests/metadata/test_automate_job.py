@@ -120,7 +120,9 @@ async def test_jobs_left_running_are_failed_at_start_up_and_at_stop(
         assert (dead["status"], dead["error"], dead["failed_phase"]) == ("failed", ABANDONED, "suggest")
         # a job running when the service stops gracefully is recorded failed, not left running
         started = await md(bus, "automate", JOB)
-        await asyncio.sleep(0.2)
+        began = second.runner.began.get(started["job_id"])
+        if began is not None:  # stop only once the job runs (it may even have completed already)
+            await asyncio.wait_for(began.wait(), 30)
     finally:
         await second.stop()
     third = metadata_service(settings)

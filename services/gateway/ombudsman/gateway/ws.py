@@ -134,7 +134,8 @@ def _project_of(envelope: EventEnvelope, run_projects: dict[str, str | None]) ->
 @router.websocket("/ws/events")
 async def events(ws: WebSocket) -> None:
     """Live events for dashboards. Query: `project` (required unless admin), `types` (comma-separated
-    event types like `StepCompleted` or socket names like `step.completed`)."""
+    event types like `StepCompleted` or socket names like `step.completed`). The first message,
+    `{"type": "subscribed"}`, says the live subscription is in place: every later event arrives."""
     await ws.accept()
     project = ws.query_params.get("project") or None
     types = {t.strip() for t in (ws.query_params.get("types") or "").split(",") if t.strip()}
@@ -155,6 +156,8 @@ async def events(ws: WebSocket) -> None:
             queue.put_nowait(msg)
 
     sub = await ws.app.state.nc.subscribe(all_events(), cb=on_message)
+    await ws.app.state.nc.flush()  # the server has the subscription: every event from now on arrives
+    await ws.send_json({"type": "subscribed"})
     gone = asyncio.create_task(_watch_disconnect(ws))
     bus = ws.app.state.bus
     try:

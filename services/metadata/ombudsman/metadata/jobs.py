@@ -146,12 +146,14 @@ _JOB_UNLOCK = "SELECT pg_advisory_unlock(hashtext('omb-automate:' || :job))"
 _JOB_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('omb-automate:' || :job))"
 
 
-async def _holding_job_lock(engine: AsyncEngine, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+async def _holding_job_lock(engine: AsyncEngine, job_id: str, work: Coroutine[Any, Any, None],
+                            began: asyncio.Event) -> None:
     """Run `work` while this process holds the job's PostgreSQL advisory lock (a session lock on a
     connection of its own): a replica starting up sees the job is alive by failing to take it."""
     async with engine.connect() as conn:
         await conn.execute(text(_JOB_LOCK), {"job": job_id})
         await conn.commit()
+        began.set()
         try:
             await work
         finally:
@@ -176,15 +178,19 @@ class JobRunner:
 
     def __init__(self, engine: AsyncEngine | None = None) -> None:
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.began: dict[str, asyncio.Event] = {}  # set once a job holds its lock and runs
         self.engine = engine
 
     def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background under `job_id`."""
+        began = self.began[job_id] = asyncio.Event()
         if self.engine is not None:
-            work = _holding_job_lock(self.engine, job_id, work)
+            work = _holding_job_lock(self.engine, job_id, work, began)
+        else:
+            began.set()
         task = asyncio.create_task(work, name=f"automate-{job_id}")
         self.tasks[job_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(job_id, None))
+        task.add_done_callback(lambda _: (self.tasks.pop(job_id, None), self.began.pop(job_id, None)))
 
     async def wait(self, job_id: str) -> None:
         """Wait for a job of this process to end (tests; nothing when it is not running here)."""
