@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +159,41 @@ class Served:
             self.versions[run_id] = version
             env = envelope_for(event, stream_id=run_id, version=version, meta=Metadata(actor=Actor.service("executor")))
             await js.publish(event_subject("run", run_id, env.event_type), env.wire(), headers={"Nats-Msg-Id": env.event_id})
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, deadline: float = 30.0) -> AsyncIterator[int]:
+    """Serve `app` with uvicorn on a free port until the block ends; yields the port once it listens."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    until = time.monotonic() + deadline
+    while not server.started:
+        if task.done():
+            task.result()  # start-up failed: its error, not a timeout
+        assert time.monotonic() < until, f"the gateway did not start within {deadline}s"
+        await asyncio.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def worker_process(nats_url: str, database_url: str, name: str, **env: str) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """A step worker process (`python -m ombudsman.executor worker`) for the block's duration."""
+    full = {**os.environ, "OMB_NATS_URL": nats_url, "OMB_DATABASE_URL": database_url, "OMB_WORKER_NAME": name,
+            "OMB_LOG_LEVEL": "WARNING", **env}
+    worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=full)  # noqa: ASYNC220
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(10)
+        if worker.poll() is None:
+            worker.kill()
 
 
 @contextlib.asynccontextmanager

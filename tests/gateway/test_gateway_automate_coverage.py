@@ -6,10 +6,6 @@ no trap may be reported. Prints a score table (defect -> step that found it)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +13,8 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-import uvicorn
 
 from ombudsman.engine.connectors import connect
-from ombudsman.eventstore.embedded import free_port
 from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
@@ -31,7 +25,9 @@ from tests.gateway.conftest import (
     ensure_events_stream,
     gateway_settings,
     service_settings,
+    serving,
     wait_automate,
+    worker_process,
 )
 
 SOURCE = [
@@ -80,30 +76,12 @@ async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterat
     for service in services:
         await service.start()
     settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
-    env = {**os.environ, "OMB_NATS_URL": nats_url, "OMB_DATABASE_URL": database_url, "OMB_WORKER_NAME": "w1",
-           "OMB_LOG_LEVEL": "WARNING"}
-    worker = None
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=60))
     try:
-        async with executor_app.running(settings):
-            worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)  # noqa: ASYNC220
-            app = create_app(gateway_settings(database_url, nats_url, request_timeout=60))
-            port = free_port()
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-            serving = asyncio.create_task(server.serve())
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.02)
-            try:
-                yield {"app": app, "port": port}
-            finally:
-                server.should_exit = True
-                await serving
+        async with (executor_app.running(settings), worker_process(nats_url, database_url, "w1"),
+                    serving(app) as port):
+            yield {"app": app, "port": port}
     finally:
-        if worker is not None:
-            worker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(10)
-            if worker.poll() is None:
-                worker.kill()
         for service in services:
             await service.stop()
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,17 +22,15 @@ import asyncpg
 import httpx
 import nats
 import pytest
-import uvicorn
 import yaml
 
 from ombudsman.contracts import subjects
-from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.settings import Settings
 from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings
+from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
 
 SOURCE_EMAILS = {1: "ann.lee@example.com", 2: "bob.roe@example.com", 3: "cy.diaz@example.org", 4: "dee.fox@example.net",
                  5: "eve.gray@example.com"}
@@ -87,26 +82,10 @@ async def stack(database_url: str, nats_url: str) -> AsyncIterator[dict[str, Any
     projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
     await projects.start()
     executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
-    env = {**os.environ, "OMB_NATS_URL": nats_url, "OMB_DATABASE_URL": database_url, "OMB_WORKER_NAME": "w-sec",
-           "OMB_LOG_LEVEL": "WARNING"}
-    async with executor_app.running(executor_settings):
-        worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)  # noqa: ASYNC220
-        app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        serving = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.02)
-        try:
-            yield {"app": app, "port": port}
-        finally:
-            server.should_exit = True
-            await serving
-            worker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(10)
-            if worker.poll() is None:
-                worker.kill()
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
+    async with (executor_app.running(executor_settings), worker_process(nats_url, database_url, "w-sec"),
+                serving(app) as port):
+        yield {"app": app, "port": port}
     await projects.stop()
 
 

@@ -7,11 +7,7 @@ files even if the SQL guard were bypassed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,17 +17,15 @@ from urllib.parse import parse_qsl, urlsplit
 import duckdb
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from ombudsman.engine.connectors import QueryFailed, connect
-from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.settings import Settings
 from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings
+from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
 
 
 @pytest.fixture
@@ -64,28 +58,12 @@ async def stack(database_url: str, nats_url: str, data_dir: Path,
     projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
     await projects.start()
     settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
-    env = {**os.environ, **platform_env, "OMB_WORKER_NAME": "w-sandbox", "OMB_LOG_LEVEL": "WARNING"}
-    async with executor_app.running(settings):
-        worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)  # noqa: ASYNC220
-        app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        serving = asyncio.create_task(server.serve())
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:  # noqa: ASYNC110 - uvicorn exposes a flag
-            await asyncio.sleep(0.02)
-        assert server.started
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                yield {"app": app, "client": client}
-        finally:
-            server.should_exit = True
-            await serving
-            worker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(10)
-            if worker.poll() is None:
-                worker.kill()
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
+    async with (executor_app.running(settings),
+                worker_process(nats_url, database_url, "w-sandbox", OMB_FILE_ROOTS=str(data_dir)),
+                serving(app) as port,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client):
+        yield {"app": app, "client": client}
     await projects.stop()
 
 
