@@ -233,3 +233,17 @@ async def test_register_to_audit_through_the_gateway_all_real(
         assert r.status_code == 200, r.text
         verified = r.json()
         assert verified["ok"] is True and verified["checked"] >= len(logged), verified
+
+        # /audit/stats counts one project's events when given project_id (a member may ask), and the
+        # whole log's only for an admin
+        r = await c.get("/audit/stats", headers=olivia, params={"project_id": "dw"})
+        assert r.status_code == 200, r.text
+        project_stats = r.json()
+        whole = (await c.get("/audit/stats", headers=admin)).json()
+        assert wanted <= set(project_stats["by_action"]), project_stats
+        assert "UserRegistered" in whole["by_action"] and "UserRegistered" not in project_stats["by_action"]
+        assert project_stats["total"] < whole["total"]
+        assert project_stats["by_action"]["ConnectionAdded"] == 2
+        refused = await c.get("/audit/stats", headers=olivia)
+        assert refused.status_code == 422 and "project_id" in refused.text
+        assert (await c.get("/audit/stats", headers=olivia, params={"project_id": "no-such"})).status_code in (403, 404)

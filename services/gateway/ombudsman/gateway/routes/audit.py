@@ -59,9 +59,14 @@ async def logs(
     return Page.of(await bus.query("audit", "logs", payload, user.actor), offset, limit)
 
 
-@router.get("/audit/stats")
-async def stats(user: Admin, bus: BusDep, since: datetime | None = None, until: datetime | None = None) -> Any:
-    return await bus.query("audit", "stats", _filters(since=since, until=until), user.actor)
+@router.get("/audit/stats", summary="Event counts by type, actor and day (one project's, or the whole log's)")
+async def stats(user: CurrentUser, bus: BusDep, since: datetime | None = None, until: datetime | None = None,
+                project_id: Text = None) -> Any:
+    if project_id:
+        await visible_project(bus, user, project_id)
+    elif not user.is_admin:
+        raise Invalid("project_id is required (only an admin reads the whole log)", {"field": "project_id"})
+    return await bus.query("audit", "stats", _filters(since=since, until=until, project_id=project_id), user.actor)
 
 
 @router.get("/audit/export", response_class=Response, responses=FILE_RESPONSES)
