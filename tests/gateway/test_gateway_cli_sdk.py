@@ -132,7 +132,7 @@ async def test_cli_workload_upload_suggest_and_pipeline(served: Served, cli_env:
     workload_id = out.split("as workload ")[1].split(":")[0]
     code, out, err = await ombudsman(cli_env, "workload", "list", "dw", "--json")
     assert code == 0 and [w["workload_id"] for w in json.loads(out)] == [workload_id], err
-    code, out, err = await ombudsman(cli_env, "workload", "analyze", workload_id)
+    code, out, err = await ombudsman(cli_env, "workload", "analyze", workload_id, "--format", "json")
     assert code == 0 and json.loads(out)["totals"]["queries"] > 0, err
     code, out, err = await ombudsman(cli_env, "workload", "suggest", workload_id, "--json")
     assert code == 0, err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from ombudsman.eventstore.embedded import free_port
+from ombudsman.eventstore.launcher import Stack, _port_free, choose_gateway_port
 
 EXE = str(Path(sys.executable).parent / "ombudsman")
 
@@ -75,15 +78,18 @@ def test_up_status_down_and_a_second_up_reuses_the_data(tmp_path: Path) -> None:
     assert _ombudsman(env, "status").returncode == 1
     assert _processes_under(home) == []
 
-    again = _ombudsman(env, "up", "--detach", "--workers", "1")
+    # the second `up` is not told the port: it reuses the one the first used (saved logins keep working)
+    unsaid = {k: v for k, v in env.items() if k != "OMB_GATEWAY_PORT"}
+    again = _ombudsman(unsaid, "up", "--detach", "--workers", "1")
     assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads((home / "stack.json").read_text())["gateway_url"] == base
     try:
         token = httpx.post(f"{base}/api/v1/auth/login", json={"username": "root",
                            "password": "correct horse battery staple"}, timeout=30).json()["access_token"]
         kept = httpx.get(f"{base}/api/v1/projects/kept", headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert kept.status_code == 200 and kept.json()["name"] == "Kept"
     finally:
-        final = _ombudsman(env, "down")
+        final = _ombudsman(unsaid, "down")
     assert final.returncode == 0 and "did not stop" not in final.stderr, final.stderr
     assert _processes_under(home) == []
 
@@ -115,3 +121,43 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
     assert _processes_under(home) == []
+
+
+def _time_wait_port() -> int:
+    """A port whose server side closed first, so its connection lingers in TIME-WAIT (the server
+    binds as uvicorn and nats-server do, with SO_REUSEADDR)."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server closes first: its side goes to TIME-WAIT
+        client.recv(1)
+        client.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_and_a_listening_one_is_refused_clearly(tmp_path: Path) -> None:
+    port = _time_wait_port()
+    states = {c.status for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port}
+    assert psutil.CONN_TIME_WAIT in states, states
+    with socket.socket() as plain:  # the old probe (no SO_REUSEADDR) saw it as taken
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))
+    assert _port_free(port)
+    previous = Stack(home=tmp_path, gateway_url=f"http://127.0.0.1:{port}")
+    assert choose_gateway_port(None, previous) == port  # the saved port is reused
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        taken = listening.getsockname()[1]
+        assert not _port_free(taken)
+        moved = choose_gateway_port(None, Stack(home=tmp_path, gateway_url=f"http://127.0.0.1:{taken}"))
+        assert moved != taken and _port_free(moved)
+        refused = _ombudsman(_env(tmp_path / "home", taken), "up", "--detach", timeout=60)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"port {taken} is in use by another program" in refused.stderr
+        assert not (tmp_path / "home" / "stack.json").exists()  # nothing was started

@@ -55,6 +55,35 @@ def clear_tokens() -> None:
         path.unlink()
 
 
+def login_for(server: str) -> dict[str, Any]:
+    """The saved login (tokens, username) for one gateway: each stack keeps its own."""
+    tokens = load_tokens()
+    found = (tokens.get("stacks") or {}).get(server)
+    if found:
+        return dict(found)
+    return dict(tokens) if tokens.get("server") == server else {}
+
+
+def save_login(server: str, access_token: str, refresh_token: str | None, username: str) -> None:
+    """Save a login (or its refreshed tokens) for `server`, keeping the other stacks' logins."""
+    tokens = load_tokens()
+    entry = {"server": server, "access_token": access_token, "refresh_token": refresh_token, "username": username}
+    stacks = {**(tokens.get("stacks") or {}), server: entry}
+    save_tokens({**entry, "stacks": stacks})  # top level: the latest login, as before
+
+
+def forget_login(server: str) -> None:
+    """Forget `server`'s login; the file goes when no login is left."""
+    tokens = load_tokens()
+    stacks = {k: v for k, v in (tokens.get("stacks") or {}).items() if k != server}
+    if not stacks:
+        clear_tokens()
+        return
+    latest = next(iter(stacks.values())) if tokens.get("server") == server else {
+        k: v for k, v in tokens.items() if k != "stacks"}
+    save_tokens({**latest, "stacks": stacks})
+
+
 def server_url(explicit: str | None = None) -> str:
     """--server, else OMB_SERVER, else the saved server, else a running `ombudsman up` stack, else the default."""
     if explicit:

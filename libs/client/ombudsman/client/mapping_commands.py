@@ -2,6 +2,7 @@
 from a person, through the gateway.
 
     ombudsman schemas set dw --source sales --target SALES     # the project's schemas on each side
+                                                                # (also `ombudsman projects schemas set`)
     ombudsman schemas map dw sales SALES                        # a source schema -> target schema pair
     ombudsman schemas list dw
     ombudsman mappings list dw                                  # approved table mappings
@@ -11,18 +12,34 @@ from a person, through the gateway.
     ombudsman mappings exclude dw sales.customer --column fax --note "dropped by design"
     ombudsman mappings exclusions dw
     ombudsman pipelines list dw
+    ombudsman pipelines show dw validate-sales-customer        # its steps (--format yaml: the pipeline itself)
+    ombudsman pipelines validate dw validate-sales-customer    # or --file pipeline.yaml; exit 1 when invalid
 
 Exit codes: 0 ok, 1 the gateway or a service failed, 2 bad input.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
 
-from ombudsman.client.commands import JsonOpt, ServerOpt, _call, _client, _print, _table, console, err
+from ombudsman.client.commands import (
+    JsonOpt,
+    ProjectArg,
+    ServerOpt,
+    _call,
+    _client,
+    _fmt,
+    _items,
+    _table,
+    console,
+    err,
+    projects_app,
+)
+from ombudsman.client.output import FormatOpt, OutputFormat, emit, fields
 
 app = typer.Typer(add_completion=False)
 schemas_app = typer.Typer(no_args_is_help=True, help="A project's source and target schemas, and schema pairs.")
@@ -31,6 +48,7 @@ pipelines_app = typer.Typer(no_args_is_help=True, help="A project's saved pipeli
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(pipelines_app, name="pipelines")
+projects_app.add_typer(schemas_app, name="schemas")  # `ombudsman projects schemas set …` too
 
 
 def _bad(message: str) -> typer.Exit:
@@ -60,10 +78,10 @@ def _column_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 @schemas_app.command("set")
-def schemas_set(project_id: str,
+def schemas_set(project_id: str = ProjectArg,
                 source: list[str] = typer.Option([], "--source", help="a source schema (repeat for several)"),
                 target: list[str] = typer.Option([], "--target", help="a target schema (repeat for several)"),
-                server: str | None = ServerOpt) -> None:
+                server: str | None = ServerOpt, output: OutputFormat = FormatOpt) -> None:
     """Set the schemas `automate` extracts on each side (replaces the side's list)."""
     if not source and not target:
         raise _bad("give --source and/or --target schemas")
@@ -74,12 +92,15 @@ def schemas_set(project_id: str,
         changes["target_schemas"] = target
     client = _client(server)
     project = _call(client, lambda: client.update_project(project_id, **changes))
-    console.print(f"{escape(project_id)}: source schemas {escape(str(project.get('source_schemas')))}, "
-                  f"target schemas {escape(str(project.get('target_schemas')))}")
+    emit(project, output, lambda: console.print(
+        f"{escape(project_id)}: source schemas {escape(', '.join(project.get('source_schemas') or []) or '-')}; "
+        f"target schemas {escape(', '.join(project.get('target_schemas') or []) or '-')}"))
 
 
 @schemas_app.command("map")
-def schemas_map(project_id: str, source_schema: str, target_schema: str, server: str | None = ServerOpt) -> None:
+def schemas_map(project_id: str = ProjectArg, source_schema: str = typer.Argument(..., help="A source schema"),
+                target_schema: str = typer.Argument(..., help="The target schema it was migrated to"),
+                server: str | None = ServerOpt) -> None:
     """Pair a source schema with a target schema (used by `automate` when it gets no schema map)."""
     client = _client(server)
     found = _call(client, lambda: client.set_schema_mapping(project_id, source_schema, target_schema))
@@ -87,40 +108,52 @@ def schemas_map(project_id: str, source_schema: str, target_schema: str, server:
 
 
 @schemas_app.command("list")
-def schemas_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def schemas_list(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt,
+                 as_json: bool = JsonOpt) -> None:
     """The project's schemas per side and its schema pairs."""
     client = _client(server)
     project = _call(client, lambda: client.get_project(project_id))
     found = {"source_schemas": project.get("source_schemas") or [], "target_schemas": project.get("target_schemas") or [],
              "schema_mappings": project.get("schema_mappings") or {}}
-    if as_json:
-        _print(found)
-        return
-    console.print(f"source: {escape(', '.join(found['source_schemas']) or '-')}")
-    console.print(f"target: {escape(', '.join(found['target_schemas']) or '-')}")
-    _table([{"source": k, "target": v} for k, v in found["schema_mappings"].items()], ["source", "target"],
-           title="schema mappings")
+
+    def render() -> None:
+        console.print(f"source: {escape(', '.join(found['source_schemas']) or '-')}")
+        console.print(f"target: {escape(', '.join(found['target_schemas']) or '-')}")
+        _table([{"source": k, "target": v} for k, v in found["schema_mappings"].items()], ["source", "target"],
+               title="schema mappings")
+
+    emit(found, _fmt(output, as_json), render)
 
 
 # --- table mappings ----------------------------------------------------------------------------
 
 
 @mappings_app.command("list")
-def mappings_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def mappings_list(project_id: str = ProjectArg,
+                  suggested: bool = typer.Option(False, "--suggested",
+                                                 help="The suggestions awaiting a decision instead of the approved"),
+                  server: str | None = ServerOpt, output: OutputFormat = FormatOpt, as_json: bool = JsonOpt) -> None:
     """Approved table mappings (source -> target, columns, confidence, automatic or by a person)."""
     client = _client(server)
-    found = _call(client, lambda: client.mappings(project_id))
-    items = found.get("mappings", []) if isinstance(found, dict) else found
-    if as_json:
-        _print(found)
+    if suggested:
+        found = _call(client, lambda: client.suggest_mappings(project_id))
+        items = _items(found, "suggestions")
+        rows = [{**m, "columns": len(m.get("columns") or m.get("column_mappings") or {})} for m in items]
+        emit(found, _fmt(output, as_json), lambda: _table(
+            rows, ["source_table", "target_table", "columns", "confidence", "status"],
+            title=f"{len(rows)} suggestion(s)"))
         return
+    found = _call(client, lambda: client.mappings(project_id))
+    items = _items(found, "mappings")
     rows = [{**m, "columns": len(m.get("columns") or {})} for m in items]
-    _table(rows, ["source_table", "target_table", "columns", "confidence", "automatic", "approved_by"],
-           title=f"{len(rows)} approved mapping(s)")
+    emit(found, _fmt(output, as_json), lambda: _table(
+        rows, ["source_table", "target_table", "columns", "confidence", "automatic", "approved_by"],
+        title=f"{len(rows)} approved mapping(s)"))
 
 
 @mappings_app.command("approve")
-def mappings_approve(project_id: str, source_table: str, target_table: str,
+def mappings_approve(project_id: str = ProjectArg, source_table: str = typer.Argument(..., help="The source table, schema.table"),
+                     target_table: str = typer.Argument(..., help="The target table, schema.table"),
                      column: list[str] = typer.Option([], "--column", "-c",
                                                       help="SOURCE=TARGET column pair (repeat); default: the suggestion's"),
                      server: str | None = ServerOpt) -> None:
@@ -137,7 +170,8 @@ def mappings_approve(project_id: str, source_table: str, target_table: str,
 
 
 @mappings_app.command("reject")
-def mappings_reject(project_id: str, source_table: str, target_table: str, server: str | None = ServerOpt) -> None:
+def mappings_reject(project_id: str = ProjectArg, source_table: str = typer.Argument(..., help="The source table, schema.table"),
+                    target_table: str = typer.Argument(..., help="The target table, schema.table"), server: str | None = ServerOpt) -> None:
     """Reject a suggested (or approved) table pair; automation never approves it again."""
     _qualified(source_table, "source_table")
     _qualified(target_table, "target_table")
@@ -148,7 +182,7 @@ def mappings_reject(project_id: str, source_table: str, target_table: str, serve
 
 
 @mappings_app.command("exclude")
-def mappings_exclude(project_id: str, source_table: str,
+def mappings_exclude(project_id: str = ProjectArg, source_table: str = typer.Argument(..., help="The source table, schema.table"),
                      column: list[str] = typer.Option([], "--column", "-c",
                                                       help="a column to exclude (repeat); none: the whole table"),
                      note: str = typer.Option("", "--note", "-n", help="why it is not migrated (required)"),
@@ -167,29 +201,102 @@ def mappings_exclude(project_id: str, source_table: str,
 
 
 @mappings_app.command("exclusions")
-def mappings_exclusions(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def mappings_exclusions(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt,
+                        as_json: bool = JsonOpt) -> None:
     """What people excluded from coverage, with their notes."""
     client = _client(server)
     found = _call(client, lambda: client.mapping_exclusions(project_id))
-    if as_json:
-        _print(found)
-        return
     rows = [{"source_table": e["source_table"], "excluded": "whole table" if e.get("table") else
              ", ".join(e.get("columns") or []), "notes": "; ".join(e.get("notes") or [])}
             for e in (found or {}).get("exclusions", [])]
-    _table(rows, ["source_table", "excluded", "notes"], title=f"{len(rows)} exclusion(s)")
+    emit(found, _fmt(output, as_json), lambda: _table(rows, ["source_table", "excluded", "notes"],
+                                                     title=f"{len(rows)} exclusion(s)"))
 
 
 # --- pipelines ---------------------------------------------------------------------------------
 
 
+PipelineArg = typer.Argument(..., help="The saved pipeline's id (see `pipelines list`)")
+
+
 @pipelines_app.command("list")
-def pipelines_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def pipelines_list(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt,
+                   as_json: bool = JsonOpt) -> None:
     """A project's saved pipelines (generated ones included)."""
     client = _client(server)
-    found = _call(client, lambda: client.pipelines(project_id))
-    items = found.get("items", found) if isinstance(found, dict) else found
-    if as_json:
-        _print(items)
+    items = _items(_call(client, lambda: client.pipelines(project_id)))
+    rows = [{**p, "tags": ", ".join(p.get("tags") or [])} for p in items]
+    emit(items, _fmt(output, as_json), lambda: _table(rows, ["pipeline_id", "name", "tags", "description"],
+                                                     title=f"{len(items)} pipeline(s) of {project_id}"))
+
+
+def _steps_of(yaml_text: str) -> list[dict[str, Any]]:
+    from ombudsman.contracts.pipeline import PipelineError, load_pipeline
+
+    try:
+        spec = load_pipeline(yaml_text)
+    except PipelineError:
+        return []
+    return [{"step": s.id, "validator": s.validator, "table": str(s.source_table or s.table or ""),
+             "depends_on": ", ".join(s.depends_on or [])} for s in spec.steps]
+
+
+@pipelines_app.command("show")
+def pipelines_show(project_id: str = ProjectArg, pipeline_id: str = PipelineArg, server: str | None = ServerOpt,
+                   output: OutputFormat = FormatOpt) -> None:
+    """A saved pipeline: its name, tags and steps (--format yaml prints the pipeline YAML as saved)."""
+    client = _client(server)
+    found = _call(client, lambda: client.get_pipeline(project_id, pipeline_id))
+    if output is OutputFormat.yaml and found.get("yaml"):
+        typer.echo(str(found["yaml"]), nl=not str(found["yaml"]).endswith("\n"))
         return
-    _table(list(items or []), ["pipeline_id", "name", "description"], title=f"{len(items or [])} pipeline(s)")
+
+    def render() -> None:
+        fields([(k, found.get(k)) for k in ("pipeline_id", "name", "description", "tags", "version", "updated_at")
+                if k in found], title=f"pipeline {pipeline_id}")
+        steps = _steps_of(str(found.get("yaml") or ""))
+        _table(steps, ["step", "validator", "table", "depends_on"], title=f"{len(steps)} step(s)")
+
+    emit(found, output, render)
+
+
+@pipelines_app.command("validate")
+def pipelines_validate(project_id: str | None = typer.Argument(None, help="The project (with PIPELINE_ID)"),
+                       pipeline_id: str | None = typer.Argument(None, help="A saved pipeline's id"),
+                       file: Path | None = typer.Option(None, "--file", help="Check this pipeline YAML file instead"),
+                       server: str | None = ServerOpt, output: OutputFormat = FormatOpt) -> None:
+    """Check a pipeline without running it (validators known, parameters present and typed, tables
+    named, SQL allowed): exit 0 valid, 1 invalid (each problem listed), 2 bad input."""
+    from ombudsman.contracts.pipeline import PipelineError, load_pipeline
+    from ombudsman.engine.pipeline import validate_pipeline
+
+    if file is not None:
+        if project_id or pipeline_id:
+            raise _bad("give PROJECT PIPELINE_ID or --file, not both")
+        try:
+            text, label = file.read_text(encoding="utf-8"), str(file)
+        except OSError as exc:
+            raise _bad(f"cannot read {file}: {exc.strerror or exc}") from None
+    elif project_id and pipeline_id:
+        client = _client(server)
+        found = _call(client, lambda: client.get_pipeline(project_id, pipeline_id))
+        text, label = str(found.get("yaml") or ""), f"{project_id}/{pipeline_id}"
+    else:
+        raise _bad("give PROJECT PIPELINE_ID (a saved pipeline) or --file PIPELINE.yaml")
+    try:
+        spec = validate_pipeline(load_pipeline(text))
+        report: dict[str, Any] = {"pipeline": label, "valid": True, "steps": len(spec.steps), "errors": []}
+    except PipelineError as exc:
+        report = {"pipeline": label, "valid": False, "errors": list(exc.errors)}
+
+    def render() -> None:
+        if report["valid"]:
+            console.print(f"{escape(label)}: [green]valid[/], {report['steps']} steps")
+            return
+        err.print(f"{escape(label)}: [bold red]invalid[/], {len(report['errors'])} problem(s)")
+        for problem in report["errors"]:
+            err.print(f"  - {escape(str(problem))}")
+
+    emit(report, output, render)
+    if not report["valid"]:
+        raise typer.Exit(1)

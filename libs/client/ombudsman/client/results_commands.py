@@ -11,7 +11,19 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from ombudsman.client.commands import JsonOpt, ServerOpt, _call, _client, _print, _table, console, results_app
+from ombudsman.client.commands import (
+    JsonOpt,
+    ProjectArg,
+    ServerOpt,
+    _call,
+    _client,
+    _fmt,
+    _print,
+    _table,
+    console,
+    results_app,
+)
+from ombudsman.client.output import FormatOpt, OutputFormat, emit
 
 app = typer.Typer(add_completion=False)
 discrepancies_app = typer.Typer(no_args_is_help=True, help="Differences found by runs: accept as known, or resolve.")
@@ -41,15 +53,14 @@ def results_compare(run_id: str, baseline: str = typer.Option(..., "--baseline",
 
 
 @discrepancies_app.command("list")
-def discrepancies_list(project_id: str, run: str | None = typer.Option(None, "--run", help="one run's only"),
-                       server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def discrepancies_list(project_id: str = ProjectArg, run: str | None = typer.Option(None, "--run", help="one run's only"),
+                       server: str | None = ServerOpt, output: OutputFormat = FormatOpt, as_json: bool = JsonOpt) -> None:
     """A project's discrepancies, newest first."""
     client = _client(server)
     found = _call(client, lambda: client.discrepancies(project_id, run))
-    if as_json:
-        _print(found)
-        return
-    _table(found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "message"])
+    emit(found, _fmt(output, as_json), lambda: _table(
+        found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "message"],
+        title=f"{len(found or [])} discrepancies"))
 
 
 def _decide(action: str, project_id: str, discrepancy_id: str, note: str, server: str | None) -> None:
@@ -60,7 +71,8 @@ def _decide(action: str, project_id: str, discrepancy_id: str, note: str, server
 
 
 @discrepancies_app.command("accept")
-def discrepancies_accept(project_id: str, discrepancy_id: str,
+def discrepancies_accept(project_id: str = ProjectArg,
+                         discrepancy_id: str = typer.Argument(..., help="The discrepancy's id (see `discrepancies list`)"),
                          note: str = typer.Option(..., "--note", help="why this difference is expected"),
                          server: str | None = ServerOpt) -> None:
     """Accept a discrepancy as a known difference: later runs no longer fail on it."""
@@ -68,14 +80,16 @@ def discrepancies_accept(project_id: str, discrepancy_id: str,
 
 
 @discrepancies_app.command("resolve")
-def discrepancies_resolve(project_id: str, discrepancy_id: str, note: str = typer.Option("", "--note"),
+def discrepancies_resolve(project_id: str = ProjectArg,
+                          discrepancy_id: str = typer.Argument(..., help="The discrepancy's id (see `discrepancies list`)"),
+                          note: str = typer.Option("", "--note", help="How it was fixed"),
                           server: str | None = ServerOpt) -> None:
     """Mark a discrepancy resolved (the data was fixed)."""
     _decide("resolve", project_id, discrepancy_id, note, server)
 
 
 @schedule_app.command("add")
-def schedule_add(project_id: str, pipeline_id: str,
+def schedule_add(project_id: str = ProjectArg, pipeline_id: str = typer.Argument(..., help="The saved pipeline's id"),
                  cron: str = typer.Option(..., "--cron", help='five fields, UTC, e.g. "0 2 * * *"'),
                  server: str | None = ServerOpt) -> None:
     """Run a saved pipeline on a cron schedule (fires once per instant, also across restarts)."""
@@ -85,17 +99,21 @@ def schedule_add(project_id: str, pipeline_id: str,
 
 
 @schedule_app.command("list")
-def schedule_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def schedule_list(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt,
+                  as_json: bool = JsonOpt) -> None:
+    """A project's schedules: which pipeline, when (cron, UTC), how often it fired and last when."""
     client = _client(server)
     found = _call(client, lambda: client.schedules(project_id))
-    if as_json:
-        _print(found)
-        return
-    _table(found or [], ["schedule_id", "pipeline_id", "cron", "fired", "last_instant"])
+    emit(found, _fmt(output, as_json), lambda: _table(
+        found or [], ["schedule_id", "pipeline_id", "cron", "fired", "last_instant"],
+        title=f"{len(found or [])} schedule(s)"))
 
 
 @schedule_app.command("remove")
-def schedule_remove(project_id: str, schedule_id: str, server: str | None = ServerOpt) -> None:
+def schedule_remove(project_id: str = ProjectArg,
+                    schedule_id: str = typer.Argument(..., help="The schedule's id (see `schedule list`)"),
+                    server: str | None = ServerOpt) -> None:
+    """Stop a schedule (runs it started are kept)."""
     client = _client(server)
     _call(client, lambda: client.delete_schedule(project_id, schedule_id))
     console.print(f"Removed schedule {escape(schedule_id)}.")

@@ -15,7 +15,18 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ombudsman.client.commands import JsonOpt, ServerOpt, _call, _client, _print, _table, console, err
+from ombudsman.client.commands import (
+    JsonOpt,
+    ProjectArg,
+    ServerOpt,
+    _call,
+    _client,
+    _fmt,
+    _table,
+    console,
+    err,
+)
+from ombudsman.client.output import FormatOpt, OutputFormat, emit, fields
 
 app = typer.Typer(add_completion=False)
 workload_app = typer.Typer(no_args_is_help=True, help="Query Store workloads: what production queries say to validate.")
@@ -25,7 +36,8 @@ FORMATS = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".sql": "sql"}
 
 
 @workload_app.command("upload")
-def workload_upload(project_id: str, file: Path,
+def workload_upload(project_id: str = ProjectArg,
+                    file: Path = typer.Argument(..., help="The Query Store export (JSON, JSON Lines, CSV) or .sql file"),
                     file_format: str | None = typer.Option(None, "--format", "-f",
                                                            help="json, jsonl, csv or sql (default: from the file's suffix)"),
                     server: str | None = ServerOpt) -> None:
@@ -44,38 +56,38 @@ def workload_upload(project_id: str, file: Path,
 
 
 @workload_app.command("list")
-def workload_list(project_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def workload_list(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt,
+                  as_json: bool = JsonOpt) -> None:
     """A project's workloads."""
     client = _client(server)
     found = _call(client, lambda: client.workloads(project_id))
     items = found.get("items", found) if isinstance(found, dict) else found
-    if as_json:
-        _print(items)
-        return
-    _table(items or [], ["workload_id", "filename", "status", "queries", "distinct_queries", "unparsed", "suggestions",
-                         "uploaded_at"])
+    emit(items, _fmt(output, as_json), lambda: _table(
+        items or [], ["workload_id", "filename", "status", "queries", "distinct_queries", "unparsed", "suggestions",
+                      "uploaded_at"]))
 
 
 @workload_app.command("analyze")
-def workload_analyze(workload_id: str, server: str | None = ServerOpt) -> None:
+def workload_analyze(workload_id: str = typer.Argument(..., help="The workload's id (see `workload list`)"), server: str | None = ServerOpt,
+                     output: OutputFormat = FormatOpt) -> None:
     """Analyse every query (tables, columns by usage, joins, aggregates, date filters); print the totals."""
     client = _client(server)
-    _print(_call(client, lambda: client.analyze_workload(workload_id)))
+    found = _call(client, lambda: client.analyze_workload(workload_id))
+    emit(found, output, lambda: fields(list((found.get("totals") or found).items()), title=f"workload {workload_id}"))
 
 
 @workload_app.command("suggest")
-def workload_suggest(workload_id: str, server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
+def workload_suggest(workload_id: str = typer.Argument(..., help="The workload's id (see `workload list`)"), server: str | None = ServerOpt,
+                     output: OutputFormat = FormatOpt, as_json: bool = JsonOpt) -> None:
     """Validation suggestions learned from the workload, with the executions behind each."""
     client = _client(server)
     found = _call(client, lambda: client.suggest_workload(workload_id))
     suggestions = found.get("suggestions", []) if isinstance(found, dict) else []
-    if as_json:
-        _print(suggestions)
-        return
     rows = [{"id": s.get("id"), "validator": s.get("validator"), "table": s.get("table") or "",
              "executions": (s.get("evidence") or {}).get("executions"), "reason": s.get("reason")}
             for s in suggestions]
-    _table(rows, ["id", "validator", "table", "executions", "reason"], title=f"{len(rows)} suggestions")
+    emit(suggestions, _fmt(output, as_json), lambda: _table(rows, ["id", "validator", "table", "executions", "reason"],
+                                                           title=f"{len(rows)} suggestions"))
 
 
 def _schema_map(pairs: list[str]) -> dict[str, str] | None:
@@ -93,7 +105,7 @@ def _schema_map(pairs: list[str]) -> dict[str, str] | None:
 
 @workload_app.command("pipeline")
 def workload_pipeline(
-    workload_id: str,
+    workload_id: str = typer.Argument(..., help="The workload's id (see `workload list`)"),
     only: list[str] = typer.Option([], "--suggestion", help="a suggestion id to include (repeat; default: all)"),
     schema_map: list[str] = typer.Option([], "--map", help="SOURCE=TARGET schema for the target side (repeat; "
                                                            "default: the project's schema mappings)"),

@@ -110,14 +110,50 @@ def _alive(pid: int | None) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. The probe binds as the servers do, with
+    SO_REUSEADDR, so a port whose last connections linger in TIME-WAIT after `down` counts as free."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+class PortTaken(RuntimeError):
+    """The gateway port asked for (--port or OMB_GATEWAY_PORT) is in use by another program."""
+
+
+def choose_gateway_port(explicit: int | None, previous: Stack | None) -> int:
+    """The gateway's port: --port, else OMB_GATEWAY_PORT, else the port the last `up` used (so saved
+    logins and URLs keep working across restarts), else 8800. A port asked for that is taken is an
+    error; the saved or default port, when taken, gives way to a free one, with a warning."""
+    asked = explicit or (int(os.environ["OMB_GATEWAY_PORT"]) if os.environ.get("OMB_GATEWAY_PORT") else None)
+    if asked:
+        if not _port_free(asked):
+            raise PortTaken(f"port {asked} is in use by another program: stop it, or choose another with "
+                            "--port (or OMB_GATEWAY_PORT)")
+        return asked
+    saved = _port_of(previous.gateway_url) if previous else None
+    port = saved or DEFAULT_GATEWAY_PORT
+    if _port_free(port):
+        return port
+    chosen = free_port()
+    typer.secho(f"  port {port} is in use by another program: the gateway listens on {chosen} instead "
+                "(--port chooses one)", fg="yellow", err=True)
+    return chosen
+
+
+def _port_of(url: str) -> int | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port
+    except ValueError:
+        return None
 
 
 def _module_runnable(module: str) -> bool:
@@ -175,6 +211,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
     if previous and any(_alive(pid) for pid in previous.processes.values()):
         raise typer.BadParameter(f"a stack is already running from {home} (ombudsman status / ombudsman down)")
     stack = Stack(home=home)
+    gateway_port_chosen = choose_gateway_port(gateway_port, previous)  # before anything starts: it may refuse
 
     nats_server = None
     passwords: dict[str, str] | None = None  # the bus principals' passwords when the stack runs its own NATS
@@ -199,16 +236,13 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         stack.database_url = pg.uri("ombudsman")
         stack.pgdata = str(home / "pgdata")
 
-    port = gateway_port or int(os.environ.get("OMB_GATEWAY_PORT", DEFAULT_GATEWAY_PORT))
-    if not _port_free(port):
-        port = free_port()
-    stack.gateway_url = f"http://127.0.0.1:{port}"
+    stack.gateway_url = f"http://127.0.0.1:{gateway_port_chosen}"
     env = {
         # secrets, database roles and bus credentials are given per process (the bus token's private
         # key to the gateway alone), whatever this shell holds
         **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
         "OMB_NATS_URL": stack.nats_url,
-        "OMB_GATEWAY_PORT": str(port),
+        "OMB_GATEWAY_PORT": str(gateway_port_chosen),
         "OMB_HOME": str(home),
         "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
         "PYTHONUNBUFFERED": "1",
@@ -316,12 +350,15 @@ def _reap_children() -> None:
 def up(
     detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
     workers: int = typer.Option(2, help="Executor worker processes."),
-    port: int = typer.Option(None, help="Gateway port (default 8800, or a free one)."),
+    port: int = typer.Option(None, help="Gateway port (default: OMB_GATEWAY_PORT, else the port the last `up` used, else 8800; a free one if that is taken)."),
 ) -> None:
     """Start NATS, PostgreSQL, every service and the gateway; Ctrl-C stops them all."""
     typer.echo(f"Starting Ombudsman from {home_dir()} ...")
     try:
         stack = start_stack(detach=detach, workers=workers, gateway_port=port)
+    except PortTaken as exc:
+        typer.secho(f"ombudsman up: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     except (RuntimeError, TimeoutError) as exc:
         typer.secho(f"ombudsman up failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
