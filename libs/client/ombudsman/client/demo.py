@@ -4,8 +4,9 @@ A bundled sample migration (a small sales warehouse in PostgreSQL as the source,
 under OMB_HOME/demo, never the platform's; its copy in DuckDB with a handful of real defects as the target,
 under OMB_HOME/demo, which the launcher puts in OMB_FILE_ROOTS) -> the stack (`ombudsman up --detach`, reused if
 running) -> an admin user -> a project with both connections -> `automate` (catalogs, mappings,
-relationships, classification, pipelines) -> a batch run with live progress -> a results table,
-the project's events from the audit log, and the run's URL on the gateway.
+relationships, classification, pipelines) -> a batch run with a progress bar per pipeline -> a results
+table, the project's own event counts, the verified audit chain, one line per run with its page in the
+web UI, and how to open the UI and log in.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
 
@@ -129,46 +127,67 @@ def setup_project(client: OmbudsmanClient, source_url: str, target_url: str) -> 
 
 
 def run_batch(client: OmbudsmanClient, pipeline_ids: list[str]) -> dict[str, Any]:
+    """Run the pipelines as one batch, followed with a progress bar per pipeline; the batch at its end."""
+    from ombudsman.client.commands import _watch_batch
+
     batch = client.create_batch("demo batch", [{"project_id": PROJECT, "pipeline_id": p} for p in pipeline_ids],
                                 max_parallel=4)
     batch_id = batch["batch_id"] if "batch_id" in batch else batch["id"]
     client.execute_batch(batch_id)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("pipelines", total=len(pipeline_ids))
-        deadline = time.monotonic() + 600
-        while True:
-            status = client.batch(batch_id)
-            done = int(status.get("completed", 0)) + int(status.get("failed", 0))
-            progress.update(task, completed=done, description=f"batch {status.get('status', '?')}")
-            if status.get("status") in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
-                return status
-            time.sleep(0.5)
+    _watch_batch(client, batch_id, timeout=600)
+    return client.batch(batch_id)
 
 
-def show_results(client: OmbudsmanClient, batch: dict[str, Any]) -> list[str]:
+def show_results(client: OmbudsmanClient, batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every step of every run of the batch in one table; the runs, by pipeline."""
+    from ombudsman.client.output import table
+
     runs = [r for r in client.runs(project_id=PROJECT, limit=200).items if r.get("batch_id") == batch["batch_id"]]
-    run_ids = [r["run_id"] for r in sorted(runs, key=lambda r: r.get("pipeline_id") or "")]
-    table = Table(title="Validation results")
-    for column in ("pipeline", "step", "validator", "status", "message"):
-        table.add_column(column)
-    colours = {"passed": "green", "failed": "red", "error": "red", "warning": "yellow", "skipped": "dim"}
-    for run_id in run_ids:
-        run = client.run(run_id)
-        steps = client.steps(run_id)
+    runs.sort(key=lambda r: r.get("pipeline_id") or "")
+    rows = []
+    for run in runs:
+        steps = client.steps(run["run_id"])
         for step in steps.get("items", []) if isinstance(steps, dict) else steps:
-            status = step.get("status") or step.get("state") or "?"
-            table.add_row(run.get("pipeline_name") or run.get("pipeline_id") or run_id, step.get("step", ""),
-                          step.get("validator", ""), f"[{colours.get(status, 'white')}]{status}[/]",
-                          (step.get("message") or "")[:90])
-    console.print(table)
-    return run_ids
+            rows.append({"pipeline_id": run.get("pipeline_id") or run["run_id"], "step": step.get("step", ""),
+                         "validator": step.get("validator", ""),
+                         "status": step.get("status") or step.get("state") or "?", "message": step.get("message") or ""})
+    table(rows, ["pipeline_id", "step", "validator", "status", "message"], title="Validation results")
+    return runs
+
+
+def show_ending(client: OmbudsmanClient, stack: Any, runs: list[dict[str, Any]]) -> None:
+    """How to go on: the project's own event counts, the chain verified, one line per run with its
+    page in the web UI, and how to open the UI and log in."""
+    stats = client.audit_stats(project_id=PROJECT)
+    by_action = stats.get("by_action", {})
+    console.print(f"Events of project {PROJECT} ({stats.get('total', 0)}): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(by_action.items())), soft_wrap=True)
+    verified = client.audit_verify()
+    console.print(f"Audit chain verified: {verified.get('ok')} ({verified.get('checked')} rows)")
+    console.print(f"Runs ({len(runs)}):")
+    for run in runs:
+        counts = f"{run.get('successful_steps', 0)}/{run.get('total_steps', 0)} steps passed"
+        console.print(f"  {run['run_id']}  {run.get('pipeline_id')}  {run.get('status')}  {counts}  "
+                      f"{stack.gateway_url}/#/runs/{run['run_id']}", soft_wrap=True, highlight=False)
+    password_file = Path(stack.home) / "demo-admin.password"
+    console.print(f"Web UI: {stack.gateway_url}/  (log in as {ADMIN}; the password is in {password_file})",
+                  soft_wrap=True, highlight=False)
+    console.print(f"CLI: ombudsman login --server {stack.gateway_url} -u {ADMIN} --password-stdin < {password_file}",
+                  soft_wrap=True, highlight=False)
+    console.print(f"API docs: {stack.gateway_url}/docs   Stop the stack: ombudsman down", soft_wrap=True,
+                  highlight=False)
 
 
 @app.command()
 def demo() -> None:
     """Run the sample migration end to end on the embedded stack and show what Ombudsman finds."""
-    stack = ensure_stack()
+    from ombudsman.eventstore.launcher import PortTaken
+
+    try:
+        stack = ensure_stack()
+    except (PortTaken, RuntimeError, TimeoutError) as exc:
+        console.print(f"[bold red]ombudsman demo: the stack did not start:[/] {exc}")
+        raise typer.Exit(2 if isinstance(exc, PortTaken) else 1) from None
     console.print("Loading the sample source warehouse into PostgreSQL and its migrated copy into DuckDB ...")
     source_url = asyncio.run(load_source(source_server(Path(stack.home))))
     target_url = write_target(Path(stack.home) / "demo" / "target.duckdb")
@@ -181,24 +200,9 @@ def demo() -> None:
             raise typer.Exit(1)
         automated = job["summary"]
         pipeline_ids = list(automated.get("pipeline_ids") or [p["pipeline_id"] for p in client.pipelines(PROJECT)["items"]])
-        console.print(f"  {len(pipeline_ids)} pipelines generated: {', '.join(pipeline_ids)}")
+        console.print(f"  {len(pipeline_ids)} pipelines generated: {', '.join(pipeline_ids)}", soft_wrap=True)
         batch = run_batch(client, pipeline_ids)
-        run_ids = show_results(client, batch)
-        events = client.audit_logs(project_id=PROJECT, limit=500)
-        table = Table(title=f"Audit log of project {PROJECT} ({events.total} events)")
-        for column in ("#", "when", "event", "actor"):
-            table.add_column(column)
-        for row in events.items[:20]:
-            table.add_row(str(row["position"]), row["occurred_at"][:19], row["event_type"], row["actor"]["name"] or "")
-        if events.total > 20:
-            table.add_row("…", "", f"{events.total - 20} more", "")
-        console.print(table)
-        by_action = client.audit_stats(project_id=PROJECT).get("by_action", {})
-        console.print("Events by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_action.items())))
-        verified = client.audit_verify()
-        console.print(f"Audit chain verified: {verified.get('ok')} ({verified.get('checked')} rows)")
-        for run_id in run_ids[:3]:
-            console.print(f"Run: {stack.gateway_url}/api/v1/runs/{run_id}")
-        console.print(f"API docs: {stack.gateway_url}/docs   Stop the stack: ombudsman down")
+        runs = show_results(client, batch)
+        show_ending(client, stack, runs)
     if batch.get("status") not in ("completed", "failed"):
         raise typer.Exit(1)

@@ -33,7 +33,7 @@ app.add_typer(schedule_app, name="schedule")
 
 
 @results_app.command("compare")
-def results_compare(run_id: str, baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run"),
+def results_compare(run_id: str = typer.Argument(..., help="The run to judge"), baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run"),
                     server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
     """What got better or worse against a baseline run; exit 1 when any step got worse."""
     client = _client(server)

@@ -94,8 +94,12 @@ def replay(
     projection: Annotated[str | None, typer.Argument(help="one projection (default: all of them)")] = None,
     source: Annotated[str, typer.Option(help="auto | store | stream")] = "auto",
     schema: Annotated[str | None, typer.Option(help="the service's schema (default: the service name)")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="OMB_DATABASE_URL", show_envvar=False)] = None,
-    nats_url: Annotated[str | None, typer.Option(envvar="OMB_NATS_URL", show_envvar=False)] = None,
+    database_url: Annotated[str | None, typer.Option(
+        envvar="OMB_DATABASE_URL", show_envvar=False,
+        help="The service's database (default: OMB_DATABASE_URL, or the stack `ombudsman up` started)")] = None,
+    nats_url: Annotated[str | None, typer.Option(
+        envvar="OMB_NATS_URL", show_envvar=False,
+        help="NATS, to rebuild from the stream (default: OMB_NATS_URL, or the running stack's)")] = None,
     projections_spec: Annotated[str | None, typer.Option("--projections", help="module:function")] = None,
 ) -> None:
     """Drop and rebuild SERVICE's projections (or one PROJECTION) from events alone."""
