@@ -645,8 +645,8 @@ def audit_logs(project: str | None = typer.Option(None, "--project", help="One p
     client = _client(server)
     page = _call(client, lambda: client.audit_logs(offset, limit, project_id=project, actor=actor,
                                                   stream_type=stream_type, since=since))
-    rows = [{**e, "actor": (e.get("actor") or {}).get("name") or (e.get("actor") or {}).get("id") or ""}
-            for e in page.items]
+    rows = [{**e, "actor": (e.get("actor") or {}).get("name") or (e.get("actor") or {}).get("id") or "",
+             "occurred_at": str(e.get("occurred_at") or "")[:19].replace("T", " ")} for e in page.items]
     emit(page.model_dump(), _fmt(output, as_json), lambda: _table(
         rows, ["position", "occurred_at", "event_type", "stream_id", "actor"], title=f"{page.total} entries"))
 

@@ -52,7 +52,7 @@ def emit(data: Any, output: OutputFormat, render: Callable[[], None] | None = No
 
 def is_id_column(name: str) -> bool:
     """Columns holding ids (never truncated): `id`, `*_id`, and the names runs and steps go by."""
-    return name in ("id", "run", "step", "pipeline", "name", "schedule", "batch") or name.endswith("_id")
+    return name in ("id", "run", "step", "pipeline", "name", "schedule", "batch", "event_type") or name.endswith("_id")
 
 
 def _cell(column: str, value: Any) -> str:

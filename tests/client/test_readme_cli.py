@@ -1,0 +1,96 @@
+"""`ombudsman demo` on a fresh stack ends the way issue 17 asks (the web UI and how to log in, one
+whole line per run, the project's own event counts), and then every command of the README's CLI
+section, extracted from its fenced block, exits 0 on the demo project, run by bash as written
+(only the gateway's port and the ids in capitals are filled in)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ombudsman.client.sdk import OmbudsmanClient
+from ombudsman.eventstore.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXE = str(BIN / "ombudsman")
+PROJECT = "demo-sales"
+
+
+def readme_cli_commands(readme: str) -> list[str]:
+    """The commands of the first fenced block after the README's "## CLI" heading, one per line."""
+    section = readme[readme.index("\n## CLI"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "the CLI section has no ```bash block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip().startswith("ombudsman ")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], str]]:
+    folder = tmp_path_factory.mktemp("clone")  # as the clone's folder: its .ombudsman/ holds the stack
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMB_")}
+    env.update({"OMB_HOME": str(folder / ".ombudsman"), "OMB_GATEWAY_PORT": str(free_port()), "COLUMNS": "80",
+                "XDG_CONFIG_HOME": str(folder / "xdg"), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
+    ran = subprocess.run([EXE, "demo"], env=env, cwd=folder, capture_output=True, text=True, timeout=900)
+    try:
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+        yield folder, env, ran.stdout
+    finally:
+        subprocess.run([EXE, "down"], env=env, cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def _gateway(folder: Path) -> str:
+    import json
+
+    return str(json.loads((folder / ".ombudsman" / "stack.json").read_text())["gateway_url"])
+
+
+def test_the_demo_ends_with_the_ui_the_login_every_run_and_the_projects_counts(
+        demo: tuple[Path, dict[str, str], str]) -> None:
+    folder, _, out = demo
+    gateway = _gateway(folder)
+    password_file = folder / ".ombudsman" / "demo-admin.password"
+    assert f"Web UI: {gateway}/" in out and "log in as demo-admin" in out and str(password_file) in out
+    with OmbudsmanClient(gateway, timeout=120) as client:
+        client.login("demo-admin", password_file.read_text().strip())
+        runs = client.runs(project_id=PROJECT, limit=100).items
+        stats = client.audit_stats(project_id=PROJECT)
+        whole = client.audit_stats()
+    assert len(runs) >= 4
+    lines = out.splitlines()
+    for run in runs:  # every run, whole, on one line, with its page in the web UI
+        line = next((ln for ln in lines if f"{gateway}/#/runs/{run['run_id']}" in ln), None)
+        assert line and run["pipeline_id"] in line and run["status"] in line, (run, out[-2500:])
+    assert "…" not in out.split("Validation results")[1]  # no id or name cut at 80 columns
+    assert f"Events of project {PROJECT} ({stats['total']})" in out or stats["total"] > 0
+    assert stats["total"] < whole["total"] and "UserRegistered" not in stats["by_action"]
+    counted = next(ln for ln in lines if ln.startswith(f"Events of project {PROJECT}"))
+    assert "ConnectionAdded 2" in counted and "UserRegistered" not in counted
+
+
+def test_every_command_of_the_readme_cli_section_exits_0_on_the_demo(demo: tuple[Path, dict[str, str], str]) -> None:
+    folder, env, _ = demo
+    gateway = _gateway(folder)
+    commands = readme_cli_commands((ROOT / "README.md").read_text())
+    assert len(commands) >= 30 and commands[0].startswith("ombudsman login")
+    with OmbudsmanClient(gateway, timeout=120) as client:
+        client.login("demo-admin", (folder / ".ombudsman" / "demo-admin.password").read_text().strip())
+        runs = client.runs(project_id=PROJECT, limit=100).items
+        passed = next(r for r in runs if r["status"] == "completed" and r.get("batch_id"))  # a pipeline the sample migrates intact
+        ids = {"PIPELINE_ID": passed["pipeline_id"], "RUN_ID": passed["run_id"],
+               "BATCH_ID": passed["batch_id"], "DISCREPANCY_ID": client.discrepancies(PROJECT)[0]["discrepancy_id"]}
+    failures = []
+    for command in commands:
+        line = command.replace("http://127.0.0.1:8800", gateway)
+        for placeholder, value in ids.items():
+            line = re.sub(rf"\b{placeholder}\b", value, line)
+        ran = subprocess.run(["bash", "-c", line], env=env, cwd=folder, capture_output=True, text=True, timeout=300)
+        if ran.returncode != 0:
+            failures.append(f"{command}\n  -> exit {ran.returncode}: {(ran.stdout + ran.stderr)[-800:]}")
+    assert failures == []
