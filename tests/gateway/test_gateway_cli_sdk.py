@@ -161,3 +161,44 @@ async def test_cli_workload_upload_suggest_and_pipeline(served: Served, cli_env:
     assert code == 2 and "not a file" in err
     code, _, err = await ombudsman(cli_env, "workload", "analyze", "no-such-workload")
     assert code == 2 and "no-such-workload" in err
+
+
+async def test_cli_login_prompts_reads_stdin_and_admin_create_says_what_is_wrong(
+        served: Served, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 17: `admin create` with a short password names the field and the rule (exit 2, no
+    pydantic banner); `login` without -u asks for the name; `--password-stdin` reads the password;
+    the login is kept per gateway; tables by default, `--format json|yaml` for scripts; `connections
+    add` says what it added."""
+    import yaml
+
+    code, out, err = await ombudsman(cli_env, "admin", "create", "shorty", "--password-stdin", stdin="abc\n")
+    assert code == 2, out + err
+    assert "password" in err and "at least 8 characters" in err and "validation error for" not in err
+    code, _, err = await ombudsman(cli_env, "admin", "create", "nora", "--password-stdin", stdin="nora-password-1\n")
+    assert code == 0, err
+
+    code, out, err = await ombudsman(cli_env, "login", "--password-stdin", stdin="nora\n")
+    assert code == 2 and "nothing was read" in err  # the name was asked for and took the only line
+    code, out, err = await ombudsman(cli_env, "login", stdin="nora\nnora-password-1\n")
+    assert code == 0 and "Username" in out and "as nora (admin)" in out, out + err
+    code, out, err = await ombudsman(cli_env, "login", "-u", "nora", "--password-stdin", stdin="nora-password-1\n")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "xdg" / "ombudsman" / "token.json").read_text())
+    assert list(saved["stacks"]) == [cli_env["OMB_SERVER"]]
+
+    long_id = "a-project-whose-id-is-long-enough-to-be-cut-at-eighty-columns"
+    code, _, err = await ombudsman(cli_env, "projects", "create", long_id, "--name", "Long")
+    assert code == 0, err
+    code, out, err = await ombudsman({**cli_env, "COLUMNS": "80"}, "projects", "list")
+    assert code == 0 and long_id in out and "…" not in out, out
+    code, out, err = await ombudsman(cli_env, "projects", "show", long_id, "--format", "yaml")
+    assert code == 0 and yaml.safe_load(out)["id"] == long_id, out
+    code, out, err = await ombudsman(cli_env, "projects", "show", long_id)
+    assert code == 0 and "name" in out and "Long" in out and "{" not in out, out
+    code, out, err = await ombudsman(cli_env, "projects", "list", "--format", "xml")
+    assert code == 2 and "xml" in err
+
+    code, out, err = await ombudsman(cli_env, "connections", "add", long_id, "scratch", "--role", "other",
+                                     "--url", "duckdb:///:memory:")
+    assert code == 0, err
+    assert f"Added connection scratch to {long_id}: role other, duckdb, duckdb:///:memory:" in out.replace("\n", "")
