@@ -113,14 +113,14 @@ def schemas_list(project_id: str = ProjectArg, server: str | None = ServerOpt, o
     """The project's schemas per side and its schema pairs."""
     client = _client(server)
     project = _call(client, lambda: client.get_project(project_id))
+    pairs: dict[str, str] = project.get("schema_mappings") or {}
     found = {"source_schemas": project.get("source_schemas") or [], "target_schemas": project.get("target_schemas") or [],
-             "schema_mappings": project.get("schema_mappings") or {}}
+             "schema_mappings": pairs}
 
     def render() -> None:
         console.print(f"source: {escape(', '.join(found['source_schemas']) or '-')}")
         console.print(f"target: {escape(', '.join(found['target_schemas']) or '-')}")
-        _table([{"source": k, "target": v} for k, v in found["schema_mappings"].items()], ["source", "target"],
-               title="schema mappings")
+        _table([{"source": k, "target": v} for k, v in pairs.items()], ["source", "target"], title="schema mappings")
 
     emit(found, _fmt(output, as_json), render)
 
