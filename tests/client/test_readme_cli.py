@@ -5,6 +5,7 @@ section, extracted from its fenced block, exits 0 on the demo project, run by ba
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -46,8 +47,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
 
 
 def _gateway(folder: Path) -> str:
-    import json
-
     return str(json.loads((folder / ".ombudsman" / "stack.json").read_text())["gateway_url"])
 
 
@@ -94,3 +93,42 @@ def test_every_command_of_the_readme_cli_section_exits_0_on_the_demo(demo: tuple
         if ran.returncode != 0:
             failures.append(f"{command}\n  -> exit {ran.returncode}: {(ran.stdout + ran.stderr)[-800:]}")
     assert failures == []
+
+
+def _cli(folder: Path, env: dict[str, str], *args: str, stdin: str | None = None,
+         columns: int = 200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], env={**env, "COLUMNS": str(columns)}, cwd=folder, input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_batch_watch_shows_each_pipeline_and_fails_when_one_does(demo: tuple[Path, dict[str, str], str]) -> None:
+    folder, env, _ = demo
+    password = (folder / ".ombudsman" / "demo-admin.password").read_text()
+    logged = _cli(folder, env, "login", "--server", _gateway(folder), "-u", "demo-admin", "--password-stdin",
+                  stdin=password)
+    assert logged.returncode == 0, logged.stderr
+    ran = _cli(folder, env, "batch", "create", "mixed", f"{PROJECT}/validate-coverage", f"{PROJECT}/validate-sales-orders",
+               "--execute", "--watch")
+    assert ran.returncode == 1, ran.stdout + ran.stderr  # one pipeline failed: a validation failed
+    assert f"{PROJECT}/validate-coverage" in ran.stdout and f"{PROJECT}/validate-sales-orders" in ran.stdout
+    assert "1 passed, 1 failed" in ran.stdout and "validate-sales-orders)" in ran.stdout, ran.stdout
+    batch_id = ran.stdout.split("Created batch ")[1].split(" ")[0]
+    again = _cli(folder, env, "batch", "watch", batch_id)  # a finished batch: its bars and verdict at once
+    assert again.returncode == 1 and "1 passed, 1 failed" in again.stdout, again.stdout + again.stderr
+    shown = _cli(folder, env, "batch", "status", batch_id, "--format", "json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["progress"]["failed"] == 1
+
+
+def test_audit_logs_name_the_actor_of_every_event(demo: tuple[Path, dict[str, str], str]) -> None:
+    folder, env, _ = demo
+    password = (folder / ".ombudsman" / "demo-admin.password").read_text()
+    assert _cli(folder, env, "login", "--server", _gateway(folder), "-u", "demo-admin", "--password-stdin",
+                stdin=password).returncode == 0
+    listed = _cli(folder, env, "audit", "logs", "--project", PROJECT, "--limit", "500", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    events = json.loads(listed.stdout)["items"]
+    created = next(e for e in events if e["event_type"] == "ProjectCreated")
+    assert created["actor"]["name"] == "demo-admin"
+    table = _cli(folder, env, "audit", "logs", "--project", PROJECT, "--limit", "500")
+    row = next(ln for ln in table.stdout.splitlines() if "ProjectCreated" in ln)
+    assert row.rstrip(" │").endswith("demo-admin"), row  # the actor column, filled

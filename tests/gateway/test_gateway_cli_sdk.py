@@ -202,3 +202,13 @@ async def test_cli_login_prompts_reads_stdin_and_admin_create_says_what_is_wrong
                                      "--url", "duckdb:///:memory:")
     assert code == 0, err
     assert f"Added connection scratch to {long_id}: role other, duckdb, duckdb:///:memory:" in out.replace("\n", "")
+
+    # an expired (here: unusable) access token is refreshed once and the new pair saved for this gateway
+    token_file = tmp_path / "xdg" / "ombudsman" / "token.json"
+    tokens = json.loads(token_file.read_text())
+    tokens["stacks"][cli_env["OMB_SERVER"]]["access_token"] = "expired.token.value"
+    token_file.write_text(json.dumps(tokens))
+    code, out, err = await ombudsman(cli_env, "whoami")
+    assert code == 0 and "nora (admin)" in out, err
+    refreshed = json.loads(token_file.read_text())["stacks"][cli_env["OMB_SERVER"]]
+    assert refreshed["access_token"] != "expired.token.value" and refreshed["refresh_token"] != saved["refresh_token"]
