@@ -132,3 +132,21 @@ def test_audit_logs_name_the_actor_of_every_event(demo: tuple[Path, dict[str, st
     table = _cli(folder, env, "audit", "logs", "--project", PROJECT, "--limit", "500")
     row = next(ln for ln in table.stdout.splitlines() if "ProjectCreated" in ln)
     assert row.rstrip(" │").endswith("demo-admin"), row  # the actor column, filled
+
+
+def test_automate_shows_each_phase_then_its_summary(demo: tuple[Path, dict[str, str], str]) -> None:
+    from ombudsman.contracts.events import AUTOMATE_PHASES
+
+    folder, env, _ = demo
+    password = (folder / ".ombudsman" / "demo-admin.password").read_text()
+    assert _cli(folder, env, "login", "--server", _gateway(folder), "-u", "demo-admin", "--password-stdin",
+                stdin=password).returncode == 0
+    ran = _cli(folder, env, "automate", PROJECT)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for phase in AUTOMATE_PHASES:  # a line per phase as it completes, in order
+        assert f"  {phase} done: " in ran.stdout, (phase, ran.stdout)
+    positions = [ran.stdout.index(f"  {phase} done: ") for phase in AUTOMATE_PHASES]
+    assert positions == sorted(positions)
+    assert "automate summary" in ran.stdout and "validate-coverage" in ran.stdout and "{" not in ran.stdout
+    missing = _cli(folder, env, "automate", "no-such-project")
+    assert missing.returncode == 2 and "no-such-project" in missing.stderr
