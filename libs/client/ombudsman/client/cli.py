@@ -12,7 +12,11 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Ombudsman: data-migration validation.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Ombudsman: data-migration validation.",
+    epilog="Exit codes: 0 ok, 1 a validation (run, check) failed, 2 bad input. Listings print tables; "
+           "--format json|yaml prints them for scripts. `ombudsman COMMAND --help` for any command.",
+)
 
 # (module, attribute): a typer app whose commands are mounted at the top level.
 _MOUNTED = [
