@@ -143,7 +143,7 @@ async def test_workload_checks_join_the_generated_pipeline_with_target_names(
 
         # the heavy queries replayed: PostgreSQL SQL on the source, DuckDB SQL with target names on the target
         replays = [s for s in added.values() if s.validator == "custom_query"]
-        assert len(replays) == 3, [s.parameters for s in replays]  # the literal one and the weak one are not
+        assert len(replays) == 3, (workload["skipped"], [s.parameters for s in replays])  # the literal one and the weak one are not
         for step in replays:
             source_sql, target_sql = step.parameters["source_sql"], step.parameters["target_sql"]
             sqlglot.parse_one(source_sql, read="postgres")

@@ -440,7 +440,7 @@ def replay_step(replay: Replay, resolver: Resolver, approved: dict[str, Approved
             unaliased[node.name.lower()] = (info, mapping)
     if not tables:
         raise ReplaySkipped("it reads no catalog table")
-    first_from = source_tree.args.get("from")
+    first_from = source_tree.args.get("from_") or source_tree.args.get("from")
     first_node = first_from.this if first_from is not None else None
     if not isinstance(first_node, exp.Table) or id(first_node) not in tables:
         raise ReplaySkipped("its FROM is not a catalog table")
