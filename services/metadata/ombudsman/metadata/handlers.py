@@ -204,28 +204,24 @@ def describe(exc: BaseException) -> str:
 
 
 async def introspect(
-    url: str, schemas: list[str] | None, on_schema: Callable[[str, int], Awaitable[None]] | None = None
+    url: str, schemas: list[str] | None, on_done: Callable[[dict[str, int]], Awaitable[None]] | None = None
 ) -> Catalog:
-    """The catalog of the given schemas (each introspected in parallel), or of every schema.
-    `on_schema(schema, tables)` is awaited as each schema is done."""
+    """The catalog of the given schemas, or of every schema, in one introspection (the connectors
+    read every schema with one set of catalog queries: a query per schema would be N round trips and
+    N progress commits racing the other side's). `on_done({schema: tables})` is awaited after."""
     from ombudsman.engine.connectors import connect
 
     async with connect(url) as db:
-        if not schemas:
-            return await db.introspect(None)
-
-        async def one(schema: str) -> Catalog:
-            part: Catalog = await db.introspect([schema])
-            if on_schema is not None:
-                await on_schema(schema, len(part.tables))
-            return part
-
-        parts: list[Catalog] = list(await asyncio.gather(*(one(s) for s in schemas)))
-    first = parts[0]
-    return Catalog(
-        kind=first.kind, database=first.database, server_version=first.server_version,
-        schemas=[s for p in parts for s in p.schemas], tables=[t for p in parts for t in p.tables],
-    )
+        catalog: Catalog = await db.introspect(schemas or None)
+    if schemas and on_done is not None:
+        counts = {schema: 0 for schema in schemas}
+        lowered = {schema.lower(): schema for schema in schemas}
+        for table in catalog.tables:
+            name = lowered.get(table.schema_name.lower())
+            if name is not None:
+                counts[name] += 1
+        await on_done(counts)
+    return catalog
 
 
 INCLUSION_SAMPLE_ROWS = 100_000  # child rows checked per candidate: big facts stay cheap
@@ -323,14 +319,11 @@ class Handlers(KeyHandlers):
         await self._commit(
             project, lambda s: [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
         )
-        done = 0
-
-        async def progressed(schema: str, tables: int) -> None:
-            nonlocal done
-            done += 1
-            event = ev.MetadataExtractionProgressed(project_id=project, side=side, schema_name=schema, tables=tables,
-                                                    done=done, total=len(schemas or []))
-            await self._commit(project, lambda s: [event], meta)
+        async def progressed(counts: dict[str, int]) -> None:
+            events = [ev.MetadataExtractionProgressed(project_id=project, side=side, schema_name=schema, tables=tables,
+                                                      done=done, total=len(counts))
+                      for done, (schema, tables) in enumerate(counts.items(), start=1)]
+            await self._commit(project, lambda s: events, meta)  # one commit for the side
 
         try:
             catalog = await asyncio.wait_for(introspect(secret["url"], schemas, progressed), limit_s)

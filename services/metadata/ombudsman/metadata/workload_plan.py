@@ -42,7 +42,7 @@ from sqlglot.errors import SqlglotError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
-from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.contracts.pipeline import load_pipeline, safe_load_yaml
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.generate import (
     ApprovedMapping,
@@ -351,7 +351,7 @@ def _metric_steps(use: TableUse, table: TableInfo, mapping: ApprovedMapping, cls
 
 
 def _existing_checks(pipeline: GeneratedPipeline) -> set[tuple[str, tuple[str, ...], tuple[str, ...]]]:
-    data = yaml.load(pipeline.yaml, Loader=_LOADER)
+    data = safe_load_yaml(pipeline.yaml)
     found = set()
     for step in data.get("steps") or []:
         params = step.get("parameters") or {}
@@ -361,12 +361,11 @@ def _existing_checks(pipeline: GeneratedPipeline) -> set[tuple[str, tuple[str, .
     return found
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _append_steps(pipeline: GeneratedPipeline, steps: list[dict[str, Any]]) -> None:
-    data = yaml.load(pipeline.yaml, Loader=_LOADER)
+    data = safe_load_yaml(pipeline.yaml)
     taken = {s["id"] for s in data.get("steps") or []}
     for step in steps:
         base, n = step["id"], 2
