@@ -35,14 +35,13 @@ import re
 from typing import Any
 
 import sqlglot
-import yaml
 from pydantic import BaseModel, Field
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
-from ombudsman.contracts.pipeline import load_pipeline, safe_load_yaml
+from ombudsman.contracts.pipeline import load_pipeline, safe_dump_yaml, safe_load_yaml
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.generate import (
     ApprovedMapping,
@@ -361,7 +360,6 @@ def _existing_checks(pipeline: GeneratedPipeline) -> set[tuple[str, tuple[str, .
     return found
 
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _append_steps(pipeline: GeneratedPipeline, steps: list[dict[str, Any]]) -> None:
@@ -374,7 +372,7 @@ def _append_steps(pipeline: GeneratedPipeline, steps: list[dict[str, Any]]) -> N
             n += 1
         taken.add(step["id"])
         data["steps"].append(step)
-    text = yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=120)
+    text = safe_dump_yaml(data)
     load_pipeline(text)  # still a loadable pipeline
     pipeline.yaml = text
     pipeline.steps = [s["id"] for s in data["steps"]]
