@@ -8,8 +8,15 @@ import sqlglot
 
 from ombudsman.contracts.catalog import Catalog, ColumnInfo, TableInfo
 from ombudsman.metadata.generate import ApprovedMapping
-from ombudsman.metadata.workload_plan import Replay, ReplaySkipped, Resolver, replay_step, resolve_pairs, usage_doc
 from ombudsman.metadata.relationships import JoinPair
+from ombudsman.metadata.workload_plan import (
+    Replay,
+    ReplaySkipped,
+    Resolver,
+    replay_step,
+    resolve_pairs,
+    usage_doc,
+)
 from ombudsman.workload.analysis import parse_statements
 from ombudsman.workload.replays import publishable
 

@@ -51,7 +51,7 @@ SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 def safe_load_yaml(text: str | bytes) -> Any:
     """`yaml.safe_load`, with libyaml when available."""
-    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=SAFE_LOADER)
 
 
 SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

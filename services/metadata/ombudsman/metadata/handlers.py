@@ -26,7 +26,16 @@ from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.eventstore.rpc import fit_page
-from ombudsman.metadata import automate_job, coverage, domain, generate, jobs, relationships, target_ddl, workload_plan
+from ombudsman.metadata import (
+    automate_job,
+    coverage,
+    domain,
+    generate,
+    jobs,
+    relationships,
+    target_ddl,
+    workload_plan,
+)
 from ombudsman.metadata import classify as classify_mod
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl

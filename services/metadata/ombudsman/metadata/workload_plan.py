@@ -36,9 +36,9 @@ from typing import Any
 
 import sqlglot
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.contracts.pipeline import load_pipeline, safe_dump_yaml, safe_load_yaml
@@ -293,10 +293,10 @@ def merge(
                 step["parameters"][name] = value
         added.setdefault(pipeline.pipeline_id, []).append(step)
     for pipeline in pipelines:
-        steps = added.get(pipeline.pipeline_id)
-        if steps:
-            _append_steps(pipeline, steps)
-            report.steps[pipeline.pipeline_id] = [s["id"] for s in steps]
+        extra = added.get(pipeline.pipeline_id)
+        if extra:
+            _append_steps(pipeline, extra)
+            report.steps[pipeline.pipeline_id] = [s["id"] for s in extra]
     return report
 
 
@@ -319,7 +319,7 @@ def _metric_steps(use: TableUse, table: TableInfo, mapping: ApprovedMapping, cls
         else:
             resolved.append((name, c))
     group_by = [n for n, c in sorted(resolved, key=lambda nc: (not nc[1].date_filter, -nc[1].group_by, nc[0]))
-                if (c.date_filter and c.executions >= minimum or c.group_by >= minimum)
+                if ((c.date_filter and c.executions >= minimum) or c.group_by >= minimum)
                 and not is_measure(n) and (roles.get(n.lower(), "attribute") in GROUPABLE)][:MAX_GROUP_BY]
     existing = _existing_checks(pipeline)
     steps: list[dict[str, Any]] = []
@@ -443,21 +443,21 @@ def replay_step(replay: Replay, resolver: Resolver, approved: dict[str, Approved
         raise ReplaySkipped("its FROM is not a catalog table")
     first = tables[id(first_node)][0].qualified_name
     columns: dict[int, tuple[str, str]] = {}  # column node -> (source name, target name)
-    for node in source_tree.find_all(exp.Column):
-        if not node.name or isinstance(node.this, exp.Star):
+    for column in source_tree.find_all(exp.Column):
+        if not column.name or isinstance(column.this, exp.Star):
             continue
-        owner = aliases.get(node.table.lower()) if node.table else _only_owner(node.name, aliases)
+        owner = aliases.get(column.table.lower()) if column.table else _only_owner(column.name, aliases)
         if owner is None:
-            if node.table or node.name.lower() not in outputs:
-                raise ReplaySkipped(f"column {node.sql(dialect=replay.dialect)} cannot be resolved to one table")
+            if column.table or column.name.lower() not in outputs:
+                raise ReplaySkipped(f"column {column.sql(dialect=replay.dialect)} cannot be resolved to one table")
             continue  # an output alias (ORDER BY total)
-        name = _column(owner, node.name)
+        name = _column(owner, column.name)
         if name is None:
-            raise ReplaySkipped(f"{owner.qualified_name} has no column {node.name}")
+            raise ReplaySkipped(f"{owner.qualified_name} has no column {column.name}")
         target_name = _mapped(approved[owner.qualified_name.lower()], name)
         if target_name is None:
             raise ReplaySkipped(f"{owner.qualified_name}.{name} is not mapped to the target")
-        columns[id(node)] = (name, target_name)
+        columns[id(column)] = (name, target_name)
     target_tree = source_tree.copy()
     # copy() keeps the tree's shape: pair each source node with its target twin, then rename both
     twins = list(zip(source_tree.walk(), target_tree.walk(), strict=True))
@@ -475,9 +475,9 @@ def replay_step(replay: Replay, resolver: Resolver, approved: dict[str, Approved
             if owner is not None:  # qualified by the table's own name: each side's name
                 src_node.set("table", _quoted(owner[0].name))
                 tgt_node.set("table", _quoted(_target_name(owner[1], target)[1]))
-            for node in (src_node, tgt_node):
-                node.set("db", None)
-                node.set("catalog", None)
+            for side_node in (src_node, tgt_node):
+                side_node.set("db", None)
+                side_node.set("catalog", None)
     keys = _key_columns(source_tree)
     source_sql = source_tree.sql(dialect=source_dialect)
     target_sql = target_tree.sql(dialect=target_dialect)
