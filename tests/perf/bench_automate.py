@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import nats
+import pytest
 
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.engine.connectors import connect
@@ -65,6 +66,7 @@ async def _databases(warehouse_url: str, target_file: Path) -> tuple[Catalog, Ca
     return source, target
 
 
+@pytest.mark.timeout(1800)  # a benchmark on a shared machine: pytest's 300 s default is for tests
 async def test_automate_900_tables_end_to_end(nats_url: str, database_url: str, warehouse_url: str,
                                               tmp_path: Path) -> None:
     target_file = tmp_path / "target.duckdb"
