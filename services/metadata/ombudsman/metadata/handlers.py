@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -282,7 +283,8 @@ class Handlers(KeyHandlers):
             except Conflict:
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(0.02 * (attempt + 1))
+                # jittered: the two sides of an extraction commit to one stream and must not retry in step
+                await asyncio.sleep(0.02 * (attempt + 1) + random.uniform(0, 0.05))
         raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
