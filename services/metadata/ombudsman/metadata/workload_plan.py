@@ -57,7 +57,7 @@ MIN_EXECUTIONS = 10
 MAX_GROUP_BY = 2
 MAX_GROUPS = 1000  # groups compared one by one; past it the engine compares hash buckets
 DEFAULT_SCHEMA = "dbo"  # how SQL Server resolves a schema-less name (the workload's default)
-GROUPABLE = frozenset({"attribute", "date", "foreign_key", "degenerate_dimension"})
+GROUPABLE = frozenset({"attribute", "date", "foreign_key"})  # never an order number: one group per row
 DIALECT_BY_KIND = {"sqlserver": "tsql", "snowflake": "snowflake", "postgres": "postgres", "duckdb": "duckdb"}
 # custom_query parameters of the engine's normalisation, passed when the installed validator has them
 NORMALISATION = {"normalize": True}
