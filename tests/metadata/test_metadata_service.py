@@ -50,14 +50,15 @@ async def md(nc: nats.NATS, name: str, payload: dict[str, Any], kind: str = "cmd
     return await call(nc, kind, "metadata", name, payload)
 
 
-async def wait_job(nc: nats.NATS, project_id: str, job_id: str, seconds: float = 120) -> dict[str, Any]:
-    """Poll an automate job until it ends."""
+async def wait_job(nc: nats.NATS, project_id: str, job_id: str, seconds: float = 120,
+                   every: float = 0.1) -> dict[str, Any]:
+    """Poll an automate job (every `every` seconds) until it ends."""
     deadline = time.monotonic() + seconds
     while True:
         job = await md(nc, "automate_job", {"project_id": project_id, "job_id": job_id}, "qry")
         if job["status"] != "running" or time.monotonic() > deadline:
             return dict(job)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(every)
 
 
 async def automate(nc: nats.NATS, payload: dict[str, Any]) -> dict[str, Any]:

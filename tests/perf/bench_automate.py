@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import nats
+import pytest
 
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.engine.connectors import connect
@@ -65,6 +66,7 @@ async def _databases(warehouse_url: str, target_file: Path) -> tuple[Catalog, Ca
     return source, target
 
 
+@pytest.mark.timeout(1800)  # a benchmark on a shared machine: pytest's 300 s default is for tests
 async def test_automate_900_tables_end_to_end(nats_url: str, database_url: str, warehouse_url: str,
                                               tmp_path: Path) -> None:
     target_file = tmp_path / "target.duckdb"
@@ -83,11 +85,11 @@ async def test_automate_900_tables_end_to_end(nats_url: str, database_url: str, 
                    {"project_id": "big", "name": "target", "role": "target", "url": f"duckdb:///{target_file}"})
         if profile:
             profile.enable()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         started = await md(nc, "automate", {"project_id": "big", "source_schemas": source.schemas,
                                             "target_schemas": target.schemas, "timeout_seconds": 3600})
         answered = time.perf_counter() - start
-        job = await wait_job(nc, "big", started["job_id"], seconds=3600)
+        job = await wait_job(nc, "big", started["job_id"], seconds=3600, every=0.5)  # polls cost this process CPU
         seconds = time.perf_counter() - start
         if profile:
             profile.disable()
@@ -95,16 +97,18 @@ async def test_automate_900_tables_end_to_end(nats_url: str, database_url: str, 
         await nc.close()
         await metadata.stop()
         await projects.stop()
-    assert job["status"] == "completed", (job["failed_phase"], job["error"])
-    summary = job["summary"]
+    summary = job.get("summary") or {}
     print(f"\nautomate end to end: {TABLES} tables x {COLUMNS} columns per side (PostgreSQL source, DuckDB target)\n"
-          f"  answered 202-style in {answered * 1000:.0f} ms; job {seconds:.1f} s; load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+          f"  answered 202-style in {answered * 1000:.0f} ms; job {job['status']} in {seconds:.1f} s; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores; this process's CPU "
+          f"{time.process_time() - cpu_start:.1f} s")
     for phase in job["phases"]:
         print(f"  {phase['phase']:<14} {phase['seconds']:7.1f} s  {phase['counts']}")
-    print(f"  auto-approved {summary['auto_approved']}, pipelines {len(summary['pipeline_ids'])}")
+    if summary:
+        print(f"  auto-approved {summary['auto_approved']}, pipelines {len(summary['pipeline_ids'])}")
     if profile:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
         print(out.getvalue())
+    assert job["status"] == "completed", (job["failed_phase"], job["error"])
     assert len(summary["pipeline_ids"]) >= 1

@@ -3,9 +3,9 @@ or from uploaded DDL. Shared by the engine (introspection), metadata (mapping) a
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 
 class ColumnInfo(BaseModel):
@@ -54,7 +54,16 @@ class Catalog(BaseModel):
     server_version: str | None = None
     schemas: list[str] = Field(default_factory=list)
     tables: list[TableInfo] = Field(default_factory=list)
+    # (the tables list it was built from, its length, index by lower-case (schema, name))
+    _index: tuple[Any, int, dict[tuple[str, str], TableInfo]] | None = PrivateAttr(default=None)
 
     def table(self, schema: str, name: str) -> TableInfo | None:
-        s, n = schema.lower(), name.lower()
-        return next((t for t in self.tables if t.schema_name.lower() == s and t.name.lower() == n), None)
+        """The table `schema.name` (case-insensitive), through an index built on first use: generating
+        or approving 900 tables looked each one up in a list scan (quadratic)."""
+        index = self._index
+        if index is None or index[0] is not self.tables or index[1] != len(self.tables):
+            built: dict[tuple[str, str], TableInfo] = {}
+            for t in self.tables:
+                built.setdefault((t.schema_name.lower(), t.name.lower()), t)  # the first, as the scan found
+            index = self._index = (self.tables, len(self.tables), built)
+        return index[2].get((schema.lower(), name.lower()))

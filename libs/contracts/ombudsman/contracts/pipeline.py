@@ -44,6 +44,23 @@ from pydantic import (
 from ombudsman.contracts.replies import Invalid
 
 MAX_PIPELINE_BYTES = 1024 * 1024
+# libyaml's safe loader when PyYAML was built with it (same documents, ~10x faster than the pure
+# Python one: saving 900 generated pipelines parsed each twice in pure Python took minutes)
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load_yaml(text: str | bytes) -> Any:
+    """`yaml.safe_load`, with libyaml when available."""
+    return yaml.load(text, Loader=SAFE_LOADER)
+
+
+SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def safe_dump_yaml(data: Any) -> str:
+    """`yaml.safe_dump` as pipelines are written (keys in order, Unicode, width 120), with libyaml
+    when available (the pure Python emitter was most of generating 900 pipelines)."""
+    return yaml.dump(data, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True, width=120)
 Severity = Literal["critical", "warning", "info"]
 # How names in a step are written on a side: as given, or folded (Snowflake stores unquoted names in
 # upper case: `upper` lets a step name `orders.amount` reach ORDERS.AMOUNT; mapped names are kept).
@@ -407,7 +424,7 @@ def load_pipeline(text: str | bytes) -> PipelineSpec:
     if size > MAX_PIPELINE_BYTES:
         raise PipelineError([f"pipeline is {size} bytes; the limit is {MAX_PIPELINE_BYTES}"])
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

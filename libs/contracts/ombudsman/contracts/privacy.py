@@ -144,9 +144,11 @@ def pipeline_secrets(yaml_text: str) -> list[str]:
     A YAML that does not parse is checked as text (`pipeline: ...`)."""
     import yaml
 
+    from ombudsman.contracts.pipeline import safe_load_yaml
+
     advice = "use a ${VAR} reference or a project connection name"
     try:
-        loaded = yaml.safe_load(yaml_text)
+        loaded = safe_load_yaml(yaml_text)
     except yaml.YAMLError:
         loaded = None
     found: list[str] = []

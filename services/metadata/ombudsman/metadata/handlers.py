@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -26,7 +27,16 @@ from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.eventstore.rpc import fit_page
-from ombudsman.metadata import automate_job, coverage, domain, generate, jobs, relationships, target_ddl
+from ombudsman.metadata import (
+    automate_job,
+    coverage,
+    domain,
+    generate,
+    jobs,
+    relationships,
+    target_ddl,
+    workload_plan,
+)
 from ombudsman.metadata import classify as classify_mod
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
@@ -204,28 +214,24 @@ def describe(exc: BaseException) -> str:
 
 
 async def introspect(
-    url: str, schemas: list[str] | None, on_schema: Callable[[str, int], Awaitable[None]] | None = None
+    url: str, schemas: list[str] | None, on_done: Callable[[dict[str, int]], Awaitable[None]] | None = None
 ) -> Catalog:
-    """The catalog of the given schemas (each introspected in parallel), or of every schema.
-    `on_schema(schema, tables)` is awaited as each schema is done."""
+    """The catalog of the given schemas, or of every schema, in one introspection (the connectors
+    read every schema with one set of catalog queries: a query per schema would be N round trips and
+    N progress commits racing the other side's). `on_done({schema: tables})` is awaited after."""
     from ombudsman.engine.connectors import connect
 
     async with connect(url) as db:
-        if not schemas:
-            return await db.introspect(None)
-
-        async def one(schema: str) -> Catalog:
-            part: Catalog = await db.introspect([schema])
-            if on_schema is not None:
-                await on_schema(schema, len(part.tables))
-            return part
-
-        parts: list[Catalog] = list(await asyncio.gather(*(one(s) for s in schemas)))
-    first = parts[0]
-    return Catalog(
-        kind=first.kind, database=first.database, server_version=first.server_version,
-        schemas=[s for p in parts for s in p.schemas], tables=[t for p in parts for t in p.tables],
-    )
+        catalog: Catalog = await db.introspect(schemas or None)
+    if schemas and on_done is not None:
+        counts = {schema: 0 for schema in schemas}
+        lowered = {schema.lower(): schema for schema in schemas}
+        for table in catalog.tables:
+            name = lowered.get(table.schema_name.lower())
+            if name is not None:
+                counts[name] += 1
+        await on_done(counts)
+    return catalog
 
 
 INCLUSION_SAMPLE_ROWS = 100_000  # child rows checked per candidate: big facts stay cheap
@@ -277,7 +283,8 @@ class Handlers(KeyHandlers):
             except Conflict:
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(0.02 * (attempt + 1))
+                # jittered: the two sides of an extraction commit to one stream and must not retry in step
+                await asyncio.sleep(0.02 * (attempt + 1) + random.uniform(0, 0.05))
         raise AssertionError("unreachable")
 
     @contextlib.asynccontextmanager
@@ -323,14 +330,11 @@ class Handlers(KeyHandlers):
         await self._commit(
             project, lambda s: [ev.MetadataExtractionStarted(project_id=project, side=side, schemas=schemas or [])], meta
         )
-        done = 0
-
-        async def progressed(schema: str, tables: int) -> None:
-            nonlocal done
-            done += 1
-            event = ev.MetadataExtractionProgressed(project_id=project, side=side, schema_name=schema, tables=tables,
-                                                    done=done, total=len(schemas or []))
-            await self._commit(project, lambda s: [event], meta)
+        async def progressed(counts: dict[str, int]) -> None:
+            events = [ev.MetadataExtractionProgressed(project_id=project, side=side, schema_name=schema, tables=tables,
+                                                      done=done, total=len(counts))
+                      for done, (schema, tables) in enumerate(counts.items(), start=1)]
+            await self._commit(project, lambda s: events, meta)  # one commit for the side
 
         try:
             catalog = await asyncio.wait_for(introspect(secret["url"], schemas, progressed), limit_s)
@@ -443,6 +447,8 @@ class Handlers(KeyHandlers):
         if not pairs:  # the joins the workload service learned (WorkloadDetailsRecorded, consumed)
             async with self._read() as conn:
                 pairs = await load_join_pairs(conn, project)
+            # spelled as the catalog has them now (a workload analysed before the catalog existed)
+            pairs = workload_plan.resolve_pairs(pairs, catalog)
         rels = relationships.infer(catalog, pairs, min_confidence=0.0)
         if measure:
             secret = await self.ports.connection_secret(project, connection)
@@ -484,23 +490,25 @@ class Handlers(KeyHandlers):
     async def _generate(
         self, project: str, save: bool, urls: dict[str, str] | None, meta: Metadata
     ) -> dict[str, Any]:
-        pipelines, missing = await self._build_pipelines(project, urls)
+        pipelines, missing, merged = await self._build_pipelines(project, urls)
         ids = await self._save_generated(project, pipelines, save, meta)
         # saved pipelines are read back from the projects service: the reply stays small for big projects
         omit = {"yaml"} if save else set()
         return {"pipeline_ids": ids, "pipelines": [p.model_dump(mode="json", exclude=omit) for p in pipelines],
-                "uncovered": missing.model_dump(mode="json")}
+                "uncovered": missing.model_dump(mode="json"), "workload": merged.summary()}
 
     async def _build_pipelines(
         self, project: str, urls: dict[str, str] | None
-    ) -> tuple[list[generate.GeneratedPipeline], coverage.Uncovered]:
-        """One pipeline per approved mapping, and the coverage check of what is neither mapped nor excluded."""
+    ) -> tuple[list[generate.GeneratedPipeline], coverage.Uncovered, workload_plan.MergeReport]:
+        """One pipeline per approved mapping (with the workload's steps: workload_plan.py), and the
+        coverage check of what is neither mapped nor excluded."""
         source, target = await self._catalog(project, "source"), await self._catalog(project, "target")
         async with self._read() as conn:
             approved = read.approved_mappings(await read.load_approved(conn, project))
             rels = await read.load_relationships(conn, project, "source")
             classes = await read.load_classes(conn, project, "source")
             excluded = await read.load_exclusions(conn, project)
+            plan = await workload_plan.load_plan(conn, project)
         if not rels:
             rels = relationships.infer(source)
         if not classes:
@@ -508,11 +516,12 @@ class Handlers(KeyHandlers):
         keys = await self._effective_keys(project, source)
         pipelines = await asyncio.to_thread(generate.generate_pipelines, approved, source, target, classes, rels,
                                             connections=urls, keys=keys)
+        merged = await asyncio.to_thread(workload_plan.merge, pipelines, plan, approved, source, target, classes)
         missing = coverage.uncovered(source, approved, excluded)
         checked = coverage.build_coverage_pipeline(source, target, approved, excluded, connections=urls)
         if checked is not None and pipelines:
             pipelines.append(checked)
-        return pipelines, missing
+        return pipelines, missing, merged
 
     async def _save_generated(
         self, project: str, pipelines: list[generate.GeneratedPipeline], save: bool, meta: Metadata
@@ -571,8 +580,8 @@ class Handlers(KeyHandlers):
         await phase_done("relationships", {"relationships": len(rels)})
         classes = await self._classify(project, "source", meta)
         await phase_done("classify", classify_mod.counts(classes))
-        pipelines, missing = await self._build_pipelines(project, cmd.connection_urls)
-        await phase_done("generate", {"pipelines": len(pipelines)})
+        pipelines, missing, merged = await self._build_pipelines(project, cmd.connection_urls)
+        await phase_done("generate", {"pipelines": len(pipelines), "workload_steps": merged.summary()["steps"]})
         ids = await self._save_generated(project, pipelines, cmd.save, meta)
         await phase_done("save", {"saved": len(ids) if cmd.save else 0})
         return {
@@ -585,6 +594,8 @@ class Handlers(KeyHandlers):
             "skipped": {p.pipeline_id: p.skipped for p in pipelines if p.skipped},
             # source tables and columns neither mapped nor excluded: the coverage pipeline fails for each
             "uncovered": missing.model_dump(mode="json"),
+            # the workload's checks added to the pipelines of their tables (workload_plan.py)
+            "workload": merged.summary(),
         }
 
     async def _auto_approve(

@@ -215,12 +215,15 @@ def suggest(
     entities = name_matrix([naming.table_name(t.name).entity for t in source.tables],
                            [naming.table_name(t.name).entity for t in target.tables])
     scored: list[tuple[float, int, int]] = []
+    by_name: dict[str, list[int]] = {}  # targets by lower-case name (a scan per source table was quadratic)
+    for j, t in enumerate(target.tables):
+        by_name.setdefault(t.name.lower(), []).append(j)
     for i, s in enumerate(source.tables):
         if not len(target.tables):
             break
         row = entities[i]
         best = [int(j) for j in np.argsort(-row, kind="stable")[:TABLE_CANDIDATES] if row[j] >= 0.4]
-        same = [j for j, t in enumerate(target.tables) if t.name.lower() == s.name.lower()]
+        same = by_name.get(s.name.lower(), [])
         for j in dict.fromkeys(best + same):
             scored.append((table_score(s, target.tables[j]), i, j))
     pairs = [(source.tables[i], target.tables[j], value) for value, i, j in assign_scored(scored, table_threshold)]

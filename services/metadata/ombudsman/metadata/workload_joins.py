@@ -4,7 +4,9 @@ The workload service publishes what it learned of a workload as `WorkloadDetails
 kind `model` (chunks of items; items of type `join` carry `left_table`, `left_column`, `right_table`,
 `right_column`, `queries`, `executions`). The first chunk of a batch replaces what was recorded of
 that workload before. This consumer (on `omb.evt.workload.>`) keeps one document per (workload, join)
-in `metadata.documents` (kind `workload_join`); `load_join_pairs` sums them per project.
+in `metadata.documents` (kind `workload_join`); `load_join_pairs` sums them per project. Items of
+type `table` and `replay` are kept too, stripped to what automate's workload steps need
+(workload_plan.py: kinds `workload_usage`, `workload_replay`; never a literal value).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ombudsman.contracts.subjects import events_filter
 from ombudsman.eventstore.projections import Projection
 from ombudsman.metadata.projections import DOCUMENTS, _deleted, _docs, _put, ddl
 from ombudsman.metadata.relationships import JoinPair
+from ombudsman.metadata.workload_plan import REPLAY_KIND, USAGE_KIND, replay_doc, usage_doc
 
 KIND = "workload_join"
 CONSUMER = "metadata-workload-joins"
@@ -44,7 +47,8 @@ class WorkloadJoins(Projection):
             await conn.execute(text(statement))
 
     async def reset(self, conn: AsyncConnection) -> None:
-        await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE kind = :k"), {"k": KIND})
+        await conn.execute(text(f"DELETE FROM {DOCUMENTS} WHERE kind IN (:k, :u, :r)"),
+                           {"k": KIND, "u": USAGE_KIND, "r": REPLAY_KIND})
 
     async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
         data = envelope.data
@@ -53,10 +57,16 @@ class WorkloadJoins(Projection):
             return
         if int(data.get("chunk") or 1) == 1:  # a new analysis replaces the workload's joins
             await conn.execute(
-                text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind = :k AND key LIKE :w"),
-                {"p": project, "k": KIND, "w": f"{str(workload).lower()}|%"},
+                text(f"DELETE FROM {DOCUMENTS} WHERE project_id = :p AND kind IN (:k, :u, :r) AND key LIKE :w"),
+                {"p": project, "k": KIND, "u": USAGE_KIND, "r": REPLAY_KIND, "w": f"{str(workload).lower()}|%"},
             )
         for item in data.get("items") or []:
+            kept = (usage_doc(workload, item) if item.get("type") == "table"
+                    else replay_doc(workload, item) if item.get("type") == "replay" else None)
+            if kept is not None:
+                kind, name = (USAGE_KIND, kept["table"]) if item["type"] == "table" else (REPLAY_KIND, kept["fingerprint"])
+                await _put(conn, project, kind, "", f"{workload}|{name}".lower(), kept, envelope.occurred_at)
+                continue
             if item.get("type") != "join" or not all(item.get(f) for f in _JOIN_FIELDS):
                 continue
             body = {"workload_id": workload, **{f: item[f] for f in _JOIN_FIELDS},

@@ -19,6 +19,7 @@ from ombudsman.contracts.envelope import new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 from ombudsman.workload.model import QueryGroup, WorkloadModel
+from ombudsman.workload.replays import replay_items
 from ombudsman.workload.suggest import Suggestion
 
 CHUNK_BYTES = 256 * 1024  # one details event stays well under NATS' 1 MiB message limit
@@ -125,11 +126,14 @@ def upload(state: WorkloadState, project_id: str, filename: str, groups: list[Qu
 
 
 def model_items(model: WorkloadModel) -> list[dict[str, Any]]:
-    """The model as detail items: totals, then tables, joins and per-query analyses."""
+    """The model as detail items: totals, then tables, joins, per-query analyses and replays
+    (`replays.replay_items`)."""
     items: list[dict[str, Any]] = [{"type": "totals", **model.totals.model_dump(mode="json")}]
     items += [{"type": "table", **t.model_dump(mode="json")} for t in model.tables]
     items += [{"type": "join", **j.model_dump(mode="json")} for j in model.joins]
     items += [{"type": "query", **q.model_dump(mode="json", exclude={"text"})} for q in model.queries]
+    # the heaviest queries' SQL, for automate's replay steps (only those without personal literals)
+    items += replay_items(model)
     return items
 
 
