@@ -370,10 +370,12 @@ class Handlers:
 
     async def discrepancies(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         rows = await self._all(
-            f"SELECT * FROM {SCHEMA}.discrepancies WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
-            " AND (CAST(:r AS text) IS NULL OR run_id=:r) AND (CAST(:s AS text) IS NULL OR status=:s)"
-            " AND (CAST(:d AS text) IS NULL OR discrepancy_id=:d)"
-            " ORDER BY recorded_at DESC LIMIT 1000",
+            f"SELECT d.*, d.recorded_at AS first_seen_at, coalesce(d.last_seen_at, d.recorded_at) AS last_seen"
+            f" FROM {SCHEMA}.discrepancies d WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
+            f" AND (CAST(:r AS text) IS NULL OR d.run_id=:r OR EXISTS (SELECT 1 FROM {SCHEMA}.discrepancy_occurrences o"
+            "  WHERE o.discrepancy_id=d.discrepancy_id AND o.run_id=:r))"
+            " AND (CAST(:s AS text) IS NULL OR status=:s) AND (CAST(:d AS text) IS NULL OR d.discrepancy_id=:d)"
+            " ORDER BY last_seen DESC, d.discrepancy_id LIMIT 1000",
             p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"),
             d=payload.get("discrepancy_id"))
         return [_row(r) for r in rows]
