@@ -1,6 +1,6 @@
 """`ombudsman discrepancies …`, `ombudsman schedule …` and `ombudsman results compare`: acting on results.
 
-    ombudsman results compare RUN_ID --baseline RUN_ID     # exit 1 when a step got worse
+    ombudsman results compare RUN_ID --baseline RUN_ID [--strict] [--force]   # exit 1 when a step got worse
     ombudsman discrepancies list sales [--run RUN_ID]
     ombudsman discrepancies accept sales DISCREPANCY_ID --note "3 test rows purged on purpose"
     ombudsman schedule add sales PIPELINE_ID --cron "0 2 * * *"
@@ -21,22 +21,34 @@ app.add_typer(schedule_app, name="schedule")
 
 
 @results_app.command("compare")
-def results_compare(run_id: str, baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run"),
+def results_compare(run_id: str = typer.Argument(..., help="the run to judge"),
+                    baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run (the last good one)"),
+                    strict: bool = typer.Option(False, "--strict", help="also fail (exit 1) when a step of the "
+                                                "baseline is missing from the run"),
+                    force: bool = typer.Option(False, "--force", help="compare runs of different pipelines "
+                                               "(refused with exit 2 otherwise)"),
                     server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
-    """What got better or worse against a baseline run; exit 1 when any step got worse."""
+    """A CI gate: exit 1 when a step got worse (a newly failing step counts), or with --strict when a
+    step was removed; exit 2 for runs of different pipelines unless --force; else 0."""
     client = _client(server)
-    found = _call(client, lambda: client.compare_runs(run_id, baseline))
+    found = _call(client, lambda: client.compare_runs(run_id, baseline, force=force))
+    worse, removed = found.get("worse") or [], found.get("removed") or []
     if as_json:
         _print(found)
     else:
         delta = found.get("score_delta")
         console.print(f"Score {found.get('baseline_score')} -> {found.get('score')}"
                       + (f" ({delta:+})" if isinstance(delta, int | float) else ""))
-        rows = [{**item, "change": change} for change in ("worse", "better") for item in found.get(change) or []]
-        _table(rows, ["change", "step", "baseline", "current"],
-               title=f"{len(found.get('worse') or [])} worse, {len(found.get('better') or [])} better, "
-                     f"{len(found.get('same') or [])} unchanged")
-    if found.get("worse"):
+        if not found.get("same_pipeline", True):
+            console.print(f"[yellow]Forced: pipeline {escape(str(found.get('pipeline')))} against "
+                          f"{escape(str(found.get('baseline_pipeline')))}[/]")
+        rows = [{**item, "change": change} for change in ("worse", "removed", "added", "better")
+                for item in found.get(change) or []]
+        console.print(f"{len(worse)} worse, {len(removed)} removed, {len(found.get('added') or [])} added, "
+                      f"{len(found.get('better') or [])} better, {len(found.get('same') or [])} unchanged")
+        if rows:
+            _table(rows, ["change", "step", "baseline", "current"])
+    if worse or (strict and removed):
         raise typer.Exit(1)
 
 

@@ -410,9 +410,13 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/discrepancies/{_seg(discrepancy_id)}/resolve",
                           json_body={"note": note})
 
-    def compare_runs(self, run_id: str, baseline_run_id: str) -> dict[str, Any]:
-        """What got better or worse in `run_id` against `baseline_run_id`."""
-        return self._json("GET", f"/runs/{_seg(run_id)}/compare", params={"baseline": baseline_run_id})
+    def compare_runs(self, run_id: str, baseline_run_id: str, force: bool = False) -> dict[str, Any]:
+        """What got better or worse in `run_id` against `baseline_run_id` (better, worse, same, added,
+        removed). Runs of different pipelines are refused (422) unless `force`."""
+        params: dict[str, Any] = {"baseline": baseline_run_id}
+        if force:
+            params["force"] = "true"
+        return self._json("GET", f"/runs/{_seg(run_id)}/compare", params=params)
 
     def schedules(self, project_id: str) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/schedules")

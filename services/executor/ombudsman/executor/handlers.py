@@ -16,7 +16,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import domain, exports, private
+from ombudsman.executor import comparison, domain, exports, private
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -319,26 +319,22 @@ class Handlers:
         return [{"table": t, "steps": len(s), "score": quality_score(s)} for t, s in sorted(by_table.items())]
 
     async def compare(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """A run against a baseline run: steps that got better, worse, or stayed the same."""
+        """A run against a baseline run as a CI gate (comparison.py): better, worse (new failing steps
+        included), same, added, removed; runs of different pipelines refused unless `force`."""
         run_id = RunRef.model_validate(payload).run_id
         baseline_id = payload.get("baseline_run_id")
         if not baseline_id:
             raise Invalid("baseline_run_id: required", {"field": "baseline_run_id"})
         run, base = await self._run_row(run_id), await self._run_row(str(baseline_id))
-        rank = {"passed": 3, "warning": 2, "skipped": 1, "failed": 0, "error": 0, None: -1}
+        same_pipeline = comparison.check_same_pipeline(run, base, bool(payload.get("force")))
         step_statuses = f"SELECT step, status FROM {SCHEMA}.steps WHERE run_id=:r"
         now = {r.step: r.status for r in await self._all(step_statuses, r=run_id)}
         then = {r.step: r.status for r in await self._all(step_statuses, r=str(baseline_id))}
-        better: list[dict[str, Any]] = []
-        worse: list[dict[str, Any]] = []
-        same: list[dict[str, Any]] = []
-        for step in sorted(set(now) | set(then)):
-            a, b = then.get(step), now.get(step)
-            item = {"step": step, "baseline": a, "current": b}
-            (better if rank[b] > rank[a] else worse if rank[b] < rank[a] else same).append(item)
         delta = None if run["score"] is None or base["score"] is None else round(run["score"] - base["score"], 2)
-        return {"run_id": run_id, "baseline_run_id": baseline_id, "score": run["score"],
-                "baseline_score": base["score"], "score_delta": delta, "better": better, "worse": worse, "same": same}
+        return {"run_id": run_id, "baseline_run_id": baseline_id, "pipeline": run.get("pipeline_name"),
+                "baseline_pipeline": base.get("pipeline_name"), "same_pipeline": same_pipeline,
+                "score": run["score"], "baseline_score": base["score"], "score_delta": delta,
+                **comparison.compare_steps(now, then)}
 
     async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = ExportQuery.model_validate(payload)
