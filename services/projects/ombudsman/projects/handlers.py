@@ -178,17 +178,10 @@ async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
 
 
 def _scrub(message: str, url: str) -> str:
-    """Remove any secret of `url` from an error message."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    """An error message without any secret of `url`, masked only where it stands as a value."""
+    from ombudsman.contracts.privacy import scrub_secrets
 
-    from ombudsman.contracts.privacy import SECRET_PARAMS
-
-    parts = urlsplit(url)
-    secrets_in_url = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS]
-    for secret in secrets_in_url:
-        if secret:
-            message = message.replace(secret, domain.MASK).replace(unquote(secret), domain.MASK)
-    return domain.redact_text_masked(message.replace(url, domain.mask_url(url)))
+    return scrub_secrets(message, url, mask=domain.MASK)
 
 
 class SchemaMapping(BaseModel):
