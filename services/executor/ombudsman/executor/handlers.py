@@ -16,7 +16,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import comparison, domain, exports, private
+from ombudsman.executor import comparison, differences, domain, exports, private
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -49,6 +49,16 @@ class StepStartedIn(StepRef):
 
 class StepResultIn(StepRef):
     result: dict[str, Any]
+
+
+class DifferencesIn(StepRef):
+    offset: int = Field(ge=0, le=differences.MAX_LINES)
+    lines: list[dict[str, Any]] = Field(max_length=differences.PAGE_LINES * 4)
+
+
+class DifferencesQuery(StepRef):
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=1000, ge=1, le=10_000)
 
 
 class BatchRef(Payload):
@@ -126,6 +136,7 @@ class Handlers:
         return {
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
+            "record_differences": self.record_differences,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
             "schedule": self.schedule, "delete_schedule": self.delete_schedule,
@@ -138,7 +149,7 @@ class Handlers:
             "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
             "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
             "step": self.step, "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
-            "discrepancies": self.discrepancies, "schedules": self.schedules,
+            "discrepancies": self.discrepancies, "schedules": self.schedules, "differences": self.differences,
         }
 
     # --- commands -------------------------------------------------------------------------
@@ -163,6 +174,16 @@ class Handlers:
         if body.result.get("status") not in ("passed", "failed", "warning", "error", "skipped"):
             raise Invalid("result.status: one of passed, failed, warning, error, skipped", {"field": "result.status"})
         return await self.c.record_step_result(body.run_id, body.step, body.result, meta)
+
+    async def record_differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A page of a step's full list of differences, from the worker that ran it (private store)."""
+        body = DifferencesIn.model_validate(payload)
+        state = await self.c.existing_run(body.run_id)
+        if body.step not in state.steps:
+            raise Invalid(f"step: run {body.run_id} has no step {body.step!r}", {"field": "step"})
+        async with self.c.ctx.engine.begin() as conn:
+            await private.keep_differences(conn, body.run_id, body.step, body.offset, body.lines)
+        return {"recorded": len(body.lines)}
 
     async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return {"batch_id": await self.c.create_batch(payload, meta)}
@@ -276,6 +297,17 @@ class Handlers:
         if not found:
             raise NotFound(f"run {body.run_id} has no step {body.step!r}", {"run_id": body.run_id, "step": body.step})
         return found[0]
+
+    async def differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A page of every difference a step found (one line per differing column: kind, key,
+        column, source_value, target_value, counts), while the private store keeps them."""
+        q = DifferencesQuery.model_validate(payload)
+        await self._run_row(q.run_id)
+        if await self._one(f"SELECT 1 FROM {SCHEMA}.steps WHERE run_id=:r AND step=:s", r=q.run_id, s=q.step) is None:
+            raise NotFound(f"run {q.run_id} has no step {q.step!r}", {"run_id": q.run_id, "step": q.step})
+        async with self.c.ctx.engine.connect() as conn:
+            items, total = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit)
+        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
 
     async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")

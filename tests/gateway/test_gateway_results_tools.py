@@ -1,5 +1,6 @@
-"""`ombudsman results compare` as a CI gate, through the CLI entry point against a real stack (the
-gateway, the projects and executor services, a worker process; real NATS, PostgreSQL, DuckDB)."""
+"""What people do with results, against a real stack (the gateway, the projects and executor
+services, a worker process; real NATS, PostgreSQL, DuckDB): `ombudsman results compare` as a CI gate
+through the CLI entry point, and the SDK's DataFrames (steps, every difference, trends)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from ombudsman.client.sdk import OmbudsmanClient
 from ombudsman.eventstore.settings import Settings
 from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
@@ -117,3 +119,58 @@ async def test_compare_is_a_ci_gate(stack: dict[str, Any], tmp_path: Path) -> No
     assert "different pipelines" in err and "'other'" in err and "'counts'" in err
     code, out, err = await cli(env, "results", "compare", other, "--baseline", baseline, "--force")
     assert code == 0 and "Forced: pipeline other against counts" in out, out + err
+
+
+async def test_sdk_gives_steps_differences_and_trends_as_dataframes(stack: dict[str, Any], tmp_path: Path) -> None:
+    """351 changed rows: more than any sample keeps, read back whole in pages of 100."""
+    source, target = tmp_path / "source.duckdb", tmp_path / "target.duckdb"
+    for path, changed in ((source, 0), (target, 351)):
+        with duckdb.connect(str(path)) as db:
+            db.execute("CREATE TABLE orders AS SELECT i AS id, i * 2 AS amount, 'n' || i AS note FROM range(1000) t(i)")
+            db.execute(f"UPDATE orders SET amount = amount + 1 WHERE id < {changed}")
+            db.execute(f"DELETE FROM orders WHERE id >= {1000 - (2 if changed else 0)}")  # 2 rows lost
+    await stack["app"].state.users.register("dora", PASSWORD, "user")
+    base = f"http://127.0.0.1:{stack['port']}"
+    spec = {"name": "rows", "connections": {"source": f"duckdb:///{source}?read_only=true",
+                                            "target": f"duckdb:///{target}?read_only=true"},
+            "steps": [{"id": "orders_count", "validator": "record_counts", "table": "main.orders"},
+                      {"id": "orders_rows", "validator": "row_hash", "table": "main.orders",
+                       "parameters": {"key": ["id"]}}]}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        r = await c.post("/api/v1/auth/login", json={"username": "dora", "password": PASSWORD})
+        dora = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert (await c.post("/api/v1/projects", headers=dora, json={"id": "dw", "name": "DW"})).status_code == 201
+        for name in ("source", "target"):
+            r = await c.post("/api/v1/projects/dw/connections", headers=dora,
+                             json={"name": name, "url": spec["connections"][name]})
+            assert r.status_code == 201, r.text
+        run_id = await run_to_end(c, dora, spec)
+
+    def use_sdk() -> None:
+        with OmbudsmanClient(base) as client:
+            client.login("dora", PASSWORD)
+            steps = client.steps(run_id)
+            assert isinstance(steps, list)
+            frame = steps.to_dataframe()
+            assert list(frame["step"]) == ["orders_count", "orders_rows"]
+            assert list(frame["status"]) == ["failed", "failed"]
+            assert "result.message" in frame.columns
+
+            differences = client.differences(run_id, "orders_rows", page_size=100)
+            diffs = differences.to_dataframe()
+            assert differences.total == 353 and len(diffs) == 353  # 351 changed + 2 only in source
+            assert list(diffs.columns) == ["kind", "key", "column", "source_value", "target_value",
+                                           "source_count", "target_count"]
+            assert diffs["kind"].value_counts().to_dict() == {"changed": 351, "only_in_source": 2}
+            changed = diffs[diffs["kind"] == "changed"]
+            assert set(changed["column"]) == {"amount"}
+            first = changed.sort_values("key").iloc[0]
+            assert (first["source_value"], first["target_value"]) != (None, None)
+            assert len(client.run(run_id)["steps"][1]["result"]["sample"]) < 353  # the sample is bounded
+
+            assert client.differences(run_id, "orders_count").to_dataframe().empty
+            daily = client.trends("dw", days=7).to_dataframe()
+            assert len(daily) == 1 and int(daily["runs"].iloc[0]) == 1 and int(daily["failed"].iloc[0]) == 1
+            assert str(daily["day"].dtype).startswith("datetime64")
+
+    await asyncio.to_thread(use_sdk)
