@@ -147,13 +147,14 @@ async def test_exports_open_in_their_readers(bus: Bus, workers: Workers, warehou
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert book.sheetnames == ["Summary", "counts_t0", "counts_t7", "nulls_t6"]
     nulls_sheet = [list(r) for r in book["nulls_t6"].iter_rows(values_only=True)]
-    assert nulls_sheet[0][:2] == ["status", "failed"]
-    assert nulls_sheet[3][:3] == ["figure", "source", "target"] and nulls_sheet[4][:3] == ["amount", 0, 5]
+    assert ["Status", "failed"] in [r[:2] for r in nulls_sheet]
+    figures = next(i for i, r in enumerate(nulls_sheet) if r[:3] == ["Figure", "Source", "Target"])
+    assert ["nulls.amount", 0, 5] in [r[:3] for r in nulls_sheet[figures + 1:]]
     assert reply["filename"].endswith(".xlsx")
 
     data, _ = await export("pdf")
     text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
-    assert "Validation run: mixed" in text
+    assert "Validation report" in text and "mixed" in text
     assert text.index("counts_t7") < text.index("counts_t0")  # failures first
 
     data, _ = await export("junit")

@@ -16,7 +16,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import comparison, differences, domain, exports, private
+from ombudsman.executor import comparison, differences, domain, exports, private, reports
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -92,6 +92,7 @@ class Paging(Payload):
 
 class ExportQuery(RunRef):
     format: Literal["json", "csv", "xlsx", "pdf", "junit", "html"]
+    sample_rows: int = Field(default=1000, ge=1, le=100_000)  # rows per failing step in the reports
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -371,9 +372,43 @@ class Handlers:
     async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = ExportQuery.model_validate(payload)
         run = await self._full_run(q.run_id, meta)
-        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format)
+        context = await self._report_context(run, q.sample_rows) if q.format in ("pdf", "xlsx", "html") else None
+        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format, context)
         return await file_reply(self.c.ctx.js, content, content_type=content_type,
                                 filename=f"run-{q.run_id}.{extension}", replicas=self.c.settings.events_replicas)
+
+    async def _report_context(self, run: dict[str, Any], sample_rows: int) -> reports.ReportContext:
+        """What a report says beyond the run: its sides, who queued it, the pipeline's recent scores,
+        the failing steps' differences (up to `sample_rows` each)."""
+        from ombudsman.contracts.privacy import redact_url
+
+        state = await self.c.load_run(run["run_id"])
+        spec, source, target = state.spec, "", ""
+        if spec.steps:
+            def side(name: str) -> str:
+                url = spec.connections[name].url if name in spec.connections else ""
+                return f"{name} ({redact_url(url)})" if url and url != name else name
+
+            source, target = side(spec.source_connection(spec.steps[0])), side(spec.target_connection(spec.steps[0]))
+        queued = await self._one(f"SELECT metadata FROM {SCHEMA}.events WHERE stream_id=:r AND version=1", r=run["run_id"])
+        metadata = (json.loads(queued.metadata) if isinstance(queued.metadata, str) else queued.metadata) if queued else {}
+        actor = (metadata or {}).get("actor") or {}
+        same = "pipeline_id=:pl" if run.get("pipeline_id") else "pipeline_name=:n AND pipeline_id IS NULL"
+        trend = [_row(r) for r in reversed(await self._all(
+            f"SELECT run_id, queued_at, score, status FROM {SCHEMA}.runs WHERE {same}"
+            " AND project_id IS NOT DISTINCT FROM :p AND queued_at <= :at ORDER BY queued_at DESC LIMIT 30",
+            pl=run.get("pipeline_id"), n=run.get("pipeline_name"), p=run.get("project_id"),
+            at=datetime.fromisoformat(run["queued_at"])))]
+        context = reports.ReportContext(project=run.get("project_id"), source=source, target=target,
+                                        requested_by=str(actor.get("name") or actor.get("id") or ""), trend=trend,
+                                        sample_rows=sample_rows)
+        async with self.c.ctx.engine.connect() as conn:
+            for step in run["steps"]:
+                if step.get("status") in reports.FAILING:
+                    lines, total = await private.differences_page(conn, run["run_id"], step["step"], 0, sample_rows)
+                    if lines:
+                        context.differences[step["step"]], context.differences_total[step["step"]] = lines, total
+        return context
 
     async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         batch_id = BatchRef.model_validate(payload).batch_id

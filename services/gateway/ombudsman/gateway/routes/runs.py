@@ -153,10 +153,14 @@ async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
 
 @router.get("/runs/{run_id}/export", tags=["results"], summary="The run's report as a file",
             response_class=Response, responses=FILE_RESPONSES)
-async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json") -> Response:
+async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json",
+                     sample_rows: Annotated[int, Query(ge=1, le=100_000, description="rows per failing step in "
+                                                       "the PDF/Excel/HTML report (from the full difference list)")]
+                     = 1000) -> Response:
     await visible_run(bus, user, run_id)
     wire_format = "xlsx" if format == "excel" else format
-    result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format}, user.actor, wait=120)
+    result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format, "sample_rows": sample_rows},
+                             user.actor, wait=120)
     return await file_response(bus, result, wire_format)
 
 
