@@ -61,7 +61,8 @@ def discrepancies_list(project_id: str, run: str | None = typer.Option(None, "--
     if as_json:
         _print(found)
         return
-    _table(found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "message"])
+    _table(found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "occurrences", "last_seen",
+                         "message"])
 
 
 def _decide(action: str, project_id: str, discrepancy_id: str, note: str, server: str | None) -> None:
