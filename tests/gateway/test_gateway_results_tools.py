@@ -98,18 +98,18 @@ async def test_compare_is_a_ci_gate(stack: dict[str, Any], tmp_path: Path) -> No
 
     code, out, err = await cli(env, "results", "compare", again, "--baseline", baseline)
     assert code == 0, out + err
-    assert "0 worse, 0 removed, 0 added, 0 better, 2 unchanged" in out
+    assert "0 worse, 0 better, 2 unchanged; 0 removed, 0 added" in out
 
     # a step that fails and did not exist in the baseline is a regression, not an improvement
     code, out, err = await cli(env, "results", "compare", grown, "--baseline", baseline, "--json")
     assert code == 1, out + err
     assert '"worse"' in out and "lines_again" in out
     code, out, err = await cli(env, "results", "compare", grown, "--baseline", baseline)
-    assert code == 1 and "1 worse, 0 removed, 1 added" in out, out + err
+    assert code == 1 and "1 worse, 0 better, 2 unchanged; 0 removed, 1 added" in out, out + err
 
     # a step missing from the run is reported as removed; it fails the gate only with --strict
     code, out, err = await cli(env, "results", "compare", shrunk, "--baseline", baseline)
-    assert code == 0 and "0 worse, 1 removed" in out and "orders_count" in out, out + err
+    assert code == 0 and "0 worse, 0 better, 1 unchanged; 1 removed, 0 added" in out and "orders_count" in out, out + err
     code, out, err = await cli(env, "results", "compare", shrunk, "--baseline", baseline, "--strict")
     assert code == 1, out + err
 

@@ -44,8 +44,9 @@ def results_compare(run_id: str = typer.Argument(..., help="the run to judge"),
                           f"{escape(str(found.get('baseline_pipeline')))}[/]")
         rows = [{**item, "change": change} for change in ("worse", "removed", "added", "better")
                 for item in found.get(change) or []]
-        console.print(f"{len(worse)} worse, {len(removed)} removed, {len(found.get('added') or [])} added, "
-                      f"{len(found.get('better') or [])} better, {len(found.get('same') or [])} unchanged")
+        console.print(f"{len(worse)} worse, {len(found.get('better') or [])} better, "
+                      f"{len(found.get('same') or [])} unchanged; {len(removed)} removed, "
+                      f"{len(found.get('added') or [])} added")
         if rows:
             _table(rows, ["change", "step", "baseline", "current"])
     if worse or (strict and removed):
