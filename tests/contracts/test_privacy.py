@@ -13,6 +13,7 @@ from ombudsman.contracts.privacy import (
     pipeline_secrets,
     redact_pipeline_yaml,
     redact_url,
+    scrub_secrets,
 )
 
 
@@ -126,3 +127,19 @@ def test_mask_result_bounds_and_masks_every_sample_shape() -> None:
 def test_mask_result_keeps_columns_opted_out() -> None:
     sample = [{"kind": "changed", "key": {"id": "1"}, "columns": {"email": {"source": "a", "target": "b"}}}]
     assert mask_result({"sample": sample}, keep=["EMAIL"])["sample"] == sample
+
+
+@pytest.mark.parametrize(("text", "url", "scrubbed"), [
+    ("OperationalError: cannot reach postgresql://bob:p@db/dw", "postgresql://bob:p@db/dw",
+     "OperationalError: cannot reach postgresql://bob:***@db/dw"),
+    ("(psycopg.OperationalError) password=p host=db", "postgresql://bob:p@db/dw",
+     "(psycopg.OperationalError) password=*** host=db"),
+    ("DRIVER={ODBC};UID=bob;PWD={p};SERVER=s", "mssql://bob:p@s/db", "DRIVER={ODBC};UID=bob;PWD=***;SERVER=s"),
+    ("login with 'hunter2' failed", "snowflake://u:hunter2@acct/db", "login with '***' failed"),
+    ("bad token: abc123 for https://h/x?token=abc123", "https://h/x?token=abc123",
+     "bad token: *** for https://h/x?token=***"),
+    ("password: ${DB_PASSWORD} is a reference", None, "password: ${DB_PASSWORD} is a reference"),
+    ("Operational error in apple pie", "postgresql://bob:p@db/dw", "Operational error in apple pie"),
+])
+def test_scrub_secrets_masks_only_values(text: str, url: str | None, scrubbed: str) -> None:
+    assert scrub_secrets(text, url) == scrubbed

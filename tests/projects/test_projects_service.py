@@ -170,3 +170,15 @@ async def test_nul_characters_are_refused_naming_the_field(bus) -> None:
     assert "name" in bad.value.message and "NUL" in bad.value.message
     with pytest.raises(NotFound):
         await qry(bus, "get", {"id": "sales"})
+
+
+async def test_connection_error_masks_a_short_password_only_where_it_stands_as_a_value(bus) -> None:
+    """A one-letter password is masked in the URL, never inside the words of the driver's message."""
+    await cmd(bus, "create", {"id": "sales", "name": "Sales"})
+    await cmd(bus, "add_connection", {"project_id": "sales", "name": "gone", "role": "target",
+                                      "url": "postgresql://postgres:e@127.0.0.1:1/postgres"})
+    bad = await asyncio.wait_for(cmd(bus, "test_connection", {"project_id": "sales", "name": "gone"}), 30)
+    assert bad["ok"] is False
+    words = [w for w in bad["error"].replace(":", " ").split() if "****" in w]
+    assert words == [], bad["error"]  # the message does not echo the URL: nothing to mask at all
+    assert "Connect call failed" in bad["error"] and "RefusedError" in bad["error"], bad["error"]

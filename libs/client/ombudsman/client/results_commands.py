@@ -1,6 +1,6 @@
 """`ombudsman discrepancies …`, `ombudsman schedule …` and `ombudsman results compare`: acting on results.
 
-    ombudsman results compare RUN_ID --baseline RUN_ID     # exit 1 when a step got worse
+    ombudsman results compare RUN_ID --baseline RUN_ID [--strict] [--force]   # exit 1 when a step got worse
     ombudsman discrepancies list sales [--run RUN_ID]
     ombudsman discrepancies accept sales DISCREPANCY_ID --note "3 test rows purged on purpose"
     ombudsman schedule add sales PIPELINE_ID --cron "0 2 * * *"
@@ -18,7 +18,6 @@ from ombudsman.client.commands import (
     _call,
     _client,
     _fmt,
-    _print,
     _table,
     console,
     results_app,
@@ -33,22 +32,36 @@ app.add_typer(schedule_app, name="schedule")
 
 
 @results_app.command("compare")
-def results_compare(run_id: str = typer.Argument(..., help="The run to judge"), baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run"),
-                    server: str | None = ServerOpt, as_json: bool = JsonOpt) -> None:
-    """What got better or worse against a baseline run; exit 1 when any step got worse."""
+def results_compare(run_id: str = typer.Argument(..., help="the run to judge"),
+                    baseline: str = typer.Option(..., "--baseline", "-b", help="the baseline run (the last good one)"),
+                    strict: bool = typer.Option(False, "--strict", help="also fail (exit 1) when a step of the "
+                                                "baseline is missing from the run"),
+                    force: bool = typer.Option(False, "--force", help="compare runs of different pipelines "
+                                               "(refused with exit 2 otherwise)"),
+                    server: str | None = ServerOpt, output: OutputFormat = FormatOpt, as_json: bool = JsonOpt) -> None:
+    """A CI gate: exit 1 when a step got worse (a newly failing step counts), or with --strict when a
+    step was removed; exit 2 for runs of different pipelines unless --force; else 0."""
     client = _client(server)
-    found = _call(client, lambda: client.compare_runs(run_id, baseline))
-    if as_json:
-        _print(found)
-    else:
+    found = _call(client, lambda: client.compare_runs(run_id, baseline, force=force))
+    worse, removed = found.get("worse") or [], found.get("removed") or []
+
+    def render() -> None:
         delta = found.get("score_delta")
         console.print(f"Score {found.get('baseline_score')} -> {found.get('score')}"
                       + (f" ({delta:+})" if isinstance(delta, int | float) else ""))
-        rows = [{**item, "change": change} for change in ("worse", "better") for item in found.get(change) or []]
-        _table(rows, ["change", "step", "baseline", "current"],
-               title=f"{len(found.get('worse') or [])} worse, {len(found.get('better') or [])} better, "
-                     f"{len(found.get('same') or [])} unchanged")
-    if found.get("worse"):
+        if not found.get("same_pipeline", True):
+            console.print(f"[yellow]Forced: pipeline {escape(str(found.get('pipeline')))} against "
+                          f"{escape(str(found.get('baseline_pipeline')))}[/]")
+        rows = [{**item, "change": change} for change in ("worse", "removed", "added", "better")
+                for item in found.get(change) or []]
+        console.print(f"{len(worse)} worse, {len(found.get('better') or [])} better, "
+                      f"{len(found.get('same') or [])} unchanged; {len(removed)} removed, "
+                      f"{len(found.get('added') or [])} added")
+        if rows:
+            _table(rows, ["change", "step", "baseline", "current"])
+
+    emit(found, _fmt(output, as_json), render)
+    if worse or (strict and removed):
         raise typer.Exit(1)
 
 
@@ -59,7 +72,7 @@ def discrepancies_list(project_id: str = ProjectArg, run: str | None = typer.Opt
     client = _client(server)
     found = _call(client, lambda: client.discrepancies(project_id, run))
     emit(found, _fmt(output, as_json), lambda: _table(
-        found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "message"],
+        found or [], ["discrepancy_id", "step", "type", "severity", "table_name", "status", "occurrences", "last_seen", "message"],
         title=f"{len(found or [])} discrepancies"))
 
 

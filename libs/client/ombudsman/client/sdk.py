@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel
 
+from ombudsman.client.frames import Differences, Records
 from ombudsman.contracts.replies import ErrorCode, OmbudsmanError
 
 API = "/api/v1"
@@ -383,8 +384,17 @@ class OmbudsmanClient:
     def run(self, run_id: str) -> dict[str, Any]:
         return self._json("GET", f"/runs/{_seg(run_id)}")
 
-    def steps(self, run_id: str) -> Any:
-        return self._json("GET", f"/runs/{_seg(run_id)}/steps")
+    def steps(self, run_id: str) -> Records:
+        """A run's steps (a list; `.to_dataframe()` gives one row per step, `result.*` columns)."""
+        return Records(self._json("GET", f"/runs/{_seg(run_id)}/steps"), flatten=("result",),
+                       dates=("started_at", "finished_at"))
+
+    def differences(self, run_id: str, step: str, page_size: int = 1000) -> Differences:
+        """Every difference a step's row diff found, fetched a page at a time as you iterate
+        (`.to_dataframe()` gathers them: one row per differing column)."""
+        path = f"/runs/{_seg(run_id)}/steps/{_seg(step)}/differences"
+        return Differences(lambda offset, limit: self._json("GET", path, params={"offset": offset, "limit": limit}),
+                           page_size)
 
     def cancel_run(self, run_id: str) -> Any:
         return self._json("POST", f"/runs/{_seg(run_id)}/cancel")
@@ -395,8 +405,10 @@ class OmbudsmanClient:
         filename = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else f"{run_id}.{format}"
         return ExportFile(filename=filename, content_type=response.headers.get("content-type", ""), content=response.content)
 
-    def trends(self, project_id: str, days: int = 30) -> Any:
-        return self._json("GET", f"/projects/{_seg(project_id)}/trends", params={"days": days})
+    def trends(self, project_id: str, days: int = 30) -> Records:
+        """Runs per day of a project (a list; `.to_dataframe()` gives one row per day)."""
+        return Records(self._json("GET", f"/projects/{_seg(project_id)}/trends", params={"days": days}),
+                       dates=("day",))
 
     def discrepancies(self, project_id: str, run_id: str | None = None) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/discrepancies", params={"run_id": run_id})
@@ -410,9 +422,13 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/discrepancies/{_seg(discrepancy_id)}/resolve",
                           json_body={"note": note})
 
-    def compare_runs(self, run_id: str, baseline_run_id: str) -> dict[str, Any]:
-        """What got better or worse in `run_id` against `baseline_run_id`."""
-        return self._json("GET", f"/runs/{_seg(run_id)}/compare", params={"baseline": baseline_run_id})
+    def compare_runs(self, run_id: str, baseline_run_id: str, force: bool = False) -> dict[str, Any]:
+        """What got better or worse in `run_id` against `baseline_run_id` (better, worse, same, added,
+        removed). Runs of different pipelines are refused (422) unless `force`."""
+        params: dict[str, Any] = {"baseline": baseline_run_id}
+        if force:
+            params["force"] = "true"
+        return self._json("GET", f"/runs/{_seg(run_id)}/compare", params=params)
 
     def schedules(self, project_id: str) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/schedules")

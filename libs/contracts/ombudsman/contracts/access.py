@@ -51,6 +51,7 @@ SERVICE_ONLY: dict[str, tuple[str, ...]] = {
     query_subject("executor", "step_task"): ("worker",),
     command_subject("executor", "record_step_started"): ("worker",),
     command_subject("executor", "record_step_result"): ("worker",),
+    command_subject("executor", "record_differences"): ("worker",),
 }
 
 # Requests a service may also send on its own behalf, without a user token (scheduled runs, workers).

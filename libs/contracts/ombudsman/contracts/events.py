@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ombudsman.contracts.registry import Event, event
+from ombudsman.contracts.registry import Event, event, upcaster
 
 # --- projects service -----------------------------------------------------------------------
 
@@ -669,7 +669,15 @@ class ScheduleDeleted(Event):
 
 @event
 class DiscrepancyRecorded(Event):
+    """A finding seen for the first time. Its stream id comes from `finding` (one discrepancy per
+    finding, whatever the number of runs that see it); `fingerprint` is the digest of its figures
+    in this run (what an acceptance covers).
+
+    Version 2 added `finding` and `scope`; version-1 records (one discrepancy per run and failed
+    step) are upcast with a finding of their own (`legacy:<discrepancy_id>`)."""
+
     stream_type = "discrepancy"
+    schema_version = 2
     discrepancy_id: str
     run_id: str
     step: str
@@ -682,18 +690,54 @@ class DiscrepancyRecorded(Event):
     message: str = ""
     sample: list[dict[str, Any]] = Field(default_factory=list)
     fingerprint: str = ""
+    finding: str
+    scope: str = ""
+
+
+@upcaster("DiscrepancyRecorded", 1)
+def _discrepancy_recorded_v1(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "finding": f"legacy:{data['discrepancy_id']}", "scope": data.get("project_id") or ""}
+
+
+@event
+class DiscrepancyOccurred(Event):
+    """A known finding seen again by a later run (`fingerprint`: its figures in that run; when they
+    differ from the accepted ones the discrepancy is also reopened)."""
+
+    stream_type = "discrepancy"
+    discrepancy_id: str
+    run_id: str
+    step: str
+    message: str = ""
+    sample: list[dict[str, Any]] = Field(default_factory=list)
+    fingerprint: str = ""
+
+
+@event
+class DiscrepancyReopened(Event):
+    """An accepted finding whose figures changed, or a resolved one found again, is open again."""
+
+    stream_type = "discrepancy"
+    discrepancy_id: str
+    run_id: str
+    reason: Literal["changed", "recurred"]
 
 
 @event
 class DiscrepancyResolved(Event):
+    """Resolved by a person (`run_id` None), or by a run in which the step that found it no longer
+    finds it (`run_id` that run)."""
+
     stream_type = "discrepancy"
     discrepancy_id: str
     note: str = ""
+    run_id: str | None = None
 
 
 @event
 class DiscrepancyAccepted(Event):
-    """Accepted as a known difference: later runs finding the same difference do not fail on it."""
+    """Accepted as a known difference: later runs finding the same figures (`fingerprint`) do not
+    fail on it; when the figures change it is reopened."""
 
     stream_type = "discrepancy"
     discrepancy_id: str

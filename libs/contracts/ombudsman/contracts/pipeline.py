@@ -69,12 +69,32 @@ _STEP_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_STEP_ERROR = re.compile(r"^(steps\[\d+\])(?: '[^']*')?: ([A-Za-z0-9_.\[\]-]+): (.*)$", re.S)
+_FIELD_ERROR = re.compile(r"^([A-Za-z0-9_.\[\]-]+): (.*)$", re.S)
+
+
+def error_field(error: str) -> dict[str, str]:
+    """A pipeline error line as a `{field, message}` item: `steps[2] 'c': parameters.key: field required`
+    -> `{field: steps[2].parameters.key, message: "step 'c': field required"}`."""
+    step = _STEP_ERROR.match(error)
+    if step:
+        named = error[len(step.group(1)):].split(":", 1)[0].strip()
+        return {"field": f"{step.group(1)}.{step.group(2)}",
+                "message": f"step {named}: {step.group(3)}" if named else step.group(3)}
+    plain = _FIELD_ERROR.match(error)
+    if plain:
+        return {"field": plain.group(1), "message": plain.group(2)}
+    return {"field": "yaml", "message": error}
+
+
 class PipelineError(Invalid):
-    """A pipeline that cannot be loaded or run; `errors` lists every problem, each naming its place."""
+    """A pipeline that cannot be loaded or run; `errors` lists every problem, each naming its place
+    (also as `fields`: `{field, message}` items, the error shape of every 422)."""
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__("invalid pipeline: " + "; ".join(errors), {"errors": errors})
+        super().__init__("invalid pipeline: " + "; ".join(errors),
+                         {"errors": errors, "fields": [error_field(e) for e in errors]})
 
 
 class TableRef(BaseModel):

@@ -6,6 +6,8 @@ a pipeline or result samples into an event:
 
 - `redact_url` / `redact_text` / `redact_pipeline_yaml`: passwords and secret query parameters
   replaced by `***`; `${VAR}` references are kept (they name a secret, they are not one).
+- `scrub_secrets`: an error message without the secrets of a URL, masked only where they stand as
+  values (URL userinfo, `password=`, a quoted secret), never inside a word.
 - `inline_secrets` / `pipeline_secrets`: what a saved pipeline must not contain (the projects
   service refuses it, naming the field).
 - `is_personal_column` / `looks_personal` / `mask_result`: sample rows bounded and values of
@@ -130,6 +132,50 @@ def inline_secrets(url: str) -> list[str]:
 def redact_text(text: str, mask: str = REDACTED) -> str:
     """Every URL found in `text` (a pipeline's YAML, an error message) redacted with `redact_url`."""
     return _URL.sub(lambda m: redact_url(m.group(0), mask), text)
+
+
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(" + "|".join(sorted(SECRET_PARAMS, key=len, reverse=True)) + r")(\s*[=:]\s*)"
+    r"(\{(?:[^}]|\}\})*\}|\"[^\"]*\"|'[^']*'|[^\s;,&'\"]+)"
+)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values written in a URL: its password and its secret query parameters (decoded)."""
+    parts = _split(url)
+    if parts is None:
+        return []
+    _, userinfo, _, query = parts
+    found = []
+    _user, colon, password = userinfo.partition(":")
+    if colon and password and not _is_reference(unquote(password)):
+        found += [password, unquote(password)]
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key).lower() in SECRET_PARAMS and value and not _is_reference(unquote_plus(value)):
+            found += [value, unquote_plus(value)]
+    return list(dict.fromkeys(found))
+
+
+def scrub_secrets(text: str, url: str | None = None, mask: str = REDACTED) -> str:
+    """`text` (a driver's error message) without secrets, replaced only where they stand as values:
+    the URL itself and every URL's userinfo and secret parameters (`redact_url`), `password=…`,
+    `pwd: …` and the like, and a secret of `url` standing quoted as a whole (`'s3cret'`). Never
+    inside a word: a one-letter password leaves "OperationalError" as it is."""
+    if url:
+        text = text.replace(url, redact_url(url, mask))
+    text = redact_text(text, mask)
+
+    def assignment(m: re.Match[str]) -> str:
+        raw = m.group(3)
+        value = raw[1:-1] if raw[:1] in "{\"'" and not raw.startswith("${") else raw
+        return m.group(0) if not value or _is_reference(value) else f"{m.group(1)}{m.group(2)}{mask}"
+
+    text = _SECRET_ASSIGNMENT.sub(assignment, text)
+    for secret in url_secrets(url) if url else []:
+        for quote_char in ("'", '"'):
+            text = text.replace(f"{quote_char}{secret}{quote_char}", f"{quote_char}{mask}{quote_char}")
+    return text
 
 
 def redact_pipeline_yaml(yaml_text: str) -> str:

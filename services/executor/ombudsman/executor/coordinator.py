@@ -27,6 +27,7 @@ from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanEr
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.executor import domain, private
+from ombudsman.executor.discrepancies import StepFindings
 from ombudsman.executor.projections import SCHEMA
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
 
@@ -82,6 +83,7 @@ class Coordinator:
         self.active_runs: set[str] = set()
         self.blocked_runs: set[str] = set()  # runs with a ready step waiting for a connection slot
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.findings = StepFindings(self._events, self._fetch)
 
     # --- mechanics ------------------------------------------------------------------------
 
@@ -272,8 +274,8 @@ class Coordinator:
         return await self._retrying(run_id, go)
 
     async def record_step_result(self, run_id: str, step: str, reported: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """Commit a step's result once (a redelivered step's second result is dropped), with a
-        discrepancy record per failed check; then release what depended on it."""
+        """Commit a step's result once (a redelivered step's second result is dropped), with what it
+        does to the discrepancies of its findings (discrepancies.py); then release what depended on it."""
 
         async def go() -> tuple[bool, domain.RunState]:
             state = await self.existing_run(run_id)
@@ -287,27 +289,24 @@ class Coordinator:
             spec_step = spec.step(step)
             table = str(spec_step.source_table) if spec_step.source_table else None
             scope = state.project_id or f"pipeline:{state.pipeline_name}"
-            appends: list[Append] = []
             unmasked = spec.unmasked_columns(spec_step)
+            finding = None
             if status == "failed":
-                fp = domain.fingerprint(scope, step, spec_step.validator, table, result)
-                accepted = await self._accepted(fp)
-                if accepted is not None:
-                    status = "warning"
-                    note = f"accepted known difference ({accepted['note'] or 'no note'}, by {accepted['accepted_by']})"
-                    result = {**result, "status": status, "message": f"{result.get('message', '')} — {note}",
-                              "details": {**(result.get("details") or {}), "accepted_difference": fp}}
-                else:
-                    discrepancy_id = new_id()
-                    recorded = ev.DiscrepancyRecorded(
-                        discrepancy_id=discrepancy_id, run_id=run_id, step=step, project_id=state.project_id,
-                        pipeline=state.pipeline_name, type=domain.discrepancy_type(spec_step.validator, result),
-                        severity=result.get("severity") or spec.severity(spec_step), table=table,
-                        columns=list(result.get("affected_columns") or []),
-                        message=str(self.masked({"message": result.get("message", "")}, unmasked)["message"]),
-                        sample=list(self.masked(result, unmasked).get("sample") or [])[:20], fingerprint=fp,
-                    )
-                    appends.append((discrepancy_id, 0, [recorded]))
+                kind = domain.discrepancy_type(spec_step.validator, result)
+                columns = list(result.get("affected_columns") or [])
+                identity = domain.finding_identity(scope, table, spec_step.validator, kind, columns)
+                finding = ev.DiscrepancyRecorded(
+                    discrepancy_id=domain.discrepancy_id_of(identity), run_id=run_id, step=step,
+                    project_id=state.project_id, pipeline=state.pipeline_name, type=kind,
+                    severity=result.get("severity") or spec.severity(spec_step), table=table, columns=columns,
+                    message=str(self.masked({"message": result.get("message", "")}, unmasked)["message"]),
+                    sample=list(self.masked(result, unmasked).get("sample") or [])[:20],
+                    fingerprint=domain.fingerprint(scope, step, spec_step.validator, table, result),
+                    finding=identity, scope=scope,
+                )
+            outcome = await self.findings.decide(run_id=run_id, step=step, scope=scope, pipeline=state.pipeline_name,
+                                                 status=status, result=result, finding=finding)
+            status, result, appends = outcome.status, outcome.result, outcome.appends
             full = {**result, "status": status}
             decided = domain.record_step_result(state, step, status, self.masked(full, unmasked))
             appends.insert(0, (run_id, state.version, decided))
@@ -325,10 +324,6 @@ class Coordinator:
         if recorded:
             await self.advance_waiting()
         return {"recorded": recorded}
-
-    async def _accepted(self, fp: str) -> dict[str, Any] | None:
-        rows = await self._fetch(f"SELECT * FROM {SCHEMA}.accepted_differences WHERE fingerprint=:fp", {"fp": fp})
-        return dict(rows[0]._mapping) if rows else None
 
     async def cancel_run(self, run_id: str, reason: str, meta: Metadata) -> dict[str, Any]:
         async def go() -> domain.RunState:

@@ -462,8 +462,8 @@ def next_instant(state: ScheduleState, now: datetime) -> datetime | None:
 
 
 def fingerprint(scope: str, step: str, validator: str, table: str | None, result: dict[str, Any]) -> str:
-    """Identity of a difference: the same check on the same table finding the same figures and
-    columns. Accepting it makes later runs that find exactly this difference not fail."""
+    """Digest of a finding's figures: the same check on the same table finding the same figures and
+    columns. An acceptance covers these figures; when they change the discrepancy reopens."""
     body = json.dumps(
         [scope, step, validator, table, sorted(result.get("affected_columns") or []),
          result.get("source") or {}, result.get("target") or {}],
@@ -476,12 +476,29 @@ def discrepancy_type(validator: str, result: dict[str, Any]) -> str:
     return str((result.get("details") or {}).get("discrepancy_type") or validator)
 
 
+def finding_identity(scope: str, table: str | None, validator: str, kind: str, columns: list[str]) -> str:
+    """Identity of a finding across runs: where (scope, table), what checked it (validator), what
+    kind of difference, and on which columns (or key). Not its figures: the same finding with other
+    figures is the same discrepancy, changed."""
+    body = json.dumps([scope, table, validator, kind, sorted(columns)])
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def discrepancy_id_of(finding: str) -> str:
+    """The discrepancy stream of a finding: derived from it, so two runs seeing the same finding at
+    the same time meet on one stream (the event store's version guard orders them)."""
+    return f"dsc_{finding}"
+
+
 @dataclass
 class DiscrepancyState:
     discrepancy_id: str
     version: int = 0
     status: Literal["new", "open", "resolved", "accepted"] = "new"
-    fingerprint: str = ""
+    fingerprint: str = ""  # figures of the latest occurrence
+    accepted_fingerprint: str = ""  # figures the acceptance covers
+    occurrences: int = 0
+    last_run_id: str = ""
 
 
 def fold_discrepancy(discrepancy_id: str, envelopes: list[EventEnvelope]) -> DiscrepancyState:
@@ -490,11 +507,17 @@ def fold_discrepancy(discrepancy_id: str, envelopes: list[EventEnvelope]) -> Dis
         state.version = env.version
         data = decode(env)
         if isinstance(data, ev.DiscrepancyRecorded):
-            state.status, state.fingerprint = "open", data.fingerprint
+            state.status, state.fingerprint, state.occurrences = "open", data.fingerprint, 1
+            state.last_run_id = data.run_id
+        elif isinstance(data, ev.DiscrepancyOccurred):
+            state.fingerprint, state.last_run_id = data.fingerprint, data.run_id
+            state.occurrences += 1
+        elif isinstance(data, ev.DiscrepancyReopened):
+            state.status, state.accepted_fingerprint = "open", ""
         elif isinstance(data, ev.DiscrepancyResolved):
-            state.status = "resolved"
+            state.status, state.accepted_fingerprint = "resolved", ""
         elif isinstance(data, ev.DiscrepancyAccepted):
-            state.status = "accepted"
+            state.status, state.accepted_fingerprint = "accepted", data.fingerprint
     return state
 
 
@@ -506,3 +529,34 @@ def decide_discrepancy(state: DiscrepancyState, action: Literal["resolve", "acce
     if action == "resolve":
         return ev.DiscrepancyResolved(discrepancy_id=state.discrepancy_id, note=note)
     return ev.DiscrepancyAccepted(discrepancy_id=state.discrepancy_id, fingerprint=state.fingerprint, note=note)
+
+
+def observe_finding(state: DiscrepancyState, recorded: ev.DiscrepancyRecorded) -> tuple[list[Event], bool]:
+    """A run found `recorded` (whose discrepancy is `state`): the events, and whether the finding is
+    covered by an acceptance (the step then counts as a warning, not a failure).
+
+    First time: recorded. Seen again: one more occurrence; an accepted one stays accepted while its
+    figures are unchanged and reopens when they change; a resolved one reopens (it is back)."""
+    if state.status == "new":
+        return [recorded], False
+    seen = ev.DiscrepancyOccurred(discrepancy_id=state.discrepancy_id, run_id=recorded.run_id, step=recorded.step,
+                                  message=recorded.message, sample=recorded.sample,
+                                  fingerprint=recorded.fingerprint)
+    if state.status == "accepted":
+        if recorded.fingerprint == state.accepted_fingerprint:
+            return [seen], True
+        return [seen, ev.DiscrepancyReopened(discrepancy_id=state.discrepancy_id, run_id=recorded.run_id,
+                                             reason="changed")], False
+    if state.status == "resolved":
+        return [seen, ev.DiscrepancyReopened(discrepancy_id=state.discrepancy_id, run_id=recorded.run_id,
+                                             reason="recurred")], False
+    return [seen], False
+
+
+def resolve_absent(state: DiscrepancyState, run_id: str, step: str) -> list[Event]:
+    """A run in which the step that found this discrepancy no longer finds it resolves it (open or
+    accepted alike: the difference is gone). Nothing for one already resolved."""
+    if state.status not in ("open", "accepted"):
+        return []
+    return [ev.DiscrepancyResolved(discrepancy_id=state.discrepancy_id, run_id=run_id,
+                                   note=f"no longer found by step {step} of run {run_id}")]

@@ -16,7 +16,7 @@ from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import domain, exports, private
+from ombudsman.executor import comparison, differences, domain, exports, private, reports
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.projections import SCHEMA
 
@@ -51,6 +51,16 @@ class StepResultIn(StepRef):
     result: dict[str, Any]
 
 
+class DifferencesIn(StepRef):
+    offset: int = Field(ge=0, le=differences.MAX_LINES)
+    lines: list[dict[str, Any]] = Field(max_length=differences.PAGE_LINES * 4)
+
+
+class DifferencesQuery(StepRef):
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
 class BatchRef(Payload):
     batch_id: str = Field(min_length=1)
 
@@ -82,6 +92,7 @@ class Paging(Payload):
 
 class ExportQuery(RunRef):
     format: Literal["json", "csv", "xlsx", "pdf", "junit", "html"]
+    sample_rows: int = Field(default=1000, ge=1, le=100_000)  # rows per failing step in the reports
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -126,6 +137,7 @@ class Handlers:
         return {
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
+            "record_differences": self.record_differences,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
             "schedule": self.schedule, "delete_schedule": self.delete_schedule,
@@ -138,7 +150,7 @@ class Handlers:
             "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
             "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
             "step": self.step, "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
-            "discrepancies": self.discrepancies, "schedules": self.schedules,
+            "discrepancies": self.discrepancies, "schedules": self.schedules, "differences": self.differences,
         }
 
     # --- commands -------------------------------------------------------------------------
@@ -163,6 +175,16 @@ class Handlers:
         if body.result.get("status") not in ("passed", "failed", "warning", "error", "skipped"):
             raise Invalid("result.status: one of passed, failed, warning, error, skipped", {"field": "result.status"})
         return await self.c.record_step_result(body.run_id, body.step, body.result, meta)
+
+    async def record_differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A page of a step's full list of differences, from the worker that ran it (private store)."""
+        body = DifferencesIn.model_validate(payload)
+        state = await self.c.existing_run(body.run_id)
+        if body.step not in state.steps:
+            raise Invalid(f"step: run {body.run_id} has no step {body.step!r}", {"field": "step"})
+        async with self.c.ctx.engine.begin() as conn:
+            await private.keep_differences(conn, body.run_id, body.step, body.offset, body.lines)
+        return {"recorded": len(body.lines)}
 
     async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return {"batch_id": await self.c.create_batch(payload, meta)}
@@ -277,6 +299,17 @@ class Handlers:
             raise NotFound(f"run {body.run_id} has no step {body.step!r}", {"run_id": body.run_id, "step": body.step})
         return found[0]
 
+    async def differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A page of every difference a step found (one line per differing column: kind, key,
+        column, source_value, target_value, counts), while the private store keeps them."""
+        q = DifferencesQuery.model_validate(payload)
+        await self._run_row(q.run_id)
+        if await self._one(f"SELECT 1 FROM {SCHEMA}.steps WHERE run_id=:r AND step=:s", r=q.run_id, s=q.step) is None:
+            raise NotFound(f"run {q.run_id} has no step {q.step!r}", {"run_id": q.run_id, "step": q.step})
+        async with self.c.ctx.engine.connect() as conn:
+            items, total = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit)
+        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
+
     async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
         if not pipeline_id and not payload.get("pipeline_name"):
@@ -319,33 +352,63 @@ class Handlers:
         return [{"table": t, "steps": len(s), "score": quality_score(s)} for t, s in sorted(by_table.items())]
 
     async def compare(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """A run against a baseline run: steps that got better, worse, or stayed the same."""
+        """A run against a baseline run as a CI gate (comparison.py): better, worse (new failing steps
+        included), same, added, removed; runs of different pipelines refused unless `force`."""
         run_id = RunRef.model_validate(payload).run_id
         baseline_id = payload.get("baseline_run_id")
         if not baseline_id:
             raise Invalid("baseline_run_id: required", {"field": "baseline_run_id"})
         run, base = await self._run_row(run_id), await self._run_row(str(baseline_id))
-        rank = {"passed": 3, "warning": 2, "skipped": 1, "failed": 0, "error": 0, None: -1}
+        same_pipeline = comparison.check_same_pipeline(run, base, bool(payload.get("force")))
         step_statuses = f"SELECT step, status FROM {SCHEMA}.steps WHERE run_id=:r"
         now = {r.step: r.status for r in await self._all(step_statuses, r=run_id)}
         then = {r.step: r.status for r in await self._all(step_statuses, r=str(baseline_id))}
-        better: list[dict[str, Any]] = []
-        worse: list[dict[str, Any]] = []
-        same: list[dict[str, Any]] = []
-        for step in sorted(set(now) | set(then)):
-            a, b = then.get(step), now.get(step)
-            item = {"step": step, "baseline": a, "current": b}
-            (better if rank[b] > rank[a] else worse if rank[b] < rank[a] else same).append(item)
         delta = None if run["score"] is None or base["score"] is None else round(run["score"] - base["score"], 2)
-        return {"run_id": run_id, "baseline_run_id": baseline_id, "score": run["score"],
-                "baseline_score": base["score"], "score_delta": delta, "better": better, "worse": worse, "same": same}
+        return {"run_id": run_id, "baseline_run_id": baseline_id, "pipeline": run.get("pipeline_name"),
+                "baseline_pipeline": base.get("pipeline_name"), "same_pipeline": same_pipeline,
+                "score": run["score"], "baseline_score": base["score"], "score_delta": delta,
+                **comparison.compare_steps(now, then)}
 
     async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         q = ExportQuery.model_validate(payload)
         run = await self._full_run(q.run_id, meta)
-        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format)
+        context = await self._report_context(run, q.sample_rows) if q.format in ("pdf", "xlsx", "html") else None
+        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format, context)
         return await file_reply(self.c.ctx.js, content, content_type=content_type,
                                 filename=f"run-{q.run_id}.{extension}", replicas=self.c.settings.events_replicas)
+
+    async def _report_context(self, run: dict[str, Any], sample_rows: int) -> reports.ReportContext:
+        """What a report says beyond the run: its sides, who queued it, the pipeline's recent scores,
+        the failing steps' differences (up to `sample_rows` each)."""
+        from ombudsman.contracts.privacy import redact_url
+
+        state = await self.c.load_run(run["run_id"])
+        spec, source, target = state.spec, "", ""
+        if spec.steps:
+            def side(name: str) -> str:
+                url = spec.connections[name].url if name in spec.connections else ""
+                return f"{name} ({redact_url(url)})" if url and url != name else name
+
+            source, target = side(spec.source_connection(spec.steps[0])), side(spec.target_connection(spec.steps[0]))
+        queued = await self._one(f"SELECT metadata FROM {SCHEMA}.events WHERE stream_id=:r AND version=1", r=run["run_id"])
+        metadata = (json.loads(queued.metadata) if isinstance(queued.metadata, str) else queued.metadata) if queued else {}
+        actor = (metadata or {}).get("actor") or {}
+        same = "pipeline_id=:pl" if run.get("pipeline_id") else "pipeline_name=:n AND pipeline_id IS NULL"
+        trend = [_row(r) for r in reversed(await self._all(
+            f"SELECT run_id, queued_at, score, status FROM {SCHEMA}.runs WHERE {same}"
+            " AND project_id IS NOT DISTINCT FROM :p AND queued_at <= :at ORDER BY queued_at DESC LIMIT 30",
+            pl=run.get("pipeline_id"), n=run.get("pipeline_name"), p=run.get("project_id"),
+            at=datetime.fromisoformat(run["queued_at"])))]
+        context = reports.ReportContext(project=run.get("project_id"), source=source, target=target,
+                                        requested_by=str(actor.get("name") or actor.get("id") or ""), trend=trend,
+                                        sample_rows=sample_rows)
+        async with self.c.ctx.engine.connect() as conn:
+            for step in run["steps"]:
+                if step.get("status") in reports.FAILING:
+                    lines, total = await private.differences_page(conn, run["run_id"], step["step"], 0, sample_rows)
+                    if lines:
+                        context.differences[step["step"]], context.differences_total[step["step"]] = lines, total
+        return context
 
     async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         batch_id = BatchRef.model_validate(payload).batch_id
@@ -370,10 +433,12 @@ class Handlers:
 
     async def discrepancies(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         rows = await self._all(
-            f"SELECT * FROM {SCHEMA}.discrepancies WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
-            " AND (CAST(:r AS text) IS NULL OR run_id=:r) AND (CAST(:s AS text) IS NULL OR status=:s)"
-            " AND (CAST(:d AS text) IS NULL OR discrepancy_id=:d)"
-            " ORDER BY recorded_at DESC LIMIT 1000",
+            f"SELECT d.*, d.recorded_at AS first_seen_at, coalesce(d.last_seen_at, d.recorded_at) AS last_seen"
+            f" FROM {SCHEMA}.discrepancies d WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
+            f" AND (CAST(:r AS text) IS NULL OR d.run_id=:r OR EXISTS (SELECT 1 FROM {SCHEMA}.discrepancy_occurrences o"
+            "  WHERE o.discrepancy_id=d.discrepancy_id AND o.run_id=:r))"
+            " AND (CAST(:s AS text) IS NULL OR status=:s) AND (CAST(:d AS text) IS NULL OR d.discrepancy_id=:d)"
+            " ORDER BY last_seen DESC, d.discrepancy_id LIMIT 1000",
             p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"),
             d=payload.get("discrepancy_id"))
         return [_row(r) for r in rows]

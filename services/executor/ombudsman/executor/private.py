@@ -7,8 +7,10 @@
 - `step_samples`: each step's full result (unmasked sample rows, up to the engine's sample limit).
   `StepCompleted` carries a bounded, masked copy; the run/step read queries show this one while it
   is kept.
+- `step_differences`: every difference a row diff found (one line per differing column), however
+  many, sent by the worker page by page (`differences.py`); read in pages by the `differences` query.
 
-Both are removed after `executor_private_retention_days` (settings) by the clock; they are not read
+All are removed after `executor_private_retention_days` (settings) by the clock; they are not read
 models (a replay does not rebuild them; after retention the masked event content is what remains).
 """
 
@@ -30,6 +32,13 @@ TABLES = (
         run_id text NOT NULL, step text NOT NULL, result jsonb NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, step))""",
     f"CREATE INDEX IF NOT EXISTS step_samples_recorded ON {SCHEMA}.step_samples (recorded_at)",
+)
+# every difference a row diff found (one line per differing column), shipped by the worker in pages
+DIFFERENCE_TABLES = (
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.step_differences (
+        run_id text NOT NULL, step text NOT NULL, position integer NOT NULL, line jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, step, position))""",
+    f"CREATE INDEX IF NOT EXISTS step_differences_recorded ON {SCHEMA}.step_differences (recorded_at)",
 )
 
 
@@ -69,10 +78,34 @@ async def full_results(conn: AsyncConnection, run_id: str) -> dict[str, dict[str
     return {r.step: (json.loads(r.result) if isinstance(r.result, str) else r.result) for r in rows}
 
 
+async def keep_differences(conn: AsyncConnection, run_id: str, step: str, offset: int,
+                           lines: list[dict[str, Any]]) -> None:
+    """Keep a page of a step's differences at positions offset.. (a page sent twice changes nothing)."""
+    if lines:
+        await conn.execute(text(
+            f"INSERT INTO {SCHEMA}.step_differences (run_id, step, position, line) "
+            "VALUES (:r, :s, :p, CAST(:l AS jsonb)) ON CONFLICT DO NOTHING"),
+            [{"r": run_id, "s": step, "p": offset + i, "l": json.dumps(line, default=str)}
+             for i, line in enumerate(lines)])
+
+
+async def differences_page(conn: AsyncConnection, run_id: str, step: str, offset: int,
+                           limit: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of a step's kept differences in the order found, and how many there are."""
+    total = (await conn.execute(text(
+        f"SELECT count(*) FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s"),
+        {"r": run_id, "s": step})).scalar_one()
+    rows = (await conn.execute(text(
+        f"SELECT line FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s ORDER BY position "
+        "OFFSET :o LIMIT :n"), {"r": run_id, "s": step, "o": offset, "n": limit})).all()
+    return [json.loads(r.line) if isinstance(r.line, str) else r.line for r in rows], int(total)
+
+
 async def purge(conn: AsyncConnection, before: datetime) -> int:
     """Remove what was kept before `before`; how many rows went."""
     removed = 0
-    for table, column in (("step_samples", "recorded_at"), ("pipeline_secrets", "created_at")):
+    for table, column in (("step_samples", "recorded_at"), ("step_differences", "recorded_at"),
+                          ("pipeline_secrets", "created_at")):
         result = await conn.execute(text(f"DELETE FROM {SCHEMA}.{table} WHERE {column} < :t"), {"t": before})
         removed += result.rowcount or 0
     return removed

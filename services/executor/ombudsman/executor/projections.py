@@ -2,7 +2,8 @@
 
 - `run_results`: `runs`, `steps` and `archive` (gzip step results of archived runs);
 - `batches`: batch progress;
-- `discrepancies`: discrepancy records and the `accepted_differences` they lead to;
+- `discrepancies`: one row per finding (occurrences in `discrepancy_occurrences`) and the
+  `accepted_differences` they lead to;
 - `schedules`: cron schedules and what they fired.
 
 Each is a libs/eventstore `Projection`, so `ombudsman replay executor [name]` drops and rebuilds it
@@ -195,10 +196,12 @@ class Batches(Projection):
 
 
 class Discrepancies(Projection):
-    """Discrepancy records with their decisions, and the accepted differences (by fingerprint)."""
+    """One row per finding with its occurrences (first/last seen, by which runs) and decisions, and
+    the accepted differences (by fingerprint of the accepted figures)."""
 
     name = "discrepancies"
-    event_types = frozenset({"DiscrepancyRecorded", "DiscrepancyResolved", "DiscrepancyAccepted"})
+    event_types = frozenset({"DiscrepancyRecorded", "DiscrepancyOccurred", "DiscrepancyReopened",
+                             "DiscrepancyResolved", "DiscrepancyAccepted"})
 
     async def setup(self, conn: AsyncConnection) -> None:
         await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.discrepancies (
@@ -208,37 +211,76 @@ class Discrepancies(Projection):
             sample jsonb NOT NULL DEFAULT '[]', fingerprint text NOT NULL, status text NOT NULL DEFAULT 'open',
             note text NOT NULL DEFAULT '', decided_by text, decided_at timestamptz,
             recorded_at timestamptz NOT NULL)""")
+        # identity across runs (tables made before it get the columns added)
+        for column in ("finding text", "scope text NOT NULL DEFAULT ''", "occurrences integer NOT NULL DEFAULT 1",
+                       "last_run_id text", "last_seen_at timestamptz", "resolved_by_run text"):
+            await _run(conn, f"ALTER TABLE {SCHEMA}.discrepancies ADD COLUMN IF NOT EXISTS {column}")
         await _run(conn, f"CREATE INDEX IF NOT EXISTS discrepancies_run ON {SCHEMA}.discrepancies (run_id)")
+        await _run(conn, f"CREATE INDEX IF NOT EXISTS discrepancies_step ON {SCHEMA}.discrepancies "
+                         "(scope, pipeline, step, status)")
+        await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.discrepancy_occurrences (
+            discrepancy_id text NOT NULL, run_id text NOT NULL, step text NOT NULL, fingerprint text NOT NULL,
+            seen_at timestamptz NOT NULL, PRIMARY KEY (discrepancy_id, run_id, step))""")
+        await _run(conn, f"CREATE INDEX IF NOT EXISTS discrepancy_occurrences_run ON "
+                         f"{SCHEMA}.discrepancy_occurrences (run_id)")
         await _run(conn, f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.accepted_differences (
             fingerprint text PRIMARY KEY, discrepancy_id text NOT NULL, note text NOT NULL DEFAULT '',
             accepted_by text, accepted_at timestamptz NOT NULL)""")
 
     async def reset(self, conn: AsyncConnection) -> None:
-        for table in ("accepted_differences", "discrepancies"):
+        for table in ("accepted_differences", "discrepancy_occurrences", "discrepancies"):
             await _run(conn, f"DELETE FROM {SCHEMA}.{table}")
+
+    async def _occurred(self, conn: AsyncConnection, discrepancy_id: str, run_id: str, step: str, fp: str,
+                        at: datetime) -> None:
+        await _run(conn, f"""INSERT INTO {SCHEMA}.discrepancy_occurrences (discrepancy_id, run_id, step, fingerprint,
+                seen_at) VALUES (:d, :r, :s, :fp, :at) ON CONFLICT DO NOTHING""",
+                   {"d": discrepancy_id, "r": run_id, "s": step, "fp": fp, "at": at})
 
     async def apply(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
         data = decode(envelope)
         at = envelope.occurred_at
         if isinstance(data, ev.DiscrepancyRecorded):
             await _run(conn, f"""INSERT INTO {SCHEMA}.discrepancies (discrepancy_id, run_id, step, project_id, pipeline,
-                    type, severity, table_name, columns, message, sample, fingerprint, recorded_at)
+                    type, severity, table_name, columns, message, sample, fingerprint, recorded_at, finding, scope,
+                    occurrences, last_run_id, last_seen_at)
                 VALUES (:d, :r, :s, :p, :pl, :ty, :sev, :t, CAST(:cols AS jsonb), :m, CAST(:sample AS jsonb),
-                        :fp, :at) ON CONFLICT DO NOTHING""",
+                        :fp, :at, :f, :sc, 1, :r, :at) ON CONFLICT DO NOTHING""",
                 {"d": data.discrepancy_id, "r": data.run_id, "s": data.step, "p": data.project_id,
                  "pl": data.pipeline, "ty": data.type, "sev": data.severity, "t": data.table,
                  "cols": _json(data.columns), "m": data.message, "sample": _json(data.sample),
-                 "fp": data.fingerprint, "at": at})
+                 "fp": data.fingerprint, "at": at, "f": data.finding, "sc": data.scope})
+            await self._occurred(conn, data.discrepancy_id, data.run_id, data.step, data.fingerprint, at)
+        elif isinstance(data, ev.DiscrepancyOccurred):
+            await _run(conn, f"""UPDATE {SCHEMA}.discrepancies SET occurrences=occurrences+1, last_run_id=:r,
+                    last_seen_at=:at, step=:s, message=:m, sample=CAST(:sample AS jsonb), fingerprint=:fp
+                WHERE discrepancy_id=:d""",
+                       {"d": data.discrepancy_id, "r": data.run_id, "s": data.step, "m": data.message,
+                        "sample": _json(data.sample), "fp": data.fingerprint, "at": at})
+            await self._occurred(conn, data.discrepancy_id, data.run_id, data.step, data.fingerprint, at)
+        elif isinstance(data, ev.DiscrepancyReopened):
+            why = "its figures changed" if data.reason == "changed" else "it was found again"
+            await _run(conn, f"""UPDATE {SCHEMA}.discrepancies SET status='open', resolved_by_run=NULL,
+                    note=:n, decided_by=:by, decided_at=:at WHERE discrepancy_id=:d""",
+                       {"d": data.discrepancy_id, "n": f"reopened by run {data.run_id}: {why}",
+                        "by": envelope.actor.name, "at": at})
+            await _run(conn, f"DELETE FROM {SCHEMA}.accepted_differences WHERE discrepancy_id=:d",
+                       {"d": data.discrepancy_id})
         elif isinstance(data, ev.DiscrepancyResolved | ev.DiscrepancyAccepted):
             status = "resolved" if isinstance(data, ev.DiscrepancyResolved) else "accepted"
-            await _run(conn, f"""UPDATE {SCHEMA}.discrepancies SET status=:st, note=:n, decided_by=:by, decided_at=:at
-                WHERE discrepancy_id=:d""",
-                       {"d": data.discrepancy_id, "st": status, "n": data.note, "by": envelope.actor.name, "at": at})
+            by_run = data.run_id if isinstance(data, ev.DiscrepancyResolved) else None
+            await _run(conn, f"""UPDATE {SCHEMA}.discrepancies SET status=:st, note=:n, decided_by=:by, decided_at=:at,
+                    resolved_by_run=:rr WHERE discrepancy_id=:d""",
+                       {"d": data.discrepancy_id, "st": status, "n": data.note, "by": envelope.actor.name, "at": at,
+                        "rr": by_run})
             if isinstance(data, ev.DiscrepancyAccepted):
                 await _run(conn, f"""INSERT INTO {SCHEMA}.accepted_differences (fingerprint, discrepancy_id, note,
                         accepted_by, accepted_at) VALUES (:fp, :d, :n, :by, :at) ON CONFLICT (fingerprint) DO NOTHING""",
                            {"fp": data.fingerprint, "d": data.discrepancy_id, "n": data.note,
                             "by": envelope.actor.name, "at": at})
+            else:
+                await _run(conn, f"DELETE FROM {SCHEMA}.accepted_differences WHERE discrepancy_id=:d",
+                           {"d": data.discrepancy_id})
 
 
 class Schedules(Projection):

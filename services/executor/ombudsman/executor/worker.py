@@ -14,9 +14,12 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -30,6 +33,7 @@ from ombudsman.contracts.results import StepResult
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
+from ombudsman.executor import differences
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.coordinator import work_consumer_config
 from ombudsman.executor.domain import parse_spec
@@ -127,6 +131,7 @@ class Worker:
         self.steps_done = 0
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
+        self.scratch = Path(tempfile.mkdtemp(prefix="omb-worker-"))  # differences files, removed once sent
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
@@ -150,6 +155,7 @@ class Worker:
             await stats_sub.unsubscribe()
             await self.connections.close()
             await nc.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def stats(self, project_id: str | None = None, connection: str | None = None) -> dict[str, Any]:
         """This worker's figures and its kept connections (what `omb.workers.stats` answers)."""
@@ -209,8 +215,7 @@ class Worker:
                 except Invalid as exc:  # refused by the sandbox: the step's result says why
                     result = StepResult(step=step, validator="", status="error", message=exc.message)
                 else:
-                    result = await run_one_step(spec, step, self.connections, task.get("project_id"),
-                                                memory_cap_mb=self.settings.worker_step_memory_mb)
+                    result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"))
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()
@@ -221,6 +226,26 @@ class Worker:
             await msg.nak(delay=1.0)
         finally:
             keepalive.cancel()
+
+    async def _run_and_ship(self, nc: Any, spec: PipelineSpec, run_id: str, step: str,
+                            project_id: str | None) -> StepResult:
+        """Run the step; send the full list of differences it wrote (differences.py) before its result."""
+        spec, path, own = differences.with_differences_file(spec, step, self.scratch)
+        try:
+            result = await run_one_step(spec, step, self.connections, project_id,
+                                        memory_cap_mb=self.settings.worker_step_memory_mb)
+            if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):
+                offset = 0
+                for lines in differences.read_pages(path):
+                    await request(nc, subjects.command_subject("executor", "record_differences"),
+                                  {"run_id": run_id, "step": step, "offset": offset, "lines": lines}, meta=self.meta)
+                    offset += len(lines)
+            if own and result.details.get("output"):
+                result = result.model_copy(update={"details": {k: v for k, v in result.details.items() if k != "output"}})
+            return result
+        finally:
+            if own and path is not None:
+                path.unlink(missing_ok=True)
 
     async def _keep_alive(self, msg: Msg) -> None:
         interval = max(0.2, self.settings.executor_ack_wait / 3)

@@ -19,6 +19,7 @@ from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.gateway import errors
 from ombudsman.gateway.auth import LoginRateLimiter, TokenService
 from ombudsman.gateway.bus import Bus
+from ombudsman.gateway.docs import router as docs_router
 from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.routes import audit, auth, health, keys, pipelines, projects, results, runs, workloads
@@ -40,9 +41,9 @@ SECURITY_HEADERS = [
 ]
 # The docs page loads Swagger UI from a CDN; every other reply is JSON or a file.
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-_DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-             b"frame-ancestors 'none'")
+# the docs' assets come from the gateway itself (docs.py): nothing from outside
+_DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+             b"img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'")
 
 
 class Hardening:
@@ -135,7 +136,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         "and send `Authorization: Bearer <access_token>`. Every error is `{error: {code, message, details}}`.",
         lifespan=lifespan,
         openapi_url=f"{API}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by docs.py, with assets from the package instead of a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -147,6 +148,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (auth, health, projects, keys, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
+    app.include_router(docs_router)  # /docs, /redoc and their assets
     app.include_router(ui_router)  # the web UI at / and /ui/...
     if settings.cors_origins:
         app.add_middleware(

@@ -14,7 +14,7 @@ from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Forbidden, Invalid, NotFound
 from ombudsman.contracts.state.project import ProjectState, fold
 from ombudsman.engine.connectors.sandbox import check_connection_url
-from ombudsman.engine.pipeline import check_pipeline_sql
+from ombudsman.engine.pipeline import validate_pipeline
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.projects import domain, secrets
@@ -178,17 +178,10 @@ async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
 
 
 def _scrub(message: str, url: str) -> str:
-    """Remove any secret of `url` from an error message."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    """An error message without any secret of `url`, masked only where it stands as a value."""
+    from ombudsman.contracts.privacy import scrub_secrets
 
-    from ombudsman.contracts.privacy import SECRET_PARAMS
-
-    parts = urlsplit(url)
-    secrets_in_url = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS]
-    for secret in secrets_in_url:
-        if secret:
-            message = message.replace(secret, domain.MASK).replace(unquote(secret), domain.MASK)
-    return domain.redact_text_masked(message.replace(url, domain.mask_url(url)))
+    return scrub_secrets(message, url, mask=domain.MASK)
 
 
 class SchemaMapping(BaseModel):
@@ -227,8 +220,9 @@ async def _save_pipelines(
     ctx: ServiceContext, project_id: str, cmds: list[domain.SavePipeline], meta: Metadata
 ) -> list[str]:
     for cmd in cmds:
-        # PipelineError (invalid) naming the step and field; user SQL must pass the engine's guard
-        check_pipeline_sql(load_pipeline(cmd.yaml))
+        # PipelineError (invalid, 422) naming each problem: unknown validators, missing or mistyped
+        # parameters, tables not named, user SQL the engine's guard refuses
+        validate_pipeline(load_pipeline(cmd.yaml))
     ids: list[str] = []
 
     def decide(state: ProjectState) -> list[Any]:

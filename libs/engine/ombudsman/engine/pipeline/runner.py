@@ -142,18 +142,10 @@ def _mask(url: str) -> str:
 
 
 def _scrub(text: str, url: str) -> str:
-    """`text` without the URL's secrets: the URL masked, and its password removed wherever it appears."""
-    text = text.replace(url, _mask(url))
-    from urllib.parse import unquote, urlsplit
+    """`text` without the URL's secrets, masked only where they stand as values (contracts.privacy)."""
+    from ombudsman.contracts.privacy import scrub_secrets
 
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    for secret in {password, unquote(password) if password else None}:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+    return scrub_secrets(text, url)
 
 
 async def _open(name: str, url_template: str, env: Mapping[str, str] | None, statement_timeout: float) -> Connector:

@@ -24,13 +24,17 @@ CRON_HELP = "five-field cron expression, UTC (e.g. `0 2 * * *`: every night at 0
 # --- comparison with a baseline ---------------------------------------------------------------
 
 
-@router.get("/runs/{run_id}/compare", summary="A run against a baseline run: what got better or worse")
+@router.get("/runs/{run_id}/compare",
+            summary="A run against a baseline run: better, worse (new failing steps too), same, added, removed")
 async def compare_runs(run_id: RID, user: CurrentUser, bus: BusDep,
                        baseline: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
-                                                      description="the baseline run's id")]) -> Any:
+                                                      description="the baseline run's id")],
+                       force: Annotated[bool, Query(description="compare runs of different pipelines "
+                                                                "(refused with 422 otherwise)")] = False) -> Any:
     await visible_run(bus, user, run_id)
     await visible_run(bus, user, baseline)
-    return await bus.query("executor", "compare", {"run_id": run_id, "baseline_run_id": baseline}, user.actor)
+    return await bus.query("executor", "compare", {"run_id": run_id, "baseline_run_id": baseline, "force": force},
+                           user.actor)
 
 
 # --- discrepancies ----------------------------------------------------------------------------

@@ -135,6 +135,16 @@ async def run_step(run_id: RID, step: Annotated[str, Path(min_length=1, max_leng
     return await bus.query("executor", "step", {"run_id": run_id, "step": step}, user.actor)
 
 
+@router.get("/runs/{run_id}/steps/{step}/differences",
+            summary="Every difference a step's row diff found, a page at a time (one line per differing column)")
+async def step_differences(run_id: RID, step: Annotated[str, Path(min_length=1, max_length=128)], user: CurrentUser,
+                           bus: BusDep, offset: Annotated[int, Query(ge=0)] = 0,
+                           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
+    await visible_run(bus, user, run_id)
+    return await bus.query("executor", "differences", {"run_id": run_id, "step": step, "offset": offset,
+                                                       "limit": limit}, user.actor)
+
+
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
     await visible_run(bus, user, run_id)
@@ -143,10 +153,14 @@ async def cancel_run(run_id: RID, user: Writer, bus: BusDep) -> Any:
 
 @router.get("/runs/{run_id}/export", tags=["results"], summary="The run's report as a file",
             response_class=Response, responses=FILE_RESPONSES)
-async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json") -> Response:
+async def export_run(run_id: RID, user: CurrentUser, bus: BusDep, format: ExportFormat = "json",
+                     sample_rows: Annotated[int, Query(ge=1, le=100_000, description="rows per failing step in "
+                                                       "the PDF/Excel/HTML report (from the full difference list)")]
+                     = 1000) -> Response:
     await visible_run(bus, user, run_id)
     wire_format = "xlsx" if format == "excel" else format
-    result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format}, user.actor, wait=120)
+    result = await bus.query("executor", "export", {"run_id": run_id, "format": wire_format, "sample_rows": sample_rows},
+                             user.actor, wait=120)
     return await file_response(bus, result, wire_format)
 
 
