@@ -5,7 +5,13 @@
 types and decides how a column pair of different types is rendered.
 """
 
-from ombudsman.engine.normalize.reference import canonical_text, row_hash, row_text
+from ombudsman.engine.normalize.reference import (
+    canonical_text,
+    canonical_value,
+    floats_equal,
+    row_hash,
+    row_text,
+)
 from ombudsman.engine.normalize.sql import (
     DIALECTS,
     NULL_MARKER,
@@ -32,6 +38,8 @@ __all__ = [
     "NormalizeOptions",
     "canonical_expr",
     "canonical_text",
+    "canonical_value",
+    "floats_equal",
     "hash_sum_expr",
     "hash_text_expr",
     "logical_type",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ombudsman.contracts.pipeline import Tolerance
+from ombudsman.engine.normalize import NormalizeOptions, floats_equal
 from ombudsman.engine.validators.base import jsonable
 
 FLOAT_NOISE = 1e-9  # relative difference below which two floats are the same number
@@ -44,12 +45,16 @@ def key_of(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
     return tuple(key)
 
 
-def values_match(source: Any, target: Any, tolerance: Tolerance) -> bool:
-    """Numbers match within the tolerance; anything else must be equal after normalisation."""
+def values_match(source: Any, target: Any, tolerance: Tolerance, float_rule: NormalizeOptions | None = None) -> bool:
+    """Numbers match within the tolerance; anything else must be equal after normalisation.
+    `float_rule`: the figures are of float columns, which also match when the canonical rules call
+    them the same float (`normalize.floats_equal`: `float_digits` significant digits, as row_hash)."""
     s, t = normalize(source), normalize(target)
     if isinstance(s, int | float) and isinstance(t, int | float):
         if (isinstance(s, float) or isinstance(t, float)) and abs(s - t) <= FLOAT_NOISE * max(abs(s), abs(t)):
             return True  # floating-point arithmetic noise (e.g. a DECIMAL sum returned as DOUBLE)
+        if float_rule is not None and floats_equal(float(s), float(t), float_rule):
+            return True
         return tolerance.within(s, t)
     if isinstance(s, datetime.datetime) and isinstance(t, datetime.date) and not isinstance(t, datetime.datetime):
         return s == datetime.datetime.combine(t, datetime.time())
@@ -139,9 +144,13 @@ def compare_groups(
     measures: Sequence[str],
     tolerance: Tolerance,
     carry: Sequence[str] = (),
+    floats: Collection[str] = (),
+    float_rule: NormalizeOptions | None = None,
 ) -> GroupDiff:
     """Match groups by key; compare each measure within the tolerance. `carry` columns are shown
-    with a group missing on one side, never compared."""
+    with a group missing on one side, never compared. Measures in `floats` are figures of float
+    columns, also equal under the canonical float rule (`float_rule`, default NormalizeOptions())."""
+    rule = float_rule or NormalizeOptions()
     source = {key_of(r, keys): r for r in source_rows}
     target = {key_of(r, keys): r for r in target_rows}
     result = GroupDiff(source_groups=len(source), target_groups=len(target))
@@ -154,7 +163,7 @@ def compare_groups(
         bad = {}
         for m in measures:
             s, t = s_row.get(m.lower()), t_row.get(m.lower())
-            if not values_match(s, t, tolerance):
+            if not values_match(s, t, tolerance, rule if m in floats else None):
                 bad[m] = {"source": jsonable(normalize(s)), "target": jsonable(normalize(t)), **difference(s, t)}
         if bad:
             result.mismatched.append({**key_dict, **bad})

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-import pyarrow as pa
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.normalize import canonical_text
+from ombudsman.engine.rowdiff.plan import ColumnPair, find_column
 from ombudsman.engine.sqlguard import UnsafeSql, check_user_query
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
@@ -20,7 +21,6 @@ from ombudsman.engine.validators.base import (
     Validator,
     ValidatorParams,
     both,
-    is_numeric,
     jsonable,
     register,
     to_rows,
@@ -44,31 +44,32 @@ class ColumnAggregates(Validator):
         aggregates: list[Aggregate] = ["count", "sum", "min", "max", "count_distinct"]
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
-        schema = await ctx.schema("source")
-        types = {f.name.lower(): f.type for f in schema}
-        columns = params.columns or [f.name for f in schema]
-        unknown = [c for c in columns if c.lower() not in types]
+        source_types = await ctx.column_types("source")
+        columns = params.columns or list(source_types)
+        unknown = [c for c in columns if find_column(c, list(source_types)) is None]
         if unknown:
-            raise ValidationInputError(f"no such column in the source table: {', '.join(unknown)}")
+            raise ValidationInputError(f"no such column in the source table {ctx.location()['table']}: {', '.join(unknown)}")
+        pairs = await ctx.compared_columns(columns)  # names, and the types both sides are compared at
         plan: list[tuple[str, Aggregate, str]] = []  # (column, aggregate, alias)
-        for i, c in enumerate(columns):
-            kind = types[c.lower()]
-            numeric = is_numeric(kind)
-            ordered = numeric or pa.types.is_temporal(kind)
+        for i, (c, pair) in enumerate(zip(columns, pairs, strict=True)):
+            kind = pair.source_type.kind
+            numeric = kind in NUMERIC_KINDS
+            ordered = numeric or kind in TEMPORAL_KINDS
             for a in params.aggregates:
                 if (a == "sum" and not numeric) or (a in ("min", "max") and not ordered):
                     continue
                 plan.append((c, a, f"{a}_{i}"))
+        by_name = dict(zip(columns, pairs, strict=True))
 
         def aggregate(side: Side, column: str, kind: Aggregate) -> exp.Expr:
-            c = ctx.col(side, column)
+            pair = by_name[column]
+            c = q.col(pair.column(side))
             if kind == "count":
                 return exp.Count(big_int=True, this=c)
-            if kind == "count_distinct":
-                return exp.Count(big_int=True, this=exp.Distinct(expressions=[c]))
+            if kind == "count_distinct":  # distinct canonical texts: padding or float noise adds no value
+                return exp.Count(big_int=True, this=exp.Distinct(expressions=[ctx.canonical(side, pair)]))
             if kind == "sum":
-                floating = pa.types.is_floating(types[column.lower()])
-                return exp.Sum(this=q.as_float(c)) if floating else q.as_decimal(exp.Sum(this=q.as_decimal(c)))
+                return exp.Sum(this=q.as_float(c)) if pair.is_float else q.as_decimal(exp.Sum(this=q.as_decimal(c)))
             return exp.Min(this=c) if kind == "min" else exp.Max(this=c)
 
         def build(side: Side) -> exp.Expr:
@@ -82,16 +83,33 @@ class ColumnAggregates(Validator):
         for c, a, al in plan:
             src.setdefault(c, {})[a] = jsonable(normalize(src_row.get(al)))
             tgt.setdefault(c, {})[a] = jsonable(normalize(tgt_row.get(al)))
-            if not values_match(src_row.get(al), tgt_row.get(al), ctx.tolerance):
+            if not self._same(ctx, by_name[c], a, src_row.get(al), tgt_row.get(al)):
                 mismatches.append({"column": c, "aggregate": a, "source": src[c][a], "target": tgt[c][a]})
         affected = list(dict.fromkeys(m["column"] for m in mismatches))
         return ctx.result(
             "failed" if mismatches else "passed",
-            f"{len(mismatches)} of {len(plan)} aggregates differ, in {', '.join(affected)}" if mismatches
+            f"{len(mismatches)} of {len(plan)} aggregates differ, in {', '.join(affected)}: "
+            + ", ".join(f"{m['aggregate']}({m['column']})" for m in mismatches[:5]) if mismatches
             else f"{len(plan)} aggregates over {len(columns)} columns match",
             source=src, target=tgt, affected_columns=affected, sample=mismatches,
             match_percentage=percentage(len(plan) - len(mismatches), len(plan)),
         )
+
+    @staticmethod
+    def _same(ctx: ValidationContext, pair: ColumnPair, aggregate: Aggregate, source: Any, target: Any) -> bool:
+        """One aggregate compared with the canonical rules of its column: floats at `float_digits`,
+        MIN/MAX of dates and timestamps as canonical text (microseconds, UTC), numbers within the tolerance."""
+        if aggregate in ("min", "max") and pair.source_type.kind in TEMPORAL_KINDS:
+            if source is None or target is None:
+                return source is None and target is None
+            options = ctx.normalize_options
+            return canonical_text(source, pair.source_type, options) == canonical_text(target, pair.target_type, options)
+        floats = pair.is_float and aggregate in ("sum", "min", "max")
+        return values_match(source, target, ctx.tolerance, ctx.normalize_options if floats else None)
+
+
+NUMERIC_KINDS = ("integer", "decimal", "float")
+TEMPORAL_KINDS = ("date", "time", "timestamp", "timestamp_tz")
 
 
 def checked_select(text: str, dialect: str, side: Side) -> exp.Query:

@@ -6,15 +6,18 @@ figures in Python.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from sqlglot import exp
 
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.normalize import LogicalType, canonical_text
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
+    SIDES,
     Side,
     ValidationContext,
     ValidationInputError,
@@ -31,6 +34,9 @@ from ombudsman.engine.validators.compare import (
     percentage,
 )
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, bucketed_queries, compare_grouped
+
+if TYPE_CHECKING:
+    from ombudsman.engine.rowdiff.plan import ColumnPair
 
 
 def alias(prefix: str, index: int) -> str:
@@ -459,15 +465,17 @@ class DomainValues(Validator):
         buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_values")
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        [pair] = await ctx.compared_columns([params.column])
         if params.allowed is not None:
-            return await self._allowed(ctx, params)
+            return await self._allowed(ctx, params, pair)
 
-        def build(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            return ctx.select_from(side, column.as_("value"), q.count_star().as_("n")).group_by(column)
+        def build(side: Side) -> exp.Expr:  # values compared by canonical text (the row_hash normalisation)
+            value = ctx.canonical(side, pair)
+            return ctx.select_from(side, value.as_("value"), q.count_star().as_("n")).group_by(value.copy())
 
         grained = await compare_grouped(
-            ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"]
+            ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"],
+            key_types=[pair.source_type],
         )
         diff = grained.diff
         extra = [{"value": r["value"], "target_rows": r.get("n"), "issue": "not in source"} for r in diff.extra_in_target]
@@ -475,8 +483,9 @@ class DomainValues(Validator):
         bad = extra + missing
         failed = bool(bad or grained.unrefined_buckets)
         message = (
-            f"{diff.source_groups} distinct values, the same on both sides" if not failed
-            else f"{len(extra)} values only in the target, {len(missing)} only in the source"
+            f"{diff.source_groups} distinct values of {params.column}, the same on both sides" if not failed
+            else f"{len(extra)} values of {params.column} only in the target, {len(missing)} only in the source"
+            + (f" (e.g. {', '.join(repr(r['value']) for r in bad[:3])})" if bad else "")
         )
         if grained.note:
             message += f" ({grained.note})"
@@ -489,13 +498,25 @@ class DomainValues(Validator):
             details=grained.details(),
         )
 
-    async def _allowed(self, ctx: ValidationContext, params: Params) -> StepResult:
+    async def _allowed(self, ctx: ValidationContext, params: Params, pair: ColumnPair) -> StepResult:
         allowed = [v for v in params.allowed or [] if v is not None]
+        # the allowed values as canonical texts of the column's type on each side, matched against the
+        # column's canonical text: a CHAR's padding or a float's last digits never put a value outside
+        texts: dict[Side, list[str]] = {}
+        for side in SIDES:
+            try:
+                texts[side] = sorted({allowed_text(v, pair.type(side), ctx) for v in allowed})
+            except (TypeError, ValueError, ArithmeticError, AttributeError):
+                raise ValidationInputError(
+                    f"parameters.allowed: the values must be of {params.column}'s type ({pair.type(side)})"
+                ) from None
 
         def outside(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            condition = exp.Not(this=exp.In(this=column, expressions=[q.value(v) for v in allowed])) if allowed else exp.true()
-            return exp.and_(exp.Not(this=exp.Is(this=column, expression=exp.Null())), condition)
+            column = ctx.canonical(side, pair)
+            condition = (
+                exp.Not(this=exp.In(this=column, expressions=[q.value(v) for v in texts[side]])) if allowed else exp.true()
+            )
+            return exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), condition)
 
         def build(side: Side) -> exp.Expr:
             flag = exp.Case(ifs=[exp.If(this=outside(side), true=q.lit(1))], default=q.lit(0))
@@ -505,10 +526,10 @@ class DomainValues(Validator):
         src, tgt = int(s["outside"] or 0), int(t["outside"] or 0)
         sample: list[dict[str, Any]] = []
         if tgt:
-            column = ctx.col("target", params.column)
+            column = q.col(pair.target)
             query = (
                 exp.select(column.as_("value"), q.count_star().as_("n")).from_(ctx.table("target"))
-                .where(ctx.where("target", outside("target"))).group_by(column).limit(ctx.sample_limit)
+                .where(ctx.where("target", outside("target"))).group_by(column.copy()).limit(ctx.sample_limit)
             )
             sample = to_rows(await ctx.query("target", query))
         message = (
@@ -521,6 +542,16 @@ class DomainValues(Validator):
             affected_columns=[params.column] if tgt else [], sample=sample,
             match_percentage=percentage(int(t["row_count"]) - tgt, int(t["row_count"])),
         )
+
+
+def allowed_text(value: Any, logical_type: LogicalType, ctx: ValidationContext) -> str:
+    """An allowed value (as JSON gives it) as the canonical text of a column of `logical_type`."""
+    if isinstance(value, str) and logical_type.kind in ("date", "time", "timestamp", "timestamp_tz"):
+        parse = {"date": datetime.date.fromisoformat, "time": datetime.time.fromisoformat}.get(
+            logical_type.kind, datetime.datetime.fromisoformat
+        )
+        value = parse(value)
+    return str(canonical_text(value, logical_type, ctx.normalize_options))
 
 
 def regex_full_match(column: exp.Expr, pattern: str) -> exp.Expr:
