@@ -27,6 +27,7 @@ from ombudsman.engine.normalize.types import (
     LogicalType,
     logical_type,
     logical_type_from_arrow,
+    logical_type_of_field,
     pair_types,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "hash_text_expr",
     "logical_type",
     "logical_type_from_arrow",
+    "logical_type_of_field",
     "pair_types",
     "row_hash",
     "row_hash_expr",

@@ -323,8 +323,15 @@ def float_absolute(explicit: float | None, step_absolute: float) -> float:
 
 
 def to_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """An Arrow result as dicts keyed by lower-case column name."""
+    """An Arrow result as dicts keyed by lower-case column name. Nanosecond timestamps (DuckDB's
+    TIMESTAMP_NS) arrive truncated to microseconds, as the canonical text truncates them."""
     names = [n.lower() for n in table.column_names]
+    if any(pa.types.is_timestamp(f.type) and f.type.unit == "ns" for f in table.schema):
+        table = table.cast(pa.schema([
+            pa.field(f.name, pa.timestamp("us", f.type.tz), metadata=f.metadata)
+            if pa.types.is_timestamp(f.type) and f.type.unit == "ns" else f
+            for f in table.schema
+        ]), safe=False)
     return [dict(zip(names, row.values(), strict=True)) for row in table.to_pylist()]
 
 
