@@ -9,10 +9,13 @@ must say where (`details.table`, `details.columns`, the message naming them).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,10 +159,16 @@ CASES = [
          check_defect=lambda r: {(s["column"], s["aggregate"]) for s in r.sample}
          == {("amount", "sum"), ("price", "sum"), ("status", "count_distinct"), ("note", "count_distinct")},
          columns=["amount", "price", "status", "note"]),
+    Case("statistics_of_floats", "statistics", {"columns": ["amount"], "percentiles": [0.5]},
+         check_defect=lambda r: {s["figure"] for s in r.sample} == {"mean", "stddev"}, columns=["amount"]),
     Case("row_hash", "row_hash", {"key": ["sale_id"]},
          check_defect=lambda r: r.details["changed_columns"] == {"amount": 1, "status": 1, "note": 1, "price": 1},
          columns=["sale_id", "amount", "status", "note", "price"]),
 ]
+
+
+# a distribution over 30 rows cannot show one changed row significantly: only its trap is checked here
+TRAPS_ONLY = [Case("distribution_of_char_codes", "distribution", {"column": "status", "kind": "categorical"})]
 
 
 async def _run(source_url: str, target_url: str, case: Case, defect: bool) -> StepResult:
@@ -199,6 +208,10 @@ async def test_traps_pass_and_defects_fail_with_their_location(urls: dict[str, s
             problems.append(f"{case.id}: the message does not name {case.columns}: {defect.message}")
         if case.table and (defect.details.get("table") != case.table or "sales" not in defect.message.lower()):
             problems.append(f"{case.id}: the table is not named: {defect.details.get('table')!r}, {defect.message}")
+    for case in TRAPS_ONLY:
+        trap = await _run(urls["source"], urls["target"], case, defect=False)
+        if trap.status != "passed":
+            problems.append(f"{case.id}: trap reported {trap.status}: {trap.message}")
     assert not problems, "\n".join(problems)
 
 
@@ -215,3 +228,26 @@ async def test_row_hash_reports_a_key_loaded_twice_as_a_duplicate(database_url: 
     assert row["kind"] == "duplicate_in_target" and row["key"] == {"sale_id": str(DUPLICATED)}
     assert (row["source_count"], row["target_count"]) == (1, 2)
     assert "duplicate" in result.message and "sale_id" in result.message and result.details["columns"] == ["sale_id"]
+
+
+async def test_the_full_list_of_differing_groups_goes_to_output(database_url: str, duckdb_url: str, tmp_path: Path) -> None:
+    """The sample is cut to the step's sample_limit; `output` receives every differing group, in the
+    row diff's line format (one line per differing measure of a changed group, one per one-sided group)."""
+    await _load_source(database_url)
+    await _load_target(duckdb_url, "duckdb")
+    output = tmp_path / "groups.csv"
+    async with connect(database_url) as source, connect(duckdb_url) as target:
+        ctx = ValidationContext(source=source, target=target, source_table=TableRef(name="sales"),
+                                target_table=TableRef(name="SALES_DEFECT"), sample_limit=1)
+        params = {"measures": ["amount", "price"], "group_by": ["status"], "output": str(output)}
+        result = await run_validator(get_validator("metric_sums"), ctx, params)
+    assert result.status == "failed" and len(result.sample) == 1 and result.details["differing_groups"] == 3
+    lines = list(csv.DictReader(output.read_text(encoding="utf-8").splitlines()))
+    found = {(line["kind"], json.loads(line["key"])["status"], line["column"]) for line in lines}
+    pending, shipped = STATUSES[CHANGED_AMOUNT % 4], STATUSES[LOST_STATUS % 4]
+    assert found == {
+        ("changed", pending, "amount"), ("changed", pending, "price"),
+        ("changed", shipped, "amount"), ("changed", shipped, "price"), ("changed", shipped, "row_count"),
+        ("only_in_target", "lost", ""),  # a group on one side only: one line, no column
+    }, lines
+    assert str(output) in result.message

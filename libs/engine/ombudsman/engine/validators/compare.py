@@ -11,7 +11,8 @@ from typing import Any
 
 from ombudsman.contracts.pipeline import Tolerance
 from ombudsman.engine.normalize import NormalizeOptions, floats_equal
-from ombudsman.engine.validators.base import jsonable
+from ombudsman.engine.rowdiff.output import Difference, open_writer
+from ombudsman.engine.validators.base import ValidationInputError, jsonable
 
 FLOAT_NOISE = 1e-9  # relative difference below which two floats are the same number
 
@@ -96,13 +97,15 @@ class FigureDiff:
 
 
 def compare_figures(
-    source: dict[str, Any], target: dict[str, Any], tolerance: Tolerance, names: Iterable[str] | None = None
+    source: dict[str, Any], target: dict[str, Any], tolerance: Tolerance, names: Iterable[str] | None = None,
+    float_rule: NormalizeOptions | None = None,
 ) -> FigureDiff:
+    """Figures compared name by name; `float_rule`: they are figures of a float column (see values_match)."""
     result = FigureDiff()
     for name in names if names is not None else source.keys():
         result.compared += 1
         s, t = source.get(name), target.get(name)
-        if not values_match(s, t, tolerance):
+        if not values_match(s, t, tolerance, float_rule):
             result.mismatches.append(
                 {"figure": name, "source": jsonable(normalize(s)), "target": jsonable(normalize(t)), **difference(s, t)}
             )
@@ -174,3 +177,41 @@ def compare_groups(
             key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
             result.extra_in_target.append({**key_dict, **{m: jsonable(t_row.get(m.lower())) for m in [*measures, *carry]}})
     return result
+
+
+def group_differences(diff: GroupDiff, keys: Sequence[str]) -> list[Difference]:
+    """Every differing group as the row diff's `Difference`s (key: the group key; a changed group's
+    differing measures with both values; a one-sided group with its figures), for `write_differences`."""
+    found: list[Difference] = []
+    for kind, rows in (("changed", diff.mismatched), ("only_in_source", diff.missing_in_target),
+                       ("only_in_target", diff.extra_in_target)):
+        for row in rows:
+            key = {k: row.get(k) for k in keys}
+            values = {m: v for m, v in row.items() if m not in keys}
+            if kind == "changed":
+                columns = {m: (_text(v.get("source")), _text(v.get("target"))) for m, v in values.items()}
+            elif kind == "only_in_source":
+                columns = {m: (_text(v), None) for m, v in values.items()}
+            else:
+                columns = {m: (None, _text(v)) for m, v in values.items()}
+            found.append(Difference(kind, key, columns))  # type: ignore[arg-type]
+    return found
+
+
+def write_differences(path: str | None, differences: Sequence[Difference]) -> None:
+    """Write every difference to `path` (.csv or .parquet: the row diff's writers and line format),
+    the full list however short the result's sample is. Nothing when `path` is None."""
+    if not path:
+        return
+    try:
+        writer = open_writer(path)
+    except (ValueError, OSError) as exc:
+        raise ValidationInputError(f"parameters.output: {exc}") from None
+    try:
+        writer.write(differences)
+    finally:
+        writer.close()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(jsonable(value))

@@ -22,7 +22,7 @@ from ombudsman.engine.validators.base import (
     ValidatorParams,
     register,
 )
-from ombudsman.engine.validators.compare import GroupDiff
+from ombudsman.engine.validators.compare import GroupDiff, group_differences, write_differences
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, GrainedDiff, compare_grouped
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class GroupedParams(ValidatorParams):
         description="groups compared one by one at most; past it, groups are compared per hash bucket",
     )
     buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_groups")
+    output: str | None = Field(
+        default=None, description="file (.csv or .parquet) receiving every differing group, however many"
+    )
 
 
 def grouped_query(
@@ -74,7 +77,7 @@ async def float_columns(ctx: ValidationContext, names: Sequence[str]) -> list[st
 
 def grouped_result(
     ctx: ValidationContext, what: str, grained: GrainedDiff, measures: list[str], affected: list[str],
-    group_by: Sequence[str] = (), group_keys: Sequence[str] | None = None,
+    group_by: Sequence[str] = (), group_keys: Sequence[str] | None = None, output: str | None = None,
 ) -> StepResult:
     """The StepResult of a grouped comparison; its details say the grain it was exact at, the group
     columns and the groups that differ (the first few also in the message; all in the sample)."""
@@ -93,6 +96,9 @@ def grouped_result(
             message += f" (e.g. {'; '.join(named)})"
     if grained.note:
         message += f" ({grained.note})"
+    if output:
+        write_differences(output, group_differences(diff, group_by if group_keys is None else group_keys))
+        message += f"; every differing group in {output}" if failed else ""
     cols = sorted({m for r in diff.mismatched for m in measures if m in r}) or (affected if failed else [])
     return ctx.result(
         "failed" if failed else "passed", message,
@@ -128,7 +134,7 @@ class MetricSums(Validator):
         measures["row_count"] = lambda side: q.count_star()
         floats = await float_columns(ctx, params.measures)
         diff = await grouped_both(ctx, params.group_by, measures, params, floats=floats)
-        return grouped_result(ctx, "sums", diff, params.measures, params.measures, params.group_by)
+        return grouped_result(ctx, "sums", diff, params.measures, params.measures, params.group_by, output=params.output)
 
 
 @register
@@ -147,7 +153,7 @@ class MetricAverages(Validator):
         measures = {m: average(m) for m in params.measures}
         floats = await float_columns(ctx, params.measures)
         diff = await grouped_both(ctx, params.group_by, measures, params, floats=floats)
-        return grouped_result(ctx, "averages", diff, params.measures, params.measures, params.group_by)
+        return grouped_result(ctx, "averages", diff, params.measures, params.measures, params.group_by, output=params.output)
 
 
 @register
@@ -169,4 +175,4 @@ class Ratios(Validator):
 
         floats = [params.name] if await float_columns(ctx, [params.numerator, params.denominator]) else []
         diff = await grouped_both(ctx, params.group_by, {params.name: ratio}, params, floats=floats)
-        return grouped_result(ctx, "ratios", diff, [params.name], [params.numerator, params.denominator], params.group_by)
+        return grouped_result(ctx, "ratios", diff, [params.name], [params.numerator, params.denominator], params.group_by, output=params.output)

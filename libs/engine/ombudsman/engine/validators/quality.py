@@ -14,7 +14,7 @@ from pydantic import Field
 from sqlglot import exp
 
 from ombudsman.contracts.results import StepResult
-from ombudsman.engine.normalize import LogicalType, canonical_text
+from ombudsman.engine.normalize import LogicalType, canonical_text, canonical_value
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
     SIDES,
@@ -30,8 +30,10 @@ from ombudsman.engine.validators.base import (
 from ombudsman.engine.validators.compare import (
     compare_figures,
     count_match,
+    group_differences,
     normalize,
     percentage,
+    write_differences,
 )
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, bucketed_queries, compare_grouped
 
@@ -186,6 +188,7 @@ class Statistics(Validator):
         columns = params.columns or await ctx.numeric_columns()
         if not columns:
             raise ValidationInputError("the table has no numeric columns; name some in parameters.columns")
+        pairs = await ctx.compared_columns(columns)
 
         def names(i: int) -> list[str]:
             return [f"{f}_{i}" for f in params.figures] + [f"p{j}_{i}" for j in range(len(params.percentiles))]
@@ -223,7 +226,8 @@ class Statistics(Validator):
         for i, c in enumerate(columns):
             src[c] = {label: jsonable(normalize(figures["source"].get(n))) for label, n in zip(labels, names(i), strict=True)}
             tgt[c] = {label: jsonable(normalize(figures["target"].get(n))) for label, n in zip(labels, names(i), strict=True)}
-            for m in compare_figures(src[c], tgt[c], ctx.tolerance).mismatches:
+            rule = ctx.normalize_options if pairs[i].is_float else None  # float columns: the canonical float rule
+            for m in compare_figures(src[c], tgt[c], ctx.tolerance, float_rule=rule).mismatches:
                 mismatches.append({"column": c, **m})
         affected = sorted({m["column"] for m in mismatches}, key=columns.index)
         total = len(columns) * len(labels)
@@ -271,10 +275,11 @@ class Distribution(Validator):
         """Frequency per value; past max_categories values on a side, frequency per hash bucket of the
         value (max_categories buckets: a coarser partition, the same on both sides), never a top-N."""
         self._grain = "value"
+        [pair] = await ctx.compared_columns([params.column])
 
-        def build(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            return ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column)
+        def build(side: Side) -> exp.Expr:  # frequencies per canonical text (the row_hash normalisation)
+            column = ctx.canonical(side, pair)
+            return ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column.copy())
 
         def first(side: Side) -> exp.Expr:
             grouped = exp.Subquery(this=build(side), alias=exp.TableAlias(this=q.ident("g")))
@@ -294,7 +299,9 @@ class Distribution(Validator):
 
             rows = await ctx.rows_both(per_bucket)
             self._grain = f"bucket:{params.max_categories}"
-        return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in ("source", "target")}
+        if self._grain == "value":  # values were grouped by canonical text: report them as values
+            return {side: {canonical_value(r["bucket"], pair.source_type): int(r["n"]) for r in rows[side]} for side in SIDES}
+        return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in SIDES}
 
     async def _histogram(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
         def bounds(side: Side) -> exp.Expr:
@@ -463,6 +470,9 @@ class DomainValues(Validator):
             description="distinct values compared one by one at most; past it, per hash bucket of the value",
         )
         buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_values")
+        output: str | None = Field(
+            default=None, description="file (.csv or .parquet) receiving every differing value, however many"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         [pair] = await ctx.compared_columns([params.column])
@@ -489,6 +499,9 @@ class DomainValues(Validator):
         )
         if grained.note:
             message += f" ({grained.note})"
+        if params.output:
+            write_differences(params.output, group_differences(diff, ["value"]))
+            message += f"; every differing value in {params.output}" if failed else ""
         return ctx.result(
             "failed" if failed else "passed", message, source={"distinct_values": diff.source_groups},
             target={"distinct_values": diff.target_groups}, affected_columns=[params.column] if failed else [], sample=bad,

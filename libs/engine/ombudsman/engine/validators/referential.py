@@ -156,6 +156,9 @@ class FactDimConformance(Validator):
             description="attribute values compared one by one at most; past it, per hash bucket",
         )
         buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_groups")
+        output: str | None = Field(
+            default=None, description="file (.csv or .parquet) receiving every differing member, however many"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         def dim_column(side: Side, source_name: str, target_name: str | None) -> exp.Column:
@@ -214,7 +217,7 @@ class FactDimConformance(Validator):
         tgt_unmatched = int(grained.totals.target.get("unmatched") or 0)
         result = grouped_result(
             ctx, "fact counts per dimension member", grained, measures, [params.fact_key],
-            [params.attribute] if params.attribute else [], keys,
+            [params.attribute] if params.attribute else [], keys, output=params.output,
         )
         result.details["dimension"] = {side: str(dims[side]) for side in SIDES}
         if params.attribute:
