@@ -22,7 +22,7 @@ from ombudsman.engine.validators.base import (
     ValidatorParams,
     register,
 )
-from ombudsman.engine.validators.compare import GroupDiff, group_differences, write_differences
+from ombudsman.engine.validators.compare import group_differences, write_differences
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, GrainedDiff, compare_grouped
 
 if TYPE_CHECKING:
@@ -79,8 +79,9 @@ def grouped_result(
     ctx: ValidationContext, what: str, grained: GrainedDiff, measures: list[str], affected: list[str],
     group_by: Sequence[str] = (), group_keys: Sequence[str] | None = None, output: str | None = None,
 ) -> StepResult:
-    """The StepResult of a grouped comparison; its details say the grain it was exact at, the group
-    columns and the groups that differ (the first few also in the message; all in the sample)."""
+    """The StepResult of a grouped comparison; its details say the grain it was exact at and the group
+    columns; the groups that differ are in the sample (all of them in `output`). Values never go into
+    the message: events keep messages whole, and only the sample's personal columns are masked."""
     diff = grained.diff
     failed = bool(diff.differing or grained.unrefined_buckets)
     per = f" per {', '.join(group_by)}" if group_by else ""
@@ -91,9 +92,6 @@ def grouped_result(
             f"{what}{per} differ: {len(diff.mismatched)} groups with different values, "
             f"{len(diff.missing_in_target)} missing in target, {len(diff.extra_in_target)} extra in target"
         )
-        named = differing_groups(diff, group_by if group_keys is None else group_keys, 3)
-        if named:
-            message += f" (e.g. {'; '.join(named)})"
     if grained.note:
         message += f" ({grained.note})"
     if output:
@@ -109,12 +107,6 @@ def grouped_result(
             "columns": list(dict.fromkeys([*group_by, *cols])) if failed else [], **grained.details(),
         },
     )
-
-
-def differing_groups(diff: GroupDiff, group_by: Sequence[str], limit: int) -> list[str]:
-    """`key=value, ...` of the first `limit` groups that differ (changed, missing or extra)."""
-    rows = [*diff.mismatched, *diff.missing_in_target, *diff.extra_in_target][:limit]
-    return [", ".join(f"{k}={r.get(k)!s}" for k in group_by) for r in rows if group_by]
 
 
 @register

@@ -495,7 +495,6 @@ class DomainValues(Validator):
         message = (
             f"{diff.source_groups} distinct values of {params.column}, the same on both sides" if not failed
             else f"{len(extra)} values of {params.column} only in the target, {len(missing)} only in the source"
-            + (f" (e.g. {', '.join(repr(r['value']) for r in bad[:3])})" if bad else "")
         )
         if grained.note:
             message += f" ({grained.note})"
