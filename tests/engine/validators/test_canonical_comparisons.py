@@ -161,6 +161,9 @@ CASES = [
          columns=["amount", "price", "status", "note"]),
     Case("statistics_of_floats", "statistics", {"columns": ["amount"], "percentiles": [0.5]},
          check_defect=lambda r: {s["figure"] for s in r.sample} == {"mean", "stddev"}, columns=["amount"]),
+    Case("ts_rolling_drift_of_floats", "ts_rolling_drift",
+         {"time_column": "sold_at", "grain": "day", "measure": "amount", "window": 3},
+         check_defect=lambda r: len(r.sample) == 3, columns=["amount"]),  # the 3 windows holding sale 7's day
     Case("row_hash", "row_hash", {"key": ["sale_id"]},
          check_defect=lambda r: r.details["changed_columns"] == {"amount": 1, "status": 1, "note": 1, "price": 1},
          columns=["sale_id", "amount", "status", "note", "price"]),

@@ -135,10 +135,19 @@ class ValidationContext:
         return q.table(self.table_ref(side), alias)
 
     def column_name(self, side: Side, source_name: str) -> str:
-        """A column's name on `side` (columns are named by their source name in parameters)."""
+        """A column's name on `side` (columns are named by their source name in parameters). Once the
+        side's columns are known (`column_types`), a name is found there case-insensitively, as
+        row_hash finds it (`status` is Snowflake's `STATUS`)."""
         if side == "target" and source_name in self.column_map:
             return self.column_map[source_name]  # explicitly mapped: exactly as written
-        return self.fold(side, source_name)
+        name = self.fold(side, source_name)
+        ref = self.source_table if side == "source" else (self.target_table or self.source_table)
+        known = self._column_types.get((side, str(self.fold_ref(side, ref)))) if ref is not None else None
+        if known:
+            from ombudsman.engine.rowdiff.plan import find_column
+
+            return find_column(name, list(known)) or name
+        return name
 
     def col(self, side: Side, source_name: str, table_alias: str | None = None) -> exp.Column:
         return q.col(self.column_name(side, source_name), table_alias)
