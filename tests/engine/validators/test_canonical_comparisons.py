@@ -232,6 +232,17 @@ async def test_row_hash_reports_a_key_loaded_twice_as_a_duplicate(database_url: 
     assert (row["source_count"], row["target_count"]) == (1, 2)
     assert "duplicate" in result.message and "sale_id" in result.message and result.details["columns"] == ["sale_id"]
 
+    # a custom query keyed by sale_id: the key twice in the target is a duplicate, not a changed row
+    async with connect(database_url) as source, connect(duckdb_url) as target:
+        ctx = ValidationContext(source=source, target=target, step_id="dup")
+        result = await run_validator(get_validator("custom_query"), ctx, {
+            "source_sql": "select sale_id, amount from sales", "target_sql": "select sale_id, amount from SALES_DUP",
+            "key_columns": ["sale_id"],
+        })
+    assert result.status == "failed", result.message
+    assert result.sample == [{"issue": "duplicate key in target", "sale_id": DUPLICATED, "rows": 2}]
+    assert "1 keys on more than one row" in result.message
+
 
 async def test_the_full_list_of_differing_groups_goes_to_output(database_url: str, duckdb_url: str, tmp_path: Path) -> None:
     """The sample is cut to the step's sample_limit; `output` receives every differing group, in the

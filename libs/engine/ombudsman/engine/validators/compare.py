@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,13 +120,14 @@ class GroupDiff:
     missing_in_target: list[dict[str, Any]] = field(default_factory=list)
     extra_in_target: list[dict[str, Any]] = field(default_factory=list)
     mismatched: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # a key on more than one row of a side
     source_groups: int = 0
     target_groups: int = 0
     matched: int = 0
 
     @property
     def differing(self) -> int:
-        return len(self.missing_in_target) + len(self.extra_in_target) + len(self.mismatched)
+        return len(self.missing_in_target) + len(self.extra_in_target) + len(self.mismatched) + len(self.duplicates)
 
     @property
     def match_percentage(self) -> float:
@@ -136,6 +138,7 @@ class GroupDiff:
             [{"issue": "value differs", **r} for r in self.mismatched]
             + [{"issue": "missing in target", **r} for r in self.missing_in_target]
             + [{"issue": "extra in target", **r} for r in self.extra_in_target]
+            + [{"issue": f"duplicate key in {r.pop('side')}", **r} for r in (dict(d) for d in self.duplicates)]
         )
         return [jsonable(r) for r in rows[:limit]]
 
@@ -157,6 +160,12 @@ def compare_groups(
     source = {key_of(r, keys): r for r in source_rows}
     target = {key_of(r, keys): r for r in target_rows}
     result = GroupDiff(source_groups=len(source), target_groups=len(target))
+    for side, rows in (("source", source_rows), ("target", target_rows)):  # keys must name one row
+        counts = Counter(key_of(r, keys) for r in rows)
+        result.duplicates += [
+            {"side": side, **dict(zip(keys, (jsonable(k) for k in key), strict=True)), "rows": n}
+            for key, n in counts.items() if n > 1
+        ]
     for key, s_row in source.items():
         key_dict = dict(zip(keys, (jsonable(k) for k in key), strict=True))
         t_row = target.get(key)
@@ -183,6 +192,10 @@ def group_differences(diff: GroupDiff, keys: Sequence[str]) -> list[Difference]:
     """Every differing group as the row diff's `Difference`s (key: the group key; a changed group's
     differing measures with both values; a one-sided group with its figures), for `write_differences`."""
     found: list[Difference] = []
+    for side, rows in (("source", diff.duplicates), ("target", diff.duplicates)):
+        for row in (r for r in rows if r["side"] == side):
+            key = {k: row.get(k) for k in keys}
+            found.append(Difference(f"duplicate_in_{side}", key, {}, **{f"{side}_count": row["rows"]}))  # type: ignore[arg-type]
     for kind, rows in (("changed", diff.mismatched), ("only_in_source", diff.missing_in_target),
                        ("only_in_target", diff.extra_in_target)):
         for row in rows:

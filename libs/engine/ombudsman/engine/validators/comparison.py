@@ -214,14 +214,15 @@ class CustomQuery(Validator):
                 raise ValidationInputError(f"key columns not in the source query's result: {', '.join(missing)}")
             measures = [c for c in s_cols if c not in keys]
             diff = compare_groups(source, target, keys, measures, ctx.tolerance, floats=floats, float_rule=options)
-            for row in (*diff.missing_in_target, *diff.extra_in_target, *diff.mismatched):
+            for row in (*diff.missing_in_target, *diff.extra_in_target, *diff.mismatched, *diff.duplicates):
                 for k in keys:  # keys were matched as canonical text; report them as values
                     row[k] = jsonable(canonical_value(row.get(k), types[k][0]))
             affected = sorted({m for r in diff.mismatched for m in measures if m in r})
             return ctx.result(
                 "failed" if diff.differing else "passed",
                 f"{diff.differing} of {max(len(source), len(target))} rows differ (by {', '.join(keys)}"
-                + (f"; values differ in {', '.join(affected)}" if affected else "") + ")" if diff.differing
+                + (f"; values differ in {', '.join(affected)}" if affected else "")
+                + (f"; {len(diff.duplicates)} keys on more than one row" if diff.duplicates else "") + ")" if diff.differing
                 else f"{len(source)} rows match",
                 source=figures[0], target=figures[1], sample=diff.sample(ctx.sample_limit),
                 match_percentage=diff.match_percentage, affected_columns=affected,

@@ -120,7 +120,7 @@ async def compare_grouped(
     )
     if key_types is not None:
         diff = grained.diff
-        for row in (*diff.missing_in_target, *diff.extra_in_target, *diff.mismatched):
+        for row in (*diff.missing_in_target, *diff.extra_in_target, *diff.mismatched, *diff.duplicates):
             for k, logical in zip(keys, key_types, strict=True):
                 row[k] = jsonable(canonical_value(row.get(k), logical))
     return grained
@@ -267,6 +267,7 @@ async def _bucketed(
         diff.missing_in_target += part.missing_in_target
         diff.extra_in_target += part.extra_in_target
         diff.mismatched += part.mismatched
+        diff.duplicates += part.duplicates
     unrefined_groups = sum(sizes[b] for b in unrefined)
     diff.matched = max(min(s_groups, t_groups) - diff.differing - unrefined_groups, 0)
     grain = f"bucket:{buckets}"
