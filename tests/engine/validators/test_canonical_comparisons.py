@@ -265,3 +265,32 @@ async def test_the_full_list_of_differing_groups_goes_to_output(database_url: st
         ("only_in_target", "lost", ""),  # a group on one side only: one line, no column
     }, lines
     assert str(output) in result.message
+
+
+async def test_output_files_stay_inside_the_allowed_folders(
+    database_url: str, duckdb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's `output` is hostile input like a connection URL: on the platform it must lie inside
+    OMB_FILE_ROOTS (else an error result naming the parameter, and no file written)."""
+    await _load_source(database_url)
+    await _load_target(duckdb_url, "duckdb")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv("OMB_FILE_ROOTS", str(allowed))
+    monkeypatch.setenv("OMB_DATABASE_URL", "postgresql://platform.invalid/ombudsman")
+    outside = tmp_path / "elsewhere.csv"
+    async with connect(database_url) as source, connect(duckdb_url) as target:
+        for validator, params in (("row_hash", {"key": ["sale_id"]}),
+                                  ("metric_sums", {"measures": ["amount"], "group_by": ["status"]}),
+                                  ("domain_values", {"column": "status"})):
+            ctx = ValidationContext(source=source, target=target, source_table=TableRef(name="sales"),
+                                    target_table=TableRef(name="SALES_DEFECT"))
+            refused = await run_validator(get_validator(validator), ctx, {**params, "output": str(outside)})
+            assert refused.status == "error" and "parameters.output" in refused.message, refused.message
+            assert "OMB_FILE_ROOTS" in refused.message and not outside.exists()
+            inside = allowed / f"{validator}.csv"
+            ctx = ValidationContext(source=source, target=target, source_table=TableRef(name="sales"),
+                                    target_table=TableRef(name="SALES_DEFECT"))
+            written = await run_validator(get_validator(validator), ctx, {**params, "output": str(inside)})
+            assert written.status == "failed", written.message
+            assert len(list(csv.DictReader(inside.read_text(encoding="utf-8").splitlines()))) > 0

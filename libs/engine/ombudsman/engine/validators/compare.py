@@ -12,7 +12,7 @@ from typing import Any
 
 from ombudsman.contracts.pipeline import Tolerance
 from ombudsman.engine.normalize import NormalizeOptions, floats_equal
-from ombudsman.engine.rowdiff.output import Difference, open_writer
+from ombudsman.engine.rowdiff.output import Difference, DiffWriter, open_writer
 from ombudsman.engine.validators.base import ValidationInputError, jsonable
 
 FLOAT_NOISE = 1e-9  # relative difference below which two floats are the same number
@@ -216,14 +216,25 @@ def write_differences(path: str | None, differences: Sequence[Difference]) -> No
     the full list however short the result's sample is. Nothing when `path` is None."""
     if not path:
         return
-    try:
-        writer = open_writer(path)
-    except (ValueError, OSError) as exc:
-        raise ValidationInputError(f"parameters.output: {exc}") from None
+    writer = open_output(path)
     try:
         writer.write(differences)
     finally:
         writer.close()
+
+
+def open_output(path: str) -> DiffWriter:
+    """The writer of a validator's `output` file: inside the allowed folders (`OMB_FILE_ROOTS`, see
+    connectors.sandbox.check_output_path), .csv or .parquet; ValidationInputError naming the parameter."""
+    from ombudsman.contracts.replies import Invalid
+    from ombudsman.engine.connectors.sandbox import check_output_path
+
+    try:
+        return open_writer(check_output_path(path))
+    except Invalid as exc:
+        raise ValidationInputError(exc.message) from None
+    except (ValueError, OSError) as exc:
+        raise ValidationInputError(f"parameters.output: {exc}") from None
 
 
 def _text(value: Any) -> str | None:

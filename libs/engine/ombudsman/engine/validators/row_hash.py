@@ -7,7 +7,7 @@ from pydantic import Field
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.keys import DiscoveredKey, discover_key
 from ombudsman.engine.normalize import NormalizeOptions
-from ombudsman.engine.rowdiff import DiffSide, RowDiffInputError, RowDiffOptions, diff_tables, open_writer
+from ombudsman.engine.rowdiff import DiffSide, RowDiffInputError, RowDiffOptions, diff_tables
 from ombudsman.engine.validators.base import (
     ValidationContext,
     ValidationInputError,
@@ -16,6 +16,7 @@ from ombudsman.engine.validators.base import (
     float_absolute,
     register,
 )
+from ombudsman.engine.validators.compare import open_output
 
 
 @register
@@ -69,10 +70,7 @@ class RowHash(Validator):
             pair_columns=params.pair_columns,
             sample_limit=min(ctx.sample_limit, 100),
         )
-        try:
-            writer = open_writer(params.output) if params.output else None
-        except (ValueError, OSError) as exc:
-            raise ValidationInputError(f"parameters.output: {exc}") from None
+        writer = open_output(params.output) if params.output else None
         key, discovered = params.key, None
         if key is None and params.discover_key:
             discovered = await _discover(ctx)
