@@ -284,6 +284,21 @@ class ValidationContext:
         trimmed, floats at `float_digits`, timestamps in microseconds, ...), computed by the database."""
         return pair.canonical(side, self.dialect(side), self.normalize_options, table_alias)
 
+    def group_key(self, side: Side, pair: ColumnPair, table_alias: str | None = None) -> tuple[exp.Expr, exp.Expr]:
+        """(what to SELECT, what to GROUP BY) for grouping by a compared column's canonical text. Where
+        the canonical text is one-to-one with the values (integers, booleans, dates, strings kept as
+        they are) the database groups by the column itself, which is cheaper, and renders the text
+        of each group; otherwise (floats, CHAR, timestamps, folded strings) it groups by the text."""
+        text = self.canonical(side, pair, table_alias)
+        logical, options = pair.type(side), self.normalize_options
+        plain_string = (
+            logical.kind == "string" and not logical.fixed_length and not options.trim_strings
+            and not options.casefold_strings
+        )
+        if logical.kind in ("integer", "boolean", "date") or plain_string:
+            return text, q.col(pair.column(side), table_alias)
+        return text, text.copy()
+
     # --- results --------------------------------------------------------------------------------
     def location(self) -> dict[str, Any]:
         """Where a finding is: `table` (the source table) and `tables` (both sides), when the step has one."""

@@ -48,12 +48,12 @@ def grouped_query(
     """SELECT <canonical group_by>, <measures(side)> FROM the step's table GROUP BY <canonical group_by>
     on one side. Groups are keyed by the columns' canonical texts (the row_hash normalisation), so a
     CHAR key padded on one side or a timestamp with more digits on the other is still the same group."""
-    keys = [ctx.canonical(side, pair) for pair in group_by]
+    keys = [ctx.group_key(side, pair) for pair in group_by]
     aliases = list(names) if names is not None else [pair.name for pair in group_by]
-    projections = [k.as_(alias) for k, alias in zip(keys, aliases, strict=True)]
+    projections = [text.as_(alias) for (text, _), alias in zip(keys, aliases, strict=True)]
     projections += [make(side).as_(name) for name, make in measures.items()]
     select = ctx.select_from(side, *projections)
-    return select.group_by(*[k.copy() for k in keys]) if keys else select
+    return select.group_by(*[grouped for _, grouped in keys]) if keys else select
 
 
 async def grouped_both(

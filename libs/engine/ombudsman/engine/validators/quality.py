@@ -278,8 +278,8 @@ class Distribution(Validator):
         [pair] = await ctx.compared_columns([params.column])
 
         def build(side: Side) -> exp.Expr:  # frequencies per canonical text (the row_hash normalisation)
-            column = ctx.canonical(side, pair)
-            return ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column.copy())
+            value, grouped = ctx.group_key(side, pair)
+            return ctx.select_from(side, value.as_("bucket"), q.count_star().as_("n")).group_by(grouped)
 
         def first(side: Side) -> exp.Expr:
             grouped = exp.Subquery(this=build(side), alias=exp.TableAlias(this=q.ident("g")))
@@ -480,8 +480,8 @@ class DomainValues(Validator):
             return await self._allowed(ctx, params, pair)
 
         def build(side: Side) -> exp.Expr:  # values compared by canonical text (the row_hash normalisation)
-            value = ctx.canonical(side, pair)
-            return ctx.select_from(side, value.as_("value"), q.count_star().as_("n")).group_by(value.copy())
+            value, grouped = ctx.group_key(side, pair)
+            return ctx.select_from(side, value.as_("value"), q.count_star().as_("n")).group_by(grouped)
 
         grained = await compare_grouped(
             ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"],

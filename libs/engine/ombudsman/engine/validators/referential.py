@@ -195,7 +195,7 @@ class FactDimConformance(Validator):
             )
             projections: list[exp.Expr] = []
             if attribute is not None:
-                projections.append(ctx.canonical(side, attribute, "d").as_("member"))
+                projections.append(ctx.group_key(side, attribute, "d")[0].as_("member"))
             projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]
             if params.measure:
                 projections.append(q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, params.measure, "f")))).as_("measure_sum"))
@@ -204,7 +204,7 @@ class FactDimConformance(Validator):
             if user is not None:
                 select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
             if attribute is not None:
-                select = select.group_by(ctx.canonical(side, attribute, "d"))
+                select = select.group_by(ctx.group_key(side, attribute, "d")[1])
             return select
 
         keys = ["member"] if params.attribute else []
