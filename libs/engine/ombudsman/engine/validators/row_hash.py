@@ -104,9 +104,9 @@ class RowHash(Validator):
         if result.equal:
             message = f"all {result.source_rows} rows of {table} are identical ({len(result.columns)} columns)"
         else:
-            key = f" by key {', '.join(result.key)}" if result.key else " (no key: compared as multisets)"
+            by_key = f" by key {', '.join(result.key)}" if result.key else " (no key: compared as multisets)"
             message = (
-                f"{table}{key}: {result.only_in_source} rows only in source, {result.only_in_target} only in target, "
+                f"{table}{by_key}: {result.only_in_source} rows only in source, {result.only_in_target} only in target, "
                 f"{result.changed} changed" + (f" (columns: {columns})" if columns else "")
             )
             duplicates = [f"{n} in the {side}" for side, n in
