@@ -167,6 +167,7 @@ class FactDimConformance(Validator):
             [name] = parent_columns(ctx, side, [source_name], [target_name] if target_name else None)
             return q.col(name, "d")
 
+        await ctx.compared_columns([params.fact_key])  # the fact's key on both sides (names as row_hash finds them)
         guard = await guard_join(
             ctx, params,
             parent=Sides(*(parent_ref(ctx, side, params.dimension, params.target_dimension) for side in SIDES)),

@@ -220,11 +220,12 @@ class TsRollingDrift(Validator):
         window: int = Field(default=7, ge=1, le=1000)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        # resolving the measure first also finds the columns' names as row_hash does (case-insensitively)
+        floats = params.measure is not None and not measure_is_count(params) and bool(await float_columns(ctx, [params.measure]))
+        rule = ctx.normalize_options if floats else None  # a float measure: also the canonical float rule
         source_rows, target_rows, grain = await period_series(ctx, params, measure_of(ctx, params))
         source, target = series_values(source_rows, params), series_values(target_rows, params)
         periods = sorted(set(source) | set(target))
-        floats = params.measure is not None and not measure_is_count(params) and bool(await float_columns(ctx, [params.measure]))
-        rule = ctx.normalize_options if floats else None  # a float measure: also the canonical float rule
         drifts: list[dict[str, Any]] = []
         s_window: list[float] = []
         t_window: list[float] = []
