@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ombudsman.engine.normalize.types import FIXED_LENGTH_METADATA
+
 
 def to_array(values: Sequence[Any], hint: pa.DataType | None = None) -> pa.Array:
     """An Arrow array of `values`, of type `hint` when it fits, else inferred, else text."""
@@ -40,6 +42,15 @@ def rows_to_table(
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = [to_array(list(values), hint) for values, hint in zip(columns, hints, strict=True)]
     return pa.Table.from_arrays(arrays, names=list(names))
+
+
+def mark_fixed_length(table: pa.Table, flags: Sequence[bool]) -> pa.Table:
+    """`table` with the columns flagged as CHAR(n) marked in their field metadata (`FIXED_LENGTH_METADATA`), so
+    that a comparison of query results trims their padding as row_hash does for CHAR columns."""
+    if not any(flags):
+        return table
+    fields = [f.with_metadata({FIXED_LENGTH_METADATA: b"1"}) if flag else f for f, flag in zip(table.schema, flags, strict=True)]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
 def rows_to_batch(

@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 import pyarrow as pa
 
-from ombudsman.engine.connectors.arrow import rows_to_batch, rows_to_table
+from ombudsman.engine.connectors.arrow import mark_fixed_length, rows_to_batch, rows_to_table
 from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
 from ombudsman.engine.connectors.params import qmark_to_numbered
@@ -150,9 +150,10 @@ class PostgresConnector(Connector):
                                 await cursor.fetch(max(limit, 0), timeout=self.timeout) if limit > 0 else []
                             )
                 names, hints = _columns(statement)
+                fixed = [a.type.name == "bpchar" for a in statement.get_attributes()]
         except Exception as error:
             raise self._wrap(error, sql) from error
-        return rows_to_table(names, [tuple(r) for r in records], hints)
+        return mark_fixed_length(rows_to_table(names, [tuple(r) for r in records], hints), fixed)
 
     async def stream(
         self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000

@@ -79,6 +79,24 @@ def check_file_root(url: str, *, field: str = "url", platform: bool = True,
     )
 
 
+def check_output_path(path: str, *, field: str = "parameters.output", env: Mapping[str, str] | None = None) -> Path:
+    """The resolved path of a file a step writes (a validator's `output`), or `Invalid` naming
+    `field` when it lies outside `OMB_FILE_ROOTS`. On the platform (`OMB_DATABASE_URL` or
+    `OMB_NATS_URL` set) with no root configured, every file is refused; the standalone CLI writes
+    where it is told (the user's own machine)."""
+    env = os.environ if env is None else env
+    roots = file_roots(env)
+    resolved = Path(path).expanduser().resolve()
+    platform = bool(env.get("OMB_DATABASE_URL") or env.get("OMB_NATS_URL"))
+    if (not roots and not platform) or any(resolved == root or root in resolved.parents for root in roots):
+        return resolved
+    allowed = ", ".join(str(r) for r in roots) or "none configured"
+    raise Invalid(
+        f"{field}: file {path!r} is outside the folders an administrator allowed (OMB_FILE_ROOTS: {allowed})",
+        {"field": field, "setting": "OMB_FILE_ROOTS"},
+    )
+
+
 def endpoints(url: str) -> list[Endpoint]:
     """Every endpoint a URL may connect to (libpq allows several hosts and `?host=` / `?port=`)."""
     try:

@@ -5,7 +5,13 @@
 types and decides how a column pair of different types is rendered.
 """
 
-from ombudsman.engine.normalize.reference import canonical_text, row_hash, row_text
+from ombudsman.engine.normalize.reference import (
+    canonical_text,
+    canonical_value,
+    floats_equal,
+    row_hash,
+    row_text,
+)
 from ombudsman.engine.normalize.sql import (
     DIALECTS,
     NULL_MARKER,
@@ -21,6 +27,7 @@ from ombudsman.engine.normalize.types import (
     LogicalType,
     logical_type,
     logical_type_from_arrow,
+    logical_type_of_field,
     pair_types,
 )
 
@@ -32,10 +39,13 @@ __all__ = [
     "NormalizeOptions",
     "canonical_expr",
     "canonical_text",
+    "canonical_value",
+    "floats_equal",
     "hash_sum_expr",
     "hash_text_expr",
     "logical_type",
     "logical_type_from_arrow",
+    "logical_type_of_field",
     "pair_types",
     "row_hash",
     "row_hash_expr",

@@ -75,6 +75,38 @@ def float_text(x: float, digits: int, zero: float = 0.0) -> str:
     return f"{'-' if x < 0 else ''}{int(m)}e{e - digits + 1}"
 
 
+def floats_equal(a: float, b: float, options: NormalizeOptions | None = None) -> bool:
+    """Two floats are the same value under the canonical rules: within `float_absolute`, or within one
+    unit of the last kept digit (10^(1-float_digits) relative). Judged on the values, not their texts,
+    so noise that moves a canonical text across a rounding boundary is never a difference."""
+    options = options or NormalizeOptions()
+    if a == b:
+        return True
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    relative = 10.0 ** (1 - options.float_digits)
+    return abs(a - b) <= max(options.float_absolute, relative * max(abs(a), abs(b))) * (1 + 1e-9)
+
+
+def canonical_value(text: str | None, logical_type: LogicalType) -> Any:
+    """A canonical text read back as the value people expect to see (reports): numbers as numbers
+    (`123457e-2` -> 1234.57, `12.50` -> Decimal('12.50')), booleans as bool, the rest as the text."""
+    if text is None:
+        return None
+    try:
+        if logical_type.kind == "integer":
+            return int(text)
+        if logical_type.kind == "decimal":
+            return decimal.Decimal(text)
+        if logical_type.kind == "float":
+            return float_value(text)
+    except (ValueError, ArithmeticError):
+        return text
+    if logical_type.kind == "boolean" and text in ("0", "1"):
+        return text == "1"
+    return text
+
+
 def float_value(text: str) -> float:
     """A canonical float text back as a float (`nan`, `inf` included)."""
     return float(text)

@@ -167,7 +167,9 @@ def _timestamp_text(x: exp.Expression, dialect: str, *, with_tz: bool) -> exp.Ex
     if dialect == "postgres":
         x = exp.AtTimeZone(this=x, zone=s("UTC")) if with_tz else cast(x, "timestamp", dialect)
     elif dialect == "duckdb":
-        x = fn("TIMEZONE", s("UTC"), x) if with_tz else cast(x, "timestamp", dialect)
+        # not CAST(x AS TIMESTAMP): that rounds a TIMESTAMP_NS to the nearest microsecond, where the
+        # canonical text truncates; EPOCH_US truncates, for dates, TIMESTAMP_S/MS/NS and any year alike
+        x = fn("TIMEZONE", s("UTC"), x) if with_tz else fn("MAKE_TIMESTAMP", fn("EPOCH_US", x))
     else:  # snowflake
         x = fn("CONVERT_TIMEZONE", s("UTC"), x) if with_tz else cast(x, "timestamp_ntz", dialect)
     return _format(x, TIMESTAMP_FORMAT[dialect], dialect)

@@ -139,6 +139,18 @@ def logical_type_from_arrow(arrow_type: pa.DataType) -> LogicalType:
     return LogicalType("other")
 
 
+FIXED_LENGTH_METADATA = b"ombudsman.fixed_length"  # set by connectors on CHAR(n) result columns
+
+
+def logical_type_of_field(arrow_field: pa.Field) -> LogicalType:
+    """The logical type of a result column: its Arrow type, and CHAR(n) when the connector marked
+    it so in the field's metadata (a query result has no catalog to ask)."""
+    logical = logical_type_from_arrow(arrow_field.type)
+    if logical.kind == "string" and (arrow_field.metadata or {}).get(FIXED_LENGTH_METADATA) == b"1":
+        return replace(logical, fixed_length=True)
+    return logical
+
+
 def pair_types(source: LogicalType, target: LogicalType) -> tuple[LogicalType, LogicalType]:
     """How to render a column pair so that equal values give equal canonical text on both sides.
 

@@ -25,9 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from ombudsman.engine.normalize import NormalizeOptions
+from ombudsman.engine.normalize import NormalizeOptions, floats_equal
 from ombudsman.engine.normalize.sql import cast, fn
-from ombudsman.engine.rowdiff.output import Difference, DifferenceKind, DiffWriter
+from ombudsman.engine.rowdiff.output import SOURCE_KINDS, Difference, DifferenceKind, DiffWriter
 from ombudsman.engine.rowdiff.pairing import OneSided, pair_rows
 from ombudsman.engine.rowdiff.plan import (
     ColumnPair,
@@ -76,6 +76,8 @@ class RowDiffResult:
     only_in_source: int = 0
     only_in_target: int = 0
     changed: int = 0
+    duplicates_in_source: int = 0  # extra rows of keys held more than once (see output.Difference)
+    duplicates_in_target: int = 0
     changed_columns: Counter[str] = field(default_factory=Counter)
     sample: list[Difference] = field(default_factory=list)
     levels: int = 0
@@ -85,7 +87,7 @@ class RowDiffResult:
 
     @property
     def differences(self) -> int:
-        return self.only_in_source + self.only_in_target + self.changed
+        return self.only_in_source + self.only_in_target + self.changed + self.duplicates_in_source + self.duplicates_in_target
 
     @property
     def equal(self) -> bool:
@@ -404,8 +406,6 @@ class _Leaf:
         self.plan, self.result, self.options, self.writer = plan, result, options, writer
         self.value_columns = [p for p in plan.columns if p not in plan.key] if plan.key else list(plan.columns)
         self.floats = [i for i, p in enumerate(self.value_columns) if p.is_float]
-        self.tolerance = 10.0 ** (1 - options.normalize.float_digits)
-        self.absolute = options.normalize.float_absolute
         self.held: dict[Side, list[OneSided]] = {"source": [], "target": []}
 
     def _query(self, side: Side, condition: exp.Expression) -> exp.Expression:
@@ -460,7 +460,7 @@ class _Leaf:
 
     def _one_sided(self, kind: DifferenceKind, key: dict[str, Any], texts: Sequence[Any], **counts: Any) -> Difference:
         names = [p.name for p in self.value_columns]
-        values = {n: (v, None) if kind == "only_in_source" else (None, v) for n, v in zip(names, texts, strict=True)}
+        values = {n: (v, None) if kind in SOURCE_KINDS else (None, v) for n, v in zip(names, texts, strict=True)}
         return Difference(kind, key, values, **counts)
 
     def _hold(self, row_hash: int, source: list[tuple[Any, ...]], target: list[tuple[Any, ...]]) -> list[Difference]:
@@ -522,11 +522,18 @@ class _Leaf:
             else:
                 remaining.pop(match)
         counts = {"source_count": len(source), "target_count": len(target)} if len(source) > 1 or len(target) > 1 else {}
-        if len(unmatched_source) == 1 and len(remaining) == 1:
-            changed = self._changed(unmatched_source[0], remaining[0])
-            return [Difference("changed", key_dict, changed, **counts)] if changed else []
-        found = [self._one_sided("only_in_source", key_dict, self._split(row)[0], **counts) for row in unmatched_source]
-        found += [self._one_sided("only_in_target", key_dict, self._split(row)[0], **counts) for row in remaining]
+        found = []
+        while unmatched_source and remaining:  # a key on both sides whose rows differ: changed rows
+            changed = self._changed(unmatched_source.pop(0), remaining.pop(0))
+            if changed:
+                found.append(Difference("changed", key_dict, changed, **counts))
+        # rows left on one side: duplicates when that side repeats a key the other side has too
+        for side_rows, other, kinds in (
+            (unmatched_source, target, ("duplicate_in_source", "only_in_source")),
+            (remaining, source, ("duplicate_in_target", "only_in_target")),
+        ):
+            kind: DifferenceKind = kinds[0] if other else kinds[1]  # type: ignore[assignment]
+            found += [self._one_sided(kind, key_dict, self._split(row)[0], **counts) for row in side_rows]
         return found
 
     def _changed(self, source: tuple[Any, ...], target: tuple[Any, ...]) -> dict[str, tuple[Any, Any]]:
@@ -547,9 +554,7 @@ class _Leaf:
             b = float(target_raw if target_raw is not None else target)
         except (TypeError, ValueError):
             return False
-        if not (math.isfinite(a) and math.isfinite(b)):
-            return False
-        return abs(a - b) <= max(self.absolute, self.tolerance * max(abs(a), abs(b))) * (1 + 1e-9)
+        return floats_equal(a, b, self.options.normalize)
 
     def _report(self, found: list[Difference]) -> None:
         result = self.result
@@ -565,8 +570,12 @@ class _Leaf:
                     copies = abs((difference.source_count or 0) - (difference.target_count or 0))
                 if difference.kind == "only_in_source":
                     result.only_in_source += copies
-                else:
+                elif difference.kind == "only_in_target":
                     result.only_in_target += copies
+                elif difference.kind == "duplicate_in_source":
+                    result.duplicates_in_source += copies
+                else:
+                    result.duplicates_in_target += copies
             if len(result.sample) < self.options.sample_limit:
                 result.sample.append(difference)
         if self.writer is not None:

@@ -13,14 +13,17 @@ from typing import Any, Literal, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-DifferenceKind = Literal["only_in_source", "only_in_target", "changed"]
+DifferenceKind = Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source", "duplicate_in_target"]
+SOURCE_KINDS = ("only_in_source", "duplicate_in_source")  # a row held by the source side only
 
 
 @dataclass
 class Difference:
     """One differing row. `key` holds the key columns' canonical text (keyless tables: the row hash).
     `columns` maps a (source) column name to (source value, target value) in canonical text: the
-    differing columns of a changed row, every column of a row present on one side only."""
+    differing columns of a changed row, every column of a row present on one side only.
+    `duplicate_in_<side>`: an extra row of a key that side holds more than once while the other
+    side has the key too (a row loaded twice), not a row missing from the other side."""
 
     kind: DifferenceKind
     key: dict[str, Any]
@@ -35,7 +38,7 @@ class Difference:
         if self.kind == "changed":
             out["columns"] = {c: {"source": s, "target": t} for c, (s, t) in self.columns.items()}
         else:
-            side = 0 if self.kind == "only_in_source" else 1
+            side = 0 if self.kind in SOURCE_KINDS else 1
             out["row"] = {c: v[side] for c, v in self.columns.items()}
         if self.source_count is not None or self.target_count is not None:
             out["source_count"], out["target_count"] = self.source_count, self.target_count
@@ -47,7 +50,7 @@ class Difference:
                 "source_count": self.source_count, "target_count": self.target_count}
         if self.kind == "changed":
             return [{**base, "column": c, "source_value": s, "target_value": t} for c, (s, t) in self.columns.items()]
-        side = 0 if self.kind == "only_in_source" else 1
+        side = 0 if self.kind in SOURCE_KINDS else 1
         row = json.dumps({c: v[side] for c, v in self.columns.items()}, ensure_ascii=False)
         return [{**base, "column": None, "source_value": row if side == 0 else None, "target_value": row if side == 1 else None}]
 

@@ -66,6 +66,12 @@ class ColumnPair:
     def type(self, side: Side) -> LogicalType:
         return self.source_type if side == "source" else self.target_type
 
+    def canonical(
+        self, side: Side, dialect: str, options: NormalizeOptions | None = None, table_alias: str | None = None
+    ) -> exp.Expression:
+        """The column's canonical text on `side` (the rendering row_hash compares and hashes)."""
+        return canonical_expr(q.col(self.column(side), table_alias), self.type(side), dialect, options)
+
 
 @dataclass
 class Plan:
@@ -87,7 +93,7 @@ class Plan:
         return q.table(self.sides[side].table)
 
     def canonical(self, side: Side, pair: ColumnPair) -> exp.Expression:
-        return canonical_expr(self.col(side, pair), pair.type(side), self.dialect(side), self.options)
+        return pair.canonical(side, self.dialect(side), self.options)
 
     def _hash(self, side: Side, pairs: Sequence[ColumnPair]) -> exp.Expression:
         text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
@@ -197,11 +203,28 @@ async def _empty_result_schema(connector: Connector, table: TableRef) -> pa.Sche
         raise RowDiffInputError(f"cannot read table {table} ({connector.dialect}): {exc}") from exc
 
 
-def _find(name: str, available: Sequence[str]) -> str | None:
+def find_column(name: str, available: Sequence[str]) -> str | None:
+    """The actual name of column `name` among `available`: exactly, else the one that differs only in
+    case (Snowflake upper-cases what PostgreSQL lower-cases); None when absent or ambiguous."""
     if name in available:
         return name
     lowered = [a for a in available if a.lower() == name.lower()]
     return lowered[0] if len(lowered) == 1 else None
+
+
+def pair_column(
+    source_name: str, source_types: Mapping[str, LogicalType], target_types: Mapping[str, LogicalType],
+    target_name: str | None = None,
+) -> ColumnPair | None:
+    """A source column and its target column (`target_name`, default the source's name, found as
+    `find_column` does) with the logical types `pair_types` renders them at; None when either side
+    lacks the column. Every cross-side comparison resolves its columns through this."""
+    source = find_column(source_name, list(source_types))
+    target = find_column(target_name or source_name, list(target_types))
+    if source is None or target is None:
+        return None
+    s_type, t_type = pair_types(source_types[source], target_types[target])
+    return ColumnPair(name=source, source=source, target=target, source_type=s_type, target_type=t_type)
 
 
 async def build_plan(
@@ -219,20 +242,20 @@ async def build_plan(
     source_types, target_types = await asyncio.gather(
         column_types(source.connector, source.table), column_types(target.connector, target.table)
     )
-    source_names, target_names = list(source_types), list(target_types)
+    source_names = list(source_types)
     if key is None:
         key = await primary_key(source.connector, source.table)
     wanted: list[str] = list(columns) if columns else list(source_names)
     excluded = {e.lower() for e in exclude}
     resolved_key = []
     for name in key:
-        actual = _find(name, source_names)
+        actual = find_column(name, source_names)
         if actual is None:
             raise RowDiffInputError(f"key column {name!r} is not in source table {source.table}")
         resolved_key.append(actual)
     ordered: list[str] = list(resolved_key)
     for name in wanted:
-        actual = _find(name, source_names)
+        actual = find_column(name, source_names)
         if actual is None:
             raise RowDiffInputError(f"column {name!r} is not in source table {source.table}")
         if actual not in ordered and actual.lower() not in excluded:
@@ -240,12 +263,11 @@ async def build_plan(
     pairs: list[ColumnPair] = []
     missing = []
     for name in ordered:
-        target_name = _find(column_map.get(name.lower(), name), target_names)
-        if target_name is None:
+        pair = pair_column(name, source_types, target_types, column_map.get(name.lower(), name))
+        if pair is None:
             missing.append(column_map.get(name.lower(), name))
             continue
-        s_type, t_type = pair_types(source_types[name], target_types[target_name])
-        pairs.append(ColumnPair(name=name, source=name, target=target_name, source_type=s_type, target_type=t_type))
+        pairs.append(pair)
     if missing:
         raise RowDiffInputError(f"target table {target.table} has no column {', '.join(repr(m) for m in missing)}")
     if not pairs:

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -22,7 +22,11 @@ from sqlglot import exp
 from ombudsman.contracts.pipeline import IdentifierCase, TableRef, Tolerance
 from ombudsman.contracts.results import StepResult, StepStatus
 from ombudsman.engine.connectors.base import Connector
+from ombudsman.engine.normalize import LogicalType, NormalizeOptions
 from ombudsman.engine.validators import sql as q
+
+if TYPE_CHECKING:
+    from ombudsman.engine.rowdiff.plan import ColumnPair
 
 Side = Literal["source", "target"]
 SIDES: tuple[Side, Side] = ("source", "target")
@@ -97,7 +101,9 @@ class ValidationContext:
     render_also: tuple[str, ...] = ()  # also render every query for these dialects (tests: T-SQL)
     renderings: dict[str, list[str]] = field(default_factory=dict)
     sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
+    normalize: NormalizeOptions | None = None  # canonical rules; default: see `normalize_options`
     _schemas: dict[Side, pa.Schema] = field(default_factory=dict, repr=False)
+    _column_types: dict[tuple[Side, str], dict[str, LogicalType]] = field(default_factory=dict, repr=False)
 
     # --- naming --------------------------------------------------------------------------------
     def connector(self, side: Side) -> Connector:
@@ -129,10 +135,19 @@ class ValidationContext:
         return q.table(self.table_ref(side), alias)
 
     def column_name(self, side: Side, source_name: str) -> str:
-        """A column's name on `side` (columns are named by their source name in parameters)."""
+        """A column's name on `side` (columns are named by their source name in parameters). Once the
+        side's columns are known (`column_types`), a name is found there case-insensitively, as
+        row_hash finds it (`status` is Snowflake's `STATUS`)."""
         if side == "target" and source_name in self.column_map:
             return self.column_map[source_name]  # explicitly mapped: exactly as written
-        return self.fold(side, source_name)
+        name = self.fold(side, source_name)
+        ref = self.source_table if side == "source" else (self.target_table or self.source_table)
+        known = self._column_types.get((side, str(self.fold_ref(side, ref)))) if ref is not None else None
+        if known:
+            from ombudsman.engine.rowdiff.plan import find_column
+
+            return find_column(name, list(known)) or name
+        return name
 
     def col(self, side: Side, source_name: str, table_alias: str | None = None) -> exp.Column:
         return q.col(self.column_name(side, source_name), table_alias)
@@ -212,19 +227,135 @@ class ValidationContext:
     async def all_columns(self) -> list[str]:
         return [f.name for f in await self.schema("source")]
 
+    # --- canonical values: the normalisation row_hash uses, for every cross-side comparison -----
+    @property
+    def normalize_options(self) -> NormalizeOptions:
+        """The canonical rules of this step: `normalize` when set, else the defaults with the step's
+        absolute tolerance as the float zero (floats closer than it are equal)."""
+        if self.normalize is not None:
+            return self.normalize
+        return NormalizeOptions(float_absolute=float_absolute(None, self.tolerance.absolute))
+
+    async def column_types(self, side: Side, table: TableRef | None = None) -> dict[str, LogicalType]:
+        """Logical type of each column of `table` (default: the step's table) on `side`, by actual
+        name: declared types from the catalog, else the Arrow types (as row_hash reads them)."""
+        from ombudsman.engine.rowdiff.plan import RowDiffInputError
+        from ombudsman.engine.rowdiff.plan import column_types as read_types
+
+        ref = table if table is not None else self.table_ref(side)
+        cache_key = (side, str(ref))
+        if cache_key not in self._column_types:
+            try:
+                self._column_types[cache_key] = await read_types(self.connector(side), ref)
+            except RowDiffInputError as exc:
+                raise ValidationInputError(f"{side}: {exc}") from None
+        return self._column_types[cache_key]
+
+    async def compared_columns(
+        self, names: Sequence[str], *, tables: Sides[TableRef] | None = None,
+        target_names: Sequence[str | None] | None = None,
+    ) -> list[ColumnPair]:
+        """Columns compared across the sides, resolved as row_hash resolves them: the target's name
+        from the step's `columns` mapping (or `target_names`, for another table such as a dimension),
+        found case-insensitively on each side, and the logical types the pair is rendered at (a
+        CHAR on either side makes both trimmed, a number against a float compares as floats ...).
+        `names` are source names; `tables` default to the step's table pair."""
+        from ombudsman.engine.rowdiff.plan import pair_column
+
+        refs = tables or Sides(self.table_ref("source"), self.table_ref("target"))
+        source_types = await self.column_types("source", refs.source)
+        target_types = await self.column_types("target", refs.target)
+        pairs = []
+        for i, name in enumerate(names):
+            given = target_names[i] if target_names is not None and i < len(target_names) else None
+            target_name = given or (self.column_name("target", name) if tables is None else name)
+            pair = pair_column(name, source_types, target_types, target_name)
+            if pair is None:
+                side, ref, missing = (
+                    ("source", refs.source, name) if pair_column(name, source_types, source_types) is None
+                    else ("target", refs.target, target_name)
+                )
+                raise ValidationInputError(f"{side} table {ref} has no column {missing!r}")
+            pairs.append(pair)
+        return pairs
+
+    def canonical(self, side: Side, pair: ColumnPair, table_alias: str | None = None) -> exp.Expr:
+        """The canonical text of a compared column on `side` (normalize.canonical_expr: CHAR padding
+        trimmed, floats at `float_digits`, timestamps in microseconds, ...), computed by the database."""
+        return pair.canonical(side, self.dialect(side), self.normalize_options, table_alias)
+
+    def group_key(self, side: Side, pair: ColumnPair, table_alias: str | None = None) -> tuple[exp.Expr, exp.Expr]:
+        """(what to SELECT, what to GROUP BY) for grouping by a compared column's canonical text. Where
+        the canonical text is one-to-one with the values (integers, booleans, dates, strings kept as
+        they are) the database groups by the column itself, which is cheaper, and renders the text
+        of each group; otherwise (floats, CHAR, timestamps, folded strings) it groups by the text."""
+        text = self.canonical(side, pair, table_alias)
+        logical, options = pair.type(side), self.normalize_options
+        plain_string = (
+            logical.kind == "string" and not logical.fixed_length and not options.trim_strings
+            and not options.casefold_strings
+        )
+        if logical.kind in ("integer", "boolean", "date") or plain_string:
+            return text, q.col(pair.column(side), table_alias)
+        return text, text.copy()
+
     # --- results --------------------------------------------------------------------------------
+    def location(self) -> dict[str, Any]:
+        """Where a finding is: `table` (the source table) and `tables` (both sides), when the step has one."""
+        if self.source_table is None:
+            return {}
+        source = self.fold_ref("source", self.source_table)
+        target = self.fold_ref("target", self.target_table or self.source_table)
+        return {"table": str(source), "tables": {"source": str(source), "target": str(target)}}
+
     def result(self, status: StepStatus, message: str, **fields: Any) -> StepResult:
-        """A StepResult carrying the SQL run so far; `sample` is cut to the step's sample limit."""
+        """A StepResult carrying the SQL run so far; `sample` is cut to the step's sample limit.
+
+        Every result's `details` says where: `table`, `tables` ({source, target}) and `columns` (the
+        columns involved: by default `affected_columns`); a failure's or warning's message names the
+        table and those columns when it does not already."""
         sample = fields.pop("sample", [])[: self.sample_limit]
+        details = dict(fields.pop("details", None) or {})
+        for name, value in self.location().items():
+            details.setdefault(name, value)
+        details.setdefault("columns", list(fields.get("affected_columns") or []))
+        if status in ("failed", "warning"):
+            message = name_location(message, details.get("table"), details["columns"])
         return StepResult(
             step=self.step_id, validator="", status=status, message=message, sql=self.sql,
-            sample=[jsonable(r) for r in sample], **fields,
+            sample=[jsonable(r) for r in sample], details=details, **fields,
         )
 
 
+def name_location(message: str, table: str | None, columns: Sequence[str]) -> str:
+    """`message` with the table and the columns it does not mention yet: `... (table s.t; columns a, b)`."""
+    lowered = message.lower()
+    parts = []
+    if table and table.lower() not in lowered and table.rsplit(".", 1)[-1].lower() not in lowered:
+        parts.append(f"table {table}")
+    unnamed = [c for c in columns if c.lower() not in lowered]
+    if unnamed:
+        parts.append(f"column{'s' if len(unnamed) > 1 else ''} {', '.join(unnamed)}")
+    return f"{message} ({'; '.join(parts)})" if parts else message
+
+
+def float_absolute(explicit: float | None, step_absolute: float) -> float:
+    """The absolute float tolerance: the parameter, else the step's tolerance, else the default."""
+    if explicit is not None:
+        return explicit
+    return min(step_absolute, 1e6) if step_absolute > 0 else NormalizeOptions().float_absolute
+
+
 def to_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """An Arrow result as dicts keyed by lower-case column name."""
+    """An Arrow result as dicts keyed by lower-case column name. Nanosecond timestamps (DuckDB's
+    TIMESTAMP_NS) arrive truncated to microseconds, as the canonical text truncates them."""
     names = [n.lower() for n in table.column_names]
+    if any(pa.types.is_timestamp(f.type) and f.type.unit == "ns" for f in table.schema):
+        table = table.cast(pa.schema([
+            pa.field(f.name, pa.timestamp("us", f.type.tz), metadata=f.metadata)
+            if pa.types.is_timestamp(f.type) and f.type.unit == "ns" else f
+            for f in table.schema
+        ]), safe=False)
     return [dict(zip(names, row.values(), strict=True)) for row in table.to_pylist()]
 
 

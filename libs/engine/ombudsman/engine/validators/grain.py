@@ -28,6 +28,9 @@ from sqlglot import exp
 
 from ombudsman.contracts.pipeline import Tolerance
 from ombudsman.engine.normalize import (
+    LogicalType,
+    NormalizeOptions,
+    canonical_value,
     hash_sum_expr,
     hash_text_expr,
     logical_type_from_arrow,
@@ -36,7 +39,7 @@ from ombudsman.engine.normalize import (
 )
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.validators import sql as q
-from ombudsman.engine.validators.base import SIDES, Side, Sides, ValidationContext, to_rows
+from ombudsman.engine.validators.base import SIDES, Side, Sides, ValidationContext, jsonable, to_rows
 from ombudsman.engine.validators.compare import GroupDiff, compare_groups, normalize, values_match
 
 DEFAULT_BUCKETS = 1024
@@ -101,24 +104,47 @@ async def compare_grouped(
     buckets: int = DEFAULT_BUCKETS,
     tolerance: Tolerance | None = None,
     carry: Sequence[str] = (),
+    floats: Sequence[str] = (),
+    key_types: Sequence[LogicalType] | None = None,
 ) -> GrainedDiff:
     """Compare the grouped query `build(side)` (SELECT <keys as aliases>, <measures as aliases> ...
     GROUP BY ...) between the sides: per group when both have at most `max_groups` groups, else per
     hash bucket of the group key with the differing buckets refined to their groups. `carry`: columns
-    shown with a group missing on one side, not compared."""
+    shown with a group missing on one side, not compared. Group keys should be canonical texts
+    (`ctx.canonical`), so that keys equal under the row_hash normalisation are the same group;
+    `floats`: measures of float columns, equal under the canonical float rule too. `key_types`: the
+    logical types of canonical keys, read back as values in the reported groups (`canonical_value`)."""
+    grained = await _compare_grouped(
+        ctx, build, keys, measures, max_groups=max_groups, buckets=buckets, tolerance=tolerance, carry=carry,
+        floats=floats,
+    )
+    if key_types is not None:
+        diff = grained.diff
+        for row in (*diff.missing_in_target, *diff.extra_in_target, *diff.mismatched, *diff.duplicates):
+            for k, logical in zip(keys, key_types, strict=True):
+                row[k] = jsonable(canonical_value(row.get(k), logical))
+    return grained
+
+
+async def _compare_grouped(
+    ctx: ValidationContext, build: Callable[[Side], exp.Expr], keys: Sequence[str], measures: Sequence[str], *,
+    max_groups: int, buckets: int, tolerance: Tolerance | None, carry: Sequence[str], floats: Sequence[str],
+) -> GrainedDiff:
     tolerance = tolerance or ctx.tolerance
+    compare = {"floats": floats, "float_rule": ctx.normalize_options}
     inner = Sides(build("source"), build("target"))
     if not keys:  # one group: nothing to bound
         rows = await ctx.rows_both(lambda side: inner[side])
-        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
+        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry, **compare)
         return GrainedDiff(diff, totals=Sides(_totals(rows.source, measures), _totals(rows.target, measures)))
     rows = await ctx.rows_both(lambda side: _ordered(inner[side], keys, max_groups + 1))
     if len(rows.source) <= max_groups and len(rows.target) <= max_groups:
-        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
+        diff = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry, **compare)
         return GrainedDiff(diff, totals=Sides(_totals(rows.source, measures), _totals(rows.target, measures)))
     del rows  # past the limit: compare per bucket instead of holding (and truncating) the groups
     return await _bucketed(
-        ctx, inner, keys, measures, max_groups=max_groups, buckets=buckets, tolerance=tolerance, carry=carry
+        ctx, inner, keys, measures, max_groups=max_groups, buckets=buckets, tolerance=tolerance, carry=carry,
+        floats=floats,
     )
 
 
@@ -172,7 +198,10 @@ def _summary(ctx: ValidationContext, side: Side, bucketed: exp.Expr, measures: S
     return exp.select(*projections).from_(_sub(bucketed, "x")).group_by(q.col(BUCKET, "x"))
 
 
-def _bucket_differs(s: dict[str, Any] | None, t: dict[str, Any] | None, n_measures: int, tolerance: Tolerance) -> bool:
+def _bucket_differs(
+    s: dict[str, Any] | None, t: dict[str, Any] | None, measures: Sequence[str], tolerance: Tolerance,
+    floats: Sequence[str], float_rule: NormalizeOptions,
+) -> bool:
     if s is None or t is None:
         return True
     if int(s["groups"]) != int(t["groups"]) or int(s["key_sum"]) != int(t["key_sum"]):
@@ -180,8 +209,9 @@ def _bucket_differs(s: dict[str, Any] | None, t: dict[str, Any] | None, n_measur
     groups = max(int(s["groups"]), 1)
     scaled = Tolerance(absolute=tolerance.absolute * groups, percentage=tolerance.percentage)
     weighted = Tolerance(absolute=tolerance.absolute * groups * WEIGHT_MODULUS, percentage=tolerance.percentage)
-    for i in range(n_measures):
-        if not values_match(s[f"m{i}"], t[f"m{i}"], scaled) or not values_match(s[f"w{i}"], t[f"w{i}"], weighted):
+    for i, m in enumerate(measures):
+        rule = float_rule if m in floats else None
+        if not values_match(s[f"m{i}"], t[f"m{i}"], scaled, rule) or not values_match(s[f"w{i}"], t[f"w{i}"], weighted, rule):
             return True
     return False
 
@@ -203,7 +233,7 @@ def _chunks(ids: Sequence[int], sizes: dict[int, int], max_groups: int) -> list[
 
 async def _bucketed(
     ctx: ValidationContext, inner: Sides[exp.Expr], keys: Sequence[str], measures: Sequence[str], *,
-    max_groups: int, buckets: int, tolerance: Tolerance, carry: Sequence[str],
+    max_groups: int, buckets: int, tolerance: Tolerance, carry: Sequence[str], floats: Sequence[str],
 ) -> GrainedDiff:
     bucketed = await bucketed_queries(ctx, inner, keys, buckets)
     lines = await ctx.rows_both(lambda side: _summary(ctx, side, bucketed[side], measures))
@@ -213,7 +243,9 @@ async def _bucketed(
     s_groups = sum(int(r["groups"]) for r in lines.source)
     t_groups = sum(int(r["groups"]) for r in lines.target)
     ids = sorted(set(by_bucket.source) | set(by_bucket.target))
-    differing = [b for b in ids if _bucket_differs(by_bucket.source.get(b), by_bucket.target.get(b), len(measures), tolerance)]
+    rule = ctx.normalize_options
+    differing = [b for b in ids if _bucket_differs(
+        by_bucket.source.get(b), by_bucket.target.get(b), measures, tolerance, floats, rule)]
     sizes = {b: max(int((by_bucket.source.get(b) or {"groups": 0})["groups"]), int((by_bucket.target.get(b) or {"groups": 0})["groups"]))
              for b in differing}
     diff = GroupDiff(source_groups=s_groups, target_groups=t_groups)
@@ -231,10 +263,11 @@ async def _bucketed(
             return exp.select(exp.Star()).from_(_sub(bucketed[side], "r")).where(where)
 
         rows = await ctx.rows_both(refine)
-        part = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry)
+        part = compare_groups(rows.source, rows.target, keys, measures, tolerance, carry, floats, rule)
         diff.missing_in_target += part.missing_in_target
         diff.extra_in_target += part.extra_in_target
         diff.mismatched += part.mismatched
+        diff.duplicates += part.duplicates
     unrefined_groups = sum(sizes[b] for b in unrefined)
     diff.matched = max(min(s_groups, t_groups) - diff.differing - unrefined_groups, 0)
     grain = f"bucket:{buckets}"

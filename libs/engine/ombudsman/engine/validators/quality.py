@@ -6,15 +6,18 @@ figures in Python.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from sqlglot import exp
 
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.normalize import LogicalType, canonical_text, canonical_value
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import (
+    SIDES,
     Side,
     ValidationContext,
     ValidationInputError,
@@ -27,10 +30,15 @@ from ombudsman.engine.validators.base import (
 from ombudsman.engine.validators.compare import (
     compare_figures,
     count_match,
+    group_differences,
     normalize,
     percentage,
+    write_differences,
 )
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, bucketed_queries, compare_grouped
+
+if TYPE_CHECKING:
+    from ombudsman.engine.rowdiff.plan import ColumnPair
 
 
 def alias(prefix: str, index: int) -> str:
@@ -180,6 +188,7 @@ class Statistics(Validator):
         columns = params.columns or await ctx.numeric_columns()
         if not columns:
             raise ValidationInputError("the table has no numeric columns; name some in parameters.columns")
+        pairs = await ctx.compared_columns(columns)
 
         def names(i: int) -> list[str]:
             return [f"{f}_{i}" for f in params.figures] + [f"p{j}_{i}" for j in range(len(params.percentiles))]
@@ -217,7 +226,8 @@ class Statistics(Validator):
         for i, c in enumerate(columns):
             src[c] = {label: jsonable(normalize(figures["source"].get(n))) for label, n in zip(labels, names(i), strict=True)}
             tgt[c] = {label: jsonable(normalize(figures["target"].get(n))) for label, n in zip(labels, names(i), strict=True)}
-            for m in compare_figures(src[c], tgt[c], ctx.tolerance).mismatches:
+            rule = ctx.normalize_options if pairs[i].is_float else None  # float columns: the canonical float rule
+            for m in compare_figures(src[c], tgt[c], ctx.tolerance, float_rule=rule).mismatches:
                 mismatches.append({"column": c, **m})
         affected = sorted({m["column"] for m in mismatches}, key=columns.index)
         total = len(columns) * len(labels)
@@ -265,10 +275,11 @@ class Distribution(Validator):
         """Frequency per value; past max_categories values on a side, frequency per hash bucket of the
         value (max_categories buckets: a coarser partition, the same on both sides), never a top-N."""
         self._grain = "value"
+        [pair] = await ctx.compared_columns([params.column])
 
-        def build(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            return ctx.select_from(side, column.as_("bucket"), q.count_star().as_("n")).group_by(column)
+        def build(side: Side) -> exp.Expr:  # frequencies per canonical text (the row_hash normalisation)
+            value, grouped = ctx.group_key(side, pair)
+            return ctx.select_from(side, value.as_("bucket"), q.count_star().as_("n")).group_by(grouped)
 
         def first(side: Side) -> exp.Expr:
             grouped = exp.Subquery(this=build(side), alias=exp.TableAlias(this=q.ident("g")))
@@ -288,7 +299,9 @@ class Distribution(Validator):
 
             rows = await ctx.rows_both(per_bucket)
             self._grain = f"bucket:{params.max_categories}"
-        return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in ("source", "target")}
+        if self._grain == "value":  # values were grouped by canonical text: report them as values
+            return {side: {canonical_value(r["bucket"], pair.source_type): int(r["n"]) for r in rows[side]} for side in SIDES}
+        return {side: {normalize(r["bucket"]): int(r["n"]) for r in rows[side]} for side in SIDES}
 
     async def _histogram(self, ctx: ValidationContext, params: Params) -> dict[str, dict[Any, int]]:
         def bounds(side: Side) -> exp.Expr:
@@ -457,17 +470,22 @@ class DomainValues(Validator):
             description="distinct values compared one by one at most; past it, per hash bucket of the value",
         )
         buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_values")
+        output: str | None = Field(
+            default=None, description="file (.csv or .parquet) receiving every differing value, however many"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        [pair] = await ctx.compared_columns([params.column])
         if params.allowed is not None:
-            return await self._allowed(ctx, params)
+            return await self._allowed(ctx, params, pair)
 
-        def build(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            return ctx.select_from(side, column.as_("value"), q.count_star().as_("n")).group_by(column)
+        def build(side: Side) -> exp.Expr:  # values compared by canonical text (the row_hash normalisation)
+            value, grouped = ctx.group_key(side, pair)
+            return ctx.select_from(side, value.as_("value"), q.count_star().as_("n")).group_by(grouped)
 
         grained = await compare_grouped(
-            ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"]
+            ctx, build, ["value"], [], max_groups=params.max_values, buckets=params.buckets, carry=["n"],
+            key_types=[pair.source_type],
         )
         diff = grained.diff
         extra = [{"value": r["value"], "target_rows": r.get("n"), "issue": "not in source"} for r in diff.extra_in_target]
@@ -475,11 +493,14 @@ class DomainValues(Validator):
         bad = extra + missing
         failed = bool(bad or grained.unrefined_buckets)
         message = (
-            f"{diff.source_groups} distinct values, the same on both sides" if not failed
-            else f"{len(extra)} values only in the target, {len(missing)} only in the source"
+            f"{diff.source_groups} distinct values of {params.column}, the same on both sides" if not failed
+            else f"{len(extra)} values of {params.column} only in the target, {len(missing)} only in the source"
         )
         if grained.note:
             message += f" ({grained.note})"
+        if params.output:
+            write_differences(params.output, group_differences(diff, ["value"]))
+            message += f"; every differing value in {params.output}" if failed else ""
         return ctx.result(
             "failed" if failed else "passed", message, source={"distinct_values": diff.source_groups},
             target={"distinct_values": diff.target_groups}, affected_columns=[params.column] if failed else [], sample=bad,
@@ -489,13 +510,25 @@ class DomainValues(Validator):
             details=grained.details(),
         )
 
-    async def _allowed(self, ctx: ValidationContext, params: Params) -> StepResult:
+    async def _allowed(self, ctx: ValidationContext, params: Params, pair: ColumnPair) -> StepResult:
         allowed = [v for v in params.allowed or [] if v is not None]
+        # the allowed values as canonical texts of the column's type on each side, matched against the
+        # column's canonical text: a CHAR's padding or a float's last digits never put a value outside
+        texts: dict[Side, list[str]] = {}
+        for side in SIDES:
+            try:
+                texts[side] = sorted({allowed_text(v, pair.type(side), ctx) for v in allowed})
+            except (TypeError, ValueError, ArithmeticError, AttributeError):
+                raise ValidationInputError(
+                    f"parameters.allowed: the values must be of {params.column}'s type ({pair.type(side)})"
+                ) from None
 
         def outside(side: Side) -> exp.Expr:
-            column = ctx.col(side, params.column)
-            condition = exp.Not(this=exp.In(this=column, expressions=[q.value(v) for v in allowed])) if allowed else exp.true()
-            return exp.and_(exp.Not(this=exp.Is(this=column, expression=exp.Null())), condition)
+            column = ctx.canonical(side, pair)
+            condition = (
+                exp.Not(this=exp.In(this=column, expressions=[q.value(v) for v in texts[side]])) if allowed else exp.true()
+            )
+            return exp.and_(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())), condition)
 
         def build(side: Side) -> exp.Expr:
             flag = exp.Case(ifs=[exp.If(this=outside(side), true=q.lit(1))], default=q.lit(0))
@@ -505,10 +538,10 @@ class DomainValues(Validator):
         src, tgt = int(s["outside"] or 0), int(t["outside"] or 0)
         sample: list[dict[str, Any]] = []
         if tgt:
-            column = ctx.col("target", params.column)
+            column = q.col(pair.target)
             query = (
                 exp.select(column.as_("value"), q.count_star().as_("n")).from_(ctx.table("target"))
-                .where(ctx.where("target", outside("target"))).group_by(column).limit(ctx.sample_limit)
+                .where(ctx.where("target", outside("target"))).group_by(column.copy()).limit(ctx.sample_limit)
             )
             sample = to_rows(await ctx.query("target", query))
         message = (
@@ -521,6 +554,16 @@ class DomainValues(Validator):
             affected_columns=[params.column] if tgt else [], sample=sample,
             match_percentage=percentage(int(t["row_count"]) - tgt, int(t["row_count"])),
         )
+
+
+def allowed_text(value: Any, logical_type: LogicalType, ctx: ValidationContext) -> str:
+    """An allowed value (as JSON gives it) as the canonical text of a column of `logical_type`."""
+    if isinstance(value, str) and logical_type.kind in ("date", "time", "timestamp", "timestamp_tz"):
+        parse = {"date": datetime.date.fromisoformat, "time": datetime.time.fromisoformat}.get(
+            logical_type.kind, datetime.datetime.fromisoformat
+        )
+        value = parse(value)
+    return str(canonical_text(value, logical_type, ctx.normalize_options))
 
 
 def regex_full_match(column: exp.Expr, pattern: str) -> exp.Expr:

@@ -22,7 +22,7 @@ from ombudsman.engine.validators.base import (
 )
 from ombudsman.engine.validators.grain import DEFAULT_BUCKETS, compare_grouped
 from ombudsman.engine.validators.joinguard import JoinGuardParams, guard_join
-from ombudsman.engine.validators.metrics import grouped_result
+from ombudsman.engine.validators.metrics import float_columns, grouped_result
 
 
 def parent_ref(ctx: ValidationContext, side: Side, source_name: str, target_name: str | None) -> TableRef:
@@ -156,6 +156,9 @@ class FactDimConformance(Validator):
             description="attribute values compared one by one at most; past it, per hash bucket",
         )
         buckets: int = Field(default=DEFAULT_BUCKETS, ge=16, le=65_536, description="hash buckets past max_groups")
+        output: str | None = Field(
+            default=None, description="file (.csv or .parquet) receiving every differing member, however many"
+        )
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         def dim_column(side: Side, source_name: str, target_name: str | None) -> exp.Column:
@@ -164,6 +167,7 @@ class FactDimConformance(Validator):
             [name] = parent_columns(ctx, side, [source_name], [target_name] if target_name else None)
             return q.col(name, "d")
 
+        await ctx.compared_columns([params.fact_key])  # the fact's key on both sides (names as row_hash finds them)
         guard = await guard_join(
             ctx, params,
             parent=Sides(*(parent_ref(ctx, side, params.dimension, params.target_dimension) for side in SIDES)),
@@ -174,8 +178,16 @@ class FactDimConformance(Validator):
             child_count=True, what="fact_dim_conformance",
         )
 
+        dims = Sides(*(parent_ref(ctx, side, params.dimension, params.target_dimension) for side in SIDES))
+        attribute = None
+        if params.attribute:  # grouped by its canonical text (the row_hash normalisation), as metric keys are
+            [attribute] = await ctx.compared_columns(
+                [params.attribute], tables=dims, target_names=[params.target_attribute]
+            )
+        floats = ["measure_sum"] if params.measure and await float_columns(ctx, [params.measure]) else []
+
         def build(side: Side) -> exp.Expr:
-            dim = parent_ref(ctx, side, params.dimension, params.target_dimension)
+            dim = dims[side]
             dim_key = dim_column(side, params.dim_key, params.target_dim_key)
             join_on = exp.EQ(this=dim_key, expression=ctx.col(side, params.fact_key, "f"))
             unmatched = exp.Case(
@@ -183,8 +195,8 @@ class FactDimConformance(Validator):
                 default=q.lit(0),
             )
             projections: list[exp.Expr] = []
-            if params.attribute:
-                projections.append(dim_column(side, params.attribute, params.target_attribute).as_("member"))
+            if attribute is not None:
+                projections.append(ctx.group_key(side, attribute, "d")[0].as_("member"))
             projections += [q.count_star().as_("facts"), exp.Sum(this=unmatched).as_("unmatched")]
             if params.measure:
                 projections.append(q.as_decimal(exp.Sum(this=q.as_decimal(ctx.col(side, params.measure, "f")))).as_("measure_sum"))
@@ -192,20 +204,33 @@ class FactDimConformance(Validator):
             user = ctx.filter(side)
             if user is not None:
                 select = select.where(user.transform(lambda n: q.col(n.name, "f") if isinstance(n, exp.Column) and not n.table else n))
-            if params.attribute:
-                select = select.group_by(dim_column(side, params.attribute, params.target_attribute))
+            if attribute is not None:
+                select = select.group_by(ctx.group_key(side, attribute, "d")[1])
             return select
 
         keys = ["member"] if params.attribute else []
         measures = ["facts", "unmatched"] + (["measure_sum"] if params.measure else [])
-        grained = await compare_grouped(ctx, build, keys, measures, max_groups=params.max_groups, buckets=params.buckets)
+        grained = await compare_grouped(
+            ctx, build, keys, measures, max_groups=params.max_groups, buckets=params.buckets, floats=floats,
+            key_types=[attribute.source_type] if attribute is not None else None,
+        )
         src_unmatched = int(grained.totals.source.get("unmatched") or 0)
         tgt_unmatched = int(grained.totals.target.get("unmatched") or 0)
-        result = grouped_result(ctx, "fact counts per dimension member", grained, measures, [params.fact_key])
+        result = grouped_result(
+            ctx, "fact counts per dimension member", grained, measures, [params.fact_key],
+            [params.attribute] if params.attribute else [], keys, output=params.output,
+        )
+        result.details["dimension"] = {side: str(dims[side]) for side in SIDES}
+        if params.attribute:
+            result.details["columns"] = list(dict.fromkeys([params.fact_key, params.attribute, *result.details["columns"]]))
         result.source.update({"unmatched_facts": src_unmatched, "facts": int(grained.totals.source.get("facts") or 0)})
         result.target.update({"unmatched_facts": tgt_unmatched, "facts": int(grained.totals.target.get("facts") or 0)})
         result.details["join_guard"] = {side: guard[side].as_dict() for side in SIDES}
         if tgt_unmatched > src_unmatched:
             result.status = "failed"
-            result.message = f"{tgt_unmatched} target facts have no dimension row (source: {src_unmatched}); " + result.message
+            result.message = (
+                f"{tgt_unmatched} target facts have no dimension row in {dims.target} "
+                f"(key {params.fact_key}; source: {src_unmatched}); " + result.message
+            )
+            result.details["columns"] = list(dict.fromkeys([params.fact_key, *result.details["columns"]]))
         return result

@@ -7,14 +7,16 @@ from pydantic import Field
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.keys import DiscoveredKey, discover_key
 from ombudsman.engine.normalize import NormalizeOptions
-from ombudsman.engine.rowdiff import DiffSide, RowDiffInputError, RowDiffOptions, diff_tables, open_writer
+from ombudsman.engine.rowdiff import DiffSide, RowDiffInputError, RowDiffOptions, diff_tables
 from ombudsman.engine.validators.base import (
     ValidationContext,
     ValidationInputError,
     Validator,
     ValidatorParams,
+    float_absolute,
     register,
 )
+from ombudsman.engine.validators.compare import open_output
 
 
 @register
@@ -60,7 +62,7 @@ class RowHash(Validator):
         options = RowDiffOptions(
             normalize=NormalizeOptions(
                 float_digits=params.float_digits,
-                float_absolute=_float_absolute(params.float_absolute, ctx.tolerance.absolute),
+                float_absolute=float_absolute(params.float_absolute, ctx.tolerance.absolute),
                 trim_strings=params.trim_strings,
                 casefold_strings=params.casefold_strings,
             ),
@@ -68,10 +70,7 @@ class RowHash(Validator):
             pair_columns=params.pair_columns,
             sample_limit=min(ctx.sample_limit, 100),
         )
-        try:
-            writer = open_writer(params.output) if params.output else None
-        except (ValueError, OSError) as exc:
-            raise ValidationInputError(f"parameters.output: {exc}") from None
+        writer = open_output(params.output) if params.output else None
         key, discovered = params.key, None
         if key is None and params.discover_key:
             discovered = await _discover(ctx)
@@ -96,22 +95,33 @@ class RowHash(Validator):
         for side in ("source", "target"):
             ctx.sql[side].extend(result.sql[side])
         rows = max(result.source_rows, result.target_rows)
-        matched = result.source_rows - result.only_in_source - result.changed
+        matched = result.source_rows - result.only_in_source - result.changed - result.duplicates_in_source
+        changed_columns = [c for c, _ in result.changed_columns.most_common()]
+        # the columns a finding involves: the key (which names the rows on one side) and what changed
+        involved = list(dict.fromkeys([*result.key, *changed_columns])) if not result.equal else []
         columns = ", ".join(f"{c} ({n})" for c, n in result.changed_columns.most_common())
+        table = ctx.location().get("table", "")
         if result.equal:
-            message = f"all {result.source_rows} rows are identical ({len(result.columns)} columns)"
+            message = f"all {result.source_rows} rows of {table} are identical ({len(result.columns)} columns)"
         else:
+            by_key = f" by key {', '.join(result.key)}" if result.key else " (no key: compared as multisets)"
             message = (
-                f"{result.only_in_source} rows only in source, {result.only_in_target} only in target, "
+                f"{table}{by_key}: {result.only_in_source} rows only in source, {result.only_in_target} only in target, "
                 f"{result.changed} changed" + (f" (columns: {columns})" if columns else "")
             )
+            duplicates = [f"{n} in the {side}" for side, n in
+                          (("source", result.duplicates_in_source), ("target", result.duplicates_in_target)) if n]
+            if duplicates:
+                message += f"; duplicate rows of keys present on both sides: {', '.join(duplicates)}"
+            if params.output:
+                message += f"; every difference in {params.output}"
         return ctx.result(
             "passed" if result.equal else "failed",
             message,
             source={"rows": result.source_rows, "only_in_source": result.only_in_source},
             target={"rows": result.target_rows, "only_in_target": result.only_in_target},
-            match_percentage=round(100.0 * matched / rows, 4) if rows else 100.0,
-            affected_columns=[c for c, _ in result.changed_columns.most_common()],
+            match_percentage=round(100.0 * max(matched, 0) / rows, 4) if rows else 100.0,
+            affected_columns=changed_columns,
             sample=[d.as_dict() for d in result.sample],
             details={
                 "strategy": result.strategy,
@@ -119,8 +129,10 @@ class RowHash(Validator):
                 "key_discovered": (
                     {"columns": discovered.columns, **discovered.evidence()} if discovered is not None else None
                 ),
-                "columns": result.columns,
+                "columns": involved,
+                "compared_columns": result.columns,
                 "changed": result.changed,
+                "duplicates": {"source": result.duplicates_in_source, "target": result.duplicates_in_target},
                 "changed_columns": dict(result.changed_columns),
                 "levels": result.levels,
                 "queries": result.queries,
@@ -128,13 +140,6 @@ class RowHash(Validator):
                 "output": params.output,
             },
         )
-
-
-def _float_absolute(explicit: float | None, step_absolute: float) -> float:
-    """The absolute float tolerance: the parameter, else the step's tolerance, else the default."""
-    if explicit is not None:
-        return explicit
-    return min(step_absolute, 1e6) if step_absolute > 0 else NormalizeOptions().float_absolute
 
 
 async def _discover(ctx: ValidationContext) -> DiscoveredKey | None:

@@ -27,6 +27,7 @@ from ombudsman.engine.validators.base import (
 )
 from ombudsman.engine.validators.compare import count_match, normalize, values_match
 from ombudsman.engine.validators.dimensions import duplicate_sample, key_problems, key_profiles
+from ombudsman.engine.validators.metrics import float_columns
 
 Grain = Literal["minute", "hour", "day", "week", "month", "quarter", "year"]
 
@@ -219,6 +220,9 @@ class TsRollingDrift(Validator):
         window: int = Field(default=7, ge=1, le=1000)
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
+        # resolving the measure first also finds the columns' names as row_hash does (case-insensitively)
+        floats = params.measure is not None and not measure_is_count(params) and bool(await float_columns(ctx, [params.measure]))
+        rule = ctx.normalize_options if floats else None  # a float measure: also the canonical float rule
         source_rows, target_rows, grain = await period_series(ctx, params, measure_of(ctx, params))
         source, target = series_values(source_rows, params), series_values(target_rows, params)
         periods = sorted(set(source) | set(target))
@@ -229,7 +233,7 @@ class TsRollingDrift(Validator):
             s_window = [*s_window, source.get(p, 0.0)][-params.window :]
             t_window = [*t_window, target.get(p, 0.0)][-params.window :]
             s_avg, t_avg = sum(s_window) / len(s_window), sum(t_window) / len(t_window)
-            if not values_match(s_avg, t_avg, ctx.tolerance):
+            if not values_match(s_avg, t_avg, ctx.tolerance, rule):
                 drifts.append({"period": p.isoformat(), "source_rolling": round(s_avg, 6), "target_rolling": round(t_avg, 6),
                                "drift_pct": round(abs(t_avg - s_avg) / max(abs(s_avg), abs(t_avg)) * 100, 4)})
         worst = max((d["drift_pct"] for d in drifts), default=0.0)
