@@ -24,7 +24,8 @@ from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
-from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import automate_job, coverage, domain, generate, jobs, relationships, target_ddl
 from ombudsman.metadata import classify as classify_mod
@@ -39,7 +40,6 @@ from ombudsman.metadata.relationships import JoinPair, Relationship
 from ombudsman.metadata.workload_joins import load_join_pairs
 
 M = TypeVar("M", bound=BaseModel)
-COMMIT_ATTEMPTS = 5
 SAVE_CHUNK = 50  # generated pipelines per save command (a few KiB of YAML each)
 
 
@@ -268,17 +268,13 @@ class Handlers(KeyHandlers):
         self, project: str, decide: Callable[[MetadataState], Sequence[Event]], meta: Metadata
     ) -> MetadataState:
         """Load the project's state, decide, append; on a concurrent append decide again on the fresh state."""
-        for attempt in range(COMMIT_ATTEMPTS):
+
+        async def attempt() -> MetadataState:
             state = await self.ports.load(project)
-            events = decide(state)
-            try:
-                await self._append(state, events, meta)
-                return state
-            except Conflict:
-                if attempt == COMMIT_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
+            await self._append(state, decide(state), meta)
+            return state
+
+        return await retry_conflicts(attempt, stream_id=project)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Any]:
