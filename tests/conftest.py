@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -105,15 +106,23 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str = "omb_t_") -> Iterator[str]:
+    """A new, empty database on the server of `server_url` (its libpq URI), dropped afterwards.
+    The one way tests make a database (not from inside a running event loop)."""
+    name = prefix + uuid.uuid4().hex[:12]
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_url, name)
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test (libpq URI), dropped afterwards."""
-    name = "omb_t_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(pg_server_url, name)
-    finally:
-        asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -131,12 +140,8 @@ def warehouse_server_url() -> Iterator[str]:
 @pytest.fixture
 def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the warehouse server (not the platform's), dropped afterwards."""
-    name = "omb_wh_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(warehouse_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(warehouse_server_url, name)
-    finally:
-        asyncio.run(_admin(warehouse_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(warehouse_server_url, "omb_wh_") as url:
+        yield url
 
 
 async def _admin(url: str, sql: str) -> None:

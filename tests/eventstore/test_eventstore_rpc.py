@@ -81,7 +81,7 @@ async def test_result_metadata_and_error_model(database_url: str, nats_url: str,
 
         with pytest.raises(Invalid) as invalid:  # pydantic validation in the handler -> invalid, naming the field
             await rpc.request(client, command_subject("estest", "greet"), {"times": "many"})
-        fields = {e["field"] for e in invalid.value.details["errors"]}
+        fields = {e["field"] for e in invalid.value.details["fields"]}
         assert fields == {"name", "times"}
 
         with pytest.raises(OmbudsmanError) as internal:  # an unexpected error: internal, no internals leaked

@@ -187,8 +187,9 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     with pytest.raises(Invalid, match="columns: unknown column"):
         await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.fact_sales",
                                   "target_table": "SALES.FCT_SALES", "columns": {"nope": "SALE_ID"}})
-    with pytest.raises(Invalid, match="side"):
+    with pytest.raises(Invalid, match="side") as bad_side:
         await md(bus, "upload_ddl", {"project_id": "ddl", "side": "middle", "dialect": "tsql", "ddl": "x"})
+    assert [f["field"] for f in bad_side.value.details["fields"]] == ["side"]  # the one error shape
     with pytest.raises(NotFound):
         await md(bus, "upload_ddl", {"project_id": "ghost", "side": "source", "dialect": "tsql",
                                      "ddl": "CREATE TABLE a (x INT)"})

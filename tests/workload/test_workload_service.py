@@ -148,8 +148,10 @@ async def test_inline_uploads_and_bad_requests(bus: nats.NATS, tmp_path: Path) -
     with pytest.raises(Invalid, match="line 2: count_executions"):
         await cmd(bus, "upload", {"project_id": "sales", "filename": "x.csv",
                                   "content": "query_sql_text,count_executions\nSELECT 1,lots\n"})
-    with pytest.raises(Invalid, match="project_id"):
+    with pytest.raises(Invalid, match="project_id") as bad_id:
         await cmd(bus, "upload", {"project_id": "bad id!", "content": "SELECT 1;", "filename": "q.sql"})
+    assert [f["field"] for f in bad_id.value.details["fields"]] == ["project_id"]  # the one error shape
+    assert "pattern" in bad_id.value.details["fields"][0]["message"]
     with pytest.raises(NotFound):
         await qry(bus, "get", {"workload_id": "nope"})
     with pytest.raises(NotFound):

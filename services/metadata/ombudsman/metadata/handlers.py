@@ -18,13 +18,14 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.contracts.replies import validated as parse
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import automate_job, coverage, domain, generate, jobs, relationships, target_ddl
@@ -74,15 +75,6 @@ class Ports(Protocol):
 
     async def read_upload(self, path: str) -> str:
         """The text of a file the gateway left in the shared upload folder (`Invalid` outside it)."""
-
-
-def parse(model: type[M], payload: Any) -> M:
-    """Validate a payload; `Invalid` names every wrong field."""
-    try:
-        return model.model_validate(payload or {})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
-        raise Invalid("; ".join(problems), {"errors": problems}) from None
 
 
 class ProjectRef(BaseModel):

@@ -29,13 +29,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import EventEnvelope, Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Timeout, Unavailable
+from ombudsman.contracts.replies import validated as parse
 from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.eventstore.decide import decide
 from ombudsman.eventstore.runtime import ServiceContext
@@ -56,15 +57,6 @@ _ID = r"^[A-Za-z0-9_-]+$"
 class WorkloadSettings(Settings):
     """Service settings (`OMB_WORKLOAD_UPLOAD_DIR`, where the gateway leaves uploaded files, is the
     base settings' `upload_dir()`)."""
-
-
-def parse(model: type[BaseModel], payload: Any) -> Any:
-    """Validate a payload; `Invalid` names every wrong field."""
-    try:
-        return model.model_validate(payload or {})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
-        raise Invalid("; ".join(problems), {"errors": problems}) from None
 
 
 class Upload(BaseModel):
