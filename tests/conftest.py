@@ -9,21 +9,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.bustoken import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV, generate_keypair
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres
+from tests.support import fresh_database
 
 # The test process plays the gateway: it holds the bus token key pair, so requests it makes for a
 # person carry a signed token, and the services it starts verify them (no token -> refused).
@@ -101,23 +98,6 @@ def pg_server_url() -> Iterator[str]:
         server.stop()
 
 
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str, prefix: str = "omb_t_") -> Iterator[str]:
-    """A new, empty database on the server of `server_url` (its libpq URI), dropped afterwards.
-    The one way tests make a database (not from inside a running event loop)."""
-    name = prefix + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(server_url, name)
-    finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test (libpq URI), dropped afterwards."""
@@ -142,11 +122,3 @@ def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the warehouse server (not the platform's), dropped afterwards."""
     with fresh_database(warehouse_server_url, "omb_wh_") as url:
         yield url
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()

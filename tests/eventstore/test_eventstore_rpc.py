@@ -54,7 +54,7 @@ def make_service(database_url: str, nats_url: str, replica: str = "a") -> tuple[
 
     @service.query("slow")
     async def slow(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> Any:
-        await asyncio.sleep(float(payload["seconds"]))
+        await asyncio.sleep(float(payload["seconds"]))  # the behaviour under test: a handler slower than the caller
         return "late"
 
     return service, handled

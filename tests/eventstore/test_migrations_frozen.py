@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from ombudsman.eventstore.migrations import event_tables_ddl, run_migrations
-from tests.conftest import fresh_database
+from tests.support import fresh_database
 
 
 def _audit() -> list[str]:
