@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -83,6 +84,16 @@ async def _delete_streams(url: str) -> None:
         await nc.close()
 
 
+@contextlib.contextmanager
+def embedded_postgres(prefix: str) -> Iterator[str]:
+    """An embedded PostgreSQL server in a new temporary folder: the URL of its `postgres` database."""
+    server = EmbeddedPostgres.start(Path(tempfile.mkdtemp(prefix=prefix)) / "pgdata")
+    try:
+        yield server.uri("postgres")
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A URL of a PostgreSQL server the tests may create databases on."""
@@ -90,12 +101,8 @@ def pg_server_url() -> Iterator[str]:
     if external:
         yield external
         return
-    data = Path(tempfile.mkdtemp(prefix="omb-pg-"))
-    server = EmbeddedPostgres.start(data / "pgdata")
-    try:
-        yield server.uri("postgres")
-    finally:
-        server.stop()
+    with embedded_postgres("omb-pg-") as url:
+        yield url
 
 
 @pytest.fixture
@@ -109,12 +116,8 @@ def database_url(pg_server_url: str) -> Iterator[str]:
 def warehouse_server_url() -> Iterator[str]:
     """A second PostgreSQL server that plays a warehouse under test: connection URLs may never point
     at the platform's own server (issue 14), so source/target databases live here."""
-    data = Path(tempfile.mkdtemp(prefix="omb-wh-"))
-    server = EmbeddedPostgres.start(data / "pgdata")
-    try:
-        yield server.uri("postgres")
-    finally:
-        server.stop()
+    with embedded_postgres("omb-wh-") as url:
+        yield url
 
 
 @pytest.fixture
