@@ -9,20 +9,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.bustoken import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV, generate_keypair
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres
+from tests.support import fresh_database
 
 # The test process plays the gateway: it holds the bus token key pair, so requests it makes for a
 # person carry a signed token, and the services it starts verify them (no token -> refused).
@@ -85,6 +84,16 @@ async def _delete_streams(url: str) -> None:
         await nc.close()
 
 
+@contextlib.contextmanager
+def embedded_postgres(prefix: str) -> Iterator[str]:
+    """An embedded PostgreSQL server in a new temporary folder: the URL of its `postgres` database."""
+    server = EmbeddedPostgres.start(Path(tempfile.mkdtemp(prefix=prefix)) / "pgdata")
+    try:
+        yield server.uri("postgres")
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A URL of a PostgreSQL server the tests may create databases on."""
@@ -92,56 +101,27 @@ def pg_server_url() -> Iterator[str]:
     if external:
         yield external
         return
-    data = Path(tempfile.mkdtemp(prefix="omb-pg-"))
-    server = EmbeddedPostgres.start(data / "pgdata")
-    try:
-        yield server.uri("postgres")
-    finally:
-        server.stop()
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+    with embedded_postgres("omb-pg-") as url:
+        yield url
 
 
 @pytest.fixture
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test (libpq URI), dropped afterwards."""
-    name = "omb_t_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(pg_server_url, name)
-    finally:
-        asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def warehouse_server_url() -> Iterator[str]:
     """A second PostgreSQL server that plays a warehouse under test: connection URLs may never point
     at the platform's own server (issue 14), so source/target databases live here."""
-    data = Path(tempfile.mkdtemp(prefix="omb-wh-"))
-    server = EmbeddedPostgres.start(data / "pgdata")
-    try:
-        yield server.uri("postgres")
-    finally:
-        server.stop()
+    with embedded_postgres("omb-wh-") as url:
+        yield url
 
 
 @pytest.fixture
 def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the warehouse server (not the platform's), dropped afterwards."""
-    name = "omb_wh_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(warehouse_server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield with_database(warehouse_server_url, name)
-    finally:
-        asyncio.run(_admin(warehouse_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    with fresh_database(warehouse_server_url, "omb_wh_") as url:
+        yield url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import gzip
 import io
@@ -28,6 +27,7 @@ from ombudsman.contracts.subjects import command_subject, event_subject, query_s
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.streams import ensure_streams
+from tests.support import eventually
 
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
 OMBUDSMAN = Path(sys.executable).parent / "ombudsman"
@@ -68,10 +68,7 @@ async def test_export_and_segment_from_a_real_service_verify_offline(
             page = await request(nc, query_subject("audit", "logs"), {"limit": 1}, meta=ADMIN)
             return page["total"] >= 120
 
-        deadline = asyncio.get_running_loop().time() + 60
-        while not await logged():
-            assert asyncio.get_running_loop().time() < deadline, "events not logged in time"
-            await asyncio.sleep(0.1)
+        await eventually(logged, timeout=60, what="120 events in the audit log")
         export = await request(nc, query_subject("audit", "export"), {"format": "jsonl"}, meta=ADMIN)
         export_csv = await request(nc, query_subject("audit", "export"), {"format": "csv"}, meta=ADMIN)
         archived = await request(nc, command_subject("audit", "archive"),

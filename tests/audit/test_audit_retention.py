@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from ombudsman.eventstore.db import asyncpg_dsn
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.streams import ensure_streams
+from tests.support import eventually
 
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
 VIEWER = Metadata(actor=Actor(id="u-view", name="viewer", role="viewer"))
@@ -52,12 +52,7 @@ async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
 
 
 async def wait_for(predicate, timeout: float = 60.0):  # noqa: ASYNC109
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := await predicate()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-    return value
+    return await eventually(predicate, timeout=timeout)
 
 
 async def audit_q(nc, name, payload=None, meta=ADMIN):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -27,19 +26,24 @@ from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.projects.app import create_service as create_projects
+from tests.support import eventually
 
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
 
 
 async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # noqa: ASYNC109
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(interval)
+    return await eventually(predicate, timeout=timeout, interval=interval)
+
+
+async def deliveries_settled(settings: Settings, webhooks: int) -> bool:
+    """`webhooks` deliveries queued and none pending: no receiver can get another post."""
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    try:
+        row = await conn.fetchrow("SELECT count(*) AS total, count(*) FILTER (WHERE status = 'pending') AS pending "
+                                  "FROM audit.alert_deliveries WHERE channel = 'webhook'")
+    finally:
+        await conn.close()
+    return row["total"] == webhooks and row["pending"] == 0
 
 
 @pytest.fixture
@@ -153,7 +157,7 @@ async def test_as_of_equals_what_the_projects_service_showed_then(settings, nc) 
         snapshot = await request(nc, query_subject("projects", "get"), {"id": "sales"}, meta=ADMIN)
         await wait_for(lambda: _at_least(nc, 2))
         instant = datetime.now(UTC)
-        await asyncio.sleep(0.05)
+        await eventually(lambda: datetime.now(UTC) > instant, interval=0.001, what="the clock to pass the instant")
         await cmd("update", {"id": "sales", "changes": {"name": "Sales (renamed)", "description": "v2"}})
         await cmd("delete", {"id": "sales"})
         await wait_for(lambda: _at_least(nc, 4))
@@ -185,7 +189,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(receiver.delay)
+                time.sleep(receiver.delay)  # the behaviour under test: a slow receiver widens any race
                 if receiver.accept:
                     receiver.accepted.append((json.loads(body), self.headers[SIGNATURE_HEADER], body.decode()))
                     self.send_response(204)
@@ -227,7 +231,7 @@ async def test_one_signed_alert_per_failed_run_even_across_a_restart(settings, n
     await audit.start()
     try:
         await wait_for(lambda: _accepted(receiver), timeout=30)
-        await asyncio.sleep(2.5)  # any duplicate would arrive within the retry interval
+        await wait_for(lambda: deliveries_settled(settings, 1), timeout=30)  # recorded delivered: never posted again
         assert len(receiver.accepted) == 1
         payload, signature, body = receiver.accepted[0]
         assert payload["event"]["data"]["run_id"] == "bad-run" and payload["rule_id"] == "failed-runs"
@@ -276,7 +280,7 @@ async def test_two_audit_replicas_post_each_alert_once(settings, nc) -> None:
             return len({p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted}) == len(runs)
 
         await wait_for(all_arrived, timeout=60)
-        await asyncio.sleep(2.0)  # a duplicate from the other replica would arrive within its next rounds
+        await wait_for(lambda: deliveries_settled(settings, len(runs)), timeout=60)  # all delivered: no more posts
         delivered = sorted(p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted)
         assert delivered == sorted(runs)
     finally:

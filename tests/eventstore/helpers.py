@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from typing import Any, ClassVar
 
 import nats
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ombudsman.contracts.envelope import Actor, EventEnvelope
 from ombudsman.contracts.subjects import EVENTS_STREAM
 from ombudsman.eventstore.projections import Projection
+from tests.support import eventually
 
 SCHEMA = "estest"
 ACTOR = Actor(id="u-1", name="Ada", role="user")
@@ -66,24 +67,27 @@ async def table_text(conn: AsyncConnection, table: str, order_by: str) -> str:
 
 async def read_stream(nats_url: str, filter_subject: str = "omb.evt.>", *, expect: int | None = None,
                       wait: float = 20.0) -> list[Any]:
-    """Every message of OMB_EVENTS matching `filter_subject`, in stream order (waits for `expect`)."""
+    """Every message of OMB_EVENTS matching `filter_subject`, in stream order (waits up to `wait`
+    seconds for `expect` of them; the caller asserts how many came)."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        deadline = asyncio.get_running_loop().time() + wait
-        while True:
+        read: list[Any] = []
+
+        async def enough() -> bool:
             sub = await js.pull_subscribe(filter_subject, stream=EVENTS_STREAM, config=ConsumerConfig(
                 ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, filter_subject=filter_subject,
                 inactive_threshold=30.0))
-            info = await sub.consumer_info()
-            total = info.num_pending
-            messages: list[Any] = []
-            while len(messages) < total:
-                messages += await sub.fetch(min(500, total - len(messages)), timeout=5)
+            total = (await sub.consumer_info()).num_pending
+            read.clear()
+            while len(read) < total:
+                read.extend(await sub.fetch(min(500, total - len(read)), timeout=5))
             await sub.unsubscribe()
-            if expect is None or len(messages) >= expect or asyncio.get_running_loop().time() > deadline:
-                return messages
-            await asyncio.sleep(0.2)
+            return expect is None or len(read) >= expect
+
+        with contextlib.suppress(AssertionError):
+            await eventually(enough, timeout=wait, interval=0.2, what=f"{expect} messages on {filter_subject}")
+        return read
     finally:
         await nc.close()
 
@@ -91,12 +95,3 @@ async def read_stream(nats_url: str, filter_subject: str = "omb.evt.>", *, expec
 def counts_projections() -> list[Projection]:
     """The `--projections` factory the replay CLI test points at."""
     return [CountsProjection()]
-
-
-async def wait_until(condition: Any, *, within: float = 30.0, what: str = "condition") -> None:
-    """Poll `condition()` until true; fail the test after `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {within}s")
-        await asyncio.sleep(0.05)

@@ -3,7 +3,6 @@ redelivery (nak, lost acks, a consumer recreated from scratch) changes nothing i
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 import nats
@@ -17,7 +16,8 @@ from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.projections import ProjectionConsumer, setup_projections
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.streams import ensure_streams
-from tests.eventstore.helpers import SCHEMA, CountsProjection, envelopes, table_text, wait_until
+from tests.eventstore.helpers import SCHEMA, CountsProjection, envelopes, table_text
+from tests.support import eventually
 
 
 class FlakyCounts(CountsProjection):
@@ -52,14 +52,12 @@ async def publish(engine: AsyncEngine, js: JetStreamContext, streams: int = 5, p
 
 async def settle(js: JetStreamContext, durable: str, wait: float = 30.0) -> Any:
     """Wait until the durable consumer has nothing pending or unacked; return its info."""
-    deadline = asyncio.get_running_loop().time() + wait
-    while True:
+
+    async def settled() -> Any:
         info = await js.consumer_info("OMB_EVENTS", durable)
-        if info.num_pending == 0 and info.num_ack_pending == 0:
-            return info
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"consumer {durable} did not settle: {info}")
-        await asyncio.sleep(0.1)
+        return info if info.num_pending == 0 and info.num_ack_pending == 0 else None
+
+    return await eventually(settled, timeout=wait, what=f"consumer {durable} to settle")
 
 
 async def counts(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
@@ -114,7 +112,7 @@ async def test_lost_acks_and_restarts_apply_each_event_once(engine: AsyncEngine,
     await publish(engine, js, streams=3, per_stream=20)
     losing = AckLosingConsumer(engine, SCHEMA, js, projection, durable="lossy", ack_wait=1.0)
     await losing.start()
-    await wait_until(lambda: losing.applied == 60, what="every event committed once")
+    await eventually(lambda: losing.applied == 60, timeout=30, what="every event committed once")
     await losing.stop()  # every event committed, none acked: a crash between commit and ack
     resumed = AckLosingConsumer(engine, SCHEMA, js, projection, durable="lossy", ack_wait=1.0)
     await resumed.start()
@@ -141,7 +139,11 @@ async def test_a_consumer_applies_events_published_after_it_started(engine: Asyn
     try:
         await publish(engine, js, streams=2, per_stream=5)
         await settle(js, "live")
-        await asyncio.sleep(0.2)
+
+        async def applied() -> bool:
+            return await counts(engine) == {"c-0": (5, 15), "c-1": (5, 15)}
+
+        await eventually(applied, timeout=10, what="both streams applied")
     finally:
         await consumer.stop()
     assert await counts(engine) == {"c-0": (5, 15), "c-1": (5, 15)}

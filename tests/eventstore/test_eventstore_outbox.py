@@ -3,7 +3,6 @@ is published twice, order is kept, and a service's graceful stop flushes its out
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.eventstore.uow import UnitOfWork
 from tests.eventstore.helpers import SCHEMA, envelopes, read_stream
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -49,7 +49,8 @@ async def test_events_appended_while_nats_is_down_arrive_once_in_order(
                     batch = envelopes(f"st-{s}", 50, after=half * 50)
                     await uow.append(batch, expected_version=half * 50)
                 appended += batch
-        await asyncio.sleep(1.0)
+        tried = relay.rounds
+        await eventually(lambda: relay.rounds > tried + 1, what="two relay rounds after the last commit")
         assert await relay.pending() == 1000 and relay.published == 0  # nothing could go out
 
         restarted = EmbeddedNats.start(own_nats.data_dir, port=own_nats.port)
@@ -86,7 +87,7 @@ async def test_acked_rows_are_never_published_again(engine: AsyncEngine, store: 
         second = OutboxRelay(engine, SCHEMA, js)
         await second.start()
         second.notify()
-        await asyncio.sleep(0.3)
+        await eventually(lambda: second.rounds >= 1, what="a round of the second relay")
         await second.stop()
         assert first.published == 30 and second.published == 0
         messages = await read_stream(nats_url)
@@ -159,16 +160,14 @@ async def test_a_paused_relay_holds_committed_events_until_resumed(
     await relay.start()
     try:
         await relay.pause()
+        paused_at = relay.rounds
         async with UnitOfWork(engine, store, on_commit=relay.notify) as uow:
             await uow.append(envelopes("p-1", 20), expected_version=0)
-        await asyncio.sleep(0.3)  # woken by the commit, the paused relay publishes nothing
+        # woken by the commit, the paused relay runs a round and publishes nothing
+        await eventually(lambda: relay.rounds > paused_at, what="a paused round after the commit")
         assert (await relay.pending(), relay.published) == (20, 0)
-        relay.resume()
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:  # the background loop, woken by resume, publishes them
-            if not await relay.pending() or asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.05)
+        relay.resume()  # the background loop, woken by resume, publishes them
+        await eventually(lambda: relay.published == 20, timeout=30, what="the resumed relay to publish")
         assert (await relay.pending(), relay.published) == (0, 20)
     finally:
         await relay.stop()

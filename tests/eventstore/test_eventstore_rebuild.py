@@ -16,7 +16,8 @@ from ombudsman.eventstore.projections import ProjectionConsumer, rebuild, setup_
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.eventstore.uow import UnitOfWork
-from tests.eventstore.helpers import SCHEMA, CountsProjection, envelopes, table_text, wait_until
+from tests.eventstore.helpers import SCHEMA, CountsProjection, envelopes, table_text
+from tests.support import eventually
 
 TABLE = f"{SCHEMA}.thing_counts"
 
@@ -67,7 +68,7 @@ async def test_rebuild_from_the_stream_is_byte_identical(engine: AsyncEngine, st
                                       filter_subject="omb.evt.thing.>")
         await consumer.start()
         try:
-            await wait_until(lambda: consumer.applied + consumer.skipped == 121, what="all events consumed")
+            await eventually(lambda: consumer.applied + consumer.skipped == 121, timeout=30, what="all events consumed")
             live = await snapshot(engine)
             await consumer.stop()
 
@@ -83,7 +84,7 @@ async def test_rebuild_from_the_stream_is_byte_identical(engine: AsyncEngine, st
                 await uow.append(envelopes("r-0", 1, after=15), expected_version=15)
             await OutboxRelay(engine, SCHEMA, js).flush(timeout=10)
             await resumed.start()
-            await wait_until(lambda: resumed.applied == 1, what="the new event consumed")
+            await eventually(lambda: resumed.applied == 1, timeout=30, what="the new event consumed")
             await resumed.stop()
             async with engine.connect() as conn:
                 row = (await conn.execute(text(f"SELECT events, total FROM {TABLE} WHERE stream_id = 'r-0'"))).one()

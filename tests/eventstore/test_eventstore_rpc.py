@@ -54,7 +54,7 @@ def make_service(database_url: str, nats_url: str, replica: str = "a") -> tuple[
 
     @service.query("slow")
     async def slow(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> Any:
-        await asyncio.sleep(float(payload["seconds"]))
+        await asyncio.sleep(float(payload["seconds"]))  # the behaviour under test: a handler slower than the caller
         return "late"
 
     return service, handled
@@ -81,7 +81,7 @@ async def test_result_metadata_and_error_model(database_url: str, nats_url: str,
 
         with pytest.raises(Invalid) as invalid:  # pydantic validation in the handler -> invalid, naming the field
             await rpc.request(client, command_subject("estest", "greet"), {"times": "many"})
-        fields = {e["field"] for e in invalid.value.details["errors"]}
+        fields = {e["field"] for e in invalid.value.details["fields"]}
         assert fields == {"name", "times"}
 
         with pytest.raises(OmbudsmanError) as internal:  # an unexpected error: internal, no internals leaked

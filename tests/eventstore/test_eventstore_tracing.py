@@ -27,7 +27,8 @@ from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.logging import JsonFormatter
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
-from tests.eventstore.helpers import SCHEMA, CountsProjection, read_stream, wait_until
+from tests.eventstore.helpers import SCHEMA, CountsProjection, read_stream
+from tests.support import eventually
 
 
 @event
@@ -70,7 +71,7 @@ async def test_trace_crosses_nats_into_the_event(database_url: str, nats_url: st
             event_id = await rpc.request(nc, "omb.cmd.estest.make", {"id": "traced-1"})
         root_trace = f"{root.get_span_context().trace_id:032x}"
         (message,) = await read_stream(nats_url, expect=1)
-        await wait_until(lambda: service.consumers[0].applied == 1, what="the consumer applied the event")
+        await eventually(lambda: service.consumers[0].applied == 1, timeout=30, what="the consumer applied the event")
     finally:
         await nc.close()
         await service.stop()

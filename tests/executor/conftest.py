@@ -3,12 +3,10 @@ processes, and small DuckDB source/target files for quick real validators."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.eventstore.rpc import request
 from ombudsman.executor.app import ExecutorService, running
 from ombudsman.executor.settings import ExecutorSettings
+from tests.support import eventually
 
 ACK_WAIT = 2.0
 # an admin: these pipelines carry their DuckDB URLs inline, which only admins may run (issue 14)
@@ -136,15 +135,8 @@ class Bus:
         return await wait_for(done, timeout, f"batch {batch_id} to finish")
 
 
-async def wait_for(probe: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.1)
+async def wait_for(probe: Callable[[], Awaitable[Any] | Any], timeout: float, what: str) -> Any:  # noqa: ASYNC109
+    return await eventually(probe, timeout=timeout, what=what)
 
 
 def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings:

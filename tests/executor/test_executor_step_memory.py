@@ -19,7 +19,7 @@ async def _hog(chunks: int) -> int:
     held = []
     for _ in range(chunks):
         held.append(bytearray(8 * 1024 * 1024))  # touched: counted in RSS
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # the behaviour under test: a step growing over time, sampled by the cap
     return len(held)
 
 

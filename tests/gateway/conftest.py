@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from ombudsman.workload import app as workload_app
 from ombudsman.workload.handlers import WorkloadSettings
 from tests.engine.conftest import fakesnow_server, fakesnow_url  # noqa: F401  (fixtures)
 from tests.gateway.standins import ExecutorTimingStandIn
+from tests.support import eventually
 
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
@@ -167,12 +167,13 @@ async def serving(app: Any, deadline: float = 30.0) -> AsyncIterator[int]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    until = time.monotonic() + deadline
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()  # start-up failed: its error, not a timeout
-        assert time.monotonic() < until, f"the gateway did not start within {deadline}s"
-        await asyncio.sleep(0.02)
+        return bool(server.started)
+
+    await eventually(started, timeout=deadline, interval=0.02, what="the gateway to start")
     try:
         yield port
     finally:
@@ -202,36 +203,30 @@ async def _serve(database_url: str, nats_url: str, tmp_path: Path, *, real_execu
     upload_dir = tmp_path / "uploads"  # shared by the gateway and the workload service
     app = create_app(gateway_settings(database_url, nats_url, request_timeout=15.0,  # a loaded CI box is slow
                                       workload_upload_dir=upload_dir))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.02)
-    services = [projects_app.create_service(service_settings(database_url, nats_url)),
-                metadata_app.create_service(service_settings(database_url, nats_url).model_copy(
-                    update={"workload_upload_dir": upload_dir})),  # DDL files come through the same folder
-                workload_app.create_service(workload_settings(database_url, nats_url, upload_dir)),
-                audit_app.create_service(service_settings(database_url, nats_url))]
-    for service in services:
-        await service.start()
-    async with contextlib.AsyncExitStack() as stack:
-        executor: ExecutorTimingStandIn | None = None
-        if real_executor:
-            await stack.enter_async_context(executor_app.running(ExecutorSettings(
-                nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)))
-        else:
-            executor = await ExecutorTimingStandIn().start(nats_url)
-        nc = await nats.connect(nats_url)
-        try:
-            yield Served(app, port, nc, executor, upload_dir)
-        finally:
-            await nc.close()
-            if executor is not None:
-                await executor.stop()
-    for service in services:
-        await service.stop()
-    server.should_exit = True
-    await task
+    async with serving(app) as port:
+        services = [projects_app.create_service(service_settings(database_url, nats_url)),
+                    metadata_app.create_service(service_settings(database_url, nats_url).model_copy(
+                        update={"workload_upload_dir": upload_dir})),  # DDL files come through the same folder
+                    workload_app.create_service(workload_settings(database_url, nats_url, upload_dir)),
+                    audit_app.create_service(service_settings(database_url, nats_url))]
+        for service in services:
+            await service.start()
+        async with contextlib.AsyncExitStack() as stack:
+            executor: ExecutorTimingStandIn | None = None
+            if real_executor:
+                await stack.enter_async_context(executor_app.running(ExecutorSettings(
+                    nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)))
+            else:
+                executor = await ExecutorTimingStandIn().start(nats_url)
+            nc = await nats.connect(nats_url)
+            try:
+                yield Served(app, port, nc, executor, upload_dir)
+            finally:
+                await nc.close()
+                if executor is not None:
+                    await executor.stop()
+        for service in services:
+            await service.stop()
 
 
 @pytest.fixture
@@ -248,16 +243,26 @@ async def served_with_executor(database_url: str, nats_url: str, tmp_path: Path)
         yield served
 
 
+async def finished(client: Any, path: str, headers: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
+    """The run or batch at `path` (through the gateway) once it has completed, failed or been cancelled."""
+
+    async def done() -> dict[str, Any] | None:
+        found = (await client.get(path, headers=headers)).json()
+        return found if found["status"] in ("completed", "failed", "cancelled") else None
+
+    return dict(await eventually(done, timeout=timeout, what=f"{path} to finish"))
+
+
 async def wait_automate(client: Any, headers: dict[str, str], project_id: str, job_id: str,
                         seconds: float = 300) -> dict[str, Any]:
     """Poll an automate job through the gateway (`client`'s base URL ends in /api/v1) until it ends;
     its summary (the job must complete)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
+
+    async def ended() -> dict[str, Any] | None:
         r = await client.get(f"/projects/{project_id}/automate/{job_id}", headers=headers)
         assert r.status_code == 200, r.text
-        job = r.json()
-        if job["status"] != "running" or asyncio.get_running_loop().time() > deadline:
-            assert job["status"] == "completed", job
-            return dict(job["summary"])
-        await asyncio.sleep(0.2)
+        return r.json() if r.json()["status"] != "running" else None
+
+    job = await eventually(ended, timeout=seconds, interval=0.2, what=f"automate job {job_id} to end")
+    assert job["status"] == "completed", job
+    return dict(job["summary"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +9,7 @@ import nats
 
 from ombudsman.contracts.subjects import EVENTS_STREAM
 from tests.gateway.conftest import PASSWORD, Gateway
+from tests.support import eventually
 
 
 async def test_register_login_refresh_rotation_and_logout(gateway: Gateway) -> None:
@@ -56,11 +56,11 @@ async def test_auth_events_are_in_the_log_and_published(gateway: Gateway) -> Non
     try:
         js = nc.jetstream()
         seen: list[str] = []
-        for _ in range(50):
-            info = await js.stream_info(EVENTS_STREAM)
-            if info.state.messages >= 4:
-                break
-            await asyncio.sleep(0.1)
+
+        async def four_events() -> bool:
+            return (await js.stream_info(EVENTS_STREAM)).state.messages >= 4
+
+        await eventually(four_events, timeout=10, what="four user events in the stream")
         sub = await js.subscribe("omb.evt.user.>", ordered_consumer=True)
         for _ in range(4):
             msg = await sub.next_msg(timeout=5)

@@ -5,7 +5,6 @@ no trap may be reported. Prints a score table (defect -> step that found it)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from ombudsman.projects import app as projects_app
 from tests.gateway.conftest import (
     PASSWORD,
     ensure_events_stream,
+    finished,
     gateway_settings,
     service_settings,
     serving,
@@ -105,11 +105,7 @@ async def _batch(c: httpx.AsyncClient, h: dict[str, str], pipeline_ids: list[str
     assert r.status_code == 201, r.text
     batch_id = r.json()["batch_id"]
     assert (await c.post(f"/batches/{batch_id}/execute", headers=h)).status_code == 202
-    for _ in range(600):
-        batch = (await c.get(f"/batches/{batch_id}", headers=h)).json()
-        if batch["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.1)
+    await finished(c, f"/batches/{batch_id}", h, timeout=120)
     runs = [run for run in (await c.get("/runs", headers=h, params={"project_id": "shop", "limit": 100})).json()["items"]
             if run.get("batch_id") == batch_id]
     assert len(runs) == len(pipeline_ids), runs

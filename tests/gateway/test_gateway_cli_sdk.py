@@ -14,6 +14,7 @@ import pytest
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
 from ombudsman.contracts import events as ev
 from tests.gateway.conftest import Served
+from tests.support import eventually
 
 CLI = [sys.executable, "-c", "from ombudsman.client.cli import main; main()"]
 
@@ -65,7 +66,9 @@ async def test_cli_admin_create_login_projects_watch_export(served: Served, cli_
     await served.publish(run, ev.RunQueued(run_id=run, project_id="crm", steps=["a", "b"]), ev.RunStarted(run_id=run),
                          ev.StepStarted(run_id=run, step="a"), ev.StepCompleted(run_id=run, step="a", status="passed"))
     watching = asyncio.create_task(ombudsman(cli_env, "watch", run))
-    await asyncio.sleep(1.5)
+    # the watcher's socket has asked for the run: it follows it (replay, then live) from here on
+    await eventually(lambda: any(name == "qry.run" and p.get("run_id") == run for name, p, _ in served.executor.calls),
+                     timeout=30, what="the CLI watching the run")
     await served.publish(run, ev.StepStarted(run_id=run, step="b"), ev.StepCompleted(run_id=run, step="b", status="failed"),
                          ev.RunCompleted(run_id=run, status="failed", total_steps=2, successful_steps=1, failed_steps=1))
     code, out, err = await watching

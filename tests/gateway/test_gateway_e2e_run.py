@@ -25,7 +25,7 @@ from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
+from tests.gateway.conftest import PASSWORD, finished, gateway_settings, serving, worker_process
 
 
 def _warehouse(tmp_path: Path) -> tuple[str, str]:
@@ -64,17 +64,12 @@ async def _save_connections(c: httpx.AsyncClient, headers: dict[str, str], spec:
 
 
 async def _run_to_end(c: httpx.AsyncClient, headers: dict[str, str], spec: str) -> tuple[str, dict[str, Any]]:
-    """Queue a run of project dw through the gateway and read it until it has finished (30 s at most)."""
+    """Queue a run of project dw through the gateway and read it until it has finished (60 s at most)."""
     await _save_connections(c, headers, spec)
     r = await c.post("/api/v1/runs", headers=headers, json={"project_id": "dw", "pipeline_yaml": spec})
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
-    for _ in range(300):
-        run = (await c.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
-        if run["status"] in ("completed", "failed"):
-            break
-        await asyncio.sleep(0.1)
-    return run_id, run
+    return run_id, await finished(c, f"/api/v1/runs/{run_id}", headers)
 
 
 async def test_run_through_the_gateway_with_real_services(stack: dict[str, Any], tmp_path: Path) -> None:
@@ -159,11 +154,7 @@ async def test_saved_pipeline_mermaid_and_batches_through_the_gateway(stack: dic
                                  json={"name": "x", "pipelines": [{"project_id": "dw", "pipeline_id": pipeline_id}]})
         assert forbidden.status_code == 404
         assert (await c.post(f"/api/v1/batches/{batch_id}/execute", headers=alice)).status_code == 202
-        for _ in range(300):
-            batch = (await c.get(f"/api/v1/batches/{batch_id}", headers=alice)).json()
-            if batch["status"] in ("completed", "failed"):
-                break
-            await asyncio.sleep(0.1)
+        batch = await finished(c, f"/api/v1/batches/{batch_id}", alice)
         assert batch["status"] == "completed" and batch["progress"]["completed"] == 2
         listed = await c.get("/api/v1/batches", headers=alice)
         assert listed.status_code == 200, listed.text
@@ -343,11 +334,7 @@ async def test_cli_compare_discrepancies_and_schedules(stack: dict[str, Any], tm
     with OmbudsmanClient(f"http://127.0.0.1:{stack['port']}", token) as client:
         queued = await asyncio.to_thread(client.execute_pipeline, "dw", pipeline_id)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack['port']}", timeout=30) as c:
-            for _ in range(300):
-                run = (await c.get(f"/api/v1/runs/{queued['run_id']}", headers=carol)).json()
-                if run["status"] in ("completed", "failed"):
-                    break
-                await asyncio.sleep(0.1)
+            run = await finished(c, f"/api/v1/runs/{queued['run_id']}", carol)
         assert run["status"] == "completed" and run["pipeline_id"] == pipeline_id
         junit = await asyncio.to_thread(client.export_run, queued["run_id"], "junit")
         assert junit.content_type.startswith("application/xml") and b'failures="0"' in junit.content

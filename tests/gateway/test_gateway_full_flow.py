@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,14 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 import yaml
 
 from ombudsman.audit import app as audit_app
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.pipeline.sample import source_data, target_data
-from ombudsman.eventstore.embedded import free_port
 from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
@@ -44,9 +39,12 @@ from tests.gateway.conftest import (
     ensure_events_stream,
     gateway_settings,
     service_settings,
+    serving,
     wait_automate,
+    worker_process,
     workload_settings,
 )
+from tests.support import eventually
 
 STEP_DONE = ("step.completed", "step.failed")
 
@@ -66,30 +64,13 @@ async def full_stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncI
     # One step at a time, so a client can join while the run is half done.
     executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2,
                                          executor_run_parallel=1)
-    env = {**os.environ, "OMB_NATS_URL": nats_url, "OMB_DATABASE_URL": database_url, "OMB_WORKER_NAME": "w1",
-           "OMB_WORKER_CONCURRENCY": "1", "OMB_LOG_LEVEL": "WARNING"}
-    worker = None
     try:
-        async with executor_app.running(executor_settings):
-            worker = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)  # noqa: ASYNC220
+        async with (executor_app.running(executor_settings),
+                    worker_process(nats_url, database_url, "w1", OMB_WORKER_CONCURRENCY="1")):
             app = create_app(gateway_settings(database_url, nats_url, request_timeout=30, workload_upload_dir=upload_dir))
-            port = free_port()
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-            serving = asyncio.create_task(server.serve())
-            while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-                await asyncio.sleep(0.02)
-            try:
+            async with serving(app) as port:
                 yield {"app": app, "port": port, "upload_dir": upload_dir}
-            finally:
-                server.should_exit = True
-                await serving
     finally:
-        if worker is not None:
-            worker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(10)
-            if worker.poll() is None:
-                worker.kill()
         for service in services:
             await service.stop()
 
@@ -211,13 +192,14 @@ async def test_register_to_audit_through_the_gateway_all_real(
 
         # the audit log: the project's events, each with the acting user; the chain verifies
         wanted = {"ProjectCreated", "ConnectionAdded", "RunQueued"}
-        for _ in range(150):
+
+        async def audited() -> list[dict[str, Any]] | None:
             r = await c.get("/audit/logs", headers=olivia, params={"project_id": "dw", "limit": 500})
             assert r.status_code == 200, r.text
-            logged = r.json()["items"]
-            if wanted <= {e["event_type"] for e in logged}:
-                break
-            await asyncio.sleep(0.2)
+            items = r.json()["items"]
+            return items if wanted <= {e["event_type"] for e in items} else None
+
+        logged = await eventually(audited, timeout=60, interval=0.2, what=f"{sorted(wanted)} in the audit log")
         by_type = {e["event_type"]: e for e in logged}
         assert wanted <= set(by_type), sorted(by_type)
         for event_type in wanted:

@@ -119,6 +119,7 @@ async def test_validation_unknown_route_and_absent_service_errors(gateway: Gatew
     err = assert_error(await c.post("/api/v1/projects", headers=auth, json={"id": "Bad Id!", "name": ""}), 422, "invalid")
     fields = {f["field"] for f in err["details"]["fields"]}  # type: ignore[index]
     assert {"id", "name"} <= fields
+    assert all(f["in"] == "body" and f["message"] for f in err["details"]["fields"])  # type: ignore[index]
     assert_error(await c.post("/api/v1/projects", headers=auth, content=b"{not json", ), 422, "invalid")
     assert_error(await c.get("/api/v1/projects", headers=auth, params={"limit": 0}), 422, "invalid")
     # NUL never reaches a service (PostgreSQL cannot store it): refused in bodies and in URLs.

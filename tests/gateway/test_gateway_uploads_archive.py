@@ -18,6 +18,7 @@ from ombudsman.contracts.registry import envelope_for
 from ombudsman.contracts.subjects import event_subject, query_subject
 from ombudsman.eventstore.rpc import request
 from tests.gateway.conftest import Served
+from tests.support import eventually
 from tests.workload.workload_gen import to_csv, workload
 
 NATS_MAX_PAYLOAD = 1024 * 1024
@@ -112,10 +113,11 @@ async def _publish_old_events(served: Served) -> None:
         await js.publish(event_subject("run", f"old{i}", "RunStarted"), envelope.wire(),
                          headers={"Nats-Msg-Id": envelope.event_id})
     admin = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
-    deadline = asyncio.get_running_loop().time() + 60
-    while (await request(served.nc, query_subject("audit", "logs"), {"limit": 1}, meta=admin))["total"] < OLD_EVENTS:
-        assert asyncio.get_running_loop().time() < deadline, "the old events were not logged"
-        await asyncio.sleep(0.1)
+
+    async def logged() -> bool:
+        return (await request(served.nc, query_subject("audit", "logs"), {"limit": 1}, meta=admin))["total"] >= OLD_EVENTS
+
+    await eventually(logged, timeout=60, what="the old events in the audit log")
 
 
 async def test_audit_archive_routes_admin_only_retention_enforced_and_verified_across_a_segment(
@@ -171,13 +173,13 @@ async def test_audit_archive_routes_admin_only_retention_enforced_and_verified_a
         # last, once the audit service has consumed it)
         live_events = [(OLD_EVENTS + 1 + i, t) for i, t in enumerate(["UserRegistered", "UserLoggedIn"] * 3)]
         live_events.append((OLD_EVENTS + 7, "AuditArchived"))
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:
+
+        async def archiving_logged() -> list[tuple[int, str]] | None:
             r = await c.get("/audit/logs", headers=as_admin, params={"limit": 50})
-            logged = [(i["position"], i["event_type"]) for i in r.json()["items"]]
-            if ("AuditArchived" in {t for _, t in logged}) or asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.1)
+            items = [(i["position"], i["event_type"]) for i in r.json()["items"]]
+            return items if "AuditArchived" in {t for _, t in items} else None
+
+        logged = await eventually(archiving_logged, timeout=60, what="AuditArchived in the live log")
         assert logged == live_events
 
         # the chain verifies across the segment and on into the live log
@@ -217,11 +219,12 @@ async def test_an_audit_export_larger_than_a_message_downloads_whole_and_verifie
                                                           steps=[f"step-{j}" for j in range(5)]))
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}", timeout=120) as c:
-        for _ in range(600):
-            logged = (await c.get("/api/v1/audit/logs", headers=headers, params={"limit": 1})).json()["total"]
-            if logged >= 5000:
-                break
-            await asyncio.sleep(0.1)
+
+        async def all_logged() -> int | None:
+            total = (await c.get("/api/v1/audit/logs", headers=headers, params={"limit": 1})).json()["total"]
+            return total if total >= 5000 else None
+
+        logged = await eventually(all_logged, timeout=120, what="5000 events in the audit log")
         exported = await c.get("/api/v1/audit/export", headers=headers, params={"format": "jsonl"})
     assert exported.status_code == 200, exported.text[:300]
     assert len(exported.content) > 2 * 1024 * 1024

@@ -12,6 +12,7 @@ import websockets
 
 from ombudsman.contracts import events as ev
 from tests.gateway.conftest import Served
+from tests.support import eventually
 
 
 async def _run_setup(served: Served, run_id: str, member: str) -> None:
@@ -66,16 +67,20 @@ async def test_events_published_while_joining_arrive_once_each(served: Served) -
     total = 60
     await served.publish(run, ev.RunStarted(run_id=run))
 
+    published = 0
+
     async def producer() -> None:
+        nonlocal published
         for i in range(total):
             await served.publish(run, ev.StepCompleted(run_id=run, step=f"s{i}", status="passed"))
+            published += 1
             if i % 10 == 0:
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # the behaviour under test: a producer still going while a client joins
         await served.publish(run, ev.RunCompleted(run_id=run, status="completed", total_steps=total,
                                                   successful_steps=total, failed_steps=0))
 
     producing = asyncio.create_task(producer())
-    await asyncio.sleep(0.01)  # join while the producer is mid-way
+    await eventually(lambda: published >= 10, interval=0.001, what="the producer mid-way")  # join now
     async with websockets.connect(served.ws_url(f"/ws/runs/{run}")) as ws:
         await ws.send(json.dumps({"token": token}))  # auth by first message
         messages = await _receive_all(ws)

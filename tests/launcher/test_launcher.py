@@ -3,6 +3,8 @@ and Ctrl-C (SIGINT) on a foreground `up` stops everything."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +20,7 @@ import pytest
 
 from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.launcher import Stack, _port_free, choose_gateway_port
+from tests.support import eventually
 
 EXE = str(Path(sys.executable).parent / "ombudsman")
 
@@ -117,9 +120,13 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     finally:
         if up.poll() is None:
             up.kill()
-    time.sleep(0.5)
-    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert alive == []
+
+    def alive() -> list[int]:
+        return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+    with contextlib.suppress(AssertionError):  # the assertion below names the survivors
+        asyncio.run(eventually(lambda: not alive(), timeout=30, what="every process of the platform to exit"))
+    assert alive() == []
     assert _processes_under(home) == []
 
 

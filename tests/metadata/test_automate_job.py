@@ -22,6 +22,7 @@ from ombudsman.metadata.app import create_service as metadata_service
 from ombudsman.metadata.automate_job import ABANDONED, STOPPED
 from ombudsman.projects.app import create_service as projects_service
 from tests.metadata.test_metadata_service import call, md, wait_job
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -80,10 +81,8 @@ async def test_a_job_reports_its_phases_in_order_and_one_runs_at_a_time(
         assert job["phases"][0]["counts"]["tables"] == 25 and job["phases"][-1]["counts"]["saved"] == 13
         assert job["started_by"] == "ana" and job["finished_at"]
 
-        for _ in range(50):
-            if seen and seen[-1]["event_type"] == "AutomateCompleted":
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: seen and seen[-1]["event_type"] == "AutomateCompleted", timeout=10,
+                         what="AutomateCompleted on the bus")
         await sub.unsubscribe()
         assert [e["event_type"] for e in seen] == ["AutomateStarted", *["AutomatePhaseCompleted"] * 6, "AutomateCompleted"]
         assert [e["data"]["phase"] for e in seen[1:-1]] == list(ev.AUTOMATE_PHASES)

@@ -27,6 +27,7 @@ from ombudsman.eventstore.settings import Settings
 from ombudsman.metadata.app import create_service as metadata_service
 from ombudsman.projects.app import create_service as projects_service
 from tests.gateway.conftest import Served, served  # noqa: F401  (fixture)
+from tests.support import eventually
 
 ANA = Metadata(actor=Actor(id="u-ana", name="ana", role="user"))
 ROWS = [(f"SO{o:05d}", line, 100 + (o * 7 + line) % 13, line, f"{o}.{line:02d}") for o in range(1, 21)
@@ -202,13 +203,14 @@ async def test_confirm_and_override_through_the_gateway_with_the_actor_audited(
 
         # the audit log holds both decisions with the person who made them
         wanted = {"KeyDiscovered", "KeyConfirmed", "KeyOverridden"}
-        for _ in range(100):
+
+        async def audited() -> list[dict[str, Any]] | None:
             r = await c.get("/audit/logs", params={"project_id": "gk", "limit": 500})
             assert r.status_code == 200, r.text
-            logged = r.json()["items"]
-            if wanted <= {e["event_type"] for e in logged}:
-                break
-            await asyncio.sleep(0.2)
+            items = r.json()["items"]
+            return items if wanted <= {e["event_type"] for e in items} else None
+
+        logged = await eventually(audited, timeout=30, interval=0.2, what=f"{sorted(wanted)} in the audit log")
         by_type = {e["event_type"]: e for e in logged}
         assert wanted <= set(by_type), sorted(by_type)
         for event_type in ("KeyConfirmed", "KeyOverridden"):

@@ -4,7 +4,6 @@ connections to saved pipelines that pass, and every bad input answered with a cl
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from ombudsman.eventstore.settings import Settings
 from ombudsman.metadata.app import create_service as metadata_service
 from ombudsman.projects.app import create_service as projects_service
 from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL
+from tests.support import eventually
 
 ANA = Metadata(actor=Actor(id="u-ana", name="ana", role="user"))
 
@@ -53,12 +53,12 @@ async def md(nc: nats.NATS, name: str, payload: dict[str, Any], kind: str = "cmd
 async def wait_job(nc: nats.NATS, project_id: str, job_id: str, seconds: float = 120,
                    every: float = 0.1) -> dict[str, Any]:
     """Poll an automate job (every `every` seconds) until it ends."""
-    deadline = time.monotonic() + seconds
-    while True:
+
+    async def ended() -> dict[str, Any] | None:
         job = await md(nc, "automate_job", {"project_id": project_id, "job_id": job_id}, "qry")
-        if job["status"] != "running" or time.monotonic() > deadline:
-            return dict(job)
-        await asyncio.sleep(every)
+        return dict(job) if job["status"] != "running" else None
+
+    return await eventually(ended, timeout=seconds, interval=every, what=f"automate job {job_id} to end")
 
 
 async def automate(nc: nats.NATS, payload: dict[str, Any]) -> dict[str, Any]:
@@ -116,12 +116,12 @@ async def test_automate_from_connections_to_saved_pipelines_that_pass(
     assert "relationships" in dbt["yaml"]
 
     # the projects service learns from the metadata events (JetStream consumer): poll its flags
-    deadline = time.monotonic() + 20
-    while True:
-        project = await call(bus, "qry", "projects", "get", {"id": "dw"})
-        if project.get("automation_completed") or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
+
+    async def automated() -> dict[str, Any] | None:
+        found = await call(bus, "qry", "projects", "get", {"id": "dw"})
+        return found if found.get("automation_completed") else None
+
+    project = await eventually(automated, timeout=20, interval=0.2, what="the project's automation flag")
     assert project["has_metadata"] and project["has_relationships"] and project["automation_completed"]
 
     # the project's own schemas are what an extraction without `schemas` reads (this database also
@@ -188,20 +188,19 @@ async def test_ddl_upload_and_the_review_flow(bus: nats.NATS) -> None:
     with pytest.raises(Invalid, match="columns: unknown column"):
         await md(bus, "approve", {"project_id": "ddl", "source_table": "sales.fact_sales",
                                   "target_table": "SALES.FCT_SALES", "columns": {"nope": "SALE_ID"}})
-    with pytest.raises(Invalid, match="side"):
+    with pytest.raises(Invalid, match="side") as bad_side:
         await md(bus, "upload_ddl", {"project_id": "ddl", "side": "middle", "dialect": "tsql", "ddl": "x"})
+    assert [f["field"] for f in bad_side.value.details["fields"]] == ["side"]  # the one error shape
     with pytest.raises(NotFound):
         await md(bus, "upload_ddl", {"project_id": "ghost", "side": "source", "dialect": "tsql",
                                      "ddl": "CREATE TABLE a (x INT)"})
     # deleting the project (projects service) removes its metadata read model (JetStream consumer)
     await call(bus, "cmd", "projects", "delete", {"id": "ddl"})
-    deadline = time.monotonic() + 20
-    while True:
-        remaining = (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"]
-        if not remaining or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    assert remaining == []
+
+    async def cleaned() -> bool:
+        return not (await md(bus, "mappings", {"project_id": "ddl"}, "qry"))["mappings"]
+
+    await eventually(cleaned, timeout=20, interval=0.2, what="the deleted project's mappings gone")
     with pytest.raises(NotFound):
         await md(bus, "catalog", {"project_id": "ddl", "side": "source"}, "qry")
 

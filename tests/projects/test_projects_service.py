@@ -61,7 +61,14 @@ async def test_create_get_list_and_duplicate(bus) -> None:
         await qry(bus, "get", {"id": "nope"})
     with pytest.raises(Invalid) as bad:
         await cmd(bus, "create", {"id": "Bad Id", "name": ""})
-    assert "id" in str(bad.value.details) and "name" in str(bad.value.details)
+    assert {f["field"] for f in bad.value.details["fields"]} == {"id", "name"}  # the one error shape
+    assert all(f["message"] for f in bad.value.details["fields"])
+    with pytest.raises(Invalid) as not_updatable:
+        await cmd(bus, "update", {"id": "sales", "changes": {"owner": "eve", "name": ""}})
+    assert [f["field"] for f in not_updatable.value.details["fields"]] == ["owner"]
+    with pytest.raises(Invalid) as bad_value:
+        await cmd(bus, "update", {"id": "sales", "changes": {"name": ""}})
+    assert [f["field"] for f in bad_value.value.details["fields"]] == ["name"]
 
 
 async def test_stale_update_conflicts_instead_of_overwriting(bus) -> None:

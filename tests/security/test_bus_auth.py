@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.launcher import Stack, start_stack, stop_stack
 from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.gateway.admin import create_user
+from tests.support import eventually
 
 SECRET_PASSWORD = "Sup3r-Secret-Pw-4711"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -202,14 +202,14 @@ def test_forged_events_are_neither_stored_nor_logged_and_a_mismatch_raises_an_al
     assert event_subject("project", "vault", "ProjectDeleted") not in stored
 
     # the audit writer refuses the smuggled envelope: an EventRefused in the log and a critical alert
-    deadline = time.monotonic() + DEADLINE
-    while True:
+
+    def refused_and_alerted() -> list[Any] | None:
         refused = admin.get("/audit/logs", params={"action": "EventRefused", "limit": 50}).json()["items"]
         alerts = [n for n in admin.get("/notifications").json()["items"] if n["severity"] == "critical"]
-        if refused and alerts:
-            break
-        assert time.monotonic() < deadline, "no EventRefused / alert within the deadline"
-        time.sleep(0.2)
+        return alerts if refused and alerts else None
+
+    alerts = asyncio.run(eventually(refused_and_alerted, timeout=DEADLINE, interval=0.2,
+                                    what="EventRefused in the audit log and a critical alert"))
     assert any("u-victim" in a["summary"] and "ProjectCreated" in a["summary"] for a in alerts), alerts
     whole_log = admin.get("/audit/export", params={"format": "jsonl"})
     assert whole_log.status_code == 200

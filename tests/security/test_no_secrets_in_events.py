@@ -10,9 +10,7 @@ is refused with 422 naming the field."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,7 +28,8 @@ from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
+from tests.gateway.conftest import PASSWORD, finished, gateway_settings, serving, worker_process
+from tests.support import eventually
 
 SOURCE_EMAILS = {1: "ann.lee@example.com", 2: "bob.roe@example.com", 3: "cy.diaz@example.org", 4: "dee.fox@example.net",
                  5: "eve.gray@example.com"}
@@ -96,13 +95,7 @@ async def _login(c: httpx.AsyncClient, app: Any, username: str, role: str) -> di
 
 
 async def _finished(c: httpx.AsyncClient, headers: dict[str, str], run_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        run = (await c.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
-        if run["status"] in ("completed", "failed", "cancelled"):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish in {DEADLINE} s")
+    return await finished(c, f"/api/v1/runs/{run_id}", headers, timeout=DEADLINE)
 
 
 def _pipeline(source: str, target: str) -> str:
@@ -117,15 +110,16 @@ async def _all_events(nats_url: str, run_ids: list[str]) -> list[bytes]:
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        deadline = time.monotonic() + DEADLINE
         for run_id in run_ids:
-            while True:
+
+            async def completed(run_id: str = run_id) -> bool:
                 try:
                     await js.get_last_msg(subjects.EVENTS_STREAM, subjects.event_subject("run", run_id, "RunCompleted"))
-                    break
                 except Exception:
-                    assert time.monotonic() < deadline, f"RunCompleted of {run_id} was not published"
-                    await asyncio.sleep(0.1)
+                    return False
+                return True
+
+            await eventually(completed, timeout=DEADLINE, what=f"RunCompleted of {run_id} published")
         last = (await js.stream_info(subjects.EVENTS_STREAM)).state.last_seq
         out = []
         for seq in range(1, last + 1):

@@ -6,9 +6,7 @@ files even if the SQL guard were bypassed."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from ombudsman.executor import app as executor_app
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.gateway.app import create_app
 from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
+from tests.gateway.conftest import PASSWORD, finished, gateway_settings, serving, worker_process
 
 
 @pytest.fixture
@@ -87,13 +85,7 @@ def _pipeline(step: dict[str, Any], connections: dict[str, str] | None = None) -
 
 
 async def _finished(c: httpx.AsyncClient, headers: dict[str, str], run_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        run = (await c.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
-        if run["status"] in ("completed", "failed"):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish within 60 s")
+    return await finished(c, f"/api/v1/runs/{run_id}", headers)
 
 
 async def test_a_user_cannot_read_host_files_with_a_custom_query(

@@ -23,6 +23,7 @@ from ombudsman.eventstore.rpc import request
 from ombudsman.workload.app import create_service
 from ombudsman.workload.handlers import WorkloadSettings
 from ombudsman.workload.projections import WorkloadProjection
+from tests.support import eventually
 from tests.workload.workload_gen import catalog, to_csv, to_jsonl, workload
 
 ALICE = Metadata(actor=Actor(id="u-alice", name="alice", role="user"))
@@ -148,8 +149,10 @@ async def test_inline_uploads_and_bad_requests(bus: nats.NATS, tmp_path: Path) -
     with pytest.raises(Invalid, match="line 2: count_executions"):
         await cmd(bus, "upload", {"project_id": "sales", "filename": "x.csv",
                                   "content": "query_sql_text,count_executions\nSELECT 1,lots\n"})
-    with pytest.raises(Invalid, match="project_id"):
+    with pytest.raises(Invalid, match="project_id") as bad_id:
         await cmd(bus, "upload", {"project_id": "bad id!", "content": "SELECT 1;", "filename": "q.sql"})
+    assert [f["field"] for f in bad_id.value.details["fields"]] == ["project_id"]  # the one error shape
+    assert "pattern" in bad_id.value.details["fields"][0]["message"]
     with pytest.raises(NotFound):
         await qry(bus, "get", {"workload_id": "nope"})
     with pytest.raises(NotFound):
@@ -201,16 +204,15 @@ async def test_catalog_from_the_metadata_service_and_pipeline_saved_in_the_proje
 
 
 async def test_a_deleted_projects_workloads_leave_the_read_models(bus: nats.NATS) -> None:
-    import asyncio
-
     uploaded = await cmd(bus, "upload", {"project_id": "sales", "filename": "w.jsonl", "content": to_jsonl(iter(ROWS[:40]))})
     await cmd(bus, "analyze", {"workload_id": uploaded["workload_id"], "catalog": catalog().model_dump(mode="json")})
     assert (await qry(bus, "list", {"project_id": "sales"}))["total"] == 1
     await request(bus, command_subject("projects", "delete"), {"id": "sales"}, meta=ALICE)
-    for _ in range(100):  # the cleanup consumer applies ProjectDeleted from JetStream
-        if (await qry(bus, "list", {"project_id": "sales"}))["total"] == 0:
-            break
-        await asyncio.sleep(0.1)
+
+    async def cleaned() -> bool:  # the cleanup consumer applies ProjectDeleted from JetStream
+        return (await qry(bus, "list", {"project_id": "sales"}))["total"] == 0
+
+    await eventually(cleaned, timeout=20, what="the deleted project's workloads gone")
     assert (await qry(bus, "list", {"project_id": "sales"}))["total"] == 0
     assert (await qry(bus, "join_pairs", {"project_id": "sales"}))["join_pairs"] == []
     with pytest.raises(NotFound):

@@ -10,7 +10,7 @@ import pytest
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.connectors import ConnectionFailed, QueryFailed, QueryTimeout, connect
 
-SLOW = {
+SLOW = {  # queries slower than the timeout: the behaviour under test
     "postgres": "SELECT pg_sleep(5)",
     "odbc": "SELECT pg_sleep(5)",
     "duckdb": "SELECT count(*) FROM range(100000000) a, range(100000000) b WHERE a.range + b.range = -1",

@@ -4,17 +4,15 @@ the defective target fails exactly the steps whose defect was injected; a clean 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from ombudsman.contracts.pipeline import parse_pipeline
 from ombudsman.engine.pipeline import StepEvent, run_pipeline, to_mermaid
 from ombudsman.engine.pipeline.sample import source_data, target_data
+from tests.support import fresh_database
 
 from ..validators.cases import CASES, CUSTOM_SQL, format_params
 from ..validators.loading import load_warehouse
@@ -27,35 +25,21 @@ CASE_IDS = [
 ]
 
 
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def warehouses(pg_server_url: str, fakesnow_server: Any) -> Iterator[dict[str, str]]:
-    name = "omb_t_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-    parts = urlsplit(pg_server_url)
-    pg_url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    urls = {"source": pg_url, "target": fakesnow_server.url(), "clean": fakesnow_server.url()}
-    source = source_data()
+    with fresh_database(pg_server_url) as pg_url:
+        urls = {"source": pg_url, "target": fakesnow_server.url(), "clean": fakesnow_server.url()}
+        source = source_data()
 
-    async def load() -> None:
-        await asyncio.gather(
-            load_warehouse(urls["source"], source, "public"),
-            load_warehouse(urls["target"], target_data(source), "PUBLIC", constraints=False),
-            load_warehouse(urls["clean"], source, "PUBLIC", constraints=False),
-        )
+        async def load() -> None:
+            await asyncio.gather(
+                load_warehouse(urls["source"], source, "public"),
+                load_warehouse(urls["target"], target_data(source), "PUBLIC", constraints=False),
+                load_warehouse(urls["clean"], source, "PUBLIC", constraints=False),
+            )
 
-    asyncio.run(load())
-    try:
+        asyncio.run(load())
         yield urls
-    finally:
-        asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def pipeline(urls: dict[str, str], *, defective: bool) -> dict[str, Any]:

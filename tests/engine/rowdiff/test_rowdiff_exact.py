@@ -5,8 +5,8 @@ composite, none), with a filter, a column subset, renamed columns, and files of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from ombudsman.engine.rowdiff import (
     diff_tables,
     open_writer,
 )
-from tests.conftest import _admin, with_database
 from tests.engine.rowdiff import tables as t
+from tests.support import fresh_database
 
 # small buckets so that every level of the algorithm runs on a few hundred rows
 SMALL = RowDiffOptions(buckets=8, split=4, leaf_rows=4, fetch_rows=40, sample_limit=100)
@@ -49,22 +49,17 @@ def pair_urls(
 ) -> Iterator[tuple[str, str]]:
     """Source and target databases loaded once per pair for this module's tests (which only read)."""
     folder = tmp_path_factory.mktemp("rowdiff")
-    databases: list[str] = []
-    urls = []
-    for n, kind in enumerate(request.param):
-        if kind == "postgres":
-            name = "omb_rd_" + uuid.uuid4().hex[:10]
-            asyncio.run(_admin(pg_server_url, f'CREATE DATABASE "{name}"'))
-            databases.append(name)
-            urls.append(with_database(pg_server_url, name))
-        elif kind == "fakesnow":
-            urls.append(fakesnow_server.url())
-        else:
-            urls.append(f"duckdb:///{folder / f'side{n}.duckdb'}")
-    asyncio.run(_load(urls[0], urls[1]))
-    yield urls[0], urls[1]
-    for name in databases:
-        asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with contextlib.ExitStack() as databases:
+        urls = []
+        for n, kind in enumerate(request.param):
+            if kind == "postgres":
+                urls.append(databases.enter_context(fresh_database(pg_server_url, "omb_rd_")))
+            elif kind == "fakesnow":
+                urls.append(fakesnow_server.url())
+            else:
+                urls.append(f"duckdb:///{folder / f'side{n}.duckdb'}")
+        asyncio.run(_load(urls[0], urls[1]))
+        yield urls[0], urls[1]
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ PostgreSQL -> fakesnow pipeline test does not cover between PostgreSQL and fakes
 from __future__ import annotations
 
 import asyncio
-import uuid
+import contextlib
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from ombudsman.engine.pipeline.sample import source_data, target_data
+from tests.support import fresh_database
 
 from .cases import CASES, Case, run_case
 from .loading import load_warehouse
@@ -23,41 +22,26 @@ SNOWFLAKE_ONLY_HERE = [
 ]
 
 
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def databases(pg_server_url: str, fakesnow_server: Any) -> Iterator[dict[str, str]]:
-    names = {role: "omb_t_" + uuid.uuid4().hex[:12] for role in ("source", "target", "clean")}
-    parts = urlsplit(pg_server_url)
-    urls = {role: urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment)) for role, name in names.items()}
-    urls["snowflake"] = fakesnow_server.url()
-    urls["snowflake_clean"] = fakesnow_server.url()
-    source = source_data()
-    target = target_data(source)
+    with contextlib.ExitStack() as made:
+        urls = {role: made.enter_context(fresh_database(pg_server_url)) for role in ("source", "target", "clean")}
+        urls["snowflake"] = fakesnow_server.url()
+        urls["snowflake_clean"] = fakesnow_server.url()
+        source = source_data()
+        target = target_data(source)
 
-    async def setup() -> None:
-        for name in names.values():
-            await _admin(pg_server_url, f'CREATE DATABASE "{name}"')
-        await asyncio.gather(
-            load_warehouse(urls["source"], source, "public"),
-            load_warehouse(urls["target"], target, "public"),
-            load_warehouse(urls["clean"], source, "public"),
-            load_warehouse(urls["snowflake"], target, "PUBLIC", constraints=False),
-            load_warehouse(urls["snowflake_clean"], source, "PUBLIC", constraints=True),
-        )
+        async def setup() -> None:
+            await asyncio.gather(
+                load_warehouse(urls["source"], source, "public"),
+                load_warehouse(urls["target"], target, "public"),
+                load_warehouse(urls["clean"], source, "public"),
+                load_warehouse(urls["snowflake"], target, "PUBLIC", constraints=False),
+                load_warehouse(urls["snowflake_clean"], source, "PUBLIC", constraints=True),
+            )
 
-    asyncio.run(setup())
-    try:
+        asyncio.run(setup())
         yield urls
-    finally:
-        for name in names.values():
-            asyncio.run(_admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

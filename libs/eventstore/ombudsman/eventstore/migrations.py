@@ -2,13 +2,18 @@
 
 A service's Alembic folder holds only `versions/` (no env.py needed): `run_migrations` drives
 Alembic programmatically with the version table in `<schema>.alembic_version` and the search path
-set to the schema. The service's first revision creates the shared tables::
+set to the schema. The service's first revision creates the shared tables as they were then::
 
-    from ombudsman.eventstore.migrations import create_event_tables
+    from ombudsman.eventstore.migrations import create_event_tables_v1
 
     def upgrade() -> None:
-        create_event_tables("projects")
+        create_event_tables_v1("projects")
         op.execute("CREATE TABLE IF NOT EXISTS projects.project_list (...)")
+
+History is frozen: a revision states its own DDL (literal SQL), never today's `ddl()`, and
+`event_tables_ddl` (today's event tables) may only change together with a new revision in every
+service; tests/eventstore/test_migrations_frozen.py upgrades each service from its first revision
+and compares the result with today's DDL.
 
 `run_migrations` is a coroutine (`await run_migrations(url_or_engine, schema, folder)`); it takes a
 libpq URI or an AsyncEngine. Runs are idempotent (already at head: nothing happens) and serialised per schema with an advisory
@@ -71,10 +76,35 @@ def event_tables_ddl(schema: str) -> list[str]:
 
 
 def create_event_tables(schema: str) -> None:
-    """Create the shared event tables from inside an Alembic `upgrade()`."""
+    """Create today's shared event tables from inside an Alembic `upgrade()` (tests' scratch
+    revisions; a service's revisions use the frozen `create_event_tables_v1`)."""
     from alembic import op
 
     for statement in event_tables_ddl(schema):
+        op.execute(statement)
+
+
+def create_event_tables_v1(schema: str) -> None:
+    """The shared event tables as every service's first revision created them. Frozen: never edit
+    (a change of the event tables is `event_tables_ddl` plus a new revision in every service)."""
+    from alembic import op
+
+    s = quote_ident(schema)
+    for statement in (
+        create_schema_sql(schema),
+        f"""CREATE TABLE IF NOT EXISTS {s}.events (
+            global_position bigserial PRIMARY KEY, event_id text NOT NULL, stream_type text NOT NULL,
+            stream_id text NOT NULL, version integer NOT NULL CHECK (version >= 1), event_type text NOT NULL,
+            schema_version integer NOT NULL DEFAULT 1, data jsonb NOT NULL, metadata jsonb NOT NULL,
+            occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT events_event_id_key UNIQUE (event_id),
+            CONSTRAINT events_stream_version_key UNIQUE (stream_id, version))""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.outbox (
+            global_position bigint PRIMARY KEY, enqueued_at timestamptz NOT NULL DEFAULT now())""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.tracking (
+            consumer text NOT NULL, event_id text NOT NULL, stream_sequence bigint NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))""",
+    ):
         op.execute(statement)
 
 

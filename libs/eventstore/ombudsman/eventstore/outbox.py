@@ -58,6 +58,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.published = 0
+        self.rounds = 0  # background rounds done (published, paused or failed): what a waiter can watch
         self._wake = asyncio.Event()
         self._stopping = False
         self._paused = False
@@ -135,11 +136,13 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.rounds += 1
                 log.warning("outbox %s: publish failed (%s: %s); retry in %.1fs",
                             self.schema, type(exc).__name__, exc, backoff)
                 await self._sleep(backoff)
                 backoff = min(self.max_backoff, backoff * 2)
                 continue
+            self.rounds += 1
             if published < self.batch_size:
                 await self._sleep(self.poll_interval)
 

@@ -44,7 +44,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.contracts.access import request_access
 from ombudsman.contracts.envelope import Actor, Metadata
-from ombudsman.contracts.replies import Forbidden, Invalid, OmbudsmanError, Reply, Unauthorized
+from ombudsman.contracts.replies import (
+    Forbidden,
+    Invalid,
+    OmbudsmanError,
+    Reply,
+    Unauthorized,
+    invalid,
+    invalid_fields,
+)
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
 from ombudsman.eventstore import rpc, tracing
 from ombudsman.eventstore.bustoken import TOKEN_HEADER, BusTokenVerifier
@@ -272,14 +280,14 @@ class Service:
             nul_field = _nul_field(payload)
             if nul_field is not None:
                 # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as an internal error
-                raise Invalid(f"{nul_field or 'body'}: text must not contain NUL characters",
-                              {"errors": [{"field": nul_field, "message": "contains a NUL character"}]})
+                raise invalid_fields(f"{nul_field or 'body'}: text must not contain NUL characters",
+                                     {nul_field or "body": "contains a NUL character"})
             claimed = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
             meta = self._authenticated(msg.subject, claimed, headers.get(TOKEN_HEADER))
         except json.JSONDecodeError as exc:
             return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
         except ValidationError as exc:
-            return Reply.failure(Invalid("bad request metadata", {"errors": _errors(exc)}))
+            return Reply.failure(invalid(exc, "bad request metadata: "))
         except OmbudsmanError as exc:
             return Reply.failure(exc)
         # Events appended by this handler carry the span of this hop (same trace as the caller).
@@ -289,7 +297,7 @@ class Service:
         except OmbudsmanError as exc:
             return Reply.failure(exc)
         except ValidationError as exc:
-            return Reply.failure(Invalid(f"invalid request: {_summary(exc)}", {"errors": _errors(exc)}))
+            return Reply.failure(invalid(exc, "invalid request: "))
         except Exception:
             log.exception("%s: unexpected error handling %s", self.name, msg.subject)
             return Reply.failure(OmbudsmanError("internal error", {"subject": msg.subject}))
@@ -345,14 +353,6 @@ def _nul_field(value: Any, path: str = "") -> str | None:
             if found is not None:
                 return found
     return None
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-
-
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
 
 
 async def connect_nats(url: str, *, name: str, timeout: float = 30.0,  # noqa: ASYNC109

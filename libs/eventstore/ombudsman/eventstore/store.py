@@ -25,6 +25,11 @@ from ombudsman.eventstore.db import quote_ident
 # published would block its outbox, so it is refused at append time.
 MAX_EVENT_DATA_BYTES = 900_000
 
+
+class StreamConflict(Conflict):
+    """The version guard refused an append: another writer appended to the stream first. A race, not
+    a decision: `ombudsman.eventstore.decide.retry_conflicts` runs the attempt again on it."""
+
 def envelope_json_sql(alias: str = "", data: str | None = None) -> str:
     """SQL building the envelope JSON (text) of an events row (columns qualified with `alias.`);
     `data`: an SQL expression to use instead of the `data` column (e.g. leaving out a large field).
@@ -90,7 +95,7 @@ class EventStore:
     ) -> list[int]:
         """Append `envelopes` (one stream, versions `expected_version+1`, `+2`, ...) in `conn`'s transaction.
 
-        Raises `Conflict` when the stream's last version is not `expected_version` (another writer got
+        Raises `StreamConflict` when the stream's last version is not `expected_version` (another writer got
         there first); the transaction is then unusable and must be rolled back. Returns the global
         positions of the new events, in order.
         """
@@ -131,13 +136,13 @@ class EventStore:
         try:
             rows = (await conn.execute(self._insert, params)).all()
         except IntegrityError as exc:
-            raise Conflict(
+            raise StreamConflict(
                 f"stream {stream_id!r} moved: another writer appended first",
                 {"stream_id": stream_id, "expected_version": expected_version},
             ) from exc
         if not rows:
             current = await self.stream_version(conn, stream_id)
-            raise Conflict(
+            raise StreamConflict(
                 f"stream {stream_id!r} is at version {current}, not {expected_version}",
                 {"stream_id": stream_id, "expected_version": expected_version, "current_version": current},
             )

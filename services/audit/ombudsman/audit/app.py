@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ombudsman.audit.alerts import delivery_loop
@@ -14,25 +13,11 @@ from ombudsman.audit.projections import AlertRules
 from ombudsman.audit.writer import AuditWriter
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
-from ombudsman.contracts.replies import Conflict
+from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.runtime import Service
 from ombudsman.eventstore.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-RECORD_FIRED_ATTEMPTS = 5
-
-
-async def _retrying_conflicts(append: Callable[[], Awaitable[None]]) -> None:
-    """Append to an audit-owned stream, retrying a version conflict with a short back-off (another
-    replica appended to the same stream at once)."""
-    for attempt in range(RECORD_FIRED_ATTEMPTS):
-        try:
-            await append()
-            return
-        except Conflict:
-            if attempt == RECORD_FIRED_ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(0.01 * (attempt + 1))
 
 
 class AuditService(Service):
@@ -66,18 +51,19 @@ class AuditService(Service):
         """`EventRefused` on the audit's `refused-events` stream: chained like every audit event, so
         subscribers and alert rules see it."""
 
+        stream = "refused-events"
+
         async def append() -> None:
-            stream = "refused-events"
             async with self.ctx.uow() as uow:
                 await uow.emit(stream, [ev.EventRefused(stream_sequence=sequence, subject=subject, reason=reason)],
                                Metadata(actor=Actor.service("audit")), expected_version=await uow.version(stream))
 
-        await _retrying_conflicts(append)
+        await retry_conflicts(append, stream_id=stream)
 
     async def _record_fired(self, rule_id: str, event_id: str, channel: str) -> None:
         """Append AlertFired to the rule's stream; replicas delivering the same rule at once retry
         on the version conflict, so no firing goes unrecorded."""
-        await _retrying_conflicts(lambda: self._append_fired(rule_id, event_id, channel))
+        await retry_conflicts(lambda: self._append_fired(rule_id, event_id, channel), stream_id=f"fired-{rule_id}")
 
     async def _append_fired(self, rule_id: str, event_id: str, channel: str) -> None:
         from sqlalchemy import text

@@ -24,6 +24,7 @@ from ombudsman.contracts.envelope import Actor, EventEnvelope, Metadata, new_id
 from ombudsman.contracts.privacy import mask_result, redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError
+from ombudsman.eventstore.decide import RetryPolicy, retry_conflicts
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.executor import domain, private
@@ -33,7 +34,7 @@ from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
 
 log = logging.getLogger("ombudsman.executor")
 SERVICE_META = Metadata(actor=Actor.service("executor"))
-CONFLICT_RETRIES = 20
+CONFLICT_RETRY = RetryPolicy(attempts=20)
 REQUEST_TIMEOUT = 30.0
 # (stream id, expected version, events): one stream's part of an append
 Append = tuple[str, int, Sequence[Event]]
@@ -48,11 +49,6 @@ def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
         max_deliver=settings.executor_max_deliver, filter_subject=f"{subjects.WORK_PREFIX}.step.>",
         max_ack_pending=10_000,
     )
-
-
-def is_race(exc: Conflict) -> bool:
-    """A Conflict from the event store's version guard (another writer appended first), not a decision."""
-    return "expected_version" in exc.details
 
 
 def now_utc() -> datetime:
@@ -127,15 +123,10 @@ class Coordinator:
             return list((await conn.execute(text(sql), params or {})).all())
 
     async def _retrying(self, key: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        # one writer per stream in this process (step results of one run arrive at once); the
+        # retry covers the other replicas
         async with self._locks[key]:
-            for _ in range(CONFLICT_RETRIES):
-                try:
-                    return await attempt()
-                except Conflict as exc:
-                    if not is_race(exc):
-                        raise
-                    await asyncio.sleep(0.01)
-            raise Conflict(f"{key}: too many concurrent changes, try again")
+            return await retry_conflicts(attempt, stream_id=key, policy=CONFLICT_RETRY)
 
     async def load_run(self, run_id: str) -> domain.RunState:
         return domain.fold_run(run_id, await self._events(run_id))
@@ -582,17 +573,19 @@ class Coordinator:
         fired = 0
         for schedule_id in ids:
             while True:
-                state = domain.fold_schedule(schedule_id, await self._events(schedule_id))
-                due = domain.due_instants(state, now)
-                if not due:
+                async def fire_next(schedule_id: str = schedule_id) -> tuple[domain.ScheduleState, datetime] | None:
+                    state = domain.fold_schedule(schedule_id, await self._events(schedule_id))
+                    due = domain.due_instants(state, now)
+                    if due:
+                        event = ev.ScheduleFired(schedule_id=schedule_id, instant=due[0].isoformat(),
+                                                 batch_id=state.batch_id)
+                        await self._append(SERVICE_META, (schedule_id, state.version, [event]))
+                    return (state, due[0]) if due else None
+
+                fired_next = await retry_conflicts(fire_next, stream_id=schedule_id, policy=CONFLICT_RETRY)
+                if fired_next is None:
                     break
-                instant = due[0]
-                event = ev.ScheduleFired(schedule_id=schedule_id, instant=instant.isoformat(),
-                                         batch_id=state.batch_id)
-                try:
-                    await self._append(SERVICE_META, (schedule_id, state.version, [event]))
-                except Conflict:
-                    continue
+                state, instant = fired_next
                 fired += 1
                 try:
                     if state.batch_id:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ombudsman.contracts.replies import ErrorCode, OmbudsmanError
+from ombudsman.contracts.replies import ErrorCode, OmbudsmanError, field_errors
 
 log = logging.getLogger("ombudsman.gateway")
 
@@ -56,12 +56,8 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
-    fields = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        # Never echo the rejected input: it may be a password.
-        fields.append({"field": ".".join(loc[1:]) or ".".join(loc), "in": loc[0] if loc else "", "message": err.get("msg", "")})
-    return {"fields": fields}
+    # the services' shape, plus where each field is; never the rejected input: it may be a password
+    return {"fields": field_errors(exc.errors(), located=True)}
 
 
 # Documented on every route so the OpenAPI spec names each status a client can get.

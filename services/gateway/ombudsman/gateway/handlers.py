@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Unauthorized
+from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.gateway import domain
@@ -210,32 +211,32 @@ class UserService:
             raise _invalid_login()
         user_id, password_hash = row.id, row.password_hash
         password_ok = await asyncio.to_thread(verify_password, password, password_hash)
-        for attempt in range(3):
-            try:
-                async with self._uow() as uow:
-                    state = domain.fold(await uow.load(user_id))
-                    flagged = state.locked(now)
-                    events = domain.login(
-                        state, password_ok=password_ok, now=now, threshold=self.settings.lockout_threshold,
-                        lockout=timedelta(minutes=self.settings.lockout_minutes),
-                        source_failed_before=verdict.seen_failures,
-                    )
-                    meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
-                    state = await self._emit(uow, state, user_id, events, meta)
-                    if not events or not password_ok:
-                        await self.throttle.failed(uow.conn, username, ip, now,
-                                                   account_flagged=flagged or state.locked(now))
-                        log.info("login failed: %s (%d failures%s)", state.username, state.failed_attempts,
-                                 ", lockout flag up" if state.locked(now) else "")
-                        break
-                    await self.throttle.succeeded(uow.conn, username, ip)
-                    issued = await self._issue(uow.conn, state, family_id=new_id())
-                    log.info("login: %s", state.username)
-                    return issued
-            except Conflict:
-                if attempt == 2:
-                    raise
-        raise _invalid_login()
+        async def attempt() -> IssuedTokens | None:  # None: refused, the failure recorded
+            async with self._uow() as uow:
+                state = domain.fold(await uow.load(user_id))
+                flagged = state.locked(now)
+                events = domain.login(
+                    state, password_ok=password_ok, now=now, threshold=self.settings.lockout_threshold,
+                    lockout=timedelta(minutes=self.settings.lockout_minutes),
+                    source_failed_before=verdict.seen_failures,
+                )
+                meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
+                state = await self._emit(uow, state, user_id, events, meta)
+                if not events or not password_ok:
+                    await self.throttle.failed(uow.conn, username, ip, now,
+                                               account_flagged=flagged or state.locked(now))
+                    log.info("login failed: %s (%d failures%s)", state.username, state.failed_attempts,
+                             ", lockout flag up" if state.locked(now) else "")
+                    return None
+                await self.throttle.succeeded(uow.conn, username, ip)
+                issued = await self._issue(uow.conn, state, family_id=new_id())
+                log.info("login: %s", state.username)
+                return issued
+
+        issued = await retry_conflicts(attempt, stream_id=user_id)
+        if issued is None:
+            raise _invalid_login()
+        return issued
 
     async def unlock(self, user_id: str, actor: Actor) -> dict[str, Any]:
         """An admin clears the user's lockout flag and every per-address throttle (event UserUnlocked)."""

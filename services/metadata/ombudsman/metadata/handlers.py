@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
-from ombudsman.contracts.replies import Conflict, Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
+from ombudsman.contracts.replies import validated as parse
+from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import (
     automate_job,
@@ -49,7 +50,6 @@ from ombudsman.metadata.relationships import JoinPair, Relationship
 from ombudsman.metadata.workload_joins import load_join_pairs
 
 M = TypeVar("M", bound=BaseModel)
-COMMIT_ATTEMPTS = 5
 SAVE_CHUNK = 50  # generated pipelines per save command (a few KiB of YAML each)
 
 
@@ -84,15 +84,6 @@ class Ports(Protocol):
 
     async def read_upload(self, path: str) -> str:
         """The text of a file the gateway left in the shared upload folder (`Invalid` outside it)."""
-
-
-def parse(model: type[M], payload: Any) -> M:
-    """Validate a payload; `Invalid` names every wrong field."""
-    try:
-        return model.model_validate(payload or {})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
-        raise Invalid("; ".join(problems), {"errors": problems}) from None
 
 
 class ProjectRef(BaseModel):
@@ -274,18 +265,13 @@ class Handlers(KeyHandlers):
         self, project: str, decide: Callable[[MetadataState], Sequence[Event]], meta: Metadata
     ) -> MetadataState:
         """Load the project's state, decide, append; on a concurrent append decide again on the fresh state."""
-        for attempt in range(COMMIT_ATTEMPTS):
+
+        async def attempt() -> MetadataState:
             state = await self.ports.load(project)
-            events = decide(state)
-            try:
-                await self._append(state, events, meta)
-                return state
-            except Conflict:
-                if attempt == COMMIT_ATTEMPTS - 1:
-                    raise
-                # jittered: the two sides of an extraction commit to one stream and must not retry in step
-                await asyncio.sleep(0.02 * (attempt + 1) + random.uniform(0, 0.05))
-        raise AssertionError("unreachable")
+            await self._append(state, decide(state), meta)
+            return state
+
+        return await retry_conflicts(attempt, stream_id=project)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[Any]:

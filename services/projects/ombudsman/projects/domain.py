@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.privacy import pipeline_secrets, redact_text, redact_url
 from ombudsman.contracts.registry import Event
-from ombudsman.contracts.replies import Conflict, Invalid, NotFound
+from ombudsman.contracts.replies import Conflict, Invalid, NotFound, invalid, invalid_fields
 from ombudsman.contracts.state.project import UPDATABLE_FIELDS, ProjectState
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
@@ -91,14 +91,14 @@ def update(state: ProjectState, project_id: str, changes: dict[str, Any]) -> lis
     require_existing(state, project_id)
     unknown = sorted(set(changes) - UPDATABLE_FIELDS)
     if unknown:
-        raise Invalid(f"cannot update field(s) {', '.join(unknown)}", {"fields": unknown})
+        raise invalid_fields(f"cannot update field(s) {', '.join(unknown)}",
+                             dict.fromkeys(unknown, f"not updatable (only {', '.join(sorted(UPDATABLE_FIELDS))})"))
     if not changes:
         raise Invalid("nothing to update", {"fields": []})
     try:
         changes = ProjectChanges.model_validate(changes).model_dump(include=set(changes))
     except ValidationError as exc:
-        fields = [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
-        raise Invalid(f"invalid value for {', '.join(fields)}: {exc.errors()[0]['msg']}", {"fields": fields}) from None
+        raise invalid(exc, "invalid value: ") from None
     effective = {k: v for k, v in changes.items() if getattr(state, k) != v}
     return [ev.ProjectUpdated(project_id=project_id, changes=effective)] if effective else []
 
@@ -165,7 +165,8 @@ def remove_connection(state: ProjectState, project_id: str, name: str) -> list[E
 def set_schema_mapping(state: ProjectState, project_id: str, source_schema: str, target_schema: str) -> list[Event]:
     require_existing(state, project_id)
     if not source_schema or not target_schema:
-        raise Invalid("source_schema and target_schema are required", {"fields": ["source_schema", "target_schema"]})
+        raise invalid_fields("source_schema and target_schema are required",
+                             {"source_schema": "required", "target_schema": "required"})
     if state.schema_mappings.get(source_schema) == target_schema:
         return []
     return [ev.SchemaMappingSet(project_id=project_id, source_schema=source_schema, target_schema=target_schema)]

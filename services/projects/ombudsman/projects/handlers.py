@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.envelope import EventEnvelope, Metadata
 from ombudsman.contracts.pipeline import load_pipeline
-from ombudsman.contracts.replies import Forbidden, Invalid, NotFound
+from ombudsman.contracts.registry import Event
+from ombudsman.contracts.replies import Conflict, Forbidden, Invalid, NotFound
 from ombudsman.contracts.state.project import ProjectState, fold
 from ombudsman.engine.connectors.sandbox import check_connection_url
 from ombudsman.engine.pipeline import validate_pipeline
+from ombudsman.eventstore.decide import AlsoWrite, decide
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.projects import domain, secrets
@@ -23,26 +26,24 @@ from ombudsman.projects.projections import SCHEMA
 CONNECTION_TEST_TIMEOUT = 15.0
 
 
-async def _load(uow: UnitOfWork, project_id: str) -> ProjectState:
-    return fold(await uow.load(project_id))
-
-
 async def _decide_and_append(
-    ctx: ServiceContext, project_id: str, meta: Metadata, decide: Any, *, expected_version: int | None = None
+    ctx: ServiceContext, project_id: str, meta: Metadata, decide_on: Callable[[ProjectState], Sequence[Event]], *,
+    expected_version: int | None = None, also: AlsoWrite | None = None,
 ) -> ProjectState:
-    """Load the project, run `decide(state) -> events`, append them; the new state."""
-    async with ctx.uow() as uow:
-        state = await _load(uow, project_id)
-        if expected_version is not None and state.exists and expected_version != state.version:
-            from ombudsman.contracts.replies import Conflict
+    """Load the project, run `decide_on(state) -> events`, append them (and `also`'s private rows) in
+    one transaction, deciding again on a concurrent append; the new state."""
 
+    def decision(history: list[EventEnvelope]) -> Sequence[Event]:
+        state = fold(history)
+        if expected_version is not None and state.exists and expected_version != state.version:
             raise Conflict(
                 f"project {project_id!r} changed since version {expected_version} (now {state.version})",
                 {"expected_version": expected_version, "version": state.version},
             )
-        events = decide(state)
-        envelopes = await uow.emit(project_id, events, meta, expected_version=state.version) if events else []
-        return fold(envelopes, state)
+        return decide_on(state)
+
+    decided = await decide(ctx.uow, project_id, decision, meta, also=also)
+    return fold(decided.history + decided.appended)
 
 
 def _secret_key(ctx: ServiceContext) -> str:
@@ -80,10 +81,11 @@ class ProjectRef(BaseModel):
 
 async def delete(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = ProjectRef.model_validate(payload)
-    async with ctx.uow() as uow:
-        state = await _load(uow, cmd.id)
-        await uow.emit(cmd.id, domain.delete(state, cmd.id), meta, expected_version=state.version)
+
+    async def forget_secrets(uow: UnitOfWork, events: Sequence[Event]) -> None:
         await uow.conn.execute(text(f"DELETE FROM {SCHEMA}.connection_secrets WHERE project_id = :p"), {"p": cmd.id})
+
+    await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.delete(s, cmd.id), also=forget_secrets)
     return {"id": cmd.id, "deleted": True}
 
 
@@ -103,19 +105,21 @@ async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceCo
     # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
     check_connection_url(cmd.url, field="url", env=ctx.settings.platform_env())
     key = _secret_key(ctx)
-    async with ctx.uow() as uow:
-        state = await _load(uow, cmd.project_id)
-        events = domain.add_connection(state, cmd)
-        await uow.emit(cmd.project_id, events, meta, expected_version=state.version)
+    kinds: list[str] = []
+
+    async def keep_secret(uow: UnitOfWork, events: Sequence[Event]) -> None:
+        kinds[:] = [events[0].kind]  # type: ignore[attr-defined]
         await uow.conn.execute(
             text(
                 f"""INSERT INTO {SCHEMA}.connection_secrets (project_id, name, kind, ciphertext)
                     VALUES (:p, :n, :k, :c) ON CONFLICT (project_id, name) DO UPDATE
                     SET kind = EXCLUDED.kind, ciphertext = EXCLUDED.ciphertext"""
             ),
-            {"p": cmd.project_id, "n": cmd.name, "k": events[0].kind, "c": secrets.encrypt(key, cmd.url)},  # type: ignore[attr-defined]
+            {"p": cmd.project_id, "n": cmd.name, "k": kinds[0], "c": secrets.encrypt(key, cmd.url)},
         )
-    return {"project_id": cmd.project_id, "name": cmd.name, "kind": events[0].kind, "role": cmd.role,  # type: ignore[attr-defined]
+
+    await _decide_and_append(ctx, cmd.project_id, meta, lambda s: domain.add_connection(s, cmd), also=keep_secret)
+    return {"project_id": cmd.project_id, "name": cmd.name, "kind": kinds[0], "role": cmd.role,
             "url": domain.mask_url(cmd.url)}
 
 
@@ -126,14 +130,15 @@ class ConnectionRef(BaseModel):
 
 async def remove_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = ConnectionRef.model_validate(payload)
-    async with ctx.uow() as uow:
-        state = await _load(uow, cmd.project_id)
-        await uow.emit(cmd.project_id, domain.remove_connection(state, cmd.project_id, cmd.name), meta,
-                       expected_version=state.version)
+
+    async def forget_secret(uow: UnitOfWork, events: Sequence[Event]) -> None:
         await uow.conn.execute(
             text(f"DELETE FROM {SCHEMA}.connection_secrets WHERE project_id = :p AND name = :n"),
             {"p": cmd.project_id, "n": cmd.name},
         )
+
+    await _decide_and_append(ctx, cmd.project_id, meta,
+                             lambda s: domain.remove_connection(s, cmd.project_id, cmd.name), also=forget_secret)
     return {"project_id": cmd.project_id, "name": cmd.name, "removed": True}
 
 
@@ -170,10 +175,12 @@ async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
         error = _scrub(error, url)
     event = ev.ConnectionTested(project_id=cmd.project_id, name=cmd.name, ok=ok, server_version=version,
                                 latency_ms=latency, error=error)
-    async with ctx.uow() as uow:
-        state = await _load(uow, cmd.project_id)
+
+    def record(state: ProjectState) -> list[Event]:
         domain.require_connection(state, cmd.project_id, cmd.name)
-        await uow.emit(cmd.project_id, [event], meta, expected_version=state.version)
+        return [event]
+
+    await _decide_and_append(ctx, cmd.project_id, meta, record)
     return event.model_dump(mode="json")
 
 

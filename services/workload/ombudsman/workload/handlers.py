@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog
-from ombudsman.contracts.envelope import Metadata, new_id
+from ombudsman.contracts.envelope import EventEnvelope, Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Timeout, Unavailable
+from ombudsman.contracts.replies import validated as parse
 from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.eventstore.decide import decide
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.settings import Settings
 from ombudsman.workload import domain
@@ -54,15 +57,6 @@ _ID = r"^[A-Za-z0-9_-]+$"
 class WorkloadSettings(Settings):
     """Service settings (`OMB_WORKLOAD_UPLOAD_DIR`, where the gateway leaves uploaded files, is the
     base settings' `upload_dir()`)."""
-
-
-def parse(model: type[BaseModel], payload: Any) -> Any:
-    """Validate a payload; `Invalid` names every wrong field."""
-    try:
-        return model.model_validate(payload or {})
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()]
-        raise Invalid("; ".join(problems), {"errors": problems}) from None
 
 
 class Upload(BaseModel):
@@ -146,9 +140,13 @@ class Handlers:
             envelopes = await self.ctx.store.load_stream(conn, workload_id)
         return domain.fold(workload_id, ((e.version, decode(e)) for e in envelopes))
 
-    async def _append(self, state: domain.WorkloadState, events: list[Event]) -> None:
-        async with self.ctx.uow() as uow:
-            await uow.emit(state.workload_id, events, self.meta, expected_version=state.version)
+    async def _decide(self, workload_id: str, decide_on: Callable[[domain.WorkloadState], list[Event]]) -> None:
+        """Load the workload, append `decide_on(state)`; decided again on a concurrent append."""
+
+        def decision(history: list[EventEnvelope]) -> list[Event]:
+            return decide_on(domain.fold(workload_id, ((e.version, decode(e)) for e in history)))
+
+        await decide(self.ctx.uow, workload_id, decision, self.meta)
 
     async def _catalog(self, given: Catalog | None, project_id: str) -> tuple[Catalog | None, str]:
         if given is not None:
@@ -188,12 +186,10 @@ class Handlers:
         # NotFound unless the projects service knows the project (Unavailable when it does not answer)
         await self.ctx.request(query_subject("projects", "get"), {"id": cmd.project_id}, meta=self.meta)
         groups, name = await asyncio.to_thread(_records, cmd, self.settings)
-        state = domain.WorkloadState(cmd.workload_id or new_id())
-        if cmd.workload_id:
-            state = await self._load(cmd.workload_id)
-        events = domain.upload(state, cmd.project_id, name, list(groups.groups.values()), groups.records)
-        await self._append(state, events)
-        return {"workload_id": state.workload_id, "project_id": cmd.project_id, "filename": name,
+        workload_id = cmd.workload_id or new_id()
+        await self._decide(workload_id, lambda state: domain.upload(state, cmd.project_id, name,
+                                                                    list(groups.groups.values()), groups.records))
+        return {"workload_id": workload_id, "project_id": cmd.project_id, "filename": name,
                 "queries": groups.records, "distinct_queries": len(groups.groups)}
 
     async def analyze(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +199,7 @@ class Handlers:
         catalog, source = await self._catalog(cmd.catalog, state.project_id)
         index = CatalogIndex(catalog, cmd.default_schema)
         model = await asyncio.to_thread(build_model, state.query_groups(), index)
-        await self._append(state, domain.analyzed(state, model))
+        await self._decide(state.workload_id, lambda fresh: domain.analyzed(fresh, model))
         return {"workload_id": state.workload_id, "catalog": source, "totals": model.totals.model_dump(mode="json")}
 
     async def suggest(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +210,7 @@ class Handlers:
         catalog, source = await self._catalog(cmd.catalog, state.project_id)
         options = SuggestOptions.model_validate(cmd.model_dump(include=set(SuggestOptions.model_fields)))
         found = await asyncio.to_thread(suggest, model, CatalogIndex(catalog, cmd.default_schema), options)
-        await self._append(state, domain.suggested(state, found))
+        await self._decide(state.workload_id, lambda fresh: domain.suggested(fresh, found))
         return {"workload_id": state.workload_id, "catalog": source,
                 "suggestions": [s.model_dump(mode="json") for s in found]}
 
@@ -240,8 +236,9 @@ class Handlers:
             }, meta=self.meta, timeout=30.0)
         # the reply carries the pipeline as asked for; the event only its redacted text (saving refuses
         # inline secrets: projects keeps ${VAR} references and connection names only)
-        await self._append(state, domain.pipeline_generated(state, pipeline_id, spec.name, redact_pipeline_yaml(text),
-                                                            len(spec.steps), cmd.save))
+        redacted = redact_pipeline_yaml(text)
+        await self._decide(state.workload_id, lambda fresh: domain.pipeline_generated(
+            fresh, pipeline_id, spec.name, redacted, len(spec.steps), cmd.save))
         return {"workload_id": state.workload_id, "pipeline_id": pipeline_id, "name": spec.name,
                 "steps": len(spec.steps), "yaml": text, "saved": cmd.save,
                 "schema_map": schema_map, "schema_map_from": mapped_from}

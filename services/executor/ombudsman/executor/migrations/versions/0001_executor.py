@@ -11,13 +11,14 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-from ombudsman.eventstore.migrations import create_event_tables
-from ombudsman.executor.projections import SCHEMA
+from ombudsman.eventstore.migrations import create_event_tables_v1
 
 revision = "0001_executor"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+SCHEMA = "executor"
 
 # The interim store kept `published_at` on `events` (no outbox table), `event_id` as uuid and
 # `occurred_at` inside `metadata`; its relay had already sent the work of published StepDispatched.
@@ -39,7 +40,7 @@ def upgrade() -> None:
     legacy = op.get_bind().execute(text(
         "SELECT 1 FROM information_schema.columns WHERE table_schema = :s AND table_name = 'events' "
         "AND column_name = 'published_at'"), {"s": SCHEMA}).first()
-    create_event_tables(SCHEMA)
+    create_event_tables_v1(SCHEMA)
     if legacy:
         for statement in LEGACY:
             op.execute(statement)

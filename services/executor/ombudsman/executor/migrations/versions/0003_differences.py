@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from alembic import op
 
-from ombudsman.executor.private import DIFFERENCE_TABLES, SCHEMA
 
 revision = "0003_differences"
 down_revision = "0002_private"
 branch_labels = None
 depends_on = None
 
+SCHEMA = "executor"
+# This revision's DDL as it was written: never edit it (a change is a new revision).
+STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS executor.step_differences (
+        run_id text NOT NULL, step text NOT NULL, position integer NOT NULL, line jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, step, position))""",
+    "CREATE INDEX IF NOT EXISTS step_differences_recorded ON executor.step_differences (recorded_at)",
+)
+
 
 def upgrade() -> None:
-    for statement in DIFFERENCE_TABLES:
+    for statement in STATEMENTS:
         op.execute(statement)
 
 

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 from alembic import op
 
-from ombudsman.gateway.projections import SCHEMA
-from ombudsman.gateway.throttle import throttle_ddl
-
 revision = "0002_login_throttle"
 down_revision = "0001_gateway"
 branch_labels = None
 depends_on = None
 
+SCHEMA = "gateway"
+# This revision's DDL as it was written: never edit it (a change is a new revision).
+STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS gateway.login_throttle (
+            key text PRIMARY KEY,
+            failures int NOT NULL DEFAULT 0,
+            last_failure_at timestamptz NOT NULL,
+            blocked_until timestamptz
+        )""",
+)
+
 
 def upgrade() -> None:
-    for statement in throttle_ddl(SCHEMA):
+    for statement in STATEMENTS:
         op.execute(statement)
 
 
