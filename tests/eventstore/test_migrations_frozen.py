@@ -26,7 +26,7 @@ def _audit() -> list[str]:
 def _executor() -> list[str]:
     from ombudsman.executor import private
 
-    return list(private.TABLES)
+    return [*private.TABLES, *private.DIFFERENCE_TABLES]
 
 
 def _gateway() -> list[str]:
