@@ -287,3 +287,36 @@ async def test_two_audit_replicas_post_each_alert_once(settings, nc) -> None:
         for replica in replicas:
             await replica.stop()
 
+
+
+async def test_a_runs_events_count_for_the_project_its_queueing_named(settings, nc) -> None:
+    """Steps and the end of a run carry no project id: they belong to the project `RunQueued` named."""
+    audit = create_service(settings)
+    await audit.start()
+    try:
+        js = nc.jetstream()
+        executor = Metadata(actor=Actor.service("executor"))
+        run_events = [
+            ev.RunQueued(run_id="run-p", project_id="proj-runs", pipeline_id="pl", steps=["a"]),
+            ev.RunStarted(run_id="run-p"),
+            ev.StepCompleted(run_id="run-p", step="a", status="passed"),
+            ev.RunCompleted(run_id="run-p", status="completed", total_steps=1, successful_steps=1, failed_steps=0),
+        ]
+        other = ev.RunStarted(run_id="run-elsewhere")  # a run whose queueing named no project
+        for version, event in enumerate(run_events, start=1):
+            envelope = envelope_for(event, stream_id="run-p", version=version, meta=executor)
+            await js.publish(event_subject("run", "run-p", envelope.event_type), envelope.wire())
+        envelope = envelope_for(other, stream_id="run-elsewhere", version=1, meta=executor)
+        await js.publish(event_subject("run", "run-elsewhere", envelope.event_type), envelope.wire())
+
+        async def logged() -> bool:
+            return await log_count(nc) >= 5
+
+        await wait_for(logged, timeout=30)
+        stats = await audit_q(nc, "stats", {"project_id": "proj-runs"})
+        assert stats["total"] == 4
+        assert stats["by_action"] == {"RunCompleted": 1, "RunQueued": 1, "RunStarted": 1, "StepCompleted": 1}
+        logs = await audit_q(nc, "logs", {"project_id": "proj-runs"})
+        assert {r["envelope"]["stream_id"] for r in logs["items"]} == {"run-p"}
+    finally:
+        await audit.stop()

@@ -248,6 +248,7 @@ async def append_logged(
     body = canonical_json(envelope)
     digest = chain_hash(current.hash, envelope)
     actor = envelope.get("actor") or {}
+    project = await stream_project(conn, envelope, schema)
     await conn.execute(
         text(
             f"""INSERT INTO {schema}.event_log (position, stream_seq, event_id, event_type, stream_type, stream_id,
@@ -262,7 +263,7 @@ async def append_logged(
             "event_type": envelope["event_type"],
             "stream_type": envelope["stream_type"],
             "stream_id": envelope["stream_id"],
-            "project_id": project_of(envelope),
+            "project_id": project,
             "actor_id": actor.get("id"),
             "actor_name": actor.get("name"),
             "occurred_at": datetime.fromisoformat(str(envelope["occurred_at"]).replace("Z", "+00:00")),
@@ -276,6 +277,20 @@ async def append_logged(
         if rule_matches(rule, envelope):
             await queue_alert(conn, rule, envelope, schema)
     return outcome
+
+
+async def stream_project(conn: AsyncConnection, envelope: dict[str, Any], schema: str = SCHEMA) -> str | None:
+    """The project an event belongs to: the one it names, else the one an earlier event of its stream
+    named (a run's steps and its end carry no project id; its `RunQueued` does). Logged rows only, so a
+    replay of the log attributes every event the same way."""
+    named = project_of(envelope)
+    if named is not None:
+        return named
+    row = (await conn.execute(
+        text(f"""SELECT project_id FROM {schema}.event_log WHERE stream_type = :t AND stream_id = :s
+                 AND project_id IS NOT NULL ORDER BY position LIMIT 1"""),
+        {"t": envelope.get("stream_type"), "s": envelope.get("stream_id")})).first()
+    return None if row is None else str(row[0])
 
 
 async def _refused_between(conn: AsyncConnection, after: int, before: int, schema: str) -> bool:
