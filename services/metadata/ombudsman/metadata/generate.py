@@ -4,8 +4,9 @@ validator registry is only read); a step is generated only when the installed va
 its parameters, otherwise the skip is said (generate_steps.py).
 
 - every table: schema_columns, schema_datatypes (lossy fails), schema_nullability,
-  schema_constraints, record_counts, nulls on the source's NOT NULL columns, row_hash on the mapped
-  columns (a column missing in the target is schema_columns' finding, the rest is still compared);
+  schema_constraints (where the target declares constraints), record_counts, nulls on the source's
+  NOT NULL columns, row_hash on the mapped columns (a column missing in the target is
+  schema_columns' finding, the rest is still compared);
 - dimension (generate_dimension.py): uniqueness of surrogate and business key, dim_business_keys,
   dim_surrogate_keys, scd2 where versioned, domain_values on low-cardinality attributes,
   ts_continuity on a date dimension's date column;
@@ -113,12 +114,31 @@ def _mapped_columns(table: TableInfo, columns: dict[str, str]) -> list[str]:
     return [c.name for c in table.columns if c.name.lower() in lowered]
 
 
-def _add_table_steps(plan: StepPlan, table: TableInfo, keys: list[str]) -> None:
+def _add_constraints_step(plan: StepPlan, target: Catalog) -> None:
+    """schema_constraints where the target keeps constraints: a target table that declares none (many
+    Snowflake or lake targets drop unenforced constraints) gets no step, and foreign keys or unique
+    constraints are compared only when the target declares some of that kind anywhere; said in `skipped`."""
+    schema, name = plan.target_table.rsplit(".", 1) if "." in plan.target_table else ("", plan.target_table)
+    mine = target.table(schema, name)
+    if mine is not None and not (mine.primary_key or mine.unique_constraints or mine.foreign_keys):
+        plan.skipped.append("schema_constraints: the target table declares no constraint")
+        return
+    params: dict[str, Any] = {}
+    if not any(t.foreign_keys for t in target.tables):
+        params["check_foreign_keys"] = False
+        plan.skipped.append("schema_constraints: foreign keys not compared, the target declares none")
+    if not any(t.unique_constraints for t in target.tables):
+        params["check_unique"] = False
+        plan.skipped.append("schema_constraints: unique constraints not compared, the target declares none")
+    plan.add("schema_constraints", "schema_constraints", params or None)
+
+
+def _add_table_steps(plan: StepPlan, table: TableInfo, target: Catalog, keys: list[str]) -> None:
     """What every table gets: schema ×4, record_counts, nulls on its NOT NULL (mapped) columns, row_hash."""
     plan.add("schema_columns", "schema_columns")
     plan.add("schema_datatypes", "schema_datatypes")
     plan.add("schema_nullability", "schema_nullability")
-    plan.add("schema_constraints", "schema_constraints")
+    _add_constraints_step(plan, target)
     plan.add("record_counts", "record_counts")
     not_null = [c.name for c in table.columns if not c.nullable and plan.is_mapped(c.name)]
     if not_null:
@@ -155,7 +175,7 @@ def build_pipeline(
     cls = classes.get(table.qualified_name.lower())
     role = cls.role if cls else "unknown"
     plan = StepPlan(mapping.source_table, mapping.target_table, mapping.columns, fields)
-    _add_table_steps(plan, table, list(key) if key else _key_columns(table, cls))
+    _add_table_steps(plan, table, target, list(key) if key else _key_columns(table, cls))
     if cls and role == "dimension":
         add_dimension_steps(plan, table, cls, source.kind)
     if cls and role == "fact":
