@@ -263,20 +263,20 @@ def target_statements() -> list[str]:
     """DDL, a faithful copy of the rows (the dropped column and the missing table left out), then the
     defects' and traps' statements: one script for DuckDB and fakesnow."""
     statements = [s for s in TARGET_DDL.split(";") if s.strip()]
-    source_columns = _source_columns()
+    columns = source_columns()
     for table, values in rows().items():
         name = table.replace('"', "")
         if name in NOT_MIGRATED:
             continue
         dropped = {c.lower() for c in DROPPED_COLUMNS.get(name, set())}
-        keep = [i for i, c in enumerate(source_columns[name]) if c.lower() not in dropped]
+        keep = [i for i, c in enumerate(columns[name]) if c.lower() not in dropped]
         statements += _inserts(_target_table(table), [tuple(row[i] for i in keep) for row in values])
     for item in [*DEFECTS, *TRAPS]:
         statements += item.statements
     return statements
 
 
-def _source_columns() -> dict[str, list[str]]:
+def source_columns() -> dict[str, list[str]]:
     """Column names per source table, read from SOURCE_DDL."""
     import sqlglot
     from sqlglot import exp

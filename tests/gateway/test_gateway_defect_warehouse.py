@@ -39,23 +39,26 @@ async def _load(warehouse_url: str, target: str, tmp_path: Path, fakesnow_url: s
     return fakesnow_url
 
 
+COLUMNS = {table.lower(): {c.lower() for c in columns} for table, columns in wh.source_columns().items()}
+
+
 def _named(step: dict[str, Any]) -> set[Pair]:
-    """The (table, column) pairs a failing step names, lower case; (table, None) for the table alone."""
+    """The (table, column) pairs a failing step names, lower case; (table, None) for the table alone.
+    Only real columns of the table count (a figure such as `facts` names the table alone)."""
     details = step.get("details") or {}
+    if step["validator"] == "schema_coverage":  # project-level: the uncovered tables and columns it lists
+        pairs: set[Pair] = {(str(t).lower(), None) for t in details.get("uncovered_tables", [])}
+        for item in details.get("uncovered_columns", []):
+            pairs |= {(item["table"].lower(), None), (item["table"].lower(), item["column"].lower())}
+        return pairs
     table = str(step.get("table") or step.get("table_name") or details.get("source_table") or "").lower()
-    pairs: set[Pair] = {(table, None)} if table else set()
-    for name in details.get("uncovered_tables", []):
-        pairs.add((str(name).lower(), None))
-    for item in details.get("uncovered_columns", []):
-        pairs |= {(item["table"].lower(), None), (item["table"].lower(), item["column"].lower())}
     columns = {str(c).lower() for c in step.get("affected_columns") or []}
-    if step["validator"].startswith("schema_") and step["validator"] != "schema_coverage":
+    if step["validator"].startswith("schema_"):
         columns |= {str(c).lower() for c in details.get("columns", [])}
     if step["validator"] == "row_hash" and ((step.get("source") or {}).get("only_in_source")
                                             or (step.get("target") or {}).get("only_in_target")):
         columns |= {str(c).lower() for c in details.get("key") or []}  # rows on one side: named by their key
-    pairs |= {(table, c) for c in columns}
-    return pairs
+    return {(table, None)} | {(table, c) for c in columns if c in COLUMNS.get(table, set())}
 
 
 def _explained(defects: list[wh.Injected]) -> set[Pair]:
@@ -129,5 +132,7 @@ async def test_automate_finds_every_defect_of_the_warehouse_and_no_trap(
         print("\n" + "\n".join(lines) + f"\nscore table written to {report}")
 
         assert set(score) == {d.name for d in wh.DEFECTS}, lines
+        # needs branch `normalise` (issue 15 item 6): without it domain_values compares the source's
+        # blank-padded CHAR(3) CountryCode ('GB ') with the target's VARCHAR ('GB') and reports the trap
         assert not reported_traps, reported_traps
         assert not unexplained, unexplained
