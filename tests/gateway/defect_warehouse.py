@@ -288,3 +288,30 @@ def source_columns() -> dict[str, list[str]]:
             name = f"{table.db}.{table.name}"
             found[name] = [c.name for c in statement.this.expressions if isinstance(c, exp.ColumnDef)]
     return found
+
+
+# the date key each fact's measures are grouped by (generated metric steps): with the primary key, the
+# columns a finding uses to say *which* rows or groups differ
+DATE_KEYS = {"dw.FactSales": "OrderDateKey", "tpcds.store_sales": "ss_sold_date_sk",
+             "tpcds.store_returns": "sr_returned_date_sk"}
+
+
+def locators() -> dict[str, set[str]]:
+    """Per source table (lower case): its primary key columns and the date key its facts are grouped
+    by (lower case). A failing step names them to locate rows or groups, not as what is wrong."""
+    import sqlglot
+    from sqlglot import exp
+
+    found: dict[str, set[str]] = {}
+    for statement in sqlglot.parse(SOURCE_DDL, read="postgres"):
+        if isinstance(statement, exp.Create) and isinstance(statement.this, exp.Schema):
+            table = statement.this.this
+            keys = found.setdefault(f"{table.db}.{table.name}".lower(), set())
+            for node in statement.this.expressions:
+                if isinstance(node, exp.ColumnDef) and node.find(exp.PrimaryKeyColumnConstraint):
+                    keys.add(node.name.lower())
+                elif isinstance(node, exp.PrimaryKey):
+                    keys |= {c.name.lower() for c in node.find_all(exp.Identifier)}
+    for table, column in DATE_KEYS.items():
+        found[table.lower()].add(column.lower())
+    return found

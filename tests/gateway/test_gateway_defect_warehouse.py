@@ -53,20 +53,25 @@ def _named(step: dict[str, Any]) -> set[Pair]:
         return pairs
     table = str(step.get("table") or step.get("table_name") or details.get("source_table") or "").lower()
     columns = {str(c).lower() for c in step.get("affected_columns") or []}
-    if step["validator"].startswith("schema_"):
-        columns |= {str(c).lower() for c in details.get("columns", [])}
-    if step["validator"] == "row_hash" and ((step.get("source") or {}).get("only_in_source")
-                                            or (step.get("target") or {}).get("only_in_target")):
+    # `details.columns`: the columns a finding involves (schema findings; every validator once branch
+    # normalise gives each result that shape) — except an older row_hash's, which lists every compared one
+    if step["validator"] != "row_hash" or "compared_columns" in details:
+        columns |= {str(c).lower() for c in details.get("columns") or []}
+    elif (step.get("source") or {}).get("only_in_source") or (step.get("target") or {}).get("only_in_target"):
         columns |= {str(c).lower() for c in details.get("key") or []}  # rows on one side: named by their key
     return {(table, None)} | {(table, c) for c in columns if c in COLUMNS.get(table, set())}
 
 
 def _explained(defects: list[wh.Injected]) -> set[Pair]:
+    """What the defects explain: their tables, their columns and what they also change; on a table with
+    a defect, the columns that locate its rows or groups (key, date key)."""
     found: set[Pair] = set()
     for d in defects:
         found |= {(d.table.lower(), None), (d.table.lower(), d.column.lower() if d.column else None)}
         found |= {(t.lower(), None) for t, _ in d.also}
         found |= {(t.lower(), c.lower() if c else None) for t, c in d.also}
+    tables = {t for t, c in found if c is None}
+    found |= {(t, c) for t, columns in wh.locators().items() if t in tables for c in columns}
     return found
 
 
