@@ -112,13 +112,12 @@ async def test_automate_finds_every_defect_of_the_warehouse_and_no_trap(
         failing = [s for s in results if s["status"] in ("failed", "error")]
         named = [(s, _named(s)) for s in failing]
 
-        score: dict[str, str] = {}
+        score: dict[str, str] = {}  # defect → the failing steps naming its table and column
         for defect in wh.DEFECTS:
             want = (defect.table.lower(), defect.column.lower() if defect.column else None)
-            for step, pairs in named:
-                if want in pairs:
-                    score[defect.name] = f"{step['pipeline']}/{step['step']} ({step['validator']})"
-                    break
+            found = [f"{step['pipeline']}/{step['step']}" for step, pairs in named if want in pairs]
+            if found:
+                score[defect.name] = ", ".join(found[:3]) + (f" (+{len(found) - 3})" if len(found) > 3 else "")
         traps = {(t.table.lower(), t.column.lower() if t.column else None) for t in wh.TRAPS}
         traps |= {(a.lower(), b.lower() if b else None) for t in wh.TRAPS for a, b in t.also}
         explained = _explained(wh.DEFECTS)
