@@ -114,3 +114,21 @@ def test_low_cardinality_comes_from_type_and_name() -> None:
     assert not low_cardinality(col("customer_name", "varchar", 40), "postgres")
     assert not low_cardinality(col("email", "text"), "postgres")
     assert not low_cardinality(col("amount", "numeric"), "postgres")
+
+
+def test_a_column_referencing_two_tables_gets_a_step_for_each() -> None:
+    from ombudsman.metadata.relationships import Relationship
+
+    source, target = parse_ddl(wh.SOURCE_DDL, "postgres"), parse_ddl(wh.TARGET_DDL, "snowflake")
+    rels = [*relationships.infer(source), Relationship(
+        child_table="tpcds.store_sales", child_columns=["ss_customer_sk"], parent_table="dw.DimCustomer",
+        parent_columns=["CustomerKey"], confidence=0.5)]
+    classes = classify.classify(source, rels)
+    approved = [generate.ApprovedMapping(source_table=t.source_table, target_table=t.target_table, columns=t.column_map())
+                for t in suggest(source, target).tables]
+    sales = next(p for p in generate.generate_pipelines(approved, source, target, classes, rels)
+                 if p.source_table == "tpcds.store_sales")
+    spec = load_pipeline(sales.yaml)
+    assert {(s.id, s.parameters["references"]) for s in spec.steps if s.validator == "foreign_keys"
+            and s.parameters["columns"] == ["ss_customer_sk"]} == {("fk_ss_customer_sk", "tpcds.customer"),
+                                                                   ("fk_ss_customer_sk_2", "dw.DimCustomer")}

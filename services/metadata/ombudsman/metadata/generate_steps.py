@@ -42,8 +42,11 @@ class StepPlan:
         if unknown:
             self.skipped.append(f"{validator}: parameters {sorted(unknown)} not supported by the installed validator")
             return False
-        if any(s["id"] == step_id for s in self.steps):
-            raise ValueError(f"step id {step_id} generated twice")
+        taken = {s["id"] for s in self.steps}
+        base, n = step_id, 1
+        while step_id in taken:  # e.g. one column inferred to reference two tables: both steps, told apart
+            n += 1
+            step_id = f"{base}_{n}"
         step: dict[str, Any] = {
             "id": step_id,
             "validator": validator,
