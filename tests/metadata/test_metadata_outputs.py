@@ -112,8 +112,22 @@ def test_pipelines_chosen_by_classification_validate_against_the_spec_and_engine
     assert "scd2" not in {s.id for s in product.steps}
     assert product.step("dim_business_keys").parameters["unique"] is True
     sales = load_pipeline(by_table["sales.fact_sales"].yaml)
+    # measures grouped by the date dimension's key, at most MAX_GROUPS groups one by one (then per bucket)
     assert sales.step("metric_sums").parameters == {"measures": ["quantity", "unit_price", "sales_amount"],
-                                                   "group_by": ["order_date"]}
+                                                   "group_by": ["date_key"], "max_groups": 1000, "buckets": 256}
+    assert sales.step("metric_averages").parameters["measures"] == ["quantity", "unit_price", "sales_amount"]
+    assert sales.step("nulls").parameters["columns"][:2] == ["sale_id", "date_key"]  # NOT NULL in the source
+    late = sales.step("late_arriving_date_key")
+    assert late.parameters == {"event_column": "date_key", "dimension": "sales.dim_date",
+                               "target_dimension": "SALES.DIM_DATE", "fact_key": "date_key", "dim_key": "date_key",
+                               "target_dim_key": "DATE_SK"}
+    assert {"schema_constraints", "row_hash"} <= {s.validator for s in sales.steps}
+    assert product.step("uniqueness_keys").parameters == {"columns": ["product_key", "product_code"],
+                                                         "expect_unique": True}
+    assert customer.step("uniqueness_keys").parameters["columns"] == ["customer_key"]  # SCD2: the business key repeats
+    assert customer.step("domain_is_current").parameters["column"] == "is_current"
+    dates = load_pipeline(by_table["sales.dim_date"].yaml)
+    assert dates.step("continuity_full_date").parameters == {"time_column": "full_date", "grain": "day"}
     fk = sales.step("fk_customer_key")
     assert fk.validator == "foreign_keys" and fk.parameters["target_references"] == "SALES.DIM_CUSTOMER"
     assert fk.parameters["target_ref_columns"] == ["CUSTOMER_SK"]
@@ -121,6 +135,9 @@ def test_pipelines_chosen_by_classification_validate_against_the_spec_and_engine
     assert "dim_business_keys" not in {s.validator for s in sales.steps}
     staging = load_pipeline(by_table["sales.stg_sales_import"].yaml)
     assert {s.validator for s in staging.steps} <= common | {"row_hash"}
+    # constraints are compared where the Snowflake target keeps them: its dimensions' primary keys
+    assert "schema_constraints: the target table declares no constraint" in by_table["sales.stg_sales_import"].skipped
+    assert product.step("schema_constraints").parameters == {"check_foreign_keys": False, "check_unique": False}
 
 
 def test_missing_validators_are_left_out_and_said() -> None:

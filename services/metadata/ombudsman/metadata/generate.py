@@ -1,32 +1,42 @@
 """Pipeline generation: one validation pipeline per approved table pair, validators chosen by the
-table's classification, rendered as pipeline-spec YAML (libs/contracts pipeline.py). Also the dbt
-`sources.yml` export of the same checks. Pure (the validator registry is only read).
+table's classification, rendered as pipeline-spec YAML (libs/contracts pipeline.py). Pure (the
+validator registry is only read); a step is generated only when the installed validator accepts
+its parameters, otherwise the skip is said (generate_steps.py).
 
-Every table: schema_columns, schema_datatypes, schema_nullability, record_counts, row_hash.
-Dimension: dim_business_keys, dim_surrogate_keys, scd2 when detected.
-Fact: metric_sums by date, foreign_keys and fact_dim_conformance per single-column reference (a
-dimension key renamed on the target goes into `target_dim_key`; the fact's own key is renamed by
-the step's `columns`; an installed validator without `target_dim_key` gets the step only when the
-key keeps its name, otherwise the skip is said).
+- every table: schema_columns, schema_datatypes (lossy fails), schema_nullability,
+  schema_constraints (where the target declares constraints), record_counts, nulls on the source's
+  NOT NULL columns, row_hash on the mapped columns (a column missing in the target is
+  schema_columns' finding, the rest is still compared);
+- dimension (generate_dimension.py): uniqueness of surrogate and business key, dim_business_keys,
+  dim_surrogate_keys, scd2 where versioned, domain_values on low-cardinality attributes,
+  ts_continuity on a date dimension's date column;
+- fact (generate_fact.py): metric_sums / metric_averages on measures grouped by the date (bounded
+  groups), late_arriving_facts against the date dimension, fact_dim_conformance per reference;
+- every classified table: foreign_keys per inferred reference.
+
+The dbt `sources.yml` export of the same checks is generate_dbt.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
-from ombudsman.contracts.pipeline import load_pipeline
+from ombudsman.contracts.pipeline import MAX_PIPELINE_BYTES, PipelineError, parse_pipeline
 from ombudsman.metadata.classify import TableClass
+from ombudsman.metadata.generate_dbt import dbt_sources
+from ombudsman.metadata.generate_dimension import add_dimension_steps
+from ombudsman.metadata.generate_fact import add_fact_steps, add_relationship_steps
+from ombudsman.metadata.generate_steps import StepPlan, ValidatorFields
 from ombudsman.metadata.relationships import Relationship
-from ombudsman.metadata.types import type_info
 
 DEFAULT_CONNECTIONS = {"source": "${SOURCE_URL}", "target": "${TARGET_URL}"}
-ValidatorFields = Callable[[str], set[str] | None]
+__all__ = ["DEFAULT_CONNECTIONS", "ApprovedMapping", "GeneratedPipeline", "ValidatorFields", "build_pipeline",
+           "dbt_sources", "engine_validator_fields", "generate_pipelines", "pipeline_id_for"]
 
 
 class ApprovedMapping(BaseModel):
@@ -79,19 +89,6 @@ def _key_columns(table: TableInfo, cls: TableClass | None) -> list[str]:
     return []
 
 
-def _date_grouping(table: TableInfo, kind: str, cls: TableClass, rels: list[Relationship]) -> list[str]:
-    """Group fact measures by its date column, else by its key into a date dimension."""
-    if cls.date_columns:
-        return [cls.date_columns[0]]
-    for rel in rels:
-        if rel.child_table.lower() == table.qualified_name.lower() and "date" in rel.parent_table.lower():
-            return list(rel.child_columns)
-    for column in table.columns:
-        if type_info(column, kind).family == "date":
-            return [column.name]
-    return []
-
-
 def _row_hash_params(fields: set[str], keys: list[str], mapped: list[str] | None = None) -> dict[str, Any] | None:
     """row_hash's key parameter and, when the table's columns are mapped, the explicit list of mapped
     source columns: a column missing in the target is then `schema_columns`' finding, and row_hash
@@ -117,8 +114,57 @@ def _mapped_columns(table: TableInfo, columns: dict[str, str]) -> list[str]:
     return [c.name for c in table.columns if c.name.lower() in lowered]
 
 
-def _is_mapped(column: str, columns: dict[str, str]) -> bool:
-    return not columns or column.lower() in {c.lower() for c in columns}
+# libyaml when installed: pure-Python YAML was nearly all of the generation time at 900 tables
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _check_spec(spec: dict[str, Any], text: str) -> None:
+    """The spec's own checks (those `load_pipeline` makes after parsing the YAML, on the dict the YAML
+    was dumped from, without parsing it back): a generated pipeline is always loadable."""
+    size = len(text.encode())
+    if size > MAX_PIPELINE_BYTES:
+        raise PipelineError([f"pipeline is {size} bytes; the limit is {MAX_PIPELINE_BYTES}"])
+    parse_pipeline(spec)
+
+
+def _add_constraints_step(plan: StepPlan, target: Catalog) -> None:
+    """schema_constraints where the target keeps constraints: a target table that declares none (many
+    Snowflake or lake targets drop unenforced constraints) gets no step, and foreign keys or unique
+    constraints are compared only when the target declares some of that kind anywhere; said in `skipped`."""
+    schema, name = plan.target_table.rsplit(".", 1) if "." in plan.target_table else ("", plan.target_table)
+    mine = target.table(schema, name)
+    if mine is not None and not (mine.primary_key or mine.unique_constraints or mine.foreign_keys):
+        plan.skipped.append("schema_constraints: the target table declares no constraint")
+        return
+    params: dict[str, Any] = {}
+    if not any(t.foreign_keys for t in target.tables):
+        params["check_foreign_keys"] = False
+        plan.skipped.append("schema_constraints: foreign keys not compared, the target declares none")
+    if not any(t.unique_constraints for t in target.tables):
+        params["check_unique"] = False
+        plan.skipped.append("schema_constraints: unique constraints not compared, the target declares none")
+    plan.add("schema_constraints", "schema_constraints", params or None)
+
+
+def _add_table_steps(plan: StepPlan, table: TableInfo, target: Catalog, keys: list[str]) -> None:
+    """What every table gets: schema ×4, record_counts, nulls on its NOT NULL (mapped) columns, row_hash."""
+    plan.add("schema_columns", "schema_columns")
+    plan.add("schema_datatypes", "schema_datatypes")
+    plan.add("schema_nullability", "schema_nullability")
+    _add_constraints_step(plan, target)
+    plan.add("record_counts", "record_counts")
+    not_null = [c.name for c in table.columns if not c.nullable and plan.is_mapped(c.name)]
+    if not_null:
+        plan.add("nulls", "nulls", {"columns": not_null})
+    row_hash_fields = plan.fields("row_hash")
+    if row_hash_fields is None:
+        plan.skipped.append("row_hash: not installed")
+        return
+    params = _row_hash_params(row_hash_fields, keys, _mapped_columns(table, plan.columns))
+    if params is None:
+        plan.skipped.append("row_hash: no key parameter known for the installed validator")
+    else:
+        plan.add("row_hash", "row_hash", params, depends_on=["record_counts"])
 
 
 def build_pipeline(
@@ -141,123 +187,34 @@ def build_pipeline(
         raise ValueError(f"source table {mapping.source_table} is not in the source catalog")
     cls = classes.get(table.qualified_name.lower())
     role = cls.role if cls else "unknown"
-    steps: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    columns = dict(mapping.columns)
-
-    def add(step_id: str, validator: str, parameters: dict[str, Any] | None = None, **extra: Any) -> None:
-        known = fields(validator)
-        if known is None:
-            skipped.append(f"{validator}: not installed")
-            return
-        unknown = set(parameters or {}) - known
-        if unknown:
-            skipped.append(f"{validator}: parameters {sorted(unknown)} not supported by the installed validator")
-            return
-        step: dict[str, Any] = {
-            "id": step_id,
-            "validator": validator,
-            "tables": {"source": mapping.source_table, "target": mapping.target_table},
-        }
-        if columns:
-            step["columns"] = dict(columns)  # a copy per step: no YAML anchors
-        if parameters:
-            step["parameters"] = parameters
-        step.update(extra)
-        steps.append(step)
-
-    add("schema_columns", "schema_columns")
-    add("schema_datatypes", "schema_datatypes")
-    add("schema_nullability", "schema_nullability")
-    add("record_counts", "record_counts")
-    keys = list(key) if key else _key_columns(table, cls)
-    row_hash_fields = fields("row_hash")
-    if row_hash_fields is None:
-        skipped.append("row_hash: not installed")
-    else:
-        params = _row_hash_params(row_hash_fields, keys, _mapped_columns(table, columns))
-        if params is None:
-            skipped.append("row_hash: no key parameter known for the installed validator")
-        else:
-            add("row_hash", "row_hash", params, depends_on=["record_counts"])
-
+    plan = StepPlan(mapping.source_table, mapping.target_table, mapping.columns, fields)
+    _add_table_steps(plan, table, target, list(key) if key else _key_columns(table, cls))
     if cls and role == "dimension":
-        scd2 = cls.scd2
-        if cls.business_key:
-            add("dim_business_keys", "dim_business_keys", {"business_key": cls.business_key, "unique": scd2 is None})
-        if cls.surrogate_key and len(cls.surrogate_key) == 1:
-            add("dim_surrogate_keys", "dim_surrogate_keys", {"surrogate_key": cls.surrogate_key[0]})
-        if scd2 and cls.business_key and scd2.valid_from and scd2.valid_to:
-            params = {"business_key": cls.business_key, "valid_from": scd2.valid_from, "valid_to": scd2.valid_to}
-            if scd2.current_flag:
-                params["current_flag"] = scd2.current_flag
-            add("scd2", "scd2", params)
+        add_dimension_steps(plan, table, cls, source.kind)
     if cls and role == "fact":
-        group_by = _date_grouping(table, source.kind, cls, relationships)
-        measures = [m for m in cls.measures if m not in group_by and _is_mapped(m, columns)]
-        if measures:
-            add("metric_sums", "metric_sums", {"measures": measures, "group_by": group_by})
+        add_fact_steps(plan, table, source.kind, cls, relationships, classes, approved)
     if cls:
-        conformance = fields("fact_dim_conformance") or set()
-        for rel in relationships:
-            if rel.child_table.lower() != table.qualified_name.lower():
-                continue
-            parent = approved.get(rel.parent_table.lower())
-            if parent is None:
-                skipped.append(f"foreign_keys {rel.child_columns} → {rel.parent_table}: parent table not mapped")
-                continue
-            unmapped = [c for c in rel.child_columns if not _is_mapped(c, columns)]
-            if unmapped:
-                skipped.append(f"foreign_keys {rel.child_columns} → {rel.parent_table}: column(s) {unmapped} not mapped")
-                continue
-            target_ref_columns = [parent.columns.get(c, c) for c in rel.parent_columns]
-            suffix = "_".join(c.lower() for c in rel.child_columns)
-            params = {
-                "columns": rel.child_columns,
-                "references": rel.parent_table,
-                "ref_columns": rel.parent_columns,
-                "target_references": parent.target_table,
-                "target_ref_columns": target_ref_columns,
-            }
-            add(f"fk_{suffix}", "foreign_keys", params)
-            # the dimension's key as the target names it (the parent's approved column map)
-            same_key = target_ref_columns == rel.parent_columns
-            if role != "fact":
-                continue
-            if len(rel.child_columns) == 1 and (same_key or "target_dim_key" in conformance):
-                conf: dict[str, Any] = {
-                    "dimension": rel.parent_table,
-                    "target_dimension": parent.target_table,
-                    "fact_key": rel.child_columns[0],
-                    "dim_key": rel.parent_columns[0],
-                }
-                if not same_key:
-                    conf["target_dim_key"] = target_ref_columns[0]
-                add(f"conformance_{suffix}", "fact_dim_conformance", conf)
-            elif len(rel.child_columns) == 1:
-                skipped.append(
-                    f"fact_dim_conformance {rel.child_columns[0]} → {rel.parent_table}: the dimension key is named "
-                    "differently on the target and the installed validator cannot map it"
-                )
+        add_relationship_steps(plan, table, cls, relationships, approved)
     spec: dict[str, Any] = {
         "name": f"validate {table.qualified_name}",
         "description": f"{role} {table.qualified_name} → {mapping.target_table} (generated by Ombudsman)",
         "connections": dict(connections or DEFAULT_CONNECTIONS),
         "defaults": {"source_connection": "source", "target_connection": "target"},
-        "steps": steps,
+        "steps": plan.steps,
     }
-    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=120)
-    load_pipeline(text)  # the spec's own structural checks: a generated pipeline is always loadable
+    text = yaml.dump(spec, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=120)
+    _check_spec(spec, text)
+    tags = ["generated", role] + (["scd2"] if cls and cls.scd2 else []) + (["date"] if cls and cls.date_dimension else [])
     return GeneratedPipeline(
         pipeline_id=pipeline_id_for(table.qualified_name),
         name=spec["name"],
         description=spec["description"],
-        tags=["generated", role] + (["scd2"] if cls and cls.scd2 else []),
+        tags=tags,
         yaml=text,
         source_table=mapping.source_table,
         target_table=mapping.target_table,
         steps=[s["id"] for s in spec["steps"]],
-        skipped=skipped,
+        skipped=plan.skipped,
     )
 
 
@@ -283,66 +240,3 @@ def generate_pipelines(
     ]
 
 
-def dbt_sources(
-    catalog: Catalog,
-    classes: list[TableClass],
-    relationships: list[Relationship],
-    *,
-    source_name: str | None = None,
-    database: str | None = None,
-) -> str:
-    """A dbt `sources.yml` for the catalog's tables with schema tests from the generated checks:
-    not_null (NOT NULL columns), unique (single-column keys of non-SCD2 tables),
-    relationships (inferred references), accepted_values for SCD2 current flags."""
-    by_table = {c.table.lower(): c for c in classes}
-    sources: list[dict[str, Any]] = []
-    for schema in catalog.schemas or sorted({t.schema_name for t in catalog.tables}):
-        tables_out = []
-        for table in [t for t in catalog.tables if t.schema_name == schema]:
-            cls = by_table.get(table.qualified_name.lower())
-            unique_keys: set[str] = set()
-            if not (cls and cls.scd2):
-                for key in [table.primary_key, *table.unique_constraints, cls.business_key if cls else []]:
-                    if len(key) == 1:
-                        unique_keys.add(key[0].lower())
-            if cls and cls.scd2:
-                unique_keys |= {c.lower() for c in cls.surrogate_key}
-            refs = {
-                r.child_columns[0].lower(): r
-                for r in relationships
-                if r.child_table.lower() == table.qualified_name.lower() and len(r.child_columns) == 1
-            }
-            columns_out = []
-            for column in table.columns:
-                tests: list[Any] = []
-                if not column.nullable:
-                    tests.append("not_null")
-                if column.name.lower() in unique_keys:
-                    tests.append("unique")
-                rel = refs.get(column.name.lower())
-                if rel is not None:
-                    parent_schema, parent_table = rel.parent_table.rsplit(".", 1)
-                    tests.append({"relationships": {
-                        "to": f"source('{source_name or parent_schema}', '{parent_table}')",
-                        "field": rel.parent_columns[0],
-                    }})
-                if cls and cls.scd2 and column.name == cls.scd2.current_flag:
-                    tests.append({"accepted_values": {"values": [True, False], "quote": False}})
-                entry: dict[str, Any] = {"name": column.name, "data_type": column.data_type}
-                if tests:
-                    entry["tests"] = tests
-                columns_out.append(entry)
-            table_entry: dict[str, Any] = {"name": table.name}
-            if cls:
-                table_entry["description"] = f"{cls.role}" + (" (SCD type 2)" if cls.scd2 else "")
-                if len(table.primary_key) > 1:
-                    table_entry["tests"] = [{"dbt_utils.unique_combination_of_columns": {
-                        "combination_of_columns": list(table.primary_key)}}]
-            table_entry["columns"] = columns_out
-            tables_out.append(table_entry)
-        source_entry: dict[str, Any] = {"name": source_name or schema, "schema": schema}
-        if database or catalog.database:
-            source_entry["database"] = database or catalog.database
-        source_entry["tables"] = tables_out
-        sources.append(source_entry)
-    return yaml.safe_dump({"version": 2, "sources": sources}, sort_keys=False, allow_unicode=True, width=120)
