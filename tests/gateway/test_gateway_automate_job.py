@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ async def test_cli_automate_shows_each_phase_and_the_summary(served: Served, tmp
     for phase in ev.AUTOMATE_PHASES:
         assert f"{phase} done:" in out, out
     assert out.index("extract done:") < out.index("suggest done:") < out.index("save done:")
-    assert "auto_approved 12" in out and '"pipeline_ids"' in out and "validate-coverage" in out
+    # the summary as a two-column table: each field with its value on one row
+    assert re.search(r"auto_approved\s*│\s*12\s*│", out), out
+    assert re.search(r"pipeline_ids\s*│.*validate-coverage", out, re.S), out
 
     code, out, err = await ombudsman(env, "automate", "nowhere", "--no-extract")
     assert code == 2 and "not found" in err.lower(), (out, err)

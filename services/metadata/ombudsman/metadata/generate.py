@@ -22,11 +22,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
-from ombudsman.contracts.pipeline import MAX_PIPELINE_BYTES, PipelineError, parse_pipeline
+from ombudsman.contracts.pipeline import MAX_PIPELINE_BYTES, PipelineError, parse_pipeline, safe_dump_yaml
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.generate_dbt import dbt_sources
 from ombudsman.metadata.generate_dimension import add_dimension_steps
@@ -115,7 +114,6 @@ def _mapped_columns(table: TableInfo, columns: dict[str, str]) -> list[str]:
 
 
 # libyaml when installed: pure-Python YAML was nearly all of the generation time at 900 tables
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _check_spec(spec: dict[str, Any], text: str) -> None:
@@ -202,7 +200,7 @@ def build_pipeline(
         "defaults": {"source_connection": "source", "target_connection": "target"},
         "steps": plan.steps,
     }
-    text = yaml.dump(spec, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=120)
+    text = safe_dump_yaml(spec)
     _check_spec(spec, text)
     tags = ["generated", role] + (["scd2"] if cls and cls.scd2 else []) + (["date"] if cls and cls.date_dimension else [])
     return GeneratedPipeline(
