@@ -28,6 +28,7 @@ from ombudsman.engine.normalize import (
     pair_types,
     row_text_expr,
 )
+from ombudsman.engine.normalize.cheap import cheap_row_text_expr
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.validators import sql as q
 
@@ -54,6 +55,8 @@ class ColumnPair:
     target: str
     source_type: LogicalType
     target_type: LogicalType
+    source_declared: LogicalType | None = None  # the column's own type (before pairing), when known
+    target_declared: LogicalType | None = None
 
     def column(self, side: Side) -> str:
         return self.source if side == "source" else self.target
@@ -66,6 +69,10 @@ class ColumnPair:
     def type(self, side: Side) -> LogicalType:
         return self.source_type if side == "source" else self.target_type
 
+    def declared(self, side: Side) -> LogicalType:
+        found = self.source_declared if side == "source" else self.target_declared
+        return found if found is not None else self.type(side)
+
 
 @dataclass
 class Plan:
@@ -76,6 +83,9 @@ class Plan:
     columns: list[ColumnPair]  # every compared column, key columns first
     options: NormalizeOptions
     fakesnow: dict[Side, bool] = field(default_factory=dict)
+    # hashes use the cheapest canonical text per column (normalize.cheap): only inside the diff's read
+    # session, whose pinned settings (DateStyle ISO ...) those forms need
+    cheap: dict[Side, bool] = field(default_factory=dict)
 
     def dialect(self, side: Side) -> str:
         return self.sides[side].connector.dialect
@@ -90,7 +100,11 @@ class Plan:
         return canonical_expr(self.col(side, pair), pair.type(side), self.dialect(side), self.options)
 
     def _hash(self, side: Side, pairs: Sequence[ColumnPair]) -> exp.Expression:
-        text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
+        if self.cheap.get(side, False):
+            triples = [(self.col(side, p), p.declared(side), p.type(side)) for p in pairs]
+            text = cheap_row_text_expr(triples, self.dialect(side), self.options)
+        else:
+            text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
         return hash_text_expr(text, self.dialect(side), fakesnow=self.fakesnow.get(side, False))
 
     def row_hash(self, side: Side) -> exp.Expression:
@@ -245,7 +259,10 @@ async def build_plan(
             missing.append(column_map.get(name.lower(), name))
             continue
         s_type, t_type = pair_types(source_types[name], target_types[target_name])
-        pairs.append(ColumnPair(name=name, source=name, target=target_name, source_type=s_type, target_type=t_type))
+        pairs.append(ColumnPair(
+            name=name, source=name, target=target_name, source_type=s_type, target_type=t_type,
+            source_declared=source_types[name], target_declared=target_types[target_name],
+        ))
     if missing:
         raise RowDiffInputError(f"target table {target.table} has no column {', '.join(repr(m) for m in missing)}")
     if not pairs:

@@ -51,7 +51,10 @@ class RowHash(Validator):
         )
         trim_strings: bool = Field(default=False, description="ignore trailing spaces of strings")
         casefold_strings: bool = Field(default=False, description="compare strings case-insensitively")
-        buckets: int = Field(default=4096, ge=1, le=1_000_000, description="buckets of the first scan")
+        buckets: int | None = Field(
+            default=None, ge=1, le=1_000_000,
+            description="buckets of the first scan; default: tuned from the row count and row width",
+        )
         output: str | None = Field(
             default=None, description="file (.csv or .parquet) receiving every difference, however many"
         )
@@ -122,6 +125,8 @@ class RowHash(Validator):
                 "columns": result.columns,
                 "changed": result.changed,
                 "changed_columns": dict(result.changed_columns),
+                "buckets": result.buckets,
+                "snapshot": result.snapshot,
                 "levels": result.levels,
                 "queries": result.queries,
                 "leaf_rows_fetched": result.leaf_rows_fetched,
