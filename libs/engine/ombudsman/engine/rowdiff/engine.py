@@ -46,7 +46,13 @@ from ombudsman.engine.rowdiff.plan import (
     as_int,
     build_plan,
 )
-from ombudsman.engine.rowdiff.scan import auto_buckets, checksum_settings, row_bytes, session_settings, with_hash_group
+from ombudsman.engine.rowdiff.scan import (
+    auto_buckets,
+    checksum_settings,
+    row_bytes,
+    session_settings,
+    with_hash_group,
+)
 from ombudsman.engine.validators import sql as q
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]

@@ -1,0 +1,142 @@
+"""The row diff's bucket scans get the plans the databases execute well, checked by EXPLAIN:
+PostgreSQL a (parallel) hash aggregate without a sort and without spilling, inside one REPEATABLE
+READ snapshot per side; DuckDB a hash group-by; SQL Server `OPTION (HASH GROUP)` (parsed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import sqlglot
+
+from ombudsman.contracts.pipeline import TableRef
+from ombudsman.engine.connectors import Connector, connect
+from ombudsman.engine.rowdiff import DiffSide, RowDiffOptions, diff_tables
+from ombudsman.engine.rowdiff.scan import auto_buckets, checksum_settings, session_settings
+from tests.engine.rowdiff.test_rowdiff_tsql import _parses, _plan
+
+ROWS = 300_000  # ~25 MB in PostgreSQL: past min_parallel_table_scan_size, so a parallel plan is possible
+WIDE = (
+    "SELECT i::bigint AS id, (i % 1000)::int AS qty, round((i * 37 % 10000000) / 100.0, 2)::numeric(12,2) AS price,"
+    " ('customer ' || i)::varchar(40) AS name, DATE '2015-01-01' + (i % 3650) AS day,"
+    " TIMESTAMP '2021-01-01' + i * INTERVAL '1 second' AS ts FROM generate_series(1, {rows}) AS g(i)"
+)
+
+
+async def _wide_pg(db: Connector, name: str, rows: int = ROWS) -> None:
+    await db.execute(f"CREATE TABLE {name} AS {WIDE.format(rows=rows)}")
+    await db.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id)")
+    await db.execute(f"ANALYZE {name}")
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found += _nodes(child)
+    return found
+
+
+async def test_postgres_bucket_scan_is_a_parallel_hash_aggregate_without_sort_or_spill(database_url: str) -> None:
+    async with connect(database_url) as db:
+        await _wide_pg(db, "items")
+        await _wide_pg(db, "copy")
+        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"])
+        assert result.equal and result.source_rows == ROWS and result.levels == 1
+        # identical tables: the bounds query and one checksum scan per side, nothing else
+        assert result.queries == 4
+        assert result.buckets == 256  # tuned: 300,000 rows of ~88 bytes make 101 buckets of 256 KiB, at least 256
+        checksum = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
+        # the snapshot each side read is recorded
+        snapshot = result.snapshot["source"]
+        assert snapshot["isolation"] == "repeatable read" and snapshot["at"] and snapshot["snapshot_id"]
+
+        async with db.read_session(session_settings("postgres")) as session:
+            settings = checksum_settings("postgres", result.buckets)
+            rows = await session.fetch_rows(f"EXPLAIN (ANALYZE, FORMAT JSON) {checksum}", settings=settings)
+        plan = json.loads(rows[0][0])[0]["Plan"] if isinstance(rows[0][0], str) else rows[0][0][0]["Plan"]
+        nodes = _nodes(plan)
+        kinds = [n["Node Type"] for n in nodes]
+        assert "Sort" not in kinds and "Incremental Sort" not in kinds, kinds
+        aggregates = [n for n in nodes if n["Node Type"] == "Aggregate"]
+        assert aggregates and all(n["Strategy"] == "Hashed" for n in aggregates), aggregates
+        assert all(n.get("HashAgg Batches", 1) == 1 and n.get("Disk Usage", 0) == 0 for n in aggregates)  # no spill
+        # parallel workers planned: a partial hash aggregate under a Gather, finalised above it
+        assert {n.get("Partial Mode") for n in aggregates} == {"Partial", "Finalize"}, aggregates
+        assert "Gather" in kinds
+
+
+async def test_postgres_read_session_reads_one_snapshot(database_url: str) -> None:
+    async with connect(database_url) as db:
+        await db.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 10) AS g")
+        async with db.read_session(session_settings("postgres")) as session:
+            before = await session.fetch_rows("SELECT COUNT(*) FROM t")
+            await db.execute("INSERT INTO t SELECT g FROM generate_series(11, 15) AS g")  # another connection
+            after = await session.fetch_rows("SELECT COUNT(*) FROM t")
+            pinned = await session.fetch_rows("SELECT current_setting('DateStyle'), current_setting('jit')")
+            assert session.snapshot["isolation"] == "repeatable read"
+        assert before == after == [(10,)]
+        assert pinned == [("ISO, YMD", "off")]
+        assert await db.fetch_rows("SELECT COUNT(*) FROM t") == [(15,)]
+        # a session is read-only: a write inside it is refused
+        async with db.read_session() as session:
+            with pytest.raises(Exception, match="read-only"):
+                await session.fetch_rows("INSERT INTO t VALUES (99) RETURNING id")
+
+
+async def test_duckdb_bucket_scan_is_a_hash_group_by(duckdb_url: str) -> None:
+    async with connect(duckdb_url) as db:
+        for name in ("items", "copy"):
+            await db.execute(
+                f"CREATE TABLE {name} AS SELECT i::BIGINT AS id, (i % 1000)::INT AS qty, "
+                f"CAST(i * 37 % 10000000 AS DECIMAL(12,2)) / 100 AS price, 'customer ' || i AS name, "
+                f"DATE '2015-01-01' + (i % 3650)::INT AS day FROM range(1, 200001) AS r(i)"
+            )
+        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"])
+        assert result.equal and result.source_rows == 200_000 and result.queries == 4
+        checksum = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
+        plan = " ".join(str(v) for row in await db.fetch_rows(f"EXPLAIN {checksum}") for v in row)
+        assert re.search(r"hash[ _]group[ _]by", plan, re.IGNORECASE), plan
+        assert not re.search(r"order[ _]by|\bsort\b", plan, re.IGNORECASE), plan
+
+
+async def test_a_difference_is_still_found_with_auto_buckets(database_url: str, duckdb_url: str) -> None:
+    """PostgreSQL (cheap text under the pinned settings) against DuckDB: equal rows hash alike, and a
+    changed date and decimal are found."""
+    async with connect(database_url) as pg, connect(duckdb_url) as duck:
+        await _wide_pg(pg, "items", 20_000)
+        await duck.execute(
+            "CREATE TABLE items (id BIGINT, qty INTEGER, price DECIMAL(12,2), name VARCHAR(40), day DATE, ts TIMESTAMP)"
+        )
+        batch = await pg.fetch("SELECT * FROM items ORDER BY id")
+        await duck.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", [tuple(r.values()) for r in batch.to_pylist()])
+        await duck.execute("UPDATE items SET day = day + 1 WHERE id = 777")
+        await duck.execute("UPDATE items SET price = price + 0.01 WHERE id = 15000")
+        result = await diff_tables(
+            DiffSide(pg, TableRef(name="items")), DiffSide(duck, TableRef(name="items")), key=["id"], options=RowDiffOptions()
+        )
+        assert result.changed == 2 and result.only_in_source == result.only_in_target == 0
+        assert dict(result.changed_columns) == {"day": 1, "price": 1}
+        pg_sql = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
+        assert 'CAST("day" AS TEXT)' in pg_sql and 'CAST("price" AS TEXT)' in pg_sql  # the cheap forms
+        assert "'YYYY-MM-DD HH24:MI:SS.US'" in pg_sql  # a timestamp keeps the general form
+
+
+def test_tsql_checksum_queries_ask_for_a_hash_group() -> None:
+    plan = _plan(["id"])
+    from ombudsman.engine.rowdiff.engine import _checksum_query, _range_bucket, _residue
+
+    sql = _parses(_checksum_query(plan, "source", _range_bucket(plan, "source", 1, 512), None))
+    assert sql.endswith("OPTION(HASH GROUP)")
+    options = sqlglot.parse_one(sql, read="tsql").args.get("options")
+    assert options and options[0].name.upper() == "HASH GROUP"
+    hashed = _plan(["name"])
+    assert _parses(_checksum_query(hashed, "source", _residue(hashed, "source", 4096), None)).endswith("OPTION(HASH GROUP)")
+
+
+def test_buckets_are_tuned_from_rows_and_width() -> None:
+    assert auto_buckets(10, 100) == 256  # small tables: the floor
+    assert auto_buckets(6_000_000, 200) == 4578  # ~256 KiB of rows per bucket
+    assert auto_buckets(1_000_000_000, 200) == 16_384  # the hash table stays small
+    assert auto_buckets(6_000_000, 400) > auto_buckets(6_000_000, 100)
