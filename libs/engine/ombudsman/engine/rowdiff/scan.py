@@ -23,11 +23,13 @@ from ombudsman.engine.normalize import LogicalType
 from ombudsman.engine.normalize.cheap import PINNED_SETTINGS
 
 # the hash table of one bucket (key, count, NUMERIC sum state) with PostgreSQL's overheads, generous
-HASH_BYTES_PER_BUCKET = 4096
-MIN_WORK_MEM_MB, MAX_WORK_MEM_MB = 32, 512
-# auto-tuned first scan: a bucket holds about this many bytes of rows (its refinement re-reads it)
-BUCKET_BYTES = 256 * 1024
-MIN_BUCKETS, MAX_BUCKETS = 256, 16_384
+HASH_BYTES_PER_BUCKET = 2048
+MIN_WORK_MEM_MB, MAX_WORK_MEM_MB = 32, 256
+# auto-tuned first scan: a bucket holds about this many bytes of rows. Each differing bucket is re-read
+# by the next level, so small buckets keep the refinement of a few hundred differences to a sliver of
+# the table (32 KiB: ~200 rows of a 150-byte row); the figures of 65,536 buckets are ~2 MB per side.
+BUCKET_BYTES = 32 * 1024
+MIN_BUCKETS, MAX_BUCKETS = 256, 65_536
 
 _TYPE_BYTES = {"integer": 8, "decimal": 12, "float": 8, "boolean": 1, "date": 4, "time": 8, "timestamp": 8,
                "timestamp_tz": 8, "uuid": 16, "binary": 32, "string": 24, "other": 24}
