@@ -140,3 +140,42 @@ def test_buckets_are_tuned_from_rows_and_width() -> None:
     assert auto_buckets(6_000_000, 200) == 36_622  # ~32 KiB of rows per bucket
     assert auto_buckets(1_000_000_000, 200) == 65_536  # the hash table stays small
     assert auto_buckets(6_000_000, 400) > auto_buckets(6_000_000, 100)
+
+
+class _SnowflakeSide:
+    """Only what rendering reads: the dialect (no query is run)."""
+
+    dialect = "snowflake"
+
+
+def test_snowflake_reads_are_pinned_by_time_travel_in_every_query() -> None:
+    from ombudsman.engine.normalize import LogicalType, NormalizeOptions
+    from ombudsman.engine.rowdiff.engine import RowDiffResult, _checksum_query, _Leaf, _range_bucket
+    from ombudsman.engine.rowdiff.plan import ColumnPair, Plan
+    from ombudsman.engine.validators import sql as q
+
+    pairs = [ColumnPair("id", "ID", "ID", LogicalType("integer"), LogicalType("integer")),
+             ColumnPair("name", "NAME", "NAME", LogicalType("string"), LogicalType("string"))]
+    side: Any = DiffSide(_SnowflakeSide(), TableRef(name="ORDERS", schema_name="PUBLIC"))  # type: ignore[arg-type]
+    plan = Plan(sides={"source": side, "target": side}, key=pairs[:1], columns=pairs, options=NormalizeOptions())
+    plan.read_at["target"] = "2026-12-04 22:00:00.123456789 +0000"
+    leaf = _Leaf(plan, RowDiffResult("key_range", ["id"], []), RowDiffOptions(), None)
+    for query in (_checksum_query(plan, "target", _range_bucket(plan, "target", 1, 64), None),
+                  leaf._query("target", sqlglot.exp.true())):
+        sql, _ = q.render(query, "snowflake")
+        assert "AT (TIMESTAMP => CAST('2026-12-04 22:00:00.123456789 +0000' AS TIMESTAMPLTZ))" in sql, sql
+        table = sqlglot.parse_one(sql, read="snowflake").find(sqlglot.exp.Table)
+        assert table is not None and table.args["when"].text("kind") == "TIMESTAMP"
+    source_sql, _ = q.render(_checksum_query(plan, "source", _range_bucket(plan, "source", 1, 64), None), "snowflake")
+    assert " AT (" not in source_sql  # only the pinned side
+
+
+async def test_unpinned_sides_say_so(duckdb_url: str, fakesnow_url: str) -> None:
+    async with connect(duckdb_url) as duck, connect(fakesnow_url) as snow:
+        await duck.execute("CREATE TABLE t AS SELECT i AS id, 'x' || i AS name FROM range(1, 101) r(i)")
+        await snow.execute("CREATE TABLE t (id INT, name VARCHAR(20))")
+        await snow.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, 'x{i}')" for i in range(1, 101)))
+        result = await diff_tables(DiffSide(duck, TableRef(name="t")), DiffSide(snow, TableRef(name="t")), key=["id"])
+        assert result.equal and result.source_rows == 100
+        assert result.snapshot["source"] == {"isolation": "none", "reason": "duckdb reads are not pinned to one snapshot"}
+        assert result.snapshot["target"] == {"isolation": "none", "reason": "fakesnow has no time travel"}

@@ -53,6 +53,7 @@ from ombudsman.engine.rowdiff.scan import (
     session_settings,
     with_hash_group,
 )
+from ombudsman.engine.rowdiff.snapshot import pin_side
 from ombudsman.engine.validators import sql as q
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]
@@ -194,8 +195,7 @@ async def diff_tables(
             )
             # the cheap canonical forms need the pinned settings (DuckDB's need none)
             plan.cheap[side] = sessions[side].settings_pinned or connector.dialect == "duckdb"
-            if sessions[side].snapshot:
-                result.snapshot[side] = dict(sessions[side].snapshot)
+            result.snapshot[side] = await pin_side(plan, side, sessions[side], consistent=options.consistent)
         run = _Run(plan, result, options, sessions)
         leaf = _Leaf(plan, result, options, writer)
         if strategy == "key_range" and not await _range_diff(run, leaf):

@@ -86,6 +86,8 @@ class Plan:
     # hashes use the cheapest canonical text per column (normalize.cheap): only inside the diff's read
     # session, whose pinned settings (DateStyle ISO ...) those forms need
     cheap: dict[Side, bool] = field(default_factory=dict)
+    # Snowflake time travel: the instant a side's tables are read AT (pinned at the diff's start)
+    read_at: dict[Side, str] = field(default_factory=dict)
 
     def dialect(self, side: Side) -> str:
         return self.sides[side].connector.dialect
@@ -94,7 +96,12 @@ class Plan:
         return q.col(pair.column(side))
 
     def table(self, side: Side) -> exp.Table:
-        return q.table(self.sides[side].table)
+        node = q.table(self.sides[side].table)
+        at = self.read_at.get(side)
+        if at is not None:  # `AT (TIMESTAMP => CAST('...' AS TIMESTAMP_LTZ))`
+            instant = exp.Cast(this=exp.Literal.string(at), to=exp.DataType.build("timestamp_ltz", dialect="snowflake"))
+            node.set("when", exp.HistoricalData(this="AT", kind="TIMESTAMP", expression=instant))
+        return node
 
     def canonical(self, side: Side, pair: ColumnPair) -> exp.Expression:
         return canonical_expr(self.col(side, pair), pair.type(side), self.dialect(side), self.options)
