@@ -14,7 +14,8 @@ in the target, and keeps an unchanged DuckDB copy. Then, interleaved, median of 
   it lacks), checked exact, when `reladiff` is installed (`pip install -r requirements-bench.txt`;
   OMB_BENCH_RELADIFF=0 skips it).
 
-Prints the ratios, the peak RSS of this process (DuckDB runs in it) and the load average.
+Prints the ratios, the peak RSS of this process (DuckDB runs in it, opened with
+OMB_BENCH_DUCKDB_SETTINGS, default `memory_limit=256MB`) and the load average.
 Targets (issue 19): <= 1.3x the floor, <= 1.1x on identical tables, >= 3.5x faster than reladiff,
 <= 300 MB.
 
@@ -52,6 +53,7 @@ from ombudsman.engine.connectors import Connector, connect
 from ombudsman.engine.rowdiff import Difference, DiffSide, RowDiffOptions, diff_tables
 
 DEFAULT_ROWS = 2_000_000
+DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=256MB")
 CHUNK = 250_000
 REPEAT = 3
 CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts", "comment", "tax"]
@@ -298,7 +300,8 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
     write_csv(csv_path, rows)
     await load(pg_url, duck_path, csv_path, rows, identical=same_path)
     csv_path.unlink()
-    print(f"\nrow diff benchmark: {rows:,} rows x {len(COLUMNS)} columns, PostgreSQL (source) vs DuckDB (target); "
+    print(f"\nrow diff benchmark: {rows:,} rows x {len(COLUMNS)} columns, PostgreSQL (source) vs DuckDB (target, "
+          f"{DUCKDB_SETTINGS}); "
           f"loaded in {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)
     report: dict[str, Any] = {"rows": rows, "columns": len(COLUMNS), "load_before": os.getloadavg()[0]}
@@ -306,8 +309,9 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
     rss: dict[str, float] = dict.fromkeys(figures, 0.0)
     found: list[Difference] = []
     same_found: list[Difference] = []
-    async with connect(pg_url) as source, connect(f"duckdb:///{duck_path}") as target, \
-            connect(f"duckdb:///{same_path}") as same:
+    settings = DUCKDB_SETTINGS  # the in-process DuckDB capped (floor and Ombudsman share the connection)
+    async with connect(pg_url) as source, connect(f"duckdb:///{duck_path}?{settings}") as target, \
+            connect(f"duckdb:///{same_path}?{settings}") as same:
         # interleaved (floor, ours, floor, ours ...) so that a change of load on a shared machine
         # weighs on all alike
         for _ in range(REPEAT):
