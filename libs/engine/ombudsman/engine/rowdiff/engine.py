@@ -49,6 +49,7 @@ from ombudsman.engine.rowdiff.plan import (
 from ombudsman.engine.rowdiff.scan import (
     auto_buckets,
     checksum_settings,
+    estimated_rows,
     row_bytes,
     session_settings,
     with_hash_group,
@@ -404,10 +405,14 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
         condition = plan.where(side)
         return query.where(condition) if condition is not None else query
 
+    async def rows_of(side: Side) -> int:
+        """The catalog's row estimate (no scan), else COUNT(*)."""
+        estimate = await estimated_rows(run.sessions[side], plan.sides[side].table)
+        return estimate if estimate is not None else as_int((await run.rows(side, count(side)))[0][0])
+
     # every level of hash buckets is a scan: size the first so that the differing buckets can be
     # fetched at once (about leaf_rows rows each) rather than refined by another scan
-    source_count, target_count = await run.both(count)
-    rows = max(as_int(source_count[0][0]), as_int(target_count[0][0]))
+    rows = max(await asyncio.gather(rows_of("source"), rows_of("target")))
     result.buckets = modulus = max(first_buckets(plan, options, rows), min(MAX_HASH_BUCKETS, math.ceil(rows / options.leaf_rows)))
     source, target = await run.both(lambda side: _checksum_query(plan, side, _residue(plan, side, modulus), None), modulus)
     result.levels = 1

@@ -19,8 +19,11 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
+from ombudsman.contracts.pipeline import TableRef
+from ombudsman.engine.connectors.base import ReadSession
 from ombudsman.engine.normalize import LogicalType
 from ombudsman.engine.normalize.cheap import PINNED_SETTINGS
+from ombudsman.engine.validators import sql as q
 
 # the hash table of one bucket (key, count, NUMERIC sum state) with PostgreSQL's overheads, generous
 HASH_BYTES_PER_BUCKET = 2048
@@ -73,3 +76,24 @@ def auto_buckets(rows: int, width: int) -> int:
     differing bucket is cheap to refine, and few enough that the hash table stays small."""
     wanted = math.ceil(max(rows, 1) * max(width, 1) / BUCKET_BYTES)
     return max(MIN_BUCKETS, min(MAX_BUCKETS, wanted))
+
+
+async def estimated_rows(session: ReadSession, table: TableRef) -> int | None:
+    """The table's row count as its catalog estimates it, without a scan (PostgreSQL `reltuples`
+    once analysed, DuckDB `estimated_size`); None where there is none (a view, another database).
+    Only sizes the hash buckets: the first scan counts the rows exactly."""
+    dialect = session.connector.dialect
+    try:
+        if dialect == "postgres":
+            name = q.table(table).sql(dialect="postgres", identify=True)
+            rows = await session.fetch_rows("SELECT reltuples FROM pg_class WHERE oid = to_regclass(?)", [name])
+        elif dialect == "duckdb":
+            sql = "SELECT estimated_size FROM duckdb_tables() WHERE table_name = ? AND schema_name = ?"
+            rows = await session.fetch_rows(sql, [table.name, table.schema_name or "main"])
+        else:
+            return None
+    except Exception:  # no catalog access: count instead
+        return None
+    if len(rows) != 1 or rows[0][0] is None or float(rows[0][0]) < 0:
+        return None
+    return int(float(rows[0][0]))
