@@ -198,3 +198,14 @@ async def test_hash_buckets_are_sized_from_the_catalog_without_a_count_scan(data
             await db.execute("UPDATE b SET v = -1 WHERE code = 'k4321'")
             changed = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["code"])
             assert changed.changed == 1 and changed.sample[0].key == {"code": "k4321"}, kind
+
+
+async def test_one_connection_shared_by_both_sides_still_diffs(database_url: str) -> None:
+    """pool_size=1 and both tables in one database: the sides cannot each hold a session's connection,
+    so they read unpinned (and say so) instead of waiting for each other."""
+    separator = "&" if "?" in database_url else "?"
+    async with connect(f"{database_url}{separator}pool_size=1&connect_timeout=5") as db:
+        await db.execute("CREATE TABLE a AS SELECT g AS id, g * 2 AS v FROM generate_series(1, 100) AS g")
+        await db.execute("CREATE TABLE b AS SELECT g AS id, g * 2 AS v FROM generate_series(1, 101) AS g")
+        result = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["id"])
+        assert result.only_in_target == 1 and result.snapshot["source"]["isolation"] == "none"

@@ -189,11 +189,15 @@ async def diff_tables(
     result = RowDiffResult(strategy=strategy, key=[p.name for p in plan.key], columns=[p.name for p in plan.columns])
     async with contextlib.AsyncExitStack() as stack:
         sessions: dict[Side, ReadSession] = {}
+        shared = plan.sides["source"].connector is plan.sides["target"].connector
         for side in SIDES:
             connector = plan.sides[side].connector
-            sessions[side] = await stack.enter_async_context(
-                connector.read_session(session_settings(connector.dialect), consistent=options.consistent)
-            )
+            if shared and connector.pool_size < 2:  # two sessions would wait for each other's one connection
+                sessions[side] = ReadSession(connector)
+            else:
+                sessions[side] = await stack.enter_async_context(
+                    connector.read_session(session_settings(connector.dialect), consistent=options.consistent)
+                )
             # the cheap canonical forms need the pinned settings (DuckDB's need none)
             plan.cheap[side] = sessions[side].settings_pinned or connector.dialect == "duckdb"
             result.snapshot[side] = await pin_side(plan, side, sessions[side], consistent=options.consistent)
