@@ -177,8 +177,20 @@ async def test_unpinned_sides_say_so(duckdb_url: str, fakesnow_url: str) -> None
         await snow.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, 'x{i}')" for i in range(1, 101)))
         result = await diff_tables(DiffSide(duck, TableRef(name="t")), DiffSide(snow, TableRef(name="t")), key=["id"])
         assert result.equal and result.source_rows == 100
-        assert result.snapshot["source"] == {"isolation": "none", "reason": "duckdb reads are not pinned to one snapshot"}
+        assert result.snapshot["source"]["isolation"] == "snapshot" and result.snapshot["source"]["at"]
         assert result.snapshot["target"] == {"isolation": "none", "reason": "fakesnow has no time travel"}
+
+
+async def test_duckdb_read_session_reads_one_snapshot(duckdb_url: str) -> None:
+    async with connect(duckdb_url) as db:
+        await db.execute("CREATE TABLE t AS SELECT i AS id FROM range(1, 11) r(i)")
+        async with db.read_session() as session:
+            before = await session.fetch_rows("SELECT COUNT(*) FROM t")
+            await db.execute("INSERT INTO t SELECT i FROM range(11, 16) r(i)")  # another connection, committed
+            after = await session.fetch_rows("SELECT COUNT(*) FROM t")
+            streamed = [b.num_rows async for b in session.stream("SELECT id FROM t", batch_size=4)]
+        assert before == after == [(10,)] and sum(streamed) == 10
+        assert await db.fetch_rows("SELECT COUNT(*) FROM t") == [(15,)]
 
 
 async def test_hash_buckets_are_sized_from_the_catalog_without_a_count_scan(database_url: str, duckdb_url: str) -> None:

@@ -3,8 +3,8 @@
 PostgreSQL: the read session's REPEATABLE READ transaction (its snapshot exported, its start time
 recorded). Snowflake: time travel, every table reference read `AT (TIMESTAMP => t)` with t the
 server's CURRENT_TIMESTAMP when the diff starts, after a probe that the table keeps time travel
-(a transient table with no retention, fakesnow: not pinned, and said so). Elsewhere (DuckDB, SQL
-Server) the reads are not pinned, and the result says so.
+(a transient table with no retention, fakesnow: not pinned, and said so). DuckDB: the read
+session's transaction. Elsewhere (SQL Server) the reads are not pinned, and the result says so.
 """
 
 from __future__ import annotations
