@@ -1,18 +1,23 @@
 """Row diff benchmark: Ombudsman's `row_hash` against the floor and against reladiff.
 
-Generates N rows (numeric, decimal, float, string, date, timestamp columns), loads them into
+Generates N rows of a lineitem-like table (18 columns: integers, decimals at four scales, a float,
+three dates, a timestamp, CHAR(1) flags, a name and a ~70-character comment), loads them into
 PostgreSQL (source, COPY) and DuckDB (target, a file), changes 50 rows, deletes 30 and inserts 20
-in the target, then times, median of 3:
+in the target, and keeps an unchanged DuckDB copy. Then, interleaved, median of 3:
 
 - Ombudsman's row diff (`diff_tables`, default options) — and checks that it found exactly the
   100 differences, each changed row with the right column;
-- the floor: each database's own single checksum scan of the whole table (COUNT and SUM of the
-  same canonical row hash), both at once — what any exact cross-database comparison must read;
-- reladiff's hashdiff on the same pair, when `reladiff` (and psycopg2) are installed
-  (`pip install -r requirements-bench.txt`); "not installed" otherwise.
+- the floor: each database's own checksum scan (COUNT and SUM of a 60-bit MD5 of CONCAT_WS of
+  every column), both at once — what any exact cross-database comparison must at least read;
+- the same two on the identical pair (Ombudsman must find nothing);
+- reladiff's hashdiff on the changed pair over every column (its DuckDB dialect gets the DATE type
+  it lacks), checked exact, when `reladiff` is installed (`pip install -r requirements-bench.txt`;
+  OMB_BENCH_RELADIFF=0 skips it).
 
-Prints the ratios Ombudsman/floor and reladiff/Ombudsman and the peak RSS of this process during
-each diff. Targets at 2,000,000 rows: <= 1.3x the floor, >= 3x faster than reladiff, <= 300 MB.
+Prints the ratios, the peak RSS of this process (DuckDB runs in it, opened with
+OMB_BENCH_DUCKDB_SETTINGS, default `memory_limit=256MB`) and the load average.
+Targets (issue 19): <= 1.3x the floor, <= 1.1x on identical tables, >= 3.5x faster than reladiff,
+<= 300 MB.
 
 Run: `make bench` (OMB_BENCH_ROWS, default 2,000,000) or
 `python tests/perf/bench_rowdiff.py --rows 500000`. PostgreSQL: OMB_TEST_DATABASE_URL's server, or
@@ -45,38 +50,79 @@ import pyarrow.csv as pacsv
 
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.engine.connectors import Connector, connect
-from ombudsman.engine.normalize import hash_sum_expr
 from ombudsman.engine.rowdiff import Difference, DiffSide, RowDiffOptions, diff_tables
-from ombudsman.engine.rowdiff.plan import build_plan
-from ombudsman.engine.validators import sql as q
 
 DEFAULT_ROWS = 2_000_000
+DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=256MB")
 CHUNK = 250_000
 REPEAT = 3
-CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts"]
-DDL = {
-    "postgres": "CREATE TABLE items (id BIGINT, qty INTEGER, price NUMERIC(12,2), ratio DOUBLE PRECISION, "
-    "name VARCHAR(40), day DATE, ts TIMESTAMP)",
-    "duckdb": "CREATE TABLE items (id BIGINT, qty INTEGER, price DECIMAL(12,2), ratio DOUBLE, name VARCHAR, day DATE, "
-    "ts TIMESTAMP)",
+CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts", "comment", "tax"]
+# a lineitem-like table: 18 columns (integers, decimals at several scales, a float, dates, a timestamp,
+# CHAR(1) flags, short and long text): column -> (PostgreSQL type, DuckDB type)
+COLUMNS: dict[str, tuple[str, str]] = {
+    "id": ("BIGINT", "BIGINT"),
+    "orderkey": ("BIGINT", "BIGINT"),
+    "partkey": ("INTEGER", "INTEGER"),
+    "suppkey": ("INTEGER", "INTEGER"),
+    "qty": ("INTEGER", "INTEGER"),
+    "price": ("NUMERIC(12,2)", "DECIMAL(12,2)"),
+    "extended": ("NUMERIC(15,2)", "DECIMAL(15,2)"),
+    "discount": ("NUMERIC(4,2)", "DECIMAL(4,2)"),
+    "tax": ("NUMERIC(8,4)", "DECIMAL(8,4)"),
+    "ratio": ("DOUBLE PRECISION", "DOUBLE"),
+    "returnflag": ("CHAR(1)", "VARCHAR(1)"),
+    "status": ("CHAR(1)", "VARCHAR(1)"),
+    "day": ("DATE", "DATE"),
+    "commit_day": ("DATE", "DATE"),
+    "ship_day": ("DATE", "DATE"),
+    "ts": ("TIMESTAMP", "TIMESTAMP"),
+    "name": ("VARCHAR(40)", "VARCHAR"),
+    "comment": ("VARCHAR(200)", "VARCHAR"),
 }
+DDL = {
+    dialect: "CREATE TABLE items (" + ", ".join(f"{c} {types[i]}" for c, types in COLUMNS.items()) + ")"
+    for i, dialect in enumerate(("postgres", "duckdb"))
+}
+DUCKDB_CSV_COLUMNS = "{" + ", ".join(f"'{c}': '{types[1]}'" for c, types in COLUMNS.items()) + "}"
+CHANGE_SQL = {"qty": "qty = qty + 1", "price": "price = price + 0.01", "ratio": "ratio = ratio * 1.01",
+              "name": "name = name || 'x'", "day": "day = day + 1", "ts": "ts = ts + INTERVAL 1 SECOND",
+              "comment": "comment = 'changed ' || comment", "tax": "tax = tax + 0.0001"}
+INSERTED_ROW = ("SELECT id, id, 1, 1, 1, 1.00, 1.00, 0.05, 0.0800, 1.5, 'N', 'O', DATE '2020-01-01', DATE '2020-01-02', "
+                "DATE '2020-01-03', TIMESTAMP '2020-01-01 00:00:00', 'new ' || id, 'inserted row ' || id")
+WORDS = np.array("carefully final deposits detect slyly regular accounts quickly express packages sleep furiously "
+                 "ironic pending requests haggle blithely bold instructions wake".split())
 
 
 # --- data --------------------------------------------------------------------------------------------
 def write_csv(path: Path, rows: int) -> None:
     """N rows as CSV, generated and written in chunks (the bench process stays small)."""
-    schema = pa.schema([("id", pa.int64()), ("qty", pa.int32()), ("price", pa.string()), ("ratio", pa.float64()),
-                        ("name", pa.string()), ("day", pa.date32()), ("ts", pa.timestamp("us"))])
+    schema = pa.schema([("id", pa.int64()), ("orderkey", pa.int64()), ("partkey", pa.int32()), ("suppkey", pa.int32()),
+                        ("qty", pa.int32()), ("price", pa.string()), ("extended", pa.string()), ("discount", pa.string()),
+                        ("tax", pa.string()), ("ratio", pa.float64()), ("returnflag", pa.string()), ("status", pa.string()),
+                        ("day", pa.date32()), ("commit_day", pa.date32()), ("ship_day", pa.date32()),
+                        ("ts", pa.timestamp("us")), ("name", pa.string()), ("comment", pa.string())])
     with pacsv.CSVWriter(str(path), schema, write_options=pacsv.WriteOptions(include_header=False)) as writer:
         for start in range(1, rows + 1, CHUNK):
             ids = np.arange(start, min(start + CHUNK, rows + 1), dtype=np.int64)
             cents = ids * 37 % 10_000_000
-            price = [f"{c // 100}.{c % 100:02d}" for c in cents.tolist()]
+            qty = (ids % 50 + 1).astype(np.int32)
             day = (ids % 3650).astype("timedelta64[D]") + np.datetime64("2015-01-01")
             ts = np.datetime64("2021-01-01T00:00:00", "us") + (ids * 1_000_003).astype("timedelta64[us]")
+            words = [WORDS[(ids * k) % len(WORDS)] for k in (3, 7, 11, 13, 17, 19, 23, 29, 31, 37)]
+            comment = np.char.add(np.char.add(words[0], " "), words[1])
+            for w in words[2:]:
+                comment = np.char.add(np.char.add(comment, " "), w)
             writer.write_table(pa.table({
-                "id": ids, "qty": (ids % 1000).astype(np.int32), "price": price, "ratio": ids * 0.001 + 0.5,
-                "name": [f"customer {i}" for i in ids.tolist()], "day": day, "ts": ts,
+                "id": ids, "orderkey": ids // 4 + 1, "partkey": (ids * 7 % 200_000).astype(np.int32),
+                "suppkey": (ids * 13 % 10_000).astype(np.int32), "qty": qty,
+                "price": [f"{c // 100}.{c % 100:02d}" for c in cents.tolist()],
+                "extended": [f"{c * q // 100}.{c * q % 100:02d}" for c, q in zip(cents.tolist(), qty.tolist(), strict=True)],
+                "discount": [f"0.{i % 11:02d}" for i in ids.tolist()],
+                "tax": [f"0.{i % 9:02d}{i % 97:02d}" for i in ids.tolist()],
+                "ratio": ids * 0.001 + 0.5,
+                "returnflag": np.array(["A", "N", "R"])[ids % 3], "status": np.array(["F", "O"])[ids % 2],
+                "day": day, "commit_day": day + np.timedelta64(30, "D"), "ship_day": day + (ids % 60).astype("timedelta64[D]"),
+                "ts": ts, "name": [f"customer {i}" for i in ids.tolist()], "comment": comment.astype(object),
             }, schema=schema))
 
 
@@ -88,7 +134,9 @@ def plan_changes(rows: int) -> tuple[dict[int, str], list[int], list[int]]:
     return changed, spread[50:80], list(range(rows + 1, rows + 21))
 
 
-async def load(pg_url: str, duck_path: Path, csv_path: Path, rows: int) -> None:
+async def load(pg_url: str, duck_path: Path, csv_path: Path, rows: int, *, identical: Path | None = None) -> None:
+    """The source table in PostgreSQL, the target (with the 100 changes) in DuckDB at `duck_path`, and
+    an unchanged copy in DuckDB at `identical` when given."""
     conn = await asyncpg.connect(pg_url)
     try:
         await conn.execute(DDL["postgres"])
@@ -98,19 +146,21 @@ async def load(pg_url: str, duck_path: Path, csv_path: Path, rows: int) -> None:
     finally:
         await conn.close()
     changed, deleted, inserted = plan_changes(rows)
-    async with connect(f"duckdb:///{duck_path}") as duck:
-        await duck.execute(DDL["duckdb"])
-        await duck.execute(f"INSERT INTO items SELECT * FROM read_csv('{csv_path}', header = false, "
-                           "columns = {'id': 'BIGINT', 'qty': 'INTEGER', 'price': 'DECIMAL(12,2)', 'ratio': 'DOUBLE', "
-                           "'name': 'VARCHAR', 'day': 'DATE', 'ts': 'TIMESTAMP'})")
-        change_sql = {"qty": "qty = qty + 1", "price": "price = price + 0.01", "ratio": "ratio = ratio * 1.01",
-                      "name": "name = name || 'x'", "day": "day = day + 1", "ts": "ts = ts + INTERVAL 1 SECOND"}
-        for i, column in changed.items():
-            await duck.execute(f"UPDATE items SET {change_sql[column]} WHERE id = {i}")
-        await duck.execute(f"DELETE FROM items WHERE id IN ({', '.join(map(str, deleted))})")
-        await duck.execute("INSERT INTO items SELECT id, 1, 1.00, 1.5, 'new ' || id, DATE '2020-01-01', "
-                           f"TIMESTAMP '2020-01-01 00:00:00' FROM range({inserted[0]}, {inserted[-1] + 1}) r(id)")
-        await duck.execute("CHECKPOINT")
+    for path, edit in ((duck_path, True), (identical, False)):
+        if path is None:
+            continue
+        duck = duckdb.connect(str(path))  # loaded with duckdb itself: the engine's connector may not read files
+        try:
+            duck.execute(DDL["duckdb"])
+            duck.execute(f"INSERT INTO items SELECT * FROM read_csv('{csv_path}', header = false, columns = {DUCKDB_CSV_COLUMNS})")
+            if edit:
+                for i, column in changed.items():
+                    duck.execute(f"UPDATE items SET {CHANGE_SQL[column]} WHERE id = {i}")
+                duck.execute(f"DELETE FROM items WHERE id IN ({', '.join(map(str, deleted))})")
+                duck.execute(f"INSERT INTO items {INSERTED_ROW} FROM range({inserted[0]}, {inserted[-1] + 1}) r(id)")
+            duck.execute("CHECKPOINT")
+        finally:
+            duck.close()
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -165,16 +215,27 @@ async def ombudsman_diff(source: Connector, target: Connector) -> list[Differenc
     return collect.found
 
 
-async def floor_scan(source: Connector, target: Connector) -> None:
-    """COUNT(*) and SUM(row hash) of the whole table on each side, both at once."""
-    plan = await build_plan(DiffSide(source, TableRef(name="items")), DiffSide(target, TableRef(name="items")), key=["id"])
+FLOOR_SQL = {  # each database's own checksum of every column, as its users would write it
+    "postgres": "SELECT COUNT(*), SUM(('x' || LEFT(MD5(CONCAT_WS('|', {columns})), 15))::BIT(60)::BIGINT) FROM items",
+    "duckdb": "SELECT COUNT(*), SUM(('0x' || LEFT(MD5(CONCAT_WS('|', {columns})), 15))::BIGINT) FROM items",
+}
 
-    async def scan(side: Any) -> Any:
-        query = q.exp.select(q.count_star(), hash_sum_expr(plan.row_hash(side), plan.dialect(side))).from_(plan.table(side))
-        sql, params = q.render(query, plan.dialect(side))
-        return await plan.sides[side].connector.fetch_rows(sql, params)
 
-    await asyncio.gather(scan("source"), scan("target"))
+async def floor_scan(pg_url: str, target: Connector) -> None:
+    """The floor: COUNT(*) and SUM of a 60-bit MD5 of CONCAT_WS(every column) in each database, both
+    at once (PostgreSQL with JIT off, which only makes the floor lower)."""
+    columns = ", ".join(COLUMNS)
+
+    async def postgres() -> None:
+        conn = await asyncpg.connect(pg_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL jit = off")
+                await conn.fetch(FLOOR_SQL["postgres"].format(columns=columns))
+        finally:
+            await conn.close()
+
+    await asyncio.gather(postgres(), target.fetch_rows(FLOOR_SQL["duckdb"].format(columns=columns)))
 
 
 def check(found: list[Difference], rows: int) -> tuple[bool, str]:
@@ -187,78 +248,120 @@ def check(found: list[Difference], rows: int) -> tuple[bool, str]:
     return ok, f"{len(got_changed)} changed, {len(got_deleted)} only in source, {len(got_inserted)} only in target"
 
 
-def reladiff_run(pg_url: str, duck_path: Path) -> Callable[[], Awaitable[int]] | str:
-    """A reladiff hashdiff of the same pair, or why it cannot run."""
+def reladiff_run(pg_url: str, duck_path: Path) -> Callable[[], Awaitable[list[tuple[str, tuple[Any, ...]]]]] | str:
+    """A reladiff hashdiff of the same pair over every column, or why it cannot run."""
     try:
         import reladiff
+        from reladiff.databases import duckdb as reladiff_duckdb
+        from sqeleton.abcs.database_types import Date
     except ImportError:
         return "not installed (pip install -r requirements-bench.txt)"
+    # reladiff's DuckDB dialect has no DATE type ("Incompatible types for column 'day'"): register it,
+    # as PostgreSQL's has (both render a date as a timestamp text), so that every column is compared
+    dialect = reladiff_duckdb.Dialect
+    dialect.TYPE_CLASSES = {**dialect.TYPE_CLASSES, "DATE": Date}
     parts = urlsplit(pg_url)
     query = parse_qs(parts.query)
     pg = {"driver": "postgresql", "user": parts.username or "postgres", "dbname": parts.path.lstrip("/"),
           "host": query.get("host", [parts.hostname or "localhost"])[0]}
     if parts.port:
         pg["port"] = parts.port
-    # reladiff's DuckDB driver has no DATE type ("Incompatible types for column 'day'"): it compares
-    # the other columns, which only makes its job smaller
-    columns = ("qty", "price", "ratio", "name", "ts")
+    columns = tuple(c for c in COLUMNS if c != "id")
 
-    async def run() -> int:
-        def blocking() -> int:
+    async def run() -> list[tuple[str, tuple[Any, ...]]]:
+        def blocking() -> list[tuple[str, tuple[Any, ...]]]:
             source = reladiff.connect_to_table(pg, "items", "id", extra_columns=columns)
             target = reladiff.connect_to_table(f"duckdb://main@{duck_path}", "items", "id", extra_columns=columns)
-            return sum(1 for _ in reladiff.diff_tables(source, target, algorithm=reladiff.Algorithm.HASHDIFF))
+            return list(reladiff.diff_tables(source, target, algorithm=reladiff.Algorithm.HASHDIFF))
 
         return await asyncio.to_thread(blocking)
 
     return run
 
 
+def check_reladiff(lines: list[tuple[str, tuple[Any, ...]]], rows: int) -> tuple[bool, str]:
+    """reladiff is exact when its -/+ lines are the 50 changed ids (both signs), the 30 deleted (-)
+    and the 20 inserted (+), nothing else."""
+    changed, deleted, inserted = plan_changes(rows)
+    minus = sorted(int(row[0]) for sign, row in lines if sign == "-")
+    plus = sorted(int(row[0]) for sign, row in lines if sign == "+")
+    ok = minus == sorted([*changed, *deleted]) and plus == sorted([*changed, *inserted])
+    return ok, f"{len(minus)} - lines, {len(plus)} + lines"
+
+
 # --- the benchmark ---------------------------------------------------------------------------------
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in values)
+
+
 async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
-    csv_path, duck_path = folder / "items.csv", folder / "target.duckdb"
+    csv_path, duck_path, same_path = folder / "items.csv", folder / "target.duckdb", folder / "same.duckdb"
     started = time.perf_counter()
     write_csv(csv_path, rows)
-    await load(pg_url, duck_path, csv_path, rows)
+    await load(pg_url, duck_path, csv_path, rows, identical=same_path)
     csv_path.unlink()
-    print(f"\nrow diff benchmark: {rows:,} rows, PostgreSQL (source) vs DuckDB (target); "
-          f"loaded in {time.perf_counter() - started:.1f} s", flush=True)
-    report: dict[str, Any] = {"rows": rows}
-    async with connect(pg_url) as source, connect(f"duckdb:///{duck_path}") as target:
+    print(f"\nrow diff benchmark: {rows:,} rows x {len(COLUMNS)} columns, PostgreSQL (source) vs DuckDB (target, "
+          f"{DUCKDB_SETTINGS}); "
+          f"loaded in {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores", flush=True)
+    report: dict[str, Any] = {"rows": rows, "columns": len(COLUMNS), "load_before": os.getloadavg()[0]}
+    figures: dict[str, list[float]] = {k: [] for k in ("floor", "ours", "floor_same", "ours_same")}
+    rss: dict[str, float] = dict.fromkeys(figures, 0.0)
+    found: list[Difference] = []
+    same_found: list[Difference] = []
+    settings = DUCKDB_SETTINGS  # the in-process DuckDB capped (floor and Ombudsman share the connection)
+    async with connect(pg_url) as source, connect(f"duckdb:///{duck_path}?{settings}") as target, \
+            connect(f"duckdb:///{same_path}?{settings}") as same:
         # interleaved (floor, ours, floor, ours ...) so that a change of load on a shared machine
-        # weighs on both alike
-        floors, ours_runs, floor_rss, ours_rss = [], [], 0.0, 0.0
-        found: list[Difference] = []
+        # weighs on all alike
         for _ in range(REPEAT):
-            seconds, rss, _ = await timed(lambda: floor_scan(source, target), repeat=1)
-            floors.append(seconds)
-            floor_rss = max(floor_rss, rss)
-            seconds, rss, found = await timed(lambda: ombudsman_diff(source, target), repeat=1)
-            ours_runs.append(seconds)
-            ours_rss = max(ours_rss, rss)
-        floor, ours = statistics.median(floors), statistics.median(ours_runs)
+            for name, run in (
+                ("floor", lambda: floor_scan(pg_url, target)),
+                ("ours", lambda: ombudsman_diff(source, target)),
+                ("floor_same", lambda: floor_scan(pg_url, same)),
+                ("ours_same", lambda: ombudsman_diff(source, same)),
+            ):
+                seconds, peak, value = await timed(run, repeat=1)
+                figures[name].append(seconds)
+                rss[name] = max(rss[name], peak)
+                if name == "ours":
+                    found = value
+                elif name == "ours_same":
+                    same_found = value
+    median = {k: statistics.median(v) for k, v in figures.items()}
     ok, summary = check(found, rows)
-    report.update(floor_s=floor, ombudsman_s=ours, ombudsman_rss_mb=ours_rss, floor_rss_mb=floor_rss, exact=ok)
-    print(f"  floor (one checksum scan per side, both at once): {floor:8.2f} s   peak RSS {floor_rss:6.0f} MB")
-    print(f"  ombudsman row_hash:                               {ours:8.2f} s   peak RSS {ours_rss:6.0f} MB")
-    print(f"  ombudsman / floor: {ours / floor:.2f}x (target <= 1.3x); runs: floor "
-          f"{', '.join(f'{x:.2f}' for x in floors)} s, ombudsman {', '.join(f'{x:.2f}' for x in ours_runs)} s")
+    ok_same = not same_found
+    report.update(
+        floor_s=median["floor"], ombudsman_s=median["ours"], floor_same_s=median["floor_same"],
+        ombudsman_same_s=median["ours_same"], ombudsman_rss_mb=max(rss["ours"], rss["ours_same"]),
+        floor_rss_mb=max(rss["floor"], rss["floor_same"]), exact=ok and ok_same, load_after=os.getloadavg()[0],
+    )
+    print(f"  floor (each database's MD5 checksum scan, both at once): {median['floor']:8.2f} s   peak RSS {rss['floor']:6.0f} MB")
+    print(f"  ombudsman row_hash:                                      {median['ours']:8.2f} s   peak RSS {rss['ours']:6.0f} MB")
+    print(f"  ombudsman / floor: {median['ours'] / median['floor']:.2f}x (target <= 1.3x); runs: floor "
+          f"{_runs(figures['floor'])} s, ombudsman {_runs(figures['ours'])} s")
     print(f"  differences found: {summary} -> {'all 100 with the right columns' if ok else 'WRONG'}")
-    runner = reladiff_run(pg_url, duck_path)
-    if isinstance(runner, str):
-        print(f"  reladiff: {runner}")
-        report["reladiff"] = runner
+    print(f"  identical tables: floor {median['floor_same']:.2f} s, ombudsman {median['ours_same']:.2f} s "
+          f"(peak RSS {rss['ours_same']:.0f} MB) -> {median['ours_same'] / median['floor_same']:.2f}x (target <= 1.1x); "
+          f"runs: floor {_runs(figures['floor_same'])} s, ombudsman {_runs(figures['ours_same'])} s; "
+          f"{'no difference' if ok_same else f'WRONG: {len(same_found)} differences'}")
+    print(f"  load average after: {os.getloadavg()[0]:.1f}")
+    runner = None if os.environ.get("OMB_BENCH_RELADIFF", "1") == "0" else reladiff_run(pg_url, duck_path)
+    if runner is None or isinstance(runner, str):
+        print(f"  reladiff: {runner or 'skipped (OMB_BENCH_RELADIFF=0)'}")
+        report["reladiff"] = runner or "skipped"
     else:
         try:
-            theirs, theirs_rss, count = await timed(runner, repeat=int(os.environ.get("OMB_BENCH_RELADIFF_REPEAT", REPEAT)))
+            theirs, theirs_rss, lines = await timed(runner, repeat=int(os.environ.get("OMB_BENCH_RELADIFF_REPEAT", 1)))
         except Exception as exc:  # report, do not hide, a reladiff failure on this pair
             print(f"  reladiff: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             report["reladiff"] = f"failed: {exc}"
         else:
-            report.update(reladiff_s=theirs, reladiff_rss_mb=theirs_rss, reladiff_differences=count)
-            print(f"  reladiff hashdiff:                                {theirs:8.2f} s   peak RSS {theirs_rss:6.0f} MB"
-                  f"   ({count} +/- lines)")
-            print(f"  reladiff / ombudsman: {theirs / ours:.2f}x (target >= 3x)")
+            exact, what = check_reladiff(lines, rows)
+            report.update(reladiff_s=theirs, reladiff_rss_mb=theirs_rss, reladiff_exact=exact)
+            print(f"  reladiff hashdiff:                                       {theirs:8.2f} s   peak RSS {theirs_rss:6.0f} MB"
+                  f"   ({what} -> {'exact' if exact else 'NOT exact'})")
+            print(f"  reladiff / ombudsman: {theirs / median['ours']:.2f}x (target >= 3.5x)")
     return report
 
 
@@ -271,23 +374,18 @@ def load_duckdb_pair(folder: Path, rows: int) -> tuple[Path, Path]:
     changes, 30 deletes and 20 inserts as the PostgreSQL bench."""
     csv_path, source_path, target_path = folder / "items.csv", folder / "source.duckdb", folder / "target.duckdb"
     write_csv(csv_path, rows)
-    columns = ("{'id': 'BIGINT', 'qty': 'INTEGER', 'price': 'DECIMAL(12,2)', 'ratio': 'DOUBLE', 'name': 'VARCHAR', "
-               "'day': 'DATE', 'ts': 'TIMESTAMP'}")
     changed, deleted, inserted = plan_changes(rows)
-    change_sql = {"qty": "qty = qty + 1", "price": "price = price + 0.01", "ratio": "ratio = ratio * 1.01",
-                  "name": "name = name || 'x'", "day": "day = day + 1", "ts": "ts = ts + INTERVAL 1 SECOND"}
     for path, edit in ((source_path, False), (target_path, True)):
         # loaded with duckdb itself: the engine's connector may not read files (sandbox)
         duck = duckdb.connect(str(path))
         try:
             duck.execute(DDL["duckdb"])
-            duck.execute(f"INSERT INTO items SELECT * FROM read_csv('{csv_path}', header = false, columns = {columns})")
+            duck.execute(f"INSERT INTO items SELECT * FROM read_csv('{csv_path}', header = false, columns = {DUCKDB_CSV_COLUMNS})")
             if edit:
                 for i, column in changed.items():
-                    duck.execute(f"UPDATE items SET {change_sql[column]} WHERE id = {i}")
+                    duck.execute(f"UPDATE items SET {CHANGE_SQL[column]} WHERE id = {i}")
                 duck.execute(f"DELETE FROM items WHERE id IN ({', '.join(map(str, deleted))})")
-                duck.execute("INSERT INTO items SELECT id, 1, 1.00, 1.5, 'new ' || id, DATE '2020-01-01', "
-                             f"TIMESTAMP '2020-01-01 00:00:00' FROM range({inserted[0]}, {inserted[-1] + 1}) r(id)")
+                duck.execute(f"INSERT INTO items {INSERTED_ROW} FROM range({inserted[0]}, {inserted[-1] + 1}) r(id)")
             duck.execute("CHECKPOINT")
         finally:
             duck.close()
@@ -318,8 +416,8 @@ async def bench_keyless(folder: Path, rows: int) -> dict[str, Any]:
     """Keyless diff time vs keyed on the same DuckDB pair (goal: keyless <= 2x keyed), interleaved."""
     started = time.perf_counter()
     source_path, target_path = load_duckdb_pair(folder, rows)
-    print(f"\nkeyless row diff benchmark: {rows:,} rows x 7 columns (BIGINT id, INTEGER, DECIMAL(12,2), DOUBLE, "
-          f"VARCHAR, DATE, TIMESTAMP), DuckDB vs DuckDB; loaded in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"\nkeyless row diff benchmark: {rows:,} rows x {len(COLUMNS)} columns, DuckDB vs DuckDB; "
+          f"loaded in {time.perf_counter() - started:.1f} s", flush=True)
     keyed_runs, keyless_runs, found_keyed, found_keyless = [], [], [], []
     async with connect(f"duckdb:///{source_path}") as source, connect(f"duckdb:///{target_path}") as target:
         for _ in range(REPEAT):

@@ -45,6 +45,11 @@ async def test_row_hash_finds_the_differences_and_passes_a_clean_pair(database_u
         result = await run_validator(validator, clean, {"key": ["id"]})
         assert result.status == "passed", result.message
         assert result.match_percentage == 100.0 and result.source["rows"] == 200
+        # each side's reads were pinned, and the step's details (carried by the run's events) say how
+        snapshot = result.details["snapshot"]
+        assert snapshot["source"]["isolation"] == "repeatable read" and snapshot["source"]["snapshot_id"]
+        assert snapshot["target"]["isolation"] == "snapshot" and snapshot["target"]["at"]
+        assert result.details["buckets"] >= 256  # tuned, no parameter given
 
 
 async def test_row_hash_bad_input_is_an_error_result(database_url: str, duckdb_url: str) -> None:

@@ -8,9 +8,11 @@ Blocking drivers (DuckDB, Snowflake, pyodbc) run in a thread pool.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -35,6 +37,39 @@ class PoolStats:
     open: int
     in_use: int
     idle: int
+
+
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def check_settings(settings: Mapping[str, str]) -> None:
+    """Session settings are ours, never a caller's; still, a name or value that could carry SQL is refused."""
+    for name, value in settings.items():
+        if not _SETTING_NAME.match(name) or any(c in str(value) for c in "';\\\n"):
+            raise ValueError(f"invalid session setting {name!r}")
+
+
+@dataclass
+class ReadSession:
+    """Read queries of one task run one after the other through this session. The base runs each on
+    the connector as usual (no pinning; `settings` ignored); a connector that can do better (PostgreSQL)
+    runs them on one connection, in one REPEATABLE READ READ ONLY transaction (every query sees the
+    same snapshot), with the settings applied per statement (`SET LOCAL`). `snapshot` says what pins
+    the reads (empty when nothing does)."""
+
+    connector: Connector
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    settings_pinned: bool = False  # the settings asked for hold for every statement of the session
+
+    async def fetch_rows(
+        self, sql: str, params: Sequence[Any] = (), *, settings: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run one query; its rows as tuples (small results only)."""
+        return await self.connector.fetch_rows(sql, params)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000) -> AsyncIterator[pa.RecordBatch]:
+        """Run one query; its result in record batches. Consume it whole before the next query."""
+        return self.connector.stream(sql, params, batch_size=batch_size)
 
 
 class Connector(ABC):
@@ -94,6 +129,14 @@ class Connector(ABC):
     @abstractmethod
     async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
         """The catalog (ombudsman.contracts.catalog.Catalog) of the given schemas, or all."""
+
+    @contextlib.asynccontextmanager
+    async def read_session(
+        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True
+    ) -> AsyncIterator[ReadSession]:
+        """A session for a sequence of read queries (see ReadSession): `settings` pinned for every
+        statement and, with `consistent`, one snapshot for all of them where the connector can."""
+        yield ReadSession(self)
 
     def pool_stats(self) -> PoolStats:
         """The pool's figures now (all zero while the connector is not open)."""

@@ -10,13 +10,15 @@ the sandbox's: every database is opened with `enable_external_access=false` and
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from ombudsman.engine.connectors.base import ReadSession
 from ombudsman.engine.connectors.errors import (
     ConnectionFailed,
     Invalid,
@@ -139,6 +141,24 @@ class DuckDBConnector(ThreadedConnector):
             finally:
                 reader.close()  # an open reader would refuse the next statement on this connection
 
+    @contextlib.asynccontextmanager
+    async def read_session(
+        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True
+    ) -> AsyncIterator[ReadSession]:
+        """With `consistent`: one pooled connection in one transaction, so every query reads the
+        snapshot the transaction began with (DuckDB's settings are locked: `settings` are ignored)."""
+        if not consistent:
+            yield ReadSession(self)
+            return
+        async with self._connection() as raw:
+            await self._run(raw, raw.execute, "BEGIN TRANSACTION", sql="BEGIN TRANSACTION")
+            try:
+                at = await self._run(raw, _fetch_all, raw, "SELECT CAST(transaction_timestamp() AS VARCHAR)", sql="at")
+                yield DuckDBReadSession(self, raw, {"isolation": "snapshot", "at": str(at[0][0])})
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._run(raw, raw.execute, "ROLLBACK", sql="ROLLBACK")
+
     async def introspect(self, schemas: Sequence[str] | None = None) -> Any:
         from ombudsman.engine.connectors.introspection import introspect_duckdb
 
@@ -158,6 +178,44 @@ class DuckDBConnector(ThreadedConnector):
                 f"DuckDB error: {_describe(error)}" + (f" in: {sql_excerpt(sql)}" if sql else "")
             )
         return super()._wrap(error, sql)
+
+
+class DuckDBReadSession(ReadSession):
+    """Queries on the session's one connection, inside its transaction."""
+
+    def __init__(self, connector: DuckDBConnector, raw: duckdb.DuckDBPyConnection, snapshot: dict[str, Any]) -> None:
+        super().__init__(connector, snapshot=snapshot)
+        self._duck, self._raw = connector, raw
+
+    async def fetch_rows(
+        self, sql: str, params: Sequence[Any] = (), *, settings: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        check_param_count(sql, params)
+        duck, raw = self._duck, self._raw
+        table = await duck._run(raw, duck._fetch_blocking, raw, sql, params, None, sql=sql)
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    async def stream(self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000) -> AsyncIterator[pa.RecordBatch]:  # type: ignore[override]
+        check_param_count(sql, params)
+        duck, raw = self._duck, self._raw
+        relation = await duck._run(raw, duck._relation, raw, sql, params, sql=sql)
+        if relation is None:
+            return
+        reader = await duck._run(raw, relation.to_arrow_reader, batch_size, sql=sql)
+        try:
+            while True:
+                batch = await duck._run(raw, _next_batch, reader, sql=sql)
+                if batch is None:
+                    return
+                if batch.num_rows:
+                    yield batch
+        finally:
+            reader.close()
+
+
+def _fetch_all(raw: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return raw.execute(sql).fetchall()
 
 
 def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:

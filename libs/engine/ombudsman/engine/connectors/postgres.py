@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -12,7 +13,7 @@ import asyncpg
 import pyarrow as pa
 
 from ombudsman.engine.connectors.arrow import mark_fixed_length, rows_to_batch, rows_to_table
-from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats
+from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats, ReadSession, check_settings
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
 from ombudsman.engine.connectors.params import qmark_to_numbered
 from ombudsman.engine.connectors.urls import mask_url, parse_url
@@ -172,6 +173,30 @@ class PostgresConnector(Connector):
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise self._wrap(error, sql) from error
 
+    @contextlib.asynccontextmanager
+    async def read_session(
+        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True
+    ) -> AsyncIterator[ReadSession]:
+        """One pooled connection for the whole session, in a READ ONLY transaction (REPEATABLE READ
+        when `consistent`: every query reads the snapshot taken at its first statement, exported so
+        that other connections can share it); `settings` applied with `set_config(..., true)`
+        (SET LOCAL) at the start and per statement."""
+        pool = self._require_pool()
+        try:
+            async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction(
+                isolation="repeatable_read" if consistent else "read_committed", readonly=True
+            ):
+                session = PostgresReadSession(self, conn)
+                await session.apply(settings or {})
+                if consistent:
+                    at, snapshot_id = await conn.fetchrow(
+                        "SELECT transaction_timestamp(), pg_export_snapshot()", timeout=self.timeout
+                    )
+                    session.snapshot = {"isolation": "repeatable read", "at": at.isoformat(), "snapshot_id": snapshot_id}
+                yield session
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise self._wrap(error, "read session") from error
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         pool = self._require_pool()
         try:
@@ -236,6 +261,45 @@ class PostgresConnector(Connector):
         if isinstance(error, OSError):
             return ConnectionFailed(f"PostgreSQL connection lost: {_describe(error)}")
         return error
+
+
+class PostgresReadSession(ReadSession):
+    """Queries on the session's one connection and transaction (see PostgresConnector.read_session)."""
+
+    def __init__(self, connector: PostgresConnector, conn: asyncpg.Connection) -> None:
+        super().__init__(connector, settings_pinned=True)
+        self._postgres, self._conn = connector, conn
+
+    async def apply(self, settings: Mapping[str, str]) -> None:
+        """SET LOCAL each setting (bound as values: set_config(name, value, is_local))."""
+        check_settings(settings)
+        for name, value in settings.items():
+            await self._conn.execute("SELECT set_config($1, $2, true)", name, str(value), timeout=self._postgres.timeout)
+
+    async def fetch_rows(
+        self, sql: str, params: Sequence[Any] = (), *, settings: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        try:
+            await self.apply(settings or {})
+            statement, values = await self._postgres._prepare(self._conn, sql, params)
+            records = await statement.fetch(*values, timeout=self._postgres.timeout)
+        except Exception as error:
+            raise self._postgres._wrap(error, sql) from error
+        return [tuple(r) for r in records]
+
+    async def stream(self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000) -> AsyncIterator[pa.RecordBatch]:  # type: ignore[override]
+        timeout = self._postgres.timeout
+        try:
+            statement, values = await self._postgres._prepare(self._conn, sql, params)
+            names, hints = _columns(statement)
+            cursor = await statement.cursor(*values, timeout=timeout)
+            while True:
+                records = await cursor.fetch(batch_size, timeout=timeout)
+                if not records:
+                    return
+                yield rows_to_batch(names, [tuple(r) for r in records], hints)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise self._postgres._wrap(error, sql) from error
 
 
 def _columns(statement: Any) -> tuple[list[str], list[pa.DataType | None]]:

@@ -11,11 +11,18 @@ then the rows of the few remaining buckets compared column by column.
 
 Memory holds the per-bucket figures of one level and one chunk of leaf rows: it depends on the
 number of buckets and the thresholds, never on the table's size.
+
+Each side's queries run through one read session of its connector (PostgreSQL: one REPEATABLE
+READ transaction, so every scan of a side reads the same snapshot, with the settings of `scan`
+pinned), and the hashes use the cheapest canonical text per column where that session allows it
+(normalize.cheap). The first scan's bucket count is tuned from the rows and their width unless
+`buckets` is given. Identical tables cost one scan per side (the first); nothing else is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -25,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
+from ombudsman.engine.connectors.base import ReadSession
 from ombudsman.engine.normalize import NormalizeOptions, floats_equal
 from ombudsman.engine.normalize.sql import cast, fn
 from ombudsman.engine.rowdiff.output import SOURCE_KINDS, Difference, DifferenceKind, DiffWriter
@@ -38,6 +46,15 @@ from ombudsman.engine.rowdiff.plan import (
     as_int,
     build_plan,
 )
+from ombudsman.engine.rowdiff.scan import (
+    auto_buckets,
+    checksum_settings,
+    estimated_rows,
+    row_bytes,
+    session_settings,
+    with_hash_group,
+)
+from ombudsman.engine.rowdiff.snapshot import pin_side
 from ombudsman.engine.validators import sql as q
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]
@@ -52,7 +69,10 @@ class RowDiffOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     normalize: NormalizeOptions = Field(default_factory=NormalizeOptions)
-    buckets: int = Field(default=4096, ge=1, le=1_000_000, description="buckets of the first scan")
+    buckets: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="buckets of the first scan; default: tuned from rows and row width"
+    )
+    consistent: bool = Field(default=True, description="each side read at one snapshot where the database offers it")
     split: int = Field(default=16, ge=2, le=4096, description="how many finer buckets a differing bucket becomes")
     leaf_rows: int = Field(default=64, ge=1, description="a key range with at most this many rows is fetched, not split")
     fetch_rows: int = Field(default=20_000, ge=10, description="rows per side fetched by one leaf query")
@@ -84,6 +104,8 @@ class RowDiffResult:
     queries: int = 0
     leaf_rows_fetched: int = 0
     sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
+    buckets: int = 0  # of the first scan
+    snapshot: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> what pinned its reads
 
     @property
     def differences(self) -> int:
@@ -111,10 +133,13 @@ class _Bucket:
 
 
 class _Run:
-    """Runs queries on both sides concurrently, counts and records them."""
+    """Runs queries on both sides concurrently (each side through its read session), counts and
+    records them."""
 
-    def __init__(self, plan: Plan, result: RowDiffResult, options: RowDiffOptions) -> None:
-        self.plan, self.result, self.options = plan, result, options
+    def __init__(
+        self, plan: Plan, result: RowDiffResult, options: RowDiffOptions, sessions: Mapping[Side, ReadSession]
+    ) -> None:
+        self.plan, self.result, self.options, self.sessions = plan, result, options, sessions
 
     def _render(self, side: Side, query: exp.Expression) -> tuple[str, list[Any]]:
         sql, params = q.render(query, self.plan.dialect(side))
@@ -123,17 +148,23 @@ class _Run:
         self.result.queries += 1
         return sql, params
 
-    async def rows(self, side: Side, query: exp.Expression) -> list[tuple[Any, ...]]:
+    async def rows(self, side: Side, query: exp.Expression, buckets: int | None = None) -> list[tuple[Any, ...]]:
+        """`buckets`: a checksum query making about that many groups (sizes PostgreSQL's work_mem)."""
         sql, params = self._render(side, query)
-        return await self.plan.sides[side].connector.fetch_rows(sql, params)
+        settings = checksum_settings(self.plan.dialect(side), buckets) if buckets else None
+        return await self.sessions[side].fetch_rows(sql, params, settings=settings)
 
-    async def both(self, build: Callable[[Side], exp.Expression]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        source, target = await asyncio.gather(self.rows("source", build("source")), self.rows("target", build("target")))
+    async def both(
+        self, build: Callable[[Side], exp.Expression], buckets: int | None = None
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        source, target = await asyncio.gather(
+            self.rows("source", build("source"), buckets), self.rows("target", build("target"), buckets)
+        )
         return source, target
 
     async def stream(self, side: Side, query: exp.Expression) -> AsyncIterator[list[tuple[Any, ...]]]:
         sql, params = self._render(side, query)
-        async for batch in self.plan.sides[side].connector.stream(sql, params, batch_size=self.options.fetch_rows):
+        async for batch in self.sessions[side].stream(sql, params, batch_size=self.options.fetch_rows):
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             yield list(zip(*columns, strict=True)) if columns else []
 
@@ -158,13 +189,34 @@ async def diff_tables(
     )
     strategy: Strategy = "key_range" if plan.integer_key else ("key_hash" if plan.key else "row_hash")
     result = RowDiffResult(strategy=strategy, key=[p.name for p in plan.key], columns=[p.name for p in plan.columns])
-    run = _Run(plan, result, options)
-    leaf = _Leaf(plan, result, options, writer)
-    if strategy == "key_range" and not await _range_diff(run, leaf):
-        result.strategy = "key_hash"  # a key range too wide for BIGINT arithmetic
-    if result.strategy != "key_range":
-        await _hash_diff(run, leaf)
+    async with contextlib.AsyncExitStack() as stack:
+        sessions: dict[Side, ReadSession] = {}
+        shared = plan.sides["source"].connector is plan.sides["target"].connector
+        for side in SIDES:
+            connector = plan.sides[side].connector
+            if shared and connector.pool_size < 2:  # two sessions would wait for each other's one connection
+                sessions[side] = ReadSession(connector)
+            else:
+                sessions[side] = await stack.enter_async_context(
+                    connector.read_session(session_settings(connector.dialect), consistent=options.consistent)
+                )
+            # the cheap canonical forms need the pinned settings (DuckDB's need none)
+            plan.cheap[side] = sessions[side].settings_pinned or connector.dialect == "duckdb"
+            result.snapshot[side] = await pin_side(plan, side, sessions[side], consistent=options.consistent)
+        run = _Run(plan, result, options, sessions)
+        leaf = _Leaf(plan, result, options, writer)
+        if strategy == "key_range" and not await _range_diff(run, leaf):
+            result.strategy = "key_hash"  # a key range too wide for BIGINT arithmetic
+        if result.strategy != "key_range":
+            await _hash_diff(run, leaf)
     return result
+
+
+def first_buckets(plan: Plan, options: RowDiffOptions, rows: int) -> int:
+    """The first scan's bucket count: `options.buckets`, else tuned from the rows and their width."""
+    if options.buckets is not None:
+        return options.buckets
+    return auto_buckets(rows, row_bytes([p.type("source") for p in plan.columns]))
 
 
 # --- checksums per bucket ------------------------------------------------------------------------------
@@ -177,7 +229,8 @@ def _checksum_query(plan: Plan, side: Side, bucket: exp.Expression, where: exp.E
     condition = plan.where(side, where)
     if condition is not None:
         query = query.where(condition)
-    return query.group_by(exp.Literal.number(1)) if plan.dialect(side) != "tsql" else query.group_by(bucket)
+    dialect = plan.dialect(side)
+    return with_hash_group(query.group_by(exp.Literal.number(1)) if dialect != "tsql" else query.group_by(bucket), dialect)
 
 
 def _differing(
@@ -279,8 +332,11 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
     lo, hi = min(as_int(v) for v in ends), max(as_int(v) for v in ends)
     if hi - lo >= 2**62:
         return False
-    width = _first_width(hi - lo + 1, options.buckets, options.split)
-    source, target = await run.both(lambda side: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), None))
+    result.buckets = first_buckets(plan, options, hi - lo + 1)
+    width = _first_width(hi - lo + 1, result.buckets, options.split)
+    source, target = await run.both(
+        lambda side: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), None), math.ceil((hi - lo + 1) / width)
+    )
     result.levels = 1
     differing = [
         _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t, width)
@@ -303,7 +359,7 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
                 condition = _buckets_condition(plan, side, parents, lo)
                 return _checksum_query(plan, side, _range_bucket(plan, side, lo, finer), condition)
 
-            source, target = await run.both(refine)
+            source, target = await run.both(refine, len(parents) * options.split)
             differing += [
                 _Bucket(b, lo + b * finer, min(hi, lo + (b + 1) * finer - 1), s, t, finer)
                 for b, (s, t) in _differing(source, target).items()
@@ -355,12 +411,16 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
         condition = plan.where(side)
         return query.where(condition) if condition is not None else query
 
+    async def rows_of(side: Side) -> int:
+        """The catalog's row estimate (no scan), else COUNT(*)."""
+        estimate = await estimated_rows(run.sessions[side], plan.sides[side].table)
+        return estimate if estimate is not None else as_int((await run.rows(side, count(side)))[0][0])
+
     # every level of hash buckets is a scan: size the first so that the differing buckets can be
     # fetched at once (about leaf_rows rows each) rather than refined by another scan
-    source_count, target_count = await run.both(count)
-    rows = max(as_int(source_count[0][0]), as_int(target_count[0][0]))
-    modulus = max(options.buckets, min(MAX_HASH_BUCKETS, math.ceil(rows / options.leaf_rows)))
-    source, target = await run.both(lambda side: _checksum_query(plan, side, _residue(plan, side, modulus), None))
+    rows = max(await asyncio.gather(rows_of("source"), rows_of("target")))
+    result.buckets = modulus = max(first_buckets(plan, options, rows), min(MAX_HASH_BUCKETS, math.ceil(rows / options.leaf_rows)))
+    source, target = await run.both(lambda side: _checksum_query(plan, side, _residue(plan, side, modulus), None), modulus)
     result.levels = 1
     differing = {b: _Bucket(b, source_rows=s, target_rows=t) for b, (s, t) in _differing(source, target, result).items()}
     level = 1
@@ -377,7 +437,7 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
                 condition = _residue_in(plan, side, modulus, chunk)
                 return _checksum_query(plan, side, _residue(plan, side, finer), condition)
 
-            source, target = await run.both(refine)
+            source, target = await run.both(refine, len(chunk) * options.split)
             for b, (s, t) in _differing(source, target).items():
                 refined[b] = _Bucket(b, source_rows=s, target_rows=t)
         level += 1

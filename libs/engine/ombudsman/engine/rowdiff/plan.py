@@ -28,6 +28,7 @@ from ombudsman.engine.normalize import (
     pair_types,
     row_text_expr,
 )
+from ombudsman.engine.normalize.cheap import cheap_row_text_expr
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.validators import sql as q
 
@@ -54,6 +55,8 @@ class ColumnPair:
     target: str
     source_type: LogicalType
     target_type: LogicalType
+    source_declared: LogicalType | None = None  # the column's own type (before pairing), when known
+    target_declared: LogicalType | None = None
 
     def column(self, side: Side) -> str:
         return self.source if side == "source" else self.target
@@ -72,6 +75,10 @@ class ColumnPair:
         """The column's canonical text on `side` (the rendering row_hash compares and hashes)."""
         return canonical_expr(q.col(self.column(side), table_alias), self.type(side), dialect, options)
 
+    def declared(self, side: Side) -> LogicalType:
+        found = self.source_declared if side == "source" else self.target_declared
+        return found if found is not None else self.type(side)
+
 
 @dataclass
 class Plan:
@@ -82,6 +89,11 @@ class Plan:
     columns: list[ColumnPair]  # every compared column, key columns first
     options: NormalizeOptions
     fakesnow: dict[Side, bool] = field(default_factory=dict)
+    # hashes use the cheapest canonical text per column (normalize.cheap): only inside the diff's read
+    # session, whose pinned settings (DateStyle ISO ...) those forms need
+    cheap: dict[Side, bool] = field(default_factory=dict)
+    # Snowflake time travel: the instant a side's tables are read AT (pinned at the diff's start)
+    read_at: dict[Side, str] = field(default_factory=dict)
 
     def dialect(self, side: Side) -> str:
         return self.sides[side].connector.dialect
@@ -90,13 +102,22 @@ class Plan:
         return q.col(pair.column(side))
 
     def table(self, side: Side) -> exp.Table:
-        return q.table(self.sides[side].table)
+        node = q.table(self.sides[side].table)
+        at = self.read_at.get(side)
+        if at is not None:  # `AT (TIMESTAMP => CAST('...' AS TIMESTAMP_LTZ))`
+            instant = exp.Cast(this=exp.Literal.string(at), to=exp.DataType.build("timestamp_ltz", dialect="snowflake"))
+            node.set("when", exp.HistoricalData(this="AT", kind="TIMESTAMP", expression=instant))
+        return node
 
     def canonical(self, side: Side, pair: ColumnPair) -> exp.Expression:
         return pair.canonical(side, self.dialect(side), self.options)
 
     def _hash(self, side: Side, pairs: Sequence[ColumnPair]) -> exp.Expression:
-        text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
+        if self.cheap.get(side, False):
+            triples = [(self.col(side, p), p.declared(side), p.type(side)) for p in pairs]
+            text = cheap_row_text_expr(triples, self.dialect(side), self.options)
+        else:
+            text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
         return hash_text_expr(text, self.dialect(side), fakesnow=self.fakesnow.get(side, False))
 
     def row_hash(self, side: Side) -> exp.Expression:
@@ -224,7 +245,8 @@ def pair_column(
     if source is None or target is None:
         return None
     s_type, t_type = pair_types(source_types[source], target_types[target])
-    return ColumnPair(name=source, source=source, target=target, source_type=s_type, target_type=t_type)
+    return ColumnPair(name=source, source=source, target=target, source_type=s_type, target_type=t_type,
+                      source_declared=source_types[source], target_declared=target_types[target])
 
 
 async def build_plan(

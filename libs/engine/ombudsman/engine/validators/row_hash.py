@@ -53,7 +53,10 @@ class RowHash(Validator):
         )
         trim_strings: bool = Field(default=False, description="ignore trailing spaces of strings")
         casefold_strings: bool = Field(default=False, description="compare strings case-insensitively")
-        buckets: int = Field(default=4096, ge=1, le=1_000_000, description="buckets of the first scan")
+        buckets: int | None = Field(
+            default=None, ge=1, le=1_000_000,
+            description="buckets of the first scan; default: tuned from the row count and row width",
+        )
         output: str | None = Field(
             default=None, description="file (.csv or .parquet) receiving every difference, however many"
         )
@@ -134,6 +137,8 @@ class RowHash(Validator):
                 "changed": result.changed,
                 "duplicates": {"source": result.duplicates_in_source, "target": result.duplicates_in_target},
                 "changed_columns": dict(result.changed_columns),
+                "buckets": result.buckets,
+                "snapshot": result.snapshot,
                 "levels": result.levels,
                 "queries": result.queries,
                 "leaf_rows_fetched": result.leaf_rows_fetched,

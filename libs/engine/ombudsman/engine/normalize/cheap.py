@@ -1,0 +1,85 @@
+"""The cheapest expression giving a column's canonical text, per column type pair and dialect.
+
+`canonical_expr` renders every value through the general form (a decimal cast to DECIMAL(38, s)
+then to text, a date through TO_CHAR/STRFTIME ...). Where a side's declared type already prints
+exactly the canonical text, a plain cast to text is enough and costs much less per row:
+
+- a DATE rendered as a date prints `YYYY-MM-DD` (PostgreSQL with DateStyle ISO pinned; DuckDB);
+- a DECIMAL declared at the pair's scale prints its digits at that scale (`12.50`, `-0.05`), in
+  PostgreSQL and DuckDB alike.
+
+Everything else falls back to `canonical_expr`. The result is the same text as `canonical_expr`
+for every value (tests/engine/normalize proves it per dialect), so a cheap side and a general side
+still hash alike. PostgreSQL's cheap forms hold only under `PINNED_SETTINGS`, which the row diff's
+read session sets for its transaction; `cheap=False` callers (no pinned session) get the general form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from ombudsman.engine.normalize.sql import (
+    NULL_MARKER,
+    SEPARATOR,
+    NormalizeOptions,
+    canonical_expr,
+    concat,
+    fn,
+    s,
+    to_text,
+)
+from ombudsman.engine.normalize.types import LogicalType
+
+# session settings under which the cheap PostgreSQL forms print the canonical text
+PINNED_SETTINGS: dict[str, dict[str, str]] = {
+    "postgres": {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "extra_float_digits": "3", "IntervalStyle": "postgres"},
+}
+_CHEAP_DIALECTS = ("postgres", "duckdb")
+
+
+def prints_canonically(declared: LogicalType, compared: LogicalType, dialect: str) -> bool:
+    """True when a plain cast to text of a column declared `declared` gives the canonical text of
+    `compared` (the type the pair is compared as) in `dialect` under PINNED_SETTINGS."""
+    if dialect not in _CHEAP_DIALECTS or declared.kind != compared.kind:
+        return False
+    if compared.kind == "date":
+        return True
+    return compared.kind == "decimal" and declared.scale is not None and declared.scale == compared.scale
+
+
+def cheap_canonical_expr(
+    column: exp.Expression,
+    declared: LogicalType,
+    compared: LogicalType,
+    dialect: str,
+    options: NormalizeOptions | None = None,
+) -> exp.Expression:
+    """The canonical text of `column` (compared as `compared`, declared `declared`) by the least
+    expensive expression that produces it in `dialect`; `canonical_expr` where none is cheaper."""
+    if prints_canonically(declared, compared, dialect):
+        return to_text(column, dialect)
+    return canonical_expr(column, compared, dialect, options)
+
+
+def cheap_row_text_expr(
+    columns: Sequence[tuple[exp.Expression, LogicalType, LogicalType]],
+    dialect: str,
+    options: NormalizeOptions | None = None,
+) -> exp.Expression:
+    """The canonical row text (as `row_text_expr`) of (column, declared type, compared type) triples,
+    each column by `cheap_canonical_expr`. DuckDB joins them with one variadic CONCAT, which builds
+    the row text once, where a chain of `||` copies it at every column (about twice as fast on 18
+    columns); the parts are never NULL, so both give the same text."""
+    if not columns:
+        raise ValueError("a row hash needs at least one column")
+    parts: list[exp.Expression] = []
+    for i, (column, declared, compared) in enumerate(columns):
+        if i:
+            parts.append(s(SEPARATOR))
+        text = cheap_canonical_expr(column, declared, compared, dialect, options)
+        parts.append(exp.Coalesce(this=text, expressions=[s(NULL_MARKER)]))
+    if dialect == "duckdb" and len(parts) > 1:
+        return fn("CONCAT", *parts)
+    return concat(parts)
