@@ -63,7 +63,7 @@ export default function ConnectionsPage() {
               <TableCell>
                 <Stack direction="row" spacing={1}>
                   {canWrite() && <Button size="small" aria-label={`Test connection ${c.name}`} onClick={() => act(c.name, "test")}>Test</Button>}
-                  <Button size="small" aria-label={`Connection pools of ${c.name}`} onClick={() => act(c.name, "pool")}>Pool</Button>
+                  <Button size="small" aria-label={`Pool of ${c.name} on the workers`} onClick={() => act(c.name, "pool")}>Pool</Button>
                   {canWrite() && <Button size="small" color="error" aria-label={`Remove connection ${c.name}`} onClick={() => act(c.name, "remove")}>Remove</Button>}
                 </Stack>
               </TableCell>
@@ -85,7 +85,7 @@ function AddConnectionDialog({ projectId, onClose }: { projectId: string; onClos
   const [problem, setProblem] = useState<string | null>(null);
   const add = useMutation({
     mutationFn: (url: string) => unwrap(client.POST("/api/v1/projects/{project_id}/connections", {
-      params: { path: { project_id: projectId } }, body: { name: name.trim(), role, kind, url },
+      params: { path: { project_id: projectId } }, body: { name: name.trim(), role, kind: kind === "url" ? null : kind, url },
     })),
     onSuccess: async () => { await queries.invalidateQueries({ queryKey: ["connections", projectId] }); onClose(); },
   });
@@ -107,9 +107,10 @@ function AddConnectionDialog({ projectId, onClose }: { projectId: string; onClos
           <TextField select label="Kind" fullWidth margin="dense" value={kind} onChange={(e) => { setKind(e.target.value as Kind); setFields({}); }}>
             <MenuItem value="postgres">PostgreSQL</MenuItem><MenuItem value="sqlserver">SQL Server</MenuItem>
             <MenuItem value="snowflake">Snowflake</MenuItem><MenuItem value="duckdb">DuckDB (file)</MenuItem>
+            <MenuItem value="url">Paste a URL</MenuItem>
           </TextField>
           {FIELDS[kind].map(([key, label]) => (
-            <TextField key={key} label={label} fullWidth margin="dense" type={key === "password" ? "password" : "text"}
+            <TextField key={key} label={label} fullWidth margin="dense" type={key === "password" || key === "url" ? "password" : "text"}
               autoComplete={key === "password" ? "new-password" : "off"} value={fields[key] ?? ""}
               onChange={(e) => setFields({ ...fields, [key]: e.target.value })} />
           ))}

@@ -9,7 +9,8 @@ describe("connection URL builder", () => {
       .toBe("mssql+pyodbc://omb:x@sql1:1433/Sales?driver=ODBC+Driver+18+for+SQL+Server");
     expect(buildUrl("snowflake", { account: "myorg-acct", database: "SALES", schema: "PUBLIC", warehouse: "WH", role: "R", user: "u", password: "p" }))
       .toBe("snowflake://u:p@myorg-acct/SALES/PUBLIC?warehouse=WH&role=R");
-    expect(buildUrl("duckdb", { path: "/data/target.duckdb" })).toBe("duckdb:////data/target.duckdb");
+    expect(buildUrl("duckdb", { path: "/data/target.duckdb" })).toBe("duckdb:////data/target.duckdb?read_only=true");
+    expect(buildUrl("url", { url: " postgresql://u@h/db " })).toBe("postgresql://u@h/db");
   });
 
   it("names the missing field", () => {

