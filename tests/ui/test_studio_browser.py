@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,8 @@ async def browser_page() -> AsyncIterator[Page]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make install runs scripts/ensure-chromium.sh"
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
+                                            timezone_id="UTC")
         page = await context.new_page()
         page.set_default_timeout(30_000)
         errors: list[str] = []
@@ -108,7 +109,7 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await dialog.get_by_label("Target schemas").fill("sales")
     await dialog.get_by_role("button", name="Create").click()
     await expect(page.get_by_role("heading", name="Shop migration")).to_be_visible()
-    created_at = datetime.now(UTC)
+    created_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
 
     # two connections: the source by URL, the target with the DuckDB builder
     await page.get_by_role("link", name="Connections").click()
@@ -133,3 +134,100 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await page.get_by_role("button", name="Automate").click()
     await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
     await pages.check("project")
+
+    # mapping review: approve one suggested table mapping
+    await page.get_by_role("link", name="Mappings").click()
+    table = page.get_by_role("table", name="Table mapping suggestions")
+    await expect(table.get_by_role("row").nth(1)).to_be_visible()
+    first = table.get_by_role("checkbox", name=re.compile(r"^Select sales\."))
+    source_table = (await first.first.get_attribute("aria-label") or "").removeprefix("Select ")
+    await first.first.check()
+    await page.get_by_role("button", name="Approve selected").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"Approved: {source_table}")
+    await table.get_by_role("button", name=f"Columns of {source_table}").click()
+    await expect(page.get_by_role("table", name=f"Column mappings of {source_table}")).to_be_visible()
+    await pages.check("mappings")
+
+    # pipelines: the DAG drawn, the YAML edited and saved
+    await page.get_by_role("link", name="Pipelines").click()
+    orders = page.get_by_role("article", name=re.compile(r"Pipeline .*orders", re.I)).first
+    await orders.get_by_role("button", name="Show diagram").click()
+    await expect(orders.get_by_role("img", name=re.compile("DAG of")).locator("svg")).to_be_visible()
+    await orders.get_by_role("button", name="Edit YAML").click()
+    editor = orders.get_by_role("textbox", name=re.compile("YAML of"))
+    original = await editor.input_value()
+    await editor.fill(original.replace("steps:", "description: reviewed in the Studio\nsteps:", 1)
+                      if "description:" not in original else original + "\n# reviewed in the Studio\n")
+    await orders.get_by_role("button", name="Save").click()
+    await expect(orders.get_by_role("status")).to_contain_text("Saved.")
+    await pages.check("pipelines")
+
+    # a batch of two pipelines, watched until it ends
+    boxes = page.get_by_role("checkbox", name="In batch")
+    await boxes.nth(0).check()
+    await boxes.nth(1).check()
+    await page.get_by_role("button", name="Run 2 as a batch").click()
+    batch = page.locator("#batch-h")
+    await expect(batch).to_be_visible()
+    await expect(batch).to_contain_text(re.compile(r"completed|failed"), timeout=LONG)
+    await expect(page.get_by_label("Batch progress")).to_be_visible()
+    await pages.check("batch")
+
+    # one run watched live over the WebSocket: progress reaches every step
+    await page.get_by_role("link", name="Pipelines").click()
+    orders = page.get_by_role("article", name=re.compile(r"Pipeline .*orders", re.I)).first
+    await orders.get_by_role("button", name=re.compile("^Run pipeline")).click()
+    progress = page.get_by_test_id("progress-text")
+    await expect(progress).to_be_visible()
+    await expect(progress).to_have_text(re.compile(r"^(\d+) of \1 steps finished$"), timeout=LONG)
+    await expect(page.get_by_role("heading", name="Results")).to_be_visible(timeout=LONG)
+    await pages.check("run")
+
+    # Excel export of the run
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Excel").click()
+    saved = tmp_path / (await download.value).suggested_filename
+    await (await download.value).save_as(saved)
+    assert saved.suffix == ".xlsx" and saved.read_bytes()[:2] == b"PK"
+
+    # the failed row_hash step in the comparison viewer
+    steps = page.get_by_role("table", name="Steps")
+    await steps.get_by_role("link").first.click()
+    differences = page.get_by_role("table", name="Differences, source and target side by side")
+    await expect(differences.get_by_role("row").nth(1)).to_be_visible()
+    assert await differences.locator("[data-changed=yes]").count() > 0
+    await page.get_by_label("Kind").click()
+    await page.get_by_role("option", name="changed").click()
+    kinds = await differences.locator("tbody tr td:first-child").all_inner_texts()
+    assert kinds and set(kinds) == {"changed"}, kinds
+    await pages.check("comparison")
+
+    # accept a discrepancy with a note
+    await page.goto(f"{base}/#/projects/shop/discrepancies")
+    listed = page.get_by_role("table", name="Discrepancies")
+    await expect(listed).to_be_visible()
+    first_open = listed.get_by_role("row").filter(has=page.get_by_role("button", name="Accept as known")).first
+    await first_open.get_by_role("textbox").fill("known rounding in the legacy system")
+    await first_open.get_by_role("button", name="Accept as known").click()
+    await expect(listed).to_contain_text("known rounding in the legacy system")
+    await pages.check("discrepancies")
+
+    # the audit log: search, detail, verify, and the project as of just after it was created
+    await page.get_by_role("link", name="Audit").click()
+    await page.get_by_label("Project").fill("shop")
+    await page.get_by_label("Event type").fill("ProjectCreated")
+    await page.get_by_role("button", name="Search").click()
+    events = page.get_by_role("table", name="Audit events")
+    await expect(events.get_by_role("row")).to_have_count(2)
+    await expect(events).to_contain_text("ProjectCreated")
+    await events.get_by_role("button", name=re.compile("^Details of event")).click()
+    await expect(page.get_by_role("dialog")).to_contain_text("lead")
+    await page.keyboard.press("Escape")
+    await page.get_by_role("button", name="Verify the chain").click()
+    await expect(page.get_by_role("status").filter(has_text="Chain")).to_contain_text("Chain intact", timeout=LONG)
+    await page.get_by_label("At").fill(created_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    await page.get_by_role("button", name="Show as of").click()
+    as_of = page.get_by_test_id("as-of")
+    await expect(as_of).to_contain_text("Shop migration")
+    await pages.check("audit")
+    print("screenshots:", ", ".join(pages.shots))

@@ -40,6 +40,16 @@ def test_root_serves_the_studio_page_and_its_entry_script(client: TestClient) ->
     assert client.get("/studio/favicon.svg").headers["content-type"] == "image/svg+xml"
 
 
+def test_every_built_file_is_served(client: TestClient) -> None:
+    """Every chunk the build made (lazy pages, Mermaid's diagrams) is reachable under /studio/."""
+    files = [p for p in STUDIO.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for path in files:
+        response = client.get("/studio/" + path.relative_to(STUDIO).as_posix())
+        assert response.status_code == 200, path
+        assert response.content == path.read_bytes()
+
+
 def test_login_page_script_fits_the_budget(client: TestClient) -> None:
     """What the login page loads before any lazy page: the entry chunk and its static imports."""
     entry = _entry_scripts(client.get("/").text)[0]
@@ -60,7 +70,8 @@ def test_login_page_script_fits_the_budget(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/studio/nope.js", "/studio/assets/a/b.js", "/studio/..%2Fstatic%2Fapp.js",
-                                  "/studio/assets/..%2F..%2F__init__.py", "/studio/index.py"])
+                                  "/studio/assets/..%2F..%2F__init__.py", "/studio/index.py",
+                                  "/studio/assets/..js", "/studio/.hidden.js"])
 def test_nothing_outside_the_build_is_served(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404

@@ -27,6 +27,8 @@ CONTENT_TYPES = {
     ".ttf": "font/ttf",
 }
 _ASSET = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9]+)+$")
+# Vite's chunk names: letters, digits, _ - and dots (`cytoscape.esm-CFkBLF6F.js`), never `..`.
+_STUDIO_ASSET = re.compile(r"^[A-Za-z0-9_-](?:[A-Za-z0-9_-]|\.(?!\.))*$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +74,7 @@ def _studio_file(name: str, request: Request) -> Response:
     inside = len(parts) == 1 or (len(parts) == 2 and parts[0] == "assets")
     path = STUDIO.joinpath(*parts)
     suffix = path.suffix.lower()
-    if not inside or not _ASSET.match(parts[-1]) or suffix not in CONTENT_TYPES or not path.is_file():
+    if not inside or not _STUDIO_ASSET.match(parts[-1]) or suffix not in CONTENT_TYPES or not path.is_file():
         raise NotFound(f"no Studio file {name!r}", {"path": f"/studio/{name}"})
     # Hashed asset names never change content: cache them for good; the page itself is revalidated.
     cache = "public, max-age=31536000, immutable" if parts[0] == "assets" else "no-cache"
