@@ -64,11 +64,13 @@ export default function RunsPage() {
       <ErrorNotice error={runs.error} />
       {runs.isPending ? <LinearProgress aria-label="Loading" /> : total === 0 ? <Alert severity="info">No runs yet.</Alert> : (
         <Box role="table" aria-label={`Runs (${total})`} aria-rowcount={total + 1}>
-          <Box role="row" sx={{ display: "grid", gridTemplateColumns: COLUMNS, fontWeight: 600, borderBottom: 1, borderColor: "divider", py: 1 }}>
-            {["Pipeline", "Status", "Steps passed", "Score", "Duration", "Queued"].map((h) => <span role="columnheader" key={h}>{h}</span>)}
+          <Box role="rowgroup">
+            <Box role="row" aria-rowindex={1} sx={{ display: "grid", gridTemplateColumns: COLUMNS, fontWeight: 600, borderBottom: 1, borderColor: "divider", py: 1 }}>
+              {["Pipeline", "Status", "Steps passed", "Score", "Duration", "Queued"].map((h) => <span role="columnheader" key={h}>{h}</span>)}
+            </Box>
           </Box>
-          <Box ref={scroller} sx={{ height: 520, overflowY: "auto" }} tabIndex={0} aria-label="Runs, scrollable">
-            <Box role="rowgroup" sx={{ height: virtual.getTotalSize(), position: "relative" }}>
+          <Box role="rowgroup" ref={scroller} sx={{ height: 520, overflowY: "auto" }} tabIndex={0} aria-label="Runs, scrollable">
+            <Box role="none" sx={{ height: virtual.getTotalSize(), position: "relative" }}>
               {shown.map((row) => {
                 const r = items[row.index];
                 return (
