@@ -58,9 +58,14 @@ class Pages:
 
 
 @pytest.fixture
-async def browser_page() -> AsyncIterator[Page]:
+def tools() -> None:
+    """What `make install` provides: the Studio's build and Debian's chromium (fails, never skips)."""
     assert studio_built(), "the Studio is built by `make install` (npm run build in web/)"
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make install runs scripts/ensure-chromium.sh"
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing: make install runs scripts/ensure-chromium.sh"
+
+
+@pytest.fixture
+async def browser_page(tools: None) -> AsyncIterator[Page]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
@@ -69,6 +74,13 @@ async def browser_page() -> AsyncIterator[Page]:
         page.set_default_timeout(30_000)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.run_frames = []  # type: ignore[attr-defined]  # what the run sockets received
+
+        def watch(ws: Any) -> None:
+            if "/ws/runs/" in ws.url:
+                ws.on("framereceived", lambda payload: page.run_frames.append(payload))  # type: ignore[attr-defined]
+
+        page.on("websocket", watch)
         try:
             yield page
         finally:
@@ -181,6 +193,10 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await expect(progress).to_be_visible()
     await expect(progress).to_have_text(re.compile(r"^(\d+) of \1 steps finished$"), timeout=LONG)
     await expect(page.get_by_role("heading", name="Results")).to_be_visible(timeout=LONG)
+    # the progress came over the run's WebSocket (live, or replayed to a late joiner), not by polling
+    received = [json.loads(f) for f in page.run_frames if isinstance(f, str)]  # type: ignore[attr-defined]
+    assert any(m.get("type") in ("step.completed", "step.failed") for m in received), received[:5]
+    assert any(m.get("type") in ("pipeline.completed", "pipeline.failed") for m in received)
     await pages.check("run")
 
     # Excel export of the run

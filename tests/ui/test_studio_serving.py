@@ -15,12 +15,12 @@ from ombudsman.gateway.app import create_app
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.gateway.ui import STUDIO, studio_built
 
-pytestmark = pytest.mark.skipif(not studio_built(), reason="the Studio is built by `make install` (npm run build in web/)")
 LOGIN_BUDGET = 300 * 1024
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
+    assert studio_built(), "the Studio is built by `make install` (npm run build in web/)"
     yield TestClient(create_app(GatewaySettings(jwt_secret="studio-test-secret-" + "x" * 40)))
 
 
