@@ -246,4 +246,10 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     as_of = page.get_by_test_id("as-of")
     await expect(as_of).to_contain_text("Shop migration")
     await pages.check("audit")
+
+    # the project's quality trend, now that it has runs
+    await page.goto(f"{base}/#/projects/shop")
+    await expect(page.get_by_test_id("trend-summary")).to_contain_text(re.compile(r"\d+ runs over \d+ days"))
+    await expect(page.get_by_role("img", name=re.compile("^Quality score trend")).locator("canvas")).to_be_visible()
+    await pages.check("project-trends")
     print("screenshots:", ", ".join(pages.shots))

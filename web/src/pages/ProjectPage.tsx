@@ -8,6 +8,7 @@ import { explain } from "../api/errors";
 import { canWrite } from "../api/session";
 import type { Project } from "../api/types";
 import { Loaded, PageTitle, StatusChip } from "../ui/common";
+import { TrendsChart, type TrendPoint } from "../ui/TrendsChart";
 
 const SETUP_STEPS: [string, string][] = [
   ["has_source_connection", "Source connection"], ["has_target_connection", "Target connection"],
@@ -27,6 +28,7 @@ export default function ProjectPage() {
   const project = useQuery({ queryKey: ["project", projectId], queryFn: () => unwrap<Project>(client.GET("/api/v1/projects/{project_id}", { params: { path } })) });
   const setup = useQuery({ queryKey: ["setup", projectId], queryFn: () => unwrap<Record<string, boolean>>(client.GET("/api/v1/projects/{project_id}/setup-status", { params: { path } })) });
   const schemaMappings = useQuery({ queryKey: ["schema-mappings", projectId], queryFn: () => unwrap<unknown>(client.GET("/api/v1/projects/{project_id}/schema-mappings", { params: { path } })) });
+  const trends = useQuery({ queryKey: ["trends", projectId], queryFn: () => unwrap<TrendPoint[]>(client.GET("/api/v1/projects/{project_id}/trends", { params: { path, query: { days: 30 } } })) });
   const [automation, setAutomation] = useState<{ severity: "info" | "success" | "error"; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -71,6 +73,10 @@ export default function ProjectPage() {
             <ListItem key={key}><ListItemText primary={`${setup.data![key] ? "✔" : "○"} ${label}`} secondary={setup.data![key] ? "done" : "not yet"} /></ListItem>
           ))}</List>
         )}</Loaded>
+      </CardContent></Card>
+      <Card component="section" aria-labelledby="trend-h" sx={{ mb: 2 }}><CardContent>
+        <Typography id="trend-h" variant="h6" component="h2">Quality score, last 30 days</Typography>
+        <Loaded query={trends}>{() => <TrendsChart points={trends.data ?? []} />}</Loaded>
       </CardContent></Card>
       <Card component="section" aria-labelledby="sm-h"><CardContent>
         <Typography id="sm-h" variant="h6" component="h2">Schema mappings</Typography>
