@@ -141,8 +141,12 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await expect(page.get_by_role("row", name=re.compile(r"^source\b"))).to_contain_text(re.compile(r"ok · .* ms"), timeout=LONG)
     await pages.check("connections")
 
-    # automate
+    # map the source schema to the target's, then automate
     await page.get_by_role("link", name="shop", exact=True).click()
+    await page.get_by_label("Source schema").fill("sales")
+    await page.get_by_label("Target schema").fill("sales")
+    await page.get_by_role("button", name="Map schema").click()
+    await expect(page.get_by_role("table", name="Schema mappings")).to_contain_text("sales")
     await page.get_by_role("button", name="Automate").click()
     await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
     await pages.check("project")

@@ -1,8 +1,8 @@
 /** A project: its setup checklist, automation (followed phase by phase) and schema mappings. */
-import { useState } from "react";
+import { useState, type FormEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router";
-import { Alert, Button, Card, CardContent, List, ListItem, ListItemText, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
+import { Alert, Button, Stack, TextField, Card, CardContent, List, ListItem, ListItemText, Table, TableBody, TableCell, TableHead, TableRow, Typography } from "@mui/material";
 import { client, unwrap } from "../api/client";
 import { explain } from "../api/errors";
 import { canWrite } from "../api/session";
@@ -81,15 +81,39 @@ export default function ProjectPage() {
       <Card component="section" aria-labelledby="sm-h"><CardContent>
         <Typography id="sm-h" variant="h6" component="h2">Schema mappings</Typography>
         <Loaded query={schemaMappings}>{() => {
-          const data = schemaMappings.data as { mappings?: Record<string, string> | { source: string; target: string }[] } | null;
-          const raw = data?.mappings ?? {};
-          const pairs = Array.isArray(raw) ? raw.map((m) => [m.source, m.target]) : Object.entries(raw);
-          return pairs.length === 0 ? <Typography color="text.secondary">No schema mappings yet (automation suggests them).</Typography> : (
-            <Table size="small"><TableHead><TableRow><TableCell>Source schema</TableCell><TableCell>Target schema</TableCell></TableRow></TableHead>
+          const pairs = Object.entries((schemaMappings.data as { schema_mappings?: Record<string, string> } | null)?.schema_mappings ?? {});
+          return pairs.length === 0 ? <Typography color="text.secondary">No schema mappings yet.</Typography> : (
+            <Table size="small" aria-label="Schema mappings"><TableHead><TableRow><TableCell>Source schema</TableCell><TableCell>Target schema</TableCell></TableRow></TableHead>
               <TableBody>{pairs.map(([s, t]) => <TableRow key={s}><TableCell>{s}</TableCell><TableCell>{t}</TableCell></TableRow>)}</TableBody></Table>
           );
         }}</Loaded>
+        {canWrite() && <SchemaMappingForm projectId={projectId} onSaved={() => { void queries.invalidateQueries({ queryKey: ["schema-mappings", projectId] }); void queries.invalidateQueries({ queryKey: ["setup", projectId] }); }} />}
       </CardContent></Card>
     </>
+  );
+}
+
+/** Map a source schema to a target schema (e.g. dbo -> ANALYTICS): generated pipelines read the target through it. */
+function SchemaMappingForm({ projectId, onSaved }: { projectId: string; onSaved: () => void }) {
+  const [source, setSource] = useState("");
+  const [target, setTarget] = useState("");
+  const [problem, setProblem] = useState<string | null>(null);
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    setProblem(null);
+    try {
+      await unwrap(client.PUT("/api/v1/projects/{project_id}/schema-mappings", {
+        params: { path: { project_id: projectId } }, body: { source_schema: source.trim(), target_schema: target.trim() },
+      }));
+      setSource(""); setTarget(""); onSaved();
+    } catch (err) { setProblem(explain(err)); }
+  }
+  return (
+    <Stack component="form" onSubmit={save} direction="row" spacing={1} sx={{ mt: 2, flexWrap: "wrap", alignItems: "center" }} aria-label="Map a schema">
+      <TextField size="small" label="Source schema" required value={source} onChange={(e) => setSource(e.target.value)} />
+      <TextField size="small" label="Target schema" required value={target} onChange={(e) => setTarget(e.target.value)} />
+      <Button type="submit" variant="outlined">Map schema</Button>
+      {problem && <Alert severity="error" role="alert">{problem}</Alert>}
+    </Stack>
   );
 }
