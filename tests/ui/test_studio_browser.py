@@ -157,8 +157,11 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await expect(table.get_by_role("row").nth(1)).to_be_visible()
     first = table.get_by_role("checkbox", name=re.compile(r"^Select sales\."))
     source_table = (await first.first.get_attribute("aria-label") or "").removeprefix("Select ")
-    await first.first.check()
-    await page.get_by_role("button", name="Approve selected").click()
+    await first.first.focus()  # by keyboard: Space selects the row, Enter on the button approves
+    await page.keyboard.press("Space")
+    await expect(first.first).to_be_checked()
+    await page.get_by_role("button", name="Approve selected").focus()
+    await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text(f"Approved: {source_table}")
     await table.get_by_role("button", name=f"Columns of {source_table}").click()
     await expect(page.get_by_role("table", name=f"Column mappings of {source_table}")).to_be_visible()
