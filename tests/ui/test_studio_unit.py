@@ -48,5 +48,5 @@ def test_typed_client_matches_the_gateway_openapi(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     committed = (WEB / "src" / "api" / "schema.d.ts").read_text()
     assert out.read_text() == committed, (
-        "web/src/api/schema.d.ts is stale: regenerate it (dump the spec to web/openapi.json, `npm run gen:api`) "
-        "and fix the pages the type check then names")
+        "web/src/api/schema.d.ts is stale: regenerate it with `make studio-api`, then `make install` "
+        "type-checks the pages against it")
