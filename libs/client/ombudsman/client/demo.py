@@ -199,7 +199,6 @@ def demo() -> None:
         console.print(f"Audit chain verified: {verified.get('ok')} ({verified.get('checked')} rows)")
         for run_id in run_ids[:3]:
             console.print(f"Run: {stack.gateway_url}/api/v1/runs/{run_id}")
-        console.print(f"Web UI: {stack.gateway_url}/  log in as {ADMIN}, password in {Path(stack.home) / 'demo-admin.password'}")
         console.print(f"API docs: {stack.gateway_url}/docs   Stop the stack: ombudsman down")
     if batch.get("status") not in ("completed", "failed"):
         raise typer.Exit(1)
