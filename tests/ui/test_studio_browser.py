@@ -4,7 +4,8 @@ process and the gateway serving the built Studio. A migration lead logs in, crea
 two connections (PostgreSQL source, DuckDB target with the sample's defects), automates it, approves
 a mapping, edits a pipeline's YAML and sees its DAG, runs a batch and watches it, watches a run
 live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
-searches and verifies the audit log and views the project as of an earlier instant. Every page is
+searches and verifies the audit log, views the project as of an earlier instant and its quality
+trend, and (as an admin) adds a user and changes their role. Every page is
 checked with axe-core (no serious or critical violation) and saved as a screenshot."""
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Pages:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     async def check(self, name: str) -> None:
+        # colours are checked once they have settled (a chip changing colour is mid-transition otherwise)
+        await self.page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
         # evaluated over the DevTools protocol, which the page's CSP (scripts: self only) does not block
         if not await self.page.evaluate("() => typeof window.axe === 'object'"):
             await self.page.evaluate(f"(() => {{ {AXE.read_text()}\n; window.axe = axe; }})()")
@@ -259,4 +262,19 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await expect(page.get_by_test_id("trend-summary")).to_contain_text(re.compile(r"\d+ runs over \d+ days"))
     await expect(page.get_by_role("img", name=re.compile("^Quality score trend")).locator("canvas")).to_be_visible()
     await pages.check("project-trends")
+
+    # admin: add a user, then change their role
+    await page.get_by_role("link", name="Users").click()
+    await page.get_by_label("New username").fill("auditor1")
+    await page.get_by_label("Initial password").fill("a long enough password")
+    await page.get_by_label("New user's role").click()
+    await page.get_by_role("option", name="viewer").click()
+    await page.get_by_role("button", name="Add user").click()
+    await expect(page.get_by_role("status")).to_contain_text("auditor1 added.")
+    users = page.get_by_role("table", name="Users")
+    await expect(users.get_by_role("row", name=re.compile(r"^auditor1\b"))).to_contain_text("viewer")
+    await users.get_by_role("combobox", name="Role of auditor1").click()
+    await page.get_by_role("option", name="user", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("auditor1 is now user.")
+    await pages.check("users")
     print("screenshots:", ", ".join(pages.shots))

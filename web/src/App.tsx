@@ -21,6 +21,7 @@ const RunPage = lazy(() => import("./pages/RunPage"));
 const StepDiffPage = lazy(() => import("./pages/StepDiffPage"));
 const DiscrepanciesPage = lazy(() => import("./pages/DiscrepanciesPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const AdminPage = lazy(() => import("./pages/AdminPage"));
 
 const theme = createTheme({
   // warning and info darker than MUI's defaults: white chip text on them keeps a 4.5:1 contrast (WCAG AA)
@@ -55,6 +56,7 @@ export const router = createHashRouter([
       { path: "/projects/:projectId/discrepancies", element: page(<DiscrepanciesPage />) },
       { path: "/projects/:projectId/audit", element: page(<AuditPage />) },
       { path: "/audit", element: page(<AuditPage />) },
+      { path: "/admin/users", element: page(<AdminPage />) },
       { path: "/runs/:runId", element: page(<RunPage />) },
       { path: "/runs/:runId/steps/:step", element: page(<StepDiffPage />) },
       { path: "*", element: <Navigate to="/" replace /> },

@@ -7,7 +7,7 @@ import { client, unwrap } from "../api/client";
 import { explain } from "../api/errors";
 import { canWrite } from "../api/session";
 import type { Project } from "../api/types";
-import { Loaded, PageTitle, StatusChip } from "../ui/common";
+import { Loaded, PageTitle } from "../ui/common";
 import { TrendsChart, type TrendPoint } from "../ui/TrendsChart";
 
 const SETUP_STEPS: [string, string][] = [
@@ -67,7 +67,7 @@ export default function ProjectPage() {
       {automation && <Alert severity={automation.severity} role="status" sx={{ mb: 2 }}>{automation.text}</Alert>}
       <Loaded query={project}>{() => <Typography color="text.secondary" sx={{ mb: 2 }}>{project.data!.description || projectId}</Typography>}</Loaded>
       <Card component="section" aria-labelledby="setup-h" sx={{ mb: 2 }}><CardContent>
-        <Typography id="setup-h" variant="h6" component="h2">Setup <StatusChip status={setup.data?.complete ? "completed" : "pending"} /></Typography>
+        <Typography id="setup-h" variant="h6" component="h2">Setup: {setup.data ? (setup.data.complete ? "complete" : "in progress") : "…"}</Typography>
         <Loaded query={setup}>{() => (
           <List dense>{SETUP_STEPS.map(([key, label]) => (
             <ListItem key={key}><ListItemText primary={`${setup.data![key] ? "✔" : "○"} ${label}`} secondary={setup.data![key] ? "done" : "not yet"} /></ListItem>

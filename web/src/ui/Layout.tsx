@@ -11,6 +11,7 @@ export function Layout() {
   const { projectId } = useParams();
   const user = session.get()?.user;
   const nav: [string, string][] = [["Dashboard", "/"], ["Projects", "/projects"], ["Audit", "/audit"]];
+  if (user?.role === "admin") nav.push(["Users", "/admin/users"]);
   if (projectId) {
     const p = `/projects/${encodeURIComponent(projectId)}`;
     nav.push(["Connections", `${p}/connections`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
