@@ -1003,6 +1003,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}/steps/{step}/differences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every difference a step's row diff found, a page at a time (one line per differing column) */
+        get: operations["step_differences_api_v1_runs__run_id__steps__step__differences_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run_id}/cancel": {
         parameters: {
             query?: never;
@@ -1131,7 +1148,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A run against a baseline run: what got better or worse */
+        /** A run against a baseline run: better, worse (new failing steps too), same, added, removed */
         get: operations["compare_runs_api_v1_runs__run_id__compare_get"];
         put?: never;
         post?: never;
@@ -1375,7 +1392,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stats */
+        /** Event counts by type, actor and day (one project's, or the whole log's) */
         get: operations["stats_api_v1_audit_stats_get"];
         put?: never;
         post?: never;
@@ -8801,6 +8818,104 @@ export interface operations {
             };
         };
     };
+    step_differences_api_v1_runs__run_id__steps__step__differences_get: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+                step: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Missing, expired or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A service did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     cancel_run_api_v1_runs__run_id__cancel_post: {
         parameters: {
             query?: never;
@@ -8899,6 +9014,8 @@ export interface operations {
         parameters: {
             query?: {
                 format?: "json" | "csv" | "xlsx" | "excel" | "pdf" | "junit" | "html";
+                /** @description rows per failing step in the PDF/Excel/HTML report (from the full difference list) */
+                sample_rows?: number;
             };
             header?: never;
             path: {
@@ -9663,6 +9780,8 @@ export interface operations {
             query: {
                 /** @description the baseline run's id */
                 baseline: string;
+                /** @description compare runs of different pipelines (refused with 422 otherwise) */
+                force?: boolean;
             };
             header?: never;
             path: {
@@ -11204,6 +11323,7 @@ export interface operations {
             query?: {
                 since?: string | null;
                 until?: string | null;
+                project_id?: string | null;
             };
             header?: never;
             path?: never;
