@@ -45,6 +45,14 @@ QUERIES = [
     ("SELECT d.d_date, SUM(sr.sr_return_amt) AS returned FROM tpcds.store_returns sr "
      "JOIN tpcds.date_dim d ON sr.sr_returned_date_sk = d.d_date_sk "
      "LEFT JOIN tpcds.customer c ON sr.sr_customer_sk = c.c_customer_sk GROUP BY d.d_date", 60),
+    # joins that reference nothing (traps for precision): returns matched to their sale lines, fact to fact,
+    # as TPC-DS q17/q25 do (every child value is found on the other side, yet neither side is a key), and
+    # the two marts' date dimensions reconciled by calendar date
+    ("SELECT ss.ss_customer_sk, SUM(sr.sr_return_amt) AS returned, SUM(ss.ss_net_paid) AS paid "
+     "FROM tpcds.store_sales ss JOIN tpcds.store_returns sr ON ss.ss_customer_sk = sr.sr_customer_sk "
+     "AND ss.ss_ticket_number = sr.sr_ticket_number AND ss.ss_line = sr.sr_line "
+     "JOIN tpcds.date_dim d ON sr.sr_returned_date_sk = d.d_date_sk GROUP BY ss.ss_customer_sk", 300),
+    ("SELECT d.FullDate, t.d_date_sk FROM dw.DimDate d JOIN tpcds.date_dim t ON t.d_date = d.FullDate", 40),
 ]
 
 
