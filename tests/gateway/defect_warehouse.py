@@ -315,3 +315,20 @@ def locators() -> dict[str, set[str]]:
     for table, column in DATE_KEYS.items():
         found[table.lower()].add(column.lower())
     return found
+
+
+# The source's TRUE foreign keys (none is declared): every fact → dimension reference, role-playing
+# dates included, as (child table, child column, parent table, parent column). No dimension references
+# another here (DimCustomer, DimProduct, customer and store are flat). Not counted: a return's sale line,
+# store_returns (sr_ticket_number, sr_line) in store_sales' key, fact to fact; a workload joining the two
+# facts on ticket, line or customer proposes no relationship, and one found would score as an extra.
+TRUE_FOREIGN_KEYS: list[tuple[str, str, str, str]] = [
+    ("dw.FactSales", "OrderDateKey", "dw.DimDate", "DateKey"),  # role-playing: the order date
+    ("dw.FactSales", "CustomerKey", "dw.DimCustomer", "CustomerKey"),
+    ("dw.FactSales", "ProductKey", "dw.DimProduct", "ProductKey"),
+    ("tpcds.store_sales", "ss_sold_date_sk", "tpcds.date_dim", "d_date_sk"),  # role-playing: the sold date
+    ("tpcds.store_sales", "ss_customer_sk", "tpcds.customer", "c_customer_sk"),
+    ("tpcds.store_sales", "ss_store_sk", "tpcds.store", "s_store_sk"),
+    ("tpcds.store_returns", "sr_returned_date_sk", "tpcds.date_dim", "d_date_sk"),  # role-playing: the return date
+    ("tpcds.store_returns", "sr_customer_sk", "tpcds.customer", "c_customer_sk"),
+]

@@ -75,6 +75,24 @@ def test_workload_joins_add_evidence_and_confidence(source) -> None:  # type: ig
     assert odd.kinds == ["workload"] and odd.parent_table == "sales.dim_store" and odd.confidence < 0.6
 
 
+def test_a_join_on_no_key_is_no_relationship(source) -> None:  # type: ignore[no-untyped-def]
+    # returns matched to sales by customer and date (fact to fact, as TPC-DS q17 does): every returned
+    # customer is a sales customer, so value inclusion would "confirm" it; neither column is a key
+    pairs = [JoinPair(left_table="sales.fact_sales", left_column="customer_key", right_table="sales.fact_returns",
+                      right_column="customer_key", executions=5000),
+             JoinPair(left_table="sales.fact_returns", left_column="return_date", right_table="sales.fact_sales",
+                      right_column="order_date", executions=5000)]
+    assert relationships.from_workload(source, pairs) == []
+    rels = relationships.infer(source, pairs, min_confidence=0.0)
+    assert not [r for r in rels if {r.child_table, r.parent_table} == {"sales.fact_sales", "sales.fact_returns"}]
+    # the same customer_key joined to the dimension's key is a reference
+    to_dimension = JoinPair(left_table="sales.fact_returns", left_column="customer_key",
+                            right_table="sales.dim_customer", right_column="customer_key", executions=5000)
+    (found,) = relationships.from_workload(source, [to_dimension])
+    assert (found.child_table, found.parent_table, found.kinds) == ("sales.fact_returns", "sales.dim_customer",
+                                                                    ["workload"])
+
+
 def test_inclusion_query_and_evidence(source) -> None:  # type: ignore[no-untyped-def]
     rel = _rel(relationships.infer(source), "sales.fact_returns", "product_key")
     sql = relationships.inclusion_query(rel, "tsql")

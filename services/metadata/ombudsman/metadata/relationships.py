@@ -5,8 +5,8 @@ Four kinds of evidence, merged per (child table, child columns, parent table, pa
 - `name_pattern`: `CustomerKey` / `customer_id` / `cust_sk` in a table other than the customer
   table → the table whose entity is `customer` (`DimCustomer`, `customers`, `dim_customer`),
   onto its primary key;
-- `workload`: join pairs the workload service saw in production queries (more executions, more
-  confidence);
+- `workload`: join pairs the workload service saw in production queries, one side on its table's
+  key (more executions, more confidence);
 - `data`: value inclusion measured on the data (`apply_inclusion`): share of non-null child values
   found in the parent.
 Independent evidence is combined as 1 - Π(1 - confidence).
@@ -266,7 +266,8 @@ def _find_table(catalog: Catalog, name: str) -> TableInfo | None:
 
 
 def from_workload(catalog: Catalog, pairs: list[JoinPair]) -> list[Relationship]:
-    """Join pairs seen in the workload; the side joined on its key is the parent."""
+    """Join pairs seen in the workload; the side joined on its key is the parent. A join on columns
+    that are neither table's key is no relationship."""
     found: list[Relationship] = []
     for pair in pairs:
         left, right = _find_table(catalog, pair.left_table), _find_table(catalog, pair.right_table)
@@ -277,14 +278,17 @@ def from_workload(catalog: Catalog, pairs: list[JoinPair]) -> list[Relationship]
             continue
         right_key = (_key_column(right) or "").lower() == right_col.name.lower()
         left_key = (_key_column(left) or "").lower() == left_col.name.lower()
+        if not (left_key or right_key):
+            # a join, not a reference: returns matched to their sales on the ticket number or the customer
+            # (fact to fact), two date dimensions matched by date. Value inclusion cannot tell them apart
+            # from a foreign key (every ticket of a return is a sale's), so they propose nothing.
+            continue
         if left_key and not right_key:
             child, child_col, parent, parent_col = right, right_col.name, left, left_col.name
         else:
             child, child_col, parent, parent_col = left, left_col.name, right, right_col.name
         confidence = round(min(0.9, 0.5 + 0.1 * math.log10(pair.executions + 1)), 4)
         detail = f"joined in {pair.executions} workload execution(s)"
-        if not (left_key or right_key):  # fact to fact (ticket numbers): a join, not a reference
-            confidence, detail = min(confidence, 0.4), detail + " on columns that are neither table's key"
         found.append(
             Relationship(
                 child_table=child.qualified_name,
