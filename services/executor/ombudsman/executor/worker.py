@@ -30,6 +30,7 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.pipeline import PipelineSpec, expand_env
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine.connectors.sandbox import trust_output_dir
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
@@ -132,6 +133,7 @@ class Worker:
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
         self.scratch = Path(tempfile.mkdtemp(prefix="omb-worker-"))  # differences files, removed once sent
+        trust_output_dir(self.scratch)  # the worker's own files, outside the folders pipelines may write to
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"

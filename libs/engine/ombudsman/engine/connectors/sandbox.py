@@ -79,6 +79,16 @@ def check_file_root(url: str, *, field: str = "url", platform: bool = True,
     )
 
 
+_PLATFORM_OUTPUT_DIRS: set[Path] = set()
+
+
+def trust_output_dir(path: Path) -> None:
+    """A folder the platform itself has steps write to (a worker's private scratch folder, whose
+    differences files it sends and removes): allowed by `check_output_path` whatever OMB_FILE_ROOTS says.
+    Only code registers one, never a pipeline."""
+    _PLATFORM_OUTPUT_DIRS.add(Path(path).expanduser().resolve())
+
+
 def check_output_path(path: str, *, field: str = "parameters.output", env: Mapping[str, str] | None = None) -> Path:
     """The resolved path of a file a step writes (a validator's `output`), or `Invalid` naming
     `field` when it lies outside `OMB_FILE_ROOTS`. On the platform (`OMB_DATABASE_URL` or
@@ -88,7 +98,8 @@ def check_output_path(path: str, *, field: str = "parameters.output", env: Mappi
     roots = file_roots(env)
     resolved = Path(path).expanduser().resolve()
     platform = bool(env.get("OMB_DATABASE_URL") or env.get("OMB_NATS_URL"))
-    if (not roots and not platform) or any(resolved == root or root in resolved.parents for root in roots):
+    allowed_dirs = [*roots, *_PLATFORM_OUTPUT_DIRS]
+    if (not roots and not platform) or any(resolved == root or root in resolved.parents for root in allowed_dirs):
         return resolved
     allowed = ", ".join(str(r) for r in roots) or "none configured"
     raise Invalid(

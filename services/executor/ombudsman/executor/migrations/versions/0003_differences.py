@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 
-
 revision = "0003_differences"
 down_revision = "0002_private"
 branch_labels = None
