@@ -25,7 +25,14 @@ from ombudsman.engine.typemap.assess import assess
 from ombudsman.engine.typemap.dialect import Dialect
 from ombudsman.engine.typemap.dialects import DIALECTS, KINDS
 from ombudsman.engine.typemap.dialects.snowflake import SNOWFLAKE_BINARY_MAX, SNOWFLAKE_VARCHAR_MAX
-from ombudsman.engine.typemap.fidelity import FIDELITY_RANK, Fidelity, LossReason, TypeMapping, worst
+from ombudsman.engine.typemap.fidelity import (
+    FIDELITY_RANK,
+    Fidelity,
+    LossReason,
+    TypeMapping,
+    loss_reason,
+    worst,
+)
 from ombudsman.engine.typemap.logical import UNBOUNDED_NUMERIC, Logical
 from ombudsman.engine.typemap.table import SQLSERVER_EXAMPLES, mapping_table_markdown
 
@@ -47,6 +54,7 @@ __all__ = [
     "compatible",
     "describe",
     "dialect",
+    "loss_reason",
     "map_type",
     "mapping_table_markdown",
     "parse",
