@@ -36,7 +36,7 @@ def test_an_alias_reads_as_the_type_it_names() -> None:
 
 def test_an_unknown_kind_is_refused_naming_the_known_ones() -> None:
     column = ColumnInfo(name="c", data_type="int", ordinal=1)
-    with pytest.raises(Invalid, match="unknown database kind 'oracle'.*sqlserver, snowflake, postgres, duckdb"):
+    with pytest.raises(Invalid, match=r"unknown database kind 'oracle'.*sqlserver, snowflake, postgres, duckdb"):
         map_type("oracle", column, "postgres")
     with pytest.raises(Invalid, match="unknown database kind 'oracle'"):
         map_type("sqlserver", column, "oracle")
