@@ -6,7 +6,16 @@ import pytest
 
 from ombudsman.contracts.catalog import ColumnInfo
 from ombudsman.contracts.replies import Invalid
-from ombudsman.engine.typemap import DIALECTS, KINDS, _target_column, loss_reason, map_type, parse, worst
+from ombudsman.engine.typemap import (
+    DIALECTS,
+    KINDS,
+    _target_column,
+    judge,
+    loss_reason,
+    map_type,
+    parse,
+    worst,
+)
 
 
 def test_every_database_kind_has_one_dialect_class() -> None:
@@ -64,3 +73,14 @@ def test_a_loss_is_named_in_the_vocabulary(source: ColumnInfo, target: str, reas
     else:
         assert mapping.fidelity != "lossless"
         assert loss_reason(mapping.fidelity, mapping.note) == reason
+
+
+def test_a_kind_without_a_dialect_is_judged_by_type_family() -> None:
+    """A generic ODBC source: the type map has no dialect for it, so names and lengths decide."""
+    def c(data_type: str, length: int | None = None, scale: int | None = None) -> ColumnInfo:
+        return ColumnInfo(name="c", data_type=data_type, ordinal=1, length=length, scale=scale)
+
+    assert judge("odbc", c("int"), "postgres", c("numeric")) == ("lossless", "integer -> decimal")
+    assert judge("odbc", c("varchar", 20), "postgres", c("varchar", 10)) == ("lossy", "length 10 < 20")
+    assert judge("odbc", c("date"), "postgres", c("bytea")) == ("incompatible", "date -> binary")
+    assert judge("sqlserver", c("datetime2"), "postgres", c("timestamp"))[0] == "lossy"  # the dialects decide

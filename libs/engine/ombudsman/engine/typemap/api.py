@@ -9,7 +9,8 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.typemap.assess import assess
 from ombudsman.engine.typemap.dialect import Dialect
 from ombudsman.engine.typemap.dialects import DIALECTS, KINDS
-from ombudsman.engine.typemap.fidelity import TypeMapping
+from ombudsman.engine.typemap.fidelity import Fidelity, TypeMapping
+from ombudsman.engine.typemap.generic import family_compatibility
 from ombudsman.engine.typemap.logical import Logical
 
 _FRACTION_TYPES = frozenset(
@@ -101,3 +102,12 @@ def describe(column: ColumnInfo) -> str:
     if column.precision is not None and column.data_type not in _FLOAT_NAMES:
         return f"{column.data_type}({column.precision})"
     return column.data_type
+
+
+def judge(source_kind: str, source: ColumnInfo, target_kind: str, target: ColumnInfo) -> tuple[Fidelity, str]:
+    """(verdict, note) for a column pair: by the dialects' type map (`compatible`), by type family
+    only for a database kind that has no dialect (e.g. a generic ODBC source)."""
+    if source_kind in DIALECTS and target_kind in DIALECTS:
+        verdict = compatible(source, source_kind, target, target_kind)
+        return verdict.fidelity, verdict.note
+    return family_compatibility(source, target)

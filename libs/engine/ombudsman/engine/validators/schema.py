@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import Field
 
 from ombudsman.contracts.catalog import ColumnInfo, TableInfo
-from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine import typemap
 from ombudsman.engine.validators.base import (
@@ -111,52 +110,6 @@ class SchemaColumns(Validator):
         )
 
 
-def compatibility(
-    source_kind: str, source: ColumnInfo, target_kind: str, target: ColumnInfo
-) -> tuple[typemap.Fidelity, str]:
-    """('lossless'|'lossy'|'incompatible', note) from the engine's type map (ombudsman.engine.typemap);
-    by type family only for a database kind the type map does not know (e.g. a generic ODBC source)."""
-    try:
-        verdict = typemap.compatible(source, source_kind, target, target_kind)
-    except Invalid:
-        return _family_compatibility(source, target)
-    return verdict.fidelity, verdict.note
-
-
-_FAMILIES = {
-    "integer": ("int", "integer", "bigint", "smallint", "tinyint", "int2", "int4", "int8", "hugeint", "ubigint", "uinteger", "usmallint", "utinyint", "byteint"),
-    "decimal": ("numeric", "decimal", "number", "money", "smallmoney"),
-    "float": ("float", "real", "double", "double precision", "float4", "float8"),
-    "text": ("varchar", "nvarchar", "char", "nchar", "text", "ntext", "string", "character varying", "character", "bpchar"),
-    "date": ("date",),
-    "timestamp": ("timestamp", "datetime", "datetime2", "smalldatetime", "timestamp without time zone", "timestamp_ntz"),
-    "timestamptz": ("timestamptz", "timestamp with time zone", "datetimeoffset", "timestamp_tz", "timestamp_ltz"),
-    "boolean": ("boolean", "bool", "bit"),
-    "binary": ("binary", "varbinary", "bytea", "blob", "image"),
-}
-
-
-def _family(type_name: str) -> str:
-    base = type_name.lower().split("(")[0].strip()
-    return next((f for f, names in _FAMILIES.items() if base in names), base)
-
-
-def _family_compatibility(source: ColumnInfo, target: ColumnInfo) -> tuple[typemap.Fidelity, str]:
-    s, t = _family(source.data_type), _family(target.data_type)
-    if s == t:
-        if source.length and target.length and source.length != -1 and (target.length != -1 and target.length < source.length):
-            return "lossy", f"length {target.length} < {source.length}"
-        if s == "decimal" and (target.scale or 0) < (source.scale or 0):
-            return "lossy", f"scale {target.scale} < {source.scale}"
-        return "lossless", ""
-    widening = {("integer", "decimal"), ("integer", "float"), ("date", "timestamp"), ("integer", "text"), ("boolean", "integer")}
-    if (s, t) in widening:
-        return "lossless", f"{s} -> {t}"
-    if (s, t) in {("decimal", "float"), ("timestamptz", "timestamp"), ("float", "decimal"), ("decimal", "integer")}:
-        return "lossy", f"{s} -> {t}"
-    return "incompatible", f"{s} -> {t}"
-
-
 @register
 class SchemaDatatypes(Validator):
     name = "schema_datatypes"
@@ -178,7 +131,7 @@ class SchemaDatatypes(Validator):
         for s, t in pairs:
             if t is None:
                 continue
-            level, note = compatibility(ctx.source.kind, s, ctx.target.kind, t)
+            level, note = typemap.judge(ctx.source.kind, s, ctx.target.kind, t)
             if level != "lossless":
                 sample.append({"column": s.name, "target_column": t.name, "source_type": type_text(s),
                                "target_type": type_text(t), "verdict": level, "reason": typemap.loss_reason(level, note),
