@@ -13,6 +13,10 @@ from ombudsman.engine.typemap.dialect import (
 )
 from ombudsman.engine.typemap.logical import Logical
 
+_INTEGER_BITS = {"tinyint": (8, False), "utinyint": (8, True), "smallint": (16, False), "usmallint": (16, True),
+                 "integer": (32, False), "int": (32, False), "uinteger": (32, True), "bigint": (64, False),
+                 "ubigint": (64, True), "hugeint": (128, False), "uhugeint": (128, True)}  # fmt: skip
+
 
 def _timestamp(t: Logical) -> str:
     if t.tz != "none":
@@ -24,17 +28,7 @@ class DuckDB(Dialect):
     KIND = "duckdb"
     TYPES = {
         "boolean": of("boolean"),
-        "tinyint": integer_of(8),
-        "utinyint": integer_of(8, unsigned=True),
-        "smallint": integer_of(16),
-        "usmallint": integer_of(16, unsigned=True),
-        "integer": integer_of(32),
-        "int": integer_of(32),
-        "uinteger": integer_of(32, unsigned=True),
-        "bigint": integer_of(64),
-        "ubigint": integer_of(64, unsigned=True),
-        "hugeint": integer_of(128),
-        "uhugeint": integer_of(128, unsigned=True),
+        **{name: integer_of(bits, unsigned) for name, (bits, unsigned) in _INTEGER_BITS.items()},
         "decimal": decimal_of(18),
         "numeric": decimal_of(18),
         "float": of("float", bits=24),
