@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from ombudsman.engine.typemap.dialect import (
-    Dialect,
-    bytes_of,
-    decimal_of,
-    integer_of,
-    of,
-    timestamp_of,
-    unbounded_text,
-)
+from ombudsman.engine.typemap import dialect as d
 from ombudsman.engine.typemap.logical import Logical
 
 _INTEGER_BITS = {"tinyint": (8, False), "utinyint": (8, True), "smallint": (16, False), "usmallint": (16, True),
@@ -24,29 +16,29 @@ def _timestamp(t: Logical) -> str:
     return "TIMESTAMP_NS" if (t.fraction or 0) > 6 else "TIMESTAMP"
 
 
-class DuckDB(Dialect):
+class DuckDB(d.Dialect):
     KIND = "duckdb"
     TYPES = {
-        "boolean": of("boolean"),
-        **{name: integer_of(bits, unsigned) for name, (bits, unsigned) in _INTEGER_BITS.items()},
-        "decimal": decimal_of(18),
-        "numeric": decimal_of(18),
-        "float": of("float", bits=24),
-        "real": of("float", bits=24),
-        "double": of("float", bits=53),
-        "varchar": unbounded_text(),
-        "blob": bytes_of(unbounded=True),
-        "date": of("date"),
-        "time": of("time", fraction=6),
-        "timestamp": timestamp_of(6, fixed_fraction=True),
-        "timestamp_ns": timestamp_of(9, fixed_fraction=True),
-        "timestamp_ms": timestamp_of(3, fixed_fraction=True),
-        "timestamp_s": timestamp_of(0, fixed_fraction=True),
-        "timestamp with time zone": timestamp_of(6, tz="instant", fixed_fraction=True),
-        "timestamptz": timestamp_of(6, tz="instant", fixed_fraction=True),
-        "uuid": of("uuid"),
-        "json": of("json"),
-        "interval": of("interval"),
+        "boolean": d.of("boolean"),
+        **{name: d.integer_of(bits, unsigned) for name, (bits, unsigned) in _INTEGER_BITS.items()},
+        "decimal": d.decimal_of(18),
+        "numeric": d.decimal_of(18),
+        "float": d.of("float", bits=24),
+        "real": d.of("float", bits=24),
+        "double": d.of("float", bits=53),
+        "varchar": d.unbounded_text(),
+        "blob": d.bytes_of(unbounded=True),
+        "date": d.of("date"),
+        "time": d.of("time", fraction=6),
+        "timestamp": d.timestamp_of(6, fixed_fraction=True),
+        "timestamp_ns": d.timestamp_of(9, fixed_fraction=True),
+        "timestamp_ms": d.timestamp_of(3, fixed_fraction=True),
+        "timestamp_s": d.timestamp_of(0, fixed_fraction=True),
+        "timestamp with time zone": d.timestamp_of(6, tz="instant", fixed_fraction=True),
+        "timestamptz": d.timestamp_of(6, tz="instant", fixed_fraction=True),
+        "uuid": d.of("uuid"),
+        "json": d.of("json"),
+        "interval": d.of("interval"),
     }
     INTEGERS = (
         ("UTINYINT", 8, True),

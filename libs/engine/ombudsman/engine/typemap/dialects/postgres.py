@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ombudsman.engine.typemap.dialect import (
-    Dialect,
-    bytes_of,
-    fraction_or,
-    integer_of,
-    of,
-    text,
-    time_of,
-    timestamp_of,
-    unbounded_text,
-)
+from ombudsman.engine.typemap import dialect as d
 from ombudsman.engine.typemap.logical import UNBOUNDED_NUMERIC, Logical, exact
 
 
@@ -28,7 +18,7 @@ def _string(t: Logical) -> str:
     return f"char({t.length})" if t.fixed else f"varchar({t.length})"
 
 
-class Postgres(Dialect):
+class Postgres(d.Dialect):
     KIND = "postgres"
     ALIASES = {
         "int2": "smallint", "int4": "integer", "int": "integer", "int8": "bigint", "bool": "boolean",
@@ -38,28 +28,28 @@ class Postgres(Dialect):
         "time with time zone": "timetz",
     }  # fmt: skip
     TYPES = {
-        "boolean": of("boolean"),
-        "smallint": integer_of(16),
-        "integer": integer_of(32),
-        "bigint": integer_of(64),
+        "boolean": d.of("boolean"),
+        "smallint": d.integer_of(16),
+        "integer": d.integer_of(32),
+        "bigint": d.integer_of(64),
         "numeric": _numeric,
         "money": lambda name, p, s, n: exact(name, 19, 2),
-        "real": of("float", bits=24),
-        "double precision": of("float", bits=53),
-        "varchar": text(),
-        "char": text(fixed=True),
-        "text": unbounded_text(),
-        "bytea": bytes_of(unbounded=True),
-        "date": of("date"),
-        "time": time_of(6),
-        "timetz": time_of(6),
-        "timestamp": timestamp_of(6),
-        "timestamptz": timestamp_of(6, tz="instant"),
-        "uuid": of("uuid"),
-        "json": of("json"),
-        "jsonb": of("json"),
-        "xml": of("xml"),
-        "interval": of("interval"),
+        "real": d.of("float", bits=24),
+        "double precision": d.of("float", bits=53),
+        "varchar": d.text(),
+        "char": d.text(fixed=True),
+        "text": d.unbounded_text(),
+        "bytea": d.bytes_of(unbounded=True),
+        "date": d.of("date"),
+        "time": d.time_of(6),
+        "timetz": d.time_of(6),
+        "timestamp": d.timestamp_of(6),
+        "timestamptz": d.timestamp_of(6, tz="instant"),
+        "uuid": d.of("uuid"),
+        "json": d.of("json"),
+        "jsonb": d.of("json"),
+        "xml": d.of("xml"),
+        "interval": d.of("interval"),
     }
     INTEGERS = (("smallint", 16, False), ("integer", 32, False), ("bigint", 64, False))
     DECIMAL = "numeric({p},{s})"
@@ -72,9 +62,9 @@ class Postgres(Dialect):
         "binary": "bytea",
         "rowversion": "bytea",
         "date": "date",
-        "time": lambda t: f"time({min(fraction_or(t, 6), 6)})",
+        "time": lambda t: f"time({min(d.fraction_or(t, 6), 6)})",
         "timestamp": lambda t: (
-            f"{'timestamp' if t.tz == 'none' else 'timestamptz'}({min(fraction_or(t, 6), 6)})"
+            f"{'timestamp' if t.tz == 'none' else 'timestamptz'}({min(d.fraction_or(t, 6), 6)})"
         ),
         "uuid": "uuid",
         "json": "jsonb",

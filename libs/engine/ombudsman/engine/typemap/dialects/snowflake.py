@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ombudsman.engine.typemap.dialect import Dialect, bytes_of, decimal_of, of, text, time_of, timestamp_of
+from ombudsman.engine.typemap import dialect as d
 from ombudsman.engine.typemap.logical import Logical
 
 SNOWFLAKE_VARCHAR_MAX = 16_777_216  # characters (default maximum; 128 MB with the 2025 size bundle)
@@ -15,15 +15,15 @@ def _timestamp(t: Logical) -> str:
     return f"{_ZONE[t.tz]}({digits})"
 
 
-class Snowflake(Dialect):
+class Snowflake(d.Dialect):
     KIND = "snowflake"
     TYPES = {
         **dict.fromkeys(
             ("number", "decimal", "numeric", "int", "integer", "bigint", "smallint", "tinyint", "byteint"),
-            decimal_of(38, integer_when_scale_0=True),
+            d.decimal_of(38, integer_when_scale_0=True),
         ),
         **dict.fromkeys(
-            ("float", "float4", "float8", "double", "double precision", "real"), of("float", bits=53)
+            ("float", "float4", "float8", "double", "double precision", "real"), d.of("float", bits=53)
         ),
         **dict.fromkeys(
             (
@@ -37,20 +37,20 @@ class Snowflake(Dialect):
                 "nvarchar2",
                 "char varying",
             ),
-            text(limit=SNOWFLAKE_VARCHAR_MAX),
+            d.text(limit=SNOWFLAKE_VARCHAR_MAX),
         ),
-        **dict.fromkeys(("binary", "varbinary"), bytes_of(limit=SNOWFLAKE_BINARY_MAX)),
-        **dict.fromkeys(("timestamp_ntz", "timestamp", "datetime"), timestamp_of(9)),
-        "timestamp_tz": timestamp_of(9, tz="offset"),
-        "timestamp_ltz": timestamp_of(9, tz="instant"),
-        "boolean": of("boolean"),
-        "date": of("date"),
-        "time": time_of(9),
-        "variant": of("variant"),
-        "object": of("json"),
-        "array": of("json"),
-        "geography": of("spatial"),
-        "geometry": of("spatial"),
+        **dict.fromkeys(("binary", "varbinary"), d.bytes_of(limit=SNOWFLAKE_BINARY_MAX)),
+        **dict.fromkeys(("timestamp_ntz", "timestamp", "datetime"), d.timestamp_of(9)),
+        "timestamp_tz": d.timestamp_of(9, tz="offset"),
+        "timestamp_ltz": d.timestamp_of(9, tz="instant"),
+        "boolean": d.of("boolean"),
+        "date": d.of("date"),
+        "time": d.time_of(9),
+        "variant": d.of("variant"),
+        "object": d.of("json"),
+        "array": d.of("json"),
+        "geography": d.of("spatial"),
+        "geometry": d.of("spatial"),
     }
     DECIMAL = "NUMBER({p},{s})"
     RENDER = {

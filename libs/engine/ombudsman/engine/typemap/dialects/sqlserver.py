@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from ombudsman.engine.typemap.dialect import (
-    Dialect,
-    bytes_of,
-    decimal_of,
-    fixed_decimal,
-    fraction_or,
-    integer_of,
-    of,
-    text,
-    time_of,
-    timestamp_of,
-    unbounded_text,
-)
+from ombudsman.engine.typemap import dialect as d
 from ombudsman.engine.typemap.logical import Logical
 
 
@@ -28,43 +16,43 @@ def _string(t: Logical) -> str:
     return f"nchar({t.length})" if t.fixed else f"nvarchar({t.length})"
 
 
-class SqlServer(Dialect):
+class SqlServer(d.Dialect):
     KIND = "sqlserver"
     TYPES = {
-        "bit": of("boolean"),
-        "tinyint": integer_of(8, unsigned=True),
-        "smallint": integer_of(16),
-        "int": integer_of(32),
-        "bigint": integer_of(64),
-        "decimal": decimal_of(18),
-        "numeric": decimal_of(18),
-        "money": fixed_decimal(19, 4),
-        "smallmoney": fixed_decimal(10, 4),
-        "real": of("float", bits=24),
+        "bit": d.of("boolean"),
+        "tinyint": d.integer_of(8, unsigned=True),
+        "smallint": d.integer_of(16),
+        "int": d.integer_of(32),
+        "bigint": d.integer_of(64),
+        "decimal": d.decimal_of(18),
+        "numeric": d.decimal_of(18),
+        "money": d.fixed_decimal(19, 4),
+        "smallmoney": d.fixed_decimal(10, 4),
+        "real": d.of("float", bits=24),
         "float": _float,
-        "char": text(fixed=True, unicode=False),
-        "varchar": text(unicode=False),
-        "nchar": text(fixed=True),
-        "nvarchar": text(),
-        "text": unbounded_text(unicode=False),
-        "ntext": unbounded_text(),
-        "binary": bytes_of(fixed=True),
-        "varbinary": bytes_of(),
-        "image": bytes_of(unbounded=True),
-        "date": of("date"),
-        "time": time_of(7),
-        "datetime": timestamp_of(3, fixed_fraction=True),
-        "smalldatetime": timestamp_of(0, fixed_fraction=True),
-        "datetime2": timestamp_of(7),
-        "datetimeoffset": timestamp_of(7, tz="offset"),
-        "uniqueidentifier": of("uuid"),
-        "xml": of("xml"),
-        "sql_variant": of("variant"),
-        "timestamp": of("rowversion", length=8),
-        "rowversion": of("rowversion", length=8),
-        "hierarchyid": of("hierarchyid"),
-        "geography": of("spatial"),
-        "geometry": of("spatial"),
+        "char": d.text(fixed=True, unicode=False),
+        "varchar": d.text(unicode=False),
+        "nchar": d.text(fixed=True),
+        "nvarchar": d.text(),
+        "text": d.unbounded_text(unicode=False),
+        "ntext": d.unbounded_text(),
+        "binary": d.bytes_of(fixed=True),
+        "varbinary": d.bytes_of(),
+        "image": d.bytes_of(unbounded=True),
+        "date": d.of("date"),
+        "time": d.time_of(7),
+        "datetime": d.timestamp_of(3, fixed_fraction=True),
+        "smalldatetime": d.timestamp_of(0, fixed_fraction=True),
+        "datetime2": d.timestamp_of(7),
+        "datetimeoffset": d.timestamp_of(7, tz="offset"),
+        "uniqueidentifier": d.of("uuid"),
+        "xml": d.of("xml"),
+        "sql_variant": d.of("variant"),
+        "timestamp": d.of("rowversion", length=8),
+        "rowversion": d.of("rowversion", length=8),
+        "hierarchyid": d.of("hierarchyid"),
+        "geography": d.of("spatial"),
+        "geometry": d.of("spatial"),
     }
     INTEGERS = (("tinyint", 8, True), ("smallint", 16, False), ("int", 32, False), ("bigint", 64, False))
     DECIMAL = "decimal({p},{s})"
@@ -76,9 +64,9 @@ class SqlServer(Dialect):
             "varbinary(max)" if t.length is None or t.length > 8000 else f"varbinary({t.length})"
         ),
         "date": "date",
-        "time": lambda t: f"time({min(fraction_or(t, 7), 7)})",
+        "time": lambda t: f"time({min(d.fraction_or(t, 7), 7)})",
         "timestamp": lambda t: (
-            f"{'datetime2' if t.tz == 'none' else 'datetimeoffset'}({min(fraction_or(t, 7), 7)})"
+            f"{'datetime2' if t.tz == 'none' else 'datetimeoffset'}({min(d.fraction_or(t, 7), 7)})"
         ),
         "uuid": "uniqueidentifier",
         "xml": "xml",
