@@ -18,18 +18,12 @@ from sqlglot.errors import ParseError
 from sqlglot.expressions.datatypes import DType
 
 from ombudsman.contracts.catalog import ColumnInfo
+from ombudsman.engine.dialects import DIALECT_BY_KIND as ENGINE_DIALECTS
 from ombudsman.engine.typemap import KINDS, Fidelity, compatible
 
 Family = Literal["integer", "decimal", "float", "string", "binary", "boolean", "date", "time", "timestamp",
                  "timestamptz", "json", "uuid", "other"]
-DIALECT_BY_KIND: dict[str, str] = {
-    "sqlserver": "tsql",
-    "snowflake": "snowflake",
-    "postgres": "postgres",
-    "duckdb": "duckdb",
-    "bigquery": "bigquery",
-    "databricks": "databricks",
-}
+DIALECT_BY_KIND: dict[str, str] = {**ENGINE_DIALECTS, "bigquery": "bigquery", "databricks": "databricks"}
 T = DType
 _INTEGER_DIGITS: dict[DType, int] = {
     T.BIT: 1,
