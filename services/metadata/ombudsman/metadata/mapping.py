@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
+from ombudsman.engine.typemap import Fidelity
 from ombudsman.metadata import naming
-from ombudsman.metadata.types import Compatibility, column_compatibility
+from ombudsman.metadata.types import column_compatibility
 
 TYPE_SCORE: dict[str, float] = {"lossless": 1.0, "lossy": 0.5, "incompatible": 0.0}
 COLUMN_THRESHOLD = 0.55
@@ -34,7 +35,7 @@ class ColumnSuggestion(BaseModel):
     target: str
     confidence: float
     name_similarity: float
-    type_compatibility: Compatibility
+    type_compatibility: Fidelity
     source_type: str
     target_type: str
     evidence: list[str] = Field(default_factory=list)
@@ -121,7 +122,7 @@ def suggest_columns(
     names = name_matrix([naming.column_name(c.name) for c in source.columns],
                         [naming.column_name(c.name) for c in target.columns])
     scored: list[tuple[float, int, int]] = []
-    details: dict[tuple[int, int], tuple[float, Compatibility]] = {}
+    details: dict[tuple[int, int], tuple[float, Fidelity]] = {}
     for i, s in enumerate(source.columns):
         for j, t in enumerate(target.columns):
             name = 1.0 if s.name.lower() == t.name.lower() else float(names[i, j])

@@ -1,8 +1,10 @@
 """Column types across databases: family, exactness and whether a value survives a conversion.
 
 Types are read with sqlglot in the catalog's dialect, so `int`, `INTEGER`, `NUMBER(10,0)` and
-`int4` land in the same family. `compatibility(source, target)` answers lossless | lossy |
-incompatible for moving every value of the source column into the target column. Pure.
+`int4` land in the same family. Whether a target column holds a source column's values is answered
+in the engine's one compatibility vocabulary (`ombudsman.engine.typemap.Fidelity`: lossless | lossy |
+incompatible): by the engine's type map for the databases it has a dialect for, by the family rules
+of `compatibility(source, target)` for the others (BigQuery, Databricks). Pure.
 """
 
 from __future__ import annotations
@@ -16,18 +18,12 @@ from sqlglot.errors import ParseError
 from sqlglot.expressions.datatypes import DType
 
 from ombudsman.contracts.catalog import ColumnInfo
+from ombudsman.engine.dialects import DIALECT_BY_KIND as ENGINE_DIALECTS
+from ombudsman.engine.typemap import KINDS, Fidelity, compatible
 
-Compatibility = Literal["lossless", "lossy", "incompatible"]
 Family = Literal["integer", "decimal", "float", "string", "binary", "boolean", "date", "time", "timestamp",
                  "timestamptz", "json", "uuid", "other"]
-DIALECT_BY_KIND: dict[str, str] = {
-    "sqlserver": "tsql",
-    "snowflake": "snowflake",
-    "postgres": "postgres",
-    "duckdb": "duckdb",
-    "bigquery": "bigquery",
-    "databricks": "databricks",
-}
+DIALECT_BY_KIND: dict[str, str] = {**ENGINE_DIALECTS, "bigquery": "bigquery", "databricks": "databricks"}
 T = DType
 _INTEGER_DIGITS: dict[DType, int] = {
     T.BIT: 1,
@@ -150,7 +146,7 @@ def _type_info(kind: str, data_type: str, length: int | None, precision: int | N
     return TypeInfo(family, dtype)
 
 
-def compatibility(source: TypeInfo, target: TypeInfo) -> Compatibility:
+def compatibility(source: TypeInfo, target: TypeInfo) -> Fidelity:
     """Whether every value of `source` fits `target` unchanged (lossless), changed (lossy) or not at all."""
     s, t = source, target
     if s.exact_numeric and t.exact_numeric:
@@ -191,10 +187,10 @@ def compatibility(source: TypeInfo, target: TypeInfo) -> Compatibility:
     return "incompatible"
 
 
-ENGINE_KINDS = frozenset({"sqlserver", "snowflake", "postgres", "duckdb"})
+ENGINE_KINDS = frozenset(KINDS)  # the kinds the engine's type map has a dialect for
 
 
-def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Compatibility:
+def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Fidelity:
     """Whether the target column holds the source column's values: the engine's type map
     (`ombudsman.engine.typemap.compatible`) for the databases it knows, the family rules above otherwise."""
     return _column_compatibility(
@@ -207,11 +203,9 @@ def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInf
 def _column_compatibility(
     source_kind: str, s_type: str, s_length: int | None, s_precision: int | None, s_scale: int | None,
     target_kind: str, t_type: str, t_length: int | None, t_precision: int | None, t_scale: int | None,
-) -> Compatibility:
+) -> Fidelity:
     source = ColumnInfo(name="s", data_type=s_type, ordinal=1, length=s_length, precision=s_precision, scale=s_scale)
     target = ColumnInfo(name="t", data_type=t_type, ordinal=1, length=t_length, precision=t_precision, scale=t_scale)
     if source_kind in ENGINE_KINDS and target_kind in ENGINE_KINDS:
-        from ombudsman.engine.typemap import compatible
-
         return compatible(source, source_kind, target, target_kind).fidelity
     return compatibility(type_info(source, source_kind), type_info(target, target_kind))

@@ -42,6 +42,7 @@ from sqlglot.errors import SqlglotError
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.contracts.pipeline import load_pipeline, safe_dump_yaml, safe_load_yaml
+from ombudsman.engine.dialects import DIALECT_BY_KIND
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.generate import (
     ApprovedMapping,
@@ -58,7 +59,6 @@ MAX_GROUP_BY = 2
 MAX_GROUPS = 1000  # groups compared one by one; past it the engine compares hash buckets
 DEFAULT_SCHEMA = "dbo"  # how SQL Server resolves a schema-less name (the workload's default)
 GROUPABLE = frozenset({"attribute", "date", "foreign_key"})  # never an order number: one group per row
-DIALECT_BY_KIND = {"sqlserver": "tsql", "snowflake": "snowflake", "postgres": "postgres", "duckdb": "duckdb"}
 # custom_query parameters of the engine's normalisation, passed when the installed validator has them
 NORMALISATION = {"normalize": True}
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ombudsman.contracts.catalog import ColumnInfo, TableInfo
 from ombudsman.contracts.results import StepResult
+from ombudsman.engine import typemap
 from ombudsman.engine.validators.base import (
     Side,
     ValidationContext,
@@ -66,28 +67,6 @@ def findings_details(source: TableInfo, target: TableInfo, findings: list[dict[s
             "columns": [f["column"] for f in findings], "findings": findings}
 
 
-# what a lossy or incompatible type change loses, from the type map's note (first match wins)
-_REASONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("scale", ("digits after the point",)),
-    ("range", ("does not fit", "overflow", "needs 8 bytes")),
-    ("exactness", ("binary floating point", "exact")),
-    ("precision", ("significant digits", "fractional seconds", "single precision")),
-    ("length", ("cut", "longer than")),
-    ("time zone", ("utc", "time zone", "wall-clock")),
-    ("encoding", ("unicode", "code page")),
-)
-
-
-def loss_reason(verdict: str, note: str) -> str:
-    """The kind of loss of a type change (precision, scale, range, exactness, length, time zone,
-    encoding; `type` for an incompatible or otherwise unexplained change)."""
-    text = note.lower()
-    for reason, words in _REASONS:
-        if any(w in text for w in words):
-            return reason
-    return "type" if verdict == "incompatible" or not text else "conversion"
-
-
 def type_text(c: ColumnInfo) -> str:
     if c.precision is not None and c.scale is not None and c.data_type in ("numeric", "decimal", "number"):
         return f"{c.data_type}({c.precision},{c.scale})"
@@ -131,53 +110,6 @@ class SchemaColumns(Validator):
         )
 
 
-def compatibility(source_kind: str, source: ColumnInfo, target_kind: str, target: ColumnInfo) -> tuple[str, str]:
-    """('lossless'|'lossy'|'incompatible', note) from the engine's type map (ombudsman.engine.typemap);
-    by type family only for a database kind the type map does not know (e.g. a generic ODBC source)."""
-    from ombudsman.contracts.replies import Invalid
-    from ombudsman.engine import typemap
-
-    try:
-        verdict = typemap.compatible(source, source_kind, target, target_kind)
-    except Invalid:
-        return _family_compatibility(source, target)
-    return verdict.fidelity, verdict.note
-
-
-_FAMILIES = {
-    "integer": ("int", "integer", "bigint", "smallint", "tinyint", "int2", "int4", "int8", "hugeint", "ubigint", "uinteger", "usmallint", "utinyint", "byteint"),
-    "decimal": ("numeric", "decimal", "number", "money", "smallmoney"),
-    "float": ("float", "real", "double", "double precision", "float4", "float8"),
-    "text": ("varchar", "nvarchar", "char", "nchar", "text", "ntext", "string", "character varying", "character", "bpchar"),
-    "date": ("date",),
-    "timestamp": ("timestamp", "datetime", "datetime2", "smalldatetime", "timestamp without time zone", "timestamp_ntz"),
-    "timestamptz": ("timestamptz", "timestamp with time zone", "datetimeoffset", "timestamp_tz", "timestamp_ltz"),
-    "boolean": ("boolean", "bool", "bit"),
-    "binary": ("binary", "varbinary", "bytea", "blob", "image"),
-}
-
-
-def _family(type_name: str) -> str:
-    base = type_name.lower().split("(")[0].strip()
-    return next((f for f, names in _FAMILIES.items() if base in names), base)
-
-
-def _family_compatibility(source: ColumnInfo, target: ColumnInfo) -> tuple[str, str]:
-    s, t = _family(source.data_type), _family(target.data_type)
-    if s == t:
-        if source.length and target.length and source.length != -1 and (target.length != -1 and target.length < source.length):
-            return "lossy", f"length {target.length} < {source.length}"
-        if s == "decimal" and (target.scale or 0) < (source.scale or 0):
-            return "lossy", f"scale {target.scale} < {source.scale}"
-        return "lossless", ""
-    widening = {("integer", "decimal"), ("integer", "float"), ("date", "timestamp"), ("integer", "text"), ("boolean", "integer")}
-    if (s, t) in widening:
-        return "lossless", f"{s} -> {t}"
-    if (s, t) in {("decimal", "float"), ("timestamptz", "timestamp"), ("float", "decimal"), ("decimal", "integer")}:
-        return "lossy", f"{s} -> {t}"
-    return "incompatible", f"{s} -> {t}"
-
-
 @register
 class SchemaDatatypes(Validator):
     name = "schema_datatypes"
@@ -195,17 +127,16 @@ class SchemaDatatypes(Validator):
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         source, target, pairs, _ = await paired_columns(ctx)
         sample = []
-        worst = "lossless"
+        worst: typemap.Fidelity = "lossless"
         for s, t in pairs:
             if t is None:
                 continue
-            level, note = compatibility(ctx.source.kind, s, ctx.target.kind, t)
+            level, note = typemap.judge(ctx.source.kind, s, ctx.target.kind, t)
             if level != "lossless":
                 sample.append({"column": s.name, "target_column": t.name, "source_type": type_text(s),
-                               "target_type": type_text(t), "verdict": level, "reason": loss_reason(level, note),
+                               "target_type": type_text(t), "verdict": level, "reason": typemap.loss_reason(level, note),
                                "note": note})
-                if level == "incompatible" or worst == "lossless":
-                    worst = level
+                worst = typemap.worst(worst, level)
         compared = sum(1 for _, t in pairs if t is not None)
         if worst == "incompatible" or (worst == "lossy" and params.strict):
             status = "failed"
