@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Unauthorized
+from ombudsman.metadata.handler_base import describe
 
 if TYPE_CHECKING:
-    from ombudsman.metadata.handlers import Automate, Handlers
+    from ombudsman.metadata.automate_handlers import Automate, AutomateHandlers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ ABANDONED = "the metadata service stopped before the job ended (found still runn
 class JobStream:
     """Appends the events of one job's stream (this process is its only writer while it runs)."""
 
-    def __init__(self, handlers: Handlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
+    def __init__(self, handlers: AutomateHandlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
         self.handlers, self.cmd, self.job_id, self.meta = handlers, cmd, job_id, meta
         self.version = 1  # AutomateStarted
         self.phase: str | None = ev.AUTOMATE_PHASES[0]
@@ -67,15 +68,13 @@ class JobStream:
 
 def reason(exc: BaseException, phase: str | None) -> str:
     """What to tell the person about a failed job (never a traceback)."""
-    from ombudsman.metadata.handlers import describe
-
     if isinstance(exc, Unauthorized) and phase == "save":
         return (f"the pipelines were generated but not saved: {exc.message} (a job saves with the requester's "
                 "bus token, which lasts 15 minutes); run automate again with extract=false")
     return exc.message if isinstance(exc, OmbudsmanError) else describe(exc)
 
 
-async def run(handlers: Handlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
+async def run(handlers: AutomateHandlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
     """Run the job's phases and record how it ended."""
     stream = JobStream(handlers, cmd, job_id, meta)
     started = time.perf_counter()
