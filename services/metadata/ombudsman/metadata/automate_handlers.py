@@ -15,6 +15,7 @@ from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import NotFound
 from ombudsman.metadata import automate_job, domain, jobs
 from ombudsman.metadata import classify as classify_mod
+from ombudsman.metadata.automate_job import Automate
 from ombudsman.metadata.catalog_handlers import CatalogHandlers
 from ombudsman.metadata.domain import MetadataState
 from ombudsman.metadata.handler_base import ProjectRef, parse
@@ -22,22 +23,6 @@ from ombudsman.metadata.mapping import TableSuggestion
 from ombudsman.metadata.mapping_handlers import MappingHandlers, Suggest
 from ombudsman.metadata.pipeline_handlers import PipelineHandlers
 from ombudsman.metadata.relationship_handlers import RelationshipHandlers
-from ombudsman.metadata.relationships import JoinPair
-
-
-class Automate(ProjectRef):
-    source_connection: str = "source"
-    target_connection: str = "target"
-    source_schemas: list[str] | None = None
-    target_schemas: list[str] | None = None
-    extract: bool = True  # False: use catalogs already extracted or uploaded as DDL
-    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
-    schema_map: dict[str, str] | None = None
-    join_pairs: list[JoinPair] = Field(default_factory=list)
-    measure_inclusion: bool = False
-    save: bool = True
-    connection_urls: dict[str, str] | None = None
-    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
 
 
 class JobRef(ProjectRef):
