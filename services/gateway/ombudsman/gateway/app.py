@@ -22,7 +22,24 @@ from ombudsman.gateway.bus import Bus
 from ombudsman.gateway.docs import router as docs_router
 from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.migrations import SCHEMA, migrate
-from ombudsman.gateway.routes import audit, auth, health, keys, pipelines, projects, results, runs, workloads
+from ombudsman.gateway.routes import (
+    audit,
+    auth,
+    automate,
+    catalog,
+    connections,
+    health,
+    keys,
+    mappings,
+    pipelines,
+    project_results,
+    project_workloads,
+    projects,
+    relationships,
+    results,
+    runs,
+    workloads,
+)
 from ombudsman.gateway.settings import GatewaySettings, get_settings
 from ombudsman.gateway.tracing import Traced
 from ombudsman.gateway.ui import router as ui_router
@@ -145,7 +162,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.tokens = TokenService(settings)
     app.state.login_limiter = LoginRateLimiter(settings.login_rate_per_minute)
     errors.install(app)
-    for module in (auth, health, projects, keys, pipelines, runs, results, workloads, audit):
+    # the routes under /projects/{project_id}: one module per backing service
+    project_routes = (projects, connections, catalog, relationships, automate, mappings, project_results,
+                      project_workloads)
+    for module in (auth, health, *project_routes, keys, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
     app.include_router(docs_router)  # /docs, /redoc and their assets

@@ -18,14 +18,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from pydantic import Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Unauthorized
-
-if TYPE_CHECKING:
-    from ombudsman.metadata.handlers import Automate, Handlers
+from ombudsman.metadata.handler_base import Ports, ProjectRef, describe
+from ombudsman.metadata.relationships import JoinPair
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,37 @@ STOPPED = "the metadata service stopped before the job ended"
 ABANDONED = "the metadata service stopped before the job ended (found still running when it started again)"
 
 
+class Automate(ProjectRef):
+    """The automate command: what a job runs with (its options are recorded in AutomateStarted)."""
+
+    source_connection: str = "source"
+    target_connection: str = "target"
+    source_schemas: list[str] | None = None
+    target_schemas: list[str] | None = None
+    extract: bool = True  # False: use catalogs already extracted or uploaded as DDL
+    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
+    schema_map: dict[str, str] | None = None
+    join_pairs: list[JoinPair] = Field(default_factory=list)
+    measure_inclusion: bool = False
+    save: bool = True
+    connection_urls: dict[str, str] | None = None
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class Runner(Protocol):
+    """What a job needs of the handlers (automate_handlers.AutomateHandlers): its ports, and the
+    phases to run."""
+
+    ports: Ports
+
+    async def run_automate(self, cmd: Automate, meta: Metadata, phase_done: PhaseDone) -> dict[str, Any]:
+        """Run the phases, awaiting `phase_done` after each; the job's summary."""
+
+
 class JobStream:
     """Appends the events of one job's stream (this process is its only writer while it runs)."""
 
-    def __init__(self, handlers: Handlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
+    def __init__(self, handlers: Runner, cmd: Automate, job_id: str, meta: Metadata) -> None:
         self.handlers, self.cmd, self.job_id, self.meta = handlers, cmd, job_id, meta
         self.version = 1  # AutomateStarted
         self.phase: str | None = ev.AUTOMATE_PHASES[0]
@@ -67,15 +95,13 @@ class JobStream:
 
 def reason(exc: BaseException, phase: str | None) -> str:
     """What to tell the person about a failed job (never a traceback)."""
-    from ombudsman.metadata.handlers import describe
-
     if isinstance(exc, Unauthorized) and phase == "save":
         return (f"the pipelines were generated but not saved: {exc.message} (a job saves with the requester's "
                 "bus token, which lasts 15 minutes); run automate again with extract=false")
     return exc.message if isinstance(exc, OmbudsmanError) else describe(exc)
 
 
-async def run(handlers: Handlers, cmd: Automate, job_id: str, meta: Metadata) -> None:
+async def run(handlers: Runner, cmd: Automate, job_id: str, meta: Metadata) -> None:
     """Run the job's phases and record how it ended."""
     stream = JobStream(handlers, cmd, job_id, meta)
     started = time.perf_counter()

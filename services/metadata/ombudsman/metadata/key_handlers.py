@@ -1,4 +1,4 @@
-"""Key commands and queries of the metadata service (mixed into `handlers.Handlers`):
+"""Key commands and queries of the metadata service (part of `handlers.Handlers`):
 `discover_keys`, `confirm_key`, `override_key`, the `keys` query, and the discovery run after a
 catalog is extracted. Discovery runs in the databases (engine/keys.py): pushed-down uniqueness
 checks, a sample first on big tables.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
 from ombudsman.contracts.envelope import Metadata
@@ -19,27 +19,11 @@ from ombudsman.contracts.replies import Unavailable
 from ombudsman.metadata import keys
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.domain import MetadataState, Side
+from ombudsman.metadata.handler_base import HandlerBase, describe, parse
 from ombudsman.metadata.keys import KeyRecord, record_key
-
-if TYPE_CHECKING:
-    import contextlib
-
-    from ombudsman.metadata.handlers import Ports
 
 log = logging.getLogger(__name__)
 Found = tuple[Side, str, list[str], dict[str, Any]]  # side, table, columns, evidence
-
-
-def _parse(model: Any, payload: Any) -> Any:
-    from ombudsman.metadata.handlers import parse
-
-    return parse(model, payload)
-
-
-def _describe(exc: BaseException) -> str:
-    from ombudsman.metadata.handlers import describe
-
-    return describe(exc)
 
 
 async def discover_side(url: str, side: Side, tables: list[TableInfo], sample_rows: int) -> list[Found]:
@@ -76,18 +60,8 @@ async def discover_pair(
             ("target", target.qualified_name, target_columns, evidence)]
 
 
-class KeyHandlers:
+class KeyHandlers(HandlerBase):
     """Key discovery, confirmation and override."""
-
-    if TYPE_CHECKING:
-        ports: Ports
-
-        async def _commit(self, project: str, decide: Callable[[MetadataState], Sequence[Event]],
-                          meta: Metadata) -> MetadataState: ...
-
-        def _read(self) -> contextlib.AbstractAsyncContextManager[Any]: ...
-
-        async def _catalog(self, project: str, side: Side) -> Catalog: ...
 
     async def _record_found(self, project: str, found: list[Found], meta: Metadata, *, only_changes: bool) -> int:
         """Append KeyDiscovered events for what was found; how many were recorded."""
@@ -116,15 +90,15 @@ class KeyHandlers:
             found = await asyncio.wait_for(discover_side(url, side, tables, 100_000), limit_s)
             recorded = await self._record_found(project, found, meta, only_changes=True)
         except (Exception, TimeoutError) as exc:
-            log.warning("key discovery on %s of project %s failed: %s", side, project, _describe(exc))
-            return {"checked": len(tables), "discovered": 0, "error": _describe(exc)}
+            log.warning("key discovery on %s of project %s failed: %s", side, project, describe(exc))
+            return {"checked": len(tables), "discovered": 0, "error": describe(exc)}
         return {"checked": len(tables), "discovered": len(found), "recorded": recorded}
 
     async def discover_keys(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Discover keys of a project's tables without a declared key (or of one source `table`):
         a mapped pair is checked on both sides, an unmapped table on its own side. Always records
         what is found (fresh evidence), never over a person's decision."""
-        cmd: keys.DiscoverKeys = _parse(keys.DiscoverKeys, payload)
+        cmd: keys.DiscoverKeys = parse(keys.DiscoverKeys, payload)
         project = cmd.project_id
         await self.ports.require_project(project)
         state = await self.ports.load(project)
@@ -166,7 +140,7 @@ class KeyHandlers:
         try:
             found = await asyncio.wait_for(run(), cmd.timeout_seconds)
         except (Exception, TimeoutError) as exc:
-            raise Unavailable(f"cannot discover keys: {_describe(exc)}", {"project_id": project}) from None
+            raise Unavailable(f"cannot discover keys: {describe(exc)}", {"project_id": project}) from None
         recorded = await self._record_found(project, found, meta, only_changes=False)
         checked = len(pairs) + sum(len(t) for t in single.values())
         return {"checked": checked, "recorded": recorded,
@@ -190,20 +164,20 @@ class KeyHandlers:
 
     async def confirm_key(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A person confirms the discovered key of a table (the actor is the event's)."""
-        cmd: keys.ConfirmKey = _parse(keys.ConfirmKey, payload)
+        cmd: keys.ConfirmKey = parse(keys.ConfirmKey, payload)
         return await self._decide_key(cmd.project_id, cmd.side, cmd.table, meta,
                                       lambda table, record: keys.confirm(cmd.project_id, cmd, table, record))
 
     async def override_key(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A person sets the key of a table to columns of that side's catalog (the actor is the event's)."""
-        cmd: keys.OverrideKey = _parse(keys.OverrideKey, payload)
+        cmd: keys.OverrideKey = parse(keys.OverrideKey, payload)
         return await self._decide_key(cmd.project_id, cmd.side, cmd.table, meta,
                                       lambda table, record: keys.override(cmd.project_id, cmd, table, record))
 
     async def keys(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """The key of every table of one side (or of one `table`): declared, discovered (with its
         evidence), confirmed or overridden (by whom)."""
-        cmd = _parse(KeysQuery, payload)
+        cmd = parse(KeysQuery, payload)
         catalog = await self._catalog(cmd.project_id, cmd.side)
         tables = [keys.find_table(catalog, cmd.table, cmd.side)] if cmd.table else catalog.tables
         async with self._read() as conn:

@@ -1,0 +1,107 @@
+"""A project's catalogs (the metadata service): extract, upload DDL (inline or as a file), read a page
+of a catalog, extraction status, DDL for the target."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import ConfigDict, Field
+
+from ombudsman.gateway.deps import BusDep, CurrentUser, Offset, Writer, visible_project
+from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import PID, Side
+from ombudsman.gateway.schemas import Input
+from ombudsman.gateway.settings import GatewaySettings
+from ombudsman.gateway.uploads import staged_file
+
+router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
+
+
+# DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
+# file (POST /projects/{id}/ddl/file) through the shared upload folder.
+MAX_DDL_CHARS = 900 * 1024
+
+
+class ExtractIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    side: Side | None = Field(default=None, description="source, target, or both when left out")
+    connection: str | None = Field(default=None, max_length=63, description="default: the connection named like the side")
+    schemas: list[str] | None = Field(default=None, max_length=200)
+
+
+class DdlIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    side: Side
+    dialect: Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"]
+    ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
+                     description="CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)")
+    database: str | None = Field(default=None, max_length=200)
+    default_schema: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/projects/{project_id}/extract-metadata", tags=["metadata"],
+             summary="Extract the catalog of one side, or of both")
+async def extract_metadata(project_id: PID, user: Writer, bus: BusDep, body: ExtractIn | None = None) -> Any:
+    await visible_project(bus, user, project_id)
+    body = body or ExtractIn()
+    options = body.model_dump(exclude_none=True, exclude={"side"})
+    sides = [body.side] if body.side else ["source", "target"]
+    results = {}
+    for side in sides:
+        results[side] = await bus.command("metadata", "extract", {"project_id": project_id, "side": side, **options},
+                                          user.actor, wait=300)
+    return results
+
+
+@router.post("/projects/{project_id}/ddl", tags=["metadata"], summary="Upload DDL instead of extracting")
+async def upload_ddl(project_id: PID, body: DdlIn, user: Writer, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, **body.model_dump(exclude_none=True)}
+    return await bus.command("metadata", "upload_ddl", payload, user.actor, wait=120)
+
+
+@router.post("/projects/{project_id}/ddl/file", tags=["metadata"],
+             summary="Upload a .sql file of DDL (multipart; size limit OMB_DDL_UPLOAD_MAX_BYTES, default 64 MiB)")
+async def upload_ddl_file(
+    project_id: PID, user: Writer, bus: BusDep, request: Request,
+    file: Annotated[UploadFile, File(description="CREATE TABLE statements, UTF-8")],
+    side: Annotated[Side, Form()],
+    dialect: Annotated[Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"], Form()],
+    database: Annotated[str | None, Form(max_length=200)] = None,
+    default_schema: Annotated[str | None, Form(max_length=200)] = None,
+) -> Any:
+    """Large catalogs go this way: the file is streamed to the upload folder shared with the
+    metadata service (`OMB_WORKLOAD_UPLOAD_DIR`), which parses it from there (no bus size limit)."""
+    await visible_project(bus, user, project_id)
+    settings: GatewaySettings = request.app.state.settings
+    async with staged_file(file, settings.upload_dir(), settings.ddl_upload_max_bytes) as path:
+        payload = {"project_id": project_id, "side": side, "dialect": dialect, "path": str(path),
+                   "database": database, "default_schema": default_schema}
+        return await bus.command("metadata", "upload_ddl", {k: v for k, v in payload.items() if v is not None},
+                                 user.actor, wait=300)
+
+
+@router.get("/projects/{project_id}/catalog", tags=["metadata"],
+            summary="A side's catalog, a page of tables at a time (total_tables says how many match)")
+async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source",
+                  offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                  schema: Annotated[str | None, Query(max_length=200, description="only this schema")] = None,
+                  q: Annotated[str | None, Query(max_length=200, description="table names containing this")] = None,
+                  ) -> Any:
+    await visible_project(bus, user, project_id)
+    payload = {"project_id": project_id, "side": side, "offset": offset, "limit": limit, "schema": schema, "q": q}
+    return await bus.query("metadata", "catalog", {k: v for k, v in payload.items() if v is not None}, user.actor)
+
+
+@router.get("/projects/{project_id}/metadata-status", tags=["metadata"])
+async def metadata_status(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "status", {"project_id": project_id}, user.actor)
+
+
+@router.get("/projects/{project_id}/target-ddl", tags=["metadata"], summary="DDL for the target from the source catalog")
+async def target_ddl(project_id: PID, user: CurrentUser, bus: BusDep,
+                     dialect: Literal["snowflake", "postgres", "duckdb", "tsql"] = "snowflake") -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "target_ddl", {"project_id": project_id, "target": dialect}, user.actor)
