@@ -19,7 +19,8 @@ from ombudsman.executor.runs import Runs
 from ombudsman.executor.schedules import Schedules
 from ombudsman.executor.settings import ExecutorSettings
 from ombudsman.executor.streams import SERVICE_META, Streams
-from ombudsman.executor.work_queue import WorkQueue, work_consumer_config
+from ombudsman.executor.work import work_consumer_config
+from ombudsman.executor.work_queue import WorkQueue
 
 __all__ = ["SERVICE_META", "Coordinator", "work_consumer_config"]
 

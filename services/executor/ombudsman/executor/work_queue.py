@@ -1,29 +1,20 @@
-"""The work queue's JetStream side: the durable pull consumer every worker shares, and what
-becomes of a work message that ran out of deliveries (`error: worker lost`)."""
+"""The work queue's JetStream side: the durable pull consumer every worker shares is made here
+(its configuration is work.py's), and a work message that ran out of deliveries becomes
+`error: worker lost`."""
 
 from __future__ import annotations
 
 import json
 import logging
 
-from nats.js.api import AckPolicy, ConsumerConfig
-
 from ombudsman.contracts import subjects
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.executor.runs import Runs
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
 from ombudsman.executor.streams import SERVICE_META
+from ombudsman.executor.work import work_consumer_config
 
 log = logging.getLogger("ombudsman.executor")
-
-
-def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
-    """The one durable pull consumer every worker shares (the service and workers agree on it)."""
-    return ConsumerConfig(
-        durable_name=WORK_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=settings.executor_ack_wait,
-        max_deliver=settings.executor_max_deliver, filter_subject=f"{subjects.WORK_PREFIX}.step.>",
-        max_ack_pending=10_000,
-    )
 
 
 class WorkQueue:

@@ -38,7 +38,7 @@ from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
 from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
-from ombudsman.executor.work_queue import work_consumer_config
+from ombudsman.executor.work import work_consumer_config
 
 log = logging.getLogger("ombudsman.executor.worker")
 REQUEST_TIMEOUT = 30.0
