@@ -5,23 +5,24 @@ columns) and one discrepancy stream derived from it. The same finding in a later
 occurrence of that discrepancy, not a new one; an acceptance holds while the figures are unchanged;
 changed figures reopen it; a finding that the step no longer makes is resolved by the run.
 
-The coordinator appends what `StepFindings.decide` returns in the same unit of work as the step's
-result, so a result and its discrepancies are recorded together or not at all.
+The run's writer (runs.py) appends what `StepFindings.decide` returns in the same unit of work as
+the step's result, so a result and its discrepancies are recorded together or not at all.
+`DiscrepancyDecisions` records what a person decides about one (resolved, accepted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ombudsman.contracts import events as ev
-from ombudsman.contracts.envelope import EventEnvelope
-from ombudsman.contracts.registry import Event
+from ombudsman.contracts.envelope import EventEnvelope, Metadata
+from ombudsman.contracts.replies import Invalid
 from ombudsman.executor import domain
 from ombudsman.executor.projections import SCHEMA
+from ombudsman.executor.streams import Append, Streams
 
-Append = tuple[str, int, Sequence[Event]]
 LoadStream = Callable[[str], Awaitable[list[EventEnvelope]]]
 Fetch = Callable[[str, dict[str, Any]], Awaitable[list[Any]]]
 # steps whose result says what the step finds now (an error or a skip says nothing about the data)
@@ -85,3 +86,24 @@ class StepFindings:
             state = await self._state(row.discrepancy_id)
             appends.append((row.discrepancy_id, state.version, domain.resolve_absent(state, run_id, step)))
         return appends
+
+
+class DiscrepancyDecisions:
+    """The discrepancy aggregate's writer for a person's decision."""
+
+    def __init__(self, streams: Streams) -> None:
+        self.streams = streams
+
+    async def decide_discrepancy(self, discrepancy_id: str, action: str, note: str, meta: Metadata) -> dict[str, Any]:
+        """Resolve or accept one discrepancy (`action`), with a note."""
+        if action not in ("resolve", "accept"):
+            raise Invalid("action: resolve or accept")
+
+        async def go() -> str:
+            state = domain.fold_discrepancy(discrepancy_id, await self.streams.events(discrepancy_id))
+            decided = domain.decide_discrepancy(state, action, note)  # type: ignore[arg-type]
+            await self.streams.append(meta, (discrepancy_id, state.version, [decided]))
+            return "resolved" if action == "resolve" else "accepted"
+
+        status = await self.streams.retrying(discrepancy_id, go)
+        return {"discrepancy_id": discrepancy_id, "status": status}

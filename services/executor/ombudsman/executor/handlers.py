@@ -1,108 +1,28 @@
-"""Command and query handlers of the executor: validate the payload, call the coordinator or read
-the projections, return JSON-ready data."""
+"""The executor's bus API: each command validates its payload (payloads.py) and calls the writer
+of its aggregate (through the coordinator); each query is the read side's (queries.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
+from datetime import timedelta
+from typing import Any
 
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid, NotFound
-from ombudsman.eventstore.files import file_reply
-from ombudsman.eventstore.rpc import REPLY_BUDGET
+from ombudsman.contracts.replies import Invalid
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import comparison, differences, domain, exports, private, reports
+from ombudsman.executor import private
 from ombudsman.executor.coordinator import Coordinator
-from ombudsman.executor.projections import SCHEMA
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class QueueRun(Payload):
-    project_id: str | None = None
-    pipeline_id: str | None = None
-    pipeline_yaml: str | None = None
-    name: str | None = None
-    steps: list[str] | None = None
-    max_parallel: int | None = Field(default=None, ge=1, le=256)
-
-
-class RunRef(Payload):
-    run_id: str = Field(min_length=1)
-
-
-class StepRef(RunRef):
-    step: str = Field(min_length=1)
-
-
-class StepStartedIn(StepRef):
-    worker: str | None = None
-    attempt: int = Field(default=1, ge=1)
-
-
-class StepResultIn(StepRef):
-    result: dict[str, Any]
-
-
-class DifferencesIn(StepRef):
-    offset: int = Field(ge=0, le=differences.MAX_LINES)
-    lines: list[dict[str, Any]] = Field(max_length=differences.PAGE_LINES * 4)
-
-
-class DifferencesQuery(StepRef):
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=1000, ge=1, le=10_000)
-
-
-class BatchRef(Payload):
-    batch_id: str = Field(min_length=1)
-
-
-class ScheduleRef(Payload):
-    schedule_id: str = Field(min_length=1, max_length=100)
-
-
-class DiscrepancyDecision(Payload):
-    discrepancy_id: str = Field(min_length=1)
-    note: str = ""
-
-
-class RunsQuery(Payload):
-    project_id: str | None = None
-    pipeline_id: str | None = None
-    batch_id: str | None = None
-    status: Literal["queued", "running", "completed", "failed", "cancelled"] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=1000)
-
-
-class Paging(Payload):
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=1000)
-
-
-class ExportQuery(RunRef):
-    format: Literal["json", "csv", "xlsx", "pdf", "junit", "html"]
-    sample_rows: int = Field(default=1000, ge=1, le=100_000)  # rows per failing step in the reports
-
-
-def _row(record: Any) -> dict[str, Any]:
-    out = dict(record._mapping)
-    for key, value in out.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat()
-        elif key in ("result", "pipelines", "runs", "columns", "sample") and isinstance(value, str):
-            out[key] = json.loads(value)
-    return out
+from ombudsman.executor.payloads import (
+    BatchRef,
+    DifferencesIn,
+    DiscrepancyDecision,
+    QueueRun,
+    RunRef,
+    ScheduleRef,
+    StepRef,
+    StepResultIn,
+    StepStartedIn,
+)
+from ombudsman.executor.queries import Queries
 
 
 class Handlers:
@@ -110,14 +30,7 @@ class Handlers:
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.c = coordinator
-
-    async def _all(self, sql: str, **params: Any) -> list[Any]:
-        async with self.c.ctx.engine.connect() as conn:
-            return list((await conn.execute(text(sql), params)).all())
-
-    async def _one(self, sql: str, **params: Any) -> Any:
-        rows = await self._all(sql, **params)
-        return rows[0] if rows else None
+        self.read = Queries(coordinator.ctx, coordinator.settings, coordinator.runs)
 
     @staticmethod
     def _bound(method: Any) -> Handler:
@@ -146,40 +59,41 @@ class Handlers:
         }
 
     def _queries(self) -> dict[str, Any]:
+        r = self.read
         return {  # `health` is the runtime's
-            "runs": self.runs, "run": self.run, "steps": self.steps, "step_task": self.step_task,
-            "history": self.history, "trends": self.trends, "table_scores": self.table_scores,
-            "step": self.step, "compare": self.compare, "export": self.export, "batch": self.batch, "batches": self.batches,
-            "discrepancies": self.discrepancies, "schedules": self.schedules, "differences": self.differences,
+            "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task,
+            "history": r.history, "trends": r.trends, "table_scores": r.table_scores,
+            "step": r.step, "compare": r.compare, "export": r.export, "batch": r.batch, "batches": r.batches,
+            "discrepancies": r.discrepancies, "schedules": r.schedules, "differences": r.differences,
         }
 
     # --- commands -------------------------------------------------------------------------
 
     async def queue_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = QueueRun.model_validate(payload)
-        yaml_text, name = await self.c.resolve_pipeline(body.project_id, body.pipeline_id, body.pipeline_yaml, meta)
-        run_id = await self.c.queue_run(yaml_text=yaml_text, project_id=body.project_id, pipeline_id=body.pipeline_id,
+        yaml_text, name = await self.c.pipelines.resolve_pipeline(body.project_id, body.pipeline_id, body.pipeline_yaml, meta)
+        run_id = await self.c.runs.queue_run(yaml_text=yaml_text, project_id=body.project_id, pipeline_id=body.pipeline_id,
                                         name=body.name or name, meta=meta, only=body.steps,
                                         max_parallel=body.max_parallel)
         return {"run_id": run_id}
 
     async def cancel_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.cancel_run(RunRef.model_validate(payload).run_id, "cancelled", meta)
+        return await self.c.runs.cancel_run(RunRef.model_validate(payload).run_id, "cancelled", meta)
 
     async def record_step_started(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepStartedIn.model_validate(payload)
-        return await self.c.record_step_started(body.run_id, body.step, body.worker, body.attempt, meta)
+        return await self.c.runs.record_step_started(body.run_id, body.step, body.worker, body.attempt, meta)
 
     async def record_step_result(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepResultIn.model_validate(payload)
         if body.result.get("status") not in ("passed", "failed", "warning", "error", "skipped"):
             raise Invalid("result.status: one of passed, failed, warning, error, skipped", {"field": "result.status"})
-        return await self.c.record_step_result(body.run_id, body.step, body.result, meta)
+        return await self.c.runs.record_step_result(body.run_id, body.step, body.result, meta)
 
     async def record_differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A page of a step's full list of differences, from the worker that ran it (private store)."""
         body = DifferencesIn.model_validate(payload)
-        state = await self.c.existing_run(body.run_id)
+        state = await self.c.runs.existing_run(body.run_id)
         if body.step not in state.steps:
             raise Invalid(f"step: run {body.run_id} has no step {body.step!r}", {"field": "step"})
         async with self.c.ctx.engine.begin() as conn:
@@ -187,33 +101,33 @@ class Handlers:
         return {"recorded": len(body.lines)}
 
     async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return {"batch_id": await self.c.create_batch(payload, meta)}
+        return {"batch_id": await self.c.batches.create_batch(payload, meta)}
 
     async def execute_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.execute_batch(BatchRef.model_validate(payload).batch_id, meta)
+        return await self.c.batches.execute_batch(BatchRef.model_validate(payload).batch_id, meta)
 
     async def cancel_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.cancel_batch(BatchRef.model_validate(payload).batch_id, meta)
+        return await self.c.batches.cancel_batch(BatchRef.model_validate(payload).batch_id, meta)
 
     async def retry_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.retry_batch(BatchRef.model_validate(payload).batch_id, meta)
+        return await self.c.batches.retry_batch(BatchRef.model_validate(payload).batch_id, meta)
 
     async def delete_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.delete_batch(BatchRef.model_validate(payload).batch_id, meta)
+        return await self.c.batches.delete_batch(BatchRef.model_validate(payload).batch_id, meta)
 
     async def schedule(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return {"schedule_id": await self.c.create_schedule(payload, meta)}
+        return {"schedule_id": await self.c.schedules.create_schedule(payload, meta)}
 
     async def delete_schedule(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return await self.c.delete_schedule(ScheduleRef.model_validate(payload).schedule_id, meta)
+        return await self.c.schedules.delete_schedule(ScheduleRef.model_validate(payload).schedule_id, meta)
 
     async def resolve_discrepancy(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = DiscrepancyDecision.model_validate(payload)
-        return await self.c.decide_discrepancy(body.discrepancy_id, "resolve", body.note, meta)
+        return await self.c.discrepancies.decide_discrepancy(body.discrepancy_id, "resolve", body.note, meta)
 
     async def accept_discrepancy(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = DiscrepancyDecision.model_validate(payload)
-        return await self.c.decide_discrepancy(body.discrepancy_id, "accept", body.note, meta)
+        return await self.c.discrepancies.decide_discrepancy(body.discrepancy_id, "accept", body.note, meta)
 
     async def archive_results(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         days = float(payload.get("older_than_days", self.c.settings.executor_retention_days))
@@ -221,232 +135,8 @@ class Handlers:
             raise Invalid("older_than_days: must be 0 or more", {"field": "older_than_days"})
         return {"archived": await self.c.archive_results(timedelta(days=days), meta)}
 
-    # --- queries --------------------------------------------------------------------------
+    # --- the worker's query (through the run's writer) --------------------------------------
 
     async def step_task(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepRef.model_validate(payload)
-        return await self.c.step_task(body.run_id, body.step)
-
-    async def runs(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        q = RunsQuery.model_validate(payload)
-        where, args = ["true"], {}
-        for column in ("project_id", "pipeline_id", "batch_id", "status"):
-            value = getattr(q, column)
-            if value is not None:
-                args[column] = value
-                where.append(f"{column} = :{column}")
-        if q.since:
-            args["since"] = q.since
-            where.append("queued_at >= :since")
-        if q.until:
-            args["until"] = q.until
-            where.append("queued_at < :until")
-        clause = " AND ".join(where)
-        total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.runs WHERE {clause}", **args)).n
-        rows = await self._all(f"SELECT * FROM {SCHEMA}.runs WHERE {clause} ORDER BY queued_at DESC, run_id"
-                               f" OFFSET {q.offset} LIMIT {q.limit}", **args)
-        return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
-
-    async def _run_row(self, run_id: str) -> dict[str, Any]:
-        row = await self._one(f"SELECT * FROM {SCHEMA}.runs WHERE run_id=:r", r=run_id)
-        if row is None:
-            raise NotFound(f"run {run_id} not found", {"run_id": run_id})
-        return _row(row)
-
-    async def steps(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        """A run's steps, sized for one bus message (see `run`)."""
-        run_id = RunRef.model_validate(payload).run_id
-        return domain.fit_steps(await self._steps(run_id, await self._run_row(run_id)), REPLY_BUDGET)
-
-    async def _steps(self, run_id: str, run: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = [_row(r) for r in await self._all(
-            f"SELECT * FROM {SCHEMA}.steps WHERE run_id=:r ORDER BY position", r=run_id)]
-        if run["archived"]:
-            archive = await self._one(f"SELECT content FROM {SCHEMA}.archive WHERE run_id=:r", r=run_id)
-            if archive is not None and archive.content:
-                import gzip
-
-                archived = json.loads(gzip.decompress(archive.content))
-                for r in rows:
-                    r["result"] = archived.get(r["step"])
-        # the full results (unmasked samples) while the private store keeps them; else the event's copy
-        async with self.c.ctx.engine.connect() as conn:
-            full = await private.full_results(conn, run_id)
-        for r in rows:
-            if r["step"] in full:
-                r["result"] = full[r["step"]]
-        return rows
-
-    async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """The run with its steps, sized for one bus message (the largest samples left out first:
-        the `step` query has one step whole)."""
-        run = await self._full_run(RunRef.model_validate(payload).run_id, meta)
-        head = len(json.dumps({k: v for k, v in run.items() if k != "steps"}, default=str))
-        run["steps"] = domain.fit_steps(run["steps"], REPLY_BUDGET - head)
-        return run
-
-    async def _full_run(self, run_id: str, meta: Metadata) -> dict[str, Any]:
-        run = await self._run_row(run_id)
-        run["steps"] = await self._steps(run_id, run)
-        return run
-
-    async def step(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """One step of a run, its result whole (at most 256 KiB: results are bounded when recorded)."""
-        body = StepRef.model_validate(payload)
-        run = await self._run_row(body.run_id)
-        found = [s for s in await self._steps(body.run_id, run) if s["step"] == body.step]
-        if not found:
-            raise NotFound(f"run {body.run_id} has no step {body.step!r}", {"run_id": body.run_id, "step": body.step})
-        return found[0]
-
-    async def differences(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """A page of every difference a step found (one line per differing column: kind, key,
-        column, source_value, target_value, counts), while the private store keeps them."""
-        q = DifferencesQuery.model_validate(payload)
-        await self._run_row(q.run_id)
-        if await self._one(f"SELECT 1 FROM {SCHEMA}.steps WHERE run_id=:r AND step=:s", r=q.run_id, s=q.step) is None:
-            raise NotFound(f"run {q.run_id} has no step {q.step!r}", {"run_id": q.run_id, "step": q.step})
-        async with self.c.ctx.engine.connect() as conn:
-            items, total = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit)
-        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
-
-    async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
-        if not pipeline_id and not payload.get("pipeline_name"):
-            raise Invalid("pipeline_id: required (or pipeline_name for inline pipelines)", {"field": "pipeline_id"})
-        if pipeline_id:
-            rows = await self._all(
-                f"SELECT * FROM {SCHEMA}.runs WHERE pipeline_id=:pl AND (CAST(:p AS text) IS NULL OR project_id=:p)"
-                " ORDER BY queued_at DESC LIMIT 200", pl=pipeline_id, p=project_id)
-        else:
-            rows = await self._all(
-                f"SELECT * FROM {SCHEMA}.runs WHERE pipeline_name=:n ORDER BY queued_at DESC LIMIT 200",
-                n=payload["pipeline_name"])
-        return [_row(r) for r in rows]
-
-    async def trends(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        """Per day: runs, passed/failed runs, average quality score, steps failed."""
-        days = int(payload.get("days", 30))
-        if days < 1 or days > 3650:
-            raise Invalid("days: between 1 and 3650", {"field": "days"})
-        rows = await self._all(
-            "SELECT CAST(date_trunc('day', queued_at) AS date) AS day, count(*) AS runs,"
-            " count(*) FILTER (WHERE status='completed') AS completed,"
-            " count(*) FILTER (WHERE status='failed') AS failed,"
-            " CAST(round(CAST(avg(score) AS numeric), 2) AS float) AS score, sum(failed_steps) AS failed_steps"
-            f" FROM {SCHEMA}.runs WHERE queued_at >= now() - make_interval(days => :days)"
-            " AND (CAST(:p AS text) IS NULL OR project_id=:p) GROUP BY 1 ORDER BY 1",
-            days=days, p=payload.get("project_id"))
-        return [{**dict(r._mapping), "day": r.day.isoformat()} for r in rows]
-
-    async def table_scores(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        """Data-quality score per table of a run (same scoring as the run's)."""
-        run_id = RunRef.model_validate(payload).run_id
-        await self._run_row(run_id)
-        from ombudsman.executor.domain import quality_score
-
-        rows = await self._all(f"SELECT table_name, status FROM {SCHEMA}.steps WHERE run_id=:r", r=run_id)
-        by_table: dict[str, list[str]] = {}
-        for r in rows:
-            by_table.setdefault(r.table_name or "(none)", []).append(r.status or "skipped")
-        return [{"table": t, "steps": len(s), "score": quality_score(s)} for t, s in sorted(by_table.items())]
-
-    async def compare(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        """A run against a baseline run as a CI gate (comparison.py): better, worse (new failing steps
-        included), same, added, removed; runs of different pipelines refused unless `force`."""
-        run_id = RunRef.model_validate(payload).run_id
-        baseline_id = payload.get("baseline_run_id")
-        if not baseline_id:
-            raise Invalid("baseline_run_id: required", {"field": "baseline_run_id"})
-        run, base = await self._run_row(run_id), await self._run_row(str(baseline_id))
-        same_pipeline = comparison.check_same_pipeline(run, base, bool(payload.get("force")))
-        step_statuses = f"SELECT step, status FROM {SCHEMA}.steps WHERE run_id=:r"
-        now = {r.step: r.status for r in await self._all(step_statuses, r=run_id)}
-        then = {r.step: r.status for r in await self._all(step_statuses, r=str(baseline_id))}
-        delta = None if run["score"] is None or base["score"] is None else round(run["score"] - base["score"], 2)
-        return {"run_id": run_id, "baseline_run_id": baseline_id, "pipeline": run.get("pipeline_name"),
-                "baseline_pipeline": base.get("pipeline_name"), "same_pipeline": same_pipeline,
-                "score": run["score"], "baseline_score": base["score"], "score_delta": delta,
-                **comparison.compare_steps(now, then)}
-
-    async def export(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        q = ExportQuery.model_validate(payload)
-        run = await self._full_run(q.run_id, meta)
-        context = await self._report_context(run, q.sample_rows) if q.format in ("pdf", "xlsx", "html") else None
-        content, content_type, extension = await asyncio.to_thread(exports.render, run, q.format, context)
-        return await file_reply(self.c.ctx.js, content, content_type=content_type,
-                                filename=f"run-{q.run_id}.{extension}", replicas=self.c.settings.events_replicas)
-
-    async def _report_context(self, run: dict[str, Any], sample_rows: int) -> reports.ReportContext:
-        """What a report says beyond the run: its sides, who queued it, the pipeline's recent scores,
-        the failing steps' differences (up to `sample_rows` each)."""
-        from ombudsman.contracts.privacy import redact_url
-
-        state = await self.c.load_run(run["run_id"])
-        spec, source, target = state.spec, "", ""
-        if spec.steps:
-            def side(name: str) -> str:
-                url = spec.connections[name].url if name in spec.connections else ""
-                return f"{name} ({redact_url(url)})" if url and url != name else name
-
-            source, target = side(spec.source_connection(spec.steps[0])), side(spec.target_connection(spec.steps[0]))
-        queued = await self._one(f"SELECT metadata FROM {SCHEMA}.events WHERE stream_id=:r AND version=1", r=run["run_id"])
-        metadata = (json.loads(queued.metadata) if isinstance(queued.metadata, str) else queued.metadata) if queued else {}
-        actor = (metadata or {}).get("actor") or {}
-        same = "pipeline_id=:pl" if run.get("pipeline_id") else "pipeline_name=:n AND pipeline_id IS NULL"
-        trend = [_row(r) for r in reversed(await self._all(
-            f"SELECT run_id, queued_at, score, status FROM {SCHEMA}.runs WHERE {same}"
-            " AND project_id IS NOT DISTINCT FROM :p AND queued_at <= :at ORDER BY queued_at DESC LIMIT 30",
-            pl=run.get("pipeline_id"), n=run.get("pipeline_name"), p=run.get("project_id"),
-            at=datetime.fromisoformat(run["queued_at"])))]
-        context = reports.ReportContext(project=run.get("project_id"), source=source, target=target,
-                                        requested_by=str(actor.get("name") or actor.get("id") or ""), trend=trend,
-                                        sample_rows=sample_rows)
-        async with self.c.ctx.engine.connect() as conn:
-            for step in run["steps"]:
-                if step.get("status") in reports.FAILING:
-                    lines, total = await private.differences_page(conn, run["run_id"], step["step"], 0, sample_rows)
-                    if lines:
-                        context.differences[step["step"]], context.differences_total[step["step"]] = lines, total
-        return context
-
-    async def batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        batch_id = BatchRef.model_validate(payload).batch_id
-        row = await self._one(f"SELECT * FROM {SCHEMA}.batches WHERE batch_id=:b AND NOT deleted", b=batch_id)
-        if row is None:
-            raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
-        out = _row(row)
-        for item in out["pipelines"]:
-            item.pop("pipeline_yaml", None)  # may hold connection URLs
-        out["progress"] = {"total": out["total"], "completed": out["completed"], "failed": out["failed"],
-                           "running": out["running"]}
-        return out
-
-    async def batches(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        q = Paging.model_validate(payload)
-        total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.batches WHERE NOT deleted")).n
-        rows = await self._all(
-            "SELECT batch_id, name, status, total, completed, failed, running, max_parallel, created_at,"
-            f" started_at, finished_at FROM {SCHEMA}.batches WHERE NOT deleted ORDER BY created_at DESC"
-            " OFFSET :offset LIMIT :limit", offset=q.offset, limit=q.limit)
-        return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
-
-    async def discrepancies(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        rows = await self._all(
-            f"SELECT d.*, d.recorded_at AS first_seen_at, coalesce(d.last_seen_at, d.recorded_at) AS last_seen"
-            f" FROM {SCHEMA}.discrepancies d WHERE (CAST(:p AS text) IS NULL OR project_id=:p)"
-            f" AND (CAST(:r AS text) IS NULL OR d.run_id=:r OR EXISTS (SELECT 1 FROM {SCHEMA}.discrepancy_occurrences o"
-            "  WHERE o.discrepancy_id=d.discrepancy_id AND o.run_id=:r))"
-            " AND (CAST(:s AS text) IS NULL OR status=:s) AND (CAST(:d AS text) IS NULL OR d.discrepancy_id=:d)"
-            " ORDER BY last_seen DESC, d.discrepancy_id LIMIT 1000",
-            p=payload.get("project_id"), r=payload.get("run_id"), s=payload.get("status"),
-            d=payload.get("discrepancy_id"))
-        return [_row(r) for r in rows]
-
-    async def schedules(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
-        rows = await self._all(
-            f"SELECT * FROM {SCHEMA}.schedules WHERE NOT deleted AND (CAST(:p AS text) IS NULL OR project_id=:p)"
-            " AND (CAST(:b AS text) IS NULL OR batch_id=:b) AND (CAST(:s AS text) IS NULL OR schedule_id=:s)"
-            " ORDER BY created_at",
-            p=payload.get("project_id"), b=payload.get("batch_id"), s=payload.get("schedule_id"))
-        return [_row(r) for r in rows]
+        return await self.c.runs.step_task(body.run_id, body.step)

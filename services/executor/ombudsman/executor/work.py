@@ -11,6 +11,8 @@ claims the event in `executor.tracking` (consumer `step_work`), publishes the wo
 - a publish acked whose commit was then lost is re-published on redelivery (seconds later) with the
   same `Nats-Msg-Id` (`step:<run>:<step>:<dispatch>`), which JetStream's duplicate window drops.
 
+Workers pull the messages through one shared durable consumer (`work_consumer_config`).
+
 `StepWork` is not a read model: it has no rows and is not among `all_projections()`, so a replay
 never re-dispatches anything.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ombudsman.contracts import events as ev
@@ -27,9 +30,19 @@ from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.registry import decode
 from ombudsman.eventstore.projections import Projection, ProjectionConsumer
+from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
 
 DURABLE = "executor-step-work"
 FILTER = subjects.events_filter("run", "*", "StepDispatched")
+
+
+def work_consumer_config(settings: ExecutorSettings) -> ConsumerConfig:
+    """The one durable pull consumer every worker shares (the service and workers agree on it)."""
+    return ConsumerConfig(
+        durable_name=WORK_CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=settings.executor_ack_wait,
+        max_deliver=settings.executor_max_deliver, filter_subject=f"{subjects.WORK_PREFIX}.step.>",
+        max_ack_pending=10_000,
+    )
 
 
 def work_message_id(run_id: str, step: str, dispatch: int) -> str:

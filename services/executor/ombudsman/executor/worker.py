@@ -36,10 +36,10 @@ from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor import differences
 from ombudsman.executor.connections import ConnectionCache
-from ombudsman.executor.coordinator import work_consumer_config
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
 from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.work import work_consumer_config
 
 log = logging.getLogger("ombudsman.executor.worker")
 REQUEST_TIMEOUT = 30.0
