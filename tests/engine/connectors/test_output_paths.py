@@ -21,7 +21,7 @@ def test_a_platform_folder_is_allowed_and_others_stay_refused(tmp_path: Path) ->
         check_output_path(str(scratch / "d.csv"), env=PLATFORM)
     trust_output_dir(scratch)
     assert check_output_path(str(scratch / "d.csv"), env=PLATFORM) == (scratch / "d.csv").resolve()
-    with pytest.raises(Invalid, match="parameters.output"):
+    with pytest.raises(Invalid, match=r"parameters\.output"):
         check_output_path(str(elsewhere / "d.csv"), env=PLATFORM)
     with pytest.raises(Invalid):  # no way out of the trusted folder by `..`
         check_output_path(str(scratch / ".." / "elsewhere" / "d.csv"), env=PLATFORM)
