@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +59,9 @@ class DifferencesIn(StepRef):
 class DifferencesQuery(StepRef):
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=1000, ge=1, le=10_000)
+    kind: Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source",
+                  "duplicate_in_target"] | None = None
+    column: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class BatchRef(Payload):
@@ -307,8 +310,9 @@ class Handlers:
         if await self._one(f"SELECT 1 FROM {SCHEMA}.steps WHERE run_id=:r AND step=:s", r=q.run_id, s=q.step) is None:
             raise NotFound(f"run {q.run_id} has no step {q.step!r}", {"run_id": q.run_id, "step": q.step})
         async with self.c.ctx.engine.connect() as conn:
-            items, total = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit)
-        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
+            items, total, columns = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit,
+                                                                   q.kind, q.column)
+        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit, "columns": columns}
 
     async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
@@ -405,7 +409,8 @@ class Handlers:
         async with self.c.ctx.engine.connect() as conn:
             for step in run["steps"]:
                 if step.get("status") in reports.FAILING:
-                    lines, total = await private.differences_page(conn, run["run_id"], step["step"], 0, sample_rows)
+                    lines, total, _ = await private.differences_page(conn, run["run_id"], step["step"], 0,
+                                                                     sample_rows)
                     if lines:
                         context.differences[step["step"]], context.differences_total[step["step"]] = lines, total
         return context
@@ -449,4 +454,6 @@ class Handlers:
             " AND (CAST(:b AS text) IS NULL OR batch_id=:b) AND (CAST(:s AS text) IS NULL OR schedule_id=:s)"
             " ORDER BY created_at",
             p=payload.get("project_id"), b=payload.get("batch_id"), s=payload.get("schedule_id"))
-        return [_row(r) for r in rows]
+        now = datetime.now(UTC)
+        return [{**_row(r), "next_runs": [t.isoformat() for t in domain.upcoming(
+            r.cron, max(now, r.last_instant) if r.last_instant else now)]} for r in rows]
