@@ -2,7 +2,8 @@
 against the whole stack for real: NATS JetStream, PostgreSQL, every service, an executor worker
 process and the gateway serving the built Studio. A migration lead logs in, creates a project with
 two connections (PostgreSQL source, DuckDB target with the sample's defects), automates it, approves
-a mapping, edits a pipeline's YAML and sees its DAG, runs a batch and watches it, watches a run
+a mapping, browses the source's catalog (tables, columns, types, keys), edits a pipeline's YAML and
+sees its DAG, runs a batch and watches it, watches a run
 live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
 searches and verifies the audit log, views the project as of an earlier instant and its quality
 trend, reads and marks read the in-app notifications its runs raised, schedules a pipeline (next
@@ -130,7 +131,7 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
 
     # in-app notifications of the project's finished runs (the runs come later)
     await page.get_by_role("link", name="Notifications").click()
-    await page.get_by_label("Project", exact=True).fill("shop")
+    await page.get_by_role("textbox", name="Project", exact=True).fill("shop")
     await page.get_by_label("Event types (comma separated)").fill("RunCompleted")
     await page.get_by_role("button", name="Subscribe").click()
     await expect(page.get_by_role("status")).to_contain_text("Subscribed: RunCompleted in shop")
@@ -164,6 +165,18 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await page.get_by_role("button", name="Automate").click()
     await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
     await pages.check("project")
+
+    # the catalog browser: the source's tables with their keys, one opened to its columns and types
+    await page.get_by_role("link", name="Catalog").click()
+    await expect(page.get_by_test_id("catalog-summary")).to_contain_text(re.compile(r"postgres.* [1-9]\d* tables"))
+    tables = page.get_by_role("table", name="Tables of the source")
+    opener = tables.get_by_role("button", name=re.compile(r"^Columns of sales\.")).first
+    opened = (await opener.get_attribute("aria-label") or "").removeprefix("Columns of ")
+    await opener.click()
+    columns = page.get_by_role("table", name=f"Columns of {opened}")
+    await expect(columns.get_by_role("row").nth(1)).to_be_visible()
+    await expect(columns).to_contain_text("PK")
+    await pages.check("catalog")
 
     # mapping review: approve one suggested table mapping
     await page.get_by_role("link", name="Mappings").click()
@@ -336,7 +349,7 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await page.get_by_role("link", name="Profile").click()
     await expect(page.get_by_text("Signed in as")).to_contain_text("lead")
     await page.get_by_label("Current password").fill("not my password")
-    await page.get_by_label("New password", exact=True).fill("a brand new password")
+    await page.get_by_label(re.compile(r"^New password(?! again)")).fill("a brand new password")
     await page.get_by_label("New password again").fill("a brand new password")
     await page.get_by_role("button", name="Change password").click()
     await expect(page.get_by_role("alert")).to_contain_text("not your current password")

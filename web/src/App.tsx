@@ -25,6 +25,7 @@ const AdminPage = lazy(() => import("./pages/AdminPage"));
 const NotificationsPage = lazy(() => import("./pages/NotificationsPage"));
 const ProfilePage = lazy(() => import("./pages/ProfilePage"));
 const SchedulesPage = lazy(() => import("./pages/SchedulesPage"));
+const CatalogPage = lazy(() => import("./pages/CatalogPage"));
 
 const theme = createTheme({
   // warning and info darker than MUI's defaults: white chip text on them keeps a 4.5:1 contrast (WCAG AA)
@@ -60,6 +61,7 @@ export const router = createHashRouter([
       { path: "/projects/:projectId/audit", element: page(<AuditPage />) },
       { path: "/audit", element: page(<AuditPage />) },
       { path: "/projects/:projectId/schedules", element: page(<SchedulesPage />) },
+      { path: "/projects/:projectId/catalog", element: page(<CatalogPage />) },
       { path: "/admin/users", element: page(<AdminPage />) },
       { path: "/notifications", element: page(<NotificationsPage />) },
       { path: "/profile", element: page(<ProfilePage />) },

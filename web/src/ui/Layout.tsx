@@ -14,7 +14,7 @@ export function Layout() {
   if (user?.role === "admin") nav.push(["Users", "/admin/users"]);
   if (projectId) {
     const p = `/projects/${encodeURIComponent(projectId)}`;
-    nav.push(["Connections", `${p}/connections`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
+    nav.push(["Connections", `${p}/connections`], ["Catalog", `${p}/catalog`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
       ["Runs", `${p}/runs`], ["Schedules", `${p}/schedules`], ["Discrepancies", `${p}/discrepancies`]);
   }
   return (
