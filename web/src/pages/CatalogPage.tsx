@@ -55,7 +55,7 @@ export default function CatalogPage() {
                         <TableCell>{(t.columns ?? []).length}</TableCell>
                         <TableCell>{(t.primary_key ?? []).join(", ") || "—"}</TableCell>
                         <TableCell>{(t.foreign_keys ?? []).length}</TableCell>
-                        <TableCell><Button size="small" aria-expanded={open === id} aria-label={`Columns of ${id}`} onClick={() => setOpen(open === id ? null : id)}>{open === id ? "Hide" : "Show"}</Button></TableCell>
+                        <TableCell><Button size="small" aria-expanded={open === id} aria-label={`Columns of ${id}`} onClick={() => setOpen(open === id ? null : id)}>Columns</Button></TableCell>
                       </TableRow>
                       {open === id && (
                         <TableRow><TableCell colSpan={7}>
