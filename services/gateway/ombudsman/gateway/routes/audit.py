@@ -153,4 +153,8 @@ async def subscribe(body: AlertRuleIn, user: CurrentUser, bus: BusDep) -> Any:
 @router.post("/notifications/{notification_id}/dismiss", tags=["notifications"])
 async def dismiss(notification_id: Annotated[str, Path(min_length=1, max_length=100)],
                   user: CurrentUser, bus: BusDep) -> Any:
-    return await bus.command("audit", "dismiss_notification", {"id": notification_id, "user_id": user.id}, user.actor)
+    """Mark a notification read: one of a project you belong to (an admin: any)."""
+    payload: dict[str, Any] = {"id": notification_id}
+    if not user.is_admin:
+        payload["project_ids"] = await _member_projects(bus, user)
+    return await bus.command("audit", "dismiss_notification", payload, user.actor)
