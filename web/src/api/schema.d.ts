@@ -1554,7 +1554,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Dismiss */
+        /**
+         * Dismiss
+         * @description Mark a notification read: one of a project you belong to (an admin: any).
+         */
         post: operations["dismiss_api_v1_notifications__notification_id__dismiss_post"];
         delete?: never;
         options?: never;
