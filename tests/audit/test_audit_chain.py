@@ -42,3 +42,7 @@ def test_rules_match_type_project_and_condition() -> None:
     scoped = AlertRule(id="r2", project_id="sales")
     assert rule_matches(scoped, {"event_type": "X", "stream_type": "project", "stream_id": "sales", "data": {}})
     assert not rule_matches(scoped, {"event_type": "X", "stream_type": "run", "data": {"project_id": "hr"}})
+    # a run's end names no project: the project its stream belongs to (known to the log) decides
+    run_end = {"event_type": "RunCompleted", "stream_type": "run", "stream_id": "r1", "data": {"failed_steps": 1}}
+    assert not rule_matches(scoped, run_end)
+    assert rule_matches(scoped, run_end, "sales") and not rule_matches(scoped, run_end, "hr")

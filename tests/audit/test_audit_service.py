@@ -20,6 +20,7 @@ from ombudsman.audit.app import alert_secret, create_service
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import envelope_for
+from ombudsman.contracts.replies import Forbidden, NotFound
 from ombudsman.contracts.subjects import command_subject, event_subject, query_subject
 from ombudsman.eventstore.db import asyncpg_dsn
 from ombudsman.eventstore.rpc import request
@@ -294,6 +295,9 @@ async def test_a_runs_events_count_for_the_project_its_queueing_named(settings, 
     audit = create_service(settings)
     await audit.start()
     try:
+        # an in-app rule scoped to the project: the run's end (which names no project) fires it
+        await request(nc, command_subject("audit", "add_alert_rule"), {
+            "id": "proj-runs-ends", "event_types": ["RunCompleted"], "project_id": "proj-runs"}, meta=ADMIN)
         js = nc.jetstream()
         executor = Metadata(actor=Actor.service("executor"))
         run_events = [
@@ -318,5 +322,18 @@ async def test_a_runs_events_count_for_the_project_its_queueing_named(settings, 
         assert stats["by_action"] == {"RunCompleted": 1, "RunQueued": 1, "RunStarted": 1, "StepCompleted": 1}
         logs = await audit_q(nc, "logs", {"project_id": "proj-runs"})
         assert {r["envelope"]["stream_id"] for r in logs["items"]} == {"run-p"}
+
+        notes = await audit_q(nc, "notifications", {"project_ids": ["proj-runs"]})
+        assert [(n["rule_id"], n["project_id"]) for n in notes["items"]] == [("proj-runs-ends", "proj-runs")]
+        note_id = notes["items"][0]["id"]
+        member = Metadata(actor=Actor(id="u-member", name="member", role="user"))
+        with pytest.raises(NotFound):  # a notification of a project the caller is not in
+            await request(nc, command_subject("audit", "dismiss_notification"),
+                          {"id": note_id, "project_ids": ["elsewhere"]}, meta=member)
+        with pytest.raises(Forbidden):  # unscoped: admins only
+            await request(nc, command_subject("audit", "dismiss_notification"), {"id": note_id}, meta=member)
+        await request(nc, command_subject("audit", "dismiss_notification"),
+                      {"id": note_id, "project_ids": ["proj-runs"]}, meta=member)
+        assert (await audit_q(nc, "notifications", {"project_ids": ["proj-runs"]}))["items"] == []
     finally:
         await audit.stop()

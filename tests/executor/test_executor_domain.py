@@ -109,3 +109,11 @@ def test_quality_score_and_fingerprint() -> None:
     same = domain.fingerprint("p", "s", "record_counts", "t", {"target": {"n": 2}, "source": {"n": 1}})
     other = domain.fingerprint("p", "s", "record_counts", "t", {"source": {"n": 1}, "target": {"n": 3}})
     assert one == same != other
+
+
+def test_a_schedules_next_runs_preview_names_the_next_instants_of_its_cron() -> None:
+    after = datetime(2026, 3, 1, 10, 20, tzinfo=UTC)
+    assert domain.upcoming("0 */6 * * *", after) == [datetime(2026, 3, 1, h, 0, tzinfo=UTC) for h in (12, 18)] + [
+        datetime(2026, 3, 2, 0, 0, tzinfo=UTC)]
+    assert domain.upcoming("30 9 * * 1", after, count=1) == [datetime(2026, 3, 2, 9, 30, tzinfo=UTC)]  # a Monday
+    assert domain.upcoming("not a cron", after) == []

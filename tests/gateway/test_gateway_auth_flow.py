@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import nats
+from sqlalchemy import text
 
 from ombudsman.contracts.subjects import EVENTS_STREAM
 from tests.gateway.conftest import PASSWORD, Gateway
@@ -120,3 +121,31 @@ async def test_users_projection_rebuilds_from_events_alone(gateway: Gateway) -> 
     assert applied >= 7 and after == before
     assert {u["username"]: u["role"] for u in after} == {"hank": "viewer", "ivy": "user", "boss": "admin"}
     assert next(u for u in after if u["username"] == "ivy")["failed_attempts"] == 1
+
+
+async def test_a_user_changes_their_own_password(gateway: Gateway) -> None:
+    c = gateway.client
+    await gateway.register("carol")
+    tokens = await gateway.login("carol")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    wrong = await c.post("/api/v1/auth/password", headers=auth,
+                         json={"current_password": "not-my-password", "new_password": "a-new-secret-9"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"]["field"] == "current_password"
+    short = await c.post("/api/v1/auth/password", headers=auth,
+                         json={"current_password": PASSWORD, "new_password": "short"})
+    assert short.status_code == 422 and "new_password" in short.text
+    assert (await c.post("/api/v1/auth/password", json={"current_password": PASSWORD,
+                                                        "new_password": "a-new-secret-9"})).status_code == 401
+    changed = await c.post("/api/v1/auth/password", headers=auth,
+                           json={"current_password": PASSWORD, "new_password": "a-new-secret-9"})
+    assert changed.status_code == 204, changed.text
+    old = await c.post("/api/v1/auth/login", json={"username": "carol", "password": PASSWORD})
+    assert old.status_code == 401
+    new = await c.post("/api/v1/auth/login", json={"username": "carol", "password": "a-new-secret-9"})
+    assert new.status_code == 200
+    # the refresh tokens issued before the change are revoked
+    assert (await c.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).status_code == 401
+    async with gateway.app.state.users.engine.connect() as conn:
+        logged = (await conn.execute(text(
+            "SELECT event_type, data::text FROM gateway.events WHERE event_type = 'UserPasswordChanged'"))).all()
+    assert len(logged) == 1 and "a-new-secret-9" not in logged[0][1] and PASSWORD not in logged[0][1]

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,9 @@ async def test_compare_discrepancy_decisions_and_schedules_through_the_gateway(s
         listed = (await c.get("/api/v1/projects/dw/schedules", headers=alice)).json()
         assert [(s["schedule_id"], s["cron"], s["pipeline_id"]) for s in listed] == [(schedule_id, "0 2 * * *",
                                                                                      pipeline_id)]
+        upcoming = [datetime.fromisoformat(t) for t in listed[0]["next_runs"]]  # the next-run preview
+        assert len(upcoming) == 3 and all((t.hour, t.minute) == (2, 0) for t in upcoming)
+        assert upcoming == sorted(upcoming) and upcoming[0] > datetime.now(UTC)
         assert (await c.get("/api/v1/projects/dw/schedules", headers=mallory)).status_code == 404
         assert (await c.delete(f"/api/v1/projects/dw/schedules/{schedule_id}", headers=mallory)).status_code == 404
         assert (await c.delete(f"/api/v1/projects/dw/schedules/{schedule_id}", headers=alice)).status_code == 204

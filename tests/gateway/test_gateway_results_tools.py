@@ -167,6 +167,13 @@ async def test_sdk_gives_steps_differences_and_trends_as_dataframes(stack: dict[
             first = changed.sort_values("key").iloc[0]
             assert (first["source_value"], first["target_value"]) != (None, None)
             assert len(client.run(run_id)["steps"][1]["result"]["sample"]) < 353  # the sample is bounded
+            # filtered on the server: by kind and by column, counted and paged through the whole list
+            only_source = client.differences(run_id, "orders_rows", page_size=100, kind="only_in_source")
+            assert set(only_source.to_dataframe()["kind"]) == {"only_in_source"} and only_source.total == 2
+            amounts = client.differences(run_id, "orders_rows", page_size=100, kind="changed", column="amount")
+            assert len(amounts.to_dataframe()) == 351 and amounts.total == 351
+            none = client.differences(run_id, "orders_rows", column="no_such_column")
+            assert none.to_dataframe().empty and none.total == 0
 
             assert client.differences(run_id, "orders_count").to_dataframe().empty
             daily = client.trends("dw", days=7).to_dataframe()

@@ -2,10 +2,13 @@
 against the whole stack for real: NATS JetStream, PostgreSQL, every service, an executor worker
 process and the gateway serving the built Studio. A migration lead logs in, creates a project with
 two connections (PostgreSQL source, DuckDB target with the sample's defects), automates it, approves
-a mapping, edits a pipeline's YAML and sees its DAG, runs a batch and watches it, watches a run
+a mapping, browses the source's catalog (tables, columns, types, keys), edits a pipeline's YAML and
+sees its DAG, runs a batch and watches it, watches a run
 live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
 searches and verifies the audit log, views the project as of an earlier instant and its quality
-trend, and (as an admin) adds a user and changes their role. Every page is
+trend, reads and marks read the in-app notifications its runs raised, schedules a pipeline (next
+runs previewed) and removes it, (as an admin) adds a user and changes their role, and changes their
+own password. Every page is
 checked with axe-core (no serious or critical violation) and saved as a screenshot."""
 
 from __future__ import annotations
@@ -126,6 +129,15 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await expect(page.get_by_role("heading", name="Shop migration")).to_be_visible()
     created_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
 
+    # in-app notifications of the project's finished runs (the runs come later)
+    await page.get_by_role("link", name="Notifications").click()
+    await page.get_by_role("textbox", name="Project", exact=True).fill("shop")
+    await page.get_by_label("Event types (comma separated)").fill("RunCompleted")
+    await page.get_by_role("button", name="Subscribe").click()
+    await expect(page.get_by_role("status")).to_contain_text("Subscribed: RunCompleted in shop")
+    await page.goto(f"{base}/#/projects/shop")
+    await expect(page.get_by_role("heading", name="Shop migration")).to_be_visible()
+
     # two connections: the source by URL, the target with the DuckDB builder
     await page.get_by_role("link", name="Connections").click()
     for name, role, kind, field, value in (("source", "source", "Paste a URL", "URL", source_url),
@@ -153,6 +165,18 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await page.get_by_role("button", name="Automate").click()
     await expect(page.get_by_role("status")).to_contain_text("Automation finished", timeout=LONG)
     await pages.check("project")
+
+    # the catalog browser: the source's tables with their keys, one opened to its columns and types
+    await page.get_by_role("link", name="Catalog").click()
+    await expect(page.get_by_test_id("catalog-summary")).to_contain_text(re.compile(r"postgres.* [1-9]\d* tables"))
+    tables = page.get_by_role("table", name="Tables of the source")
+    opener = tables.get_by_role("button", name=re.compile(r"^Columns of sales\.")).first
+    opened = (await opener.get_attribute("aria-label") or "").removeprefix("Columns of ")
+    await opener.click()
+    columns = page.get_by_role("table", name=f"Columns of {opened}")
+    await expect(columns.get_by_role("row").nth(1)).to_be_visible()
+    await expect(columns).to_contain_text("PK")
+    await pages.check("catalog")
 
     # mapping review: approve one suggested table mapping
     await page.get_by_role("link", name="Mappings").click()
@@ -216,17 +240,60 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await (await download.value).save_as(saved)
     assert saved.suffix == ".xlsx" and saved.read_bytes()[:2] == b"PK"
 
-    # the failed row_hash step in the comparison viewer
+    # the failed row_hash step in the comparison viewer, paged and filtered on the server through
+    # the full difference list (not the step's sample)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/differences?" in r.url else None)
     steps = page.get_by_role("table", name="Steps")
     await steps.get_by_role("link").first.click()
     differences = page.get_by_role("table", name="Differences, source and target side by side")
     await expect(differences.get_by_role("row").nth(1)).to_be_visible()
     assert await differences.locator("[data-changed=yes]").count() > 0
+    total_text = await page.get_by_test_id("differences-total").inner_text()
+    total = int(re.match(r"^(\d+) differences? in the full list$", total_text).group(1))  # type: ignore[union-attr]
+    assert total > 0 and any("offset=0" in u and "limit=25" in u for u in asked), asked
+    if total > 25:  # a page beyond the first, asked of the server
+        await page.get_by_role("button", name=re.compile("next page", re.I)).click()
+        await expect(page.get_by_text(re.compile(r"^differences 26–"))).to_be_visible()
+        assert any("offset=25" in u for u in asked), asked
+        await page.get_by_role("button", name=re.compile("previous page", re.I)).click()
     await page.get_by_label("Kind").click()
-    await page.get_by_role("option", name="changed").click()
+    await page.get_by_role("option", name="changed", exact=True).click()
+    await expect(page.get_by_test_id("differences-total")).not_to_have_text(total_text)
     kinds = await differences.locator("tbody tr td:first-child").all_inner_texts()
     assert kinds and set(kinds) == {"changed"}, kinds
+    assert any("kind=changed" in u and "offset=0" in u for u in asked), asked
     await pages.check("comparison")
+
+    # the notifications the finished runs raised: one marked read
+    await page.get_by_role("link", name="Notifications").click()
+    alerts = page.get_by_role("table", name="Notifications")
+    await expect(alerts).to_contain_text("RunCompleted", timeout=LONG)
+    unread = await alerts.get_by_role("button", name=re.compile("^Mark read")).count()
+    await pages.check("notifications")
+    await alerts.get_by_role("button", name=re.compile("^Mark read")).first.click()
+    if unread > 1:
+        await expect(alerts.get_by_role("button", name=re.compile("^Mark read"))).to_have_count(unread - 1)
+    else:
+        await expect(page.get_by_text("No unread notifications.")).to_be_visible()
+
+    # schedules: a pipeline on a cron, its next runs previewed, then removed
+    await page.goto(f"{base}/#/projects/shop/schedules")
+    await expect(page.get_by_text("No schedules yet.")).to_be_visible()
+    await page.get_by_label("Pipeline", exact=True).click()
+    await page.get_by_role("option").first.click()
+    await page.get_by_label(re.compile("^Cron")).fill("every night")
+    await page.get_by_role("button", name="Add schedule").click()
+    await expect(page.get_by_role("alert")).to_contain_text("five fields")
+    await page.get_by_label(re.compile("^Cron")).fill("0 2 * * *")
+    await page.get_by_role("button", name="Add schedule").click()
+    scheduled = page.get_by_role("table", name="Schedules")
+    await expect(scheduled).to_contain_text("0 2 * * *")
+    next_runs = await scheduled.locator("tbody tr td:nth-child(3) div").all_inner_texts()
+    assert len(next_runs) == 3 and all("02:00:00" in t or "2:00:00" in t for t in next_runs), next_runs
+    await pages.check("schedules")
+    await scheduled.get_by_role("button", name=re.compile("^Remove the schedule")).click()
+    await expect(page.get_by_text("No schedules yet.")).to_be_visible()
 
     # accept a discrepancy with a note
     await page.goto(f"{base}/#/projects/shop/discrepancies")
@@ -277,4 +344,18 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await page.get_by_role("option", name="user", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text("auditor1 is now user.")
     await pages.check("users")
+
+    # profile: a password change (a wrong current password is said, not thrown)
+    await page.get_by_role("link", name="Profile").click()
+    await expect(page.get_by_text("Signed in as")).to_contain_text("lead")
+    await page.get_by_label("Current password").fill("not my password")
+    await page.get_by_label(re.compile(r"^New password(?! again)")).fill("a brand new password")
+    await page.get_by_label("New password again").fill("a brand new password")
+    await page.get_by_role("button", name="Change password").click()
+    await expect(page.get_by_role("alert")).to_contain_text("not your current password")
+    await page.get_by_label("Current password").fill(PASSWORD)
+    await page.get_by_role("button", name="Change password").click()
+    await expect(page.get_by_role("status")).to_contain_text("Password changed")
+    await pages.check("profile")
+    assert (await full_stack["app"].state.users.login("lead", "a brand new password")).access_token
     print("screenshots:", ", ".join(pages.shots))

@@ -22,6 +22,10 @@ const StepDiffPage = lazy(() => import("./pages/StepDiffPage"));
 const DiscrepanciesPage = lazy(() => import("./pages/DiscrepanciesPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 const AdminPage = lazy(() => import("./pages/AdminPage"));
+const NotificationsPage = lazy(() => import("./pages/NotificationsPage"));
+const ProfilePage = lazy(() => import("./pages/ProfilePage"));
+const SchedulesPage = lazy(() => import("./pages/SchedulesPage"));
+const CatalogPage = lazy(() => import("./pages/CatalogPage"));
 
 const theme = createTheme({
   // warning and info darker than MUI's defaults: white chip text on them keeps a 4.5:1 contrast (WCAG AA)
@@ -56,7 +60,11 @@ export const router = createHashRouter([
       { path: "/projects/:projectId/discrepancies", element: page(<DiscrepanciesPage />) },
       { path: "/projects/:projectId/audit", element: page(<AuditPage />) },
       { path: "/audit", element: page(<AuditPage />) },
+      { path: "/projects/:projectId/schedules", element: page(<SchedulesPage />) },
+      { path: "/projects/:projectId/catalog", element: page(<CatalogPage />) },
       { path: "/admin/users", element: page(<AdminPage />) },
+      { path: "/notifications", element: page(<NotificationsPage />) },
+      { path: "/profile", element: page(<ProfilePage />) },
       { path: "/runs/:runId", element: page(<RunPage />) },
       { path: "/runs/:runId/steps/:step", element: page(<StepDiffPage />) },
       { path: "*", element: <Navigate to="/" replace /> },

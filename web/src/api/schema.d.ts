@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change your own password (the current one required); your refresh tokens are revoked */
+        post: operations["change_password_api_v1_auth_password_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -1010,7 +1027,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every difference a step's row diff found, a page at a time (one line per differing column) */
+        /**
+         * Every difference a step's row diff found, a page at a time (one line per differing column)
+         * @description A page of the step's differences (filtered by kind and column when given), how many match,
+         *     and `columns`: every column the step's differences name (for a filter).
+         */
         get: operations["step_differences_api_v1_runs__run_id__steps__step__differences_get"];
         put?: never;
         post?: never;
@@ -1533,7 +1554,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Dismiss */
+        /**
+         * Dismiss
+         * @description Mark a notification read: one of a project you belong to (an admin: any).
+         */
         post: operations["dismiss_api_v1_notifications__notification_id__dismiss_post"];
         delete?: never;
         options?: never;
@@ -1969,6 +1993,19 @@ export interface components {
             offset: number;
             /** Limit */
             limit: number;
+        };
+        /** PasswordChangeIn */
+        PasswordChangeIn: {
+            /**
+             * Current Password
+             * Format: password
+             */
+            current_password: string;
+            /**
+             * New Password
+             * Format: password
+             */
+            new_password: string;
         };
         /** PipelineIn */
         PipelineIn: {
@@ -2631,6 +2668,100 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UserOut"];
                 };
+            };
+            /** @description Missing, expired or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A service did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A service timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    change_password_api_v1_auth_password_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChangeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing, expired or invalid token */
             401: {
@@ -8823,6 +8954,10 @@ export interface operations {
             query?: {
                 offset?: number;
                 limit?: number;
+                /** @description only lines of this kind */
+                kind?: ("only_in_source" | "only_in_target" | "changed" | "duplicate_in_source" | "duplicate_in_target") | null;
+                /** @description only lines naming this column */
+                column?: string | null;
             };
             header?: never;
             path: {

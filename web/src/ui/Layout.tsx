@@ -10,12 +10,12 @@ export function Layout() {
   const navigate = useNavigate();
   const { projectId } = useParams();
   const user = session.get()?.user;
-  const nav: [string, string][] = [["Dashboard", "/"], ["Projects", "/projects"], ["Audit", "/audit"]];
+  const nav: [string, string][] = [["Dashboard", "/"], ["Projects", "/projects"], ["Audit", "/audit"], ["Notifications", "/notifications"], ["Profile", "/profile"]];
   if (user?.role === "admin") nav.push(["Users", "/admin/users"]);
   if (projectId) {
     const p = `/projects/${encodeURIComponent(projectId)}`;
-    nav.push(["Connections", `${p}/connections`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
-      ["Runs", `${p}/runs`], ["Discrepancies", `${p}/discrepancies`]);
+    nav.push(["Connections", `${p}/connections`], ["Catalog", `${p}/catalog`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
+      ["Runs", `${p}/runs`], ["Schedules", `${p}/schedules`], ["Discrepancies", `${p}/discrepancies`]);
   }
   return (
     <>

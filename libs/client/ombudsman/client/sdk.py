@@ -389,11 +389,15 @@ class OmbudsmanClient:
         return Records(self._json("GET", f"/runs/{_seg(run_id)}/steps"), flatten=("result",),
                        dates=("started_at", "finished_at"))
 
-    def differences(self, run_id: str, step: str, page_size: int = 1000) -> Differences:
-        """Every difference a step's row diff found, fetched a page at a time as you iterate
-        (`.to_dataframe()` gathers them: one row per differing column)."""
+    def differences(self, run_id: str, step: str, page_size: int = 1000, kind: str | None = None,
+                    column: str | None = None) -> Differences:
+        """Every difference a step's row diff found (only those of `kind` and naming `column` when
+        given), fetched a page at a time as you iterate (`.to_dataframe()` gathers them: one row
+        per differing column)."""
         path = f"/runs/{_seg(run_id)}/steps/{_seg(step)}/differences"
-        return Differences(lambda offset, limit: self._json("GET", path, params={"offset": offset, "limit": limit}),
+        chosen = {k: v for k, v in (("kind", kind), ("column", column)) if v is not None}
+        return Differences(lambda offset, limit: self._json("GET", path, params={"offset": offset, "limit": limit,
+                                                                                 **chosen}),
                            page_size)
 
     def cancel_run(self, run_id: str) -> Any:

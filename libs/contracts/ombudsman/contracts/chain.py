@@ -121,13 +121,14 @@ def project_of(envelope: dict[str, Any]) -> str | None:
     return None
 
 
-def rule_matches(rule: AlertRule, envelope: dict[str, Any]) -> bool:
-    """Does this event fire the rule?"""
+def rule_matches(rule: AlertRule, envelope: dict[str, Any], project: str | None = None) -> bool:
+    """Does this event fire the rule? `project`: the event's project when the caller knows it
+    better than the event says (a run's end names no project; its stream's first event does)."""
     if not rule.enabled:
         return False
     if rule.event_types and envelope.get("event_type") not in rule.event_types:
         return False
-    if rule.project_id and project_of(envelope) != rule.project_id:
+    if rule.project_id and (project or project_of(envelope)) != rule.project_id:
         return False
     data = envelope.get("data") or {}
     for field, test in rule.condition.items():

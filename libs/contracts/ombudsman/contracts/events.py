@@ -387,6 +387,15 @@ class UserLoggedOut(Event):
     user_id: str
 
 
+@event
+class UserPasswordChanged(Event):
+    """A user changed their own password (the hash never leaves the gateway's credentials table);
+    every refresh token of the user was revoked with it."""
+
+    stream_type = "user"
+    user_id: str
+
+
 # --- audit service --------------------------------------------------------------------------
 
 

@@ -190,15 +190,19 @@ async def notifications(payload: dict[str, Any], meta: Metadata, ctx: ServiceCon
 
 class DismissRequest(BaseModel):
     id: int
+    project_ids: list[str] | None = None  # only a notification of these projects (None: an admin's, any)
 
 
 async def dismiss_notification(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     req = DismissRequest.model_validate(payload)
+    if req.project_ids is None and meta.actor.role not in ("admin", "service", "system"):
+        raise Forbidden("only an admin dismisses any notification; give project_ids")
+    scope = "" if req.project_ids is None else " AND project_id = ANY(:projects)"
     async with ctx.uow() as uow:
         row = (
             await uow.conn.execute(
-                text(f"UPDATE {SCHEMA}.notifications SET dismissed_at = now() WHERE id = :id RETURNING rule_id"),
-                {"id": req.id},
+                text(f"UPDATE {SCHEMA}.notifications SET dismissed_at = now() WHERE id = :id{scope} RETURNING rule_id"),
+                {"id": req.id, **({} if req.project_ids is None else {"projects": req.project_ids})},
             )
         ).first()
         if row is None:

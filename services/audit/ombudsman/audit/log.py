@@ -274,8 +274,8 @@ async def append_logged(
         },
     )
     for rule in rules:
-        if rule_matches(rule, envelope):
-            await queue_alert(conn, rule, envelope, schema)
+        if rule_matches(rule, envelope, project):
+            await queue_alert(conn, rule, envelope, schema, project)
     return outcome
 
 
@@ -301,7 +301,8 @@ async def _refused_between(conn: AsyncConnection, after: int, before: int, schem
     return int(refused) == before - after - 1
 
 
-async def queue_alert(conn: AsyncConnection, rule: AlertRule, envelope: dict[str, Any], schema: str = SCHEMA) -> None:
+async def queue_alert(conn: AsyncConnection, rule: AlertRule, envelope: dict[str, Any], schema: str = SCHEMA,
+                      project: str | None = None) -> None:
     payload = canonical_json(
         {
             "rule_id": rule.id,
@@ -327,7 +328,7 @@ async def queue_alert(conn: AsyncConnection, rule: AlertRule, envelope: dict[str
             {
                 "rule": rule.id,
                 "event": envelope["event_id"],
-                "project": project_of(envelope),
+                "project": project or project_of(envelope),
                 "severity": rule.severity,
                 "summary": summary(envelope),
             },

@@ -458,6 +458,15 @@ def next_instant(state: ScheduleState, now: datetime) -> datetime | None:
     return croniter(state.cron, state.last_instant or now).get_next(datetime)
 
 
+def upcoming(cron: str, after: datetime, count: int = 3) -> list[datetime]:
+    """The next `count` instants a cron expression names after `after` (a schedule's next-run
+    preview); none for an expression croniter cannot read."""
+    if not croniter.is_valid(cron):
+        return []
+    it = croniter(cron, after)
+    return [it.get_next(datetime) for _ in range(count)]
+
+
 # --- Discrepancy ----------------------------------------------------------------------------
 
 

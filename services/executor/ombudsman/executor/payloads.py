@@ -48,6 +48,9 @@ class DifferencesIn(StepRef):
 class DifferencesQuery(StepRef):
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=1000, ge=1, le=10_000)
+    kind: Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source",
+                  "duplicate_in_target"] | None = None
+    column: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class BatchRef(Payload):

@@ -89,16 +89,22 @@ async def keep_differences(conn: AsyncConnection, run_id: str, step: str, offset
              for i, line in enumerate(lines)])
 
 
-async def differences_page(conn: AsyncConnection, run_id: str, step: str, offset: int,
-                           limit: int) -> tuple[list[dict[str, Any]], int]:
-    """A page of a step's kept differences in the order found, and how many there are."""
-    total = (await conn.execute(text(
-        f"SELECT count(*) FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s"),
-        {"r": run_id, "s": step})).scalar_one()
-    rows = (await conn.execute(text(
-        f"SELECT line FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s ORDER BY position "
-        "OFFSET :o LIMIT :n"), {"r": run_id, "s": step, "o": offset, "n": limit})).all()
-    return [json.loads(r.line) if isinstance(r.line, str) else r.line for r in rows], int(total)
+async def differences_page(conn: AsyncConnection, run_id: str, step: str, offset: int, limit: int,
+                           kind: str | None = None, column: str | None = None
+                           ) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """A page of a step's kept differences in the order found (only those of `kind` and naming
+    `column` when given), how many match, and every column the step's differences name."""
+    where = (f"FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s"
+             " AND (CAST(:k AS text) IS NULL OR line->>'kind' = :k)"
+             " AND (CAST(:c AS text) IS NULL OR line->>'column' = :c)")
+    bind = {"r": run_id, "s": step, "k": kind, "c": column}
+    total = (await conn.execute(text(f"SELECT count(*) {where}"), bind)).scalar_one()
+    rows = (await conn.execute(text(f"SELECT line {where} ORDER BY position OFFSET :o LIMIT :n"),
+                               {**bind, "o": offset, "n": limit})).all()
+    columns = (await conn.execute(text(
+        f"SELECT DISTINCT line->>'column' AS c FROM {SCHEMA}.step_differences WHERE run_id=:r AND step=:s"
+        " AND line->>'column' IS NOT NULL ORDER BY c LIMIT 1000"), {"r": run_id, "s": step})).scalars().all()
+    return [json.loads(r.line) if isinstance(r.line, str) else r.line for r in rows], int(total), list(columns)
 
 
 async def purge(conn: AsyncConnection, before: datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -137,8 +137,9 @@ class Queries:
         if await self._one(f"SELECT 1 FROM {SCHEMA}.steps WHERE run_id=:r AND step=:s", r=q.run_id, s=q.step) is None:
             raise NotFound(f"run {q.run_id} has no step {q.step!r}", {"run_id": q.run_id, "step": q.step})
         async with self.ctx.engine.connect() as conn:
-            items, total = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit)
-        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
+            items, total, columns = await private.differences_page(conn, q.run_id, q.step, q.offset, q.limit,
+                                                                   q.kind, q.column)
+        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit, "columns": columns}
 
     async def history(self, payload: dict[str, Any], meta: Metadata) -> list[dict[str, Any]]:
         project_id, pipeline_id = payload.get("project_id"), payload.get("pipeline_id")
@@ -235,7 +236,8 @@ class Queries:
         async with self.ctx.engine.connect() as conn:
             for step in run["steps"]:
                 if step.get("status") in reports.FAILING:
-                    lines, total = await private.differences_page(conn, run["run_id"], step["step"], 0, sample_rows)
+                    lines, total, _ = await private.differences_page(conn, run["run_id"], step["step"], 0,
+                                                                     sample_rows)
                     if lines:
                         context.differences[step["step"]], context.differences_total[step["step"]] = lines, total
         return context
@@ -279,4 +281,6 @@ class Queries:
             " AND (CAST(:b AS text) IS NULL OR batch_id=:b) AND (CAST(:s AS text) IS NULL OR schedule_id=:s)"
             " ORDER BY created_at",
             p=payload.get("project_id"), b=payload.get("batch_id"), s=payload.get("schedule_id"))
-        return [_row(r) for r in rows]
+        now = datetime.now(UTC)
+        return [{**_row(r), "next_runs": [t.isoformat() for t in domain.upcoming(
+            r.cron, max(now, r.last_instant) if r.last_instant else now)]} for r in rows]

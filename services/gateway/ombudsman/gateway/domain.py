@@ -139,6 +139,15 @@ def change_role(state: UserState, role: Role) -> list[Event]:
     return [ev.UserRoleChanged(user_id=state.id, role=role)]
 
 
+def change_password(state: UserState, *, current_ok: bool) -> list[Event]:
+    """A user's own password change: refused unless the current password was given correctly."""
+    if not state.exists:
+        raise Unauthorized("unknown user")
+    if not current_ok:
+        raise Invalid("current_password: not your current password", {"field": "current_password"})
+    return [ev.UserPasswordChanged(user_id=state.id)]
+
+
 def logout(state: UserState) -> list[Event]:
     if not state.exists:
         raise Unauthorized("unknown user")

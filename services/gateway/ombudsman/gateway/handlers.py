@@ -322,6 +322,27 @@ class UserService:
         self._forget(user_id)
         log.info("logout: %s", state.username)
 
+    async def change_password(self, user_id: str, current: str, new: str) -> None:
+        """The user's own password change: the current password checked (bcrypt), the new one
+        hashed into the credentials table, event UserPasswordChanged, and every refresh token of
+        the user revoked (other sessions end when their access token expires)."""
+        cmd = domain.RegisterUser(username="placeholder", password=new)  # the same password rules
+        async with self.engine.connect() as conn:
+            stored = (await conn.execute(text(f"SELECT password_hash FROM {SCHEMA}.credentials WHERE user_id = :u"),
+                                         {"u": user_id})).scalar_one_or_none()
+        current_ok = stored is not None and await asyncio.to_thread(verify_password, current, stored)
+        new_hash = await asyncio.to_thread(hash_password, cmd.password, self.settings.bcrypt_rounds)
+        async with self._uow() as uow:
+            state = domain.fold(await uow.load(user_id))
+            events = domain.change_password(state, current_ok=current_ok)
+            meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
+            await self._emit(uow, state, user_id, events, meta)
+            await uow.conn.execute(text(f"UPDATE {SCHEMA}.credentials SET password_hash = :h WHERE user_id = :u"),
+                                   {"h": new_hash, "u": user_id})
+            await uow.conn.execute(text(f"UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now())"
+                                        " WHERE user_id = :u"), {"u": user_id})
+        log.info("password changed: %s", state.username)
+
     async def change_role(self, user_id: str, role: domain.Role, actor: Actor) -> dict[str, Any]:
         async with self._uow() as uow:
             conn = uow.conn

@@ -109,7 +109,7 @@ class UsersProjection(Projection):
 
     name = "users"
     event_types = frozenset({"UserRegistered", "UserLoggedIn", "LoginFailed", "UserLockedOut", "UserUnlocked",
-                             "UserRoleChanged", "UserLoggedOut"})
+                             "UserRoleChanged", "UserLoggedOut", "UserPasswordChanged"})
     replay_source = "store"
 
     async def setup(self, conn: AsyncConnection) -> None:

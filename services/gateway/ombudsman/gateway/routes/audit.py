@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.envelope import new_id
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.bus import Bus
 from ombudsman.gateway.deps import Admin, BusDep, CurrentUser, Limit, Offset, Principal, visible_project
@@ -140,11 +141,20 @@ async def subscribe(body: AlertRuleIn, user: CurrentUser, bus: BusDep) -> Any:
         raise Invalid("project_id is required (only an admin subscribes to every project)", {"field": "project_id"})
     if body.channel == "webhook" and not user.is_admin:
         raise Invalid("only an admin adds webhook alerts", {"field": "channel"})
-    payload = {**body.model_dump(exclude_none=True), "user_id": user.id}
+    # the audit service's rule: an id of its own, `inapp` for in-app notifications, `url` for a webhook
+    payload: dict[str, Any] = {"id": new_id(), "name": body.name, "event_types": body.event_types,
+                               "project_id": body.project_id,
+                               "channel": "inapp" if body.channel == "notification" else body.channel}
+    if body.target:
+        payload["url"] = body.target
     return await bus.command("audit", "add_alert_rule", payload, user.actor)
 
 
 @router.post("/notifications/{notification_id}/dismiss", tags=["notifications"])
 async def dismiss(notification_id: Annotated[str, Path(min_length=1, max_length=100)],
                   user: CurrentUser, bus: BusDep) -> Any:
-    return await bus.command("audit", "dismiss_notification", {"id": notification_id, "user_id": user.id}, user.actor)
+    """Mark a notification read: one of a project you belong to (an admin: any)."""
+    payload: dict[str, Any] = {"id": notification_id}
+    if not user.is_admin:
+        payload["project_ids"] = await _member_projects(bus, user)
+    return await bus.command("audit", "dismiss_notification", payload, user.actor)

@@ -77,6 +77,18 @@ async def me(user: CurrentUser, request: Request) -> Any:
     return await request.app.state.users.get(user.id)
 
 
+class PasswordChangeIn(Input):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})
+    new_password: str = Field(min_length=8, max_length=128, pattern=NO_NUL, json_schema_extra={"format": "password"})
+
+
+@router.post("/auth/password", status_code=204,
+             summary="Change your own password (the current one required); your refresh tokens are revoked")
+async def change_password(body: PasswordChangeIn, user: CurrentUser, request: Request) -> None:
+    await request.app.state.users.change_password(user.id, body.current_password, body.new_password)
+
+
 @router.get("/users", response_model=UserPage, tags=["users"])
 async def list_users(user: Admin, request: Request, offset: Offset = 0, limit: Limit = 50,
                      role: Literal["admin", "user", "viewer"] | None = None,

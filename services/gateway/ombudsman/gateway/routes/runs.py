@@ -35,6 +35,7 @@ router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
 RID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 BID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 ExportFormat = Literal["json", "csv", "xlsx", "excel", "pdf", "junit", "html"]
+DifferenceKind = Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source", "duplicate_in_target"]
 CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -139,10 +140,16 @@ async def run_step(run_id: RID, step: Annotated[str, Path(min_length=1, max_leng
             summary="Every difference a step's row diff found, a page at a time (one line per differing column)")
 async def step_differences(run_id: RID, step: Annotated[str, Path(min_length=1, max_length=128)], user: CurrentUser,
                            bus: BusDep, offset: Annotated[int, Query(ge=0)] = 0,
-                           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
+                           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                           kind: Annotated[DifferenceKind | None, Query(description="only lines of this kind")] = None,
+                           column: Annotated[str | None, Query(min_length=1, max_length=256,
+                                                               description="only lines naming this column")] = None
+                           ) -> Any:
+    """A page of the step's differences (filtered by kind and column when given), how many match,
+    and `columns`: every column the step's differences name (for a filter)."""
     await visible_run(bus, user, run_id)
     return await bus.query("executor", "differences", {"run_id": run_id, "step": step, "offset": offset,
-                                                       "limit": limit}, user.actor)
+                                                       "limit": limit, "kind": kind, "column": column}, user.actor)
 
 
 @router.post("/runs/{run_id}/cancel")
