@@ -140,13 +140,17 @@ def test_role_playing_dimension_needs_two_keys_from_one_table() -> None:
 def test_scd2_version_column_and_scd1() -> None:
     refs = [("fact_sales", c, p, k) for c, p, k in (("customer_sk", "dim_customer", "customer_sk"),
                                                     ("account_sk", "dim_account", "account_sk"),
-                                                    ("product_sk", "dim_product", "product_sk"))]
+                                                    ("product_sk", "dim_product", "product_sk"),
+                                                    ("policy_sk", "dim_policy", "policy_sk"))]
     classes = _classes(PRODUCT_DIM + """
         CREATE TABLE s.dim_customer (customer_sk INTEGER PRIMARY KEY, customer_id VARCHAR(10) NOT NULL,
             name VARCHAR(50), valid_from TIMESTAMP NOT NULL, valid_to TIMESTAMP, row_version INTEGER NOT NULL);
         CREATE TABLE s.dim_account (account_sk INTEGER PRIMARY KEY, account_id VARCHAR(10) UNIQUE,
             version INTEGER, name VARCHAR(50));
-        CREATE TABLE s.fact_sales (customer_sk INTEGER, account_sk INTEGER, product_sk INTEGER, amount DECIMAL(9, 2));
+        CREATE TABLE s.dim_policy (policy_sk INTEGER PRIMARY KEY, policy_id VARCHAR(10) NOT NULL,
+            effective_date DATE NOT NULL, version INTEGER NOT NULL, premium DECIMAL(9, 2));
+        CREATE TABLE s.fact_sales (customer_sk INTEGER, account_sk INTEGER, product_sk INTEGER, policy_sk INTEGER,
+            amount DECIMAL(9, 2));
     """, refs)
     customer = classes["dim_customer"]
     assert customer.scd2 is not None and customer.scd2.version == "row_version"
@@ -154,6 +158,8 @@ def test_scd2_version_column_and_scd1() -> None:
     assert customer.columns["row_version"] == "version" and "row_version" not in customer.measures
     assert customer.business_key == ["customer_id"] and _says(customer, "row-version column row_version")
     assert customer.dimension_kinds == ["scd2"]
+    policy = classes["dim_policy"]  # a validity start and a version counter, no end or flag
+    assert policy.scd2 is not None and (policy.scd2.valid_from, policy.scd2.version) == ("effective_date", "version")
     # negatives: a version counter alone versions nothing (its business key is unique): SCD1, overwritten
     account = classes["dim_account"]
     assert account.scd2 is None and account.dimension_kinds == ["scd1"]

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog, ColumnInfo, TableInfo
 from ombudsman.metadata import classify_kinds, naming
-from ombudsman.metadata.relationships import Relationship
 from ombudsman.metadata.classify_kinds import DimensionKind, FactKind
+from ombudsman.metadata.relationships import Relationship
 from ombudsman.metadata.types import type_info
 
 Role = Literal["fact", "dimension", "bridge", "staging", "unknown"]

@@ -42,7 +42,7 @@ _TEMPORAL = ("date", "timestamp", "timestamptz")
 
 def _words(name: str) -> list[str]:
     words = list(naming.tokens(name))
-    joined = []  # "on_hand" / "lead_time" are one word for this module's vocabularies
+    joined: list[str] = []  # "on_hand" / "lead_time" are one word for this module's vocabularies
     for word in words:
         if joined and joined[-1] in ("on", "lead") and word in ("hand", "time"):
             joined[-1] += word
@@ -120,8 +120,9 @@ def _junk_columns(table: TableInfo, kind: str, keys: set[str]) -> tuple[list[str
 
 def _is_indicator(column: ColumnInfo, kind: str) -> bool:
     words = _words(column.name)
-    return type_info(column, kind).family == "boolean" or bool(words) and (
-        words[-1] in _INDICATOR_WORDS or words[0] in ("is", "has"))
+    if type_info(column, kind).family == "boolean":
+        return True
+    return bool(words) and (words[-1] in _INDICATOR_WORDS or words[0] in ("is", "has"))
 
 
 def _role_playing(name: str, incoming: list[Relationship]) -> str | None:
@@ -147,8 +148,9 @@ def dimension_kinds(table: TableInfo, kind: str, incoming: list[Relationship], *
     if date_dimension:
         kinds.append("date")
     time_columns = _time_columns(table, kind)
-    if not date_dimension and (_is_time_table(table.name) and time_columns or len(time_columns) >= 2
-                               and not any(type_info(c, kind).family in _TEMPORAL for c in table.columns)):
+    no_dates = not any(type_info(c, kind).family in _TEMPORAL for c in table.columns)
+    named_time = _is_time_table(table.name) and bool(time_columns)
+    if not date_dimension and (named_time or (len(time_columns) >= 2 and no_dates)):
         kinds.append("time")
         evidence.append(f"time-of-day dimension: {table.name} with columns {', '.join(time_columns[:4])}")
     keys = {c.lower() for c in [*table.primary_key, *surrogate, *audit]}
