@@ -176,6 +176,9 @@ def test_the_conventions_warehouse_subtypes_with_inferred_relationships() -> Non
     assert kinds["dw.FactProductInventory"] == "periodic_snapshot"
     assert kinds["dw.FactOrderFulfillment"] == "accumulating_snapshot"
     assert kinds["tpcds.store_sales"] == kinds["tpcds.store_returns"] == "transaction"
+    # inventory(date, item, quantity_on_hand) links two tables, but holds a level: a snapshot, no bridge
+    assert kinds["tpcds.inventory"] == "periodic_snapshot"
+    assert classes["dw.BridgeCustomerPromotion"].role == "bridge"
     dims = {t: c.dimension_kinds for t, c in classes.items() if c.role == "dimension"}
     assert dims["dw.DimDate"] == ["date", "role_playing"] and dims["tpcds.date_dim"] == ["date"]
     assert dims["tpcds.time_dim"] == ["time"] and dims["dw.DimOrderFlags"] == ["junk"]

@@ -205,9 +205,13 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
     if surrogate and business:
         scores["dimension"] += 0.2
     non_key = [c for c in table.columns if c.name.lower() not in key_like and not _AUDIT_COLUMNS.match(_snake(c.name))]
+    levels, snapshot_name = classify_kinds.snapshot_signs(table, measures)
     if len(outgoing) >= 2 and len(non_key) <= 1 and len(table.columns) <= len(fk_columns) + 2:
-        scores["bridge"] += 0.6
-        evidence.append("only keys of the tables it links")
+        if measures and (levels or snapshot_name):  # inventory(date, item, quantity_on_hand): a snapshot
+            evidence.append(f"links {len(outgoing)} tables but measures {', '.join(measures)}: no bridge")
+        else:
+            scores["bridge"] += 0.6
+            evidence.append("only keys of the tables it links")
     if not table.primary_key and not outgoing and not incoming:
         scores["staging"] += 0.2
         staging_cols = [c.name for c in table.columns if _STAGING_COLUMNS.match(_snake(c.name))]

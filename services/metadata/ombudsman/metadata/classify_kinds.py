@@ -66,6 +66,12 @@ def _lag_measure(name: str) -> bool:
     return bool(_LAG_WORDS & words) or (bool(_LAG_UNITS & words) and bool({"to", "between"} & words))
 
 
+def snapshot_signs(table: TableInfo, measures: list[str]) -> tuple[list[str], list[str]]:
+    """(semi-additive level measures, snapshot words of the table's name): what makes a periodic snapshot."""
+    levels = [m for m in measures if _SEMI_ADDITIVE_WORDS & set(_words(m))]
+    return levels, sorted(_SNAPSHOT_TABLE_WORDS & set(_words(table.name)))
+
+
 def fact_kind(table: TableInfo, kind: str, outgoing: list[Relationship], measures: list[str],
               dates: list[str]) -> tuple[FactKind, str]:
     """Transaction, periodic snapshot or accumulating snapshot, and why (see the module's docstring)."""
@@ -87,8 +93,7 @@ def fact_kind(table: TableInfo, kind: str, outgoing: list[Relationship], measure
                 f"later milestones {', '.join(pending)} nullable until reached")
     period_columns = [c.name for c in table.columns if _PERIOD_WORDS & set(_words(c.name))]
     periods = list(dict.fromkeys([*date_keys, *dates, *period_columns]))
-    levels = [m for m in measures if _SEMI_ADDITIVE_WORDS & set(_words(m))]
-    named = sorted(_SNAPSHOT_TABLE_WORDS & set(_words(table.name)))
+    levels, named = snapshot_signs(table, measures)
     if periods and (levels or named):
         why = (f"semi-additive measures {', '.join(levels)}" if levels
                else f"name says snapshot ({', '.join(named)})")
