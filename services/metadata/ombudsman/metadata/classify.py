@@ -10,13 +10,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog, ColumnInfo, TableInfo
-from ombudsman.metadata import naming
+from ombudsman.metadata import classify_kinds, naming
+from ombudsman.metadata.classify_kinds import DimensionKind, FactKind
 from ombudsman.metadata.relationships import Relationship
 from ombudsman.metadata.types import type_info
 
 Role = Literal["fact", "dimension", "bridge", "staging", "unknown"]
 ColumnRole = Literal["surrogate_key", "business_key", "foreign_key", "degenerate_dimension", "measure", "date",
-                     "validity", "current_flag", "audit", "attribute"]
+                     "validity", "current_flag", "version", "audit", "attribute"]
 # a fact's own identifiers that reference no other table (order/invoice/ticket numbers and lines)
 _DEGENERATE = re.compile(r"(number|num|no|nbr|id|code|ticket|line|line_number|line_no)$")
 _DATE_DIMENSION = re.compile(r"(^|_)(date|day|calendar|time)(_|$)")
@@ -38,6 +39,7 @@ class Scd2(BaseModel):
     valid_from: str | None = None
     valid_to: str | None = None
     current_flag: str | None = None
+    version: str | None = None  # row-version counter (version, row_version, scd_version, version_number)
     evidence: list[str] = Field(default_factory=list)
 
 
@@ -55,6 +57,8 @@ class TableClass(BaseModel):
     foreign_keys: list[str] = Field(default_factory=list)  # child columns referencing other tables
     date_dimension: bool = False  # a dimension of dates/days/calendar (continuity checks apply)
     columns: dict[str, ColumnRole] = Field(default_factory=dict)  # what each column is, in this table's role
+    fact_kind: FactKind | None = None  # facts only: transaction, periodic or accumulating snapshot
+    dimension_kinds: list[DimensionKind] = Field(default_factory=list)  # dimensions only: date, time, junk, …
     evidence: list[str] = Field(default_factory=list)
 
 
@@ -79,7 +83,8 @@ def detect_scd2(table: TableInfo, kind: str) -> Scd2 | None:
         ),
         None,
     )
-    found = [x for x in (valid_from, valid_to, flag) if x]
+    version = next((c.name for c in table.columns if classify_kinds.is_version_column(c, kind, _snake(c.name))), None)
+    found = [x for x in (valid_from, valid_to, flag, version) if x]
     if len(found) < 2 or not (valid_from or valid_to):
         return None
     evidence = []
@@ -89,7 +94,9 @@ def detect_scd2(table: TableInfo, kind: str) -> Scd2 | None:
         evidence.append(f"validity end column {valid_to}")
     if flag:
         evidence.append(f"current-row flag {flag}")
-    return Scd2(valid_from=valid_from, valid_to=valid_to, current_flag=flag, evidence=evidence)
+    if version:
+        evidence.append(f"row-version column {version}")
+    return Scd2(valid_from=valid_from, valid_to=valid_to, current_flag=flag, version=version, evidence=evidence)
 
 
 def _is_surrogate(table: TableInfo, column: ColumnInfo, kind: str) -> tuple[bool, str]:
@@ -110,7 +117,7 @@ def _is_surrogate(table: TableInfo, column: ColumnInfo, kind: str) -> tuple[bool
 def _business_key(table: TableInfo, surrogate: list[str], scd2: Scd2 | None) -> tuple[list[str], str]:
     skip = {c.lower() for c in surrogate}
     if scd2:
-        skip |= {c.lower() for c in (scd2.valid_from, scd2.valid_to, scd2.current_flag) if c}
+        skip |= {c.lower() for c in (scd2.valid_from, scd2.valid_to, scd2.current_flag, scd2.version) if c}
     for unique in table.unique_constraints:
         remaining = [c for c in unique if c.lower() not in skip]
         if remaining and len(remaining) < len(unique) + 1:
@@ -173,7 +180,8 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
                 dates.append(column.name)
         elif info.family in ("decimal", "float", "integer") and lowered not in key_like:
             normal = naming.column_name(column.name)
-            if not normal.endswith(("#key", "#id")) and not _CURRENT_FLAG.match(_snake(column.name)):
+            if (not normal.endswith(("#key", "#id")) and not _CURRENT_FLAG.match(_snake(column.name))
+                    and not (scd2 and column.name == scd2.version)):
                 measures.append(column.name)
 
     scores: dict[Role, float] = {"fact": 0.0, "dimension": 0.0, "bridge": 0.0, "staging": 0.0}
@@ -197,9 +205,13 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
     if surrogate and business:
         scores["dimension"] += 0.2
     non_key = [c for c in table.columns if c.name.lower() not in key_like and not _AUDIT_COLUMNS.match(_snake(c.name))]
+    levels, snapshot_name = classify_kinds.snapshot_signs(table, measures)
     if len(outgoing) >= 2 and len(non_key) <= 1 and len(table.columns) <= len(fk_columns) + 2:
-        scores["bridge"] += 0.6
-        evidence.append("only keys of the tables it links")
+        if measures and (levels or snapshot_name):  # inventory(date, item, quantity_on_hand): a snapshot
+            evidence.append(f"links {len(outgoing)} tables but measures {', '.join(measures)}: no bridge")
+        else:
+            scores["bridge"] += 0.6
+            evidence.append("only keys of the tables it links")
     if not table.primary_key and not outgoing and not incoming:
         scores["staging"] += 0.2
         staging_cols = [c.name for c in table.columns if _STAGING_COLUMNS.match(_snake(c.name))]
@@ -215,6 +227,17 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
     date_dimension = role == "dimension" and bool(dates) and bool(_DATE_DIMENSION.search(_snake(table.name)))
     if date_dimension:
         evidence.append(f"a dimension of dates ({table.name}, date column {dates[0]})")
+    fact_kind = None
+    kinds: list[DimensionKind] = []
+    if role == "fact":
+        fact_kind, why = classify_kinds.fact_kind(table, kind, outgoing, kept_measures, dates)
+        evidence.append(why)
+    elif role == "dimension":
+        audit = [c.name for c in table.columns if _AUDIT_COLUMNS.match(_snake(c.name))]
+        kinds, why_kinds = classify_kinds.dimension_kinds(
+            table, kind, incoming, date_dimension=date_dimension, scd2=scd2 is not None, surrogate=surrogate,
+            business=business, audit=audit)
+        evidence.extend(why_kinds)
     column_roles = column_classes(table, kind, role, surrogate=surrogate, business=business, fk_columns=fk_columns,
                                   measures=kept_measures, dates=dates, scd2=scd2)
     return TableClass(
@@ -229,6 +252,8 @@ def classify_table(table: TableInfo, kind: str, relationships: list[Relationship
         foreign_keys=sorted({c for r in outgoing for c in r.child_columns}),
         date_dimension=date_dimension,
         columns=column_roles,
+        fact_kind=fact_kind,
+        dimension_kinds=kinds,
         evidence=evidence,
     )
 
@@ -251,6 +276,8 @@ def column_classes(table: TableInfo, kind: str, role: Role, *, surrogate: list[s
             found[name] = "validity"
         elif scd2 and name == scd2.current_flag:
             found[name] = "current_flag"
+        elif scd2 and name == scd2.version:
+            found[name] = "version"
         elif role == "fact" and name not in measures and _DEGENERATE.search(snake):
             found[name] = "degenerate_dimension"
         elif name.lower() in lowered[1]:
