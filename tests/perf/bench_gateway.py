@@ -158,8 +158,11 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
         # A real run (queued; no worker takes it, so its status row stays put while it is read).
         spec = ("name: bench\nconnections: {source: 'duckdb:///:memory:', target: 'duckdb:///:memory:'}\n"
                 "steps: [{id: s1, validator: record_counts, table: main.t}]\n")
+        # Queued by an admin actor: URLs written in a pipeline are an admin's privilege (the bench user, a
+        # member of p00, reads the run as any member would).
+        queuer = Metadata(actor=Actor(id=str(user["id"]), name="bench", role="admin"))
         queued = await request(projects.nc, command_subject("executor", "queue_run"),
-                               {"project_id": "p00", "pipeline_yaml": spec}, meta=owner)
+                               {"project_id": "p00", "pipeline_yaml": spec}, meta=queuer)
         run_path = f"/runs/{queued['run_id']}"
         routes = [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", run_path)]
         figures = {}
