@@ -193,7 +193,7 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
             for sampler in samplers:
                 await sampler.wait()
             f["cpu_ms_per_request"] = {name: round(1000 * (after - before) / max(1, f["ok"]), 2) for name, before, after
-                                       in zip(("gateway", "services"), cpu_before, cpu_after)}
+                                       in zip(("gateway", "services"), cpu_before, cpu_after, strict=True)}
             print(f"\n{label} at {RATE} req/s: {json.dumps(f)}", flush=True)
         capacity: dict[str, tuple[int, list[str]]] = {}
         if CAPACITY:
