@@ -6,6 +6,13 @@ httptools, PostgreSQL, NATS) on loopback; the load comes from a second process; 
 services (in the benchmark's own process). A request costs: JWT check, the cached revocation lookup,
 the membership query and request/reply over NATS to the services, which read PostgreSQL. Aim: p99 <= 50 ms. Run: `make bench` or
 `pytest -q -s tests/perf/bench_gateway.py`; OMB_BENCH_SECONDS / OMB_BENCH_RATE override the load.
+
+Capacity search (after the fixed-rate runs): each route is stepped through CAPACITY_RATES for
+OMB_BENCH_STEP_SECONDS (10) each, stopping at the first step that misses p99 <= 50 ms or 99 % answered;
+the highest rate that held is printed with the commit id, so a change that halves capacity shows.
+OMB_BENCH_CAPACITY=0 skips it. OMB_BENCH_PROFILE=<dir> samples the gateway process and the benchmark's
+own process (the projects and executor services) with py-spy during each fixed-rate run, writing
+collapsed stacks there (see docs/perf/read-path.md).
 """
 
 from __future__ import annotations
@@ -14,12 +21,75 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
 
 RATE = int(os.environ.get("OMB_BENCH_RATE", "200"))
 SECONDS = int(os.environ.get("OMB_BENCH_SECONDS", "30"))
+CAPACITY_RATES = (50, 100, 200, 400, 800)
+STEP_SECONDS = int(os.environ.get("OMB_BENCH_STEP_SECONDS", "10"))
+CAPACITY = os.environ.get("OMB_BENCH_CAPACITY", "1") != "0"
+PROFILE_DIR = os.environ.get("OMB_BENCH_PROFILE")
+P99_BUDGET_MS = 50.0
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+async def _drive(url: str, token: str, rate: int, seconds: int, grace: int = 60) -> dict[str, Any]:
+    """Run the load generator in a second process and return its figures (a failed step if it has not
+    finished `grace` seconds after the load ends)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, url, token, str(rate), str(seconds),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), seconds + grace)
+    except TimeoutError:
+        # Overloaded far past capacity: the backlog outlasts the step. A failed step, not a failed bench.
+        proc.kill()
+        await proc.wait()
+        sent = rate * seconds
+        return {"sent": sent, "ok": 0, "errors": {"step timed out": sent}, "seconds": None, "achieved_rps": 0.0,
+                "p50_ms": float("inf"), "p90_ms": float("inf"), "p99_ms": float("inf"), "max_ms": None, "mean_ms": None}
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return json.loads(out)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc), to report CPU per request."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+def _sustained(figures: dict[str, Any]) -> bool:
+    return figures["ok"] >= 0.99 * figures["sent"] and figures["p99_ms"] <= P99_BUDGET_MS
+
+
+async def _profiled(targets: dict[str, int], tag: str, seconds: int) -> list[asyncio.subprocess.Process]:
+    """py-spy samplers (collapsed stacks, idle frames dropped) on each process for `seconds`."""
+    if not PROFILE_DIR:
+        return []
+    os.makedirs(PROFILE_DIR, exist_ok=True)
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    procs = []
+    for name, pid in targets.items():
+        out = os.path.join(PROFILE_DIR, f"{name}-{tag}.txt")
+        procs.append(await asyncio.create_subprocess_exec(
+            spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--duration", str(seconds),
+            "--nonblocking", "--output", out, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+    return procs
 
 
 # --- the load generator (the second process) -----------------------------------------------------
@@ -107,18 +177,36 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
         # A real run (queued; no worker takes it, so its status row stays put while it is read).
         spec = ("name: bench\nconnections: {source: 'duckdb:///:memory:', target: 'duckdb:///:memory:'}\n"
                 "steps: [{id: s1, validator: record_counts, table: main.t}]\n")
+        # Queued by an admin actor: URLs written in a pipeline are an admin's privilege (the bench user, a
+        # member of p00, reads the run as any member would).
+        queuer = Metadata(actor=Actor(id=str(user["id"]), name="bench", role="admin"))
         queued = await request(projects.nc, command_subject("executor", "queue_run"),
-                               {"project_id": "p00", "pipeline_yaml": spec}, meta=owner)
+                               {"project_id": "p00", "pipeline_yaml": spec}, meta=queuer)
         run_path = f"/runs/{queued['run_id']}"
+        routes = [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", run_path)]
         figures = {}
-        for label, path in [("GET /api/v1/projects", "/projects"), ("GET /api/v1/runs/{id}", run_path)]:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, base + path, token, str(RATE), str(SECONDS),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )
-            out, err = await asyncio.wait_for(proc.communicate(), SECONDS + 120)
-            assert proc.returncode == 0, err.decode()[-3000:]
-            figures[label] = json.loads(out)
+        for label, path in routes:
+            tag = "projects" if path == "/projects" else "run"
+            samplers = await _profiled({"gateway": gateway.pid, "services": os.getpid()}, f"{tag}-{RATE}", SECONDS)
+            cpu_before = _cpu_seconds(gateway.pid), _cpu_seconds(os.getpid())
+            figures[label] = f = await _drive(base + path, token, RATE, SECONDS, grace=180)
+            cpu_after = _cpu_seconds(gateway.pid), _cpu_seconds(os.getpid())
+            for sampler in samplers:
+                await sampler.wait()
+            f["cpu_ms_per_request"] = {name: (round(1000 * (after - before) / f["ok"], 2) if f["ok"] else None) for name, before, after
+                                       in zip(("gateway", "services"), cpu_before, cpu_after, strict=True)}
+            print(f"\n{label} at {RATE} req/s: {json.dumps(f)}", flush=True)
+        capacity: dict[str, tuple[int, list[str]]] = {}
+        if CAPACITY:
+            for label, path in routes:
+                held, steps = 0, []
+                for rate in CAPACITY_RATES:
+                    f = await _drive(base + path, token, rate, STEP_SECONDS)
+                    steps.append(f"{rate}: {f['achieved_rps']} req/s p99 {f['p99_ms']} ms")
+                    if not _sustained(f):
+                        break
+                    held = rate
+                capacity[label] = (held, steps)
     finally:
         await executor.__aexit__(None, None, None)
         await projects.stop()
@@ -129,7 +217,13 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
           f"the real projects and executor services in three processes; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}):")
     for label, f in figures.items():
         print(f"  {label:<24} p50 {f['p50_ms']:>7} ms   p90 {f['p90_ms']:>7} ms   p99 {f['p99_ms']:>7} ms   "
-              f"max {f['max_ms']} ms   ok {f['ok']}/{f['sent']}   {f['achieved_rps']} req/s   errors {f['errors']}")
+              f"max {f['max_ms']} ms   ok {f['ok']}/{f['sent']}   {f['achieved_rps']} req/s   errors {f['errors']}   "
+              f"CPU ms/request {f['cpu_ms_per_request']}")
+    if capacity:
+        print(f"capacity (highest rate with p99 <= {P99_BUDGET_MS:.0f} ms and 99 % answered; {STEP_SECONDS} s per step; "
+              f"commit {_commit()}):")
+        for label, (held, steps) in capacity.items():
+            print(f"  {label:<24} {held:>4} req/s   steps: {'; '.join(steps)}")
     for f in figures.values():
         assert f["ok"] >= 0.99 * f["sent"], f
 
