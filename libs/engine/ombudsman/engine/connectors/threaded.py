@@ -8,6 +8,7 @@ that holds a connection between batches can never starve the threads it needs to
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import time
 from abc import abstractmethod
@@ -40,6 +41,8 @@ class ThreadedConnector(Connector):
         self._idle: asyncio.Queue[Any] | None = None
         self._all: list[Any] = []
         self._slots: asyncio.Semaphore | None = None
+        # the statement each connection's thread runs: a timed-out one may still run after its await ended
+        self._running_on: dict[int, concurrent.futures.Future[Any]] = {}
 
     # --- what a driver provides -------------------------------------------------------------
     @abstractmethod
@@ -140,21 +143,36 @@ class ThreadedConnector(Connector):
             healthy = True
             try:
                 yield raw
-            except (ConnectionFailed, QueryTimeout):
-                # a timed-out statement may still be running in its thread: never reuse that connection
+            except (ConnectionFailed, QueryTimeout, asyncio.CancelledError):
+                # a timed-out or cancelled statement may still be running in its thread: never reuse that
+                # connection
                 healthy = False
                 raise
             finally:
+                running = self._running_on.pop(id(raw), None)
                 if healthy and self._idle is not None:
                     self._idle.put_nowait(raw)
                 elif raw in self._all:
                     self._all.remove(raw)
-                    self._close_raw(raw)
+                    self._close_when_idle(raw, running)
+
+    def _close_when_idle(self, raw: Any, running: concurrent.futures.Future[Any] | None) -> None:
+        """Close a connection no statement uses any more: closing a driver connection while its thread
+        still executes on it crashes some drivers (psqlODBC: a segmentation fault), so a connection whose
+        statement still runs is closed by that thread once the statement returns."""
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _done: self._close_raw(raw))
+        else:
+            self._close_raw(raw)
 
     async def _run(self, raw: Any, fn: Callable[..., T], *args: Any, sql: str | None = None) -> T:
         """Run `fn(*args)` in a thread; on timeout, interrupt the driver and raise QueryTimeout."""
+        if self._executor is None:
+            raise RuntimeError(f"{type(self).__name__} is not open: use `async with connect(url) as db`")
+        running = self._executor.submit(fn, *args)
+        self._running_on[id(raw)] = running
         try:
-            return await self._in_thread(fn, *args, timeout=self.timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(running), self.timeout or None)
         except asyncio.CancelledError:  # the step was cancelled (e.g. over its memory cap): stop the statement
             with contextlib.suppress(Exception):
                 self._cancel(raw)
