@@ -266,3 +266,16 @@ async def wait_automate(client: Any, headers: dict[str, str], project_id: str, j
     job = await eventually(ended, timeout=seconds, interval=0.2, what=f"automate job {job_id} to end")
     assert job["status"] == "completed", job
     return dict(job["summary"])
+
+
+@pytest.fixture
+async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """Projects and executor services, one step worker process and the gateway: `{app, port}`."""
+    projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
+    await projects.start()
+    executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
+    app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
+    async with (executor_app.running(executor_settings), worker_process(nats_url, database_url, "w1"),
+                serving(app) as port):
+        yield {"app": app, "port": port}
+    await projects.stop()

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,7 @@ import websockets
 import yaml
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
-from ombudsman.eventstore.settings import Settings
-from ombudsman.executor import app as executor_app
-from ombudsman.executor.settings import ExecutorSettings
-from ombudsman.gateway.app import create_app
-from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, finished, gateway_settings, serving, worker_process
+from tests.gateway.conftest import PASSWORD, finished
 
 
 def _warehouse(tmp_path: Path) -> tuple[str, str]:
@@ -36,18 +30,6 @@ def _warehouse(tmp_path: Path) -> tuple[str, str]:
             db.execute("CREATE TABLE orders AS SELECT i AS id, i * 2 AS amount FROM range(100) t(i)")
             db.execute(f"CREATE TABLE lines AS SELECT i AS id FROM range({100 - lost}) t(i)")
     return f"duckdb:///{source}?read_only=true", f"duckdb:///{target}?read_only=true"
-
-
-@pytest.fixture
-async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
-    await projects.start()
-    executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
-    app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
-    async with (executor_app.running(executor_settings), worker_process(nats_url, database_url, "w1"),
-                serving(app) as port):
-        yield {"app": app, "port": port}
-    await projects.stop()
 
 
 async def _login(c: httpx.AsyncClient, app: Any, username: str) -> dict[str, str]:

@@ -7,36 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
-import pytest
 import yaml
 
 from ombudsman.client.sdk import OmbudsmanClient
-from ombudsman.eventstore.settings import Settings
-from ombudsman.executor import app as executor_app
-from ombudsman.executor.settings import ExecutorSettings
-from ombudsman.gateway.app import create_app
-from ombudsman.projects import app as projects_app
-from tests.gateway.conftest import PASSWORD, gateway_settings, serving, worker_process
+from tests.gateway.conftest import PASSWORD, finished
 
 CLI = [sys.executable, "-c", "from ombudsman.client.cli import main; main()"]
-
-
-@pytest.fixture
-async def stack(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    projects = projects_app.create_service(Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32))
-    await projects.start()
-    executor_settings = ExecutorSettings(nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)
-    app = create_app(gateway_settings(database_url, nats_url, request_timeout=20))
-    async with (executor_app.running(executor_settings), worker_process(nats_url, database_url, "w1"),
-                serving(app) as port):
-        yield {"app": app, "port": port}
-    await projects.stop()
 
 
 def warehouse(tmp_path: Path) -> dict[str, str]:
@@ -60,13 +41,8 @@ async def run_to_end(c: httpx.AsyncClient, headers: dict[str, str], spec: dict[s
     r = await c.post("/api/v1/runs", headers=headers, json={"project_id": "dw", "pipeline_yaml": yaml.safe_dump(spec)})
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while loop.time() < deadline:
-        if (await c.get(f"/api/v1/runs/{run_id}", headers=headers)).json()["status"] in ("completed", "failed"):
-            return run_id
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish in 60 s")
+    await finished(c, f"/api/v1/runs/{run_id}", headers)
+    return str(run_id)
 
 
 async def test_compare_is_a_ci_gate(stack: dict[str, Any], tmp_path: Path) -> None:

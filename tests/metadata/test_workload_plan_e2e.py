@@ -11,8 +11,6 @@ dialect. Those steps run on both databases: they pass on equal data and fail on 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from ombudsman.projects.app import create_service as projects_service
 from ombudsman.workload.app import create_service as workload_service
 from ombudsman.workload.handlers import WorkloadSettings
 from tests.metadata.test_metadata_service import automate, call, md
+from tests.support import eventually
 from tests.workload.workload_gen import to_csv
 
 SOURCE = [
@@ -85,12 +84,12 @@ async def _databases(warehouse_url: str, target_file: Path) -> None:
 
 async def _wait_for_plan(nc: nats.NATS, deadline_s: float = 30) -> dict[str, Any]:
     """Automate until the metadata service has consumed the workload's analysis (a JetStream consumer)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
+
+    async def planned() -> dict[str, Any] | None:
         summary = await automate(nc, {"project_id": "wl", "extract": False, "auto_approve_threshold": 1.0})
-        if summary["workload"]["steps"] or time.monotonic() > deadline:
-            return summary
-        await asyncio.sleep(0.2)
+        return summary if summary["workload"]["steps"] else None
+
+    return dict(await eventually(planned, timeout=deadline_s, interval=0.2, what="automate to see the workload"))
 
 
 async def test_workload_checks_join_the_generated_pipeline_with_target_names(
