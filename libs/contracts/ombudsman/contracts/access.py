@@ -23,6 +23,7 @@ from ombudsman.contracts.subjects import (
     WORK_PREFIX,
     WORK_STREAM,
     command_subject,
+    health_subject,
     query_subject,
     worker_stats_subject,
 )
@@ -59,6 +60,9 @@ SERVICE_CALLABLE: dict[str, tuple[str, ...]] = {
     query_subject("projects", "pipeline"): ("executor",),
     query_subject("projects", "connections"): ("executor",),  # names only: which URLs of a run are inline
     query_subject("projects", "get"): ("metadata", "workload"),
+    # each service's own health query: the container probes (python -m ombudsman.eventstore.healthcheck)
+    # ask it with the service's own credentials
+    **{health_subject(s): (s,) for s in ("projects", "metadata", "executor", "workload", "audit")},
 }
 
 # Requests each service sends on behalf of the user whose token it forwards.
