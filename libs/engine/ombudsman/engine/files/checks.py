@@ -7,8 +7,8 @@
 - `duplicates`: keys found more than once, with the files and line numbers of every copy;
 - `anomalies`: days whose count is more than `threshold` standard deviations from the `window` days before.
 
-One scan gives counts, periods and rejected lines; a second groups the key; a third, only when
-duplicates were found, walks the raw lines of the files that hold them to name their line numbers.
+One scan gives counts, periods, rejected lines and the duplicate keys (GROUPING SETS); a second,
+only when duplicates were found, walks the raw lines of the files to name their line numbers.
 """
 
 from __future__ import annotations
@@ -68,11 +68,22 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
                          {"files": [{"file": p, "bytes": Path(p).stat().st_size} for p in paths]})]
 
     rejects = spec.format != "parquet"
-    # every column is referenced (its non-null count), so every value is parsed and cast: a column
-    # the query did not use would be skipped by DuckDB's projection pushdown, and its bad values unseen
+    # One scan. Every column is referenced (its non-null count), so every value is parsed and cast (a
+    # column the query did not use would be skipped by DuckDB's projection pushdown, its bad values
+    # unseen). With a key, GROUPING SETS count per (file, period) and per key in the same pass; only
+    # the keys seen more than once are kept, in a temporary table the duplicates check reads.
     filled = ", ".join(f"count({quote_ident(c)})" for c in spec.columns)
-    rows = query(con, f"SELECT filename, {_period_expr(spec)} AS period, count(*), {filled} "
-                      f"FROM {reader(spec, rejects=rejects)} GROUP BY ALL", files=paths)
+    period = _period_expr(spec)
+    if spec.key:
+        keys = ", ".join(quote_ident(k) for k in spec.key)
+        grouping = (f"GROUPING({quote_ident(spec.key[0])}) = 1 AS per_file, filename, {period} AS period, {keys}",
+                    f"GROUP BY GROUPING SETS ((filename, period), ({keys})) HAVING per_file OR count(*) > 1")
+    else:
+        grouping = (f"true AS per_file, filename, {period} AS period", "GROUP BY ALL")
+    query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS SELECT {grouping[0]}, count(*) AS n, {filled} "
+               f"FROM {reader(spec, rejects=rejects)} {grouping[1]}", files=paths)
+    rows = query(con, "SELECT * EXCLUDE (per_file" + "".join(f", {quote_ident(k)}" for k in spec.key) + ") "
+                      "FROM omb_groups WHERE per_file")
     per_file: dict[str, int] = dict.fromkeys(paths, 0)
     per_period: dict[dt.date, int] = {}
     nulls = dict.fromkeys(spec.columns, 0)
@@ -134,23 +145,19 @@ def _completeness(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileChec
 
 def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]) -> FileCheck:
     keys = ", ".join(quote_ident(k) for k in spec.key)
-    # a condition on every column (always true) makes DuckDB parse and cast each one, so the lines the
-    # conformance check rejects are skipped here too: duplicates are counted among the good rows only
-    good = f"WHERE hash({', '.join(quote_ident(c) for c in spec.columns)}) IS NOT NULL"
-    found = query(con, f"SELECT {keys}, count(*) AS copies, list(DISTINCT filename) FROM {reader(spec)} {good} "
-                       f"GROUP BY ALL HAVING count(*) > 1 ORDER BY copies DESC, {keys} LIMIT {REPORTED}", files=paths)
-    if not found:
+    # the good rows only: omb_groups counts what the conformance scan accepted
+    total = query(con, "SELECT count(*), sum(n) FROM omb_groups WHERE NOT per_file")[0]
+    if not total[0]:
         return FileCheck(spec.name, "duplicates", "passed", f"every ({', '.join(spec.key)}) is unique")
-    total = query(con, f"SELECT count(*), sum(c) FROM (SELECT count(*) c FROM {reader(spec)} {good} "
-                       f"GROUP BY {keys} HAVING count(*) > 1)", files=paths)[0]
+    found = query(con, f"SELECT {keys}, n FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}")
     width = len(spec.key)
-    located = _locate(con, spec, [tuple(r[:width]) for r in found], sorted({f for r in found for f in r[width + 1]}))
-    entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": r[width],
+    located = _locate(con, spec, [tuple(r[:width]) for r in found], paths)
+    entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
                 "lines": located.get(tuple(r[:width]), [])} for r in found]
     first = entries[0]
     where = ", ".join(f"{Path(f).name}:{n}" for f, n in first["lines"][:4])
     return FileCheck(spec.name, "duplicates", "failed",
-                     f"{total[0]} key(s) duplicated ({total[1]} rows); first {first['key']} ×{first['copies']} at {where}",
+                     f"{total[0]} key(s) duplicated ({int(total[1])} rows); first {first['key']} ×{first['copies']} at {where}",
                      {"duplicate_keys": total[0], "duplicate_rows": int(total[1]), "keys": entries})
 
 
