@@ -20,12 +20,14 @@ from rich.table import Table
 from ombudsman.contracts.pipeline import PipelineError, load_pipeline_file
 from ombudsman.contracts.replies import OmbudsmanError
 from ombudsman.contracts.results import PipelineResult
+from ombudsman.engine.files.cli import app as files_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Validation engine (standalone).")
 pipeline_app = typer.Typer(no_args_is_help=True, help="Check and draw pipelines.")
 example_app = typer.Typer(no_args_is_help=True, help="The sample warehouse and pipeline.")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(example_app, name="example")
+app.add_typer(files_app, name="files")
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _STATUS_STYLE = {"passed": "green", "failed": "red", "error": "bold red", "warning": "yellow", "skipped": "dim"}

@@ -1,0 +1,231 @@
+"""The checks of a file spec, each pushed down into DuckDB over the streamed files:
+
+- `files_present`: the pattern matches at least one file (a missing file is a failure, not a skip);
+- `row_counts`: rows per file and per period (day or month of the date column);
+- `conformance`: lines that do not match the columns and types, with line number, column and text;
+- `date_completeness`: every expected day (or month) of the period is present, nothing outside it;
+- `duplicates`: keys found more than once, with the files and line numbers of every copy;
+- `anomalies`: days whose count is more than `threshold` standard deviations from the `window` days before.
+
+One scan gives counts, periods, rejected lines and the duplicate keys (GROUPING SETS); a second,
+only when duplicates were found, walks the raw lines of the files to name their line numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ombudsman.engine.files.config import FileConfig, FileSpec
+from ombudsman.engine.files.scan import (
+    ScanSettings,
+    open_scanner,
+    query,
+    quote_ident,
+    raw_lines,
+    reader,
+    resolve_files,
+    sql_string,
+)
+
+REPORTED = 100  # findings listed per check (the totals always count all of them)
+
+
+@dataclass
+class FileCheck:
+    """The outcome of one check of one file spec."""
+
+    spec: str
+    check: str
+    status: str  # passed | failed
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _period_expr(spec: FileSpec) -> str:
+    if not spec.date_column:
+        return "NULL::DATE"
+    column = quote_ident(spec.date_column)
+    grain = spec.period.grain if spec.period else "day"
+    return f"CAST(date_trunc('{grain}', {column}) AS DATE)"
+
+
+def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
+                  platform: bool = False, env: Mapping[str, str] | None = None) -> list[FileCheck]:
+    """Every check of one file spec."""
+    files = resolve_files(spec, base, platform=platform, env=env)
+    if not files:
+        return [FileCheck(spec.name, "files_present", "failed", f"no file matches {spec.pattern!r}",
+                          {"pattern": spec.pattern})]
+    paths = [str(p) for p in files]
+    results = [FileCheck(spec.name, "files_present", "passed", f"{len(files)} file(s)",
+                         {"files": [{"file": p, "bytes": Path(p).stat().st_size} for p in paths]})]
+
+    rejects = spec.format != "parquet"
+    # One scan. Every column is referenced (its non-null count), so every value is parsed and cast (a
+    # column the query did not use would be skipped by DuckDB's projection pushdown, its bad values
+    # unseen). With a key, GROUPING SETS count per (file, period) and per key in the same pass; only
+    # the keys seen more than once are kept, in a temporary table the duplicates check reads.
+    filled = ", ".join(f"count({quote_ident(c)})" for c in spec.columns)
+    period = _period_expr(spec)
+    if spec.key:
+        keys = ", ".join(quote_ident(k) for k in spec.key)
+        grouping = (f"GROUPING({quote_ident(spec.key[0])}) = 1 AS per_file, filename, {period} AS period, {keys}",
+                    f"GROUP BY GROUPING SETS ((filename, period), ({keys})) HAVING per_file OR count(*) > 1")
+    else:
+        grouping = (f"true AS per_file, filename, {period} AS period", "GROUP BY ALL")
+    query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS SELECT {grouping[0]}, count(*) AS n, {filled} "
+               f"FROM {reader(spec, rejects=rejects)} {grouping[1]}", files=paths)
+    rows = query(con, "SELECT * EXCLUDE (per_file" + "".join(f", {quote_ident(k)}" for k in spec.key) + ") "
+                      "FROM omb_groups WHERE per_file")
+    per_file: dict[str, int] = dict.fromkeys(paths, 0)
+    per_period: dict[dt.date, int] = {}
+    nulls = dict.fromkeys(spec.columns, 0)
+    for filename, period, count, *non_null in rows:
+        per_file[filename] = per_file.get(filename, 0) + count
+        if period is not None:
+            per_period[period] = per_period.get(period, 0) + count
+        for column, n in zip(spec.columns, non_null, strict=True):
+            nulls[column] += count - n
+    total = sum(per_file.values())
+    results.append(FileCheck(spec.name, "row_counts", "passed" if total else "failed", f"{total} rows in {len(paths)} file(s)", {
+        "rows": total, "files": [{"file": f, "rows": n} for f, n in per_file.items()],
+        "periods": [{"period": p.isoformat(), "rows": n} for p, n in sorted(per_period.items())],
+        "nulls": nulls}))
+    if rejects:
+        results.append(_conformance(con, spec))
+    if spec.period:
+        results.append(_completeness(spec, per_period))
+    if spec.key:
+        results.append(_duplicates(con, spec, paths))
+    if spec.anomaly:
+        results.append(_anomalies(spec, per_period))
+    return results
+
+
+def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
+    total = query(con, "SELECT count(DISTINCT (file_id, line)) FROM reject_errors")[0][0]
+    bad = query(con, "SELECT s.file_path, e.line, list(e.column_name ORDER BY e.column_idx), "
+                     "list(DISTINCT e.error_type), any_value(e.csv_line), min(e.error_message) "
+                     "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+                     f"GROUP BY ALL ORDER BY s.file_path, e.line LIMIT {REPORTED}")
+    lines = [{"file": f, "line": int(line), "columns": columns, "errors": sorted(kinds), "text": text, "message": message}
+             for f, line, columns, kinds, text, message in bad]
+    if not total:
+        return FileCheck(spec.name, "conformance", "passed", "every line matches the columns and types")
+    first = lines[0]
+    return FileCheck(spec.name, "conformance", "failed",
+                     f"{total} bad line(s); first: {Path(first['file']).name} line {first['line']} "
+                     f"column {', '.join(first['columns'])} ({', '.join(first['errors']).lower()})",
+                     {"bad_lines": total, "lines": lines})
+
+
+def _completeness(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileCheck:
+    assert spec.period is not None
+    expected = spec.period.expected()
+    wanted = set(expected)
+    missing = [d.isoformat() for d in expected if d not in per_period]
+    outside = sorted(d.isoformat() for d in per_period if d not in wanted
+                     and not (spec.period.start <= d <= spec.period.end))
+    grain = spec.period.grain
+    if not missing and not outside:
+        return FileCheck(spec.name, "date_completeness", "passed", f"all {len(expected)} {grain}s present")
+    parts = [f"{len(missing)} {grain}(s) missing" + (f": {', '.join(missing[:5])}" if missing else "")]
+    if outside:
+        parts.append(f"{len(outside)} outside the period: {', '.join(outside[:5])}")
+    return FileCheck(spec.name, "date_completeness", "failed", "; ".join(parts),
+                     {"expected": len(expected), "missing": missing[:REPORTED], "outside": outside[:REPORTED]})
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]) -> FileCheck:
+    keys = ", ".join(quote_ident(k) for k in spec.key)
+    # the good rows only: omb_groups counts what the conformance scan accepted
+    total = query(con, "SELECT count(*), sum(n) FROM omb_groups WHERE NOT per_file")[0]
+    if not total[0]:
+        return FileCheck(spec.name, "duplicates", "passed", f"every ({', '.join(spec.key)}) is unique")
+    found = query(con, f"SELECT {keys}, n FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}")
+    width = len(spec.key)
+    located = _locate(con, spec, [tuple(r[:width]) for r in found], paths)
+    entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
+                "lines": located.get(tuple(r[:width]), [])} for r in found]
+    first = entries[0]
+    where = ", ".join(f"{Path(f).name}:{n}" for f, n in first["lines"][:4])
+    return FileCheck(spec.name, "duplicates", "failed",
+                     f"{total[0]} key(s) duplicated ({int(total[1])} rows); first {first['key']} ×{first['copies']} at {where}",
+                     {"duplicate_keys": total[0], "duplicate_rows": int(total[1]), "keys": entries})
+
+
+def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any, ...]],
+            files: list[str]) -> dict[tuple[Any, ...], list[tuple[str, int]]]:
+    """(file, line) of every row holding one of `keys`: one pass over each file's raw lines."""
+    if spec.format == "parquet":
+        where = " OR ".join("(" + " AND ".join(f"{quote_ident(k)} IS NOT DISTINCT FROM $k{i}_{j}" for j, k in enumerate(spec.key)) + ")"
+                            for i in range(len(keys)))
+        params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
+        rows = query(con, f"SELECT filename, file_row_number + 1, {', '.join(map(quote_ident, spec.key))} "
+                          f"FROM {reader(spec)} WHERE {where}", files=files, **params)
+        return _group_lines(rows, len(spec.key))
+    names = list(spec.columns)
+    parts = [f"TRY_CAST(string_split(line, {sql_string(spec.separator)})[{names.index(k) + 1}] AS {spec.columns[k]})"
+             for k in spec.key]
+    wanted = " OR ".join("(" + " AND ".join(f"{p} IS NOT DISTINCT FROM $k{i}_{j}" for j, p in enumerate(parts)) + ")"
+                         for i in range(len(keys)))
+    params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
+    first_data_line = 2 if spec.header else 1
+    found: list[tuple[Any, ...]] = []
+    for file in files:
+        rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
+                          f"WHERE line_number >= {first_data_line} AND ({wanted})", file=file, **params)
+        found += [(file, *row) for row in rows]
+    return _group_lines(found, len(spec.key))
+
+
+def _group_lines(rows: list[tuple[Any, ...]], width: int) -> dict[tuple[Any, ...], list[tuple[str, int]]]:
+    lines: dict[tuple[Any, ...], list[tuple[str, int]]] = {}
+    for file, line, *key in rows:
+        lines.setdefault(tuple(key[:width]), []).append((file, int(line)))
+    return {k: sorted(v) for k, v in lines.items()}
+
+
+def _anomalies(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileCheck:
+    assert spec.anomaly is not None
+    window, threshold = spec.anomaly.window, spec.anomaly.threshold
+    days = sorted(per_period)
+    found = []
+    for i in range(window, len(days)):
+        baseline = [per_period[d] for d in days[i - window:i]]
+        mean, spread = statistics.fmean(baseline), statistics.pstdev(baseline)
+        count = per_period[days[i]]
+        score = (count - mean) / spread if spread else (0.0 if count == mean else float("inf"))
+        if abs(score) > threshold:
+            found.append({"period": days[i].isoformat(), "rows": count, "baseline_mean": round(mean, 1),
+                          "z": None if score in (float("inf"), float("-inf")) else round(score, 2)})
+    if not found:
+        return FileCheck(spec.name, "anomalies", "passed", f"no count beyond {threshold}σ of the previous {window}")
+    first = found[0]
+    return FileCheck(spec.name, "anomalies", "failed",
+                     f"{len(found)} anomalous period(s); first {first['period']}: {first['rows']} rows vs ~{first['baseline_mean']}",
+                     {"anomalies": found[:REPORTED]})
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def validate_files(config: FileConfig, *, settings: ScanSettings = ScanSettings(), platform: bool = False,
+                   env: Mapping[str, str] | None = None) -> list[FileCheck]:
+    """Every check of every file spec of `config`, each spec in a fresh scanner (its rejects its own)."""
+    results: list[FileCheck] = []
+    for spec in config.files:
+        con = open_scanner(settings)
+        try:
+            results += validate_spec(con, spec, config.base, platform=platform, env=env)
+        finally:
+            con.close()
+    return results

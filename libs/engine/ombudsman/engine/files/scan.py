@@ -1,0 +1,111 @@
+"""An in-process DuckDB that streams files: which files a spec names (inside the allowed folders),
+and the `read_csv` / `read_parquet` expression that reads them with the spec's columns and types.
+
+Memory stays bounded whatever the file size: DuckDB streams the scan, aggregates spill to a
+temporary folder past `memory_limit`, and nothing but aggregates and the first bad lines come back.
+Only the spec (validated: plain column names, known types) is written into SQL; paths travel as
+parameters.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ombudsman.contracts.replies import invalid_fields
+from ombudsman.engine.connectors.sandbox import file_roots
+from ombudsman.engine.files.config import FileSpec
+
+# one line as one column: a separator and quote that never split a line of text
+_RAW_LINE = "\x1e"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How much of the machine a scan may take."""
+
+    memory_limit: str = "512MB"
+    threads: int = 2
+
+
+def resolve_files(spec: FileSpec, base: Path, *, platform: bool = False,
+                  env: Mapping[str, str] | None = None) -> list[Path]:
+    """The files of `spec` (its pattern, relative to `base`), sorted; `Invalid` when one lies outside
+    the folders an administrator allowed (`OMB_FILE_ROOTS`; on the platform, always required)."""
+    pattern = spec.pattern if os.path.isabs(spec.pattern) else str(base / spec.pattern)
+    found = sorted(Path(p).resolve() for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    roots = file_roots(env)
+    if roots or platform:
+        outside = [p for p in found if not any(p == r or r in p.parents for r in roots)]
+        if outside:
+            allowed = ", ".join(str(r) for r in roots) or "none configured"
+            raise invalid_fields(
+                f"{spec.name}: {outside[0]} is outside the folders an administrator allowed (OMB_FILE_ROOTS: {allowed})",
+                {f"files.{spec.name}.pattern": "outside OMB_FILE_ROOTS"}, setting="OMB_FILE_ROOTS")
+    return found
+
+
+def open_scanner(settings: ScanSettings = ScanSettings()) -> duckdb.DuckDBPyConnection:
+    """A DuckDB for file scans: memory capped, spilling to a private temporary folder, configuration locked."""
+    spill = tempfile.mkdtemp(prefix="omb-files-")
+    con = duckdb.connect(":memory:", config={
+        "memory_limit": settings.memory_limit, "threads": settings.threads, "temp_directory": spill,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def _columns_struct(columns: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in columns.items()) + "}"
+
+
+def reader(spec: FileSpec, *, rejects: bool = False) -> str:
+    """The table function reading `spec`'s files, the file list being parameter `$files`; bad lines are
+    skipped (with `rejects`, recorded in DuckDB's reject_errors table)."""
+    if spec.format == "parquet":
+        return "read_parquet($files, filename = true, file_row_number = true)"
+    options = [
+        f"delim = {sql_string(spec.separator)}", f"header = {str(spec.header).lower()}",
+        f"quote = {sql_string(spec.quote_char)}", f"escape = {sql_string(spec.quote_char)}",
+        f"columns = {_columns_struct(spec.columns)}", "auto_detect = false", "filename = true",
+        f"encoding = {sql_string(spec.encoding)}", f"compression = {sql_string(spec.compression)}",
+    ]
+    # lines that do not match are skipped (and, with `rejects`, recorded in reject_errors with their
+    # line numbers): the conformance check reports them, the other checks count the good rows
+    options += ["store_rejects = true", "rejects_limit = 0"] if rejects else ["ignore_errors = true"]
+    return f"read_csv($files, {', '.join(options)})"
+
+
+def raw_lines(spec: FileSpec) -> str:
+    """Each physical line of one file (parameter `$file`) as `line` text, numbered from 1 (header
+    included), in file order: where a finding's line numbers come from."""
+    options = [f"delim = {sql_string(_RAW_LINE)}", "header = false", "quote = ''", "escape = ''",
+               "columns = {'line': 'VARCHAR'}", "auto_detect = false", "strict_mode = false",
+               f"encoding = {sql_string(spec.encoding)}", f"compression = {sql_string(spec.compression)}"]
+    return f"(SELECT row_number() OVER () AS line_number, line FROM read_csv($file, {', '.join(options)}))"
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Run `sql` with named parameters; DuckDB's errors become `Invalid` naming the file problem."""
+    try:
+        return con.execute(sql, params).fetchall()
+    except duckdb.Error as error:
+        first = str(error).splitlines()[0]
+        raise invalid_fields(f"cannot read the files: {first}", {"files": first}) from None

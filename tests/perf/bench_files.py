@@ -1,0 +1,101 @@
+"""File validation at size (issue 21): MB/s and peak memory of `ombudsman files validate` on a
+generated TSV, against two floors measured in the same run on the same file: `wc -l` (reading the
+bytes) and DuckDB's own `count(*)` of `read_csv` with the same columns (its raw parse + cast scan).
+
+Workload: one TSV of `--rows` lines (default 36,000,000 ≈ 2 GB): sale_id BIGINT (unique), sold_on DATE
+(January 2026 without the 15th), amount DECIMAL(12,2), note VARCHAR (~30 chars), plus one duplicated
+sale and one bad line at the end. Ombudsman must find exactly: 1 bad line (its number), the 15th
+missing, 1 duplicated key with both line numbers; its peak RSS (the validating process, DuckDB
+memory_limit 512MB) is printed and must stay ≤ 1 GB.
+Run: `python tests/perf/bench_files.py [--rows N]` or through `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+
+VALIDATE = """
+import json, resource, sys
+from pathlib import Path
+from ombudsman.engine.files.checks import validate_files
+from ombudsman.engine.files.config import load_config
+from ombudsman.engine.files.scan import ScanSettings
+results = validate_files(load_config(Path(sys.argv[1])), settings=ScanSettings(memory_limit="512MB"))
+print(json.dumps({"results": [r.__dict__ for r in results], "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, default=str))
+"""
+
+CONFIG = """files:
+  - name: sales
+    pattern: "sales_*.tsv"
+    columns: {sale_id: BIGINT, sold_on: DATE, amount: "DECIMAL(12,2)", note: VARCHAR}
+    date_column: sold_on
+    period: {start: 2026-01-01, end: 2026-01-31}
+    key: [sale_id]
+"""
+
+
+def generate(folder: Path, rows: int) -> Path:
+    path = folder / "sales_2026_01.tsv"
+    duckdb.sql(f"""COPY (SELECT i AS sale_id,
+        DATE '2026-01-01' + CAST(CASE WHEN i % 31 = 14 THEN 15 ELSE i % 31 END AS INTEGER) AS sold_on,
+        CAST(i % 100000 AS DECIMAL(12,2)) / 100 AS amount, 'customer note number ' || i AS note
+        FROM range({rows}) t(i)) TO '{path}' (DELIMITER '\t', HEADER true)""")
+    with open(path, "a") as f:
+        f.write("12345\t2026-01-02\t1.00\tduplicate of sale 12345\n")  # line rows + 2
+        f.write("oops\t2026-01-02\t1.00\tbad id\n")                     # line rows + 3
+    return path
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True, **kwargs)
+    return time.perf_counter() - start, done.stdout
+
+
+def run(rows: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="omb-bench-files-") as tmp:
+        folder = Path(tmp)
+        path = generate(folder, rows)
+        (folder / "files.yaml").write_text(CONFIG)
+        size_mb = path.stat().st_size / 1e6
+        wc_s, _ = timed(["wc", "-l", str(path)])
+        raw_sql = (f"SELECT count(*) FROM read_csv('{path}', delim='\t', header=true, quote='', escape='', auto_detect=false, "
+                   "columns={'sale_id':'BIGINT','sold_on':'DATE','amount':'DECIMAL(12,2)','note':'VARCHAR'}, ignore_errors=true)")
+        duck_s, _ = timed([sys.executable, "-c", f"import duckdb; duckdb.connect(config={{'memory_limit': '512MB', 'threads': 2}}).sql({raw_sql!r}).fetchall()"])
+        omb_s, out = timed([sys.executable, "-c", VALIDATE, str(folder / "files.yaml")], env=os.environ)
+        report = json.loads(out.strip().splitlines()[-1])
+        checks = {r["check"]: r for r in report["results"]}
+        exact = (checks["conformance"]["details"]["lines"][0]["line"] == rows + 3
+                 and checks["date_completeness"]["details"]["missing"] == ["2026-01-15"]
+                 and [n for _, n in checks["duplicates"]["details"]["keys"][0]["lines"]] == [12347, rows + 2])
+        rss_mb = report["rss_kb"] / 1024
+        print(f"\nfile validation, {rows:,} rows, {size_mb:,.0f} MB TSV (4 columns: BIGINT, DATE, DECIMAL(12,2), VARCHAR)")
+        print(f"{'':28}{'s':>8}{'MB/s':>9}")
+        for name, seconds in (("wc -l", wc_s), ("DuckDB read_csv count(*)", duck_s), ("ombudsman files validate", omb_s)):
+            print(f"{name:28}{seconds:8.1f}{size_mb / seconds:9.0f}")
+        print(f"ombudsman / DuckDB raw scan: {omb_s / duck_s:.2f}x time ({duck_s / omb_s:.0%} of its MB/s); "
+              f"peak RSS {rss_mb:.0f} MB; findings exact: {exact}")
+        print(f"load average: {' '.join(f'{x:.1f}' for x in psutil.getloadavg())}; cpus: {psutil.cpu_count()}")
+        assert exact, "every finding must be exact"
+        assert rss_mb <= 1024, f"peak RSS {rss_mb:.0f} MB over 1 GB"
+        return {"ombudsman_s": omb_s, "duckdb_s": duck_s, "wc_s": wc_s, "rss_mb": rss_mb}
+
+
+def test_bench_files() -> None:
+    run(int(os.environ.get("OMB_BENCH_FILE_ROWS", "36000000")))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=36_000_000)
+    run(parser.parse_args().rows)
