@@ -3,6 +3,7 @@ Exit codes of `validate`: 0 every check passed, 1 a check failed, 2 bad input (c
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -11,12 +12,21 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import load_config
-from ombudsman.engine.files.scan import ScanSettings
+from ombudsman.engine.files.load import load_files, snowflake_statements
+from ombudsman.engine.files.scan import ScanSettings, resolve_files
 from ombudsman.engine.files.suggest import suggest_spec
 
 app = typer.Typer(no_args_is_help=True, help="Validate file extracts (TSV, CSV, Parquet) against their config.")
@@ -67,3 +77,56 @@ def suggest(file: Path = typer.Argument(..., help="a TSV, CSV or Parquet file"))
     except Invalid as error:
         raise _bad_input(error) from None
     typer.echo(yaml.safe_dump({"files": [spec]}, sort_keys=False))
+
+
+@app.command("load")
+def load(
+        config: Path = typer.Argument(..., help="file config YAML; each file family names its `table`"),
+        target: str = typer.Option(..., "--target", "-t", help="postgresql://… or duckdb:///path.db (${ENV} allowed)"),
+        resume: bool = typer.Option(False, "--resume", help="skip the files loaded before (recorded in omb_file_loads)"),
+) -> None:
+    """Load every file into its table, each file in one transaction with its checkpoint, so an
+    interrupted load resumes where it stopped (--resume) and no file is loaded twice."""
+    import os
+
+    try:
+        parsed = load_config(config)
+        total = sum(p.stat().st_size for spec in parsed.files for p in resolve_files(spec, parsed.base))
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TextColumn("{task.fields[rows]:,} rows · {task.fields[files]} files"), TimeRemainingColumn(),
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("loading", total=total or None, rows=0, files=0)
+            seen: dict[str, int] = {}
+            done_rows = [0]
+
+            def advance(file: str, read: int, rows: int) -> None:
+                bar.advance(task, read - seen.get(file, 0))
+                seen[file] = read
+                if rows:
+                    done_rows[0] += rows
+                    bar.update(task, rows=done_rows[0], files=len([f for f in seen if f]))
+
+            results = asyncio.run(load_files(parsed, os.path.expandvars(target), resume=resume, progress=advance))
+    except Invalid as error:
+        raise _bad_input(error) from None
+    table = Table(title=f"{config.name} → {target.split('://')[0]}")
+    for column in ("files", "file", "status", "rows", "seconds", "message"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        style = {"loaded": "green", "skipped": "dim", "failed": "red"}[r.status]
+        table.add_row(r.spec, Path(r.file).name, f"[{style}]{r.status}[/]", f"{r.rows:,}", f"{r.seconds:.1f}", escape(r.message))
+    Console(width=160).print(table)
+    raise typer.Exit(1 if any(r.status == "failed" for r in results) else 0)
+
+
+@app.command("snowflake-sql")
+def snowflake_sql(config: Path = typer.Argument(..., help="file config YAML"),
+                  on_error: str = typer.Option("ABORT_STATEMENT", "--on-error", help="ABORT_STATEMENT | CONTINUE | SKIP_FILE")) -> None:
+    """Print the PUT and COPY INTO statements that load CONFIG's files into Snowflake."""
+    try:
+        parsed = load_config(config)
+        for spec in parsed.files:
+            for statement in snowflake_statements(spec, resolve_files(spec, parsed.base), on_error=on_error):
+                typer.echo(statement + ";")
+    except Invalid as error:
+        raise _bad_input(error) from None

@@ -76,7 +76,7 @@ def _columns_struct(columns: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in columns.items()) + "}"
 
 
-def reader(spec: FileSpec, *, rejects: bool = False) -> str:
+def reader(spec: FileSpec, *, rejects: bool = False, strict: bool = False) -> str:
     """The table function reading `spec`'s files, the file list being parameter `$files`; bad lines are
     skipped (with `rejects`, recorded in DuckDB's reject_errors table)."""
     if spec.format == "parquet":
@@ -89,7 +89,9 @@ def reader(spec: FileSpec, *, rejects: bool = False) -> str:
     ]
     # lines that do not match are skipped (and, with `rejects`, recorded in reject_errors with their
     # line numbers): the conformance check reports them, the other checks count the good rows
-    options += ["store_rejects = true", "rejects_limit = 0"] if rejects else ["ignore_errors = true"]
+    # (`strict`: the first bad line is an error, as a load must stop there)
+    if not strict:
+        options += ["store_rejects = true", "rejects_limit = 0"] if rejects else ["ignore_errors = true"]
     return f"read_csv($files, {', '.join(options)})"
 
 
