@@ -3,6 +3,7 @@ DuckDB; a load killed half-way resumes and ends with exactly the files' rows."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -93,17 +94,18 @@ async def test_a_load_killed_half_way_resumes_to_exactly_the_files_rows(tmp_path
         await conn.execute("CREATE TABLE sales (sale_id bigint PRIMARY KEY, sold_on date, amount numeric(12,2), note text)")
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec text, file text, bytes bigint, rows bigint, "
                            "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (spec, file))")
-        loader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
+        loader = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                      env=os.environ)
         try:
             await eventually(lambda: conn.fetchval(f"SELECT count(*) >= 2 FROM {CHECKPOINTS}"), timeout=240,
                              what="two files loaded")
         finally:
             loader.send_signal(signal.SIGKILL)
-            loader.wait(timeout=30)
+            await asyncio.wait_for(loader.wait(), timeout=30)
         recorded = await conn.fetchval(f"SELECT count(*) FROM {CHECKPOINTS}")
         assert 2 <= recorded < 12, "killed half-way"
         assert await conn.fetchval("SELECT count(*) FROM sales") == recorded * 40_000  # nothing of the file in flight
-        resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+        resumed = await asyncio.to_thread(subprocess.run, [*command, "--resume"], capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert await conn.fetchval("SELECT count(*) FROM sales") == total
         assert tuple(await conn.fetchrow(f"SELECT count(*), sum(rows) FROM {CHECKPOINTS}")) == (12, total)
