@@ -44,8 +44,8 @@ describe("catalog changes", () => {
       columns_retyped: { "sales.orders": [{ column: "amount", before: "numeric(10,2)", after: "numeric(12,2)" }] },
       nullability_changed: { "sales.orders": [{ column: "note", before: "null", after: "not null" }] },
     });
-    expect(rows.map((r) => `${r.table} ${r.change} ${r.column} ${r.before}→${r.after}`)).toEqual([
-      "sales.customers table added →", "sales.orders type changed amount numeric(10,2)→numeric(12,2)",
-      "sales.orders nullability changed note null→not null", "sales.orders column added placed →"]);
+    expect(rows.map((r) => [r.table, r.change, r.column, r.before, r.after].join("|"))).toEqual([
+      "sales.customers|table added|||", "sales.orders|type changed|amount|numeric(10,2)|numeric(12,2)",
+      "sales.orders|nullability changed|note|null|not null", "sales.orders|column added|placed||"]);
   });
 });
