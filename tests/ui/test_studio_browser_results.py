@@ -133,9 +133,10 @@ async def test_members_admin_catalog_and_results_in_the_browser(
 
     # members: two added by username, one's role changed, then removed
     await page.get_by_role("link", name="Members").click()
-    for name in ("maria", "omar"):
-        await page.get_by_label("Member's username").fill(name)
-        await page.get_by_role("button", name="Add member").click()
+    for name in ("maria", "omar"):  # by keyboard: the name typed, Enter submits
+        await page.get_by_label("Member's username").focus()
+        await page.keyboard.type(name)
+        await page.keyboard.press("Enter")
         await expect(page.get_by_role("status")).to_contain_text(f"{name} added to retail.")
     await page.get_by_label("Member's username").fill("nobody")
     await page.get_by_role("button", name="Add member").click()
@@ -147,7 +148,8 @@ async def test_members_admin_catalog_and_results_in_the_browser(
     await expect(page.get_by_role("status")).to_contain_text("omar is now viewer.")
     await expect(members.get_by_role("row", name=re.compile(r"^omar\b"))).to_contain_text("viewer")
     await pages.check("members")
-    await members.get_by_role("button", name="Remove omar from the project").click()
+    await members.get_by_role("button", name="Remove omar from the project").focus()
+    await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text("omar removed from retail.")
     await expect(members.get_by_role("row")).to_have_count(3)
 
