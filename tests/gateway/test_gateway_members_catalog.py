@@ -5,6 +5,7 @@ notifications (never to another's), and a catalog's changes between two DDL uplo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import yaml
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import new_id
 from tests.gateway.conftest import Served
+from tests.gateway.test_gateway_cli_sdk import cli_env, ombudsman  # noqa: F401 - cli_env is a fixture
 from tests.support import eventually
 
 
@@ -119,3 +121,22 @@ async def test_catalog_changes_between_two_uploads_and_its_yaml(served: Served) 
         assert tables["sales.orders"]["primary_key"] == ["id"]
         bad = await c.get("/projects/cat/catalog/export", headers=headers, params={"side": "middle"})
         assert bad.status_code == 422 and bad.json()["error"]["details"]["fields"][0]["field"] == "side"
+
+
+async def test_members_from_the_cli(served: Served, cli_env: dict[str, str]) -> None:  # noqa: F811
+    owner_id, _ = await served.token("sven")
+    member_id, _ = await served.token("tara")
+    await served.create_project("cli-crew", owner_id, owner_name="sven")
+    code, _, err = await ombudsman(cli_env, "login", "-u", "sven", "-p", "password-123")
+    assert code == 0, err
+    code, out, err = await ombudsman(cli_env, "projects", "add-member", "cli-crew", member_id)
+    assert code == 0, err
+    code, out, err = await ombudsman(cli_env, "projects", "members", "cli-crew", "--format", "json")
+    assert code == 0, err
+    assert sorted(m["username"] for m in json.loads(out)["items"]) == ["sven", "tara"]
+    code, out, err = await ombudsman(cli_env, "projects", "remove-member", "cli-crew", member_id)
+    assert code == 0 and "Removed" in out, err
+    code, out, err = await ombudsman(cli_env, "projects", "members", "cli-crew")
+    assert code == 0 and "tara" not in out and "sven" in out, (out, err)
+    code, _, err = await ombudsman(cli_env, "projects", "remove-member", "cli-crew", member_id)
+    assert code != 0 and "not a member" in err
