@@ -130,6 +130,7 @@ class Served:
     def __init__(self, app: Any, port: int, nc: Any, executor: ExecutorTimingStandIn | None, upload_dir: Path):
         self.app, self.port, self.nc, self.executor = app, port, nc, executor
         self.upload_dir = upload_dir
+        self.executor_service: Any = None  # the real executor service (served_with_executor)
         self.created: set[str] = set()
         self.versions: dict[str, int] = {}
 
@@ -213,14 +214,17 @@ async def _serve(database_url: str, nats_url: str, tmp_path: Path, *, real_execu
             await service.start()
         async with contextlib.AsyncExitStack() as stack:
             executor: ExecutorTimingStandIn | None = None
+            service = None
             if real_executor:
-                await stack.enter_async_context(executor_app.running(ExecutorSettings(
+                service = await stack.enter_async_context(executor_app.running(ExecutorSettings(
                     nats_url=nats_url, database_url=database_url, executor_tick_seconds=0.2)))
             else:
                 executor = await ExecutorTimingStandIn().start(nats_url)
             nc = await nats.connect(nats_url)
             try:
-                yield Served(app, port, nc, executor, upload_dir)
+                served = Served(app, port, nc, executor, upload_dir)
+                served.executor_service = service
+                yield served
             finally:
                 await nc.close()
                 if executor is not None:

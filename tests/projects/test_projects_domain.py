@@ -79,3 +79,13 @@ def test_update_refuses_null_or_wrongly_typed_values() -> None:
             domain.update(state, "sales", bad)
     [event] = domain.update(state, "sales", {"target_database": None, "description": "d"})
     assert event.changes == {"description": "d"}
+
+
+def test_a_member_added_then_removed_and_removing_a_stranger_is_not_found() -> None:
+    state = play(created(), domain.add_member(created(), "sales", "u-bob"))
+    assert state.members == ["u-alice", "u-bob"]
+    assert domain.add_member(state, "sales", "u-bob") == []  # already a member: nothing happens
+    state = play(state, domain.remove_member(state, "sales", "u-bob"))
+    assert state.members == ["u-alice"]
+    with pytest.raises(NotFound, match="not a member"):
+        domain.remove_member(state, "sales", "u-bob")

@@ -7,6 +7,7 @@ import { Box, Button, MenuItem, Stack, Table, TableBody, TableCell, TableHead, T
 import { client, unwrap } from "../api/client";
 import { Loaded, PageTitle } from "../ui/common";
 import { keyMarks, typeText, type CatalogTable } from "./catalogView";
+import { CatalogChanges, DdlUpload } from "./CatalogTools";
 
 interface CatalogReply { kind?: string; database?: string | null; server_version?: string | null; tables: CatalogTable[]; total_tables: number }
 
@@ -34,6 +35,7 @@ export default function CatalogPage() {
         </TextField>
         <TextField size="small" label="Table name contains" value={q} onChange={(e) => { setQ(e.target.value); setPage(0); }} />
       </Stack>
+      <CatalogChanges projectId={projectId} side={side} />
       <Loaded query={found}>{() => {
         const data = found.data!;
         return (
@@ -83,6 +85,7 @@ export default function CatalogPage() {
           </>
         );
       }}</Loaded>
+      <DdlUpload projectId={projectId} side={side} />
     </>
   );
 }

@@ -13,6 +13,7 @@ import { openRunSocket } from "../api/socket";
 import type { Run } from "../api/types";
 import { Loaded, PageTitle, StatusChip, seconds, when } from "../ui/common";
 import { applyRunMessage, finishedCount, initialLive, type LiveRun } from "./runProgress";
+import { BaselineCompare, PipelineHistory } from "./RunBaseline";
 
 export const EXPORTS: [string, string][] = [["json", "JSON"], ["csv", "CSV"], ["excel", "Excel"], ["pdf", "PDF"], ["junit", "JUnit"], ["html", "HTML"]];
 
@@ -87,9 +88,11 @@ export default function RunPage() {
           {live?.finished && (
             <Box component="section" aria-labelledby="sum-h" sx={{ mb: 2 }}>
               <Typography id="sum-h" variant="h6" component="h2">Results</Typography>
-              <Typography>Score {loaded!.score ?? "—"} · {loaded!.successful_steps ?? 0} passed, {loaded!.failed_steps ?? 0} failed, {loaded!.skipped_steps ?? 0} skipped · {seconds(loaded!.duration_seconds)} · finished {when(loaded!.finished_at)}</Typography>
+              <Typography data-testid="quality-score">Quality score {loaded!.score ?? "—"} · {loaded!.successful_steps ?? 0} passed, {loaded!.failed_steps ?? 0} failed, {loaded!.skipped_steps ?? 0} skipped · {seconds(loaded!.duration_seconds)} · finished {when(loaded!.finished_at)}</Typography>
             </Box>
           )}
+          {live?.finished && <BaselineCompare run={loaded!} />}
+          {live?.finished && <PipelineHistory run={loaded!} />}
           <Box component="section" aria-labelledby="exp-h">
             <Typography id="exp-h" variant="h6" component="h2">Export</Typography>
             <Stack direction="row" spacing={1} role="group" aria-label="Export the report" sx={{ flexWrap: "wrap" }}>

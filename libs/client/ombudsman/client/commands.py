@@ -214,6 +214,23 @@ def projects_add_member(project_id: str = ProjectArg, user_id: str = typer.Argum
     console.print(f"Added {escape(user_id)} to {escape(project_id)}.")
 
 
+@projects_app.command("members")
+def projects_members(project_id: str = ProjectArg, server: str | None = ServerOpt, output: OutputFormat = FormatOpt) -> None:
+    """A project's members with their username and role."""
+    client = _client(server)
+    found = _call(client, lambda: client.members(project_id))
+    emit(found, output, lambda: _table(found.get("items") or [], ["user_id", "username", "role"], title="members"))
+
+
+@projects_app.command("remove-member")
+def projects_remove_member(project_id: str = ProjectArg, user_id: str = typer.Argument(..., help="The user's id"),
+                           server: str | None = ServerOpt) -> None:
+    """Remove a user (by id) from a project: they no longer see it."""
+    client = _client(server)
+    _call(client, lambda: client.remove_member(project_id, user_id))
+    console.print(f"Removed {escape(user_id)} from {escape(project_id)}.")
+
+
 # --- connections -------------------------------------------------------------------------------
 
 ConnectionArg = typer.Argument(..., help="The connection's name in the project")

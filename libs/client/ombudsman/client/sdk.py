@@ -185,6 +185,13 @@ class OmbudsmanClient:
     def add_member(self, project_id: str, user_id: str) -> dict[str, Any]:
         return self._json("POST", f"/projects/{_seg(project_id)}/members", json_body={"user_id": user_id})
 
+    def members(self, project_id: str) -> dict[str, Any]:
+        """The project's members: `items` of {user_id, username, role}."""
+        return self._json("GET", f"/projects/{_seg(project_id)}/members")
+
+    def remove_member(self, project_id: str, user_id: str) -> None:
+        self._json("DELETE", f"/projects/{_seg(project_id)}/members/{_seg(user_id)}")
+
     def setup_status(self, project_id: str) -> dict[str, Any]:
         return self._json("GET", f"/projects/{_seg(project_id)}/setup-status")
 

@@ -54,6 +54,15 @@ class ProjectMemberAdded(Event):
 
 
 @event
+class ProjectMemberRemoved(Event):
+    """A user no longer belongs to the project (their access to it ends with this event)."""
+
+    stream_type = "project"
+    project_id: str
+    user_id: str
+
+
+@event
 class ConnectionAdded(Event):
     """A named connection of a project. The URL is stored with its secret masked; the secret itself
     lives encrypted in the projects service's own table, never in an event."""

@@ -117,9 +117,12 @@ class RuleRequest(AlertRule):
 
 
 async def add_alert_rule(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    if meta.actor.role not in ("admin", "service", "system"):
-        raise Forbidden("only admins manage alert rules")
+    """Add a rule. Admins add any; a member subscribes to in-app notifications of one project only
+    (the gateway checked that they belong to it: only it sends commands on behalf of people)."""
     rule = RuleRequest.model_validate(payload)
+    if meta.actor.role not in ("admin", "service", "system") and (rule.channel != "inapp" or not rule.project_id):
+        raise Forbidden("only admins add webhook rules or rules on every project; "
+                        "a member subscribes to in-app notifications of one project")
     if rule.channel == "webhook" and not rule.url:
         from ombudsman.contracts.replies import Invalid
 

@@ -115,6 +115,15 @@ def add_member(state: ProjectState, project_id: str, user_id: str) -> list[Event
     return [ev.ProjectMemberAdded(project_id=project_id, user_id=user_id)]
 
 
+def remove_member(state: ProjectState, project_id: str, user_id: str) -> list[Event]:
+    """Take a member off the project; removing someone who is not a member is a 404 (nothing to undo)."""
+    require_existing(state, project_id)
+    if user_id not in state.members:
+        raise NotFound(f"user {user_id!r} is not a member of project {project_id!r}",
+                       {"project_id": project_id, "user_id": user_id})
+    return [ev.ProjectMemberRemoved(project_id=project_id, user_id=user_id)]
+
+
 def connection_kind(url: str) -> str:
     """The database kind a connection URL names, or Invalid."""
     scheme = urlsplit(url).scheme.lower()

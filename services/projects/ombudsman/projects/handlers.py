@@ -100,6 +100,12 @@ async def add_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContex
     return state.public()
 
 
+async def remove_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    cmd = MemberCommand.model_validate(payload)
+    state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.remove_member(s, cmd.id, cmd.user_id))
+    return state.public()
+
+
 async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     cmd = domain.AddConnection.model_validate(payload)
     # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
@@ -369,6 +375,7 @@ COMMANDS = {
     "update": update,
     "delete": delete,
     "add_member": add_member,
+    "remove_member": remove_member,
     "add_connection": add_connection,
     "remove_connection": remove_connection,
     "test_connection": test_connection,

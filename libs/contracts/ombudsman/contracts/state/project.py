@@ -105,6 +105,9 @@ def _apply_in_place(s: ProjectState, envelope: EventEnvelope) -> None:
         case ev.ProjectMemberAdded():
             if event.user_id not in s.members:
                 s.members.append(event.user_id)
+        case ev.ProjectMemberRemoved():
+            if event.user_id in s.members:
+                s.members.remove(event.user_id)
         case ev.ConnectionAdded():
             s.connections[event.name] = ConnectionState(
                 name=event.name, kind=event.kind, role=event.role, url_masked=event.url_masked

@@ -1,11 +1,14 @@
 """A project's catalogs (the metadata service): extract, upload DDL (inline or as a file), read a page
-of a catalog, extraction status, DDL for the target."""
+of a catalog, what changed since the previous extraction, the whole catalog as YAML, extraction
+status, DDL for the target."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
 from pydantic import ConfigDict, Field
 
 from ombudsman.gateway.deps import BusDep, CurrentUser, Offset, Writer, visible_project
@@ -92,6 +95,36 @@ async def catalog(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = 
     await visible_project(bus, user, project_id)
     payload = {"project_id": project_id, "side": side, "offset": offset, "limit": limit, "schema": schema, "q": q}
     return await bus.query("metadata", "catalog", {k: v for k, v in payload.items() if v is not None}, user.actor)
+
+
+@router.get("/projects/{project_id}/catalog/changes", tags=["metadata"],
+            summary="What changed in a side's catalog between its last two extractions (or uploads)")
+async def catalog_changes(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Any:
+    await visible_project(bus, user, project_id)
+    return await bus.query("metadata", "changes", {"project_id": project_id, "side": side}, user.actor)
+
+
+@router.get("/projects/{project_id}/catalog/export", tags=["metadata"], response_class=Response,
+            responses={200: {"description": "The catalog as YAML", "content": {"application/yaml": {}}}},
+            summary="A side's whole catalog as a YAML file (tables, columns, types, keys, row counts)")
+async def catalog_export(project_id: PID, user: CurrentUser, bus: BusDep, side: Side = "source") -> Response:
+    await visible_project(bus, user, project_id)
+    # read a page at a time: a large catalog does not fit one bus reply
+    first: dict[str, Any] = {}
+    tables: list[Any] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await bus.query("metadata", "catalog", {"project_id": project_id, "side": side, "offset": offset,
+                                                       "limit": 1000}, user.actor)
+        first = first or page
+        tables += page.get("tables") or []
+        following = page.get("next_offset")
+        offset = int(following) if following is not None and int(following) > offset else None
+    document = {k: v for k, v in first.items() if k not in ("tables", "total_tables", "offset", "limit", "next_offset")}
+    document["tables"] = tables
+    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return Response(body, media_type="application/yaml", headers={
+        "Content-Disposition": f'attachment; filename="{project_id}-{side}-catalog.yaml"'})
 
 
 @router.get("/projects/{project_id}/metadata-status", tags=["metadata"])

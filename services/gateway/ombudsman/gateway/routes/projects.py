@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
+from ombudsman.gateway.directory import profiles, user_id_of
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID
 from ombudsman.gateway.schemas import Input, Page
@@ -51,8 +52,20 @@ class ProjectPatch(Input):
 
 
 class MemberIn(Input):
+    """The user to add, by id or by username (exactly one)."""
+
     model_config = ConfigDict(extra="forbid")
-    user_id: str = Field(min_length=1, max_length=100)
+    user_id: str | None = Field(default=None, min_length=1, max_length=100)
+    username: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MemberIn:
+        if (self.user_id is None) == (self.username is None):
+            raise ValueError("give user_id or username (one of them)")
+        return self
+
+
+UID = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 class SchemaMappingIn(Input):
@@ -105,12 +118,28 @@ async def delete_project(project_id: PID, user: Writer, bus: BusDep) -> None:
     forget_project(bus, project_id)
 
 
-@router.post("/projects/{project_id}/members", summary="Add a member to a project")
-async def add_member(project_id: PID, body: MemberIn, user: Writer, bus: BusDep) -> Any:
+@router.get("/projects/{project_id}/members", summary="The project's members with their username and role")
+async def list_members(project_id: PID, user: CurrentUser, bus: BusDep, request: Request) -> Any:
+    project = await visible_project(bus, user, project_id)
+    members = await profiles(request.app.state.users.engine, [str(m) for m in project.get("members") or []])
+    return {"project_id": project_id, "items": members, "total": len(members)}
+
+
+@router.post("/projects/{project_id}/members", summary="Add a member to a project (by user id or username)")
+async def add_member(project_id: PID, body: MemberIn, user: Writer, bus: BusDep, request: Request) -> Any:
     await visible_project(bus, user, project_id)
-    await bus.command("projects", "add_member", {"id": project_id, "user_id": body.user_id}, user.actor)
+    user_id = body.user_id or await user_id_of(request.app.state.users.engine, str(body.username))
+    await bus.command("projects", "add_member", {"id": project_id, "user_id": user_id}, user.actor)
     forget_project(bus, project_id)
     return await bus.query("projects", "get", {"id": project_id}, user.actor)
+
+
+@router.delete("/projects/{project_id}/members/{user_id}", status_code=204,
+               summary="Remove a member from a project (they no longer see it)")
+async def remove_member(project_id: PID, user_id: UID, user: Writer, bus: BusDep) -> None:
+    await visible_project(bus, user, project_id)
+    await bus.command("projects", "remove_member", {"id": project_id, "user_id": user_id}, user.actor)
+    forget_project(bus, project_id)
 
 
 @router.get("/projects/{project_id}/setup-status")
