@@ -16,6 +16,7 @@ export function Layout() {
     const p = `/projects/${encodeURIComponent(projectId)}`;
     nav.push(["Connections", `${p}/connections`], ["Catalog", `${p}/catalog`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
       ["Runs", `${p}/runs`], ["Schedules", `${p}/schedules`], ["Discrepancies", `${p}/discrepancies`]);
+    nav.push(["Relationships", `${p}/relationships`], ["Workload", `${p}/workload`]);
   }
   return (
     <>
