@@ -73,7 +73,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
   }
   /** A change made in the YAML: the form and the DAG follow while it parses. */
   function editYaml(text: string) {
-    setYamlText(text); setDirty(true);
+    setYamlText(text); setDirty(true); setProblems([]);  // the server's answer was about the earlier text
     const parsed = parsePipeline(text);
     setYamlProblem(parsed.problem ?? null);
     if (parsed.doc) { setDoc(parsed.doc); setFormProblems({}); }
@@ -154,7 +154,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
                 <Tabs value={Math.min(selected, doc.steps.length - 1)} onChange={(_e, i) => setSelected(i)} variant="scrollable"
                   aria-label="Steps" sx={{ mb: 2, borderBottom: 1, borderColor: "divider" }}>
                   {doc.steps.map((s, i) => <Tab key={i} value={i} label={`${stepProblems(i).length ? "⚠ " : ""}${s.id}`}
-                    sx={stepProblems(i).length ? { color: "error.main" } : undefined} />)}
+                    sx={{ textTransform: "none", ...(stepProblems(i).length ? { color: "error.main" } : {}) }} />)}
                 </Tabs>
               )}
               {step && (
@@ -162,6 +162,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
                   otherIds={doc.steps.filter((_s, i) => i !== selected).map((s) => s.id)}
                   validator={byName.get(String(step.validator))} problems={stepProblems(selected)}
                   onChange={(s) => edit({ ...doc, steps: doc.steps.map((x, i) => (i === selected ? s : x)) })}
+                  onEdited={(field) => setProblems((all) => all.filter((p) => !(p.step === selected && (p.field === field || p.field.startsWith(`${field}.`) || (field === "table" && p.field.startsWith("tables"))))))}
                   onRename={(to) => edit(renameStep(doc, step.id, to))}
                   onRemove={() => { edit(removeStep(doc, step.id)); setFormProblems({}); setProblems([]); }}
                   onFormProblems={(n) => setFormProblems((f) => ({ ...f, [selected]: n }))} />

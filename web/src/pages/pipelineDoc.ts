@@ -87,11 +87,11 @@ export function removeStep(doc: PipelineDoc, id: string): PipelineDoc {
 
 const label = (text: string) => text.replace(/"/g, "#quot;").replace(/</g, "#lt;").replace(/>/g, "#gt;");
 
-/** The steps' DAG as a Mermaid flowchart (a node per step: id, validator, source table; an edge per
+/** The steps' DAG as a Mermaid flowchart, left to right (a node per step: id, validator, source table; an edge per
  * dependency; a dependency on no step drawn as a missing node, so the mistake is seen). */
 export function pipelineMermaid(doc: PipelineDoc): string {
   const node = new Map(doc.steps.map((s, i) => [s.id, `s${i}`]));
-  const lines = ["flowchart TD"];
+  const lines = ["flowchart LR"];  // steps mostly independent: a column of them fits beside the form
   doc.steps.forEach((s) => {
     const table = stepTables(s).source;
     lines.push(`    ${node.get(s.id)}["${label(s.id)}<br/><i>${label(String(s.validator ?? "?"))}</i>${table ? `<br/>${label(table)}` : ""}"]`);

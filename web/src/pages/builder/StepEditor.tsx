@@ -13,9 +13,11 @@ export interface ValidatorEntry {
   name: string; category: string; description: string; needs_table: boolean; parameters: JsonSchema; alias_of?: string;
 }
 
-export function StepEditor({ step, index, otherIds, validator, problems, onChange, onRename, onRemove, onFormProblems }: {
+export function StepEditor({ step, index, otherIds, validator, problems, onChange, onEdited, onRename, onRemove, onFormProblems }: {
   step: Step; index: number; otherIds: string[]; validator?: ValidatorEntry; problems: PlacedProblem[];
   onChange: (step: Step) => void; onRename: (to: string) => void; onRemove: () => void;
+  /** a field of the step was edited: the server's problem with it is no longer current */
+  onEdited: (field: string) => void;
   onFormProblems: (count: number) => void;
 }) {
   const fields = useMemo(() => formFields(validator?.parameters), [validator]);
@@ -35,6 +37,7 @@ export function StepEditor({ step, index, otherIds, validator, problems, onChang
   function changeParameter(name: string, text: string) {
     const next = { ...values, [name]: text };
     setValues(next);
+    onEdited(`parameters.${name}`);
     const { parameters, problems: found } = formParameters(fields, next, step.parameters ?? {});
     setLocal(Object.fromEntries(Object.entries(found).filter(([k]) => next[k] !== "" || found[k] !== "required")));
     onFormProblems(Object.keys(found).filter((k) => found[k] !== "required").length);
@@ -42,6 +45,7 @@ export function StepEditor({ step, index, otherIds, validator, problems, onChang
     onChange((Object.keys(parameters).length ? { ...rest, parameters } : rest) as Step);
   }
   function changeDependencies(chosen: string[]) {
+    onEdited("depends_on");
     const { depends_on: _d, ...rest } = step;
     onChange((chosen.length ? { ...rest, depends_on: chosen } : rest) as Step);
   }
@@ -68,7 +72,7 @@ export function StepEditor({ step, index, otherIds, validator, problems, onChang
           <Stack direction={{ xs: "column", md: "row" }} spacing={2}>
             <TextField id={`${prefix}-source`} label="Source table" size="small" fullWidth required value={tables.source}
               placeholder="schema.table" error={Boolean(said("table") || said("tables"))} helperText={said("table") || said("tables") || undefined}
-              onChange={(e) => onChange(withTables(step, e.target.value, tables.target))} />
+              onChange={(e) => { onEdited("table"); onChange(withTables(step, e.target.value, tables.target)); }} />
             <TextField id={`${prefix}-target`} label="Target table" size="small" fullWidth value={tables.target}
               placeholder="the source's name when empty" onChange={(e) => onChange(withTables(step, tables.source, e.target.value))} />
           </Stack>
