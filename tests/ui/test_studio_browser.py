@@ -7,7 +7,10 @@ sees its DAG, runs a batch and watches it, watches a run
 live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
 searches and verifies the audit log, views the project as of an earlier instant and its quality
 trend, reads and marks read the in-app notifications its runs raised, schedules a pipeline (next
-runs previewed) and removes it, (as an admin) adds a user and changes their role, and changes their
+runs previewed) and removes it, adds a step to a pipeline in the builder through the form generated
+from its validator's schema (the server's 422 on the field, the DAG redrawn, the YAML edited both
+ways) and saves it, reviews the inferred relationships and classes and overrides a table's key,
+uploads a Query Store export and makes a pipeline of its suggestions, (as an admin) adds a user and changes their role, and changes their
 own password. Every page is
 checked with axe-core (no serious or critical violation) and saved as a screenshot."""
 

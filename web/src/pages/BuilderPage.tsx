@@ -73,7 +73,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
   }
   /** A change made in the YAML: the form and the DAG follow while it parses. */
   function editYaml(text: string) {
-    setYamlText(text); setDirty(true); setProblems([]);  // the server's answer was about the earlier text
+    setYamlText(text); setDirty(true); setProblems([]); setNote(null);  // the server's answer was about the earlier text
     const parsed = parsePipeline(text);
     setYamlProblem(parsed.problem ?? null);
     if (parsed.doc) { setDoc(parsed.doc); setFormProblems({}); }

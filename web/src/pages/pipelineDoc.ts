@@ -2,6 +2,7 @@
  * know are kept as they are), its steps, the DAG as Mermaid, and the server's field errors placed
  * on the step they name. Pure. */
 import { parse, stringify } from "yaml";
+import { mermaidLabel } from "../ui/mermaidText";
 
 export type Step = Record<string, unknown> & {
   id: string; validator: string; table?: string; tables?: { source?: string; target?: string };
@@ -85,7 +86,7 @@ export function removeStep(doc: PipelineDoc, id: string): PipelineDoc {
   };
 }
 
-const label = (text: string) => text.replace(/"/g, "#quot;").replace(/</g, "#lt;").replace(/>/g, "#gt;");
+const label = mermaidLabel;
 
 /** The steps' DAG as a Mermaid flowchart, left to right (a node per step: id, validator, source table; an edge per
  * dependency; a dependency on no step drawn as a missing node, so the mistake is seen). */

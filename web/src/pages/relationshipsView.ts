@@ -2,6 +2,8 @@
  * one arrow per relationship from the referencing table to the referenced one, labelled with the
  * columns and the confidence. Pure. */
 
+import { mermaidLabel as label } from "../ui/mermaidText";
+
 export interface Evidence { kind: string; confidence: number; detail: string }
 export interface Relationship {
   child_table: string; child_columns: string[]; parent_table: string; parent_columns: string[];
@@ -18,7 +20,6 @@ export interface TableKey {
   declared?: string[]; discovered?: string[]; evidence?: Record<string, unknown>;
 }
 
-const label = (text: string) => text.replace(/"/g, "#quot;").replace(/</g, "#lt;").replace(/>/g, "#gt;");
 export const percent = (x: number) => `${Math.round(x * 100)}%`;
 
 const STYLES: Record<string, string> = {
