@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { keyColumns, relationshipsMermaid } from "./relationshipsView";
-import { filters, measures } from "./workloadView";
+import { filters, measures, type TableUsage } from "./workloadView";
 
 describe("the relationship graph", () => {
   it("draws each table with its class and each relationship with columns and confidence", () => {
@@ -26,7 +26,7 @@ describe("the relationship graph", () => {
 });
 
 describe("what a workload's analysis says", () => {
-  const tables = [{
+  const tables: TableUsage[] = [{
     table_name: "sales.orders", in_catalog: true, queries: 2, executions: 240, columns: [
       { column: "order_date", queries: 1, executions: 120, usages: { where: 120 }, operators: { ">=": 120 }, date_filter: true },
       { column: "amount", queries: 1, executions: 120, usages: { aggregate: 120, select: 120 }, aggregates: { SUM: 120 } },
