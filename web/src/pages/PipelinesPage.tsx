@@ -96,8 +96,8 @@ function PipelineCard({ projectId, pipeline, chosen, onChoose }: { projectId: st
       <CardActions sx={{ flexWrap: "wrap" }}>
         {canWrite() && <FormControlLabel control={<Checkbox checked={chosen} onChange={(e) => onChoose(e.target.checked)} />} label="In batch" />}
         <Button aria-expanded={showing === "diagram"} onClick={() => setShowing(showing === "diagram" ? "none" : "diagram")}>{showing === "diagram" ? "Hide diagram" : "Show diagram"}</Button>
-        <Button component={RouterLink} to={`/projects/${encodeURIComponent(projectId)}/builder/${encodeURIComponent(pipeline.pipeline_id)}`}
-          aria-label={`Open ${pipeline.name} in the builder`}>Open in the builder</Button>
+        <Button component={RouterLink} to={`/projects/${encodeURIComponent(projectId)}/builder/${encodeURIComponent(pipeline.pipeline_id)}`}>
+          Open in the builder</Button>
         <Button aria-expanded={showing === "yaml"} onClick={() => setShowing(showing === "yaml" ? "none" : "yaml")}>{showing === "yaml" ? "Hide YAML" : "Edit YAML"}</Button>
         {canWrite() && showing === "yaml" && <Button variant="outlined" onClick={save}>Save</Button>}
         {canWrite() && <Button variant="contained" aria-label={`Run pipeline ${pipeline.name}`} onClick={run}>Run</Button>}
