@@ -48,5 +48,5 @@ describe("the generated parameter form", () => {
     await userEvent.keyboard("{Enter}");
     await userEvent.click(await screen.findByRole("option", { name: "yes" }));
     expect(last.trim).toBe("true");
-  }, 30_000);  // a loaded shared machine: user-event's typing is slow there
+  });
 });
