@@ -401,6 +401,10 @@ async def edit_a_pipeline_in_the_builder(page: Page, pages: Pages, base: str) ->
     await page.get_by_role("button", name="Save pipeline").click()
     await expect(page.get_by_role("status")).to_contain_text("Not saved: 1 problem")
     await expect(editor).to_contain_text("step 'distribution': field required")
+    # the step's table and column fields suggest the catalog's names
+    await expect(page.locator("#tables-source option[value='sales.orders']")).to_have_count(1)
+    await expect(page.locator("#columns-source option[value='amount']")).to_have_count(1)
+    assert await form.get_by_label("Column").get_attribute("list") == "columns-source"
     await form.get_by_label("Column").fill("amount")
     await form.get_by_label("Bins").fill("many")
     await expect(form).to_contain_text('"many" is not a number')

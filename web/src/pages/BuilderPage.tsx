@@ -14,7 +14,7 @@ import type { Pipeline } from "../api/types";
 import { Loaded, PageTitle } from "../ui/common";
 import { MermaidDiagram } from "../ui/MermaidDiagram";
 import {
-  findCycle, newStepId, parsePipeline, pipelineMermaid, pipelineYaml, placeProblems, removeStep, renameStep,
+  findCycle, newStepId, stepTables, parsePipeline, pipelineMermaid, pipelineYaml, placeProblems, removeStep, renameStep,
   type PipelineDoc, type PlacedProblem, type Step,
 } from "./pipelineDoc";
 import { StepEditor, type ValidatorEntry } from "./builder/StepEditor";
@@ -47,6 +47,33 @@ export default function BuilderPage() {
   );
 }
 
+interface CatalogTableName { schema_name: string; name: string; columns?: { name: string }[] }
+
+/** A side's tables as the project's catalog knows them (the first 1000), for the table fields'
+ * suggestions; none when the side has no catalog yet (the fields still take any name). */
+function useCatalogTables(projectId: string, side: "source" | "target"): CatalogTableName[] {
+  const found = useQuery({
+    queryKey: ["catalog", projectId, side, "builder"], staleTime: 60_000, retry: false,
+    queryFn: () => unwrap<{ tables: CatalogTableName[] }>(client.GET("/api/v1/projects/{project_id}/catalog", {
+      params: { path: { project_id: projectId }, query: { side, offset: 0, limit: 1000 } } })),
+  });
+  return found.data?.tables ?? [];
+}
+
+/** The suggestions of the step fields (native datalists: typed, chosen by keyboard, any value allowed):
+ * each side's tables, and the columns of the step's source table. */
+function CatalogLists({ source, target, sourceTable }: { source: CatalogTableName[]; target: CatalogTableName[]; sourceTable: string }) {
+  const qualified = (t: CatalogTableName) => `${t.schema_name}.${t.name}`;
+  const table = source.find((t) => qualified(t).toLowerCase() === sourceTable.toLowerCase());
+  return (
+    <>
+      <datalist id="tables-source">{source.map((t) => <option key={qualified(t)} value={qualified(t)} />)}</datalist>
+      <datalist id="tables-target">{target.map((t) => <option key={qualified(t)} value={qualified(t)} />)}</datalist>
+      <datalist id="columns-source">{(table?.columns ?? []).map((c) => <option key={c.name} value={c.name} />)}</datalist>
+    </>
+  );
+}
+
 function Builder({ projectId, pipelineId, initialYaml, description, validators }: {
   projectId: string; pipelineId?: string; initialYaml?: string; description: string; validators: ValidatorEntry[];
 }) {
@@ -63,6 +90,8 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
   const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
   const [dirty, setDirty] = useState(!pipelineId);
   const byName = useMemo(() => new Map(validators.map((v) => [v.name, v])), [validators]);
+  const sourceTables = useCatalogTables(projectId, "source");
+  const targetTables = useCatalogTables(projectId, "target");
   const cycle = findCycle(doc);
   const blocked = Object.values(formProblems).some((n) => n > 0) || Boolean(yamlProblem) || Boolean(cycle);
   useEffect(() => { if (selected >= doc.steps.length) setSelected(Math.max(0, doc.steps.length - 1)); }, [doc.steps.length, selected]);
@@ -157,6 +186,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
                     sx={{ textTransform: "none", ...(stepProblems(i).length ? { color: "error.main" } : {}) }} />)}
                 </Tabs>
               )}
+              <CatalogLists source={sourceTables} target={targetTables} sourceTable={step ? stepTables(step).source : ""} />
               {step && (
                 <StepEditor key={`${selected}:${step.validator}`} step={step} index={selected}
                   otherIds={doc.steps.filter((_s, i) => i !== selected).map((s) => s.id)}

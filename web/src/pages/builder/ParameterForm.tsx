@@ -13,9 +13,11 @@ function helper(field: FormField, problem?: string): string | undefined {
   return parts.join(" · ") || undefined;
 }
 
-export function ParameterForm({ fields, values, problems, idPrefix, onChange }: {
+export function ParameterForm({ fields, values, problems, idPrefix, onChange, textList }: {
   fields: FormField[]; values: FormValues; problems: Record<string, string>; idPrefix: string;
   onChange: (name: string, text: string) => void;
+  /** a datalist suggesting values of the text fields (the step's source columns) */
+  textList?: string;
 }) {
   if (!fields.length) return null;
   return (
@@ -37,7 +39,8 @@ export function ParameterForm({ fields, values, problems, idPrefix, onChange }: 
         }
         if (f.kind === "json") return <TextField key={f.name} multiline minRows={2} {...common} sx={{ "& textarea": { fontFamily: "monospace" } }} />;
         return <TextField key={f.name} {...common}
-          slotProps={{ htmlInput: { inputMode: f.kind === "integer" || f.kind === "number" ? "decimal" : undefined } }} />;
+          slotProps={{ htmlInput: { inputMode: f.kind === "integer" || f.kind === "number" ? "decimal" : undefined,
+            list: f.kind === "text" ? textList : undefined } }} />;
       })}
     </Stack>
   );

@@ -71,10 +71,10 @@ export function StepEditor({ step, index, otherIds, validator, problems, onChang
         {(validator?.needs_table ?? true) && (
           <Stack direction={{ xs: "column", md: "row" }} spacing={2}>
             <TextField id={`${prefix}-source`} label="Source table" size="small" fullWidth required value={tables.source}
-              placeholder="schema.table" error={Boolean(said("table") || said("tables"))} helperText={said("table") || said("tables") || undefined}
+              placeholder="schema.table" slotProps={{ htmlInput: { list: "tables-source" } }} error={Boolean(said("table") || said("tables"))} helperText={said("table") || said("tables") || undefined}
               onChange={(e) => { onEdited("table"); onChange(withTables(step, e.target.value, tables.target)); }} />
             <TextField id={`${prefix}-target`} label="Target table" size="small" fullWidth value={tables.target}
-              placeholder="the source's name when empty" onChange={(e) => onChange(withTables(step, tables.source, e.target.value))} />
+              placeholder="the source's name when empty" slotProps={{ htmlInput: { list: "tables-target" } }} onChange={(e) => onChange(withTables(step, tables.source, e.target.value))} />
           </Stack>
         )}
         <TextField id={`${prefix}-deps`} select label="Depends on" size="small" value={dependencies(step)}
@@ -88,7 +88,8 @@ export function StepEditor({ step, index, otherIds, validator, problems, onChang
             </MenuItem>
           ))}
         </TextField>
-        <ParameterForm fields={fields} values={values} problems={paramProblems} idPrefix={`${prefix}-p`} onChange={changeParameter} />
+        <ParameterForm fields={fields} values={values} problems={paramProblems} idPrefix={`${prefix}-p`} onChange={changeParameter}
+          textList="columns-source" />
       </Stack>
     </Box>
   );
