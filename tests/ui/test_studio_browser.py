@@ -463,7 +463,7 @@ def query_store_export(path: Path) -> Path:
              "count_executions": 20, "avg_duration": 1500.0 * i, "avg_cpu_time": 900.0, "avg_logical_io_reads": 300.0,
              "first_execution_time": "2024-03-01T08:00:00+00:00", "last_execution_time": "2024-03-02T08:00:00+00:00"}
             for i, sql in enumerate([report] * 6 + [by_category] * 6, start=1)]
-    path.write_text(json.dumps(rows))
+    path.write_text(json.dumps(rows) + " " * 1_500_000)  # trailing blanks: a file that takes a while to send
     return path
 
 
@@ -473,7 +473,16 @@ async def upload_a_workload(page: Page, pages: Pages, export: Path) -> None:
     await page.get_by_role("link", name="Workload").click()
     await page.locator("#workload-file").set_input_files(str(export))
     await expect(page.get_by_test_id("chosen-file")).to_contain_text(export.name)
+    # the upload throttled to 300 KB/s (DevTools network emulation): its progress is shown while it is sent
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                         "uploadThroughput": 300_000})
     await page.get_by_role("button", name="Upload and analyse").click()
+    await expect(page.get_by_label("Upload progress")).to_be_visible()
+    await expect(page.get_by_test_id("upload-progress")).to_contain_text(re.compile(r"^\d+ KB of 1\.\d MB sent"))
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                         "uploadThroughput": -1})
     await expect(page.get_by_role("status")).to_contain_text("Done: 12 queries uploaded", timeout=LONG)
     await expect(page.get_by_test_id("workload-totals")).to_contain_text("12 queries")
     await expect(page.get_by_role("table", name="Top tables")).to_contain_text("sales.orders")

@@ -82,7 +82,7 @@ export default function WorkloadPage() {
           </Stack>
           {progress && <Box sx={{ mt: 2 }}>
             <LinearProgress variant={progress.sent < progress.total ? "determinate" : "indeterminate"} value={percent} aria-label="Upload progress" />
-            <Typography variant="body2">{size(progress.sent)} of {size(progress.total)} sent ({percent}%)</Typography>
+            <Typography variant="body2" data-testid="upload-progress">{size(progress.sent)} of {size(progress.total)} sent ({percent}%)</Typography>
           </Box>}
           {phase && <Alert severity={progress ? "info" : "success"} role="status" sx={{ mt: 2 }}>{phase}</Alert>}
           {problem && <Alert severity="error" role="alert" sx={{ mt: 2 }}>{problem}</Alert>}
