@@ -208,7 +208,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
         </Grid>
         <Grid size={{ xs: 12, md: 4 }}>
           <Typography variant="h6" component="h2" gutterBottom>DAG</Typography>
-          {doc.steps.length ? <MermaidDiagram source={pipelineMermaid(doc)} label={`DAG of ${doc.name}: ${doc.steps.map((s) => s.id).join(", ")}`} />
+          {doc.steps.length ? <MermaidDiagram source={pipelineMermaid(doc, step?.id)} label={`DAG of ${doc.name}: ${doc.steps.map((s) => s.id).join(", ")}`} />
             : <Typography color="text.secondary">The diagram appears with the first step.</Typography>}
         </Grid>
       </Grid>

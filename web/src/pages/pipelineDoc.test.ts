@@ -89,6 +89,8 @@ describe("the pipeline document: YAML ⇄ form", () => {
     expect(graph).toContain("s0 --> s1");
     const broken = { ...doc, steps: [doc.steps[0], { ...doc.steps[1], depends_on: ["nowhere"] }] };
     expect(pipelineMermaid(broken)).toContain('missing0["missing step: nowhere"]');
+    expect(pipelineMermaid(doc, "rows")).toContain("    class s1 selected\n");
+    expect(graph).not.toContain("selected");
   });
 
   it("places the server's 422 fields on their step and field", () => {

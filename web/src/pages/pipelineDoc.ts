@@ -89,8 +89,9 @@ export function removeStep(doc: PipelineDoc, id: string): PipelineDoc {
 const label = mermaidLabel;
 
 /** The steps' DAG as a Mermaid flowchart, left to right (a node per step: id, validator, source table; an edge per
- * dependency; a dependency on no step drawn as a missing node, so the mistake is seen). */
-export function pipelineMermaid(doc: PipelineDoc): string {
+ * dependency; a dependency on no step drawn as a missing node, so the mistake is seen; the
+ * `selected` step highlighted). */
+export function pipelineMermaid(doc: PipelineDoc, selected?: string): string {
   const node = new Map(doc.steps.map((s, i) => [s.id, `s${i}`]));
   const lines = ["flowchart LR"];  // steps mostly independent: a column of them fits beside the form
   doc.steps.forEach((s) => {
@@ -108,6 +109,9 @@ export function pipelineMermaid(doc: PipelineDoc): string {
       lines.push(`    ${from} --> ${node.get(s.id)}`);
     }
   });
+  if (selected !== undefined && node.has(selected)) {  // the step being edited stands out
+    lines.push("    classDef selected fill:#ffe9a8,stroke:#a34a00,stroke-width:2px", `    class ${node.get(selected)} selected`);
+  }
   return lines.join("\n") + "\n";
 }
 
