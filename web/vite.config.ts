@@ -15,5 +15,6 @@ export default defineConfig({
     environment: "jsdom",
     setupFiles: ["./src/test-setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
+    testTimeout: 30_000,  // user-event typing on a loaded shared 2-core machine outlasts the 5 s default
   },
 });

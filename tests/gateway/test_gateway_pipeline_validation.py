@@ -37,3 +37,21 @@ async def test_a_pipeline_is_checked_against_the_validators_when_saved(gateway: 
     r = await c.post("/api/v1/projects/sales/pipelines", headers=auth,
                      json={"name": "checks", "yaml": yaml.safe_dump(spec)})
     assert r.status_code == 201, r.text
+
+
+async def test_the_validator_catalogue_gives_each_validators_parameter_schema(gateway: Gateway,
+                                                                             projects_service: Any) -> None:
+    """What the Studio's builder generates its forms from: the engine's registry through the projects service."""
+    c = gateway.client
+    assert (await c.get("/api/v1/validators")).status_code == 401
+    _viewer, auth = await gateway.user("vera", "viewer")
+    r = await c.get("/api/v1/validators", headers=auth)
+    assert r.status_code == 200, r.text
+    found = {v["name"]: v for v in r.json()["items"]}
+    assert r.json()["total"] == len(found) >= 30
+    row_hash = found["row_hash"]
+    assert row_hash["category"] == "comparison" and row_hash["needs_table"] is True and row_hash["description"]
+    assert {"key", "columns", "float_digits"} <= set(row_hash["parameters"]["properties"])
+    assert row_hash["parameters"]["properties"]["float_digits"]["maximum"] == 15
+    assert "column" in found["domain_values"]["parameters"]["required"]  # what a saved step is refused without
+    assert found["custom_query"]["needs_table"] is False

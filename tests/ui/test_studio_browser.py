@@ -7,7 +7,10 @@ sees its DAG, runs a batch and watches it, watches a run
 live, opens a failed row_hash step in the comparison viewer, exports Excel, accepts a discrepancy,
 searches and verifies the audit log, views the project as of an earlier instant and its quality
 trend, reads and marks read the in-app notifications its runs raised, schedules a pipeline (next
-runs previewed) and removes it, (as an admin) adds a user and changes their role, and changes their
+runs previewed) and removes it, adds a step to a pipeline in the builder through the form generated
+from its validator's schema (the server's 422 on the field, the DAG redrawn, the YAML edited both
+ways) and saves it, reviews the inferred relationships and classes and overrides a table's key,
+uploads a Query Store export and makes a pipeline of its suggestions, (as an admin) adds a user and changes their role, and changes their
 own password. Every page is
 checked with axe-core (no serious or critical violation) and saved as a screenshot."""
 
@@ -295,6 +298,11 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await scheduled.get_by_role("button", name=re.compile("^Remove the schedule")).click()
     await expect(page.get_by_text("No schedules yet.")).to_be_visible()
 
+    # the pipeline builder, relationships and keys, a workload (issue 18's builder pages)
+    await edit_a_pipeline_in_the_builder(page, pages, base)
+    await review_relationships_and_keys(page, pages)
+    await upload_a_workload(page, pages, query_store_export(tmp_path / "query-store.json"))
+
     # accept a discrepancy with a note
     await page.goto(f"{base}/#/projects/shop/discrepancies")
     listed = page.get_by_role("table", name="Discrepancies")
@@ -359,3 +367,133 @@ async def test_migration_lead_flow_in_the_browser(full_stack: dict[str, Any], wa
     await pages.check("profile")
     assert (await full_stack["app"].state.users.login("lead", "a brand new password")).access_token
     print("screenshots:", ", ".join(pages.shots))
+
+
+async def edit_a_pipeline_in_the_builder(page: Page, pages: Pages, base: str) -> None:
+    """The orders pipeline opened in the builder: a step added from the library through its generated
+    form (the server's 422 shown on the field it names, the form's own checks on theirs), placed after
+    another step by select, seen in the live DAG, its YAML edited (the form follows), saved, reloaded."""
+    await page.goto(f"{base}/#/projects/shop/pipelines")
+    orders = page.get_by_role("article", name=re.compile(r"Pipeline .*orders", re.I)).first
+    await orders.get_by_role("link", name="Open in the builder").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Builder: "))).to_be_visible()
+    steps = page.get_by_role("tablist", name="Steps").get_by_role("tab")
+    await expect(steps.first).to_be_visible()
+    before = await steps.count()
+    first_step = (await steps.first.text_content() or "").strip()
+    # the library, by keyboard: find the validator, Tab to it, Enter adds the step
+    await page.get_by_label("Find a validator").fill("distribution")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Added step distribution.")
+    await expect(steps).to_have_count(before + 1)
+    editor = page.get_by_role("region", name=re.compile("^Step distribution"))
+    form = editor.get_by_role("group", name="Parameters")
+    await expect(form.get_by_label("Column")).to_have_attribute("required", "")
+    dag = page.get_by_role("img", name=re.compile("^DAG of .*distribution"))
+    await expect(dag.locator("svg")).to_contain_text("distribution")
+    # a dependency chosen by select
+    await editor.get_by_label("Depends on").click()
+    await page.get_by_role("option", name=first_step, exact=True).click()
+    await page.keyboard.press("Escape")
+    await expect(editor.get_by_label("Depends on")).to_contain_text(first_step)
+    # saved without the required column: the server's 422 is said on the Column field
+    await page.get_by_role("button", name="Save pipeline").click()
+    await expect(page.get_by_role("status")).to_contain_text("Not saved: 1 problem")
+    await expect(editor).to_contain_text("step 'distribution': field required")
+    # the step's table and column fields suggest the catalog's names
+    await expect(page.locator("#tables-source option[value='sales.orders']")).to_have_count(1)
+    await expect(page.locator("#columns-source option[value='amount']")).to_have_count(1)
+    assert await form.get_by_label("Column").get_attribute("list") == "columns-source"
+    await form.get_by_label("Column").fill("amount")
+    await form.get_by_label("Bins").fill("many")
+    await expect(form).to_contain_text('"many" is not a number')
+    await expect(page.get_by_role("button", name="Save pipeline")).to_be_disabled()
+    await form.get_by_label("Bins").fill("12")
+    await form.get_by_label("Kind").click()
+    await page.get_by_role("option", name="numeric").click()
+    # the YAML follows the form, and the form the YAML
+    await page.get_by_role("tab", name="YAML").click()
+    yaml_box = page.get_by_label("Pipeline YAML")
+    text = await yaml_box.input_value()
+    assert "validator: distribution" in text and "column: amount" in text and "bins: 12" in text, text
+    assert f"depends_on:\n      - {first_step}" in text, text
+    await yaml_box.fill(text.replace("bins: 12", "bins: 20"))
+    await page.get_by_role("tab", name="Form").click()
+    await page.get_by_role("tab", name="distribution").click()
+    await expect(form.get_by_label("Bins")).to_have_value("20")
+    await pages.check("builder")
+    await page.get_by_role("button", name="Save pipeline").click()
+    await expect(page.get_by_role("status")).to_contain_text("Saved ")
+    await page.reload()
+    await page.get_by_role("tab", name="YAML").click()
+    assert "bins: 20" in await page.get_by_label("Pipeline YAML").input_value()
+
+
+async def review_relationships_and_keys(page: Page, pages: Pages) -> None:
+    """The source's inferred relationships drawn with their evidence, the tables' classes, and a
+    table's key overridden by a person."""
+    await page.get_by_role("link", name="Relationships").click()
+    await expect(page.get_by_test_id("relationship-summary")).to_contain_text(re.compile(r"^[1-9]\d* relationships between"))
+    await expect(page.get_by_role("img", name=re.compile("^Relationship graph of the source")).locator("svg")).to_be_visible()
+    evidence = page.get_by_role("table", name="Relationships with their evidence")
+    await expect(evidence).to_contain_text("customer_id")
+    await expect(evidence).to_contain_text(re.compile(r"(declared|name_pattern|data|workload) \d+%"))
+    classes = page.get_by_role("table", name="Table classes and keys")
+    await expect(classes).to_contain_text("fact")
+    await expect(page.get_by_test_id("class-counts")).to_contain_text(re.compile(r"\d+ (fact|dimension)"))
+    await classes.get_by_role("button", name="Override key of sales.orders").click()
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_label("Key columns").fill("order_id, product_id")
+    await dialog.get_by_label("Why").fill("one row per order line")
+    await dialog.get_by_role("button", name="Save key").click()
+    await expect(page.get_by_role("status")).to_have_text("Key of sales.orders set to order_id, product_id.")
+    await expect(classes.get_by_role("row", name=re.compile(r"^sales\.orders\b"))).to_contain_text("order_id, product_id (overridden")
+    await pages.check("relationships")
+
+
+def query_store_export(path: Path) -> Path:
+    """A small Query Store export (JSON) of reports over the demo's tables: joins, filters, measures."""
+    report = ("SELECT c.region, SUM(o.amount) AS revenue, COUNT(*) AS orders FROM sales.orders o "
+              "JOIN sales.customers c ON o.customer_id = c.customer_id "
+              "WHERE o.order_date >= '2024-01-01' GROUP BY c.region")
+    by_category = ("SELECT p.category, AVG(o.discount) FROM sales.orders o JOIN sales.products p "
+                   "ON o.product_id = p.product_id WHERE o.status = 'shipped' GROUP BY p.category")
+    rows = [{"query_id": i, "query_sql_text": sql.replace("2024-01-01", f"2024-01-{i % 28 + 1:02d}"),
+             "count_executions": 20, "avg_duration": 1500.0 * i, "avg_cpu_time": 900.0, "avg_logical_io_reads": 300.0,
+             "first_execution_time": "2024-03-01T08:00:00+00:00", "last_execution_time": "2024-03-02T08:00:00+00:00"}
+            for i, sql in enumerate([report] * 6 + [by_category] * 6, start=1)]
+    path.write_text(json.dumps(rows) + " " * 1_500_000)  # trailing blanks: a file that takes a while to send
+    return path
+
+
+async def upload_a_workload(page: Page, pages: Pages, export: Path) -> None:
+    """A Query Store export uploaded (progress shown), analysed into top tables, joins, filters and
+    measures, and its suggestions made into a pipeline that opens in the builder."""
+    await page.get_by_role("link", name="Workload").click()
+    await page.locator("#workload-file").set_input_files(str(export))
+    await expect(page.get_by_test_id("chosen-file")).to_contain_text(export.name)
+    # the upload throttled to 300 KB/s (DevTools network emulation): its progress is shown while it is sent
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                         "uploadThroughput": 300_000})
+    await page.get_by_role("button", name="Upload and analyse").click()
+    await expect(page.get_by_label("Upload progress")).to_be_visible()
+    await expect(page.get_by_test_id("upload-progress")).to_contain_text(re.compile(r"^\d+ KB of 1\.\d MB sent"))
+    await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                         "uploadThroughput": -1})
+    await expect(page.get_by_role("status")).to_contain_text("Done: 12 queries uploaded", timeout=LONG)
+    await expect(page.get_by_test_id("workload-totals")).to_contain_text("12 queries")
+    await expect(page.get_by_role("table", name="Top tables")).to_contain_text("sales.orders")
+    await expect(page.get_by_role("table", name="Joins")).to_contain_text("customer_id")
+    await expect(page.get_by_role("table", name="Filters")).to_contain_text("order_date")
+    await expect(page.get_by_role("table", name="Measures")).to_contain_text("amount")
+    suggested = page.get_by_role("table", name="Suggested checks")
+    await expect(suggested.get_by_role("checkbox").first).to_be_checked()
+    await pages.check("workload")
+    await page.get_by_role("button", name=re.compile(r"^Make a pipeline of \d+ suggestions$")).click()
+    await expect(page.get_by_role("status").filter(has_text="Pipeline")).to_contain_text("saved with")
+    await page.get_by_role("link", name="Open it in the builder").click()
+    await expect(page.get_by_role("heading", name=re.compile("^Builder: "))).to_be_visible()
+    await expect(page.get_by_role("tablist", name="Steps").get_by_role("tab").first).to_be_visible()

@@ -27,6 +27,9 @@ const ProfilePage = lazy(() => import("./pages/ProfilePage"));
 const SchedulesPage = lazy(() => import("./pages/SchedulesPage"));
 const CatalogPage = lazy(() => import("./pages/CatalogPage"));
 const MembersPage = lazy(() => import("./pages/MembersPage"));
+const BuilderPage = lazy(() => import("./pages/BuilderPage"));
+const RelationshipsPage = lazy(() => import("./pages/RelationshipsPage"));
+const WorkloadPage = lazy(() => import("./pages/WorkloadPage"));
 
 const theme = createTheme({
   // warning and info darker than MUI's defaults: white chip text on them keeps a 4.5:1 contrast (WCAG AA)
@@ -64,6 +67,9 @@ export const router = createHashRouter([
       { path: "/projects/:projectId/schedules", element: page(<SchedulesPage />) },
       { path: "/projects/:projectId/catalog", element: page(<CatalogPage />) },
       { path: "/projects/:projectId/members", element: page(<MembersPage />) },
+      { path: "/projects/:projectId/builder/:pipelineId?", element: page(<BuilderPage />) },
+      { path: "/projects/:projectId/relationships", element: page(<RelationshipsPage />) },
+      { path: "/projects/:projectId/workload", element: page(<WorkloadPage />) },
       { path: "/admin/users", element: page(<AdminPage />) },
       { path: "/notifications", element: page(<NotificationsPage />) },
       { path: "/profile", element: page(<ProfilePage />) },

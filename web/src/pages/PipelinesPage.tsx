@@ -2,7 +2,7 @@
  * several as a batch. */
 import { useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useNavigate, useParams } from "react-router";
+import { Link as RouterLink, useNavigate, useParams } from "react-router";
 import {
   Alert, Button, Card, CardActions, CardContent, Checkbox, FormControlLabel, Stack, TextField, Typography,
 } from "@mui/material";
@@ -34,7 +34,10 @@ export default function PipelinesPage() {
   return (
     <>
       <PageTitle title="Pipelines" crumbs={[["Projects", "/projects"], [projectId, `/projects/${encodeURIComponent(projectId)}`], ["Pipelines"]]}
-        actions={canWrite() && <Button variant="contained" disabled={!chosen.size} onClick={runBatch}>Run {chosen.size || ""} as a batch</Button>} />
+        actions={canWrite() && <>
+          <Button component={RouterLink} to={`/projects/${encodeURIComponent(projectId)}/builder`}>New pipeline</Button>
+          <Button variant="contained" disabled={!chosen.size} onClick={runBatch}>Run {chosen.size || ""} as a batch</Button>
+        </>} />
       {problem && <Alert severity="error" role="alert" sx={{ mb: 2 }}>{problem}</Alert>}
       <Loaded query={pipelines}>{() => pipelines.data!.items.length === 0
         ? <Typography>No pipelines yet: automate the project first.</Typography>
@@ -93,6 +96,8 @@ function PipelineCard({ projectId, pipeline, chosen, onChoose }: { projectId: st
       <CardActions sx={{ flexWrap: "wrap" }}>
         {canWrite() && <FormControlLabel control={<Checkbox checked={chosen} onChange={(e) => onChoose(e.target.checked)} />} label="In batch" />}
         <Button aria-expanded={showing === "diagram"} onClick={() => setShowing(showing === "diagram" ? "none" : "diagram")}>{showing === "diagram" ? "Hide diagram" : "Show diagram"}</Button>
+        <Button component={RouterLink} to={`/projects/${encodeURIComponent(projectId)}/builder/${encodeURIComponent(pipeline.pipeline_id)}`}>
+          Open in the builder</Button>
         <Button aria-expanded={showing === "yaml"} onClick={() => setShowing(showing === "yaml" ? "none" : "yaml")}>{showing === "yaml" ? "Hide YAML" : "Edit YAML"}</Button>
         {canWrite() && showing === "yaml" && <Button variant="outlined" onClick={save}>Save</Button>}
         {canWrite() && <Button variant="contained" aria-label={`Run pipeline ${pipeline.name}`} onClick={run}>Run</Button>}

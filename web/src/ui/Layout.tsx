@@ -17,6 +17,7 @@ export function Layout() {
     nav.push(["Connections", `${p}/connections`], ["Catalog", `${p}/catalog`], ["Mappings", `${p}/mappings`], ["Pipelines", `${p}/pipelines`],
       ["Runs", `${p}/runs`], ["Schedules", `${p}/schedules`], ["Discrepancies", `${p}/discrepancies`]);
     nav.push(["Members", `${p}/members`]);
+    nav.push(["Relationships", `${p}/relationships`], ["Workload", `${p}/workload`]);
   }
   return (
     <>

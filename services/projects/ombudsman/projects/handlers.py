@@ -22,6 +22,7 @@ from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.projects import domain, secrets
 from ombudsman.projects.projections import SCHEMA
+from ombudsman.projects.validator_catalogue import validator_catalogue
 
 CONNECTION_TEST_TIMEOUT = 15.0
 
@@ -392,4 +393,5 @@ QUERIES = {
     "pipelines": pipelines,
     "pipeline": pipeline,
     "setup_status": setup_status,
+    "validators": validator_catalogue,
 }

@@ -1,4 +1,5 @@
-"""Pipelines of a project: save, list, get, delete, execute, history, Mermaid diagram, templates."""
+"""Pipelines of a project: save, list, get, delete, execute, history, Mermaid diagram, templates; the
+validator catalogue steps are written from."""
 
 from __future__ import annotations
 
@@ -38,6 +39,14 @@ class ExecuteIn(Input):
 @router.get("/pipelines/templates", summary="Default pipeline templates")
 async def templates(user: CurrentUser) -> Any:
     return {"items": TEMPLATES, "total": len(TEMPLATES)}
+
+
+@router.get("/validators", summary="The validators a step may name, each with its parameters' JSON Schema")
+async def validator_catalogue(user: CurrentUser, bus: BusDep) -> Any:
+    """The engine's registry as the projects service (which checks saved pipelines against it) knows
+    it: name, category, description, `needs_table` and `parameters` (JSON Schema) of each validator;
+    what the Studio's pipeline builder generates its step forms from."""
+    return await bus.query("projects", "validators", {}, user.actor)
 
 
 @router.get("/projects/{project_id}/pipelines")
