@@ -2,7 +2,7 @@
 
 - `MetricsMiddleware`: requests, failures by error code and time spent, per subject (`BusMetrics`);
 - `TracingMiddleware`: a SERVER span per request, child of the caller's W3C trace context headers;
-- `ReplyMiddleware`: the handler's result or error as the one `contracts.replies.Reply` shape
+- `ReplyMiddleware`: answers with the handler's result or error as the one `contracts.replies.Reply` shape
   (pydantic errors → `invalid` with `details.fields: [{field, message}]`, anything unexpected →
   `internal`, logged, never its traceback), refused at once when larger than the bus carries;
 - `AuthMiddleware`: the request body as a JSON object and its `Metadata` with the actor proven (the
@@ -15,6 +15,7 @@ middleware object per message as `middleware(msg, context=...)`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -117,7 +118,7 @@ class TracingMiddleware(_Bound):
 
 
 class ReplyMiddleware(_Bound):
-    """The handler's outcome as one `Reply` (JSON bytes): result, or the error in the one shape."""
+    """Answers the request with the handler's outcome as one `Reply`: result, or the error in the one shape."""
 
     async def consume_scope(self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
                             msg: StreamMessage[Any]) -> Any:
@@ -141,7 +142,13 @@ class ReplyMiddleware(_Bound):
                 f"the answer to {subject} ({len(body)} bytes) is larger than the bus carries ({limit} "
                 "bytes): ask for less (a page or a filter)",
                 {"reply_bytes": len(body), "max_payload": limit})).model_dump_json().encode()
-        return body
+        raw = msg.raw_message
+        if raw.reply:
+            # Answered here, not by FastStream's response publisher (subscribers are `no_reply`):
+            # one publish, no per-message publisher object and middleware chain (see design-notes 1).
+            with contextlib.suppress(Exception):  # the caller may be gone; nothing to tell it
+                await raw.respond(body)
+        return None
 
 
 class AuthMiddleware(_Bound):

@@ -12,14 +12,17 @@
     if __name__ == "__main__":
         service.run()
 
-Commands (`omb.cmd.<service>.<name>`) and queries (`omb.qry.<service>.<name>`) are FastStream
-subscribers of the service's `ServiceBroker` (a `NatsBroker` on the principal's authenticated
-connection, broker.py) in the queue group `omb-<service>`, so replicas share them, each with up to
-`handler_concurrency` requests at once. The middlewares (middlewares.py) count and time requests,
-open the SERVER span of the caller's trace, turn the outcome into the one `Reply` shape (a handler's
-return value → `Reply.success(result)`; an `OmbudsmanError` → `Reply.failure`; a pydantic
-`ValidationError` → `invalid` with the fields; anything else `internal`, logged, never its
-traceback) and prove the actor from the bus token before the handler runs.
+Commands (`omb.cmd.<service>.<name>`) and queries (`omb.qry.<service>.<name>`) are subscribed in
+the queue group `omb-<service>`, so replicas share them, each with up to `handler_concurrency`
+requests at once. Commands are FastStream subscribers of the service's `ServiceBroker` (a
+`NatsBroker` on the principal's authenticated connection, broker.py); queries take the direct path
+(direct.py: the same middlewares and endpoint without FastStream's per-message dispatch, which
+costs the read path too much; `OMB_BUS_DIRECT_QUERIES=false` serves them with FastStream too).
+The middlewares (middlewares.py) count and time requests, open the SERVER span of the caller's
+trace, answer with the one `Reply` shape (a handler's return value → `Reply.success(result)`; an
+`OmbudsmanError` → `Reply.failure`; a pydantic `ValidationError` → `invalid` with the fields;
+anything else `internal`, logged, never its traceback) and prove the actor from the bus token
+before the handler runs. Every subject is in the AsyncAPI document FastStream generates (asyncapi.py).
 
 What FastStream does not do stays here and in its own modules: the outbox relay (batched publish
 acks), projection consumers with tracking records, replay, and the audit's ordered reader.
@@ -47,6 +50,7 @@ from ombudsman.eventstore import rpc, tracing
 from ombudsman.eventstore.broker import ServiceBroker, connect_nats, raw_body
 from ombudsman.eventstore.bustoken import BusTokenVerifier
 from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.direct import DirectSubscriptions
 from ombudsman.eventstore.logging import setup_logging
 from ombudsman.eventstore.middlewares import (
     REQUEST_KEY,
@@ -140,6 +144,7 @@ class Service:
         self.ctx = ServiceContext(self)
         self.engine: AsyncEngine | None = None
         self.broker: ServiceBroker | None = None
+        self.direct: DirectSubscriptions | None = None
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
@@ -179,19 +184,31 @@ class Service:
     def _max_payload(self) -> int:
         return self.nc.max_payload if self.nc is not None else 0
 
-    def build_broker(self, url: str | None = None) -> ServiceBroker:
-        """A FastStream broker with this service's handlers subscribed in its queue group and the
-        runtime's middlewares; with no `url` it only describes them (the AsyncAPI document)."""
-        middlewares = [partial(m, state=self.bus)
-                       for m in (MetricsMiddleware, TracingMiddleware, ReplyMiddleware, AuthMiddleware)]
+    def _middlewares(self) -> list[Callable[..., Any]]:
+        return [partial(m, state=self.bus)
+                for m in (MetricsMiddleware, TracingMiddleware, ReplyMiddleware, AuthMiddleware)]
+
+    def direct_subjects(self) -> set[str]:
+        """The subjects served on the direct path (direct.py): the queries, unless switched off."""
+        if not self.settings.bus_direct_queries:
+            return set()
+        prefix = query_subject(self.name, "x")[:-1]
+        return {subject for subject in self._handlers if subject.startswith(prefix)}
+
+    def build_broker(self, url: str | None = None, *, leave_out: set[str] | frozenset[str] = frozenset()) -> ServiceBroker:
+        """A FastStream broker with this service's handlers (but `leave_out`) subscribed in its queue
+        group and the runtime's middlewares; with no `url` it only describes them (the AsyncAPI document)."""
         broker = ServiceBroker(url, name=f"omb-{self.name}", user=self.settings.nats_user,
                                password=self.settings.nats_password, timeout=self.settings.connect_timeout,
-                               middlewares=middlewares, graceful_timeout=self.settings.request_timeout,
+                               middlewares=self._middlewares(), graceful_timeout=self.settings.request_timeout,
                                description=f"the {self.name} service's commands and queries")
         group = queue_group(self.name)
         for subject, handler in self._handlers.items():
+            if subject in leave_out:
+                continue
             broker.subscriber(subject, queue=group, max_workers=self.settings.handler_concurrency,
-                              decoder=raw_body, title=subject, description=_summary(handler),
+                              decoder=raw_body, no_reply=True,  # ReplyMiddleware answers
+                              title=subject, description=_summary(handler),
                               )(self._endpoint(handler, broker.context))
         return broker
 
@@ -232,7 +249,8 @@ class Service:
             async with self.engine.begin() as conn:
                 await ensure_event_tables(conn, self.schema)
         await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
-        self.broker = self.build_broker(nats_url)
+        direct = self.direct_subjects()
+        self.broker = self.build_broker(nats_url, leave_out=direct)
         self.nc = await self.broker.connect()
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, replicas=self.settings.events_replicas)
@@ -244,12 +262,20 @@ class Service:
                                           durable=durable, filter_subject=filter_subject)
             await consumer.start()
             self.consumers.append(consumer)
+        self.direct = DirectSubscriptions(self.nc, self._middlewares(), self.broker.context,
+                                          self.settings.handler_concurrency)
+        for subject in sorted(direct):
+            await self.direct.subscribe(subject, queue_group(self.name),
+                                        self._endpoint(self._handlers[subject], self.broker.context))
         await self.broker.start()
         await self.nc.flush()
         self._started = True
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""
+        if self.direct is not None:
+            await self.direct.stop(self.settings.request_timeout)
+            self.direct = None
         if self.broker is not None and self.broker.running:
             for subscriber in self.broker.subscribers:  # no new requests; those in flight finish
                 with contextlib.suppress(Exception):
