@@ -182,3 +182,25 @@ async def test_queries_answer_alike_on_both_paths_and_are_counted(database_url: 
     find = metrics[query_subject("estest", "find")]
     assert find["requests"] == 2 and find["failures"] == {"not_found": 1, "invalid": 1}
     assert metrics[query_subject("estest", "slow")]["failures"] == {}
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-queries", "faststream-queries"])
+async def test_stop_answers_the_requests_in_flight(database_url: str, nats_url: str, client: Any, direct: bool) -> None:
+    service = Service("estest", schema=SCHEMA, settings=Settings(database_url=database_url, nats_url=nats_url,
+                                                                 bus_direct_queries=direct))
+    reached = asyncio.Event()
+
+    @service.query("hold")
+    async def hold(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> str:
+        reached.set()
+        await asyncio.sleep(0.5)  # the behaviour under test: a request still running when stop begins
+        return "answered"
+
+    await service.start()
+    in_flight = asyncio.create_task(rpc.request(client, query_subject("estest", "hold"), {}, timeout=20))
+    try:
+        await asyncio.wait_for(reached.wait(), timeout=20)
+    finally:
+        await service.stop()
+    assert await in_flight == "answered"  # answered before the service let go of its connection
+    assert service.bus.metrics.requests[query_subject("estest", "hold")] == 1

@@ -277,7 +277,15 @@ class Service:
             await self.direct.stop(self.settings.request_timeout)
             self.direct = None
         if self.broker is not None and self.broker.running:
-            for subscriber in self.broker.subscribers:  # no new requests; those in flight finish
+            for subscriber in self.broker.subscribers:
+                # Drain first, as the direct path does: the server routes new requests to other
+                # replicas while those already delivered here are still answered, then the
+                # subscriber waits for those in flight (FastStream's stop alone drops late arrivals).
+                subscription = getattr(subscriber, "subscription", None)
+                if subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await subscription.drain()
+                    subscriber.subscription = None
                 with contextlib.suppress(Exception):
                     await subscriber.stop()
         for consumer in self.consumers:
