@@ -26,6 +26,10 @@ def test_cli_writes_the_document() -> None:
     exe = Path(sys.executable).parent / "ombudsman"
     out = subprocess.run([str(exe), "events", "--format", "json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "ProjectCreated" in json.loads(out.stdout)["components"]["messages"]
+    document = json.loads(out.stdout)
+    assert "ProjectCreated" in document["components"]["messages"]
+    # the services' commands and queries too, from their FastStream subscribers
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert {"omb.cmd.projects.create", "omb.qry.executor.run", "omb.qry.audit.health"} <= addresses
     bad = subprocess.run([str(exe), "events", "--format", "xml"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "yaml or json" in bad.stderr

@@ -157,3 +157,50 @@ async def test_start_without_nats_fails_and_releases_everything(database_url: st
     unconfigured = Service("estest", schema=SCHEMA, settings=Settings(database_url=None, nats_url=None))
     with pytest.raises(RuntimeError, match="OMB_DATABASE_URL and OMB_NATS_URL must be set"):
         await unconfigured.start()
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-queries", "faststream-queries"])
+async def test_queries_answer_alike_on_both_paths_and_are_counted(database_url: str, nats_url: str, client: Any,
+                                                                   direct: bool) -> None:
+    service, _ = make_service(database_url, nats_url)
+    service.settings = Settings(database_url=database_url, nats_url=nats_url, bus_direct_queries=direct)
+    await service.start()
+    try:
+        assert (query_subject("estest", "find") in service.direct_subjects()) is direct
+        assert command_subject("estest", "greet") not in service.direct_subjects()  # commands: FastStream
+        with pytest.raises(NotFound) as not_found:
+            await rpc.request(client, query_subject("estest", "find"), {"id": "x9"})
+        assert not_found.value.details == {"id": "x9"}
+        raw = await client.request(query_subject("estest", "find"), b"[1, 2]", timeout=5)
+        reply = Reply.model_validate_json(raw.data)
+        assert reply.error is not None and reply.error.code is ErrorCode.INVALID and "JSON object" in reply.error.message
+        assert await rpc.request(client, query_subject("estest", "slow"), {"seconds": 0}) == "late"
+        assert await rpc.request(client, health_subject("estest"), {}) == {"service": "estest", "status": "ok"}
+    finally:
+        await service.stop()
+    metrics = service.bus.metrics.snapshot()
+    find = metrics[query_subject("estest", "find")]
+    assert find["requests"] == 2 and find["failures"] == {"not_found": 1, "invalid": 1}
+    assert metrics[query_subject("estest", "slow")]["failures"] == {}
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-queries", "faststream-queries"])
+async def test_stop_answers_the_requests_in_flight(database_url: str, nats_url: str, client: Any, direct: bool) -> None:
+    service = Service("estest", schema=SCHEMA, settings=Settings(database_url=database_url, nats_url=nats_url,
+                                                                 bus_direct_queries=direct))
+    reached = asyncio.Event()
+
+    @service.query("hold")
+    async def hold(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> str:
+        reached.set()
+        await asyncio.sleep(0.5)  # the behaviour under test: a request still running when stop begins
+        return "answered"
+
+    await service.start()
+    in_flight = asyncio.create_task(rpc.request(client, query_subject("estest", "hold"), {}, timeout=20))
+    try:
+        await asyncio.wait_for(reached.wait(), timeout=20)
+    finally:
+        await service.stop()
+    assert await in_flight == "answered"  # answered before the service let go of its connection
+    assert service.bus.metrics.requests[query_subject("estest", "hold")] == 1

@@ -12,60 +12,63 @@
     if __name__ == "__main__":
         service.run()
 
-Commands (`omb.cmd.<service>.<name>`) and queries (`omb.qry.<service>.<name>`) are subscribed in the
-queue group `omb-<service>`, so replicas share them. A handler's return value becomes
-`Reply.success(result)`; an `OmbudsmanError` becomes `Reply.failure`; a pydantic `ValidationError`
-becomes `invalid` with the fields; anything else `internal` (logged, never its traceback in the reply).
+Commands (`omb.cmd.<service>.<name>`) and queries (`omb.qry.<service>.<name>`) are subscribed in
+the queue group `omb-<service>`, so replicas share them, each with up to `handler_concurrency`
+requests at once. Commands are FastStream subscribers of the service's `ServiceBroker` (a
+`NatsBroker` on the principal's authenticated connection, broker.py); queries take the direct path
+(direct.py: the same middlewares and endpoint without FastStream's per-message dispatch, which
+costs the read path too much; `OMB_BUS_DIRECT_QUERIES=false` serves them with FastStream too).
+The middlewares (middlewares.py) count and time requests, open the SERVER span of the caller's
+trace, answer with the one `Reply` shape (a handler's return value → `Reply.success(result)`; an
+`OmbudsmanError` → `Reply.failure`; a pydantic `ValidationError` → `invalid` with the fields;
+anything else `internal`, logged, never its traceback) and prove the actor from the bus token
+before the handler runs. Every subject is in the AsyncAPI document FastStream generates (asyncapi.py).
 
-Subscriptions use nats-py directly (not FastStream's NatsBroker): the runtime registers subjects
-dynamically per service, needs the raw headers (metadata, trace context), JetStream acks with nak
-delays for consumers and batched publish acks for the outbox; nats-py gives all of these plainly.
+What FastStream does not do stays here and in its own modules: the outbox relay (batched publish
+acks), projection consumers with tracking records, replay, and the audit's ordered reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import nats
+from faststream import ContextRepo
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ombudsman.contracts.access import request_access
-from ombudsman.contracts.envelope import Actor, Metadata
-from ombudsman.contracts.replies import (
-    Forbidden,
-    Invalid,
-    OmbudsmanError,
-    Reply,
-    Unauthorized,
-    invalid,
-    invalid_fields,
-)
+from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
 from ombudsman.eventstore import rpc, tracing
-from ombudsman.eventstore.bustoken import TOKEN_HEADER, BusTokenVerifier
+from ombudsman.eventstore.broker import ServiceBroker, connect_nats, raw_body
+from ombudsman.eventstore.bustoken import BusTokenVerifier
 from ombudsman.eventstore.db import create_engine
+from ombudsman.eventstore.direct import DirectSubscriptions
 from ombudsman.eventstore.logging import setup_logging
+from ombudsman.eventstore.middlewares import (
+    REQUEST_KEY,
+    AuthMiddleware,
+    BusState,
+    MetricsMiddleware,
+    ReplyMiddleware,
+    TracingMiddleware,
+)
 from ombudsman.eventstore.migrations import ensure_event_tables, run_migrations
-from ombudsman.eventstore.natsauth import connect_options
 from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.projections import Projection, ProjectionConsumer, setup_projections
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.eventstore.uow import UnitOfWork
+
+__all__ = ["Handler", "Service", "ServiceContext", "connect_nats"]
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +143,19 @@ class Service:
         self.store = EventStore(schema)
         self.ctx = ServiceContext(self)
         self.engine: AsyncEngine | None = None
+        self.broker: ServiceBroker | None = None
+        self.direct: DirectSubscriptions | None = None
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[ProjectionConsumer] = []
         self._handlers: dict[str, Handler] = {}
-        self._subscriptions: list[Subscription] = []
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._semaphore = asyncio.Semaphore(settings.handler_concurrency)
         self._started = False
         self.verifier: BusTokenVerifier | None = None
+        self.bus = BusState(name, health_subject(name), max_payload=self._max_payload)
 
         async def health(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+            """Whether this service answers (any replica)."""
             return {"service": name, "status": "ok"}
 
         self._handlers[health_subject(name)] = health
@@ -177,6 +181,48 @@ class Service:
     def subjects(self) -> list[str]:
         return sorted(self._handlers)
 
+    def _max_payload(self) -> int:
+        return self.nc.max_payload if self.nc is not None else 0
+
+    def _middlewares(self) -> list[Callable[..., Any]]:
+        return [partial(m, state=self.bus)
+                for m in (MetricsMiddleware, TracingMiddleware, ReplyMiddleware, AuthMiddleware)]
+
+    def direct_subjects(self) -> set[str]:
+        """The subjects served on the direct path (direct.py): the queries, unless switched off."""
+        if not self.settings.bus_direct_queries:
+            return set()
+        prefix = query_subject(self.name, "x")[:-1]
+        return {subject for subject in self._handlers if subject.startswith(prefix)}
+
+    def build_broker(self, url: str | None = None, *, leave_out: set[str] | frozenset[str] = frozenset()) -> ServiceBroker:
+        """A FastStream broker with this service's handlers (but `leave_out`) subscribed in its queue
+        group and the runtime's middlewares; with no `url` it only describes them (the AsyncAPI document)."""
+        broker = ServiceBroker(url, name=f"omb-{self.name}", user=self.settings.nats_user,
+                               password=self.settings.nats_password, timeout=self.settings.connect_timeout,
+                               middlewares=self._middlewares(), graceful_timeout=self.settings.request_timeout,
+                               description=f"the {self.name} service's commands and queries")
+        group = queue_group(self.name)
+        for subject, handler in self._handlers.items():
+            if subject in leave_out:
+                continue
+            broker.subscriber(subject, queue=group, max_workers=self.settings.handler_concurrency,
+                              decoder=raw_body, no_reply=True,  # ReplyMiddleware answers
+                              title=subject, description=_summary(handler),
+                              )(self._endpoint(handler, broker.context))
+        return broker
+
+    def _endpoint(self, handler: Handler, context: ContextRepo) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        """The FastStream handler of one subject: the request AuthMiddleware parsed and proved, to `handler`."""
+
+        async def endpoint(body: dict[str, Any]) -> Any:  # the annotation is for the AsyncAPI document
+            payload, meta = context.get_local(REQUEST_KEY)
+            return await handler(payload, meta, self.ctx)
+
+        endpoint.__name__ = getattr(handler, "__name__", "handler")
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
     async def start(self) -> None:
         """Connect, migrate, set up projections and streams, start relay, consumers and subscriptions."""
         if not self.settings.database_url or not self.settings.nats_url:
@@ -187,6 +233,7 @@ class Service:
             self.verifier = BusTokenVerifier(self.settings.bus_token_public_key)
         except ValueError as exc:
             raise RuntimeError(f"service {self.name}: {exc}") from None
+        self.bus.verifier = self.verifier
         try:
             await self._start(self.settings.database_url, self.settings.nats_url)
         except BaseException:
@@ -202,8 +249,9 @@ class Service:
             async with self.engine.begin() as conn:
                 await ensure_event_tables(conn, self.schema)
         await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
-        self.nc = await connect_nats(nats_url, name=f"omb-{self.name}", timeout=self.settings.connect_timeout,
-                                     user=self.settings.nats_user, password=self.settings.nats_password)
+        direct = self.direct_subjects()
+        self.broker = self.build_broker(nats_url, leave_out=direct)
+        self.nc = await self.broker.connect()
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, replicas=self.settings.events_replicas)
         self.relay = OutboxRelay(self.engine, self.schema, self.js)
@@ -214,109 +262,51 @@ class Service:
                                           durable=durable, filter_subject=filter_subject)
             await consumer.start()
             self.consumers.append(consumer)
-        group = queue_group(self.name)
-        for subject in self._handlers:
-            self._subscriptions.append(await self.nc.subscribe(subject, queue=group, cb=self._on_request))
+        self.direct = DirectSubscriptions(self.nc, self._middlewares(), self.broker.context,
+                                          self.settings.handler_concurrency)
+        for subject in sorted(direct):
+            await self.direct.subscribe(subject, queue_group(self.name),
+                                        self._endpoint(self._handlers[subject], self.broker.context))
+        await self.broker.start()
         await self.nc.flush()
         self._started = True
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""
-        for subscription in self._subscriptions:
-            with contextlib.suppress(Exception):
-                await subscription.drain()
-        self._subscriptions.clear()
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=self.settings.request_timeout)
+        if self.direct is not None:
+            await self.direct.stop(self.settings.request_timeout)
+            self.direct = None
+        if self.broker is not None and self.broker.running:
+            for subscriber in self.broker.subscribers:
+                # Drain first, as the direct path does: the server routes new requests to other
+                # replicas while those already delivered here are still answered, then the
+                # subscriber waits for those in flight (FastStream's stop alone drops late arrivals).
+                subscription = getattr(subscriber, "subscription", None)
+                if subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await subscription.drain()
+                    subscriber.subscription = None
+                with contextlib.suppress(Exception):
+                    await subscriber.stop()
         for consumer in self.consumers:
             await consumer.stop()
         self.consumers.clear()
         if self.relay is not None:
             await self.relay.stop(flush=True)
             self.relay = None
-        if self.nc is not None:
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()  # drains the connection
+            self.broker = None
+        elif self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
-            self.nc = None
+        self.nc = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
         self._started = False
         log.info("service %s stopped", self.name)
-
-    async def _on_request(self, msg: Msg) -> None:
-        await self._semaphore.acquire()
-        task = asyncio.create_task(self._answer(msg))
-        self._inflight.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._semaphore.release()
-
-    async def _answer(self, msg: Msg) -> None:
-        handler = self._handlers[msg.subject]
-        headers = msg.headers or {}
-        with tracing.span(msg.subject, kind=SpanKind.SERVER, parent_headers=headers,
-                          attributes={"messaging.destination": msg.subject, "omb.service": self.name}):
-            reply = await self._call(handler, msg, headers)
-        if msg.reply:
-            body = reply.model_dump_json().encode()
-            limit = self.nc.max_payload if self.nc is not None else 0
-            if limit and len(body) > limit:
-                # NATS would refuse it and the caller would wait for its timeout: say so at once
-                body = Reply.failure(Invalid(
-                    f"the answer to {msg.subject} ({len(body)} bytes) is larger than the bus carries ({limit} "
-                    "bytes): ask for less (a page or a filter)",
-                    {"reply_bytes": len(body), "max_payload": limit})).model_dump_json().encode()
-            with contextlib.suppress(Exception):
-                await msg.respond(body)
-
-    async def _call(self, handler: Handler, msg: Msg, headers: dict[str, str]) -> Reply:
-        try:
-            payload = json.loads(msg.data) if msg.data else {}
-            if not isinstance(payload, dict):
-                raise Invalid("the request body must be a JSON object")
-            nul_field = _nul_field(payload)
-            if nul_field is not None:
-                # PostgreSQL text cannot hold NUL: refuse it here, naming the field, not as an internal error
-                raise invalid_fields(f"{nul_field or 'body'}: text must not contain NUL characters",
-                                     {nul_field or "body": "contains a NUL character"})
-            claimed = Metadata.model_validate_json(headers[rpc.META_HEADER]) if rpc.META_HEADER in headers else Metadata()
-            meta = self._authenticated(msg.subject, claimed, headers.get(TOKEN_HEADER))
-        except json.JSONDecodeError as exc:
-            return Reply.failure(Invalid(f"the request body is not JSON: {exc.msg}"))
-        except ValidationError as exc:
-            return Reply.failure(invalid(exc, "bad request metadata: "))
-        except OmbudsmanError as exc:
-            return Reply.failure(exc)
-        # Events appended by this handler carry the span of this hop (same trace as the caller).
-        meta = meta.model_copy(update={"traceparent": tracing.current_traceparent() or meta.traceparent})
-        try:
-            return Reply.success(await handler(payload, meta, self.ctx))
-        except OmbudsmanError as exc:
-            return Reply.failure(exc)
-        except ValidationError as exc:
-            return Reply.failure(invalid(exc, "invalid request: "))
-        except Exception:
-            log.exception("%s: unexpected error handling %s", self.name, msg.subject)
-            return Reply.failure(OmbudsmanError("internal error", {"subject": msg.subject}))
-
-    def _authenticated(self, subject: str, claimed: Metadata, token: str | None) -> Metadata:
-        """The request's metadata with its actor proven: the person of a verified bus token, or (no
-        token) a service, which only the subjects `contracts.access` opens to services accept.
-        The actor a header claims is never taken as is."""
-        access = "either" if subject == health_subject(self.name) else request_access(subject)
-        if token:
-            if access == "service":
-                raise Forbidden(f"{subject} answers services only", {"subject": subject})
-            if self.verifier is None:
-                raise Unauthorized("this service cannot verify bus tokens")
-            return claimed.model_copy(update={"actor": self.verifier.actor(token), "token": token})
-        if access == "user":
-            raise Unauthorized(f"{subject} needs a user token signed by the gateway", {"subject": subject})
-        name = claimed.actor.name if claimed.actor.role == "service" else "unknown"
-        return claimed.model_copy(update={"actor": Actor.service(name), "token": None})
 
     def run(self) -> None:
         """Run until SIGINT/SIGTERM, then stop gracefully (`python -m ombudsman.<service>`)."""
@@ -335,65 +325,7 @@ class Service:
             await self.stop()
 
 
-def _nul_field(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (key or value) holding a NUL character, or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return where
-            found = _nul_field(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_field(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
-async def connect_nats(url: str, *, name: str, timeout: float = 30.0,  # noqa: ASYNC109
-                       user: str | None = None, password: str | None = None, reconnect: bool = True) -> NATS:
-    """Connect to NATS as `user` (its password, its private reply inbox), waiting up to `timeout` for a
-    server (it may still be starting); reconnects forever after unless `reconnect` is False.
-
-    Raises `ConnectionError` naming the server (never its credentials) when none answered in time,
-    and `PermissionError` when the server refused the credentials.
-    """
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    refused = asyncio.Event()
-
-    async def on_error(exc: Exception) -> None:
-        if "authorization" in str(exc).lower():
-            refused.set()
-
-    # max_reconnect_attempts=-1 also makes the first connect keep trying; the deadline bounds it.
-    connecting = asyncio.create_task(nats.connect(
-        servers, name=name, max_reconnect_attempts=-1 if reconnect else 0, allow_reconnect=reconnect,
-        reconnect_time_wait=0.5, connect_timeout=2, error_cb=on_error, **connect_options(user, password)))
-    waiting = asyncio.create_task(refused.wait())
-    try:
-        await asyncio.wait({connecting, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-    if connecting.done() and not refused.is_set():
-        try:
-            return connecting.result()
-        except Exception as exc:
-            if "authorization" not in str(exc).lower():
-                raise ConnectionError(f"could not connect to NATS at {_redacted(url)}: {type(exc).__name__}") from None
-            refused.set()
-    connecting.cancel()
-    with contextlib.suppress(BaseException):
-        await connecting
-    if refused.is_set():
-        raise PermissionError(f"NATS at {_redacted(url)} refused the credentials of {user or 'this client'}")
-    raise ConnectionError(f"could not connect to NATS at {_redacted(url)} within {timeout}s")
-
-
-def _redacted(url: str) -> str:
-    """Server URLs without any user:password part."""
-    return ",".join(u.rsplit("@", 1)[-1] if "@" in u else u for u in url.split(","))
+def _summary(handler: Handler) -> str | None:
+    """The first line of a handler's docstring (its description in the AsyncAPI document)."""
+    doc = (handler.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else None

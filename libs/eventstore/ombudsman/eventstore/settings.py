@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1)
     handler_concurrency: int = Field(default=32, ge=1, description="commands/queries handled at once per process")
     connect_timeout: float = Field(default=30.0, gt=0, description="how long start-up waits for NATS")
+    bus_direct_queries: bool = Field(default=True, description="queries skip FastStream's dispatch (direct.py)")
     # the folder the gateway shares with services for uploaded files (Query Store exports, DDL files)
     workload_upload_dir: Path | None = None
 
