@@ -61,6 +61,7 @@ DEFAULT_ROWS = 2_000_000
 DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=128MB&threads=2")
 CHUNK = 250_000
 RELADIFF_THREADS = 2  # as the issue's `reladiff hashdiff -j2`
+STATEMENT_TIMEOUT = 3600.0  # a loaded machine can take minutes per scan (the connectors' default is 60 s)
 REPEAT = 3
 CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts", "comment", "tax"]
 # a lineitem-like table: 18 columns (integers, decimals at several scales, a float, dates, a timestamp,
@@ -330,10 +331,11 @@ async def child_run(kind: str, pg_url: str, duck_path: Path) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - started, "lines": [(sign, int(row[0])) for sign, row in lines]}
     found: Found = []
     if kind == "floor":  # asyncpg straight, as a user's own checksum script would
-        async with connect(duck_url) as target:
+        async with connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
             await floor_scan(pg_url, target)
     else:
-        async with connect(pg_url) as source, connect(duck_url) as target:
+        async with connect(pg_url, timeout=STATEMENT_TIMEOUT) as source, \
+                connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
             if kind == "ours":
                 found = found_of(await ombudsman_diff(source, target))
             else:
