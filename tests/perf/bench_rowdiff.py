@@ -14,8 +14,11 @@ in the target, and keeps an unchanged DuckDB copy. Then, interleaved, median of 
   it lacks), checked exact, when `reladiff` is installed (`pip install -r requirements-bench.txt`;
   OMB_BENCH_RELADIFF=0 skips it).
 
-Prints the ratios, the peak RSS of this process (DuckDB runs in it, opened with
-OMB_BENCH_DUCKDB_SETTINGS, default `memory_limit=256MB`) and the load average.
+Each measured run is a process of its own (`--child`), started fresh, so that its peak RSS
+(`ru_maxrss` from `wait4`) is that tool's process alone — the bench's data generation never counts,
+and the floor is measured the same way. DuckDB runs in the measured process, opened with
+OMB_BENCH_DUCKDB_SETTINGS (default `memory_limit=128MB&threads=2`). Prints the ratios, the peak
+RSS of each process, an idle process's RSS (imports and connections only) and the load average.
 Targets (issue 19): <= 1.3x the floor, <= 1.1x on identical tables, >= 3.5x faster than reladiff,
 <= 300 MB.
 
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,8 +58,10 @@ from ombudsman.engine.connectors import Connector, connect
 from ombudsman.engine.rowdiff import Difference, DiffSide, RowDiffOptions, diff_tables
 
 DEFAULT_ROWS = 2_000_000
-DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=256MB")
+DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=128MB&threads=2")
 CHUNK = 250_000
+RELADIFF_THREADS = 2  # as the issue's `reladiff hashdiff -j2`
+STATEMENT_TIMEOUT = 3600.0  # a loaded machine can take minutes per scan (the connectors' default is 60 s)
 REPEAT = 3
 CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts", "comment", "tax"]
 # a lineitem-like table: 18 columns (integers, decimals at several scales, a float, dates, a timestamp,
@@ -238,11 +245,12 @@ async def floor_scan(pg_url: str, target: Connector) -> None:
     await asyncio.gather(postgres(), target.fetch_rows(FLOOR_SQL["duckdb"].format(columns=columns)))
 
 
-def check(found: list[Difference], rows: int) -> tuple[bool, str]:
+def check(found: Sequence[tuple[str, int, Sequence[str]]], rows: int) -> tuple[bool, str]:
+    """Exactly the 100 planted differences: (kind, id, columns) of each difference found."""
     changed, deleted, inserted = plan_changes(rows)
-    got_changed = {int(d.key["id"]): set(d.columns) for d in found if d.kind == "changed"}
-    got_deleted = {int(d.key["id"]) for d in found if d.kind == "only_in_source"}
-    got_inserted = {int(d.key["id"]) for d in found if d.kind == "only_in_target"}
+    got_changed = {i: set(columns) for kind, i, columns in found if kind == "changed"}
+    got_deleted = {i for kind, i, _ in found if kind == "only_in_source"}
+    got_inserted = {i for kind, i, _ in found if kind == "only_in_target"}
     ok = (got_changed == {i: {c} for i, c in changed.items()} and got_deleted == set(deleted)
           and got_inserted == set(inserted))
     return ok, f"{len(got_changed)} changed, {len(got_deleted)} only in source, {len(got_inserted)} only in target"
@@ -253,13 +261,25 @@ def reladiff_run(pg_url: str, duck_path: Path) -> Callable[[], Awaitable[list[tu
     try:
         import reladiff
         from reladiff.databases import duckdb as reladiff_duckdb
-        from sqeleton.abcs.database_types import Date
+        from sqeleton.abcs.database_types import Date, Float
     except ImportError:
         return "not installed (pip install -r requirements-bench.txt)"
     # reladiff's DuckDB dialect has no DATE type ("Incompatible types for column 'day'"): register it,
     # as PostgreSQL's has (both render a date as a timestamp text), so that every column is compared
     dialect = reladiff_duckdb.Dialect
     dialect.TYPE_CLASSES = {**dialect.TYPE_CLASSES, "DATE": Date}
+    # and its DOUBLE -> DECIMAL(38, p) text is not PostgreSQL's: PostgreSQL's float8 -> numeric keeps
+    # 15 significant digits (DBL_DIG) first, DuckDB converts the exact binary value, so 256.003 became
+    # 256.0030000000000 on one side and 256.0030000000001 on the other (reladiff found 263,136 false
+    # differences at 2M rows). Give DuckDB PostgreSQL's conversion, so that reladiff is exact.
+    number = dialect.normalize_number
+
+    def normalize_number(self: Any, value: str, coltype: Any) -> str:
+        if isinstance(coltype, Float):
+            return self.to_string(f"CAST(printf('%.15g', {value}) AS DECIMAL(38, {coltype.precision}))")
+        return number(self, value, coltype)
+
+    dialect.normalize_number = normalize_number
     parts = urlsplit(pg_url)
     query = parse_qs(parts.query)
     pg = {"driver": "postgresql", "user": parts.username or "postgres", "dbname": parts.path.lstrip("/"),
@@ -272,24 +292,77 @@ def reladiff_run(pg_url: str, duck_path: Path) -> Callable[[], Awaitable[list[tu
         def blocking() -> list[tuple[str, tuple[Any, ...]]]:
             source = reladiff.connect_to_table(pg, "items", "id", extra_columns=columns)
             target = reladiff.connect_to_table(f"duckdb://main@{duck_path}", "items", "id", extra_columns=columns)
-            return list(reladiff.diff_tables(source, target, algorithm=reladiff.Algorithm.HASHDIFF))
+            return list(reladiff.diff_tables(source, target, algorithm=reladiff.Algorithm.HASHDIFF,
+                                             max_threadpool_size=RELADIFF_THREADS))
 
         return await asyncio.to_thread(blocking)
 
     return run
 
 
-def check_reladiff(lines: list[tuple[str, tuple[Any, ...]]], rows: int) -> tuple[bool, str]:
+def check_reladiff(lines: Sequence[tuple[str, int]], rows: int) -> tuple[bool, str]:
     """reladiff is exact when its -/+ lines are the 50 changed ids (both signs), the 30 deleted (-)
     and the 20 inserted (+), nothing else."""
     changed, deleted, inserted = plan_changes(rows)
-    minus = sorted(int(row[0]) for sign, row in lines if sign == "-")
-    plus = sorted(int(row[0]) for sign, row in lines if sign == "+")
+    minus = sorted(i for sign, i in lines if sign == "-")
+    plus = sorted(i for sign, i in lines if sign == "+")
     ok = minus == sorted([*changed, *deleted]) and plus == sorted([*changed, *inserted])
     return ok, f"{len(minus)} - lines, {len(plus)} + lines"
 
 
-# --- the benchmark ---------------------------------------------------------------------------------
+# --- measured runs, each in a fresh process of its own -----------------------------------------------
+Found = list[tuple[str, int, list[str]]]  # (kind, id, columns) of each difference
+
+
+def found_of(differences: Sequence[Difference]) -> Found:
+    return [(d.kind, int(d.key["id"]), sorted(d.columns)) for d in differences]
+
+
+async def child_run(kind: str, pg_url: str, duck_path: Path) -> dict[str, Any]:
+    """One measured run in this process (started for it): `floor`, `ours`, `reladiff`, or `idle`
+    (imports and both connections opened, nothing scanned); its seconds and what it found."""
+    duck_url = f"duckdb:///{duck_path}?{DUCKDB_SETTINGS}"
+    started = time.perf_counter()
+    if kind == "reladiff":
+        runner = reladiff_run(pg_url, duck_path)
+        if isinstance(runner, str):
+            return {"error": runner}
+        lines = await runner()
+        return {"seconds": time.perf_counter() - started, "lines": [(sign, int(row[0])) for sign, row in lines]}
+    found: Found = []
+    if kind == "floor":  # asyncpg straight, as a user's own checksum script would
+        async with connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
+            await floor_scan(pg_url, target)
+    else:
+        async with connect(pg_url, timeout=STATEMENT_TIMEOUT) as source, \
+                connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
+            if kind == "ours":
+                found = found_of(await ombudsman_diff(source, target))
+            else:
+                await asyncio.gather(source.fetch_rows("SELECT 1"), target.fetch_rows("SELECT 1"))
+    return {"seconds": time.perf_counter() - started, "found": found}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM, MB). Not ru_maxrss: Linux carries that over from the parent
+    across fork and exec, so a child of the bench (which generated the data) would start at its size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def measure(kind: str, pg_url: str, duck_path: Path) -> tuple[float, float, dict[str, Any]]:
+    """Seconds, peak RSS (MB, of the child process alone) and the answer of one run in a child."""
+    child = subprocess.run([sys.executable, __file__, "--child", kind, "--pg", pg_url, "--duck", str(duck_path)],
+                           stdout=subprocess.PIPE, text=True, check=False)
+    text = child.stdout.strip()
+    if child.returncode != 0 or not text:
+        raise RuntimeError(f"{kind} run failed (exit {child.returncode})")
+    answer = json.loads(text.splitlines()[-1])
+    return float(answer.get("seconds", 0.0)), float(answer["peak_rss_mb"]), answer
+
+
 def _runs(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
@@ -307,35 +380,28 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
     report: dict[str, Any] = {"rows": rows, "columns": len(COLUMNS), "load_before": os.getloadavg()[0]}
     figures: dict[str, list[float]] = {k: [] for k in ("floor", "ours", "floor_same", "ours_same")}
     rss: dict[str, float] = dict.fromkeys(figures, 0.0)
-    found: list[Difference] = []
-    same_found: list[Difference] = []
-    settings = DUCKDB_SETTINGS  # the in-process DuckDB capped (floor and Ombudsman share the connection)
-    async with connect(pg_url) as source, connect(f"duckdb:///{duck_path}?{settings}") as target, \
-            connect(f"duckdb:///{same_path}?{settings}") as same:
-        # interleaved (floor, ours, floor, ours ...) so that a change of load on a shared machine
-        # weighs on all alike
-        for _ in range(REPEAT):
-            for name, run in (
-                ("floor", lambda: floor_scan(pg_url, target)),
-                ("ours", lambda: ombudsman_diff(source, target)),
-                ("floor_same", lambda: floor_scan(pg_url, same)),
-                ("ours_same", lambda: ombudsman_diff(source, same)),
-            ):
-                seconds, peak, value = await timed(run, repeat=1)
-                figures[name].append(seconds)
-                rss[name] = max(rss[name], peak)
-                if name == "ours":
-                    found = value
-                elif name == "ours_same":
-                    same_found = value
+    answers: dict[str, dict[str, Any]] = {}
+    _, idle_rss, _ = measure("idle", pg_url, duck_path)
+    # interleaved (floor, ours, floor, ours ...) so that a change of load on a shared machine weighs
+    # on all alike; each run a fresh process
+    for _ in range(REPEAT):
+        for name, kind, path in (("floor", "floor", duck_path), ("ours", "ours", duck_path),
+                                 ("floor_same", "floor", same_path), ("ours_same", "ours", same_path)):
+            seconds, peak, answers[name] = measure(kind, pg_url, path)
+            figures[name].append(seconds)
+            rss[name] = max(rss[name], peak)
     median = {k: statistics.median(v) for k, v in figures.items()}
+    found = [(k, i, c) for k, i, c in answers["ours"]["found"]]
+    same_found = answers["ours_same"]["found"]
     ok, summary = check(found, rows)
     ok_same = not same_found
     report.update(
         floor_s=median["floor"], ombudsman_s=median["ours"], floor_same_s=median["floor_same"],
         ombudsman_same_s=median["ours_same"], ombudsman_rss_mb=max(rss["ours"], rss["ours_same"]),
-        floor_rss_mb=max(rss["floor"], rss["floor_same"]), exact=ok and ok_same, load_after=os.getloadavg()[0],
+        floor_rss_mb=max(rss["floor"], rss["floor_same"]), idle_rss_mb=idle_rss, exact=ok and ok_same,
+        load_after=os.getloadavg()[0],
     )
+    print(f"  an idle process (imports, both connections open):            peak RSS {idle_rss:6.0f} MB")
     print(f"  floor (each database's MD5 checksum scan, both at once): {median['floor']:8.2f} s   peak RSS {rss['floor']:6.0f} MB")
     print(f"  ombudsman row_hash:                                      {median['ours']:8.2f} s   peak RSS {rss['ours']:6.0f} MB")
     print(f"  ombudsman / floor: {median['ours'] / median['floor']:.2f}x (target <= 1.3x); runs: floor "
@@ -345,23 +411,27 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
           f"(peak RSS {rss['ours_same']:.0f} MB) -> {median['ours_same'] / median['floor_same']:.2f}x (target <= 1.1x); "
           f"runs: floor {_runs(figures['floor_same'])} s, ombudsman {_runs(figures['ours_same'])} s; "
           f"{'no difference' if ok_same else f'WRONG: {len(same_found)} differences'}")
-    print(f"  load average after: {os.getloadavg()[0]:.1f}")
-    runner = None if os.environ.get("OMB_BENCH_RELADIFF", "1") == "0" else reladiff_run(pg_url, duck_path)
-    if runner is None or isinstance(runner, str):
-        print(f"  reladiff: {runner or 'skipped (OMB_BENCH_RELADIFF=0)'}")
-        report["reladiff"] = runner or "skipped"
-    else:
-        try:
-            theirs, theirs_rss, lines = await timed(runner, repeat=int(os.environ.get("OMB_BENCH_RELADIFF_REPEAT", 1)))
-        except Exception as exc:  # report, do not hide, a reladiff failure on this pair
-            print(f"  reladiff: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-            report["reladiff"] = f"failed: {exc}"
-        else:
-            exact, what = check_reladiff(lines, rows)
-            report.update(reladiff_s=theirs, reladiff_rss_mb=theirs_rss, reladiff_exact=exact)
-            print(f"  reladiff hashdiff:                                       {theirs:8.2f} s   peak RSS {theirs_rss:6.0f} MB"
-                  f"   ({what} -> {'exact' if exact else 'NOT exact'})")
-            print(f"  reladiff / ombudsman: {theirs / median['ours']:.2f}x (target >= 3.5x)")
+    print(f"  load average after: {os.getloadavg()[0]:.1f}", flush=True)
+    if os.environ.get("OMB_BENCH_RELADIFF", "1") == "0":
+        print("  reladiff: skipped (OMB_BENCH_RELADIFF=0)")
+        report["reladiff"] = "skipped"
+        return report
+    try:
+        runs = [measure("reladiff", pg_url, duck_path) for _ in range(int(os.environ.get("OMB_BENCH_RELADIFF_REPEAT", 1)))]
+    except RuntimeError as exc:  # report, do not hide, a reladiff failure on this pair
+        print(f"  reladiff: failed: {exc}")
+        report["reladiff"] = f"failed: {exc}"
+        return report
+    if "error" in runs[0][2]:
+        print(f"  reladiff: {runs[0][2]['error']}")
+        report["reladiff"] = runs[0][2]["error"]
+        return report
+    theirs, theirs_rss = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+    exact, what = check_reladiff([(sign, i) for sign, i in runs[-1][2]["lines"]], rows)
+    report.update(reladiff_s=theirs, reladiff_rss_mb=theirs_rss, reladiff_exact=exact)
+    print(f"  reladiff hashdiff (-j{RELADIFF_THREADS}):                                {theirs:8.2f} s   "
+          f"peak RSS {theirs_rss:6.0f} MB   ({what} -> {'exact' if exact else 'NOT exact'})")
+    print(f"  reladiff / ombudsman: {theirs / median['ours']:.2f}x (target >= 3.5x); load average {os.getloadavg()[0]:.1f}")
     return report
 
 
@@ -426,7 +496,7 @@ async def bench_keyless(folder: Path, rows: int) -> dict[str, Any]:
             seconds, rss, found_keyless = await timed(lambda: diff_with_key(source, target, []), repeat=1)
             keyless_runs.append(seconds)
     keyed, keyless = statistics.median(keyed_runs), statistics.median(keyless_runs)
-    ok_keyed, _ = check(found_keyed, rows)
+    ok_keyed, _ = check(found_of(found_keyed), rows)
     ok, summary = check_keyless(found_keyless, rows)
     print(f"  keyed (id):   {keyed:8.2f} s   runs {', '.join(f'{x:.2f}' for x in keyed_runs)}")
     print(f"  keyless:      {keyless:8.2f} s   runs {', '.join(f'{x:.2f}' for x in keyless_runs)}   peak RSS {rss:.0f} MB")
@@ -493,7 +563,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=None, help="rows in the table (default 2,000,000; keyless 1,000,000)")
     parser.add_argument("--keyless", action="store_true", help="keyless vs keyed diff, DuckDB vs DuckDB")
+    parser.add_argument("--child", choices=("idle", "floor", "ours", "reladiff"), help=argparse.SUPPRESS)
+    parser.add_argument("--pg", help=argparse.SUPPRESS)
+    parser.add_argument("--duck", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:  # one measured run (see measure): its answer as the last line of stdout
+        answer = asyncio.run(child_run(args.child, args.pg, Path(args.duck)))
+        print(json.dumps({**answer, "peak_rss_mb": peak_rss_mb()}), flush=True)
+        sys.exit(0)
     if args.keyless:
         sys.exit(0 if run_keyless_bench(args.rows or KEYLESS_ROWS)["exact"] else 1)
     sys.exit(0 if run_bench(args.rows or DEFAULT_ROWS)["exact"] else 1)

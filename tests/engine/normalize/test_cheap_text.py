@@ -11,7 +11,13 @@ from sqlglot import exp
 
 from ombudsman.engine.connectors import Connector, connect
 from ombudsman.engine.normalize import LogicalType, canonical_text, hash_text_expr, logical_type, row_hash
-from ombudsman.engine.normalize.cheap import cheap_canonical_expr, cheap_row_text_expr, prints_canonically
+from ombudsman.engine.normalize.cheap import (
+    cheap_canonical_expr,
+    cheap_form,
+    cheap_row_text_expr,
+    prints_canonically,
+)
+from ombudsman.engine.normalize.sql import canonical_expr
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.rowdiff.scan import session_settings
 from tests.engine.normalize.test_normalize_dialects import CASES, _literal_value, db, db_url  # noqa: F401  (fixtures)
@@ -34,7 +40,7 @@ async def _check(connector: Connector, fetch_rows: Callable[[str], Awaitable[lis
     cheap_columns = 0
     for index, case in enumerate(CASES):
         declared = logical_type(case.types[dialect])
-        cheap_columns += prints_canonically(declared, case.logical, dialect)
+        cheap_columns += cheap_form(declared, case.logical, dialect) is not None
         column = exp.column("v")
         text = cheap_row_text_expr([(exp.column("id"), INTEGER, INTEGER), (column, declared, case.logical)], dialect, case.options)
         query = exp.select(
@@ -60,7 +66,8 @@ async def test_cheap_text_is_the_canonical_text(db: Connector) -> None:  # noqa:
         async with connect(db.url) as fresh:
             assert (await fresh.fetch_rows("SELECT CAST(DATE '2024-02-29' AS TEXT)")) == [("29/02/2024",)]
             async with fresh.read_session(session_settings("postgres")) as session:
-                assert await _check(fresh, session.fetch_rows) == 2  # date and same-scale decimal
+                # date, same-scale decimal, timestamp and timestamptz (padded text)
+                assert await _check(fresh, session.fetch_rows) == 4
         return
     assert await _check(db, db.fetch_rows) == (2 if db.dialect == "duckdb" else 0)
 
@@ -77,3 +84,41 @@ def test_which_pairs_print_canonically() -> None:
     for dialect in ("snowflake", "tsql"):  # output formats not pinned there: the general form
         assert not prints_canonically(date, date, dialect)
         assert not prints_canonically(dec2, dec2, dialect)
+    ts, tz = LogicalType("timestamp"), LogicalType("timestamp_tz")
+    assert cheap_form(ts, ts, "postgres") == cheap_form(tz, tz, "postgres") == "padded_timestamp"
+    assert cheap_form(date, ts, "postgres") is None  # a date compared as a timestamp: the general form
+    assert cheap_form(ts, tz, "postgres") is None
+    assert cheap_form(dec2, dec2, "postgres") == "text"
+    for dialect in ("duckdb", "snowflake", "tsql"):
+        assert cheap_form(ts, ts, dialect) is None
+    assert cheap_form(LogicalType("float"), LogicalType("float"), "postgres") is None
+
+
+# timestamps whose PostgreSQL text has another shape (BC, five-digit years, infinity) or sits at the
+# edges of the padded form's years, and every fraction length from none to six digits
+EDGE_TIMESTAMPS = [
+    "0001-01-01 00:00:00", "0001-01-01 00:00:00.000001", "0099-12-31 23:59:59.9", "9999-12-31 23:59:59.999999",
+    "10000-01-01 00:00:00", "0044-03-15 12:00:00 BC", "infinity", "-infinity", "2024-01-02 03:04:05.12",
+    "2024-01-02 03:04:05.123", "2024-01-02 03:04:05.1234", "2024-01-02 03:04:05.12345", "2024-01-02 03:04:05.000010",
+]
+
+
+async def test_postgres_padded_timestamp_is_the_general_form_for_every_value(database_url: str) -> None:
+    """The padded text equals TO_CHAR's canonical text on every timestamp PostgreSQL holds (years 1
+    to 9999 padded, the rest through the general form), for TIMESTAMP and TIMESTAMPTZ."""
+    async with connect(database_url) as pg:
+        values = ", ".join(f"('{v}')" for v in EDGE_TIMESTAMPS)
+        await pg.execute(f"CREATE TABLE ts_edges AS SELECT CAST(v AS TIMESTAMP) AS ts, CAST(v || CASE WHEN v LIKE '%infinity' "
+                         f"THEN '' WHEN v LIKE '% BC' THEN '' ELSE '+05:30' END AS TIMESTAMPTZ) AS tz FROM (VALUES {values}) AS t(v)")
+        async with pg.read_session(session_settings("postgres")) as session:
+            for column, kind in (("ts", "timestamp"), ("tz", "timestamp_tz")):
+                logical = LogicalType(kind)
+                assert cheap_form(logical, logical, "postgres") == "padded_timestamp"
+                cheap = cheap_canonical_expr(exp.column(column), logical, logical, "postgres")
+                general = canonical_expr(exp.column(column), logical, "postgres")
+                query = exp.select(cheap.as_("cheap"), general.as_("general")).from_("ts_edges").sql(dialect="postgres")
+                rows = await session.fetch_rows(query)
+                assert len(rows) == len(EDGE_TIMESTAMPS)
+                assert all(cheap_text == general_text for cheap_text, general_text in rows), rows
+                # the padded form was used for the ordinary years: six fraction digits
+                assert ("2024-01-02 03:04:05.120000" if kind == "timestamp" else "2024-01-01 21:34:05.120000") in {r[0] for r in rows}

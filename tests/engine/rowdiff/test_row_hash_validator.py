@@ -50,6 +50,9 @@ async def test_row_hash_finds_the_differences_and_passes_a_clean_pair(database_u
         assert snapshot["source"]["isolation"] == "repeatable read" and snapshot["source"]["snapshot_id"]
         assert snapshot["target"]["isolation"] == "snapshot" and snapshot["target"]["at"]
         assert result.details["buckets"] >= 256  # tuned, no parameter given
+        # the first scan's parts per side and why (PostgreSQL here has parallel workers: one scan)
+        assert result.details["parallel"]["source"] == {"parts": 1, "reason": "PostgreSQL aggregates with parallel workers"}
+        assert result.details["parallel"]["target"]["parts"] == 1
 
 
 async def test_row_hash_bad_input_is_an_error_result(database_url: str, duckdb_url: str) -> None:

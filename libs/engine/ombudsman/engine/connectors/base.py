@@ -71,6 +71,17 @@ class ReadSession:
         """Run one query; its result in record batches. Consume it whole before the next query."""
         return self.connector.stream(sql, params, batch_size=batch_size)
 
+    @contextlib.asynccontextmanager
+    async def parts(self, count: int) -> AsyncIterator[list[ReadSession]]:
+        """At most `count` sessions (this one first) that read what this one reads, each on its own
+        connection, for one scan split into key ranges run side by side. Unpinned reads: fresh
+        sessions of the connector's pool. A session pinned to a snapshot that cannot be shared (the
+        base, DuckDB's transaction): only itself."""
+        if self.snapshot or count <= 1:
+            yield [self]
+            return
+        yield [self, *(ReadSession(self.connector) for _ in range(count - 1))]
+
 
 class Connector(ABC):
     """A connection (pool) to one database. Use as `async with connect(url) as db: ...`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -186,7 +187,7 @@ class PostgresConnector(Connector):
             async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction(
                 isolation="repeatable_read" if consistent else "read_committed", readonly=True
             ):
-                session = PostgresReadSession(self, conn)
+                session = PostgresReadSession(self, conn, settings or {})
                 await session.apply(settings or {})
                 if consistent:
                     at, snapshot_id = await conn.fetchrow(
@@ -266,9 +267,40 @@ class PostgresConnector(Connector):
 class PostgresReadSession(ReadSession):
     """Queries on the session's one connection and transaction (see PostgresConnector.read_session)."""
 
-    def __init__(self, connector: PostgresConnector, conn: asyncpg.Connection) -> None:
+    def __init__(self, connector: PostgresConnector, conn: asyncpg.Connection, settings: Mapping[str, str]) -> None:
         super().__init__(connector, settings_pinned=True)
-        self._postgres, self._conn = connector, conn
+        self._postgres, self._conn, self._settings = connector, conn, dict(settings)
+
+    @contextlib.asynccontextmanager
+    async def parts(self, count: int) -> AsyncIterator[list[ReadSession]]:
+        """This session and up to `count - 1` more on other pooled connections (never more than the
+        pool holds beside this one), each in a READ ONLY transaction that imports this one's exported
+        snapshot (`SET TRANSACTION SNAPSHOT`: every part reads the same instant) with the same
+        settings pinned."""
+        extra = max(0, min(count, self._postgres.pool_size) - 1)
+        if extra == 0:
+            yield [self]
+            return
+        snapshot_id = self.snapshot.get("snapshot_id")
+        if snapshot_id is not None and not _SNAPSHOT_ID.match(str(snapshot_id)):
+            raise ValueError(f"unexpected snapshot id {snapshot_id!r}")
+        pool, timeout = self._postgres._require_pool(), self._postgres.timeout
+        async with contextlib.AsyncExitStack() as stack:
+            sessions: list[ReadSession] = [self]
+            try:
+                for _ in range(extra):
+                    conn = await stack.enter_async_context(pool.acquire(timeout=self._postgres.connect_timeout))
+                    isolation = "repeatable_read" if snapshot_id else "read_committed"
+                    await stack.enter_async_context(conn.transaction(isolation=isolation, readonly=True))
+                    if snapshot_id:  # a literal only (no parameters here); checked above
+                        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'", timeout=timeout)
+                    part = PostgresReadSession(self._postgres, conn, self._settings)
+                    part.snapshot = dict(self.snapshot)
+                    await part.apply(self._settings)
+                    sessions.append(part)
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                raise self._postgres._wrap(error, "read session part") from error
+            yield sessions
 
     async def apply(self, settings: Mapping[str, str]) -> None:
         """SET LOCAL each setting (bound as values: set_config(name, value, is_local))."""
@@ -300,6 +332,9 @@ class PostgresReadSession(ReadSession):
                 yield rows_to_batch(names, [tuple(r) for r in records], hints)
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise self._postgres._wrap(error, sql) from error
+
+
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9A-Fa-f]+)?$")
 
 
 def _columns(statement: Any) -> tuple[list[str], list[pa.DataType | None]]:

@@ -6,7 +6,15 @@ exactly the canonical text, a plain cast to text is enough and costs much less p
 
 - a DATE rendered as a date prints `YYYY-MM-DD` (PostgreSQL with DateStyle ISO pinned; DuckDB);
 - a DECIMAL declared at the pair's scale prints its digits at that scale (`12.50`, `-0.05`), in
-  PostgreSQL and DuckDB alike.
+  PostgreSQL and DuckDB alike;
+- a PostgreSQL TIMESTAMP (or TIMESTAMPTZ at time zone UTC) of the years 1 to 9999 prints
+  `YYYY-MM-DD HH:MM:SS[.f]` with its fraction's trailing zeros cut: the text padded to six
+  fraction digits (`t || SUBSTR('.000000', LENGTH(t) - 18)`) is the canonical text at about half
+  TO_CHAR's cost (other years, infinity: the general form).
+
+DuckDB's own timestamp text is no cheaper once padded (its STRFTIME is already fast), and no exact
+form of a float is cheaper than the general one (its digits come from arithmetic on the double that
+the database's own float output does not reproduce).
 
 Everything else falls back to `canonical_expr`. The result is the same text as `canonical_expr`
 for every value (tests/engine/normalize proves it per dialect), so a cheap side and a general side
@@ -49,6 +57,32 @@ def prints_canonically(declared: LogicalType, compared: LogicalType, dialect: st
     return compared.kind == "decimal" and declared.scale is not None and declared.scale == compared.scale
 
 
+def cheap_form(declared: LogicalType, compared: LogicalType, dialect: str) -> str | None:
+    """Which cheap form renders `declared` compared as `compared` in `dialect`: `text` (a plain cast),
+    `padded_timestamp` (PostgreSQL), or None (the general form)."""
+    if prints_canonically(declared, compared, dialect):
+        return "text"
+    if dialect == "postgres" and compared.kind in ("timestamp", "timestamp_tz") and declared.kind == compared.kind:
+        return "padded_timestamp"
+    return None
+
+
+def _padded_timestamp(column: exp.Expression, compared: LogicalType, options: NormalizeOptions | None) -> exp.Expression:
+    """PostgreSQL (DateStyle ISO pinned): a timestamp's text padded to microseconds, for the years 1
+    to 9999 (the text of other years, BC or infinity has another shape: the general form)."""
+    utc = exp.AtTimeZone(this=column.copy(), zone=s("UTC")) if compared.kind == "timestamp_tz" else column.copy()
+    text = to_text(utc, "postgres")
+    padded = exp.DPipe(
+        this=text, expression=fn("SUBSTR", s(".000000"), exp.Sub(this=fn("LENGTH", text.copy()), expression=exp.Literal.number(18))),
+        safe=True,
+    )
+    bound = "timestamptz" if compared.kind == "timestamp_tz" else "timestamp"
+    low = exp.GTE(this=column.copy(), expression=exp.Cast(this=s("0001-01-01 00:00:00+00"), to=exp.DataType.build(bound, dialect="postgres")))
+    high = exp.LT(this=column.copy(), expression=exp.Cast(this=s("10000-01-01 00:00:00+00"), to=exp.DataType.build(bound, dialect="postgres")))
+    general = canonical_expr(column, compared, "postgres", options)
+    return exp.Case(ifs=[exp.If(this=exp.And(this=low, expression=high), true=padded)], default=general)
+
+
 def cheap_canonical_expr(
     column: exp.Expression,
     declared: LogicalType,
@@ -58,8 +92,11 @@ def cheap_canonical_expr(
 ) -> exp.Expression:
     """The canonical text of `column` (compared as `compared`, declared `declared`) by the least
     expensive expression that produces it in `dialect`; `canonical_expr` where none is cheaper."""
-    if prints_canonically(declared, compared, dialect):
+    form = cheap_form(declared, compared, dialect)
+    if form == "text":
         return to_text(column, dialect)
+    if form == "padded_timestamp":
+        return _padded_timestamp(column, compared, options)
     return canonical_expr(column, compared, dialect, options)
 
 

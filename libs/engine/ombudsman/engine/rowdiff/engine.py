@@ -55,6 +55,7 @@ from ombudsman.engine.rowdiff.scan import (
     with_hash_group,
 )
 from ombudsman.engine.rowdiff.snapshot import pin_side
+from ombudsman.engine.rowdiff.split import merge_figures, probe_parts, range_conditions, split_ranges
 from ombudsman.engine.validators import sql as q
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]
@@ -84,6 +85,10 @@ class RowDiffOptions(BaseModel):
         default=3, ge=0, le=64, description="keyless: a one-sided row pairs with one differing in at most this many columns"
     )
     pair_rows: int = Field(default=100_000, ge=0, description="keyless: one-sided rows per side held for pairing")
+    parallel: int | None = Field(
+        default=None, ge=1, le=64,
+        description="integer keys: connections per side the first scan is split over (key ranges); default: probed",
+    )
 
 
 @dataclass
@@ -106,6 +111,7 @@ class RowDiffResult:
     sql: dict[str, list[str]] = field(default_factory=lambda: {"source": [], "target": []})
     buckets: int = 0  # of the first scan
     snapshot: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> what pinned its reads
+    parallel: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> parts of the first scan, and why
 
     @property
     def differences(self) -> int:
@@ -140,6 +146,7 @@ class _Run:
         self, plan: Plan, result: RowDiffResult, options: RowDiffOptions, sessions: Mapping[Side, ReadSession]
     ) -> None:
         self.plan, self.result, self.options, self.sessions = plan, result, options, sessions
+        self.parts: dict[Side, int] = {"source": 1, "target": 1}
 
     def _render(self, side: Side, query: exp.Expression) -> tuple[str, list[Any]]:
         sql, params = q.render(query, self.plan.dialect(side))
@@ -153,6 +160,25 @@ class _Run:
         sql, params = self._render(side, query)
         settings = checksum_settings(self.plan.dialect(side), buckets) if buckets else None
         return await self.sessions[side].fetch_rows(sql, params, settings=settings)
+
+    async def split_rows(
+        self, side: Side, build: Callable[[exp.Expression | None], exp.Expression], ranges: Sequence[tuple[int, int]],
+        key: exp.Expression, buckets: int,
+    ) -> list[tuple[Any, ...]]:
+        """A checksum query (`build(condition)`) split into key `ranges`, one per connection of the
+        side's session parts (see rowdiff.split), its figures merged per bucket."""
+        if len(ranges) <= 1:
+            return await self.rows(side, build(None), buckets)
+        settings = checksum_settings(self.plan.dialect(side), buckets)
+        queries = [self._render(side, build(condition)) for condition in range_conditions(key, ranges)]
+        async with self.sessions[side].parts(len(queries)) as sessions:
+
+            async def run_share(index: int) -> list[list[tuple[Any, ...]]]:
+                share = queries[index :: len(sessions)]  # fewer connections than ranges: in turn
+                return [await sessions[index].fetch_rows(sql, params, settings=settings) for sql, params in share]
+
+            shares = await asyncio.gather(*(run_share(i) for i in range(len(sessions))))
+        return merge_figures([rows for share in shares for rows in share])
 
     async def both(
         self, build: Callable[[Side], exp.Expression], buckets: int | None = None
@@ -326,6 +352,10 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
         return query.where(condition) if condition is not None else query
 
     source_bounds, target_bounds = await run.both(bounds)
+    for side in SIDES:
+        parts, reason = (options.parallel, "asked for") if options.parallel else await probe_parts(run.sessions[side])
+        run.parts[side] = parts
+        result.parallel[side] = {"parts": parts, "reason": reason}
     ends = [v for row in (source_bounds[0], target_bounds[0]) for v in row if v is not None]
     if not ends:
         return True  # both empty
@@ -334,9 +364,15 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
         return False
     result.buckets = first_buckets(plan, options, hi - lo + 1)
     width = _first_width(hi - lo + 1, result.buckets, options.split)
-    source, target = await run.both(
-        lambda side: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), None), math.ceil((hi - lo + 1) / width)
-    )
+    first = math.ceil((hi - lo + 1) / width)
+
+    def first_scan(side: Side) -> Any:
+        return run.split_rows(
+            side, lambda condition: _checksum_query(plan, side, _range_bucket(plan, side, lo, width), condition),
+            split_ranges(lo, hi, width, run.parts[side]), plan.col(side, plan.key[0]), first,
+        )
+
+    source, target = await asyncio.gather(first_scan("source"), first_scan("target"))
     result.levels = 1
     differing = [
         _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t, width)

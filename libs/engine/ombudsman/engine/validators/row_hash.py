@@ -139,6 +139,7 @@ class RowHash(Validator):
                 "changed_columns": dict(result.changed_columns),
                 "buckets": result.buckets,
                 "snapshot": result.snapshot,
+                "parallel": result.parallel,
                 "levels": result.levels,
                 "queries": result.queries,
                 "leaf_rows_fetched": result.leaf_rows_fetched,
