@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Unauthorized
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.uow import UnitOfWork
@@ -30,6 +31,7 @@ from ombudsman.gateway.auth import (
     new_refresh_token,
     verify_password,
 )
+from ombudsman.gateway.domain import USER
 from ombudsman.gateway.errors import RateLimited
 from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
@@ -150,7 +152,7 @@ class UserService:
     async def _emit(uow: UnitOfWork, state: domain.UserState, stream_id: str, events: list[Event],
                     meta: Metadata) -> domain.UserState:
         for envelope in await uow.emit(stream_id, events, meta, expected_version=state.version):
-            state = domain.apply(state, envelope)
+            state = domain.USER.apply(state, envelope)
         return state
 
     async def register(self, username: str, password: str, role: domain.Role, actor: Actor | None = None) -> dict[str, Any]:
@@ -213,7 +215,7 @@ class UserService:
         password_ok = await asyncio.to_thread(verify_password, password, password_hash)
         async def attempt() -> IssuedTokens | None:  # None: refused, the failure recorded
             async with self._uow() as uow:
-                state = domain.fold(await uow.load(user_id))
+                state = fold(USER, user_id, await uow.load(user_id))
                 flagged = state.locked(now)
                 events = domain.login(
                     state, password_ok=password_ok, now=now, threshold=self.settings.lockout_threshold,
@@ -241,7 +243,7 @@ class UserService:
     async def unlock(self, user_id: str, actor: Actor) -> dict[str, Any]:
         """An admin clears the user's lockout flag and every per-address throttle (event UserUnlocked)."""
         async with self._uow() as uow:
-            state = domain.fold(await uow.load(user_id))
+            state = fold(USER, user_id, await uow.load(user_id))
             if not state.exists:
                 raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
             await self._emit(uow, state, user_id, domain.unlock(state), Metadata(actor=actor))
@@ -286,7 +288,7 @@ class UserService:
             else:
                 await conn.execute(text(f"UPDATE {SCHEMA}.refresh_tokens SET used_at = now() WHERE token_hash = :h"),
                                    {"h": token_hash})
-                state = domain.fold(await uow.load(row["user_id"]))
+                state = fold(USER, row["user_id"], await uow.load(row["user_id"]))
                 if not state.exists:
                     raise Unauthorized("invalid refresh token")
                 return await self._issue(conn, state, family_id=row["family_id"])
@@ -315,7 +317,7 @@ class UserService:
                     text(f"UPDATE {SCHEMA}.refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE user_id = :u"),
                     {"u": user_id},
                 )
-            state = domain.fold(await uow.load(user_id))
+            state = fold(USER, user_id, await uow.load(user_id))
             meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
             await self._emit(uow, state, user_id, domain.logout(state), meta)
             await conn.execute(text(f"DELETE FROM {SCHEMA}.revoked_tokens WHERE expires_at < now()"))
@@ -333,7 +335,7 @@ class UserService:
         current_ok = stored is not None and await asyncio.to_thread(verify_password, current, stored)
         new_hash = await asyncio.to_thread(hash_password, cmd.password, self.settings.bcrypt_rounds)
         async with self._uow() as uow:
-            state = domain.fold(await uow.load(user_id))
+            state = fold(USER, user_id, await uow.load(user_id))
             events = domain.change_password(state, current_ok=current_ok)
             meta = Metadata(actor=Actor(id=state.id, name=state.username, role=state.role))
             await self._emit(uow, state, user_id, events, meta)
@@ -346,7 +348,7 @@ class UserService:
     async def change_role(self, user_id: str, role: domain.Role, actor: Actor) -> dict[str, Any]:
         async with self._uow() as uow:
             conn = uow.conn
-            state = domain.fold(await uow.load(user_id))
+            state = fold(USER, user_id, await uow.load(user_id))
             if not state.exists:
                 raise NotFound(f"user {user_id!r} not found", {"user_id": user_id})
             if state.role == "admin" and role != "admin":

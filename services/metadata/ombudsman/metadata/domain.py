@@ -6,15 +6,14 @@ optimistic-concurrency version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
-from ombudsman.contracts.envelope import new_id
-from ombudsman.contracts.registry import Event
+from ombudsman.contracts.envelope import EventEnvelope, new_id
+from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.metadata.classify import TableClass, counts
 from ombudsman.metadata.coverage import Exclusion, fold_exclusion
@@ -105,13 +104,22 @@ class MetadataState(BaseModel):
             self.keys[at] = fold_key(self.keys.get(at), event)
 
 
-def fold(project_id: str, events: Iterable[tuple[int, Event]]) -> MetadataState:
-    """The state after `(version, event)` pairs of the project's stream."""
-    state = MetadataState(project_id=project_id)
-    for version, event in events:
-        state.apply(event)
-        state.version = version
-    return state
+class MetadataAggregate:
+    """The metadata aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): one stream per
+    project holds its `metadata` and `mapping` events; `apply` changes the state it is given."""
+
+    stream_type = "metadata"
+
+    def initial(self, stream_id: str) -> MetadataState:
+        return MetadataState(project_id=stream_id)
+
+    def apply(self, state: MetadataState, envelope: EventEnvelope) -> MetadataState:
+        state.apply(decode(envelope))
+        state.version = envelope.version
+        return state
+
+
+METADATA = MetadataAggregate()
 
 
 # --- decisions -----------------------------------------------------------------------------

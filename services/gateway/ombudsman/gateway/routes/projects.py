@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.projects import MemberIn as MemberBody
+from ombudsman.contracts.commands.projects import ProjectChanges, ProjectCreate, SchemaMappingBase
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
@@ -18,47 +20,31 @@ from ombudsman.gateway.schemas import Input, Page
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
-class ProjectIn(Input):
+class ProjectIn(Input, ProjectCreate):
+    """The body creating a project (contracts' `ProjectCreate`)."""
+
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    source_database: str | None = Field(default=None, max_length=200)
-    source_schemas: list[str] = Field(default_factory=list, max_length=200)
-    target_database: str | None = Field(default=None, max_length=200)
-    target_schemas: list[str] = Field(default_factory=list, max_length=200)
 
 
-class ProjectPatch(Input):
+class ProjectPatch(Input, ProjectChanges):
+    """Any subset of a project's updatable fields (contracts' `ProjectChanges`) and the version the
+    change expects."""
+
     model_config = ConfigDict(extra="forbid")
     expected_version: int | None = Field(default=None, ge=0)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    source_database: str | None = Field(default=None, max_length=200)
-    source_schemas: list[str] | None = Field(default=None, max_length=200)
-    target_database: str | None = Field(default=None, max_length=200)
-    target_schemas: list[str] | None = Field(default=None, max_length=200)
     status: str | None = Field(default=None, max_length=50)
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> ProjectPatch:
-        # Omit a field to keep it; only the databases may be cleared with null.
-        nulled = [f for f in ("name", "description", "source_schemas", "target_schemas", "status")
-                  if f in self.model_fields_set and getattr(self, f) is None]
-        if nulled:
-            raise ValueError(f"{', '.join(nulled)}: may be omitted but not null")
-        return self
+    @classmethod
+    def not_nullable(cls) -> set[str]:
+        return {*super().not_nullable(), "status"}
 
 
-class MemberIn(Input):
+class MemberIn(Input, MemberBody):
     model_config = ConfigDict(extra="forbid")
-    user_id: str = Field(min_length=1, max_length=100)
 
 
-class SchemaMappingIn(Input):
+class SchemaMappingIn(Input, SchemaMappingBase):
     model_config = ConfigDict(extra="forbid")
-    source_schema: str = Field(min_length=1, max_length=200)
-    target_schema: str = Field(min_length=1, max_length=200)
 
 
 @router.get("/projects", response_model=Page, summary="List the projects you belong to")
