@@ -1717,7 +1717,10 @@ export interface components {
              */
             columns?: string[] | null;
         };
-        /** ConnectionIn */
+        /**
+         * ConnectionIn
+         * @description A connection: its URL holds the secret, which is encrypted at rest and never returned.
+         */
         ConnectionIn: {
             /** Name */
             name: string;
@@ -2007,7 +2010,10 @@ export interface components {
              */
             new_password: string;
         };
-        /** PipelineIn */
+        /**
+         * PipelineIn
+         * @description A pipeline to save: its YAML spec, name, description and tags.
+         */
         PipelineIn: {
             /** Name */
             name: string;
@@ -2050,10 +2056,11 @@ export interface components {
             /** Idle */
             idle: number;
         };
-        /** ProjectIn */
+        /**
+         * ProjectIn
+         * @description A new project: its id (a slug) and its describing fields.
+         */
         ProjectIn: {
-            /** Id */
-            id: string;
             /** Name */
             name: string;
             /**
@@ -2069,11 +2076,15 @@ export interface components {
             target_database?: string | null;
             /** Target Schemas */
             target_schemas?: string[];
+            /** Id */
+            id: string;
         };
-        /** ProjectPatch */
+        /**
+         * ProjectPatch
+         * @description Any subset of a project's updatable fields (omit a field to keep it; only the databases may be
+         *     cleared with null) and, optionally, the version the change expects.
+         */
         ProjectPatch: {
-            /** Expected Version */
-            expected_version?: number | null;
             /** Name */
             name?: string | null;
             /** Description */
@@ -2086,6 +2097,8 @@ export interface components {
             target_database?: string | null;
             /** Target Schemas */
             target_schemas?: string[] | null;
+            /** Expected Version */
+            expected_version?: number | null;
             /** Status */
             status?: string | null;
         };

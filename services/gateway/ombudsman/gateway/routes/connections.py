@@ -19,7 +19,7 @@ router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
 class ConnectionIn(Input, ConnectionBase):
-    """The body adding a connection (contracts' `ConnectionBase`)."""
+    """A connection: its URL holds the secret, which is encrypted at rest and never returned."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -19,16 +19,19 @@ from ombudsman.gateway.schemas import Input, Page
 
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
+# The bodies are the projects service's own shapes (contracts.commands.projects), plus the refusal of
+# unknown fields and NUL characters every gateway body has (schemas.Input).
+
 
 class ProjectIn(Input, ProjectCreate):
-    """The body creating a project (contracts' `ProjectCreate`)."""
+    """A new project: its id (a slug) and its describing fields."""
 
     model_config = ConfigDict(extra="forbid")
 
 
 class ProjectPatch(Input, ProjectChanges):
-    """Any subset of a project's updatable fields (contracts' `ProjectChanges`) and the version the
-    change expects."""
+    """Any subset of a project's updatable fields (omit a field to keep it; only the databases may be
+    cleared with null) and, optionally, the version the change expects."""
 
     model_config = ConfigDict(extra="forbid")
     expected_version: int | None = Field(default=None, ge=0)
