@@ -1,5 +1,5 @@
-"""The projects service's shapes are stated once (contracts.commands.projects): the service's
-commands, the gateway's bodies and the SDK's requests enforce the same limits."""
+"""Each service's shapes are stated once (contracts.commands): the service's commands, the gateway's
+bodies and the SDK's requests enforce the same limits."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
+from ombudsman.contracts.commands import executor as x
 from ombudsman.contracts.commands import projects as c
 from ombudsman.contracts.replies import Invalid
 from ombudsman.eventstore.aggregate import registered
 from ombudsman.gateway.routes.connections import ConnectionIn
 from ombudsman.gateway.routes.pipelines import PipelineIn
 from ombudsman.gateway.routes.projects import ProjectIn, ProjectPatch
+from ombudsman.gateway.routes.results import BatchScheduleIn, DecisionIn
+from ombudsman.gateway.routes.runs import RunIn
 from ombudsman.projects import domain
 from ombudsman.projects.domain import PROJECT, ProjectState
 
@@ -28,6 +31,9 @@ def _properties(model: type) -> dict:
     (ProjectIn, c.CreateProject, set()),
     (ConnectionIn, c.AddConnection, {"project_id"}),
     (PipelineIn, c.SavePipeline, {"project_id"}),
+    (RunIn, x.QueueRun, {"steps", "max_parallel"}),
+    (DecisionIn, x.DiscrepancyDecision, {"discrepancy_id"}),
+    (BatchScheduleIn, x.ScheduleBase, set()),
 ])
 def test_gateway_bodies_state_the_commands_fields_with_the_same_limits(body, command, url_fields) -> None:
     commanded = {k: v for k, v in _properties(command).items() if k not in url_fields}

@@ -2034,13 +2034,13 @@ export interface components {
         };
         /** PipelineScheduleIn */
         PipelineScheduleIn: {
-            /** Pipeline Id */
-            pipeline_id: string;
             /**
              * Cron
              * @description five-field cron expression, UTC (e.g. `0 2 * * *`: every night at 02:00)
              */
             cron: string;
+            /** Pipeline Id */
+            pipeline_id: string;
         };
         /** PoolTotals */
         PoolTotals: {
