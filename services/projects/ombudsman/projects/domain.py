@@ -4,11 +4,10 @@ service's replay as of an instant) and its decisions (a command and the state in
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.commands.projects import (
@@ -19,6 +18,7 @@ from ombudsman.contracts.commands.projects import (
     PipelinePublic,
     ProjectChanges,
     ProjectPublic,
+    ProjectRecord,
     SavePipeline,
 )
 from ombudsman.contracts.envelope import EventEnvelope
@@ -44,26 +44,12 @@ MASK = "****"
 # --- state ------------------------------------------------------------------------------------
 
 
-class ProjectState(BaseModel):
+class ProjectState(ProjectRecord):
     """What a project is after its events: `version` 0 means it never existed."""
 
-    id: str = ""
-    version: int = 0
     exists: bool = False
-    deleted: bool = False
-    name: str = ""
-    description: str = ""
-    source_database: str | None = None
-    source_schemas: list[str] = Field(default_factory=list)
-    target_database: str | None = None
-    target_schemas: list[str] = Field(default_factory=list)
-    members: list[str] = Field(default_factory=list)
     connections: dict[str, ConnectionPublic] = Field(default_factory=dict)
-    schema_mappings: dict[str, str] = Field(default_factory=dict)
     pipelines: dict[str, PipelinePublic] = Field(default_factory=dict)
-    created_by: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
         """The reply shape (`ProjectPublic`): no YAML bodies, counts alongside the lists."""

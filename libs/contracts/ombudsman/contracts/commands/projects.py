@@ -257,24 +257,29 @@ class ProjectCounts(BaseModel):
     members: int
 
 
-class ProjectPublic(BaseModel):
-    """A project in replies: no pipeline YAML, connections masked, counts alongside the lists.
-    (No input limits here: a reply shows what was recorded.)"""
+class ProjectRecord(BaseModel):
+    """What a project records beside its connections and pipelines (no input limits: replies and
+    state show what was recorded)."""
 
-    id: str
-    version: int
+    id: str = ""
+    version: int = 0
     deleted: bool = False
-    name: str
+    name: str = ""
     description: str = ""
     source_database: str | None = None
     source_schemas: list[str] = Field(default_factory=list)
     target_database: str | None = None
     target_schemas: list[str] = Field(default_factory=list)
     members: list[str] = Field(default_factory=list)
-    connections: list[ConnectionPublic] = Field(default_factory=list)
     schema_mappings: dict[str, str] = Field(default_factory=dict)
-    pipelines: list[PipelineSummary] = Field(default_factory=list)
     created_by: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class ProjectPublic(ProjectRecord):
+    """A project in replies: no pipeline YAML, connections masked, counts alongside the lists."""
+
+    connections: list[ConnectionPublic] = Field(default_factory=list)
+    pipelines: list[PipelineSummary] = Field(default_factory=list)
     counts: ProjectCounts
