@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ombudsman.client.frames import Differences, Records
+from ombudsman.contracts.commands.paging import Page
 from ombudsman.contracts.commands.projects import (
     ConnectionBase,
     MemberIn,
@@ -68,13 +69,6 @@ class TokenPair(BaseModel):
     token_type: str = "bearer"
     expires_in: int
     user: User
-
-
-class Page(BaseModel):
-    items: list[Any]
-    total: int
-    offset: int
-    limit: int
 
 
 class ExportFile(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ombudsman.contracts.commands import paging
 from ombudsman.contracts.commands.projects import MAX_PIPELINE_YAML
 
 DIFFERENCE_PAGE_LINES = 500  # lines of a step's differences per `record_differences` page
@@ -104,9 +105,8 @@ class RunsQuery(Payload):
     limit: int = Field(default=50, ge=1, le=1000)
 
 
-class Paging(Payload):
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=1000)
+class Paging(Payload, paging.Paging):
+    """A page of the executor's lists (batches)."""
 
 
 class ExportQuery(RunRef):
