@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import NotFound
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.gateway import domain
@@ -75,9 +76,8 @@ class UserBase:
     @staticmethod
     async def _emit(uow: UnitOfWork, state: domain.UserState, stream_id: str, events: list[Event],
                     meta: Metadata) -> domain.UserState:
-        for envelope in await uow.emit(stream_id, events, meta, expected_version=state.version):
-            state = domain.USER.apply(state, envelope)
-        return state
+        return fold(domain.USER, stream_id, await uow.emit(stream_id, events, meta, expected_version=state.version),
+                    state)
 
 def public_user_row(row: Any) -> dict[str, Any]:
     """A `gateway.users` row as replies show a user (no credentials)."""
