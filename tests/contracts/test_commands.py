@@ -9,10 +9,12 @@ from pydantic import ValidationError
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
 from ombudsman.contracts.commands import executor as x
+from ombudsman.contracts.commands import metadata as m
 from ombudsman.contracts.commands import projects as c
 from ombudsman.contracts.replies import Invalid
 from ombudsman.eventstore.aggregate import registered
 from ombudsman.gateway.routes.connections import ConnectionIn
+from ombudsman.gateway.routes.mappings import ExclusionIn, MappingDecision, SuggestIn
 from ombudsman.gateway.routes.pipelines import PipelineIn
 from ombudsman.gateway.routes.projects import ProjectIn, ProjectPatch
 from ombudsman.gateway.routes.results import BatchScheduleIn, DecisionIn
@@ -34,6 +36,9 @@ def _properties(model: type) -> dict:
     (RunIn, x.QueueRun, {"steps", "max_parallel"}),
     (DecisionIn, x.DiscrepancyDecision, {"discrepancy_id"}),
     (BatchScheduleIn, x.ScheduleBase, set()),
+    (SuggestIn, m.Suggest, {"project_id"}),
+    (MappingDecision, m.ApproveMapping, {"project_id", "automatic"}),
+    (ExclusionIn, m.ExcludeMapping, {"project_id"}),
 ])
 def test_gateway_bodies_state_the_commands_fields_with_the_same_limits(body, command, url_fields) -> None:
     commanded = {k: v for k, v in _properties(command).items() if k not in url_fields}

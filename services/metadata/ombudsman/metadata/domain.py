@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.commands.metadata import ApproveMapping, ExcludeMapping
 from ombudsman.contracts.envelope import EventEnvelope, new_id
 from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound
@@ -191,15 +192,6 @@ def record_suggestions(state: MetadataState, suggestions: MappingSuggestions) ->
     ]
 
 
-class ApproveMapping(BaseModel):
-    project_id: str
-    source_table: str = Field(min_length=1)
-    target_table: str = Field(min_length=1)
-    columns: dict[str, str] | None = None  # None: the suggestion's columns
-    confidence: float | None = Field(default=None, ge=0, le=1)
-    automatic: bool = False
-
-
 def approve(
     state: MetadataState, cmd: ApproveMapping, source: Catalog, target: Catalog, suggested_columns: dict[str, str]
 ) -> list[Event]:
@@ -244,17 +236,6 @@ def reject(state: MetadataState, source_table: str, target_table: str) -> list[E
     if (source_table.lower(), target_table.lower()) in state.rejected:
         return []
     return [ev.MappingRejected(project_id=state.project_id, source_table=source_table, target_table=target_table)]
-
-
-class ExcludeMapping(BaseModel):
-    """Exclude a source table (no `columns`) or some of its columns from coverage, with a note saying
-    why; `withdraw` takes an exclusion back."""
-
-    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    source_table: str = Field(min_length=1, max_length=400)
-    columns: list[str] = Field(default_factory=list, max_length=2000)
-    note: str = Field(default="", max_length=2000)
-    withdraw: bool = False
 
 
 def exclude(state: MetadataState, cmd: ExcludeMapping, source: Catalog) -> list[Event]:
