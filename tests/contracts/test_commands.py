@@ -14,6 +14,7 @@ from ombudsman.contracts.commands import projects as c
 from ombudsman.contracts.replies import Invalid
 from ombudsman.eventstore.aggregate import registered
 from ombudsman.gateway.routes.connections import ConnectionIn
+from ombudsman.gateway.routes.keys import ConfirmIn, DiscoverIn, OverrideIn
 from ombudsman.gateway.routes.mappings import ExclusionIn, MappingDecision, SuggestIn
 from ombudsman.gateway.routes.pipelines import PipelineIn
 from ombudsman.gateway.routes.projects import ProjectIn, ProjectPatch
@@ -39,6 +40,9 @@ def _properties(model: type) -> dict:
     (SuggestIn, m.Suggest, {"project_id"}),
     (MappingDecision, m.ApproveMapping, {"project_id", "automatic"}),
     (ExclusionIn, m.ExcludeMapping, {"project_id"}),
+    (DiscoverIn, m.DiscoverKeys, {"project_id", "timeout_seconds"}),
+    (ConfirmIn, m.ConfirmKey, {"project_id"}),
+    (OverrideIn, m.OverrideKey, {"project_id"}),
 ])
 def test_gateway_bodies_state_the_commands_fields_with_the_same_limits(body, command, url_fields) -> None:
     commanded = {k: v for k, v in _properties(command).items() if k not in url_fields}

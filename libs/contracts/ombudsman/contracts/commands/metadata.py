@@ -1,9 +1,14 @@
-"""Commands and queries of the metadata service's mapping capability: suggest, approve, reject and
-exclude. The gateway's bodies derive from the `*Base` models; the commands add the project."""
+"""Commands and queries of the metadata service: mappings (suggest, approve, reject, exclude) and
+keys (discover, confirm, override). The gateway's bodies derive from the `*Base` models; the
+commands add the project."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+Side = Literal["source", "target"]
 
 PROJECT_ID = r"^[A-Za-z0-9_-]+$"
 
@@ -80,3 +85,52 @@ class ExclusionBase(BaseModel):
 
 class ExcludeMapping(MetadataProjectRef, ExclusionBase):
     """Command `metadata.exclude`."""
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+class KeyTable(BaseModel):
+    """A table of one side."""
+
+    table: str = Field(min_length=3, max_length=400, description="schema.table as the side's catalog names it")
+    side: Side = "source"
+
+
+class KeyRef(MetadataProjectRef, KeyTable):
+    """A table of one side of a project."""
+
+
+class ConfirmKeyBase(KeyTable):
+    """A person confirms the discovered key of a table."""
+
+    columns: list[str] | None = Field(default=None, max_length=64, description="the discovered key, as a check")
+
+
+class ConfirmKey(MetadataProjectRef, ConfirmKeyBase):
+    """Command `metadata.confirm_key`."""
+
+
+class OverrideKeyBase(KeyTable):
+    """A person sets a table's key by hand."""
+
+    columns: list[str] = Field(min_length=1, max_length=64, description="the key's columns, in that side's names")
+    note: str = Field(default="", max_length=2000, description="why")
+
+
+class OverrideKey(MetadataProjectRef, OverrideKeyBase):
+    """Command `metadata.override_key`."""
+
+
+class DiscoverKeysBase(BaseModel):
+    """Which tables' keys to discover, and how many rows to sample."""
+
+    table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
+    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
+    sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
+
+
+class DiscoverKeys(MetadataProjectRef, DiscoverKeysBase):
+    """Command `metadata.discover_keys`."""
+
+    timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
