@@ -47,6 +47,8 @@ def _properties(model: type) -> dict:
 def test_gateway_bodies_state_the_commands_fields_with_the_same_limits(body, command, url_fields) -> None:
     commanded = {k: v for k, v in _properties(command).items() if k not in url_fields}
     assert _properties(body) == commanded
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):  # a gateway body refuses the unknown
+        body.model_validate({"colour": "red"})
 
 
 def test_a_database_name_over_200_characters_is_refused_by_the_service_and_the_gateway_alike() -> None:

@@ -1654,7 +1654,10 @@ export interface components {
             /** Pipeline Id */
             pipeline_id: string;
         };
-        /** BatchScheduleIn */
+        /**
+         * BatchScheduleIn
+         * @description When the batch runs.
+         */
         BatchScheduleIn: {
             /**
              * Cron
@@ -1698,7 +1701,10 @@ export interface components {
              */
             format: "json" | "jsonl" | "csv" | "sql";
         };
-        /** ConfirmIn */
+        /**
+         * ConfirmIn
+         * @description The discovered key of a table, confirmed.
+         */
         ConfirmIn: {
             /**
              * Table
@@ -1776,7 +1782,10 @@ export interface components {
             /** Default Schema */
             default_schema?: string | null;
         };
-        /** DecisionIn */
+        /**
+         * DecisionIn
+         * @description Why a discrepancy is accepted or resolved.
+         */
         DecisionIn: {
             /**
              * Note
@@ -1785,7 +1794,10 @@ export interface components {
              */
             note: string;
         };
-        /** DiscoverIn */
+        /**
+         * DiscoverIn
+         * @description Which tables' keys to discover.
+         */
         DiscoverIn: {
             /**
              * Table
@@ -1821,7 +1833,10 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
-        /** ExclusionIn */
+        /**
+         * ExclusionIn
+         * @description A source table or some of its columns to exclude from coverage (or an exclusion to withdraw).
+         */
         ExclusionIn: {
             /**
              * Source Table
@@ -1921,7 +1936,10 @@ export interface components {
             /** Refresh Token */
             refresh_token?: string | null;
         };
-        /** MappingDecision */
+        /**
+         * MappingDecision
+         * @description A table pair to approve or reject.
+         */
         MappingDecision: {
             /** Source Table */
             source_table: string;
@@ -1937,7 +1955,10 @@ export interface components {
             /** Confidence */
             confidence?: number | null;
         };
-        /** MemberIn */
+        /**
+         * MemberIn
+         * @description A user to add as a member.
+         */
         MemberIn: {
             /** User Id */
             user_id: string;
@@ -1958,7 +1979,10 @@ export interface components {
              */
             role: "admin" | "user" | "viewer";
         };
-        /** OverrideIn */
+        /**
+         * OverrideIn
+         * @description A table's key set by hand.
+         */
         OverrideIn: {
             /**
              * Table
@@ -2032,7 +2056,10 @@ export interface components {
             /** Pipeline Id */
             pipeline_id?: string | null;
         };
-        /** PipelineScheduleIn */
+        /**
+         * PipelineScheduleIn
+         * @description A saved pipeline of the project and when it runs.
+         */
         PipelineScheduleIn: {
             /**
              * Cron
@@ -2129,7 +2156,10 @@ export interface components {
             /** Name */
             name?: string | null;
         };
-        /** SchemaMappingIn */
+        /**
+         * SchemaMappingIn
+         * @description A source schema and the target schema it maps to.
+         */
         SchemaMappingIn: {
             /** Source Schema */
             source_schema: string;
@@ -2153,7 +2183,10 @@ export interface components {
             /** Error */
             error?: string | null;
         };
-        /** SuggestIn */
+        /**
+         * SuggestIn
+         * @description How to suggest mappings (omitted or null: the service's defaults).
+         */
         SuggestIn: {
             /** Schema Map */
             schema_map?: {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ombudsman.contracts.commands.projects import ConnectionBase
 from ombudsman.contracts.replies import NotFound
@@ -20,8 +20,6 @@ router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 class ConnectionIn(Input, ConnectionBase):
     """A connection: its URL holds the secret, which is encrypted at rest and never returned."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @router.get("/projects/{project_id}/connections", tags=["connections"])

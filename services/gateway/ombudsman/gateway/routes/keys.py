@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ConfigDict
 
 from ombudsman.contracts.commands.metadata import ConfirmKeyBase, DiscoverKeysBase, OverrideKeyBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
@@ -20,15 +19,15 @@ Side = Literal["source", "target"]
 
 
 class DiscoverIn(Input, DiscoverKeysBase):
-    model_config = ConfigDict(extra="forbid")
+    """Which tables' keys to discover."""
 
 
 class ConfirmIn(Input, ConfirmKeyBase):
-    model_config = ConfigDict(extra="forbid")
+    """The discovered key of a table, confirmed."""
 
 
 class OverrideIn(Input, OverrideKeyBase):
-    model_config = ConfigDict(extra="forbid")
+    """A table's key set by hand."""
 
 
 @router.get("/projects/{project_id}/keys", summary="The key of each table: declared, discovered, confirmed, overridden")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import ConfigDict
 
 from ombudsman.contracts.commands.metadata import ExclusionBase, MappingDecisionBase, SuggestBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Offset, Writer, visible_project
@@ -17,15 +16,15 @@ router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
 class SuggestIn(Input, SuggestBase):
-    model_config = ConfigDict(extra="forbid")
+    """How to suggest mappings (omitted or null: the service's defaults)."""
 
 
 class MappingDecision(Input, MappingDecisionBase):
-    model_config = ConfigDict(extra="forbid")
+    """A table pair to approve or reject."""
 
 
 class ExclusionIn(Input, ExclusionBase):
-    model_config = ConfigDict(extra="forbid")
+    """A source table or some of its columns to exclude from coverage (or an exclusion to withdraw)."""
 
 
 PageLimit = Annotated[int, Query(ge=1, le=1000)]

@@ -25,8 +25,6 @@ PLID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-
 class PipelineIn(Input, PipelineBase):
     """A pipeline to save: its YAML spec, name, description and tags."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class ExecuteIn(Input):
     model_config = ConfigDict(extra="forbid")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from ombudsman.contracts.commands.projects import MemberIn as MemberBody
 from ombudsman.contracts.commands.projects import ProjectChanges, ProjectCreate, SchemaMappingBase
@@ -26,14 +26,11 @@ router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 class ProjectIn(Input, ProjectCreate):
     """A new project: its id (a slug) and its describing fields."""
 
-    model_config = ConfigDict(extra="forbid")
-
 
 class ProjectPatch(Input, ProjectChanges):
     """Any subset of a project's updatable fields (omit a field to keep it; only the databases may be
     cleared with null) and, optionally, the version the change expects."""
 
-    model_config = ConfigDict(extra="forbid")
     expected_version: int | None = Field(default=None, ge=0)
     status: str | None = Field(default=None, max_length=50)
 
@@ -43,11 +40,11 @@ class ProjectPatch(Input, ProjectChanges):
 
 
 class MemberIn(Input, MemberBody):
-    model_config = ConfigDict(extra="forbid")
+    """A user to add as a member."""
 
 
 class SchemaMappingIn(Input, SchemaMappingBase):
-    model_config = ConfigDict(extra="forbid")
+    """A source schema and the target schema it maps to."""
 
 
 @router.get("/projects", response_model=Page, summary="List the projects you belong to")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from ombudsman.contracts.commands.executor import DecisionBase, ScheduleBase
 from ombudsman.contracts.replies import NotFound
@@ -41,7 +41,7 @@ async def compare_runs(run_id: RID, user: CurrentUser, bus: BusDep,
 
 
 class DecisionIn(Input, DecisionBase):
-    model_config = ConfigDict(extra="forbid")
+    """Why a discrepancy is accepted or resolved."""
 
 
 async def _decide(project_id: str, discrepancy_id: str, command: str, body: DecisionIn | None, user: Any,
@@ -74,12 +74,13 @@ async def resolve_discrepancy(project_id: PID, discrepancy_id: XID, user: Writer
 
 
 class PipelineScheduleIn(Input, ScheduleBase):
-    model_config = ConfigDict(extra="forbid")
+    """A saved pipeline of the project and when it runs."""
+
     pipeline_id: str = Field(min_length=1, max_length=100)
 
 
 class BatchScheduleIn(Input, ScheduleBase):
-    model_config = ConfigDict(extra="forbid")
+    """When the batch runs."""
 
 
 @router.get("/projects/{project_id}/schedules", tags=["schedules"])

@@ -58,8 +58,6 @@ _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 class RunIn(Input, RunBase):
     """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given here."""
 
-    model_config = ConfigDict(extra="forbid")
-
     @model_validator(mode="after")
     def _one_source(self) -> RunIn:
         if bool(self.pipeline_id) == bool(self.pipeline_yaml):
