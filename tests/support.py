@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -63,3 +63,16 @@ def fresh_database(server_url: str, prefix: str = "omb_t_") -> Iterator[str]:
         yield with_database(server_url, name)
     finally:
         asyncio.run(admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def folded(aggregate: Any, stream_id: str, events: Iterable[Any], state: Any = None, meta: Any = None) -> Any:
+    """An aggregate's state after bare `events` (as the store would number them: after `state`'s
+    version), through the one fold of ombudsman.eventstore.aggregate."""
+    from ombudsman.contracts.envelope import Metadata
+    from ombudsman.contracts.registry import envelope_for
+    from ombudsman.eventstore.aggregate import fold
+
+    first = (state.version if state is not None else 0) + 1
+    envelopes = [envelope_for(event, stream_id=stream_id, version=first + i, meta=meta or Metadata())
+                 for i, event in enumerate(events)]
+    return fold(aggregate, stream_id, envelopes, state)

@@ -7,6 +7,7 @@ import pytest
 from ombudsman.contracts.catalog import ColumnInfo
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.typemap import (
+    DDL_KINDS,
     DIALECTS,
     KINDS,
     _target_column,
@@ -20,11 +21,11 @@ from ombudsman.engine.typemap import (
 
 def test_every_database_kind_has_one_dialect_class() -> None:
     assert KINDS == ("sqlserver", "snowflake", "postgres", "duckdb")
-    assert {kind: d.KIND for kind, d in DIALECTS.items()} == {kind: kind for kind in KINDS}
+    assert {kind: d.KIND for kind, d in DIALECTS.items()} == {kind: kind for kind in (*KINDS, *DDL_KINDS)}
 
 
-@pytest.mark.parametrize("source_kind", KINDS)
-@pytest.mark.parametrize("target_kind", KINDS)
+@pytest.mark.parametrize("source_kind", (*KINDS, *DDL_KINDS))
+@pytest.mark.parametrize("target_kind", (*KINDS, *DDL_KINDS))
 def test_every_proposed_type_is_one_the_target_dialect_reads(source_kind: str, target_kind: str) -> None:
     """A typo in a RENDER table would propose a type its own TYPES table reads as `other`."""
     for name in [*DIALECTS[source_kind].TYPES, *DIALECTS[source_kind].ALIASES]:

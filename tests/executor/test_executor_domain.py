@@ -11,6 +11,7 @@ from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event, envelope_for
 from ombudsman.contracts.replies import Conflict, Invalid
+from ombudsman.eventstore import aggregate
 from ombudsman.executor import domain
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -27,7 +28,7 @@ SPEC = yaml.safe_dump({
 
 def fold(events: list[Event]) -> domain.RunState:
     meta = Metadata()
-    return domain.fold_run("r1", [envelope_for(e, stream_id="r1", version=i + 1, meta=meta) for i, e in enumerate(events)])
+    return aggregate.fold(domain.RUN, "r1", [envelope_for(e, stream_id="r1", version=i + 1, meta=meta) for i, e in enumerate(events)])
 
 
 def queued(max_parallel: int = 2, only: list[str] | None = None) -> ev.RunQueued:

@@ -29,7 +29,7 @@ def _fold(events: list[ev.Event], start: domain.UserState | None = None) -> doma
     state = start or domain.UserState()
     for event in events:
         env = envelope_for(event, stream_id="u1", version=state.version + 1, meta=Metadata(actor=Actor.system()))
-        state = domain.apply(state, env)
+        state = domain.USER.apply(state, env)
     return state
 
 

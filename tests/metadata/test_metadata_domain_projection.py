@@ -16,6 +16,7 @@ from ombudsman.metadata.ddl import parse_ddl
 from ombudsman.metadata.diff import diff_catalogs
 from ombudsman.metadata.mapping import suggest
 from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL
+from tests.support import folded
 
 SOURCE = parse_ddl(SOURCE_DDL, "postgres")
 TARGET = parse_ddl(TARGET_DDL, "snowflake")
@@ -25,7 +26,7 @@ META = Metadata(actor=Actor(id="u1", name="ana", role="user"))
 def _with_catalogs(project: str = "p1") -> tuple[domain.MetadataState, list[Event]]:
     events = domain.record_catalog(project, "source", SOURCE, diff_catalogs(None, SOURCE))
     events += domain.record_catalog(project, "target", TARGET, diff_catalogs(None, TARGET), dialect="snowflake")
-    return domain.fold(project, enumerate(events, start=1)), events
+    return folded(domain.METADATA, project, events), events
 
 
 def test_catalog_events_are_chunked_summarised_and_folded() -> None:

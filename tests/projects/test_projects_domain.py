@@ -5,8 +5,9 @@ import pytest
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.registry import envelope_for
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
-from ombudsman.contracts.state.project import ProjectState, fold
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.projects import domain
+from ombudsman.projects.domain import PROJECT, ProjectState
 
 ALICE = Metadata(actor=Actor(id="u-alice", name="alice", role="user"))
 
@@ -15,7 +16,7 @@ def play(state: ProjectState, events, stream_id="sales") -> ProjectState:
     envelopes = [
         envelope_for(e, stream_id=stream_id, version=state.version + i + 1, meta=ALICE) for i, e in enumerate(events)
     ]
-    return fold(envelopes, state)
+    return fold(PROJECT, stream_id, envelopes, state.model_copy(deep=True))
 
 
 def created() -> ProjectState:

@@ -242,29 +242,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's members with their username and role */
-        get: operations["list_members_api_v1_projects__project_id__members_get"];
-        put?: never;
-        /** Add a member to a project (by user id or username) */
-        post: operations["add_member_api_v1_projects__project_id__members_post"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/projects/{project_id}/members/{user_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
         get?: never;
         put?: never;
-        post?: never;
-        /** Remove a member from a project (they no longer see it) */
-        delete: operations["remove_member_api_v1_projects__project_id__members__user_id__delete"];
+        /** Add a member to a project */
+        post: operations["add_member_api_v1_projects__project_id__members_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -461,40 +443,6 @@ export interface paths {
         };
         /** A side's catalog, a page of tables at a time (total_tables says how many match) */
         get: operations["catalog_api_v1_projects__project_id__catalog_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/projects/{project_id}/catalog/changes": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** What changed in a side's catalog between its last two extractions (or uploads) */
-        get: operations["catalog_changes_api_v1_projects__project_id__catalog_changes_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/projects/{project_id}/catalog/export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** A side's whole catalog as a YAML file (tables, columns, types, keys, row counts) */
-        get: operations["catalog_export_api_v1_projects__project_id__catalog_export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -907,28 +855,6 @@ export interface paths {
         };
         /** Default pipeline templates */
         get: operations["templates_api_v1_pipelines_templates_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/validators": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The validators a step may name, each with its parameters' JSON Schema
-         * @description The engine's registry as the projects service (which checks saved pipelines against it) knows
-         *     it: name, category, description, `needs_table` and `parameters` (JSON Schema) of each validator;
-         *     what the Studio's pipeline builder generates its step forms from.
-         */
-        get: operations["validator_catalogue_api_v1_validators_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1728,7 +1654,10 @@ export interface components {
             /** Pipeline Id */
             pipeline_id: string;
         };
-        /** BatchScheduleIn */
+        /**
+         * BatchScheduleIn
+         * @description When the batch runs.
+         */
         BatchScheduleIn: {
             /**
              * Cron
@@ -1772,7 +1701,10 @@ export interface components {
              */
             format: "json" | "jsonl" | "csv" | "sql";
         };
-        /** ConfirmIn */
+        /**
+         * ConfirmIn
+         * @description The discovered key of a table, confirmed.
+         */
         ConfirmIn: {
             /**
              * Table
@@ -1791,7 +1723,10 @@ export interface components {
              */
             columns?: string[] | null;
         };
-        /** ConnectionIn */
+        /**
+         * ConnectionIn
+         * @description A connection: its URL holds the secret, which is encrypted at rest and never returned.
+         */
         ConnectionIn: {
             /** Name */
             name: string;
@@ -1847,7 +1782,10 @@ export interface components {
             /** Default Schema */
             default_schema?: string | null;
         };
-        /** DecisionIn */
+        /**
+         * DecisionIn
+         * @description Why a discrepancy is accepted or resolved.
+         */
         DecisionIn: {
             /**
              * Note
@@ -1856,7 +1794,10 @@ export interface components {
              */
             note: string;
         };
-        /** DiscoverIn */
+        /**
+         * DiscoverIn
+         * @description Which tables' keys to discover.
+         */
         DiscoverIn: {
             /**
              * Table
@@ -1892,7 +1833,10 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
-        /** ExclusionIn */
+        /**
+         * ExclusionIn
+         * @description A source table or some of its columns to exclude from coverage (or an exclusion to withdraw).
+         */
         ExclusionIn: {
             /**
              * Source Table
@@ -1992,7 +1936,10 @@ export interface components {
             /** Refresh Token */
             refresh_token?: string | null;
         };
-        /** MappingDecision */
+        /**
+         * MappingDecision
+         * @description A table pair to approve or reject.
+         */
         MappingDecision: {
             /** Source Table */
             source_table: string;
@@ -2010,13 +1957,11 @@ export interface components {
         };
         /**
          * MemberIn
-         * @description The user to add, by id or by username (exactly one).
+         * @description A user to add as a member.
          */
         MemberIn: {
             /** User Id */
-            user_id?: string | null;
-            /** Username */
-            username?: string | null;
+            user_id: string;
         };
         /** NewUser */
         NewUser: {
@@ -2034,7 +1979,10 @@ export interface components {
              */
             role: "admin" | "user" | "viewer";
         };
-        /** OverrideIn */
+        /**
+         * OverrideIn
+         * @description A table's key set by hand.
+         */
         OverrideIn: {
             /**
              * Table
@@ -2086,7 +2034,10 @@ export interface components {
              */
             new_password: string;
         };
-        /** PipelineIn */
+        /**
+         * PipelineIn
+         * @description A pipeline to save: its YAML spec, name, description and tags.
+         */
         PipelineIn: {
             /** Name */
             name: string;
@@ -2105,15 +2056,18 @@ export interface components {
             /** Pipeline Id */
             pipeline_id?: string | null;
         };
-        /** PipelineScheduleIn */
+        /**
+         * PipelineScheduleIn
+         * @description A saved pipeline of the project and when it runs.
+         */
         PipelineScheduleIn: {
-            /** Pipeline Id */
-            pipeline_id: string;
             /**
              * Cron
              * @description five-field cron expression, UTC (e.g. `0 2 * * *`: every night at 02:00)
              */
             cron: string;
+            /** Pipeline Id */
+            pipeline_id: string;
         };
         /** PoolTotals */
         PoolTotals: {
@@ -2129,10 +2083,11 @@ export interface components {
             /** Idle */
             idle: number;
         };
-        /** ProjectIn */
+        /**
+         * ProjectIn
+         * @description A new project: its id (a slug) and its describing fields.
+         */
         ProjectIn: {
-            /** Id */
-            id: string;
             /** Name */
             name: string;
             /**
@@ -2148,11 +2103,15 @@ export interface components {
             target_database?: string | null;
             /** Target Schemas */
             target_schemas?: string[];
+            /** Id */
+            id: string;
         };
-        /** ProjectPatch */
+        /**
+         * ProjectPatch
+         * @description Any subset of a project's updatable fields (omit a field to keep it; only the databases may be
+         *     cleared with null) and, optionally, the version the change expects.
+         */
         ProjectPatch: {
-            /** Expected Version */
-            expected_version?: number | null;
             /** Name */
             name?: string | null;
             /** Description */
@@ -2165,6 +2124,8 @@ export interface components {
             target_database?: string | null;
             /** Target Schemas */
             target_schemas?: string[] | null;
+            /** Expected Version */
+            expected_version?: number | null;
             /** Status */
             status?: string | null;
         };
@@ -2195,7 +2156,10 @@ export interface components {
             /** Name */
             name?: string | null;
         };
-        /** SchemaMappingIn */
+        /**
+         * SchemaMappingIn
+         * @description A source schema and the target schema it maps to.
+         */
         SchemaMappingIn: {
             /** Source Schema */
             source_schema: string;
@@ -2219,7 +2183,10 @@ export interface components {
             /** Error */
             error?: string | null;
         };
-        /** SuggestIn */
+        /**
+         * SuggestIn
+         * @description How to suggest mappings (omitted or null: the service's defaults).
+         */
         SuggestIn: {
             /** Schema Map */
             schema_map?: {
@@ -4010,100 +3977,6 @@ export interface operations {
             };
         };
     };
-    list_members_api_v1_projects__project_id__members_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                project_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-            /** @description Missing, expired or invalid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found (or not visible to you) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid input */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service timed out */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
     add_member_api_v1_projects__project_id__members_post: {
         parameters: {
             query?: never;
@@ -4127,99 +4000,6 @@ export interface operations {
                 content: {
                     "application/json": unknown;
                 };
-            };
-            /** @description Missing, expired or invalid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found (or not visible to you) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid input */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service timed out */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    remove_member_api_v1_projects__project_id__members__user_id__delete: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                project_id: string;
-                user_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
             /** @description Missing, expired or invalid token */
             401: {
@@ -5472,198 +5252,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
-                };
-            };
-            /** @description Missing, expired or invalid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found (or not visible to you) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid input */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service timed out */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    catalog_changes_api_v1_projects__project_id__catalog_changes_get: {
-        parameters: {
-            query?: {
-                side?: "source" | "target";
-            };
-            header?: never;
-            path: {
-                project_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-            /** @description Missing, expired or invalid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found (or not visible to you) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid input */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service timed out */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    catalog_export_api_v1_projects__project_id__catalog_export_get: {
-        parameters: {
-            query?: {
-                side?: "source" | "target";
-            };
-            header?: never;
-            path: {
-                project_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The catalog as YAML */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/yaml": unknown;
                 };
             };
             /** @description Missing, expired or invalid token */
@@ -8059,98 +7647,6 @@ export interface operations {
         };
     };
     templates_api_v1_pipelines_templates_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-            /** @description Missing, expired or invalid token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Not found (or not visible to you) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Conflict */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Invalid input */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Too many requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description A service timed out */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    validator_catalogue_api_v1_validators_get: {
         parameters: {
             query?: never;
             header?: never;

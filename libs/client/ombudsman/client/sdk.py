@@ -19,10 +19,19 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ombudsman.client.frames import Differences, Records
-from ombudsman.contracts.replies import ErrorCode, OmbudsmanError
+from ombudsman.contracts.commands.paging import Page
+from ombudsman.contracts.commands.projects import (
+    ConnectionBase,
+    MemberIn,
+    PipelineBase,
+    ProjectChanges,
+    ProjectCreate,
+    SchemaMappingBase,
+)
+from ombudsman.contracts.replies import ErrorCode, OmbudsmanError, field_errors
 
 API = "/api/v1"
 Role = Literal["admin", "user", "viewer"]
@@ -62,13 +71,6 @@ class TokenPair(BaseModel):
     user: User
 
 
-class Page(BaseModel):
-    items: list[Any]
-    total: int
-    offset: int
-    limit: int
-
-
 class ExportFile(BaseModel):
     filename: str
     content_type: str
@@ -77,6 +79,21 @@ class ExportFile(BaseModel):
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in params.items() if v is not None}
+
+
+def _body(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
+    """A request body checked against its contracts model before it is sent: the gateway's own error
+    (`ApiError` 422, `details.fields`) for a field it would refuse; only the fields given are sent."""
+    unknown = sorted(set(fields) - set(model.model_fields))
+    problems = [{"field": name, "message": "Extra inputs are not permitted"} for name in unknown]
+    try:
+        checked = model.model_validate(fields)
+    except ValidationError as exc:
+        problems += field_errors(exc.errors())
+    if problems:
+        named = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise ApiError(422, "invalid", f"invalid request body: {named}", {"fields": problems})
+    return checked.model_dump(mode="json", include=set(fields))
 
 
 def _seg(value: str) -> str:
@@ -170,20 +187,22 @@ class OmbudsmanClient:
         return self._page("/projects", {"offset": offset, "limit": limit, "status": status, "q": q})
 
     def create_project(self, project_id: str, name: str, **fields: Any) -> dict[str, Any]:
-        return self._json("POST", "/projects", json_body={"id": project_id, "name": name, **fields})
+        body = _body(ProjectCreate, {"id": project_id, "name": name, **fields})
+        return self._json("POST", "/projects", json_body=body)
 
     def get_project(self, project_id: str) -> dict[str, Any]:
         return self._json("GET", f"/projects/{_seg(project_id)}")
 
     def update_project(self, project_id: str, expected_version: int | None = None, **changes: Any) -> dict[str, Any]:
-        body = {**changes, **({"expected_version": expected_version} if expected_version is not None else {})}
+        body = {**_body(ProjectChanges, changes),
+                **({"expected_version": expected_version} if expected_version is not None else {})}
         return self._json("PATCH", f"/projects/{_seg(project_id)}", json_body=body)
 
     def delete_project(self, project_id: str) -> None:
         self._json("DELETE", f"/projects/{_seg(project_id)}")
 
     def add_member(self, project_id: str, user_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/projects/{_seg(project_id)}/members", json_body={"user_id": user_id})
+        return self._json("POST", f"/projects/{_seg(project_id)}/members", json_body=_body(MemberIn, {"user_id": user_id}))
 
     def members(self, project_id: str) -> dict[str, Any]:
         """The project's members: `items` of {user_id, username, role}."""
@@ -200,7 +219,7 @@ class OmbudsmanClient:
 
     def set_schema_mapping(self, project_id: str, source_schema: str, target_schema: str) -> dict[str, Any]:
         return self._json("PUT", f"/projects/{_seg(project_id)}/schema-mappings",
-                          json_body={"source_schema": source_schema, "target_schema": target_schema})
+                          json_body=_body(SchemaMappingBase, {"source_schema": source_schema, "target_schema": target_schema}))
 
     # --- connections -----------------------------------------------------------------------------
 
@@ -209,7 +228,7 @@ class OmbudsmanClient:
 
     def add_connection(self, project_id: str, name: str, url: str, role: str = "other",
                        kind: str | None = None) -> dict[str, Any]:
-        body = {"name": name, "url": url, "role": role, **({"kind": kind} if kind else {})}
+        body = _body(ConnectionBase, {"name": name, "url": url, "role": role, **({"kind": kind} if kind else {})})
         return self._json("POST", f"/projects/{_seg(project_id)}/connections", json_body=body)
 
     def remove_connection(self, project_id: str, name: str) -> None:
@@ -357,7 +376,7 @@ class OmbudsmanClient:
 
     def save_pipeline(self, project_id: str, name: str, yaml: str, **fields: Any) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/pipelines",
-                          json_body={"name": name, "yaml": yaml, **fields})
+                          json_body=_body(PipelineBase, {"name": name, "yaml": yaml, **fields}))
 
     def get_pipeline(self, project_id: str, pipeline_id: str) -> Any:
         return self._json("GET", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}")

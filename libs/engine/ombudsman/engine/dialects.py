@@ -21,6 +21,8 @@ DIALECT_BY_KIND: dict[str, str] = {
     "duckdb": "duckdb",
 }
 DIALECTS = tuple(DIALECT_BY_KIND.values())
+# kinds the engine writes types and DDL for without a connector (typemap.DDL_KINDS) -> sqlglot dialect
+DDL_DIALECT_BY_KIND: dict[str, str] = {"bigquery": "bigquery", "databricks": "databricks"}
 
 
 def dialect_for(kind: str) -> str:

@@ -16,7 +16,7 @@ from ombudsman.audit.domain import VerifyReport, verify_chain
 from ombudsman.audit.log import SCHEMA, archived_head, chain_rows
 from ombudsman.contracts.chain import CSV_COLUMNS
 from ombudsman.contracts.envelope import EventEnvelope
-from ombudsman.contracts.state import project as project_state
+from ombudsman.eventstore.aggregate import fold, registered, state_json
 
 MAX_PAGE = 1000
 
@@ -165,7 +165,8 @@ async def verify(conn: AsyncConnection, from_position: int = 1, to_position: int
 
 
 async def as_of(conn: AsyncConnection, stream_type: str, stream_id: str, at: datetime) -> dict[str, Any]:
-    """The state of a stream at an instant, rebuilt only from logged events up to that instant."""
+    """The state of a stream at an instant, rebuilt only from logged events up to that instant: folded by
+    the aggregate registered for its stream type (eventstore.aggregate), else the events themselves."""
     rows = (
         await conn.execute(
             text(
@@ -183,17 +184,9 @@ async def as_of(conn: AsyncConnection, stream_type: str, stream_id: str, at: dat
         "events": len(envelopes),
         "version": envelopes[-1].version if envelopes else 0,
     }
-    fold = STATE_FOLDS.get(stream_type)
-    if fold is not None:
-        result["state"] = fold(envelopes)
+    aggregate = registered().get(stream_type)
+    if aggregate is not None:
+        result["state"] = state_json(fold(aggregate, stream_id, envelopes))
     else:
         result["history"] = [e.model_dump(mode="json") for e in envelopes]
     return result
-
-
-def _project(envelopes: list[EventEnvelope]) -> dict[str, Any]:
-    state = project_state.fold(envelopes)
-    return state.model_dump(mode="json")
-
-
-STATE_FOLDS = {"project": _project}

@@ -12,6 +12,7 @@ from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.executor import domain, private
 from ombudsman.executor.pipelines import Pipelines, queued_run
 from ombudsman.executor.runs import Runs
@@ -30,7 +31,7 @@ class Batches:
         runs.on_finished = self.run_finished_in_batch
 
     async def existing_batch(self, batch_id: str) -> domain.BatchState:
-        state = domain.fold_batch(batch_id, await self.streams.events(batch_id))
+        state = fold(domain.BATCH, batch_id, await self.streams.events(batch_id))
         if state.status in ("new", "deleted"):
             raise NotFound(f"batch {batch_id} not found", {"batch_id": batch_id})
         return state
@@ -99,7 +100,7 @@ class Batches:
 
         async def go() -> None:
             launched.clear()
-            batch = domain.fold_batch(batch_id, await self.streams.events(batch_id))
+            batch = fold(domain.BATCH, batch_id, await self.streams.events(batch_id))
             launch, decided = domain.advance_batch(batch, now_utc())
             appends: list[Append] = [(batch_id, batch.version, decided)]
             batch_events: list[Event] = []
@@ -138,7 +139,7 @@ class Batches:
 
     async def run_finished_in_batch(self, batch_id: str, run_id: str, status: str) -> None:
         async def go() -> bool:
-            batch = domain.fold_batch(batch_id, await self.streams.events(batch_id))
+            batch = fold(domain.BATCH, batch_id, await self.streams.events(batch_id))
             index = next((i for i, r in batch.runs.items() if r == run_id), None)
             if index is None or index not in batch.running:
                 return False

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ombudsman.contracts.commands.executor import DIFFERENCE_PAGE_LINES, MAX_DIFFERENCE_LINES
 from ombudsman.contracts.pipeline import PipelineSpec
 
-PAGE_LINES = 500
-MAX_LINES = 1_000_000
+PAGE_LINES = DIFFERENCE_PAGE_LINES
+MAX_LINES = MAX_DIFFERENCE_LINES
 LINE_FIELDS = ("kind", "key", "column", "source_value", "target_value", "source_count", "target_count")
 
 

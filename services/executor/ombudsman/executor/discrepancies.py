@@ -19,6 +19,7 @@ from typing import Any
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import EventEnvelope, Metadata
 from ombudsman.contracts.replies import Invalid
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.executor import domain
 from ombudsman.executor.projections import SCHEMA
 from ombudsman.executor.streams import Append, Streams
@@ -46,7 +47,7 @@ class StepFindings:
         self.fetch = fetch
 
     async def _state(self, discrepancy_id: str) -> domain.DiscrepancyState:
-        return domain.fold_discrepancy(discrepancy_id, await self.load_stream(discrepancy_id))
+        return fold(domain.DISCREPANCY, discrepancy_id, await self.load_stream(discrepancy_id))
 
     async def decide(self, *, run_id: str, step: str, scope: str, pipeline: str, status: str,
                      result: dict[str, Any], finding: ev.DiscrepancyRecorded | None) -> StepOutcome:
@@ -100,7 +101,7 @@ class DiscrepancyDecisions:
             raise Invalid("action: resolve or accept")
 
         async def go() -> str:
-            state = domain.fold_discrepancy(discrepancy_id, await self.streams.events(discrepancy_id))
+            state = fold(domain.DISCREPANCY, discrepancy_id, await self.streams.events(discrepancy_id))
             decided = domain.decide_discrepancy(state, action, note)  # type: ignore[arg-type]
             await self.streams.append(meta, (discrepancy_id, state.version, [decided]))
             return "resolved" if action == "resolve" else "accepted"

@@ -85,10 +85,16 @@ class RunState:
         return sorted(connection_key(spec, n, self.project_id) for n in names)
 
 
-def fold_run(run_id: str, envelopes: list[EventEnvelope]) -> RunState:
-    """The state of a run from its events."""
-    state = RunState(run_id=run_id)
-    for env in envelopes:
+class RunAggregate:
+    """The Run aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): `apply` changes the
+    state it is given."""
+
+    stream_type = "run"
+
+    def initial(self, stream_id: str) -> RunState:
+        return RunState(run_id=stream_id)
+
+    def apply(self, state: RunState, env: EventEnvelope) -> RunState:
         state.version = env.version
         data = decode(env)
         if isinstance(data, ev.RunQueued):
@@ -114,7 +120,10 @@ def fold_run(run_id: str, envelopes: list[EventEnvelope]) -> RunState:
             state.status, state.finished_at = data.status, env.occurred_at
         elif isinstance(data, ev.RunCancelled):
             state.status, state.finished_at = "cancelled", env.occurred_at
-    return state
+        return state
+
+
+RUN = RunAggregate()
 
 
 def queue_run(
@@ -340,9 +349,16 @@ class BatchState:
         }
 
 
-def fold_batch(batch_id: str, envelopes: list[EventEnvelope]) -> BatchState:
-    state = BatchState(batch_id=batch_id)
-    for env in envelopes:
+class BatchAggregate:
+    """The Batch aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): `apply` changes the
+    state it is given."""
+
+    stream_type = "batch"
+
+    def initial(self, stream_id: str) -> BatchState:
+        return BatchState(batch_id=stream_id)
+
+    def apply(self, state: BatchState, env: EventEnvelope) -> BatchState:
         state.version = env.version
         data = decode(env)
         if isinstance(data, ev.BatchCreated):
@@ -374,7 +390,10 @@ def fold_batch(batch_id: str, envelopes: list[EventEnvelope]) -> BatchState:
             state.pending = sorted(state.retry_steps)
         elif isinstance(data, ev.BatchDeleted):
             state.status = "deleted"
-    return state
+        return state
+
+
+BATCH = BatchAggregate()
 
 
 def advance_batch(state: BatchState, now: datetime) -> tuple[list[int], list[Event]]:
@@ -413,9 +432,16 @@ class ScheduleState:
     deleted: bool = False
 
 
-def fold_schedule(schedule_id: str, envelopes: list[EventEnvelope]) -> ScheduleState:
-    state = ScheduleState(schedule_id=schedule_id)
-    for env in envelopes:
+class ScheduleAggregate:
+    """The Schedule aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): `apply` changes the
+    state it is given."""
+
+    stream_type = "schedule"
+
+    def initial(self, stream_id: str) -> ScheduleState:
+        return ScheduleState(schedule_id=stream_id)
+
+    def apply(self, state: ScheduleState, env: EventEnvelope) -> ScheduleState:
         state.version = env.version
         data = decode(env)
         if isinstance(data, ev.ScheduleCreated):
@@ -427,7 +453,10 @@ def fold_schedule(schedule_id: str, envelopes: list[EventEnvelope]) -> ScheduleS
                 state.last_instant = instant
         elif isinstance(data, ev.ScheduleDeleted):
             state.deleted = True
-    return state
+        return state
+
+
+SCHEDULE = ScheduleAggregate()
 
 
 def check_cron(expression: str) -> str:
@@ -510,9 +539,16 @@ class DiscrepancyState:
     last_run_id: str = ""
 
 
-def fold_discrepancy(discrepancy_id: str, envelopes: list[EventEnvelope]) -> DiscrepancyState:
-    state = DiscrepancyState(discrepancy_id=discrepancy_id)
-    for env in envelopes:
+class DiscrepancyAggregate:
+    """The Discrepancy aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): `apply` changes the
+    state it is given."""
+
+    stream_type = "discrepancy"
+
+    def initial(self, stream_id: str) -> DiscrepancyState:
+        return DiscrepancyState(discrepancy_id=stream_id)
+
+    def apply(self, state: DiscrepancyState, env: EventEnvelope) -> DiscrepancyState:
         state.version = env.version
         data = decode(env)
         if isinstance(data, ev.DiscrepancyRecorded):
@@ -527,7 +563,10 @@ def fold_discrepancy(discrepancy_id: str, envelopes: list[EventEnvelope]) -> Dis
             state.status, state.accepted_fingerprint = "resolved", ""
         elif isinstance(data, ev.DiscrepancyAccepted):
             state.status, state.accepted_fingerprint = "accepted", data.fingerprint
-    return state
+        return state
+
+
+DISCREPANCY = DiscrepancyAggregate()
 
 
 def decide_discrepancy(state: DiscrepancyState, action: Literal["resolve", "accept"], note: str) -> Event:

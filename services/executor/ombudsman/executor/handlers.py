@@ -1,4 +1,4 @@
-"""The executor's bus API: each command validates its payload (payloads.py) and calls the writer
+"""The executor's bus API: each command validates its payload (contracts.commands.executor) and calls the writer
 of its aggregate (through the coordinator); each query is the read side's (queries.py)."""
 
 from __future__ import annotations
@@ -6,12 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid
-from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import private
-from ombudsman.executor.coordinator import Coordinator
-from ombudsman.executor.payloads import (
+from ombudsman.contracts.commands.executor import (
     BatchRef,
     DifferencesIn,
     DiscrepancyDecision,
@@ -22,6 +17,11 @@ from ombudsman.executor.payloads import (
     StepResultIn,
     StepStartedIn,
 )
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Invalid
+from ombudsman.eventstore.runtime import Handler, ServiceContext
+from ombudsman.executor import private
+from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.queries import Queries
 
 

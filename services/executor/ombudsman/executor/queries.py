@@ -10,13 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid, NotFound
-from ombudsman.eventstore.files import file_reply
-from ombudsman.eventstore.rpc import REPLY_BUDGET
-from ombudsman.eventstore.runtime import ServiceContext
-from ombudsman.executor import comparison, domain, exports, private, reports
-from ombudsman.executor.payloads import (
+from ombudsman.contracts.commands.executor import (
     BatchRef,
     DifferencesQuery,
     ExportQuery,
@@ -25,6 +19,12 @@ from ombudsman.executor.payloads import (
     RunsQuery,
     StepRef,
 )
+from ombudsman.contracts.envelope import Metadata
+from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.files import file_reply
+from ombudsman.eventstore.rpc import REPLY_BUDGET
+from ombudsman.eventstore.runtime import ServiceContext
+from ombudsman.executor import comparison, domain, exports, private, reports
 from ombudsman.executor.projections import SCHEMA
 from ombudsman.executor.runs import Runs
 from ombudsman.executor.settings import ExecutorSettings

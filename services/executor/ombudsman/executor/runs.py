@@ -13,6 +13,7 @@ from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.privacy import mask_result
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.executor import domain, private
 from ombudsman.executor.discrepancies import StepFindings
 from ombudsman.executor.pipelines import Pipelines, queued_run
@@ -46,7 +47,7 @@ class Runs:
         return mask_result(result, limit=self.settings.executor_event_sample_rows, keep=keep, key=key)
 
     async def load_run(self, run_id: str) -> domain.RunState:
-        return domain.fold_run(run_id, await self.streams.events(run_id))
+        return fold(domain.RUN, run_id, await self.streams.events(run_id))
 
     async def existing_run(self, run_id: str) -> domain.RunState:
         state = await self.load_run(run_id)

@@ -10,6 +10,7 @@ from typing import Any
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.executor import domain
 from ombudsman.executor.batches import Batches
@@ -48,7 +49,7 @@ class Schedules:
     async def delete_schedule(self, schedule_id: str, meta: Metadata) -> dict[str, Any]:
         """Stop a schedule: `ScheduleDeleted` (its firings stay in the log)."""
         async def go() -> None:
-            state = domain.fold_schedule(schedule_id, await self.streams.events(schedule_id))
+            state = fold(domain.SCHEDULE, schedule_id, await self.streams.events(schedule_id))
             if state.version == 0 or state.deleted:
                 raise NotFound(f"schedule {schedule_id} not found", {"schedule_id": schedule_id})
             await self.streams.append(meta, (schedule_id, state.version, [ev.ScheduleDeleted(schedule_id=schedule_id)]))
@@ -65,7 +66,7 @@ class Schedules:
         for schedule_id in ids:
             while True:
                 async def fire_next(schedule_id: str = schedule_id) -> tuple[domain.ScheduleState, datetime] | None:
-                    state = domain.fold_schedule(schedule_id, await self.streams.events(schedule_id))
+                    state = fold(domain.SCHEDULE, schedule_id, await self.streams.events(schedule_id))
                     due = domain.due_instants(state, now)
                     if due:
                         event = ev.ScheduleFired(schedule_id=schedule_id, instant=due[0].isoformat(),

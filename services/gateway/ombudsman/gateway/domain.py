@@ -7,7 +7,6 @@ passed. Password hashes never enter an event: they live in the gateway's credent
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -58,8 +57,24 @@ class RegisterUser(BaseModel):
         return value
 
 
-def apply(state: UserState, envelope: EventEnvelope) -> UserState:
-    """One event applied to a user's state (a new state)."""
+class UserAggregate:
+    """The User aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`)."""
+
+    stream_type = STREAM_TYPE
+
+    def initial(self, stream_id: str) -> UserState:
+        return UserState()
+
+    def apply(self, state: UserState, envelope: EventEnvelope) -> UserState:
+        """One event applied to a user's state (a new state: a user's state is small, and the
+        login decisions compare a state before and after)."""
+        return _applied(state, envelope)
+
+
+USER = UserAggregate()
+
+
+def _applied(state: UserState, envelope: EventEnvelope) -> UserState:
     event = decode(envelope)
     s = state.model_copy()
     s.version = envelope.version
@@ -84,13 +99,6 @@ def apply(state: UserState, envelope: EventEnvelope) -> UserState:
         case _:
             pass
     return s
-
-
-def fold(envelopes: Iterable[EventEnvelope]) -> UserState:
-    state = UserState()
-    for envelope in envelopes:
-        state = apply(state, envelope)
-    return state
 
 
 def register(state: UserState, user_id: str, username: str, role: Role) -> list[Event]:

@@ -74,7 +74,7 @@ async def apply_user_event(conn: AsyncConnection, envelope: EventEnvelope, schem
     if row is not None and row["version"] >= envelope.version:
         return
     state = _state_from_row(row) if row else domain.UserState()
-    state = domain.apply(state, envelope)
+    state = domain.USER.apply(state, envelope)
     await conn.execute(
         text(
             f"""INSERT INTO {schema}.users (id, username, role, failed_attempts, locked_until, last_login_at,

@@ -1,4 +1,4 @@
-"""Reply models the gateway itself defines (pages, users, tokens, health)."""
+"""Reply models the gateway itself defines (users, tokens, health) and the base of its bodies."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ombudsman.contracts.commands.paging import Page as Page  # every list reply's shape, for the routes
 
 
 def _has_nul(value: Any) -> bool:
@@ -30,23 +32,6 @@ class Input(BaseModel):
         if _has_nul(data):
             raise ValueError("text must not contain NUL characters")
         return data
-
-
-class Page(BaseModel):
-    """One page of a list: `items`, the `total` matching the filter, and the window asked for."""
-
-    items: list[Any]
-    total: int
-    offset: int
-    limit: int
-
-    @classmethod
-    def of(cls, result: Any, offset: int, limit: int) -> Page:
-        if isinstance(result, list):
-            return cls(items=result[offset : offset + limit], total=len(result), offset=offset, limit=limit)
-        result = result or {}
-        items = list(result.get("items") or [])
-        return cls(items=items, total=int(result.get("total", len(items))), offset=offset, limit=limit)
 
 
 class UserOut(BaseModel):

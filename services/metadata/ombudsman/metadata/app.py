@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata
-from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.subjects import command_subject, events_filter, query_subject
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
 from ombudsman.eventstore.store import envelope_from_json, envelope_json_sql
@@ -50,7 +51,7 @@ class RuntimePorts:
         async with self.ctx.engine.connect() as conn:
             rows = (await conn.execute(STATE_EVENTS, {"stream_id": project_id})).all()
         envelopes = (envelope_from_json(row.envelope) for row in rows)
-        return domain.fold(project_id, ((e.version, decode(e)) for e in envelopes))
+        return fold(domain.METADATA, project_id, envelopes)
 
     async def append(self, state: domain.MetadataState, events: Sequence[Event], meta: Metadata) -> None:
         async with self.ctx.uow() as uow:

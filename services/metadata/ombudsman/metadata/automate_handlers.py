@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from ombudsman.contracts import events as ev
+from ombudsman.contracts.commands.metadata import Suggest
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import NotFound
@@ -20,7 +21,7 @@ from ombudsman.metadata.catalog_handlers import CatalogHandlers
 from ombudsman.metadata.domain import MetadataState
 from ombudsman.metadata.handler_base import ProjectRef, parse
 from ombudsman.metadata.mapping import TableSuggestion
-from ombudsman.metadata.mapping_handlers import MappingHandlers, Suggest
+from ombudsman.metadata.mapping_handlers import MappingHandlers
 from ombudsman.metadata.pipeline_handlers import PipelineHandlers
 from ombudsman.metadata.relationship_handlers import RelationshipHandlers
 

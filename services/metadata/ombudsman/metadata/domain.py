@@ -6,15 +6,15 @@ optimistic-concurrency version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
-from ombudsman.contracts.envelope import new_id
-from ombudsman.contracts.registry import Event
+from ombudsman.contracts.commands.metadata import ApproveMapping, ExcludeMapping
+from ombudsman.contracts.envelope import EventEnvelope, new_id
+from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.metadata.classify import TableClass, counts
 from ombudsman.metadata.coverage import Exclusion, fold_exclusion
@@ -105,13 +105,22 @@ class MetadataState(BaseModel):
             self.keys[at] = fold_key(self.keys.get(at), event)
 
 
-def fold(project_id: str, events: Iterable[tuple[int, Event]]) -> MetadataState:
-    """The state after `(version, event)` pairs of the project's stream."""
-    state = MetadataState(project_id=project_id)
-    for version, event in events:
-        state.apply(event)
-        state.version = version
-    return state
+class MetadataAggregate:
+    """The metadata aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): one stream per
+    project holds its `metadata` and `mapping` events; `apply` changes the state it is given."""
+
+    stream_type = "metadata"
+
+    def initial(self, stream_id: str) -> MetadataState:
+        return MetadataState(project_id=stream_id)
+
+    def apply(self, state: MetadataState, envelope: EventEnvelope) -> MetadataState:
+        state.apply(decode(envelope))
+        state.version = envelope.version
+        return state
+
+
+METADATA = MetadataAggregate()
 
 
 # --- decisions -----------------------------------------------------------------------------
@@ -183,15 +192,6 @@ def record_suggestions(state: MetadataState, suggestions: MappingSuggestions) ->
     ]
 
 
-class ApproveMapping(BaseModel):
-    project_id: str
-    source_table: str = Field(min_length=1)
-    target_table: str = Field(min_length=1)
-    columns: dict[str, str] | None = None  # None: the suggestion's columns
-    confidence: float | None = Field(default=None, ge=0, le=1)
-    automatic: bool = False
-
-
 def approve(
     state: MetadataState, cmd: ApproveMapping, source: Catalog, target: Catalog, suggested_columns: dict[str, str]
 ) -> list[Event]:
@@ -236,17 +236,6 @@ def reject(state: MetadataState, source_table: str, target_table: str) -> list[E
     if (source_table.lower(), target_table.lower()) in state.rejected:
         return []
     return [ev.MappingRejected(project_id=state.project_id, source_table=source_table, target_table=target_table)]
-
-
-class ExcludeMapping(BaseModel):
-    """Exclude a source table (no `columns`) or some of its columns from coverage, with a note saying
-    why; `withdraw` takes an exclusion back."""
-
-    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    source_table: str = Field(min_length=1, max_length=400)
-    columns: list[str] = Field(default_factory=list, max_length=2000)
-    note: str = Field(default="", max_length=2000)
-    withdraw: bool = False
 
 
 def exclude(state: MetadataState, cmd: ExcludeMapping, source: Catalog) -> list[Event]:

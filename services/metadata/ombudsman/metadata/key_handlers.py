@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
+from ombudsman.contracts.commands.metadata import ConfirmKey, DiscoverKeys, KeyRef, OverrideKey
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.contracts.registry import Event
@@ -98,7 +99,7 @@ class KeyHandlers(HandlerBase):
         """Discover keys of a project's tables without a declared key (or of one source `table`):
         a mapped pair is checked on both sides, an unmapped table on its own side. Always records
         what is found (fresh evidence), never over a person's decision."""
-        cmd: keys.DiscoverKeys = parse(keys.DiscoverKeys, payload)
+        cmd: DiscoverKeys = parse(DiscoverKeys, payload)
         project = cmd.project_id
         await self.ports.require_project(project)
         state = await self.ports.load(project)
@@ -164,13 +165,13 @@ class KeyHandlers(HandlerBase):
 
     async def confirm_key(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A person confirms the discovered key of a table (the actor is the event's)."""
-        cmd: keys.ConfirmKey = parse(keys.ConfirmKey, payload)
+        cmd: ConfirmKey = parse(ConfirmKey, payload)
         return await self._decide_key(cmd.project_id, cmd.side, cmd.table, meta,
                                       lambda table, record: keys.confirm(cmd.project_id, cmd, table, record))
 
     async def override_key(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A person sets the key of a table to columns of that side's catalog (the actor is the event's)."""
-        cmd: keys.OverrideKey = parse(keys.OverrideKey, payload)
+        cmd: OverrideKey = parse(OverrideKey, payload)
         return await self._decide_key(cmd.project_id, cmd.side, cmd.table, meta,
                                       lambda table, record: keys.override(cmd.project_id, cmd, table, record))
 
@@ -204,7 +205,7 @@ class KeyHandlers(HandlerBase):
         return annotated
 
 
-class KeysQuery(keys.KeyRef):
+class KeysQuery(KeyRef):
     table: str | None = None  # type: ignore[assignment]
 
 

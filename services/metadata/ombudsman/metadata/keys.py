@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog, TableInfo
+from ombudsman.contracts.commands.metadata import ConfirmKey, OverrideKey
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 
@@ -106,32 +107,6 @@ def needs_discovery(table: TableInfo, record: KeyRecord | None) -> bool:
 
 
 # --- decisions -------------------------------------------------------------------------------
-
-
-class KeyRef(BaseModel):
-    """A table of one side of a project."""
-
-    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    table: str = Field(min_length=3, max_length=400, description="schema.table as the side's catalog names it")
-    side: Side = "source"
-
-
-class ConfirmKey(KeyRef):
-    columns: list[str] | None = Field(default=None, max_length=64,
-                                      description="the discovered key, as a check (default: whatever was discovered)")
-
-
-class OverrideKey(KeyRef):
-    columns: list[str] = Field(min_length=1, max_length=64)
-    note: str = Field(default="", max_length=2000)
-
-
-class DiscoverKeys(BaseModel):
-    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-    table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
-    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
-    sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
-    timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
 
 
 def find_table(catalog: Catalog, name: str, side: Side) -> TableInfo:

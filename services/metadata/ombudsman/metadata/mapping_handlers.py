@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ombudsman.contracts.commands.metadata import RejectMapping, Suggest
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import NotFound
@@ -18,13 +19,6 @@ from ombudsman.metadata.domain import MetadataState
 from ombudsman.metadata.handler_base import HandlerBase, ProjectRef, parse
 from ombudsman.metadata.mapping import MappingSuggestions, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
-
-
-class Suggest(ProjectRef):
-    schema_map: dict[str, str] | None = None
-    table_threshold: float = Field(default=0.5, ge=0, le=1)
-    column_threshold: float = Field(default=0.55, ge=0, le=1)
-    limit: int = Field(default=100, ge=0, le=1000, description="table suggestions in the reply (the rest: the query)")
 
 
 class Paged(ProjectRef):
@@ -44,26 +38,22 @@ def suggestions_page(found: MappingSuggestions, offset: int, limit: int) -> dict
             "next_offset": following}
 
 
-class Reject(ProjectRef):
-    source_table: str = Field(min_length=1)
-    target_table: str = Field(min_length=1)
-
-
 class MappingHandlers(HandlerBase):
     """Suggest, approve, reject, exclude; the suggestions, mappings and exclusions queries."""
 
     async def suggest(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Suggest schema, table and column mappings from the two catalogs."""
         cmd = parse(Suggest, payload)
-        return suggestions_page(await self._suggest(cmd, meta), 0, cmd.limit)
+        return suggestions_page(await self._suggest(cmd, meta), 0, cmd.suggestions_in_reply())
 
     async def _suggest(self, cmd: Suggest, meta: Metadata) -> MappingSuggestions:
         state = await self.ports.load(cmd.project_id)
         domain.require_catalogs(state, "source", "target")
         source, target = await self._catalog(cmd.project_id, "source"), await self._catalog(cmd.project_id, "target")
+        table_threshold, column_threshold = cmd.thresholds()
         suggestions = await asyncio.to_thread(
-            suggest_mappings, source, target, schema_map=cmd.schema_map, table_threshold=cmd.table_threshold,
-            column_threshold=cmd.column_threshold)
+            suggest_mappings, source, target, schema_map=cmd.schema_map, table_threshold=table_threshold,
+            column_threshold=column_threshold)
         await self._commit(cmd.project_id, lambda s: domain.record_suggestions(s, suggestions), meta)
         return suggestions
 
@@ -99,7 +89,7 @@ class MappingHandlers(HandlerBase):
         return {"changed": bool(decided), "mapping": approval.model_dump(mode="json") if approval else None}
 
     async def reject(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        cmd = parse(Reject, payload)
+        cmd = parse(RejectMapping, payload)
         decided: list[Event] = []
 
         def decide(fresh: MetadataState) -> list[Event]:

@@ -3,8 +3,9 @@
 Types are read with sqlglot in the catalog's dialect, so `int`, `INTEGER`, `NUMBER(10,0)` and
 `int4` land in the same family. Whether a target column holds a source column's values is answered
 in the engine's one compatibility vocabulary (`ombudsman.engine.typemap.Fidelity`: lossless | lossy |
-incompatible): by the engine's type map for the databases it has a dialect for, by the family rules
-of `compatibility(source, target)` for the others (BigQuery, Databricks). Pure.
+incompatible), by the engine's type map for every database it has a `Dialect` for (BigQuery and
+Databricks included); the family rules of `compatibility(source, target)` only check the types
+target_ddl.py chooses for BigQuery and Databricks, and judge kinds no dialect knows. Pure.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from sqlglot.errors import ParseError
 from sqlglot.expressions.datatypes import DType
 
 from ombudsman.contracts.catalog import ColumnInfo
+from ombudsman.engine.dialects import DDL_DIALECT_BY_KIND
 from ombudsman.engine.dialects import DIALECT_BY_KIND as ENGINE_DIALECTS
-from ombudsman.engine.typemap import KINDS, Fidelity, compatible
+from ombudsman.engine.typemap import DIALECTS, KINDS, Fidelity, compatible
 
 Family = Literal["integer", "decimal", "float", "string", "binary", "boolean", "date", "time", "timestamp",
                  "timestamptz", "json", "uuid", "other"]
-DIALECT_BY_KIND: dict[str, str] = {**ENGINE_DIALECTS, "bigquery": "bigquery", "databricks": "databricks"}
+DIALECT_BY_KIND: dict[str, str] = {**ENGINE_DIALECTS, **DDL_DIALECT_BY_KIND}
 T = DType
 _INTEGER_DIGITS: dict[DType, int] = {
     T.BIT: 1,
@@ -187,12 +189,13 @@ def compatibility(source: TypeInfo, target: TypeInfo) -> Fidelity:
     return "incompatible"
 
 
-ENGINE_KINDS = frozenset(KINDS)  # the kinds the engine's type map has a dialect for
+ENGINE_KINDS = frozenset(KINDS)  # the kinds the engine connects to (its type map proposes their types)
 
 
 def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Fidelity:
     """Whether the target column holds the source column's values: the engine's type map
-    (`ombudsman.engine.typemap.compatible`) for the databases it knows, the family rules above otherwise."""
+    (`ombudsman.engine.typemap.compatible`) for the databases it has a dialect for, the family rules
+    above for the others."""
     return _column_compatibility(
         source_kind, source.data_type, source.length, source.precision, source.scale,
         target_kind, target.data_type, target.length, target.precision, target.scale,
@@ -206,6 +209,6 @@ def _column_compatibility(
 ) -> Fidelity:
     source = ColumnInfo(name="s", data_type=s_type, ordinal=1, length=s_length, precision=s_precision, scale=s_scale)
     target = ColumnInfo(name="t", data_type=t_type, ordinal=1, length=t_length, precision=t_precision, scale=t_scale)
-    if source_kind in ENGINE_KINDS and target_kind in ENGINE_KINDS:
+    if source_kind in DIALECTS and target_kind in DIALECTS:
         return compatible(source, source_kind, target, target_kind).fidelity
     return compatibility(type_info(source, source_kind), type_info(target, target_kind))

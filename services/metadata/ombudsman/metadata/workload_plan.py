@@ -59,8 +59,6 @@ MAX_GROUP_BY = 2
 MAX_GROUPS = 1000  # groups compared one by one; past it the engine compares hash buckets
 DEFAULT_SCHEMA = "dbo"  # how SQL Server resolves a schema-less name (the workload's default)
 GROUPABLE = frozenset({"attribute", "date", "foreign_key"})  # never an order number: one group per row
-# custom_query parameters of the engine's normalisation, passed when the installed validator has them
-NORMALISATION = {"normalize": True}
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _STEP = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -288,9 +286,6 @@ def merge(
         if pipeline is None:
             report.skipped.append(f"replay {replay.fingerprint[:12]}: no pipeline for {first}")
             continue
-        for name, value in NORMALISATION.items():
-            if name in replay_fields:
-                step["parameters"][name] = value
         added.setdefault(pipeline.pipeline_id, []).append(step)
     for pipeline in pipelines:
         extra = added.get(pipeline.pipeline_id)

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from ombudsman.contracts.commands import projects as c
 from ombudsman.contracts.envelope import EventEnvelope, Metadata
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.registry import Event
-from ombudsman.contracts.replies import Conflict, Forbidden, Invalid, NotFound
-from ombudsman.contracts.state.project import ProjectState, fold
+from ombudsman.contracts.replies import Conflict
 from ombudsman.engine.connectors.sandbox import check_connection_url
 from ombudsman.engine.pipeline import validate_pipeline
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import AlsoWrite, decide
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.uow import UnitOfWork
-from ombudsman.projects import domain, secrets
+from ombudsman.projects import domain, queries, secrets
+from ombudsman.projects.domain import PROJECT, ProjectState
 from ombudsman.projects.projections import SCHEMA
 from ombudsman.projects.validator_catalogue import validator_catalogue
 
@@ -35,7 +35,7 @@ async def _decide_and_append(
     one transaction, deciding again on a concurrent append; the new state."""
 
     def decision(history: list[EventEnvelope]) -> Sequence[Event]:
-        state = fold(history)
+        state = fold(PROJECT, project_id, history)
         if expected_version is not None and state.exists and expected_version != state.version:
             raise Conflict(
                 f"project {project_id!r} changed since version {expected_version} (now {state.version})",
@@ -44,44 +44,28 @@ async def _decide_and_append(
         return decide_on(state)
 
     decided = await decide(ctx.uow, project_id, decision, meta, also=also)
-    return fold(decided.history + decided.appended)
-
-
-def _secret_key(ctx: ServiceContext) -> str:
-    if not ctx.settings.secret_key:
-        raise Invalid("connections need OMB_SECRET_KEY to be set (it encrypts secrets at rest)")
-    return ctx.settings.secret_key
+    return fold(PROJECT, project_id, decided.history + decided.appended)
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
 async def create(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = domain.CreateProject.model_validate(payload)
+    cmd = c.CreateProject.model_validate(payload)
     state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.create(s, cmd, meta.actor.id))
     return state.public()
 
 
-class UpdateProject(BaseModel):
-    id: str
-    expected_version: int | None = None
-    changes: dict[str, Any] = Field(default_factory=dict)
-
-
 async def update(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = UpdateProject.model_validate(payload)
+    cmd = c.UpdateProject.model_validate(payload)
     state = await _decide_and_append(
         ctx, cmd.id, meta, lambda s: domain.update(s, cmd.id, cmd.changes), expected_version=cmd.expected_version
     )
     return state.public()
 
 
-class ProjectRef(BaseModel):
-    id: str
-
-
 async def delete(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = ProjectRef.model_validate(payload)
+    cmd = c.ProjectRef.model_validate(payload)
 
     async def forget_secrets(uow: UnitOfWork, events: Sequence[Event]) -> None:
         await uow.conn.execute(text(f"DELETE FROM {SCHEMA}.connection_secrets WHERE project_id = :p"), {"p": cmd.id})
@@ -90,28 +74,23 @@ async def delete(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -
     return {"id": cmd.id, "deleted": True}
 
 
-class MemberCommand(BaseModel):
-    id: str
-    user_id: str = Field(min_length=1)
-
-
 async def add_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = MemberCommand.model_validate(payload)
+    cmd = c.AddMember.model_validate(payload)
     state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.add_member(s, cmd.id, cmd.user_id))
     return state.public()
 
 
 async def remove_member(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = MemberCommand.model_validate(payload)
+    cmd = c.RemoveMember.model_validate(payload)
     state = await _decide_and_append(ctx, cmd.id, meta, lambda s: domain.remove_member(s, cmd.id, cmd.user_id))
     return state.public()
 
 
 async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = domain.AddConnection.model_validate(payload)
+    cmd = c.AddConnection.model_validate(payload)
     # not the platform's own PostgreSQL/NATS, DuckDB in OMB_FILE_ROOTS
     check_connection_url(cmd.url, field="url", env=ctx.settings.platform_env())
-    key = _secret_key(ctx)
+    key = secrets.secret_key(ctx)
     kinds: list[str] = []
 
     async def keep_secret(uow: UnitOfWork, events: Sequence[Event]) -> None:
@@ -130,13 +109,8 @@ async def add_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceCo
             "url": domain.mask_url(cmd.url)}
 
 
-class ConnectionRef(BaseModel):
-    project_id: str
-    name: str
-
-
 async def remove_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = ConnectionRef.model_validate(payload)
+    cmd = c.ConnectionRef.model_validate(payload)
 
     async def forget_secret(uow: UnitOfWork, events: Sequence[Event]) -> None:
         await uow.conn.execute(
@@ -149,26 +123,13 @@ async def remove_connection(payload: dict[str, Any], meta: Metadata, ctx: Servic
     return {"project_id": cmd.project_id, "name": cmd.name, "removed": True}
 
 
-async def _connection_url(ctx: ServiceContext, project_id: str, name: str) -> tuple[str, str]:
-    async with ctx.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(f"SELECT kind, ciphertext FROM {SCHEMA}.connection_secrets WHERE project_id = :p AND name = :n"),
-                {"p": project_id, "n": name},
-            )
-        ).first()
-    if row is None:
-        raise NotFound(f"connection {name!r} not found in project {project_id!r}", {"connection": name})
-    return secrets.decrypt(_secret_key(ctx), row[1]), str(row[0])
-
-
 async def test_connection(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     """Connect, report server version and latency; the result is an event (ConnectionTested)."""
     from ombudsman.contracts import events as ev
     from ombudsman.engine.connectors import connect
 
-    cmd = ConnectionRef.model_validate(payload)
-    url, _ = await _connection_url(ctx, cmd.project_id, cmd.name)
+    cmd = c.ConnectionRef.model_validate(payload)
+    url, _ = await secrets.stored_url(ctx, cmd.project_id, cmd.name)
     try:
         check_connection_url(url, field="url", env=ctx.settings.platform_env())
         connector = connect(url, timeout=CONNECTION_TEST_TIMEOUT)
@@ -198,14 +159,8 @@ def _scrub(message: str, url: str) -> str:
     return scrub_secrets(message, url, mask=domain.MASK)
 
 
-class SchemaMapping(BaseModel):
-    project_id: str
-    source_schema: str = Field(min_length=1)
-    target_schema: str = Field(min_length=1)
-
-
 async def set_schema_mapping(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = SchemaMapping.model_validate(payload)
+    cmd = c.SetSchemaMapping.model_validate(payload)
     state = await _decide_and_append(
         ctx, cmd.project_id, meta, lambda s: domain.set_schema_mapping(s, cmd.project_id, cmd.source_schema, cmd.target_schema)
     )
@@ -213,25 +168,20 @@ async def set_schema_mapping(payload: dict[str, Any], meta: Metadata, ctx: Servi
 
 
 async def save_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = domain.SavePipeline.model_validate(payload)
+    cmd = c.SavePipeline.model_validate(payload)
     ids = await _save_pipelines(ctx, cmd.project_id, [cmd], meta)
     return {"project_id": cmd.project_id, "pipeline_id": ids[0], "name": cmd.name}
 
 
-class SavePipelines(BaseModel):
-    project_id: str
-    pipelines: list[dict[str, Any]] = Field(min_length=1, max_length=500)
-
-
 async def save_pipelines(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     """Save many pipelines in one command (one load of the project, one append, all or nothing)."""
-    batch = SavePipelines.model_validate(payload)
-    cmds = [domain.SavePipeline.model_validate({**p, "project_id": batch.project_id}) for p in batch.pipelines]
+    batch = c.SavePipelines.model_validate(payload)
+    cmds = [c.SavePipeline.model_validate({**p, "project_id": batch.project_id}) for p in batch.pipelines]
     return {"project_id": batch.project_id, "pipeline_ids": await _save_pipelines(ctx, batch.project_id, cmds, meta)}
 
 
 async def _save_pipelines(
-    ctx: ServiceContext, project_id: str, cmds: list[domain.SavePipeline], meta: Metadata
+    ctx: ServiceContext, project_id: str, cmds: list[c.SavePipeline], meta: Metadata
 ) -> list[str]:
     for cmd in cmds:
         # PipelineError (invalid, 422) naming each problem: unknown validators, missing or mistyped
@@ -247,128 +197,10 @@ async def _save_pipelines(
     return ids
 
 
-class PipelineRef(BaseModel):
-    project_id: str
-    pipeline_id: str
-
-
 async def delete_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    cmd = PipelineRef.model_validate(payload)
+    cmd = c.PipelineRef.model_validate(payload)
     await _decide_and_append(ctx, cmd.project_id, meta, lambda s: domain.delete_pipeline(s, cmd.project_id, cmd.pipeline_id))
     return {"project_id": cmd.project_id, "pipeline_id": cmd.pipeline_id, "deleted": True}
-
-
-# --- queries --------------------------------------------------------------------------------
-
-
-async def _state(ctx: ServiceContext, project_id: str) -> ProjectState:
-    async with ctx.engine.connect() as conn:
-        row = (
-            await conn.execute(text(f"SELECT state FROM {SCHEMA}.project_list WHERE id = :id"), {"id": project_id})
-        ).scalar_one_or_none()
-    state = ProjectState.model_validate(row if isinstance(row, dict) else json.loads(row)) if row else ProjectState()
-    domain.require_existing(state, project_id)
-    return state
-
-
-async def _flags(ctx: ServiceContext, project_id: str) -> dict[str, bool]:
-    async with ctx.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    f"""SELECT has_metadata, has_relationships, automation_completed FROM {SCHEMA}.project_flags
-                        WHERE project_id = :p"""
-                ),
-                {"p": project_id},
-            )
-        ).first()
-    keys = ("has_metadata", "has_relationships", "automation_completed")
-    return dict(zip(keys, (bool(v) for v in row), strict=True)) if row else dict.fromkeys(keys, False)
-
-
-async def get(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    ref = ProjectRef.model_validate(payload)
-    state = await _state(ctx, ref.id)
-    return {**state.public(), **await _flags(ctx, ref.id)}
-
-
-class ListProjects(BaseModel):
-    member: str | None = None
-    q: str | None = Field(default=None, max_length=200)
-    include_deleted: bool = False
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=500)
-
-
-async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    f = ListProjects.model_validate(payload)
-    clauses: list[str] = []
-    params: dict[str, Any] = {"limit": f.limit, "offset": f.offset}
-    if not f.include_deleted:
-        clauses.append("NOT deleted")
-    if f.member:
-        clauses.append("members ? :member")
-        params["member"] = f.member
-    if f.q:
-        clauses.append("(name ILIKE :q OR id ILIKE :q)")
-        params["q"] = f"%{f.q}%"
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    async with ctx.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.project_list {where}"), params)).scalar_one()
-        rows = (
-            await conn.execute(
-                text(f"SELECT state FROM {SCHEMA}.project_list {where} ORDER BY id LIMIT :limit OFFSET :offset"), params
-            )
-        ).scalars().all()
-    items = [ProjectState.model_validate(r if isinstance(r, dict) else json.loads(r)).public() for r in rows]
-    return {"items": items, "total": int(total), "offset": f.offset, "limit": f.limit}
-
-
-async def connections(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
-    state = await _state(ctx, ref.id)
-    return {"items": [c.model_dump(mode="json") for c in state.connections.values()]}
-
-
-async def connection_secret(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    """The full URL of a connection: for services only (the gateway never exposes it)."""
-    if meta.actor.role not in ("service", "system"):
-        raise Forbidden("connection secrets are available to services only")
-    cmd = ConnectionRef.model_validate(payload)
-    url, kind = await _connection_url(ctx, cmd.project_id, cmd.name)
-    return {"url": url, "kind": kind}
-
-
-async def pipelines(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
-    state = await _state(ctx, ref.id)
-    items = [p.model_dump(mode="json", exclude={"yaml"}) for p in state.pipelines.values()]
-    return {"items": sorted(items, key=lambda p: p["pipeline_id"]), "total": len(items)}
-
-
-async def pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    ref = PipelineRef.model_validate(payload)
-    state = await _state(ctx, ref.project_id)
-    found = state.pipelines.get(ref.pipeline_id)
-    if found is None:
-        raise NotFound(f"pipeline {ref.pipeline_id!r} not found in project {ref.project_id!r}",
-                       {"pipeline_id": ref.pipeline_id})
-    return {"project_id": ref.project_id, **found.model_dump(mode="json")}
-
-
-async def setup_status(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
-    ref = ProjectRef.model_validate({"id": payload.get("project_id", payload.get("id"))})
-    state = await _state(ctx, ref.id)
-    roles = {c.role for c in state.connections.values()}
-    flags = await _flags(ctx, ref.id)
-    steps = {
-        "has_source_connection": "source" in roles,
-        "has_target_connection": "target" in roles,
-        "has_schema_mappings": bool(state.schema_mappings),
-        **flags,
-        "has_pipelines": bool(state.pipelines),
-    }
-    return {"project_id": ref.id, **steps, "complete": all(steps.values())}
 
 
 COMMANDS = {
@@ -385,13 +217,4 @@ COMMANDS = {
     "save_pipelines": save_pipelines,
     "delete_pipeline": delete_pipeline,
 }
-QUERIES = {
-    "get": get,
-    "list": list_projects,
-    "connections": connections,
-    "connection_secret": connection_secret,
-    "pipelines": pipelines,
-    "pipeline": pipeline,
-    "setup_status": setup_status,
-    "validators": validator_catalogue,
-}
+QUERIES = {**queries.QUERIES, "validators": validator_catalogue}

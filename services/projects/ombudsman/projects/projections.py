@@ -16,9 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import EventEnvelope
-from ombudsman.contracts.state.project import ProjectState, fold
 from ombudsman.contracts.subjects import events_filter
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.projections import Projection
+from ombudsman.projects.domain import PROJECT, ProjectState
 
 SCHEMA = "projects"
 
@@ -55,7 +56,7 @@ class ProjectList(Projection):
         """Consecutive events of one project read and write its row once (a batch of saved
         pipelines is one row update, not one per pipeline)."""
         for stream_id, group in groupby((e for e in envelopes if e.stream_type == "project"), lambda e: e.stream_id):
-            state = fold(group, await self._load(conn, stream_id))  # one copy per group, not per event
+            state = fold(PROJECT, stream_id, group, await self._load(conn, stream_id))
             await self._store(conn, stream_id, state)
 
     async def _load(self, conn: AsyncConnection, project_id: str) -> ProjectState:

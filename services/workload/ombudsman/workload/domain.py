@@ -10,13 +10,12 @@ Events of a stream, in order:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ombudsman.contracts import events as ev
-from ombudsman.contracts.envelope import new_id
-from ombudsman.contracts.registry import Event
+from ombudsman.contracts.envelope import EventEnvelope, new_id
+from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 from ombudsman.workload.model import QueryGroup, WorkloadModel
 from ombudsman.workload.replays import replay_items
@@ -79,12 +78,21 @@ class WorkloadState:
             self.pipelines.append(event.pipeline_id)
 
 
-def fold(workload_id: str, events: Iterable[tuple[int, Event]]) -> WorkloadState:
-    """The state of a workload from its (version, event) pairs."""
-    state = WorkloadState(workload_id)
-    for version, event in events:
-        state.apply(version, event)
-    return state
+class WorkloadAggregate:
+    """The Workload aggregate's fold (`ombudsman.eventstore.aggregate.Aggregate`): `apply` changes
+    the state it is given."""
+
+    stream_type = "workload"
+
+    def initial(self, stream_id: str) -> WorkloadState:
+        return WorkloadState(stream_id)
+
+    def apply(self, state: WorkloadState, envelope: EventEnvelope) -> WorkloadState:
+        state.apply(envelope.version, decode(envelope))
+        return state
+
+
+WORKLOAD = WorkloadAggregate()
 
 
 def require(state: WorkloadState) -> WorkloadState:

@@ -34,10 +34,11 @@ from pydantic import BaseModel, Field
 from ombudsman.contracts.catalog import Catalog
 from ombudsman.contracts.envelope import EventEnvelope, Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
-from ombudsman.contracts.registry import Event, decode
+from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.replies import validated as parse
 from ombudsman.contracts.subjects import command_subject, query_subject
+from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import decide
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.eventstore.settings import Settings
@@ -138,13 +139,13 @@ class Handlers:
     async def _load(self, workload_id: str) -> domain.WorkloadState:
         async with self.ctx.engine.connect() as conn:
             envelopes = await self.ctx.store.load_stream(conn, workload_id)
-        return domain.fold(workload_id, ((e.version, decode(e)) for e in envelopes))
+        return fold(domain.WORKLOAD, workload_id, envelopes)
 
     async def _decide(self, workload_id: str, decide_on: Callable[[domain.WorkloadState], list[Event]]) -> None:
         """Load the workload, append `decide_on(state)`; decided again on a concurrent append."""
 
         def decision(history: list[EventEnvelope]) -> list[Event]:
-            return decide_on(domain.fold(workload_id, ((e.version, decode(e)) for e in history)))
+            return decide_on(fold(domain.WORKLOAD, workload_id, history))
 
         await decide(self.ctx.uow, workload_id, decision, self.meta)
 

@@ -127,7 +127,6 @@ class OdbcConnector(ThreadedConnector):
             )
         self.dialect = chosen  # type: ignore[misc]  # per instance for generic ODBC
         self.connection_string = odbc_connection_string(url, sqlserver=self.sqlserver)
-        self._running: dict[int, Any] = {}  # id(connection) -> cursor executing on it
 
     def _connect_raw(self) -> Any:
         raw = pyodbc.connect(
@@ -139,11 +138,14 @@ class OdbcConnector(ThreadedConnector):
         return raw
 
     def _execute_cursor(self, cursor: Any, sql: str, params: Sequence[Any]) -> None:
-        self._running[id(cursor.connection)] = cursor
+        statement = self._running_on.get(id(cursor.connection))  # set by _run before this thread started
+        if statement is not None:
+            statement.cursor = cursor
         try:
             super()._execute_cursor(cursor, sql, params)
         finally:
-            self._running.pop(id(cursor.connection), None)
+            if statement is not None:
+                statement.cursor = None
 
     def _configure(self, raw: Any) -> None:
         """Driver-specific setup of a new connection (encodings, output converters)."""
@@ -161,7 +163,8 @@ class OdbcConnector(ThreadedConnector):
 
     def _cancel(self, raw: Any) -> None:
         # SQLCancel may be called from another thread while the statement runs
-        cursor = self._running.get(id(raw))
+        statement = self._running_on.get(id(raw))
+        cursor = statement.cursor if statement is not None else None
         if cursor is not None:
             with contextlib.suppress(pyodbc.Error):
                 cursor.cancel()

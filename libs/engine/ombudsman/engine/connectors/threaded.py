@@ -14,6 +14,7 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -25,6 +26,15 @@ from ombudsman.engine.connectors.params import check_param_count
 from ombudsman.engine.connectors.urls import mask_url
 
 T = TypeVar("T")
+
+
+@dataclass
+class RunningStatement:
+    """What runs on one driver connection now: its thread's future and, for drivers that cancel a
+    statement through its cursor (ODBC's SQLCancel), the cursor executing it."""
+
+    future: concurrent.futures.Future[Any] | None = None
+    cursor: Any = None
 
 
 class ThreadedConnector(Connector):
@@ -42,7 +52,7 @@ class ThreadedConnector(Connector):
         self._all: list[Any] = []
         self._slots: asyncio.Semaphore | None = None
         # the statement each connection's thread runs: a timed-out one may still run after its await ended
-        self._running_on: dict[int, concurrent.futures.Future[Any]] = {}
+        self._running_on: dict[int, RunningStatement] = {}
 
     # --- what a driver provides -------------------------------------------------------------
     @abstractmethod
@@ -149,12 +159,12 @@ class ThreadedConnector(Connector):
                 healthy = False
                 raise
             finally:
-                running = self._running_on.pop(id(raw), None)
+                statement = self._running_on.pop(id(raw), None)
                 if healthy and self._idle is not None:
                     self._idle.put_nowait(raw)
                 elif raw in self._all:
                     self._all.remove(raw)
-                    self._close_when_idle(raw, running)
+                    self._close_when_idle(raw, statement.future if statement else None)
 
     def _close_when_idle(self, raw: Any, running: concurrent.futures.Future[Any] | None) -> None:
         """Close a connection no statement uses any more: closing a driver connection while its thread
@@ -169,8 +179,8 @@ class ThreadedConnector(Connector):
         """Run `fn(*args)` in a thread; on timeout, interrupt the driver and raise QueryTimeout."""
         if self._executor is None:
             raise RuntimeError(f"{type(self).__name__} is not open: use `async with connect(url) as db`")
-        running = self._executor.submit(fn, *args)
-        self._running_on[id(raw)] = running
+        statement = self._running_on.setdefault(id(raw), RunningStatement())  # before its thread starts
+        statement.future = running = self._executor.submit(fn, *args)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(running), self.timeout or None)
         except asyncio.CancelledError:  # the step was cancelled (e.g. over its memory cap): stop the statement

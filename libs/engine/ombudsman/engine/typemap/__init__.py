@@ -24,7 +24,7 @@ from ombudsman.engine.typemap.api import (
 )
 from ombudsman.engine.typemap.assess import assess
 from ombudsman.engine.typemap.dialect import Dialect
-from ombudsman.engine.typemap.dialects import DIALECTS, KINDS
+from ombudsman.engine.typemap.dialects import DDL_KINDS, DIALECTS, KINDS
 from ombudsman.engine.typemap.dialects.snowflake import SNOWFLAKE_BINARY_MAX, SNOWFLAKE_VARCHAR_MAX
 from ombudsman.engine.typemap.fidelity import (
     FIDELITY_RANK,
@@ -38,6 +38,7 @@ from ombudsman.engine.typemap.logical import UNBOUNDED_NUMERIC, Logical
 from ombudsman.engine.typemap.table import SQLSERVER_EXAMPLES, mapping_table_markdown
 
 __all__ = [
+    "DDL_KINDS",
     "DIALECTS",
     "FIDELITY_RANK",
     "KINDS",

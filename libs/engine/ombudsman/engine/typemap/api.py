@@ -8,7 +8,7 @@ from ombudsman.contracts.catalog import ColumnInfo
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.typemap.assess import assess
 from ombudsman.engine.typemap.dialect import Dialect
-from ombudsman.engine.typemap.dialects import DIALECTS, KINDS
+from ombudsman.engine.typemap.dialects import DIALECTS
 from ombudsman.engine.typemap.fidelity import Fidelity, TypeMapping
 from ombudsman.engine.typemap.generic import family_compatibility
 from ombudsman.engine.typemap.logical import Logical
@@ -32,7 +32,7 @@ def dialect(kind: str) -> type[Dialect]:
     """The `Dialect` class of a database kind; `Invalid` naming the known kinds otherwise."""
     found = DIALECTS.get(kind)
     if found is None:
-        raise Invalid(f"unknown database kind {kind!r} (known: {', '.join(KINDS)})", {"field": "kind"})
+        raise Invalid(f"unknown database kind {kind!r} (known: {', '.join(DIALECTS)})", {"field": "kind"})
     return found
 
 

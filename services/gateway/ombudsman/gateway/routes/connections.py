@@ -3,11 +3,12 @@ projects service; pools: the step workers' stats)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from ombudsman.contracts.commands.projects import ConnectionBase
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
@@ -17,13 +18,8 @@ from ombudsman.gateway.schemas import Input
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
-class ConnectionIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,63}$")
-    kind: Literal["sqlserver", "snowflake", "postgres", "duckdb"] | None = None
-    role: Literal["source", "target", "other"] = "other"
-    url: str = Field(min_length=3, max_length=4000, json_schema_extra={"format": "password"},
-                     description="SQLAlchemy-style URL; its secret is encrypted at rest and never returned")
+class ConnectionIn(Input, ConnectionBase):
+    """A connection: its URL holds the secret, which is encrypted at rest and never returned."""
 
 
 @router.get("/projects/{project_id}/connections", tags=["connections"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.metadata import ConfirmKeyBase, DiscoverKeysBase, OverrideKeyBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.schemas import Input
@@ -16,29 +16,18 @@ router = APIRouter(tags=["metadata"], responses=COMMON_ERRORS)
 
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Side = Literal["source", "target"]
-TABLE = Field(min_length=3, max_length=400, description="schema.table as the side's catalog names it")
 
 
-class DiscoverIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    table: str | None = Field(default=None, max_length=400, description="one source table (default: every one)")
-    sides: list[Side] = Field(default_factory=lambda: list[Side](["source", "target"]), min_length=1, max_length=2)
-    sample_rows: int = Field(default=100_000, ge=1, le=100_000_000)
+class DiscoverIn(Input, DiscoverKeysBase):
+    """Which tables' keys to discover."""
 
 
-class ConfirmIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    table: str = TABLE
-    side: Side = "source"
-    columns: list[str] | None = Field(default=None, max_length=64, description="the discovered key, as a check")
+class ConfirmIn(Input, ConfirmKeyBase):
+    """The discovered key of a table, confirmed."""
 
 
-class OverrideIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    table: str = TABLE
-    side: Side = "source"
-    columns: list[str] = Field(min_length=1, max_length=64, description="the key's columns, in that side's names")
-    note: str = Field(default="", max_length=2000, description="why")
+class OverrideIn(Input, OverrideKeyBase):
+    """A table's key set by hand."""
 
 
 @router.get("/projects/{project_id}/keys", summary="The key of each table: declared, discovered, confirmed, overridden")

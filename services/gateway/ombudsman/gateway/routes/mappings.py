@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.metadata import ExclusionBase, MappingDecisionBase, SuggestBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Offset, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID
@@ -15,30 +15,16 @@ from ombudsman.gateway.schemas import Input
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
-class SuggestIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    schema_map: dict[str, str] | None = None
-    table_threshold: float | None = Field(default=None, ge=0, le=1)
-    column_threshold: float | None = Field(default=None, ge=0, le=1)
-    limit: int | None = Field(default=None, ge=0, le=1000,
-                              description="table suggestions in the reply (default 100; the rest: GET …/suggestions)")
+class SuggestIn(Input, SuggestBase):
+    """How to suggest mappings (omitted or null: the service's defaults)."""
 
 
-class MappingDecision(Input):
-    model_config = ConfigDict(extra="forbid")
-    source_table: str = Field(min_length=1, max_length=400)
-    target_table: str = Field(min_length=1, max_length=400)
-    columns: dict[str, str] | None = Field(default=None, description="source column -> target column; default: the suggestion's")
-    confidence: float | None = Field(default=None, ge=0, le=1)
+class MappingDecision(Input, MappingDecisionBase):
+    """A table pair to approve or reject."""
 
 
-class ExclusionIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    source_table: str = Field(min_length=1, max_length=400, description="schema.table of the source")
-    columns: list[str] = Field(default_factory=list, max_length=2000,
-                               description="columns to exclude; none: the whole table")
-    note: str = Field(default="", max_length=2000, description="why (required unless withdraw)")
-    withdraw: bool = Field(default=False, description="take the exclusion back")
+class ExclusionIn(Input, ExclusionBase):
+    """A source table or some of its columns to exclude from coverage (or an exclusion to withdraw)."""
 
 
 PageLimit = Annotated[int, Query(ge=1, le=1000)]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import PlainTextResponse
 from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.projects import PipelineBase
 from ombudsman.contracts.mermaid import to_mermaid
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
@@ -22,13 +23,8 @@ PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]
 PLID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class PipelineIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    yaml: str = Field(min_length=1, max_length=1_048_576, description="The pipeline spec as YAML")
-    description: str = Field(default="", max_length=5000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    pipeline_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,100}$")
+class PipelineIn(Input, PipelineBase):
+    """A pipeline to save: its YAML spec, name, description and tags."""
 
 
 class ExecuteIn(Input):

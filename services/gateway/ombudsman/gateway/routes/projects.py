@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import ConfigDict, Field, model_validator
 
+from ombudsman.contracts.commands.projects import ProjectChanges, ProjectCreate, SchemaMappingBase
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.directory import profiles, user_id_of
@@ -18,37 +19,24 @@ from ombudsman.gateway.schemas import Input, Page
 
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
-
-class ProjectIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    source_database: str | None = Field(default=None, max_length=200)
-    source_schemas: list[str] = Field(default_factory=list, max_length=200)
-    target_database: str | None = Field(default=None, max_length=200)
-    target_schemas: list[str] = Field(default_factory=list, max_length=200)
+# The bodies are the projects service's own shapes (contracts.commands.projects), plus the refusal of
+# unknown fields and NUL characters every gateway body has (schemas.Input).
 
 
-class ProjectPatch(Input):
-    model_config = ConfigDict(extra="forbid")
+class ProjectIn(Input, ProjectCreate):
+    """A new project: its id (a slug) and its describing fields."""
+
+
+class ProjectPatch(Input, ProjectChanges):
+    """Any subset of a project's updatable fields (omit a field to keep it; only the databases may be
+    cleared with null) and, optionally, the version the change expects."""
+
     expected_version: int | None = Field(default=None, ge=0)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    source_database: str | None = Field(default=None, max_length=200)
-    source_schemas: list[str] | None = Field(default=None, max_length=200)
-    target_database: str | None = Field(default=None, max_length=200)
-    target_schemas: list[str] | None = Field(default=None, max_length=200)
     status: str | None = Field(default=None, max_length=50)
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> ProjectPatch:
-        # Omit a field to keep it; only the databases may be cleared with null.
-        nulled = [f for f in ("name", "description", "source_schemas", "target_schemas", "status")
-                  if f in self.model_fields_set and getattr(self, f) is None]
-        if nulled:
-            raise ValueError(f"{', '.join(nulled)}: may be omitted but not null")
-        return self
+    @classmethod
+    def not_nullable(cls) -> set[str]:
+        return {*super().not_nullable(), "status"}
 
 
 class MemberIn(Input):
@@ -68,10 +56,8 @@ class MemberIn(Input):
 UID = Annotated[str, Path(min_length=1, max_length=100)]
 
 
-class SchemaMappingIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    source_schema: str = Field(min_length=1, max_length=200)
-    target_schema: str = Field(min_length=1, max_length=200)
+class SchemaMappingIn(Input, SchemaMappingBase):
+    """A source schema and the target schema it maps to."""
 
 
 @router.get("/projects", response_model=Page, summary="List the projects you belong to")

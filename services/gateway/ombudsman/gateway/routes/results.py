@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
+from ombudsman.contracts.commands.executor import DecisionBase, ScheduleBase
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_batch, visible_project, visible_run
 from ombudsman.gateway.errors import COMMON_ERRORS
@@ -18,7 +19,6 @@ router = APIRouter(tags=["results"], responses=COMMON_ERRORS)
 
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 XID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-CRON_HELP = "five-field cron expression, UTC (e.g. `0 2 * * *`: every night at 02:00)"
 
 
 # --- comparison with a baseline ---------------------------------------------------------------
@@ -40,9 +40,8 @@ async def compare_runs(run_id: RID, user: CurrentUser, bus: BusDep,
 # --- discrepancies ----------------------------------------------------------------------------
 
 
-class DecisionIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=5000, description="why (kept with who decided and when)")
+class DecisionIn(Input, DecisionBase):
+    """Why a discrepancy is accepted or resolved."""
 
 
 async def _decide(project_id: str, discrepancy_id: str, command: str, body: DecisionIn | None, user: Any,
@@ -74,15 +73,14 @@ async def resolve_discrepancy(project_id: PID, discrepancy_id: XID, user: Writer
 # --- schedules --------------------------------------------------------------------------------
 
 
-class PipelineScheduleIn(Input):
-    model_config = ConfigDict(extra="forbid")
+class PipelineScheduleIn(Input, ScheduleBase):
+    """A saved pipeline of the project and when it runs."""
+
     pipeline_id: str = Field(min_length=1, max_length=100)
-    cron: str = Field(min_length=9, max_length=100, description=CRON_HELP)
 
 
-class BatchScheduleIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    cron: str = Field(min_length=9, max_length=100, description=CRON_HELP)
+class BatchScheduleIn(Input, ScheduleBase):
+    """When the batch runs."""
 
 
 @router.get("/projects/{project_id}/schedules", tags=["schedules"])

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field, model_validator
 
+from ombudsman.contracts.commands.executor import RunBase
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Invalid, Unavailable
 from ombudsman.eventstore.files import read_file
@@ -54,14 +55,8 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class RunIn(Input):
+class RunIn(Input, RunBase):
     """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given here."""
-
-    model_config = ConfigDict(extra="forbid")
-    project_id: str | None = Field(default=None, max_length=100)
-    pipeline_id: str | None = Field(default=None, max_length=100)
-    pipeline_yaml: str | None = Field(default=None, max_length=1_048_576)
-    name: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _one_source(self) -> RunIn:

@@ -1,4 +1,5 @@
-"""The executor's command and query payloads, as the handlers validate them (pydantic)."""
+"""Commands and queries of the executor service (runs, steps, batches, schedules, discrepancies,
+exports), as its handlers validate them. The gateway's bodies derive from the `*Base` models."""
 
 from __future__ import annotations
 
@@ -7,18 +8,29 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ombudsman.executor import differences
+from ombudsman.contracts.commands import paging
+from ombudsman.contracts.commands.projects import MAX_PIPELINE_YAML
+
+DIFFERENCE_PAGE_LINES = 500  # lines of a step's differences per `record_differences` page
+MAX_DIFFERENCE_LINES = 1_000_000  # lines kept per step
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class QueueRun(Payload):
-    project_id: str | None = None
-    pipeline_id: str | None = None
-    pipeline_yaml: str | None = None
-    name: str | None = None
+class RunBase(BaseModel):
+    """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given whole."""
+
+    project_id: str | None = Field(default=None, max_length=100)
+    pipeline_id: str | None = Field(default=None, max_length=100)
+    pipeline_yaml: str | None = Field(default=None, max_length=MAX_PIPELINE_YAML)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class QueueRun(Payload, RunBase):
+    """Command `executor.queue_run`: optionally only some steps, and a cap on steps run at once."""
+
     steps: list[str] | None = None
     max_parallel: int | None = Field(default=None, ge=1, le=256)
 
@@ -41,8 +53,8 @@ class StepResultIn(StepRef):
 
 
 class DifferencesIn(StepRef):
-    offset: int = Field(ge=0, le=differences.MAX_LINES)
-    lines: list[dict[str, Any]] = Field(max_length=differences.PAGE_LINES * 4)
+    offset: int = Field(ge=0, le=MAX_DIFFERENCE_LINES)
+    lines: list[dict[str, Any]] = Field(max_length=DIFFERENCE_PAGE_LINES * 4)
 
 
 class DifferencesQuery(StepRef):
@@ -61,9 +73,25 @@ class ScheduleRef(Payload):
     schedule_id: str = Field(min_length=1, max_length=100)
 
 
-class DiscrepancyDecision(Payload):
+class DecisionBase(BaseModel):
+    """Why a person accepts or resolves a discrepancy."""
+
+    note: str = Field(default="", max_length=5000, description="why (kept with who decided and when)")
+
+
+class DiscrepancyDecision(Payload, DecisionBase):
+    """Commands `executor.accept_discrepancy` and `executor.resolve_discrepancy`."""
+
     discrepancy_id: str = Field(min_length=1)
-    note: str = ""
+
+
+CRON_HELP = "five-field cron expression, UTC (e.g. `0 2 * * *`: every night at 02:00)"
+
+
+class ScheduleBase(BaseModel):
+    """When a schedule fires."""
+
+    cron: str = Field(min_length=9, max_length=100, description=CRON_HELP)
 
 
 class RunsQuery(Payload):
@@ -77,9 +105,8 @@ class RunsQuery(Payload):
     limit: int = Field(default=50, ge=1, le=1000)
 
 
-class Paging(Payload):
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=50, ge=1, le=1000)
+class Paging(Payload, paging.Paging):
+    """A page of the executor's lists (batches)."""
 
 
 class ExportQuery(RunRef):
