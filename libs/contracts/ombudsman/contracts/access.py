@@ -52,6 +52,7 @@ SERVICE_ONLY: dict[str, tuple[str, ...]] = {
     command_subject("executor", "record_step_started"): ("worker",),
     command_subject("executor", "record_step_result"): ("worker",),
     command_subject("executor", "record_differences"): ("worker",),
+    command_subject("executor", "record_run_snapshots"): ("worker",),
 }
 
 # Requests a service may also send on its own behalf, without a user token (scheduled runs, workers).

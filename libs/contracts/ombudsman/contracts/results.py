@@ -46,6 +46,9 @@ class PipelineResult(BaseModel):
     duration_seconds: float
     steps: list[StepResult] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)  # status -> number of steps
+    # connection name -> how its reads were pinned for the whole run (engine.snapshots: isolation, at,
+    # snapshot_id, or the reason nothing pins them); empty when the pipeline pins per step
+    snapshots: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ from ombudsman.executor.payloads import (
     QueueRun,
     RunRef,
     ScheduleRef,
+    SnapshotsIn,
     StepRef,
     StepResultIn,
     StepStartedIn,
@@ -50,7 +51,7 @@ class Handlers:
         return {
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
-            "record_differences": self.record_differences,
+            "record_differences": self.record_differences, "record_run_snapshots": self.record_run_snapshots,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
             "schedule": self.schedule, "delete_schedule": self.delete_schedule,
@@ -83,6 +84,12 @@ class Handlers:
     async def record_step_started(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepStartedIn.model_validate(payload)
         return await self.c.runs.record_step_started(body.run_id, body.step, body.worker, body.attempt, meta)
+
+    async def record_run_snapshots(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A worker pinned the run's connections: the first pins recorded are the run's (the reply
+        says which are, and whether these were recorded)."""
+        body = SnapshotsIn.model_validate(payload)
+        return await self.c.runs.record_run_snapshots(body.run_id, body.snapshots, body.worker, meta)
 
     async def record_step_result(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepResultIn.model_validate(payload)
