@@ -38,6 +38,7 @@ from ombudsman.executor import differences
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
+from ombudsman.executor.run_pins import RunPins
 from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
 from ombudsman.executor.work import work_consumer_config
 
@@ -83,9 +84,11 @@ def check_step_connections(spec: PipelineSpec, step_id: str) -> None:
 
 
 async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache | None = None,
-                       project_id: str | None = None, *, memory_cap_mb: int = DEFAULT_STEP_MEMORY_MB) -> StepResult:
+                       project_id: str | None = None, *, memory_cap_mb: int = DEFAULT_STEP_MEMORY_MB,
+                       snapshots: dict[str, dict[str, Any]] | None = None) -> StepResult:
     """Execute one step of a pipeline against its connections (errors become an `error` result).
     With a `cache`, the step borrows the worker's open connections instead of opening its own.
+    `snapshots`: the run's pins (run_pins.py), which every read of the step goes through.
     A step whose worker grows by more than `memory_cap_mb` MB while it runs is stopped and errors
     (its connections are discarded); the worker carries on."""
     from ombudsman.engine.pipeline import run_pipeline
@@ -97,10 +100,12 @@ async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache 
     try:
         check_step_connections(spec, step_id)
         if cache is None:
-            return (await run_with_memory_cap(run_pipeline(spec, only=[step_id], max_parallel=1), memory_cap_mb)).steps[0]
+            run = run_pipeline(spec, only=[step_id], max_parallel=1, snapshots=snapshots or {})
+            return (await run_with_memory_cap(run, memory_cap_mb)).steps[0]
         async with cache.lease(spec, names, project_id) as lease:
             try:
-                run = run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors)
+                run = run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors,
+                                   snapshots=snapshots or {})
                 result = (await run_with_memory_cap(run, memory_cap_mb)).steps[0]
             except StepMemoryExceeded as exc:
                 lease.failed = True  # a statement may still be unwinding on them: never reuse
@@ -132,6 +137,7 @@ class Worker:
         self.steps_done = 0
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
+        self.pins = RunPins(self.name, self.meta)
         self.scratch = Path(tempfile.mkdtemp(prefix="omb-worker-"))  # differences files, removed once sent
         trust_output_dir(self.scratch)  # the worker's own files, outside the folders pipelines may write to
 
@@ -154,6 +160,7 @@ class Worker:
         finally:
             # the loops finished their current step; an unacked message would be redelivered anyway
             sweeper.cancel()
+            await self.pins.close()
             await stats_sub.unsubscribe()
             await self.connections.close()
             await nc.close()
@@ -217,7 +224,8 @@ class Worker:
                 except Invalid as exc:  # refused by the sandbox: the step's result says why
                     result = StepResult(step=step, validator="", status="error", message=exc.message)
                 else:
-                    result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"))
+                    snapshots = await self._run_snapshots(nc, spec, run_id, step, task.get("snapshots"))
+                    result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"), snapshots)
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()
@@ -229,13 +237,18 @@ class Worker:
         finally:
             keepalive.cancel()
 
+    async def _run_snapshots(self, nc: Any, spec: PipelineSpec, run_id: str, step: str,
+                             recorded: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        """The run's pins (run_pins.py)."""
+        return await self.pins.pins_for(nc, request, spec, run_id, step, recorded)
+
     async def _run_and_ship(self, nc: Any, spec: PipelineSpec, run_id: str, step: str,
-                            project_id: str | None) -> StepResult:
+                            project_id: str | None, snapshots: dict[str, dict[str, Any]]) -> StepResult:
         """Run the step; send the full list of differences it wrote (differences.py) before its result."""
         spec, path, own = differences.with_differences_file(spec, step, self.scratch)
         try:
             result = await run_one_step(spec, step, self.connections, project_id,
-                                        memory_cap_mb=self.settings.worker_step_memory_mb)
+                                        memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)
             if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):
                 offset = 0
                 for lines in differences.read_pages(path):
