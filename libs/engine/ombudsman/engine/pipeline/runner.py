@@ -289,12 +289,20 @@ async def open_connections(
 async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Connector]) -> StepResult:
     """Run one step of a checked pipeline with open connectors (by connection name); never raises
     for database errors (status `error`). The executor's workers call this per step."""
+    from ombudsman.engine.pipeline.estimate import actual_vs_estimated, estimate_step
+
     step = spec.step(step_id)
+    try:  # the price before the step (statistics, a bounded probe), then what it actually took
+        estimated = await estimate_step(spec, step, connectors, catalog_widths=False)
+    except Exception:  # an unknown validator or table: the validator's own error says it
+        estimated = None
     result = await run_validator(
         get_validator(step.validator), _context(spec, step, connectors), step.parameters,
         timeout_seconds=spec.timeout(step),
     )
     result.severity = spec.severity(step)
+    if estimated is not None and estimated.source is not None:
+        result.details["cost"] = actual_vs_estimated(estimated, result)
     unpinned = {side: dict(c.unpinned) for side, c in _sides(spec, step, connectors).items()
                 if isinstance(c, PinnedConnector) and c.unpinned}
     if unpinned:  # read live: the table keeps no time travel
