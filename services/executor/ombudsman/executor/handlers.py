@@ -62,7 +62,7 @@ class Handlers:
     def _queries(self) -> dict[str, Any]:
         r = self.read
         return {  # `health` is the runtime's
-            "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task,
+            "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task, "plan_run": self.plan_run,
             "history": r.history, "trends": r.trends, "table_scores": r.table_scores,
             "step": r.step, "compare": r.compare, "export": r.export, "batch": r.batch, "batches": r.batches,
             "discrepancies": r.discrepancies, "schedules": r.schedules, "differences": r.differences,
@@ -77,6 +77,12 @@ class Handlers:
                                         name=body.name or name, meta=meta, only=body.steps,
                                         max_parallel=body.max_parallel)
         return {"run_id": run_id}
+
+    async def plan_run(self, payload: dict[str, Any], meta: Metadata) -> Any:
+        """The price of a run before running it (no run is queued or recorded): see Pipelines.price."""
+        body = QueueRun.model_validate(payload)
+        yaml_text, _ = await self.c.pipelines.resolve_pipeline(body.project_id, body.pipeline_id, body.pipeline_yaml, meta)
+        return await self.c.pipelines.price(yaml_text, body.project_id, body.steps, meta)
 
     async def cancel_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return await self.c.runs.cancel_run(RunRef.model_validate(payload).run_id, "cancelled", meta)

@@ -38,6 +38,7 @@ from ombudsman.executor import differences
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
+from ombudsman.executor.pricing import answer_plan
 from ombudsman.executor.run_pins import RunPins
 from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
 from ombudsman.executor.work import work_consumer_config
@@ -138,6 +139,7 @@ class Worker:
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
         self.pins = RunPins(self.name, self.meta)
+        self.nc: Any = None
         self.scratch = Path(tempfile.mkdtemp(prefix="omb-worker-"))  # differences files, removed once sent
         trust_output_dir(self.scratch)  # the worker's own files, outside the folders pipelines may write to
 
@@ -145,6 +147,7 @@ class Worker:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
         nc = await connect_nats(self.settings.nats_url, name=f"omb-worker-{self.name}",
                                 user=self.settings.nats_user, password=self.settings.nats_password)
+        self.nc = nc
         js = nc.jetstream()
         await ensure_streams(js)
         try:
@@ -153,6 +156,7 @@ class Worker:
             pass
         sub = await js.pull_subscribe_bind(durable=WORK_CONSUMER, stream=subjects.WORK_STREAM)
         stats_sub = await nc.subscribe(subjects.worker_stats_subject(), cb=self._answer_stats)
+        plan_sub = await nc.subscribe(subjects.worker_plan_subject(), queue="workers", cb=self._answer_plan)
         sweeper = asyncio.create_task(self._sweep_idle())
         log.info("worker %s ready", self.name)
         try:
@@ -162,6 +166,7 @@ class Worker:
             sweeper.cancel()
             await self.pins.close()
             await stats_sub.unsubscribe()
+            await plan_sub.unsubscribe()
             await self.connections.close()
             await nc.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -170,6 +175,9 @@ class Worker:
         """This worker's figures and its kept connections (what `omb.workers.stats` answers)."""
         return {"worker": self.name, "started_at": self.started_at, "concurrency": self.settings.worker_concurrency,
                 "steps_done": self.steps_done, "connections": self.connections.stats(project_id, connection)}
+
+    async def _answer_plan(self, msg: Msg) -> None:
+        await answer_plan(self.nc, msg, self.meta)
 
     async def _answer_stats(self, msg: Msg) -> None:
         try:
