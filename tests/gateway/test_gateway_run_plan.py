@@ -4,6 +4,7 @@ projects and executor services, a worker process, DuckDB files."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import nats
 import yaml
 
+from ombudsman.client.sdk import OmbudsmanClient
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.subjects import worker_stats_subject
 from ombudsman.eventstore.rpc import gather
@@ -51,6 +53,10 @@ async def test_dry_run_prices_each_step_and_records_no_run(stack: dict[str, Any]
         assert "duckdb_tables" in counts["source"]["statistics"] and counts["seconds"] > 0
         assert by_step["lines_columns"]["source"]["scans"] == 0  # catalog only
         assert plan["name"] == "counts" and plan["seconds"] >= counts["seconds"]
+
+        with OmbudsmanClient(f"http://127.0.0.1:{stack['port']}", alice["Authorization"].split()[1]) as client:
+            sdk = await asyncio.to_thread(client.plan_run, project_id="dw", pipeline_yaml=spec)
+        assert {s["step"]: s["source"]["rows"] for s in sdk["steps"]} == {"orders_count": 100, "lines_columns": 100}
 
         runs = (await c.get("/api/v1/runs", params={"project_id": "dw"}, headers=alice)).json()
         assert runs["items"] == []  # nothing was queued

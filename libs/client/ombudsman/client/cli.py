@@ -64,7 +64,7 @@ def _mount() -> None:
 def _run_anywhere() -> None:
     """`ombudsman run`: standalone by default; on the gateway's workers when `--server` is given."""
     try:
-        from ombudsman.client.commands import remote_run
+        from ombudsman.client.commands import remote_plan, remote_run
         from ombudsman.engine.cli import run_command
     except ModuleNotFoundError:
         return
@@ -86,9 +86,8 @@ def _run_anywhere() -> None:
         gateway's workers and progress is followed live.
         """
         if server and plan:
-            typer.echo("error: --plan prices a pipeline file here; for the gateway's workers use "
-                       "POST /api/v1/runs?dry_run=true", err=True)
-            raise typer.Exit(2)
+            remote_plan(str(pipeline), project=project, server=server, output_format=output_format)
+            return
         if server:
             remote_run(str(pipeline), project=project, watch_it=True, server=server)
             return

@@ -76,7 +76,7 @@ async def pin_run(connector: Connector) -> RunPin:
                 await conn.close()
 
         return RunPin({"isolation": "repeatable read", "at": at, "snapshot_id": snapshot_id,
-                       "held_by": "a connection of the worker that started the run"}, release)
+                       "held_by": "a connection held open for the run"}, release)
     if dialect == "snowflake":
         if getattr(connector, "is_fakesnow", False):
             return RunPin({"isolation": "none", "reason": "fakesnow has no time travel"})

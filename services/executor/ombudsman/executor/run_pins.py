@@ -41,7 +41,7 @@ def run_connections(spec: PipelineSpec) -> list[str]:
 class RunPins:
     """The runs whose snapshots this worker holds open."""
 
-    def __init__(self, worker: str, meta: Metadata, *, poll_seconds: float = 1.0, max_hold_seconds: float = 86_400) -> None:
+    def __init__(self, worker: str, meta: Metadata, *, poll_seconds: float = 2.0, max_hold_seconds: float = 86_400) -> None:
         self.worker, self.meta = worker, meta
         self.poll_seconds, self.max_hold_seconds = poll_seconds, max_hold_seconds
         self.held: dict[str, asyncio.Task[None]] = {}
