@@ -5,7 +5,9 @@ Snowflake the warehouse credits, from table statistics and a measured scan rate;
   `duckdb_tables().estimated_size` (bytes: rows x the row width of its column types); Snowflake
   `INFORMATION_SCHEMA.TABLES.ROW_COUNT` / `BYTES`; SQL Server `sys.dm_db_partition_stats`.
 - rate: a bounded count scan of the table (`SELECT COUNT(*) FROM (SELECT * FROM t LIMIT 100000)`),
-  timed; a table smaller than the bound is thereby counted exactly.
+  timed; a table smaller than the bound is thereby counted exactly. For validators that read every
+  column of every row as text (row_hash) the probe also sums each row's length as text, so its rate
+  is what rendering the rows costs, not a bare count.
 - scans: 0 for the schema validators (catalog only), otherwise one full scan per side (row_hash: its
   first checksum scan; refining differing buckets reads only those buckets' rows, not counted).
 - credits: seconds x the warehouse's credits per hour (its size from SHOW WAREHOUSES, X-Small when
@@ -83,17 +85,38 @@ def duckdb_row_width(types: list[str]) -> int:
     return sum(_DUCKDB_WIDTHS.get(str(t).split("(")[0].upper(), 16) for t in types) or 16
 
 
-def probe_query(ref: TableRef, dialect: str, limit: int | None = None) -> str:
-    """The bounded count scan whose time gives the scan rate."""
+# the whole row as text, per dialect: what a row diff pays for (its canonical row text and hash)
+_ROW_TEXT = {"postgres": "LENGTH(CAST(probe AS TEXT))", "duckdb": "LENGTH(CAST(probe AS VARCHAR))",
+             "snowflake": "LENGTH(TO_VARCHAR(OBJECT_CONSTRUCT(*)))"}
+
+
+def probe_query(ref: TableRef, dialect: str, limit: int | None = None, *, row_text: bool = False) -> str:
+    """The bounded scan whose time gives the scan rate: a count, or (`row_text`, for validators that
+    read every column of every row) the count and the summed length of each row rendered as text."""
     inner = exp.select(exp.Star()).from_(q.table(ref)).limit(limit or PROBE_ROWS)
-    query = exp.select(q.count_star()).from_(inner.subquery("probe"))
+    projections: list[exp.Expr] = [q.count_star()]
+    if row_text and dialect in _ROW_TEXT:
+        projections.append(exp.Sum(this=sqlglot_expression(_ROW_TEXT[dialect], dialect)))
+    query = exp.select(*projections).from_(inner.subquery("probe"))
     return q.render(query, dialect)[0]
 
 
-async def scan_rate(connector: Connector, ref: TableRef) -> tuple[int, float]:
-    """(rows the probe read, seconds it took)."""
+def sqlglot_expression(text: str, dialect: str) -> exp.Expr:
+    import sqlglot
+
+    return sqlglot.parse_one(text, read=dialect)
+
+
+async def scan_rate(connector: Connector, ref: TableRef, *, row_text: bool = False) -> tuple[int, float]:
+    """(rows the probe read, seconds it took); a row-text probe the database refuses falls back to a count."""
     started = time.perf_counter()
-    rows = await connector.fetch_rows(probe_query(ref, connector.dialect))
+    try:
+        rows = await connector.fetch_rows(probe_query(ref, connector.dialect, row_text=row_text))
+    except Exception:
+        if not row_text:
+            raise
+        started = time.perf_counter()
+        rows = await connector.fetch_rows(probe_query(ref, connector.dialect))
     return int(rows[0][0]), max(time.perf_counter() - started, 1e-6)
 
 
@@ -111,7 +134,8 @@ async def credits_per_hour(connector: Connector) -> tuple[float, str | None]:
     return 1.0, "warehouse size unknown: X-Small (1 credit per hour) assumed"
 
 
-async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, catalog_widths: bool = True) -> SideCost:
+async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, catalog_widths: bool = True,
+                        row_text: bool = False) -> SideCost:
     """One side's price: statistics, the measured rate, seconds and (Snowflake) credits.
     `catalog_widths`: where the statistics give no bytes, read the column types for a row width
     (two more queries; a real run's step skips them)."""
@@ -126,7 +150,7 @@ async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, cata
         notes.append(f"statistics unreadable: {str(exc).splitlines()[0][:160]}")
     if scans:
         try:
-            probed, seconds = await scan_rate(connector, ref)
+            probed, seconds = await scan_rate(connector, ref, row_text=row_text)
             if probed < PROBE_ROWS:  # the whole table was read: its exact count
                 cost.rows, cost.statistics = probed, (cost.statistics + "; rows counted by the probe").lstrip("; ")
             cost.rate_rows_per_second = round(probed / seconds, 1)
@@ -154,6 +178,9 @@ async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, cata
     return cost
 
 
+ROW_TEXT_VALIDATORS = frozenset({"row_hash"})  # read every column of every row: timed by the row-text probe
+
+
 def step_scans(step: Step) -> int:
     """Full scans per side: none for schema checks (catalog), one otherwise."""
     return 0 if get_validator(step.validator).category == "schema" else 1
@@ -170,7 +197,8 @@ async def estimate_step(spec: PipelineSpec, step: Step, connectors: Mapping[str,
     names = {"source": spec.source_connection(step), "target": spec.target_connection(step)}
     cases = {"source": spec.identifier_case(step, "source"), "target": spec.identifier_case(step, "target")}
     sides = await asyncio.gather(*[
-        estimate_side(connectors[names[s]], _fold(refs[s], cases[s]), scans, catalog_widths=catalog_widths)
+        estimate_side(connectors[names[s]], _fold(refs[s], cases[s]), scans, catalog_widths=catalog_widths,
+                      row_text=step.validator in ROW_TEXT_VALIDATORS)
         for s in ("source", "target")])
     cost.source, cost.target = sides
     seconds = [s.seconds for s in sides if s.seconds is not None]
