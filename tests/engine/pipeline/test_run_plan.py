@@ -122,6 +122,8 @@ def test_statistics_and_probe_sql_parse_back() -> None:
     assert {t.name for t in tsql.find_all(exp.Table)} == {"dm_db_partition_stats"}
     ref = TableRef(name="Orders", schema_name="dbo")
     for dialect in ("tsql", "snowflake", "postgres", "duckdb"):
-        probe = sqlglot.parse_one(probe_query(ref, dialect, 1000), read=dialect)
-        assert probe.find(exp.Count) is not None and "1000" in probe.sql(dialect=dialect)
-        assert [t.name for t in probe.find_all(exp.Table)] == ["Orders"]
+        for row_text in (False, True):
+            probe = sqlglot.parse_one(probe_query(ref, dialect, 1000, row_text=row_text), read=dialect)
+            assert probe.find(exp.Count) is not None and "1000" in probe.sql(dialect=dialect)
+            assert [t.name for t in probe.find_all(exp.Table)] == ["Orders"]
+            assert (probe.find(exp.Sum) is not None) == (row_text and dialect != "tsql")

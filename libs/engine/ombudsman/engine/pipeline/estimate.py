@@ -29,7 +29,8 @@ from ombudsman.engine.connectors.base import Connector
 from ombudsman.engine.validators import sql as q
 from ombudsman.engine.validators.base import get_validator
 
-PROBE_ROWS = 100_000
+PROBE_ROWS = 100_000  # the plan's probe
+RUN_PROBE_ROWS = 10_000  # a real step's probe (its estimate is recorded beside what it took): kept cheap
 CREDITS_PER_HOUR = {"X-SMALL": 1, "XSMALL": 1, "SMALL": 2, "MEDIUM": 4, "LARGE": 8, "X-LARGE": 16, "XLARGE": 16,
                     "2X-LARGE": 32, "3X-LARGE": 64, "4X-LARGE": 128, "5X-LARGE": 256, "6X-LARGE": 512}
 DUCKDB_STATS = ("SELECT t.estimated_size, (SELECT list(c.data_type) FROM duckdb_columns() AS c "
@@ -107,16 +108,17 @@ def sqlglot_expression(text: str, dialect: str) -> exp.Expr:
     return sqlglot.parse_one(text, read=dialect)
 
 
-async def scan_rate(connector: Connector, ref: TableRef, *, row_text: bool = False) -> tuple[int, float]:
+async def scan_rate(connector: Connector, ref: TableRef, *, row_text: bool = False,
+                    limit: int | None = None) -> tuple[int, float]:
     """(rows the probe read, seconds it took); a row-text probe the database refuses falls back to a count."""
     started = time.perf_counter()
     try:
-        rows = await connector.fetch_rows(probe_query(ref, connector.dialect, row_text=row_text))
+        rows = await connector.fetch_rows(probe_query(ref, connector.dialect, limit, row_text=row_text))
     except Exception:
         if not row_text:
             raise
         started = time.perf_counter()
-        rows = await connector.fetch_rows(probe_query(ref, connector.dialect))
+        rows = await connector.fetch_rows(probe_query(ref, connector.dialect, limit))
     return int(rows[0][0]), max(time.perf_counter() - started, 1e-6)
 
 
@@ -135,7 +137,7 @@ async def credits_per_hour(connector: Connector) -> tuple[float, str | None]:
 
 
 async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, catalog_widths: bool = True,
-                        row_text: bool = False) -> SideCost:
+                        row_text: bool = False, probe_rows: int | None = None) -> SideCost:
     """One side's price: statistics, the measured rate, seconds and (Snowflake) credits.
     `catalog_widths`: where the statistics give no bytes, read the column types for a row width
     (two more queries; a real run's step skips them)."""
@@ -150,8 +152,9 @@ async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, cata
         notes.append(f"statistics unreadable: {str(exc).splitlines()[0][:160]}")
     if scans:
         try:
-            probed, seconds = await scan_rate(connector, ref, row_text=row_text)
-            if probed < PROBE_ROWS:  # the whole table was read: its exact count
+            limit = probe_rows or PROBE_ROWS
+            probed, seconds = await scan_rate(connector, ref, row_text=row_text, limit=limit)
+            if probed < limit:  # the whole table was read: its exact count
                 cost.rows, cost.statistics = probed, (cost.statistics + "; rows counted by the probe").lstrip("; ")
             cost.rate_rows_per_second = round(probed / seconds, 1)
             if cost.rows is not None:
@@ -187,7 +190,7 @@ def step_scans(step: Step) -> int:
 
 
 async def estimate_step(spec: PipelineSpec, step: Step, connectors: Mapping[str, Connector], *,
-                        catalog_widths: bool = True) -> StepCost:
+                        catalog_widths: bool = True, probe_rows: int | None = None) -> StepCost:
     """A step's price (both sides estimated at once)."""
     cost = StepCost(step=step.id, validator=step.validator)
     if step.source_table is None:
@@ -198,7 +201,7 @@ async def estimate_step(spec: PipelineSpec, step: Step, connectors: Mapping[str,
     cases = {"source": spec.identifier_case(step, "source"), "target": spec.identifier_case(step, "target")}
     sides = await asyncio.gather(*[
         estimate_side(connectors[names[s]], _fold(refs[s], cases[s]), scans, catalog_widths=catalog_widths,
-                      row_text=step.validator in ROW_TEXT_VALIDATORS)
+                      row_text=step.validator in ROW_TEXT_VALIDATORS, probe_rows=probe_rows)
         for s in ("source", "target")])
     cost.source, cost.target = sides
     seconds = [s.seconds for s in sides if s.seconds is not None]

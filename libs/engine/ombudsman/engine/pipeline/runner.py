@@ -289,11 +289,11 @@ async def open_connections(
 async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Connector]) -> StepResult:
     """Run one step of a checked pipeline with open connectors (by connection name); never raises
     for database errors (status `error`). The executor's workers call this per step."""
-    from ombudsman.engine.pipeline.estimate import actual_vs_estimated, estimate_step
+    from ombudsman.engine.pipeline.estimate import RUN_PROBE_ROWS, actual_vs_estimated, estimate_step
 
     step = spec.step(step_id)
     try:  # the price before the step (statistics, a bounded probe), then what it actually took
-        estimated = await estimate_step(spec, step, connectors, catalog_widths=False)
+        estimated = await estimate_step(spec, step, connectors, catalog_widths=False, probe_rows=RUN_PROBE_ROWS)
     except Exception:  # an unknown validator or table: the validator's own error says it
         estimated = None
     result = await run_validator(
