@@ -129,6 +129,30 @@ async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache 
                       details={"memory_cap_mb": exceeded.cap_mb, "memory_grown_mb": round(exceeded.grown_mb)})
 
 
+def warm_engine() -> None:
+    """Import and initialise what steps use before taking work: a first step importing the engine,
+    its validators and connectors, and converting its first rows to Arrow (pyarrow's lazy set-up),
+    would block the event loop (and the in-progress acks keeping its message) for seconds on a
+    loaded machine, and JetStream would redeliver the step to another worker."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    import ombudsman.engine.connectors.duckdb
+    import ombudsman.engine.connectors.postgres
+    import ombudsman.engine.pipeline.estimate
+    import ombudsman.engine.rowdiff.engine
+    import ombudsman.engine.snapshots  # noqa: F401
+    from ombudsman.engine.connectors.arrow import rows_to_table
+    from ombudsman.engine.validators.base import to_rows, validators
+
+    validators()
+    row = (1, 1.5, "x", decimal.Decimal("1.50"), datetime.date(2026, 1, 1), datetime.datetime(2026, 1, 1), True)
+    hints = [pa.int64(), pa.float64(), pa.string(), None, pa.date32(), pa.timestamp("us"), pa.bool_()]
+    to_rows(rows_to_table(list("abcdefg"), [row], hints))
+
+
 class Worker:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
@@ -145,6 +169,7 @@ class Worker:
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
+        warm_engine()
         nc = await connect_nats(self.settings.nats_url, name=f"omb-worker-{self.name}",
                                 user=self.settings.nats_user, password=self.settings.nats_password)
         self.nc = nc
