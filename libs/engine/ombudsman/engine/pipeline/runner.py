@@ -292,9 +292,13 @@ async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Co
     from ombudsman.engine.pipeline.estimate import RUN_PROBE_ROWS, actual_vs_estimated, estimate_step
 
     step = spec.step(step_id)
+    sides = _sides(spec, step, connectors)
+    unpinned_before = {side: set(getattr(c, "unpinned", {})) for side, c in sides.items()}
     try:  # the price before the step (statistics, a bounded probe), then what it actually took
-        estimated = await estimate_step(spec, step, connectors, catalog_widths=False, probe_rows=RUN_PROBE_ROWS)
-    except Exception:  # an unknown validator or table: the validator's own error says it
+        estimated = await asyncio.wait_for(
+            estimate_step(spec, step, connectors, catalog_widths=False, probe_rows=RUN_PROBE_ROWS),
+            min(ESTIMATE_SECONDS, spec.timeout(step)))
+    except Exception:  # an unknown validator or table (the validator's own error says it), or too slow
         estimated = None
     result = await run_validator(
         get_validator(step.validator), _context(spec, step, connectors), step.parameters,
@@ -303,11 +307,15 @@ async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Co
     result.severity = spec.severity(step)
     if estimated is not None and estimated.source is not None:
         result.details["cost"] = actual_vs_estimated(estimated, result)
-    unpinned = {side: dict(c.unpinned) for side, c in _sides(spec, step, connectors).items()
-                if isinstance(c, PinnedConnector) and c.unpinned}
+    unpinned = {side: {t: why for t, why in c.unpinned.items() if t not in unpinned_before[side]}
+                for side, c in sides.items() if isinstance(c, PinnedConnector)}
+    unpinned = {side: tables for side, tables in unpinned.items() if tables}
     if unpinned:  # read live: the table keeps no time travel
         result.details["unpinned"] = unpinned
     return result
+
+
+ESTIMATE_SECONDS = 30.0  # a step's recorded estimate never holds it up longer
 
 
 def _sides(spec: PipelineSpec, step: Step, connectors: Mapping[str, Connector]) -> dict[str, Connector]:
