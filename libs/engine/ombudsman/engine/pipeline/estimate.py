@@ -33,6 +33,7 @@ PROBE_ROWS = 100_000  # the plan's probe
 RUN_PROBE_ROWS = 10_000  # a real step's probe (its estimate is recorded beside what it took): kept cheap
 CREDITS_PER_HOUR = {"X-SMALL": 1, "XSMALL": 1, "SMALL": 2, "MEDIUM": 4, "LARGE": 8, "X-LARGE": 16, "XLARGE": 16,
                     "2X-LARGE": 32, "3X-LARGE": 64, "4X-LARGE": 128, "5X-LARGE": 256, "6X-LARGE": 512}
+DUCKDB_ROWS = "SELECT estimated_size FROM duckdb_tables() WHERE table_name = ? AND schema_name = ?"
 DUCKDB_STATS = ("SELECT t.estimated_size, (SELECT list(c.data_type) FROM duckdb_columns() AS c "
                 "WHERE c.table_oid = t.table_oid) FROM duckdb_tables() AS t WHERE t.table_name = ? AND t.schema_name = ?")
 _DUCKDB_WIDTHS = {"BOOLEAN": 1, "TINYINT": 1, "SMALLINT": 2, "INTEGER": 4, "BIGINT": 8, "HUGEINT": 16, "FLOAT": 4,
@@ -45,8 +46,9 @@ def _name(ref: TableRef, dialect: str) -> str:
     return q.table(ref).sql(dialect=dialect, identify=True)
 
 
-async def table_statistics(connector: Connector, ref: TableRef) -> tuple[int | None, int | None, str]:
-    """(rows, bytes, where from) of a table from its database's statistics, without scanning it."""
+async def table_statistics(connector: Connector, ref: TableRef, *, widths: bool = True) -> tuple[int | None, int | None, str]:
+    """(rows, bytes, where from) of a table from its database's statistics, without scanning it
+    (`widths`: DuckDB's bytes from its column types, one catalog function more)."""
     dialect = connector.dialect
     if dialect == "postgres":
         rows = await connector.fetch_rows(
@@ -56,6 +58,9 @@ async def table_statistics(connector: Connector, ref: TableRef) -> tuple[int | N
             return int(rows[0][0]), int(rows[0][1]), "pg_class.reltuples, pg_relation_size"
         size = int(rows[0][1]) if rows and rows[0][1] is not None else None
         return None, size, "pg_relation_size (never analysed: no row estimate)"
+    if dialect == "duckdb" and not widths:
+        rows = await connector.fetch_rows(DUCKDB_ROWS, [ref.name, ref.schema_name or "main"])
+        return (int(rows[0][0]) if rows and rows[0][0] is not None else None), None, "duckdb_tables().estimated_size"
     if dialect == "duckdb":
         rows = await connector.fetch_rows(DUCKDB_STATS, [ref.name, ref.schema_name or "main"])
         if not rows or rows[0][0] is None:
@@ -141,13 +146,10 @@ async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, cata
     """One side's price: statistics, the measured rate, seconds and (Snowflake) credits.
     `catalog_widths`: where the statistics give no bytes, read the column types for a row width
     (two more queries; a real run's step skips them)."""
-    from ombudsman.engine.rowdiff.plan import column_types
-    from ombudsman.engine.rowdiff.scan import row_bytes
-
     cost = SideCost(table=str(ref), scans=scans)
     notes: list[str] = []
     try:
-        cost.rows, cost.bytes, cost.statistics = await table_statistics(connector, ref)
+        cost.rows, cost.bytes, cost.statistics = await table_statistics(connector, ref, widths=catalog_widths)
     except Exception as exc:
         notes.append(f"statistics unreadable: {str(exc).splitlines()[0][:160]}")
     if scans:
@@ -162,6 +164,9 @@ async def estimate_side(connector: Connector, ref: TableRef, scans: int, *, cata
         except Exception as exc:
             notes.append(f"scan rate not measured: {str(exc).splitlines()[0][:160]}")
     if cost.bytes is None and cost.rows is not None and catalog_widths:
+        from ombudsman.engine.rowdiff.plan import column_types
+        from ombudsman.engine.rowdiff.scan import row_bytes
+
         try:
             width = row_bytes(list((await column_types(connector, ref)).values()))
             cost.bytes = cost.rows * width

@@ -18,6 +18,7 @@ from ombudsman.contracts.pipeline import PipelineError, PipelineSpec, Step, step
 from ombudsman.contracts.replies import Unavailable
 from ombudsman.contracts.results import PipelineResult, StepResult
 from ombudsman.engine.connectors.base import Connector
+from ombudsman.engine.pipeline.estimate import RUN_PROBE_ROWS, actual_vs_estimated, estimate_step
 from ombudsman.engine.snapshots import PinnedConnector, pin_connectors, pinned_connectors, release_all
 from ombudsman.engine.validators.base import (
     ValidationContext,
@@ -289,8 +290,6 @@ async def open_connections(
 async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Connector]) -> StepResult:
     """Run one step of a checked pipeline with open connectors (by connection name); never raises
     for database errors (status `error`). The executor's workers call this per step."""
-    from ombudsman.engine.pipeline.estimate import RUN_PROBE_ROWS, actual_vs_estimated, estimate_step
-
     step = spec.step(step_id)
     sides = _sides(spec, step, connectors)
     unpinned_before = {side: set(getattr(c, "unpinned", {})) for side, c in sides.items()}
