@@ -1035,7 +1035,7 @@ export interface paths {
         /** Runs, newest first, filtered */
         get: operations["list_runs_api_v1_runs_get"];
         put?: never;
-        /** Queue a run */
+        /** Queue a run (dry_run=true: its price, nothing run) */
         post: operations["queue_run_api_v1_runs_post"];
         delete?: never;
         options?: never;
@@ -2133,6 +2133,21 @@ export interface components {
             pipeline_id?: string | null;
         };
         /**
+         * PipelinePlan
+         * @description A pipeline's price before running it: per step, the rows and bytes each side will scan, the
+         *     seconds and (Snowflake) credits; nothing is run or recorded.
+         */
+        PipelinePlan: {
+            /** Name */
+            name: string;
+            /** Steps */
+            steps?: components["schemas"]["StepCost"][];
+            /** Seconds */
+            seconds?: number | null;
+            /** Credits */
+            credits?: number | null;
+        };
+        /**
          * PipelineScheduleIn
          * @description A saved pipeline of the project and when it runs.
          */
@@ -2258,6 +2273,52 @@ export interface components {
             status: string;
             /** Error */
             error?: string | null;
+        };
+        /**
+         * SideCost
+         * @description What one side of a step is estimated to scan, before running it (engine.pipeline.estimate).
+         */
+        SideCost: {
+            /** Table */
+            table?: string | null;
+            /** Rows */
+            rows?: number | null;
+            /** Bytes */
+            bytes?: number | null;
+            /**
+             * Scans
+             * @default 1
+             */
+            scans: number;
+            /** Rate Rows Per Second */
+            rate_rows_per_second?: number | null;
+            /** Seconds */
+            seconds?: number | null;
+            /** Credits */
+            credits?: number | null;
+            /**
+             * Statistics
+             * @default
+             */
+            statistics: string;
+            /** Note */
+            note?: string | null;
+        };
+        /**
+         * StepCost
+         * @description A step's estimated price: each side's scan, and the step's seconds (both sides scan at once).
+         */
+        StepCost: {
+            /** Step */
+            step: string;
+            /** Validator */
+            validator: string;
+            source?: components["schemas"]["SideCost"] | null;
+            target?: components["schemas"]["SideCost"] | null;
+            /** Seconds */
+            seconds?: number | null;
+            /** Credits */
+            credits?: number | null;
         };
         /**
          * SuggestIn
@@ -9165,7 +9226,10 @@ export interface operations {
     };
     queue_run_api_v1_runs_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description price the run instead of queueing it (a step worker reads table statistics) */
+                dry_run?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -9176,6 +9240,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description dry_run=true: per step, the rows and bytes each side will scan, seconds and (Snowflake) credits; no run is queued or recorded */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelinePlan"];
+                };
+            };
             /** @description Successful Response */
             202: {
                 headers: {

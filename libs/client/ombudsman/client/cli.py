@@ -64,7 +64,7 @@ def _mount() -> None:
 def _run_anywhere() -> None:
     """`ombudsman run`: standalone by default; on the gateway's workers when `--server` is given."""
     try:
-        from ombudsman.client.commands import remote_run
+        from ombudsman.client.commands import remote_plan, remote_run
         from ombudsman.engine.cli import run_command
     except ModuleNotFoundError:
         return
@@ -77,16 +77,22 @@ def _run_anywhere() -> None:
         step: list[str] = typer.Option(None, "--step", help="run only these step ids (repeatable)"),
         server: str | None = typer.Option(None, "--server", "-s", help="run on this gateway's workers instead"),
         project: str | None = typer.Option(None, "--project", help="the project of a saved pipeline (with --server)"),
+        plan: bool = typer.Option(False, "--plan", help="run nothing: estimate per step the rows and bytes each side "
+                                  "will scan, the seconds and (Snowflake) credits"),
     ) -> None:
         """Run a pipeline and report every step's result (exit 0 passed, 1 failed, 2 bad input).
 
         Standalone (no server needed) unless --server names a gateway: then the pipeline runs on the
         gateway's workers and progress is followed live.
         """
+        if server and plan:
+            remote_plan(str(pipeline), project=project, server=server, output_format=output_format)
+            return
         if server:
             remote_run(str(pipeline), project=project, watch_it=True, server=server)
             return
-        run_command(pipeline, output_format=output_format, output=output, max_parallel=max_parallel, step=step)
+        run_command(pipeline, output_format=output_format, output=output, max_parallel=max_parallel, step=step,
+                    plan=plan)
 
     app.registered_commands[:] = [c for c in app.registered_commands if c.name != "run"]
     app.command("run")(run)

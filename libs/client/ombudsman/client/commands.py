@@ -385,6 +385,31 @@ def remote_run(
         raise typer.Exit(_watch(client, run_id))
 
 
+def remote_plan(pipeline: str, *, project: str | None, server: str | None, output_format: str) -> None:
+    """`ombudsman run --server … --plan`: the gateway's price of a pipeline file or saved pipeline."""
+    from ombudsman.contracts.results import PipelinePlan
+    from ombudsman.engine.cli import plan_table
+
+    client = _client(server)
+    path = Path(pipeline)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            err.print(f"[bold red]error:[/] cannot read {escape(pipeline)}: {escape(exc.strerror or str(exc))}")
+            raise typer.Exit(2) from None
+        priced = _call(client, lambda: client.plan_run(project_id=project, pipeline_yaml=text))
+    elif not project:
+        err.print("[bold red]error:[/] a saved pipeline needs --project")
+        raise typer.Exit(2)
+    else:
+        priced = _call(client, lambda: client.plan_run(project_id=project, pipeline_id=pipeline))
+    if output_format == "json":
+        print(json.dumps(priced, indent=2))
+    else:
+        console.print(plan_table(PipelinePlan.model_validate(priced)))
+
+
 @app.command()
 def watch(run_id: str = RunArg, server: str | None = ServerOpt) -> None:
     """Follow a run live (progress bars); joins late runs from their start. Exit 0 passed, 1 failed."""

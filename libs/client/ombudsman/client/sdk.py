@@ -404,6 +404,13 @@ class OmbudsmanClient:
         body = _clean({"project_id": project_id, "pipeline_id": pipeline_id, "pipeline_yaml": pipeline_yaml, "name": name})
         return self._json("POST", "/runs", json_body=body)
 
+    def plan_run(self, *, project_id: str | None = None, pipeline_id: str | None = None,
+                 pipeline_yaml: str | None = None) -> dict[str, Any]:
+        """The price of a run before running it (`POST /runs?dry_run=true`): per step and side the rows
+        and bytes to scan, seconds and Snowflake credits; nothing is queued."""
+        body = _clean({"project_id": project_id, "pipeline_id": pipeline_id, "pipeline_yaml": pipeline_yaml})
+        return self._json("POST", "/runs", json_body=body, params={"dry_run": "true"})
+
     def runs(self, project_id: str | None = None, offset: int = 0, limit: int = 50, **filters: Any) -> Page:
         return self._page("/runs", {"project_id": project_id, "offset": offset, "limit": limit, **filters})
 

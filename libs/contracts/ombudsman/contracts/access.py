@@ -25,6 +25,7 @@ from ombudsman.contracts.subjects import (
     command_subject,
     health_subject,
     query_subject,
+    worker_plan_subject,
     worker_stats_subject,
 )
 
@@ -53,6 +54,8 @@ SERVICE_ONLY: dict[str, tuple[str, ...]] = {
     command_subject("executor", "record_step_started"): ("worker",),
     command_subject("executor", "record_step_result"): ("worker",),
     command_subject("executor", "record_differences"): ("worker",),
+    command_subject("executor", "record_run_snapshots"): ("worker",),
+    worker_plan_subject(): ("executor",),
 }
 
 # Requests a service may also send on its own behalf, without a user token (scheduled runs, workers).
@@ -166,7 +169,7 @@ def nats_permissions(principal: str) -> dict[str, Any]:
     if principal == "gateway":  # live events for WebSocket watchers
         subscribe.append(f"{EVENTS_PREFIX}.>")
     if principal == "worker":
-        subscribe.append(worker_stats_subject())
+        subscribe += [worker_stats_subject(), worker_plan_subject()]
     if principal in ("executor", "audit", "gateway"):  # exports travel through the object store
         streams.append(FILES_STREAM)
         create.append(FILES_STREAM)

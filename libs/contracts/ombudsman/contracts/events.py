@@ -263,6 +263,19 @@ class StepStarted(Event):
 
 
 @event
+class RunSnapshotsPinned(Event):
+    """Each connection of the run pinned at one instant, once, before its first step read anything
+    (ombudsman.engine.snapshots): connection name -> `isolation` (`repeatable read`, `time travel`,
+    or `none` with the `reason`), `at` (the instant), `snapshot_id` (PostgreSQL's exported snapshot).
+    Every step of the run reads at these pins."""
+
+    stream_type = "run"
+    run_id: str
+    snapshots: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    worker: str | None = None  # the worker whose connection holds the PostgreSQL snapshots open
+
+
+@event
 class StepCompleted(Event):
     """A step's result (the engine's StepResult as JSON, bounded in size)."""
 

@@ -218,6 +218,9 @@ class Defaults(BaseModel):
     timeout_seconds: float = Field(default=600.0, gt=0)
     source_identifier_case: IdentifierCase = "preserve"
     target_identifier_case: IdentifierCase = "preserve"
+    # `run`: each connection pinned once at run start and read there by every step (engine.snapshots);
+    # `step`: each row_hash step pins its own reads, other steps read the latest committed state
+    snapshot: Literal["run", "step"] = "run"
 
 
 class Step(BaseModel):

@@ -46,7 +46,45 @@ class PipelineResult(BaseModel):
     duration_seconds: float
     steps: list[StepResult] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)  # status -> number of steps
+    # connection name -> how its reads were pinned for the whole run (engine.snapshots: isolation, at,
+    # snapshot_id, or the reason nothing pins them); empty when the pipeline pins per step
+    snapshots: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.status != "failed"
+
+
+class SideCost(BaseModel):
+    """What one side of a step is estimated to scan, before running it (engine.pipeline.estimate)."""
+
+    table: str | None = None
+    rows: int | None = None  # rows in the table, from its statistics (None: unknown)
+    bytes: int | None = None  # bytes the scan reads (the table's size, or rows x width from column types)
+    scans: int = 1  # full scans of the table the validator makes (0: catalog only; row_hash: 1 + refinement)
+    rate_rows_per_second: float | None = None  # measured: a bounded count scan of the table
+    seconds: float | None = None  # rows / rate
+    credits: float | None = None  # Snowflake: warehouse seconds x the warehouse's credits per hour / 3600
+    statistics: str = ""  # where rows and bytes come from (pg_class, duckdb_tables(), INFORMATION_SCHEMA.TABLES …)
+    note: str | None = None  # what the estimate leaves out, or why a figure is unknown
+
+
+class StepCost(BaseModel):
+    """A step's estimated price: each side's scan, and the step's seconds (both sides scan at once)."""
+
+    step: str
+    validator: str
+    source: SideCost | None = None
+    target: SideCost | None = None
+    seconds: float | None = None
+    credits: float | None = None
+
+
+class PipelinePlan(BaseModel):
+    """A pipeline's price before running it: per step, the rows and bytes each side will scan, the
+    seconds and (Snowflake) credits; nothing is run or recorded."""
+
+    name: str
+    steps: list[StepCost] = Field(default_factory=list)
+    seconds: float | None = None  # the steps one after the other (an upper bound: steps run in parallel)
+    credits: float | None = None

@@ -49,6 +49,13 @@ def health_subject(service: str) -> str:
     return query_subject(service, "health")
 
 
+def worker_plan_subject() -> str:
+    """`omb.qry.worker.plan_run`: the price of a pipeline before running it (`POST /runs?dry_run=true`),
+    asked by the executor and answered by one step worker (queue group `workers`), which can reach
+    the databases."""
+    return "omb.qry.worker.plan_run"
+
+
 def worker_stats_subject() -> str:
     """`omb.workers.stats`: a broadcast every step worker answers (no queue group) with its figures
     and its connection pools; ask with `rpc.gather`."""

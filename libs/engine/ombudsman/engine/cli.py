@@ -61,16 +61,22 @@ def run_command(
     output: Path | None = typer.Option(None, "--output", "-o", help="write the report to this file"),
     max_parallel: int = typer.Option(4, "--max-parallel", "-p", min=1, max=64, help="steps run at the same time"),
     step: list[str] = typer.Option(None, "--step", help="run only these step ids (repeatable)"),
+    plan: bool = typer.Option(False, "--plan", help="run nothing: estimate per step the rows and bytes each side "
+                              "will scan, the seconds and (Snowflake) credits"),
 ) -> None:
     """Run a pipeline against its databases and report every step's result."""
     from ombudsman.engine.pipeline import StepEvent, run_pipeline
 
-    if output_format not in _FORMATS:
-        raise _fail(f"--format must be one of {', '.join(_FORMATS)} (got {output_format!r})")
+    if output_format not in _FORMATS or (plan and output_format == "junit"):
+        allowed = ("table", "json") if plan else _FORMATS
+        raise _fail(f"--format must be one of {', '.join(allowed)} (got {output_format!r})")
     spec = _load(pipeline)
     unknown = [s for s in step or [] if s not in {x.id for x in spec.steps}]
     if unknown:
         raise _fail(f"--step: unknown step {', '.join(map(repr, unknown))}")
+    if plan:
+        _print_plan(spec, step or None, output_format, output)
+        raise typer.Exit(EXIT_PASSED)
     # Progress goes to stderr so a JSON/JUnit report on stdout stays clean.
     console = Console(stderr=True)
     with Progress(
@@ -108,6 +114,51 @@ def run_command(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
     console.print(f"[bold]{escape(result.name)}[/]: [{_STATUS_STYLE.get(result.status, '')}]{result.status}[/] ({summary}) in {result.duration_seconds:.2f} s")
     raise typer.Exit(EXIT_FAILED if result.status == "failed" else EXIT_PASSED)
+
+
+def _print_plan(spec: Any, only: list[str] | None, output_format: str, output: Path | None) -> None:
+    """`run --plan`: the price of each step, as a table or JSON; nothing is run."""
+    from ombudsman.engine.pipeline.estimate import plan_pipeline
+
+    try:
+        priced = asyncio.run(plan_pipeline(spec, only=only))
+    except PipelineError as exc:
+        raise _fail(exc.errors) from None
+    except OmbudsmanError as exc:
+        raise _fail(exc.message) from None
+    if output_format == "json":
+        text = priced.model_dump_json(indent=2)
+    else:
+        buffer = Console(file=io.StringIO(), width=200, color_system=None)
+        buffer.print(plan_table(priced))
+        text = buffer.file.getvalue()  # type: ignore[attr-defined]
+    if output is not None:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _figure(value: float | None, digits: int = 0) -> str:
+    return "?" if value is None else f"{value:,.{digits}f}"
+
+
+def plan_table(priced: Any) -> Table:
+    """The plan of `run --plan` as a table: one row per step and side."""
+    total = f"{_figure(priced.seconds, 2)} s" + (f", {priced.credits:.6f} credits" if priced.credits is not None else "")
+    table = Table(title=f"{priced.name}: estimated {total} (steps one after the other)")
+    for name in ("step", "validator", "side", "table", "rows", "bytes", "scans", "rows/s", "seconds", "credits", "from"):
+        table.add_column(name, overflow="fold")
+    for cost in priced.steps:
+        for side in ("source", "target"):
+            s = getattr(cost, side)
+            if s is None:
+                table.add_row(escape(cost.step), cost.validator, side, "-", *["-"] * 7)
+                continue
+            source = s.statistics + (f" ({s.note})" if s.note else "")
+            table.add_row(escape(cost.step), cost.validator, side, escape(s.table or "-"), _figure(s.rows),
+                          _figure(s.bytes), str(s.scans), _figure(s.rate_rows_per_second), _figure(s.seconds, 3),
+                          "-" if s.credits is None else f"{s.credits:.6f}", escape(source))
+    return table
 
 
 def _wide_console(stderr: bool = False) -> Console:

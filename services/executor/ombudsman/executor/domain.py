@@ -61,6 +61,7 @@ class RunState:
     dispatched: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     results: dict[str, str] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, Any]] | None = None  # the run's pins (RunSnapshotsPinned), once pinned
     warnings: int = 0
     queued_at: datetime | None = None
     started_at: datetime | None = None
@@ -108,6 +109,8 @@ class RunAggregate:
             state.status, state.started_at = "running", env.occurred_at
         elif isinstance(data, ev.StepDispatched):
             state.dispatched[data.step] = data.dispatch
+        elif isinstance(data, ev.RunSnapshotsPinned):
+            state.snapshots = state.snapshots if state.snapshots is not None else dict(data.snapshots)
         elif isinstance(data, ev.StepStarted):
             state.attempts[data.step] = max(state.attempts.get(data.step, 0), data.attempt)
         elif isinstance(data, ev.StepCompleted):

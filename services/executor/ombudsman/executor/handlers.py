@@ -13,6 +13,7 @@ from ombudsman.contracts.commands.executor import (
     QueueRun,
     RunRef,
     ScheduleRef,
+    SnapshotsIn,
     StepRef,
     StepResultIn,
     StepStartedIn,
@@ -50,7 +51,7 @@ class Handlers:
         return {
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
-            "record_differences": self.record_differences,
+            "record_differences": self.record_differences, "record_run_snapshots": self.record_run_snapshots,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
             "schedule": self.schedule, "delete_schedule": self.delete_schedule,
@@ -61,7 +62,7 @@ class Handlers:
     def _queries(self) -> dict[str, Any]:
         r = self.read
         return {  # `health` is the runtime's
-            "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task,
+            "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task, "plan_run": self.plan_run,
             "history": r.history, "trends": r.trends, "table_scores": r.table_scores,
             "step": r.step, "compare": r.compare, "export": r.export, "batch": r.batch, "batches": r.batches,
             "discrepancies": r.discrepancies, "schedules": r.schedules, "differences": r.differences,
@@ -77,12 +78,24 @@ class Handlers:
                                         max_parallel=body.max_parallel)
         return {"run_id": run_id}
 
+    async def plan_run(self, payload: dict[str, Any], meta: Metadata) -> Any:
+        """The price of a run before running it (no run is queued or recorded): see Pipelines.price."""
+        body = QueueRun.model_validate(payload)
+        yaml_text, _ = await self.c.pipelines.resolve_pipeline(body.project_id, body.pipeline_id, body.pipeline_yaml, meta)
+        return await self.c.pipelines.price(yaml_text, body.project_id, body.steps, meta)
+
     async def cancel_run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return await self.c.runs.cancel_run(RunRef.model_validate(payload).run_id, "cancelled", meta)
 
     async def record_step_started(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepStartedIn.model_validate(payload)
         return await self.c.runs.record_step_started(body.run_id, body.step, body.worker, body.attempt, meta)
+
+    async def record_run_snapshots(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A worker pinned the run's connections: the first pins recorded are the run's (the reply
+        says which are, and whether these were recorded)."""
+        body = SnapshotsIn.model_validate(payload)
+        return await self.c.runs.record_run_snapshots(body.run_id, body.snapshots, body.worker, meta)
 
     async def record_step_result(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = StepResultIn.model_validate(payload)

@@ -16,9 +16,10 @@ from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.executor import domain, private
 from ombudsman.executor.settings import ExecutorSettings
-from ombudsman.executor.streams import PrivateWrite
+from ombudsman.executor.streams import SERVICE_META, PrivateWrite
 
 REQUEST_TIMEOUT = 30.0
+PLAN_TIMEOUT = 25.0  # within the gateway's wait for the executor's reply
 
 
 def queued_run(run_id: str, yaml_text: str, **decision: Any) -> tuple[ev.RunQueued, list[PrivateWrite]]:
@@ -72,6 +73,18 @@ class Pipelines:
             if "${" not in url:
                 check_connection_url(url, field=f"connections.{name}", env=self.settings.platform_env())
         return bool(inline)
+
+    async def price(self, yaml_text: str, project_id: str | None, only: list[str] | None, meta: Metadata) -> Any:
+        """A pipeline's price before running (`POST /runs?dry_run=true`): admitted as a run would be,
+        then estimated by a step worker (the executor does not reach the databases); records nothing."""
+        inline = await self.admit_pipeline(yaml_text, project_id, meta)
+        spec = domain.parse_spec(yaml_text)
+        unknown = sorted(set(only or []) - {s.id for s in spec.steps})
+        if unknown:
+            raise Invalid(f"steps: unknown step(s) {', '.join(unknown)}", {"field": "steps", "unknown": unknown})
+        return await request(self.ctx.nc, subjects.worker_plan_subject(),
+                             {"pipeline_yaml": yaml_text, "project_id": project_id, "inline_connections": inline,
+                              "only": only}, meta=SERVICE_META, timeout=PLAN_TIMEOUT)
 
     async def project_connection_names(self, project_id: str, meta: Metadata) -> set[str]:
         """The names of a project's saved connections (from the projects service)."""

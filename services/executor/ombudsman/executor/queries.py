@@ -117,8 +117,19 @@ class Queries:
 
     async def _full_run(self, run_id: str, meta: Metadata) -> dict[str, Any]:
         run = await self._run_row(run_id)
+        run["snapshots"] = await self._snapshots(run_id)
         run["steps"] = await self._steps(run_id, run)
         return run
+
+    async def _snapshots(self, run_id: str) -> dict[str, Any]:
+        """How each connection of the run was pinned (its `RunSnapshotsPinned` event; {} before it or
+        for a pipeline pinned per step)."""
+        row = await self._one(f"SELECT data FROM {SCHEMA}.events WHERE stream_id=:r AND event_type='RunSnapshotsPinned' "
+                              "ORDER BY version LIMIT 1", r=run_id)
+        if row is None:
+            return {}
+        data = json.loads(row.data) if isinstance(row.data, str) else row.data
+        return dict(data.get("snapshots") or {})
 
     async def step(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """One step of a run, its result whole (at most 256 KiB: results are bounded when recorded)."""

@@ -113,6 +113,21 @@ class Runs:
 
         return await self.streams.retrying(run_id, go)
 
+    async def record_run_snapshots(self, run_id: str, snapshots: dict[str, dict[str, Any]], worker: str | None,
+                                   meta: Metadata) -> dict[str, Any]:
+        """Record the run's pins once: a second worker's pins (two first steps started at once) are
+        not recorded, and it reads at the recorded ones."""
+
+        async def go() -> dict[str, Any]:
+            state = await self.existing_run(run_id)
+            if state.snapshots is not None:
+                return {"recorded": False, "snapshots": state.snapshots, "run_status": state.status}
+            event = ev.RunSnapshotsPinned(run_id=run_id, snapshots=snapshots, worker=worker)
+            await self.streams.append(meta, (run_id, state.version, [event]))
+            return {"recorded": True, "snapshots": snapshots, "run_status": state.status}
+
+        return await self.streams.retrying(run_id, go)
+
     async def record_step_result(self, run_id: str, step: str, reported: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Commit a step's result once (a redelivered step's second result is dropped), with what it
         does to the discrepancies of its findings (discrepancies.py); then release what depended on it."""
@@ -180,14 +195,16 @@ class Runs:
         return {"run_id": run_id, "status": "cancelled"}
 
     async def step_task(self, run_id: str, step: str) -> dict[str, Any]:
-        """What a worker needs to run one step (or that it need not)."""
+        """What a worker needs to run one step (or that it need not); `run_status` also tells a worker
+        holding the run's snapshots when it may let them go; `snapshots`: the run's pins, once pinned."""
         state = await self.existing_run(run_id)
         if step not in state.steps:
             raise NotFound(f"run {run_id} has no step {step!r}")
         if step in state.results:
-            return {"action": "done"}
+            return {"action": "done", "run_status": state.status}
         if state.status == "cancelled":
-            return {"action": "cancelled"}
+            return {"action": "cancelled", "run_status": state.status}
         kept = await self.streams.kept_pipeline(private.run_key(run_id))
         return {"action": "run", "pipeline_yaml": kept or state.pipeline_yaml, "project_id": state.project_id,
-                "inline_connections": state.inline_connections}
+                "inline_connections": state.inline_connections, "snapshots": state.snapshots,
+                "run_status": state.status}

@@ -38,6 +38,8 @@ from ombudsman.executor import differences
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
+from ombudsman.executor.pricing import answer_plan
+from ombudsman.executor.run_pins import RunPins
 from ombudsman.executor.settings import DEFAULT_STEP_MEMORY_MB, WORK_CONSUMER, ExecutorSettings
 from ombudsman.executor.work import work_consumer_config
 
@@ -83,9 +85,11 @@ def check_step_connections(spec: PipelineSpec, step_id: str) -> None:
 
 
 async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache | None = None,
-                       project_id: str | None = None, *, memory_cap_mb: int = DEFAULT_STEP_MEMORY_MB) -> StepResult:
+                       project_id: str | None = None, *, memory_cap_mb: int = DEFAULT_STEP_MEMORY_MB,
+                       snapshots: dict[str, dict[str, Any]] | None = None) -> StepResult:
     """Execute one step of a pipeline against its connections (errors become an `error` result).
     With a `cache`, the step borrows the worker's open connections instead of opening its own.
+    `snapshots`: the run's pins (run_pins.py), which every read of the step goes through.
     A step whose worker grows by more than `memory_cap_mb` MB while it runs is stopped and errors
     (its connections are discarded); the worker carries on."""
     from ombudsman.engine.pipeline import run_pipeline
@@ -97,10 +101,12 @@ async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache 
     try:
         check_step_connections(spec, step_id)
         if cache is None:
-            return (await run_with_memory_cap(run_pipeline(spec, only=[step_id], max_parallel=1), memory_cap_mb)).steps[0]
+            run = run_pipeline(spec, only=[step_id], max_parallel=1, snapshots=snapshots or {})
+            return (await run_with_memory_cap(run, memory_cap_mb)).steps[0]
         async with cache.lease(spec, names, project_id) as lease:
             try:
-                run = run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors)
+                run = run_pipeline(spec, only=[step_id], max_parallel=1, connectors=lease.connectors,
+                                   snapshots=snapshots or {})
                 result = (await run_with_memory_cap(run, memory_cap_mb)).steps[0]
             except StepMemoryExceeded as exc:
                 lease.failed = True  # a statement may still be unwinding on them: never reuse
@@ -123,6 +129,30 @@ async def run_one_step(spec: PipelineSpec, step_id: str, cache: ConnectionCache 
                       details={"memory_cap_mb": exceeded.cap_mb, "memory_grown_mb": round(exceeded.grown_mb)})
 
 
+def warm_engine() -> None:
+    """Import and initialise what steps use before taking work: a first step importing the engine,
+    its validators and connectors, and converting its first rows to Arrow (pyarrow's lazy set-up),
+    would block the event loop (and the in-progress acks keeping its message) for seconds on a
+    loaded machine, and JetStream would redeliver the step to another worker."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    import ombudsman.engine.connectors.duckdb
+    import ombudsman.engine.connectors.postgres
+    import ombudsman.engine.pipeline.estimate
+    import ombudsman.engine.rowdiff.engine
+    import ombudsman.engine.snapshots  # noqa: F401
+    from ombudsman.engine.connectors.arrow import rows_to_table
+    from ombudsman.engine.validators.base import to_rows, validators
+
+    validators()
+    row = (1, 1.5, "x", decimal.Decimal("1.50"), datetime.date(2026, 1, 1), datetime.datetime(2026, 1, 1), True)
+    hints = [pa.int64(), pa.float64(), pa.string(), None, pa.date32(), pa.timestamp("us"), pa.bool_()]
+    to_rows(rows_to_table(list("abcdefg"), [row], hints))
+
+
 class Worker:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
@@ -132,13 +162,17 @@ class Worker:
         self.steps_done = 0
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.connections = ConnectionCache(idle_seconds=settings.worker_connection_idle_seconds)
+        self.pins = RunPins(self.name, self.meta)
+        self.nc: Any = None
         self.scratch = Path(tempfile.mkdtemp(prefix="omb-worker-"))  # differences files, removed once sent
         trust_output_dir(self.scratch)  # the worker's own files, outside the folders pipelines may write to
 
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
+        warm_engine()
         nc = await connect_nats(self.settings.nats_url, name=f"omb-worker-{self.name}",
                                 user=self.settings.nats_user, password=self.settings.nats_password)
+        self.nc = nc
         js = nc.jetstream()
         await ensure_streams(js)
         try:
@@ -147,6 +181,7 @@ class Worker:
             pass
         sub = await js.pull_subscribe_bind(durable=WORK_CONSUMER, stream=subjects.WORK_STREAM)
         stats_sub = await nc.subscribe(subjects.worker_stats_subject(), cb=self._answer_stats)
+        plan_sub = await nc.subscribe(subjects.worker_plan_subject(), queue="workers", cb=self._answer_plan)
         sweeper = asyncio.create_task(self._sweep_idle())
         log.info("worker %s ready", self.name)
         try:
@@ -154,7 +189,9 @@ class Worker:
         finally:
             # the loops finished their current step; an unacked message would be redelivered anyway
             sweeper.cancel()
+            await self.pins.close()
             await stats_sub.unsubscribe()
+            await plan_sub.unsubscribe()
             await self.connections.close()
             await nc.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -163,6 +200,9 @@ class Worker:
         """This worker's figures and its kept connections (what `omb.workers.stats` answers)."""
         return {"worker": self.name, "started_at": self.started_at, "concurrency": self.settings.worker_concurrency,
                 "steps_done": self.steps_done, "connections": self.connections.stats(project_id, connection)}
+
+    async def _answer_plan(self, msg: Msg) -> None:
+        await answer_plan(self.nc, msg, self.meta)
 
     async def _answer_stats(self, msg: Msg) -> None:
         try:
@@ -217,7 +257,8 @@ class Worker:
                 except Invalid as exc:  # refused by the sandbox: the step's result says why
                     result = StepResult(step=step, validator="", status="error", message=exc.message)
                 else:
-                    result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"))
+                    snapshots = await self._run_snapshots(nc, spec, run_id, step, task.get("snapshots"))
+                    result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"), snapshots)
             await request(nc, subjects.command_subject("executor", "record_step_result"),
                           {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
             await msg.ack_sync()
@@ -229,13 +270,18 @@ class Worker:
         finally:
             keepalive.cancel()
 
+    async def _run_snapshots(self, nc: Any, spec: PipelineSpec, run_id: str, step: str,
+                             recorded: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        """The run's pins (run_pins.py)."""
+        return await self.pins.pins_for(nc, request, spec, run_id, step, recorded)
+
     async def _run_and_ship(self, nc: Any, spec: PipelineSpec, run_id: str, step: str,
-                            project_id: str | None) -> StepResult:
+                            project_id: str | None, snapshots: dict[str, dict[str, Any]]) -> StepResult:
         """Run the step; send the full list of differences it wrote (differences.py) before its result."""
         spec, path, own = differences.with_differences_file(spec, step, self.scratch)
         try:
             result = await run_one_step(spec, step, self.connections, project_id,
-                                        memory_cap_mb=self.settings.worker_step_memory_mb)
+                                        memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)
             if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):
                 offset = 0
                 for lines in differences.read_pages(path):

@@ -48,6 +48,11 @@ class StepStartedIn(StepRef):
     attempt: int = Field(default=1, ge=1)
 
 
+class SnapshotsIn(RunRef):
+    snapshots: dict[str, dict[str, Any]] = Field(max_length=64)
+    worker: str | None = Field(default=None, max_length=256)
+
+
 class StepResultIn(StepRef):
     result: dict[str, Any]
 

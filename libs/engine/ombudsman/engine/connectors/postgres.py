@@ -48,6 +48,7 @@ PG_ARROW_TYPES: dict[str, pa.DataType] = {
     "interval": pa.duration("us"),
 }
 _TEXT_PARAM_TYPES = {"text", "varchar", "bpchar", "name", "unknown"}
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")  # pg_export_snapshot(): 00000003-0000001B-1
 
 
 def asyncpg_dsn(url: str) -> tuple[str, dict[str, str]]:
@@ -124,6 +125,28 @@ class PostgresConnector(Connector):
     async def fetch(self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None) -> pa.Table:
         return await self._fetch(sql, params, limit=limit, read_only=False)
 
+    async def fetch_at(
+        self, snapshot_id: str, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
+    ) -> pa.Table:
+        """`fetch`, reading the exported snapshot `snapshot_id` (a run's, see ombudsman.engine.snapshots)
+        in a REPEATABLE READ READ ONLY transaction of its own."""
+        return await self._fetch(sql, params, limit=limit, read_only=True, snapshot_id=snapshot_id)
+
+    async def export_snapshot(self) -> tuple[asyncpg.Connection, str, str]:
+        """A connection of its own (not the pool's) in a REPEATABLE READ READ ONLY transaction, and the
+        snapshot it exported with the transaction's start instant: any session of this database may
+        read at that snapshot (`SET TRANSACTION SNAPSHOT`) while the connection stays open."""
+        conn = await asyncio.wait_for(asyncpg.connect(self._dsn, timeout=self.connect_timeout), self.connect_timeout + 1)
+        try:
+            await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", timeout=self.timeout)
+            at, snapshot_id = await conn.fetchrow(
+                "SELECT transaction_timestamp(), pg_export_snapshot()", timeout=self.timeout
+            )
+        except BaseException:
+            await conn.close()
+            raise
+        return conn, str(snapshot_id), at.isoformat()
+
     async def fetch_readonly(
         self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None
     ) -> pa.Table:
@@ -133,7 +156,7 @@ class PostgresConnector(Connector):
         return await self._fetch(sql, params, limit=limit, read_only=True)
 
     async def _fetch(
-        self, sql: str, params: Sequence[Any], *, limit: int | None, read_only: bool
+        self, sql: str, params: Sequence[Any], *, limit: int | None, read_only: bool, snapshot_id: str | None = None
     ) -> pa.Table:
         pool = self._require_pool()
         try:
@@ -142,7 +165,10 @@ class PostgresConnector(Connector):
                     statement, values = await self._prepare(conn, sql, params)
                     records = await statement.fetch(*values, timeout=self.timeout)
                 else:
-                    async with conn.transaction(readonly=read_only):
+                    isolation = "repeatable_read" if snapshot_id else None
+                    async with conn.transaction(readonly=read_only, isolation=isolation):
+                        if snapshot_id:
+                            await self._import_snapshot(conn, snapshot_id)
                         statement, values = await self._prepare(conn, sql, params)
                         if limit is None:
                             records = await statement.fetch(*values, timeout=self.timeout)
@@ -157,12 +183,24 @@ class PostgresConnector(Connector):
             raise self._wrap(error, sql) from error
         return mark_fixed_length(rows_to_table(names, [tuple(r) for r in records], hints), fixed)
 
+    async def _import_snapshot(self, conn: asyncpg.Connection, snapshot_id: str) -> None:
+        """Read at an exported snapshot: the transaction's first statement (the id is checked, as
+        SET takes no bound value)."""
+        if not _SNAPSHOT_ID.match(snapshot_id):
+            raise ValueError(f"invalid snapshot id {snapshot_id!r}")
+        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'", timeout=self.timeout)
+
     async def stream(
-        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000, snapshot_id: str | None = None
     ) -> AsyncIterator[pa.RecordBatch]:
         pool = self._require_pool()
+        isolation = "repeatable_read" if snapshot_id else None
         try:
-            async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction():
+            async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction(
+                isolation=isolation, readonly=bool(snapshot_id)
+            ):
+                if snapshot_id:
+                    await self._import_snapshot(conn, snapshot_id)
                 statement, values = await self._prepare(conn, sql, params)
                 names, hints = _columns(statement)
                 cursor = await statement.cursor(*values, timeout=self.timeout)
@@ -176,20 +214,24 @@ class PostgresConnector(Connector):
 
     @contextlib.asynccontextmanager
     async def read_session(
-        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True
+        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True, snapshot_id: str | None = None
     ) -> AsyncIterator[ReadSession]:
         """One pooled connection for the whole session, in a READ ONLY transaction (REPEATABLE READ
         when `consistent`: every query reads the snapshot taken at its first statement, exported so
-        that other connections can share it); `settings` applied with `set_config(..., true)`
-        (SET LOCAL) at the start and per statement."""
+        that other connections can share it; or, given `snapshot_id`, the run's exported snapshot);
+        `settings` applied with `set_config(..., true)` (SET LOCAL) at the start and per statement."""
         pool = self._require_pool()
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn, conn.transaction(
-                isolation="repeatable_read" if consistent else "read_committed", readonly=True
+                isolation="repeatable_read" if consistent or snapshot_id else "read_committed", readonly=True
             ):
                 session = PostgresReadSession(self, conn, settings or {})
+                if snapshot_id:
+                    await self._import_snapshot(conn, snapshot_id)
                 await session.apply(settings or {})
-                if consistent:
+                if snapshot_id:
+                    session.snapshot = {"isolation": "repeatable read", "snapshot_id": snapshot_id}
+                elif consistent:
                     at, snapshot_id = await conn.fetchrow(
                         "SELECT transaction_timestamp(), pg_export_snapshot()", timeout=self.timeout
                     )

@@ -18,6 +18,8 @@ from ombudsman.contracts.pipeline import PipelineError, PipelineSpec, Step, step
 from ombudsman.contracts.replies import Unavailable
 from ombudsman.contracts.results import PipelineResult, StepResult
 from ombudsman.engine.connectors.base import Connector
+from ombudsman.engine.pipeline.estimate import RUN_PROBE_ROWS, actual_vs_estimated, estimate_step
+from ombudsman.engine.snapshots import PinnedConnector, pin_connectors, pinned_connectors, release_all
 from ombudsman.engine.validators.base import (
     ValidationContext,
     format_params_error,
@@ -197,12 +199,16 @@ async def run_pipeline(
     env: Mapping[str, str] | None = None,
     connectors: Mapping[str, Connector] | None = None,
     only: list[str] | None = None,
+    snapshots: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PipelineResult:
     """Run every step (or those in `only`) as a DAG, at most `max_parallel` at a time.
 
     A step whose dependency did not pass (failed, error or skipped) is skipped when its
     `skip_on_failure` is set, otherwise it runs anyway. Connections are opened once per run
-    (`connectors` supplies already-open ones by name). Raises PipelineError for a bad pipeline and
+    (`connectors` supplies already-open ones by name). With `defaults.snapshot: run` (the default)
+    each connection is pinned once before the first step and every step reads at that pin
+    (ombudsman.engine.snapshots), released when the run ends; `snapshots` gives pins made elsewhere
+    (the executor's run, pinned by a worker) instead. Raises PipelineError for a bad pipeline and
     ConnectionUnavailable when a connection cannot be opened; step errors become `error` results.
     """
     validate_pipeline(spec)
@@ -218,6 +224,12 @@ async def run_pipeline(
         for connector in fresh.values():
             stack.push_async_callback(connector.close)
         opened.update(fresh)
+        records: dict[str, dict[str, Any]] = {n: dict(r) for n, r in (snapshots or {}).items()}
+        if snapshots is None and spec.defaults.snapshot == "run":
+            pins = await pin_connectors({n: opened[n] for n in sorted(needed)})
+            stack.push_async_callback(release_all, pins)
+            records = {n: p.record for n, p in pins.items()}
+        opened = pinned_connectors(opened, records)
 
         semaphore = asyncio.Semaphore(max_parallel)
         done: dict[str, asyncio.Future[StepResult]] = {s.id: asyncio.get_running_loop().create_future() for s in steps}
@@ -249,6 +261,7 @@ async def run_pipeline(
     return PipelineResult(
         name=spec.name, status=_status(results), started_at=started_at, finished_at=_now(),
         duration_seconds=round(time.perf_counter() - clock, 6), steps=results, counts=counts,
+        snapshots=records,
     )
 
 
@@ -278,12 +291,34 @@ async def run_step(spec: PipelineSpec, step_id: str, connectors: Mapping[str, Co
     """Run one step of a checked pipeline with open connectors (by connection name); never raises
     for database errors (status `error`). The executor's workers call this per step."""
     step = spec.step(step_id)
+    sides = _sides(spec, step, connectors)
+    unpinned_before = {side: set(getattr(c, "unpinned", {})) for side, c in sides.items()}
+    try:  # the price before the step (statistics, a bounded probe), then what it actually took
+        estimated = await asyncio.wait_for(
+            estimate_step(spec, step, connectors, catalog_widths=False, probe_rows=RUN_PROBE_ROWS),
+            min(ESTIMATE_SECONDS, spec.timeout(step)))
+    except Exception:  # an unknown validator or table (the validator's own error says it), or too slow
+        estimated = None
     result = await run_validator(
         get_validator(step.validator), _context(spec, step, connectors), step.parameters,
         timeout_seconds=spec.timeout(step),
     )
     result.severity = spec.severity(step)
+    if estimated is not None and estimated.source is not None:
+        result.details["cost"] = actual_vs_estimated(estimated, result)
+    unpinned = {side: {t: why for t, why in c.unpinned.items() if t not in unpinned_before[side]}
+                for side, c in sides.items() if isinstance(c, PinnedConnector)}
+    unpinned = {side: tables for side, tables in unpinned.items() if tables}
+    if unpinned:  # read live: the table keeps no time travel
+        result.details["unpinned"] = unpinned
     return result
+
+
+ESTIMATE_SECONDS = 30.0  # a step's recorded estimate never holds it up longer
+
+
+def _sides(spec: PipelineSpec, step: Step, connectors: Mapping[str, Connector]) -> dict[str, Connector]:
+    return {"source": connectors[spec.source_connection(step)], "target": connectors[spec.target_connection(step)]}
 
 
 def _context(spec: PipelineSpec, step: Step, opened: Mapping[str, Connector]) -> ValidationContext:

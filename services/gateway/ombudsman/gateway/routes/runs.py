@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.commands.executor import RunBase
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Invalid, Unavailable
+from ombudsman.contracts.results import PipelinePlan
 from ombudsman.eventstore.files import read_file
 from ombudsman.gateway.deps import (
     BusDep,
@@ -85,12 +86,21 @@ class BatchIn(Input):
 # --- runs ------------------------------------------------------------------------------------
 
 
-@router.post("/runs", status_code=202, summary="Queue a run")
-async def queue_run(body: RunIn, user: Writer, bus: BusDep) -> Any:
+PLAN_WAIT = 30.0  # a worker reads statistics and times a bounded scan per side and step
+
+
+@router.post("/runs", status_code=202, summary="Queue a run (dry_run=true: its price, nothing run)",
+             responses={200: {"model": PipelinePlan, "description": "dry_run=true: per step, the rows and bytes "
+                              "each side will scan, seconds and (Snowflake) credits; no run is queued or recorded"}})
+async def queue_run(body: RunIn, user: Writer, bus: BusDep, dry_run: Annotated[bool, Query(
+        description="price the run instead of queueing it (a step worker reads table statistics)")] = False) -> Any:
     if body.project_id:
         await visible_project(bus, user, body.project_id)
     if body.pipeline_yaml:
         load_pipeline(body.pipeline_yaml)
+    if dry_run:
+        plan = await bus.query("executor", "plan_run", body.model_dump(exclude_none=True), user.actor, wait=PLAN_WAIT)
+        return JSONResponse(PipelinePlan.model_validate(plan).model_dump(mode="json"), status_code=200)
     return await bus.command("executor", "queue_run", body.model_dump(exclude_none=True), user.actor)
 
 
