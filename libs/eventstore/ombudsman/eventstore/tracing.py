@@ -5,7 +5,10 @@ and the outbox relay inject `traceparent` into headers, the service runtime extr
 server span, and events appended under that span carry its `traceparent` in their envelope.
 
 Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` and install `opentelemetry-exporter-otlp` to ship spans;
-`OMB_TRACE_CONSOLE=1` prints them. Without either, spans are still created (ids in logs and events).
+`OMB_TRACE_CONSOLE=1` prints them. Sampling is parent-based: a trace whose caller sampled it (the
+`traceparent` flag) is recorded; a trace started here is recorded with probability
+`OMB_TRACE_SAMPLE_RATIO` (default 1.0 with an exporter, 0 without one, since nothing would read the
+spans). Unsampled spans still carry ids: trace ids reach logs, events and `X-Trace-Id` either way.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def setup_tracing(service_name: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}))
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}),
+                              sampler=_sampler())
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
@@ -50,6 +54,27 @@ def setup_tracing(service_name: str) -> None:
     if os.environ.get("OMB_TRACE_CONSOLE"):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+
+
+def sample_ratio() -> float:
+    """The share of traces started in this process that are recorded (see the module docstring)."""
+    exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OMB_TRACE_CONSOLE"))
+    raw = os.environ.get("OMB_TRACE_SAMPLE_RATIO", "").strip()
+    if not raw:
+        return 1.0 if exporting else 0.0
+    try:
+        ratio = float(raw)
+    except ValueError:
+        raise ValueError(f"OMB_TRACE_SAMPLE_RATIO must be a number from 0 to 1, not {raw!r}") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OMB_TRACE_SAMPLE_RATIO must be a number from 0 to 1, not {raw!r}")
+    return ratio
+
+
+def _sampler() -> Any:
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    return ParentBased(TraceIdRatioBased(sample_ratio()))
 
 
 def tracer() -> trace.Tracer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, NotFound, OmbudsmanError, Unauthorized
+from ombudsman.eventstore.db import read_connection
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.uow import UnitOfWork
@@ -31,12 +31,12 @@ from ombudsman.gateway.auth import (
     verify_password,
 )
 from ombudsman.gateway.errors import RateLimited
+from ombudsman.gateway.livecache import LiveCache
 from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.gateway.throttle import LoginThrottle
 
 log = logging.getLogger("ombudsman.gateway.auth")
-AUTH_CACHE_SECONDS = 2.0
 
 
 def _invalid_login() -> Unauthorized:
@@ -70,7 +70,8 @@ class UserService:
         self.tokens = tokens
         self.settings = settings
         self.on_commit = on_commit
-        self._auth_cache: dict[tuple[str, str], tuple[ActiveUser | None, float]] = {}
+        # (user id, token id) -> the active user or None; kept current by user events (livecache.py)
+        self.auth_cache = LiveCache()
         self.throttle = LoginThrottle(SCHEMA, settings)
         # The login clock; tests replace it to move time without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -84,26 +85,24 @@ class UserService:
     async def active_user(self, user_id: str, jti: str) -> ActiveUser | None:
         """The user behind a token, unless the user is gone or the token was revoked.
 
-        Answers are cached for `AUTH_CACHE_SECONDS`: a logout or role change made here takes effect
-        at once; one made through another gateway replica within that many seconds.
+        Answered from memory after the first request of a token: a logout or role change made here
+        is forgotten at once; one made through another gateway replica reaches this one as an event
+        (livecache.Invalidator) and applies as soon as it arrives.
         """
         key = (user_id, jti)
-        cached = self._auth_cache.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        found, user = self.auth_cache.get(key)
+        if found:
+            return user
+        generation = self.auth_cache.generation(user_id)
         user = await self._load_active_user(user_id, jti)
-        if len(self._auth_cache) > 50_000:
-            self._auth_cache.clear()
-        self._auth_cache[key] = (user, now + AUTH_CACHE_SECONDS)
+        self.auth_cache.put(key, user_id, user, generation)
         return user
 
     def _forget(self, user_id: str) -> None:
-        for key in [k for k in self._auth_cache if k[0] == user_id]:
-            self._auth_cache.pop(key, None)
+        self.auth_cache.forget(user_id)
 
     async def _load_active_user(self, user_id: str, jti: str) -> ActiveUser | None:
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             row = (
                 await conn.execute(
                     text(
