@@ -7,8 +7,9 @@ server span, and events appended under that span carry its `traceparent` in thei
 Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` and install `opentelemetry-exporter-otlp` to ship spans;
 `OMB_TRACE_CONSOLE=1` prints them. Sampling is parent-based: a trace whose caller sampled it (the
 `traceparent` flag) is recorded; a trace started here is recorded with probability
-`OMB_TRACE_SAMPLE_RATIO` (default 1.0 with an exporter, 0 without one, since nothing would read the
-spans). Unsampled spans still carry ids: trace ids reach logs, events and `X-Trace-Id` either way.
+`OMB_TRACE_SAMPLE_RATIO` (default 1). While no span processor is installed (no exporter: nothing would
+read the spans) no span is recorded at all. Unsampled spans still carry ids: trace ids reach logs,
+events and `X-Trace-Id` either way.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def setup_tracing(service_name: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}),
-                              sampler=_sampler())
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}))
+    provider.sampler = _sampler(provider)
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
@@ -58,10 +59,9 @@ def setup_tracing(service_name: str) -> None:
 
 def sample_ratio() -> float:
     """The share of traces started in this process that are recorded (see the module docstring)."""
-    exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OMB_TRACE_CONSOLE"))
     raw = os.environ.get("OMB_TRACE_SAMPLE_RATIO", "").strip()
     if not raw:
-        return 1.0 if exporting else 0.0
+        return 1.0
     try:
         ratio = float(raw)
     except ValueError:
@@ -71,10 +71,32 @@ def sample_ratio() -> float:
     return ratio
 
 
-def _sampler() -> Any:
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+def _sampler(provider: Any) -> Any:
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
 
-    return ParentBased(TraceIdRatioBased(sample_ratio()))
+    class WhenRead(Sampler):
+        """Parent-based ratio sampling, and no recording while the provider has no span processor
+        (a span nobody exports costs its attributes, events and end for nothing)."""
+
+        def __init__(self) -> None:
+            self.inner = ParentBased(TraceIdRatioBased(sample_ratio()))
+
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any) -> Any:
+            # the SDK keeps its processors here; an empty tuple means no exporter and no test collector
+            if not getattr(getattr(provider, "_active_span_processor", None), "_span_processors", (None,)):
+                return SamplingResult(Decision.DROP)
+            return self.inner.should_sample(parent_context, trace_id, name, *args, **kwargs)
+
+        def get_description(self) -> str:
+            return f"WhenRead({self.inner.get_description()})"
+
+    return WhenRead()
 
 
 def tracer() -> trace.Tracer:

@@ -41,6 +41,7 @@ from ombudsman.gateway.routes import (
     runs,
     workloads,
 )
+from ombudsman.gateway.runwatch import RunFeeds
 from ombudsman.gateway.settings import GatewaySettings, get_settings
 from ombudsman.gateway.tracing import Traced
 from ombudsman.gateway.ui import router as ui_router
@@ -134,6 +135,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await relay.start()
     app.state.nc = nc
     app.state.bus = Bus(nc, settings.request_timeout)
+    app.state.run_feeds = RunFeeds(nc)
     app.state.users = users = UserService(engine, app.state.tokens, settings, on_commit=relay.notify)
     users.auth_cache.connected = lambda: nc.is_connected
     # token and membership answers are served from memory; user and project events invalidate them
