@@ -147,3 +147,27 @@ async def test_list_total_is_the_filter_count_on_every_page(gateway: Gateway, pr
     assert (await page(other))["total"] == 3  # members only: the other user's projects are not counted
     every = [p["id"] for off in range(0, 7, 2) for p in (await page(auth, limit=2, offset=off))["items"]]
     assert every == [f"pam-{i}" for i in range(7)]  # the pages tile the list: nothing lost or repeated
+
+
+def test_an_answer_fetched_across_an_invalidation_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(livecache.time, "monotonic", lambda: clock[0])
+    connected = [True]
+    cache = livecache.LiveCache(lambda: connected[0])
+    before = cache.generation("u1")
+    cache.forget("u1")  # the event arrives while the answer is being fetched
+    cache.put(("u1", "jti"), "u1", "stale", before)
+    assert cache.get(("u1", "jti")) == (False, None)
+    cache.put(("u1", "jti"), "u1", "fresh", cache.generation("u1"))
+    cache.put(("u2", "jti"), "u2", "other", cache.generation("u2"))
+    assert cache.get(("u1", "jti")) == (True, "fresh")
+    cache.forget("u1")  # forgets only the group it names
+    assert cache.get(("u1", "jti")) == (False, None) and cache.get(("u2", "jti")) == (True, "other")
+    # cut off from NATS (events may be missed): answers older than OFFLINE_SECONDS are asked again
+    clock[0] += livecache.OFFLINE_SECONDS + 0.1
+    assert cache.get(("u2", "jti")) == (True, "other")
+    connected[0] = False
+    assert cache.get(("u2", "jti")) == (False, None)
+    connected[0] = True
+    clock[0] += livecache.LIVE_SECONDS
+    assert cache.get(("u2", "jti")) == (False, None)

@@ -34,6 +34,7 @@ class LiveCache:
 
     def __init__(self, connected: Callable[[], bool] = lambda: True) -> None:
         self._entries: dict[Any, tuple[Any, str, float]] = {}
+        self._keys: dict[str, set[Any]] = {}  # group -> its keys, so an event forgets without a scan
         self._generations: dict[str, int] = {}
         self.connected = connected  # the gateway's NATS connection is up (events arrive)
 
@@ -57,13 +58,15 @@ class LiveCache:
             return  # invalidated while this answer was fetched: it may predate the change
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
+            self._keys.clear()
         self._entries[key] = (value, group, time.monotonic())
+        self._keys.setdefault(group, set()).add(key)
 
     def forget(self, group: str) -> None:
         """Drop every answer about `group` (a user or a project) and refuse ones now in flight."""
         self._generations[group] = self._generations.get(group, 0) + 1
-        for key in [k for k, entry in self._entries.items() if entry[1] == group]:
-            del self._entries[key]
+        for key in self._keys.pop(group, ()):
+            self._entries.pop(key, None)
 
 
 class Invalidator:
