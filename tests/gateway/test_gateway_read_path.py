@@ -80,20 +80,20 @@ async def test_a_role_change_applies_at_once_here_and_on_every_replica(
         gateway: Gateway, replica: Gateway, projects_service: Any) -> None:
     _, admin = await gateway.user("ada", role="admin")
     hank, auth = await gateway.user("hank")
-    await _settled(replica, hank["id"])
+    seen = await _settled(replica, hank["id"])
     assert await _status(replica, "POST", "/api/v1/projects", auth, json={"id": "hank-1", "name": "One"}) == 201
     assert await _status(gateway, "POST", "/api/v1/projects", auth, json={"id": "hank-2", "name": "Two"}) == 201
     changed = await gateway.client.patch(f"/api/v1/users/{hank['id']}", headers=admin, json={"role": "viewer"})
     assert changed.status_code == 200 and changed.json()["role"] == "viewer"
     # the same token, now a viewer's: no write here at once
     assert await _status(gateway, "POST", "/api/v1/projects", auth, json={"id": "hank-3", "name": "Three"}) == 403
-
-    async def viewer_on_replica() -> bool:
-        return await _status(replica, "POST", "/api/v1/projects", auth, json={"id": "hank-4", "name": "Four"}) == 403
-
-    await eventually(viewer_on_replica, timeout=EVENT_DEADLINE, interval=0.02, what="the replica to apply the new role")
+    # the replica still holds hank's answer as a user; UserRoleChanged is what makes it forget
+    cache = replica.app.state.users.auth_cache
+    await eventually(lambda: cache.generation(hank["id"]) > seen, timeout=EVENT_DEADLINE, interval=0.02,
+                     what="the replica to see UserRoleChanged")
+    assert await _status(replica, "POST", "/api/v1/projects", auth, json={"id": "hank-4", "name": "Four"}) == 403
     ids = {p["id"] for p in (await replica.client.get("/api/v1/projects", headers=auth)).json()["items"]}
-    assert ids == {"hank-1", "hank-2"}  # no write slipped through on either replica
+    assert ids == {"hank-1", "hank-2"}  # no write after the change on either replica
 
 
 async def test_membership_changes_reach_the_cached_answer_by_event(

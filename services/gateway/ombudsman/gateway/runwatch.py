@@ -31,11 +31,12 @@ class RunFeed:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.kept: list[tuple[str, bool]] = []  # (message text, ends the run)
-        self.watchers: set[asyncio.Queue[tuple[str, bool]]] = set()
+        self.watchers: set[asyncio.Queue[tuple[str, bool] | None]] = set()
         self.sub: Any = None
 
-    def join(self) -> asyncio.Queue[tuple[str, bool]]:
-        queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+    def join(self) -> asyncio.Queue[tuple[str, bool] | None]:
+        """A new watcher's queue, holding every message so far (None is the watcher's own stop mark)."""
+        queue: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()
         for item in self.kept:
             queue.put_nowait(item)
         self.watchers.add(queue)
@@ -63,7 +64,7 @@ class RunFeeds:
         self._feeds: dict[str, RunFeed] = {}
         self._starting: dict[str, asyncio.Future[RunFeed]] = {}
 
-    async def join(self, run_id: str) -> tuple[RunFeed, asyncio.Queue[tuple[str, bool]]]:
+    async def join(self, run_id: str) -> tuple[RunFeed, asyncio.Queue[tuple[str, bool] | None]]:
         """Watch `run_id`: its feed (started if needed; raises when the bus refuses the consumer)
         and this watcher's queue of message texts."""
         while True:
@@ -101,7 +102,7 @@ class RunFeeds:
         self._feeds[run_id] = feed
         return feed
 
-    async def leave(self, feed: RunFeed, queue: asyncio.Queue[tuple[str, bool]]) -> None:
+    async def leave(self, feed: RunFeed, queue: asyncio.Queue[tuple[str, bool] | None]) -> None:
         feed.watchers.discard(queue)
         if not feed.watchers and self._feeds.get(feed.run_id) is feed:
             del self._feeds[feed.run_id]

@@ -83,15 +83,13 @@ async def run_events(ws: WebSocket, run_id: str) -> None:
         log.warning("cannot subscribe to run %s: %s", run_id, exc)
         await _fail(ws, NotFound(f"no events for run {run_id!r} yet", {"run_id": run_id}))
         return
+    # the client leaving puts None in the queue: no task or wait per message (one feed event is
+    # sent to every watcher, so the per-message cost is paid watchers times)
     gone = asyncio.create_task(_watch_disconnect(ws))
+    gone.add_done_callback(lambda _: queue.put_nowait(None))
     try:
-        while True:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if gone in done:
-                getter.cancel()
-                return
-            text, ends = getter.result()
+        while (item := await queue.get()) is not None:
+            text, ends = item
             await ws.send_text(text)
             if ends:
                 await ws.close(code=1000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -256,7 +255,8 @@ async def delete_pipeline(payload: dict[str, Any], meta: Metadata, ctx: ServiceC
 
 
 def _project_state(value: Any) -> ProjectState:
-    return ProjectState.model_validate(value if isinstance(value, dict) else json.loads(value))
+    # the column's JSON text validated straight from text (pydantic's Rust parser, no dict in between)
+    return ProjectState.model_validate(value) if isinstance(value, dict) else ProjectState.model_validate_json(value)
 
 
 async def _state(ctx: ServiceContext, project_id: str) -> ProjectState:
