@@ -20,7 +20,7 @@ class Bus:
         self.nc = nc
         self.default_wait = default_wait
         # project id -> its member ids, kept current by project events; see deps.require_member
-        self.members = LiveCache(lambda: nc.is_connected)
+        self.members = LiveCache(lambda: False)  # answers kept 2 s until the app's Invalidator is live
 
     async def command(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
                       wait: float | None = None) -> Any:

@@ -10,6 +10,7 @@ event names, so the next request asks again. Entries also expire after `LIVE_SEC
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -71,19 +72,51 @@ class LiveCache:
 
 class Invalidator:
     """Ordered consumers (from now on) on the events of users and projects: each event forgets
-    the cached answers about its stream id (the subject is `omb.evt.<type>.<id>.<event>`)."""
+    the cached answers about its stream id (the subject is `omb.evt.<type>.<id>.<event>`).
+
+    Until its consumers are in place (`live`), the caches keep answers only `OFFLINE_SECONDS`: a
+    consumer the server is slow to create is retried in the background, never a failed start.
+    """
+
+    RETRY_SECONDS = 1.0
 
     def __init__(self, nc: Any, caches: dict[str, LiveCache]) -> None:
         self.nc = nc
         self.caches = caches  # stream type ("user", "project") -> the cache its events invalidate
+        self.live = False
         self._subs: list[Any] = []
+        self._task: asyncio.Task[None] | None = None
+        for cache in caches.values():
+            cache.connected = self.connected
+
+    def connected(self) -> bool:
+        """Events reach the caches now: consumers in place and the NATS connection up."""
+        return self.live and bool(self.nc.is_connected)
 
     async def start(self) -> None:
+        """Subscribe now if the server answers in time, else keep trying in the background."""
+        if not await self._subscribe():
+            self._task = asyncio.create_task(self._retry())
+
+    async def _subscribe(self) -> bool:
         js = self.nc.jetstream()
-        for stream_type in self.caches:
-            self._subs.append(await js.subscribe(
-                events_filter(stream_type, "*", "*"), stream=EVENTS_STREAM, cb=self._on_event,
-                ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
+        try:
+            for stream_type in list(self.caches)[len(self._subs):]:
+                self._subs.append(await js.subscribe(
+                    events_filter(stream_type, "*", "*"), stream=EVENTS_STREAM, cb=self._on_event,
+                    ordered_consumer=True, deliver_policy=DeliverPolicy.NEW))
+        except Exception as exc:
+            log.warning("cache invalidation consumer not in place yet (%s): answers kept %.0f s meanwhile",
+                        type(exc).__name__, OFFLINE_SECONDS)
+            return False
+        self.live = True
+        return True
+
+    async def _retry(self) -> None:
+        subscribed = False
+        while not subscribed:
+            await asyncio.sleep(self.RETRY_SECONDS)  # the server is busy: a pause before asking again
+            subscribed = await self._subscribe()
 
     async def _on_event(self, msg: Any) -> None:
         parts = msg.subject.split(".")
@@ -91,6 +124,11 @@ class Invalidator:
             self.caches[parts[2]].forget(parts[3])
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.live = False
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
