@@ -125,3 +125,31 @@ async def test_events_socket_filters_by_project_and_type(served: Served) -> None
     # Without a project filter a non-admin is refused.
     async with websockets.connect(served.ws_url(f"/ws/events?token={token}")) as ws:
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["error"]["code"] == "invalid"
+
+
+async def test_watchers_of_one_run_share_one_feed_and_each_get_every_event(served: Served) -> None:
+    """Many watchers of a run share one JetStream consumer (runwatch.py); each still gets the whole
+    run in order, a late joiner its replay first; the feed stops with its last watcher."""
+    user_id, token = await served.token("yuri")
+    run = "run-shared-1"
+    await _run_setup(served, run, user_id)
+    await served.publish(run, ev.RunQueued(run_id=run, project_id="p1", steps=["s1", "s2"]), ev.RunStarted(run_id=run))
+    feeds = served.app.state.run_feeds
+    url = served.ws_url(f"/ws/runs/{run}?token={token}")
+    async with contextlib.AsyncExitStack() as stack:
+        early = [await stack.enter_async_context(websockets.connect(url)) for _ in range(3)]
+        heads = [[json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)] for ws in early]
+        assert len(feeds._feeds) == 1 and len(feeds._feeds[run].watchers) == 3  # one consumer for three sockets
+        await served.publish(run, ev.StepStarted(run_id=run, step="s1"), ev.StepCompleted(run_id=run, step="s1", status="passed"))
+        late = await stack.enter_async_context(websockets.connect(url))
+        late_head = [json.loads(await asyncio.wait_for(late.recv(), 10)) for _ in range(4)]
+        await served.publish(run, ev.StepCompleted(run_id=run, step="s2", status="failed"),
+                             ev.RunCompleted(run_id=run, status="failed", total_steps=2, successful_steps=1, failed_steps=1))
+        seen = [head + await _receive_all(ws) for head, ws in zip(heads, early, strict=True)]
+        seen.append(late_head + await _receive_all(late))
+    expected = ["pipeline.queued", "pipeline.started", "step.started", "step.completed", "step.failed", "pipeline.failed"]
+    for messages in seen:
+        assert [m["type"] for m in messages] == expected
+        assert [m["version"] for m in messages] == list(range(1, 7))
+    assert all(messages == seen[0] for messages in seen)  # the same messages, byte for byte in content
+    await eventually(lambda: not feeds._feeds, timeout=10, interval=0.02, what="the feed to stop with its last watcher")

@@ -10,7 +10,13 @@ the membership query and request/reply over NATS to the services, which read Pos
 Capacity search (after the fixed-rate runs): each route is stepped through CAPACITY_RATES for
 OMB_BENCH_STEP_SECONDS (10) each, stopping at the first step that misses p99 <= 50 ms or 99 % answered;
 the highest rate that held is printed with the commit id, so a change that halves capacity shows.
-OMB_BENCH_CAPACITY=0 skips it. OMB_BENCH_PROFILE=<dir> samples the gateway process and the benchmark's
+OMB_BENCH_CAPACITY=0 skips it.
+
+WebSocket fan-out (last): OMB_BENCH_WATCHERS (500) clients in a third process watch one run on
+`/ws/runs/{id}`; once every one has its replay, a real step worker process runs the run's
+OMB_BENCH_FANOUT_STEPS (20) steps, and each client notes, per step event, the delay from the
+event's `occurred_at` (stamped by the executor) to its arrival; the bench prints p50/p99/max over
+all deliveries (the issue's bar: p99 <= 250 ms). OMB_BENCH_WATCHERS=0 skips it. OMB_BENCH_PROFILE=<dir> samples the gateway process and the benchmark's
 own process (the projects and executor services) with py-spy during each fixed-rate run, writing
 collapsed stacks there (see docs/perf/read-path.md).
 """
@@ -33,6 +39,9 @@ STEP_SECONDS = int(os.environ.get("OMB_BENCH_STEP_SECONDS", "10"))
 CAPACITY = os.environ.get("OMB_BENCH_CAPACITY", "1") != "0"
 PROFILE_DIR = os.environ.get("OMB_BENCH_PROFILE")
 P99_BUDGET_MS = 50.0
+WATCHERS = int(os.environ.get("OMB_BENCH_WATCHERS", "500"))
+FANOUT_STEPS = int(os.environ.get("OMB_BENCH_FANOUT_STEPS", "20"))
+FANOUT_P99_BUDGET_MS = 250.0
 
 
 def _commit() -> str:
@@ -134,6 +143,66 @@ async def _load(url: str, token: str, rate: int, seconds: int) -> dict[str, Any]
             "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None}
 
 
+async def _watch(url: str, token: str, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` WebSockets on one run: say `ready` (a line on stdout) once each has received the
+    run's replay (its first message), then note each later step/pipeline event's delivery delay
+    (arrival minus the event's `occurred_at`) until every socket sees the run end or `seconds` pass."""
+    from datetime import datetime
+
+    import websockets
+
+    delays: list[float] = []
+    first: list[asyncio.Future[None]] = [asyncio.get_running_loop().create_future() for _ in range(clients)]
+    ended = [0]
+    ready_at = [float("inf")]
+
+    async def one(i: int) -> None:
+        async with websockets.connect(f"{url}?token={token}", max_size=2**22, open_timeout=120) as ws:
+            async for raw in ws:
+                now = time.time()
+                message = json.loads(raw)
+                if not first[i].done():
+                    first[i].set_result(None)
+                occurred = datetime.fromisoformat(message["occurred_at"]).timestamp()
+                if occurred >= ready_at[0] and message["type"] != "pipeline.queued":
+                    delays.append((now - occurred) * 1000)
+                if message["type"] in ("pipeline.completed", "pipeline.failed"):
+                    ended[0] += 1
+                    return
+
+    tasks = []
+    for start in range(0, clients, 50):  # connect in waves: 500 handshakes at once only measure the accept queue
+        batch = [asyncio.create_task(one(i)) for i in range(start, min(clients, start + 50))]
+        tasks += batch
+        await asyncio.wait_for(asyncio.gather(*first[start:start + len(batch)]), 120)
+    ready_at[0] = time.time()
+    print("ready", flush=True)
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    failures = sum(1 for t in done if t.exception() is not None)
+    delays.sort()
+    pick = (lambda q: round(delays[min(len(delays) - 1, int(q * len(delays)))], 1)) if delays else (lambda q: None)
+    return {"clients": clients, "ended": ended[0], "failed": failures, "deliveries": len(delays),
+            "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": round(delays[-1], 1) if delays else None}
+
+
+async def _fanout(ws_url: str, token: str, nats_url: str, database_url: str) -> dict[str, Any]:
+    """The fan-out case: the watchers in their own process, then a real worker runs the run."""
+    from tests.gateway.conftest import worker_process
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "watch", ws_url, token, str(WATCHERS), "240",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**20)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 300)
+    assert line.strip() == b"ready", line + (await proc.stderr.read() if proc.stderr else b"")
+    async with worker_process(nats_url, database_url, "bench-fanout"):
+        out, err = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return dict(json.loads(out))
+
+
 # --- the benchmark (pytest) ----------------------------------------------------------------------
 
 
@@ -207,6 +276,14 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
                         break
                     held = rate
                 capacity[label] = (held, steps)
+        fanout: dict[str, Any] = {}
+        if WATCHERS:
+            steps_yaml = ", ".join(f"{{id: s{i}, validator: record_counts, table: main.t{i}}}" for i in range(FANOUT_STEPS))
+            watched = await request(projects.nc, command_subject("executor", "queue_run"), {
+                "project_id": "p00", "pipeline_yaml": "name: fanout\nconnections: {source: 'duckdb:///:memory:', "
+                f"target: 'duckdb:///:memory:'}}\nsteps: [{steps_yaml}]\n"}, meta=queuer)
+            fanout = await _fanout(f"ws://127.0.0.1:{port}/ws/runs/{watched['run_id']}", token, nats_url, database_url)
+            fanout["load"] = round(os.getloadavg()[0], 1)
     finally:
         await executor.__aexit__(None, None, None)
         await projects.stop()
@@ -224,10 +301,21 @@ async def test_bench_gateway(database_url: str, nats_url: str, tmp_path: Any) ->
               f"commit {_commit()}):")
         for label, (held, steps) in capacity.items():
             print(f"  {label:<24} {held:>4} req/s   steps: {'; '.join(steps)}")
+    if fanout:
+        print(f"WebSocket fan-out ({fanout['clients']} clients watching one run of {FANOUT_STEPS} steps, a real worker; "
+              f"commit {_commit()}; load average {fanout['load']}): event delivery p50 {fanout['p50_ms']} ms, "
+              f"p99 {fanout['p99_ms']} ms (bar {FANOUT_P99_BUDGET_MS:.0f} ms), max {fanout['max_ms']} ms over "
+              f"{fanout['deliveries']} deliveries; {fanout['ended']} clients saw the run end, {fanout['failed']} failed")
     for f in figures.values():
         assert f["ok"] >= 0.99 * f["sent"], f
+    if fanout:
+        assert fanout["ended"] == fanout["clients"] and fanout["deliveries"] > 0, fanout
 
 
 if __name__ == "__main__":
-    target, bearer, rate, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    print(json.dumps(asyncio.run(_load(target, bearer, rate, seconds))))
+    if sys.argv[1] == "watch":
+        ws_target, bearer, count, limit = sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+        print(json.dumps(asyncio.run(_watch(ws_target, bearer, count, limit))))
+    else:
+        target, bearer, rate, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(asyncio.run(_load(target, bearer, rate, seconds))))

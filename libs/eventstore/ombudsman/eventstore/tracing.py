@@ -5,7 +5,11 @@ and the outbox relay inject `traceparent` into headers, the service runtime extr
 server span, and events appended under that span carry its `traceparent` in their envelope.
 
 Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` and install `opentelemetry-exporter-otlp` to ship spans;
-`OMB_TRACE_CONSOLE=1` prints them. Without either, spans are still created (ids in logs and events).
+`OMB_TRACE_CONSOLE=1` prints them. Sampling is parent-based: a trace whose caller sampled it (the
+`traceparent` flag) is recorded; a trace started here is recorded with probability
+`OMB_TRACE_SAMPLE_RATIO` (default 1). While no span processor is installed (no exporter: nothing would
+read the spans) no span is recorded at all. Unsampled spans still carry ids: trace ids reach logs,
+events and `X-Trace-Id` either way.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def setup_tracing(service_name: str) -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}))
+    provider.sampler = _sampler(provider)
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
@@ -50,6 +55,48 @@ def setup_tracing(service_name: str) -> None:
     if os.environ.get("OMB_TRACE_CONSOLE"):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+
+
+def sample_ratio() -> float:
+    """The share of traces started in this process that are recorded (see the module docstring)."""
+    raw = os.environ.get("OMB_TRACE_SAMPLE_RATIO", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        ratio = float(raw)
+    except ValueError:
+        raise ValueError(f"OMB_TRACE_SAMPLE_RATIO must be a number from 0 to 1, not {raw!r}") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OMB_TRACE_SAMPLE_RATIO must be a number from 0 to 1, not {raw!r}")
+    return ratio
+
+
+def _sampler(provider: Any) -> Any:
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+
+    class WhenRead(Sampler):
+        """Parent-based ratio sampling, and no recording while the provider has no span processor
+        (a span nobody exports costs its attributes, events and end for nothing)."""
+
+        def __init__(self) -> None:
+            self.inner = ParentBased(TraceIdRatioBased(sample_ratio()))
+
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any) -> Any:
+            # the SDK keeps its processors here; an empty tuple means no exporter and no test collector
+            if not getattr(getattr(provider, "_active_span_processor", None), "_span_processors", (None,)):
+                return SamplingResult(Decision.DROP)
+            return self.inner.should_sample(parent_context, trace_id, name, *args, **kwargs)
+
+        def get_description(self) -> str:
+            return f"WhenRead({self.inner.get_description()})"
+
+    return WhenRead()
 
 
 def tracer() -> trace.Tracer:

@@ -71,13 +71,6 @@ async def keep_result(conn: AsyncConnection, run_id: str, step: str, result: dic
         "ON CONFLICT DO NOTHING"), {"r": run_id, "s": step, "res": json.dumps(result, default=str)})
 
 
-async def full_results(conn: AsyncConnection, run_id: str) -> dict[str, dict[str, Any]]:
-    """The kept full results of a run's steps, by step id."""
-    rows = (await conn.execute(text(f"SELECT step, result FROM {SCHEMA}.step_samples WHERE run_id=:r"),
-                               {"r": run_id})).all()
-    return {r.step: (json.loads(r.result) if isinstance(r.result, str) else r.result) for r in rows}
-
-
 async def keep_differences(conn: AsyncConnection, run_id: str, step: str, offset: int,
                            lines: list[dict[str, Any]]) -> None:
     """Keep a page of a step's differences at positions offset.. (a page sent twice changes nothing)."""

@@ -21,6 +21,7 @@ from ombudsman.contracts.commands.executor import (
 )
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Invalid, NotFound
+from ombudsman.eventstore.db import read_connection
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.rpc import REPLY_BUDGET
 from ombudsman.eventstore.runtime import ServiceContext
@@ -50,7 +51,7 @@ class Queries:
         self.runs_writer = runs  # a report reads the run's pipeline from its stream
 
     async def _all(self, sql: str, **params: Any) -> list[Any]:
-        async with self.ctx.engine.connect() as conn:
+        async with read_connection(self.ctx.engine) as conn:
             return list((await conn.execute(text(sql), params)).all())
 
     async def _one(self, sql: str, **params: Any) -> Any:
@@ -72,10 +73,17 @@ class Queries:
             args["until"] = q.until
             where.append("queued_at < :until")
         clause = " AND ".join(where)
-        total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.runs WHERE {clause}", **args)).n
-        rows = await self._all(f"SELECT * FROM {SCHEMA}.runs WHERE {clause} ORDER BY queued_at DESC, run_id"
-                               f" OFFSET {q.offset} LIMIT {q.limit}", **args)
-        return {"items": [_row(r) for r in rows], "total": total, "offset": q.offset, "limit": q.limit}
+        # the page with the filter's total beside each row; only a page past the end counts apart
+        rows = await self._all(f"SELECT *, count(*) OVER () AS total_matching FROM {SCHEMA}.runs WHERE {clause}"
+                               f" ORDER BY queued_at DESC, run_id OFFSET {q.offset} LIMIT {q.limit}", **args)
+        if rows:
+            total = rows[0].total_matching
+        elif q.offset:
+            total = (await self._one(f"SELECT count(*) AS n FROM {SCHEMA}.runs WHERE {clause}", **args)).n
+        else:
+            total = 0
+        items = [{k: v for k, v in _row(r).items() if k != "total_matching"} for r in rows]
+        return {"items": items, "total": total, "offset": q.offset, "limit": q.limit}
 
     async def _run_row(self, run_id: str) -> dict[str, Any]:
         row = await self._one(f"SELECT * FROM {SCHEMA}.runs WHERE run_id=:r", r=run_id)
@@ -89,8 +97,11 @@ class Queries:
         return domain.fit_steps(await self._steps(run_id, await self._run_row(run_id)), REPLY_BUDGET)
 
     async def _steps(self, run_id: str, run: dict[str, Any]) -> list[dict[str, Any]]:
+        # each step with its full result (unmasked sample) while the private store keeps it: one statement
         rows = [_row(r) for r in await self._all(
-            f"SELECT * FROM {SCHEMA}.steps WHERE run_id=:r ORDER BY position", r=run_id)]
+            f"""SELECT s.*, p.result AS full_result FROM {SCHEMA}.steps s
+                LEFT JOIN {SCHEMA}.step_samples p ON p.run_id = s.run_id AND p.step = s.step
+                WHERE s.run_id=:r ORDER BY s.position""", r=run_id)]
         if run["archived"]:
             archive = await self._one(f"SELECT content FROM {SCHEMA}.archive WHERE run_id=:r", r=run_id)
             if archive is not None and archive.content:
@@ -100,11 +111,10 @@ class Queries:
                 for r in rows:
                     r["result"] = archived.get(r["step"])
         # the full results (unmasked samples) while the private store keeps them; else the event's copy
-        async with self.ctx.engine.connect() as conn:
-            full = await private.full_results(conn, run_id)
         for r in rows:
-            if r["step"] in full:
-                r["result"] = full[r["step"]]
+            full = r.pop("full_result")
+            if full is not None:
+                r["result"] = json.loads(full) if isinstance(full, str) else full
         return rows
 
     async def run(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:

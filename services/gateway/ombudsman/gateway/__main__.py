@@ -43,7 +43,10 @@ def serve(ctx: typer.Context) -> None:
     logging.basicConfig(level=logging.INFO, format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.run("ombudsman.gateway.app:app_factory", factory=True, host=settings.gateway_host,
-                port=settings.gateway_port, log_level="info", proxy_headers=True, server_header=False)
+                port=settings.gateway_port, log_level="info", proxy_headers=True, server_header=False,
+                # a run's events go to every watcher: compressing each frame once per socket would cost
+                # watchers x events deflates for small JSON messages
+                ws_per_message_deflate=False)
 
 
 @cli.command("create-admin")

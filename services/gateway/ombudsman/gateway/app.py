@@ -21,6 +21,7 @@ from ombudsman.gateway.auth import LoginRateLimiter, TokenService
 from ombudsman.gateway.bus import Bus
 from ombudsman.gateway.docs import router as docs_router
 from ombudsman.gateway.handlers import UserService
+from ombudsman.gateway.livecache import Invalidator
 from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.routes import (
     audit,
@@ -40,6 +41,7 @@ from ombudsman.gateway.routes import (
     runs,
     workloads,
 )
+from ombudsman.gateway.runwatch import RunFeeds
 from ombudsman.gateway.settings import GatewaySettings, get_settings
 from ombudsman.gateway.tracing import Traced
 from ombudsman.gateway.ui import router as ui_router
@@ -133,10 +135,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await relay.start()
     app.state.nc = nc
     app.state.bus = Bus(nc, settings.request_timeout)
-    app.state.users = UserService(engine, app.state.tokens, settings, on_commit=relay.notify)
+    app.state.run_feeds = RunFeeds(nc)
+    app.state.users = users = UserService(engine, app.state.tokens, settings, on_commit=relay.notify)
+    # token and membership answers are served from memory; user and project events invalidate them
+    invalidator = Invalidator(nc, {"user": users.auth_cache, "project": app.state.bus.members})
+    await invalidator.start()
     try:
         yield
     finally:
+        await invalidator.stop()
         await relay.stop()
         await nc.drain()
         await engine.dispose()
@@ -155,6 +162,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url=f"{API}/openapi.json",
         docs_url=None,  # served by docs.py, with assets from the package instead of a CDN
         redoc_url=None,
+        # FastAPI's own OpenTelemetry spans, metrics and logs per request would nest inside the one
+        # span `Traced` opens (and cost as much again): the gateway keeps only its own.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     if settings.bcrypt_rounds < 12:

@@ -83,6 +83,8 @@ class TokenService:
     def __init__(self, settings: GatewaySettings):
         self.algorithm = settings.jwt_algorithm
         self.lifetime = timedelta(minutes=settings.access_token_minutes)
+        # token text -> its claims, once its signature and claims verified (see verify)
+        self._verified: dict[str, TokenClaims] = {}
         if self.algorithm == "RS256":
             self._sign_key = _key_text(settings.jwt_private_key)
             self._verify_key = _key_text(settings.jwt_public_key)
@@ -110,7 +112,22 @@ class TokenService:
         return token, claims
 
     def verify(self, token: str) -> TokenClaims:
-        """The token's claims, or Unauthorized (expired, tampered, other algorithm, `none`)."""
+        """The token's claims, or Unauthorized (expired, tampered, other algorithm, `none`).
+
+        A token verified before is answered from memory until its `exp` (a signed token never
+        changes, so its signature and claims check gives the same answer; only the time moves,
+        and expiry is checked on every call). Revocation is the caller's check (active_user).
+        """
+        known = self._verified.get(token)
+        if known is not None and time.time() < known.exp:
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             # Only the configured algorithm is accepted: `none` and algorithm swaps fail here.
             data = jwt.decode(

@@ -10,6 +10,7 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, worker_stats_subject
 from ombudsman.eventstore import rpc
+from ombudsman.gateway.livecache import LiveCache
 
 
 class Bus:
@@ -18,8 +19,8 @@ class Bus:
     def __init__(self, nc: NATS, default_wait: float):
         self.nc = nc
         self.default_wait = default_wait
-        # project id -> (member ids, monotonic expiry); see deps.require_member
-        self.members: dict[str, tuple[frozenset[str], float]] = {}
+        # project id -> its member ids, kept current by project events; see deps.require_member
+        self.members = LiveCache(lambda: False)  # answers kept 2 s until the app's Invalidator is live
 
     async def command(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
                       wait: float | None = None) -> Any:

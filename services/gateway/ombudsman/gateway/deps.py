@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -70,7 +69,9 @@ async def admin(principal: Annotated[Principal, Depends(current_principal)]) -> 
     return principal
 
 
-def get_bus(request: Request) -> Bus:
+async def get_bus(request: Request) -> Bus:
+    """The app's bus (async: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    hop on every request)."""
     return request.app.state.bus
 
 
@@ -84,40 +85,38 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
 ProjectId = Annotated[str, "path"]
 
 
-# Membership checks for routes that only need the decision (run, batch, workload reads) reuse an
-# answer from the last MEMBERS_CACHE_SECONDS (kept on the Bus: one cache per app).
-MEMBERS_CACHE_SECONDS = 2.0
+# Membership checks for routes that only need the decision (run, batch, workload reads) answer from
+# the bus's membership cache, kept current by project events (livecache.py): no round trip per read.
 
 
 def forget_project(bus: Bus, project_id: str) -> None:
-    bus.members.pop(project_id, None)
+    bus.members.forget(project_id)
 
 
 async def visible_project(bus: Bus, principal: Principal, project_id: str) -> dict[str, Any]:
     """The project if the caller may see it. A non-member gets 404, never 403, so a project's
     existence does not leak."""
+    generation = bus.members.generation(project_id)
     try:
         project = await bus.query("projects", "get", {"id": project_id}, principal.actor)
     except NotFound:
         forget_project(bus, project_id)
         raise NotFound(f"project {project_id!r} not found", {"project_id": project_id}) from None
     members = frozenset(project.get("members") or [])
-    if len(bus.members) > 10_000:
-        bus.members.clear()
-    bus.members[project_id] = (members, time.monotonic() + MEMBERS_CACHE_SECONDS)
+    bus.members.put(project_id, project_id, members, generation)
     if principal.is_admin or principal.id in members:
         return project
     raise NotFound(f"project {project_id!r} not found", {"project_id": project_id})
 
 
 async def require_member(bus: Bus, principal: Principal, project_id: str) -> None:
-    """`visible_project` for callers that need only the decision: a recent answer is reused
-    (a membership change through this gateway applies at once, through others within 2 s)."""
+    """`visible_project` for callers that need only the decision: answered from memory once the
+    project's members are known (a membership change applies as soon as its event arrives)."""
     if principal.is_admin:
         return
-    cached = bus.members.get(project_id)
-    if cached is not None and cached[1] > time.monotonic():
-        if principal.id in cached[0]:
+    found, members = bus.members.get(project_id)
+    if found:
+        if principal.id in members:
             return
         raise NotFound(f"project {project_id!r} not found", {"project_id": project_id})
     await visible_project(bus, principal, project_id)

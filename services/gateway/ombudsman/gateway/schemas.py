@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.responses import Response
 
 from ombudsman.contracts.commands.paging import Page as Page  # every list reply's shape, for the routes
 
@@ -32,6 +34,24 @@ class Input(BaseModel):
         if _has_nul(data):
             raise ValueError("text must not contain NUL characters")
         return data
+
+
+class JSONBody(Response):
+    """A service's answer sent as it came: encoded once by orjson, without FastAPI's
+    `jsonable_encoder` walk and response-model validation (a route returning a Response skips both).
+    For answers that are JSON already (decoded from the bus), so every value is a JSON type."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def page_body(result: Any, offset: int, limit: int) -> JSONBody:
+    """`Page.of(result, offset, limit)` as a response, without building the model."""
+    if isinstance(result, dict) and isinstance(result.get("items"), list) and isinstance(result.get("total"), int):
+        return JSONBody({"items": result["items"], "total": result["total"], "offset": offset, "limit": limit})
+    return JSONBody(Page.of(result, offset, limit).model_dump(mode="json"))
 
 
 class UserOut(BaseModel):

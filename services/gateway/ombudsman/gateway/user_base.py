@@ -21,6 +21,7 @@ from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.uow import UnitOfWork
 from ombudsman.gateway import domain
 from ombudsman.gateway.auth import TokenService
+from ombudsman.gateway.livecache import LiveCache
 from ombudsman.gateway.projections import SCHEMA, UsersProjection
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.gateway.throttle import LoginThrottle
@@ -53,7 +54,8 @@ class UserBase:
         self.tokens = tokens
         self.settings = settings
         self.on_commit = on_commit
-        self._auth_cache: dict[tuple[str, str], tuple[ActiveUser | None, float]] = {}
+        # (user id, token id) -> the active user or None; kept current by user events (livecache.py)
+        self.auth_cache = LiveCache()
         self.throttle = LoginThrottle(SCHEMA, settings)
         # The login clock; tests replace it to move time without sleeping.
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -63,8 +65,7 @@ class UserBase:
         return UnitOfWork(self.engine, self.store, [self.projection], on_commit=self.on_commit)
 
     def _forget(self, user_id: str) -> None:
-        for key in [k for k in self._auth_cache if k[0] == user_id]:
-            self._auth_cache.pop(key, None)
+        self.auth_cache.forget(user_id)
 
     async def get(self, user_id: str) -> dict[str, Any]:
         async with self.engine.connect() as conn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
 from ombudsman.contracts.replies import Unauthorized
 from ombudsman.eventstore.aggregate import fold
+from ombudsman.eventstore.db import read_connection
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.gateway import domain
 from ombudsman.gateway.auth import (
@@ -31,8 +31,6 @@ from ombudsman.gateway.user_base import (
     public_user,
 )
 
-AUTH_CACHE_SECONDS = 2.0
-
 
 def _invalid_login() -> Unauthorized:
     """The one answer to every refused login: the same status, message and (empty) details."""
@@ -47,22 +45,21 @@ class UserSessions(UserBase):
     async def active_user(self, user_id: str, jti: str) -> ActiveUser | None:
         """The user behind a token, unless the user is gone or the token was revoked.
 
-        Answers are cached for `AUTH_CACHE_SECONDS`: a logout or role change made here takes effect
-        at once; one made through another gateway replica within that many seconds.
+        Answered from memory after the first request of a token: a logout or role change made here
+        is forgotten at once; one made through another gateway replica reaches this one as an event
+        (livecache.Invalidator) and applies as soon as it arrives.
         """
         key = (user_id, jti)
-        cached = self._auth_cache.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        found, user = self.auth_cache.get(key)
+        if found:
+            return user
+        generation = self.auth_cache.generation(user_id)
         user = await self._load_active_user(user_id, jti)
-        if len(self._auth_cache) > 50_000:
-            self._auth_cache.clear()
-        self._auth_cache[key] = (user, now + AUTH_CACHE_SECONDS)
+        self.auth_cache.put(key, user_id, user, generation)
         return user
 
     async def _load_active_user(self, user_id: str, jti: str) -> ActiveUser | None:
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             row = (
                 await conn.execute(
                     text(

@@ -10,13 +10,13 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from nats.js.api import DeliverPolicy
 
 from ombudsman.contracts.envelope import EventEnvelope
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unauthorized
-from ombudsman.contracts.subjects import EVENTS_STREAM, all_events, events_filter
+from ombudsman.contracts.subjects import all_events
 from ombudsman.gateway.deps import Principal, authenticate, visible_project, visible_run
-from ombudsman.gateway.runevents import TERMINAL, ws_message
+from ombudsman.gateway.runevents import ws_message
+from ombudsman.gateway.runwatch import RunFeeds
 
 router = APIRouter()
 log = logging.getLogger("ombudsman.gateway.ws")
@@ -63,8 +63,9 @@ async def _watch_disconnect(ws: WebSocket) -> None:
 async def run_events(ws: WebSocket, run_id: str) -> None:
     """Every event of the run from its first, then live ones, until the run ends.
 
-    One ordered JetStream consumer on `omb.evt.run.<run_id>.>` delivering from the stream's start
-    gives the replay and the live tail in one sequence: no gap between them and no duplicate.
+    The run's feed (runwatch.py: one ordered JetStream consumer on `omb.evt.run.<run_id>.>` from
+    the stream's start, shared by every watcher of the run) gives the replay and the live tail in one
+    sequence: no gap between them and no duplicate.
     """
     await ws.accept()
     try:
@@ -75,47 +76,29 @@ async def run_events(ws: WebSocket, run_id: str) -> None:
     except OmbudsmanError as exc:
         await _fail(ws, exc)
         return
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    async def on_message(msg: Any) -> None:
-        await queue.put(msg)
-
-    js = ws.app.state.nc.jetstream()
+    feeds: RunFeeds = ws.app.state.run_feeds
     try:
-        sub = await js.subscribe(
-            events_filter("run", run_id, ">"),
-            stream=EVENTS_STREAM, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL,
-        )
+        feed, queue = await feeds.join(run_id)
     except Exception as exc:
         log.warning("cannot subscribe to run %s: %s", run_id, exc)
         await _fail(ws, NotFound(f"no events for run {run_id!r} yet", {"run_id": run_id}))
         return
+    # the client leaving puts None in the queue: no task or wait per message (one feed event is
+    # sent to every watcher, so the per-message cost is paid watchers times)
     gone = asyncio.create_task(_watch_disconnect(ws))
+    gone.add_done_callback(lambda _: queue.put_nowait(None))
     try:
-        while True:
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if gone in done:
-                getter.cancel()
-                return
-            msg = getter.result()
-            try:
-                envelope = EventEnvelope.from_wire(msg.data)
-            except ValueError:
-                continue
-            message = ws_message(envelope, msg.metadata.sequence.stream if msg.metadata else None)
-            if message is None:
-                continue
-            await ws.send_json(message)
-            if message["type"] in TERMINAL:
+        while (item := await queue.get()) is not None:
+            text, ends = item
+            await ws.send_text(text)
+            if ends:
                 await ws.close(code=1000)
                 return
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
         gone.cancel()
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        await feeds.leave(feed, queue)
 
 
 def _project_of(envelope: EventEnvelope, run_projects: dict[str, str | None]) -> str | None:

@@ -3,7 +3,6 @@ from the `project_list` and `project_flags` read models."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import text
@@ -11,24 +10,33 @@ from sqlalchemy import text
 from ombudsman.contracts.commands import projects as c
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Forbidden, NotFound
+from ombudsman.eventstore.db import read_connection
 from ombudsman.eventstore.runtime import ServiceContext
 from ombudsman.projects import domain, secrets
 from ombudsman.projects.domain import ProjectState
 from ombudsman.projects.projections import SCHEMA
 
 
+def _project_state(value: Any) -> ProjectState:
+    # the column's JSON text validated straight from text (pydantic's Rust parser, no dict in between)
+    return ProjectState.model_validate(value) if isinstance(value, dict) else ProjectState.model_validate_json(value)
+
+
 async def _state(ctx: ServiceContext, project_id: str) -> ProjectState:
-    async with ctx.engine.connect() as conn:
+    async with read_connection(ctx.engine) as conn:
         row = (
             await conn.execute(text(f"SELECT state FROM {SCHEMA}.project_list WHERE id = :id"), {"id": project_id})
         ).scalar_one_or_none()
-    state = ProjectState.model_validate(row if isinstance(row, dict) else json.loads(row)) if row else ProjectState()
+    state = _project_state(row) if row else ProjectState()
     domain.require_existing(state, project_id)
     return state
 
 
+_FLAGS = ("has_metadata", "has_relationships", "automation_completed")
+
+
 async def _flags(ctx: ServiceContext, project_id: str) -> dict[str, bool]:
-    async with ctx.engine.connect() as conn:
+    async with read_connection(ctx.engine) as conn:
         row = (
             await conn.execute(
                 text(
@@ -38,14 +46,24 @@ async def _flags(ctx: ServiceContext, project_id: str) -> dict[str, bool]:
                 {"p": project_id},
             )
         ).first()
-    keys = ("has_metadata", "has_relationships", "automation_completed")
-    return dict(zip(keys, (bool(v) for v in row), strict=True)) if row else dict.fromkeys(keys, False)
+    return dict(zip(_FLAGS, (bool(v) for v in row), strict=True)) if row else dict.fromkeys(_FLAGS, False)
 
 
 async def get(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """The project with its setup flags: one statement (state and flags joined)."""
     ref = c.ProjectRef.model_validate(payload)
-    state = await _state(ctx, ref.id)
-    return {**state.public(), **await _flags(ctx, ref.id)}
+    async with read_connection(ctx.engine) as conn:
+        row = (
+            await conn.execute(
+                text(f"""SELECT l.state, f.has_metadata, f.has_relationships, f.automation_completed
+                         FROM {SCHEMA}.project_list l LEFT JOIN {SCHEMA}.project_flags f ON f.project_id = l.id
+                         WHERE l.id = :id"""),
+                {"id": ref.id},
+            )
+        ).first()
+    state = _project_state(row.state) if row else ProjectState()
+    domain.require_existing(state, ref.id)
+    return {**state.public(), **{key: bool(getattr(row, key)) for key in _FLAGS}}
 
 
 async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
@@ -61,14 +79,22 @@ async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceCon
         clauses.append("(name ILIKE :q OR id ILIKE :q)")
         params["q"] = f"%{f.q}%"
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    async with ctx.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.project_list {where}"), params)).scalar_one()
+    # One statement: the page with the filter's total beside each row (a window count). Only a
+    # page past the end (no rows to carry the total) costs a second statement.
+    async with read_connection(ctx.engine) as conn:
         rows = (
             await conn.execute(
-                text(f"SELECT state FROM {SCHEMA}.project_list {where} ORDER BY id LIMIT :limit OFFSET :offset"), params
+                text(f"""SELECT state, count(*) OVER () AS total FROM {SCHEMA}.project_list {where}
+                         ORDER BY id LIMIT :limit OFFSET :offset"""), params
             )
-        ).scalars().all()
-    items = [ProjectState.model_validate(r if isinstance(r, dict) else json.loads(r)).public() for r in rows]
+        ).all()
+        if rows:
+            total = rows[0].total
+        elif f.offset:
+            total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.project_list {where}"), params)).scalar_one()
+        else:
+            total = 0
+    items = [_project_state(r.state).public() for r in rows]
     return {"items": items, "total": int(total), "offset": f.offset, "limit": f.limit}
 
 

@@ -15,7 +15,7 @@ from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, f
 from ombudsman.gateway.directory import profiles, user_id_of
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID
-from ombudsman.gateway.schemas import Input, Page
+from ombudsman.gateway.schemas import Input, JSONBody, Page, page_body
 
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
@@ -70,7 +70,7 @@ async def list_projects(
     if not user.is_admin:
         payload["member"] = user.id
     result = await bus.query("projects", "list", {k: v for k, v in payload.items() if v is not None}, user.actor)
-    return Page.of(result, offset, limit)
+    return page_body(result, offset, limit)
 
 
 @router.post("/projects", status_code=201, summary="Create a project (you become its member)")
@@ -81,7 +81,7 @@ async def create_project(body: ProjectIn, user: Writer, bus: BusDep) -> Any:
 
 @router.get("/projects/{project_id}")
 async def get_project(project_id: PID, user: CurrentUser, bus: BusDep) -> Any:
-    return await visible_project(bus, user, project_id)
+    return JSONBody(await visible_project(bus, user, project_id))
 
 
 @router.patch("/projects/{project_id}")

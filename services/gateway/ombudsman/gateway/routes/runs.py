@@ -30,7 +30,7 @@ from ombudsman.gateway.deps import (
     visible_run,
 )
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.schemas import Input, Page
+from ombudsman.gateway.schemas import Input, JSONBody, Page, page_body
 
 router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
 
@@ -120,18 +120,18 @@ async def list_runs(
                                "status": status, "since": since.isoformat() if since else None,
                                "until": until.isoformat() if until else None}
     result = await bus.query("executor", "runs", {k: v for k, v in payload.items() if v is not None}, user.actor)
-    return Page.of(result, offset, limit)
+    return page_body(result, offset, limit)
 
 
 @router.get("/runs/{run_id}", summary="A run's status and summary")
 async def get_run(run_id: RID, user: CurrentUser, bus: BusDep) -> Any:
-    return await visible_run(bus, user, run_id)
+    return JSONBody(await visible_run(bus, user, run_id))
 
 
 @router.get("/runs/{run_id}/steps")
 async def run_steps(run_id: RID, user: CurrentUser, bus: BusDep) -> Any:
     await visible_run(bus, user, run_id)
-    return await bus.query("executor", "steps", {"run_id": run_id}, user.actor)
+    return JSONBody(await bus.query("executor", "steps", {"run_id": run_id}, user.actor))
 
 
 @router.get("/runs/{run_id}/steps/{step}", summary="One step of a run, its result whole (sample included)")
