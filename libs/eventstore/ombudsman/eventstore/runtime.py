@@ -146,6 +146,7 @@ class Service:
         self.consumers: list[ProjectionConsumer] = []
         self._handlers: dict[str, Handler] = {}
         self._subscriptions: list[Subscription] = []
+        self._held: dict[str, Subscription | None] = {}  # subjects answered only while opened (a leader's)
         self._inflight: set[asyncio.Task[None]] = set()
         self._semaphore = asyncio.Semaphore(settings.handler_concurrency)
         self._started = False
@@ -172,6 +173,30 @@ class Service:
             return handler
 
         return register
+
+    def hold(self, *subjects: str) -> None:
+        """Registered subjects not answered from start-up but only between `open_held()` and
+        `close_held()`: the requests a leader alone may decide (see eventstore.lease)."""
+        for subject in subjects:
+            if subject not in self._handlers:
+                raise KeyError(f"{subject} is not registered")
+            self._held.setdefault(subject, None)
+
+    async def open_held(self) -> None:
+        """Start answering the held subjects (in the service's queue group)."""
+        assert self.nc is not None, "service not started"
+        for subject, subscription in self._held.items():
+            if subscription is None:
+                self._held[subject] = await self.nc.subscribe(subject, queue=queue_group(self.name), cb=self._on_request)
+        await self.nc.flush()
+
+    async def close_held(self) -> None:
+        """Stop answering the held subjects (requests already taken finish)."""
+        for subject, subscription in self._held.items():
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.drain()
+                self._held[subject] = None
 
     @property
     def subjects(self) -> list[str]:
@@ -215,7 +240,7 @@ class Service:
             await consumer.start()
             self.consumers.append(consumer)
         group = queue_group(self.name)
-        for subject in self._handlers:
+        for subject in (s for s in self._handlers if s not in self._held):
             self._subscriptions.append(await self.nc.subscribe(subject, queue=group, cb=self._on_request))
         await self.nc.flush()
         self._started = True
@@ -226,6 +251,7 @@ class Service:
             with contextlib.suppress(Exception):
                 await subscription.drain()
         self._subscriptions.clear()
+        await self.close_held()
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=self.settings.request_timeout)
         for consumer in self.consumers:
