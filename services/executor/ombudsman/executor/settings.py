@@ -38,6 +38,8 @@ class ExecutorSettings(Settings):
     # admins may run pipelines whose connections are URLs written in the pipeline; false: nobody may
     allow_inline_connections: bool = True
     worker_concurrency: int = Field(default=2, ge=1)
+    # a worker asks the executor again this long while it is away (restart, failover, database down)
+    worker_report_patience: float = Field(default=600.0, ge=0)
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused
     worker_connection_idle_seconds: float = Field(default=300.0, gt=0)
