@@ -146,6 +146,19 @@ class FaultStack:
         EmbeddedPostgres.shutdown(self.stack.pgdata)
         EmbeddedPostgres.start(self.stack.pgdata, keep_running=True)
 
+    def scrape(self, label: str) -> dict[str, float]:
+        """The Prometheus samples a process serves (`ombudsman up` gives each service a port), summed
+        over labels per sample name."""
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(f"http://127.0.0.1:{self.stack.metrics[label]}/metrics", timeout=10).text
+        sums: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+        return sums
+
     # --- the batch ------------------------------------------------------------------------------
 
     async def start_batch(self) -> str:

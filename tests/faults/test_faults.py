@@ -80,6 +80,10 @@ async def test_worker_killed_mid_step(fault_stack: FaultStack) -> None:
         await fault_stack.assert_exact(batch_id)
         attempts = await _attempts(fault_stack, run_id, step)
         assert attempts[-1] >= 2, attempts  # JetStream's delivery count: it was the message redelivered
+        # the replicas' metrics tell the same: 300 results recorded (by the leader), one leader
+        scraped = [fault_stack.scrape(label) for label in fault_stack.labels("executor")]
+        assert sum(s.get("omb_executor_steps_total", 0) for s in scraped) == TOTAL_STEPS
+        assert sum(s.get("omb_executor_leader", 0) for s in scraped) == 1
     finally:
         await fault_stack.close()
 

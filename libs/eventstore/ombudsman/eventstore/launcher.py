@@ -46,6 +46,7 @@ class Stack:
     nats_pid: int | None = None
     pgdata: str | None = None
     processes: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)  # label -> its Prometheus /metrics port
 
     def save(self) -> None:
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -78,7 +79,7 @@ SECRETS_OF = {
     "audit": ("OMB_SECRET_KEY", "OMB_ALERT_SECRET"),  # seeds the archive signing key; signs webhooks
     GATEWAY: ("OMB_JWT_SECRET",),
 }
-_PER_PROCESS = (*SECRET_FILES, "OMB_DATABASE_URL", "OMB_MIGRATION_DATABASE_URL",
+_PER_PROCESS = (*SECRET_FILES, "OMB_DATABASE_URL", "OMB_MIGRATION_DATABASE_URL", "OMB_METRICS_PORT",
                 "OMB_BUS_TOKEN_PRIVATE_KEY", "OMB_NATS_USER", "OMB_NATS_PASSWORD")
 
 
@@ -264,6 +265,9 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
 
     def spawn(label: str, args: list[str], service: str, principal: str) -> None:
         own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
+        if principal in SERVICES:  # each service process serves its metrics on a port of its own
+            stack.metrics[label] = free_port()
+            own["OMB_METRICS_PORT"] = str(stack.metrics[label])
         log = open(home / "logs" / f"{label}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", *args], env={**own, **natsauth.process_env(home, principal, passwords)},
@@ -346,6 +350,7 @@ def stop_stack(stack: Stack) -> None:
         except Exception as exc:  # reported, never a traceback: the rest is stopped already
             typer.secho(f"  PostgreSQL in {pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
     stack.processes = {}
+    stack.metrics = {}
     stack.nats_pid = None
     stack.save()
 
@@ -419,5 +424,6 @@ def status() -> None:
     for label, pid in stack.processes.items():
         alive = _alive(pid)
         down_count += not alive
-        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}")
+        metrics = f"  metrics http://127.0.0.1:{stack.metrics[label]}/metrics" if label in stack.metrics else ""
+        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}{metrics}")
     raise typer.Exit(1 if down_count else 0)

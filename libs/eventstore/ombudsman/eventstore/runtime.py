@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from ombudsman.contracts.replies import (
     invalid_fields,
 )
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
-from ombudsman.eventstore import rpc, tracing
+from ombudsman.eventstore import metrics, rpc, tracing
 from ombudsman.eventstore.bustoken import TOKEN_HEADER, BusTokenVerifier
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.logging import setup_logging
@@ -221,6 +222,7 @@ class Service:
 
     async def _start(self, database_url: str, nats_url: str) -> None:
         self.engine = create_engine(database_url, pool_size=self.settings.db_pool_size)
+        metrics.serve(self.name, self.settings.metrics_port, self.engine, self.settings.metrics_addr)
         if self.migrations is not None:
             await run_migrations(self.settings.migration_database_url or self.engine, self.schema, self.migrations)
         else:
@@ -265,6 +267,7 @@ class Service:
                 await self.nc.drain()
             self.nc = None
         if self.engine is not None:
+            metrics.forget(self.name)
             await self.engine.dispose()
             self.engine = None
         self._started = False
@@ -283,9 +286,12 @@ class Service:
     async def _answer(self, msg: Msg) -> None:
         handler = self._handlers[msg.subject]
         headers = msg.headers or {}
+        began = time.perf_counter()
         with tracing.span(msg.subject, kind=SpanKind.SERVER, parent_headers=headers,
                           attributes={"messaging.destination": msg.subject, "omb.service": self.name}):
             reply = await self._call(handler, msg, headers)
+        metrics.observe_request(self.name, msg.subject, "ok" if reply.ok or reply.error is None else reply.error.code,
+                                time.perf_counter() - began)
         if msg.reply:
             body = reply.model_dump_json().encode()
             limit = self.nc.max_payload if self.nc is not None else 0

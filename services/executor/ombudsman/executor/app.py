@@ -32,6 +32,7 @@ from ombudsman.contracts import subjects
 from ombudsman.eventstore.lease import LeaderLease
 from ombudsman.eventstore.projections import ProjectionConsumer
 from ombudsman.eventstore.runtime import Service
+from ombudsman.executor import metrics
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.handlers import Handlers
 from ombudsman.executor.projections import SCHEMA, all_projections
@@ -79,6 +80,7 @@ class ExecutorService(Service):
                                      on_lost=self._stand_by, poll=self.settings.executor_lease_poll,
                                      check=self.settings.executor_lease_check)
             await self.lease.start()
+            metrics.watch(id(self), lambda: self.leading, self.coordinator.runs)
             if not self.lease.held:
                 log.info("coordinator standing by: another replica holds the lease")
         except BaseException:
@@ -125,6 +127,7 @@ class ExecutorService(Service):
 
     async def stop(self) -> None:
         self._stopping.set()
+        metrics.forget(id(self))
         await self._stop_leading()
         if self.dispatcher is not None:  # what it has not dispatched yet, the durable keeps for the next start
             await self.dispatcher.stop()
