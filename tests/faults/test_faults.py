@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.faults.conftest import ACK_WAIT, TOTAL_STEPS, FaultStack
 from tests.support import eventually
 
 # faults land once this many results are in, so they hit a batch in full flow
 EARLY = 30
+# a case takes about 2.5 minutes at load average 20 on 2 cores (stack start included)
+pytestmark = pytest.mark.timeout(600)
 
 
 async def _after_some_results(stack: FaultStack) -> None:
