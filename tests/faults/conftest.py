@@ -29,7 +29,7 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.eventstore import launcher, natsauth
 from ombudsman.eventstore.bustoken import PRIVATE_KEY_ENV
 from ombudsman.eventstore.db import create_engine
-from ombudsman.eventstore.embedded import EmbeddedPostgres
+from ombudsman.eventstore.embedded import EmbeddedPostgres, free_port
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.executor import projections
@@ -246,7 +246,9 @@ def fault_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultStack]:
     (home / "nats").mkdir(parents=True)
     private, _ = natsauth.bus_keys(home)
     monkeypatch.setenv(PRIVATE_KEY_ENV, private.read_text())  # the test plays the gateway: it signs bus tokens
-    stack = launcher.start_stack(detach=True, workers=4, replicas=2, only=["executor", "audit"], timeout=180)
+    # a port of its own: other stacks on this machine (other test runs) default to 4333
+    stack = launcher.start_stack(detach=True, workers=4, replicas=2, only=["executor", "audit"], timeout=180,
+                                 nats_port=free_port())
     faults = FaultStack(stack, home, folder)
     try:
         yield faults

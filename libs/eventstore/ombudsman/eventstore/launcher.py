@@ -210,11 +210,12 @@ def replica_label(service: str, index: int) -> str:
 
 
 def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = None, timeout: float = 90,
-                replicas: int = 1, only: list[str] | None = None) -> Stack:
+                replicas: int = 1, only: list[str] | None = None, nats_port: int | None = None) -> Stack:
     """Start (or reuse) the whole stack; returns when every part answers its health check.
 
     `replicas` processes of every service (one gateway: it owns its port); `only` limits the
-    services (and gateway) started to those named (tests that need a part of the stack)."""
+    services (and gateway) started to those named (tests that need a part of the stack);
+    `nats_port` the embedded NATS server's port (else the last `up`'s, else 4333, else a free one)."""
     home = home_dir()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     previous = Stack.load(home)
@@ -227,8 +228,8 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
     passwords: dict[str, str] | None = None  # the bus principals' passwords when the stack runs its own NATS
     stack.nats_url = os.environ.get("OMB_NATS_URL", "")
     if not stack.nats_url:
-        port = 4333
-        if previous and previous.nats_url:
+        port = nats_port or 4333
+        if previous and previous.nats_url and not nats_port:
             port = int(previous.nats_url.rsplit(":", 1)[1])
         if not _port_free(port):
             port = free_port()
