@@ -103,6 +103,10 @@ class EmbeddedPostgres:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+        # pgserver caches one handle per folder and process: a server stopped since (shutdown())
+        # must be started again through it
+        with server._lock:  # type: ignore[attr-defined]  # pgserver's inter-process lock, as get_server takes it
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
         return cls(data_dir=data_dir, server=server)
 
     def uri(self, database: str = "postgres") -> str:

@@ -46,6 +46,7 @@ class Stack:
     nats_pid: int | None = None
     pgdata: str | None = None
     processes: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)  # label -> its Prometheus /metrics port
 
     def save(self) -> None:
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -78,7 +79,7 @@ SECRETS_OF = {
     "audit": ("OMB_SECRET_KEY", "OMB_ALERT_SECRET"),  # seeds the archive signing key; signs webhooks
     GATEWAY: ("OMB_JWT_SECRET",),
 }
-_PER_PROCESS = (*SECRET_FILES, "OMB_DATABASE_URL", "OMB_MIGRATION_DATABASE_URL",
+_PER_PROCESS = (*SECRET_FILES, "OMB_DATABASE_URL", "OMB_MIGRATION_DATABASE_URL", "OMB_METRICS_PORT",
                 "OMB_BUS_TOKEN_PRIVATE_KEY", "OMB_NATS_USER", "OMB_NATS_PASSWORD")
 
 
@@ -203,8 +204,18 @@ def _gateway_healthy(url: str) -> bool:
         return False
 
 
-def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = None, timeout: float = 90) -> Stack:
-    """Start (or reuse) the whole stack; returns when every part answers its health check."""
+def replica_label(service: str, index: int) -> str:
+    """The process label of a service's replica: `executor`, then `executor-2`, `executor-3`, ..."""
+    return service if index == 1 else f"{service}-{index}"
+
+
+def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = None, timeout: float = 90,
+                replicas: int = 1, only: list[str] | None = None, nats_port: int | None = None) -> Stack:
+    """Start (or reuse) the whole stack; returns when every part answers its health check.
+
+    `replicas` processes of every service (one gateway: it owns its port); `only` limits the
+    services (and gateway) started to those named (tests that need a part of the stack);
+    `nats_port` the embedded NATS server's port (else the last `up`'s, else 4333, else a free one)."""
     home = home_dir()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     previous = Stack.load(home)
@@ -217,8 +228,8 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
     passwords: dict[str, str] | None = None  # the bus principals' passwords when the stack runs its own NATS
     stack.nats_url = os.environ.get("OMB_NATS_URL", "")
     if not stack.nats_url:
-        port = 4333
-        if previous and previous.nats_url:
+        port = nats_port or 4333
+        if previous and previous.nats_url and not nats_port:
             port = int(previous.nats_url.rsplit(":", 1)[1])
         if not _port_free(port):
             port = free_port()
@@ -248,14 +259,17 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         "PYTHONUNBUFFERED": "1",
     }
     keys = {env_name: _secret(home, file, env_name) for env_name, file in SECRET_FILES.items()}
-    runnable = [s for s in SERVICES if _module_runnable(f"ombudsman.{s}")]
-    has_gateway = _module_runnable("ombudsman.gateway")
+    wanted = [s for s in SERVICES if only is None or s in only]
+    runnable = [s for s in wanted if _module_runnable(f"ombudsman.{s}")]
+    has_gateway = (only is None or GATEWAY in only) and _module_runnable("ombudsman.gateway")
     databases = _database_urls(stack, runnable + ([GATEWAY] if has_gateway else []), embedded=pg is not None)
 
-    def spawn(label: str, args: list[str], service: str) -> None:
+    def spawn(label: str, args: list[str], service: str, principal: str) -> None:
         own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
+        if principal in SERVICES:  # each service process serves its metrics on a port of its own
+            stack.metrics[label] = free_port()
+            own["OMB_METRICS_PORT"] = str(stack.metrics[label])
         log = open(home / "logs" / f"{label}.log", "ab")
-        principal = "worker" if label.startswith("worker-") else label
         proc = subprocess.Popen(
             [sys.executable, "-m", *args], env={**own, **natsauth.process_env(home, principal, passwords)},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
@@ -263,17 +277,18 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         stack.processes[label] = proc.pid
 
     started: list[str] = []
-    for service in SERVICES:
+    for service in wanted:
         if service in runnable:
-            spawn(service, [f"ombudsman.{service}"], service)
+            for index in range(1, replicas + 1):
+                spawn(replica_label(service, index), [f"ombudsman.{service}"], service, service)
             started.append(service)
         else:
             typer.secho(f"  {service}: not installed, skipped", fg="yellow", err=True)
     if "executor" in started:
         for i in range(workers):
-            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"], "executor")
+            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"], "executor", "worker")
     if has_gateway:
-        spawn(GATEWAY, ["ombudsman.gateway"], GATEWAY)
+        spawn(GATEWAY, ["ombudsman.gateway"], GATEWAY, GATEWAY)
     stack.save()
 
     try:
@@ -336,6 +351,7 @@ def stop_stack(stack: Stack) -> None:
         except Exception as exc:  # reported, never a traceback: the rest is stopped already
             typer.secho(f"  PostgreSQL in {pgdata} did not stop cleanly: {exc}", fg="yellow", err=True)
     stack.processes = {}
+    stack.metrics = {}
     stack.nats_pid = None
     stack.save()
 
@@ -350,12 +366,14 @@ def _reap_children() -> None:
 def up(
     detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
     workers: int = typer.Option(2, help="Executor worker processes."),
+    replicas: int = typer.Option(1, min=1, help="Processes of every service but the gateway (queue groups share their "
+                                 "requests; one executor coordinates at a time, the others stand by)."),
     port: int = typer.Option(None, help="Gateway port (default: OMB_GATEWAY_PORT, else the port the last `up` used, else 8800; a free one if that is taken)."),
 ) -> None:
     """Start NATS, PostgreSQL, every service and the gateway; Ctrl-C stops them all."""
     typer.echo(f"Starting Ombudsman from {home_dir()} ...")
     try:
-        stack = start_stack(detach=detach, workers=workers, gateway_port=port)
+        stack = start_stack(detach=detach, workers=workers, gateway_port=port, replicas=replicas)
     except PortTaken as exc:
         typer.secho(f"ombudsman up: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -407,5 +425,6 @@ def status() -> None:
     for label, pid in stack.processes.items():
         alive = _alive(pid)
         down_count += not alive
-        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}")
+        metrics = f"  metrics http://127.0.0.1:{stack.metrics[label]}/metrics" if label in stack.metrics else ""
+        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}{metrics}")
     raise typer.Exit(1 if down_count else 0)

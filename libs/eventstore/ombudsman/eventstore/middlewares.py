@@ -40,6 +40,7 @@ from ombudsman.contracts.replies import (
     invalid,
     invalid_fields,
 )
+from ombudsman.eventstore import metrics as prometheus
 from ombudsman.eventstore import tracing
 from ombudsman.eventstore.bustoken import TOKEN_HEADER, BusTokenVerifier
 from ombudsman.eventstore.rpc import META_HEADER
@@ -123,6 +124,7 @@ class ReplyMiddleware(_Bound):
     async def consume_scope(self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
                             msg: StreamMessage[Any]) -> Any:
         subject = _subject(msg)
+        started = time.perf_counter()
         try:
             reply = Reply.success(await call_next(msg))
         except OmbudsmanError as exc:
@@ -134,6 +136,9 @@ class ReplyMiddleware(_Bound):
             reply = Reply.failure(OmbudsmanError("internal error", {"subject": subject}))
         if reply.error is not None:
             self.state.metrics.failures[(subject, reply.error.code.value)] += 1
+        # the Prometheus series (eventstore.metrics): outcome `ok` or the error's code, with the time
+        prometheus.observe_request(self.state.service, subject, "ok" if reply.error is None else reply.error.code.value,
+                                   time.perf_counter() - started)
         body = reply.model_dump_json().encode()
         limit = self.state.max_payload()
         if limit and len(body) > limit:

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
-from ombudsman.eventstore import rpc, tracing
+from ombudsman.eventstore import metrics, rpc, tracing
 from ombudsman.eventstore.broker import ServiceBroker, connect_nats, raw_body
 from ombudsman.eventstore.bustoken import BusTokenVerifier
 from ombudsman.eventstore.db import create_engine
@@ -150,6 +150,9 @@ class Service:
         self.relay: OutboxRelay | None = None
         self.consumers: list[ProjectionConsumer] = []
         self._handlers: dict[str, Handler] = {}
+        # subjects answered only while opened (a leader's; eventstore.lease), on a direct path of their own
+        self._held: set[str] = set()
+        self._held_direct: DirectSubscriptions | None = None
         self._started = False
         self.verifier: BusTokenVerifier | None = None
         self.bus = BusState(name, health_subject(name), max_payload=self._max_payload)
@@ -176,6 +179,32 @@ class Service:
             return handler
 
         return register
+
+    def hold(self, *subjects: str) -> None:
+        """Registered subjects not answered from start-up but only between `open_held()` and
+        `close_held()`: the requests a leader alone may decide (see eventstore.lease)."""
+        for subject in subjects:
+            if subject not in self._handlers:
+                raise KeyError(f"{subject} is not registered")
+            self._held.add(subject)
+
+    async def open_held(self) -> None:
+        """Start answering the held subjects (in the service's queue group, through the same
+        middlewares and endpoints as every request, on a direct subscription of their own)."""
+        assert self.nc is not None and self.broker is not None, "service not started"
+        if self._held_direct is not None:
+            return
+        held = DirectSubscriptions(self.nc, self._middlewares(), self.broker.context, self.settings.handler_concurrency)
+        for subject in sorted(self._held):
+            await held.subscribe(subject, queue_group(self.name), self._endpoint(self._handlers[subject], self.broker.context))
+        self._held_direct = held
+        await self.nc.flush()
+
+    async def close_held(self) -> None:
+        """Stop answering the held subjects (requests already taken finish)."""
+        if self._held_direct is not None:
+            held, self._held_direct = self._held_direct, None
+            await held.stop(self.settings.request_timeout)
 
     @property
     def subjects(self) -> list[str]:
@@ -243,6 +272,7 @@ class Service:
 
     async def _start(self, database_url: str, nats_url: str) -> None:
         self.engine = create_engine(database_url, pool_size=self.settings.db_pool_size)
+        metrics.serve(self.name, self.settings.metrics_port, self.engine, self.settings.metrics_addr)
         if self.migrations is not None:
             await run_migrations(self.settings.migration_database_url or self.engine, self.schema, self.migrations)
         else:
@@ -250,7 +280,7 @@ class Service:
                 await ensure_event_tables(conn, self.schema)
         await setup_projections(self.engine, [*self.projections, *(p for p, _, _ in self.consumer_specs)])
         direct = self.direct_subjects()
-        self.broker = self.build_broker(nats_url, leave_out=direct)
+        self.broker = self.build_broker(nats_url, leave_out=direct | self._held)
         self.nc = await self.broker.connect()
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, replicas=self.settings.events_replicas)
@@ -264,7 +294,7 @@ class Service:
             self.consumers.append(consumer)
         self.direct = DirectSubscriptions(self.nc, self._middlewares(), self.broker.context,
                                           self.settings.handler_concurrency)
-        for subject in sorted(direct):
+        for subject in sorted(direct - self._held):
             await self.direct.subscribe(subject, queue_group(self.name),
                                         self._endpoint(self._handlers[subject], self.broker.context))
         await self.broker.start()
@@ -288,6 +318,7 @@ class Service:
                     subscriber.subscription = None
                 with contextlib.suppress(Exception):
                     await subscriber.stop()
+        await self.close_held()
         for consumer in self.consumers:
             await consumer.stop()
         self.consumers.clear()
@@ -303,6 +334,7 @@ class Service:
                 await self.nc.drain()
         self.nc = None
         if self.engine is not None:
+            metrics.forget(self.name)
             await self.engine.dispose()
             self.engine = None
         self._started = False

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     events_replicas: int = Field(default=1, ge=1, le=5)
     db_pool_size: int = Field(default=5, ge=1)
     handler_concurrency: int = Field(default=32, ge=1, description="commands/queries handled at once per process")
+    # Prometheus /metrics of this process (eventstore/metrics.py); unset: not served
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_addr: str = "127.0.0.1"
     connect_timeout: float = Field(default=30.0, gt=0, description="how long start-up waits for NATS")
     bus_direct_queries: bool = Field(default=True, description="queries skip FastStream's dispatch (direct.py)")
     # the folder the gateway shares with services for uploaded files (Query Store exports, DDL files)

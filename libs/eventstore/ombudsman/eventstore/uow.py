@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ombudsman.contracts.envelope import EventEnvelope, Metadata
 from ombudsman.contracts.registry import Event, envelope_for
+from ombudsman.eventstore import metrics
 from ombudsman.eventstore.projections import Projection
 from ombudsman.eventstore.store import EventStore
 from ombudsman.eventstore.tracing import current_traceparent
@@ -45,8 +46,10 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._tx.__aexit__(exc_type, exc, tb)
-        if exc_type is None and self.appended and self.on_commit is not None:
-            self.on_commit()
+        if exc_type is None and self.appended:
+            metrics.observe_appended(self.store.schema, [e.stream_type for e in self.appended])
+            if self.on_commit is not None:
+                self.on_commit()
 
     async def load(self, stream_id: str) -> list[EventEnvelope]:
         """The stream's events in version order (upcast to current schemas)."""

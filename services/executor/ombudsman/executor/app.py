@@ -3,8 +3,15 @@
 The runtime brings migrations, the read models (fed in the append transaction), the outbox relay,
 the bus API and graceful stop. `ExecutorService` adds what is the executor's own: the step-work
 dispatcher (`work.py`), the work-queue consumer every worker shares, the max-deliveries advisory
-(→ `error: worker lost`), start-up recovery of unfinished runs and batches, and the clock
-(schedules, retention).
+(→ `error: worker lost`), recovery of unfinished runs and batches, and the clock (schedules,
+retention).
+
+Replicas: the coordinator keeps per-connection counts of steps in flight in memory, so one replica
+at a time coordinates: it holds the leader lease (`eventstore.lease`, a PostgreSQL advisory lock)
+and alone answers the commands that release steps (`LEADER_COMMANDS`), hears the max-deliveries
+advisory and runs the clock. The others stand by; every replica answers the queries, the other
+commands and dispatches step work. A standby that takes the lease rebuilds the counts from the
+store (`Coordinator.recover`) before it answers, and logs how long its takeover took.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,8 +29,10 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from ombudsman.contracts import subjects
+from ombudsman.eventstore.lease import LeaderLease
 from ombudsman.eventstore.projections import ProjectionConsumer
 from ombudsman.eventstore.runtime import Service
+from ombudsman.executor import metrics
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.handlers import Handlers
 from ombudsman.executor.projections import SCHEMA, all_projections
@@ -32,6 +42,9 @@ from ombudsman.executor.work import step_work_consumer
 log = logging.getLogger("ombudsman.executor")
 MIGRATIONS = Path(__file__).parent / "migrations"
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+LEASE = "executor-coordinator"
+# the commands that move runs and batches on, deciding with the in-memory counts: the leader's alone
+LEADER_COMMANDS = ("queue_run", "cancel_run", "record_step_result", "execute_batch", "cancel_batch", "retry_batch")
 
 
 class ExecutorService(Service):
@@ -48,6 +61,8 @@ class ExecutorService(Service):
             self.command(name)(handler)
         for name, handler in handlers.queries().items():
             self.query(name)(handler)
+        self.hold(*(subjects.command_subject("executor", name) for name in LEADER_COMMANDS))
+        self.lease: LeaderLease | None = None
         self.dispatcher: ProjectionConsumer | None = None
         self._advisory: Subscription | None = None
         self._clock: asyncio.Task[None] | None = None
@@ -60,18 +75,46 @@ class ExecutorService(Service):
             assert self.engine is not None and self.js is not None and self.nc is not None
             self.dispatcher = step_work_consumer(self.engine, self.schema, self.js)
             await self.dispatcher.start()
-            self._advisory = await self.nc.subscribe(
-                f"{MAX_DELIVERIES_ADVISORY}.{subjects.WORK_STREAM}.{WORK_CONSUMER}",
-                queue=subjects.queue_group("executor"), cb=self._on_max_deliveries)
-            await self.coordinator.recover()
-            self._stopping.clear()
-            self._clock = asyncio.create_task(self._tick(), name="executor-clock")
+            assert self.settings.database_url
+            self.lease = LeaderLease(self.settings.database_url, LEASE, on_acquired=self._lead,
+                                     on_lost=self._stand_by, poll=self.settings.executor_lease_poll,
+                                     check=self.settings.executor_lease_check)
+            await self.lease.start()
+            metrics.watch(id(self), lambda: self.leading, self.coordinator.runs)
+            if not self.lease.held:
+                log.info("coordinator standing by: another replica holds the lease")
         except BaseException:
             await self.stop()
             raise
 
-    async def stop(self) -> None:
-        self._stopping.set()
+    @property
+    def leading(self) -> bool:
+        """Whether this replica holds the coordinator's lease."""
+        return self.lease is not None and self.lease.held
+
+    async def _lead(self) -> None:
+        """Lease taken: rebuild the counts from the store, move every unfinished run and batch on,
+        then answer the leader's commands, hear the advisory and run the clock."""
+        began = time.monotonic()
+        recovered = await self.coordinator.recover()
+        assert self.nc is not None
+        self._advisory = await self.nc.subscribe(
+            f"{MAX_DELIVERIES_ADVISORY}.{subjects.WORK_STREAM}.{WORK_CONSUMER}",
+            queue=subjects.queue_group("executor"), cb=self._on_max_deliveries)
+        await self.open_held()
+        self._stopping.clear()
+        self._clock = asyncio.create_task(self._tick(), name="executor-clock")
+        seconds = time.monotonic() - began
+        log.info("coordinator leading: recovered %d unfinished run(s) in %.2f s", recovered, seconds,
+                 extra={"recovered_runs": recovered, "takeover_seconds": round(seconds, 3)})
+
+    async def _stand_by(self) -> None:
+        """Lease lost (or stopping): stop deciding; requests already taken finish."""
+        await self.close_held()
+        await self._stop_leading()
+        log.info("coordinator stepped down")
+
+    async def _stop_leading(self) -> None:
         if self._clock is not None:
             self._clock.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -81,10 +124,18 @@ class ExecutorService(Service):
             with contextlib.suppress(Exception):
                 await self._advisory.unsubscribe()
             self._advisory = None
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        metrics.forget(id(self))
+        await self._stop_leading()
         if self.dispatcher is not None:  # what it has not dispatched yet, the durable keeps for the next start
             await self.dispatcher.stop()
             self.dispatcher = None
         await super().stop()  # finishes requests in flight and flushes the outbox
+        if self.lease is not None:  # only now, quiet: a standby takes over at its next poll
+            await self.lease.stop()
+            self.lease = None
 
     async def _on_max_deliveries(self, msg: Msg) -> None:
         advisory = json.loads(msg.data)

@@ -13,7 +13,7 @@ from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
 from ombudsman.eventstore.aggregate import fold
-from ombudsman.executor import domain, private
+from ombudsman.executor import domain, metrics, private
 from ombudsman.executor.pipelines import Pipelines, queued_run
 from ombudsman.executor.runs import Runs
 from ombudsman.executor.settings import ExecutorSettings
@@ -145,6 +145,7 @@ class Batches:
                 return False
             finished = ev.BatchPipelineFinished(batch_id=batch_id, index=index, run_id=run_id, status=status)  # type: ignore[arg-type]
             await self.streams.append(SERVICE_META, (batch_id, batch.version, [finished]))
+            metrics.batch_pipeline_finished(status)
             return True
 
         if await self.streams.retrying(batch_id, go):

@@ -40,8 +40,12 @@ class Coordinator:
         self.retention = Retention(self.streams, self.runs, settings)
         self.work_queue = WorkQueue(ctx, self.runs, settings)
 
-    async def recover(self) -> None:
-        """After a (re)start: rebuild in-flight counts, move on every unfinished run and batch."""
+    async def recover(self) -> int:
+        """On taking the lease: rebuild the in-flight counts from the store (whatever this process
+        counted before is forgotten), move on every unfinished run and batch; the number of runs."""
+        self.runs.capacity.in_flight.clear()
+        self.runs.active_runs.clear()
+        self.runs.blocked_runs.clear()
         run_ids = [r.run_id for r in await self.streams.fetch(
             f"SELECT run_id FROM {SCHEMA}.runs WHERE status IN ('queued','running') ORDER BY queued_at")]
         batch_ids = [r.batch_id for r in await self.streams.fetch(
@@ -55,6 +59,7 @@ class Coordinator:
             await self.runs.advance(run_id)
         for batch_id in batch_ids:
             await self.batches.advance_batch(batch_id)
+        return len(run_ids)
 
     async def ensure_work_consumer(self) -> None:
         """Create the workers' durable consumer unless it exists."""

@@ -14,7 +14,7 @@ from ombudsman.contracts.privacy import mask_result
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.eventstore.aggregate import fold
-from ombudsman.executor import domain, private
+from ombudsman.executor import domain, metrics, private
 from ombudsman.executor.discrepancies import StepFindings
 from ombudsman.executor.pipelines import Pipelines, queued_run
 from ombudsman.executor.settings import ExecutorSettings
@@ -170,6 +170,7 @@ class Runs:
                 await private.keep_result(conn, run_id, step, full)
 
             await self.streams.append(meta, *appends, private_writes=[keep])
+            metrics.step_recorded(spec_step.validator, status, float(result.get("duration_seconds") or 0.0))
             return True, state
 
         recorded, state = await self.streams.retrying(run_id, go)

@@ -24,6 +24,10 @@ class ExecutorSettings(Settings):
     executor_run_parallel: int = Field(default=4, ge=1)
     executor_retention_days: float = Field(default=90.0, gt=0)
     executor_tick_seconds: float = Field(default=1.0, gt=0)  # schedules and retention checks
+    # the coordinator's leader lease (app.py): a standby tries to take it every poll seconds; its
+    # holder checks its lease session every check seconds and steps down when that fails
+    executor_lease_poll: float = Field(default=1.0, gt=0)
+    executor_lease_check: float = Field(default=1.0, gt=0)
     # events carry no personal values: StepCompleted/DiscrepancyRecorded keep at most this many sample
     # rows, personal columns masked (`***`, or with a mask key `***:<keyed digest>` so equal values
     # show as equal); the full results and inline-secret pipelines stay in the executor's private
@@ -34,6 +38,8 @@ class ExecutorSettings(Settings):
     # admins may run pipelines whose connections are URLs written in the pipeline; false: nobody may
     allow_inline_connections: bool = True
     worker_concurrency: int = Field(default=2, ge=1)
+    # a worker asks the executor again this long while it is away (restart, failover, database down)
+    worker_report_patience: float = Field(default=600.0, ge=0)
     worker_name: str = ""
     # a worker keeps its database connections open between steps; closed after this long unused
     worker_connection_idle_seconds: float = Field(default=300.0, gt=0)

@@ -28,7 +28,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from ombudsman.contracts import subjects
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.pipeline import PipelineSpec, expand_env
-from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Reply
+from ombudsman.contracts.replies import ErrorCode, Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors.sandbox import trust_output_dir
 from ombudsman.eventstore import rpc
@@ -45,6 +45,8 @@ from ombudsman.executor.work import work_consumer_config
 
 log = logging.getLogger("ombudsman.executor.worker")
 REQUEST_TIMEOUT = 30.0
+# the executor (or its database) is away or busy, not refusing: ask again rather than give the message back
+TRANSIENT = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.INTERNAL, ErrorCode.CONFLICT})
 
 
 async def request(nc: Any, subject: str, payload: dict[str, Any], *, meta: Metadata) -> Any:
@@ -241,16 +243,15 @@ class Worker:
         attempt = msg.metadata.num_delivered if msg.metadata else 1
         keepalive = asyncio.create_task(self._keep_alive(msg))
         try:
-            task = await request(nc, subjects.query_subject("executor", "step_task"),
-                                 {"run_id": run_id, "step": step}, meta=self.meta)
+            task = await self._ask(nc, subjects.query_subject("executor", "step_task"), {"run_id": run_id, "step": step})
             if task["action"] == "done":
                 await msg.ack()
                 return
             if task["action"] == "cancelled":
                 result = StepResult(step=step, validator="", status="skipped", message="run cancelled before start")
             else:
-                await request(nc, subjects.command_subject("executor", "record_step_started"),
-                              {"run_id": run_id, "step": step, "worker": self.name, "attempt": attempt}, meta=self.meta)
+                await self._ask(nc, subjects.command_subject("executor", "record_step_started"),
+                                {"run_id": run_id, "step": step, "worker": self.name, "attempt": attempt})
                 try:
                     spec = await resolve_connections(nc, parse_spec(task["pipeline_yaml"]), task.get("project_id"),
                                                      self.meta, inline_allowed=bool(task.get("inline_connections")))
@@ -259,14 +260,20 @@ class Worker:
                 else:
                     snapshots = await self._run_snapshots(nc, spec, run_id, step, task.get("snapshots"))
                     result = await self._run_and_ship(nc, spec, run_id, step, task.get("project_id"), snapshots)
-            await request(nc, subjects.command_subject("executor", "record_step_result"),
-                          {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")}, meta=self.meta)
-            await msg.ack_sync()
+            await self._ask(nc, subjects.command_subject("executor", "record_step_result"),
+                            {"run_id": run_id, "step": step, "result": result.model_dump(mode="json")})
             self.steps_done += 1
+            try:
+                await msg.ack_sync()
+            except Exception as exc:  # recorded already: the redelivery finds the step done and acks it
+                log.warning("step %s/%s recorded but not acked: %s", run_id, step, type(exc).__name__)
         except OmbudsmanError as exc:
             # the executor is unreachable or refused: leave the message for a later delivery
             log.warning("step %s/%s not recorded: %s", run_id, step, exc.message)
-            await msg.nak(delay=1.0)
+            await self._nak(msg)
+        except Exception:  # a step never takes the worker down (NATS busy, a reply it cannot read)
+            log.exception("step %s/%s not recorded", run_id, step)
+            await self._nak(msg)
         finally:
             keepalive.cancel()
 
@@ -285,8 +292,8 @@ class Worker:
             if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):
                 offset = 0
                 for lines in differences.read_pages(path):
-                    await request(nc, subjects.command_subject("executor", "record_differences"),
-                                  {"run_id": run_id, "step": step, "offset": offset, "lines": lines}, meta=self.meta)
+                    await self._ask(nc, subjects.command_subject("executor", "record_differences"),
+                                    {"run_id": run_id, "step": step, "offset": offset, "lines": lines})
                     offset += len(lines)
             if own and result.details.get("output"):
                 result = result.model_copy(update={"details": {k: v for k, v in result.details.items() if k != "output"}})
@@ -294,6 +301,31 @@ class Worker:
         finally:
             if own and path is not None:
                 path.unlink(missing_ok=True)
+
+    async def _ask(self, nc: Any, subject: str, payload: dict[str, Any]) -> Any:
+        """A request to the executor, asked again (backing off up to 5 s) while the executor or its
+        database is away — no replica answers, no reply, an internal error — for at most
+        `OMB_WORKER_REPORT_PATIENCE` seconds. The step's in-progress acks keep its message meanwhile,
+        so an outage costs no delivery (and no `worker lost`) and a finished step is not run again."""
+        deadline = time.monotonic() + self.settings.worker_report_patience
+        delay = 0.5
+        while True:
+            try:
+                return await request(nc, subject, payload, meta=self.meta)
+            except OmbudsmanError as exc:
+                if exc.code not in TRANSIENT or self.stop.is_set() or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: %s; asking again in %.1f s", subject, exc.message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    async def _nak(msg: Msg) -> None:
+        """Give the message back for a later delivery (if even that fails, ack_wait brings it back)."""
+        try:
+            await msg.nak(delay=1.0)
+        except Exception as exc:
+            log.warning("nak failed: %s", type(exc).__name__)
 
     async def _keep_alive(self, msg: Msg) -> None:
         interval = max(0.2, self.settings.executor_ack_wait / 3)
