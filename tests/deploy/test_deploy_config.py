@@ -121,6 +121,7 @@ def test_compose_config_is_valid_with_least_privilege_secrets(tmp_path: Path) ->
             assert values["OMB_SECRET_KEY"] not in env.values()
     assert compose["worker"]["deploy"]["replicas"] >= 2
     assert compose["audit"]["deploy"]["replicas"] >= 2
+    assert compose["executor"]["deploy"]["replicas"] >= 2  # a leader and a standby (the lease)
 
 
 def test_compose_refuses_a_missing_secret(tmp_path: Path) -> None:
@@ -206,3 +207,32 @@ def test_kubernetes_deployments_are_hardened_probed_and_hold_no_secret() -> None
                 assert container[probe]["exec"]["command"] == ["python", "-m", "ombudsman.eventstore.healthcheck"]
         elif service == "gateway":
             assert container["readinessProbe"]["httpGet"]["path"] == "/api/v1/health"
+
+
+# ---- Grafana ---------------------------------------------------------------------------------
+
+def _exposed_series() -> set[str]:
+    """Every series name the services' Prometheus registry exposes (counters as `_total`,
+    histograms as `_bucket`/`_sum`/`_count`)."""
+    import ombudsman.eventstore.metrics  # noqa: F401  (registers the services' series)
+    import ombudsman.executor.metrics  # noqa: F401  (and the executor's)
+    from prometheus_client import REGISTRY
+
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
+        names |= {family.name + suffix for suffix in suffixes}
+    return names
+
+
+def test_grafana_dashboard_reads_only_series_the_services_expose() -> None:
+    import re
+
+    dashboard = json.loads((DEPLOY / "grafana/ombudsman.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    used = {name for expr in exprs for name in re.findall(r"\bomb_[a-z_]+", expr)}
+    missing = used - _exposed_series()
+    assert not missing, f"the dashboard reads series no service exposes: {sorted(missing)}"
+    # the workers' queue comes from the NATS chart's exporter, as the autoscaler reads it
+    assert any('nats_jetstream_consumer_num_pending{consumer_name="omb-executor-workers"}' in e for e in exprs)
