@@ -214,9 +214,10 @@ def test_kubernetes_deployments_are_hardened_probed_and_hold_no_secret() -> None
 def _exposed_series() -> set[str]:
     """Every series name the services' Prometheus registry exposes (counters as `_total`,
     histograms as `_bucket`/`_sum`/`_count`)."""
-    import ombudsman.eventstore.metrics  # noqa: F401  (registers the services' series)
-    import ombudsman.executor.metrics  # noqa: F401  (and the executor's)
     from prometheus_client import REGISTRY
+
+    import ombudsman.eventstore.metrics
+    import ombudsman.executor.metrics  # noqa: F401  (and the executor's)
 
     names: set[str] = set()
     for family in REGISTRY.collect():
