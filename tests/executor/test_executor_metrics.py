@@ -43,8 +43,9 @@ async def test_metrics_after_a_run(nats_url: str, database_url: str, workers: Wo
     assert grew("omb_executor_step_seconds_count", validator="record_counts", status="passed") == 6
     assert grew("omb_requests_total", service="executor", kind="command", name="record_step_result", outcome="ok") == 6
     assert grew("omb_request_seconds_count", service="executor", kind="command", name="queue_run") == 1
-    # RunQueued, RunStarted, 6 x (StepDispatched, StepStarted, StepCompleted), RunCompleted
-    assert grew("omb_events_appended_total", service="executor", stream_type="run") == 3 + 6 * 3
+    # RunQueued, RunStarted, RunSnapshotsPinned (the run's instants, issue 19), 6 x (StepDispatched,
+    # StepStarted, StepCompleted), RunCompleted
+    assert grew("omb_events_appended_total", service="executor", stream_type="run") == 4 + 6 * 3
     assert _value(after, "omb_db_pool_connections", service="executor", state="size") == cfg.db_pool_size
     assert _value(after, "omb_executor_leader") == 1.0
     assert _value(after, "omb_executor_runs_active") == 0.0

@@ -45,6 +45,29 @@ async def _attempts(stack: FaultStack, run_id: str, step: str) -> list[int]:
     return [r["a"] for r in rows]
 
 
+async def _pause_mid_step(stack: FaultStack, tries: int = 10) -> tuple[str, str, str]:
+    """SIGSTOP a worker in the middle of a step and wait until that step is redelivered past the ack
+    wait: (run id, step, worker). A step seen running may have finished just before the pause (its
+    result already on its way to the executor); then it was not caught mid-step, so the worker goes
+    on and another step is tried."""
+    for _ in range(tries):
+        run_id, step, worker = await _running_step(stack)
+        stack.pause(worker)
+
+        async def settled(run_id: str = run_id, step: str = step) -> str | None:
+            if len(await _attempts(stack, run_id, step)) >= 2:
+                return "redelivered"
+            done = await stack.sql("SELECT 1 FROM executor.events WHERE stream_id=$1 AND event_type='StepCompleted'"
+                                   " AND data->>'step'=$2", run_id, step)
+            return "finished before the pause" if done else None
+
+        if await eventually(settled, timeout=ACK_WAIT * 10, interval=0.2,
+                            what=f"step {step} to be redelivered past the ack wait") == "redelivered":
+            return run_id, step, worker
+        stack.resume(worker)
+    raise AssertionError(f"no step was caught mid-run by a pause in {tries} tries")
+
+
 async def test_coordinator_leader_killed(fault_stack: FaultStack) -> None:
     """kill -9 the executor replica holding the coordinator's lease: the standby takes over."""
     await fault_stack.connect()
@@ -102,14 +125,7 @@ async def test_worker_and_audit_paused_past_ack_wait(fault_stack: FaultStack) ->
         await _after_some_results(fault_stack)
         for label in fault_stack.labels("audit"):
             fault_stack.pause(label)
-        run_id, step, worker = await _running_step(fault_stack)
-        fault_stack.pause(worker)
-
-        async def redelivered() -> bool:
-            return len(await _attempts(fault_stack, run_id, step)) >= 2
-
-        await eventually(redelivered, timeout=ACK_WAIT * 10, interval=0.2,
-                         what=f"step {step} to be redelivered past the ack wait")
+        run_id, step, worker = await _pause_mid_step(fault_stack)
         fault_stack.resume(worker)
         await fault_stack.wait_batch(batch_id)
         for label in fault_stack.labels("audit"):

@@ -45,7 +45,7 @@ def validate(
         config: Path = typer.Argument(..., help="file config YAML (files: [{name, pattern, columns, ...}])"),
         output_format: str = typer.Option("table", "--format", "-f", help="table | json"),
         memory_limit: str = typer.Option("1GB", "--memory-limit", help="DuckDB memory cap (it spills past it)"),
-        threads: int = typer.Option(2, "--threads", min=1, max=64),
+        threads: int = typer.Option(2, "--threads", min=1, max=64, help="DuckDB threads scanning the files"),
 ) -> None:
     """Check every file family of CONFIG: files present, rows per file and period, bad lines, missing
     days, duplicate keys (with line numbers), anomalous daily counts."""
