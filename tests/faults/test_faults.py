@@ -125,7 +125,7 @@ async def test_worker_and_audit_paused_past_ack_wait(fault_stack: FaultStack) ->
         await _after_some_results(fault_stack)
         for label in fault_stack.labels("audit"):
             fault_stack.pause(label)
-        run_id, step, worker = await _pause_mid_step(fault_stack)
+        _, _, worker = await _pause_mid_step(fault_stack)
         fault_stack.resume(worker)
         await fault_stack.wait_batch(batch_id)
         for label in fault_stack.labels("audit"):
