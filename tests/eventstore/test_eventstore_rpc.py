@@ -26,6 +26,7 @@ from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import Service, ServiceContext
 from ombudsman.eventstore.settings import Settings
 from tests.eventstore.helpers import SCHEMA
+from tests.support import eventually
 
 
 class Greeting(BaseModel):
@@ -193,7 +194,8 @@ async def test_stop_answers_the_requests_in_flight(database_url: str, nats_url: 
     @service.query("hold")
     async def hold(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> str:
         reached.set()
-        await asyncio.sleep(0.5)  # the behaviour under test: a request still running when stop begins
+        # the behaviour under test: a request still running when stop begins
+        await eventually(lambda: service.stopping, timeout=20, what="the service to begin stopping")
         return "answered"
 
     await service.start()

@@ -154,6 +154,7 @@ class Service:
         self._held: set[str] = set()
         self._held_direct: DirectSubscriptions | None = None
         self._started = False
+        self.stopping = False  # set when stop() begins: requests already taken are still answered
         self.verifier: BusTokenVerifier | None = None
         self.bus = BusState(name, health_subject(name), max_payload=self._max_payload)
 
@@ -303,6 +304,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""
+        self.stopping = True
         if self.direct is not None:
             await self.direct.stop(self.settings.request_timeout)
             self.direct = None
