@@ -231,17 +231,12 @@ async def plan_pipeline(spec: PipelineSpec, *, env: Mapping[str, str] | None = N
     measures scan rates; runs no validator and records nothing."""
     from contextlib import AsyncExitStack
 
-    from ombudsman.engine.pipeline.runner import open_connections, validate_pipeline
+    from ombudsman.engine.pipeline.runner import open_for_steps, validate_pipeline
 
     validate_pipeline(spec)
     steps = [s for s in spec.steps if only is None or s.id in only]
-    needed = {spec.source_connection(s) for s in steps} | {spec.target_connection(s) for s in steps}
     async with AsyncExitStack() as stack:
-        opened: dict[str, Connector] = dict(connectors or {})
-        fresh = await open_connections(spec, sorted(needed - set(opened)), env=env)
-        for connector in fresh.values():
-            stack.push_async_callback(connector.close)
-        opened.update(fresh)
+        opened = await open_for_steps(stack, spec, steps, connectors, env=env)
         costs = [await estimate_step(spec, step, opened) for step in steps]
     seconds = [c.seconds for c in costs if c.seconds is not None]
     credits = [c.credits for c in costs if c.credits is not None]

@@ -217,16 +217,11 @@ async def run_pipeline(
     steps = [s for s in spec.steps if only is None or s.id in only]
     chosen = {s.id for s in steps}
     started_at, clock = _now(), time.perf_counter()
-    needed = {spec.source_connection(s) for s in steps} | {spec.target_connection(s) for s in steps}
     async with AsyncExitStack() as stack:
-        opened: dict[str, Connector] = dict(connectors or {})
-        fresh = await open_connections(spec, sorted(needed - set(opened)), env=env)
-        for connector in fresh.values():
-            stack.push_async_callback(connector.close)
-        opened.update(fresh)
+        opened = await open_for_steps(stack, spec, steps, connectors, env=env)
         records: dict[str, dict[str, Any]] = {n: dict(r) for n, r in (snapshots or {}).items()}
         if snapshots is None and spec.defaults.snapshot == "run":
-            pins = await pin_connectors({n: opened[n] for n in sorted(needed)})
+            pins = await pin_connectors({n: opened[n] for n in sorted(connections_of(spec, steps))})
             stack.push_async_callback(release_all, pins)
             records = {n: p.record for n, p in pins.items()}
         opened = pinned_connectors(opened, records)
@@ -263,6 +258,23 @@ async def run_pipeline(
         duration_seconds=round(time.perf_counter() - clock, 6), steps=results, counts=counts,
         snapshots=records,
     )
+
+
+def connections_of(spec: PipelineSpec, steps: list[Step]) -> set[str]:
+    """The names of the connections `steps` read (source and target of each)."""
+    return {spec.source_connection(s) for s in steps} | {spec.target_connection(s) for s in steps}
+
+
+async def open_for_steps(stack: AsyncExitStack, spec: PipelineSpec, steps: list[Step],
+                         connectors: Mapping[str, Connector] | None = None, *,
+                         env: Mapping[str, str] | None = None) -> dict[str, Connector]:
+    """The connections `steps` read: those given in `connectors` as they are, the others opened now
+    and closed when `stack` closes."""
+    opened: dict[str, Connector] = dict(connectors or {})
+    fresh = await open_connections(spec, sorted(connections_of(spec, steps) - set(opened)), env=env)
+    for connector in fresh.values():
+        stack.push_async_callback(connector.close)
+    return {**opened, **fresh}
 
 
 async def open_connections(
