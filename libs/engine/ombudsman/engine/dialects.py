@@ -19,8 +19,9 @@ DIALECT_BY_KIND: dict[str, str] = {
     "snowflake": "snowflake",
     "postgres": "postgres",
     "duckdb": "duckdb",
+    "file": "duckdb",  # files read through DuckDB (connectors.files)
 }
-DIALECTS = tuple(DIALECT_BY_KIND.values())
+DIALECTS = tuple(dict.fromkeys(DIALECT_BY_KIND.values()))
 # kinds the engine writes types and DDL for without a connector (typemap.DDL_KINDS) -> sqlglot dialect
 DDL_DIALECT_BY_KIND: dict[str, str] = {"bigquery": "bigquery", "databricks": "databricks"}
 

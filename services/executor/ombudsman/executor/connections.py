@@ -24,7 +24,7 @@ from ombudsman.contracts.pipeline import PipelineSpec, expand_env
 from ombudsman.engine.connectors import Connector, parse_url
 from ombudsman.engine.pipeline import open_connections
 
-NOT_KEPT = frozenset({"duckdb"})
+NOT_KEPT = frozenset({"duckdb", "file"})  # a file connection resolves its files anew each step
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Schemes: `postgresql://`, `postgres://`, `postgresql+asyncpg://`; `duckdb:///pat
 `duckdb:///:memory:`; `snowflake://user:pw@account/database/schema?warehouse=..&role=..`;
 `mssql+pyodbc://user:pw@host:port/db?driver=ODBC+Driver+18+for+SQL+Server`,
 `mssql+pyodbc:///?odbc_connect=<url-encoded ODBC string>`; `odbc:///?odbc_connect=..&dialect=..`
-(any ODBC driver; `dialect` names the sqlglot dialect of that database).
+(any ODBC driver; `dialect` names the sqlglot dialect of that database); `file:///path/config.yaml`
+(a file config's TSV/CSV/Parquet files as DuckDB views: connectors.files).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def connector_class(url: str) -> type[Connector]:
         from ombudsman.engine.connectors.duckdb import DuckDBConnector
 
         return DuckDBConnector
+    if kind == "file":
+        from ombudsman.engine.connectors.files import FileConnector
+
+        return FileConnector
     if kind == "snowflake":
         from ombudsman.engine.connectors.snowflake import SnowflakeConnector
 

@@ -6,7 +6,7 @@ files only inside the folders an administrator allowed.
   embedded pgserver) or its bus (`OMB_NATS_URL`). Endpoints are compared normalised: localhost,
   127.0.0.1 and ::1 are one host; a missing port is the scheme's default (5432 PostgreSQL, 4222
   NATS); a unix socket is its resolved directory (and port, which names the socket file).
-- `check_file_root(url)`: a `duckdb:///path` must lie inside one of `OMB_FILE_ROOTS` (folders
+- `check_file_root(url)`: a `duckdb:///path` (and a `file:///config.yaml`) must lie inside one of `OMB_FILE_ROOTS` (folders
   separated by `,` or `:`). With no root configured, the standalone CLI (`platform=False`) allows any
   local path (it is the user's own machine) and the platform refuses every file.
 - `check_connection_url(url)`: both; called where connections are added (projects service) and by
@@ -61,6 +61,11 @@ def check_file_root(url: str, *, field: str = "url", platform: bool = True,
     """`Invalid` when `url` is a DuckDB file outside the allowed roots (see the module docstring)."""
     from ombudsman.engine.connectors.duckdb import duckdb_target
 
+    if url.strip().lower().startswith("file:"):
+        from ombudsman.engine.connectors.files import check_file_url
+
+        check_file_url(url, field=field, platform=platform, env=env)
+        return
     if not url.lower().startswith("duckdb"):
         return
     path, _, _ = duckdb_target(url)

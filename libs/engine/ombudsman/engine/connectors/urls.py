@@ -16,6 +16,7 @@ SCHEME_KINDS: dict[str, str] = {
     "mssql": "sqlserver",
     "sqlserver": "sqlserver",
     "odbc": "odbc",
+    "file": "file",  # a file config read through DuckDB (connectors.files)
 }
 
 
@@ -26,7 +27,7 @@ class ConnectionUrl:
     raw: str
     scheme: str  # the part before "+", lower case
     driver: str | None  # the part after "+", e.g. "asyncpg", "pyodbc"
-    kind: str  # postgres | duckdb | snowflake | sqlserver | odbc
+    kind: str  # postgres | duckdb | snowflake | sqlserver | odbc | file
     username: str | None
     password: str | None
     host: str | None

@@ -35,6 +35,7 @@ from ombudsman.engine.files.scan import (
 )
 
 REPORTED = 100  # findings listed per check (the totals always count all of them)
+MAX_VALUE = 200  # characters of a bad value reported
 
 
 @dataclass
@@ -112,11 +113,13 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
 def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
     total = query(con, "SELECT count(DISTINCT (file_id, line)) FROM reject_errors")[0][0]
     bad = query(con, "SELECT s.file_path, e.line, list(e.column_name ORDER BY e.column_idx), "
+                     "list(e.column_idx ORDER BY e.column_idx), "
                      "list(DISTINCT e.error_type), any_value(e.csv_line), min(e.error_message) "
                      "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
                      f"GROUP BY ALL ORDER BY s.file_path, e.line LIMIT {REPORTED}")
-    lines = [{"file": f, "line": int(line), "columns": columns, "errors": sorted(kinds), "text": text, "message": message}
-             for f, line, columns, kinds, text, message in bad]
+    lines = [{"file": f, "line": int(line), "columns": columns, "values": _values(spec, text, positions),
+              "errors": sorted(kinds), "text": text, "message": message}
+             for f, line, columns, positions, kinds, text, message in bad]
     if not total:
         return FileCheck(spec.name, "conformance", "passed", "every line matches the columns and types")
     first = lines[0]
@@ -124,6 +127,13 @@ def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
                      f"{total} bad line(s); first: {Path(first['file']).name} line {first['line']} "
                      f"column {', '.join(first['columns'])} ({', '.join(first['errors']).lower()})",
                      {"bad_lines": total, "lines": lines})
+
+
+def _values(spec: FileSpec, text: str | None, positions: list[int | None]) -> list[str | None]:
+    """The text of each rejected column in its line (None where the line has no such field, as for
+    a missing column); split on the separator, so a quoted field holding it is cut short."""
+    fields = (text or "").split(spec.separator)
+    return [fields[p - 1][:MAX_VALUE] if p is not None and 0 < p <= len(fields) else None for p in positions]
 
 
 def _completeness(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileCheck:
