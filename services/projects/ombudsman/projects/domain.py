@@ -37,6 +37,7 @@ KIND_BY_SCHEME = {
     "mssql": "sqlserver",
     "mssql+pyodbc": "sqlserver",
     "sqlserver": "sqlserver",
+    "file": "duckdb",  # a file config: its files are DuckDB views (engine.connectors.files), DuckDB SQL
 }
 MASK = "****"
 

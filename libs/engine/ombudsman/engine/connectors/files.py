@@ -7,7 +7,8 @@
 Each file family of the config is a view (`main.<name>`) over `read_csv` / `read_parquet` of its files,
 with the config's declared columns and types, in an in-process DuckDB whose memory and threads are
 capped: validators push their SQL down into DuckDB, which streams over the files (spilling to a private
-temporary folder past `memory_limit`). A line that does not match the columns is an error naming it
+temporary folder past `memory_limit`). A family whose pattern matches no file is a view whose every
+read fails naming it (a missing file is a failure, never an empty table). A line that does not match the columns is an error naming it
 (`bad_lines=fail`, the default) or is left out (`bad_lines=skip`; the `file_checks` validator lists them).
 
 Connection URLs are hostile input: the config and every file it names must lie inside
@@ -124,6 +125,10 @@ def view_sql(spec: Any, files: Sequence[Path], *, skip_bad_lines: bool) -> str:
     """CREATE VIEW main.<spec name> over the spec's files, its columns as declared."""
     from ombudsman.engine.files.scan import quote_ident, reader, sql_string
 
+    if not files:  # a missing file is a failure of whatever reads it, named, not a connection that cannot open
+        typed = ", ".join(f"CAST(NULL AS {kind}) AS {quote_ident(name)}" for name, kind in spec.columns.items())
+        missing = sql_string(f"{spec.name}: no file matches {spec.pattern!r}")
+        return f"CREATE VIEW main.{quote_ident(spec.name)} AS SELECT {typed} FROM range(1) WHERE error({missing}) IS NULL"
     listed = "[" + ", ".join(sql_string(str(f)) for f in files) + "]"
     source = reader(spec, strict=not skip_bad_lines).replace("$files", listed)
     columns = ", ".join(quote_ident(c) for c in spec.columns)
@@ -162,11 +167,7 @@ class FileConnector(DuckDBConnector):
         config, target = read_file_config(self.url, env=env)
         self.file_config = config
         for spec in config.files:
-            found = resolve_files(spec, config.base, platform=is_platform(env), env=env)
-            if not found:
-                raise invalid_fields(f"{spec.name}: no file matches {spec.pattern!r}",
-                                     {f"files.{spec.name}.pattern": "no file matches"})
-            self.files[spec.name] = found
+            self.files[spec.name] = resolve_files(spec, config.base, platform=is_platform(env), env=env)
         allowed = sorted({str(f) for found in self.files.values() for f in found})
         self._spill = self._spill or tempfile.mkdtemp(prefix="omb-files-")
         database = duckdb.connect(":memory:", config={

@@ -387,7 +387,7 @@ class Validator(ABC):
     """One kind of check. Subclasses set the class attributes and implement `run`."""
 
     name: ClassVar[str]
-    category: ClassVar[str]  # schema | quality | comparison | referential | dimension | fact | metric | timeseries
+    category: ClassVar[str]  # schema | quality | comparison | referential | dimension | fact | metric | timeseries | files
     description: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     needs_table: ClassVar[bool] = True
