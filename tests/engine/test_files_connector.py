@@ -176,3 +176,29 @@ async def test_bad_file_urls_name_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("files: [{name: s, pattern: '*.tsv', columns: {a: NOTATYPE}}]")
     with pytest.raises(Invalid, match="NOTATYPE"):
         await connect(f"file://{tmp_path / 'broken.yaml'}").open()
+
+
+async def test_file_checks_step_names_the_first_bad_line_and_refuses_a_database_side(tmp_path: Path, database_url: str) -> None:
+    _write_files(tmp_path)
+    day_03 = tmp_path / "day_03.tsv"
+    day_03.write_text(day_03.read_text() + "300\t2026-01-03\t1.00\tcopy of 300\n" + "301\t2026-01-03\tlots\tbad amount\n")
+    async with connect(f"file://{_config(tmp_path)}") as files, connect(database_url) as table:
+        ctx = ValidationContext(source=files, target=files)
+        result = await run_validator(get_validator("file_checks"), ctx, {"report": 5})
+        assert result.status == "failed", result.message
+        assert result.message.startswith("sales: conformance: 1 bad line(s); first: day_03.tsv line 103 column amount")
+        assert result.sample == [{"file": str(day_03), "line": 103, "column": "amount", "value": "lots",
+                                  "error": result.sample[0]["error"]}]
+        checks = {c["check"]: c for c in result.details["checks"]}
+        duplicates = checks["duplicates"]["details"]["keys"]
+        assert duplicates == [{"key": {"sale_id": 300}, "copies": 2, "lines": [[str(day_03), 101], [str(day_03), 102]]}]
+        assert result.source["rows"] == 301 and result.source["checks"]["sales.duplicates"] == "failed"
+
+        only_counts = await run_validator(get_validator("file_checks"), ctx, {"checks": ["files_present", "row_counts"]})
+        assert only_counts.status == "passed" and [c["check"] for c in only_counts.details["checks"]] == ["files_present", "row_counts"]
+
+        unknown = await run_validator(get_validator("file_checks"), ctx, {"files": ["nope"]})
+        assert unknown.status == "error" and "nope" in unknown.message
+        database_side = ValidationContext(source=table, target=table)
+        refused = await run_validator(get_validator("file_checks"), database_side, {})
+        assert refused.status == "error" and "file connection" in refused.message

@@ -26,6 +26,7 @@ from ombudsman.engine.validators.base import (
     ValidationInputError,
     Validator,
     ValidatorParams,
+    jsonable,
     register,
 )
 
@@ -115,4 +116,4 @@ def _capped(check: dict[str, Any], report: int) -> dict[str, Any]:
     for line in details.get("lines", []):
         if isinstance(line, dict) and isinstance(line.get("text"), str):
             line["text"] = line["text"][:MAX_TEXT]
-    return {**check, "details": details}
+    return jsonable({**check, "details": details})
