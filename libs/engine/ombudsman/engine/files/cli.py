@@ -29,7 +29,10 @@ from ombudsman.engine.files.load import load_files, snowflake_statements
 from ombudsman.engine.files.scan import ScanSettings, resolve_files
 from ombudsman.engine.files.suggest import suggest_spec
 
-app = typer.Typer(no_args_is_help=True, help="Validate file extracts (TSV, CSV, Parquet) against their config.")
+app = typer.Typer(no_args_is_help=True, help=(
+    "Validate file extracts (TSV, CSV, Parquet) against their config, and load them. In a pipeline, the "
+    "config is a connection (file:///abs/path/files.yaml): each file family is a table for every validator "
+    "(row_hash, record_counts …), and the file_checks validator runs these checks as a step on the workers."))
 
 
 def _bad_input(error: Invalid) -> typer.Exit:
@@ -48,7 +51,8 @@ def validate(
         threads: int = typer.Option(2, "--threads", min=1, max=64, help="DuckDB threads scanning the files"),
 ) -> None:
     """Check every file family of CONFIG: files present, rows per file and period, bad lines, missing
-    days, duplicate keys (with line numbers), anomalous daily counts."""
+    days, duplicate keys (with line numbers), anomalous daily counts. (The same checks as a pipeline
+    step: validator `file_checks` on a file:///…/CONFIG connection.)"""
     if output_format not in ("table", "json"):
         raise _bad_input(Invalid(f"--format must be table or json, not {output_format!r}", {"fields": [{"field": "format", "message": "unknown"}]}))
     try:
