@@ -19,6 +19,7 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.files.config import parse_config
 from ombudsman.engine.files.load import CHECKPOINTS, load_files, snowflake_statements
+from ombudsman.engine.files.reload import reload_period
 from tests.support import eventually
 
 COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
@@ -133,3 +134,49 @@ async def test_a_family_without_a_table_is_refused_naming_it(tmp_path: Path) -> 
     with pytest.raises(Invalid) as raised:
         await load_files(config, f"duckdb:///{tmp_path / 't.duckdb'}")
     assert raised.value.details["fields"][0]["field"] == "files.0.table"
+
+
+async def test_reloading_a_period_replaces_exactly_its_rows_all_or_nothing(tmp_path: Path, database_url: str) -> None:
+    _files(tmp_path, 3, 100)  # part_000: 2026-01-01, part_001: 2026-01-02, part_002: 2026-01-03
+    spec = {"name": "sales", "pattern": "part_*.tsv", "columns": COLUMNS, "table": "sales", "date_column": "sold_on"}
+    config = parse_config({"files": [spec]}, tmp_path)
+    conn = await _pg(database_url)
+    try:
+        await conn.execute("CREATE TABLE sales (sale_id bigint PRIMARY KEY, sold_on date, amount numeric(12,2), note text)")
+        assert sum(r.rows for r in await load_files(config, database_url)) == 300
+        day_2 = tmp_path / "part_001.tsv"
+        # the extract of the 2nd is replaced: 80 corrected rows (ids 121..200 of its 101..200)
+        fixed = ["sale_id\tsold_on\tamount\tnote"] + [f"{s}\t2026-01-02\t7.77\tcorrected {s}" for s in range(121, 201)]
+        day_2.write_text("\n".join(fixed) + "\n")
+        with pytest.raises(Invalid, match="changed since it was loaded"):
+            await load_files(config, database_url, resume=True)
+
+        reloaded = await reload_period(config, database_url, "2026-01-02")
+        assert [(Path(r.file).name, r.status, r.rows) for r in reloaded] == [("part_001.tsv", "reloaded", 80)], reloaded
+        assert "100 row(s) deleted" in reloaded[0].message
+        by_day = dict(await conn.fetch("SELECT sold_on::text, count(*) FROM sales GROUP BY 1"))
+        assert by_day == {"2026-01-01": 100, "2026-01-02": 80, "2026-01-03": 100}
+        assert await conn.fetchval("SELECT count(*) FROM sales WHERE sold_on = '2026-01-02' AND note LIKE 'corrected%'") == 80
+        checkpoints = await conn.fetch(f"SELECT file, bytes, rows FROM {CHECKPOINTS} ORDER BY file")
+        assert [(Path(f).name, b, r) for f, b, r in checkpoints] == [
+            ("part_000.tsv", (tmp_path / "part_000.tsv").stat().st_size, 100),
+            ("part_001.tsv", day_2.stat().st_size, 80), ("part_002.tsv", (tmp_path / "part_002.tsv").stat().st_size, 100)]
+        assert [r.status for r in await load_files(config, database_url, resume=True)] == ["skipped"] * 3
+
+        # a bad line in the new extract: the whole period rolls back, the table and checkpoints as they were
+        day_2.write_text("\n".join([*fixed, "999\t2026-01-02\tlots\tbad amount"]) + "\n")
+        before = await conn.fetch("SELECT * FROM sales ORDER BY sale_id")
+        failed = await reload_period(config, database_url, "2026-01-02")
+        assert [r.status for r in failed] == ["failed"] and "lots" in failed[0].message and "rolled back" in failed[0].message
+        assert await conn.fetch("SELECT * FROM sales ORDER BY sale_id") == before
+        assert await conn.fetchval(f"SELECT rows FROM {CHECKPOINTS} WHERE file = $1", str(day_2)) == 80
+
+        # a file of the period that also holds another day is refused before anything is deleted
+        day_2.write_text("\n".join([*fixed, "998\t2026-01-03\t1.00\tanother day"]) + "\n")
+        with pytest.raises(Invalid, match=r"part_001\.tsv also holds 1 row"):
+            await reload_period(config, database_url, "2026-01-02")
+        with pytest.raises(Invalid, match="not a day"):
+            await reload_period(config, database_url, "2026-02-30")
+        assert await conn.fetch("SELECT * FROM sales ORDER BY sale_id") == before
+    finally:
+        await conn.close()

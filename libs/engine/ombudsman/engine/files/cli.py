@@ -26,6 +26,7 @@ from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import load_config
 from ombudsman.engine.files.load import load_files, snowflake_statements
+from ombudsman.engine.files.reload import reload_period
 from ombudsman.engine.files.scan import ScanSettings, resolve_files
 from ombudsman.engine.files.suggest import suggest_spec
 
@@ -88,9 +89,13 @@ def load(
         config: Path = typer.Argument(..., help="file config YAML; each file family names its `table`"),
         target: str = typer.Option(..., "--target", "-t", help="postgresql://… or duckdb:///path.db (${ENV} allowed)"),
         resume: bool = typer.Option(False, "--resume", help="skip the files loaded before (recorded in omb_file_loads)"),
+        reload: str | None = typer.Option(None, "--reload-period", metavar="PERIOD", help=(
+            "delete the table's rows of one period (2026-01-02, or 2026-01 for a monthly family) and load the files "
+            "holding it again, with their checkpoints, in one transaction (PostgreSQL)")),
 ) -> None:
     """Load every file into its table, each file in one transaction with its checkpoint, so an
-    interrupted load resumes where it stopped (--resume) and no file is loaded twice."""
+    interrupted load resumes where it stopped (--resume) and no file is loaded twice. With
+    --reload-period, only that period is deleted and reloaded, all or nothing."""
     import os
 
     try:
@@ -110,14 +115,16 @@ def load(
                     done_rows[0] += rows
                     bar.update(task, rows=done_rows[0], files=len([f for f in seen if f]))
 
-            results = asyncio.run(load_files(parsed, os.path.expandvars(target), resume=resume, progress=advance))
+            url = os.path.expandvars(target)
+            results = asyncio.run(reload_period(parsed, url, reload, progress=advance) if reload
+                                  else load_files(parsed, url, resume=resume, progress=advance))
     except Invalid as error:
         raise _bad_input(error) from None
     table = Table(title=f"{config.name} → {target.split('://')[0]}")
     for column in ("files", "file", "status", "rows", "seconds", "message"):
         table.add_column(column, overflow="fold")
     for r in results:
-        style = {"loaded": "green", "skipped": "dim", "failed": "red"}[r.status]
+        style = {"loaded": "green", "reloaded": "green", "skipped": "dim", "failed": "red"}[r.status]
         table.add_row(r.spec, Path(r.file).name, f"[{style}]{r.status}[/]", f"{r.rows:,}", f"{r.seconds:.1f}", escape(r.message))
     Console(width=160).print(table)
     raise typer.Exit(1 if any(r.status == "failed" for r in results) else 0)

@@ -43,7 +43,7 @@ class FileLoad:
 
     spec: str
     file: str
-    status: str  # loaded | skipped | failed
+    status: str  # loaded | skipped | failed | reloaded
     bytes: int
     rows: int = 0
     seconds: float = 0.0
@@ -101,6 +101,20 @@ async def _chunks(path: Path, spec: FileSpec, file: str, progress: Progress | No
             yield chunk
 
 
+async def copy_file(conn: Any, spec: FileSpec, schema: str | None, table: str, path: Path, size: int,
+                    progress: Progress | None) -> int:
+    """`COPY … FROM STDIN` one file (of `size` bytes) into its table and record its checkpoint row, in
+    the caller's transaction; the rows copied."""
+    status = await conn.copy_to_table(
+        table, schema_name=schema, columns=list(spec.columns), source=_chunks(path, spec, str(path), progress),
+        format="csv", delimiter=spec.separator, header=spec.header, quote=spec.quote_char or "\x01",
+        encoding={"utf-8": "UTF8", "latin-1": "LATIN1", "utf-16": "UTF8"}[spec.encoding])
+    rows = int(status.split()[-1])
+    await conn.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES ($1, $2, $3, $4)",
+                       spec.name, str(path), size, rows)
+    return rows
+
+
 async def _load_postgres(plan: list[Any], url: str, resume: bool, progress: Progress | None) -> list[FileLoad]:
     dsn, _ = asyncpg_dsn(url)
     try:
@@ -123,14 +137,7 @@ async def _load_postgres(plan: list[Any], url: str, resume: bool, progress: Prog
                 start = time.perf_counter()
                 try:
                     async with conn.transaction():
-                        status = await conn.copy_to_table(
-                            table, schema_name=schema, columns=list(spec.columns),
-                            source=_chunks(path, spec, str(path), progress), format="csv",
-                            delimiter=spec.separator, header=spec.header, quote=spec.quote_char or "\x01",
-                            encoding={"utf-8": "UTF8", "latin-1": "LATIN1", "utf-16": "UTF8"}[spec.encoding])
-                        rows = int(status.split()[-1])
-                        await conn.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES ($1, $2, $3, $4)",
-                                           spec.name, str(path), path.stat().st_size, rows)
+                        rows = await copy_file(conn, spec, schema, table, path, path.stat().st_size, progress)
                 except asyncpg.PostgresError as error:
                     where = getattr(error, "context", None) or getattr(error, "where", None) or ""
                     results.append(FileLoad(spec.name, str(path), "failed", path.stat().st_size, 0,
