@@ -115,16 +115,25 @@ async def copy_file(conn: Any, spec: FileSpec, schema: str | None, table: str, p
     return rows
 
 
-async def _load_postgres(plan: list[Any], url: str, resume: bool, progress: Progress | None) -> list[FileLoad]:
-    dsn, _ = asyncpg_dsn(url)
+async def connect_target(url: str) -> Any:
+    """An asyncpg connection to the PostgreSQL target, its checkpoint table created; `Invalid` when unreachable."""
     try:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(asyncpg_dsn(url)[0])
     except (OSError, asyncpg.PostgresError) as error:
         raise invalid_fields(f"cannot connect to {mask_url(url)}: {type(error).__name__}", {"target": "unreachable"}) from None
-    results: list[FileLoad] = []
     try:
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec text, file text, bytes bigint, rows bigint, "
                            "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (spec, file))")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def _load_postgres(plan: list[Any], url: str, resume: bool, progress: Progress | None) -> list[FileLoad]:
+    conn = await connect_target(url)
+    results: list[FileLoad] = []
+    try:
         for spec, (schema, table), files in plan:
             if spec.format == "parquet":
                 raise invalid_fields(f"{spec.name}: load Parquet into DuckDB or Snowflake", {"format": "parquet into PostgreSQL"})

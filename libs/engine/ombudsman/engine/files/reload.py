@@ -17,10 +17,17 @@ from typing import Any
 import asyncpg
 
 from ombudsman.contracts.replies import invalid_fields
-from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.connectors.urls import mask_url, parse_url
 from ombudsman.engine.files.config import FileConfig, FileSpec
-from ombudsman.engine.files.load import CHECKPOINTS, FileLoad, Progress, _qualified, _table, copy_file
+from ombudsman.engine.files.load import (
+    CHECKPOINTS,
+    FileLoad,
+    Progress,
+    _qualified,
+    _table,
+    connect_target,
+    copy_file,
+)
 from ombudsman.engine.files.scan import ScanSettings, open_scanner, query, quote_ident, reader, resolve_files
 
 
@@ -76,14 +83,9 @@ async def reload_period(config: FileConfig, target_url: str, period: str, *, pro
         start, end = period_bounds(spec, period)
         files = period_files(spec, resolve_files(spec, config.base, platform=platform), start, end)
         plan.append((spec, _table(spec, index), start, end, files))
-    try:
-        conn = await asyncpg.connect(asyncpg_dsn(target_url)[0])
-    except (OSError, asyncpg.PostgresError) as error:
-        raise invalid_fields(f"cannot connect to {mask_url(target_url)}: {type(error).__name__}", {"target": "unreachable"}) from None
+    conn = await connect_target(target_url)
     results: list[FileLoad] = []
     try:
-        await conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec text, file text, bytes bigint, rows bigint, "
-                           "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (spec, file))")
         for spec, (schema, table), start, end, files in plan:
             results += await _reload_family(conn, spec, schema, table, start, end, files, progress)
             if any(r.status == "failed" for r in results):
