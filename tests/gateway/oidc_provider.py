@@ -102,7 +102,7 @@ class OidcProvider:
 class _Handler(BaseHTTPRequestHandler):
     owner: OidcProvider
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (quiet test output)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
@@ -116,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, error: str, status: int = 400) -> None:
         self._json(status, {"error": error})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/.well-known/openid-configuration":
             self._json(200, self.owner.discovery())
@@ -157,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         expected = self.owner.clients[client_id]
         return client_id if expected is None or secret == expected else None
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         form = self._form()
         path = urlsplit(self.path).path
         client_id = self._client_ok(form)

@@ -271,5 +271,5 @@ async def test_cli_login_sso_says_when_sso_is_off(database_url: str, nats_url: s
         env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "OMB_SERVER": f"http://127.0.0.1:{port}"}
         proc = await asyncio.create_subprocess_exec(*CLI, "login", "--sso", env=env, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and "single sign-on is not configured" in err.decode()
