@@ -213,6 +213,20 @@ async def test_unknown_groups_get_the_least_role(sso: SsoGateway, provider: Oidc
     assert (await sso.tokens(await sso.sign_in()))["user"]["role"] == "viewer"
 
 
+async def test_without_a_groups_claim_the_role_is_left_to_the_admins(sso: SsoGateway, provider: OidcProvider) -> None:
+    """Providers that release no groups (Google): a new account gets the default role, and a role an
+    admin gives it is kept at the next sign-in."""
+    provider.user = {"sub": "sub-gina", "preferred_username": "gina"}
+    gina = (await sso.tokens(await sso.sign_in()))["user"]
+    assert gina["role"] == "viewer"
+    await sso.app.state.users.register("root", PASSWORD, "admin")
+    admin = (await sso.client.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD})).json()
+    raised = await sso.client.patch(f"/api/v1/users/{gina['id']}", json={"role": "user"},
+                                    headers={"Authorization": f"Bearer {admin['access_token']}"})
+    assert raised.status_code == 200, raised.text
+    assert (await sso.tokens(await sso.sign_in()))["user"]["role"] == "user"
+
+
 @pytest.mark.parametrize("sso", [{"oidc_default_role": "none"}], indirect=True)
 async def test_unknown_groups_are_refused_when_the_default_role_is_none(sso: SsoGateway, provider: OidcProvider) -> None:
     provider.user = {"sub": "sub-carl", "preferred_username": "carl", "groups": ["marketing"]}

@@ -132,13 +132,15 @@ def login(
     return events
 
 
-def sync_sso_user(state: UserState, user_id: str, username: str, role: Role, *, last_admin: bool) -> list[Event]:
+def sync_sso_user(state: UserState, user_id: str, username: str, role: Role, *, last_admin: bool,
+                  groups_known: bool = True) -> list[Event]:
     """Events that bring a single-sign-on user in line with the provider's groups: registered at the
     first sign-in; the role changed when the groups changed, except the last admin's demotion
-    (an admin cannot be lost to a group rename at the provider)."""
+    (an admin cannot be lost to a group rename at the provider). A token without a groups claim
+    (`groups_known` false) leaves an existing account's role to the admins."""
     if not state.exists:
         return [ev.UserRegistered(user_id=user_id, username=username, role=role, method="sso")]
-    if role != state.role and not (state.role == "admin" and last_admin):
+    if groups_known and role != state.role and not (state.role == "admin" and last_admin):
         return [ev.UserRoleChanged(user_id=state.id, role=role)]
     return []
 

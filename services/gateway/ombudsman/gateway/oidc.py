@@ -55,7 +55,7 @@ class Identity:
     issuer: str
     subject: str
     preferred_username: str
-    groups: tuple[str, ...]
+    groups: tuple[str, ...] | None  # None: the token has no groups claim (e.g. Google)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -69,10 +69,10 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def role_for(groups: tuple[str, ...], role_map: dict[str, str], default: str) -> Role:
+def role_for(groups: tuple[str, ...] | None, role_map: dict[str, str], default: str) -> Role:
     """The highest role any of `groups` maps to; `default` when none is mapped (Forbidden when
     the default is "none")."""
-    mapped = [role_map[g] for g in groups if g in role_map]
+    mapped = [role_map[g] for g in groups or () if g in role_map]
     if mapped:
         return max(mapped, key=lambda r: ROLE_RANK[r])  # type: ignore[return-value]
     if default == "none":
@@ -242,8 +242,16 @@ class OidcClient:
             raise Unauthorized("invalid ID token: authorized party is another client")
         if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
             raise Unauthorized("invalid ID token: nonce does not match this sign-in")
-        groups_claim = claims.get(self.settings.oidc_groups_claim) or []
-        groups = (groups_claim,) if isinstance(groups_claim, str) else tuple(str(g) for g in groups_claim)
+        groups_claim = claims.get(self.settings.oidc_groups_claim)
+        groups: tuple[str, ...] | None
+        if groups_claim is None:
+            groups = None
+        elif isinstance(groups_claim, str):
+            groups = (groups_claim,)
+        elif isinstance(groups_claim, list):
+            groups = tuple(str(g) for g in groups_claim)
+        else:
+            raise Unauthorized(f"invalid ID token: claim {self.settings.oidc_groups_claim!r} is not a list of groups")
         identity = Identity(issuer=str(claims["iss"]), subject=str(claims["sub"]),
                             preferred_username=username_hint(claims), groups=groups)
         return identity, claims

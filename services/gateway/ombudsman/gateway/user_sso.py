@@ -98,24 +98,25 @@ class UserSSO(UserSessions):
         async def attempt() -> str:
             async with self._uow() as uow:
                 conn = uow.conn
-                user_id = (await conn.execute(
-                    text(f"SELECT user_id FROM {SCHEMA}.oidc_identities WHERE issuer = :i AND subject = :s FOR UPDATE"),
-                    {"i": identity.issuer, "s": identity.subject},
+                key = {"i": identity.issuer, "s": identity.subject}
+                # a first sign-in links a new user id; one racing it waits here and finds the link
+                linked = (await conn.execute(
+                    text(f"""INSERT INTO {SCHEMA}.oidc_identities (issuer, subject, user_id) VALUES (:i, :s, :u)
+                             ON CONFLICT (issuer, subject) DO NOTHING RETURNING user_id"""),
+                    {**key, "u": new_id()},
                 )).scalar_one_or_none()
-                if user_id is None:
-                    user_id = new_id()
-                    username = await self._free_username(conn, identity)
-                    await conn.execute(
-                        text(f"INSERT INTO {SCHEMA}.oidc_identities (issuer, subject, user_id) VALUES (:i, :s, :u)"),
-                        {"i": identity.issuer, "s": identity.subject, "u": user_id},
-                    )
+                if linked is not None:
+                    user_id, username = linked, await self._free_username(conn, identity)
                 else:
+                    user_id = (await conn.execute(
+                        text(f"SELECT user_id FROM {SCHEMA}.oidc_identities WHERE issuer = :i AND subject = :s"),
+                        key)).scalar_one()
                     username = ""
                 state = fold(USER, user_id, await uow.load(user_id))
                 admins = (await conn.execute(
                     text(f"SELECT count(*) FROM {SCHEMA}.users WHERE role = 'admin'"))).scalar_one()
                 events = domain.sync_sso_user(state, user_id, username or state.username, role,
-                                              last_admin=admins <= 1)
+                                              last_admin=admins <= 1, groups_known=identity.groups is not None)
                 name = username or state.username
                 meta = Metadata(actor=Actor(id=user_id, name=name, role=role))
                 await self._emit(uow, state, user_id, events, meta)
