@@ -208,6 +208,17 @@ async def test_state_must_belong_to_this_browser_and_be_used_once(sso: SsoGatewa
     assert (await sso.callback(back, cookie)).status_code == 401  # the state is used up
 
 
+async def test_unfinished_sign_ins_are_bounded(sso: SsoGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone may start a sign-in, so the pending ones are capped (503 past the cap, until they expire)."""
+    from ombudsman.gateway import user_sso
+
+    monkeypatch.setattr(user_sso, "MAX_PENDING", 2)
+    await sso.start()
+    await sso.start()
+    r = await sso.client.get("/api/v1/auth/oidc/start")
+    assert r.status_code == 503 and "too many sign-ins" in r.json()["error"]["message"]
+
+
 async def test_unknown_groups_get_the_least_role(sso: SsoGateway, provider: OidcProvider) -> None:
     provider.user = {"sub": "sub-bob", "preferred_username": "bob", "groups": ["marketing"]}
     assert (await sso.tokens(await sso.sign_in()))["user"]["role"] == "viewer"

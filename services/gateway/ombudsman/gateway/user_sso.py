@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
-from ombudsman.contracts.replies import Unauthorized
+from ombudsman.contracts.replies import Unauthorized, Unavailable
 from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.gateway import domain
@@ -31,6 +31,9 @@ from ombudsman.gateway.user_sessions import UserSessions
 log = logging.getLogger("ombudsman.gateway.auth")
 
 PENDING_SIGN_IN = timedelta(minutes=10)
+# sign-ins started and not finished within PENDING_SIGN_IN: past this, /start answers 503 (anyone may
+# start one, so the table is bounded)
+MAX_PENDING = 10_000
 HANDOFF = timedelta(seconds=60)
 
 
@@ -71,6 +74,9 @@ class UserSSO(UserSessions):
         async with self.engine.begin() as conn:
             await conn.execute(text(f"DELETE FROM {SCHEMA}.oidc_pending WHERE created_at < :old"),
                                {"old": self.clock() - PENDING_SIGN_IN})
+            pending = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.oidc_pending"))).scalar_one()
+            if pending >= MAX_PENDING:
+                raise Unavailable("too many sign-ins in progress; try again in a few minutes")
             await conn.execute(
                 text(f"""INSERT INTO {SCHEMA}.oidc_pending (state_hash, nonce, code_verifier, redirect_uri, created_at)
                          VALUES (:s, :n, :v, :r, :t)"""),

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ombudsman.contracts.replies import NotFound, Unauthorized
-from ombudsman.gateway.errors import COMMON_ERRORS, RateLimited
+from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.oidc import OidcClient, pkce_pair, role_for
 from ombudsman.gateway.routes.auth import _pair
 from ombudsman.gateway.schemas import Input, TokenPair
@@ -56,13 +56,6 @@ def _oidc(request: Request) -> OidcClient:
     return request.app.state.oidc  # type: ignore[no-any-return]
 
 
-def _check_rate(request: Request) -> None:
-    ip = request.client.host if request.client else "unknown"
-    allowed, retry_after = request.app.state.login_limiter.allow(ip, "(sso)")
-    if not allowed:
-        raise RateLimited("too many sign-in attempts; slow down", {"retry_after": retry_after})
-
-
 @router.get("/auth/providers", response_model=AuthProviders, summary="The ways to sign in to this gateway (public)")
 async def providers(request: Request) -> Any:
     settings: GatewaySettings = request.app.state.settings
@@ -99,7 +92,6 @@ async def oidc_callback(
     error: str = Query("", max_length=256),
 ) -> RedirectResponse:
     oidc = _oidc(request)
-    _check_rate(request)
     users = request.app.state.users
     settings: GatewaySettings = request.app.state.settings
     if error:
@@ -126,7 +118,6 @@ async def oidc_callback(
              summary="Exchange the one-time code of a finished browser sign-in for tokens")
 async def oidc_exchange(body: HandoffIn, request: Request) -> Any:
     _oidc(request)
-    _check_rate(request)
     return _pair(await request.app.state.users.redeem_handoff(body.code))
 
 
@@ -134,7 +125,6 @@ async def oidc_exchange(body: HandoffIn, request: Request) -> Any:
              summary="Exchange an ID token of the identity provider (the CLI's device flow) for tokens")
 async def oidc_id_token(body: IdTokenIn, request: Request) -> Any:
     oidc = _oidc(request)
-    _check_rate(request)
     settings: GatewaySettings = request.app.state.settings
     identity, _ = await oidc.verify_id_token(body.id_token, nonce=None)
     role = role_for(identity.groups, settings.oidc_role_map, settings.oidc_default_role)
