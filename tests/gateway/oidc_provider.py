@@ -14,15 +14,16 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from tests.support import HttpServerThread
 
 
 def _s256(verifier: str) -> str:
@@ -45,7 +46,7 @@ class OidcProvider:
         self.codes: dict[str, dict[str, Any]] = {}
         self.devices: dict[str, dict[str, Any]] = {}
         self.token_requests: list[dict[str, str]] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: HttpServerThread | None = None
         self.issuer = ""
 
     def start(self) -> OidcProvider:
@@ -54,15 +55,13 @@ class OidcProvider:
         class Handler(_Handler):
             owner = provider
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = HttpServerThread(Handler)
+        self.issuer = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def discovery(self) -> dict[str, Any]:
         return {

@@ -6,9 +6,10 @@ fixed list of synonyms (plus one pair of names that do not exist, which the call
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support import HttpServerThread
 
 API_KEY = "test-llm-key-never-logged"
 
@@ -20,7 +21,7 @@ class FakeModel:
         self.synonyms = {k.lower(): v for k, v in synonyms.items()}
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
-        self._server: ThreadingHTTPServer | None = None
+        self._server: HttpServerThread | None = None
         self.url = ""
 
     def start(self) -> FakeModel:
@@ -29,15 +30,13 @@ class FakeModel:
         class Handler(_Handler):
             model = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = HttpServerThread(Handler)
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def answer(self, question: str) -> str:
         asked = json.loads(question)

@@ -7,7 +7,7 @@ become mappings only when a person approves the table (never by automatic approv
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import nats
@@ -16,9 +16,6 @@ import pytest
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.eventstore.rpc import request
-from ombudsman.eventstore.settings import Settings
-from ombudsman.metadata.app import create_service as metadata_service
-from ombudsman.projects.app import create_service as projects_service
 from tests.metadata.fake_llm import API_KEY, FakeModel
 from tests.support import eventually
 
@@ -46,21 +43,6 @@ def fake_model() -> Iterator[FakeModel]:
     server = FakeModel({"dob": "BIRTH_DATE", "ltv": "LIFETIME_VALUE"}).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
-    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
-    projects, metadata = projects_service(settings), metadata_service(settings)
-    await projects.start()
-    await metadata.start()
-    nc = await nats.connect(nats_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-        await metadata.stop()
-        await projects.stop()
 
 
 async def cmd(nc: nats.NATS, service: str, name: str, payload: dict[str, Any]) -> Any:
