@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -76,3 +78,17 @@ def folded(aggregate: Any, stream_id: str, events: Iterable[Any], state: Any = N
     envelopes = [envelope_for(event, stream_id=stream_id, version=first + i, meta=meta or Metadata())
                  for i, event in enumerate(events)]
     return fold(aggregate, stream_id, envelopes, state)
+
+
+class HttpServerThread:
+    """A real HTTP server on a free local port, served by a thread (a fake third-party API for a
+    test: an OpenID Connect provider, a language model). `url` once started."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -30,9 +30,9 @@ def _executor() -> list[str]:
 
 
 def _gateway() -> list[str]:
-    from ombudsman.gateway import projections, throttle
+    from ombudsman.gateway import projections, throttle, user_sso
 
-    return [*projections.ddl(), *throttle.throttle_ddl(projections.SCHEMA)]
+    return [*projections.ddl(), *throttle.throttle_ddl(projections.SCHEMA), *user_sso.oidc_ddl(projections.SCHEMA)]
 
 
 def _metadata() -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -23,9 +22,6 @@ from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.pipeline import run_pipeline
 from ombudsman.eventstore.rpc import request
-from ombudsman.eventstore.settings import Settings
-from ombudsman.metadata.app import create_service as metadata_service
-from ombudsman.projects.app import create_service as projects_service
 from tests.gateway.conftest import Served, served  # noqa: F401  (fixture)
 from tests.support import eventually
 
@@ -50,21 +46,6 @@ async def load_keyless(source_url: str, target_url: str) -> None:
                          "NOT NULL, PRODUCT_KEY NUMBER(38,0), QTY NUMBER(38,0), AMOUNT NUMBER(12,2))")
         await db.execute(f"INSERT INTO SHOP.ORDER_LINES VALUES {values}")
         await db.execute("CREATE TABLE SHOP.PRODUCT (PRODUCT_KEY NUMBER(38,0) PRIMARY KEY, NAME VARCHAR(20))")
-
-
-@pytest.fixture
-async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
-    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
-    projects, metadata = projects_service(settings), metadata_service(settings)
-    await projects.start()
-    await metadata.start()
-    nc = await nats.connect(nats_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-        await metadata.stop()
-        await projects.stop()
 
 
 async def call(nc: nats.NATS, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:

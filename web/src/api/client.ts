@@ -10,7 +10,7 @@ let onUnauthorized: () => void = () => {};
 /** Called when the session cannot be renewed (the app sends the user to the login page). */
 export function setUnauthorizedHandler(handler: () => void): void { onUnauthorized = handler; }
 
-const isAuthCall = (url: string) => /\/api\/v1\/auth\/(login|refresh|logout)$/.test(new URL(url, location.origin).pathname);
+const isAuthCall = (url: string) => /\/api\/v1\/auth\/(login|refresh|logout|oidc\/exchange)$/.test(new URL(url, location.origin).pathname);
 
 let refreshing: Promise<boolean> | null = null;
 async function refresh(): Promise<boolean> {
@@ -64,6 +64,19 @@ export async function unwrap<T = unknown>(
 /** Log in and keep the token pair for this browser tab. */
 export async function login(username: string, password: string): Promise<Session> {
   const pair = await unwrap<Session>(client.POST("/api/v1/auth/login", { body: { username, password } }));
+  session.set(pair);
+  return pair;
+}
+
+/** The ways to sign in: single sign-on is offered when the gateway names an OIDC provider. */
+export interface AuthProviders { password: boolean; oidc: { issuer: string; start_url: string } | null }
+export async function authProviders(): Promise<AuthProviders> {
+  return unwrap<AuthProviders>(client.GET("/api/v1/auth/providers"));
+}
+
+/** Finish a single sign-on: the one-time code the gateway sent the browser back with, for tokens. */
+export async function exchangeSsoCode(code: string): Promise<Session> {
+  const pair = await unwrap<Session>(client.POST("/api/v1/auth/oidc/exchange", { body: { code } }));
   session.set(pair);
   return pair;
 }

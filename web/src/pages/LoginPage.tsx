@@ -1,8 +1,10 @@
-/** Log in: username and password exchanged for a token pair kept in this tab. */
+/** Log in: username and password exchanged for a token pair kept in this tab, or single sign-on
+ * ("Sign in with SSO" when the gateway has an OIDC provider): the gateway sends the browser back
+ * to the Studio with a one-time `sso_code`, exchanged here for the token pair. */
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useLocation, useNavigate } from "react-router";
 import { Alert, Box, Button, Paper, TextField, Typography } from "@mui/material";
-import { login } from "../api/client";
+import { authProviders, exchangeSsoCode, login, type AuthProviders } from "../api/client";
 import { ApiError, explain } from "../api/errors";
 
 export function LoginPage() {
@@ -13,8 +15,25 @@ export function LoginPage() {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [providers, setProviders] = useState<AuthProviders | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => { document.title = "Log in · Ombudsman Studio"; }, []);
+  useEffect(() => {
+    let live = true;
+    authProviders().then((found) => { if (live) setProviders(found); }).catch(() => { /* password only */ });
+    return () => { live = false; };
+  }, []);
+  useEffect(() => {
+    const code = new URLSearchParams(window.location.search).get("sso_code");
+    if (!code) return;
+    // the code works once: drop it from the address bar before using it
+    window.history.replaceState(null, "", window.location.pathname + window.location.hash);
+    setBusy(true);
+    exchangeSsoCode(code)
+      .then(() => navigate("/", { replace: true }))
+      .catch((e) => setError(e instanceof ApiError && e.status === 401 ? "Single sign-on did not finish; please sign in again." : explain(e)))
+      .finally(() => setBusy(false));
+  }, [navigate]);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -45,6 +64,11 @@ export function LoginPage() {
         <Button type="submit" variant="contained" fullWidth disabled={busy} sx={{ mt: 2 }}>
           {busy ? "Logging in…" : "Log in"}
         </Button>
+        {providers?.oidc && (
+          <Button href={providers.oidc.start_url} variant="outlined" fullWidth disabled={busy} sx={{ mt: 1 }}>
+            Sign in with SSO
+          </Button>
+        )}
       </Paper>
     </Box>
   );

@@ -4,7 +4,7 @@ import { useState } from "react";
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "react-router";
 import {
-  Alert, Box, Button, Checkbox, Collapse, IconButton, Stack, Table, TableBody, TableCell, TableHead, TablePagination,
+  Alert, Box, Button, Checkbox, Chip, Collapse, IconButton, Stack, Table, TableBody, TableCell, TableHead, TablePagination,
   TableRow, TextField, Typography,
 } from "@mui/material";
 import { client, unwrap } from "../api/client";
@@ -12,7 +12,7 @@ import { explain } from "../api/errors";
 import { canWrite } from "../api/session";
 import { Loaded, PageTitle, StatusChip } from "../ui/common";
 
-interface ColumnSuggestion { source: string; target: string; confidence: number; type_compatibility: string; source_type: string; target_type: string; evidence?: string[] }
+interface ColumnSuggestion { source: string; target: string; confidence: number; type_compatibility: string; source_type: string; target_type: string; evidence?: string[]; suggested_by?: "matcher" | "model" }
 interface TableSuggestion {
   source_table: string; target_table: string; confidence: number; column_coverage: number; columns: ColumnSuggestion[];
   unmapped_source_columns: string[]; unmapped_target_columns: string[]; evidence: string[];
@@ -122,7 +122,9 @@ export default function MappingsPage() {
                         <TableBody>
                           {t.columns.map((c) => (
                             <TableRow key={c.source}><TableCell>{c.source}</TableCell><TableCell>{c.source_type}</TableCell><TableCell>{c.target}</TableCell>
-                              <TableCell>{c.target_type}</TableCell><TableCell><StatusChip status={c.type_compatibility} /></TableCell><TableCell>{pct(c.confidence)}</TableCell></TableRow>
+                              <TableCell>{c.target_type}</TableCell><TableCell><StatusChip status={c.type_compatibility} /></TableCell><TableCell>{pct(c.confidence)}{c.suggested_by === "model" && (
+                                <Chip size="small" variant="outlined" color="secondary" label="suggested by model" sx={{ ml: 1 }}
+                                  title={(c.evidence ?? []).join("; ")} />)}</TableCell></TableRow>
                           ))}
                           {t.unmapped_source_columns.map((c) => (
                             <TableRow key={`u-${c}`} sx={{ bgcolor: "warning.light" }}><TableCell>{c}</TableCell><TableCell colSpan={5}>no target column (unmapped)</TableCell></TableRow>

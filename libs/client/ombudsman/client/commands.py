@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ombudsman.client import config
+from ombudsman.client.device_flow import DeviceFlowError, DevicePrompt, device_login
 from ombudsman.client.output import STATUS_STYLE, FormatOpt, OutputFormat, console, emit, err, fail, fields
 from ombudsman.client.output import table as _output_table
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
@@ -103,9 +104,15 @@ def login(
                                         help="Your password (asked for, hidden, when not given; or OMB_PASSWORD)"),
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="Read the password from stdin (first line), e.g. from a file"),
+    sso: bool = typer.Option(False, "--sso", help="Sign in with the gateway's identity provider (OIDC device flow)"),
     server: str | None = ServerOpt,
 ) -> None:
     """Log in to a gateway; the tokens are saved (0600) under ~/.config/ombudsman/, one login per gateway."""
+    if sso:
+        if username or password or password_stdin:
+            raise fail("--sso signs in at the identity provider: give no username or password")
+        _login_sso(server)
+        return
     if password_stdin and password:
         raise fail("give either --password or --password-stdin, not both")
     if not username:
@@ -121,6 +128,31 @@ def login(
     config.save_config({**config.load_config(), "server": client.base_url})
     config.save_login(client.base_url, pair.access_token, pair.refresh_token, pair.user.username)
     console.print(f"Logged in to {client.base_url} as [bold]{escape(pair.user.username)}[/] ({pair.user.role}).")
+
+
+def _login_sso(server: str | None) -> None:
+    """`login --sso`: the device flow at the provider the gateway names, then its ID token for tokens."""
+    client = OmbudsmanClient(config.server_url(server))
+    oidc = _call(client, client.auth_providers).get("oidc")
+    if not oidc:
+        raise fail(f"single sign-on is not configured on {client.base_url}; log in with a username and password")
+
+    def show(prompt: DevicePrompt) -> None:
+        console.print(f"To sign in, open [bold]{escape(prompt.verification_uri)}[/] and enter the code "
+                      f"[bold]{escape(prompt.user_code)}[/]")
+        if prompt.verification_uri_complete:
+            console.print(f"(or open {escape(prompt.verification_uri_complete)})")
+        console.print(f"Waiting for you to approve (the code is valid {prompt.expires_in // 60} min)...")
+
+    try:
+        id_token = device_login(str(oidc["issuer"]), str(oidc["client_id"]), str(oidc.get("scopes") or "openid"), show)
+    except DeviceFlowError as exc:
+        raise fail(str(exc), code=1) from None
+    pair = _call(client, lambda: client.login_with_id_token(id_token))
+    config.save_config({**config.load_config(), "server": client.base_url})
+    config.save_login(client.base_url, pair.access_token, pair.refresh_token, pair.user.username)
+    console.print(f"Logged in to {client.base_url} as [bold]{escape(pair.user.username)}[/] ({pair.user.role}) "
+                  "through single sign-on.")
 
 
 @app.command()

@@ -150,6 +150,16 @@ class OmbudsmanClient:
         self.token, self.refresh_token = pair.access_token, pair.refresh_token
         return pair
 
+    def auth_providers(self) -> dict[str, Any]:
+        """The ways to sign in to the gateway: `{"password": true, "oidc": {issuer, client_id, ...} | None}`."""
+        return dict(self._json("GET", "/auth/providers"))
+
+    def login_with_id_token(self, id_token: str) -> TokenPair:
+        """Tokens for an ID token the gateway's identity provider issued (single sign-on, device flow)."""
+        pair = TokenPair.model_validate(self._json("POST", "/auth/oidc/id-token", json_body={"id_token": id_token}))
+        self.token, self.refresh_token = pair.access_token, pair.refresh_token
+        return pair
+
     def refresh(self) -> TokenPair:
         if not self.refresh_token:
             raise ApiError(401, "unauthorized", "no refresh token: log in again")

@@ -358,17 +358,23 @@ class ValidationsSuggested(Event):
 
 @event
 class UserRegistered(Event):
+    """A new account: a local one (`password`) or one made at its first single sign-on (`sso`)."""
+
     stream_type = "user"
     user_id: str
     username: str
     role: Literal["admin", "user", "viewer"]
+    method: Literal["password", "sso"] = "password"
 
 
 @event
 class UserLoggedIn(Event):
+    """A login: with a password, or through the OpenID Connect provider (`sso`)."""
+
     stream_type = "user"
     user_id: str
     username: str
+    method: Literal["password", "sso"] = "password"
 
 
 @event

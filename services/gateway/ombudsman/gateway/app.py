@@ -23,6 +23,7 @@ from ombudsman.gateway.docs import router as docs_router
 from ombudsman.gateway.handlers import UserService
 from ombudsman.gateway.livecache import Invalidator
 from ombudsman.gateway.migrations import SCHEMA, migrate
+from ombudsman.gateway.oidc import OidcClient
 from ombudsman.gateway.routes import (
     audit,
     auth,
@@ -39,6 +40,7 @@ from ombudsman.gateway.routes import (
     relationships,
     results,
     runs,
+    sso,
     workloads,
 )
 from ombudsman.gateway.runwatch import RunFeeds
@@ -144,6 +146,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await invalidator.stop()
+        await app.state.oidc.close()
         await relay.stop()
         await nc.drain()
         await engine.dispose()
@@ -171,11 +174,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         log.warning("OMB_BCRYPT_ROUNDS=%d: below the production cost of 12 (tests only)", settings.bcrypt_rounds)
     app.state.tokens = TokenService(settings)
     app.state.login_limiter = LoginRateLimiter(settings.login_rate_per_minute)
+    app.state.oidc = OidcClient(settings)  # single sign-on; its routes answer 404 unless configured
     errors.install(app)
     # the routes under /projects/{project_id}: one module per backing service
     project_routes = (projects, connections, catalog, relationships, automate, mappings, project_results,
                       project_workloads)
-    for module in (auth, health, *project_routes, keys, pipelines, runs, results, workloads, audit):
+    for module in (auth, sso, health, *project_routes, keys, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
     app.include_router(docs_router)  # /docs, /redoc and their assets

@@ -132,6 +132,26 @@ def login(
     return events
 
 
+def sync_sso_user(state: UserState, user_id: str, username: str, role: Role, *, last_admin: bool,
+                  groups_known: bool = True) -> list[Event]:
+    """Events that bring a single-sign-on user in line with the provider's groups: registered at the
+    first sign-in; the role changed when the groups changed, except the last admin's demotion
+    (an admin cannot be lost to a group rename at the provider). A token without a groups claim
+    (`groups_known` false) leaves an existing account's role to the admins."""
+    if not state.exists:
+        return [ev.UserRegistered(user_id=user_id, username=username, role=role, method="sso")]
+    if groups_known and role != state.role and not (state.role == "admin" and last_admin):
+        return [ev.UserRoleChanged(user_id=state.id, role=role)]
+    return []
+
+
+def sso_login(state: UserState) -> list[Event]:
+    """A login through the identity provider (its ID token verified by the caller)."""
+    if not state.exists:
+        raise Unauthorized("unknown user")
+    return [ev.UserLoggedIn(user_id=state.id, username=state.username, method="sso")]
+
+
 def unlock(state: UserState) -> list[Event]:
     """An admin's unlock: clears the failure counter and the lockout flag (recorded even when clear)."""
     if not state.exists:

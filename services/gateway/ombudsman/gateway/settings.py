@@ -47,6 +47,21 @@ class GatewaySettings(BaseSettings):
     login_rate_per_minute: int = Field(default=10, ge=1)
     open_registration: bool = False
 
+    # Single sign-on with an OpenID Connect provider (oidc.py); off while OMB_OIDC_ISSUER is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)  # empty for a public client (PKCE only)
+    # the client the CLI's device flow uses (a public client); its ID tokens are accepted too
+    oidc_cli_client_id: str = ""
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    # "provider group=role,..." with the roles that exist (admin, user, viewer)
+    oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # the role of a person none of whose groups is mapped; "none" refuses them
+    oidc_default_role: Literal["admin", "user", "viewer", "none"] = "viewer"
+    oidc_redirect_uri: str = ""  # default: this gateway's /api/v1/auth/oidc/callback as requested
+    oidc_post_login_redirect: str = "/"  # where the browser lands, with ?sso_code=<one-time code>
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_timeout: float = Field(default=10.0, gt=0)
     health_timeout: float = Field(default=1.5, gt=0)
@@ -63,6 +78,43 @@ class GatewaySettings(BaseSettings):
     def upload_dir(self) -> Path:
         """The shared upload folder (created on first use)."""
         return (self.workload_upload_dir or self.home / "uploads").resolve()
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @field_validator("oidc_role_map", mode="before")
+    @classmethod
+    def _role_map(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs: dict[str, str] = {}
+            for item in (v.strip() for v in value.split(",")):
+                if not item:
+                    continue
+                group, sep, role = item.rpartition("=")
+                if not sep or not group.strip():
+                    raise ValueError(f"OMB_OIDC_ROLE_MAP: {item!r} is not group=role")
+                pairs[group.strip()] = role.strip()
+            value = pairs
+        if isinstance(value, dict):
+            for group, role in value.items():
+                if role not in ("admin", "user", "viewer"):
+                    raise ValueError(f"OMB_OIDC_ROLE_MAP: group {group!r} maps to unknown role {role!r}"
+                                     " (roles: admin, user, viewer)")
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        if value:
+            url = urlsplit(value)
+            local = url.hostname in ("localhost", "127.0.0.1", "::1")
+            if url.scheme != "https" and not (url.scheme == "http" and local):
+                raise ValueError("OMB_OIDC_ISSUER must be an https URL (http only for localhost)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -97,7 +97,7 @@ class AutomateHandlers(CatalogHandlers, MappingHandlers, RelationshipHandlers, P
         candidates = [
             domain.ApproveMapping(
                 project_id=project, source_table=t.source_table, target_table=t.target_table,
-                columns=t.column_map(), confidence=t.confidence, automatic=True,
+                columns=t.column_map(include_model=False), confidence=t.confidence, automatic=True,
             )
             for t in tables if t.confidence >= threshold
         ]

@@ -12,7 +12,7 @@ name is left unmapped and listed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -39,6 +39,8 @@ class ColumnSuggestion(BaseModel):
     source_type: str
     target_type: str
     evidence: list[str] = Field(default_factory=list)
+    # "model": the language model paired these names (model_mapping.py); a person approves them
+    suggested_by: Literal["matcher", "model"] = "matcher"
 
 
 class TableSuggestion(BaseModel):
@@ -52,8 +54,10 @@ class TableSuggestion(BaseModel):
     unmapped_target_columns: list[str] = Field(default_factory=list)
     evidence: list[str] = Field(default_factory=list)
 
-    def column_map(self) -> dict[str, str]:
-        return {c.source: c.target for c in self.columns}
+    def column_map(self, include_model: bool = True) -> dict[str, str]:
+        """Source column → target column; `include_model=False` leaves out the model's pairs
+        (automatic approval takes only what the matcher found)."""
+        return {c.source: c.target for c in self.columns if include_model or c.suggested_by != "model"}
 
 
 class SchemaSuggestion(BaseModel):

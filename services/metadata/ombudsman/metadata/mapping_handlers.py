@@ -17,8 +17,10 @@ from ombudsman.metadata import domain
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.domain import MetadataState
 from ombudsman.metadata.handler_base import HandlerBase, ProjectRef, parse
+from ombudsman.metadata.llm import configured_model
 from ombudsman.metadata.mapping import MappingSuggestions, suggest_columns
 from ombudsman.metadata.mapping import suggest as suggest_mappings
+from ombudsman.metadata.model_mapping import add_model_suggestions
 
 
 class Paged(ProjectRef):
@@ -54,6 +56,9 @@ class MappingHandlers(HandlerBase):
         suggestions = await asyncio.to_thread(
             suggest_mappings, source, target, schema_map=cmd.schema_map, table_threshold=table_threshold,
             column_threshold=column_threshold)
+        model = configured_model()  # off unless OMB_LLM_PROVIDER is set: then it pairs what the matcher could not
+        if model is not None:
+            await add_model_suggestions(model, suggestions, source, target, model.settings.max_tables)
         await self._commit(cmd.project_id, lambda s: domain.record_suggestions(s, suggestions), meta)
         return suggestions
 
