@@ -4,7 +4,8 @@ mappings approved by `automate`, then `GET /projects/{id}/codegen/{platform}` fo
 zip whose SQL parses for its dialect, whose Beam pipeline compiles and whose dbt project refers only
 to what it defines; each generation recorded (`CodeGenerated`: paths and sha256 of what was handed
 out); no connection URL or secret in any file; 404 without approved mappings, 422 for an unknown
-platform; `ombudsman codegen … -o DIR` writes the same files."""
+platform; `ombudsman codegen … -o DIR` writes the same files. Pages are kept small, so each zip is
+gathered from several bus replies."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 
+from ombudsman.metadata import codegen_handlers
 from tests.gateway.conftest import Served, wait_automate
 from tests.gateway.test_gateway_automate_job import _project_with_catalogs
 from tests.gateway.test_gateway_cli_sdk import ombudsman
@@ -32,7 +35,10 @@ def unzip(content: bytes) -> dict[str, str]:
         return {name: archive.read(name).decode() for name in archive.namelist()}
 
 
-async def test_codegen_zip_per_platform_recorded_and_written_by_the_cli(served: Served, tmp_path: Path) -> None:
+async def test_codegen_zip_per_platform_recorded_and_written_by_the_cli(served: Served, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # small pages (the services run in this process), so the gateway gathers each zip from several
+    monkeypatch.setattr(codegen_handlers, "MAX_FILES_PER_PAGE", 4)
     owner, token = await served.token("olga")
     headers = {"Authorization": f"Bearer {token}"}
     server = f"http://127.0.0.1:{served.port}"

@@ -4,6 +4,7 @@ files come in bus-sized pages, fetched here until the last one."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -12,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from ombudsman.contracts.replies import OmbudsmanError
+from ombudsman.contracts.replies import Conflict, OmbudsmanError
 from ombudsman.gateway.deps import BusDep, CurrentUser, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID
@@ -54,9 +55,14 @@ async def codegen(project_id: PID, platform: Platform, user: CurrentUser, bus: B
     files = list(reply["files"])
     following = reply.get("next_offset")
     while following is not None:
-        page = await bus.query("metadata", "code_files", payload | {"offset": following}, user.actor)
+        page = await bus.query("metadata", "code_files", payload | {"offset": following}, user.actor, wait=120)
         files += page["files"]
         following = page.get("next_offset")
+    recorded = {a["path"]: a["sha256"] for a in reply["artefacts"]}
+    if {f["path"]: hashlib.sha256(f["content"].encode()).hexdigest() for f in files} != recorded:
+        # a later page was rendered after the mappings changed: never hand out a mixed bundle
+        raise Conflict("the approved mappings changed while the code was fetched: ask again",
+                       {"project_id": project_id, "platform": platform})
     return Response(zip_files(files), media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{project_id}-{platform}.zip"',
         "X-Ombudsman-Generator-Version": str(reply.get("generator_version", "")),
