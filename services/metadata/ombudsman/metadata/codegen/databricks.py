@@ -10,11 +10,11 @@ from ombudsman.metadata.codegen.render import (
     Artefact,
     Quoter,
     comment_text,
+    ddl_artefact,
     header,
-    merge_sql,
     render,
+    staged_merge_artefact,
     staging_name,
-    target_ddl_statements,
 )
 
 DIALECT = "databricks"
@@ -45,17 +45,9 @@ def scd2_sql(q: Quoter, table: TablePlan, version: str) -> str:
 def generate(plan: CodegenPlan, version: str) -> list[Artefact]:
     """The Databricks artefacts of `plan`."""
     q = Quoter(DIALECT)
-    ddl = [_delta(s) for s in target_ddl_statements(plan.target_catalog(), DIALECT)]
+    artefacts = [ddl_artefact(q, plan, DIALECT, _delta)]
     for table in plan.tables:
-        staging = q.table(table.target_schema, staging_name(table))
-        ddl.append(f"CREATE TABLE IF NOT EXISTS {staging} LIKE {q.table(table.target_schema, table.target_table)}")
-    artefacts = [Artefact(path="databricks/ddl.sql", content="".join(f"{s};\n\n" for s in ddl))]
-    for table in plan.tables:
-        staging = q.table(table.target_schema, staging_name(table))
-        load = render("staged_merge.sql.j2", **header(table), version=version, staging=staging,
-                      staging_plain=comment_text(f"{table.target_schema}.{staging_name(table)}"),
-                      merge=merge_sql(q, table, staging), clear="TRUNCATE TABLE")
-        artefacts.append(Artefact(path=f"databricks/load/{table.slug}.sql", content=load))
+        artefacts.append(staged_merge_artefact(q, table, DIALECT, version))
         if table.scd2 is not None:
             artefacts.append(Artefact(path=f"databricks/scd2/{table.slug}.sql", content=scd2_sql(q, table, version)))
     return artefacts

@@ -9,7 +9,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jinja2
 import sqlglot
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from ombudsman.metadata.codegen.plan import TablePlan
+from ombudsman.metadata.codegen.plan import CodegenPlan, TablePlan
 
 # statements sqlglot keeps as an opaque Command; the body of a task (after its `AS` line) is parsed on its own
 OPAQUE_STATEMENTS = re.compile(r"^\s*(CREATE\s+(OR\s+REPLACE\s+)?(STREAM|TASK)|ALTER\s+TASK)\b", re.IGNORECASE)
@@ -127,9 +127,25 @@ def header(table: TablePlan) -> dict[str, str]:
             "source_name": comment_text(table.source_name)}
 
 
-def target_ddl_statements(plan_catalog: object, platform: str) -> list[str]:
-    """CREATE SCHEMA / CREATE TABLE of the mapped tables under their target names (target_ddl.py
-    chooses the types), names kept as the approved mappings spell them."""
+def ddl_artefact(q: Quoter, plan: CodegenPlan, platform: str,
+                 adapt: Callable[[str], str] = lambda statement: statement) -> Artefact:
+    """`<platform>/ddl.sql`: CREATE SCHEMA / CREATE TABLE of the mapped tables under their target names
+    (target_ddl.py chooses the types; names kept as the approved mappings spell them), each statement
+    passed through `adapt`, then a staging table LIKE each target."""
     from ombudsman.metadata.target_ddl import generate_target_ddl
 
-    return generate_target_ddl(plan_catalog, platform, case="preserve").statements  # type: ignore[arg-type]
+    statements = [adapt(s) for s in generate_target_ddl(plan.target_catalog(), platform,  # type: ignore[arg-type]
+                                                        case="preserve").statements]
+    for table in plan.tables:
+        staging = q.table(table.target_schema, staging_name(table))
+        statements.append(f"CREATE TABLE IF NOT EXISTS {staging} LIKE {q.table(table.target_schema, table.target_table)}")
+    return Artefact(path=f"{platform}/ddl.sql", content="".join(f"{s};\n\n" for s in statements))
+
+
+def staged_merge_artefact(q: Quoter, table: TablePlan, platform: str, version: str) -> Artefact:
+    """`<platform>/load/<table>.sql`: MERGE by key from the staging table, then empty it."""
+    staging = q.table(table.target_schema, staging_name(table))
+    load = render("staged_merge.sql.j2", **header(table), version=version, staging=staging,
+                  staging_plain=comment_text(f"{table.target_schema}.{staging_name(table)}"),
+                  merge=merge_sql(q, table, staging), clear="TRUNCATE TABLE")
+    return Artefact(path=f"{platform}/load/{table.slug}.sql", content=load)

@@ -10,11 +10,11 @@ from ombudsman.metadata.codegen.render import (
     Artefact,
     Quoter,
     comment_text,
+    ddl_artefact,
     header,
     merge_sql,
     render,
     staging_name,
-    target_ddl_statements,
 )
 
 DIALECT = "snowflake"
@@ -25,12 +25,7 @@ SCHEDULE = "5 MINUTE"
 def generate(plan: CodegenPlan, version: str) -> list[Artefact]:
     """The Snowflake artefacts of `plan`."""
     q = Quoter(DIALECT)
-    ddl = target_ddl_statements(plan.target_catalog(), DIALECT)
-    for table in plan.tables:
-        target, staging = q.table(table.target_schema, table.target_table), q.table(table.target_schema,
-                                                                                    staging_name(table))
-        ddl.append(f"CREATE TABLE IF NOT EXISTS {staging} LIKE {target}")
-    artefacts = [Artefact(path="snowflake/ddl.sql", content="".join(f"{s};\n\n" for s in ddl))]
+    artefacts = [ddl_artefact(q, plan, DIALECT)]
     for table in plan.tables:
         staging = q.table(table.target_schema, staging_name(table))
         load = render("snowflake_load.sql.j2", **header(table), version=version, staging=staging,
