@@ -117,3 +117,23 @@ async def test_codegen_zip_per_platform_recorded_and_written_by_the_cli(served: 
     code, out, err = await ombudsman(env, "codegen", "empty", "--platform", "beam", "-o", str(tmp_path / "none"))
     assert code == 2 and "approve" in err, (out, err)
     assert not (tmp_path / "none").exists()
+
+
+def test_no_file_lands_outside_the_archive_or_the_output_directory(tmp_path: Path) -> None:
+    from ombudsman.client.codegen_commands import write_archive
+    from ombudsman.contracts.replies import OmbudsmanError
+    from ombudsman.gateway.routes.codegen import zip_files
+
+    good = zip_files([{"path": "dbt/models/a.sql", "content": "select 1"}])
+    assert unzip(good) == {"dbt/models/a.sql": "select 1"}
+    assert zip_files([{"path": "dbt/models/a.sql", "content": "select 1"}]) == good  # the same files, the same zip
+    for path in ("../etc/passwd", "/abs/x.sql", "dbt/../../x.sql", "dbt"):
+        with pytest.raises(OmbudsmanError, match="unsafe path"):
+            zip_files([{"path": path, "content": ""}])
+    hostile = io.BytesIO()
+    with zipfile.ZipFile(hostile, "w") as archive:
+        archive.writestr("dbt/ok.sql", "select 1")
+        archive.writestr("../escaped.sql", "select 2")
+    with pytest.raises(ValueError, match="outside"):
+        write_archive(hostile.getvalue(), tmp_path / "out")
+    assert not (tmp_path / "escaped.sql").exists()
