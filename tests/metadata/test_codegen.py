@@ -206,3 +206,59 @@ def test_unknown_platform_and_nothing_approved_are_refused() -> None:
     for platform in PLATFORMS:
         with pytest.raises(Invalid, match="approve table mappings first"):
             generate_code(platform, empty)
+
+
+def test_databricks_scd2_merge_run_on_duckdb_versions_the_changed_rows() -> None:
+    """The SCD2 MERGE, transpiled by sqlglot to DuckDB and run on rows: a changed customer's current
+    version is end-dated and its new version inserted, an unchanged one is left alone, a new one added."""
+    import duckdb
+    import sqlglot
+
+    sql = files_of("databricks", warehouse_plan())["databricks/scd2/dim_customer.sql"]
+    columns = ('"CUSTOMER_SK" INT, "CUSTOMER_ID" VARCHAR, "CUSTOMER_NAME" VARCHAR, "CITY" VARCHAR, '
+               '"EFFECTIVE_FROM" DATE, "EFFECTIVE_TO" DATE, "IS_CURRENT" BOOLEAN')
+    with duckdb.connect() as db:
+        db.execute('CREATE SCHEMA "SALES"')
+        for name in ("DIM_CUSTOMER", "DIM_CUSTOMER__staging"):
+            db.execute(f'CREATE TABLE "SALES"."{name}" ({columns})')
+        db.execute("""INSERT INTO "SALES"."DIM_CUSTOMER" VALUES
+            (1, 'C001', 'Ada', 'London', '2020-01-01', '2023-06-01', false),
+            (2, 'C001', 'Ada', 'Paris', '2023-06-01', NULL, true),
+            (3, 'C002', 'Bob', 'Berlin', '2020-01-01', NULL, true)""")
+        db.execute("""INSERT INTO "SALES"."DIM_CUSTOMER__staging" VALUES
+            (7, 'C001', 'Ada', 'Madrid', '2024-01-01', NULL, true),
+            (8, 'C002', 'Bob', 'Berlin', '2024-01-01', NULL, true),
+            (9, 'C009', 'Zed', 'Oslo', '2024-01-01', NULL, true)""")
+        for statement in sqlglot.transpile(sql, read="databricks", write="duckdb"):
+            db.execute(statement)
+        rows = db.execute('SELECT "CUSTOMER_SK", "CITY", CAST("EFFECTIVE_TO" AS VARCHAR), "IS_CURRENT" '
+                          'FROM "SALES"."DIM_CUSTOMER" ORDER BY 1').fetchall()
+        staged = db.execute('SELECT count(*) FROM "SALES"."DIM_CUSTOMER__staging"').fetchone()
+    assert rows == [(1, "London", "2023-06-01", False), (2, "Paris", "2024-01-01", False),
+                    (3, "Berlin", None, True), (7, "Madrid", None, True), (9, "Oslo", None, True)]
+    assert staged == (0,)
+
+
+def test_merge_by_key_run_on_duckdb_updates_and_inserts() -> None:
+    """The BigQuery load of the demo's products, transpiled by sqlglot to DuckDB and run: a staged row
+    with a known key updates it, a new key is inserted, other rows stay, the staging table is emptied."""
+    import duckdb
+    import sqlglot
+
+    plan = demo_plan()
+    products = next(t for t in plan.tables if t.source_table == "products")
+    sql = files_of("bigquery", plan)[f"bigquery/load/{products.slug}.sql"]
+    with duckdb.connect() as db:
+        db.execute('CREATE SCHEMA "SALES"')
+        for name in ("PRODUCTS", "PRODUCTS__staging"):
+            db.execute(f'CREATE TABLE "SALES"."{name}" ("PRODUCT_ID" INT, "SKU" VARCHAR, "CATEGORY" VARCHAR, '
+                       '"PRICE" DECIMAL(10, 2))')
+        db.execute("""INSERT INTO "SALES"."PRODUCTS" VALUES (1, 'SKU-1', 'Books', 8.99), (2, 'SKU-2', 'Games', 11.99)""")
+        db.execute("""INSERT INTO "SALES"."PRODUCTS__staging" VALUES (2, 'SKU-2', 'Toys', 12.49),
+                      (3, 'SKU-3', 'Tools', 14.99)""")
+        for statement in sqlglot.transpile(sql, read="bigquery", write="duckdb"):
+            db.execute(statement)
+        rows = db.execute('SELECT "PRODUCT_ID", "CATEGORY", CAST("PRICE" AS VARCHAR) FROM "SALES"."PRODUCTS" '
+                          'ORDER BY 1').fetchall()
+        staged = db.execute('SELECT count(*) FROM "SALES"."PRODUCTS__staging"').fetchone()
+    assert rows == [(1, "Books", "8.99"), (2, "Toys", "12.49"), (3, "Tools", "14.99")] and staged == (0,)

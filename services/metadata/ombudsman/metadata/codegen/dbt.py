@@ -42,10 +42,6 @@ def jinja_safe(sql: str) -> str:
     return "{{ " + jinja_string(sql) + " }}" if _JINJA.search(sql) else sql
 
 
-def _yaml_value(text: str) -> str:
-    return jinja_safe(text)
-
-
 def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
@@ -60,9 +56,9 @@ def _sources_yml(plan: CodegenPlan, names: dict[str, str], tables: dict[str, str
     for schema, name in names.items():
         sources.append({
             "name": name,
-            "schema": _yaml_value(schema),
+            "schema": jinja_safe(schema),
             "quoting": {"database": True, "schema": True, "identifier": True},
-            "tables": [{"name": tables[t.source_name], "identifier": _yaml_value(t.source_table)}
+            "tables": [{"name": tables[t.source_name], "identifier": jinja_safe(t.source_table)}
                        for t in plan.tables if t.source_schema == schema],
         })
     return _dump({"version": 2, "sources": sources})
