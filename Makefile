@@ -41,9 +41,15 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -x tests -m "not slow"
 
+# dbt (the generated dbt project's check, tests/perf/bench_codegen.py) gets a venv of its own: dbt-core
+# pins pathspec and sqlparse below what mypy and the workload service use in $(VENV).
+DBT_VENV ?= .venv-dbt
+
 bench: install
 	$(BIN)/python -m pip install -q -r requirements-bench.txt
-	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/perf
+	test -x $(DBT_VENV)/bin/dbt || ($(PYTHON) -m venv $(DBT_VENV) && $(DBT_VENV)/bin/python -m pip install -q -r requirements-dbt.txt) \
+		|| echo "dbt-core/dbt-duckdb did not install: the generated dbt project is not built"
+	OMB_DBT=$(abspath $(DBT_VENV))/bin/dbt $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/perf
 
 lint: install
 	$(BIN)/ruff check .

@@ -30,6 +30,7 @@ _MOUNTED = [
     ("ombudsman.client.mapping_commands", "app"),
     ("ombudsman.client.results_commands", "app"),
     ("ombudsman.client.audit_verify", "app"),
+    ("ombudsman.client.codegen_commands", "app"),
 ]
 
 

@@ -443,6 +443,13 @@ class OmbudsmanClient:
                                                                                  **chosen}),
                            page_size)
 
+    def codegen(self, project_id: str, platform: str) -> ExportFile:
+        """The migration code of `platform` (snowflake, bigquery, databricks, beam, dbt) generated from
+        the project's approved mappings, as a zip (the generation is recorded as an event)."""
+        response = self._request("GET", f"/projects/{_seg(project_id)}/codegen/{_seg(platform)}")
+        return ExportFile(filename=f"{project_id}-{platform}.zip",
+                          content_type=response.headers.get("content-type", ""), content=response.content)
+
     def cancel_run(self, run_id: str) -> Any:
         return self._json("POST", f"/runs/{_seg(run_id)}/cancel")
 

@@ -223,6 +223,20 @@ class PipelinesGenerated(Event):
     pipeline_ids: list[str]
 
 
+@event
+class CodeGenerated(Event):
+    """Migration code was generated for a platform from the approved mappings (issue 22). It names what
+    was handed out, each file by path and sha256, and the generator's version; the code itself is not
+    kept (the same inputs and version give the same files), and no file holds a connection URL."""
+
+    stream_type = "metadata"
+    project_id: str
+    platform: str
+    generator_version: str
+    tables: int
+    artefacts: list[dict[str, str]] = Field(default_factory=list)  # {path, sha256}
+
+
 # --- executor service -----------------------------------------------------------------------
 
 StepStatus = Literal["passed", "failed", "warning", "error", "skipped"]

@@ -29,6 +29,7 @@ from ombudsman.gateway.routes import (
     auth,
     automate,
     catalog,
+    codegen,
     connections,
     health,
     keys,
@@ -178,7 +179,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     errors.install(app)
     # the routes under /projects/{project_id}: one module per backing service
     project_routes = (projects, connections, catalog, relationships, automate, mappings, project_results,
-                      project_workloads)
+                      project_workloads, codegen)
     for module in (auth, sso, health, *project_routes, keys, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)

@@ -291,3 +291,11 @@ def pipelines_generated(state: MetadataState, pipeline_ids: list[str]) -> list[E
         raise Invalid("no approved mapping to generate pipelines from: approve table mappings first",
                       {"field": "mappings"})
     return [ev.PipelinesGenerated(project_id=state.project_id, pipeline_ids=pipeline_ids)]
+
+
+def code_generated(state: MetadataState, platform: str, version: str, tables: int,
+                   artefacts: list[dict[str, str]]) -> list[Event]:
+    """Record one generation of migration code ({path, sha256} of each file handed out)."""
+    require_catalogs(state, "source")
+    return [ev.CodeGenerated(project_id=state.project_id, platform=platform, generator_version=version, tables=tables,
+                             artefacts=artefacts)]

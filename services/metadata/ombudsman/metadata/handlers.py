@@ -6,7 +6,8 @@
 - relationship_handlers.py: infer_relationships, classify; relationships, classification;
 - pipeline_handlers.py: generate_pipelines; target_ddl, dbt_sources;
 - automate_handlers.py: automate; automate_job;
-- key_handlers.py: discover_keys, confirm_key, override_key; keys.
+- key_handlers.py: discover_keys, confirm_key, override_key; keys;
+- codegen_handlers.py: generate_code; code_files (migration code, codegen/).
 What they share (`Ports`, the commit, the catalogs): handler_base.py.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from ombudsman.metadata.automate_handlers import Automate, AutomateHandlers
 from ombudsman.metadata.catalog_handlers import introspect
+from ombudsman.metadata.codegen_handlers import CodegenHandlers
 from ombudsman.metadata.handler_base import Ports, describe, parse
 from ombudsman.metadata.key_handlers import KEY_COMMANDS, KEY_QUERIES
 from ombudsman.metadata.relationship_handlers import measure_inclusion
@@ -22,11 +24,11 @@ __all__ = ["COMMANDS", "QUERIES", "Automate", "Handlers", "Ports", "describe", "
            "parse"]
 
 
-class Handlers(AutomateHandlers):
+class Handlers(AutomateHandlers, CodegenHandlers):
     """Every command and query of the metadata service (the names in COMMANDS and QUERIES)."""
 
 
 COMMANDS = ("extract", "upload_ddl", "suggest", "approve", "reject", "exclude", "infer_relationships", "classify",
-            "generate_pipelines", "automate", *KEY_COMMANDS)
+            "generate_pipelines", "automate", "generate_code", *KEY_COMMANDS)
 QUERIES = ("catalog", "changes", "suggestions", "mappings", "exclusions", "relationships", "classification",
-           "target_ddl", "dbt_sources", "status", "automate_job", *KEY_QUERIES)
+           "target_ddl", "dbt_sources", "status", "automate_job", "code_files", *KEY_QUERIES)

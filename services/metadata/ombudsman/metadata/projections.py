@@ -39,6 +39,7 @@ PROJECT_EVENTS = frozenset({
     "MetadataDetailsRecorded", "MappingApproved", "MappingRejected", "MetadataExtractionStarted",
     "MetadataExtracted", "MetadataExtractionFailed", "PipelinesGenerated", "MappingSuggested",
     "RelationshipsInferred", "TablesClassified", "MappingExcluded", "KeyDiscovered", "KeyConfirmed", "KeyOverridden",
+    "CodeGenerated",
 })
 
 
@@ -147,6 +148,9 @@ class MetadataProjection(Projection):
                         | ev.TablesClassified):
             body = event.model_dump(mode="json") | {"at": at.isoformat()}
             await _put(conn, project, "summary", "", envelope.event_type, body, at)
+        elif isinstance(event, ev.CodeGenerated):  # the last generation of each platform
+            body = event.model_dump(mode="json") | {"at": at.isoformat(), "by": envelope.actor.name}
+            await _put(conn, project, "summary", "", f"CodeGenerated.{event.platform}", body, at)
 
 
 class ProjectCleanup(Projection):
