@@ -17,6 +17,7 @@ Timings on a shared 2-core machine are provisional: read the ratios beside the l
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import shutil
@@ -83,6 +84,16 @@ async def _batch(stack: FaultStack, url: str, label: str, steps: int) -> float:
     return pipelines * STEPS_PER_PIPELINE / elapsed
 
 
+async def _measure(stack: FaultStack, url: str, label: str) -> float:
+    """Steps/s of a batch sized for TARGET_SECONDS at the rate a warm-up batch showed."""
+    await stack.connect()
+    try:
+        estimate = await _batch(stack, url, f"warm-{label}", WARM_UP_STEPS)
+        return await _batch(stack, url, f"bench-{label}", int(estimate * TARGET_SECONDS * 1.2))
+    finally:
+        await stack.close()
+
+
 def _stop_workers(stack: FaultStack, keep: int) -> None:
     """SIGTERM the workers beyond the first `keep` and wait until they are gone."""
     for label in stack.labels("worker")[keep:]:
@@ -107,9 +118,10 @@ def scale_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-async def test_steps_per_second_by_workers_and_nats_topology(
+def test_steps_per_second_by_workers_and_nats_topology(
         scale_home: Path, pg_server_url: str, warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    await _warehouse_tables(warehouse_url)
+    # not a coroutine: the launcher runs event loops of its own while it starts the stack
+    asyncio.run(_warehouse_tables(warehouse_url))
     rates: dict[tuple[str, int], float] = {}
     loads: list[float] = []
     for topology, nodes in TOPOLOGIES.items():
@@ -124,17 +136,13 @@ async def test_steps_per_second_by_workers_and_nats_topology(
                                          nats_port=free_port(), nats_cluster=nodes)
             bench = FaultStack(stack, home, scale_home)
             try:
-                await bench.connect()
                 for count in sorted(WORKER_COUNTS, reverse=True):
                     _stop_workers(bench, keep=count)
-                    estimate = await _batch(bench, warehouse_url, f"warm-{nodes}-{count}", WARM_UP_STEPS)
-                    rates[topology, count] = await _batch(bench, warehouse_url, f"bench-{nodes}-{count}",
-                                                          int(estimate * TARGET_SECONDS * 1.2))
+                    rates[topology, count] = asyncio.run(_measure(bench, warehouse_url, f"{nodes}-{count}"))
                     loads.append(os.getloadavg()[0])
                     print(f"  {topology}, {count} worker(s): {rates[topology, count]:6.1f} steps/s"
                           f" (load {loads[-1]:.1f})", flush=True)
             finally:
-                await bench.close()
                 launcher.stop_stack(stack)
 
     lines = [f"\nsteps/s by worker processes (ratio to 1 worker on the same NATS; load average "

@@ -144,8 +144,10 @@ class StreamReplicas:
     def describe(self) -> str:
         """One line for `ombudsman status`."""
         followers = ", ".join(f.describe() for f in self.followers)
-        return (f"{self.stream:<12} R{self.replicas}  {self.messages} messages  leader {self.leader or 'none'}"
-                + (f"; followers {followers}" if followers else ""))
+        # a server outside any cluster reports no cluster part for its streams
+        where = f"leader {self.leader}" if self.leader else "no leader" if self.replicas > 1 else "single node"
+        return f"{self.stream:<12} R{self.replicas}  {self.messages} messages  {where}" + (
+            f"; followers {followers}" if followers else "")
 
 
 async def stream_replicas(url: str, user: str | None, password: str | None,
