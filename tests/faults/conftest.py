@@ -107,7 +107,8 @@ class FaultStack:
     # --- processes ------------------------------------------------------------------------------
 
     def pid(self, label: str) -> int:
-        return self.stack.processes[label]
+        """A service process's pid, or an embedded NATS cluster node's (`nats-1`, ...)."""
+        return self.stack.processes.get(label) or self.stack.nats_nodes[label]
 
     def labels(self, prefix: str) -> list[str]:
         return [label for label in self.stack.processes if label == prefix or label.startswith(f"{prefix}-")]

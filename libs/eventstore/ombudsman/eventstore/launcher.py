@@ -1,8 +1,9 @@
 """`ombudsman up | down | status`: the embedded stack as separate processes.
 
-A real `nats-server -js` (unless OMB_NATS_URL is set), a real PostgreSQL from `pgserver` (unless
-OMB_DATABASE_URL is set), every service and the gateway, each its own process with its log in
-`.ombudsman/logs/`. A second `up` reuses the data under `.ombudsman/`.
+A real `nats-server -js` (unless OMB_NATS_URL is set) — or, with `--nats-cluster 3`, a 3-node JetStream
+cluster whose streams get three replicas —, a real PostgreSQL from `pgserver` (unless OMB_DATABASE_URL
+is set), every service and the gateway, each its own process with its log in `.ombudsman/logs/`.
+A second `up` reuses the data under `.ombudsman/`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import typer
 
 from ombudsman.eventstore import natsauth
+from ombudsman.eventstore.cluster import CLUSTER_SIZES, NatsCluster, stream_replicas, wait_jetstream
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from ombudsman.eventstore.roles import provision_roles, read_or_create_secret
 
@@ -43,7 +45,8 @@ class Stack:
     nats_url: str = ""
     database_url: str = ""
     gateway_url: str = ""
-    nats_pid: int | None = None
+    nats_pid: int | None = None  # the single embedded node
+    nats_nodes: dict[str, int] = field(default_factory=dict)  # an embedded cluster: node name -> pid
     pgdata: str | None = None
     processes: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, int] = field(default_factory=dict)  # label -> its Prometheus /metrics port
@@ -204,18 +207,59 @@ def _gateway_healthy(url: str) -> bool:
         return False
 
 
+def cluster_size(asked: int | None) -> int:
+    """The embedded NATS nodes to run: `asked` (--nats-cluster), else OMB_NATS_CLUSTER, else 1.
+
+    Raises ValueError naming the bad value: a cluster has 1, 3 or 5 nodes, and an external NATS
+    (OMB_NATS_URL) is never started by the launcher."""
+    raw = asked if asked is not None else os.environ.get("OMB_NATS_CLUSTER") or 1
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValueError(f"--nats-cluster (OMB_NATS_CLUSTER) must be a number of nodes, not {raw!r}") from None
+    if size not in CLUSTER_SIZES:
+        raise ValueError(f"--nats-cluster must be 1, 3 or 5 nodes (a Raft majority), not {size}")
+    if size > 1 and os.environ.get("OMB_NATS_URL"):
+        raise ValueError("--nats-cluster starts embedded NATS nodes, but OMB_NATS_URL names an external NATS")
+    return size
+
+
+def stream_replica_count(nodes: int) -> int:
+    """The replicas of OMB_EVENTS and OMB_WORK: OMB_EVENTS_REPLICAS if set, else 3 in a cluster, else 1."""
+    return int(os.environ.get("OMB_EVENTS_REPLICAS") or (1 if nodes == 1 else 3))
+
+
+def _nats_ports(nodes: int, explicit: int | None, previous: Stack | None) -> list[int]:
+    """Client ports of the embedded NATS nodes: the first `explicit`, else the last `up`'s, else 4333;
+    the others the last `up`'s; any port taken (or unknown) replaced by a free one."""
+    before = [p for p in (_port_of(u) for u in previous.nats_url.split(",")) if p] if previous and previous.nats_url else []
+    ports: list[int] = []
+    for index in range(nodes):
+        port = explicit if index == 0 and explicit else before[index] if index < len(before) else None
+        if port is None and index == 0:
+            port = 4333
+        if port is None or port in ports or not _port_free(port):
+            port = free_port()
+        ports.append(port)
+    return ports
+
+
 def replica_label(service: str, index: int) -> str:
     """The process label of a service's replica: `executor`, then `executor-2`, `executor-3`, ..."""
     return service if index == 1 else f"{service}-{index}"
 
 
 def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = None, timeout: float = 90,
-                replicas: int = 1, only: list[str] | None = None, nats_port: int | None = None) -> Stack:
+                replicas: int = 1, only: list[str] | None = None, nats_port: int | None = None,
+                nats_cluster: int | None = None) -> Stack:
     """Start (or reuse) the whole stack; returns when every part answers its health check.
 
     `replicas` processes of every service (one gateway: it owns its port); `only` limits the
     services (and gateway) started to those named (tests that need a part of the stack);
-    `nats_port` the embedded NATS server's port (else the last `up`'s, else 4333, else a free one)."""
+    `nats_port` the embedded NATS server's port (else the last `up`'s, else 4333, else a free one);
+    `nats_cluster` the embedded NATS nodes (`cluster_size`): 3 runs a JetStream cluster on loopback
+    and the services create their streams with 3 replicas."""
+    nodes = cluster_size(nats_cluster)
     home = home_dir()
     (home / "logs").mkdir(parents=True, exist_ok=True)
     previous = Stack.load(home)
@@ -228,16 +272,22 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
     passwords: dict[str, str] | None = None  # the bus principals' passwords when the stack runs its own NATS
     stack.nats_url = os.environ.get("OMB_NATS_URL", "")
     if not stack.nats_url:
-        port = nats_port or 4333
-        if previous and previous.nats_url and not nats_port:
-            port = int(previous.nats_url.rsplit(":", 1)[1])
-        if not _port_free(port):
-            port = free_port()
+        ports = _nats_ports(nodes, nats_port, previous)
         folder = natsauth.nats_folder(home)
         passwords = natsauth.load_or_create_credentials(folder)
         config = natsauth.write_server_config(folder, passwords)
-        nats_server = EmbeddedNats.start(home / "nats", port, detach=detach, config=config)
-        stack.nats_url, stack.nats_pid = nats_server.url, nats_server.process.pid if nats_server.process else None
+        if nodes == 1:
+            nats_server = EmbeddedNats.start(home / "nats", ports[0], detach=detach, config=config)
+            stack.nats_url, stack.nats_pid = nats_server.url, nats_server.process.pid if nats_server.process else None
+        else:
+            cluster = NatsCluster.start(folder, config, nodes, ports, detach=detach)
+            stack.nats_url, stack.nats_nodes = cluster.url, cluster.pids
+            stack.save()  # so `down` finds the nodes should the election below fail
+            try:
+                asyncio.run(wait_jetstream(stack.nats_url, "admin", passwords["admin"], timeout=timeout))
+            except BaseException:
+                cluster.stop()
+                raise
 
     pg = None
     stack.database_url = os.environ.get("OMB_DATABASE_URL", "")
@@ -253,6 +303,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
         # key to the gateway alone), whatever this shell holds
         **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
         "OMB_NATS_URL": stack.nats_url,
+        "OMB_EVENTS_REPLICAS": str(stream_replica_count(nodes)),
         "OMB_GATEWAY_PORT": str(gateway_port_chosen),
         "OMB_HOME": str(home),
         "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
@@ -337,12 +388,13 @@ def stop_stack(stack: Stack) -> None:
         if _alive(pid):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-    if stack.nats_pid and _alive(stack.nats_pid):
-        os.kill(stack.nats_pid, signal.SIGTERM)
-        for _ in range(100):
-            if not _alive(stack.nats_pid):
-                break
-            time.sleep(0.1)
+    nats_pids = [p for p in (stack.nats_pid, *stack.nats_nodes.values()) if p and _alive(p)]
+    for pid in nats_pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in nats_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
     # the platform's PostgreSQL, and the demo's warehouse server (kept apart: pipelines may not reach the platform's)
     demo_pgdata = Path(stack.home) / DEMO_PGDATA
     for pgdata in [*([stack.pgdata] if stack.pgdata else []), *([str(demo_pgdata)] if demo_pgdata.exists() else [])]:
@@ -353,6 +405,7 @@ def stop_stack(stack: Stack) -> None:
     stack.processes = {}
     stack.metrics = {}
     stack.nats_pid = None
+    stack.nats_nodes = {}
     stack.save()
 
 
@@ -369,11 +422,20 @@ def up(
     replicas: int = typer.Option(1, min=1, help="Processes of every service but the gateway (queue groups share their "
                                  "requests; one executor coordinates at a time, the others stand by)."),
     port: int = typer.Option(None, help="Gateway port (default: OMB_GATEWAY_PORT, else the port the last `up` used, else 8800; a free one if that is taken)."),
+    nats_cluster: int = typer.Option(None, "--nats-cluster", envvar="OMB_NATS_CLUSTER", show_default="1",
+                                     help="Embedded NATS nodes: 3 (or 5) runs a JetStream cluster on loopback ports "
+                                     "whose streams get 3 replicas (OMB_EVENTS_REPLICAS)."),
 ) -> None:
     """Start NATS, PostgreSQL, every service and the gateway; Ctrl-C stops them all."""
+    try:
+        cluster_size(nats_cluster)
+    except ValueError as exc:
+        typer.secho(f"ombudsman up: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"Starting Ombudsman from {home_dir()} ...")
     try:
-        stack = start_stack(detach=detach, workers=workers, gateway_port=port, replicas=replicas)
+        stack = start_stack(detach=detach, workers=workers, gateway_port=port, replicas=replicas,
+                            nats_cluster=nats_cluster)
     except PortTaken as exc:
         typer.secho(f"ombudsman up: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -413,18 +475,52 @@ def down() -> None:
     typer.echo("Stopped.")
 
 
+def _postgres_pid(pgdata: str | None) -> int | None:
+    """The postmaster's pid of the embedded PostgreSQL (first line of postmaster.pid), if it runs."""
+    pid_file = Path(pgdata) / "postmaster.pid" if pgdata else None
+    if pid_file is None or not pid_file.exists():
+        return None
+    with contextlib.suppress(ValueError, OSError, IndexError):
+        return int(pid_file.read_text().split()[0])
+    return None
+
+
+def stack_processes(stack: Stack) -> list[tuple[str, int | None, str]]:
+    """Every process of the stack as (label, pid, what it serves): NATS node(s), PostgreSQL, services."""
+    urls = stack.nats_url.split(",")
+    found: list[tuple[str, int | None, str]] = []
+    if stack.nats_pid:
+        found.append(("nats", stack.nats_pid, urls[0]))
+    for index, (name, pid) in enumerate(stack.nats_nodes.items()):
+        found.append((name, pid, urls[index] if index < len(urls) else ""))
+    if stack.pgdata:
+        found.append(("postgres", _postgres_pid(stack.pgdata), stack.pgdata))
+    for label, pid in stack.processes.items():
+        metrics = f"metrics http://127.0.0.1:{stack.metrics[label]}/metrics" if label in stack.metrics else ""
+        found.append((label, pid, stack.gateway_url if label == GATEWAY else metrics))
+    return found
+
+
 @app.command()
 def status() -> None:
-    """Which parts of the stack are running."""
+    """Which parts of the stack are running, and each stream's replicas (leader, followers current or lagging)."""
     stack = Stack.load(home_dir())
     if stack is None or not stack.processes:
         typer.echo("Not running.")
         raise typer.Exit(1)
     typer.echo(f"Gateway: {stack.gateway_url}\nNATS: {stack.nats_url}")
     down_count = 0
-    for label, pid in stack.processes.items():
+    for label, pid, serves in stack_processes(stack):
         alive = _alive(pid)
         down_count += not alive
-        metrics = f"  metrics http://127.0.0.1:{stack.metrics[label]}/metrics" if label in stack.metrics else ""
-        typer.echo(f"  {label:<10} pid {pid:<8} {'running' if alive else 'stopped'}{metrics}")
+        typer.echo(f"  {label:<10} pid {pid or '-':<8} {'running' if alive else 'stopped'}  {serves}".rstrip())
+    user, password = natsauth.client_credentials(stack.home)
+    try:
+        streams = asyncio.run(stream_replicas(stack.nats_url, user, password))
+    except Exception as exc:  # NATS down or refusing: the processes above say which
+        typer.echo(f"Streams: not readable ({type(exc).__name__}: {exc})")
+    else:
+        typer.echo("Streams:")
+        for replicas in streams:
+            typer.echo(f"  {replicas.describe()}")
     raise typer.Exit(1 if down_count else 0)

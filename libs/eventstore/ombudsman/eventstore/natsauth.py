@@ -24,7 +24,7 @@ CREDENTIALS_FILE = "credentials.json"
 CONFIG_FILE = "auth.conf"
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` readable by its owner only (created 0600, never world-readable in between)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -40,7 +40,7 @@ def load_or_create_credentials(folder: Path) -> dict[str, str]:
     missing = [p for p in PRINCIPALS if not found.get(p)]
     if missing:
         found.update({p: secrets.token_urlsafe(32) for p in missing})
-        _write_private(path, json.dumps(found, indent=2))
+        write_private(path, json.dumps(found, indent=2))
     return found
 
 
@@ -55,7 +55,7 @@ def server_config(passwords: dict[str, str]) -> str:
 def write_server_config(folder: Path, passwords: dict[str, str]) -> Path:
     """Write the server's auth config under `folder` (0600) and return its path."""
     path = folder / CONFIG_FILE
-    _write_private(path, server_config(passwords))
+    write_private(path, server_config(passwords))
     return path
 
 
@@ -95,8 +95,8 @@ def bus_keys(home: Path) -> tuple[Path, Path]:
     private, public = nats_folder(home) / "bus-token.key", nats_folder(home) / "bus-token.pub"
     if not private.exists() or not public.exists():
         private_pem, public_pem = generate_keypair()
-        _write_private(private, private_pem)
-        _write_private(public, public_pem)
+        write_private(private, private_pem)
+        write_private(public, public_pem)
     return private, public
 
 

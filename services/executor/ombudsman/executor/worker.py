@@ -176,7 +176,7 @@ class Worker:
                                 user=self.settings.nats_user, password=self.settings.nats_password)
         self.nc = nc
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=self.settings.events_replicas)
         try:
             await js.add_consumer(subjects.WORK_STREAM, work_consumer_config(self.settings))
         except Exception:  # exists already

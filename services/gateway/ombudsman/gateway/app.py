@@ -133,7 +133,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     nc = await connect_nats(settings.nats_url, name="ombudsman-gateway", user=settings.nats_user,
                             password=settings.nats_password)
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, replicas=settings.events_replicas)
     relay = OutboxRelay(engine, SCHEMA, js)
     await relay.start()
     app.state.nc = nc

@@ -19,6 +19,8 @@ class GatewaySettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None  # the gateway's NATS user and password (contracts.access)
     nats_password: str | None = Field(default=None, repr=False)
+    # JetStream replicas of OMB_EVENTS and OMB_WORK when the gateway is first to create them (3 in a cluster)
+    events_replicas: int = Field(default=1, ge=1, le=5)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8800
 
