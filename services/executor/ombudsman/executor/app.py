@@ -37,6 +37,7 @@ from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.handlers import Handlers
 from ombudsman.executor.projections import SCHEMA, all_projections
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.work import DURABLE as DISPATCHER
 from ombudsman.executor.work import step_work_consumer
 
 log = logging.getLogger("ombudsman.executor")
@@ -86,6 +87,11 @@ class ExecutorService(Service):
         except BaseException:
             await self.stop()
             raise
+
+    def durable_consumers(self) -> list[tuple[str, str]]:
+        """The runtime's, the dispatcher's and the workers' shared consumer of step work."""
+        return [*super().durable_consumers(), (subjects.EVENTS_STREAM, DISPATCHER),
+                (subjects.WORK_STREAM, WORK_CONSUMER)]
 
     @property
     def leading(self) -> bool:
