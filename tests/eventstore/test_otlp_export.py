@@ -1,4 +1,4 @@
-"""Traces exported by OTLP/HTTP from real processes: `OTEL_EXPORTER_OTLP_ENDPOINT` set for a stack of
+"""Traces exported by OTLP/HTTP (and the sampled metric series) from real processes: `OTEL_EXPORTER_OTLP_ENDPOINT` set for a stack of
 the gateway and the projects service (started by the launcher, as `ombudsman up` does), one HTTP
 request with a known trace id, and a receiver written here (real HTTP, the OTLP protobuf body)
 collecting what the processes ship."""
@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from ombudsman.eventstore.embedded import free_port
 from ombudsman.eventstore.launcher import Stack, start_stack, stop_stack
@@ -128,3 +129,16 @@ async def test_spans_of_one_request_arrive_by_otlp_with_the_service_names(
     assert set(received.paths) == {"/v1/traces"}
     # nothing of another trace was made up: every span received belongs to a service of the stack
     assert {s.service for s in received.spans} <= {"ombudsman-gateway", "ombudsman-projects"}
+
+    # the same real process serves the sampled series on its /metrics: its outbox (nothing waits) and
+    # its durable consumer of the metadata events, read from JetStream when scraped
+    label = next(label for label in stack.metrics if label.startswith("projects"))
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"http://127.0.0.1:{stack.metrics[label]}/metrics")).text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("omb_outbox_pending_events", (("service", "projects"),))] == 0
+    assert samples[("omb_outbox_oldest_event_seconds", (("service", "projects"),))] == 0
+    flags = (("consumer", "projects-flags"), ("service", "projects"), ("stream", "OMB_EVENTS"))
+    assert samples[("omb_consumer_pending", flags)] == 0
+    assert samples[("omb_consumer_ack_pending", flags)] == 0

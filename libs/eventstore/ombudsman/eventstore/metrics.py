@@ -109,7 +109,7 @@ class _Samples(Collector):
                 return self.last.get(service)  # scraped from the service's own loop: cannot wait for it
         except RuntimeError:
             pass
-        if loop.is_closed():
+        if loop.is_closed() or not loop.is_running():  # the service's loop is gone or idle: nobody would answer
             return self.last.get(service)
         future = asyncio.run_coroutine_threadsafe(sampler(), loop)
         try:
