@@ -85,7 +85,7 @@ class WorkQueue:
             while not stopping.is_set():
                 try:
                     msgs = await sub.fetch(20, timeout=1.0)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):  # nothing to read (nats-py raises either)
                     continue
                 except Exception as exc:  # NATS away: ask again
                     log.warning("worker-lost advisories: fetch failed (%s)", type(exc).__name__)
