@@ -163,11 +163,13 @@ class Workers:
         self.nats_url, self.database_url, self.file_roots = nats_url, database_url, file_roots
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, concurrency: int = 1, ack_wait: float = ACK_WAIT) -> subprocess.Popen[bytes]:
+    def start(self, name: str, concurrency: int = 1, ack_wait: float = ACK_WAIT,
+              env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         env = {**os.environ, "OMB_NATS_URL": self.nats_url, "OMB_DATABASE_URL": self.database_url,
                "OMB_EXECUTOR_ACK_WAIT": str(ack_wait), "OMB_WORKER_NAME": name,
                "OMB_WORKER_CONCURRENCY": str(concurrency), "OMB_LOG_LEVEL": "WARNING",
-               "OMB_FILE_ROOTS": self.file_roots}  # the warehouse's DuckDB files
+               "OMB_FILE_ROOTS": self.file_roots,  # the warehouse's DuckDB files
+               **(env_extra or {})}
         proc = subprocess.Popen([sys.executable, "-m", "ombudsman.executor", "worker"], env=env)
         self.procs[name] = proc
         return proc

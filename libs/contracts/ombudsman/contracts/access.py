@@ -20,6 +20,7 @@ from typing import Any
 from ombudsman.contracts.subjects import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
+    WORK_LOST_STREAM,
     WORK_PREFIX,
     WORK_STREAM,
     command_subject,
@@ -165,7 +166,10 @@ def nats_permissions(principal: str) -> dict[str, Any]:
         streams.append(WORK_STREAM)
     if principal == "executor":
         publish.append(f"{WORK_PREFIX}.>")
-        subscribe.append(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{WORK_STREAM}.>")
+        # the max-deliveries advisories reach the leader through a stream of their own (kept while no
+        # replica leads), never on a plain subscription
+        streams.append(WORK_LOST_STREAM)
+        create.append(WORK_LOST_STREAM)
     if principal == "gateway":  # live events for WebSocket watchers
         subscribe.append(f"{EVENTS_PREFIX}.>")
     if principal == "worker":

@@ -6,6 +6,8 @@ import re
 
 EVENTS_STREAM = "OMB_EVENTS"
 WORK_STREAM = "OMB_WORK"
+# JetStream's max-deliveries advisories of OMB_WORK, kept until the leading executor has read them
+WORK_LOST_STREAM = "OMB_WORK_LOST"
 EVENTS_PREFIX = "omb.evt"
 WORK_PREFIX = "omb.work"
 
@@ -65,6 +67,11 @@ def worker_stats_subject() -> str:
 def step_work_subject(run_id: str) -> str:
     """`omb.work.step.<run_id>`: one message per step to execute."""
     return f"{WORK_PREFIX}.step.{_token(run_id, 'run id')}"
+
+
+def max_deliveries_advisories(stream: str) -> str:
+    """The subjects on which JetStream tells that a message of `stream` ran out of deliveries."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.>"
 
 
 def all_work() -> str:

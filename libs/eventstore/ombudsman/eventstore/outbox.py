@@ -73,6 +73,8 @@ class OutboxRelay:
         )
         self._delete = text(f"DELETE FROM {s}.outbox WHERE global_position = ANY(CAST(:p AS bigint[]))")
         self._count = text(f"SELECT count(*) FROM {s}.outbox")
+        self._lag = text(f"SELECT count(*), coalesce(extract(epoch FROM now() - min(e.recorded_at)), 0) "
+                         f"FROM {s}.outbox o JOIN {s}.events e USING (global_position)")
 
     def notify(self) -> None:
         """Wake the relay: new rows were committed."""
@@ -112,6 +114,12 @@ class OutboxRelay:
         """How many rows wait in the outbox."""
         async with self.engine.connect() as conn:
             return int((await conn.execute(self._count)).scalar_one())
+
+    async def lag(self) -> tuple[int, float]:
+        """The outbox lag: rows waiting, and how many seconds the oldest has waited (0 when empty)."""
+        async with self.engine.connect() as conn:
+            count, age = (await conn.execute(self._lag)).one()
+        return int(count), max(0.0, float(age))
 
     async def flush(self, timeout: float = 10) -> None:  # noqa: ASYNC109 - part of the documented API
         """Return once the outbox is empty; `TimeoutError` after `timeout` seconds."""

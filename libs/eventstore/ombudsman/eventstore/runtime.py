@@ -45,7 +45,13 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, queue_group
+from ombudsman.contracts.subjects import (
+    EVENTS_STREAM,
+    command_subject,
+    health_subject,
+    query_subject,
+    queue_group,
+)
 from ombudsman.eventstore import metrics, rpc, tracing
 from ombudsman.eventstore.broker import ServiceBroker, connect_nats, raw_body
 from ombudsman.eventstore.bustoken import BusTokenVerifier
@@ -293,6 +299,7 @@ class Service:
                                           durable=durable, filter_subject=filter_subject)
             await consumer.start()
             self.consumers.append(consumer)
+        metrics.sample_with(self.name, self.sample_metrics)
         self.direct = DirectSubscriptions(self.nc, self._middlewares(), self.broker.context,
                                           self.settings.handler_concurrency)
         for subject in sorted(direct - self._held):
@@ -301,6 +308,26 @@ class Service:
         await self.broker.start()
         await self.nc.flush()
         self._started = True
+
+    def durable_consumers(self) -> list[tuple[str, str]]:
+        """The JetStream durable consumers this service reads, as (stream, consumer) — its metrics
+        report their pending messages and redeliveries (services add their own)."""
+        return [(EVENTS_STREAM, consumer.durable) for consumer in self.consumers]
+
+    async def sample_metrics(self) -> metrics.ServiceSample:
+        """The outbox lag and the durable consumers' state, read when /metrics is scraped."""
+        pending, oldest = await self.relay.lag() if self.relay is not None else (0, 0.0)
+        consumers = []
+        if self.js is not None:
+            for stream, durable in self.durable_consumers():
+                try:
+                    info = await self.js.consumer_info(stream, durable, timeout=1.0)
+                except Exception:  # not created yet, or NATS away: left out of this sample
+                    continue
+                consumers.append(metrics.ConsumerSample(stream, durable, int(info.num_pending or 0),
+                                                        int(info.num_ack_pending or 0),
+                                                        int(info.num_redelivered or 0)))
+        return metrics.ServiceSample(pending, oldest, consumers)
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight, flush the outbox, stop consumers, close."""

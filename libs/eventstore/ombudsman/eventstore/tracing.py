@@ -4,8 +4,11 @@ A trace started anywhere (the gateway's HTTP request) continues through every NA
 and the outbox relay inject `traceparent` into headers, the service runtime extracts it and opens a
 server span, and events appended under that span carry its `traceparent` in their envelope.
 
-Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` and install `opentelemetry-exporter-otlp` to ship spans;
-`OMB_TRACE_CONSOLE=1` prints them. Sampling is parent-based: a trace whose caller sampled it (the
+Exporting: set `OTEL_EXPORTER_OTLP_ENDPOINT` (e.g. `http://collector:4318`; spans go to `<it>/v1/traces`
+over OTLP/HTTP protobuf, `opentelemetry-exporter-otlp-proto-http`, a dependency of this package) or
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the full URL) to ship spans, with the exporter's other standard
+`OTEL_EXPORTER_OTLP_*` variables (headers, timeout) and `OTEL_BSP_*` (batching); `OMB_TRACE_CONSOLE=1`
+prints them. Each process names itself `ombudsman-<service>` (resource `service.name`). Sampling is parent-based: a trace whose caller sampled it (the
 `traceparent` flag) is recorded; a trace started here is recorded with probability
 `OMB_TRACE_SAMPLE_RATIO` (default 1). While no span processor is installed (no exporter: nothing would
 read the spans) no span is recorded at all. Unsampled spans still carry ids: trace ids reach logs,
@@ -14,6 +17,7 @@ events and `X-Trace-Id` either way.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -43,15 +47,15 @@ def setup_tracing(service_name: str) -> None:
 
     provider = TracerProvider(resource=Resource.create({"service.name": f"ombudsman-{service_name}"}))
     provider.sampler = _sampler(provider)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:  # an install without the exporter: say so rather than drop every span quietly
+            logging.getLogger(__name__).warning(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is not installed: "
+                "no spans are exported")
+        else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        except ImportError:
-            pass
     if os.environ.get("OMB_TRACE_CONSOLE"):
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)

@@ -1,4 +1,9 @@
-"""Wiring of the audit service: queries, alert rules, the ordered log writer and alert delivery."""
+"""Wiring of the audit service: queries, alert rules, the ordered log writer and alert delivery.
+
+The log writer runs in one replica at a time: the one holding the lease `audit-writer`
+(`eventstore.lease`: a PostgreSQL advisory lock on a session of its own, shown in
+`pg_stat_activity` as `omb-lease:audit-writer:<host>:<pid>`); the others stand by and the first to
+poll after the holder dies (or its session fails) takes over, reading on from the log's head."""
 
 from __future__ import annotations
 
@@ -14,16 +19,19 @@ from ombudsman.audit.writer import AuditWriter
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.eventstore.decide import retry_conflicts
+from ombudsman.eventstore.lease import LeaderLease
 from ombudsman.eventstore.runtime import Service
 from ombudsman.eventstore.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITER_LEASE = "audit-writer"  # one log writer at a time: the chain is a single sequence
 
 
 class AuditService(Service):
     """The runtime plus the ordered event-log writer and the alert delivery loop."""
 
     writer: AuditWriter | None = None
+    writer_lease: LeaderLease | None = None
     writer_start_from: int | None = None  # re-read the stream from this sequence (redelivery drills)
 
     async def start(self) -> None:
@@ -31,15 +39,22 @@ class AuditService(Service):
         self.settings.require_secret("secret_key", "OMB_SECRET_KEY", "seeds the key that signs audit archive segments")
         secret = alert_secret(self.settings)
         await super().start()
-        self.writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from,  # type: ignore[arg-type]
-                                  on_rejected=self._record_refused)
-        await self.writer.start()
+        writer = AuditWriter(self.engine, self.js, start_from=self.writer_start_from,  # type: ignore[arg-type]
+                             on_rejected=self._record_refused)
+        self.writer = writer
+        assert self.settings.database_url
+        self.writer_lease = LeaderLease(self.settings.database_url, WRITER_LEASE, on_acquired=writer.start,
+                                        on_lost=writer.stop)
+        await self.writer_lease.start()
         self._stop_delivery = asyncio.Event()
         self._delivery = asyncio.create_task(
             delivery_loop(self.engine, secret, self._record_fired, self._stop_delivery)  # type: ignore[arg-type]
         )
 
     async def stop(self) -> None:
+        if self.writer_lease is not None:  # stops the writer when it holds the lease; a standby takes over
+            await self.writer_lease.stop()
+            self.writer_lease = None
         if self.writer is not None:
             await self.writer.stop()
             self._stop_delivery.set()

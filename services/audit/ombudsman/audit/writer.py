@@ -3,8 +3,10 @@
 The log's own head (the last JetStream sequence it holds) is the cursor: the writer reads the
 stream with an ordered consumer starting right after it, so order is JetStream's, a message seen
 again is recognised by its sequence (nothing changes), and a sequence that never arrives (deleted
-from the stream) is recorded as a gap. Only one writer appends at a time (a PostgreSQL advisory
-lock elects it; other replicas wait as standbys), because the chain is a single sequence.
+from the stream) is recorded as a gap. Only one writer appends at a time, because the chain is a single sequence:
+the audit service runs it only while it holds the lease `audit-writer` (`eventstore.lease`, the same
+leader lease as the executor's coordinator; app.py); other replicas stand by and one takes over
+within the lease's poll once the holder dies or loses its session.
 Messages are written in batches, each in one transaction; a failed batch is rolled back and the
 writer re-reads from the log's head.
 """
@@ -15,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +32,6 @@ from ombudsman.contracts.access import event_origin_error
 from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
 
 log = logging.getLogger("ombudsman.audit.writer")
-WRITER_LOCK = zlib.crc32(b"omb-audit-writer")
 
 
 async def load_rules(conn: Any) -> list[AlertRule]:
@@ -74,10 +74,12 @@ class AuditWriter:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        """Start appending (the caller holds the writer's lease)."""
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self) -> None:
+        """Stop appending: a batch under way is rolled back; the next writer re-reads from the log head."""
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()
@@ -86,25 +88,14 @@ class AuditWriter:
             self._task = None
 
     async def _run(self) -> None:
-        async with self.engine.connect() as lock_conn:
-            while not await self._try_lock(lock_conn):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=5)
-                if self._stopping.is_set():
-                    return
-            while not self._stopping.is_set():
-                try:
-                    await self._follow()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("audit writer: %s; re-reading from the log head", exc)
-                    await asyncio.sleep(1)
-
-    async def _try_lock(self, conn: Any) -> bool:
-        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": WRITER_LOCK})).scalar_one()
-        await conn.commit()
-        return bool(got)
+        while not self._stopping.is_set():
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit writer: %s; re-reading from the log head", exc)
+                await asyncio.sleep(1)
 
     async def _follow(self) -> None:
         if self.start_from is not None:

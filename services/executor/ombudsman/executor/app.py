@@ -2,14 +2,14 @@
 
 The runtime brings migrations, the read models (fed in the append transaction), the outbox relay,
 the bus API and graceful stop. `ExecutorService` adds what is the executor's own: the step-work
-dispatcher (`work.py`), the work-queue consumer every worker shares, the max-deliveries advisory
-(→ `error: worker lost`), recovery of unfinished runs and batches, and the clock (schedules,
-retention).
+dispatcher (`work.py`), the work-queue consumer every worker shares, the max-deliveries advisories
+kept in `OMB_WORK_LOST` (→ `error: worker lost`, work_queue.py), recovery of unfinished runs and
+batches, and the clock (schedules, retention).
 
 Replicas: the coordinator keeps per-connection counts of steps in flight in memory, so one replica
 at a time coordinates: it holds the leader lease (`eventstore.lease`, a PostgreSQL advisory lock)
-and alone answers the commands that release steps (`LEADER_COMMANDS`), hears the max-deliveries
-advisory and runs the clock. The others stand by; every replica answers the queries, the other
+and alone answers the commands that release steps (`LEADER_COMMANDS`), reads the max-deliveries
+advisories (those published while no replica led first) and runs the clock. The others stand by; every replica answers the queries, the other
 commands and dispatches step work. A standby that takes the lease rebuilds the counts from the
 store (`Coordinator.recover`) before it answers, and logs how long its takeover took.
 """
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from ombudsman.contracts import subjects
 from ombudsman.eventstore.lease import LeaderLease
@@ -37,11 +33,12 @@ from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.handlers import Handlers
 from ombudsman.executor.projections import SCHEMA, all_projections
 from ombudsman.executor.settings import WORK_CONSUMER, ExecutorSettings
+from ombudsman.executor.work import DURABLE as DISPATCHER
 from ombudsman.executor.work import step_work_consumer
+from ombudsman.executor.work_queue import LOST_CONSUMER
 
 log = logging.getLogger("ombudsman.executor")
 MIGRATIONS = Path(__file__).parent / "migrations"
-MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 LEASE = "executor-coordinator"
 # the commands that move runs and batches on, deciding with the in-memory counts: the leader's alone
 LEADER_COMMANDS = ("queue_run", "cancel_run", "record_step_result", "execute_batch", "cancel_batch", "retry_batch")
@@ -64,7 +61,7 @@ class ExecutorService(Service):
         self.hold(*(subjects.command_subject("executor", name) for name in LEADER_COMMANDS))
         self.lease: LeaderLease | None = None
         self.dispatcher: ProjectionConsumer | None = None
-        self._advisory: Subscription | None = None
+        self._lost: asyncio.Task[None] | None = None
         self._clock: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -87,6 +84,11 @@ class ExecutorService(Service):
             await self.stop()
             raise
 
+    def durable_consumers(self) -> list[tuple[str, str]]:
+        """The runtime's, the dispatcher's and the workers' shared consumer of step work."""
+        return [*super().durable_consumers(), (subjects.EVENTS_STREAM, DISPATCHER),
+                (subjects.WORK_STREAM, WORK_CONSUMER), (subjects.WORK_LOST_STREAM, LOST_CONSUMER)]
+
     @property
     def leading(self) -> bool:
         """Whether this replica holds the coordinator's lease."""
@@ -97,12 +99,10 @@ class ExecutorService(Service):
         then answer the leader's commands, hear the advisory and run the clock."""
         began = time.monotonic()
         recovered = await self.coordinator.recover()
-        assert self.nc is not None
-        self._advisory = await self.nc.subscribe(
-            f"{MAX_DELIVERIES_ADVISORY}.{subjects.WORK_STREAM}.{WORK_CONSUMER}",
-            queue=subjects.queue_group("executor"), cb=self._on_max_deliveries)
         await self.open_held()
         self._stopping.clear()
+        self._lost = asyncio.create_task(self.coordinator.work_queue.follow_lost(self._stopping),
+                                         name="executor-worker-lost")
         self._clock = asyncio.create_task(self._tick(), name="executor-clock")
         seconds = time.monotonic() - began
         log.info("coordinator leading: recovered %d unfinished run(s) in %.2f s", recovered, seconds,
@@ -115,15 +115,12 @@ class ExecutorService(Service):
         log.info("coordinator stepped down")
 
     async def _stop_leading(self) -> None:
-        if self._clock is not None:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
-            self._clock = None
-        if self._advisory is not None:
-            with contextlib.suppress(Exception):
-                await self._advisory.unsubscribe()
-            self._advisory = None
+        for task in (self._clock, self._lost):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._clock = self._lost = None
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -136,13 +133,6 @@ class ExecutorService(Service):
         if self.lease is not None:  # only now, quiet: a standby takes over at its next poll
             await self.lease.stop()
             self.lease = None
-
-    async def _on_max_deliveries(self, msg: Msg) -> None:
-        advisory = json.loads(msg.data)
-        try:
-            await self.coordinator.worker_lost(int(advisory["stream_seq"]), int(advisory.get("deliveries", 0)))
-        except Exception:
-            log.exception("worker-lost handling failed")
 
     async def _tick(self) -> None:
         """Fire due schedules each tick; archive old results about once a minute."""

@@ -23,6 +23,7 @@ from typing import Any
 from ombudsman.contracts.pipeline import PipelineSpec, expand_env
 from ombudsman.engine.connectors import Connector, parse_url
 from ombudsman.engine.pipeline import open_connections
+from ombudsman.executor import metrics
 
 NOT_KEPT = frozenset({"duckdb", "file"})  # a file connection resolves its files anew each step
 
@@ -82,6 +83,7 @@ class ConnectionCache:
             lent = self._kept.get(key)
             if lent is None or lent.broken:
                 opened = await open_connections(spec, [name])  # the engine's errors, secrets scrubbed
+                metrics.WORKER_CONNECTIONS_OPENED.labels(kind).inc()
                 lent = Lent(key=key, kind=kind, connector=opened[name])
                 self._kept[key] = lent
             lent.users += 1

@@ -62,12 +62,8 @@ class Coordinator:
         return len(run_ids)
 
     async def ensure_work_consumer(self) -> None:
-        """Create the workers' durable consumer unless it exists."""
+        """Create the workers' durable consumer and the worker-lost advisories' stream unless they exist."""
         await self.work_queue.ensure_work_consumer()
-
-    async def worker_lost(self, stream_seq: int, deliveries: int) -> None:
-        """A work message ran out of deliveries: its step ends as `error: worker lost`."""
-        await self.work_queue.worker_lost(stream_seq, deliveries)
 
     async def fire_due_schedules(self, now: datetime | None = None) -> int:
         """Fire every due instant of every schedule once (the clock calls it each tick)."""

@@ -88,6 +88,9 @@ class Runs:
         state, decided = await self.streams.retrying(run_id, attempt)
         finished = next((e for e in decided if isinstance(e, ev.RunCompleted)), None)
         if finished is not None:
+            statuses = [*state.results.values(), *("skipped" for e in decided if isinstance(e, ev.StepSkipped))]
+            metrics.run_finished(state.project_id, state.pipeline_name, finished.status,
+                                 domain.quality_score(statuses), finished.duration_seconds)
             self.active_runs.discard(run_id)
             self.blocked_runs.discard(run_id)
             if state.batch_id:

@@ -31,10 +31,11 @@ from ombudsman.contracts.pipeline import PipelineSpec, expand_env
 from ombudsman.contracts.replies import ErrorCode, Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors.sandbox import trust_output_dir
+from ombudsman.eventstore import metrics as service_metrics
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import connect_nats
 from ombudsman.eventstore.streams import ensure_streams
-from ombudsman.executor import differences
+from ombudsman.executor import differences, metrics
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
@@ -172,6 +173,9 @@ class Worker:
     async def run(self) -> None:
         assert self.settings.nats_url, "OMB_NATS_URL is not set"
         warm_engine()
+        # the worker's own series (executor/metrics.py) on OMB_METRICS_PORT, like every service process
+        service_metrics.serve("worker", self.settings.metrics_port, None, self.settings.metrics_addr)
+        metrics.watch_worker(self.connections.stats)
         nc = await connect_nats(self.settings.nats_url, name=f"omb-worker-{self.name}",
                                 user=self.settings.nats_user, password=self.settings.nats_password)
         self.nc = nc
@@ -287,8 +291,15 @@ class Worker:
         """Run the step; send the full list of differences it wrote (differences.py) before its result."""
         spec, path, own = differences.with_differences_file(spec, step, self.scratch)
         try:
-            result = await run_one_step(spec, step, self.connections, project_id,
-                                        memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)
+            started = time.monotonic()
+            metrics.WORKER_RUNNING.inc()
+            try:
+                result = await run_one_step(spec, step, self.connections, project_id,
+                                            memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)
+            finally:
+                metrics.WORKER_RUNNING.dec()
+            metrics.worker_step(result.validator or spec.step(step).validator, result.status,
+                                time.monotonic() - started)
             if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):
                 offset = 0
                 for lines in differences.read_pages(path):
@@ -335,6 +346,7 @@ class Worker:
                 await msg.in_progress()
             except Exception:
                 return
+            metrics.WORKER_IN_PROGRESS.inc()
 
 
 def main() -> None:
