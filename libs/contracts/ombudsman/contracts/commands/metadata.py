@@ -19,6 +19,12 @@ class MetadataProjectRef(BaseModel):
     project_id: str = Field(min_length=1, max_length=100, pattern=PROJECT_ID)
 
 
+class SideRef(MetadataProjectRef):
+    """Commands and queries naming one side of a project's metadata."""
+
+    side: Side = "source"
+
+
 DEFAULT_TABLE_THRESHOLD, DEFAULT_COLUMN_THRESHOLD, DEFAULT_SUGGESTIONS = 0.5, 0.55, 100
 
 
@@ -134,3 +140,58 @@ class DiscoverKeys(MetadataProjectRef, DiscoverKeysBase):
     """Command `metadata.discover_keys`."""
 
     timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+
+
+# --- catalogs -----------------------------------------------------------------------------------
+
+# The spellings of the dialects DDL is parsed in (metadata.ddl.DIALECT_ALIASES maps each onto sqlglot's).
+DdlDialect = Literal["tsql", "sqlserver", "mssql", "snowflake", "postgres", "postgresql"]
+# The platforms target DDL is generated for (metadata.target_ddl, types by the engine's type map).
+TargetDdlKind = Literal["snowflake", "postgres", "bigquery", "databricks"]
+# DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
+# file (POST /projects/{id}/ddl/file) through the shared upload folder.
+MAX_DDL_CHARS = 900 * 1024
+
+
+class ExtractOptions(BaseModel):
+    """Which connection a side is extracted over, and which of its schemas."""
+
+    connection: str | None = Field(default=None, max_length=63, description="default: the connection named like the side")
+    schemas: list[str] | None = Field(default=None, max_length=200)
+
+
+class ExtractCreate(ExtractOptions):
+    """The body extracting one side's catalog, or both sides'."""
+
+    side: Side | None = Field(default=None, description="source, target, or both when left out")
+
+
+class Extract(SideRef, ExtractOptions):
+    """Command `metadata.extract` (one side)."""
+
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class DdlOptions(BaseModel):
+    """How uploaded DDL is read: its side, dialect, and the names unqualified tables take."""
+
+    side: Side
+    dialect: DdlDialect
+    database: str | None = Field(default=None, max_length=200)
+    default_schema: str | None = Field(default=None, max_length=200)
+
+
+class DdlCreate(DdlOptions):
+    """The body uploading DDL inline."""
+
+    ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
+                     description="CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)")
+
+
+class UploadDdl(MetadataProjectRef, DdlOptions):
+    """Command `metadata.upload_ddl`: the statements inline (`ddl`) or a file the gateway left in the
+    shared upload folder (`path`), exactly one of them."""
+
+    ddl: str | None = Field(default=None, min_length=1, max_length=MAX_DDL_CHARS)
+    path: str | None = Field(default=None, min_length=1, max_length=4096,
+                             description="a DDL file in the upload folder shared with the gateway")
