@@ -17,28 +17,10 @@ from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.pipeline import run_pipeline
 from ombudsman.eventstore.rpc import request
-from ombudsman.eventstore.settings import Settings
-from ombudsman.metadata.app import create_service as metadata_service
-from ombudsman.projects.app import create_service as projects_service
 from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL
 from tests.support import eventually
 
 ANA = Metadata(actor=Actor(id="u-ana", name="ana", role="user"))
-
-
-@pytest.fixture
-async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
-    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
-    projects, metadata = projects_service(settings), metadata_service(settings)
-    await projects.start()
-    await metadata.start()
-    nc = await nats.connect(nats_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-        await metadata.stop()
-        await projects.stop()
 
 
 async def call(nc: nats.NATS, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:
