@@ -29,6 +29,7 @@ from ombudsman.audit.domain import AlertRule
 from ombudsman.audit.log import SCHEMA, append_logged, head, record_rejected
 from ombudsman.contracts.access import event_origin_error
 from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
+from ombudsman.eventstore.tasks import cancel_and_wait
 
 log = logging.getLogger("ombudsman.audit.writer")
 WRITER_LOCK = zlib.crc32(b"omb-audit-writer")
@@ -79,11 +80,8 @@ class AuditWriter:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         async with self.engine.connect() as lock_conn:
