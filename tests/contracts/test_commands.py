@@ -18,12 +18,14 @@ from ombudsman.client.sdk import ApiError, OmbudsmanClient
 from ombudsman.contracts.commands import executor as x
 from ombudsman.contracts.commands import metadata as m
 from ombudsman.contracts.commands import projects as c
+from ombudsman.contracts.commands import workload as w
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import Invalid
 from ombudsman.eventstore.aggregate import registered
 from ombudsman.executor.handlers import Handlers as ExecutorHandlers
 from ombudsman.gateway.app import create_app
 from ombudsman.gateway.deps import Principal, current_principal, get_bus
+from ombudsman.gateway.routes.automate import AutomateIn
 from ombudsman.gateway.routes.connections import ConnectionIn
 from ombudsman.gateway.routes.keys import ConfirmIn, DiscoverIn, OverrideIn
 from ombudsman.gateway.routes.mappings import ExclusionIn, MappingDecision, SuggestIn
@@ -31,7 +33,9 @@ from ombudsman.gateway.routes.pipelines import PipelineIn
 from ombudsman.gateway.routes.projects import ProjectIn, ProjectPatch
 from ombudsman.gateway.routes.results import BatchScheduleIn, DecisionIn
 from ombudsman.gateway.routes.runs import RunIn
+from ombudsman.gateway.routes.workloads import GeneratePipelineIn
 from ombudsman.gateway.settings import GatewaySettings
+from ombudsman.metadata.automate_job import Automate
 from ombudsman.metadata.catalog_handlers import CatalogHandlers
 from ombudsman.metadata.ddl import DIALECT_ALIASES
 from ombudsman.projects import domain
@@ -58,6 +62,10 @@ def _properties(model: type) -> dict:
     (DiscoverIn, m.DiscoverKeys, {"project_id", "timeout_seconds"}),
     (ConfirmIn, m.ConfirmKey, {"project_id"}),
     (OverrideIn, m.OverrideKey, {"project_id"}),
+    (AutomateIn, Automate, {"project_id", "join_pairs", "measure_inclusion", "save", "connection_urls",
+                            "timeout_seconds"}),
+    (GeneratePipelineIn, w.GeneratePipeline, {"workload_id", "name", "source_url", "target_url",
+                                              "source_identifier_case", "target_identifier_case", "description"}),
 ])
 def test_gateway_bodies_state_the_commands_fields_with_the_same_limits(body, command, url_fields) -> None:
     commanded = {k: v for k, v in _properties(command).items() if k not in url_fields}

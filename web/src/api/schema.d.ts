@@ -1677,12 +1677,21 @@ export interface components {
              */
             before: string;
         };
-        /** AutomateIn */
+        /**
+         * AutomateIn
+         * @description What the automate job runs with (contracts.commands.metadata).
+         */
         AutomateIn: {
-            /** Source Connection */
-            source_connection?: string | null;
-            /** Target Connection */
-            target_connection?: string | null;
+            /**
+             * Source Connection
+             * @default source
+             */
+            source_connection: string;
+            /**
+             * Target Connection
+             * @default target
+             */
+            target_connection: string;
             /** Source Schemas */
             source_schemas?: string[] | null;
             /** Target Schemas */
@@ -1690,10 +1699,14 @@ export interface components {
             /**
              * Extract
              * @description False: use catalogs already extracted or uploaded
+             * @default true
              */
-            extract?: boolean | null;
-            /** Auto Approve Threshold */
-            auto_approve_threshold?: number | null;
+            extract: boolean;
+            /**
+             * Auto Approve Threshold
+             * @default 0.8
+             */
+            auto_approve_threshold: number;
             /** Schema Map */
             schema_map?: {
                 [key: string]: string;

@@ -93,6 +93,19 @@ class ExcludeMapping(MetadataProjectRef, ExclusionBase):
     """Command `metadata.exclude`."""
 
 
+class AutomateBase(BaseModel):
+    """What an automate job runs with: the sides' connections and schemas, whether to extract them,
+    the confidence above which suggested mappings are approved, and schema pairs given by hand."""
+
+    source_connection: str = Field(default="source", min_length=1, max_length=63)
+    target_connection: str = Field(default="target", min_length=1, max_length=63)
+    source_schemas: list[str] | None = Field(default=None, max_length=200)
+    target_schemas: list[str] | None = Field(default=None, max_length=200)
+    extract: bool = Field(default=True, description="False: use catalogs already extracted or uploaded")
+    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
+    schema_map: dict[str, str] | None = None
+
+
 # --- keys ---------------------------------------------------------------------------------------
 
 
