@@ -1,5 +1,4 @@
-"""Metadata fixtures: the warehouse loaded into a real PostgreSQL source and a fakesnow target, and the
-projects + metadata services on the real bus (`bus`)."""
+"""Metadata fixtures: the warehouse loaded into a real PostgreSQL source and a fakesnow target."""
 
 from __future__ import annotations
 
@@ -15,6 +14,22 @@ from ombudsman.metadata.app import create_service as metadata_service
 from ombudsman.projects.app import create_service as projects_service
 from tests.engine.conftest import fakesnow_server, fakesnow_url  # noqa: F401  (fixtures)
 from tests.metadata.warehouse import SOURCE_DDL, TARGET_DDL, load_statements, source_rows, target_rows
+
+
+@pytest.fixture
+async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
+    """The real projects and metadata services on the test's NATS and PostgreSQL, and a NATS client."""
+    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
+    projects, metadata = projects_service(settings), metadata_service(settings)
+    await projects.start()
+    await metadata.start()
+    nc = await nats.connect(nats_url)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+        await metadata.stop()
+        await projects.stop()
 
 
 async def _load(url: str, ddl: str, inserts: list[str], setup: list[str]) -> None:
@@ -41,19 +56,3 @@ def target_url(fakesnow_url: str) -> str:  # noqa: F811
     asyncio.run(_load(fakesnow_url, TARGET_DDL, load_statements(target_rows(), "snowflake"),
                       ["CREATE SCHEMA IF NOT EXISTS SALES"]))
     return fakesnow_url
-
-
-@pytest.fixture
-async def bus(nats_url: str, database_url: str) -> AsyncIterator[nats.NATS]:
-    """The projects and metadata services on the real bus and database: a NATS connection to them."""
-    settings = Settings(database_url=database_url, nats_url=nats_url, secret_key="k" * 32, request_timeout=60)
-    projects, metadata = projects_service(settings), metadata_service(settings)
-    await projects.start()
-    await metadata.start()
-    nc = await nats.connect(nats_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-        await metadata.stop()
-        await projects.stop()

@@ -15,14 +15,17 @@ import nats
 import pytest
 
 from ombudsman.client.sdk import ApiError, OmbudsmanClient
+from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Conflict, Invalid
+from ombudsman.contracts.subjects import command_subject, query_subject
 from ombudsman.engine.connectors import connect
 from ombudsman.engine.pipeline import run_pipeline
+from ombudsman.eventstore.rpc import request
 from tests.gateway.conftest import Served, served  # noqa: F401  (fixture)
-from tests.metadata.test_metadata_service import call, md
 from tests.support import eventually
 
+ANA = Metadata(actor=Actor(id="u-ana", name="ana", role="user"))
 ROWS = [(f"SO{o:05d}", line, 100 + (o * 7 + line) % 13, line, f"{o}.{line:02d}") for o in range(1, 21)
         for line in range(1, 4)]  # 60 order lines; product_key repeats, order_number repeats
 
@@ -43,6 +46,15 @@ async def load_keyless(source_url: str, target_url: str) -> None:
                          "NOT NULL, PRODUCT_KEY NUMBER(38,0), QTY NUMBER(38,0), AMOUNT NUMBER(12,2))")
         await db.execute(f"INSERT INTO SHOP.ORDER_LINES VALUES {values}")
         await db.execute("CREATE TABLE SHOP.PRODUCT (PRODUCT_KEY NUMBER(38,0) PRIMARY KEY, NAME VARCHAR(20))")
+
+
+async def call(nc: nats.NATS, kind: str, service: str, name: str, payload: dict[str, Any]) -> Any:
+    subject = command_subject(service, name) if kind == "cmd" else query_subject(service, name)
+    return await request(nc, subject, payload, meta=ANA, timeout=120)
+
+
+async def md(nc: nats.NATS, name: str, payload: dict[str, Any], kind: str = "cmd") -> Any:
+    return await call(nc, kind, "metadata", name, payload)
 
 
 async def stored_events(database_url: str, event_type: str) -> list[dict[str, Any]]:
