@@ -51,9 +51,6 @@ async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
     await client.close()
 
 
-async def wait_for(predicate, timeout: float = 60.0):  # noqa: ASYNC109
-    return await eventually(predicate, timeout=timeout)
-
 
 async def audit_q(nc, name, payload=None, meta=ADMIN):
     return await request(nc, query_subject("audit", name), payload or {}, meta=meta, timeout=30)
@@ -85,7 +82,7 @@ async def test_archive_refuses_inside_the_retention_period(settings, nc, archive
     await audit.start()
     try:
         await publish(nc, 20, NOW - timedelta(days=400), "old")
-        await wait_for(lambda: logged_through(nc, 20))
+        await eventually(lambda: logged_through(nc, 20))
         with pytest.raises(Invalid, match="inside the retention period of 30 days"):
             await audit_cmd(nc, "archive", {"before": (NOW - timedelta(days=10)).isoformat()})
         with pytest.raises(Forbidden):
@@ -112,7 +109,7 @@ async def test_archived_rows_leave_a_signed_segment_and_verify_spans_it(
         await publish(nc, 200, NOW - timedelta(days=400), "a")
         await publish(nc, 20, NOW - timedelta(days=1), "b")
         await publish(nc, 30, NOW - timedelta(days=300), "c")
-        await wait_for(lambda: logged_through(nc, 250))
+        await eventually(lambda: logged_through(nc, 250))
         before = await audit_q(nc, "verify")
         assert before["ok"] and before["checked"] == 250
 
@@ -129,7 +126,7 @@ async def test_archived_rows_leave_a_signed_segment_and_verify_spans_it(
         assert live["items"][0]["position"] == 201 and live["items"][0]["prev_hash"] == manifest.head_hash
         assert {r["envelope"]["data"]["run_id"][0] for r in live["items"] if r["event_type"] == "RunStarted"} == {
             "b", "c"}
-        await wait_for(lambda: _has_event(nc, "AuditArchived"))
+        await eventually(lambda: _has_event(nc, "AuditArchived"))
 
         report = await audit_q(nc, "verify")
         assert report["ok"] and report["archived_through"] == 200 and report["checked"] == 51
@@ -142,7 +139,7 @@ async def test_archived_rows_leave_a_signed_segment_and_verify_spans_it(
 
         # the writer keeps chaining after the archive
         await publish(nc, 5, NOW, "d")
-        await wait_for(lambda: logged_through(nc, 256))
+        await eventually(lambda: logged_through(nc, 256))
         assert (await audit_q(nc, "verify", {"include_archives": True}))["ok"]
 
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -190,16 +187,16 @@ async def test_archiving_the_whole_log_keeps_the_chain_going(settings, nc, archi
     await audit.start()
     try:
         await publish(nc, 40, NOW - timedelta(days=90), "x")
-        await wait_for(lambda: logged_through(nc, 40))
+        await eventually(lambda: logged_through(nc, 40))
         result = await audit_cmd(nc, "archive", {"before": (NOW - timedelta(days=31)).isoformat()})
         assert result["archived"] == 40
         # the log was empty after archiving: the AuditArchived event continues from the segment's head
-        await wait_for(lambda: _has_event(nc, "AuditArchived"))
+        await eventually(lambda: _has_event(nc, "AuditArchived"))
         await audit.stop()
         audit = create_service(settings)  # a restart resumes from the archived head, not from sequence 1
         await audit.start()
         await publish(nc, 3, NOW, "y")
-        await wait_for(lambda: logged_through(nc, 44))
+        await eventually(lambda: logged_through(nc, 44))
         live = (await audit_q(nc, "logs"))["items"]
         assert [r["position"] for r in live] == [41, 42, 43, 44]
         assert live[0]["prev_hash"] == result["manifest"]["head_hash"]

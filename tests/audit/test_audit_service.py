@@ -32,9 +32,6 @@ from tests.support import eventually
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
 
 
-async def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):  # noqa: ASYNC109
-    return await eventually(predicate, timeout=timeout, interval=interval)
-
 
 async def deliveries_settled(settings: Settings, webhooks: int) -> bool:
     """`webhooks` deliveries queued and none pending: no receiver can get another post."""
@@ -88,7 +85,7 @@ async def test_ten_thousand_events_land_in_order_and_tampering_is_found(settings
     await audit.start()
     try:
         ids = await publish_run_events(nc, 10_000)
-        await wait_for(lambda: _at_least(nc, 10_000), timeout=120)
+        await eventually(lambda: _at_least(nc, 10_000), timeout=120)
         report = await audit_q(nc, "verify")
         assert report["ok"] and report["checked"] == 10_000 and report["gaps"] == []
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -123,7 +120,7 @@ async def test_redelivery_changes_nothing(settings, nc, database_url) -> None:
     audit = create_service(settings)
     await audit.start()
     await publish_run_events(nc, 300)
-    await wait_for(lambda: _at_least(nc, 300))
+    await eventually(lambda: _at_least(nc, 300))
     await audit.stop()
     # deliver every event again, from the first stream sequence
     audit = create_service(settings)
@@ -131,8 +128,8 @@ async def test_redelivery_changes_nothing(settings, nc, database_url) -> None:
     await audit.start()
     try:
         await publish_run_events(nc, 5)
-        await wait_for(lambda: _at_least(nc, 305))
-        await wait_for(lambda: _writer_reached(audit, 305))
+        await eventually(lambda: _at_least(nc, 305))
+        await eventually(lambda: _writer_reached(audit, 305))
         assert await log_count(nc) == 305
         report = await audit_q(nc, "verify")
         assert report["ok"] and report["checked"] == 305
@@ -156,12 +153,12 @@ async def test_as_of_equals_what_the_projects_service_showed_then(settings, nc) 
         await cmd("create", {"id": "sales", "name": "Sales", "description": "v1"})
         await cmd("set_schema_mapping", {"project_id": "sales", "source_schema": "dbo", "target_schema": "PUBLIC"})
         snapshot = await request(nc, query_subject("projects", "get"), {"id": "sales"}, meta=ADMIN)
-        await wait_for(lambda: _at_least(nc, 2))
+        await eventually(lambda: _at_least(nc, 2))
         instant = datetime.now(UTC)
         await eventually(lambda: datetime.now(UTC) > instant, interval=0.001, what="the clock to pass the instant")
         await cmd("update", {"id": "sales", "changes": {"name": "Sales (renamed)", "description": "v2"}})
         await cmd("delete", {"id": "sales"})
-        await wait_for(lambda: _at_least(nc, 4))
+        await eventually(lambda: _at_least(nc, 4))
         then = await audit_q(nc, "as_of", {"stream_type": "project", "stream_id": "sales", "at": instant.isoformat()})
         state = then["state"]
         for key in ("name", "description", "version", "members", "schema_mappings", "deleted"):
@@ -213,10 +210,10 @@ async def test_one_signed_alert_per_failed_run_even_across_a_restart(settings, n
     await audit.start()
     try:
         await request(nc, command_subject("audit", "add_alert_rule"), {
-            "id": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
+            "id": "failed-runs", "name": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
             "channel": "webhook", "url": receiver.url}, meta=ADMIN)
         await request(nc, command_subject("audit", "add_alert_rule"), {
-            "id": "inapp-failed", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}}}, meta=ADMIN)
+            "id": "inapp-failed", "name": "inapp-failed", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}}}, meta=ADMIN)
         js = nc.jetstream()
         for run_id, failed in (("ok-run", 0), ("bad-run", 2)):
             envelope = envelope_for(
@@ -224,15 +221,15 @@ async def test_one_signed_alert_per_failed_run_even_across_a_restart(settings, n
                                 successful_steps=3 - failed, failed_steps=failed),
                 stream_id=run_id, version=1, meta=Metadata(actor=Actor.service("executor")))
             await js.publish(event_subject("run", run_id, "RunCompleted"), envelope.wire())
-        await wait_for(lambda: _refused(receiver), timeout=30)
+        await eventually(lambda: _refused(receiver), timeout=30)
     finally:
         await audit.stop()
     receiver.accept = True
     audit = create_service(settings)
     await audit.start()
     try:
-        await wait_for(lambda: _accepted(receiver), timeout=30)
-        await wait_for(lambda: deliveries_settled(settings, 1), timeout=30)  # recorded delivered: never posted again
+        await eventually(lambda: _accepted(receiver), timeout=30)
+        await eventually(lambda: deliveries_settled(settings, 1), timeout=30)  # recorded delivered: never posted again
         assert len(receiver.accepted) == 1
         payload, signature, body = receiver.accepted[0]
         assert payload["event"]["data"]["run_id"] == "bad-run" and payload["rule_id"] == "failed-runs"
@@ -240,7 +237,7 @@ async def test_one_signed_alert_per_failed_run_even_across_a_restart(settings, n
         assert signature == expected
         notes = await audit_q(nc, "notifications")
         assert [n["rule_id"] for n in notes["items"]] == ["inapp-failed"]
-        fired = await wait_for(lambda: _fired(nc), timeout=30)
+        fired = await eventually(lambda: _fired(nc), timeout=30)
         assert sorted(fired) == ["failed-runs", "inapp-failed"]
     finally:
         await audit.stop()
@@ -267,7 +264,7 @@ async def test_two_audit_replicas_post_each_alert_once(settings, nc) -> None:
         await replica.start()
     try:
         await request(nc, command_subject("audit", "add_alert_rule"), {
-            "id": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
+            "id": "failed-runs", "name": "failed-runs", "event_types": ["RunCompleted"], "condition": {"failed_steps": {"gt": 0}},
             "channel": "webhook", "url": receiver.url}, meta=ADMIN)
         js = nc.jetstream()
         runs = [f"run-{i}" for i in range(30)]
@@ -280,8 +277,8 @@ async def test_two_audit_replicas_post_each_alert_once(settings, nc) -> None:
         async def all_arrived() -> bool:
             return len({p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted}) == len(runs)
 
-        await wait_for(all_arrived, timeout=60)
-        await wait_for(lambda: deliveries_settled(settings, len(runs)), timeout=60)  # all delivered: no more posts
+        await eventually(all_arrived, timeout=60)
+        await eventually(lambda: deliveries_settled(settings, len(runs)), timeout=60)  # all delivered: no more posts
         delivered = sorted(p["event"]["data"]["run_id"] for p, _, _ in receiver.accepted)
         assert delivered == sorted(runs)
     finally:
@@ -297,7 +294,7 @@ async def test_a_runs_events_count_for_the_project_its_queueing_named(settings, 
     try:
         # an in-app rule scoped to the project: the run's end (which names no project) fires it
         await request(nc, command_subject("audit", "add_alert_rule"), {
-            "id": "proj-runs-ends", "event_types": ["RunCompleted"], "project_id": "proj-runs"}, meta=ADMIN)
+            "id": "proj-runs-ends", "name": "proj-runs-ends", "event_types": ["RunCompleted"], "project_id": "proj-runs"}, meta=ADMIN)
         js = nc.jetstream()
         executor = Metadata(actor=Actor.service("executor"))
         run_events = [
@@ -316,7 +313,7 @@ async def test_a_runs_events_count_for_the_project_its_queueing_named(settings, 
         async def logged() -> bool:
             return await log_count(nc) >= 5
 
-        await wait_for(logged, timeout=30)
+        await eventually(logged, timeout=30)
         stats = await audit_q(nc, "stats", {"project_id": "proj-runs"})
         assert stats["total"] == 4
         assert stats["by_action"] == {"RunCompleted": 1, "RunQueued": 1, "RunStarted": 1, "StepCompleted": 1}

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class Bus:
             self._pool = None
 
     async def wait_run(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
-        return await wait_for(lambda: self._finished_run(run_id), timeout, f"run {run_id} to finish")
+        return await eventually(lambda: self._finished_run(run_id), timeout=timeout, what=f"run {run_id} to finish")
 
     async def _finished_run(self, run_id: str) -> dict[str, Any] | None:
         run = await self.query("run", {"run_id": run_id})
@@ -132,11 +132,8 @@ class Bus:
             batch = await self.query("batch", {"batch_id": batch_id})
             return batch if batch["status"] in ("completed", "failed") else None
 
-        return await wait_for(done, timeout, f"batch {batch_id} to finish")
+        return await eventually(done, timeout=timeout, what=f"batch {batch_id} to finish")
 
-
-async def wait_for(probe: Callable[[], Awaitable[Any] | Any], timeout: float, what: str) -> Any:  # noqa: ASYNC109
-    return await eventually(probe, timeout=timeout, what=what)
 
 
 def settings(nats_url: str, database_url: str, **extra: Any) -> ExecutorSettings:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ombudsman.contracts.replies import Conflict
-from tests.executor.conftest import Bus, Warehouse, Workers, pipeline, wait_for
+from tests.executor.conftest import Bus, Warehouse, Workers, pipeline
+from tests.support import eventually
 
 
 async def _run_events(bus: Bus, batch_id: str) -> list[dict]:
@@ -66,7 +67,7 @@ async def test_cancel_batch_finishes_running_steps_and_starts_nothing(bus: Bus, 
                                 " WHERE r.batch_id=$1 AND s.state='running'", batch_id)
         return bool(rows)
 
-    await wait_for(some_step_running, 60, "a step of the batch to run")
+    await eventually(some_step_running, timeout=60, what="a step of the batch to run")
     assert (await bus.command("cancel_batch", {"batch_id": batch_id}))["status"] == "cancelled"
 
     async def settled() -> list[dict] | None:
@@ -74,7 +75,7 @@ async def test_cancel_batch_finishes_running_steps_and_starts_nothing(bus: Bus, 
                                 " WHERE r.batch_id=$1", batch_id)
         return rows if all(r["status"] for r in rows) else None
 
-    steps = await wait_for(settled, 30, "running steps to finish")
+    steps = await eventually(settled, timeout=30, what="running steps to finish")
     batch = await bus.query("batch", {"batch_id": batch_id})
     assert batch["status"] == "cancelled"
     assert len(batch["runs"]) == 2  # the other four pipelines never started

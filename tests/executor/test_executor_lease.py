@@ -7,7 +7,8 @@ import asyncpg
 import nats
 
 from ombudsman.executor.app import LEASE, running
-from tests.executor.conftest import Bus, Warehouse, Workers, pipeline, settings, wait_for
+from tests.executor.conftest import Bus, Warehouse, Workers, pipeline, settings
+from tests.support import eventually
 
 
 async def _lease_sessions(database_url: str) -> list[str]:
@@ -39,9 +40,9 @@ async def test_one_replica_leads_and_the_standby_takes_over_a_run(nats_url: str,
                                         " AND status IS NOT NULL", run_id)
                 return rows[0]["n"] >= 3
 
-            await wait_for(some_done, 60, "three results")
+            await eventually(some_done, timeout=60, what="three results")
             await standby_first.stop()  # the leader goes away mid-run
-            await wait_for(lambda: second.leading, 10, "the standby to take the lease")
+            await eventually(lambda: second.leading, timeout=10, what="the standby to take the lease")
             run = await bus.wait_run(run_id, timeout=120)
             completed = await bus.stored("SELECT data->>'step' AS step FROM executor.events WHERE stream_id=$1"
                                          " AND event_type='StepCompleted'", run_id)
@@ -64,7 +65,7 @@ async def test_a_leader_whose_lease_session_dies_steps_down(nats_url: str, datab
                                f"omb-lease:{LEASE}:%")
         finally:
             await conn.close()
-        await wait_for(lambda: not first.leading or second.leading, 10, "the leader to notice")
+        await eventually(lambda: not first.leading or second.leading, timeout=10, what="the leader to notice")
         # exactly one replica leads again (either may win the next round)
-        await wait_for(lambda: first.leading != second.leading, 10, "one leader")
+        await eventually(lambda: first.leading != second.leading, timeout=10, what="one leader")
         assert len(await _lease_sessions(database_url)) == 1

@@ -17,7 +17,8 @@ from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor import projections
 from ombudsman.executor.app import running
 from ombudsman.executor.work import DURABLE
-from tests.executor.conftest import Bus, Warehouse, pipeline, settings, wait_for
+from tests.executor.conftest import Bus, Warehouse, pipeline, settings
+from tests.support import eventually
 
 LEGACY_EVENTS = """
 CREATE SCHEMA executor;
@@ -72,14 +73,14 @@ async def test_interim_store_is_converted_without_dispatching_twice(nats_url: st
             async def relayed() -> bool:
                 return bool(got)
 
-            await wait_for(relayed, 20, "the unpublished event to be relayed")
+            await eventually(relayed, timeout=20, what="the unpublished event to be relayed")
             assert [e.event_id for e in got] == [unpublished.event_id]
 
             async def dispatcher_caught_up() -> bool:
                 info = await js.consumer_info("OMB_EVENTS", DURABLE)
                 return info.num_pending == 0 and info.num_ack_pending == 0
 
-            await wait_for(dispatcher_caught_up, 20, "the dispatcher to read the old StepDispatched")
+            await eventually(dispatcher_caught_up, timeout=20, what="the dispatcher to read the old StepDispatched")
             assert (await js.stream_info(subjects.WORK_STREAM)).state.messages == 0  # not dispatched again
             assert await projections.rebuild_all(service.engine) == 4
             run = await bus.query("run", {"run_id": run_id})

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import yaml
 
-from tests.executor.conftest import Bus, Workers, wait_for
+from tests.executor.conftest import Bus, Workers
+from tests.support import eventually
 
 ROWS, INSERTED = 100, 9
 GATE = "(SELECT count(*) FROM public.gate) >= 0"
@@ -56,7 +57,7 @@ async def _run_with_writer(bus: Bus, url: str, snapshot: str) -> tuple[str, dict
             return any(s["step"] == "first" and s["status"] not in ("queued", "running", "pending") and s.get("result")
                        for s in steps)
 
-        await wait_for(first_done, 60, "the first step's result")
+        await eventually(first_done, timeout=60, what="the first step's result")
         start = await writer.fetchval("SELECT max(id) FROM public.loading")
         await writer.execute("INSERT INTO public.loading SELECT g, g FROM generate_series($1::int, $2::int) g",
                              start + 1, start + INSERTED)
@@ -101,7 +102,7 @@ async def test_a_run_reads_one_snapshot_while_a_writer_inserts_between_its_steps
         finally:
             await conn.close()
 
-    await wait_for(released, 30, "the run's snapshot to be released")
+    await eventually(released, timeout=30, what="the run's snapshot to be released")
 
 
 async def test_pinned_per_step_the_second_step_sees_the_writer(bus: Bus, workers: Workers, warehouse_url: str) -> None:

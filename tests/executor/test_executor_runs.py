@@ -9,7 +9,8 @@ import json
 import nats
 
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound
-from tests.executor.conftest import Bus, Warehouse, Workers, pipeline, wait_for
+from tests.executor.conftest import Bus, Warehouse, Workers, pipeline
+from tests.support import eventually
 
 
 async def test_run_records_each_step_and_totals(bus: Bus, workers: Workers, warehouse: Warehouse) -> None:
@@ -73,7 +74,7 @@ async def test_fifty_steps_three_workers_one_killed_mid_run(bus: Bus, workers: W
         done = await bus.stored("SELECT count(*) AS n FROM executor.steps WHERE run_id=$1 AND status IS NOT NULL", run_id)
         return rows[0]["step"] if rows and done[0]["n"] >= 5 else None
 
-    interrupted = await wait_for(victim_busy, 60, "worker w2 to be in the middle of a step")
+    interrupted = await eventually(victim_busy, timeout=60, what="worker w2 to be in the middle of a step")
     workers.kill("w2")
     run = await bus.wait_run(run_id, timeout=120)
 
@@ -83,7 +84,7 @@ async def test_fifty_steps_three_workers_one_killed_mid_run(bus: Bus, workers: W
     assert len(completed) == 50 and len({r["step"] for r in completed}) == 50
     redone = next(s for s in run["steps"] if s["step"] == interrupted)
     assert redone["status"] == "passed" and redone["worker"] in ("w1", "w3") and redone["attempts"] >= 2
-    await wait_for(lambda: len(received) >= 50, 10, "50 StepCompleted events on the bus")
+    await eventually(lambda: len(received) >= 50, timeout=10, what="50 StepCompleted events on the bus")
     assert sorted(received.values()) == sorted(r["step"] for r in completed)
 
 
@@ -130,14 +131,14 @@ async def test_cancel_run_lets_running_steps_finish_and_starts_nothing(bus: Bus,
         rows = await bus.stored("SELECT step FROM executor.steps WHERE run_id=$1 AND state='running'", run_id)
         return any(r["step"] == "s001" for r in rows)
 
-    await wait_for(second_running, 60, "step s001 to run")
+    await eventually(second_running, timeout=60, what="step s001 to run")
     assert (await bus.command("cancel_run", {"run_id": run_id}))["status"] == "cancelled"
 
     async def settled() -> dict | None:
         run = await bus.query("run", {"run_id": run_id})
         return run if all(s["status"] for s in run["steps"]) else None
 
-    run = await wait_for(settled, 30, "the running step to finish")
+    run = await eventually(settled, timeout=30, what="the running step to finish")
     statuses = [s["status"] for s in run["steps"]]
     assert run["status"] == "cancelled"
     assert statuses[:2] == ["passed", "passed"] and statuses[2:] == ["skipped"] * 4
@@ -223,7 +224,7 @@ async def test_run_survives_a_restart_of_the_executor(nats_url: str, database_ur
                                     run_id)
             return rows[0]["n"] >= 4
 
-        await wait_for(some_done, 60, "four results")
+        await eventually(some_done, timeout=60, what="four results")
         await bus.close()
         await nc.close()
     await asyncio.sleep(1.0)  # the behaviour under test: an executor outage, workers find no executor meanwhile

@@ -13,7 +13,8 @@ from ombudsman.contracts.subjects import worker_stats_subject
 from ombudsman.eventstore.rpc import gather
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.worker import run_one_step
-from tests.executor.conftest import Bus, Warehouse, Workers, wait_for
+from tests.executor.conftest import Bus, Warehouse, Workers
+from tests.support import eventually
 
 
 async def make_tables(warehouse_url: str, broken: str = "t2") -> None:
@@ -89,7 +90,7 @@ async def test_workers_report_their_pools_over_nats(bus: Bus, workers: Workers, 
             found = await gather(nc, worker_stats_subject(), {}, meta=Metadata(actor=Actor.system()), wait=0.5)
             return found if len(found) == 2 else None
 
-        answers = await wait_for(both_answer, 30, "both workers to answer")
+        answers = await eventually(both_answer, timeout=30, what="both workers to answer")
         by_name = {a["worker"]: a for a in answers}
         assert set(by_name) == {"w1", "w2"}
         assert sum(a["steps_done"] for a in answers) == 12

@@ -103,15 +103,24 @@ class Gateway:
         return created, {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-@pytest.fixture
-async def gateway(database_url: str, nats_url: str) -> AsyncIterator[Gateway]:
+@contextlib.asynccontextmanager
+async def gateway_app(database_url: str, nats_url: str, client_ip: str = "10.1.2.3",
+                      base_url: str = "http://gateway") -> AsyncIterator[Gateway]:
+    """A gateway app started (its lifespan) on the database and bus, with an in-process client
+    calling from `client_ip`; a second one on the same database and bus is another replica."""
     await ensure_events_stream(nats_url)
     settings = gateway_settings(database_url, nats_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.1.2.3", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(client_ip, 5555))
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield Gateway(app, client, settings)
+
+
+@pytest.fixture
+async def gateway(database_url: str, nats_url: str) -> AsyncIterator[Gateway]:
+    async with gateway_app(database_url, nats_url) as started:
+        yield started
 
 
 @pytest.fixture

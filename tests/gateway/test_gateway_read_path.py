@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.subjects import command_subject
 from ombudsman.eventstore.rpc import request
 from ombudsman.gateway import livecache
-from ombudsman.gateway.app import create_app
-from tests.gateway.conftest import Gateway, ensure_events_stream, gateway_settings
+from tests.gateway.conftest import Gateway, gateway_app
 from tests.support import eventually
 
 # Well under livecache.LIVE_SECONDS: only the event can make the other replica change its answer in time.
@@ -30,13 +28,8 @@ EVENT_DEADLINE = 10.0
 @pytest.fixture
 async def replica(database_url: str, nats_url: str) -> AsyncIterator[Gateway]:
     """A second gateway app on the same database and bus (another replica behind a load balancer)."""
-    await ensure_events_stream(nats_url)
-    settings = gateway_settings(database_url, nats_url)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.1.2.4", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
-            yield Gateway(app, client, settings)
+    async with gateway_app(database_url, nats_url, "10.1.2.4", "http://replica") as started:
+        yield started
 
 
 def test_the_cache_outlives_the_deadline() -> None:

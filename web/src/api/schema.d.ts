@@ -1793,12 +1793,21 @@ export interface components {
             /** @description Present when single sign-on is configured */
             oidc?: components["schemas"]["OidcProvider"] | null;
         };
-        /** AutomateIn */
+        /**
+         * AutomateIn
+         * @description What the automate job runs with (contracts.commands.metadata).
+         */
         AutomateIn: {
-            /** Source Connection */
-            source_connection?: string | null;
-            /** Target Connection */
-            target_connection?: string | null;
+            /**
+             * Source Connection
+             * @default source
+             */
+            source_connection: string;
+            /**
+             * Target Connection
+             * @default target
+             */
+            target_connection: string;
             /** Source Schemas */
             source_schemas?: string[] | null;
             /** Target Schemas */
@@ -1806,21 +1815,26 @@ export interface components {
             /**
              * Extract
              * @description False: use catalogs already extracted or uploaded
+             * @default true
              */
-            extract?: boolean | null;
-            /** Auto Approve Threshold */
-            auto_approve_threshold?: number | null;
+            extract: boolean;
+            /**
+             * Auto Approve Threshold
+             * @default 0.8
+             */
+            auto_approve_threshold: number;
             /** Schema Map */
             schema_map?: {
                 [key: string]: string;
             } | null;
         };
-        /** BatchIn */
+        /**
+         * BatchIn
+         * @description A batch of saved pipelines (contracts.commands.executor).
+         */
         BatchIn: {
             /** Name */
             name: string;
-            /** Pipelines */
-            pipelines: components["schemas"]["BatchPipeline"][];
             /**
              * Max Parallel
              * @default 4
@@ -1836,13 +1850,8 @@ export interface components {
              * @default false
              */
             sequential: boolean;
-        };
-        /** BatchPipeline */
-        BatchPipeline: {
-            /** Project Id */
-            project_id: string;
-            /** Pipeline Id */
-            pipeline_id: string;
+            /** Pipelines */
+            pipelines: components["schemas"]["SavedPipelineRef"][];
         };
         /**
          * BatchScheduleIn
@@ -1871,7 +1880,7 @@ export interface components {
              * Dialect
              * @enum {string}
              */
-            dialect: "tsql" | "sqlserver" | "snowflake" | "postgres" | "duckdb";
+            dialect: "tsql" | "sqlserver" | "mssql" | "snowflake" | "postgres" | "postgresql";
             /** Database */
             database?: string | null;
             /** Default Schema */
@@ -1889,7 +1898,7 @@ export interface components {
              * @default json
              * @enum {string}
              */
-            format: "json" | "jsonl" | "csv" | "sql";
+            format: "csv" | "json" | "jsonl" | "sql";
         };
         /**
          * ConfirmIn
@@ -1950,7 +1959,10 @@ export interface components {
             pools: components["schemas"]["WorkerPool"][];
             totals: components["schemas"]["PoolTotals"];
         };
-        /** DdlIn */
+        /**
+         * DdlIn
+         * @description CREATE TABLE statements of one side, inline.
+         */
         DdlIn: {
             /**
              * Side
@@ -1961,16 +1973,16 @@ export interface components {
              * Dialect
              * @enum {string}
              */
-            dialect: "tsql" | "sqlserver" | "snowflake" | "postgres" | "duckdb";
+            dialect: "tsql" | "sqlserver" | "mssql" | "snowflake" | "postgres" | "postgresql";
+            /** Database */
+            database?: string | null;
+            /** Default Schema */
+            default_schema?: string | null;
             /**
              * Ddl
              * @description CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)
              */
             ddl: string;
-            /** Database */
-            database?: string | null;
-            /** Default Schema */
-            default_schema?: string | null;
         };
         /**
          * DecisionIn
@@ -2056,13 +2068,11 @@ export interface components {
             /** Name */
             name?: string | null;
         };
-        /** ExtractIn */
+        /**
+         * ExtractIn
+         * @description Which side's catalog to extract (both when left out), over which connection, of which schemas.
+         */
         ExtractIn: {
-            /**
-             * Side
-             * @description source, target, or both when left out
-             */
-            side?: ("source" | "target") | null;
             /**
              * Connection
              * @description default: the connection named like the side
@@ -2070,14 +2080,25 @@ export interface components {
             connection?: string | null;
             /** Schemas */
             schemas?: string[] | null;
+            /**
+             * Side
+             * @description source, target, or both when left out
+             */
+            side?: ("source" | "target") | null;
         };
-        /** GeneratePipelineIn */
+        /**
+         * GeneratePipelineIn
+         * @description Which suggestions make the pipeline, the schema map of its target side, whether to save it.
+         */
         GeneratePipelineIn: {
-            /** Suggestion Ids */
+            /**
+             * Suggestion Ids
+             * @description default: every suggestion
+             */
             suggestion_ids?: string[] | null;
             /**
              * Schema Map
-             * @description source schema -> target schema for the target side; default: the project's schema mappings
+             * @description source schema -> target schema for the target side (source schemas match case-insensitively); default: the project's schema mappings
              */
             schema_map?: {
                 [key: string]: string;
@@ -2397,6 +2418,16 @@ export interface components {
             name?: string | null;
         };
         /**
+         * SavedPipelineRef
+         * @description A project's saved pipeline, by id (in a REST body: nothing else).
+         */
+        SavedPipelineRef: {
+            /** Project Id */
+            project_id: string;
+            /** Pipeline Id */
+            pipeline_id: string;
+        };
+        /**
          * SchemaMappingIn
          * @description A source schema and the target schema it maps to.
          */
@@ -2579,16 +2610,21 @@ export interface components {
             /** Idle Seconds */
             idle_seconds: number;
         };
-        /** WorkloadIn */
+        /**
+         * WorkloadIn
+         * @description A Query Store export as JSON text (contracts.commands.workload).
+         */
         WorkloadIn: {
-            /** Filename */
-            filename: string;
+            /**
+             * Filename
+             * @description the export's file name (default: `upload`)
+             */
+            filename?: string | null;
             /**
              * Format
-             * @default json
-             * @enum {string}
+             * @description default: from the file name's extension, else from the content
              */
-            format: "json" | "jsonl" | "csv" | "sql";
+            format?: ("csv" | "json" | "jsonl" | "sql") | null;
             /** Content */
             content: string;
         };
@@ -6558,7 +6594,7 @@ export interface operations {
     target_ddl_api_v1_projects__project_id__target_ddl_get: {
         parameters: {
             query?: {
-                dialect?: "snowflake" | "postgres" | "duckdb" | "tsql";
+                dialect?: "snowflake" | "postgres" | "bigquery" | "databricks";
             };
             header?: never;
             path: {

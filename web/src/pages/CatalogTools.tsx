@@ -10,7 +10,7 @@ import { Loaded } from "../ui/common";
 import { catalogChangeRows, type CatalogDiff } from "./results";
 
 type Side = "source" | "target";
-const DIALECTS = ["tsql", "snowflake", "postgres", "duckdb"] as const;
+const DIALECTS = ["tsql", "snowflake", "postgres"] as const; // the DDL parser's (metadata.ddl); DuckDB DDL is not read
 type Dialect = (typeof DIALECTS)[number];
 
 export function CatalogChanges({ projectId, side }: { projectId: string; side: Side }) {

@@ -22,6 +22,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ombudsman.client.frames import Differences, Records
+from ombudsman.contracts.commands.audit import ArchiveBase
+from ombudsman.contracts.commands.executor import BatchCreate
+from ombudsman.contracts.commands.metadata import DdlCreate, ExtractCreate
 from ombudsman.contracts.commands.paging import Page
 from ombudsman.contracts.commands.projects import (
     ConnectionBase,
@@ -31,6 +34,7 @@ from ombudsman.contracts.commands.projects import (
     ProjectCreate,
     SchemaMappingBase,
 )
+from ombudsman.contracts.commands.workload import GeneratePipelineBase, WorkloadUploadCreate
 from ombudsman.contracts.replies import ErrorCode, OmbudsmanError, field_errors
 
 API = "/api/v1"
@@ -261,11 +265,12 @@ class OmbudsmanClient:
     # --- metadata and mapping --------------------------------------------------------------------
 
     def extract_metadata(self, project_id: str, side: str | None = None) -> Any:
-        return self._json("POST", f"/projects/{_seg(project_id)}/extract-metadata", json_body={"side": side} if side else {})
+        body = _body(ExtractCreate, {"side": side} if side else {})
+        return self._json("POST", f"/projects/{_seg(project_id)}/extract-metadata", json_body=body)
 
     def upload_ddl(self, project_id: str, side: str, dialect: str, ddl: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/ddl",
-                          json_body={"side": side, "dialect": dialect, "ddl": ddl})
+                          json_body=_body(DdlCreate, {"side": side, "dialect": dialect, "ddl": ddl}))
 
     def upload_ddl_file(self, project_id: str, side: str, dialect: str, path: str | Path,
                         default_schema: str | None = None) -> Any:
@@ -499,8 +504,9 @@ class OmbudsmanClient:
 
     def create_batch(self, name: str, pipelines: list[dict[str, str]], max_parallel: int = 4,
                      continue_on_error: bool = True, sequential: bool = False) -> dict[str, Any]:
-        return self._json("POST", "/batches", json_body={"name": name, "pipelines": pipelines, "max_parallel": max_parallel,
-                                                        "continue_on_error": continue_on_error, "sequential": sequential})
+        body = _body(BatchCreate, {"name": name, "pipelines": pipelines, "max_parallel": max_parallel,
+                                   "continue_on_error": continue_on_error, "sequential": sequential})
+        return self._json("POST", "/batches", json_body=body)
 
     def batches(self, offset: int = 0, limit: int = 50) -> Page:
         return self._page("/batches", {"offset": offset, "limit": limit})
@@ -523,8 +529,8 @@ class OmbudsmanClient:
     # --- workload --------------------------------------------------------------------------------
 
     def upload_workload(self, project_id: str, filename: str, content: str, format: str = "json") -> Any:
-        return self._json("POST", f"/projects/{_seg(project_id)}/workloads",
-                          json_body={"filename": filename, "content": content, "format": format})
+        body = _body(WorkloadUploadCreate, {"filename": filename, "content": content, "format": format})
+        return self._json("POST", f"/projects/{_seg(project_id)}/workloads", json_body=body)
 
     def upload_workload_file(self, project_id: str, path: str | Path, format: str = "json") -> Any:
         """Upload a Query Store export file (multipart, streamed from disk: no 1 MiB bus limit)."""
@@ -553,12 +559,9 @@ class OmbudsmanClient:
                           schema_map: dict[str, str] | None = None, save: bool = False) -> Any:
         """A pipeline of the suggestions (all by default); the target side through `schema_map`, else
         the project's schema mappings; `save` also stores it in the project."""
-        body: dict[str, Any] = {"save": save}
-        if suggestion_ids is not None:
-            body["suggestion_ids"] = suggestion_ids
-        if schema_map is not None:
-            body["schema_map"] = schema_map
-        return self._json("POST", f"/workloads/{_seg(workload_id)}/pipeline", json_body=body)
+        fields = _clean({"save": save, "suggestion_ids": suggestion_ids, "schema_map": schema_map})
+        return self._json("POST", f"/workloads/{_seg(workload_id)}/pipeline",
+                          json_body=_body(GeneratePipelineBase, fields))
 
     # --- audit and notifications -----------------------------------------------------------------
 
@@ -577,8 +580,7 @@ class OmbudsmanClient:
 
     def audit_archive(self, before: datetime | str) -> Any:
         """Archive the audit log rows older than `before` (admin; `before` beyond the retention period)."""
-        when = before.isoformat() if isinstance(before, datetime) else before
-        return self._json("POST", "/audit/archive", json_body={"before": when})
+        return self._json("POST", "/audit/archive", json_body=_body(ArchiveBase, {"before": before}))
 
     def audit_archive_segments(self) -> Any:
         return self._json("GET", "/audit/archive-segments")

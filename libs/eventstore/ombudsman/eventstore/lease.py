@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from ombudsman.eventstore.db import asyncpg_dsn
+from ombudsman.eventstore.tasks import cancel_and_wait
 
 log = logging.getLogger("ombudsman.eventstore.lease")
 
@@ -81,11 +82,8 @@ class LeaderLease:
     async def stop(self) -> None:
         """Step down (on_lost when held) and close the session: a standby takes over at its next poll."""
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._release()
 
     async def _attempt(self) -> bool:

@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from ombudsman.audit import queries, retention
-from ombudsman.audit.domain import AlertRule
 from ombudsman.audit.log import SCHEMA, archived_head
 from ombudsman.contracts import events as ev
+from ombudsman.contracts.commands.audit import AddAlertRule, ArchiveLog
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Forbidden, NotFound
+from ombudsman.contracts.replies import Forbidden, Invalid, NotFound, validated
 from ombudsman.eventstore.files import file_reply
 from ombudsman.eventstore.runtime import ServiceContext
 
@@ -75,15 +75,11 @@ async def verify(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -
     return {**report.model_dump(), **extra}
 
 
-class ArchiveRequest(BaseModel):
-    before: datetime
-
-
 async def archive(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     """Move log rows older than `before` (beyond the retention period) to a signed segment, then remove them."""
     if meta.actor.role not in ("admin", "service", "system"):
         raise Forbidden("only admins archive the audit log")
-    req = ArchiveRequest.model_validate(payload)
+    req = validated(ArchiveLog, payload)
     return await retention.archive(ctx, req.before, meta)
 
 
@@ -112,20 +108,14 @@ async def as_of(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) ->
     return result
 
 
-class RuleRequest(AlertRule):
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-
-
 async def add_alert_rule(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
     """Add a rule. Admins add any; a member subscribes to in-app notifications of one project only
     (the gateway checked that they belong to it: only it sends commands on behalf of people)."""
-    rule = RuleRequest.model_validate(payload)
+    rule = validated(AddAlertRule, payload)
     if meta.actor.role not in ("admin", "service", "system") and (rule.channel != "inapp" or not rule.project_id):
         raise Forbidden("only admins add webhook rules or rules on every project; "
                         "a member subscribes to in-app notifications of one project")
     if rule.channel == "webhook" and not rule.url:
-        from ombudsman.contracts.replies import Invalid
-
         raise Invalid("a webhook rule needs a url", {"field": "url"})
     async with ctx.uow() as uow:
         version = await uow.version(f"rule-{rule.id}")

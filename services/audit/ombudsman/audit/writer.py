@@ -30,6 +30,7 @@ from ombudsman.audit.domain import AlertRule
 from ombudsman.audit.log import SCHEMA, append_logged, head, record_rejected
 from ombudsman.contracts.access import event_origin_error
 from ombudsman.contracts.subjects import EVENTS_STREAM, all_events
+from ombudsman.eventstore.tasks import cancel_and_wait
 
 log = logging.getLogger("ombudsman.audit.writer")
 
@@ -81,11 +82,8 @@ class AuditWriter:
     async def stop(self) -> None:
         """Stop appending: a batch under way is rolled back; the next writer re-reads from the log head."""
         self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while not self._stopping.is_set():

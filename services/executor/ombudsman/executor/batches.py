@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts import events as ev
+from ombudsman.contracts.commands.executor import CreateBatch
 from ombudsman.contracts.envelope import Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
@@ -37,33 +38,22 @@ class Batches:
         return state
 
 
-    async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> str:
-        name = str(payload.get("name") or "").strip()
-        if not name:
-            raise Invalid("name: required", {"field": "name"})
-        pipelines = payload.get("pipelines")
-        if not isinstance(pipelines, list) or not pipelines:
-            raise Invalid("pipelines: give at least one pipeline", {"field": "pipelines"})
-        clean = []
-        for i, item in enumerate(pipelines):
-            if not isinstance(item, dict):
-                raise Invalid(f"pipelines[{i}]: must be an object", {"field": f"pipelines[{i}]"})
+    async def create_batch(self, cmd: CreateBatch, meta: Metadata) -> str:
+        """Record a new batch; pipeline YAML with inline secrets is kept whole only in the private store."""
+        for item in cmd.pipelines:
+            if item.pipeline_yaml:
+                domain.parse_spec(item.pipeline_yaml)
+        clean = [{k: v for k, v in item.model_dump(include={"project_id", "pipeline_id", "pipeline_yaml", "name"}).items()
+                  if v} for item in cmd.pipelines]
+        secret: dict[int, str] = {}
+        for index, item in enumerate(clean):
             if item.get("pipeline_yaml"):
-                domain.parse_spec(str(item["pipeline_yaml"]))
-            elif not (item.get("project_id") and item.get("pipeline_id")):
-                raise Invalid(f"pipelines[{i}]: give project_id and pipeline_id, or pipeline_yaml",
-                              {"field": f"pipelines[{i}]"})
-            clean.append({k: item[k] for k in ("project_id", "pipeline_id", "pipeline_yaml", "name") if item.get(k)})
-            if clean[-1].get("pipeline_yaml"):
-                clean[-1]["pipeline_yaml"] = redact_pipeline_yaml(str(item["pipeline_yaml"]))
-        max_parallel = 1 if payload.get("sequential") else int(payload.get("max_parallel") or 4)
-        if max_parallel < 1:
-            raise Invalid("max_parallel: must be at least 1", {"field": "max_parallel"})
+                item["pipeline_yaml"] = redact_pipeline_yaml(item["pipeline_yaml"])
+                if item["pipeline_yaml"] != cmd.pipelines[index].pipeline_yaml:
+                    secret[index] = str(cmd.pipelines[index].pipeline_yaml)
         batch_id = new_id()
-        created = ev.BatchCreated(batch_id=batch_id, name=name, pipelines=clean, max_parallel=max_parallel,
-                                  continue_on_error=bool(payload.get("continue_on_error", True)))
-        secret = {i: str(item["pipeline_yaml"]) for i, item in enumerate(pipelines)
-                  if item.get("pipeline_yaml") and clean[i]["pipeline_yaml"] != item["pipeline_yaml"]}
+        created = ev.BatchCreated(batch_id=batch_id, name=cmd.name.strip(), pipelines=clean,
+                                  max_parallel=cmd.parallel(), continue_on_error=cmd.continue_on_error)
 
         async def keep(conn: AsyncConnection) -> None:
             for index, yaml_text in secret.items():

@@ -8,6 +8,7 @@ from typing import Any
 
 from ombudsman.contracts.commands.executor import (
     BatchRef,
+    CreateBatch,
     DifferencesIn,
     DiscrepancyDecision,
     QueueRun,
@@ -19,7 +20,7 @@ from ombudsman.contracts.commands.executor import (
     StepStartedIn,
 )
 from ombudsman.contracts.envelope import Metadata
-from ombudsman.contracts.replies import Invalid
+from ombudsman.contracts.replies import Invalid, validated
 from ombudsman.eventstore.runtime import Handler, ServiceContext
 from ombudsman.executor import private
 from ombudsman.executor.coordinator import Coordinator
@@ -114,7 +115,8 @@ class Handlers:
         return {"recorded": len(body.lines)}
 
     async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
-        return {"batch_id": await self.c.batches.create_batch(payload, meta)}
+        body = validated(CreateBatch, payload)
+        return {"batch_id": await self.c.batches.create_batch(body, meta)}
 
     async def execute_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         return await self.c.batches.execute_batch(BatchRef.model_validate(payload).batch_id, meta)

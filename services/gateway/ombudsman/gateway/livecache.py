@@ -20,6 +20,7 @@ from typing import Any
 from nats.js.api import DeliverPolicy
 
 from ombudsman.contracts.subjects import EVENTS_STREAM, events_filter
+from ombudsman.eventstore.tasks import cancel_and_wait
 
 log = logging.getLogger("ombudsman.gateway.livecache")
 
@@ -124,10 +125,7 @@ class Invalidator:
             self.caches[parts[2]].forget(parts[3])
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self.live = False
         for sub in self._subs:
             with contextlib.suppress(Exception):

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from ombudsman.contracts import events as ev
+from ombudsman.contracts.commands.metadata import AutomateBase
 from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Unauthorized
 from ombudsman.metadata.handler_base import Ports, ProjectRef, describe
@@ -35,16 +36,9 @@ STOPPED = "the metadata service stopped before the job ended"
 ABANDONED = "the metadata service stopped before the job ended (found still running when it started again)"
 
 
-class Automate(ProjectRef):
+class Automate(ProjectRef, AutomateBase):
     """The automate command: what a job runs with (its options are recorded in AutomateStarted)."""
 
-    source_connection: str = "source"
-    target_connection: str = "target"
-    source_schemas: list[str] | None = None
-    target_schemas: list[str] | None = None
-    extract: bool = True  # False: use catalogs already extracted or uploaded as DDL
-    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
-    schema_map: dict[str, str] | None = None
     join_pairs: list[JoinPair] = Field(default_factory=list)
     measure_inclusion: bool = False
     save: bool = True

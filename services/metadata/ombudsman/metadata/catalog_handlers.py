@@ -11,6 +11,7 @@ from pydantic import Field
 
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.commands.metadata import Extract, UploadDdl
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unavailable
 from ombudsman.eventstore.rpc import fit_page
@@ -29,21 +30,6 @@ class CatalogPage(SideRef):
     limit: int | None = Field(default=None, ge=1, le=5000)
     schema_name: str | None = Field(default=None, alias="schema", max_length=200)
     q: str | None = Field(default=None, max_length=200)
-
-
-class Extract(SideRef):
-    connection: str | None = None  # default: the connection named like the side ("source" / "target")
-    schemas: list[str] | None = None
-    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
-
-
-class UploadDdl(SideRef):
-    ddl: str | None = Field(default=None, min_length=1)
-    path: str | None = Field(default=None, min_length=1, max_length=4096,
-                             description="a DDL file in the upload folder shared with the gateway")
-    dialect: str
-    database: str | None = None
-    default_schema: str | None = None
 
 
 async def introspect(

@@ -18,9 +18,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
-
 from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.commands.metadata import MetadataProjectRef as ProjectRef
+from ombudsman.contracts.commands.metadata import SideRef
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.registry import Event
 from ombudsman.contracts.replies import NotFound
@@ -65,14 +65,6 @@ class Ports(Protocol):
 
     async def read_upload(self, path: str) -> str:
         """The text of a file the gateway left in the shared upload folder (`Invalid` outside it)."""
-
-
-class ProjectRef(BaseModel):
-    project_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
-
-
-class SideRef(ProjectRef):
-    side: Side = "source"
 
 
 def describe(exc: BaseException) -> str:

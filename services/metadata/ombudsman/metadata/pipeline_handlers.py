@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ombudsman.contracts.commands.metadata import TargetDdlKind
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.metadata import classify as classify_mod
 from ombudsman.metadata import coverage, domain, generate, relationships, target_ddl, workload_plan
@@ -24,7 +25,7 @@ class Generate(ProjectRef):
 
 
 class TargetDdlQuery(ProjectRef):
-    target: str
+    target: TargetDdlKind
     schema_map: dict[str, str] | None = None
     case: str | None = Field(default=None, pattern=r"^(upper|lower|preserve)$")
 

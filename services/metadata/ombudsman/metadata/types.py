@@ -4,8 +4,8 @@ Types are read with sqlglot in the catalog's dialect, so `int`, `INTEGER`, `NUMB
 `int4` land in the same family. Whether a target column holds a source column's values is answered
 in the engine's one compatibility vocabulary (`ombudsman.engine.typemap.Fidelity`: lossless | lossy |
 incompatible), by the engine's type map for every database it has a `Dialect` for (BigQuery and
-Databricks included); the family rules of `compatibility(source, target)` only check the types
-target_ddl.py chooses for BigQuery and Databricks, and judge kinds no dialect knows. Pure.
+Databricks included); the family rules of `compatibility(source, target)` only judge kinds no
+dialect knows. Target DDL chooses its types with the engine's type map too (target_ddl.py). Pure.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlglot.expressions.datatypes import DType
 from ombudsman.contracts.catalog import ColumnInfo
 from ombudsman.engine.dialects import DDL_DIALECT_BY_KIND
 from ombudsman.engine.dialects import DIALECT_BY_KIND as ENGINE_DIALECTS
-from ombudsman.engine.typemap import DIALECTS, KINDS, Fidelity, compatible
+from ombudsman.engine.typemap import DIALECTS, Fidelity, compatible
 
 Family = Literal["integer", "decimal", "float", "string", "binary", "boolean", "date", "time", "timestamp",
                  "timestamptz", "json", "uuid", "other"]
@@ -187,9 +187,6 @@ def compatibility(source: TypeInfo, target: TypeInfo) -> Fidelity:
     if s.family == "other" and t.family == "other" and s.type == t.type:
         return "lossless"
     return "incompatible"
-
-
-ENGINE_KINDS = frozenset(KINDS)  # the kinds the engine connects to (its type map proposes their types)
 
 
 def column_compatibility(source: ColumnInfo, source_kind: str, target: ColumnInfo, target_kind: str) -> Fidelity:

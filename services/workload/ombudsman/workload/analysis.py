@@ -21,6 +21,9 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from ombudsman.contracts.catalog import Catalog, TableInfo
+from ombudsman.contracts.commands.workload import (
+    schema_lookup as schema_lookup,  # its home is the command shapes
+)
 
 DEFAULT_SCHEMA = "dbo"
 _AGGREGATES: dict[type[exp.Expr], str] = {
@@ -464,19 +467,6 @@ def transpile_select(sql: str, dialect: str, default_schema: str = DEFAULT_SCHEM
     from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
     return normalize_identifiers(statement, dialect=dialect).sql(dialect=dialect)
-
-
-def schema_lookup(schema_map: Mapping[str, str]) -> dict[str, str]:
-    """A schema map keyed by lower-case source schema (source schemas match case-insensitively, as
-    SQL Server's default collation compares them); `ValueError` when two spellings of one source
-    schema map to different target schemas."""
-    lookup: dict[str, str] = {}
-    for source, target in schema_map.items():
-        key = source.lower()
-        if lookup.get(key, target) != target:
-            raise ValueError(f"schema {source!r} is mapped twice, to {lookup[key]!r} and to {target!r}")
-        lookup[key] = target
-    return lookup
 
 
 def _schema_identifier(name: str, dialect: str) -> exp.Identifier:

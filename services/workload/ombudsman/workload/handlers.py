@@ -32,6 +32,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ombudsman.contracts.catalog import Catalog
+from ombudsman.contracts.commands.workload import (
+    WORKLOAD_ID,
+    GeneratePipeline,
+    PipelineOptions,
+    UploadFormat,
+    UploadWorkload,
+    WorkloadRef,
+)
 from ombudsman.contracts.envelope import EventEnvelope, Metadata, new_id
 from ombudsman.contracts.privacy import redact_pipeline_yaml
 from ombudsman.contracts.registry import Event
@@ -46,31 +54,16 @@ from ombudsman.workload import domain
 from ombudsman.workload import projections as read
 from ombudsman.workload.analysis import DEFAULT_SCHEMA, CatalogIndex
 from ombudsman.workload.model import QueryGroups, build_model
-from ombudsman.workload.suggest import PipelineOptions, SuggestOptions, pipeline_yaml, suggest, to_pipeline
-from ombudsman.workload.upload import MAX_QUERIES, UploadFormat, read_file, read_text
+from ombudsman.workload.suggest import SuggestOptions, pipeline_yaml, suggest, to_pipeline
+from ombudsman.workload.upload import MAX_QUERIES, read_file, read_text
 
 log = logging.getLogger(__name__)
-MAX_INLINE_CHARS = 8 * 1024 * 1024
 CATALOG_PAGE = 200  # tables per catalog query (a page stays far below the bus message limit)
-_ID = r"^[A-Za-z0-9_-]+$"
 
 
 class WorkloadSettings(Settings):
     """Service settings (`OMB_WORKLOAD_UPLOAD_DIR`, where the gateway leaves uploaded files, is the
     base settings' `upload_dir()`)."""
-
-
-class Upload(BaseModel):
-    project_id: str = Field(min_length=1, max_length=100, pattern=_ID)
-    workload_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=_ID)
-    filename: str | None = Field(default=None, max_length=255)
-    path: str | None = None
-    content: str | None = Field(default=None, max_length=MAX_INLINE_CHARS)
-    format: UploadFormat | None = None
-
-
-class WorkloadRef(BaseModel):
-    workload_id: str = Field(min_length=1, max_length=100, pattern=_ID)
 
 
 class Analyze(WorkloadRef):
@@ -82,12 +75,8 @@ class Suggest(Analyze, SuggestOptions):
     pass
 
 
-class Generate(WorkloadRef, PipelineOptions):
-    save: bool = False  # also store it in the projects service (omb.cmd.projects.save_pipeline)
-
-
 class ProjectRef(BaseModel):
-    project_id: str = Field(min_length=1, max_length=100, pattern=_ID)
+    project_id: str = Field(min_length=1, max_length=100, pattern=WORKLOAD_ID)
 
 
 class ListQuery(BaseModel):
@@ -100,7 +89,7 @@ class GetQuery(WorkloadRef):
     top: int = Field(default=20, ge=1, le=1000)
 
 
-def _records(cmd: Upload, settings: WorkloadSettings) -> tuple[QueryGroups, str]:
+def _records(cmd: UploadWorkload, settings: WorkloadSettings) -> tuple[QueryGroups, str]:
     """Read and group the upload (blocking: run in a thread)."""
     if (cmd.path is None) == (cmd.content is None):
         raise Invalid("give either path (a file in the upload folder) or content", {"field": "path"})
@@ -183,7 +172,7 @@ class Handlers:
 
     async def upload(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Read a Query Store export (path or content), group it by fingerprint, record it."""
-        cmd: Upload = parse(Upload, payload)
+        cmd: UploadWorkload = parse(UploadWorkload, payload)
         # NotFound unless the projects service knows the project (Unavailable when it does not answer)
         await self.ctx.request(query_subject("projects", "get"), {"id": cmd.project_id}, meta=self.meta)
         groups, name = await asyncio.to_thread(_records, cmd, self.settings)
@@ -218,7 +207,7 @@ class Handlers:
     async def generate_pipeline(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A pipeline of the chosen suggestions (all by default), checked against the validators, its
         target side mapped through the schema map (the request's `schema_map`, else the project's)."""
-        cmd: Generate = parse(Generate, payload)
+        cmd: GeneratePipeline = parse(GeneratePipeline, payload)
         state = domain.require(await self._load(cmd.workload_id))
         suggestions = state.suggestions()
         schema_map, mapped_from = await self._schema_map(cmd.schema_map, state.project_id)

@@ -22,26 +22,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field
 
+from ombudsman.contracts.commands.workload import PipelineOptions, schema_lookup
 from ombudsman.contracts.pipeline import IdentifierCase, PipelineSpec, TableRef, parse_pipeline
 from ombudsman.workload.analysis import (
     CatalogIndex,
     UnparsableQuery,
     map_schemas,
     parse_statements,
-    schema_lookup,
     transpile_select,
 )
 from ombudsman.workload.model import ColumnUsage, JoinUsage, TableUsage, WorkloadModel
 
 Dialect = Literal["tsql", "snowflake", "postgres", "duckdb"]
 DEFAULT_TARGET_DIALECT: Dialect = "snowflake"
-SchemaName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-MAX_SCHEMA_MAPPINGS = 1000
 _STEP_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 _KEYISH = re.compile(r"(id|key|code|no|number|num)$", re.IGNORECASE)
 
@@ -259,28 +257,6 @@ def _replays(model: WorkloadModel, options: SuggestOptions, used: set[str]) -> l
             evidence=Evidence(fingerprints=[query.fingerprint], queries=query.queries, executions=query.executions),
         ))
     return out
-
-
-class PipelineOptions(BaseModel):
-    """How suggestions become a pipeline."""
-
-    name: str = Field(default="workload validations", min_length=1, max_length=200)
-    suggestion_ids: list[str] | None = None  # default: every suggestion
-    source_url: str = "${SOURCE_URL}"
-    target_url: str = "${TARGET_URL}"
-    source_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
-    target_identifier_case: Literal["preserve", "upper", "lower"] = "preserve"
-    description: str | None = None
-    schema_map: dict[SchemaName, SchemaName] | None = Field(
-        default=None, max_length=MAX_SCHEMA_MAPPINGS,
-        description="source schema -> target schema (source schemas match case-insensitively); none: no mapping")
-
-    @field_validator("schema_map")
-    @classmethod
-    def _one_target_per_schema(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None:
-            schema_lookup(value)  # ValueError: one source schema spelled twice, mapped to two targets
-        return value
 
 
 # Validators whose parameters name a second table (source name, and the target's own name when it

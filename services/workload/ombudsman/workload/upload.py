@@ -30,14 +30,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
+from ombudsman.contracts.commands.workload import UploadFormat
 from ombudsman.contracts.replies import Invalid
 
 MAX_QUERIES = 100_000
 MAX_QUERY_CHARS = 1_000_000
 MAX_BATCH_CHARS = 10_000_000
-UploadFormat = Literal["csv", "json", "jsonl", "sql"]
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "query_id": ("query_id",),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ombudsman.contracts.commands import paging
 from ombudsman.contracts.commands.projects import MAX_PIPELINE_YAML
@@ -68,6 +68,58 @@ class DifferencesQuery(StepRef):
     kind: Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source",
                   "duplicate_in_target"] | None = None
     column: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+MAX_BATCH_PIPELINES = 500
+
+
+class SavedPipelineRef(BaseModel):
+    """A project's saved pipeline, by id (in a REST body: nothing else)."""
+
+    model_config = ConfigDict(extra="forbid")
+    project_id: str = Field(min_length=1, max_length=100)
+    pipeline_id: str = Field(min_length=1, max_length=100)
+
+
+class BatchBase(BaseModel):
+    """A batch's name and how its pipelines run: at most `max_parallel` at once (one at a time when
+    `sequential`), going on past a failed one unless `continue_on_error` is false."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    max_parallel: int = Field(default=4, ge=1, le=64)
+    continue_on_error: bool = True
+    sequential: bool = False
+
+
+class BatchCreate(BatchBase):
+    """The body creating a batch of saved pipelines."""
+
+    pipelines: list[SavedPipelineRef] = Field(min_length=1, max_length=MAX_BATCH_PIPELINES)
+
+
+class BatchPipeline(Payload):
+    """A pipeline of a batch: a saved one (project_id + pipeline_id) or pipeline YAML given whole."""
+
+    project_id: str | None = Field(default=None, min_length=1, max_length=100)
+    pipeline_id: str | None = Field(default=None, min_length=1, max_length=100)
+    pipeline_yaml: str | None = Field(default=None, min_length=1, max_length=MAX_PIPELINE_YAML)
+    name: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BatchPipeline:
+        if not self.pipeline_yaml and not (self.project_id and self.pipeline_id):
+            raise ValueError("give project_id and pipeline_id, or pipeline_yaml")
+        return self
+
+
+class CreateBatch(Payload, BatchBase):
+    """Command `executor.create_batch`."""
+
+    pipelines: list[BatchPipeline] = Field(min_length=1, max_length=MAX_BATCH_PIPELINES)
+
+    def parallel(self) -> int:
+        """How many of its pipelines run at once."""
+        return 1 if self.sequential else self.max_parallel
 
 
 class BatchRef(Payload):

@@ -19,6 +19,12 @@ class MetadataProjectRef(BaseModel):
     project_id: str = Field(min_length=1, max_length=100, pattern=PROJECT_ID)
 
 
+class SideRef(MetadataProjectRef):
+    """Commands and queries naming one side of a project's metadata."""
+
+    side: Side = "source"
+
+
 DEFAULT_TABLE_THRESHOLD, DEFAULT_COLUMN_THRESHOLD, DEFAULT_SUGGESTIONS = 0.5, 0.55, 100
 
 
@@ -87,6 +93,19 @@ class ExcludeMapping(MetadataProjectRef, ExclusionBase):
     """Command `metadata.exclude`."""
 
 
+class AutomateBase(BaseModel):
+    """What an automate job runs with: the sides' connections and schemas, whether to extract them,
+    the confidence above which suggested mappings are approved, and schema pairs given by hand."""
+
+    source_connection: str = Field(default="source", min_length=1, max_length=63)
+    target_connection: str = Field(default="target", min_length=1, max_length=63)
+    source_schemas: list[str] | None = Field(default=None, max_length=200)
+    target_schemas: list[str] | None = Field(default=None, max_length=200)
+    extract: bool = Field(default=True, description="False: use catalogs already extracted or uploaded")
+    auto_approve_threshold: float = Field(default=0.8, ge=0, le=1)
+    schema_map: dict[str, str] | None = None
+
+
 # --- keys ---------------------------------------------------------------------------------------
 
 
@@ -134,3 +153,58 @@ class DiscoverKeys(MetadataProjectRef, DiscoverKeysBase):
     """Command `metadata.discover_keys`."""
 
     timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+
+
+# --- catalogs -----------------------------------------------------------------------------------
+
+# The spellings of the dialects DDL is parsed in (metadata.ddl.DIALECT_ALIASES maps each onto sqlglot's).
+DdlDialect = Literal["tsql", "sqlserver", "mssql", "snowflake", "postgres", "postgresql"]
+# The platforms target DDL is generated for (metadata.target_ddl, types by the engine's type map).
+TargetDdlKind = Literal["snowflake", "postgres", "bigquery", "databricks"]
+# DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
+# file (POST /projects/{id}/ddl/file) through the shared upload folder.
+MAX_DDL_CHARS = 900 * 1024
+
+
+class ExtractOptions(BaseModel):
+    """Which connection a side is extracted over, and which of its schemas."""
+
+    connection: str | None = Field(default=None, max_length=63, description="default: the connection named like the side")
+    schemas: list[str] | None = Field(default=None, max_length=200)
+
+
+class ExtractCreate(ExtractOptions):
+    """The body extracting one side's catalog, or both sides'."""
+
+    side: Side | None = Field(default=None, description="source, target, or both when left out")
+
+
+class Extract(SideRef, ExtractOptions):
+    """Command `metadata.extract` (one side)."""
+
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
+class DdlOptions(BaseModel):
+    """How uploaded DDL is read: its side, dialect, and the names unqualified tables take."""
+
+    side: Side
+    dialect: DdlDialect
+    database: str | None = Field(default=None, max_length=200)
+    default_schema: str | None = Field(default=None, max_length=200)
+
+
+class DdlCreate(DdlOptions):
+    """The body uploading DDL inline."""
+
+    ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
+                     description="CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)")
+
+
+class UploadDdl(MetadataProjectRef, DdlOptions):
+    """Command `metadata.upload_ddl`: the statements inline (`ddl`) or a file the gateway left in the
+    shared upload folder (`path`), exactly one of them."""
+
+    ddl: str | None = Field(default=None, min_length=1, max_length=MAX_DDL_CHARS)
+    path: str | None = Field(default=None, min_length=1, max_length=4096,
+                             description="a DDL file in the upload folder shared with the gateway")

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.audit import AlertRuleCreate, ArchiveBase
 from ombudsman.contracts.envelope import new_id
 from ombudsman.contracts.replies import Invalid
 from ombudsman.gateway.bus import Bus
@@ -23,22 +23,12 @@ Text = Annotated[str | None, Query(max_length=200)]
 MAX_POSITION = 2**63 - 1  # log positions are PostgreSQL bigints
 
 
-class AlertRuleIn(Input):
+class AlertRuleIn(Input, AlertRuleCreate):
     """Subscribe to notifications: events matching `event_types` (and `project_id`) notify `channel`."""
 
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    event_types: list[str] = Field(min_length=1, max_length=100)
-    project_id: str | None = Field(default=None, max_length=100)
-    channel: Literal["notification", "webhook", "log"] = "notification"
-    target: str | None = Field(default=None, max_length=2000, description="Webhook URL for channel webhook")
 
-
-class ArchiveIn(Input):
+class ArchiveIn(Input, ArchiveBase):
     """Archive the log rows that occurred before `before` (which must lie beyond the retention period)."""
-
-    model_config = ConfigDict(extra="forbid")
-    before: datetime
 
 
 def _filters(**values: Any) -> dict[str, Any]:
@@ -142,11 +132,7 @@ async def subscribe(body: AlertRuleIn, user: CurrentUser, bus: BusDep) -> Any:
     if body.channel == "webhook" and not user.is_admin:
         raise Invalid("only an admin adds webhook alerts", {"field": "channel"})
     # the audit service's rule: an id of its own, `inapp` for in-app notifications, `url` for a webhook
-    payload: dict[str, Any] = {"id": new_id(), "name": body.name, "event_types": body.event_types,
-                               "project_id": body.project_id,
-                               "channel": "inapp" if body.channel == "notification" else body.channel}
-    if body.target:
-        payload["url"] = body.target
+    payload = body.command(new_id()).model_dump(mode="json", exclude_none=True)
     return await bus.command("audit", "add_alert_rule", payload, user.actor)
 
 

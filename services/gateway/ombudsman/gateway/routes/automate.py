@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.metadata import AutomateBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID, JobId
@@ -15,15 +15,8 @@ from ombudsman.gateway.schemas import Input
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
-class AutomateIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    source_connection: str | None = Field(default=None, max_length=63)
-    target_connection: str | None = Field(default=None, max_length=63)
-    source_schemas: list[str] | None = Field(default=None, max_length=200)
-    target_schemas: list[str] | None = Field(default=None, max_length=200)
-    extract: bool | None = Field(default=None, description="False: use catalogs already extracted or uploaded")
-    auto_approve_threshold: float | None = Field(default=None, ge=0, le=1)
-    schema_map: dict[str, str] | None = None
+class AutomateIn(Input, AutomateBase):
+    """What the automate job runs with (contracts.commands.metadata)."""
 
 
 @router.post("/projects/{project_id}/automate", tags=["metadata"], status_code=202,

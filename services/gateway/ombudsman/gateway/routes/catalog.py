@@ -4,13 +4,13 @@ status, DDL for the target."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.metadata import DdlCreate, DdlDialect, ExtractCreate, TargetDdlKind
 from ombudsman.gateway.deps import BusDep, CurrentUser, Offset, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
 from ombudsman.gateway.routes.project_params import PID, Side
@@ -21,26 +21,12 @@ from ombudsman.gateway.uploads import staged_file
 router = APIRouter(tags=["projects"], responses=COMMON_ERRORS)
 
 
-# DDL in a JSON body travels inline in one NATS message (1 MiB by default): larger catalogs go as a
-# file (POST /projects/{id}/ddl/file) through the shared upload folder.
-MAX_DDL_CHARS = 900 * 1024
+class ExtractIn(Input, ExtractCreate):
+    """Which side's catalog to extract (both when left out), over which connection, of which schemas."""
 
 
-class ExtractIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    side: Side | None = Field(default=None, description="source, target, or both when left out")
-    connection: str | None = Field(default=None, max_length=63, description="default: the connection named like the side")
-    schemas: list[str] | None = Field(default=None, max_length=200)
-
-
-class DdlIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    side: Side
-    dialect: Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"]
-    ddl: str = Field(min_length=1, max_length=MAX_DDL_CHARS,
-                     description="CREATE TABLE statements (at most 900 KiB here: upload larger DDL as a file, /ddl/file)")
-    database: str | None = Field(default=None, max_length=200)
-    default_schema: str | None = Field(default=None, max_length=200)
+class DdlIn(Input, DdlCreate):
+    """CREATE TABLE statements of one side, inline."""
 
 
 @router.post("/projects/{project_id}/extract-metadata", tags=["metadata"],
@@ -70,7 +56,7 @@ async def upload_ddl_file(
     project_id: PID, user: Writer, bus: BusDep, request: Request,
     file: Annotated[UploadFile, File(description="CREATE TABLE statements, UTF-8")],
     side: Annotated[Side, Form()],
-    dialect: Annotated[Literal["tsql", "sqlserver", "snowflake", "postgres", "duckdb"], Form()],
+    dialect: Annotated[DdlDialect, Form()],
     database: Annotated[str | None, Form(max_length=200)] = None,
     default_schema: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Any:
@@ -135,6 +121,6 @@ async def metadata_status(project_id: PID, user: CurrentUser, bus: BusDep) -> An
 
 @router.get("/projects/{project_id}/target-ddl", tags=["metadata"], summary="DDL for the target from the source catalog")
 async def target_ddl(project_id: PID, user: CurrentUser, bus: BusDep,
-                     dialect: Literal["snowflake", "postgres", "duckdb", "tsql"] = "snowflake") -> Any:
+                     dialect: TargetDdlKind = "snowflake") -> Any:
     await visible_project(bus, user, project_id)
     return await bus.query("metadata", "target_ddl", {"project_id": project_id, "target": dialect}, user.actor)

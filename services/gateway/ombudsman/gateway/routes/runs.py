@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import model_validator
 
-from ombudsman.contracts.commands.executor import RunBase
+from ombudsman.contracts.commands.executor import BatchCreate, RunBase
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.contracts.replies import Invalid, Unavailable
 from ombudsman.contracts.results import PipelinePlan
@@ -68,19 +68,8 @@ class RunIn(Input, RunBase):
         return self
 
 
-class BatchPipeline(Input):
-    model_config = ConfigDict(extra="forbid")
-    project_id: str = Field(min_length=1, max_length=100)
-    pipeline_id: str = Field(min_length=1, max_length=100)
-
-
-class BatchIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    pipelines: list[BatchPipeline] = Field(min_length=1, max_length=500)
-    max_parallel: int = Field(default=4, ge=1, le=64)
-    continue_on_error: bool = True
-    sequential: bool = False
+class BatchIn(Input, BatchCreate):
+    """A batch of saved pipelines (contracts.commands.executor)."""
 
 
 # --- runs ------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ only small JSON-inline content (`OMB_WORKLOAD_INLINE_MAX_BYTES`, 512 KiB) is sen
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
-from pydantic import ConfigDict, Field, StringConstraints
 
+from ombudsman.contracts.commands.workload import GeneratePipelineBase, UploadFormat, WorkloadUploadCreate
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
@@ -22,28 +22,15 @@ router = APIRouter(tags=["workload"], responses=COMMON_ERRORS)
 
 WID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-UploadFormat = Literal["json", "jsonl", "csv", "sql"]
-MAX_JSON_CONTENT = 20 * 1024 * 1024
 UPLOAD_WAIT = 300.0  # reading and grouping 100,000 queries takes a while
 
 
-class WorkloadIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    filename: str = Field(min_length=1, max_length=255)
-    format: UploadFormat = "json"
-    content: str = Field(min_length=1, max_length=MAX_JSON_CONTENT)
+class WorkloadIn(Input, WorkloadUploadCreate):
+    """A Query Store export as JSON text (contracts.commands.workload)."""
 
 
-SchemaName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-
-
-class GeneratePipelineIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    suggestion_ids: list[str] | None = Field(default=None, max_length=1000)
-    schema_map: dict[SchemaName, SchemaName] | None = Field(
-        default=None, max_length=1000,
-        description="source schema -> target schema for the target side; default: the project's schema mappings")
-    save: bool = Field(default=False, description="also save the pipeline in the project (tagged `workload`)")
+class GeneratePipelineIn(Input, GeneratePipelineBase):
+    """Which suggestions make the pipeline, the schema map of its target side, whether to save it."""
 
 
 async def _visible_workload(bus: Any, user: Principal, workload_id: str) -> dict[str, Any]:
@@ -64,7 +51,7 @@ def _settings(request: Request) -> GatewaySettings:
 async def upload_workload(project_id: PID, body: WorkloadIn, user: Writer, bus: BusDep, request: Request) -> Any:
     await visible_project(bus, user, project_id)
     settings = _settings(request)
-    payload: dict[str, Any] = {"project_id": project_id, "filename": body.filename, "format": body.format}
+    payload: dict[str, Any] = {"project_id": project_id, **body.model_dump(exclude={"content"}, exclude_none=True)}
     if len(body.content.encode("utf-8")) <= settings.workload_inline_max_bytes:
         return await bus.command("workload", "upload", {**payload, "content": body.content}, user.actor,
                                  wait=UPLOAD_WAIT)
@@ -115,11 +102,5 @@ async def generate_pipeline(workload_id: WID, user: Writer, bus: BusDep, body: G
     """A pipeline of the workload's suggestions; its target side goes through `schema_map`, else the
     project's schema mappings."""
     await _visible_workload(bus, user, workload_id)
-    payload: dict[str, Any] = {"workload_id": workload_id}
-    if body and body.suggestion_ids is not None:
-        payload["suggestion_ids"] = body.suggestion_ids
-    if body and body.schema_map is not None:
-        payload["schema_map"] = body.schema_map
-    if body and body.save:
-        payload["save"] = True
+    payload: dict[str, Any] = {"workload_id": workload_id, **(body.model_dump(exclude_none=True) if body else {})}
     return await bus.command("workload", "generate_pipeline", payload, user.actor, wait=120)
