@@ -5,6 +5,7 @@ Arrow round trip gives."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import subprocess
@@ -45,12 +46,16 @@ print(json.dumps({"found": found, "pandas": "pandas" in sys.modules}))
 """
 
 
-async def test_postgres_to_duckdb_row_diff_never_imports_pandas(database_url: str, tmp_path: Path) -> None:
-    target_url = f"duckdb:///{tmp_path / 'target.duckdb'}"
-    async with connect(database_url) as source, connect(target_url) as target:
+async def _load(source_url: str, target_url: str) -> None:
+    async with connect(source_url) as source, connect(target_url) as target:
         for db in (source, target):
             await t.create(db, "items", range(1, t.ROWS + 1))
         await t.apply_changes(target, "items")
+
+
+def test_postgres_to_duckdb_row_diff_never_imports_pandas(database_url: str, tmp_path: Path) -> None:
+    target_url = f"duckdb:///{tmp_path / 'target.duckdb'}"
+    asyncio.run(_load(database_url, target_url))
     child = subprocess.run([sys.executable, "-c", CHILD, database_url, target_url], cwd=ROOT,
                            capture_output=True, text=True, timeout=600, check=False)
     assert child.returncode == 0, child.stderr[-3000:]

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from ombudsman.engine.normalize.types import FIXED_LENGTH_METADATA
 
-
 # Python types an Arrow round trip gives back unchanged (bool before int: a bool is an int)
 _PLAIN_TYPES = (bool, int, float, str, bytes, datetime.date)
 _INT64 = (-(2**63), 2**63 - 1)
