@@ -22,6 +22,14 @@ RSS of each process, an idle process's RSS (imports and connections only) and th
 Targets (issue 19): <= 1.3x the floor, <= 1.1x on identical tables, >= 3.5x faster than reladiff,
 <= 300 MB.
 
+Memory: each Ombudsman run also reports its VmHWM by phase (imports; both connections open; after
+the diff). OMB_BENCH_SIZES (e.g. `1000000,6000000,20000000`) runs the bench at each size in turn and
+ends with one line of peak RSS per size (the issue wants it flat from 1M to 20M rows);
+OMB_BENCH_REPEAT sets the interleaved rounds (default 3; 1 for a memory-only sweep).
+OMB_BENCH_BASELINE=<dir> also measures another build of the engine in the same rounds, side by side
+(`<dir>` holds its `ombudsman/engine`, e.g. `git archive main libs/engine | tar -x -C /tmp/before`
+then `/tmp/before/libs/engine`): before/after figures from one run at one load.
+
 Run: `make bench` (OMB_BENCH_ROWS, default 2,000,000) or
 `python tests/perf/bench_rowdiff.py --rows 500000`. PostgreSQL: OMB_TEST_DATABASE_URL's server, or
 an embedded one (pgserver).
@@ -62,7 +70,8 @@ DUCKDB_SETTINGS = os.environ.get("OMB_BENCH_DUCKDB_SETTINGS", "memory_limit=128M
 CHUNK = 250_000
 RELADIFF_THREADS = 2  # as the issue's `reladiff hashdiff -j2`
 STATEMENT_TIMEOUT = 3600.0  # a loaded machine can take minutes per scan (the connectors' default is 60 s)
-REPEAT = 3
+REPEAT = int(os.environ.get("OMB_BENCH_REPEAT", 3))
+BASELINE = os.environ.get("OMB_BENCH_BASELINE")  # another build's libs/engine, measured side by side
 CHANGED_COLUMNS = ["qty", "price", "ratio", "name", "day", "ts", "comment", "tax"]
 # a lineitem-like table: 18 columns (integers, decimals at several scales, a float, dates, a timestamp,
 # CHAR(1) flags, short and long text): column -> (PostgreSQL type, DuckDB type)
@@ -330,17 +339,20 @@ async def child_run(kind: str, pg_url: str, duck_path: Path) -> dict[str, Any]:
         lines = await runner()
         return {"seconds": time.perf_counter() - started, "lines": [(sign, int(row[0])) for sign, row in lines]}
     found: Found = []
+    phases = {"imports": peak_rss_mb()}
     if kind == "floor":  # asyncpg straight, as a user's own checksum script would
         async with connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
             await floor_scan(pg_url, target)
     else:
         async with connect(pg_url, timeout=STATEMENT_TIMEOUT) as source, \
                 connect(duck_url, timeout=STATEMENT_TIMEOUT) as target:
+            await asyncio.gather(source.fetch_rows("SELECT 1"), target.fetch_rows("SELECT 1"))
+            phases["connected"] = peak_rss_mb()
             if kind == "ours":
                 found = found_of(await ombudsman_diff(source, target))
-            else:
-                await asyncio.gather(source.fetch_rows("SELECT 1"), target.fetch_rows("SELECT 1"))
-    return {"seconds": time.perf_counter() - started, "found": found}
+    phases["end"] = peak_rss_mb()
+    return {"seconds": time.perf_counter() - started, "found": found, "phases": phases,
+            "pandas": "pandas" in sys.modules}
 
 
 def peak_rss_mb() -> float:
@@ -352,10 +364,14 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def measure(kind: str, pg_url: str, duck_path: Path) -> tuple[float, float, dict[str, Any]]:
-    """Seconds, peak RSS (MB, of the child process alone) and the answer of one run in a child."""
+def measure(kind: str, pg_url: str, duck_path: Path, *, engine: str | None = None) -> tuple[float, float, dict[str, Any]]:
+    """Seconds, peak RSS (MB, of the child process alone) and the answer of one run in a child;
+    `engine`: the folder of another build's `ombudsman/engine` to run instead of this one."""
+    env = dict(os.environ)
+    if engine:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [engine, env.get("PYTHONPATH")]))
     child = subprocess.run([sys.executable, __file__, "--child", kind, "--pg", pg_url, "--duck", str(duck_path)],
-                           stdout=subprocess.PIPE, text=True, check=False)
+                           stdout=subprocess.PIPE, text=True, check=False, env=env)
     text = child.stdout.strip()
     if child.returncode != 0 or not text:
         raise RuntimeError(f"{kind} run failed (exit {child.returncode})")
@@ -378,16 +394,19 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
           f"loaded in {time.perf_counter() - started:.1f} s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)
     report: dict[str, Any] = {"rows": rows, "columns": len(COLUMNS), "load_before": os.getloadavg()[0]}
-    figures: dict[str, list[float]] = {k: [] for k in ("floor", "ours", "floor_same", "ours_same")}
+    runs = [("floor", "floor", duck_path, None), ("ours", "ours", duck_path, None),
+            ("floor_same", "floor", same_path, None), ("ours_same", "ours", same_path, None)]
+    if BASELINE:
+        runs += [("baseline", "ours", duck_path, BASELINE), ("baseline_same", "ours", same_path, BASELINE)]
+    figures: dict[str, list[float]] = {name: [] for name, *_ in runs}
     rss: dict[str, float] = dict.fromkeys(figures, 0.0)
     answers: dict[str, dict[str, Any]] = {}
     _, idle_rss, _ = measure("idle", pg_url, duck_path)
     # interleaved (floor, ours, floor, ours ...) so that a change of load on a shared machine weighs
     # on all alike; each run a fresh process
     for _ in range(REPEAT):
-        for name, kind, path in (("floor", "floor", duck_path), ("ours", "ours", duck_path),
-                                 ("floor_same", "floor", same_path), ("ours_same", "ours", same_path)):
-            seconds, peak, answers[name] = measure(kind, pg_url, path)
+        for name, kind, path, engine in runs:
+            seconds, peak, answers[name] = measure(kind, pg_url, path, engine=engine)
             figures[name].append(seconds)
             rss[name] = max(rss[name], peak)
     median = {k: statistics.median(v) for k, v in figures.items()}
@@ -411,6 +430,18 @@ async def bench(pg_url: str, folder: Path, rows: int) -> dict[str, Any]:
           f"(peak RSS {rss['ours_same']:.0f} MB) -> {median['ours_same'] / median['floor_same']:.2f}x (target <= 1.1x); "
           f"runs: floor {_runs(figures['floor_same'])} s, ombudsman {_runs(figures['ours_same'])} s; "
           f"{'no difference' if ok_same else f'WRONG: {len(same_found)} differences'}")
+    phases = answers["ours"]["phases"]
+    print(f"  ombudsman VmHWM by phase: imports {phases['imports']:.0f} MB, both connections open "
+          f"{phases['connected']:.0f} MB, after the diff {phases['end']:.0f} MB; pandas imported: {answers['ours']['pandas']}")
+    if BASELINE:
+        ok_base, _ = check([(k, i, c) for k, i, c in answers["baseline"]["found"]], rows)
+        base = answers["baseline"]["phases"]
+        print(f"  baseline build ({BASELINE}), same rounds: {median['baseline']:.2f} s (identical {median['baseline_same']:.2f} s), "
+              f"peak RSS {rss['baseline']:.0f} MB (identical {rss['baseline_same']:.0f} MB) vs this build "
+              f"{rss['ours']:.0f} / {rss['ours_same']:.0f} MB; by phase {base['imports']:.0f} / {base['connected']:.0f} / "
+              f"{base['end']:.0f} MB; {'exact' if ok_base else 'WRONG'}")
+        report.update(baseline_s=median["baseline"], baseline_rss_mb=max(rss["baseline"], rss["baseline_same"]))
+    report.update(phases=phases)
     print(f"  load average after: {os.getloadavg()[0]:.1f}", flush=True)
     if os.environ.get("OMB_BENCH_RELADIFF", "1") == "0":
         print("  reladiff: skipped (OMB_BENCH_RELADIFF=0)")
@@ -553,10 +584,27 @@ def run_bench(rows: int) -> dict[str, Any]:
         return asyncio.run(bench(pg_url, Path(folder), rows))
 
 
+def bench_sizes() -> list[int]:
+    """The table sizes to run: OMB_BENCH_SIZES (comma-separated), else OMB_BENCH_ROWS, else 2,000,000."""
+    sizes = os.environ.get("OMB_BENCH_SIZES") or os.environ.get("OMB_BENCH_ROWS") or str(DEFAULT_ROWS)
+    return [int(size.replace("_", "")) for size in sizes.split(",") if size.strip()]
+
+
+def run_sizes(sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """The bench at each size in turn, then peak RSS per size (is the client's memory flat?)."""
+    reports = [run_bench(rows) for rows in sizes]
+    if len(reports) > 1:
+        print("\npeak RSS by table size (MB): " + "; ".join(
+            f"{r['rows']:,} rows: ombudsman {r['ombudsman_rss_mb']:.0f}, floor {r['floor_rss_mb']:.0f}, idle {r['idle_rss_mb']:.0f}"
+            + (f", baseline {r['baseline_rss_mb']:.0f}" if "baseline_rss_mb" in r else "")
+            for r in reports), flush=True)
+    return reports
+
+
 def test_bench_rowdiff() -> None:
     """`make bench`: prints the figures; fails only if the diff is wrong (never on timings)."""
-    report = run_bench(int(os.environ.get("OMB_BENCH_ROWS", DEFAULT_ROWS)))
-    assert report["exact"], "the row diff missed or misreported differences"
+    for report in run_sizes(bench_sizes()):
+        assert report["exact"], f"the row diff missed or misreported differences at {report['rows']:,} rows"
 
 
 if __name__ == "__main__":
@@ -573,4 +621,5 @@ if __name__ == "__main__":
         sys.exit(0)
     if args.keyless:
         sys.exit(0 if run_keyless_bench(args.rows or KEYLESS_ROWS)["exact"] else 1)
-    sys.exit(0 if run_bench(args.rows or DEFAULT_ROWS)["exact"] else 1)
+    reports = run_sizes([args.rows] if args.rows else bench_sizes())
+    sys.exit(0 if all(r["exact"] for r in reports) else 1)

@@ -71,6 +71,15 @@ class ReadSession:
         """Run one query; its result in record batches. Consume it whole before the next query."""
         return self.connector.stream(sql, params, batch_size=batch_size)
 
+    async def stream_rows(
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Run one query; its rows as tuples, at most `batch_size` at a time (as `stream`'s batches
+        would give them back). Consume it whole before the next query."""
+        async for batch in self.stream(sql, params, batch_size=batch_size):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            yield list(zip(*columns, strict=True)) if columns else []
+
     @contextlib.asynccontextmanager
     async def parts(self, count: int) -> AsyncIterator[list[ReadSession]]:
         """At most `count` sessions (this one first) that read what this one reads, each on its own

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 import pyarrow as pa
 
-from ombudsman.engine.connectors.arrow import mark_fixed_length, rows_to_batch, rows_to_table
+from ombudsman.engine.connectors.arrow import mark_fixed_length, rows_as_tuples, rows_to_batch, rows_to_table
 from ombudsman.engine.connectors.base import ConnectionTest, Connector, PoolStats, ReadSession, check_settings
 from ombudsman.engine.connectors.errors import ConnectionFailed, QueryFailed, QueryTimeout, sql_excerpt
 from ombudsman.engine.connectors.params import qmark_to_numbered
@@ -155,9 +155,22 @@ class PostgresConnector(Connector):
         ensure_single_select(sql, self.dialect)
         return await self._fetch(sql, params, limit=limit, read_only=True)
 
+    async def fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """`fetch`'s rows as tuples, without building Arrow arrays where they would give the driver's
+        values back unchanged (`rows_as_tuples`): counts, names and catalog rows never import pandas."""
+        records, names, hints, _ = await self._records(sql, params, limit=None, read_only=False)
+        return rows_as_tuples(names, records, hints)
+
     async def _fetch(
         self, sql: str, params: Sequence[Any], *, limit: int | None, read_only: bool, snapshot_id: str | None = None
     ) -> pa.Table:
+        records, names, hints, fixed = await self._records(sql, params, limit=limit, read_only=read_only, snapshot_id=snapshot_id)
+        return mark_fixed_length(rows_to_table(names, records, hints), fixed)
+
+    async def _records(
+        self, sql: str, params: Sequence[Any], *, limit: int | None, read_only: bool, snapshot_id: str | None = None
+    ) -> tuple[list[tuple[Any, ...]], list[str], list[pa.DataType | None], list[bool]]:
+        """One query's rows as tuples, its column names, Arrow type hints and CHAR(n) flags."""
         pool = self._require_pool()
         try:
             async with pool.acquire(timeout=self.connect_timeout) as conn:
@@ -181,7 +194,7 @@ class PostgresConnector(Connector):
                 fixed = [a.type.name == "bpchar" for a in statement.get_attributes()]
         except Exception as error:
             raise self._wrap(error, sql) from error
-        return mark_fixed_length(rows_to_table(names, [tuple(r) for r in records], hints), fixed)
+        return [tuple(r) for r in records], names, hints, fixed
 
     async def _import_snapshot(self, conn: asyncpg.Connection, snapshot_id: str) -> None:
         """Read at an exported snapshot: the transaction's first statement (the id is checked, as
@@ -362,6 +375,20 @@ class PostgresReadSession(ReadSession):
         return [tuple(r) for r in records]
 
     async def stream(self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000) -> AsyncIterator[pa.RecordBatch]:  # type: ignore[override]
+        async for names, hints, rows in self._cursor_rows(sql, params, batch_size):
+            yield rows_to_batch(names, rows, hints)
+
+    async def stream_rows(  # type: ignore[override]
+        self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """The rows as tuples straight from the cursor, through Arrow only where it would change them
+        (`rows_as_tuples`)."""
+        async for names, hints, rows in self._cursor_rows(sql, params, batch_size):
+            yield rows_as_tuples(names, rows, hints)
+
+    async def _cursor_rows(
+        self, sql: str, params: Sequence[Any], batch_size: int
+    ) -> AsyncIterator[tuple[list[str], list[pa.DataType | None], list[tuple[Any, ...]]]]:
         timeout = self._postgres.timeout
         try:
             statement, values = await self._postgres._prepare(self._conn, sql, params)
@@ -371,7 +398,7 @@ class PostgresReadSession(ReadSession):
                 records = await cursor.fetch(batch_size, timeout=timeout)
                 if not records:
                     return
-                yield rows_to_batch(names, [tuple(r) for r in records], hints)
+                yield names, hints, [tuple(r) for r in records]
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise self._postgres._wrap(error, sql) from error
 

@@ -190,9 +190,8 @@ class _Run:
 
     async def stream(self, side: Side, query: exp.Expression) -> AsyncIterator[list[tuple[Any, ...]]]:
         sql, params = self._render(side, query)
-        async for batch in self.sessions[side].stream(sql, params, batch_size=self.options.fetch_rows):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            yield list(zip(*columns, strict=True)) if columns else []
+        async for rows in self.sessions[side].stream_rows(sql, params, batch_size=self.options.fetch_rows):
+            yield rows
 
 
 async def diff_tables(

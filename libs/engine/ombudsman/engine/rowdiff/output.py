@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 DifferenceKind = Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source", "duplicate_in_target"]
 SOURCE_KINDS = ("only_in_source", "duplicate_in_source")  # a row held by the source side only
@@ -87,6 +86,8 @@ class ParquetDiffWriter:
     """Differences as a Parquet file, one row group per batch of differences."""
 
     def __init__(self, path: str | Path) -> None:
+        import pyarrow.parquet as pq  # only when asked for: ~4 MB a row diff writing CSV or nothing never needs
+
         self._writer = pq.ParquetWriter(str(path), LINE_SCHEMA)
 
     def write(self, differences: Sequence[Difference]) -> None:
