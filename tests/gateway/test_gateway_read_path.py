@@ -188,11 +188,12 @@ async def test_the_project_list_page_follows_project_events_on_every_replica(
     guest, guest_auth = await gateway.user("gil")
     assert await _status(gateway, "POST", "/api/v1/projects", owner_auth, json={"id": "lst", "name": "Listed"}) == 201
     bus = replica.app.state.bus
-
-    async def replica_lists_it() -> bool:
-        return await _listed(replica, owner_auth) == [("lst", "Listed")]
-
-    await eventually(replica_lists_it, timeout=EVENT_DEADLINE, interval=0.02, what="the replica to list the new project")
+    # both replicas have seen the creation's event (so no late one forgets the pages kept below)
+    for gw in (replica, gateway):
+        members = gw.app.state.bus.members
+        await eventually(lambda members=members: members.generation("lst") >= 1, timeout=EVENT_DEADLINE,
+                         interval=0.02, what="ProjectCreated to reach both replicas")
+    assert await _listed(replica, owner_auth) == [("lst", "Listed")]
     assert await _listed(replica, guest_auth) == []
     # both pages are now kept by the replica, for a minute while its event listener is live: it
     # answers them without asking the projects service
@@ -242,3 +243,21 @@ def test_a_whole_cache_forgets_every_page_on_any_event() -> None:
     for i in range(3):
         small.put(i, "ignored", i, small.generation())
     assert small.get(2) == (True, 2) and small.get(0) == (False, None)  # bounded: full means start again
+
+
+async def test_a_page_over_the_size_bound_is_answered_but_not_kept(
+        gateway: Gateway, projects_service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ombudsman.gateway.routes import projects as project_routes
+
+    user, auth = await gateway.user("bea")
+    assert await _status(gateway, "POST", "/api/v1/projects", auth, json={"id": "big", "name": "Big"}) == 201
+    bus = gateway.app.state.bus
+    # the creation's event has come back (it would forget the page kept below)
+    await eventually(lambda: bus.members.generation("big") >= 1, timeout=EVENT_DEADLINE, interval=0.02,
+                     what="the gateway to see ProjectCreated")
+    monkeypatch.setattr(project_routes, "PROJECT_LIST_PAGE_BYTES", 10)
+    assert await _listed(gateway, auth) == [("big", "Big")]
+    assert bus.project_lists.get((("limit", 50), ("member", user["id"]), ("offset", 0))) == (False, None)
+    monkeypatch.setattr(project_routes, "PROJECT_LIST_PAGE_BYTES", 1 << 20)
+    assert await _listed(gateway, auth) == [("big", "Big")]
+    assert bus.project_lists.get((("limit", 50), ("member", user["id"]), ("offset", 0)))[0]

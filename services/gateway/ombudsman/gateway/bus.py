@@ -12,7 +12,10 @@ from ombudsman.contracts.subjects import command_subject, health_subject, query_
 from ombudsman.eventstore import rpc
 from ombudsman.gateway.livecache import LiveCache, WholeCache
 
-PROJECT_LIST_PAGES = 5_000  # cached pages of GET /projects (each at most 500 projects)
+# Kept pages of GET /projects: at most this many, each at most this size (a bigger page is asked
+# every time), so the cache stays under ~128 MiB whatever the callers page through.
+PROJECT_LIST_PAGES = 1_000
+PROJECT_LIST_PAGE_BYTES = 128 * 1024
 
 
 class Bus:

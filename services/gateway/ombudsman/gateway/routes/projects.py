@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.commands.projects import ProjectChanges, ProjectCreate, SchemaMappingBase
 from ombudsman.contracts.replies import Invalid
+from ombudsman.gateway.bus import PROJECT_LIST_PAGE_BYTES
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.directory import profiles, user_id_of
 from ombudsman.gateway.errors import COMMON_ERRORS
@@ -78,7 +79,8 @@ async def list_projects(
     if not found:
         generation = bus.project_lists.generation()
         body = page_body(await bus.query("projects", "list", payload, user.actor), offset, limit).body
-        bus.project_lists.put(key, WholeCache.GROUP, body, generation)
+        if len(body) <= PROJECT_LIST_PAGE_BYTES:
+            bus.project_lists.put(key, WholeCache.GROUP, body, generation)
     return Response(body, media_type="application/json")
 
 
