@@ -164,3 +164,93 @@ def test_an_answer_fetched_across_an_invalidation_is_not_kept(monkeypatch: pytes
     connected[0] = True
     clock[0] += livecache.LIVE_SECONDS
     assert cache.get(("u2", "jti")) == (False, None)
+
+
+async def _listed(gw: Gateway, headers: dict[str, str]) -> list[tuple[str, str]]:
+    r = await gw.client.get("/api/v1/projects", headers=headers)
+    assert r.status_code == 200, r.text
+    return [(p["id"], p["name"]) for p in r.json()["items"]]
+
+
+async def test_the_project_list_page_follows_project_events_on_every_replica(
+        gateway: Gateway, replica: Gateway, projects_service: Any) -> None:
+    """GET /projects is answered from a page kept in memory (bus.project_lists): a member added or
+    removed and a rename show on the replica that made the change at once, and on the other as
+    soon as the event arrives, though the kept page would otherwise be served for a minute."""
+    owner, owner_auth = await gateway.user("lola")
+    guest, guest_auth = await gateway.user("gil")
+    assert await _status(gateway, "POST", "/api/v1/projects", owner_auth, json={"id": "lst", "name": "Listed"}) == 201
+    bus = replica.app.state.bus
+    # both replicas have seen the creation's event (so no late one forgets the pages kept below)
+    for gw in (replica, gateway):
+        members = gw.app.state.bus.members
+        await eventually(lambda members=members: members.generation("lst") >= 1, timeout=EVENT_DEADLINE,
+                         interval=0.02, what="ProjectCreated to reach both replicas")
+    assert await _listed(replica, owner_auth) == [("lst", "Listed")]
+    assert await _listed(replica, guest_auth) == []
+    # both pages are now kept by the replica, for a minute while its event listener is live: it
+    # answers them without asking the projects service
+    assert bus.project_lists.connected() and gateway.app.state.bus.project_lists.connected()
+    assert bus.project_lists.get((("limit", 50), ("member", guest["id"]), ("offset", 0)))[0]
+    assert bus.project_lists.get((("limit", 50), ("member", owner["id"]), ("offset", 0)))[0]
+    # the guest is added at the projects service directly: only the event tells either replica
+    meta = Metadata(actor=Actor(id=owner["id"], name="lola", role="user"))
+    await request(replica.app.state.nc, command_subject("projects", "add_member"),
+                  {"id": "lst", "user_id": guest["id"]}, meta=meta)
+    for gw in (replica, gateway):
+        async def guest_sees_it(gw: Gateway = gw) -> bool:
+            return await _listed(gw, guest_auth) == [("lst", "Listed")]
+
+        await eventually(guest_sees_it, timeout=EVENT_DEADLINE, interval=0.02, what="the guest to see the project")
+    # a rename through one replica: listed renamed there on the very next request, then on the other
+    renamed = await gateway.client.patch("/api/v1/projects/lst", headers=owner_auth, json={"name": "Renamed"})
+    assert renamed.status_code == 200, renamed.text
+    assert await _listed(gateway, guest_auth) == [("lst", "Renamed")]
+
+    async def replica_renamed() -> bool:
+        return await _listed(replica, guest_auth) == [("lst", "Renamed")]
+
+    await eventually(replica_renamed, timeout=EVENT_DEADLINE, interval=0.02, what="the replica to list the new name")
+    # the guest removed through the replica: gone from its list at once, then from the other's
+    assert await _status(replica, "DELETE", f"/api/v1/projects/lst/members/{guest['id']}", owner_auth) == 204
+    assert await _listed(replica, guest_auth) == []
+
+    async def gone_elsewhere() -> bool:
+        return await _listed(gateway, guest_auth) == []
+
+    await eventually(gone_elsewhere, timeout=EVENT_DEADLINE, interval=0.02, what="the other replica to drop the project")
+    assert await _listed(gateway, owner_auth) == [("lst", "Renamed")]  # the owner's page is still right
+
+
+def test_a_whole_cache_forgets_every_page_on_any_event() -> None:
+    pages = livecache.WholeCache()
+    before = pages.generation()
+    pages.put(("member", "u1"), "ignored", b"page-1", before)
+    pages.put(("member", "u2"), "ignored", b"page-2", before)
+    assert pages.get(("member", "u1")) == (True, b"page-1")
+    pages.forget("some-project")  # an event of any project
+    assert pages.get(("member", "u1")) == (False, None) and pages.get(("member", "u2")) == (False, None)
+    pages.put(("member", "u1"), "ignored", b"stale", before)  # fetched before the event: not kept
+    assert pages.get(("member", "u1")) == (False, None)
+    small = livecache.WholeCache(max_entries=2)
+    for i in range(3):
+        small.put(i, "ignored", i, small.generation())
+    assert small.get(2) == (True, 2) and small.get(0) == (False, None)  # bounded: full means start again
+
+
+async def test_a_page_over_the_size_bound_is_answered_but_not_kept(
+        gateway: Gateway, projects_service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ombudsman.gateway.routes import projects as project_routes
+
+    user, auth = await gateway.user("bea")
+    assert await _status(gateway, "POST", "/api/v1/projects", auth, json={"id": "big", "name": "Big"}) == 201
+    bus = gateway.app.state.bus
+    # the creation's event has come back (it would forget the page kept below)
+    await eventually(lambda: bus.members.generation("big") >= 1, timeout=EVENT_DEADLINE, interval=0.02,
+                     what="the gateway to see ProjectCreated")
+    monkeypatch.setattr(project_routes, "PROJECT_LIST_PAGE_BYTES", 10)
+    assert await _listed(gateway, auth) == [("big", "Big")]
+    assert bus.project_lists.get((("limit", 50), ("member", user["id"]), ("offset", 0))) == (False, None)
+    monkeypatch.setattr(project_routes, "PROJECT_LIST_PAGE_BYTES", 1 << 20)
+    assert await _listed(gateway, auth) == [("big", "Big")]
+    assert bus.project_lists.get((("limit", 50), ("member", user["id"]), ("offset", 0)))[0]

@@ -3,8 +3,10 @@
 
 The gateway runs for real as its own process (`python -m ombudsman.gateway`: uvicorn with uvloop and
 httptools, PostgreSQL, NATS) on loopback; the load comes from a second process; behind it run the real projects and executor
-services (in the benchmark's own process). A request costs: JWT check, the cached revocation lookup,
-the membership query and request/reply over NATS to the services, which read PostgreSQL. Aim: p99 <= 50 ms. Run: `make bench` or
+services (in the benchmark's own process). A run read costs: JWT check, the cached revocation lookup,
+the cached membership and a request/reply over NATS to the executor, which reads PostgreSQL. No project
+changes during the load, so GET /projects is its steady state: the page the gateway keeps in memory
+(bus.project_lists; only the first request asks the projects service). Aim: p99 <= 50 ms. Run: `make bench` or
 `pytest -q -s tests/perf/bench_gateway.py`; OMB_BENCH_SECONDS / OMB_BENCH_RATE override the load.
 
 Capacity search (after the fixed-rate runs): each route is stepped through CAPACITY_RATES for

@@ -171,6 +171,31 @@ async def test_pipelines_are_validated_on_save_and_deleted_with_the_project(bus,
     assert (await qry(bus, "list", {}))["total"] == 0
 
 
+async def test_the_list_reads_the_stored_reply_shape_and_rows_without_it_still_list(bus, database_url) -> None:
+    """project_list keeps each project's reply shape (`public`) so a list validates no state; a row
+    written before that column existed (NULL) is listed from its state, the same answer."""
+    await cmd(bus, "create", {"id": "crm", "name": "CRM", "description": "customers", "source_schemas": ["dbo"]})
+    await cmd(bus, "create", {"id": "erp", "name": "ERP"})
+    await cmd(bus, "add_connection", {"project_id": "erp", "name": "src", "role": "source",
+                                      "url": f"postgresql://u:{SECRET}@db/erp"})
+    await cmd(bus, "update", {"id": "crm", "changes": {"name": "CRM 2"}})
+    listed = (await qry(bus, "list", {"member": "u-alice"}))["items"]
+    got = [await qry(bus, "get", {"id": pid}) for pid in ("crm", "erp")]
+    flags = ("has_metadata", "has_relationships", "automation_completed")
+    assert listed == [{k: v for k, v in g.items() if k not in flags} for g in got]  # the shape of get, less flags
+    assert listed[0]["name"] == "CRM 2" and listed[1]["counts"]["connections"] == 1
+    assert SECRET not in str(listed)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            stored = (await conn.execute(text("SELECT public FROM projects.project_list WHERE id = 'crm'"))).scalar_one()
+            assert stored == listed[0]
+            await conn.execute(text("UPDATE projects.project_list SET public = NULL WHERE id = 'erp'"))
+    finally:
+        await engine.dispose()
+    assert (await qry(bus, "list", {"member": "u-alice"}))["items"] == listed
+
+
 async def test_nul_characters_are_refused_naming_the_field(bus) -> None:
     with pytest.raises(Invalid) as bad:
         await cmd(bus, "create", {"id": "sales", "name": "Sa\x00les"})

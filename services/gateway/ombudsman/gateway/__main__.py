@@ -23,7 +23,9 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1****", a) if isinstance(a, str) else a for a in record.args)
+            # a token needs `name=`: most lines (no query string) skip the regex
+            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1****", a) if isinstance(a, str) and "=" in a else a
+                                for a in record.args)
         return True
 
 

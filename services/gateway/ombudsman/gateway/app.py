@@ -140,8 +140,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.bus = Bus(nc, settings.request_timeout)
     app.state.run_feeds = RunFeeds(nc)
     app.state.users = users = UserService(engine, app.state.tokens, settings, on_commit=relay.notify)
-    # token and membership answers are served from memory; user and project events invalidate them
-    invalidator = Invalidator(nc, {"user": users.auth_cache, "project": app.state.bus.members})
+    # token, membership and project-list answers are served from memory; user and project events invalidate them
+    invalidator = Invalidator(nc, {"user": users.auth_cache,
+                                   "project": (app.state.bus.members, app.state.bus.project_lists)})
     await invalidator.start()
     try:
         yield

@@ -10,7 +10,12 @@ from ombudsman.contracts.envelope import Actor, Metadata
 from ombudsman.contracts.replies import OmbudsmanError, Timeout, Unavailable
 from ombudsman.contracts.subjects import command_subject, health_subject, query_subject, worker_stats_subject
 from ombudsman.eventstore import rpc
-from ombudsman.gateway.livecache import LiveCache
+from ombudsman.gateway.livecache import LiveCache, WholeCache
+
+# Kept pages of GET /projects: at most this many, each at most this size (a bigger page is asked
+# every time), so the cache stays under ~128 MiB whatever the callers page through.
+PROJECT_LIST_PAGES = 1_000
+PROJECT_LIST_PAGE_BYTES = 128 * 1024
 
 
 class Bus:
@@ -21,10 +26,19 @@ class Bus:
         self.default_wait = default_wait
         # project id -> its member ids, kept current by project events; see deps.require_member
         self.members = LiveCache(lambda: False)  # answers kept 2 s until the app's Invalidator is live
+        # (user or admin, page, filter) -> the encoded page of GET /projects; any project event forgets
+        # them all, and so does any project command sent from here (see routes.projects.list_projects)
+        self.project_lists = WholeCache(lambda: False, max_entries=PROJECT_LIST_PAGES)
 
     async def command(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
                       wait: float | None = None) -> Any:
-        return await self._call(service, command_subject(service, name), payload, actor, wait)
+        try:
+            return await self._call(service, command_subject(service, name), payload, actor, wait)
+        finally:
+            if service == "projects":
+                # the change is committed when the reply comes (its event may still be on its way
+                # back): this replica's next list is asked again; others hear the event
+                self.project_lists.forget()
 
     async def query(self, service: str, name: str, payload: dict[str, Any], actor: Actor,
                     wait: float | None = None) -> Any:

@@ -1,10 +1,11 @@
 """What the gateway answers every request from memory — who a token belongs to, who belongs to a
-project — kept current by events instead of a short expiry.
+project, a user's page of the project list — kept current by events instead of a short expiry.
 
 A change made through this gateway is forgotten at once by the code that makes it (logout, role
 change, member added); a change made anywhere else reaches every gateway replica as an event: an
 ordered JetStream consumer on the user and project events forgets the user or the project the
-event names, so the next request asks again. Entries also expire after `LIVE_SECONDS`, and after
+event names (a page of the project list: any project event forgets every page), so the next
+request asks again. Entries also expire after `LIVE_SECONDS`, and after
 `OFFLINE_SECONDS` while the gateway is not connected to NATS (events may be missed then).
 """
 
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nats.js.api import DeliverPolicy
@@ -34,7 +35,8 @@ class LiveCache:
     invalidate it. `fresh(key)` is the answer while it is valid; `put` refuses an answer computed
     before an invalidation of its group (the generation moved on while it was being fetched)."""
 
-    def __init__(self, connected: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, connected: Callable[[], bool] = lambda: True, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
         self._entries: dict[Any, tuple[Any, str, float]] = {}
         self._keys: dict[str, set[Any]] = {}  # group -> its keys, so an event forgets without a scan
         self._generations: dict[str, int] = {}
@@ -58,7 +60,7 @@ class LiveCache:
     def put(self, key: Any, group: str, value: Any, generation: int) -> None:
         if self._generations.get(group, 0) != generation:
             return  # invalidated while this answer was fetched: it may predate the change
-        if len(self._entries) >= MAX_ENTRIES:
+        if len(self._entries) >= self.max_entries:
             self._entries.clear()
             self._keys.clear()
         self._entries[key] = (value, group, time.monotonic())
@@ -71,6 +73,23 @@ class LiveCache:
             self._entries.pop(key, None)
 
 
+class WholeCache(LiveCache):
+    """Answers that any event of their stream type may change (a page of the project list: a
+    project created, renamed, joined or left anywhere can change any user's page): they all
+    belong to one group, and forgetting any id forgets them all."""
+
+    GROUP = "*"
+
+    def generation(self, group: str = GROUP) -> int:
+        return super().generation(self.GROUP)
+
+    def put(self, key: Any, group: str, value: Any, generation: int) -> None:
+        super().put(key, self.GROUP, value, generation)
+
+    def forget(self, group: str = GROUP) -> None:
+        super().forget(self.GROUP)
+
+
 class Invalidator:
     """Ordered consumers (from now on) on the events of users and projects: each event forgets
     the cached answers about its stream id (the subject is `omb.evt.<type>.<id>.<event>`).
@@ -81,14 +100,16 @@ class Invalidator:
 
     RETRY_SECONDS = 1.0
 
-    def __init__(self, nc: Any, caches: dict[str, LiveCache]) -> None:
+    def __init__(self, nc: Any, caches: dict[str, LiveCache | Sequence[LiveCache]]) -> None:
         self.nc = nc
-        self.caches = caches  # stream type ("user", "project") -> the cache its events invalidate
+        # stream type ("user", "project") -> the caches its events invalidate
+        self.caches = {kind: (found,) if isinstance(found, LiveCache) else tuple(found) for kind, found in caches.items()}
         self.live = False
         self._subs: list[Any] = []
         self._task: asyncio.Task[None] | None = None
-        for cache in caches.values():
-            cache.connected = self.connected
+        for group in self.caches.values():
+            for cache in group:
+                cache.connected = self.connected
 
     def connected(self) -> bool:
         """Events reach the caches now: consumers in place and the NATS connection up."""
@@ -122,7 +143,8 @@ class Invalidator:
     async def _on_event(self, msg: Any) -> None:
         parts = msg.subject.split(".")
         if len(parts) == 5 and parts[2] in self.caches:
-            self.caches[parts[2]].forget(parts[3])
+            for cache in self.caches[parts[2]]:
+                cache.forget(parts[3])
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)

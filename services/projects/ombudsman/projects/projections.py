@@ -1,7 +1,7 @@
 """Read models of the projects service.
 
-- `project_list`: one row per project with its folded state (the same fold as the aggregate),
-  fed synchronously from the service's own events.
+- `project_list`: one row per project with its folded state (the same fold as the aggregate) and
+  its reply shape (`public`), fed synchronously from the service's own events.
 - `project_flags`: setup status flags fed by the metadata service's events (a JetStream consumer).
 - `connection_secrets` is NOT a projection: encrypted URLs are kept out of the event log on purpose.
 """
@@ -45,6 +45,11 @@ class ProjectList(Projection):
                     version integer NOT NULL, state jsonb NOT NULL, created_at timestamptz, updated_at timestamptz)"""
             )
         )
+        # The project's reply shape (`ProjectState.public()`), kept beside the state so a list reads it
+        # as it is instead of validating every row's whole state (saved pipelines' YAML included) per
+        # read. Added after the table: rows written before it hold NULL until the project's next event
+        # or a replay, and are listed from their state meanwhile (queries.list_projects).
+        await conn.execute(text(f"ALTER TABLE {SCHEMA}.project_list ADD COLUMN IF NOT EXISTS public jsonb"))
 
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text(f"DELETE FROM {SCHEMA}.project_list"))
@@ -68,12 +73,13 @@ class ProjectList(Projection):
     async def _store(self, conn: AsyncConnection, project_id: str, state: ProjectState) -> None:
         await conn.execute(
             text(
-                f"""INSERT INTO {SCHEMA}.project_list (id, name, deleted, members, version, state, created_at, updated_at)
+                f"""INSERT INTO {SCHEMA}.project_list (id, name, deleted, members, version, state, public,
+                                                       created_at, updated_at)
                     VALUES (:id, :name, :deleted, CAST(:members AS jsonb), :version, CAST(:state AS jsonb),
-                            :created_at, :updated_at)
+                            CAST(:public AS jsonb), :created_at, :updated_at)
                     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, deleted = EXCLUDED.deleted,
                         members = EXCLUDED.members, version = EXCLUDED.version, state = EXCLUDED.state,
-                        updated_at = EXCLUDED.updated_at"""
+                        public = EXCLUDED.public, updated_at = EXCLUDED.updated_at"""
             ),
             {
                 "id": project_id,
@@ -82,6 +88,7 @@ class ProjectList(Projection):
                 "members": json.dumps(state.members),
                 "version": state.version,
                 "state": state.model_dump_json(),
+                "public": json.dumps(state.public()),
                 "created_at": state.created_at,
                 "updated_at": state.updated_at,
             },

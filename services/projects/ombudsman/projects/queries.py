@@ -3,6 +3,7 @@ from the `project_list` and `project_flags` read models."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -20,6 +21,11 @@ from ombudsman.projects.projections import SCHEMA
 def _project_state(value: Any) -> ProjectState:
     # the column's JSON text validated straight from text (pydantic's Rust parser, no dict in between)
     return ProjectState.model_validate(value) if isinstance(value, dict) else ProjectState.model_validate_json(value)
+
+
+def _public(value: Any) -> dict[str, Any]:
+    # the stored reply shape as it is: no per-row validation of the whole state
+    return value if isinstance(value, dict) else dict(json.loads(value))
 
 
 async def _state(ctx: ServiceContext, project_id: str) -> ProjectState:
@@ -67,6 +73,7 @@ async def get(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> d
 
 
 async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceContext) -> dict[str, Any]:
+    """A page of projects (optionally one member's, or matching `q`) in their stored reply shape."""
     f = c.ListProjects.model_validate(payload)
     clauses: list[str] = []
     params: dict[str, Any] = {"limit": f.limit, "offset": f.offset}
@@ -84,8 +91,8 @@ async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceCon
     async with read_connection(ctx.engine) as conn:
         rows = (
             await conn.execute(
-                text(f"""SELECT state, count(*) OVER () AS total FROM {SCHEMA}.project_list {where}
-                         ORDER BY id LIMIT :limit OFFSET :offset"""), params
+                text(f"""SELECT public, CASE WHEN public IS NULL THEN state END AS state, count(*) OVER () AS total
+                         FROM {SCHEMA}.project_list {where} ORDER BY id LIMIT :limit OFFSET :offset"""), params
             )
         ).all()
         if rows:
@@ -94,7 +101,7 @@ async def list_projects(payload: dict[str, Any], meta: Metadata, ctx: ServiceCon
             total = (await conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.project_list {where}"), params)).scalar_one()
         else:
             total = 0
-    items = [_project_state(r.state).public() for r in rows]
+    items = [_public(r.public) if r.public is not None else _project_state(r.state).public() for r in rows]
     return {"items": items, "total": int(total), "offset": f.offset, "limit": f.limit}
 
 

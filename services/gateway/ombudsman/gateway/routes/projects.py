@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import ConfigDict, Field, model_validator
 
 from ombudsman.contracts.commands.projects import ProjectChanges, ProjectCreate, SchemaMappingBase
 from ombudsman.contracts.replies import Invalid
+from ombudsman.gateway.bus import PROJECT_LIST_PAGE_BYTES
 from ombudsman.gateway.deps import BusDep, CurrentUser, Limit, Offset, Writer, forget_project, visible_project
 from ombudsman.gateway.directory import profiles, user_id_of
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.livecache import WholeCache
 from ombudsman.gateway.routes.project_params import PID
 from ombudsman.gateway.schemas import Input, JSONBody, Page, page_body
 
@@ -69,8 +71,17 @@ async def list_projects(
     payload: dict[str, Any] = {"offset": offset, "limit": limit, "status": status, "q": q}
     if not user.is_admin:
         payload["member"] = user.id
-    result = await bus.query("projects", "list", {k: v for k, v in payload.items() if v is not None}, user.actor)
-    return page_body(result, offset, limit)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    # Served from memory while no project changed: the page is keyed by everything the service's
+    # answer depends on (the member, or none for an admin who sees all; page; filter).
+    key = tuple(sorted(payload.items()))
+    found, body = bus.project_lists.get(key)
+    if not found:
+        generation = bus.project_lists.generation()
+        body = page_body(await bus.query("projects", "list", payload, user.actor), offset, limit).body
+        if len(body) <= PROJECT_LIST_PAGE_BYTES:
+            bus.project_lists.put(key, WholeCache.GROUP, body, generation)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/projects", status_code=201, summary="Create a project (you become its member)")
