@@ -111,6 +111,11 @@ async def test_worker_killed_mid_step(fault_stack: FaultStack) -> None:
         scraped = [fault_stack.scrape(label) for label in fault_stack.labels("executor")]
         assert sum(s.get("omb_executor_steps_total", 0) for s in scraped) == TOTAL_STEPS
         assert sum(s.get("omb_executor_leader", 0) for s in scraped) == 1
+        # each surviving worker serves its own series (`up` gives workers a metrics port too): together
+        # they ran the redelivered step and the rest; the killed worker's own counts died with it
+        survivors = [label for label in fault_stack.labels("worker") if label != worker]
+        ran = sum(fault_stack.scrape(label).get("omb_worker_steps_total", 0) for label in survivors)
+        assert 0 < ran <= TOTAL_STEPS, ran
     finally:
         await fault_stack.close()
 
