@@ -97,11 +97,21 @@ def traced_stack(receiver: tuple[str, type[Receiver]], monkeypatch: pytest.Monke
         shutil.rmtree(base, ignore_errors=True)
 
 
+async def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample a process's /metrics serves, by name and sorted labels."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
 async def test_spans_of_one_request_arrive_by_otlp_with_the_service_names(
         receiver: tuple[str, type[Receiver]], traced_stack: Stack) -> None:
     _, received = receiver
     stack = traced_stack
     trace_id = secrets.token_hex(16)
+    health = (("method", "GET"), ("route", "/api/v1/health"), ("status", "2xx"))
+    before = await _scrape(stack.metrics["gateway"])  # the launcher asked the health route while starting
     async with httpx.AsyncClient(timeout=30) as client:
         answer = await client.get(f"{stack.gateway_url}/api/v1/health",
                                   headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
@@ -133,12 +143,15 @@ async def test_spans_of_one_request_arrive_by_otlp_with_the_service_names(
     # the same real process serves the sampled series on its /metrics: its outbox (nothing waits) and
     # its durable consumer of the metadata events, read from JetStream when scraped
     label = next(label for label in stack.metrics if label.startswith("projects"))
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(f"http://127.0.0.1:{stack.metrics[label]}/metrics")).text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = await _scrape(stack.metrics[label])
     assert samples[("omb_outbox_pending_events", (("service", "projects"),))] == 0
     assert samples[("omb_outbox_oldest_event_seconds", (("service", "projects"),))] == 0
     flags = (("consumer", "projects-flags"), ("service", "projects"), ("stream", "OMB_EVENTS"))
     assert samples[("omb_consumer_pending", flags)] == 0
     assert samples[("omb_consumer_ack_pending", flags)] == 0
+
+    # the gateway serves its own /metrics too (on a port of its own, never the API's): the HTTP request
+    # above counted once under its route template with its status class, and its PostgreSQL pool
+    after = await _scrape(stack.metrics["gateway"])
+    assert after[("omb_http_requests_total", health)] - before.get(("omb_http_requests_total", health), 0) == 1
+    assert ("omb_db_pool_connections", (("service", "gateway"), ("state", "size"))) in after

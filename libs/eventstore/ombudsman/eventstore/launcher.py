@@ -317,7 +317,7 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
 
     def spawn(label: str, args: list[str], service: str, principal: str) -> None:
         own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
-        if principal in SERVICES or principal == "worker":  # each service and worker process serves its metrics on a port of its own
+        if principal in SERVICES or principal in ("worker", GATEWAY):  # every process serves its metrics on a port of its own
             stack.metrics[label] = free_port()
             own["OMB_METRICS_PORT"] = str(stack.metrics[label])
         log = open(home / "logs" / f"{label}.log", "ab")

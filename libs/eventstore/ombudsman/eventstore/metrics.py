@@ -17,7 +17,8 @@ The outbox and consumer series are sampled when scraped (`Service.sample_metrics
 service's event loop with a deadline of `SAMPLE_TIMEOUT` seconds; a loop too busy to answer in time
 leaves the previous sample), never per message.
 
-Services add their own (the executor: steps by validator and status with durations, batch progress,
+The gateway adds `omb_http_requests_total{method,route,status}` and `omb_http_request_seconds{method,route}`
+(route templates, status classes). Services add their own (the executor: steps by validator and status with durations, batch progress,
 the coordinator's lease). Metric objects are made once per process (prometheus_client's registry is
 global), so several services in one process (tests) share them, told apart by `service`.
 """
@@ -43,6 +44,9 @@ REQUEST_SECONDS = Histogram("omb_request_seconds", "Time to answer a command or 
 log = logging.getLogger(__name__)
 SAMPLE_TIMEOUT = 2.0  # seconds a scrape waits for a service's sample
 
+HTTP_REQUESTS = Counter("omb_http_requests", "HTTP requests the gateway answered", ["method", "route", "status"])
+HTTP_SECONDS = Histogram("omb_http_request_seconds", "Time the gateway took to answer an HTTP request", ["method", "route"],
+                         buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 EVENTS_APPENDED = Counter("omb_events_appended", "Events committed to the service's store", ["service", "stream_type"])
 
 
@@ -191,3 +195,10 @@ def observe_appended(service: str, stream_types: Sequence[str]) -> None:
     """Events committed (one stream type per event)."""
     for stream_type in stream_types:
         EVENTS_APPENDED.labels(service, stream_type).inc()
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    """One HTTP request the gateway answered, labelled by its route template (`/api/v1/runs/{run_id}`,
+    never the concrete path, so the series stay few) and its status class (`2xx`, `4xx`...)."""
+    HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
+    HTTP_SECONDS.labels(method, route).observe(seconds)

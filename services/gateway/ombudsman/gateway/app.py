@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ombudsman.eventstore import tracing
+from ombudsman.eventstore import metrics, tracing
 from ombudsman.eventstore.db import create_engine
 from ombudsman.eventstore.outbox import OutboxRelay
 from ombudsman.eventstore.runtime import connect_nats
@@ -106,11 +107,14 @@ class Hardening:
             return
 
         secured = self._with_headers(send, docs)
+        status = 500
+        began = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
             await secured(message)
 
         try:
@@ -121,6 +125,13 @@ class Hardening:
                 return
             response = errors.error_response(500, "internal", "internal error")
             await response(scope, receive, send_with_headers)
+        finally:
+            # the router leaves the matched route in the scope: label by its template, never the path
+            # (an API route's own path lacks the prefix its router was included under)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if route.startswith("/") and scope.get("path", "").startswith(f"{API}/") and not route.startswith(API):
+                route = API + route
+            metrics.observe_http(scope.get("method", ""), route, status, time.perf_counter() - began)
 
 
 @asynccontextmanager
@@ -130,6 +141,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise RuntimeError("OMB_DATABASE_URL is not set")
     engine = create_engine(settings.database_url, pool_size=10, max_overflow=10)
     await migrate(engine)
+    metrics.serve("gateway", settings.metrics_port, engine, settings.metrics_addr)
     nc = await connect_nats(settings.nats_url, name="ombudsman-gateway", user=settings.nats_user,
                             password=settings.nats_password)
     js = nc.jetstream()
@@ -151,6 +163,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.oidc.close()
         await relay.stop()
         await nc.drain()
+        metrics.forget("gateway")
         await engine.dispose()
 
 

@@ -23,6 +23,9 @@ class GatewaySettings(BaseSettings):
     events_replicas: int = Field(default=1, ge=1, le=5)
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8800
+    # Prometheus /metrics on a port of its own (never on the public API port), as every service process
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_addr: str = "127.0.0.1"
 
     jwt_secret: str = ""
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
