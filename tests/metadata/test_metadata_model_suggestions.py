@@ -71,7 +71,7 @@ async def test_without_a_model_the_matcher_alone_suggests(bus: nats.NATS, fake_m
     suggested = await cmd(bus, "metadata", "suggest", {"project_id": "plain"})
     columns = columns_of(suggested)
     assert set(columns) == {"customer_id", "full_name"}
-    assert all(c["suggested_by"] == "matcher" for c in columns.values())
+    assert all("suggested_by" not in c for c in columns.values())  # the matcher's pairs carry no marker
     assert suggested["tables"][0]["unmapped_source_columns"] == ["dob", "ltv"]
     assert fake_model.requests == []
 
@@ -93,7 +93,7 @@ async def test_the_model_pairs_what_the_matcher_left_and_a_person_approves(
         "customer_id": "CUSTOMER_ID", "full_name": "FULL_NAME", "dob": "BIRTH_DATE", "ltv": "LIFETIME_VALUE"}
     assert columns["dob"]["suggested_by"] == "model" and columns["ltv"]["suggested_by"] == "model"
     assert "suggested by model fake-model-1" in columns["dob"]["evidence"]
-    assert columns["customer_id"]["suggested_by"] == "matcher"
+    assert "suggested_by" not in columns["customer_id"]  # the matcher's pair: no marker
     assert suggested["tables"][0]["unmapped_source_columns"] == []  # the hallucinated pair was dropped
     # only names and types were sent, with the key in the provider's header
     (asked,) = fake_model.requests

@@ -151,14 +151,28 @@ class StreamReplicas:
 
 
 async def stream_replicas(url: str, user: str | None, password: str | None,
-                          timeout: float = 5.0) -> list[StreamReplicas]:  # noqa: ASYNC109
-    """Every stream's replicas as JetStream reports them now."""
+                          timeout: float = 5.0, patience: float = 20.0) -> list[StreamReplicas]:  # noqa: ASYNC109
+    """Every stream's replicas as JetStream reports them now. Asked again for up to `patience` seconds
+    while the JetStream API does not answer: right after a node dies the cluster elects a new meta
+    leader (a few seconds), and a status taken then should still show the streams."""
+    import nats.errors
+    import nats.js.errors
+
     from ombudsman.eventstore.broker import connect_nats
 
     nc = await connect_nats(url, name="omb-status", timeout=timeout, user=user, password=password, reconnect=False)
     try:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                infos = await nc.jetstream(timeout=timeout).streams_info()
+                break
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)  # an election under way: ask again
         found = []
-        for info in await nc.jetstream(timeout=timeout).streams_info():
+        for info in infos:
             cluster = info.cluster
             found.append(StreamReplicas(
                 stream=info.config.name or "?", replicas=info.config.num_replicas or 1,

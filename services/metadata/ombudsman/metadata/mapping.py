@@ -39,8 +39,10 @@ class ColumnSuggestion(BaseModel):
     source_type: str
     target_type: str
     evidence: list[str] = Field(default_factory=list)
-    # "model": the language model paired these names (model_mapping.py); a person approves them
-    suggested_by: Literal["matcher", "model"] = "matcher"
+    # "model": the language model paired these names (model_mapping.py); a person approves them. Sent
+    # only on the model's pairs: a page of suggestions is bounded in bytes (rpc.fit_page), and a field
+    # repeated on every matcher column made pages of 900-table catalogs hold fewer tables
+    suggested_by: Literal["matcher", "model"] = Field(default="matcher", exclude_if=lambda v: v == "matcher")
 
 
 class TableSuggestion(BaseModel):
