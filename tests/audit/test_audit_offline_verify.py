@@ -9,12 +9,9 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import nats
-import pytest
 from typer.testing import CliRunner
 
 from ombudsman.audit.app import create_service
@@ -26,20 +23,11 @@ from ombudsman.contracts.registry import envelope_for
 from ombudsman.contracts.subjects import command_subject, event_subject, query_subject
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
-from ombudsman.eventstore.streams import ensure_streams
 from tests.support import eventually
 
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
 OMBUDSMAN = Path(sys.executable).parent / "ombudsman"
 runner = CliRunner()
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
-    client = await nats.connect(nats_url)
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 def cli(*args: str | Path) -> tuple[int, str]:

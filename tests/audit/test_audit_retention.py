@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 
 from ombudsman.audit.app import create_service
@@ -22,7 +20,6 @@ from ombudsman.contracts.subjects import command_subject, event_subject, query_s
 from ombudsman.eventstore.db import asyncpg_dsn
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
-from ombudsman.eventstore.streams import ensure_streams
 from tests.support import eventually
 
 ADMIN = Metadata(actor=Actor(id="u-admin", name="admin", role="admin"))
@@ -41,14 +38,6 @@ def archive_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(nats_url: str, database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, nats_url=nats_url, secret_key="s" * 32, home=tmp_path / "home")
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
-    client = await nats.connect(nats_url)
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 

@@ -7,12 +7,10 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
-import nats
 import pytest
 
 from ombudsman.audit.alerts import SIGNATURE_HEADER
@@ -25,7 +23,6 @@ from ombudsman.contracts.subjects import command_subject, event_subject, query_s
 from ombudsman.eventstore.db import asyncpg_dsn
 from ombudsman.eventstore.rpc import request
 from ombudsman.eventstore.settings import Settings
-from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.projects.app import create_service as create_projects
 from tests.support import eventually
 
@@ -42,19 +39,6 @@ async def deliveries_settled(settings: Settings, webhooks: int) -> bool:
     finally:
         await conn.close()
     return row["total"] == webhooks and row["pending"] == 0
-
-
-@pytest.fixture
-def settings(nats_url: str, database_url: str) -> Settings:
-    return Settings(database_url=database_url, nats_url=nats_url, secret_key="s" * 32)
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
-    client = await nats.connect(nats_url)
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 async def audit_q(nc, name, payload=None):

@@ -4,31 +4,14 @@ over when the holder stops or its session is cut, and every event is logged once
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import nats
-import pytest
 
 from ombudsman.audit.app import WRITER_LEASE, AuditService, create_service
 from ombudsman.eventstore.db import asyncpg_dsn
 from ombudsman.eventstore.settings import Settings
-from ombudsman.eventstore.streams import ensure_streams
 from tests.audit.test_audit_service import audit_q, log_count, publish_run_events
 from tests.support import eventually
-
-
-@pytest.fixture
-def settings(nats_url: str, database_url: str) -> Settings:
-    return Settings(database_url=database_url, nats_url=nats_url, secret_key="s" * 32)
-
-
-@pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[nats.NATS]:
-    client = await nats.connect(nats_url)
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 async def lease_sessions(settings: Settings) -> list[int]:
