@@ -182,7 +182,3 @@ def logout(state: UserState) -> list[Event]:
     return [ev.UserLoggedOut(user_id=state.id)]
 
 
-def require_role(role: str) -> Role:
-    if role not in ("admin", "user", "viewer"):
-        raise Invalid(f"unknown role {role!r}", {"field": "role", "allowed": ["admin", "user", "viewer"]})
-    return role  # type: ignore[return-value]

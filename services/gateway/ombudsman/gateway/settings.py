@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ombudsman.gateway.domain import Role
 
 
 class GatewaySettings(BaseSettings):
@@ -63,7 +65,7 @@ class GatewaySettings(BaseSettings):
     # "provider group=role,..." with the roles that exist (admin, user, viewer)
     oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     # the role of a person none of whose groups is mapped; "none" refuses them
-    oidc_default_role: Literal["admin", "user", "viewer", "none"] = "viewer"
+    oidc_default_role: Role | Literal["none"] = "viewer"
     oidc_redirect_uri: str = ""  # default: this gateway's /api/v1/auth/oidc/callback as requested
     oidc_post_login_redirect: str = "/"  # where the browser lands, with ?sso_code=<one-time code>
 
@@ -103,9 +105,9 @@ class GatewaySettings(BaseSettings):
             value = pairs
         if isinstance(value, dict):
             for group, role in value.items():
-                if role not in ("admin", "user", "viewer"):
+                if role not in get_args(Role):
                     raise ValueError(f"OMB_OIDC_ROLE_MAP: group {group!r} maps to unknown role {role!r}"
-                                     " (roles: admin, user, viewer)")
+                                     f" (roles: {', '.join(get_args(Role))})")
         return value
 
     @field_validator("oidc_issuer")
