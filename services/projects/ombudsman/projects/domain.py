@@ -22,7 +22,7 @@ from ombudsman.contracts.commands.projects import (
     SavePipeline,
 )
 from ombudsman.contracts.envelope import EventEnvelope
-from ombudsman.contracts.privacy import pipeline_secrets, redact_text, redact_url
+from ombudsman.contracts.privacy import pipeline_secrets, redact_url
 from ombudsman.contracts.registry import Event, decode
 from ombudsman.contracts.replies import Conflict, Invalid, NotFound, invalid, invalid_fields
 
@@ -207,11 +207,6 @@ def connection_kind(url: str) -> str:
 def mask_url(url: str) -> str:
     """The URL with its password and secret query parameters replaced by **** (contracts.privacy)."""
     return redact_url(url, mask=MASK)
-
-
-def redact_text_masked(text: str) -> str:
-    """Every URL in `text` (an error message of a driver) with its secrets replaced by ****."""
-    return redact_text(text, mask=MASK)
 
 
 def add_connection(state: ProjectState, cmd: AddConnection) -> list[Event]:

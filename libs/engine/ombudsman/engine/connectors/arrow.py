@@ -126,22 +126,3 @@ def rows_to_batch(
     )
 
 
-def unify_batches(batches: Sequence[pa.RecordBatch]) -> pa.Table:
-    """One table from batches whose inferred types may differ (e.g. a column all NULL in one batch)."""
-    tables = [pa.Table.from_batches([b]) for b in batches]
-    if not tables:
-        raise ValueError("no batches")
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowException, TypeError):
-        as_text = [
-            pa.Table.from_arrays(
-                [
-                    to_array([None if v is None else str(v) for v in c.to_pylist()], pa.string())
-                    for c in t.columns
-                ],
-                names=t.column_names,
-            )
-            for t in tables
-        ]
-        return pa.concat_tables(as_text)
