@@ -24,9 +24,9 @@ async def _after_some_results(stack: FaultStack) -> None:
     await eventually(enough, timeout=90, interval=0.2, what=f"{EARLY} step results")
 
 
-async def _running_step(stack: FaultStack) -> tuple[str, str, str]:
-    """A step a worker is running now: (run id, step, worker label)."""
-    pids = {stack.pid(label): label for label in stack.labels("worker")}
+async def _running_step(stack: FaultStack, exclude: tuple[str, ...] = ()) -> tuple[str, str, str]:
+    """A step a worker (not one of `exclude`) is running now: (run id, step, worker label)."""
+    pids = {stack.pid(label): label for label in stack.labels("worker") if label not in exclude}
 
     async def one() -> tuple[str, str, str] | None:
         rows = await stack.sql("SELECT run_id, step, worker FROM executor.steps WHERE state='running'")
@@ -45,6 +45,32 @@ async def _attempts(stack: FaultStack, run_id: str, step: str) -> list[int]:
     return [r["a"] for r in rows]
 
 
+async def _settled(stack: FaultStack, run_id: str, step: str) -> str | None:
+    """"redelivered" once the step started again, "finished" if it completed on its first delivery
+    (the worker was stopped too late to catch it mid-run), else None."""
+    if len(await _attempts(stack, run_id, step)) >= 2:
+        return "redelivered"
+    done = await stack.sql("SELECT 1 FROM executor.events WHERE stream_id=$1 AND event_type='StepCompleted'"
+                           " AND data->>'step'=$2", run_id, step)
+    return "finished" if done else None
+
+
+async def _kill_mid_step(stack: FaultStack, tries: int = 3) -> tuple[str, str, list[str]]:
+    """kill -9 a worker in the middle of a step and wait until that step is redelivered: (run id,
+    step, the workers killed). A step seen running may have finished just before the kill (its result
+    already sent); then another worker's running step is tried (tries < workers, so some survive)."""
+    killed: list[str] = []
+    for _ in range(tries):
+        run_id, step, worker = await _running_step(stack, exclude=tuple(killed))
+        stack.kill(worker)
+        killed.append(worker)
+        outcome = await eventually(lambda r=run_id, s=step: _settled(stack, r, s), timeout=60, interval=0.2,
+                                   what=f"step {step} to start again elsewhere")
+        if outcome == "redelivered":
+            return run_id, step, killed
+    raise AssertionError(f"no step was caught mid-run by a kill in {tries} tries")
+
+
 async def _pause_mid_step(stack: FaultStack, tries: int = 10) -> tuple[str, str, str]:
     """SIGSTOP a worker in the middle of a step and wait until that step is redelivered past the ack
     wait: (run id, step, worker). A step seen running may have finished just before the pause (its
@@ -53,15 +79,7 @@ async def _pause_mid_step(stack: FaultStack, tries: int = 10) -> tuple[str, str,
     for _ in range(tries):
         run_id, step, worker = await _running_step(stack)
         stack.pause(worker)
-
-        async def settled(run_id: str = run_id, step: str = step) -> str | None:
-            if len(await _attempts(stack, run_id, step)) >= 2:
-                return "redelivered"
-            done = await stack.sql("SELECT 1 FROM executor.events WHERE stream_id=$1 AND event_type='StepCompleted'"
-                                   " AND data->>'step'=$2", run_id, step)
-            return "finished before the pause" if done else None
-
-        if await eventually(settled, timeout=ACK_WAIT * 10, interval=0.2,
+        if await eventually(lambda r=run_id, s=step: _settled(stack, r, s), timeout=ACK_WAIT * 10, interval=0.2,
                             what=f"step {step} to be redelivered past the ack wait") == "redelivered":
             return run_id, step, worker
         stack.resume(worker)
@@ -97,13 +115,7 @@ async def test_worker_killed_mid_step(fault_stack: FaultStack) -> None:
     try:
         batch_id = await fault_stack.start_batch()
         await _after_some_results(fault_stack)
-        run_id, step, worker = await _running_step(fault_stack)
-        fault_stack.kill(worker)
-
-        async def redelivered() -> bool:
-            return len(await _attempts(fault_stack, run_id, step)) >= 2
-
-        await eventually(redelivered, timeout=60, interval=0.2, what=f"step {step} to start again elsewhere")
+        run_id, step, killed = await _kill_mid_step(fault_stack)
         await fault_stack.assert_exact(batch_id)
         attempts = await _attempts(fault_stack, run_id, step)
         assert attempts[-1] >= 2, attempts  # JetStream's delivery count: it was the message redelivered
@@ -113,7 +125,7 @@ async def test_worker_killed_mid_step(fault_stack: FaultStack) -> None:
         assert sum(s.get("omb_executor_leader", 0) for s in scraped) == 1
         # each surviving worker serves its own series (`up` gives workers a metrics port too): together
         # they ran the redelivered step and the rest; the killed worker's own counts died with it
-        survivors = [label for label in fault_stack.labels("worker") if label != worker]
+        survivors = [label for label in fault_stack.labels("worker") if label not in killed]
         ran = sum(fault_stack.scrape(label).get("omb_worker_steps_total", 0) for label in survivors)
         assert 0 < ran <= TOTAL_STEPS, ran
     finally:
