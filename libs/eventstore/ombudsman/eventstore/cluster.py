@@ -136,7 +136,7 @@ class StreamReplicas:
     """A stream's configured replica count, its leader and followers (from JetStream's stream info)."""
 
     stream: str
-    replicas: int
+    replicas: int  # 0 when the stream list named it as missing (its leader did not answer)
     messages: int
     leader: str | None
     followers: tuple[Replica, ...]
@@ -145,6 +145,8 @@ class StreamReplicas:
         """One line for `ombudsman status`."""
         followers = ", ".join(f.describe() for f in self.followers)
         # a server outside any cluster reports no cluster part for its streams
+        if not self.replicas:  # named by the stream list, but its leader did not answer
+            return f"{self.stream:<12} not answering (no stream leader)"
         where = f"leader {self.leader}" if self.leader else "no leader" if self.replicas > 1 else "single node"
         return f"{self.stream:<12} R{self.replicas}  {self.messages} messages  {where}" + (
             f"; followers {followers}" if followers else "")
@@ -153,26 +155,36 @@ class StreamReplicas:
 async def stream_replicas(url: str, user: str | None, password: str | None,
                           timeout: float = 5.0, patience: float = 20.0) -> list[StreamReplicas]:  # noqa: ASYNC109
     """Every stream's replicas as JetStream reports them now. Asked again for up to `patience` seconds
-    while the JetStream API does not answer: right after a node dies the cluster elects a new meta
-    leader (a few seconds), and a status taken then should still show the streams."""
+    while the JetStream API does not answer or leaves streams out: right after a node dies the cluster
+    elects a new meta leader and new stream leaders (a few seconds), and the stream list names the streams
+    whose leader did not answer in `missing`; a status taken then should still show every stream. A stream
+    still missing when patience runs out is shown with no leader rather than left out."""
     import nats.errors
-    import nats.js.errors
+    import nats.js.api
 
     from ombudsman.eventstore.broker import connect_nats
 
     nc = await connect_nats(url, name="omb-status", timeout=timeout, user=user, password=password, reconnect=False)
     try:
         deadline = time.monotonic() + patience
+        listed: dict | None = None
         while True:
             try:
-                infos = await nc.jetstream(timeout=timeout).streams_info()
+                reply = await nc.request("$JS.API.STREAM.LIST", b'{"offset": 0}', timeout=timeout)
+                answer = json.loads(reply.data)
+                if "error" not in answer:
+                    listed = answer
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                pass
+            if listed is not None and not listed.get("missing"):
                 break
-            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(0.5)  # an election under way: ask again
+            if time.monotonic() >= deadline:
+                if listed is None:
+                    raise nats.errors.TimeoutError
+                break
+            await asyncio.sleep(0.5)  # an election under way: ask again
         found = []
-        for info in infos:
+        for info in (nats.js.api.StreamInfo.from_response(s) for s in listed.get("streams") or []):
             cluster = info.cluster
             found.append(StreamReplicas(
                 stream=info.config.name or "?", replicas=info.config.num_replicas or 1,
@@ -180,6 +192,8 @@ async def stream_replicas(url: str, user: str | None, password: str | None,
                 followers=tuple(Replica(p.name or "?", bool(p.current), bool(p.offline), int(p.lag or 0),
                                         (p.active or 0) / 1e9)
                                 for p in (cluster.replicas or [])) if cluster else ()))
+        found += [StreamReplicas(stream=name, replicas=0, messages=0, leader=None, followers=())
+                  for name in listed.get("missing") or []]
         return sorted(found, key=lambda s: s.stream)
     finally:
         with contextlib.suppress(Exception):
