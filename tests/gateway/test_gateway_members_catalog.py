@@ -5,12 +5,15 @@ notifications (never to another's), and a catalog's changes between two DDL uplo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
+from ombudsman.client.sdk import ApiError, OmbudsmanClient
 from ombudsman.contracts import events as ev
 from ombudsman.contracts.envelope import new_id
 from tests.gateway.conftest import Served
@@ -61,8 +64,15 @@ async def test_a_member_subscribes_to_their_own_projects_notifications_only(serv
     member = _bearer(member_token)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}/api/v1", timeout=60) as c:
         rule = {"name": "my runs", "event_types": ["RunCompleted"], "project_id": "mine"}
-        subscribed = await c.post("/notifications/subscribe", headers=member, json=rule)
-        assert subscribed.status_code == 201, subscribed.text
+        sdk = OmbudsmanClient(f"http://127.0.0.1:{served.port}", member_token)  # the SDK's call, as a script's
+        try:
+            subscribed = await asyncio.to_thread(sdk.subscribe, **rule)
+            with pytest.raises(ApiError) as no_types:  # refused before it is sent, in the gateway's shape
+                await asyncio.to_thread(sdk.subscribe, "none", [], "mine")
+        finally:
+            sdk.close()
+        assert subscribed["event_types"] == ["RunCompleted"] and subscribed["id"], subscribed
+        assert no_types.value.status == 422 and no_types.value.details["fields"][0]["field"] == "event_types"
         elsewhere = await c.post("/notifications/subscribe", headers=member, json={**rule, "project_id": "theirs"})
         assert elsewhere.status_code == 404, elsewhere.text  # another project's: as if it did not exist
         everywhere = await c.post("/notifications/subscribe", headers=member, json={"event_types": ["RunCompleted"]})
@@ -84,7 +94,7 @@ async def test_a_member_subscribes_to_their_own_projects_notifications_only(serv
             return items or None
 
         items = await eventually(notified, timeout=60)
-        assert [n["rule_id"] for n in items] == [subscribed.json()["id"]], items
+        assert [n["rule_id"] for n in items] == [subscribed["id"]], items
 
 
 DDL_V1 = "CREATE TABLE sales.orders (id integer PRIMARY KEY, amount numeric(10,2), note varchar(20));"

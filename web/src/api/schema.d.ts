@@ -2063,7 +2063,10 @@ export interface components {
              */
             withdraw: boolean;
         };
-        /** ExecuteIn */
+        /**
+         * ExecuteIn
+         * @description Optionally, a name for the run.
+         */
         ExecuteIn: {
             /** Name */
             name?: string | null;
@@ -2408,14 +2411,14 @@ export interface components {
          * @description A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given here.
          */
         RunIn: {
+            /** Name */
+            name?: string | null;
             /** Project Id */
             project_id?: string | null;
             /** Pipeline Id */
             pipeline_id?: string | null;
             /** Pipeline Yaml */
             pipeline_yaml?: string | null;
-            /** Name */
-            name?: string | null;
         };
         /**
          * SavedPipelineRef

@@ -22,8 +22,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ombudsman.client.frames import Differences, Records
-from ombudsman.contracts.commands.audit import ArchiveBase
-from ombudsman.contracts.commands.executor import BatchCreate
+from ombudsman.contracts.commands.audit import AlertRuleCreate, ArchiveBase
+from ombudsman.contracts.commands.executor import BatchCreate, RunName
 from ombudsman.contracts.commands.metadata import DdlCreate, ExtractCreate
 from ombudsman.contracts.commands.paging import Page
 from ombudsman.contracts.commands.projects import (
@@ -401,7 +401,7 @@ class OmbudsmanClient:
 
     def execute_pipeline(self, project_id: str, pipeline_id: str, name: str | None = None) -> dict[str, Any]:
         return self._json("POST", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}/execute",
-                          json_body={"name": name} if name else {})
+                          json_body=_body(RunName, _clean({"name": name})))
 
     def pipeline_mermaid(self, project_id: str, pipeline_id: str) -> str:
         return self._request("GET", f"/projects/{_seg(project_id)}/pipelines/{_seg(pipeline_id)}/mermaid").text
@@ -596,6 +596,16 @@ class OmbudsmanClient:
 
     def notifications(self) -> Any:
         return self._json("GET", "/notifications")
+
+    def subscribe(self, name: str, event_types: list[str], project_id: str | None = None,
+                  channel: Literal["notification", "webhook", "log"] = "notification",
+                  target: str | None = None) -> dict[str, Any]:
+        """An alert rule: events of `event_types` (of `project_id`; every project's for an admin only)
+        notify `channel` (in-app notifications; a webhook at `target`, admin only; the log). The rule
+        as stored, with its `id`."""
+        fields = _clean({"name": name, "event_types": event_types, "project_id": project_id,
+                         "channel": channel, "target": target})
+        return self._json("POST", "/notifications/subscribe", json_body=_body(AlertRuleCreate, fields))
 
     def dismiss_notification(self, notification_id: str) -> Any:
         return self._json("POST", f"/notifications/{_seg(notification_id)}/dismiss")

@@ -19,13 +19,18 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class RunBase(BaseModel):
+class RunName(BaseModel):
+    """A run's optional display name (the body of executing a saved pipeline)."""
+
+    name: str | None = Field(default=None, max_length=200)
+
+
+class RunBase(RunName):
     """A run of a saved pipeline (project_id + pipeline_id) or of pipeline YAML given whole."""
 
     project_id: str | None = Field(default=None, max_length=100)
     pipeline_id: str | None = Field(default=None, max_length=100)
     pipeline_yaml: str | None = Field(default=None, max_length=MAX_PIPELINE_YAML)
-    name: str | None = Field(default=None, max_length=200)
 
 
 class QueueRun(Payload, RunBase):

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import PlainTextResponse
-from pydantic import ConfigDict, Field
 
+from ombudsman.contracts.commands.executor import RunName
 from ombudsman.contracts.commands.projects import PipelineBase
 from ombudsman.contracts.mermaid import to_mermaid
 from ombudsman.contracts.pipeline import load_pipeline
@@ -27,9 +27,8 @@ class PipelineIn(Input, PipelineBase):
     """A pipeline to save: its YAML spec, name, description and tags."""
 
 
-class ExecuteIn(Input):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=200)
+class ExecuteIn(Input, RunName):
+    """Optionally, a name for the run."""
 
 
 @router.get("/pipelines/templates", summary="Default pipeline templates")
