@@ -30,8 +30,8 @@ import contextlib
 import datetime
 import logging
 import ntpath
-import posixpath
 import os
+import posixpath
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
