@@ -119,15 +119,16 @@ def load_snowflake(plan: list[Any], url: str, resume: bool, progress: Progress |
                     continue
                 size, start = file.stat().st_size, time.perf_counter()
                 cur.execute(put_statement(spec, file))
-                staged = str(cur.fetchone()[1])  # (source, target, sizes, compressions, status, message)
+                put = cur.fetchone()  # (source, target, sizes, compressions, status, message)
+                staged = str(put[1]) if put else staged_name(spec, file)
                 if progress:
                     progress(str(file), size, 0)
                 try:
                     cur.execute("BEGIN")
                     cur.execute(copy_statement(spec, file, staged, on_error))
-                    row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone(), strict=False))
+                    row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone() or (), strict=False))
                     loaded = int(row.get("rows_loaded") or 0)
-                    if row["status"] in ("LOADED", "PARTIALLY_LOADED"):
+                    if row.get("status") in ("LOADED", "PARTIALLY_LOADED"):
                         cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
                                     (spec.name, str(file), size, loaded))
                     cur.execute("COMMIT")
@@ -138,18 +139,18 @@ def load_snowflake(plan: list[Any], url: str, resume: bool, progress: Progress |
                     results.append(FileLoad(spec.name, str(file), "failed", size, 0, time.perf_counter() - start, message))
                     return results
                 seconds = time.perf_counter() - start
-                if row["status"] == "LOAD_SKIPPED":
+                if row.get("status") == "LOAD_SKIPPED":
                     results.append(FileLoad(spec.name, str(file), "skipped", size, 0, seconds,
                                             "Snowflake's load history holds it already (loaded outside Ombudsman)"))
                     continue
-                if row["status"] not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
+                if row.get("status") not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
                     results.append(FileLoad(spec.name, str(file), "failed", size, 0, seconds,
-                                            f"{row['status']}: line {row.get('first_error_line')}: {row.get('first_error')}"))
+                                            f"{row.get('status', 'no COPY result')}: line {row.get('first_error_line')}: {row.get('first_error')}"))
                     return results
                 if progress:
                     progress(str(file), size, loaded)
                 note = (f"partially loaded: {row.get('errors_seen')} bad lines, the first line {row.get('first_error_line')}: "
-                        f"{row.get('first_error')}" if row["status"] == "PARTIALLY_LOADED" else "")
+                        f"{row.get('first_error')}" if row.get("status") == "PARTIALLY_LOADED" else "")
                 results.append(FileLoad(spec.name, str(file), "loaded", size, loaded, seconds, note))
     finally:
         conn.close()
