@@ -9,19 +9,22 @@ parameters.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.sandbox import file_roots
 from ombudsman.engine.files.config import FileSpec
+
+T = TypeVar("T")
 
 # one line as one column: a separator and quote that never split a line of text
 _RAW_LINE = "\x1e"
@@ -111,3 +114,19 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple
     except duckdb.Error as error:
         first = str(error).splitlines()[0]
         raise invalid_fields(f"cannot read the files: {first}", {"files": first}) from None
+
+
+async def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[..., T], *args: Any) -> T:
+    """`work(con, *args)` in a thread. When the awaiting task is cancelled (a step's timeout), the
+    query running on `con` is interrupted (`con.interrupt()`, again until the thread lets go) and the
+    cancellation goes on only once the thread has ended: no scan keeps running behind a timed-out step."""
+    task = asyncio.ensure_future(asyncio.to_thread(work, con, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            con.interrupt()
+            await asyncio.wait([task], timeout=0.05)
+        if not task.cancelled():
+            task.exception()  # retrieved: the interrupted query's error is not the step's outcome
+        raise
