@@ -22,7 +22,7 @@ from tests.gateway.test_gateway_e2e_run import _login, _save_connections
 
 COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
 FILES, ROWS = 6, 400
-BAD = 4  # sales_04.tsv holds a bad line until it is corrected
+BAD = 4  # sales_04.tsv holds a bad line (its line 201) until it is corrected
 
 
 def _write(folder: Path, day: int, *, bad: bool) -> None:
@@ -98,8 +98,8 @@ async def test_a_load_interrupted_by_a_bad_file_resumes_and_loads_each_file_once
         run1, run = await load(first)
         assert run["status"] == "failed"
         failed = await step(run1, f"load_{bad_shard}")
-        assert failed["status"] == "failed", failed
-        assert f"sales_{BAD:02d}.tsv not loaded" in failed["message"] and "line 200" in failed["message"], failed["message"]
+        assert failed["status"] == "failed", failed["message"]
+        assert f"sales_{BAD:02d}.tsv not loaded" in failed["message"] and "line 201" in failed["message"], failed["message"]
         assert failed["details"]["counts"]["loaded"] == len(before)
         passed = await step(run1, f"load_{1 - bad_shard}")
         assert passed["status"] == "passed" and passed["details"]["counts"]["loaded"] == len(other), passed
@@ -111,7 +111,7 @@ async def test_a_load_interrupted_by_a_bad_file_resumes_and_loads_each_file_once
         completed = sorted(Path(m["file"]).name for m in messages if m["type"] == "file.completed")
         assert completed == sorted(f.name for f in [*before, *other])
         bad = [m for m in messages if m["type"] == "file.failed"]
-        assert len(bad) == 1 and bad[0]["file"].endswith(f"sales_{BAD:02d}.tsv") and "line 200" in bad[0]["message"]
+        assert len(bad) == 1 and bad[0]["file"].endswith(f"sales_{BAD:02d}.tsv") and "line 201" in bad[0]["message"]
         assert '"x"' not in bad[0]["message"], bad[0]["message"]
         assert {m["step"] for m in messages if m["type"] == "file.started"} == {"load_0", "load_1"}
 

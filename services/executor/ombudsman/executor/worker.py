@@ -11,6 +11,7 @@ a worker that dies leaves its message unacked, so JetStream redelivers it to ano
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -296,7 +297,7 @@ class Worker:
             started = time.monotonic()
             metrics.WORKER_RUNNING.inc()
             # a load step's per-file checkpoints go to the executor as events (load_checkpoints.py)
-            sink = SINK.set(WorkerCheckpoints(self._ask, run_id, step)) if spec.step(step).validator == "file_load" else None
+            sink = SINK.set(WorkerCheckpoints(functools.partial(self._ask, nc), run_id, step)) if spec.step(step).validator == "file_load" else None
             try:
                 result = await run_one_step(spec, step, self.connections, project_id,
                                             memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)

@@ -15,7 +15,7 @@ platform, events on the run's stream) and plans from the sink's record of earlie
 - otherwise loaded: `started`, `progress` every few seconds, then `completed` (rows) or `failed` (the
   first bad line's message; the file rolled back whole and the step stops there, failed).
 
-A shard is the files whose path (relative to the config's folder) hashes to it (crc32 mod `of`): stable
+A shard is the files whose path (relative to the config's folder) hashes to it (blake2b mod `of`): stable
 whatever other files appear, so two steps never own one file.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import zlib
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,12 +60,13 @@ def _size(path: Path) -> int:
 
 
 def in_shard(file: Path, base: Path, index: int, of: int) -> bool:
-    """Whether `file` belongs to shard `index` of `of` (crc32 of its path relative to `base`)."""
+    """Whether `file` belongs to shard `index` of `of` (a hash of its path relative to `base`)."""
     try:
         name = str(file.relative_to(base))
     except ValueError:
         name = str(file)
-    return zlib.crc32(name.encode()) % of == index
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()  # crc32 is linear: names a digit apart share parity
+    return int.from_bytes(digest, "big") % of == index
 
 
 @dataclass
