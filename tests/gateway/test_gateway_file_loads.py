@@ -16,6 +16,7 @@ import websockets
 import yaml
 
 from ombudsman.engine.connectors import connect
+from ombudsman.engine.files.cli import load_pipeline
 from ombudsman.engine.files.load_step import in_shard
 from tests.gateway.conftest import finished
 from tests.gateway.test_gateway_e2e_run import _login, _save_connections
@@ -122,9 +123,11 @@ async def test_a_load_interrupted_by_a_bad_file_resumes_and_loads_each_file_once
         assert any("already loaded" in s["message"] and "resume" in s["message"] for s in refused), refused
         assert await table_rows() == (loaded_first * ROWS, loaded_first * ROWS)
 
-        # 3. the file corrected, resumed: the files loaded before are skipped (from the events), the rest loaded
+        # 3. the file corrected, resumed: the files loaded before are skipped (from the events), the rest loaded;
+        # the pipeline as `ombudsman files load-pipeline --files extracts --target warehouse --resume` prints it
         _write(config.parent, BAD, bad=False)
-        run3, run = await load(_pipeline(config, warehouse_url, resume=True))
+        resumed = yaml.safe_dump(load_pipeline("extracts", "warehouse", shards=2, resume=True))
+        run3, run = await load(resumed)
         assert run["status"] == "completed", run
         results = [await step(run3, f"load_{i}") for i in range(2)]
         assert sum(r["details"]["counts"]["skipped"] for r in results) == loaded_first
