@@ -22,9 +22,9 @@ whatever other files appear, so two steps never own one file.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
