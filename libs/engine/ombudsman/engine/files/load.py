@@ -65,6 +65,7 @@ async def load_files(config: FileConfig, target_url: str, *, resume: bool = Fals
                      progress: Progress | None = None, platform: bool = False) -> list[FileLoad]:
     """Load every file of every spec of `config` into its table on `target_url`."""
     kind = parse_url(target_url).kind
+    refuse_remote(config)
     plan = [(spec, _table(spec, i), resolve_files(spec, config.base, platform=platform)) for i, spec in enumerate(config.files)]
     missing = [spec.name for spec, _, files in plan if not files]
     if missing:
@@ -75,6 +76,17 @@ async def load_files(config: FileConfig, target_url: str, *, resume: bool = Fals
         return await asyncio.to_thread(_load_duckdb, plan, target_url, resume, progress)
     raise invalid_fields(f"files load into PostgreSQL or DuckDB here; for Snowflake, `ombudsman files snowflake-sql "
                          f"CONFIG` prints the PUT / COPY INTO statements ({mask_url(target_url)})", {"target": "unsupported"})
+
+
+def refuse_remote(config: FileConfig) -> None:
+    """`Invalid` for a family on an object store (s3://…): those are validated, not loaded, here."""
+    from ombudsman.engine.files.remote import scheme_of
+
+    for index, spec in enumerate(config.files):
+        if scheme_of(spec.pattern):
+            raise invalid_fields(f"{spec.name}: files on an object store ({spec.pattern}) are validated, not loaded, "
+                                 "here: load them with Snowflake's COPY INTO, or copy them under OMB_FILE_ROOTS",
+                                 {f"files.{index}.pattern": "object store"})
 
 
 def _already(recorded: dict[str, tuple[int, int]], spec: FileSpec, file: Path, resume: bool) -> FileLoad | None:

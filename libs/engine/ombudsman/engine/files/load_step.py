@@ -34,7 +34,7 @@ import asyncpg
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checkpoints import CheckpointSink
 from ombudsman.engine.files.config import FileConfig, FileSpec
-from ombudsman.engine.files.load import CHECKPOINTS, _table, connect_target, copy_file
+from ombudsman.engine.files.load import CHECKPOINTS, _table, connect_target, copy_file, refuse_remote
 from ombudsman.engine.files.scan import resolve_files
 
 
@@ -95,6 +95,7 @@ async def load_shard(config: FileConfig, specs: list[FileSpec], url: str, *, sin
                      progress_seconds: float = 2.0) -> LoadOutcome:
     """Load the files of `specs` in shard `shard` = (index, of) into their tables on PostgreSQL `url`
     (see the module docstring); `Invalid` for a bad config or an unreachable target."""
+    refuse_remote(config)
     plan = []
     for spec in specs:
         if spec.format == "parquet":

@@ -49,7 +49,12 @@ class ScanSettings:
 def resolve_files(spec: FileSpec, base: Path, *, platform: bool = False,
                   env: Mapping[str, str] | None = None) -> list[Path]:
     """The files of `spec` (its pattern, relative to `base`), sorted; `Invalid` when one lies outside
-    the folders an administrator allowed (`OMB_FILE_ROOTS`; on the platform, always required)."""
+    the folders an administrator allowed (`OMB_FILE_ROOTS`; on the platform, always required). An
+    object-store pattern (`s3://…`) gives `remote.ObjectFile`s, confined to `OMB_FILE_BUCKETS`."""
+    from ombudsman.engine.files.remote import resolve_objects, scheme_of
+
+    if scheme_of(spec.pattern):  # s3://, gs://, az:// (files/remote.py): ObjectFile, not Path
+        return resolve_objects(spec.name, spec.pattern, platform=platform, env=env)  # type: ignore[return-value]
     pattern = spec.pattern if os.path.isabs(spec.pattern) else str(base / spec.pattern)
     found = sorted(Path(p).resolve() for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
     roots = file_roots(env)
@@ -130,3 +135,9 @@ async def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[..., T], 
         if not task.cancelled():
             task.exception()  # retrieved: the interrupted query's error is not the step's outcome
         raise
+
+
+def file_size(file: Any) -> int:
+    """The size in bytes of a resolved file (a local Path or a remote.ObjectFile)."""
+    size = getattr(file, "size", None)
+    return int(size) if isinstance(size, int) else Path(file).stat().st_size
