@@ -93,5 +93,5 @@ def resolve_objects(name: str, pattern: str, *, platform: bool, env: Mapping[str
 
 def register_filesystems(con: Any, files: list[Any]) -> None:
     """Register on a DuckDB connection the filesystem of every object-store scheme among `files`."""
-    for scheme in sorted({scheme_of(str(f)) for f in files} - {None}):
-        con.register_filesystem(filesystem(str(scheme)))
+    for scheme in sorted({s for f in files if (s := scheme_of(str(f)))}):
+        con.register_filesystem(filesystem(scheme))
