@@ -18,7 +18,9 @@ import sqlglot
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.files.config import parse_config
-from ombudsman.engine.files.load import CHECKPOINTS, load_files, snowflake_statements
+from ombudsman.engine.files.load import CHECKPOINTS, load_files
+from ombudsman.engine.files.load_snowflake import CHECKPOINTS as SNOWFLAKE_CHECKPOINTS
+from ombudsman.engine.files.load_snowflake import snowflake_statements
 from ombudsman.engine.files.reload import reload_period
 from tests.support import eventually
 
@@ -120,12 +122,59 @@ def test_snowflake_statements_stage_each_file_and_copy_them_once(tmp_path: Path)
                                       "table": "PUBLIC.SALES"}]}, tmp_path)
     files = sorted(tmp_path.glob("part_*.tsv"))
     statements = snowflake_statements(config.files[0], files, on_error="skip_file")
-    assert [s.split()[0] for s in statements] == ["PUT", "PUT", "COPY"]
+    assert [s.split()[0] for s in statements] == ["PUT", "COPY", "PUT", "COPY"]
     for statement in statements:
         sqlglot.parse_one(statement, read="snowflake")
-    assert "FILES = ('part_000.tsv.gz', 'part_001.tsv.gz')" in statements[-1] and "ON_ERROR = SKIP_FILE" in statements[-1]
+    staged = [s.split()[2] for s in statements[::2]]  # each file its own stage folder
+    assert len(set(staged)) == 2 and all(p.startswith("@PUBLIC.%SALES/omb/") for p in staged), staged
+    assert f"FROM {staged[1]}/part_001.tsv.gz " in statements[3] and "ON_ERROR = SKIP_FILE" in statements[3]
+    assert "ESCAPE_UNENCLOSED_FIELD = NONE" in statements[1]  # a backslash in the data is data, as in PostgreSQL
     with pytest.raises(Invalid):
         snowflake_statements(config.files[0], files, on_error="IGNORE; DROP TABLE x")
+
+
+def test_snowflake_load_puts_and_copies_each_file_once_and_resumes_after_a_bad_line(tmp_path: Path,
+                                                                                      fakesnow_url: str) -> None:
+    """Through the real Snowflake connector to fakesnow's server: PUT uploads over HTTP, COPY INTO reads
+    the stage, each file in one transaction with its checkpoint row."""
+    import snowflake.connector
+
+    from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+
+    total = _files(tmp_path, 4, 50)
+    bad = tmp_path / "part_002.tsv"
+    good_text = bad.read_text()
+    bad.write_text(good_text.replace("\t2026-01-03\t", "\t2026-13-03\t", 1))
+    with snowflake.connector.connect(**snowflake_connect_args(fakesnow_url)) as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+
+        def count(sql: str) -> tuple:
+            cur.execute(sql)
+            return tuple(cur.fetchone())
+
+        with pytest.raises(Invalid) as bad_policy:
+            asyncio.run(load_files(_config(tmp_path), fakesnow_url, on_error="CONTINUE; DROP TABLE sales"))
+        assert bad_policy.value.details["fields"][0]["field"] == "on_error"
+        first = asyncio.run(load_files(_config(tmp_path), fakesnow_url))
+        assert [r.status for r in first] == ["loaded", "loaded", "failed"], first
+        assert "2026-13-03" in first[-1].message and "line: 2" in first[-1].message.lower(), first[-1].message
+        assert count("SELECT count(*) FROM sales") == (100,)  # the bad file rolled back whole
+        with pytest.raises(Invalid) as not_resumed:
+            asyncio.run(load_files(_config(tmp_path), fakesnow_url))
+        assert "--resume" in not_resumed.value.message
+        bad.write_text(good_text)
+        resumed = asyncio.run(load_files(_config(tmp_path), fakesnow_url, resume=True))
+        assert [r.status for r in resumed] == ["skipped", "skipped", "loaded", "loaded"], resumed
+        assert count("SELECT count(*), count(DISTINCT sale_id) FROM sales") == (total, total)
+        assert count("SELECT note FROM sales WHERE sale_id = 7") == ("note with a \\ backslash 7",)
+        assert count(f"SELECT count(*), sum(rows) FROM {SNOWFLAKE_CHECKPOINTS}") == (4, total)
+
+        # checkpoints lost (a table dropped by hand): Snowflake's load history still refuses every file
+        cur.execute(f"DELETE FROM {SNOWFLAKE_CHECKPOINTS}")
+        again = asyncio.run(load_files(_config(tmp_path), fakesnow_url))
+        assert [r.status for r in again] == ["skipped"] * 4 and "load history" in again[0].message, again
+        assert count("SELECT count(*) FROM sales") == (total,)
 
 
 async def test_a_family_without_a_table_is_refused_naming_it(tmp_path: Path) -> None:

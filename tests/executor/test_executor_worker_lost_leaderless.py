@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import nats
+import nats.js.errors
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -105,11 +106,13 @@ async def test_steps_lost_while_no_replica_leads_end_worker_lost_once(
         # a worker takes each step and dies every time (never acks) until JetStream gives the messages up
         sub = await js.pull_subscribe_bind(durable=WORK_CONSUMER, stream=subjects.WORK_STREAM)
         taken: Counter[str] = Counter()
+        sequences: set[int] = set()
 
         async def given_up() -> bool:
             with contextlib.suppress(NatsTimeout):
                 for msg in await sub.fetch(2, timeout=1.0):
                     taken[json.loads(msg.data)["step"]] += 1
+                    sequences.add(msg.metadata.sequence.stream)
             return (await js.stream_info(subjects.WORK_LOST_STREAM)).state.messages == 2
 
         await eventually(given_up, timeout=60, what="JetStream's max-deliveries advisories for both steps")
@@ -141,6 +144,17 @@ async def test_steps_lost_while_no_replica_leads_end_worker_lost_once(
             return (await js.stream_info(subjects.WORK_LOST_STREAM)).state.messages == 0
 
         await eventually(advisories_acked, timeout=30, what="both advisories acked (and so gone)")
+
+        async def work_messages_deleted() -> bool:  # given up by JetStream, deleted by the executor
+            gone = 0
+            for seq in sequences:
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await js.get_msg(subjects.WORK_STREAM, seq)
+                    continue
+                gone += 1
+            return gone == len(sequences) == 2
+
+        await eventually(work_messages_deleted, timeout=30, what="both exhausted work messages deleted from the work queue")
         assert sorted(r["step"] for r in await _results(database_url, run_id)) == ["s000", "s001"]
         assert len(await lease_holders(database_url)) == 1
     finally:

@@ -4,7 +4,7 @@ PKCE S256 required), the token endpoint (authorization_code with the PKCE verifi
 RFC 8628 device_code grant) and the device authorization endpoint. ID tokens are real RS256 JWTs.
 
 The person who "signs in" at the provider is `provider.user` (the browser part of a real provider:
-a login form). Knobs for the negative tests: `tamper` overrides claims of the next ID tokens,
+a login form) when the authorization endpoint is visited: the code carries that person. Knobs for the negative tests: `tamper` overrides claims of the next ID tokens,
 `sign_with_other_key` signs them with a key the JWKS does not hold (under the same `kid`).
 """
 
@@ -82,10 +82,11 @@ class OidcProvider:
         jwk = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         return {"keys": [{**jwk, "kid": self.KID, "alg": "RS256", "use": "sig"}]}
 
-    def id_token(self, client_id: str, nonce: str | None) -> str:
-        """An RS256 ID token for `self.user`, `tamper` applied."""
+    def id_token(self, client_id: str, nonce: str | None, user: dict[str, Any] | None = None) -> str:
+        """An RS256 ID token for `user` (default `self.user`), `tamper` applied."""
         now = int(time.time())
-        claims: dict[str, Any] = {"iss": self.issuer, "aud": client_id, "iat": now, "exp": now + 300, **self.user}
+        claims: dict[str, Any] = {"iss": self.issuer, "aud": client_id, "iat": now, "exp": now + 300,
+                                  **(user or self.user)}
         if nonce is not None:
             claims["nonce"] = nonce
         claims.update(self.tamper)
@@ -135,7 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error("invalid_scope")
         code = secrets.token_urlsafe(24)
         self.owner.codes[code] = {"client_id": q["client_id"], "redirect_uri": q.get("redirect_uri", ""),
-                                  "nonce": q.get("nonce"), "challenge": q["code_challenge"]}
+                                  "nonce": q.get("nonce"), "challenge": q["code_challenge"],
+                                  "user": dict(self.owner.user)}
         self.send_response(302)
         self.send_header("Location", f"{q.get('redirect_uri')}?{urlencode({'code': code, 'state': q.get('state', '')})}")
         self.send_header("Content-Length", "0")
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             if _s256(form.get("code_verifier", "")) != issued["challenge"]:
                 return self._error("invalid_grant")  # PKCE: the verifier does not match the challenge
             return self._json(200, {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer",
-                                    "expires_in": 300, "id_token": self.owner.id_token(client_id, issued["nonce"])})
+                                    "expires_in": 300, "id_token": self.owner.id_token(client_id, issued["nonce"], issued["user"])})
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             device = self.owner.devices.get(form.get("device_code", ""))
             if device is None or device["client_id"] != client_id:

@@ -9,6 +9,7 @@ Unknown groups: the person gets the least role, `viewer` (OMB_OIDC_DEFAULT_ROLE;
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import sys
@@ -25,6 +26,7 @@ from sqlalchemy import text
 from ombudsman.gateway.app import create_app
 from tests.gateway.conftest import PASSWORD, ensure_events_stream, gateway_settings, serving
 from tests.gateway.oidc_provider import OidcProvider
+from tests.support import eventually
 
 WEB_CLIENT, WEB_SECRET, CLI_CLIENT = "ombudsman-web", "web-client-secret-do-not-log", "ombudsman-cli"
 ROLE_MAP = "omb-admins=admin,data-eng=user"
@@ -62,15 +64,19 @@ class SsoGateway:
         headers = {"Cookie": f"omb_oidc_state={cookie}"} if cookie else {}
         return await self.client.get(f"/api/v1/auth/oidc/callback?{query}", headers=headers)
 
-    async def sign_in(self) -> httpx.Response:
-        """A whole browser sign-in up to the gateway's answer to the provider's redirect."""
+    async def at_provider(self) -> tuple[str, str]:
+        """A browser sign-in up to the provider's redirect back: the callback's query and the state cookie."""
         authorize, cookie = await self.start()
         async with httpx.AsyncClient() as browser:
             at_provider = await browser.get(authorize)
         assert at_provider.status_code == 302, at_provider.text
         back = urlsplit(at_provider.headers["location"])
         assert back.path == "/api/v1/auth/oidc/callback"
-        return await self.callback(back.query, cookie)
+        return back.query, cookie
+
+    async def sign_in(self) -> httpx.Response:
+        """A whole browser sign-in up to the gateway's answer to the provider's redirect."""
+        return await self.callback(*await self.at_provider())
 
     async def tokens(self, callback: httpx.Response) -> dict[str, Any]:
         """The tokens for the one-time code the callback sent the browser on with."""
@@ -162,6 +168,45 @@ async def test_a_provider_name_never_takes_over_a_local_account(sso: SsoGateway,
     # and an SSO account has no password to log in with
     r = await sso.client.post("/api/v1/auth/login", json={"username": tokens["user"]["username"], "password": PASSWORD})
     assert r.status_code == 401
+
+
+async def test_two_first_sign_ins_racing_on_one_username_both_succeed(sso: SsoGateway, provider: OidcProvider) -> None:
+    """Two people both called `alice` at the provider sign in here for the first time at once. The users
+    table is held (SHARE: reads pass, writes wait) until both callbacks wait to write their account, so
+    each looked for `alice` before either wrote it. The one that writes second gets `alice-` and 6 hex
+    digits of sha256(issuer|subject), not an error: both sign-ins finish, as two accounts."""
+    legs = []
+    for sub in ("sub-alice-hr", "sub-alice-ops"):
+        provider.user = {"sub": sub, "preferred_username": "alice", "groups": ["data-eng"]}
+        legs.append(await sso.at_provider())
+    users_waiting = text("SELECT count(*) FROM pg_locks WHERE relation = 'gateway.users'::regclass AND NOT granted")
+    async with sso.app.state.users.engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE gateway.users IN SHARE MODE"))
+        callbacks = [asyncio.create_task(sso.callback(query, cookie)) for query, cookie in legs]
+        async with sso.app.state.users.engine.connect() as watcher:
+            await eventually(lambda: _scalar(watcher, users_waiting, 2), what="both sign-ins waiting to write")
+        await holder.rollback()
+    answers = await asyncio.gather(*callbacks)
+    signed_in = [await sso.tokens(answer) for answer in answers]
+    users = {t["user"]["username"]: t["user"]["id"] for t in signed_in}
+    assert len(set(users.values())) == 2
+    second = next(name for name in users if name != "alice")
+    suffixed = {f"alice-{hashlib.sha256(f'{provider.issuer}|{sub}'.encode()).hexdigest()[:6]}"
+                for sub in ("sub-alice-hr", "sub-alice-ops")}
+    assert "alice" in users and second in suffixed
+    for user_id in users.values():
+        assert [e for e, _ in await sso.events_of(user_id)] == ["UserRegistered", "UserLoggedIn"]
+    # each sign-in again finds its own account, under the name it was given
+    for sub in ("sub-alice-hr", "sub-alice-ops"):
+        provider.user = {"sub": sub, "preferred_username": "alice", "groups": ["data-eng"]}
+        again = await sso.tokens(await sso.sign_in())
+        assert users[again["user"]["username"]] == again["user"]["id"]
+
+
+async def _scalar(conn: Any, query: Any, wanted: int) -> bool:
+    value = (await conn.execute(query)).scalar_one()
+    await conn.rollback()
+    return bool(value == wanted)
 
 
 @pytest.mark.parametrize(("tamper", "message"), [

@@ -168,3 +168,16 @@ def test_a_port_in_time_wait_is_free_and_a_listening_one_is_refused_clearly(tmp_
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert f"port {taken} is in use by another program" in refused.stderr
         assert not (tmp_path / "home" / "stack.json").exists()  # nothing was started
+
+
+def test_an_up_that_fails_half_way_stops_what_it_had_started(tmp_path: Path) -> None:
+    """NATS starts first; PostgreSQL then cannot (its data folder is taken by a file): `up` says why,
+    exits 1 without a traceback, and leaves no NATS server running."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "pgdata").write_text("not a folder")
+    failed = _ombudsman(_env(home, free_port()), "up", "--detach", "--workers", "1")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "ombudsman up failed: FileExistsError" in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+    assert (home / "nats").is_dir()  # NATS had started ...
+    assert _processes_under(home) == []  # ... and was stopped

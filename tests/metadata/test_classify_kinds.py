@@ -186,3 +186,38 @@ def test_the_conventions_warehouse_subtypes_with_inferred_relationships() -> Non
     assert [t for t, k in dims.items() if "junk" in k] == ["dw.DimOrderFlags"]
     assert all(not c.dimension_kinds for c in classes.values() if c.role != "dimension")
     assert all(c.fact_kind is None for c in classes.values() if c.role != "fact")
+
+
+def test_a_history_table_versions_the_entity_its_name_is_about() -> None:
+    """The demo's customer_history (customer_sk, customer_code, region, valid_from, valid_to, is_current):
+    its rows are versions of a customer, so customer_code is the business key that repeats — SCD2, in the
+    source (primary key customer_sk) and in the migrated copy (no key). The same for hist_/…_versions
+    names; a history table without validity columns gets no business key from its name."""
+    from ombudsman.engine.pipeline.sample import source_data, target_data
+
+    ddl = ";\n".join([source_data()["customer_history"].ddl("s.customer_history"),
+                      target_data()["customer_history"].ddl("t.customer_history")]) + ";"
+    catalog = parse_ddl(ddl + """
+        CREATE TABLE s.hist_product (product_key INTEGER PRIMARY KEY, product_id VARCHAR(10) NOT NULL,
+            price DECIMAL(9, 2), effective_date DATE NOT NULL, expiry_date DATE);
+        CREATE TABLE s.account_versions (account_sk INTEGER PRIMARY KEY, account_code VARCHAR(10) NOT NULL,
+            status VARCHAR(10), valid_from TIMESTAMP NOT NULL, valid_to TIMESTAMP, current_flag CHAR(1));
+        CREATE TABLE s.order_history (order_history_id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL,
+            status VARCHAR(10), changed_at TIMESTAMP);
+    """, "postgres")
+    classes = {c.table: c for c in classify.classify(catalog, relationships.infer(catalog))}
+    for name in ("s.customer_history", "t.customer_history"):
+        history = classes[name]
+        assert history.role == "dimension" and history.dimension_kinds == ["scd2"], history.evidence
+        assert history.scd2 is not None and history.business_key == ["customer_code"]
+        assert (history.scd2.valid_from, history.scd2.valid_to, history.scd2.current_flag) == (
+            "valid_from", "valid_to", "is_current")
+        assert _says(history, "customer_code names the customer")
+    assert classes["s.customer_history"].surrogate_key == ["customer_sk"]
+    assert classes["s.hist_product"].business_key == ["product_id"] and classes["s.hist_product"].scd2 is not None
+    assert classes["s.account_versions"].business_key == ["account_code"]
+    assert classes["s.account_versions"].scd2 is not None
+    # negative: no validity columns, so nothing is versioned and the name's entity is not a business key
+    order_history = classes["s.order_history"]
+    assert order_history.scd2 is None and order_history.business_key == []
+    assert classify.versioned_entity("customer") == "customer"

@@ -112,6 +112,26 @@ def test_databricks_scd2_merge_end_dates_the_current_version() -> None:
     assert {c.target for c in history.columns} <= identifiers([not_matched])
 
 
+def test_the_demo_history_gets_an_scd2_merge_that_parses() -> None:
+    """The demo's customer_history is classified type 2 (customer_code versioned by valid_from/valid_to,
+    is_current): Databricks gets its end-dating MERGE, which parses, keyed by the business key."""
+    plan = demo_plan()
+    history = next(t for t in plan.tables if t.source_table == "customer_history")
+    assert history.scd2 is not None
+    assert (history.scd2.business_key, history.scd2.valid_from, history.scd2.valid_to, history.scd2.current_flag,
+            history.scd2.attributes) == (["CUSTOMER_CODE"], "VALID_FROM", "VALID_TO", "IS_CURRENT", ["REGION"])
+    files = files_of("databricks", plan)
+    parsed = check_sql_bundle("databricks", files)
+    assert sorted(p for p in files if p.startswith("databricks/scd2/")) == [f"databricks/scd2/{history.slug}.sql"]
+    merge = next(s for s in parsed[f"databricks/scd2/{history.slug}.sql"] if isinstance(s, exp.Merge))
+    assert merge.this.name == "CUSTOMER_HISTORY"
+    assert "CUSTOMER_CODE" in {c.name for c in merge.args["on"].find_all(exp.Column)}
+    matched, _ = list(merge.find_all(exp.When))
+    updates = {eq.this.name: eq.expression for eq in matched.args["then"].expressions}
+    assert updates["VALID_TO"].name == "VALID_FROM" and updates["IS_CURRENT"].this is False
+    assert "REGION" in identifiers([matched.args["condition"]])
+
+
 def test_beam_pipeline_compiles_and_reads_and_writes_every_table() -> None:
     plan = demo_plan()
     tables = check_beam(files_of("beam", plan))
@@ -129,7 +149,12 @@ def test_dbt_project_models_sources_tests_and_snapshots() -> None:
     assert set(found["sources"].values()) == {"customers", "products", "customer_history", "orders"}
     orders = found["models"][next(t.slug for t in plan.tables if t.source_table == "orders")]
     assert orders["columns"] == [{"name": "ORDER_ID", "quote": True, "data_tests": ["not_null", "unique"]}]
-    assert found["snapshots"] == []  # no type 2 table in the demo's classification
+    # the demo's customer_history is type 2: a snapshot keeps its current versions by the business key
+    history = next(t for t in plan.tables if t.source_table == "customer_history")
+    assert found["snapshots"] == [f"dbt/snapshots/{history.slug}_snapshot.sql"]
+    snapshot = files_of("dbt", plan)[f"dbt/snapshots/{history.slug}_snapshot.sql"]
+    assert "unique_key='CUSTOMER_CODE'" in snapshot and "strategy='check'" in snapshot
+    assert '"region" as "REGION"' in snapshot and 'where "is_current" = true' in snapshot
     plan = warehouse_plan()
     files = files_of("dbt", plan)
     found = check_dbt(files)

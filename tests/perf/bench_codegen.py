@@ -3,7 +3,8 @@
 1. `dbt build` on DuckDB (needs dbt-core + dbt-duckdb: `make bench` installs requirements-dbt.txt into
    .venv-dbt and names its dbt in OMB_DBT): the dbt project generated for the demo warehouse (libs/engine pipeline/sample.py, its rows
    loaded into a DuckDB file) parses (`dbt parse`) and builds green: every model, every not_null /
-   unique test; the metadata tests' warehouse adds its SCD2 customer, whose snapshot keeps one row per
+   unique test, and the snapshot of its type 2 customer_history (one row per customer's current
+   version); the metadata tests' warehouse adds its SCD2 customer, whose snapshot keeps one row per
    current version. Skipped, saying why, when dbt is not installed: this is not counted as coverage
    (tests/metadata/test_codegen.py and tests/gateway/test_gateway_codegen.py check the project's YAML
    and references without dbt).
@@ -69,8 +70,12 @@ def test_generated_dbt_projects_parse_and_build_green_on_duckdb(tmp_path: Path) 
     tests = [k for k in statuses if k.startswith("test.")]
     assert len(models) == 4 and len(tests) == 8, statuses
     assert set(statuses.values()) <= {"success", "pass"}, statuses
+    snapshots = [k for k in statuses if k.startswith("snapshot.")]
+    assert [k.rsplit(".", 1)[1] for k in snapshots] == ["customer_history_snapshot"], statuses
     with duckdb.connect(str(database), read_only=True) as db:
         assert db.execute('SELECT count(*) FROM main."ORDERS"').fetchone() == (1000,)
+        # the demo's type 2 customer history: the snapshot keeps each customer's current version
+        assert db.execute("SELECT count(*) FROM snapshots.customer_history_snapshot").fetchone() == (100,)
 
     # the SCD2 customer of the metadata tests' warehouse: the snapshot keeps the current versions
     database = tmp_path / "warehouse.duckdb"

@@ -7,12 +7,17 @@ Workload: one TSV of `--rows` lines (default 36,000,000 ≈ 2 GB): sale_id BIGIN
 sale and one bad line at the end. Ombudsman must find exactly: 1 bad line (its number), the 15th
 missing, 1 duplicated key with both line numbers; its peak RSS (the validating process, DuckDB
 memory_limit 512MB) is printed and must stay ≤ 1 GB.
+Load (OMB_BENCH_LOAD_ROWS, default 10,000,000 rows of the same shape, no bad line): MB/s of
+`load_files` into DuckDB and into PostgreSQL (each file in a transaction with its checkpoint row)
+against each database's own bulk load of the same file measured in the same run (DuckDB `INSERT …
+SELECT FROM read_csv`, PostgreSQL `COPY … FROM STDIN` through asyncpg), every table's row count checked.
 Run: `python tests/perf/bench_files.py [--rows N]` or through `make bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -21,8 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import duckdb
 import psutil
+
+from ombudsman.engine.connectors.postgres import asyncpg_dsn
+from ombudsman.engine.files.config import parse_config
+from ombudsman.engine.files.load import load_files
+from tests.perf.bench_rowdiff import postgres_url
 
 VALIDATE = """
 import json, resource, sys
@@ -91,8 +102,95 @@ def run(rows: int) -> dict[str, float]:
         return {"ombudsman_s": omb_s, "duckdb_s": duck_s, "wc_s": wc_s, "rss_mb": rss_mb}
 
 
+LOAD_COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
+PG_TABLE = "sales (sale_id bigint, sold_on date, amount numeric(12,2), note text)"
+
+
+async def _pg_floor(url: str, path: Path) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(url)[0])
+    try:
+        await conn.execute(f"CREATE TABLE floor_{PG_TABLE}")
+        status = await conn.copy_to_table("floor_sales", source=path, format="csv", delimiter="\t", header=True,
+                                          quote="\x01")
+        return int(status.split()[-1])
+    finally:
+        await conn.close()
+
+
+async def _pg_count(url: str, table: str) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(url)[0])
+    try:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+    finally:
+        await conn.close()
+
+
+async def _pg_create(url: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url)[0])
+    try:
+        await conn.execute(f"CREATE TABLE {PG_TABLE}")
+    finally:
+        await conn.close()
+
+
+def run_load(rows: int) -> dict[str, float]:
+    """Load MB/s into DuckDB and PostgreSQL, Ombudsman's against each database's own bulk load."""
+    with tempfile.TemporaryDirectory(prefix="omb-bench-load-") as tmp, postgres_url() as pg_url:
+        folder = Path(tmp)
+        path = folder / "sales_2026_01.tsv"
+        duckdb.sql(f"""COPY (SELECT i AS sale_id, DATE '2026-01-01' + CAST(i % 31 AS INTEGER) AS sold_on,
+            CAST(i % 100000 AS DECIMAL(12,2)) / 100 AS amount, 'customer note number ' || i AS note
+            FROM range({rows}) t(i)) TO '{path}' (DELIMITER '\t', HEADER true)""")
+        size_mb = path.stat().st_size / 1e6
+        config = parse_config({"files": [{"name": "sales", "pattern": "sales_*.tsv", "columns": LOAD_COLUMNS,
+                                          "table": "sales"}]}, folder)
+        figures: dict[str, float] = {}
+        # DuckDB: its own INSERT … SELECT FROM read_csv, then ours, each into a new database file
+        floor_db, ours_db = folder / "floor.duckdb", folder / "ours.duckdb"
+        start = time.perf_counter()
+        with duckdb.connect(str(floor_db)) as con:
+            con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+            con.execute(f"INSERT INTO sales SELECT * FROM read_csv('{path}', delim='\t', header=true, quote='', escape='', "
+                        f"auto_detect=false, columns={LOAD_COLUMNS!r})")
+            floor_rows = con.execute("SELECT count(*) FROM sales").fetchone()[0]
+        figures["duckdb_floor_s"] = time.perf_counter() - start
+        with duckdb.connect(str(ours_db)) as con:
+            con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+        start = time.perf_counter()
+        loaded = asyncio.run(load_files(config, f"duckdb:///{ours_db}"))
+        figures["duckdb_ours_s"] = time.perf_counter() - start
+        with duckdb.connect(str(ours_db)) as con:
+            ours_rows = con.execute("SELECT count(*) FROM sales").fetchone()[0]
+        assert floor_rows == ours_rows == rows and [r.status for r in loaded] == ["loaded"], (floor_rows, ours_rows, loaded)
+        # PostgreSQL: COPY FROM STDIN of the file, then ours (COPY streamed + checkpoint row)
+        start = time.perf_counter()
+        pg_floor_rows = asyncio.run(_pg_floor(pg_url, path))
+        figures["postgres_floor_s"] = time.perf_counter() - start
+        asyncio.run(_pg_create(pg_url))
+        start = time.perf_counter()
+        loaded = asyncio.run(load_files(config, pg_url))
+        figures["postgres_ours_s"] = time.perf_counter() - start
+        assert pg_floor_rows == asyncio.run(_pg_count(pg_url, "sales")) == rows, loaded
+        print(f"\nfile load, {rows:,} rows, {size_mb:,.0f} MB TSV (BIGINT, DATE, DECIMAL(12,2), VARCHAR); every table "
+              f"holds exactly {rows:,} rows")
+        print(f"{'':44}{'s':>8}{'MB/s':>9}")
+        for name, key in (("DuckDB INSERT … SELECT FROM read_csv (floor)", "duckdb_floor_s"),
+                          ("ombudsman files load → DuckDB", "duckdb_ours_s"),
+                          ("PostgreSQL COPY FROM STDIN (floor)", "postgres_floor_s"),
+                          ("ombudsman files load → PostgreSQL", "postgres_ours_s")):
+            print(f"{name:44}{figures[key]:8.1f}{size_mb / figures[key]:9.0f}")
+        print(f"ombudsman / floor: DuckDB {figures['duckdb_ours_s'] / figures['duckdb_floor_s']:.2f}x, "
+              f"PostgreSQL {figures['postgres_ours_s'] / figures['postgres_floor_s']:.2f}x; load average: "
+              f"{' '.join(f'{x:.1f}' for x in psutil.getloadavg())}")
+        return figures
+
+
 def test_bench_files() -> None:
     run(int(os.environ.get("OMB_BENCH_FILE_ROWS", "36000000")))
+
+
+def test_bench_file_load() -> None:
+    run_load(int(os.environ.get("OMB_BENCH_LOAD_ROWS", "10000000")))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """One instant per side for a whole run (ombudsman.engine.snapshots): a writer inserting rows between
 two steps of a PostgreSQL run is not seen by the second step when the run is pinned, and is seen when
-it is not; Snowflake's AT rewriting and SQL Server's probe are parsed back with sqlglot."""
+it is not; Snowflake's AT rewriting and SQL Server's probe and database snapshot (which cannot run here)
+are parsed back with sqlglot."""
 
 from __future__ import annotations
 
@@ -12,8 +13,22 @@ import sqlglot
 from sqlglot import exp
 
 from ombudsman.contracts.pipeline import parse_pipeline
+from ombudsman.engine.connectors.odbc import OdbcConnector
 from ombudsman.engine.pipeline import StepEvent, run_pipeline
-from ombudsman.engine.snapshots import SQLSERVER_SNAPSHOT_PROBE, sqlserver_record, time_travel_sql
+from ombudsman.engine.snapshots import (
+    SQLSERVER_CAN_SNAPSHOT,
+    SQLSERVER_DATA_FILES,
+    SQLSERVER_SNAPSHOT_CREATED,
+    SQLSERVER_SNAPSHOT_PROBE,
+    SQLSERVER_STALE_SNAPSHOTS,
+    SqlServerAtSnapshot,
+    at_pin,
+    create_snapshot_sql,
+    database_snapshot_refusal,
+    snapshot_tables_sql,
+    sqlserver_record,
+    time_travel_sql,
+)
 
 ROWS, INSERTED = 100, 7
 
@@ -140,3 +155,41 @@ def test_sqlserver_snapshot_probe_and_its_record() -> None:
     off = sqlserver_record([(0, "Sales", "2026-12-05T01:00:00")])
     assert on["snapshot_isolation"] == "on" and on["isolation"] == "none" and "cannot share" in on["reason"]
     assert off["snapshot_isolation"] == "off" and "ALLOW_SNAPSHOT_ISOLATION ON" in off["reason"]
+
+
+def test_sqlserver_database_snapshot_statements_parse_and_quote_what_the_catalog_gives() -> None:
+    for probe in (SQLSERVER_CAN_SNAPSHOT, SQLSERVER_DATA_FILES, SQLSERVER_STALE_SNAPSHOTS, SQLSERVER_SNAPSHOT_CREATED):
+        assert isinstance(sqlglot.parse_one(probe, read="tsql"), exp.Select), probe
+    windows = create_snapshot_sql("Sales]DW", "omb_snap_ab12", [("Sales_Data", r"D:\MSSQL\Data\Sales.mdf"),
+                                                                ("Sales_Hist", r"E:\Hist\O'Brien.ndf")])
+    assert windows == ("CREATE DATABASE [omb_snap_ab12] ON "
+                       r"(NAME = [Sales_Data], FILENAME = N'D:\MSSQL\Data\omb_snap_ab12_Sales_Data.ss'), "
+                       r"(NAME = [Sales_Hist], FILENAME = N'E:\Hist\omb_snap_ab12_Sales_Hist.ss') "
+                       "AS SNAPSHOT OF [Sales]]DW]")
+    linux = create_snapshot_sql("dw", "omb_snap_1", [("dw", "/var/opt/mssql/data/dw.mdf")])
+    assert "FILENAME = N'/var/opt/mssql/data/omb_snap_1_dw.ss'" in linux
+    sqlglot.parse_one(windows, read="tsql")  # parsed (as a command: sqlglot has no AS SNAPSHOT OF)
+    with pytest.raises(ValueError):
+        create_snapshot_sql("dw", "omb_snap_1", [])
+    assert database_snapshot_refusal(5, 1) == "Azure SQL Database has no database snapshots"
+    assert "CREATE ANY DATABASE" in (database_snapshot_refusal(3, 0) or "")
+    assert database_snapshot_refusal(3, 1) is None
+
+
+def test_sqlserver_reads_every_table_of_its_database_through_the_runs_snapshot() -> None:
+    sql = ("WITH recent AS (SELECT id FROM sales.orders WHERE id > ?) "
+           "SELECT COUNT(*) FROM recent JOIN [Sales].[sales].[items] AS i ON i.order_id = recent.id "
+           "JOIN other_db.dbo.rates AS r ON r.id = i.rate_id JOIN customers AS c ON c.id = i.customer_id")
+    pinned = snapshot_tables_sql(sql, "sales", "omb_snap_ab12")
+    tables = {t.name: t for t in sqlglot.parse_one(pinned, read="tsql").find_all(exp.Table)}
+    assert (tables["orders"].catalog, tables["orders"].db) == ("omb_snap_ab12", "sales")
+    assert tables["items"].catalog == "omb_snap_ab12"  # three parts naming the database itself
+    assert (tables["customers"].catalog, tables["customers"].db) == ("omb_snap_ab12", "dbo")
+    assert tables["rates"].catalog == "other_db"  # another database: not in the snapshot, left alone
+    assert tables["recent"].catalog == ""  # the CTE's own name
+    assert pinned.count("?") == 1
+    connector = OdbcConnector("odbc://u:p@db.example:1433/sales?driver=ODBC+Driver+18+for+SQL+Server")
+    record = {"isolation": "database snapshot", "database": "sales", "snapshot": "omb_snap_ab12", "at": "2026-12-05T01:00:00"}
+    view = at_pin(connector, record)
+    assert isinstance(view, SqlServerAtSnapshot) and view._pinned(sql) == pinned
+    assert at_pin(connector, sqlserver_record([(0, "sales", "2026-12-05T01:00:00")])) is connector  # nothing pinned

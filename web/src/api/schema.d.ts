@@ -2186,10 +2186,11 @@ export interface components {
             confidence?: number | null;
         };
         /**
-         * MemberIn
-         * @description The user to add, by id or by username (exactly one).
+         * NewMember
+         * @description The user to add, by id or by username (exactly one). Not contracts' `MemberIn` (the bus command
+         *     takes a user id only): the gateway resolves a username to its user id.
          */
-        MemberIn: {
+        NewMember: {
             /** User Id */
             user_id?: string | null;
             /** Username */
@@ -4875,7 +4876,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["MemberIn"];
+                "application/json": components["schemas"]["NewMember"];
             };
         };
         responses: {

@@ -137,9 +137,10 @@ def _requests_of(principal: str) -> list[str]:
     return sorted({*found, *ON_BEHALF.get(principal, ())})
 
 
-def _jetstream(streams: list[str], create: list[str], purge: list[str]) -> list[str]:
+def _jetstream(streams: list[str], create: list[str], purge: list[str], delete_messages: list[str]) -> list[str]:
     """The JetStream API a principal needs: read stream info, create the platform's streams if missing,
-    run consumers, ack, read messages; never delete/update streams or delete messages."""
+    run consumers, ack, read messages; never delete/update streams, and delete messages only from the
+    streams in `delete_messages`."""
     allowed = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*"]
     for stream in streams:
         allowed += [f"$JS.API.CONSUMER.*.{stream}", f"$JS.API.CONSUMER.*.*.{stream}.>", f"$JS.API.CONSUMER.*.{stream}.>",
@@ -147,6 +148,7 @@ def _jetstream(streams: list[str], create: list[str], purge: list[str]) -> list[
                     f"$JS.ACK.{stream}.>"]
     allowed += [f"$JS.API.STREAM.CREATE.{s}" for s in create]
     allowed += [f"$JS.API.STREAM.PURGE.{s}" for s in purge]
+    allowed += [f"$JS.API.STREAM.MSG.DELETE.{s}" for s in delete_messages]
     return [*allowed, "$JS.FC.>"]
 
 
@@ -164,6 +166,7 @@ def nats_permissions(principal: str) -> dict[str, Any]:
     streams = [EVENTS_STREAM]
     create = [EVENTS_STREAM, WORK_STREAM]
     purge: list[str] = []
+    delete_messages: list[str] = []
     if principal in ("executor", "worker"):
         streams.append(WORK_STREAM)
     if principal == "executor":
@@ -172,6 +175,9 @@ def nats_permissions(principal: str) -> dict[str, Any]:
         # replica leads), never on a plain subscription
         streams.append(WORK_LOST_STREAM)
         create.append(WORK_LOST_STREAM)
+        # a work message that ran out of deliveries stays in the work queue: the executor, having
+        # ended its step as `worker lost`, deletes it
+        delete_messages.append(WORK_STREAM)
     if principal == "gateway":  # live events for WebSocket watchers
         subscribe.append(f"{EVENTS_PREFIX}.>")
     if principal == "worker":
@@ -181,7 +187,7 @@ def nats_permissions(principal: str) -> dict[str, Any]:
         create.append(FILES_STREAM)
         purge.append(FILES_STREAM)
         publish.append("$O.OMB_FILES.>")
-    publish += _jetstream(streams, create, purge)
+    publish += _jetstream(streams, create, purge, delete_messages)
     permissions: dict[str, Any] = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe},
                                    "allow_responses": True}
     if principal == "gateway":  # the gateway relays people's requests: never the services-only ones

@@ -12,9 +12,14 @@
 - **Snowflake**: the server's CURRENT_TIMESTAMP at run start; every table of every query of the run is
   read `AT (TIMESTAMP => …)` (time travel). A table that keeps no time travel (transient, retention 0)
   is read live and the step says so (`details.unpinned`). fakesnow has no time travel: not pinned.
-- **SQL Server**: `sys.databases.snapshot_isolation_state` is probed and recorded. SQL Server cannot
-  share one transaction's snapshot between connections (no exported snapshot), so a run's steps are
-  not read at one instant; the record says whether SNAPSHOT isolation is enabled and that.
+- **SQL Server**: a *database snapshot* (`CREATE DATABASE omb_snap_<id> … AS SNAPSHOT OF <db>`) is one
+  instant every connection can read, so where the login may create one (not Azure SQL Database, the
+  CREATE ANY DATABASE permission) the run gets one, every table of every query is read through it
+  (`[omb_snap_<id>].[schema].[table]`), and it is dropped when the run ends; snapshots of the same
+  database left by a dead worker, older than `OMB_SQLSERVER_SNAPSHOT_MAX_AGE` hours (24), are dropped
+  at the next pin. Otherwise `sys.databases.snapshot_isolation_state` is recorded with the reason the
+  run is not read at one instant (one transaction's snapshot cannot be shared between connections).
+  Design note 26.
 - **DuckDB**: no snapshot a second connection can share; each row_hash step reads in one transaction
   of its own (its own instant), and the record says so.
 """
@@ -24,6 +29,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import ntpath
+import os
+import posixpath
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +51,19 @@ SQLSERVER_SNAPSHOT_PROBE = (
     "SELECT snapshot_isolation_state, name, CONVERT(VARCHAR(33), SYSUTCDATETIME(), 126) "
     "FROM sys.databases WHERE name = DB_NAME()"
 )
+
+# one row: the engine edition (5 = Azure SQL Database, no database snapshots), whether the login may
+# create a database, the database the connection uses
+SQLSERVER_CAN_SNAPSHOT = (
+    "SELECT CAST(SERVERPROPERTY('EngineEdition') AS INT), HAS_PERMS_BY_NAME(NULL, NULL, 'CREATE ANY DATABASE'), DB_NAME()"
+)
+SQLSERVER_DATA_FILES = "SELECT name, physical_name FROM sys.database_files WHERE type = 0"
+# snapshots of this database left by an earlier run, older than ? hours (create_date is server local time)
+SQLSERVER_STALE_SNAPSHOTS = (
+    "SELECT name FROM sys.databases WHERE source_database_id = DB_ID() AND name LIKE 'omb[_]snap[_]%' "
+    "AND create_date < DATEADD(HOUR, -?, GETDATE())"
+)
+SQLSERVER_SNAPSHOT_CREATED = "SELECT CONVERT(VARCHAR(33), create_date, 126) FROM sys.databases WHERE name = ?"
 
 
 async def _nothing() -> None:
@@ -83,7 +105,7 @@ async def pin_run(connector: Connector) -> RunPin:
         at = str((await connector.fetch_rows(_SNOWFLAKE_INSTANT))[0][0])
         return RunPin({"isolation": "time travel", "at": at})
     if dialect == "tsql":
-        return RunPin(sqlserver_record(await connector.fetch_rows(SQLSERVER_SNAPSHOT_PROBE)))
+        return await _sqlserver_pin(connector)
     if dialect == "duckdb":
         return RunPin({"isolation": "none", "reason": (
             "DuckDB has no snapshot another connection can share: each row_hash step reads in one "
@@ -103,6 +125,72 @@ def sqlserver_record(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
     return {"isolation": "none", "snapshot_isolation": "off", "database": name, "at": at, "reason": (
         f"SNAPSHOT isolation is not enabled on {name} (ALTER DATABASE {name} SET "
         "ALLOW_SNAPSHOT_ISOLATION ON): reads are not pinned")}
+
+
+def bracket(name: str) -> str:
+    """A T-SQL identifier in brackets (`]` doubled)."""
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def database_snapshot_refusal(edition: Any, may_create: Any) -> str | None:
+    """Why no database snapshot can be taken (None when one can), from SQLSERVER_CAN_SNAPSHOT's row."""
+    if int(edition or 0) == 5:
+        return "Azure SQL Database has no database snapshots"
+    if int(may_create or 0) != 1:
+        return "the login lacks CREATE ANY DATABASE, needed for a database snapshot"
+    return None
+
+
+def create_snapshot_sql(database: str, snapshot: str, files: Sequence[tuple[str, str]]) -> str:
+    """`CREATE DATABASE <snapshot> … AS SNAPSHOT OF <database>`: one sparse file per data file of the
+    database, next to it (`files`: (logical name, physical path) from SQLSERVER_DATA_FILES)."""
+    if not files:
+        raise ValueError(f"{database} lists no data files")
+    entries = []
+    for name, physical in files:
+        folder = ntpath.dirname(physical) if "\\" in physical else posixpath.dirname(physical)
+        sep = "\\" if "\\" in physical else "/"
+        path = f"{folder}{sep}{snapshot}_{name}.ss".replace("'", "''")
+        entries.append(f"(NAME = {bracket(name)}, FILENAME = N'{path}')")
+    return f"CREATE DATABASE {bracket(snapshot)} ON {', '.join(entries)} AS SNAPSHOT OF {bracket(database)}"
+
+
+def snapshot_tables_sql(sql: str, database: str, snapshot: str) -> str:
+    """`sql` (T-SQL) with every table of `database` (named with two parts, or three naming it) read
+    from the database snapshot `snapshot`; its own CTE names and other databases' tables left alone."""
+    tree = sqlglot.parse_one(sql, read="tsql")
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if not table.name or isinstance(table.this, exp.Func) or (not table.db and table.name.lower() in ctes):
+            continue
+        if table.catalog and table.catalog.lower() != database.lower():
+            continue
+        table.set("catalog", exp.to_identifier(snapshot, quoted=True))
+        if not table.db:
+            table.set("db", exp.to_identifier("dbo"))
+    return tree.sql(dialect="tsql")
+
+
+async def _sqlserver_pin(connector: Connector) -> RunPin:
+    record = sqlserver_record(await connector.fetch_rows(SQLSERVER_SNAPSHOT_PROBE))
+    edition, may_create, database = (await connector.fetch_rows(SQLSERVER_CAN_SNAPSHOT))[0]
+    refusal = database_snapshot_refusal(edition, may_create)
+    if refusal:
+        return RunPin({**record, "database_snapshot": refusal})
+    max_age = int(os.environ.get("OMB_SQLSERVER_SNAPSHOT_MAX_AGE", "24"))
+    stale = [str(r[0]) for r in await connector.fetch_rows(SQLSERVER_STALE_SNAPSHOTS, (max_age,))]
+    for name in stale:  # left by a worker that died before its run ended
+        await connector.execute(f"DROP DATABASE {bracket(name)}")
+    snapshot = f"omb_snap_{uuid.uuid4().hex}"
+    files = [(str(n), str(p)) for n, p in await connector.fetch_rows(SQLSERVER_DATA_FILES)]
+    await connector.execute(create_snapshot_sql(str(database), snapshot, files))
+    at = (await connector.fetch_rows(SQLSERVER_SNAPSHOT_CREATED, (snapshot,)))[0][0]
+
+    async def release() -> None:
+        await connector.execute(f"DROP DATABASE {bracket(snapshot)}")
+
+    return RunPin({"isolation": "database snapshot", "database": str(database), "snapshot": snapshot, "at": str(at),
+                   **({"dropped_stale": stale} if stale else {})}, release)
 
 
 async def pin_connectors(connectors: Mapping[str, Connector]) -> dict[str, RunPin]:
@@ -139,6 +227,8 @@ def at_pin(connector: Connector, record: Mapping[str, Any] | None) -> Connector:
         return PostgresAtSnapshot(connector, dict(record))
     if connector.dialect == "snowflake" and record.get("at"):
         return SnowflakeAtInstant(connector, dict(record))
+    if connector.dialect == "tsql" and record.get("snapshot"):
+        return SqlServerAtSnapshot(connector, dict(record))
     return connector
 
 
@@ -254,3 +344,24 @@ class SnowflakeAtInstant(PinnedConnector):
     ) -> AsyncIterator[ReadSession]:
         # the base session: one query after the other through this view, so each is read AT the instant
         yield ReadSession(self, snapshot={"isolation": "time travel", "at": self.record["at"], "pinned": "run"})
+
+
+class SqlServerAtSnapshot(PinnedConnector):
+    """Every table of every query read from the run's database snapshot."""
+
+    def _pinned(self, sql: str) -> str:
+        return snapshot_tables_sql(sql, str(self.record["database"]), str(self.record["snapshot"]))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = (), *, limit: int | None = None) -> pa.Table:
+        return await self.inner.fetch(self._pinned(sql), params, limit=limit)
+
+    async def stream(self, sql: str, params: Sequence[Any] = (), *, batch_size: int = 50_000) -> AsyncIterator[pa.RecordBatch]:  # type: ignore[override]
+        async for batch in self.inner.stream(self._pinned(sql), params, batch_size=batch_size):
+            yield batch
+
+    @contextlib.asynccontextmanager
+    async def read_session(
+        self, settings: Mapping[str, str] | None = None, *, consistent: bool = True
+    ) -> AsyncIterator[ReadSession]:
+        yield ReadSession(self, snapshot={"isolation": "database snapshot", "snapshot": self.record["snapshot"],
+                                          "at": self.record.get("at"), "pinned": "run"})

@@ -289,60 +289,59 @@ def start_stack(*, detach: bool, workers: int = 2, gateway_port: int | None = No
                 cluster.stop()
                 raise
 
-    pg = None
-    stack.database_url = os.environ.get("OMB_DATABASE_URL", "")
-    if not stack.database_url:
-        pg = EmbeddedPostgres.start(home / "pgdata", keep_running=True)
-        asyncio.run(_ensure_database(pg.uri("postgres"), "ombudsman"))
-        stack.database_url = pg.uri("ombudsman")
-        stack.pgdata = str(home / "pgdata")
+    try:  # whatever fails from here stops what started before it (NATS first of all)
+        pg = None
+        stack.database_url = os.environ.get("OMB_DATABASE_URL", "")
+        if not stack.database_url:
+            pg = EmbeddedPostgres.start(home / "pgdata", keep_running=True)
+            stack.pgdata = str(home / "pgdata")
+            asyncio.run(_ensure_database(pg.uri("postgres"), "ombudsman"))
+            stack.database_url = pg.uri("ombudsman")
 
-    stack.gateway_url = f"http://127.0.0.1:{gateway_port_chosen}"
-    env = {
-        # secrets, database roles and bus credentials are given per process (the bus token's private
-        # key to the gateway alone), whatever this shell holds
-        **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
-        "OMB_NATS_URL": stack.nats_url,
-        "OMB_EVENTS_REPLICAS": str(stream_replica_count(nodes)),
-        "OMB_GATEWAY_PORT": str(gateway_port_chosen),
-        "OMB_HOME": str(home),
-        "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
-        "PYTHONUNBUFFERED": "1",
-    }
-    keys = {env_name: _secret(home, file, env_name) for env_name, file in SECRET_FILES.items()}
-    wanted = [s for s in SERVICES if only is None or s in only]
-    runnable = [s for s in wanted if _module_runnable(f"ombudsman.{s}")]
-    has_gateway = (only is None or GATEWAY in only) and _module_runnable("ombudsman.gateway")
-    databases = _database_urls(stack, runnable + ([GATEWAY] if has_gateway else []), embedded=pg is not None)
+        stack.gateway_url = f"http://127.0.0.1:{gateway_port_chosen}"
+        env = {
+            # secrets, database roles and bus credentials are given per process (the bus token's private
+            # key to the gateway alone), whatever this shell holds
+            **{k: v for k, v in os.environ.items() if k not in _PER_PROCESS},
+            "OMB_NATS_URL": stack.nats_url,
+            "OMB_EVENTS_REPLICAS": str(stream_replica_count(nodes)),
+            "OMB_GATEWAY_PORT": str(gateway_port_chosen),
+            "OMB_HOME": str(home),
+            "OMB_FILE_ROOTS": os.environ.get("OMB_FILE_ROOTS") or str(home / "demo"),  # DuckDB files pipelines may open
+            "PYTHONUNBUFFERED": "1",
+        }
+        keys = {env_name: _secret(home, file, env_name) for env_name, file in SECRET_FILES.items()}
+        wanted = [s for s in SERVICES if only is None or s in only]
+        runnable = [s for s in wanted if _module_runnable(f"ombudsman.{s}")]
+        has_gateway = (only is None or GATEWAY in only) and _module_runnable("ombudsman.gateway")
+        databases = _database_urls(stack, runnable + ([GATEWAY] if has_gateway else []), embedded=pg is not None)
 
-    def spawn(label: str, args: list[str], service: str, principal: str) -> None:
-        own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
-        if principal in SERVICES or principal in ("worker", GATEWAY):  # every process serves its metrics on a port of its own
-            stack.metrics[label] = free_port()
-            own["OMB_METRICS_PORT"] = str(stack.metrics[label])
-        log = open(home / "logs" / f"{label}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *args], env={**own, **natsauth.process_env(home, principal, passwords)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
-        )
-        stack.processes[label] = proc.pid
+        def spawn(label: str, args: list[str], service: str, principal: str) -> None:
+            own = {**env, **databases[service], **{k: keys[k] for k in SECRETS_OF.get(service, ())}}
+            if principal in SERVICES or principal in ("worker", GATEWAY):  # every process serves its metrics on a port of its own
+                stack.metrics[label] = free_port()
+                own["OMB_METRICS_PORT"] = str(stack.metrics[label])
+            log = open(home / "logs" / f"{label}.log", "ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args], env={**own, **natsauth.process_env(home, principal, passwords)},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
+            )
+            stack.processes[label] = proc.pid
 
-    started: list[str] = []
-    for service in wanted:
-        if service in runnable:
-            for index in range(1, replicas + 1):
-                spawn(replica_label(service, index), [f"ombudsman.{service}"], service, service)
-            started.append(service)
-        else:
-            typer.secho(f"  {service}: not installed, skipped", fg="yellow", err=True)
-    if "executor" in started:
-        for i in range(workers):
-            spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"], "executor", "worker")
-    if has_gateway:
-        spawn(GATEWAY, ["ombudsman.gateway"], GATEWAY, GATEWAY)
-    stack.save()
-
-    try:
+        started: list[str] = []
+        for service in wanted:
+            if service in runnable:
+                for index in range(1, replicas + 1):
+                    spawn(replica_label(service, index), [f"ombudsman.{service}"], service, service)
+                started.append(service)
+            else:
+                typer.secho(f"  {service}: not installed, skipped", fg="yellow", err=True)
+        if "executor" in started:
+            for i in range(workers):
+                spawn(f"worker-{i + 1}", ["ombudsman.executor", "worker"], "executor", "worker")
+        if has_gateway:
+            spawn(GATEWAY, ["ombudsman.gateway"], GATEWAY, GATEWAY)
+        stack.save()
         _wait_healthy(stack, started, timeout)
     except BaseException:
         stop_stack(stack)
@@ -439,8 +438,9 @@ def up(
     except PortTaken as exc:
         typer.secho(f"ombudsman up: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    except (RuntimeError, TimeoutError) as exc:
-        typer.secho(f"ombudsman up failed: {exc}", fg="red", err=True)
+    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError) as exc:
+        # whatever had started is stopped already (start_stack)
+        typer.secho(f"ombudsman up failed: {type(exc).__name__}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     stop = {"now": False}
 

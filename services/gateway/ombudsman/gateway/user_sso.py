@@ -15,10 +15,11 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ombudsman.contracts.envelope import Actor, Metadata, new_id
-from ombudsman.contracts.replies import Unauthorized, Unavailable
+from ombudsman.contracts.replies import Conflict, Unauthorized, Unavailable
 from ombudsman.eventstore.aggregate import fold
 from ombudsman.eventstore.decide import retry_conflicts
 from ombudsman.gateway import domain
@@ -35,6 +36,9 @@ PENDING_SIGN_IN = timedelta(minutes=10)
 # start one, so the table is bounded)
 MAX_PENDING = 10_000
 HANDOFF = timedelta(seconds=60)
+# a taken username hint gets `-` and this many hex digits of sha256(issuer|subject), in this order
+_SUFFIX_LENGTHS = (6, 12, 24)
+_MAX_USERNAME = 64  # domain.USERNAME
 
 
 def oidc_ddl(schema: str = SCHEMA) -> list[str]:
@@ -64,6 +68,12 @@ def oidc_ddl(schema: str = SCHEMA) -> list[str]:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint (or unique index) a PostgreSQL integrity error names (asyncpg)."""
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return getattr(cause, "constraint_name", None)
 
 
 class UserSSO(UserSessions):
@@ -133,17 +143,29 @@ class UserSSO(UserSessions):
                 log.info("sso: user %s registered (%s)", name, role)
             return user_id
 
-        return await retry_conflicts(attempt, stream_id=f"{identity.issuer}|{identity.subject}")
+        stream_id = f"{identity.issuer}|{identity.subject}"
+        for _ in _SUFFIX_LENGTHS:
+            try:
+                return await retry_conflicts(attempt, stream_id=stream_id)
+            except IntegrityError as exc:
+                # another first sign-in (or a registration) took the name between our look and our write;
+                # it is committed now, so the next attempt sees it and takes the next candidate name
+                if _constraint(exc) != "users_username":
+                    raise
+                log.info("sso: the username chosen for a new account was taken concurrently; choosing again")
+        raise Conflict("a new account's username kept being taken by concurrent sign-ups: sign in again")
 
     async def _free_username(self, conn: AsyncConnection, identity: Identity) -> str:
-        """The identity's username hint, or the hint and a digest of the subject when it is taken."""
+        """The first free of the identity's username hint and the hint with a digest of (issuer, subject)
+        (6, then 12, then 24 hex digits): deterministic for one identity, and two identities sharing a hint
+        never get the same name. The longest candidate is returned when all are taken (the write then fails)."""
         hint = identity.preferred_username
-        taken = (await conn.execute(
-            text(f"SELECT 1 FROM {SCHEMA}.users WHERE lower(username) = lower(:u)"), {"u": hint})).first()
-        if not taken:
-            return hint
-        suffix = _digest(f"{identity.issuer}|{identity.subject}")[:6]
-        return f"{hint[:57]}-{suffix}"
+        digest = _digest(f"{identity.issuer}|{identity.subject}")
+        candidates = [hint, *(f"{hint[:_MAX_USERNAME - 1 - n]}-{digest[:n]}" for n in _SUFFIX_LENGTHS)]
+        taken = {row.name for row in (await conn.execute(
+            text(f"SELECT lower(username) AS name FROM {SCHEMA}.users WHERE lower(username) = ANY(:names)"),
+            {"names": [c.lower() for c in candidates]})).all()}
+        return next((c for c in candidates if c.lower() not in taken), candidates[-1])
 
     async def sso_login(self, user_id: str) -> IssuedTokens:
         """Tokens for a single-sign-on user (event UserLoggedIn, method sso), as a password login gives."""

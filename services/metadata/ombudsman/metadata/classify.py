@@ -33,6 +33,10 @@ _CURRENT_FLAG = re.compile(r"^(is_?current|current_?(flag|ind|indicator|row|reco
 _STAGING_COLUMNS = re.compile(r"^(load|loaded|etl|batch|ingest|ingested|import|imported|file|source_file|raw)_?")
 _AUDIT_COLUMNS = re.compile(r"^(created|updated|modified|inserted|load|loaded|etl|batch|dw)_?")
 _IDENTITY_DEFAULT = re.compile(r"nextval|identity|autoincrement|seq", re.IGNORECASE)
+# words a versioned table's name adds to the entity it versions: customer_history, hist_customer,
+# product_versions, dim_account_scd2 keep their rows of one customer, product, account
+_VERSIONING_WORDS = {"history", "hist", "historical", "version", "versioned", "scd", "scd2", "type2", "archive",
+                     "changes", "change", "snapshot", "snapshots", "timeline"}
 
 
 class Scd2(BaseModel):
@@ -125,18 +129,33 @@ def _business_key(table: TableInfo, surrogate: list[str], scd2: Scd2 | None) -> 
     if table.primary_key and not surrogate:
         return list(table.primary_key), "primary key that is not a surrogate"
     entity = naming.table_name(table.name).entity
+    entities = {entity, naming.singular(entity)}
+    if scd2:
+        entities.add(versioned_entity(entity))
     for column in table.columns:
         if column.name.lower() in skip:
             continue
         normal = naming.column_name(column.name)
-        if normal.endswith("#id") and naming.column_stem(column.name) in (entity, naming.singular(entity)):
-            return [column.name], f"{column.name} names the {entity} (…id / …code) beside the surrogate key"
+        stem = naming.column_stem(column.name)
+        if normal.endswith("#id") and stem in entities:
+            return [column.name], f"{column.name} names the {stem} (…id / …code) beside the surrogate key"
     for column in table.columns:
         if column.name.lower() in skip or column.nullable:
             continue
         if naming.column_name(column.name).endswith("#id") and not naming.column_stem(column.name):
             return [column.name], f"{column.name} is a non-null id column"
     return [], ""
+
+
+def versioned_entity(entity: str) -> str:
+    """The entity a versioned table's rows are versions of: `customer history` → `customer`,
+    `hist customer` → `customer`, `product version` → `product` (unchanged without such a word)."""
+    words = entity.split()
+    while len(words) > 1 and words[-1] in _VERSIONING_WORDS:
+        words.pop()
+    while len(words) > 1 and words[0] in _VERSIONING_WORDS:
+        words.pop(0)
+    return " ".join([*words[:-1], naming.singular(words[-1])])
 
 
 def _versions_business_key(table: TableInfo, business: list[str]) -> bool:

@@ -25,7 +25,8 @@ from rich.table import Table
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import load_config
-from ombudsman.engine.files.load import load_files, snowflake_statements
+from ombudsman.engine.files.load import load_files
+from ombudsman.engine.files.load_snowflake import snowflake_statements
 from ombudsman.engine.files.reload import reload_period
 from ombudsman.engine.files.scan import ScanSettings, resolve_files
 from ombudsman.engine.files.suggest import suggest_spec
@@ -87,11 +88,13 @@ def suggest(file: Path = typer.Argument(..., help="a TSV, CSV or Parquet file"))
 @app.command("load")
 def load(
         config: Path = typer.Argument(..., help="file config YAML; each file family names its `table`"),
-        target: str = typer.Option(..., "--target", "-t", help="postgresql://… or duckdb:///path.db (${ENV} allowed)"),
+        target: str = typer.Option(..., "--target", "-t", help="postgresql://…, duckdb:///path.db or snowflake://… (${ENV} allowed)"),
         resume: bool = typer.Option(False, "--resume", help="skip the files loaded before (recorded in omb_file_loads)"),
         reload: str | None = typer.Option(None, "--reload-period", metavar="PERIOD", help=(
             "delete the table's rows of one period (2026-01-02, or 2026-01 for a monthly family) and load the files "
             "holding it again, with their checkpoints, in one transaction (PostgreSQL)")),
+        on_error: str = typer.Option("ABORT_STATEMENT", "--on-error", help=(
+            "Snowflake's ON_ERROR: ABORT_STATEMENT | CONTINUE | SKIP_FILE (PostgreSQL and DuckDB stop at the first bad line)")),
 ) -> None:
     """Load every file into its table, each file in one transaction with its checkpoint, so an
     interrupted load resumes where it stopped (--resume) and no file is loaded twice. With
@@ -117,7 +120,7 @@ def load(
 
             url = os.path.expandvars(target)
             results = asyncio.run(reload_period(parsed, url, reload, progress=advance) if reload
-                                  else load_files(parsed, url, resume=resume, progress=advance))
+                                  else load_files(parsed, url, resume=resume, progress=advance, on_error=on_error))
     except Invalid as error:
         raise _bad_input(error) from None
     table = Table(title=f"{config.name} → {target.split('://')[0]}")

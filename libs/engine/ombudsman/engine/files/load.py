@@ -7,8 +7,8 @@ file is never loaded twice. The first bad line stops the file (its transaction r
 database's message naming the line.
 - PostgreSQL: `COPY … FROM STDIN (FORMAT csv)` streamed from the file (gzip decompressed on the fly).
 - DuckDB: `INSERT INTO … SELECT … FROM read_csv/read_parquet` in the target database.
-- Snowflake: `PUT` to the table's stage and `COPY INTO` (see `snowflake_statements`), whose own
-  load history already refuses to load a staged file twice.
+- Snowflake: `PUT` to the table's stage and `COPY INTO` one file at a time, in a transaction with its
+  checkpoint row (load_snowflake.py); Snowflake's own load history refuses a staged file twice as well.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from typing import Any
 
 import asyncpg
 import duckdb
-import sqlglot
 
-from ombudsman.contracts.replies import Invalid, invalid_fields
+from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.duckdb import duckdb_target
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.connectors.urls import mask_url, parse_url
 from ombudsman.engine.files.config import FileConfig, FileSpec
-from ombudsman.engine.files.scan import quote_ident, reader, resolve_files, sql_string
+from ombudsman.engine.files.scan import quote_ident, reader, resolve_files
 
 CHECKPOINTS = "omb_file_loads"
 _CHUNK = 1 << 20
@@ -62,20 +61,29 @@ def _qualified(schema: str | None, table: str) -> str:
 
 
 async def load_files(config: FileConfig, target_url: str, *, resume: bool = False,
-                     progress: Progress | None = None, platform: bool = False) -> list[FileLoad]:
-    """Load every file of every spec of `config` into its table on `target_url`."""
+                     progress: Progress | None = None, platform: bool = False,
+                     on_error: str = "ABORT_STATEMENT") -> list[FileLoad]:
+    """Load every file of every spec of `config` into its table on `target_url` (PostgreSQL, DuckDB,
+    Snowflake). `on_error` is Snowflake's policy for bad lines (ABORT_STATEMENT, CONTINUE, SKIP_FILE);
+    PostgreSQL and DuckDB always stop at the first bad line."""
     kind = parse_url(target_url).kind
     refuse_remote(config)
     plan = [(spec, _table(spec, i), resolve_files(spec, config.base, platform=platform)) for i, spec in enumerate(config.files)]
     missing = [spec.name for spec, _, files in plan if not files]
     if missing:
         raise invalid_fields(f"no file matches the pattern of {', '.join(missing)}", {"files": "no match"})
+    if kind != "snowflake" and on_error.upper() != "ABORT_STATEMENT":
+        raise invalid_fields(f"on_error {on_error!r} is Snowflake's; PostgreSQL and DuckDB stop at the first bad line",
+                             {"on_error": "Snowflake only"})
     if kind == "postgres":
         return await _load_postgres(plan, target_url, resume, progress)
     if kind == "duckdb":
         return await asyncio.to_thread(_load_duckdb, plan, target_url, resume, progress)
-    raise invalid_fields(f"files load into PostgreSQL or DuckDB here; for Snowflake, `ombudsman files snowflake-sql "
-                         f"CONFIG` prints the PUT / COPY INTO statements ({mask_url(target_url)})", {"target": "unsupported"})
+    if kind == "snowflake":
+        from ombudsman.engine.files.load_snowflake import load_snowflake  # it imports this module
+
+        return await asyncio.to_thread(load_snowflake, plan, target_url, resume, progress, on_error)
+    raise invalid_fields(f"files load into PostgreSQL, DuckDB or Snowflake, not {mask_url(target_url)}", {"target": "unsupported"})
 
 
 def refuse_remote(config: FileConfig) -> None:
@@ -89,7 +97,9 @@ def refuse_remote(config: FileConfig) -> None:
                                  {f"files.{index}.pattern": "object store"})
 
 
-def _already(recorded: dict[str, tuple[int, int]], spec: FileSpec, file: Path, resume: bool) -> FileLoad | None:
+def already_loaded(recorded: dict[str, tuple[int, int]], spec: FileSpec, file: Path, resume: bool) -> FileLoad | None:
+    """The skipped result of a file whose checkpoint is in `recorded`, or None to load it; `Invalid`
+    when it was loaded but `resume` was not asked for, or it changed since."""
     done = recorded.get(str(file))
     if done is None:
         return None
@@ -153,7 +163,7 @@ async def _load_postgres(plan: list[Any], url: str, resume: bool, progress: Prog
                 raise invalid_fields(f"{spec.name}: load Parquet into DuckDB or Snowflake", {"format": "parquet into PostgreSQL"})
             recorded = {f: (b, r) for f, b, r in await conn.fetch(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = $1", spec.name)}
             for path in files:
-                skipped = _already(recorded, spec, path, resume)
+                skipped = already_loaded(recorded, spec, path, resume)
                 if skipped:
                     results.append(skipped)
                     continue
@@ -187,7 +197,7 @@ def _load_duckdb(plan: list[Any], url: str, resume: bool, progress: Progress | N
             recorded = {f: (b, r) for f, b, r in con.execute(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = ?", [spec.name]).fetchall()}
             columns = ", ".join(quote_ident(c) for c in spec.columns)
             for file in files:
-                skipped = _already(recorded, spec, file, resume)
+                skipped = already_loaded(recorded, spec, file, resume)
                 if skipped:
                     results.append(skipped)
                     continue
@@ -210,29 +220,3 @@ def _load_duckdb(plan: list[Any], url: str, resume: bool, progress: Progress | N
     finally:
         con.close()
     return results
-
-
-def snowflake_statements(spec: FileSpec, files: list[Path], *, on_error: str = "ABORT_STATEMENT") -> list[str]:
-    """PUT each file to the table's stage, then one COPY INTO naming the files; Snowflake's load
-    history skips a staged file already loaded (64 days), and the COPY's result lists each file's
-    status and rows. Each statement is checked by sqlglot's Snowflake parser."""
-    if not spec.table:
-        raise Invalid(f"{spec.name}: name the `table` the files load into", {"fields": [{"field": "table", "message": "missing"}]})
-    if on_error.upper() not in ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE"):
-        raise invalid_fields(f"ON_ERROR must be ABORT_STATEMENT, CONTINUE or SKIP_FILE, not {on_error!r}", {"on_error": "unknown"})
-    schema, _, table = spec.table.rpartition(".")
-    target = _qualified(schema or None, table)
-    stage = f"@%{quote_ident(table)}" if not schema else f"@{quote_ident(schema)}.%{quote_ident(table)}"
-    if spec.format == "parquet":
-        file_format = "TYPE = PARQUET"
-    else:
-        file_format = (f"TYPE = CSV FIELD_DELIMITER = {sql_string(spec.separator)} SKIP_HEADER = {int(spec.header)} "
-                       f"FIELD_OPTIONALLY_ENCLOSED_BY = {sql_string(spec.quote_char) if spec.quote_char else 'NONE'} "
-                       f"ENCODING = {sql_string(spec.encoding.upper().replace('-', ''))}")
-    statements = [f"PUT {sql_string('file://' + str(f))} {stage} AUTO_COMPRESS = TRUE PARALLEL = 4" for f in files]
-    names = ", ".join(sql_string(f.name + ("" if f.suffix in (".gz", ".zst") or spec.format == "parquet" else ".gz")) for f in files)
-    statements.append(f"COPY INTO {target} ({', '.join(quote_ident(c) for c in spec.columns)}) FROM {stage} "
-                      f"FILES = ({names}) FILE_FORMAT = ({file_format}) ON_ERROR = {on_error.upper()}")
-    for statement in statements:
-        sqlglot.parse_one(statement, read="snowflake")
-    return statements

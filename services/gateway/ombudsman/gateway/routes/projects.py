@@ -41,15 +41,16 @@ class ProjectPatch(Input, ProjectChanges):
         return {*super().not_nullable(), "status"}
 
 
-class MemberIn(Input):
-    """The user to add, by id or by username (exactly one)."""
+class NewMember(Input):
+    """The user to add, by id or by username (exactly one). Not contracts' `MemberIn` (the bus command
+    takes a user id only): the gateway resolves a username to its user id."""
 
     model_config = ConfigDict(extra="forbid")
     user_id: str | None = Field(default=None, min_length=1, max_length=100)
     username: str | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
-    def _one_of(self) -> MemberIn:
+    def _one_of(self) -> NewMember:
         if (self.user_id is None) == (self.username is None):
             raise ValueError("give user_id or username (one of them)")
         return self
@@ -123,7 +124,7 @@ async def list_members(project_id: PID, user: CurrentUser, bus: BusDep, request:
 
 
 @router.post("/projects/{project_id}/members", summary="Add a member to a project (by user id or username)")
-async def add_member(project_id: PID, body: MemberIn, user: Writer, bus: BusDep, request: Request) -> Any:
+async def add_member(project_id: PID, body: NewMember, user: Writer, bus: BusDep, request: Request) -> Any:
     await visible_project(bus, user, project_id)
     user_id = body.user_id or await user_id_of(request.app.state.users.engine, str(body.username))
     await bus.command("projects", "add_member", {"id": project_id, "user_id": user_id}, user.actor)

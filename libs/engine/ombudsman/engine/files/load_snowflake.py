@@ -1,0 +1,156 @@
+"""Loading file extracts into Snowflake: `PUT` each file to the table's stage, then `COPY INTO` it in
+one transaction with its checkpoint row, so an interrupted load resumes where it stopped and no file is
+loaded twice (the same contract as the PostgreSQL and DuckDB loads in `load.py`).
+
+Each file goes to a stage folder of its own (`@%TABLE/omb/<digest of its path>/`), so two files of one
+name in different folders never overwrite each other. The COPY's own result is checked, file by file:
+`LOADED` records the checkpoint; `LOAD_SKIPPED` means Snowflake's load history (64 days) already holds
+the file although our checkpoint does not (it was loaded by hand): reported, never loaded again;
+`PARTIALLY_LOADED` (ON_ERROR = CONTINUE) records the rows loaded and names the first bad line; an error
+(ON_ERROR = ABORT_STATEMENT, the default) rolls the file back and stops the load with Snowflake's message.
+Identifiers are rendered by sqlglot for Snowflake: unquoted where they may be (so `sales.orders` resolves
+like any Snowflake name, case-insensitively), quoted only where they must be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from ombudsman.contracts.replies import invalid_fields
+from ombudsman.engine.connectors.urls import mask_url
+from ombudsman.engine.files.config import FileSpec
+from ombudsman.engine.files.load import FileLoad, Progress, already_loaded
+from ombudsman.engine.files.scan import sql_string
+
+ON_ERROR = ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE")
+CHECKPOINTS = "OMB_FILE_LOADS"
+_ENCODINGS = {"utf-8": "UTF8", "latin-1": "ISO88591", "utf-16": "UTF16"}
+
+
+def _ident(name: str) -> str:
+    return exp.to_identifier(name).sql("snowflake")  # type: ignore[union-attr]
+
+
+def _target(spec: FileSpec) -> tuple[str, str]:
+    """The table as Snowflake names it, and its table stage."""
+    if not spec.table:
+        raise invalid_fields(f"{spec.name}: name the `table` the files load into", {"table": "missing"})
+    schema, _, table = spec.table.rpartition(".")
+    target = f"{_ident(schema)}.{_ident(table)}" if schema else _ident(table)
+    stage = f"@{_ident(schema)}.%{_ident(table)}" if schema else f"@%{_ident(table)}"
+    return target, stage
+
+
+def stage_folder(stage: str, file: Path) -> str:
+    """The stage folder `file` is put into: one per file path."""
+    return f"{stage}/omb/{hashlib.sha256(str(file).encode()).hexdigest()[:16]}"
+
+
+def _file_format(spec: FileSpec) -> str:
+    if spec.format == "parquet":
+        return "TYPE = PARQUET"
+    quote = sql_string(spec.quote_char) if spec.quote_char else "NONE"
+    text = (f"TYPE = CSV FIELD_DELIMITER = {sql_string(spec.separator)} SKIP_HEADER = {int(spec.header)} "
+            f"FIELD_OPTIONALLY_ENCLOSED_BY = {quote} ESCAPE_UNENCLOSED_FIELD = NONE")
+    # UTF8 is Snowflake's default: named only when the files are in another encoding
+    return text if spec.encoding == "utf-8" else f"{text} ENCODING = {sql_string(_ENCODINGS[spec.encoding])}"
+
+
+def put_statement(spec: FileSpec, file: Path) -> str:
+    """`PUT` one file into its stage folder (compressed by the client unless it already is)."""
+    return f"PUT {sql_string('file://' + str(file))} {stage_folder(_target(spec)[1], file)} AUTO_COMPRESS = TRUE PARALLEL = 4"
+
+
+def staged_name(spec: FileSpec, file: Path) -> str:
+    """The name `file` gets on the stage (`AUTO_COMPRESS` appends .gz to text files not compressed yet)."""
+    return file.name if file.suffix in (".gz", ".zst") or spec.format == "parquet" else f"{file.name}.gz"
+
+
+def copy_statement(spec: FileSpec, file: Path, staged: str, on_error: str = "ABORT_STATEMENT") -> str:
+    """`COPY INTO` the table from one staged file."""
+    if on_error.upper() not in ON_ERROR:
+        raise invalid_fields(f"ON_ERROR must be {', '.join(ON_ERROR)}, not {on_error!r}", {"on_error": "unknown"})
+    target, stage = _target(spec)
+    columns = ", ".join(_ident(c) for c in spec.columns)
+    return (f"COPY INTO {target} ({columns}) FROM {stage_folder(stage, file)}/{staged} "
+            f"FILE_FORMAT = ({_file_format(spec)}) ON_ERROR = {on_error.upper()}")
+
+
+def snowflake_statements(spec: FileSpec, files: list[Path], *, on_error: str = "ABORT_STATEMENT") -> list[str]:
+    """The statements `load_snowflake` runs for `files`, in order (a PUT and a COPY per file), each
+    checked by sqlglot's Snowflake parser: for a team that runs them itself."""
+    statements = [s for f in files for s in (put_statement(spec, f), copy_statement(spec, f, staged_name(spec, f), on_error))]
+    for statement in statements:
+        sqlglot.parse_one(statement, read="snowflake")
+    return statements
+
+
+def load_snowflake(plan: list[Any], url: str, resume: bool, progress: Progress | None,
+                   on_error: str = "ABORT_STATEMENT") -> list[FileLoad]:
+    """Load `plan` (spec, (schema, table), files) into Snowflake; blocking (run it in a thread)."""
+    import snowflake.connector
+
+    from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+
+    for spec, _, files in plan:  # every statement checked before the first file moves
+        snowflake_statements(spec, files[:1], on_error=on_error)
+    try:
+        conn = snowflake.connector.connect(**snowflake_connect_args(url))
+    except snowflake.connector.errors.Error as error:
+        raise invalid_fields(f"cannot connect to {mask_url(url)}: {type(error).__name__}", {"target": "unreachable"}) from None
+    results: list[FileLoad] = []
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, rows BIGINT, "
+                    "loaded_at TIMESTAMP_TZ DEFAULT CURRENT_TIMESTAMP())")
+        for spec, _, files in plan:
+            cur.execute(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = ?", (spec.name,))
+            recorded = {f: (int(b), int(r)) for f, b, r in cur.fetchall()}
+            for file in files:
+                skipped = already_loaded(recorded, spec, file, resume)
+                if skipped:
+                    results.append(skipped)
+                    continue
+                size, start = file.stat().st_size, time.perf_counter()
+                cur.execute(put_statement(spec, file))
+                staged = str(cur.fetchone()[1])  # (source, target, sizes, compressions, status, message)
+                if progress:
+                    progress(str(file), size, 0)
+                try:
+                    cur.execute("BEGIN")
+                    cur.execute(copy_statement(spec, file, staged, on_error))
+                    row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone(), strict=False))
+                    loaded = int(row.get("rows_loaded") or 0)
+                    if row["status"] in ("LOADED", "PARTIALLY_LOADED"):
+                        cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
+                                    (spec.name, str(file), size, loaded))
+                    cur.execute("COMMIT")
+                except snowflake.connector.errors.Error as error:
+                    cur.execute("ROLLBACK")
+                    lines = [line.strip() for line in (getattr(error, "msg", None) or str(error)).splitlines() if line.strip()]
+                    message = " ".join(lines[:2])  # Snowflake: the value, then the file, line and character
+                    results.append(FileLoad(spec.name, str(file), "failed", size, 0, time.perf_counter() - start, message))
+                    return results
+                seconds = time.perf_counter() - start
+                if row["status"] == "LOAD_SKIPPED":
+                    results.append(FileLoad(spec.name, str(file), "skipped", size, 0, seconds,
+                                            "Snowflake's load history holds it already (loaded outside Ombudsman)"))
+                    continue
+                if row["status"] not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
+                    results.append(FileLoad(spec.name, str(file), "failed", size, 0, seconds,
+                                            f"{row['status']}: line {row.get('first_error_line')}: {row.get('first_error')}"))
+                    return results
+                if progress:
+                    progress(str(file), size, loaded)
+                note = (f"partially loaded: {row.get('errors_seen')} bad lines, the first line {row.get('first_error_line')}: "
+                        f"{row.get('first_error')}" if row["status"] == "PARTIALLY_LOADED" else "")
+                results.append(FileLoad(spec.name, str(file), "loaded", size, loaded, seconds, note))
+    finally:
+        conn.close()
+    return results
