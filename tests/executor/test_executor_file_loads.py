@@ -1,0 +1,79 @@
+"""A `file_load` step whose worker is killed (-9) in the middle of a load: JetStream redelivers the step to
+another worker, which plans from the run's FileLoad* events — the files completed before the kill are
+skipped, the one in flight (rolled back by PostgreSQL with the killed connection) is loaded again — and
+the table ends with exactly the files' rows, each file completed once in the events and on the target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import yaml
+
+from ombudsman.engine.connectors.postgres import asyncpg_dsn
+from tests.executor.conftest import Bus, Workers
+from tests.support import eventually
+
+COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
+FILES, ROWS = 6, 150_000
+
+
+def _extracts(folder: Path) -> Path:
+    sale = 0
+    for n in range(FILES):
+        with open(folder / f"part_{n:02d}.tsv", "w") as f:
+            f.write("sale_id\tsold_on\tamount\tnote\n")
+            for _ in range(ROWS):
+                sale += 1
+                f.write(f"{sale}\t2026-01-{n + 1:02d}\t{sale % 1000}.25\tnote {sale}\n")
+    config = folder / "extracts.yaml"
+    config.write_text(yaml.safe_dump({"files": [{"name": "sales", "pattern": "part_*.tsv", "columns": COLUMNS,
+                                                 "table": "sales"}]}, sort_keys=False))
+    return config
+
+
+async def test_a_load_whose_worker_is_killed_resumes_on_another_and_loads_each_file_once(
+        bus: Bus, workers: Workers, tmp_path: Path, warehouse_url: str) -> None:
+    config = _extracts(tmp_path)
+    target = await asyncpg.connect(asyncpg_dsn(warehouse_url)[0])
+    try:
+        await target.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount NUMERIC(12,2), note TEXT)")
+        spec = yaml.safe_dump({"name": "load", "connections": {"extracts": f"file://{config}", "warehouse": warehouse_url},
+                               "steps": [{"id": "load", "validator": "file_load", "source_connection": "extracts",
+                                          "target_connection": "warehouse", "parameters": {"progress_seconds": 0.2}}]})
+        workers.start("w1")
+        run_id = (await bus.command("queue_run", {"pipeline_yaml": spec}))["run_id"]
+
+        async def two_done_one_in_flight() -> bool:
+            rows = await bus.stored("SELECT status, count(*) AS n FROM executor.file_loads WHERE run_id = $1 "
+                                    "GROUP BY status", run_id)
+            counts = {r["status"]: r["n"] for r in rows}
+            return counts.get("completed", 0) >= 2 and counts.get("current", 0) == 1
+
+        await eventually(two_done_one_in_flight, timeout=120, interval=0.05, what="two files loaded, a third loading")
+        workers.kill("w1")
+        at_kill = {r["status"]: r["n"] for r in await bus.stored(
+            "SELECT status, count(*) AS n FROM executor.file_loads WHERE run_id = $1 GROUP BY status", run_id)}
+        completed_before, in_flight = at_kill.get("completed", 0), at_kill.get("current", 0)
+        assert completed_before < FILES
+        workers.start("w2")
+        run = await bus.wait_run(run_id, timeout=180)
+        assert run["status"] == "completed", run
+        result = (await bus.query("step", {"run_id": run_id, "step": "load"}))["result"]
+        counts = result["details"]["counts"]
+        assert counts["skipped"] == completed_before, counts  # planned from the events of the first attempt
+        assert counts["loaded"] + counts["reconciled"] == FILES - completed_before and counts["failed"] == 0, counts
+
+        assert tuple(await target.fetchrow("SELECT count(*), count(DISTINCT sale_id) FROM sales")) == (FILES * ROWS,
+                                                                                                       FILES * ROWS)
+        recorded = await target.fetch("SELECT file, rows FROM omb_file_loads ORDER BY file")
+        assert [(Path(r["file"]).name, r["rows"]) for r in recorded] == [(f"part_{n:02d}.tsv", ROWS) for n in range(FILES)]
+        completions = await bus.stored("SELECT data->>'file' AS file FROM executor.events "
+                                       "WHERE stream_id = $1 AND event_type = 'FileLoadCompleted'", run_id)
+        assert sorted(Path(c["file"]).name for c in completions) == [f"part_{n:02d}.tsv" for n in range(FILES)]
+        starts = await bus.stored("SELECT count(*) AS n FROM executor.events WHERE stream_id = $1 "
+                                  "AND event_type = 'FileLoadStarted'", run_id)
+        # the file in flight at the kill was started again, unless its rows had committed (then reconciled)
+        assert starts[0]["n"] == FILES + in_flight - counts["reconciled"], (starts, in_flight, counts)
+    finally:
+        await target.close()
