@@ -11,6 +11,8 @@ import asyncpg
 import yaml
 
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
+from ombudsman.eventstore.projections import rebuild
+from ombudsman.executor.file_loads import FileLoads
 from tests.executor.conftest import Bus, Workers
 from tests.support import eventually
 
@@ -75,5 +77,11 @@ async def test_a_load_whose_worker_is_killed_resumes_on_another_and_loads_each_f
                                   "AND event_type = 'FileLoadStarted'", run_id)
         # the file in flight at the kill was started again, unless its rows had committed (then reconciled)
         assert starts[0]["n"] == FILES + in_flight - counts["reconciled"], (starts, in_flight, counts)
+
+        # the read model is rebuilt from the events alone, row for row (`ombudsman replay executor file_loads`)
+        kept = await bus.stored("SELECT * FROM executor.file_loads ORDER BY spec, file")
+        assert [r["status"] for r in kept] == ["completed"] * FILES
+        assert await rebuild(bus.service.ctx.engine, "executor", FileLoads()) > 0
+        assert await bus.stored("SELECT * FROM executor.file_loads ORDER BY spec, file") == kept
     finally:
         await target.close()
