@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import pytest
 import yaml
 
+from ombudsman.contracts.replies import Invalid, NotFound
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.eventstore.projections import rebuild
 from ombudsman.executor.file_loads import FileLoads
@@ -85,3 +87,21 @@ async def test_a_load_whose_worker_is_killed_resumes_on_another_and_loads_each_f
         assert await bus.stored("SELECT * FROM executor.file_loads ORDER BY spec, file") == kept
     finally:
         await target.close()
+
+
+async def test_bad_checkpoints_are_refused_naming_the_field(bus: Bus) -> None:
+    """A checkpoint for a step that is not a load, an unknown step or status, or an unknown run: a clear
+    `invalid` / `not_found` naming it, and nothing is recorded."""
+    spec = yaml.safe_dump({"name": "x", "connections": {"source": "duckdb:///:memory:", "target": "duckdb:///:memory:"},
+                           "steps": [{"id": "a", "validator": "record_counts", "table": "t"}]})
+    run_id = (await bus.command("queue_run", {"pipeline_yaml": spec}))["run_id"]  # no worker: it stays queued
+    point = {"run_id": run_id, "step": "a", "status": "started", "spec": "sales", "file": "/x/a.tsv", "bytes": 1}
+    for payload, words in [(point, "not a file_load step"), ({**point, "step": "zzz"}, "no step"),
+                           ({**point, "status": "bogus"}, "status"), ({**point, "bytes": -1}, "bytes")]:
+        with pytest.raises(Invalid) as raised:
+            await bus.command("record_file_checkpoint", payload)
+        assert words in raised.value.message or words in str(raised.value.details), (payload, raised.value.message)
+    with pytest.raises(NotFound):
+        await bus.query("file_loads", {"run_id": "nope", "step": "a"})
+    assert await bus.stored("SELECT 1 FROM executor.events WHERE stream_id = $1 AND event_type LIKE 'FileLoad%'",
+                            run_id) == []
