@@ -202,3 +202,37 @@ async def test_file_checks_step_names_the_first_bad_line_and_refuses_a_database_
         database_side = ValidationContext(source=table, target=table)
         refused = await run_validator(get_validator("file_checks"), database_side, {})
         assert refused.status == "error" and "file connection" in refused.message
+
+
+def _scanning_threads() -> list[str]:
+    """Threads whose stack is inside a file_checks scan right now."""
+    import sys
+    import traceback
+
+    return [str(ident) for ident, frame in sys._current_frames().items()
+            if any(f.name == "_check_spec" for f in traceback.extract_stack(frame))]
+
+
+async def test_a_timed_out_file_checks_step_interrupts_its_scan(tmp_path: Path) -> None:
+    """A step's timeout interrupts the DuckDB scan (`interrupt()`): the step errors as timed out within a
+    bound, and no thread is still scanning when its result is back (the whole scan takes seconds: 6M keys
+    grouped). Parquet: DuckDB 2.0 defers the interrupt of a CSV scan with `store_rejects` to its end."""
+    import time
+
+    import duckdb
+
+    big = tmp_path / "big.parquet"
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT i AS sale_id, DATE '2026-01-01' + (i % 28)::INT AS sold_on, i * 0.25 AS amount, "
+                    f"'note ' || i AS note FROM range(6000000) t(i)) TO '{big}' (FORMAT parquet)")
+    config = tmp_path / "big.yaml"
+    config.write_text(yaml.safe_dump({"files": [{"name": "big", "format": "parquet", "pattern": "big.parquet",
+                                                 "columns": COLUMNS, "key": ["sale_id"], "date_column": "sold_on"}]}))
+    async with connect(f"file://{config}?threads=1&memory_limit=1GB") as files:
+        ctx = ValidationContext(source=files, target=files)
+        started = time.perf_counter()
+        result = await run_validator(get_validator("file_checks"), ctx, {}, timeout_seconds=0.5)
+        took = time.perf_counter() - started
+        assert _scanning_threads() == []  # the scan ended before the result came back
+    assert result.status == "error" and "timed out after 0.5 s" in result.message, result.message
+    assert took < 3, took

@@ -229,3 +229,31 @@ async def test_reloading_a_period_replaces_exactly_its_rows_all_or_nothing(tmp_p
         assert await conn.fetch("SELECT * FROM sales ORDER BY sale_id") == before
     finally:
         await conn.close()
+
+
+async def test_load_steps_racing_for_the_same_files_load_each_file_once(tmp_path: Path, database_url: str) -> None:
+    """Three file_load steps given the same files at once (a redelivered step while its first worker still
+    runs): the checkpoint row committed with the rows is the fence, so each file is loaded by exactly one
+    of them and recorded by the others as `reconciled` (or `skipped`); the table holds each row once."""
+    from ombudsman.engine.files.load_step import load_shard
+
+    total = _files(tmp_path, 8, 2000)
+    conn = await _pg(database_url)
+    try:
+        await conn.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount NUMERIC(12,2), note TEXT)")
+        config = _config(tmp_path)
+        outcomes = await asyncio.gather(*[load_shard(config, config.files, database_url, sink=None, resume=True,
+                                                     platform=False) for _ in range(3)])
+        by_file: dict[str, list[str]] = {}
+        for outcome in outcomes:
+            assert outcome.failed is None and outcome.refused is None
+            for f in outcome.files:
+                by_file.setdefault(Path(f["file"]).name, []).append(f["status"])
+        assert len(by_file) == 8
+        for name, statuses in by_file.items():
+            assert sorted(statuses).count("loaded") == 1 and len(statuses) == 3, (name, statuses)
+            assert set(statuses) <= {"loaded", "reconciled", "skipped"}, (name, statuses)
+        assert tuple(await conn.fetchrow("SELECT count(*), count(DISTINCT sale_id) FROM sales")) == (total, total)
+        assert await conn.fetchval(f"SELECT count(*) FROM {CHECKPOINTS}") == 8
+    finally:
+        await conn.close()

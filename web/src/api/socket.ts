@@ -8,6 +8,12 @@ export interface RunMessage {
   steps?: string[];
   status?: string;
   reason?: string;
+  // a file_load step's checkpoints (file.started | file.progress | file.completed | file.failed)
+  file?: string;
+  bytes?: number;
+  bytes_read?: number;
+  rows?: number;
+  message?: string;
   version?: number;
   error?: { code: string; message: string };
 }

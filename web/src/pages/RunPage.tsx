@@ -78,7 +78,7 @@ export default function RunPage() {
                       <TableCell>{s?.validator ?? "—"}</TableCell>
                       <TableCell>{s?.table_name ?? "—"}</TableCell>
                       <TableCell>{seconds(s?.duration_seconds)}</TableCell>
-                      <TableCell sx={{ maxWidth: 480, wordBreak: "break-word" }}>{s?.message ?? state.note ?? ""}</TableCell>
+                      <TableCell sx={{ maxWidth: 480, wordBreak: "break-word" }}>{s?.message || state.note || ""}</TableCell>
                     </TableRow>
                   );
                 })}</TableBody>

@@ -28,6 +28,18 @@ describe("live run progress from the run's WebSocket events", () => {
     expect(applyRunMessage(start, { type: "pipeline.queued", steps: ["a", "b"] }).steps.a.status).toBe("passed");
   });
 
+  it("shows a load step's current file from its checkpoints, and never reopens a finished step", () => {
+    let live = initialLive("running", [{ step: "load_0", status: "running" }]);
+    live = applyRunMessage(live, { type: "file.started", step: "load_0", file: "/x/part_03.tsv", bytes: 120e6 });
+    expect(live.steps.load_0).toEqual({ status: "running", note: "loading part_03.tsv (120.0 MB)" });
+    live = applyRunMessage(live, { type: "file.progress", step: "load_0", file: "/x/part_03.tsv", bytes: 120e6, bytes_read: 54e6 });
+    expect(live.steps.load_0.note).toBe("loading part_03.tsv: 45 % of 120.0 MB");
+    live = applyRunMessage(live, { type: "file.completed", step: "load_0", file: "/x/part_03.tsv", bytes: 120e6, rows: 150000 });
+    expect(live.steps.load_0.note).toBe("part_03.tsv: 150,000 rows loaded");
+    live = applyRunMessage(live, { type: "step.completed", step: "load_0", status: "passed" });
+    expect(applyRunMessage(live, { type: "file.progress", step: "load_0", file: "/x/y.tsv" }).steps.load_0.status).toBe("passed");
+  });
+
   it("a finished run starts finished (no socket needed)", () => {
     expect(initialLive("completed").finished).toBe(true);
     expect(initialLive("running").finished).toBe(false);

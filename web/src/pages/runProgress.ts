@@ -23,11 +23,26 @@ export function applyRunMessage(live: LiveRun, m: RunMessage): LiveRun {
     case "step.started": if (m.step) mark(m.step, "running"); break;
     case "step.completed": case "step.failed":
       if (m.step) mark(m.step, m.status || (m.type === "step.failed" ? "failed" : "passed"), m.reason); break;
+    case "file.started": case "file.progress": case "file.completed": case "file.failed":
+      if (m.step && !(m.step in next.steps && !UNFINISHED.has(next.steps[m.step].status))) mark(m.step, "running", fileNote(m));
+      break;
     case "pipeline.completed": case "pipeline.failed": case "pipeline.cancelled":
       next.status = m.status || m.type.split(".")[1]; next.finished = true; break;
     default: return live;
   }
   return next;
+}
+
+/** A load step's current file as a note: `loading part_03.tsv: 45 % of 120.0 MB`, `part_03.tsv: 150,000 rows loaded`. */
+export function fileNote(m: RunMessage): string {
+  const name = (m.file ?? "").split("/").pop() ?? "";
+  const mb = ((m.bytes ?? 0) / 1e6).toFixed(1);
+  switch (m.type) {
+    case "file.progress": return `loading ${name}: ${Math.floor((100 * (m.bytes_read ?? 0)) / Math.max(1, m.bytes ?? 0))} % of ${mb} MB`;
+    case "file.completed": return `${name}: ${(m.rows ?? 0).toLocaleString("en-US")} rows loaded`;
+    case "file.failed": return `${name} not loaded: ${m.message ?? ""}`;
+    default: return `loading ${name} (${mb} MB)`;
+  }
 }
 
 export function finishedCount(live: LiveRun): number {

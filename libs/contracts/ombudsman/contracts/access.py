@@ -56,6 +56,8 @@ SERVICE_ONLY: dict[str, tuple[str, ...]] = {
     command_subject("executor", "record_step_result"): ("worker",),
     command_subject("executor", "record_differences"): ("worker",),
     command_subject("executor", "record_run_snapshots"): ("worker",),
+    command_subject("executor", "record_file_checkpoint"): ("worker",),
+    query_subject("executor", "file_loads"): ("worker",),
     worker_plan_subject(): ("executor",),
 }
 

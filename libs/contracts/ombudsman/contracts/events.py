@@ -631,6 +631,72 @@ class StepDispatched(Event):
 
 
 @event
+class FileLoadStarted(Event):
+    """A `file_load` step began loading one file (the load's current file): `spec` is the file family,
+    `file` its path on the worker, `bytes` its size. Checkpoint events are keyed, across runs, by the
+    run's scope (its project) and the step's target connection, so a later run resumes from them."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    scope: str = ""  # the run's project (or `pipeline:<name>` without one)
+    target: str = ""  # the step's target connection (`<project>:<name>`)
+    spec: str
+    file: str
+    bytes: int = 0
+
+
+@event
+class FileLoadProgressed(Event):
+    """How far the current file is (`bytes_read` of `bytes`), sent at most every few seconds."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    scope: str = ""  # the run's project (or `pipeline:<name>` without one)
+    target: str = ""  # the step's target connection (`<project>:<name>`)
+    spec: str
+    file: str
+    bytes: int = 0
+    bytes_read: int = 0
+
+
+@event
+class FileLoadCompleted(Event):
+    """One file is in its table (committed on the target with its checkpoint row there): `rows` loaded.
+    `reconciled`: the target already held the file's checkpoint row (a worker died between the commit
+    and this event), so nothing was loaded again."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    scope: str = ""  # the run's project (or `pipeline:<name>` without one)
+    target: str = ""  # the step's target connection (`<project>:<name>`)
+    spec: str
+    file: str
+    bytes: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    reconciled: bool = False
+
+
+@event
+class FileLoadFailed(Event):
+    """One file was not loaded (its transaction rolled back: none of its rows are in the table); the
+    `message` names the line, with the data's values left out."""
+
+    stream_type = "run"
+    run_id: str
+    step: str
+    scope: str = ""  # the run's project (or `pipeline:<name>` without one)
+    target: str = ""  # the step's target connection (`<project>:<name>`)
+    spec: str
+    file: str
+    bytes: int = 0
+    message: str = ""
+
+
+@event
 class BatchStarted(Event):
     stream_type = "batch"
     batch_id: str

@@ -11,6 +11,7 @@ from ombudsman.contracts.commands.executor import (
     CreateBatch,
     DifferencesIn,
     DiscrepancyDecision,
+    FileCheckpointIn,
     QueueRun,
     RunRef,
     ScheduleRef,
@@ -22,7 +23,7 @@ from ombudsman.contracts.commands.executor import (
 from ombudsman.contracts.envelope import Metadata
 from ombudsman.contracts.replies import Invalid, validated
 from ombudsman.eventstore.runtime import Handler, ServiceContext
-from ombudsman.executor import private
+from ombudsman.executor import file_loads, private
 from ombudsman.executor.coordinator import Coordinator
 from ombudsman.executor.queries import Queries
 
@@ -53,6 +54,7 @@ class Handlers:
             "queue_run": self.queue_run, "cancel_run": self.cancel_run,
             "record_step_started": self.record_step_started, "record_step_result": self.record_step_result,
             "record_differences": self.record_differences, "record_run_snapshots": self.record_run_snapshots,
+            "record_file_checkpoint": self.record_file_checkpoint,
             "create_batch": self.create_batch, "execute_batch": self.execute_batch,
             "cancel_batch": self.cancel_batch, "retry_batch": self.retry_batch, "delete_batch": self.delete_batch,
             "schedule": self.schedule, "delete_schedule": self.delete_schedule,
@@ -64,6 +66,7 @@ class Handlers:
         r = self.read
         return {  # `health` is the runtime's
             "runs": r.runs, "run": r.run, "steps": r.steps, "step_task": self.step_task, "plan_run": self.plan_run,
+            "file_loads": self.file_loads,
             "history": r.history, "trends": r.trends, "table_scores": r.table_scores,
             "step": r.step, "compare": r.compare, "export": r.export, "batch": r.batch, "batches": r.batches,
             "discrepancies": r.discrepancies, "schedules": r.schedules, "differences": r.differences,
@@ -113,6 +116,22 @@ class Handlers:
         async with self.c.ctx.engine.begin() as conn:
             await private.keep_differences(conn, body.run_id, body.step, body.offset, body.lines)
         return {"recorded": len(body.lines)}
+
+    async def record_file_checkpoint(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """A file_load step's checkpoint for one file (started, progress, completed, failed), from its
+        worker: an event on the run's stream (file_loads.py)."""
+        return await file_loads.record_checkpoint(self.c.runs, FileCheckpointIn.model_validate(payload), meta)
+
+    async def file_loads(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
+        """The file checkpoints recorded for a file_load step's project and target connection, across
+        runs: what a resumed load skips (file_loads.py)."""
+        body = StepRef.model_validate(payload)
+        state = await self.c.runs.existing_run(body.run_id)
+        if body.step not in state.steps:
+            raise Invalid(f"step: run {body.run_id} has no step {body.step!r}", {"field": "step"})
+        scope, target = file_loads.load_keys(state, body.step)
+        async with self.c.ctx.engine.connect() as conn:
+            return {"scope": scope, "target": target, "files": await file_loads.recorded_loads(conn, scope, target)}
 
     async def create_batch(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         body = validated(CreateBatch, payload)

@@ -316,7 +316,9 @@ class Schedules(Projection):
 
 def all_projections() -> list[Projection]:
     """The executor's read models (entry point `ombudsman.projections: executor`)."""
-    return [RunResults(), Batches(), Discrepancies(), Schedules()]
+    from ombudsman.executor.file_loads import FileLoads
+
+    return [RunResults(), Batches(), Discrepancies(), Schedules(), FileLoads()]
 
 
 async def rebuild_all(engine: AsyncEngine) -> int:

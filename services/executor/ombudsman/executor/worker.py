@@ -11,6 +11,7 @@ a worker that dies leaves its message unacked, so JetStream redelivers it to ano
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from ombudsman.contracts.pipeline import PipelineSpec, expand_env
 from ombudsman.contracts.replies import ErrorCode, Invalid, NotFound, OmbudsmanError, Reply
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.connectors.sandbox import trust_output_dir
+from ombudsman.engine.files.checkpoints import SINK
 from ombudsman.eventstore import metrics as service_metrics
 from ombudsman.eventstore import rpc
 from ombudsman.eventstore.runtime import connect_nats
@@ -38,6 +40,7 @@ from ombudsman.eventstore.streams import ensure_streams
 from ombudsman.executor import differences, metrics
 from ombudsman.executor.connections import ConnectionCache
 from ombudsman.executor.domain import parse_spec
+from ombudsman.executor.load_checkpoints import WorkerCheckpoints
 from ombudsman.executor.memguard import StepMemoryExceeded, run_with_memory_cap
 from ombudsman.executor.pricing import answer_plan
 from ombudsman.executor.run_pins import RunPins
@@ -293,11 +296,15 @@ class Worker:
         try:
             started = time.monotonic()
             metrics.WORKER_RUNNING.inc()
+            # a load step's per-file checkpoints go to the executor as events (load_checkpoints.py)
+            sink = SINK.set(WorkerCheckpoints(functools.partial(self._ask, nc), run_id, step)) if spec.step(step).validator == "file_load" else None
             try:
                 result = await run_one_step(spec, step, self.connections, project_id,
                                             memory_cap_mb=self.settings.worker_step_memory_mb, snapshots=snapshots)
             finally:
                 metrics.WORKER_RUNNING.dec()
+                if sink is not None:
+                    SINK.reset(sink)
             metrics.worker_step(result.validator or spec.step(step).validator, result.status,
                                 time.monotonic() - started)
             if path is not None and path.exists() and result.status in ("passed", "failed", "warning"):

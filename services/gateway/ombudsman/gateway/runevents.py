@@ -8,6 +8,8 @@ from ombudsman.contracts.envelope import EventEnvelope
 
 TERMINAL = {"pipeline.completed", "pipeline.failed"}
 _FAILED_STEP = {"failed", "error"}
+_FILE_KINDS = {"FileLoadStarted": "file.started", "FileLoadProgressed": "file.progress",
+               "FileLoadCompleted": "file.completed", "FileLoadFailed": "file.failed"}
 
 
 def ws_message(envelope: EventEnvelope, sequence: int | None = None) -> dict[str, Any] | None:
@@ -17,6 +19,9 @@ def ws_message(envelope: EventEnvelope, sequence: int | None = None) -> dict[str
     RunStarted -> pipeline.started, StepStarted -> step.started, StepCompleted -> step.completed or
     step.failed (failed/error), StepSkipped -> step.completed (status skipped), RunCompleted ->
     pipeline.completed or pipeline.failed, RunCancelled -> pipeline.failed (status cancelled).
+    A file_load step's checkpoints: FileLoadStarted -> file.started, FileLoadProgressed -> file.progress,
+    FileLoadCompleted -> file.completed, FileLoadFailed -> file.failed (each with step, spec, file, bytes,
+    and bytes_read / rows / message).
     """
     data = envelope.data
     kind: str
@@ -46,6 +51,9 @@ def ws_message(envelope: EventEnvelope, sequence: int | None = None) -> dict[str
         case "RunCancelled":
             kind = "pipeline.failed"
             extra = {"status": "cancelled", "reason": data.get("reason", "")}
+        case "FileLoadStarted" | "FileLoadProgressed" | "FileLoadCompleted" | "FileLoadFailed":
+            kind = _FILE_KINDS[envelope.event_type]
+            extra = {k: data[k] for k in ("step", "spec", "file", "bytes", "bytes_read", "rows", "message") if k in data}
         case _:
             return None
     return {

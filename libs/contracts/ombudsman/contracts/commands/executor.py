@@ -62,6 +62,20 @@ class StepResultIn(StepRef):
     result: dict[str, Any]
 
 
+class FileCheckpointIn(StepRef):
+    """A `file_load` step's checkpoint for one file, from the worker running it (events FileLoad*)."""
+
+    status: Literal["started", "progress", "completed", "failed"]
+    spec: str = Field(min_length=1, max_length=64)
+    file: str = Field(min_length=1, max_length=4096)
+    bytes: int = Field(default=0, ge=0)
+    bytes_read: int = Field(default=0, ge=0)
+    rows: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0)
+    reconciled: bool = False
+    message: str = Field(default="", max_length=2000)
+
+
 class DifferencesIn(StepRef):
     offset: int = Field(ge=0, le=MAX_DIFFERENCE_LINES)
     lines: list[dict[str, Any]] = Field(max_length=DIFFERENCE_PAGE_LINES * 4)

@@ -161,6 +161,7 @@ class FileConnector(DuckDBConnector):
 
     def prepare(self) -> duckdb.DuckDBPyConnection:
         """Resolve the config's files (inside the roots), open the capped DuckDB and create the views."""
+        from ombudsman.engine.files.remote import register_filesystems
         from ombudsman.engine.files.scan import resolve_files
 
         env = os.environ if self._env is None else self._env
@@ -176,6 +177,7 @@ class FileConnector(DuckDBConnector):
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
         try:
+            register_filesystems(database, [f for found in self.files.values() for f in found])  # s3:// …
             database.execute("SET allowed_paths = $paths", {"paths": allowed})
             database.execute("SET enable_external_access = false")
             for spec in config.files:

@@ -23,8 +23,10 @@ from typing import Any
 import duckdb
 
 from ombudsman.engine.files.config import FileConfig, FileSpec
+from ombudsman.engine.files.remote import register_filesystems
 from ombudsman.engine.files.scan import (
     ScanSettings,
+    file_size,
     open_scanner,
     query,
     quote_ident,
@@ -65,8 +67,9 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
         return [FileCheck(spec.name, "files_present", "failed", f"no file matches {spec.pattern!r}",
                           {"pattern": spec.pattern})]
     paths = [str(p) for p in files]
+    register_filesystems(con, files)  # s3:// … through fsspec (files/remote.py)
     results = [FileCheck(spec.name, "files_present", "passed", f"{len(files)} file(s)",
-                         {"files": [{"file": p, "bytes": Path(p).stat().st_size} for p in paths]})]
+                         {"files": [{"file": str(f), "bytes": file_size(f)} for f in files]})]
 
     rejects = spec.format != "parquet"
     # One scan. Every column is referenced (its non-null count), so every value is parsed and cast (a

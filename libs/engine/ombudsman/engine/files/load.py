@@ -67,6 +67,7 @@ async def load_files(config: FileConfig, target_url: str, *, resume: bool = Fals
     Snowflake). `on_error` is Snowflake's policy for bad lines (ABORT_STATEMENT, CONTINUE, SKIP_FILE);
     PostgreSQL and DuckDB always stop at the first bad line."""
     kind = parse_url(target_url).kind
+    refuse_remote(config)
     plan = [(spec, _table(spec, i), resolve_files(spec, config.base, platform=platform)) for i, spec in enumerate(config.files)]
     missing = [spec.name for spec, _, files in plan if not files]
     if missing:
@@ -83,6 +84,17 @@ async def load_files(config: FileConfig, target_url: str, *, resume: bool = Fals
 
         return await asyncio.to_thread(load_snowflake, plan, target_url, resume, progress, on_error)
     raise invalid_fields(f"files load into PostgreSQL, DuckDB or Snowflake, not {mask_url(target_url)}", {"target": "unsupported"})
+
+
+def refuse_remote(config: FileConfig) -> None:
+    """`Invalid` for a family on an object store (s3://…): those are validated, not loaded, here."""
+    from ombudsman.engine.files.remote import scheme_of
+
+    for index, spec in enumerate(config.files):
+        if scheme_of(spec.pattern):
+            raise invalid_fields(f"{spec.name}: files on an object store ({spec.pattern}) are validated, not loaded, "
+                                 "here: load them with Snowflake's COPY INTO, or copy them under OMB_FILE_ROOTS",
+                                 {f"files.{index}.pattern": "object store"})
 
 
 def already_loaded(recorded: dict[str, tuple[int, int]], spec: FileSpec, file: Path, resume: bool) -> FileLoad | None:
@@ -134,6 +146,8 @@ async def connect_target(url: str) -> Any:
     try:
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec text, file text, bytes bigint, rows bigint, "
                            "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (spec, file))")
+    except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+        pass  # two loads (shards) created it at once: PostgreSQL's IF NOT EXISTS does not serialise them
     except BaseException:
         await conn.close()
         raise

@@ -27,6 +27,7 @@ from ombudsman.engine.files.load import (
     _table,
     connect_target,
     copy_file,
+    refuse_remote,
 )
 from ombudsman.engine.files.scan import ScanSettings, open_scanner, query, quote_ident, reader, resolve_files
 
@@ -75,6 +76,7 @@ async def reload_period(config: FileConfig, target_url: str, period: str, *, pro
     if parse_url(target_url).kind != "postgres":
         raise invalid_fields(f"--reload-period loads into PostgreSQL here, not {mask_url(target_url)}",
                              {"target": "unsupported"})
+    refuse_remote(config)
     plan = []
     for index, spec in enumerate(config.files):
         if not spec.date_column:

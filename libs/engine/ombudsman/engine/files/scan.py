@@ -9,19 +9,22 @@ parameters.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.sandbox import file_roots
 from ombudsman.engine.files.config import FileSpec
+
+T = TypeVar("T")
 
 # one line as one column: a separator and quote that never split a line of text
 _RAW_LINE = "\x1e"
@@ -46,7 +49,12 @@ class ScanSettings:
 def resolve_files(spec: FileSpec, base: Path, *, platform: bool = False,
                   env: Mapping[str, str] | None = None) -> list[Path]:
     """The files of `spec` (its pattern, relative to `base`), sorted; `Invalid` when one lies outside
-    the folders an administrator allowed (`OMB_FILE_ROOTS`; on the platform, always required)."""
+    the folders an administrator allowed (`OMB_FILE_ROOTS`; on the platform, always required). An
+    object-store pattern (`s3://…`) gives `remote.ObjectFile`s, confined to `OMB_FILE_BUCKETS`."""
+    from ombudsman.engine.files.remote import resolve_objects, scheme_of
+
+    if scheme_of(spec.pattern):  # s3://, gs://, az:// (files/remote.py): ObjectFile, not Path
+        return resolve_objects(spec.name, spec.pattern, platform=platform, env=env)  # type: ignore[return-value]
     pattern = spec.pattern if os.path.isabs(spec.pattern) else str(base / spec.pattern)
     found = sorted(Path(p).resolve() for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
     roots = file_roots(env)
@@ -111,3 +119,25 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple
     except duckdb.Error as error:
         first = str(error).splitlines()[0]
         raise invalid_fields(f"cannot read the files: {first}", {"files": first}) from None
+
+
+async def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[..., T], *args: Any) -> T:
+    """`work(con, *args)` in a thread. When the awaiting task is cancelled (a step's timeout), the
+    query running on `con` is interrupted (`con.interrupt()`, again until the thread lets go) and the
+    cancellation goes on only once the thread has ended: no scan keeps running behind a timed-out step."""
+    task = asyncio.ensure_future(asyncio.to_thread(work, con, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            con.interrupt()
+            await asyncio.wait([task], timeout=0.05)
+        if not task.cancelled():
+            task.exception()  # retrieved: the interrupted query's error is not the step's outcome
+        raise
+
+
+def file_size(file: Any) -> int:
+    """The size in bytes of a resolved file (a local Path or a remote.ObjectFile)."""
+    size = getattr(file, "size", None)
+    return int(size) if isinstance(size, int) else Path(file).stat().st_size

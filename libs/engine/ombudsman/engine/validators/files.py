@@ -67,7 +67,7 @@ class FileChecks(Validator):
         checks = []
         for spec in specs:
             try:
-                found = await asyncio.to_thread(_check_spec, connector, spec, config.base)
+                found = await _checked(connector, spec, config.base)
             except Invalid as error:
                 if (error.details or {}).get("setting") == "OMB_FILE_ROOTS":
                     raise ValidationInputError(error.message) from None
@@ -92,19 +92,26 @@ class FileChecks(Validator):
                           affected_columns=sorted({s["column"] for s in sample}))
 
 
-def _check_spec(connector: Any, spec: Any, base: Path) -> list[dict[str, Any]]:
-    """Every check of one file family, in a scanner capped as the connection is (its rejects its own)."""
-    from ombudsman.engine.connectors.files import is_platform
-    from ombudsman.engine.files.checks import validate_spec
-    from ombudsman.engine.files.scan import ScanSettings, open_scanner
+async def _checked(connector: Any, spec: Any, base: Path) -> list[dict[str, Any]]:
+    """Every check of one file family, in a scanner capped as the connection is (its rejects its own);
+    a timed-out step interrupts the scan (scan.interruptible) before the scanner is closed."""
+    from ombudsman.engine.files.scan import ScanSettings, interruptible, open_scanner
 
     target = connector.target
-    con = open_scanner(ScanSettings(memory_limit=target.memory_limit, threads=target.threads))
+    con = await asyncio.to_thread(open_scanner, ScanSettings(memory_limit=target.memory_limit, threads=target.threads))
     try:
-        env = dict(os.environ)
-        return [dataclasses.asdict(c) for c in validate_spec(con, spec, base, platform=is_platform(env), env=env)]
+        return await interruptible(con, _check_spec, spec, base)
     finally:
         con.close()
+
+
+def _check_spec(con: Any, spec: Any, base: Path) -> list[dict[str, Any]]:
+    """Every check of one file family on the scanner `con` (in a thread)."""
+    from ombudsman.engine.connectors.files import is_platform
+    from ombudsman.engine.files.checks import validate_spec
+
+    env = dict(os.environ)
+    return [dataclasses.asdict(c) for c in validate_spec(con, spec, base, platform=is_platform(env), env=env)]
 
 
 def _capped(check: dict[str, Any], report: int) -> dict[str, Any]:
