@@ -319,13 +319,15 @@ def mask_result(result: Mapping[str, Any], *, limit: int = 20, keep: Iterable[st
 # an amount: a count travels as a figure of its own, never in the text).
 _QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|\[[^\]]*\]")
 _KEY_VALUE = re.compile(r"=\s*\([^)]*\)")
+_PATH_VALUE = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*[\\/][^\s'\",;)]*")
 _NUMBER_VALUE = re.compile(r"(?<![A-Za-z_])[-+]?\d[\d.,:/\-T]*(?:[eE][-+]?\d+)?(?![A-Za-z_])")
 
 
 def strip_values(text: str, keep: Iterable[str] = (), limit: int = 1000) -> str:
     """`text` (an error, a step's message) with every value taken out: quoted literals become `'?'`
     (unless the quoted word is one of the names in `keep`: a column or table), `=(…)` becomes
-    `=(?)`, e-mail addresses and numbers become `?`; names and words stay. What is left may go to a
+    `=(?)`, e-mail addresses and numbers become `?`, URLs and file paths `<url>` and `<file>`; names
+    and words stay. What is left may go to a
     language model or into an event without carrying a row's value."""
     names = {k.lower() for k in keep}
 
@@ -333,7 +335,9 @@ def strip_values(text: str, keep: Iterable[str] = (), limit: int = 1000) -> str:
         inner = match.group(0)[1:-1]
         return match.group(0) if inner and inner.lower() in names else "'?'"
 
-    stripped = _KEY_VALUE.sub("=(?)", text or "")
+    stripped = _URL.sub("<url>", text or "")
+    stripped = _PATH_VALUE.sub("<file>", stripped)
+    stripped = _KEY_VALUE.sub("=(?)", stripped)
     stripped = _QUOTED_VALUE.sub(quoted, stripped)
     stripped = _EMAIL_VALUE.sub("?", stripped)
     stripped = _NUMBER_VALUE.sub("?", stripped)

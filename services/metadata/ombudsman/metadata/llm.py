@@ -94,8 +94,8 @@ def required_model(use: str) -> LanguageModel:
     not broken."""
     model = configured_model()
     if model is None:
-        raise Conflict(f"{use} need a language model, and none is configured on this server "
-                       "(OMB_LLM_PROVIDER is not set); everything else works without one",
+        raise Conflict(f"no language model is configured on this server (OMB_LLM_PROVIDER is not set): {use} "
+                       "need one; everything else works without it",
                        {"llm": "not configured"})
     return model
 
