@@ -320,7 +320,7 @@ def mask_result(result: Mapping[str, Any], *, limit: int = 20, keep: Iterable[st
 _QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|\[[^\]]*\]")
 _KEY_VALUE = re.compile(r"=\s*\([^)]*\)")
 _PATH_VALUE = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*[\\/][^\s'\",;)]*")
-_NUMBER_VALUE = re.compile(r"(?<![A-Za-z_])[-+]?\d[\d.,:/\-T]*(?:[eE][-+]?\d+)?(?![A-Za-z_])")
+_NUMBER_VALUE = re.compile(r"(?<![A-Za-z_])[-+]?\d(?:[\d.,:/\-T]*\d)?(?:[eE][-+]?\d+)?(?![A-Za-z_])")
 
 
 def strip_values(text: str, keep: Iterable[str] = (), limit: int = 1000) -> str:
