@@ -7,12 +7,15 @@ speaking the OpenAI API over real HTTP (tests/metadata/fake_llm.py):
 - a failed row_hash step is explained: the gateway takes the step's result from the executor and
   only names and counts reach the model, never the sample's names and e-mail addresses;
 - column descriptions drafted by the model, approved through the SDK, show in the catalog;
+- `ombudsman results explain RUN STEP` prints the explanation (exit 2 with the model off);
 - with the model off, each use answers 409 naming that no model is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from ombudsman.metadata import app as metadata_app
 from tests.gateway.conftest import PASSWORD, finished, service_settings
 from tests.metadata.fake_llm import API_KEY, FakeModel
 
+CLI = [sys.executable, "-c", "from ombudsman.client.cli import main; main()"]
 CUSTOMERS = [(1, "Ana Pereira", "ana.pereira@example.com"), (2, "Bruno Costa", "bruno.costa@example.com"),
              (3, "Carla Dias", "carla.dias@example.com"), (4, "Diogo Reis", "diogo.reis@example.com")]
 PERSONAL = ("Ana Pereira", "Ana Perera", "ana.pereira@example.com", "Diogo Reis", "diogo.reis@example.com")
@@ -59,6 +63,13 @@ async def with_metadata(stack: dict[str, Any], database_url: str, nats_url: str)
         yield stack
     finally:
         await service.stop()
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*CLI, *args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def model_on(monkeypatch: pytest.MonkeyPatch, fake: FakeModel) -> None:
@@ -162,6 +173,16 @@ async def test_drafted_check_runs_a_failed_step_is_explained_and_descriptions_ar
         assert "description" not in columns["full_name"] and "description_draft" not in columns["full_name"]
         assert "description_draft" in columns["id"]  # still waiting for a person
 
+        # the CLI: `ombudsman results explain RUN STEP`; exit 2 once the model is off
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "OMB_SERVER": f"http://127.0.0.1:{port}",
+               "OMB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+        code, _, err = await cli(env, "login", "-u", "alice", "-p", PASSWORD)
+        assert code == 0, err
+        code, out, err = await cli(env, "results", "explain", run_id, "customer_rows")
+        assert code == 0 and "suggested by model fake-model-3" in out and "customer_rows (row_hash) failed" in out, err
+
         monkeypatch.delenv("OMB_LLM_PROVIDER")
         off = await c.post(f"/runs/{run_id}/steps/customer_rows/explain", headers=alice)
         assert off.status_code == 409 and "no language model is configured" in off.json()["error"]["message"]
+        code, out, err = await cli(env, "results", "explain", run_id, "customer_rows")
+        assert code == 2 and "no language model is configured" in err, (out, err)
