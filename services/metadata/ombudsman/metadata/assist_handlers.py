@@ -44,7 +44,7 @@ class AssistHandlers(HandlerBase):
 
     async def _description_record(self, project: str, side: str, table: str) -> DescriptionRecord | None:
         async with self._read() as conn:
-            return (await read.load_descriptions(conn, project, side)).get(table.lower())
+            return (await read.load_descriptions(conn, project, side, [table])).get(table.lower())
 
     async def describe_columns(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """Ask the model to draft descriptions of a table's columns (names and types only); they are
@@ -101,11 +101,10 @@ class AssistHandlers(HandlerBase):
     async def descriptions(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """The column descriptions of one side (or one table): approved, and the model's drafts."""
         cmd = parse(DescriptionsQuery, payload)
+        only = [find_table(await self._catalog(cmd.project_id, cmd.side), cmd.table, cmd.side).qualified_name] \
+            if cmd.table else None
         async with self._read() as conn:
-            records = await read.load_descriptions(conn, cmd.project_id, cmd.side)
-        if cmd.table:
-            table = find_table(await self._catalog(cmd.project_id, cmd.side), cmd.table, cmd.side)
-            records = {k: v for k, v in records.items() if k == table.qualified_name.lower()}
+            records = await read.load_descriptions(conn, cmd.project_id, cmd.side, only)
         return {"side": cmd.side, "tables": [
             {"table": r.table, "columns": [{"column": c.column, **descriptions.column_view(c)}
                                            for c in sorted(r.columns.values(), key=lambda c: c.column.lower())]}

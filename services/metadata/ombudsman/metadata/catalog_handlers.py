@@ -118,7 +118,8 @@ class CatalogHandlers(KeyHandlers):
         page, following = fit_page(data["tables"], cmd.offset, cmd.limit or len(tables) or 1)
         page = await self._annotate_keys(cmd.project_id, cmd.side, page, catalog)
         async with self._read() as conn:
-            described = await read.load_descriptions(conn, cmd.project_id, cmd.side)
+            described = await read.load_descriptions(conn, cmd.project_id, cmd.side,
+                                                     [f"{t['schema_name']}.{t['name']}" for t in page])
         page = annotate_descriptions(page, described)
         return {**data, "tables": page, "total_tables": len(tables), "offset": cmd.offset, "limit": cmd.limit,
                 "next_offset": following}

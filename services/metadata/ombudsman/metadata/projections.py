@@ -291,10 +291,18 @@ async def load_keys(conn: AsyncConnection, project: str, side: Side) -> dict[str
     return {r.table.lower(): r for r in (KeyRecord.model_validate(d) for d in await _docs(conn, project, "key", side))}
 
 
-async def load_descriptions(conn: AsyncConnection, project: str, side: str) -> dict[str, DescriptionRecord]:
-    """Column descriptions (approved, and the model's drafts) of one side's tables, by lower-case `schema.table`."""
-    return {r.table.lower(): r for r in (DescriptionRecord.model_validate(d)
-                                         for d in await _docs(conn, project, "description", side))}
+async def load_descriptions(conn: AsyncConnection, project: str, side: str,
+                            tables: list[str] | None = None) -> dict[str, DescriptionRecord]:
+    """Column descriptions (approved, and the model's drafts) of one side's tables (or only of
+    `tables`, `schema.table`: one page of the catalog), by lower-case `schema.table`."""
+    if tables is None:
+        docs = await _docs(conn, project, "description", side)
+    else:
+        rows = await conn.execute(
+            text(f"SELECT body FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'description' AND side = :s "
+                 "AND key = ANY(:keys)"), {"p": project, "s": side, "keys": [t.lower() for t in tables]})
+        docs = [_body(r.body) for r in rows]
+    return {r.table.lower(): r for r in (DescriptionRecord.model_validate(d) for d in docs)}
 
 
 async def load_status(conn: AsyncConnection, project: str) -> dict[str, Any]:
