@@ -149,6 +149,13 @@ async def test_the_model_drafts_descriptions_and_a_person_approves_or_rejects(
     listed = await qry(bus, "descriptions", {"project_id": "desc", "side": "source", "table": "crm.customer"})
     assert [c["column"] for c in listed["tables"][0]["columns"]] == ["customer_id", "dob", "full_name"]
 
+    # a new upload of the catalog keeps what people decided
+    await cmd(bus, "upload_ddl", {"project_id": "desc", "side": "source", "dialect": "postgresql", "ddl": SOURCE})
+    columns = await catalog_columns(bus, "desc")
+    assert columns["dob"]["description"] == "dob of crm.customer (date)."
+    assert "description_draft" not in columns["full_name"]  # rejected stays rejected
+    assert columns["customer_id"]["description"] == "The CRM's customer number."
+
     with pytest.raises(Invalid, match="no column nope"):
         await cmd(bus, "describe_columns", {"project_id": "desc", "table": "crm.customer", "columns": ["nope"]})
     assert len(model_on.requests) == 1  # refused before the model was asked

@@ -42,6 +42,7 @@ class ColumnDescription(BaseModel):
     by: str | None = None
     at: str | None = None
     draft: Draft | None = None
+    decided_at: str | None = None  # the last approval or rejection: an older draft redelivered stays gone
 
 
 class DescriptionRecord(BaseModel):
@@ -60,16 +61,18 @@ def fold_description(current: DescriptionRecord | None, event: DescriptionEvent,
     if isinstance(event, ev.ColumnDescriptionsSuggested):
         for name, text in event.descriptions.items():
             found = columns.get(name.lower()) or ColumnDescription(column=name)
+            if found.decided_at is not None and at is not None and at <= found.decided_at:
+                continue  # a draft older than a person's decision (a redelivery) is not brought back
             columns[name.lower()] = found.model_copy(update={"draft": Draft(text=text, model=event.model, at=at)})
     elif isinstance(event, ev.ColumnDescriptionApproved):
         found = columns.get(event.column.lower()) or ColumnDescription(column=event.column)
         columns[event.column.lower()] = found.model_copy(update={
             "description": event.description, "suggested_by": event.suggested_by, "model": event.model,
-            "by": by, "at": at, "draft": None})
+            "by": by, "at": at, "draft": None, "decided_at": at})
     else:
         found = columns.get(event.column.lower())
         if found is not None:
-            columns[event.column.lower()] = found.model_copy(update={"draft": None})
+            columns[event.column.lower()] = found.model_copy(update={"draft": None, "decided_at": at})
     return record.model_copy(update={"columns": columns})
 
 
