@@ -70,9 +70,9 @@ def fold_description(current: DescriptionRecord | None, event: DescriptionEvent,
             "description": event.description, "suggested_by": event.suggested_by, "model": event.model,
             "by": by, "at": at, "draft": None, "decided_at": at})
     else:
-        found = columns.get(event.column.lower())
-        if found is not None:
-            columns[event.column.lower()] = found.model_copy(update={"draft": None, "decided_at": at})
+        rejected = columns.get(event.column.lower())
+        if rejected is not None:
+            columns[event.column.lower()] = rejected.model_copy(update={"draft": None, "decided_at": at})
     return record.model_copy(update={"columns": columns})
 
 
