@@ -149,6 +149,11 @@ async def test_the_model_drafts_descriptions_and_a_person_approves_or_rejects(
     listed = await qry(bus, "descriptions", {"project_id": "desc", "side": "source", "table": "crm.customer"})
     assert [c["column"] for c in listed["tables"][0]["columns"]] == ["customer_id", "dob", "full_name"]
 
+    # dbt's sources.yml documents the approved descriptions, never a draft nor a rejected one
+    sources = (await qry(bus, "dbt_sources", {"project_id": "desc", "side": "source"}))["yaml"]
+    assert "description: dob of crm.customer (date)." in sources and "The CRM's customer number." in sources
+    assert "full_name of crm.customer" not in sources
+
     # a new upload of the catalog keeps what people decided
     await cmd(bus, "upload_ddl", {"project_id": "desc", "side": "source", "dialect": "postgresql", "ddl": SOURCE})
     columns = await catalog_columns(bus, "desc")
