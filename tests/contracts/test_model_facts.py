@@ -19,6 +19,8 @@ from ombudsman.contracts.privacy import strip_values
     ("born 1990-04-01, mail ana.pereira@example.com, [ssn] 123-45-6789", [], "born ?, mail ?, '?' ?"),
     ("every difference in /tmp/omb-worker-x/3-f7.csv; see https://u:pw@host/x?token=t", [],
      "every difference in <file>; see <url>"),
+    ("the target's value 'Ana Per", [], "the target\u2019s value '?'"),
+    ("name 'Ana' differs, then \"Bo", [], "name '?' differs, then '?'"),
 ])
 def test_values_are_stripped_and_names_kept(text: str, keep: list[str], expected: str) -> None:
     assert strip_values(text, keep=keep) == expected
@@ -44,3 +46,6 @@ def test_step_facts_keep_counts_and_names_only() -> None:
     errored = StepFacts.of_step({"step": "s", "status": "error", "message": "connection to 10.0.0.5 failed"})
     assert errored.message == "connection to ? failed" and errored.source == {}
     assert StepFacts(step="s", message="id 42 'x'").message == "id ? '?'"
+    # a long message is stripped whole before it is cut: a literal cut short leaks nothing
+    long = StepFacts.of_step({"step": "s", "status": "failed", "message": "x" * 990 + " 'Ana Pereira'"})
+    assert "Ana" not in long.message and len(long.message) <= 1000

@@ -315,7 +315,8 @@ class StepFacts(BaseModel):
                    status=str(step.get("status") or result.get("status") or "")[:20],
                    severity=str(step.get("severity") or result.get("severity") or "")[:20] or None,
                    table=(str(step["table_name"])[:400] if step.get("table_name") else None),
-                   message=str(step.get("message") or result.get("message") or "")[:4000],
+                   message=strip_values(str(step.get("message") or result.get("message") or ""),
+                                        keep=[*columns, *str(step.get("table_name") or "").split(".")]),
                    match_percentage=percentage if isinstance(percentage, int | float) else None,
                    affected_columns=columns[:200], source=_counts(result.get("source")),
                    target=_counts(result.get("target")), details=_counts(result.get("details")))
