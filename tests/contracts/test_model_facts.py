@@ -34,11 +34,11 @@ def test_step_facts_keep_counts_and_names_only() -> None:
                    "source": {"row_count": 10, "sum": 1234, "max": "Zoe", "nulls": {"amount": 2, "x": "y"},
                               "checked": True},
                    "target": {"row_count": 10, "min": 3},
-                   "details": {"mismatches": 1, "columns": ["amount"]},
+                   "details": {"mismatches": 1, "columns": ["amount"], "distinct_values": {"Ana Pereira": 3}},
                    "sample": [{"amount": 1234.5, "customer": "Ana Pereira"}],
                    "sql": {"source": ["SELECT sum(amount) FROM sales.orders WHERE customer = 'Ana Pereira'"]}}})
     assert facts.source == {"row_count": 10, "nulls": {"amount": 2}}  # not the sum, max or a flag
-    assert facts.target == {"row_count": 10} and facts.details == {"mismatches": 1}
+    assert facts.target == {"row_count": 10} and facts.details == {"mismatches": 1}  # no count per value
     assert facts.message == "sum(amount) differs: ? vs ? for '?'"
     dumped = str(facts.model_dump())
     assert "Ana" not in dumped and "1234" not in dumped and "Zoe" not in dumped and "SELECT" not in dumped

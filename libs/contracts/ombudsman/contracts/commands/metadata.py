@@ -263,8 +263,10 @@ _COUNT_NAME = re.compile(r"(rows|count|nulls|duplicate|orphan|missing|only_in|ou
 Figures = dict[str, int | dict[str, int]]
 
 
-def _counts(figures: Any) -> Figures:
-    """The counts among a step's figures: integers under a count's name, or {column: integer} under one."""
+def _counts(figures: Any, names: set[str]) -> Figures:
+    """The counts among a step's figures: integers under a count's name, or {name: integer} under
+    one where each name is one of `names` (the step's columns, `source`, `target`): a count per
+    value (a domain check's) is keyed by values, so it is left out."""
     found: Figures = {}
     for name, value in (figures or {}).items() if isinstance(figures, dict) else ():
         if not _COUNT_NAME.search(str(name)) or isinstance(value, bool):
@@ -272,7 +274,8 @@ def _counts(figures: Any) -> Figures:
         if isinstance(value, int):
             found[str(name)[:200]] = value
         elif isinstance(value, dict):
-            inner = {str(k)[:200]: v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
+            inner = {str(k)[:200]: v for k, v in value.items()
+                     if str(k).lower() in names and isinstance(v, int) and not isinstance(v, bool)}
             if inner:
                 found[str(name)[:200]] = dict(list(inner.items())[:200])
     return found
@@ -306,9 +309,9 @@ class StepFacts(BaseModel):
     def of_step(cls, step: dict[str, Any]) -> StepFacts:
         """The facts of one step as the executor's `step` query gives it ({step, validator,
         table_name, status, message, severity, result: StepResult})."""
-        result = step.get("result") if isinstance(step.get("result"), dict) else {}
-        assert isinstance(result, dict)
+        result: dict[str, Any] = step["result"] if isinstance(step.get("result"), dict) else {}
         columns = [str(c) for c in result.get("affected_columns") or [] if isinstance(c, str)]
+        names = {c.lower() for c in columns} | {"source", "target"}
         percentage = result.get("match_percentage")
         return cls(step=str(step.get("step") or result.get("step") or "?")[:128],
                    validator=str(step.get("validator") or result.get("validator") or "")[:100],
@@ -318,8 +321,8 @@ class StepFacts(BaseModel):
                    message=strip_values(str(step.get("message") or result.get("message") or ""),
                                         keep=[*columns, *str(step.get("table_name") or "").split(".")]),
                    match_percentage=percentage if isinstance(percentage, int | float) else None,
-                   affected_columns=columns[:200], source=_counts(result.get("source")),
-                   target=_counts(result.get("target")), details=_counts(result.get("details")))
+                   affected_columns=columns[:200], source=_counts(result.get("source"), names),
+                   target=_counts(result.get("target"), names), details=_counts(result.get("details"), names))
 
 
 class ExplainStep(MetadataProjectRef):
