@@ -164,6 +164,8 @@ async def test_the_model_drafts_descriptions_and_a_person_approves_or_rejects(
     with pytest.raises(Invalid, match="no column nope"):
         await cmd(bus, "describe_columns", {"project_id": "desc", "table": "crm.customer", "columns": ["nope"]})
     assert len(model_on.requests) == 1  # refused before the model was asked
+    one = await cmd(bus, "describe_columns", {"project_id": "desc", "table": "crm.customer", "columns": ["DOB"]})
+    assert list(one["drafts"]) == ["dob"] and '"full_name"' not in str(model_on.requests[-1]["body"])
 
 
 async def test_a_failed_step_is_explained_from_names_and_counts_and_recorded(

@@ -61,7 +61,7 @@ class AssistHandlers(HandlerBase):
         drafts: dict[str, str] = {}
         for question in model_drafts.describe_questions(table, catalog.kind, cmd.columns):
             answer = await ask(model, model_drafts.DESCRIBE_SYSTEM, question)
-            drafts |= model_drafts.parse_descriptions(answer, table)
+            drafts |= model_drafts.parse_descriptions(answer, table, cmd.columns)
         await self._commit(cmd.project_id, lambda s: descriptions.suggested(cmd.project_id, table, cmd.side,
                                                                             model.name, drafts), meta)
         return {"table": table.qualified_name, "side": cmd.side, "model": model.name, "suggested_by": "model",

@@ -69,14 +69,18 @@ def describe_questions(table: TableInfo, kind: str, columns: list[str] | None) -
             for i in range(0, len(listed), COLUMNS_PER_QUESTION)]
 
 
-def parse_descriptions(answer: str, table: TableInfo) -> dict[str, str]:
-    """{column as the catalog spells it: description} from the answer; unknown columns and empty or
-    non-text descriptions dropped, each cut to DESCRIPTION_CHARS."""
+def parse_descriptions(answer: str, table: TableInfo, asked: list[str] | None = None) -> dict[str, str]:
+    """{column as the catalog spells it: description} from the answer; columns the table does not
+    have (or that were not `asked` about) and empty or non-text descriptions dropped, each cut to
+    DESCRIPTION_CHARS."""
     found = _json_object(answer).get("descriptions")
+    wanted = {c.lower() for c in asked} if asked else None
     drafts: dict[str, str] = {}
     for name, text in found.items() if isinstance(found, dict) else ():
         column = table.column(str(name))
-        if column is not None and isinstance(text, str) and " ".join(text.split()):
+        if column is None or (wanted is not None and column.name.lower() not in wanted):
+            continue
+        if isinstance(text, str) and " ".join(text.split()):
             drafts[column.name] = " ".join(text.split())[:DESCRIPTION_CHARS]
     return drafts
 
