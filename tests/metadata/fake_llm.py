@@ -1,7 +1,13 @@
 """A fake language model server for the tests: it speaks the OpenAI chat completions API
 (`POST /v1/chat/completions`, Bearer key) and Anthropic's messages API (`POST /v1/messages`,
 `x-api-key` and `anthropic-version`) over real HTTP, and answers a column-mapping question from a
-fixed list of synonyms (plus one pair of names that do not exist, which the caller must drop)."""
+fixed list of synonyms (plus one pair of names that do not exist, which the caller must drop).
+
+The other questions (JSON with a `task`) are answered deterministically from what they carry:
+`describe_columns` gives "<column> of <table> (<type>)." for each column plus one column that does
+not exist; `explain_step` a sentence naming the step, the validator and the counts it was given;
+`draft_check` a count of the first mapped table on each side, or `draft_sql` when a test sets it
+(hostile SQL, a table no catalog has)."""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ class FakeModel:
         self.synonyms = {k.lower(): v for k, v in synonyms.items()}
         self.requests: list[dict[str, Any]] = []
         self.fail_with: int | None = None
+        self.draft_sql: str | None = None  # what draft_check answers as both sides' SQL, when set
         self._server: HttpServerThread | None = None
         self.url = ""
 
@@ -40,6 +47,20 @@ class FakeModel:
 
     def answer(self, question: str) -> str:
         asked = json.loads(question)
+        task = asked.get("task")
+        if task == "describe_columns":
+            drafts = {c["name"]: f"{c['name']} of {asked['table']} ({c['type']})." for c in asked["columns"]}
+            return json.dumps({"descriptions": {**drafts, "no_such_column": "invented"}})
+        if task == "explain_step":
+            counts = {side: asked.get(side) for side in ("source", "target") if asked.get(side)}
+            return (f"Step {asked['step']} ({asked['validator']}) {asked['status']}: the two sides disagree; "
+                    f"counts {json.dumps(counts, sort_keys=True)}. Look at {', '.join(asked.get('affected_columns') or ['the load'])} first.")
+        if task == "draft_check":
+            first = asked["tables"][0]
+            source = self.draft_sql or f"SELECT count(*) AS row_count FROM {first['source_table']}"
+            target = self.draft_sql or f"SELECT count(*) AS row_count FROM {first['target_table']}"
+            return "```json\n" + json.dumps({"description": f"rows of {first['source_table']} compared",
+                                               "source_sql": source, "target_sql": target}) + "\n```"
         targets = {c["name"].lower(): c["name"] for c in asked["unmapped_target_columns"]}
         pairs = [{"source": c["name"], "target": targets[self.synonyms[c["name"].lower()].lower()]}
                  for c in asked["unmapped_source_columns"]

@@ -89,14 +89,19 @@ async def test_read_model_applies_events_idempotently_and_rebuilds(database_url:
                                   columns={"date_key": "DATE_SK"}, confidence=1.0, automatic=True),
                ev.MappingApproved(project_id="p1", source_table="sales.fact_sales", target_table="SALES.FCT_SALES",
                                   columns={"sale_id": "SALE_ID"}),
-               ev.MappingRejected(project_id="p1", source_table="sales.fact_sales", target_table="SALES.FCT_SALES")]
+               ev.MappingRejected(project_id="p1", source_table="sales.fact_sales", target_table="SALES.FCT_SALES"),
+               ev.ColumnDescriptionsSuggested(project_id="p1", table="sales.fact_sales", side="source", model="m1",
+                                              descriptions={"sale_id": "The sale.", "amount": "Its amount."}),
+               ev.ColumnDescriptionApproved(project_id="p1", table="sales.fact_sales", side="source", column="sale_id",
+                                            description="The sale.", model="m1"),
+               ev.ColumnDescriptionRejected(project_id="p1", table="sales.fact_sales", side="source", column="amount")]
     envelopes = [envelope_for(e, stream_id="p1", version=i, meta=META) for i, e in enumerate(events, start=1)]
     projection = read.MetadataProjection()
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
             await projection.setup(conn)
-            for envelope in envelopes + envelopes[-4:]:  # the last four delivered twice
+            for envelope in envelopes + envelopes[-7:]:  # the last seven delivered twice
                 await projection.apply(conn, envelope)
         async with engine.begin() as conn:
             await _check(conn, projection, envelopes, suggestions)
@@ -115,6 +120,11 @@ async def _check(conn, projection, envelopes, suggestions) -> None:  # type: ign
         mappings = await read.load_approved(conn, "p1")
         assert [(m["source_table"], m["approved_by"]) for m in mappings] == [("sales.dim_date", "ana")]
         assert (await read.load_changes(conn, "p1", "target")).first_extraction  # type: ignore[union-attr]
+        # the draft suggested, approved and rejected before stays decided when delivered again
+        described = (await read.load_descriptions(conn, "p1", "source"))["sales.fact_sales"].columns
+        assert described["sale_id"].description == "The sale." and described["sale_id"].by == "ana"
+        assert described["sale_id"].draft is None and described["amount"].draft is None
+        assert described["amount"].description is None
         status = await read.load_status(conn, "p1")
         assert status["sides"]["source"]["tables"] == 12 and status["approved_mappings"] == 1
         # a new extraction replaces the old catalog (chunk 1 of a new batch)

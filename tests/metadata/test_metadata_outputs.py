@@ -167,6 +167,12 @@ def test_dbt_sources_export() -> None:
     assert {"accepted_values": {"values": [True, False], "quote": False}} in customer_cols["is_current"]
     assert tables["fact_inventory"]["tests"][0]["dbt_utils.unique_combination_of_columns"][
         "combination_of_columns"] == ["date_key", "product_key", "store_key"]
+    assert all("description" not in c for t in tables.values() for c in t["columns"])
+    described = yaml.safe_load(generate.dbt_sources(source, classes, rels, descriptions={
+        "sales.fact_sales": {"sale_id": "One sale, as the till recorded it."}}))
+    [sale_id] = [c for t in described["sources"][0]["tables"] if t["name"] == "fact_sales"
+                 for c in t["columns"] if c["name"] == "sale_id"]
+    assert sale_id["description"] == "One sale, as the till recorded it."
 
 
 def test_target_ddl_cycles_fall_back_to_alter_table() -> None:

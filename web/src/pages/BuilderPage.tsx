@@ -1,7 +1,8 @@
 /** Pipeline builder: steps added from the validator library (forms generated from each validator's
  * parameter schema), dependencies chosen among the other steps, the DAG drawn live (Mermaid), the
  * YAML editable both ways (form ⇄ YAML), the server's validation errors shown on the step and field
- * they name, save, run. `/projects/:projectId/builder` starts a new pipeline; `/builder/:pipelineId`
+ * they name, save, run; a custom_query step drafted by the language model from a sentence (kept only
+ * when saved). `/projects/:projectId/builder` starts a new pipeline; `/builder/:pipelineId`
  * edits a saved one. */
 import { useEffect, useMemo, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
@@ -19,6 +20,7 @@ import {
 } from "./pipelineDoc";
 import { StepEditor, type ValidatorEntry } from "./builder/StepEditor";
 import { StepLibrary } from "./builder/StepLibrary";
+import { DraftCheck } from "./builder/DraftCheck";
 
 const NEW_PIPELINE: PipelineDoc = { name: "new pipeline", connections: { source: "${SOURCE_URL}", target: "${TARGET_URL}" }, steps: [] };
 
@@ -118,6 +120,13 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
     setSelected(doc.steps.length);
     setNote({ ok: true, text: `Added step ${step.id}.` });
   }
+  /** A step the language model drafted: added like any other, kept only when the pipeline is saved. */
+  function addDraft(drafted: Step, model: string) {
+    const step: Step = { ...drafted, id: newStepId(drafted.id, doc.steps.map((s) => s.id)) };
+    edit({ ...doc, steps: [...doc.steps, step] });
+    setSelected(doc.steps.length);
+    setNote({ ok: true, text: `Added step ${step.id}, suggested by model ${model}: check its SQL, then save the pipeline to keep it.` });
+  }
   async function save() {
     setProblems([]); setNote(null);
     const body = { name: doc.name || "pipeline", yaml: yamlText, description };
@@ -171,6 +180,7 @@ function Builder({ projectId, pipelineId, initialYaml, description, validators }
         <Grid size={{ xs: 12, md: 3 }}>
           <Typography variant="h6" component="h2" gutterBottom>Step library</Typography>
           <StepLibrary validators={validators} onAdd={add} disabled={view === "yaml" && Boolean(yamlProblem)} />
+          {canWrite() && <DraftCheck projectId={projectId} onDraft={addDraft} disabled={view === "yaml" && Boolean(yamlProblem)} />}
         </Grid>
         <Grid size={{ xs: 12, md: 5 }}>
           <Tabs value={view} onChange={(_e, v) => setView(v)} aria-label="Edit the pipeline as">

@@ -1,5 +1,6 @@
 /** The catalog browser: a side's tables (source or target), searched and paged on the server, each
- * with its row count and keys; a table opened shows its columns, full types, nullability and keys. */
+ * with its row count and keys; a table opened shows its columns, full types, nullability, keys and
+ * descriptions (approved, or the language model's drafts to approve or reject). */
 import { Fragment, useState } from "react";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router";
@@ -8,6 +9,7 @@ import { client, unwrap } from "../api/client";
 import { Loaded, PageTitle } from "../ui/common";
 import { keyMarks, typeText, type CatalogTable } from "./catalogView";
 import { CatalogChanges, DdlUpload } from "./CatalogTools";
+import { DescriptionCell, DraftDescriptions } from "./ColumnDescriptions";
 
 interface CatalogReply { kind?: string; database?: string | null; server_version?: string | null; tables: CatalogTable[]; total_tables: number }
 
@@ -61,8 +63,9 @@ export default function CatalogPage() {
                       </TableRow>
                       {open === id && (
                         <TableRow><TableCell colSpan={7}>
+                          <DraftDescriptions projectId={projectId} side={side} table={id} />
                           <Table size="small" aria-label={`Columns of ${id}`}>
-                            <TableHead><TableRow><TableCell>#</TableCell><TableCell>Column</TableCell><TableCell>Type</TableCell><TableCell>Nullable</TableCell><TableCell>Keys</TableCell></TableRow></TableHead>
+                            <TableHead><TableRow><TableCell>#</TableCell><TableCell>Column</TableCell><TableCell>Type</TableCell><TableCell>Nullable</TableCell><TableCell>Keys</TableCell><TableCell>Description</TableCell></TableRow></TableHead>
                             <TableBody>{[...(t.columns ?? [])].sort((a, b) => a.ordinal - b.ordinal).map((c) => (
                               <TableRow key={c.name}>
                                 <TableCell>{c.ordinal}</TableCell>
@@ -70,6 +73,7 @@ export default function CatalogPage() {
                                 <TableCell><code>{typeText(c)}</code></TableCell>
                                 <TableCell>{c.nullable === false ? "not null" : "null"}</TableCell>
                                 <TableCell>{keyMarks(t, c.name).join("; ")}</TableCell>
+                                <TableCell><DescriptionCell projectId={projectId} side={side} table={id} column={c} /></TableCell>
                               </TableRow>
                             ))}</TableBody>
                           </Table>

@@ -14,6 +14,7 @@ import type { Run } from "../api/types";
 import { Loaded, PageTitle, StatusChip, seconds, when } from "../ui/common";
 import { applyRunMessage, finishedCount, initialLive, type LiveRun } from "./runProgress";
 import { BaselineCompare, PipelineHistory } from "./RunBaseline";
+import { EXPLAINED, StepExplain } from "./StepExplain";
 
 export const EXPORTS: [string, string][] = [["json", "JSON"], ["csv", "CSV"], ["excel", "Excel"], ["pdf", "PDF"], ["junit", "JUnit"], ["html", "HTML"]];
 
@@ -78,7 +79,8 @@ export default function RunPage() {
                       <TableCell>{s?.validator ?? "—"}</TableCell>
                       <TableCell>{s?.table_name ?? "—"}</TableCell>
                       <TableCell>{seconds(s?.duration_seconds)}</TableCell>
-                      <TableCell sx={{ maxWidth: 480, wordBreak: "break-word" }}>{s?.message || state.note || ""}</TableCell>
+                      <TableCell sx={{ maxWidth: 480, wordBreak: "break-word" }}>{s?.message || state.note || ""}
+                        {canWrite() && loaded!.project_id && EXPLAINED.includes(String(s?.status ?? state.status)) && <StepExplain runId={runId} step={stepName} />}</TableCell>
                     </TableRow>
                   );
                 })}</TableBody>

@@ -1,6 +1,10 @@
 /** The catalog browser's view of a side's catalog (pure): a column's full type and its key marks. */
 
-export interface CatalogColumn { name: string; data_type: string; ordinal: number; nullable?: boolean; length?: number | null; precision?: number | null; scale?: number | null }
+export interface CatalogColumn {
+  name: string; data_type: string; ordinal: number; nullable?: boolean; length?: number | null; precision?: number | null; scale?: number | null;
+  description?: string; description_by?: { suggested_by?: string | null; model?: string | null; approved_by?: string | null };
+  description_draft?: { text: string; model: string; suggested_by: string };
+}
 export interface CatalogTable {
   schema_name: string; name: string; kind?: string; row_count?: number | null; columns?: CatalogColumn[]; primary_key?: string[];
   foreign_keys?: { name?: string | null; columns: string[]; ref_schema: string; ref_table: string; ref_columns: string[] }[];

@@ -1,6 +1,7 @@
 """`ombudsman discrepancies …`, `ombudsman schedule …` and `ombudsman results compare`: acting on results.
 
     ombudsman results compare RUN_ID --baseline RUN_ID [--strict] [--force]   # exit 1 when a step got worse
+    ombudsman results explain RUN_ID STEP        # a failed step in plain words, from the language model
     ombudsman discrepancies list sales [--run RUN_ID]
     ombudsman discrepancies accept sales DISCREPANCY_ID --note "3 test rows purged on purpose"
     ombudsman schedule add sales PIPELINE_ID --cron "0 2 * * *"
@@ -63,6 +64,22 @@ def results_compare(run_id: str = typer.Argument(..., help="the run to judge"),
     emit(found, _fmt(output, as_json), render)
     if worse or (strict and removed):
         raise typer.Exit(1)
+
+
+@results_app.command("explain")
+def results_explain(run_id: str = typer.Argument(..., help="the run"),
+                    step: str = typer.Argument(..., help="its failed step's id"),
+                    server: str | None = ServerOpt, output: OutputFormat = FormatOpt, as_json: bool = JsonOpt) -> None:
+    """A failed step explained in plain words by the server's language model (told its names and
+    counts, never its values); exit 2 when no model is configured or the step did not fail."""
+    client = _client(server)
+    found = _call(client, lambda: client.explain_step(run_id, step))
+
+    def render() -> None:
+        console.print(f"[bold]{escape(step)}[/] (suggested by model {escape(str(found.get('model')))}):")
+        console.print(escape(str(found.get("explanation") or "")))
+
+    emit(found, _fmt(output, as_json), render)
 
 
 @discrepancies_app.command("list")

@@ -380,6 +380,44 @@ class OmbudsmanClient:
         return self._json("POST", f"/projects/{_seg(project_id)}/keys/override",
                           json_body={"table": table, "side": side, "columns": list(columns), "note": note})
 
+    # --- the language model's help (off unless the server configures one: ApiError 409 then) ------
+
+    def suggest_descriptions(self, project_id: str, table: str, side: str = "source",
+                             columns: list[str] | None = None) -> Any:
+        """The model drafts a description of each column of `table` (or of `columns`): `{drafts,
+        model, suggested_by: "model"}`; drafts wait for approve_description / reject_description."""
+        body: dict[str, Any] = {"table": table, "side": side, **({"columns": list(columns)} if columns else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/catalog/descriptions/suggest", json_body=body)
+
+    def descriptions(self, project_id: str, side: str = "source", table: str | None = None) -> Any:
+        """Column descriptions of a side (or one table): approved ones and the model's drafts."""
+        params = {"side": side, **({"table": table} if table else {})}
+        return self._json("GET", f"/projects/{_seg(project_id)}/catalog/descriptions", params=params)
+
+    def approve_description(self, project_id: str, table: str, column: str, side: str = "source",
+                            description: str | None = None) -> Any:
+        """Approve the model's draft description of a column, or set `description` (yours): it becomes
+        the column's description in the catalog."""
+        body: dict[str, Any] = {"table": table, "column": column, "side": side,
+                                **({"description": description} if description is not None else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/catalog/descriptions/approve", json_body=body)
+
+    def reject_description(self, project_id: str, table: str, column: str, side: str = "source") -> Any:
+        """Reject the model's draft description of a column."""
+        return self._json("POST", f"/projects/{_seg(project_id)}/catalog/descriptions/reject",
+                          json_body={"table": table, "column": column, "side": side})
+
+    def explain_step(self, run_id: str, step: str) -> Any:
+        """The model's plain-words explanation of a failed step (`{explanation, model, asked_with}`),
+        recorded with the run's project; only names and counts are sent to the model."""
+        return self._json("POST", f"/runs/{_seg(run_id)}/steps/{_seg(step)}/explain")
+
+    def draft_check(self, project_id: str, sentence: str, tables: list[str] | None = None) -> Any:
+        """A custom_query step the model drafts from `sentence` (`{step, model, suggested_by}`), its
+        SQL checked for both sides' dialects; save it with a pipeline to keep it."""
+        body: dict[str, Any] = {"sentence": sentence, **({"tables": list(tables)} if tables else {})}
+        return self._json("POST", f"/projects/{_seg(project_id)}/checks/draft", json_body=body)
+
     def reject_mapping(self, project_id: str, source_table: str, target_table: str) -> Any:
         return self._json("POST", f"/projects/{_seg(project_id)}/mappings/reject",
                           json_body={"source_table": source_table, "target_table": target_table})

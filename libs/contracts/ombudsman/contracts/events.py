@@ -565,6 +565,67 @@ class KeyOverridden(Event):
     note: str = ""
 
 
+# --- metadata service (the language model's drafts, issue 22) ---------------------------------
+# The model is asked with names, types and counts only (never a row's value); what it says is a
+# suggestion a person approves. `model` names the model that said it.
+
+
+@event
+class ColumnDescriptionsSuggested(Event):
+    """The language model drafted descriptions of columns of one table (`table` as `schema.name` on
+    `side`), `{column: description}`; each stays a suggestion until a person approves it."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    model: str
+    descriptions: dict[str, str] = Field(default_factory=dict)
+    suggested_by: Literal["model"] = "model"
+
+
+@event
+class ColumnDescriptionApproved(Event):
+    """A person approved a column's description (who: the envelope's actor): from now on it is the
+    column's description in the catalog. `suggested_by: model` when the text is the model's draft as
+    it was suggested, `person` when the person wrote or changed it."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    column: str
+    description: str
+    suggested_by: Literal["model", "person"] = "model"
+    model: str | None = None
+
+
+@event
+class ColumnDescriptionRejected(Event):
+    """A person rejected the model's draft description of a column; an approved description stays."""
+
+    stream_type = "metadata"
+    project_id: str
+    table: str
+    side: KeySide
+    column: str
+
+
+@event
+class StepExplained(Event):
+    """The language model explained a failed step of a run in plain words, asked with the step's
+    validator, status, counts, column names and its message with values stripped (never a sample
+    row). The explanation is advice, changes nothing, and is marked as the model's."""
+
+    stream_type = "metadata"
+    project_id: str
+    run_id: str
+    step: str
+    model: str
+    explanation: str
+    suggested_by: Literal["model"] = "model"
+
+
 # --- metadata service (automate jobs) -------------------------------------------------------
 # One stream per job (`omb.evt.automate.<job_id>.…`); every event names its project, so
 # `/ws/events?project=…` finds them.

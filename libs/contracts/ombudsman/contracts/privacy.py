@@ -312,3 +312,41 @@ def mask_result(result: Mapping[str, Any], *, limit: int = 20, keep: Iterable[st
         if field in out:
             out[field] = mask_personal(out[field], keep=keep, key=key)
     return out
+
+
+# A value as it appears inside an error or a step's message: a quoted literal, a bracketed tuple of
+# values after `=` (PostgreSQL's "Key (id)=(42)"), an e-mail address, or a number (a date, an id,
+# an amount: a count travels as a figure of its own, never in the text).
+_QUOTED_VALUE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|\[[^\]]*\]")
+_KEY_VALUE = re.compile(r"=\s*\([^)]*\)")
+_CONTRACTION = re.compile(r"(?<=[A-Za-z])'(?=[A-Za-z])")
+_OPEN_QUOTE = re.compile(r"['\"`].*", re.S)
+_PATH_VALUE = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\"]*[\\/][^\s'\",;)]*")
+_NUMBER_VALUE = re.compile(r"(?<![A-Za-z_])[-+]?\d(?:[\d.,:/\-T]*\d)?(?:[eE][-+]?\d+)?(?![A-Za-z_])")
+
+
+def strip_values(text: str, keep: Iterable[str] = (), limit: int = 1000) -> str:
+    """`text` (an error, a step's message) with every value taken out: quoted literals become `'?'`
+    (unless the quoted word is one of the names in `keep`: a column or table), and so does all that
+    follows a quote left open (a literal cut short), `=(…)` becomes `=(?)`, e-mail addresses and
+    numbers become `?`, URLs and file paths `<url>` and `<file>`; names and words stay. What is left
+    may go to a language model or into an event without carrying a row's value."""
+    names = {k.lower() for k in keep}
+    kept: list[str] = []
+
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1]
+        kept.append(match.group(0) if inner and inner.lower() in names else "'?'")
+        return chr(0xE000 + len(kept) - 1)  # a private-use character: no rule below touches it
+
+    stripped = _CONTRACTION.sub("\u2019", text or "")  # target's, don't: not quotes
+    stripped = _URL.sub("<url>", stripped)
+    stripped = _PATH_VALUE.sub("<file>", stripped)
+    stripped = _KEY_VALUE.sub("=(?)", stripped)
+    stripped = _QUOTED_VALUE.sub(quoted, stripped)
+    stripped = _OPEN_QUOTE.sub("'?'", stripped)
+    stripped = _EMAIL_VALUE.sub("?", stripped)
+    stripped = _NUMBER_VALUE.sub("?", stripped)
+    stripped = re.sub("[\ue000-\uf8ff]", lambda m: kept[ord(m.group(0)) - 0xE000] if ord(m.group(0)) - 0xE000 < len(kept)
+                      else "", stripped)
+    return " ".join(stripped.split())[:limit]

@@ -26,6 +26,7 @@ from ombudsman.gateway.livecache import Invalidator
 from ombudsman.gateway.migrations import SCHEMA, migrate
 from ombudsman.gateway.oidc import OidcClient
 from ombudsman.gateway.routes import (
+    assist,
     audit,
     auth,
     automate,
@@ -194,7 +195,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # the routes under /projects/{project_id}: one module per backing service
     project_routes = (projects, connections, catalog, relationships, automate, mappings, project_results,
                       project_workloads, codegen)
-    for module in (auth, sso, health, *project_routes, keys, pipelines, runs, results, workloads, audit):
+    for module in (auth, sso, health, *project_routes, keys, assist, pipelines, runs, results, workloads, audit):
         app.include_router(module.router, prefix=API)
     app.include_router(ws_router)
     app.include_router(docs_router)  # /docs, /redoc and their assets

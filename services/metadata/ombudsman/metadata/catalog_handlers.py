@@ -17,6 +17,7 @@ from ombudsman.contracts.replies import Invalid, NotFound, OmbudsmanError, Unava
 from ombudsman.eventstore.rpc import fit_page
 from ombudsman.metadata import projections as read
 from ombudsman.metadata.ddl import normalise_dialect, parse_ddl
+from ombudsman.metadata.descriptions import annotate_descriptions
 from ombudsman.metadata.domain import Side
 from ombudsman.metadata.handler_base import ProjectRef, SideRef, describe, parse
 from ombudsman.metadata.key_handlers import KeyHandlers
@@ -104,7 +105,8 @@ class CatalogHandlers(KeyHandlers):
 
     async def catalog(self, payload: dict[str, Any], meta: Metadata) -> dict[str, Any]:
         """A side's catalog, or one page of its tables (`offset`, `limit`, `schema`, `q`), with
-        `total_tables` counting the tables that match."""
+        `total_tables` counting the tables that match; each table with its key, each column with its
+        approved description and the model's pending draft (descriptions.py)."""
         cmd = parse(CatalogPage, payload)
         catalog = await self._catalog(cmd.project_id, cmd.side)
         tables = sorted(catalog.tables, key=lambda t: (t.schema_name.lower(), t.name.lower()))
@@ -115,6 +117,10 @@ class CatalogHandlers(KeyHandlers):
         data = catalog.model_copy(update={"tables": tables}).model_dump(mode="json")
         page, following = fit_page(data["tables"], cmd.offset, cmd.limit or len(tables) or 1)
         page = await self._annotate_keys(cmd.project_id, cmd.side, page, catalog)
+        async with self._read() as conn:
+            described = await read.load_descriptions(conn, cmd.project_id, cmd.side,
+                                                     [f"{t['schema_name']}.{t['name']}" for t in page])
+        page = annotate_descriptions(page, described)
         return {**data, "tables": page, "total_tables": len(tables), "offset": cmd.offset, "limit": cmd.limit,
                 "next_offset": following}
 

@@ -18,10 +18,13 @@ def dbt_sources(
     *,
     source_name: str | None = None,
     database: str | None = None,
+    descriptions: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """A dbt `sources.yml` for the catalog's tables with schema tests from the generated checks:
     not_null (NOT NULL columns), unique (single-column keys of non-SCD2 tables),
-    relationships (inferred references), accepted_values for SCD2 current flags."""
+    relationships (inferred references), accepted_values for SCD2 current flags; each column's
+    approved description (`descriptions`: lower `schema.table` -> lower column -> text; a draft
+    no person approved is never in it)."""
     by_table = {c.table.lower(): c for c in classes}
     sources: list[dict[str, Any]] = []
     for schema in catalog.schemas or sorted({t.schema_name for t in catalog.tables}):
@@ -57,6 +60,9 @@ def dbt_sources(
                 if cls and cls.scd2 and column.name == cls.scd2.current_flag:
                     tests.append({"accepted_values": {"values": [True, False], "quote": False}})
                 entry: dict[str, Any] = {"name": column.name, "data_type": column.data_type}
+                described = (descriptions or {}).get(table.qualified_name.lower(), {}).get(column.name.lower())
+                if described:
+                    entry["description"] = described
                 if tests:
                     entry["tests"] = tests
                 columns_out.append(entry)

@@ -15,6 +15,8 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ombudsman.contracts.replies import Conflict, Unavailable
+
 log = logging.getLogger("ombudsman.metadata.llm")
 
 DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
@@ -84,3 +86,23 @@ def configured_model(settings: LlmSettings | None = None) -> LanguageModel | Non
     """The model the environment configures, or None when `OMB_LLM_PROVIDER` is unset (the default)."""
     settings = settings or LlmSettings()
     return LanguageModel(settings) if settings.provider else None
+
+
+def required_model(use: str) -> LanguageModel:
+    """The configured model for `use` (e.g. "column descriptions"); `Conflict` (409) saying that no
+    language model is configured when `OMB_LLM_PROVIDER` is unset, so the caller knows it is off,
+    not broken."""
+    model = configured_model()
+    if model is None:
+        raise Conflict(f"no language model is configured on this server (OMB_LLM_PROVIDER is not set): {use} "
+                       "need one; everything else works without it",
+                       {"llm": "not configured"})
+    return model
+
+
+async def ask(model: LanguageModel, system: str, prompt: str, max_tokens: int = 2000) -> str:
+    """The model's answer; `Unavailable` (503) naming the model when it cannot be had."""
+    try:
+        return await model.complete(system, prompt, max_tokens=max_tokens)
+    except LlmError as exc:
+        raise Unavailable(f"the language model {model.name} did not answer: {exc}", {"model": model.name}) from None

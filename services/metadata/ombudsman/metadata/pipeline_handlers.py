@@ -109,6 +109,9 @@ class PipelineHandlers(KeyHandlers):
         async with self._read() as conn:
             rels = await read.load_relationships(conn, cmd.project_id, cmd.side)
             classes = await read.load_classes(conn, cmd.project_id, cmd.side)
+            described = await read.load_descriptions(conn, cmd.project_id, cmd.side)
         rels = rels or relationships.infer(catalog)
         classes = classes or classify_mod.classify(catalog, rels)
-        return {"filename": "sources.yml", "yaml": generate.dbt_sources(catalog, classes, rels)}
+        approved = {table: {k: c.description for k, c in record.columns.items() if c.description}
+                    for table, record in described.items()}
+        return {"filename": "sources.yml", "yaml": generate.dbt_sources(catalog, classes, rels, descriptions=approved)}

@@ -3,7 +3,7 @@ ProjectDeleted), rebuildable by replay.
 
 One table, `metadata.documents`, holds every document by (project, kind, side, key):
 catalog tables, catalog headers, catalog changes, mapping suggestions, approved mappings,
-rejections, relationships, table classes and per-side status. Writes are idempotent upserts with
+rejections, relationships, table classes, keys, column descriptions and per-side status. Writes are idempotent upserts with
 times taken from the envelope, so a redelivered event changes nothing and a rebuild gives the
 same rows.
 """
@@ -26,6 +26,7 @@ from ombudsman.eventstore.migrations import create_schema_sql
 from ombudsman.eventstore.projections import Projection
 from ombudsman.metadata.classify import TableClass
 from ombudsman.metadata.coverage import Exclusion, fold_exclusion
+from ombudsman.metadata.descriptions import DescriptionRecord, fold_description
 from ombudsman.metadata.diff import CatalogDiff
 from ombudsman.metadata.domain import Side
 from ombudsman.metadata.generate import ApprovedMapping
@@ -39,7 +40,7 @@ PROJECT_EVENTS = frozenset({
     "MetadataDetailsRecorded", "MappingApproved", "MappingRejected", "MetadataExtractionStarted",
     "MetadataExtracted", "MetadataExtractionFailed", "PipelinesGenerated", "MappingSuggested",
     "RelationshipsInferred", "TablesClassified", "MappingExcluded", "KeyDiscovered", "KeyConfirmed", "KeyOverridden",
-    "CodeGenerated",
+    "CodeGenerated", "ColumnDescriptionsSuggested", "ColumnDescriptionApproved", "ColumnDescriptionRejected",
 })
 
 
@@ -141,6 +142,13 @@ class MetadataProjection(Projection):
             record = fold_key(KeyRecord.model_validate(current) if current else None, event,
                               by=envelope.actor.name, at=at.isoformat())
             await _put(conn, project, "key", event.side, key, record.model_dump(mode="json"), at)
+        elif isinstance(event, ev.ColumnDescriptionsSuggested | ev.ColumnDescriptionApproved
+                        | ev.ColumnDescriptionRejected):
+            key = event.table.lower()
+            current = await _doc(conn, project, "description", event.side, key)
+            described = fold_description(DescriptionRecord.model_validate(current) if current else None, event,
+                                         by=envelope.actor.name, at=at.isoformat())
+            await _put(conn, project, "description", event.side, key, described.model_dump(mode="json"), at)
         elif isinstance(event, ev.MetadataExtractionStarted | ev.MetadataExtracted | ev.MetadataExtractionFailed):
             body = event.model_dump(mode="json") | {"event": envelope.event_type, "at": at.isoformat()}
             await _put(conn, project, "status", event.side, "", body, at)
@@ -281,6 +289,20 @@ async def load_classes(conn: AsyncConnection, project: str, side: Side) -> list[
 async def load_keys(conn: AsyncConnection, project: str, side: Side) -> dict[str, KeyRecord]:
     """Recorded keys of one side's tables, by lower-case `schema.table`."""
     return {r.table.lower(): r for r in (KeyRecord.model_validate(d) for d in await _docs(conn, project, "key", side))}
+
+
+async def load_descriptions(conn: AsyncConnection, project: str, side: str,
+                            tables: list[str] | None = None) -> dict[str, DescriptionRecord]:
+    """Column descriptions (approved, and the model's drafts) of one side's tables (or only of
+    `tables`, `schema.table`: one page of the catalog), by lower-case `schema.table`."""
+    if tables is None:
+        docs = await _docs(conn, project, "description", side)
+    else:
+        rows = await conn.execute(
+            text(f"SELECT body FROM {DOCUMENTS} WHERE project_id = :p AND kind = 'description' AND side = :s "
+                 "AND key = ANY(:keys)"), {"p": project, "s": side, "keys": [t.lower() for t in tables]})
+        docs = [_body(r.body) for r in rows]
+    return {r.table.lower(): r for r in (DescriptionRecord.model_validate(d) for d in docs)}
 
 
 async def load_status(conn: AsyncConnection, project: str) -> dict[str, Any]:

@@ -1,12 +1,16 @@
-"""Commands and queries of the metadata service: mappings (suggest, approve, reject, exclude) and
-keys (discover, confirm, override). The gateway's bodies derive from the `*Base` models; the
+"""Commands and queries of the metadata service: mappings (suggest, approve, reject, exclude),
+keys (discover, confirm, override) and the language model's drafts (column descriptions, a failed
+step explained, a custom_query check). The gateway's bodies derive from the `*Base` models; the
 commands add the project."""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from ombudsman.contracts.privacy import strip_values
 
 Side = Literal["source", "target"]
 
@@ -208,3 +212,134 @@ class UploadDdl(MetadataProjectRef, DdlOptions):
     ddl: str | None = Field(default=None, min_length=1, max_length=MAX_DDL_CHARS)
     path: str | None = Field(default=None, min_length=1, max_length=4096,
                              description="a DDL file in the upload folder shared with the gateway")
+
+
+# --- the language model's drafts (issue 22) -------------------------------------------------------
+# What goes to the model is names, types and counts: never a row's value (contracts.privacy).
+
+
+class DescribeColumnsBase(KeyTable):
+    """Ask the language model to draft a description of each column of a table (or of `columns`)."""
+
+    columns: list[str] | None = Field(default=None, max_length=2000, description="only these columns")
+
+
+class DescribeColumns(MetadataProjectRef, DescribeColumnsBase):
+    """Command `metadata.describe_columns`."""
+
+
+class DescriptionRef(KeyTable):
+    """One column of a table of one side."""
+
+    column: str = Field(min_length=1, max_length=400)
+
+
+class ApproveDescriptionBase(DescriptionRef):
+    """A person approves the model's draft description of a column, or writes their own."""
+
+    description: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    description="the description to keep (default: the model's draft)")
+
+
+class ApproveDescription(MetadataProjectRef, ApproveDescriptionBase):
+    """Command `metadata.approve_description`."""
+
+
+class RejectDescription(MetadataProjectRef, DescriptionRef):
+    """Command `metadata.reject_description`."""
+
+
+class DescriptionsQuery(MetadataProjectRef):
+    """Query `metadata.descriptions`: the approved and suggested column descriptions of one side
+    (or of one table)."""
+
+    side: Side = "source"
+    table: str | None = Field(default=None, min_length=3, max_length=400)
+
+
+# A figure of a step that is a count (rows, nulls, duplicates …) by its name: only these go to the model.
+_COUNT_NAME = re.compile(r"(rows|count|nulls|duplicate|orphan|missing|only_in|outside|violation|outlier|periods|"
+                         r"groups|distinct|buckets|tables|changed|differ|mismatch|extra|errors|checks)", re.I)
+Figures = dict[str, int | dict[str, int]]
+
+
+def _counts(figures: Any, names: set[str]) -> Figures:
+    """The counts among a step's figures: integers under a count's name, or {name: integer} under
+    one where each name is one of `names` (the step's columns, `source`, `target`): a count per
+    value (a domain check's) is keyed by values, so it is left out."""
+    found: Figures = {}
+    for name, value in (figures or {}).items() if isinstance(figures, dict) else ():
+        if not _COUNT_NAME.search(str(name)) or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            found[str(name)[:200]] = value
+        elif isinstance(value, dict):
+            inner = {str(k)[:200]: v for k, v in value.items()
+                     if str(k).lower() in names and isinstance(v, int) and not isinstance(v, bool)}
+            if inner:
+                found[str(name)[:200]] = dict(list(inner.items())[:200])
+    return found
+
+
+class StepFacts(BaseModel):
+    """What the language model is told about a failed step: its validator, status and severity,
+    table and column names, counts, and its message with every value stripped. Never a sample row,
+    never SQL (it may carry literals), never a figure that is not a count."""
+
+    step: str = Field(min_length=1, max_length=128)
+    validator: str = Field(default="", max_length=100)
+    status: str = Field(default="", max_length=20)
+    severity: str | None = Field(default=None, max_length=20)
+    table: str | None = Field(default=None, max_length=400)
+    message: str = Field(default="", max_length=1000)
+    match_percentage: float | None = None
+    affected_columns: list[str] = Field(default_factory=list, max_length=200)
+    source: Figures = Field(default_factory=dict)
+    target: Figures = Field(default_factory=dict)
+    details: Figures = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_values(self) -> StepFacts:
+        keep = [*self.affected_columns, *(self.table or "").split(".")]
+        self.message = strip_values(self.message, keep=keep)
+        self.affected_columns = [c[:200] for c in self.affected_columns]
+        return self
+
+    @classmethod
+    def of_step(cls, step: dict[str, Any]) -> StepFacts:
+        """The facts of one step as the executor's `step` query gives it ({step, validator,
+        table_name, status, message, severity, result: StepResult})."""
+        result: dict[str, Any] = step["result"] if isinstance(step.get("result"), dict) else {}
+        columns = [str(c) for c in result.get("affected_columns") or [] if isinstance(c, str)]
+        names = {c.lower() for c in columns} | {"source", "target"}
+        percentage = result.get("match_percentage")
+        return cls(step=str(step.get("step") or result.get("step") or "?")[:128],
+                   validator=str(step.get("validator") or result.get("validator") or "")[:100],
+                   status=str(step.get("status") or result.get("status") or "")[:20],
+                   severity=str(step.get("severity") or result.get("severity") or "")[:20] or None,
+                   table=(str(step["table_name"])[:400] if step.get("table_name") else None),
+                   message=strip_values(str(step.get("message") or result.get("message") or ""),
+                                        keep=[*columns, *str(step.get("table_name") or "").split(".")]),
+                   match_percentage=percentage if isinstance(percentage, int | float) else None,
+                   affected_columns=columns[:200], source=_counts(result.get("source"), names),
+                   target=_counts(result.get("target"), names), details=_counts(result.get("details"), names))
+
+
+class ExplainStep(MetadataProjectRef):
+    """Command `metadata.explain_step`: explain a failed step of a run of the project in plain words."""
+
+    run_id: str = Field(min_length=1, max_length=100)
+    facts: StepFacts
+
+
+class DraftCheckBase(BaseModel):
+    """A sentence saying what to check; the model drafts a custom_query step comparing both sides."""
+
+    sentence: str = Field(min_length=3, max_length=2000, description="what to check, in plain words")
+    tables: list[str] | None = Field(default=None, max_length=50,
+                                     description="source tables (schema.table) the check is about; "
+                                                 "default: the approved mappings")
+
+
+class DraftCheck(MetadataProjectRef, DraftCheckBase):
+    """Command `metadata.draft_check`."""
