@@ -178,3 +178,22 @@ async def test_postgres_padded_timestamp_is_the_general_form_for_every_value(dat
                 assert all(cheap_text == general_text for cheap_text, general_text in rows), rows
                 # the padded form was used for the ordinary years: six fraction digits
                 assert ("2024-01-02 03:04:05.120000" if kind == "timestamp" else "2024-01-01 21:34:05.120000") in {r[0] for r in rows}
+
+
+async def test_postgres_row_text_of_more_columns_than_one_call_takes(database_url: str) -> None:
+    """250 columns (PostgreSQL calls take at most 100 arguments): the nested CONCAT_WS row text hashes
+    as the reference, for a row without NULL and a row with one."""
+    count = 250
+    async with connect(database_url) as pg:
+        await pg.execute(f"CREATE TABLE wide250 ({', '.join(f'c{i} BIGINT' for i in range(count))})")
+        await pg.execute(f"INSERT INTO wide250 VALUES ({', '.join(str(i * 7) for i in range(count))})")
+        await pg.execute(f"INSERT INTO wide250 VALUES ({', '.join('NULL' if i == 120 else str(-i) for i in range(count))})")
+        triples = [(exp.column(f"c{i}"), INTEGER, INTEGER) for i in range(count)]
+        text = cheap_row_text_expr(triples, "postgres")
+        sql = text.sql(dialect="postgres")
+        assert sql.count("CONCAT_WS(") == 4  # three groups of at most 99 texts, joined by a fourth call
+        query = exp.select(hash_text_expr(text, "postgres").as_("h")).from_("wide250").order_by(exp.column("c1").desc())
+        got = [int(row[0]) for row in await pg.fetch_rows(query.sql(dialect="postgres"))]
+        rows = [[i * 7 for i in range(count)], [None if i == 120 else -i for i in range(count)]]
+        assert got == [row_hash(values, [INTEGER] * count) for values in rows]
+

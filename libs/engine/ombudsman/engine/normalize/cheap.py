@@ -148,8 +148,20 @@ def cheap_row_text_expr(
         return fn("CONCAT", *parts)
     if dialect == "postgres":
         any_null = exp.or_(*(exp.Is(this=column.copy(), expression=exp.Null()) for column, _, _ in columns))
-        return exp.Case(ifs=[exp.If(this=any_null, true=concat(parts))], default=fn("CONCAT_WS", s(SEPARATOR), *texts))
+        return exp.Case(ifs=[exp.If(this=any_null, true=concat(parts))], default=_concat_ws(texts))
     return concat(parts)
+
+
+MAX_FUNCTION_ARGS = 100  # PostgreSQL's FUNC_MAX_ARGS: CONCAT_WS takes the separator and 99 texts
+
+
+def _concat_ws(texts: Sequence[exp.Expression]) -> exp.Expression:
+    """CONCAT_WS(U+001F, texts...), nested in groups where there are more texts than one call takes
+    (the groups' results are never NULL here, so the nesting gives the same text)."""
+    per_call = MAX_FUNCTION_ARGS - 1
+    if len(texts) <= per_call:
+        return fn("CONCAT_WS", s(SEPARATOR), *texts)
+    return _concat_ws([_concat_ws(texts[i : i + per_call]) for i in range(0, len(texts), per_call)])
 
 
 def _prints_itself(declared: LogicalType, compared: LogicalType, dialect: str, options: NormalizeOptions | None) -> bool:
