@@ -5,6 +5,7 @@ a database whose default DateStyle is not ISO), DuckDB and Snowflake (fakesnow).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -196,4 +197,22 @@ async def test_postgres_row_text_of_more_columns_than_one_call_takes(database_ur
         got = [int(row[0]) for row in await pg.fetch_rows(query.sql(dialect="postgres"))]
         rows = [[i * 7 for i in range(count)], [None if i == 120 else -i for i in range(count)]]
         assert got == [row_hash(values, [INTEGER] * count) for values in rows]
+
+
+async def test_postgres_money_is_never_its_own_text(database_url: str) -> None:
+    """PostgreSQL `money` prints `$12.50`: compared as a decimal at scale 4 it takes the general form
+    (a cast to DECIMAL(38, 4)), never the plain cast, and hashes as the reference."""
+    money = logical_type("money")
+    assert money == LogicalType("decimal", scale=4) and cheap_form(money, LogicalType("decimal", scale=4), "postgres") is None
+    values = [Decimal("12.5"), Decimal("-0.05"), Decimal("1234567.89"), None]
+    async with connect(database_url) as pg:
+        await pg.execute("CREATE TABLE cash (id INT, m MONEY)")
+        for i, v in enumerate(values):
+            await pg.execute(f"INSERT INTO cash VALUES ({i}, {'NULL' if v is None else f'CAST({v} AS MONEY)'})")
+        compared = LogicalType("decimal", scale=4)
+        text = cheap_row_text_expr([(exp.column("id"), INTEGER, INTEGER), (exp.column("m"), money, compared)], "postgres")
+        query = exp.select(hash_text_expr(text, "postgres")).from_("cash").order_by("id").sql(dialect="postgres")
+        async with pg.read_session(session_settings("postgres")) as session:
+            got = [int(row[0]) for row in await session.fetch_rows(query)]
+        assert got == [row_hash([i, v], [INTEGER, compared]) for i, v in enumerate(values)]
 

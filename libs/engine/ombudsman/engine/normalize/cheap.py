@@ -70,7 +70,7 @@ _CHEAP_DIALECTS = ("postgres", "duckdb")
 def prints_canonically(declared: LogicalType, compared: LogicalType, dialect: str) -> bool:
     """True when a plain cast to text of a column declared `declared` gives the canonical text of
     `compared` (the type the pair is compared as) in `dialect` under PINNED_SETTINGS."""
-    if dialect not in _CHEAP_DIALECTS or declared.kind != compared.kind:
+    if dialect not in _CHEAP_DIALECTS or declared.kind != compared.kind or not declared.own_text:
         return False
     if compared.kind == "date":
         return True
@@ -168,7 +168,7 @@ def _prints_itself(declared: LogicalType, compared: LogicalType, dialect: str, o
     """PostgreSQL: the column's own output (what CONCAT_WS prints) is its canonical text. True for
     integers, same-scale decimals and dates (their cast to text is the output function) and strings
     neither fixed-length (a CHAR(n) prints its padding), trimmed nor case-folded."""
-    if dialect != "postgres" or declared.kind != compared.kind:
+    if dialect != "postgres" or declared.kind != compared.kind or not declared.own_text:
         return False
     if declared.kind == "integer":
         return True
