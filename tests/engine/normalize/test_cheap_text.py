@@ -4,7 +4,6 @@ a database whose default DateStyle is not ISO), DuckDB and Snowflake (fakesnow).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -217,28 +216,3 @@ async def test_postgres_money_is_never_its_own_text(database_url: str) -> None:
             got = [int(row[0]) for row in await session.fetch_rows(query)]
         assert got == [row_hash([i, v], [INTEGER, compared]) for i, v in enumerate(values)]
 
-
-
-async def test_postgres_not_null_columns_need_no_null_test(database_url: str) -> None:
-    """Columns the catalog declares NOT NULL are not tested for NULL; a table of only such columns
-    gets one CONCAT_WS and no chain. Both hash as the reference."""
-    from ombudsman.contracts.pipeline import TableRef
-    from ombudsman.engine.rowdiff.plan import column_types
-
-    async with connect(database_url) as pg:
-        await pg.execute("CREATE TABLE strict (id BIGINT PRIMARY KEY, d DATE NOT NULL, p NUMERIC(8,2) NOT NULL, s VARCHAR(20))")
-        await pg.execute("INSERT INTO strict VALUES (1, DATE '2024-02-29', 12.5, 'a'), (2, DATE '1900-01-01', -0.05, NULL)")
-        types = await column_types(pg, TableRef(name="strict"))
-        assert [t.not_null for t in types.values()] == [True, True, True, False]
-        rows = [[1, dt.date(2024, 2, 29), Decimal("12.50"), "a"], [2, dt.date(1900, 1, 1), Decimal("-0.05"), None]]
-        async with pg.read_session(session_settings("postgres")) as session:
-            for names, expect_case in ((["id", "d", "p", "s"], True), (["id", "d", "p"], False)):
-                triples = [(exp.column(n), types[n], types[n]) for n in names]
-                text = cheap_row_text_expr(triples, "postgres")
-                sql = text.sql(dialect="postgres")
-                assert ("CASE WHEN" in sql) is expect_case and ('"s" IS NULL' in sql or "s IS NULL" in sql) is expect_case
-                assert "id IS NULL" not in sql and "d IS NULL" not in sql
-                query = exp.select(hash_text_expr(text, "postgres")).from_("strict").order_by("id").sql(dialect="postgres")
-                got = [int(r[0]) for r in await session.fetch_rows(query)]
-                kept = [row[: len(names)] for row in rows]
-                assert got == [row_hash(values, [types[n] for n in names]) for values in kept]

@@ -28,8 +28,7 @@ tolerance would make buckets differ. Doubles keep the general form.
   the cast alone, without the RTRIM (unless strings are case-folded).
 
 PostgreSQL's row text is built in one call where it can be: a row without NULLs (`a IS NULL OR ...`
-false, a few cheap steps; columns declared NOT NULL are not tested, and a table of NOT NULL columns has
-no test and no chain at all) is `CONCAT_WS(U+001F, ...)` over the columns themselves where the cast to
+false, a few cheap steps) is `CONCAT_WS(U+001F, ...)` over the columns themselves where the cast to
 text is their canonical text (integers, same-scale decimals, dates, non-fixed strings: CONCAT_WS
 prints them with the type's own output function, as the cast does) and over the cheap form of the
 others; a row with a NULL takes the COALESCE(...) || U+001F || ... chain. Both give the same text
@@ -148,10 +147,7 @@ def cheap_row_text_expr(
     if dialect == "duckdb" and len(parts) > 1:
         return fn("CONCAT", *parts)
     if dialect == "postgres":
-        nullable = [column for column, declared, _ in columns if not declared.not_null]
-        if not nullable:  # every column declared NOT NULL: no test, no chain
-            return _concat_ws(texts)
-        any_null = exp.or_(*(exp.Is(this=column.copy(), expression=exp.Null()) for column in nullable))
+        any_null = exp.or_(*(exp.Is(this=column.copy(), expression=exp.Null()) for column, _, _ in columns))
         return exp.Case(ifs=[exp.If(this=any_null, true=concat(parts))], default=_concat_ws(texts))
     return concat(parts)
 

@@ -35,8 +35,6 @@ class LogicalType:
     # False for a type whose own text is not its value's digits (PostgreSQL `money` prints `$1,234.50`):
     # never rendered by a plain cast (normalize.cheap). Not part of equality: it is the same logical type.
     own_text: bool = field(default=True, compare=False)
-    # the column is declared NOT NULL (catalog): its row text needs no NULL test. Not part of equality.
-    not_null: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         if self.kind == "decimal":

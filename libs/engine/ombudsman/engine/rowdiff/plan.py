@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -176,7 +176,7 @@ _DEFAULT_SCHEMAS = ("public", "main", "dbo")
 async def _declared_types(connector: Connector, table: TableRef) -> dict[str, LogicalType]:
     # plain SQL: information_schema is spelled alike in the four dialects, unquoted (Snowflake upper-cases it)
     sql = (
-        "SELECT table_schema, column_name, data_type, numeric_precision, numeric_scale, is_nullable"
+        "SELECT table_schema, column_name, data_type, numeric_precision, numeric_scale"
         " FROM information_schema.columns WHERE UPPER(table_name) = ?"
     )
     params = [table.name.upper()]
@@ -187,10 +187,8 @@ async def _declared_types(connector: Connector, table: TableRef) -> dict[str, Lo
     schemas = sorted({r[0] for r in rows}, key=lambda name: (str(name).lower() not in _DEFAULT_SCHEMAS, str(name)))
     if not schemas:
         return {}
-    return {  # NOT NULL as the catalog declares it (is_nullable 'NO'): the row text skips its NULL test
-        str(r[1]).lower(): replace(
-            logical_type(str(r[2]), precision=_opt_int(r[3]), scale=_opt_int(r[4])), not_null=str(r[5]).upper() == "NO"
-        )
+    return {
+        str(r[1]).lower(): logical_type(str(r[2]), precision=_opt_int(r[3]), scale=_opt_int(r[4]))
         for r in rows
         if r[0] == schemas[0]
     }
