@@ -59,7 +59,7 @@ CASES = [
          ["", "abc", "trailing  ", "héllo wörld ✓ 日本語 🎉", "a'b\\c", "MiXeD", None]),
     Case("string_trimmed_casefolded", LogicalType("string"), _same("VARCHAR(100)"),
          ["", "trailing  ", "MiXeD Case ", "ÄÖÜ", None], NormalizeOptions(trim_strings=True, casefold_strings=True)),
-    Case("char", LogicalType("string", fixed_length=True), _same("CHAR(10)"), ["ab", "", None]),
+    Case("char", LogicalType("string", fixed_length=True), _same("CHAR(10)"), ["ab", "", " a b ", None]),
     Case("date", LogicalType("date"), _same("DATE"), [dt.date(2024, 2, 29), dt.date(1900, 1, 1), None]),
     Case("time", LogicalType("time"), _same("TIME"), [dt.time(1, 2, 3, 500000), dt.time(23, 59, 59, 999999), dt.time(0, 0), None]),
     Case("timestamp", LogicalType("timestamp"), {"postgres": "TIMESTAMP", "duckdb": "TIMESTAMP", "snowflake": "TIMESTAMP_NTZ"},

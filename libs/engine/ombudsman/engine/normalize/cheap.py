@@ -23,6 +23,19 @@ to_char costs as much as the general form (1M doubles: 6.3-8.2 s vs 6.8-7.0 s, l
 the two (`100` / `100.0`, `1e+15` / `1000000000000000.0`) and are exact, so noise below the
 tolerance would make buckets differ. Doubles keep the general form.
 
+- a PostgreSQL CHAR(n) compared as a fixed-length string prints its text without the padding when
+  cast to text (PostgreSQL's bpchar -> text cast removes trailing spaces, as RTRIM(x, ' ') does):
+  the cast alone, without the RTRIM (unless strings are case-folded).
+
+PostgreSQL's row text is built in one call where it can be: a row without NULLs (`a IS NULL OR ...`
+false, a few cheap steps) is `CONCAT_WS(U+001F, ...)` over the columns themselves where the cast to
+text is their canonical text (integers, same-scale decimals, dates, non-fixed strings: CONCAT_WS
+prints them with the type's own output function, as the cast does) and over the cheap form of the
+others; a row with a NULL takes the COALESCE(...) || U+001F || ... chain. Both give the same text
+(no form is NULL for a non-NULL value), and the one call costs much less than the chain's two
+function calls and one copy of the growing text per column (1M rows x 18 columns: 3.85 -> 3.23 s of
+backend CPU, floor 2.09 s; load ~14, interleaved).
+
 Everything else falls back to `canonical_expr`. The result is the same text as `canonical_expr`
 for every value (tests/engine/normalize proves it per dialect), so a cheap side and a general side
 still hash alike. PostgreSQL's cheap forms hold only under `PINNED_SETTINGS`, which the row diff's
@@ -57,10 +70,12 @@ _CHEAP_DIALECTS = ("postgres", "duckdb")
 def prints_canonically(declared: LogicalType, compared: LogicalType, dialect: str) -> bool:
     """True when a plain cast to text of a column declared `declared` gives the canonical text of
     `compared` (the type the pair is compared as) in `dialect` under PINNED_SETTINGS."""
-    if dialect not in _CHEAP_DIALECTS or declared.kind != compared.kind:
+    if dialect not in _CHEAP_DIALECTS or declared.kind != compared.kind or not declared.own_text:
         return False
     if compared.kind == "date":
         return True
+    if compared.kind == "string" and dialect == "postgres" and declared.fixed_length and compared.fixed_length:
+        return True  # bpchar -> text drops the padding spaces; case folding is applied on top by cheap_canonical_expr
     return compared.kind == "decimal" and declared.scale is not None and declared.scale == compared.scale
 
 
@@ -100,6 +115,9 @@ def cheap_canonical_expr(
     """The canonical text of `column` (compared as `compared`, declared `declared`) by the least
     expensive expression that produces it in `dialect`; `canonical_expr` where none is cheaper."""
     form = cheap_form(declared, compared, dialect)
+    if form == "text" and compared.kind == "string":
+        text = to_text(column, dialect)
+        return fn("LOWER", text) if (options or NormalizeOptions()).casefold_strings else text
     if form == "text":
         return to_text(column, dialect)
     if form == "padded_timestamp":
@@ -119,11 +137,42 @@ def cheap_row_text_expr(
     if not columns:
         raise ValueError("a row hash needs at least one column")
     parts: list[exp.Expression] = []
+    texts: list[exp.Expression] = []
     for i, (column, declared, compared) in enumerate(columns):
         if i:
             parts.append(s(SEPARATOR))
         text = cheap_canonical_expr(column, declared, compared, dialect, options)
+        texts.append(column.copy() if _prints_itself(declared, compared, dialect, options) else text.copy())
         parts.append(exp.Coalesce(this=text, expressions=[s(NULL_MARKER)]))
     if dialect == "duckdb" and len(parts) > 1:
         return fn("CONCAT", *parts)
+    if dialect == "postgres":
+        any_null = exp.or_(*(exp.Is(this=column.copy(), expression=exp.Null()) for column, _, _ in columns))
+        return exp.Case(ifs=[exp.If(this=any_null, true=concat(parts))], default=_concat_ws(texts))
     return concat(parts)
+
+
+MAX_FUNCTION_ARGS = 100  # PostgreSQL's FUNC_MAX_ARGS: CONCAT_WS takes the separator and 99 texts
+
+
+def _concat_ws(texts: Sequence[exp.Expression]) -> exp.Expression:
+    """CONCAT_WS(U+001F, texts...), nested in groups where there are more texts than one call takes
+    (the groups' results are never NULL here, so the nesting gives the same text)."""
+    per_call = MAX_FUNCTION_ARGS - 1
+    if len(texts) <= per_call:
+        return fn("CONCAT_WS", s(SEPARATOR), *texts)
+    return _concat_ws([_concat_ws(texts[i : i + per_call]) for i in range(0, len(texts), per_call)])
+
+
+def _prints_itself(declared: LogicalType, compared: LogicalType, dialect: str, options: NormalizeOptions | None) -> bool:
+    """PostgreSQL: the column's own output (what CONCAT_WS prints) is its canonical text. True for
+    integers, same-scale decimals and dates (their cast to text is the output function) and strings
+    neither fixed-length (a CHAR(n) prints its padding), trimmed nor case-folded."""
+    if dialect != "postgres" or declared.kind != compared.kind or not declared.own_text:
+        return False
+    if declared.kind == "integer":
+        return True
+    if declared.kind == "string":
+        opts = options or NormalizeOptions()
+        return not (declared.fixed_length or compared.fixed_length or opts.trim_strings or opts.casefold_strings)
+    return declared.kind in ("decimal", "date") and cheap_form(declared, compared, dialect) == "text"

@@ -9,7 +9,7 @@ whose two sides have different logical types is rendered so that equal values gi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pyarrow as pa
@@ -32,6 +32,9 @@ class LogicalType:
     kind: LogicalKind
     scale: int | None = None
     fixed_length: bool = False
+    # False for a type whose own text is not its value's digits (PostgreSQL `money` prints `$1,234.50`):
+    # never rendered by a plain cast (normalize.cheap). Not part of equality: it is the same logical type.
+    own_text: bool = field(default=True, compare=False)
 
     def __str__(self) -> str:
         if self.kind == "decimal":
@@ -100,7 +103,7 @@ def logical_type(data_type: str, *, precision: int | None = None, scale: int | N
             return LogicalType("other")
     if kind == "decimal":
         if base in ("money", "smallmoney"):
-            return LogicalType("decimal", scale=4)
+            return LogicalType("decimal", scale=4, own_text=False)
         if scale is None and base == "number":
             scale = 0 if precision is None else scale  # NUMBER without arguments is NUMBER(38,0)
         if scale is None:
