@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,28 @@ os.environ[PUBLIC_KEY_ENV] = _BUS_PUBLIC
 # DuckDB files the platform may open (OMB_FILE_ROOTS): tests write theirs under the temporary folder;
 # the sandbox tests set narrower roots of their own.
 os.environ.setdefault("OMB_FILE_ROOTS", tempfile.gettempdir())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session's temporary folders in a folder of its own, not under /tmp/pytest-of-<user>: when
+    run as root, the embedded PostgreSQL runs as the `pgserver` user, which pgserver lets traverse the
+    data folder's parents (it opens them to others), but every new pytest session (a `make bench`, a
+    second suite) closes /tmp/pytest-of-<user> again (pytest's own 0700 rule), and a test starting its
+    PostgreSQL then fails with "Permission denied". An explicit --basetemp (and xdist's workers, which
+    get one under the controller's) is kept."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="omb-pytest-")
+        config.stash[_OWN_BASETEMP] = Path(config.option.basetemp)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's own temporary folder removed at its end (kept when given with --basetemp)."""
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+_OWN_BASETEMP = pytest.StashKey[Path]()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXE = str(BIN / "ombudsman")
 PROJECT = "demo-sales"
+# each README command may take up to 300 s itself (a loaded machine): the whole test needs more
+pytestmark = pytest.mark.timeout(900)
 
 
 def readme_cli_commands(readme: str) -> list[str]:

@@ -34,6 +34,7 @@ def _installed() -> None:
     assert (WEB / "node_modules" / ".bin" / "vitest").exists(), "run `make install` (npm ci in web/)"
 
 
+@pytest.mark.timeout(900)  # vitest's whole suite: ~40 s alone, past 300 s seen at load 10+
 def test_unit_tests_pass() -> None:
     done = _npx("vitest", "run", "--reporter=dot")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
