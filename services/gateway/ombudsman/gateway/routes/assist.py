@@ -18,12 +18,11 @@ from ombudsman.contracts.commands.metadata import (
 from ombudsman.contracts.replies import Conflict, Invalid
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project, visible_run
 from ombudsman.gateway.errors import COMMON_ERRORS
-from ombudsman.gateway.routes.project_params import PID, Side
+from ombudsman.gateway.routes.project_params import PID, RID, Side
 from ombudsman.gateway.schemas import Input
 
 router = APIRouter(tags=["assist"], responses=COMMON_ERRORS)
 
-RID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 LLM_WAIT = 180.0  # the model may take a while (OMB_LLM_TIMEOUT per question, 60 s by default)
 EXPLAINED = ("failed", "error", "warning")
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from ombudsman.contracts.commands.metadata import ConfirmKeyBase, DiscoverKeysBase, OverrideKeyBase
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import PID
 from ombudsman.gateway.schemas import Input
 
 router = APIRouter(tags=["metadata"], responses=COMMON_ERRORS)
 
-PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 Side = Literal["source", "target"]
 
 

@@ -3,9 +3,9 @@ validator catalogue steps are written from."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from ombudsman.contracts.commands.executor import RunName
@@ -14,13 +14,12 @@ from ombudsman.contracts.mermaid import to_mermaid
 from ombudsman.contracts.pipeline import load_pipeline
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import PID, PLID
 from ombudsman.gateway.schemas import Input
 from ombudsman.gateway.templates import TEMPLATES
 
 router = APIRouter(tags=["pipelines"], responses=COMMON_ERRORS)
 
-PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-PLID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class PipelineIn(Input, PipelineBase):

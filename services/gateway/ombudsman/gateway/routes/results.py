@@ -12,12 +12,12 @@ from ombudsman.contracts.commands.executor import DecisionBase, ScheduleBase
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Writer, visible_batch, visible_project, visible_run
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import PID
 from ombudsman.gateway.routes.runs import BID, RID
 from ombudsman.gateway.schemas import Input
 
 router = APIRouter(tags=["results"], responses=COMMON_ERRORS)
 
-PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 XID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

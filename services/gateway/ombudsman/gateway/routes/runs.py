@@ -30,12 +30,11 @@ from ombudsman.gateway.deps import (
     visible_run,
 )
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import BID, RID
 from ombudsman.gateway.schemas import Input, JSONBody, Page, page_body
 
 router = APIRouter(tags=["runs"], responses=COMMON_ERRORS)
 
-RID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-BID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 ExportFormat = Literal["json", "csv", "xlsx", "excel", "pdf", "junit", "html"]
 DifferenceKind = Literal["only_in_source", "only_in_target", "changed", "duplicate_in_source", "duplicate_in_target"]
 CONTENT_TYPES = {

@@ -14,6 +14,7 @@ from ombudsman.contracts.commands.workload import GeneratePipelineBase, UploadFo
 from ombudsman.contracts.replies import NotFound
 from ombudsman.gateway.deps import BusDep, CurrentUser, Principal, Writer, require_member, visible_project
 from ombudsman.gateway.errors import COMMON_ERRORS
+from ombudsman.gateway.routes.project_params import PID
 from ombudsman.gateway.schemas import Input
 from ombudsman.gateway.settings import GatewaySettings
 from ombudsman.gateway.uploads import staged_file, staged_text
@@ -21,7 +22,6 @@ from ombudsman.gateway.uploads import staged_file, staged_text
 router = APIRouter(tags=["workload"], responses=COMMON_ERRORS)
 
 WID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
-PID = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 UPLOAD_WAIT = 300.0  # reading and grouping 100,000 queries takes a while
 
 
