@@ -29,6 +29,7 @@ def test_every_builtin_validator_has_a_case() -> None:
     builtin.discard("row_hash")  # tested with the row diff
     builtin.discard("schema_coverage")  # project-level, not per table: test_schema_coverage.py
     builtin.discard("file_checks")  # reads a file:// side: test_files_connector.py, test_gateway_file_steps.py
+    builtin.discard("file_load")  # loads files into a target: test_executor_file_loads.py, test_gateway_file_loads.py
     assert builtin <= {c.validator for c in CASES}
     assert len(builtin) >= 29
 
