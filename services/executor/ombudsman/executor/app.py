@@ -64,6 +64,7 @@ class ExecutorService(Service):
         self._lost: asyncio.Task[None] | None = None
         self._clock: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._closing = False  # stop() began: a lease taken from now on must not start leading
 
     async def start(self) -> None:
         await super().start()
@@ -97,6 +98,8 @@ class ExecutorService(Service):
     async def _lead(self) -> None:
         """Lease taken: rebuild the counts from the store, move every unfinished run and batch on,
         then answer the leader's commands, hear the advisory and run the clock."""
+        if self._closing:  # the lease came back while the process stops: nothing may start on a closing bus
+            return
         began = time.monotonic()
         recovered = await self.coordinator.recover()
         await self.open_held()
@@ -123,6 +126,7 @@ class ExecutorService(Service):
         self._clock = self._lost = None
 
     async def stop(self) -> None:
+        self._closing = True
         self._stopping.set()
         metrics.forget(id(self))
         await self._stop_leading()

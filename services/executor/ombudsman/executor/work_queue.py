@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
@@ -87,6 +88,9 @@ class WorkQueue:
                     msgs = await sub.fetch(20, timeout=1.0)
                 except (NatsTimeout, TimeoutError):  # nothing to read (nats-py raises either)
                     continue
+                except ConnectionClosedError:  # closed for good (the process stops): asking again would spin
+                    log.info("worker-lost advisories: the connection is closed, stopped following")
+                    return
                 except Exception as exc:  # NATS away: ask again
                     log.warning("worker-lost advisories: fetch failed (%s)", type(exc).__name__)
                     await asyncio.sleep(0.5)
