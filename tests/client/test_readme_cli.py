@@ -48,6 +48,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
         subprocess.run([EXE, "down"], env=env, cwd=folder, capture_output=True, text=True, timeout=120)
 
 
+def _gateway_log(folder: Path, chars: int = 3000) -> str:
+    """The end of the gateway's log: a 500 seen by a command is explained there (its traceback)."""
+    log = folder / ".ombudsman" / "logs" / "gateway.log"
+    return "\n--- gateway log ---\n" + log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
 def _gateway(folder: Path) -> str:
     return str(json.loads((folder / ".ombudsman" / "stack.json").read_text())["gateway_url"])
 
@@ -94,7 +100,7 @@ def test_every_command_of_the_readme_cli_section_exits_0_on_the_demo(demo: tuple
         ran = subprocess.run(["bash", "-c", line], env=env, cwd=folder, capture_output=True, text=True, timeout=300)
         if ran.returncode != 0:
             failures.append(f"{command}\n  -> exit {ran.returncode}: {(ran.stdout + ran.stderr)[-800:]}")
-    assert failures == []
+    assert failures == [], _gateway_log(folder)
 
 
 def _cli(folder: Path, env: dict[str, str], *args: str, stdin: str | None = None,
@@ -124,10 +130,11 @@ def test_batch_watch_shows_each_pipeline_and_fails_when_one_does(demo: tuple[Pat
 def test_audit_logs_name_the_actor_of_every_event(demo: tuple[Path, dict[str, str], str]) -> None:
     folder, env, _ = demo
     password = (folder / ".ombudsman" / "demo-admin.password").read_text()
-    assert _cli(folder, env, "login", "--server", _gateway(folder), "-u", "demo-admin", "--password-stdin",
-                stdin=password).returncode == 0
+    logged = _cli(folder, env, "login", "--server", _gateway(folder), "-u", "demo-admin", "--password-stdin",
+                  stdin=password)
+    assert logged.returncode == 0, logged.stderr + _gateway_log(folder)
     listed = _cli(folder, env, "audit", "logs", "--project", PROJECT, "--limit", "500", "--format", "json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.returncode == 0, listed.stderr + _gateway_log(folder)
     events = json.loads(listed.stdout)["items"]
     created = next(e for e in events if e["event_type"] == "ProjectCreated")
     assert created["actor"]["name"] == "demo-admin"

@@ -116,3 +116,37 @@ def test_snowflake_url_problems_are_named() -> None:
         connect("snowflake://u:p@acct/db?colour=blue")
     with pytest.raises(Invalid, match="login_timeout must be a number, got 'soon'"):
         connect("snowflake://u:p@acct/db?login_timeout=soon")
+
+
+async def test_closing_waits_for_an_interrupted_statement_still_running_in_its_thread(duckdb_url: str) -> None:
+    """A step cancelled over its memory cap closes its connectors; a driver call that ignores the
+    interrupt keeps allocating in its thread, so close() returns only once that thread has returned
+    (bounded), and the worker's next step is not charged with it."""
+    import threading
+
+    entered, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+    def stuck_in_the_driver() -> None:  # a driver call the interrupt does not reach
+        entered.set()
+        release.wait(60)
+        returned.set()
+
+    db = connect(url=duckdb_url, pool_size=1)
+    await db.open()
+
+    async def statement() -> None:
+        async with db._connection() as raw:
+            await db._run(raw, stuck_in_the_driver)
+
+    task = asyncio.create_task(statement())
+    assert await asyncio.to_thread(entered.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    closing = asyncio.create_task(db.close())
+    for _ in range(50):  # let close() run as far as it goes on its own
+        await asyncio.sleep(0)
+    assert not closing.done() and not returned.is_set()
+    release.set()
+    await asyncio.wait_for(closing, 30)
+    assert returned.is_set()

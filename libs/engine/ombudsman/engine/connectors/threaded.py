@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -26,6 +27,10 @@ from ombudsman.engine.connectors.params import check_param_count
 from ombudsman.engine.connectors.urls import mask_url
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# how long closing a connector waits for interrupted statements still running in their threads
+UNWIND_SECONDS = 30.0
 
 
 @dataclass
@@ -53,6 +58,8 @@ class ThreadedConnector(Connector):
         self._slots: asyncio.Semaphore | None = None
         # the statement each connection's thread runs: a timed-out one may still run after its await ended
         self._running_on: dict[int, RunningStatement] = {}
+        # interrupted statements whose threads have not returned yet (they may still allocate)
+        self._unwinding: set[concurrent.futures.Future[Any]] = set()
 
     # --- what a driver provides -------------------------------------------------------------
     @abstractmethod
@@ -125,6 +132,19 @@ class ThreadedConnector(Connector):
         executor.shutdown(wait=False, cancel_futures=True)
         self._idle = None
         self._slots = None
+        await self._wait_unwound()
+
+    async def _wait_unwound(self) -> None:
+        """Wait (bounded) for interrupted statements to return: a statement cancelled over a memory cap
+        or a timeout may keep allocating in its thread after its await ended, and whoever runs next on
+        this process (the worker's next step) would be charged with it."""
+        running = [f for f in list(self._unwinding) if not f.done()]  # list(): a thread may discard meanwhile
+        if not running:
+            return
+        _done, pending = await asyncio.wait([asyncio.wrap_future(f) for f in running], timeout=UNWIND_SECONDS)
+        if pending:
+            log.warning("%s: %d interrupted statement(s) still running %gs after close",
+                        self.product, len(pending), UNWIND_SECONDS)
 
     def pool_stats(self) -> PoolStats:
         opened = len(self._all) if self._executor is not None else 0
@@ -171,7 +191,13 @@ class ThreadedConnector(Connector):
         still executes on it crashes some drivers (psqlODBC: a segmentation fault), so a connection whose
         statement still runs is closed by that thread once the statement returns."""
         if running is not None and not running.done():
-            running.add_done_callback(lambda _done: self._close_raw(raw))
+            self._unwinding.add(running)
+
+            def closed(done: concurrent.futures.Future[Any]) -> None:
+                self._close_raw(raw)
+                self._unwinding.discard(done)
+
+            running.add_done_callback(closed)
         else:
             self._close_raw(raw)
 
