@@ -22,6 +22,7 @@ import pytest
 from ombudsman.eventstore import natsauth
 from ombudsman.eventstore.bustoken import PRIVATE_KEY_ENV, PUBLIC_KEY_ENV, generate_keypair
 from ombudsman.eventstore.embedded import EmbeddedNats, EmbeddedPostgres
+from tests.metadata.fake_llm import FakeModel
 from tests.support import fresh_database
 
 # The test process plays the gateway: it holds the bus token key pair, so requests it makes for a
@@ -148,3 +149,17 @@ def warehouse_url(warehouse_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the warehouse server (not the platform's), dropped afterwards."""
     with fresh_database(warehouse_server_url, "omb_wh_") as url:
         yield url
+
+
+@pytest.fixture
+def model_synonyms() -> dict[str, str]:
+    """The column synonyms the fake model answers a mapping question with (a module overrides it)."""
+    return {}
+
+
+@pytest.fixture
+def fake_model(model_synonyms: dict[str, str]) -> Iterator[FakeModel]:
+    """The fake language model server (tests/metadata/fake_llm.py) over real HTTP, for this test."""
+    server = FakeModel(model_synonyms).start()
+    yield server
+    server.stop()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,6 @@ def _warehouse(tmp_path: Path) -> tuple[str, str]:
             db.executemany("INSERT INTO customers VALUES (?, ?, ?)", rows)
             db.execute("CREATE TABLE orders AS SELECT i AS id, i % 4 + 1 AS customer_id FROM range(50) t(i)")
     return f"duckdb:///{source}?read_only=true", f"duckdb:///{target}?read_only=true"
-
-
-@pytest.fixture
-def fake_model() -> Iterator[FakeModel]:
-    server = FakeModel({}).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

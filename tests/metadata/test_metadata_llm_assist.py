@@ -7,7 +7,6 @@ everything deterministic (a description a person writes) still works."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import nats
@@ -35,13 +34,6 @@ CREATE TABLE CRM.CUSTOMER (
     DOB DATE
 );
 """
-
-
-@pytest.fixture
-def fake_model() -> Iterator[FakeModel]:
-    server = FakeModel({}).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

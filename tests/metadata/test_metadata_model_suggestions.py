@@ -7,7 +7,6 @@ become mappings only when a person approves the table (never by automatic approv
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import nats
@@ -39,10 +38,8 @@ CREATE TABLE CRM.CUSTOMER (
 
 
 @pytest.fixture
-def fake_model() -> Iterator[FakeModel]:
-    server = FakeModel({"dob": "BIRTH_DATE", "ltv": "LIFETIME_VALUE"}).start()
-    yield server
-    server.stop()
+def model_synonyms() -> dict[str, str]:
+    return {"dob": "BIRTH_DATE", "ltv": "LIFETIME_VALUE"}
 
 
 async def cmd(nc: nats.NATS, service: str, name: str, payload: dict[str, Any]) -> Any:
