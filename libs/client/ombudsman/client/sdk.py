@@ -10,6 +10,7 @@ and the gateway's `{code, message, details}`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -108,8 +109,12 @@ class OmbudsmanClient:
     """Synchronous client; one instance keeps one HTTP connection pool and the current tokens."""
 
     def __init__(self, base_url: str, token: str | None = None, *, refresh_token: str | None = None,
-                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None):
+                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None, retries: int = 3):
+        """`retries`: how often a read (GET) or a login is tried again when the gateway cannot be
+        reached or answers 502/503/504 with a Retry-After (it says a retry is welcome: its database was
+        busy), waiting that long (at most 5 s); a command is never sent twice (it may have been done)."""
         self.base_url = base_url.rstrip("/")
+        self.retries = retries
         self.token = token
         self.refresh_token = refresh_token
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
@@ -128,14 +133,27 @@ class OmbudsmanClient:
     def _request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
                  files: Any = None, data: Any = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        try:
-            response = self._http.request(method, API + path, json=json_body, params=_clean(params or {}),
-                                          headers=headers, files=files, data=data)
-        except httpx.HTTPError as exc:
-            raise ApiError(0, "unavailable", f"cannot reach the gateway at {self.base_url}: {exc}") from None
-        if response.status_code >= 400:
-            raise _error(response)
-        return response
+        tries = 1 + max(self.retries, 0) if method in SAFE_TO_RETRY or path in RETRIED_POSTS else 1
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                response = self._http.request(method, API + path, json=json_body, params=_clean(params or {}),
+                                              headers=headers, files=files, data=data)
+            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                if last:
+                    raise ApiError(0, "unavailable", f"cannot reach the gateway at {self.base_url}: {exc}") from None
+                time.sleep(_backoff(attempt, None))
+                continue
+            except httpx.HTTPError as exc:
+                raise ApiError(0, "unavailable", f"cannot reach the gateway at {self.base_url}: {exc}") from None
+            retry_after = response.headers.get("Retry-After")
+            if response.status_code in RETRY_STATUSES and retry_after and not last:
+                time.sleep(_backoff(attempt, retry_after))
+                continue
+            if response.status_code >= 400:
+                raise _error(response)
+            return response
+        raise AssertionError("unreachable")  # the last try returns or raises
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
@@ -674,6 +692,21 @@ class OmbudsmanClient:
                     yield message
             except websockets.ConnectionClosedOK:
                 return
+
+
+# what the client tries again: reads, and a login (it changes nothing but a new session)
+SAFE_TO_RETRY = frozenset({"GET", "HEAD"})
+RETRIED_POSTS = frozenset({"/auth/login"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    """Seconds before try `attempt + 2`: the server's Retry-After in seconds (at most 5 s), else 0.5, 1,
+    2 … s."""
+    if retry_after:
+        with contextlib.suppress(ValueError):
+            return min(max(float(retry_after), 0.0), 5.0)
+    return min(0.5 * 2**attempt, 5.0)
 
 
 def _error(response: httpx.Response) -> ApiError:

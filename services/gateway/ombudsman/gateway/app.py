@@ -121,10 +121,11 @@ class Hardening:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
-            log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path"), exc_info=exc)
             if started:
+                log.error("unhandled %s on %s %s after the answer began", type(exc).__name__, scope.get("method"),
+                          scope.get("path"), exc_info=exc)
                 return
-            response = errors.error_response(500, "internal", "internal error")
+            response = errors.unhandled_response(exc, scope.get("method", ""), scope.get("path", ""))
             await response(scope, receive, send_with_headers)
         finally:
             # the router leaves the matched route in the scope: label by its template, never the path

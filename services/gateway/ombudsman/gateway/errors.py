@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -112,5 +114,36 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal", "internal error")
+        return unhandled_response(exc, request.method, request.url.path)
+
+
+def unhandled_response(exc: BaseException, method: str, path: str) -> JSONResponse:
+    """The answer to an exception no handler took: 503 (retry) when the database is unavailable, else a
+    500 that says nothing of the cause (logged with its traceback)."""
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s: %s", method, path, type(exc).__name__, exc)
+        return error_response(503, str(ErrorCode.UNAVAILABLE), "the gateway's database did not answer; retry",
+                              None, {"Retry-After": "1"})
+    log.error("unhandled %s on %s %s", type(exc).__name__, method, path, exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+# a PostgreSQL that cannot take the request now (starting, shutting down, out of connections, unreachable)
+_UNAVAILABLE = (ConnectionError, TimeoutError, sqlalchemy.exc.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError, asyncpg.ConnectionDoesNotExistError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database is unreachable or busy, not that the request or
+    the code is wrong: such a failure is a 503 the client may retry, not a 500 (a wait that ran out,
+    TimeoutError, counts too)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, _UNAVAILABLE):
+            return True
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and (seen.connection_invalidated or seen.statement is None):
+            return True  # its connection died under it, or no connection could be opened (no statement ran)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
