@@ -51,7 +51,7 @@ async def test_executor_throughput_and_latency(nats_url: str, database_url: str,
 
         await nc.subscribe("omb.evt.run.*.StepCompleted", cb=on_completed)
         for count in (1, 2, 4):
-            pool = Workers(nats_url, database_url)
+            pool = Workers(nats_url, database_url, file_roots=str(tmp_path))  # the warehouse's DuckDB files
             try:
                 for i in range(count):
                     pool.start(f"b{count}-{i}", concurrency=2, ack_wait=30.0)

@@ -22,6 +22,10 @@ from nats.aio.client import Client as NATS
 from ombudsman.eventstore.natsauth import connect_options
 
 log = logging.getLogger(__name__)
+# FastStream's own lifecycle lines (a subscriber started, "callback for Task-N is being executed..." for
+# every subscriber task at stop) are INFO; its warnings and errors are kept
+faststream_log = logging.getLogger("ombudsman.eventstore.faststream")
+faststream_log.setLevel(logging.WARNING)
 
 
 class ServiceBroker(NatsBroker):
@@ -32,7 +36,8 @@ class ServiceBroker(NatsBroker):
         servers = _redacted(url).split(",") if url else ["nats://localhost:4222"]
         # FastStream logs every message received and processed at `log_level`: DEBUG keeps them out
         # of the service logs (the runtime's own middlewares log failures).
-        super().__init__(servers, name=name, log_level=logging.DEBUG, apply_types=False, **options)
+        super().__init__(servers, name=name, logger=faststream_log, log_level=logging.DEBUG, apply_types=False,
+                         **options)
         self._url = url
         self._name = name
         self._principal = (user, password)
