@@ -79,18 +79,23 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     # once): the counts per (file, period), and per key only count(*), the keys seen more than once
     # kept in a temporary table the duplicates check reads. (GROUPING SETS did the same but carried
     # every column's count in the per-key hash table too, the largest structure of the scan.)
-    filled = ", ".join(f"count({quote_ident(c)})" for c in spec.columns)
+    # With several files, the per-file rows also keep each key column's range: the locate pass then
+    # reads only the files that can hold a duplicated key (a day's file, not the month's thirty).
+    ranged = bool(spec.key) and len(paths) > 1
+    filled = ", ".join(f"count({quote_ident(c)}) AS omb_filled{i}" for i, c in enumerate(spec.columns))
+    ranges = "".join(f", min({quote_ident(k)}) AS omb_min{j}, max({quote_ident(k)}) AS omb_max{j}"
+                     for j, k in enumerate(spec.key)) if ranged else ""
     period = _period_expr(spec)
     no_key = "".join(f", CAST(NULL AS {spec.columns[k]}) AS {quote_ident(k)}" for k in spec.key)
     sql = (f"WITH omb_rows AS (SELECT * FROM {reader(spec, rejects=rejects)}) "
-           f"SELECT true AS per_file, filename, {period} AS period{no_key}, count(*) AS n, {filled} "
+           f"SELECT true AS per_file, filename, {period} AS period{no_key}, count(*) AS n, {filled}{ranges} "
            f"FROM omb_rows GROUP BY filename, {period}")
     if spec.key:
         keys = ", ".join(quote_ident(k) for k in spec.key)
-        sql += (f" UNION ALL SELECT false, NULL, NULL, {keys}, count(*){', NULL' * len(spec.columns)} "
-                f"FROM omb_rows GROUP BY {keys} HAVING count(*) > 1")
+        blanks = ", NULL" * (len(spec.columns) + (2 * len(spec.key) if ranged else 0))
+        sql += f" UNION ALL SELECT false, NULL, NULL, {keys}, count(*){blanks} FROM omb_rows GROUP BY {keys} HAVING count(*) > 1"
     query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS {sql}", files=paths)
-    rows = query(con, "SELECT * EXCLUDE (per_file" + "".join(f", {quote_ident(k)}" for k in spec.key) + ") "
+    rows = query(con, f"SELECT filename, period, n, {', '.join(f'omb_filled{i}' for i in range(len(spec.columns)))} "
                       "FROM omb_groups WHERE per_file")
     per_file: dict[str, int] = dict.fromkeys(paths, 0)
     per_period: dict[dt.date, int] = {}
@@ -111,7 +116,7 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     if spec.period:
         results.append(_completeness(spec, per_period))
     if spec.key:
-        results.append(_duplicates(con, spec, paths))
+        results.append(_duplicates(con, spec, paths, ranged=ranged))
     if spec.anomaly:
         results.append(_anomalies(spec, per_period))
     return results
@@ -160,15 +165,17 @@ def _completeness(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileChec
                      {"expected": len(expected), "missing": missing[:REPORTED], "outside": outside[:REPORTED]})
 
 
-def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]) -> FileCheck:
+def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str], *, ranged: bool) -> FileCheck:
     keys = ", ".join(quote_ident(k) for k in spec.key)
     # the good rows only: omb_groups counts what the conformance scan accepted
     total = query(con, "SELECT count(*), sum(n) FROM omb_groups WHERE NOT per_file")[0]
     if not total[0]:
         return FileCheck(spec.name, "duplicates", "passed", f"every ({', '.join(spec.key)}) is unique")
-    found = query(con, f"SELECT {keys}, n FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}")
+    reported = f"FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}"
+    found = query(con, f"SELECT {keys}, n {reported}")
     width = len(spec.key)
-    located = _locate(con, spec, [tuple(r[:width]) for r in found], paths)
+    files = _files_holding(con, spec, reported, paths) if ranged else paths
+    located = _locate(con, spec, [tuple(r[:width]) for r in found], files)
     entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
                 "lines": located.get(tuple(r[:width]), [])} for r in found]
     first = entries[0]
@@ -178,9 +185,23 @@ def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]
                      {"duplicate_keys": total[0], "duplicate_rows": int(total[1]), "keys": entries})
 
 
+def _files_holding(con: duckdb.DuckDBPyConnection, spec: FileSpec, reported: str, paths: list[str]) -> list[str]:
+    """The files (in `paths` order) whose good rows can hold one of the reported keys: each key column
+    within the file's [min, max] (DuckDB's own ordering), or, for a NULL, the file has NULLs there."""
+    names = list(spec.columns)
+    picked = ", ".join(f"{quote_ident(k)} AS omb_k{j}" for j, k in enumerate(spec.key))
+    holds = " AND ".join(f"(CASE WHEN d.omb_k{j} IS NULL THEN g.omb_filled{names.index(k)} < g.n "
+                         f"ELSE d.omb_k{j} BETWEEN g.omb_min{j} AND g.omb_max{j} END)" for j, k in enumerate(spec.key))
+    rows = query(con, f"SELECT DISTINCT g.filename FROM omb_groups g, (SELECT {picked} {reported}) d "
+                      f"WHERE g.per_file AND {holds}")
+    holding = {r[0] for r in rows}
+    return [p for p in paths if p in holding]
+
+
 def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any, ...]],
             files: list[str]) -> dict[tuple[Any, ...], list[tuple[str, int]]]:
-    """(file, line) of every row holding one of `keys`: one pass over each file's raw lines."""
+    """(file, line) of every good row holding one of `keys`: one pass over each file's raw lines, the
+    lines DuckDB rejected (reject_errors) left out, as the copies counted are the good rows."""
     if spec.format == "parquet":
         where = " OR ".join("(" + " AND ".join(f"{quote_ident(k)} IS NOT DISTINCT FROM $k{i}_{j}" for j, k in enumerate(spec.key)) + ")"
                             for i in range(len(keys)))
@@ -195,10 +216,13 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
                          for i in range(len(keys)))
     params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
     first_data_line = 2 if spec.header else 1
+    rejected = ("SELECT e.line FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+                "WHERE s.file_path = $file")
     found: list[tuple[Any, ...]] = []
     for file in files:
         rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
-                          f"WHERE line_number >= {first_data_line} AND ({wanted})", file=file, **params)
+                          f"WHERE line_number >= {first_data_line} AND ({wanted}) "
+                          f"AND line_number NOT IN ({rejected})", file=file, **params)
         found += [(file, *row) for row in rows]
     return _group_lines(found, len(spec.key))
 
