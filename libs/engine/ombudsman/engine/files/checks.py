@@ -9,7 +9,9 @@
 
 One scan gives counts, periods, rejected lines and the duplicate keys (two aggregates fed by
 one streamed read); a second, only when duplicates were found, walks the raw lines of the files
-to name their line numbers.
+that can hold them (with several files, by each file's key range) to name their line numbers.
+read_csv has no row ordinal (`file_row_number` is Parquet's only) and its reject tables number only
+the rejected lines, so the first scan cannot name a good row's line.
 """
 
 from __future__ import annotations
