@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ombudsman.client import cli as client_cli
 from ombudsman.contracts.replies import Invalid
+from ombudsman.engine.files import checks
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import parse_config
 
@@ -129,6 +130,40 @@ def test_parquet_duplicates_name_their_row_numbers(tmp_path: Path) -> None:
     results = _by_check(validate_files(parse_config({"files": [spec]}, tmp_path)))
     [entry] = results["duplicates"].details["keys"]
     assert entry["key"] == {"sale_id": 7} and [n for _, n in entry["lines"]] == [8, 42]  # rows, counted from 1
+
+
+def test_duplicates_in_gzip_files_are_located_reading_only_the_files_that_can_hold_them(tmp_path: Path, monkeypatch) -> None:
+    # ten gzip files, day d holding sales (d-1)*100+1 .. d*100 on lines 2..101
+    _write_days(tmp_path)
+    extra = {2: ["150\t2026-01-02\t1.00\tsale 150 again, same file\n"],          # line 102; the first on line 51
+             7: ["305\t2026-01-07\t1.00\tsale 305 again (day_04 line 6)\n",      # line 102
+                 "305\tnot a date\t1.00\ta bad line holding key 305\n"],         # line 103: rejected, not a copy
+             9: ["\t2026-01-09\t1.00\tno id\n"], 10: ["\t2026-01-10\t1.00\tno id\n"]}  # line 102 each: NULL keys
+    for day in range(1, 11):
+        plain = tmp_path / f"day_{day:02d}.tsv"
+        with gzip.open(tmp_path / f"day_{day:02d}.tsv.gz", "wt") as f:
+            f.write(plain.read_text() + "".join(extra.get(day, [])))
+        plain.unlink()
+    read: list[str] = []
+    real_query = checks.query
+
+    def spying(con, sql, **params):
+        if "line_number" in sql:
+            read.append(Path(params["file"]).name)
+        return real_query(con, sql, **params)
+
+    monkeypatch.setattr(checks, "query", spying)
+    results = _by_check(validate_files(parse_config({"files": [_spec(pattern="day_*.tsv.gz")]}, tmp_path)))
+
+    duplicates = results["duplicates"]
+    assert (duplicates.details["duplicate_keys"], duplicates.details["duplicate_rows"]) == (3, 6)
+    located = [(e["key"]["sale_id"], e["copies"], [(Path(f).name, n) for f, n in e["lines"]]) for e in duplicates.details["keys"]]
+    assert located == [(150, 2, [("day_02.tsv.gz", 51), ("day_02.tsv.gz", 102)]),
+                       (305, 2, [("day_04.tsv.gz", 6), ("day_07.tsv.gz", 102)]),
+                       (None, 2, [("day_09.tsv.gz", 102), ("day_10.tsv.gz", 102)])]
+    assert read == ["day_02.tsv.gz", "day_04.tsv.gz", "day_07.tsv.gz", "day_09.tsv.gz", "day_10.tsv.gz"]
+    assert [(Path(e["file"]).name, e["line"]) for e in results["conformance"].details["lines"]] == [("day_07.tsv.gz", 103)]
+    assert results["row_counts"].details["rows"] == 1000 + 4 and results["row_counts"].details["nulls"]["sale_id"] == 2
 
 
 @pytest.mark.parametrize(("change", "field"), [

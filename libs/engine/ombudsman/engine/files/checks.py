@@ -7,8 +7,11 @@
 - `duplicates`: keys found more than once, with the files and line numbers of every copy;
 - `anomalies`: days whose count is more than `threshold` standard deviations from the `window` days before.
 
-One scan gives counts, periods, rejected lines and the duplicate keys (GROUPING SETS); a second,
-only when duplicates were found, walks the raw lines of the files to name their line numbers.
+One scan gives counts, periods, rejected lines and the duplicate keys (two aggregates fed by
+one streamed read); a second, only when duplicates were found, walks the raw lines of the files
+that can hold them (with several files, by each file's key range) to name their line numbers.
+read_csv has no row ordinal (`file_row_number` is Parquet's only) and its reject tables number only
+the rejected lines, so the first scan cannot name a good row's line.
 """
 
 from __future__ import annotations
@@ -74,19 +77,27 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     rejects = spec.format != "parquet"
     # One scan. Every column is referenced (its non-null count), so every value is parsed and cast (a
     # column the query did not use would be skipped by DuckDB's projection pushdown, its bad values
-    # unseen). With a key, GROUPING SETS count per (file, period) and per key in the same pass; only
-    # the keys seen more than once are kept, in a temporary table the duplicates check reads.
-    filled = ", ".join(f"count({quote_ident(c)})" for c in spec.columns)
+    # unseen). With a key, the scan feeds two aggregates at once (a CTE DuckDB streams to both, read
+    # once): the counts per (file, period), and per key only count(*), the keys seen more than once
+    # kept in a temporary table the duplicates check reads. (GROUPING SETS did the same but carried
+    # every column's count in the per-key hash table too, the largest structure of the scan.)
+    # With several files, the per-file rows also keep each key column's range: the locate pass then
+    # reads only the files that can hold a duplicated key (a day's file, not the month's thirty).
+    ranged = bool(spec.key) and len(paths) > 1
+    filled = ", ".join(f"count({quote_ident(c)}) AS omb_filled{i}" for i, c in enumerate(spec.columns))
+    ranges = "".join(f", min({quote_ident(k)}) AS omb_min{j}, max({quote_ident(k)}) AS omb_max{j}"
+                     for j, k in enumerate(spec.key)) if ranged else ""
     period = _period_expr(spec)
+    no_key = "".join(f", CAST(NULL AS {spec.columns[k]}) AS {quote_ident(k)}" for k in spec.key)
+    sql = (f"WITH omb_rows AS (SELECT * FROM {reader(spec, rejects=rejects)}) "
+           f"SELECT true AS per_file, filename, {period} AS period{no_key}, count(*) AS n, {filled}{ranges} "
+           f"FROM omb_rows GROUP BY filename, {period}")
     if spec.key:
         keys = ", ".join(quote_ident(k) for k in spec.key)
-        grouping = (f"GROUPING({quote_ident(spec.key[0])}) = 1 AS per_file, filename, {period} AS period, {keys}",
-                    f"GROUP BY GROUPING SETS ((filename, period), ({keys})) HAVING per_file OR count(*) > 1")
-    else:
-        grouping = (f"true AS per_file, filename, {period} AS period", "GROUP BY ALL")
-    query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS SELECT {grouping[0]}, count(*) AS n, {filled} "
-               f"FROM {reader(spec, rejects=rejects)} {grouping[1]}", files=paths)
-    rows = query(con, "SELECT * EXCLUDE (per_file" + "".join(f", {quote_ident(k)}" for k in spec.key) + ") "
+        blanks = ", NULL" * (len(spec.columns) + (2 * len(spec.key) if ranged else 0))
+        sql += f" UNION ALL SELECT false, NULL, NULL, {keys}, count(*){blanks} FROM omb_rows GROUP BY {keys} HAVING count(*) > 1"
+    query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS {sql}", files=paths)
+    rows = query(con, f"SELECT filename, period, n, {', '.join(f'omb_filled{i}' for i in range(len(spec.columns)))} "
                       "FROM omb_groups WHERE per_file")
     per_file: dict[str, int] = dict.fromkeys(paths, 0)
     per_period: dict[dt.date, int] = {}
@@ -107,7 +118,7 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     if spec.period:
         results.append(_completeness(spec, per_period))
     if spec.key:
-        results.append(_duplicates(con, spec, paths))
+        results.append(_duplicates(con, spec, paths, ranged=ranged))
     if spec.anomaly:
         results.append(_anomalies(spec, per_period))
     return results
@@ -156,15 +167,17 @@ def _completeness(spec: FileSpec, per_period: Mapping[dt.date, int]) -> FileChec
                      {"expected": len(expected), "missing": missing[:REPORTED], "outside": outside[:REPORTED]})
 
 
-def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]) -> FileCheck:
+def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str], *, ranged: bool) -> FileCheck:
     keys = ", ".join(quote_ident(k) for k in spec.key)
     # the good rows only: omb_groups counts what the conformance scan accepted
     total = query(con, "SELECT count(*), sum(n) FROM omb_groups WHERE NOT per_file")[0]
     if not total[0]:
         return FileCheck(spec.name, "duplicates", "passed", f"every ({', '.join(spec.key)}) is unique")
-    found = query(con, f"SELECT {keys}, n FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}")
+    reported = f"FROM omb_groups WHERE NOT per_file ORDER BY n DESC, {keys} LIMIT {REPORTED}"
+    found = query(con, f"SELECT {keys}, n {reported}")
     width = len(spec.key)
-    located = _locate(con, spec, [tuple(r[:width]) for r in found], paths)
+    files = _files_holding(con, spec, reported, paths) if ranged else paths
+    located = _locate(con, spec, [tuple(r[:width]) for r in found], files)
     entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
                 "lines": located.get(tuple(r[:width]), [])} for r in found]
     first = entries[0]
@@ -174,9 +187,23 @@ def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]
                      {"duplicate_keys": total[0], "duplicate_rows": int(total[1]), "keys": entries})
 
 
+def _files_holding(con: duckdb.DuckDBPyConnection, spec: FileSpec, reported: str, paths: list[str]) -> list[str]:
+    """The files (in `paths` order) whose good rows can hold one of the reported keys: each key column
+    within the file's [min, max] (DuckDB's own ordering), or, for a NULL, the file has NULLs there."""
+    names = list(spec.columns)
+    picked = ", ".join(f"{quote_ident(k)} AS omb_k{j}" for j, k in enumerate(spec.key))
+    holds = " AND ".join(f"(CASE WHEN d.omb_k{j} IS NULL THEN g.omb_filled{names.index(k)} < g.n "
+                         f"ELSE d.omb_k{j} BETWEEN g.omb_min{j} AND g.omb_max{j} END)" for j, k in enumerate(spec.key))
+    rows = query(con, f"SELECT DISTINCT g.filename FROM omb_groups g, (SELECT {picked} {reported}) d "
+                      f"WHERE g.per_file AND {holds}")
+    holding = {r[0] for r in rows}
+    return [p for p in paths if p in holding]
+
+
 def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any, ...]],
             files: list[str]) -> dict[tuple[Any, ...], list[tuple[str, int]]]:
-    """(file, line) of every row holding one of `keys`: one pass over each file's raw lines."""
+    """(file, line) of every good row holding one of `keys`: one pass over each file's raw lines, the
+    lines DuckDB rejected (reject_errors) left out, as the copies counted are the good rows."""
     if spec.format == "parquet":
         where = " OR ".join("(" + " AND ".join(f"{quote_ident(k)} IS NOT DISTINCT FROM $k{i}_{j}" for j, k in enumerate(spec.key)) + ")"
                             for i in range(len(keys)))
@@ -185,18 +212,34 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
                           f"FROM {reader(spec)} WHERE {where}", files=files, **params)
         return _group_lines(rows, len(spec.key))
     names = list(spec.columns)
-    parts = [f"TRY_CAST(string_split(line, {sql_string(spec.separator)})[{names.index(k) + 1}] AS {spec.columns[k]})"
+    parts = [f"TRY_CAST({_field(spec.separator, names.index(k) + 1, spec.columns[k])} AS {spec.columns[k]})"
              for k in spec.key]
     wanted = " OR ".join("(" + " AND ".join(f"{p} IS NOT DISTINCT FROM $k{i}_{j}" for j, p in enumerate(parts)) + ")"
                          for i in range(len(keys)))
     params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
     first_data_line = 2 if spec.header else 1
+    rejected = ("SELECT e.line FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+                "WHERE s.file_path = $file")
     found: list[tuple[Any, ...]] = []
     for file in files:
         rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
-                          f"WHERE line_number >= {first_data_line} AND ({wanted})", file=file, **params)
+                          f"WHERE line_number >= {first_data_line} AND ({wanted}) "
+                          f"AND line_number NOT IN ({rejected})", file=file, **params)
         found += [(file, *row) for row in rows]
     return _group_lines(found, len(spec.key))
+
+
+def _field(separator: str, index: int, kind: str) -> str:
+    """The text of field `index` (from 1) of a raw `line`. The first field is cut at the first
+    separator (`strpos`/`left`: on every line of the locate pass, a quarter cheaper than
+    `string_split`), the others with `split_part`. An empty text field is NULL, as read_csv reads it
+    (other types: TRY_CAST of '' is NULL already, and NULLIF on every line would cost a third more)."""
+    sep = sql_string(separator)
+    if index == 1:
+        text = f"CASE WHEN strpos(line, {sep}) = 0 THEN line ELSE left(line, strpos(line, {sep}) - 1) END"
+    else:
+        text = f"split_part(line, {sep}, {index})"
+    return f"NULLIF({text}, '')" if kind in ("VARCHAR", "TEXT") else text
 
 
 def _group_lines(rows: list[tuple[Any, ...]], width: int) -> dict[tuple[Any, ...], list[tuple[str, int]]]:
