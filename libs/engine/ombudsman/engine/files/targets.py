@@ -216,6 +216,12 @@ def duckdb_message(error: BaseException) -> str:
     return " ".join([first, *reason[:1]])
 
 
+def _run(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> None:
+    """A statement without a result, completed (DuckDB refuses the next statement while one is pending)."""
+    cur.execute(sql, params) if params else cur.execute(sql)
+    cur.complete()
+
+
 class DuckDBTarget(LoadTarget):
     """A DuckDB file opened for writing, sandboxed; each file INSERTed from a scanner's Arrow stream."""
 
@@ -237,8 +243,8 @@ class DuckDBTarget(LoadTarget):
             raise invalid_fields(f"cannot open {mask_url(url)} for writing: {duckdb_message(error)} (a DuckDB file "
                                  "takes one writing process at a time)", {"target": "unavailable"}) from None
         try:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, "
-                        "rows BIGINT, loaded_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (spec, file))")
+            _run(con, f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, "
+                 "rows BIGINT, loaded_at TIMESTAMP DEFAULT current_timestamp, PRIMARY KEY (spec, file))")
         except duckdb.TransactionException:  # two steps in this process created it at once
             pass
         except BaseException:
@@ -252,7 +258,8 @@ class DuckDBTarget(LoadTarget):
 
     async def recorded(self, spec: FileSpec) -> dict[str, tuple[int, int]]:
         def fetch(con: duckdb.DuckDBPyConnection) -> list[Any]:
-            return con.cursor().execute(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = ?", [spec.name]).fetchall()
+            with con.cursor() as cur:
+                return cur.execute(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = ?", [spec.name]).fetchall()
 
         return {f: (int(b), int(r)) for f, b, r in await asyncio.to_thread(fetch, self.con)}
 
@@ -273,17 +280,17 @@ class DuckDBTarget(LoadTarget):
         try:
             stream = scan.sql(f"SELECT {columns} FROM {reader(spec, strict=True)}",
                               params={"files": [str(path)]}).to_arrow_reader(_BATCH_ROWS)
-            cur.execute("BEGIN")
+            _run(cur, "BEGIN")
             began = True
             cur.register(_STREAM, stream)
-            cur.execute(f"INSERT INTO {qualified(schema, table)} ({columns}) SELECT {columns} FROM {_STREAM}")
-            rows = int(cur.fetchone()[0])  # type: ignore[index]
-            cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
-                        [spec.name, str(path), size, rows])
-            cur.execute("COMMIT")
+            rows = int(cur.execute(f"INSERT INTO {qualified(schema, table)} ({columns}) SELECT {columns} FROM {_STREAM}").fetchone()[0])  # type: ignore[index]
+            cur.complete()
+            _run(cur, f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
+                 [spec.name, str(path), size, rows])
+            _run(cur, "COMMIT")
         except duckdb.Error as error:
             if began:
-                cur.execute("ROLLBACK")
+                _run(cur, "ROLLBACK")
             # another attempt committed the file's checkpoint row meanwhile: that row is the fence
             done = self._holds(cur, spec, path) if isinstance(error, duckdb.ConstraintException | duckdb.TransactionException) else None
             if done is not None:
@@ -300,8 +307,8 @@ class DuckDBTarget(LoadTarget):
 
     @staticmethod
     def _holds(cur: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path) -> int | None:
-        row = cur.execute(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = ? AND file = ?", [spec.name, str(path)]).fetchone()
-        return int(row[0]) if row else None
+        row = cur.execute(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = ? AND file = ?", [spec.name, str(path)]).fetchall()
+        return int(row[0][0]) if row else None
 
     async def close(self) -> None:
         self.scanner.close()
