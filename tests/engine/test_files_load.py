@@ -264,7 +264,7 @@ async def test_load_steps_into_duckdb_stop_at_a_bad_line_resume_and_race_each_fi
     """The file_load step's loader into DuckDB (the CLI's per-file code): a bad line fails its file (rolled
     back whole, the line named); without `resume` the files in the target are refused; with it they are
     `reconciled` (no events: the target's checkpoint rows are the fence); three steps racing for the
-    remaining files load each exactly once."""
+    remaining files load each exactly once (the table has no key: the checkpoint row is the only fence)."""
     from ombudsman.engine.files.load_step import load_shard
 
     total = _files(tmp_path, 6, 500)
@@ -273,7 +273,7 @@ async def test_load_steps_into_duckdb_stop_at_a_bad_line_resume_and_race_each_fi
     bad.write_text(good_text.replace("\t2026-01-04\t", "\t2026-13-04\t", 1))  # line 2 of the fourth file
     target = tmp_path / "target.duckdb"
     with duckdb.connect(str(target)) as con:
-        con.execute("CREATE TABLE sales (sale_id BIGINT PRIMARY KEY, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+        con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
     url, config = f"duckdb:///{target}", _config(tmp_path)
 
     with pytest.raises(Invalid) as policy:

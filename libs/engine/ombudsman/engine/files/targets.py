@@ -19,6 +19,7 @@ the file already).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import time
 from collections.abc import AsyncIterator, Callable
@@ -177,17 +178,16 @@ class PostgresTarget(LoadTarget):
             async with self.conn.transaction():
                 rows = await copy_file(self.conn, spec, schema, table, path, size, progress)
         except asyncpg.UniqueViolationError as error:
-            if getattr(error, "table_name", None) == CHECKPOINTS:  # another attempt committed it meanwhile: its row is the fence
-                return await self._reconciled(spec, path, size, start)
+            # a key taken by another attempt that committed this file meanwhile (PostgreSQL made this one wait
+            # for it): its checkpoint row is the fence. A key taken by other rows is the file's failure.
+            done = await self.conn.fetchval(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = $1 AND file = $2", spec.name, str(path))
+            if done is not None:
+                return FileLoad(spec.name, str(path), "reconciled", size, int(done), time.perf_counter() - start,
+                                "committed by another load meanwhile")
             return self._failed(spec, path, size, start, error)
         except asyncpg.PostgresError as error:
             return self._failed(spec, path, size, start, error)
         return FileLoad(spec.name, str(path), "loaded", size, rows, time.perf_counter() - start)
-
-    async def _reconciled(self, spec: FileSpec, path: Path, size: int, start: float) -> FileLoad:
-        rows = await self.conn.fetchval(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = $1 AND file = $2", spec.name, str(path))
-        return FileLoad(spec.name, str(path), "reconciled", size, int(rows or 0), time.perf_counter() - start,
-                        "committed by another load meanwhile")
 
     @staticmethod
     def _failed(spec: FileSpec, path: Path, size: int, start: float, error: Exception) -> FileLoad:
@@ -203,6 +203,7 @@ class PostgresTarget(LoadTarget):
 
 _BATCH_ROWS = 1 << 17
 _STREAM = "omb_file_rows"
+_FENCE_WAIT = 10.0
 
 
 def duckdb_message(error: BaseException) -> str:
@@ -290,9 +291,9 @@ class DuckDBTarget(LoadTarget):
             _run(cur, "COMMIT")
         except duckdb.Error as error:
             if began:
-                _run(cur, "ROLLBACK")
-            # another attempt committed the file's checkpoint row meanwhile: that row is the fence
-            done = self._holds(cur, spec, path) if isinstance(error, duckdb.ConstraintException | duckdb.TransactionException) else None
+                with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT has ended it already
+                    _run(cur, "ROLLBACK")
+            done = self._fenced(cur, spec, path, error)
             if done is not None:
                 return FileLoad(spec.name, str(path), "reconciled", size, done, time.perf_counter() - start,
                                 "committed by another load meanwhile")
@@ -304,6 +305,20 @@ class DuckDBTarget(LoadTarget):
         if progress:
             progress(str(path), size, 0)
         return FileLoad(spec.name, str(path), "loaded", size, rows, time.perf_counter() - start)
+
+    def _fenced(self, cur: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path, error: duckdb.Error) -> int | None:
+        """The rows of the file's checkpoint row committed by another attempt, when `error` is a conflict
+        with it; None otherwise. DuckDB reports the conflict at once, while the other attempt has yet to
+        commit: a conflict on the checkpoint row itself waits (up to 10 s) for that commit."""
+        if not isinstance(error, duckdb.ConstraintException | duckdb.TransactionException):
+            return None
+        on_checkpoint = CHECKPOINTS in str(error) or f"file: {path}" in str(error)
+        deadline = time.monotonic() + (_FENCE_WAIT if on_checkpoint else 0.0)
+        while True:
+            done = self._holds(cur, spec, path)
+            if done is not None or time.monotonic() >= deadline:
+                return done
+            time.sleep(0.05)
 
     @staticmethod
     def _holds(cur: duckdb.DuckDBPyConnection, spec: FileSpec, path: Path) -> int | None:
