@@ -342,3 +342,17 @@ def test_load_steps_into_snowflake_stop_at_a_bad_line_and_resume(tmp_path: Path,
         assert [f["rows"] for f in resumed.files] == [50] * 4
         assert count("SELECT count(*), count(DISTINCT sale_id) FROM sales") == (total, total)
         assert count(f"SELECT count(*), sum(rows) FROM {SNOWFLAKE_CHECKPOINTS}") == (4, total)
+
+
+async def test_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_path: Path, fakesnow_url: str) -> None:
+    """Shards of one load start together, each creating the checkpoint table when missing: on fakesnow the
+    creations conflict (a catalog write-write conflict), and the ones that lost wait for the winner's table."""
+    from ombudsman.engine.files.targets import open_target
+
+    for url in (fakesnow_url, f"duckdb:///{tmp_path / 'target.duckdb'}"):
+        targets = await asyncio.gather(*[open_target(url) for _ in range(4)])
+        try:
+            assert [await t.recorded(_config(tmp_path).files[0]) for t in targets] == [{}] * 4
+        finally:
+            for target in targets:
+                await target.close()

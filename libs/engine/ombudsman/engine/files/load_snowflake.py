@@ -91,6 +91,23 @@ def snowflake_statements(spec: FileSpec, files: list[Path], *, on_error: str = "
     return statements
 
 
+def _create_checkpoints(cur: Any) -> None:
+    """The checkpoint table, created when missing. Two loads (shards) creating it at once may conflict
+    (fakesnow: a catalog write-write conflict): the one that lost waits, up to 10 s, for the other's table."""
+    import snowflake.connector
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, "
+                        "rows BIGINT, loaded_at TIMESTAMP_TZ DEFAULT CURRENT_TIMESTAMP())")
+            return
+        except snowflake.connector.errors.ProgrammingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class SnowflakeTarget(LoadTarget):
     """Snowflake through its connector (blocking, so each call runs in a thread): PUT, then COPY INTO in a
     transaction with the file's checkpoint row."""
@@ -113,8 +130,7 @@ class SnowflakeTarget(LoadTarget):
         except snowflake.connector.errors.Error as error:
             raise invalid_fields(f"cannot connect to {mask_url(url)}: {type(error).__name__}", {"target": "unreachable"}) from None
         try:
-            conn.cursor().execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, "
-                                  "rows BIGINT, loaded_at TIMESTAMP_TZ DEFAULT CURRENT_TIMESTAMP())")
+            _create_checkpoints(conn.cursor())
         except BaseException:
             conn.close()
             raise
