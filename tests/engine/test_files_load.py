@@ -356,3 +356,41 @@ async def test_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_p
         finally:
             for target in targets:
                 await target.close()
+
+
+async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuses_snowflakes_on_error(tmp_path: Path) -> None:
+    """`ombudsman run` of the pipeline `files load-pipeline` prints, into a DuckDB file: the step's own
+    (sandboxed) connector on the target is open while the step loads, and both share the database; the
+    parameter schema takes Snowflake's ON_ERROR (refusing an unknown one at validation, naming the field)
+    and the step refuses it for DuckDB, naming `parameters.on_error`."""
+    import yaml
+
+    from ombudsman.contracts.pipeline import PipelineError, load_pipeline
+    from ombudsman.engine.files.cli import load_pipeline as files_load_pipeline
+    from ombudsman.engine.pipeline import run_pipeline, validate_pipeline
+
+    total = _files(tmp_path, 3, 100)
+    (tmp_path / "files.yaml").write_text(yaml.safe_dump({"files": [{"name": "sales", "pattern": "part_*.tsv",
+                                                                   "columns": COLUMNS, "table": "sales"}]}, sort_keys=False))
+    target = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(target)) as con:
+        con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+
+    def pipeline(**options: Any) -> Any:
+        data = files_load_pipeline("extracts", "warehouse", shards=1, **options)
+        data["connections"] = {"extracts": f"file://{tmp_path / 'files.yaml'}", "warehouse": f"duckdb:///{target}"}
+        return validate_pipeline(load_pipeline(yaml.safe_dump(data)))
+
+    continuing = pipeline(on_error="continue")
+    assert continuing.steps[0].parameters["on_error"] == "CONTINUE"
+    with pytest.raises(PipelineError, match=r"parameters\.on_error"):
+        data = files_load_pipeline("extracts", "warehouse", shards=1)
+        data["steps"][0]["parameters"]["on_error"] = "IGNORE"
+        validate_pipeline(load_pipeline(yaml.safe_dump(data)))
+    refused = (await run_pipeline(continuing)).steps[0]
+    assert refused.status == "error" and refused.message.startswith("parameters.on_error: CONTINUE is Snowflake's"), refused.message
+    loaded = (await run_pipeline(pipeline())).steps[0]
+    assert loaded.status == "passed", loaded.message
+    assert loaded.details["counts"]["loaded"] == 3 and loaded.target["rows_loaded"] == total
+    with duckdb.connect(str(target)) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT sale_id) FROM sales").fetchone() == (total, total)

@@ -1,11 +1,13 @@
 """Loading file extracts into Snowflake: `PUT` each file to the table's stage, then `COPY INTO` it in
 one transaction with its checkpoint row, so an interrupted load resumes where it stopped and no file is
-loaded twice (the same contract as the PostgreSQL and DuckDB loads in `load.py`).
+loaded twice (the same contract as the PostgreSQL and DuckDB targets in `targets.py`; `SnowflakeTarget` is
+what `ombudsman files load` and the `file_load` step both drive).
 
 Each file goes to a stage folder of its own (`@%TABLE/omb/<digest of its path>/`), so two files of one
 name in different folders never overwrite each other. The COPY's own result is checked, file by file:
 `LOADED` records the checkpoint; `LOAD_SKIPPED` means Snowflake's load history (64 days) already holds
-the file although our checkpoint does not (it was loaded by hand): reported, never loaded again;
+the file although our checkpoint does not (it was loaded by hand): reported skipped, never loaded again
+(or `reconciled` when the checkpoint row is there: another attempt committed the file meanwhile);
 `PARTIALLY_LOADED` (ON_ERROR = CONTINUE) records the rows loaded and names the first bad line; an error
 (ON_ERROR = ABORT_STATEMENT, the default) rolls the file back and stops the load with Snowflake's message.
 Identifiers are rendered by sqlglot for Snowflake: unquoted where they may be (so `sales.orders` resolves
