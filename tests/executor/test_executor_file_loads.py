@@ -7,6 +7,7 @@ file (Snowflake's step is tested through the gateway, against fakesnow)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,17 @@ async def test_bad_checkpoints_are_refused_naming_the_field(bus: Bus) -> None:
         await bus.query("file_loads", {"run_id": "nope", "step": "a"})
     assert await bus.stored("SELECT 1 FROM executor.events WHERE stream_id = $1 AND event_type LIKE 'FileLoad%'",
                             run_id) == []
+
+
+def test_a_failed_files_message_loses_its_values_whatever_the_database() -> None:
+    """FileLoadFailed carries the line, never the data: PostgreSQL and DuckDB quote values in double quotes,
+    Snowflake in single ones."""
+    from ombudsman.executor.file_loads import without_values
+
+    for message, value in [
+            ('invalid input syntax for type bigint: "x" COPY sales, line 201, column sale_id: "x"', '"x"'),
+            ('CSV Error on Line: 201 Error when converting column "sale_id". Could not convert string "x" to \'BIGINT\'', '"x"'),
+            ("Numeric value 'x' is not recognized File 'sales_04.tsv.gz', line 201, character 1", "'x'")]:
+        kept = without_values(message)
+        assert value not in kept and re.search(r"line:? 201", kept, re.IGNORECASE), kept
+    assert without_values("Snowflake's load history holds it") == "Snowflake's load history holds it"
