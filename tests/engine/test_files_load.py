@@ -361,13 +361,14 @@ async def test_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_p
 async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuses_snowflakes_on_error(tmp_path: Path) -> None:
     """`ombudsman run` of the pipeline `files load-pipeline` prints, into a DuckDB file: the step's own
     (sandboxed) connector on the target is open while the step loads, and both share the database; the
-    parameter schema takes Snowflake's ON_ERROR (refusing an unknown one at validation, naming the field)
-    and the step refuses it for DuckDB, naming `parameters.on_error`."""
+    parameter schema takes Snowflake's ON_ERROR (an unknown one refused naming the field), and a pipeline
+    whose target is not Snowflake is refused naming `parameters.on_error`."""
     import yaml
 
     from ombudsman.contracts.pipeline import PipelineError, load_pipeline
     from ombudsman.engine.files.cli import load_pipeline as files_load_pipeline
     from ombudsman.engine.pipeline import run_pipeline, validate_pipeline
+    from ombudsman.engine.validators.file_load import FileLoadStep
 
     total = _files(tmp_path, 3, 100)
     (tmp_path / "files.yaml").write_text(yaml.safe_dump({"files": [{"name": "sales", "pattern": "part_*.tsv",
@@ -381,14 +382,19 @@ async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuse
         data["connections"] = {"extracts": f"file://{tmp_path / 'files.yaml'}", "warehouse": f"duckdb:///{target}"}
         return validate_pipeline(load_pipeline(yaml.safe_dump(data)))
 
-    continuing = pipeline(on_error="continue")
-    assert continuing.steps[0].parameters["on_error"] == "CONTINUE"
+    with pytest.raises(PipelineError, match=r"parameters\.on_error: CONTINUE is Snowflake's ON_ERROR; DuckDB stops"):
+        pipeline(on_error="continue")  # refused before any run: the target's URL says DuckDB
     with pytest.raises(PipelineError, match=r"parameters\.on_error"):
         data = files_load_pipeline("extracts", "warehouse", shards=1)
         data["steps"][0]["parameters"]["on_error"] = "IGNORE"
         validate_pipeline(load_pipeline(yaml.safe_dump(data)))
-    refused = (await run_pipeline(continuing)).steps[0]
-    assert refused.status == "error" and refused.message.startswith("parameters.on_error: CONTINUE is Snowflake's"), refused.message
+    # a connection known by name only (a project's) has its kind when the step runs: refused then
+    step = FileLoadStep.parse_params({"on_error": "continue"})
+    assert step.on_error == "CONTINUE"  # type: ignore[attr-defined]
+    assert FileLoadStep.connection_errors(step, {"source": None, "target": None}) == []
+    assert FileLoadStep.connection_errors(step, {"source": "file", "target": "snowflake"}) == []
+    assert FileLoadStep.connection_errors(step, {"source": "file", "target": "postgres"})[0].startswith("parameters.on_error")
+    assert FileLoadStep.connection_errors(step, {"source": "postgres", "target": "snowflake"})[0].startswith("source_connection")
     loaded = (await run_pipeline(pipeline())).steps[0]
     assert loaded.status == "passed", loaded.message
     assert loaded.details["counts"]["loaded"] == 3 and loaded.target["rows_loaded"] == total

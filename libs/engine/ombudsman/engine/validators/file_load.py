@@ -13,6 +13,7 @@ first file that does not load, naming its line; the files before it stay loaded.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -20,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.validators.base import (
+    Side,
     ValidationContext,
     ValidationInputError,
     Validator,
@@ -64,6 +66,23 @@ class FileLoadStep(Validator):
                 raise ValueError("shard: [index, of] with 0 <= index < of")
             return self
 
+    @classmethod
+    def connection_errors(cls, params: Any, kinds: Mapping[Side, str | None]) -> list[str]:
+        """The source must be a file connection, the target one a load goes into; `on_error` is for
+        Snowflake targets only. Checked by `validate_pipeline` (a saved pipeline: 422 naming the field) and
+        again when the step runs (a connection known only by name then has its kind)."""
+        if kinds["source"] not in (None, "file"):
+            return [f"source_connection: file_load reads a file connection (file:///…/config.yaml), not {kinds['source']}"]
+        kind = kinds["target"]
+        if kind is None:
+            return []
+        if kind not in TARGETS:
+            return [f"target_connection: file_load loads into PostgreSQL, DuckDB or Snowflake, not {kind}"]
+        if kind != "snowflake" and params.on_error != "ABORT_STATEMENT":
+            return [f"parameters.on_error: {params.on_error} is Snowflake's ON_ERROR; {TARGETS[kind]} stops at the "
+                    "first bad line (ABORT_STATEMENT only)"]
+        return []
+
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         from ombudsman.engine.connectors.files import is_platform
         from ombudsman.engine.files.checkpoints import SINK
@@ -74,12 +93,9 @@ class FileLoadStep(Validator):
         if config is None:
             raise ValidationInputError(f"file_load reads a file connection (file:///…/config.yaml) as its source, "
                                        f"not a {source.kind} connection")
-        if target.kind not in TARGETS:
-            raise ValidationInputError(f"target_connection: file_load loads into PostgreSQL, DuckDB or Snowflake, "
-                                       f"not {target.kind}")
-        if target.kind != "snowflake" and params.on_error != "ABORT_STATEMENT":
-            raise ValidationInputError(f"parameters.on_error: {params.on_error} is Snowflake's ON_ERROR; "
-                                       f"{TARGETS[target.kind]} stops at the first bad line (ABORT_STATEMENT only)")
+        refused = self.connection_errors(params, {"source": "file", "target": target.kind})  # a file config: checked above
+        if refused:
+            raise ValidationInputError("; ".join(refused))
         names = [spec.name for spec in config.files]
         unknown = [n for n in params.files or [] if n not in names]
         if unknown:
