@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import duckdb
@@ -257,3 +258,145 @@ async def test_load_steps_racing_for_the_same_files_load_each_file_once(tmp_path
         assert await conn.fetchval(f"SELECT count(*) FROM {CHECKPOINTS}") == 8
     finally:
         await conn.close()
+
+
+async def test_load_steps_into_duckdb_stop_at_a_bad_line_resume_and_race_each_file_once(tmp_path: Path) -> None:
+    """The file_load step's loader into DuckDB (the CLI's per-file code): a bad line fails its file (rolled
+    back whole, the line named); without `resume` the files in the target are refused; with it they are
+    `reconciled` (no events: the target's checkpoint rows are the fence); three steps racing for the
+    remaining files load each exactly once (the table has no key: the checkpoint row is the only fence)."""
+    from ombudsman.engine.files.load_step import load_shard
+
+    total = _files(tmp_path, 6, 500)
+    bad = tmp_path / "part_003.tsv"
+    good_text = bad.read_text()
+    bad.write_text(good_text.replace("\t2026-01-04\t", "\t2026-13-04\t", 1))  # line 2 of the fourth file
+    target = tmp_path / "target.duckdb"
+    with duckdb.connect(str(target)) as con:
+        con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+    url, config = f"duckdb:///{target}", _config(tmp_path)
+
+    with pytest.raises(Invalid) as policy:
+        await load_shard(config, config.files, url, sink=None, resume=False, platform=False, on_error="CONTINUE")
+    assert policy.value.details["fields"][0]["field"] == "on_error"
+    first = await load_shard(config, config.files, url, sink=None, resume=False, platform=False)
+    assert [f["status"] for f in first.files] == ["loaded"] * 3 + ["failed"]
+    assert first.failed and first.failed["file"] == str(bad) and "Line: 2" in first.failed["message"], first.failed
+    refused = await load_shard(config, config.files, url, sink=None, resume=False, platform=False)
+    assert refused.refused and "already in the target" in refused.refused and "resume" in refused.refused
+    bad.write_text(good_text)
+    outcomes = await asyncio.gather(*[load_shard(config, config.files, url, sink=None, resume=True, platform=False)
+                                      for _ in range(3)])
+    by_file: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        assert outcome.failed is None and outcome.refused is None, outcome
+        for f in outcome.files:
+            by_file.setdefault(Path(f["file"]).name, []).append(f["status"])
+    assert sorted(by_file) == [f"part_{n:03d}.tsv" for n in range(6)]
+    for name, statuses in by_file.items():
+        assert len(statuses) == 3 and statuses.count("loaded") == (0 if name < "part_003" else 1), (name, statuses)
+        assert set(statuses) <= {"loaded", "reconciled"}, (name, statuses)
+    with duckdb.connect(str(target)) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT sale_id) FROM sales").fetchone() == (total, total)
+        assert con.execute(f"SELECT count(*), sum(rows) FROM {CHECKPOINTS}").fetchone() == (6, total)
+        assert con.execute("SELECT note FROM sales WHERE sale_id = 7").fetchone() == ("note with a \\ backslash 7",)
+
+
+def test_load_steps_into_snowflake_stop_at_a_bad_line_and_resume(tmp_path: Path, fakesnow_url: str) -> None:
+    """The file_load step's loader into Snowflake (fakesnow's server, the real connector): a bad line fails its
+    file with the line named; the step's `on_error` reaches COPY INTO (fakesnow implements ABORT_STATEMENT
+    only, and says so); resumed after the fix, the files in the target are reconciled, the others loaded,
+    each file recorded once."""
+    import snowflake.connector
+
+    from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+    from ombudsman.engine.files.load_step import load_shard
+
+    total = _files(tmp_path, 4, 50)
+    bad = tmp_path / "part_002.tsv"
+    good_text = bad.read_text()
+    bad.write_text(good_text.replace("\t2026-01-03\t", "\t2026-13-03\t", 1))
+    config = _config(tmp_path)
+    with snowflake.connector.connect(**snowflake_connect_args(fakesnow_url)) as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+
+        def count(sql: str) -> tuple:
+            cur.execute(sql)
+            return tuple(cur.fetchone())
+
+        def load(**options: Any) -> Any:
+            return asyncio.run(load_shard(config, config.files, fakesnow_url, sink=None, platform=False, **options))
+
+        first = load(resume=False)
+        assert [f["status"] for f in first.files] == ["loaded", "loaded", "failed"], first
+        assert first.failed and "line: 2" in first.failed["message"].lower() and "2026-13-03" in first.failed["message"]
+        assert count("SELECT count(*) FROM sales") == (100,)  # the bad file rolled back whole
+        assert "resume" in (load(resume=False).refused or "")
+        skip = load(resume=True, on_error="skip_file")
+        assert [f["status"] for f in skip.files] == ["reconciled", "reconciled", "failed"], skip
+        assert "ON_ERROR SKIP_FILE not implemented" in skip.files[2]["message"], skip.files[2]  # fakesnow's own words
+        bad.write_text(good_text)
+        resumed = load(resume=True)
+        assert [f["status"] for f in resumed.files] == ["reconciled", "reconciled", "loaded", "loaded"], resumed
+        assert [f["rows"] for f in resumed.files] == [50] * 4
+        assert count("SELECT count(*), count(DISTINCT sale_id) FROM sales") == (total, total)
+        assert count(f"SELECT count(*), sum(rows) FROM {SNOWFLAKE_CHECKPOINTS}") == (4, total)
+
+
+async def test_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_path: Path, fakesnow_url: str) -> None:
+    """Shards of one load start together, each creating the checkpoint table when missing: on fakesnow the
+    creations conflict (a catalog write-write conflict), and the ones that lost wait for the winner's table."""
+    from ombudsman.engine.files.targets import open_target
+
+    for url in (fakesnow_url, f"duckdb:///{tmp_path / 'target.duckdb'}"):
+        targets = await asyncio.gather(*[open_target(url) for _ in range(4)])
+        try:
+            assert [await t.recorded(_config(tmp_path).files[0]) for t in targets] == [{}] * 4
+        finally:
+            for target in targets:
+                await target.close()
+
+
+async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuses_snowflakes_on_error(tmp_path: Path) -> None:
+    """`ombudsman run` of the pipeline `files load-pipeline` prints, into a DuckDB file: the step's own
+    (sandboxed) connector on the target is open while the step loads, and both share the database; the
+    parameter schema takes Snowflake's ON_ERROR (an unknown one refused naming the field), and a pipeline
+    whose target is not Snowflake is refused naming `parameters.on_error`."""
+    import yaml
+
+    from ombudsman.contracts.pipeline import PipelineError, load_pipeline
+    from ombudsman.engine.files.cli import load_pipeline as files_load_pipeline
+    from ombudsman.engine.pipeline import run_pipeline, validate_pipeline
+    from ombudsman.engine.validators.file_load import FileLoadStep
+
+    total = _files(tmp_path, 3, 100)
+    (tmp_path / "files.yaml").write_text(yaml.safe_dump({"files": [{"name": "sales", "pattern": "part_*.tsv",
+                                                                   "columns": COLUMNS, "table": "sales"}]}, sort_keys=False))
+    target = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(target)) as con:
+        con.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+
+    def pipeline(**options: Any) -> Any:
+        data = files_load_pipeline("extracts", "warehouse", shards=1, **options)
+        data["connections"] = {"extracts": f"file://{tmp_path / 'files.yaml'}", "warehouse": f"duckdb:///{target}"}
+        return validate_pipeline(load_pipeline(yaml.safe_dump(data)))
+
+    with pytest.raises(PipelineError, match=r"parameters\.on_error: CONTINUE is Snowflake's ON_ERROR; DuckDB stops"):
+        pipeline(on_error="continue")  # refused before any run: the target's URL says DuckDB
+    with pytest.raises(PipelineError, match=r"parameters\.on_error"):
+        data = files_load_pipeline("extracts", "warehouse", shards=1)
+        data["steps"][0]["parameters"]["on_error"] = "IGNORE"
+        validate_pipeline(load_pipeline(yaml.safe_dump(data)))
+    # a connection known by name only (a project's) has its kind when the step runs: refused then
+    step = FileLoadStep.parse_params({"on_error": "continue"})
+    assert step.on_error == "CONTINUE"  # type: ignore[attr-defined]
+    assert FileLoadStep.connection_errors(step, {"source": None, "target": None}) == []
+    assert FileLoadStep.connection_errors(step, {"source": "file", "target": "snowflake"}) == []
+    assert FileLoadStep.connection_errors(step, {"source": "file", "target": "postgres"})[0].startswith("parameters.on_error")
+    assert FileLoadStep.connection_errors(step, {"source": "postgres", "target": "snowflake"})[0].startswith("source_connection")
+    loaded = (await run_pipeline(pipeline())).steps[0]
+    assert loaded.status == "passed", loaded.message
+    assert loaded.details["counts"]["loaded"] == 3 and loaded.target["rows_loaded"] == total
+    with duckdb.connect(str(target)) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT sale_id) FROM sales").fetchone() == (total, total)

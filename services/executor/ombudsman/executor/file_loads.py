@@ -29,12 +29,14 @@ from ombudsman.executor import domain
 SCHEMA = "executor"
 LOAD_VALIDATOR = "file_load"
 _QUOTED = re.compile(r'"[^"\n]*"')
+_SINGLE_QUOTED = re.compile(r"(?<![A-Za-z])'[^'\n]*'")  # not an apostrophe (Snowflake's)
 
 
 def without_values(message: str) -> str:
     """A database's load error with the quoted data values left out (an event carries no data values):
-    `invalid input syntax for type bigint: "…"`, the line number and column kept."""
-    return _QUOTED.sub('"…"', message)[:2000]
+    `invalid input syntax for type bigint: "…"` (PostgreSQL, DuckDB), `Numeric value '…' is not recognized`
+    (Snowflake), the line number and column kept."""
+    return _SINGLE_QUOTED.sub("'…'", _QUOTED.sub('"…"', message))[:2000]
 
 
 def load_keys(state: domain.RunState, step: str) -> tuple[str, str]:

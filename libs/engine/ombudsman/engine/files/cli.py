@@ -149,24 +149,29 @@ def snowflake_sql(config: Path = typer.Argument(..., help="file config YAML"),
 @app.command("load-pipeline")
 def load_pipeline_yaml(
         files: str = typer.Option(..., "--files", help="the project's file connection (file:///…/config.yaml) by name"),
-        target: str = typer.Option(..., "--target", "-t", help="the project's PostgreSQL connection by name"),
+        target: str = typer.Option(..., "--target", "-t", help="the project's PostgreSQL, DuckDB or Snowflake connection by name"),
         shards: int = typer.Option(2, "--shards", min=1, max=256, help="steps the files are split between (workers share them)"),
         resume: bool = typer.Option(False, "--resume", help="skip the files loaded by earlier runs"),
         families: list[str] = typer.Option([], "--family", help="only these file families (config names); default all"),
         timeout: float = typer.Option(6 * 3600, "--timeout", min=1, help="seconds a step may take"),
+        on_error: str = typer.Option("ABORT_STATEMENT", "--on-error", help=(
+            "Snowflake targets' ON_ERROR: ABORT_STATEMENT | CONTINUE | SKIP_FILE (the others stop at the first bad line)")),
 ) -> None:
     """Print the pipeline that loads through the platform: one `file_load` step per shard, run by the
     workers (`ombudsman remote-run load.yaml --project P`); each file's checkpoint is an event of the run,
     and a run with --resume skips the files loaded before. (`files load` loads from here, directly.)"""
     typer.echo(yaml.safe_dump(load_pipeline(files, target, shards=shards, resume=resume, families=families or None,
-                                            timeout=timeout), sort_keys=False))
+                                            timeout=timeout, on_error=on_error), sort_keys=False))
 
 
 def load_pipeline(files: str, target: str, *, shards: int = 2, resume: bool = False,
-                  families: list[str] | None = None, timeout: float = 6 * 3600) -> dict[str, object]:
-    """A pipeline (as data) loading a project's file connection into its PostgreSQL connection in
-    `shards` file_load steps."""
+                  families: list[str] | None = None, timeout: float = 6 * 3600,
+                  on_error: str = "ABORT_STATEMENT") -> dict[str, object]:
+    """A pipeline (as data) loading a project's file connection into its PostgreSQL, DuckDB or Snowflake
+    connection in `shards` file_load steps (`on_error`: Snowflake's ON_ERROR, written only when not the default)."""
     parameters: dict[str, object] = {"resume": resume}
+    if on_error.upper() != "ABORT_STATEMENT":
+        parameters["on_error"] = on_error.upper()
     if families:
         parameters["files"] = list(families)
     steps = [{"id": f"load_{i}", "validator": "file_load", "source_connection": files, "target_connection": target,

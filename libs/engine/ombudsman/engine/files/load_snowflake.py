@@ -1,11 +1,13 @@
 """Loading file extracts into Snowflake: `PUT` each file to the table's stage, then `COPY INTO` it in
 one transaction with its checkpoint row, so an interrupted load resumes where it stopped and no file is
-loaded twice (the same contract as the PostgreSQL and DuckDB loads in `load.py`).
+loaded twice (the same contract as the PostgreSQL and DuckDB targets in `targets.py`; `SnowflakeTarget` is
+what `ombudsman files load` and the `file_load` step both drive).
 
 Each file goes to a stage folder of its own (`@%TABLE/omb/<digest of its path>/`), so two files of one
 name in different folders never overwrite each other. The COPY's own result is checked, file by file:
 `LOADED` records the checkpoint; `LOAD_SKIPPED` means Snowflake's load history (64 days) already holds
-the file although our checkpoint does not (it was loaded by hand): reported, never loaded again;
+the file although our checkpoint does not (it was loaded by hand): reported skipped, never loaded again
+(or `reconciled` when the checkpoint row is there: another attempt committed the file meanwhile);
 `PARTIALLY_LOADED` (ON_ERROR = CONTINUE) records the rows loaded and names the first bad line; an error
 (ON_ERROR = ABORT_STATEMENT, the default) rolls the file back and stops the load with Snowflake's message.
 Identifiers are rendered by sqlglot for Snowflake: unquoted where they may be (so `sales.orders` resolves
@@ -14,6 +16,7 @@ like any Snowflake name, case-insensitively), quoted only where they must be.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from pathlib import Path
@@ -25,10 +28,9 @@ from sqlglot import exp
 from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.urls import mask_url
 from ombudsman.engine.files.config import FileSpec
-from ombudsman.engine.files.load import FileLoad, Progress, already_loaded
 from ombudsman.engine.files.scan import sql_string
+from ombudsman.engine.files.targets import ON_ERROR, FileLoad, LoadTarget, Progress
 
-ON_ERROR = ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE")
 CHECKPOINTS = "OMB_FILE_LOADS"
 _ENCODINGS = {"utf-8": "UTF8", "latin-1": "ISO88591", "utf-16": "UTF16"}
 
@@ -91,67 +93,104 @@ def snowflake_statements(spec: FileSpec, files: list[Path], *, on_error: str = "
     return statements
 
 
-def load_snowflake(plan: list[Any], url: str, resume: bool, progress: Progress | None,
-                   on_error: str = "ABORT_STATEMENT") -> list[FileLoad]:
-    """Load `plan` (spec, (schema, table), files) into Snowflake; blocking (run it in a thread)."""
+def _create_checkpoints(cur: Any) -> None:
+    """The checkpoint table, created when missing. Two loads (shards) creating it at once may conflict
+    (fakesnow: a catalog write-write conflict): the one that lost waits, up to 10 s, for the other's table."""
     import snowflake.connector
 
-    from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, "
+                        "rows BIGINT, loaded_at TIMESTAMP_TZ DEFAULT CURRENT_TIMESTAMP())")
+            return
+        except snowflake.connector.errors.ProgrammingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
-    for spec, _, files in plan:  # every statement checked before the first file moves
-        snowflake_statements(spec, files[:1], on_error=on_error)
-    try:
-        conn = snowflake.connector.connect(**snowflake_connect_args(url))
-    except snowflake.connector.errors.Error as error:
-        raise invalid_fields(f"cannot connect to {mask_url(url)}: {type(error).__name__}", {"target": "unreachable"}) from None
-    results: list[FileLoad] = []
-    try:
-        cur = conn.cursor()
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec VARCHAR, file VARCHAR, bytes BIGINT, rows BIGINT, "
-                    "loaded_at TIMESTAMP_TZ DEFAULT CURRENT_TIMESTAMP())")
-        for spec, _, files in plan:
+
+class SnowflakeTarget(LoadTarget):
+    """Snowflake through its connector (blocking, so each call runs in a thread): PUT, then COPY INTO in a
+    transaction with the file's checkpoint row."""
+
+    kind = "snowflake"
+
+    def __init__(self, conn: Any, on_error: str) -> None:
+        self.conn = conn
+        self.on_error = on_error
+
+    @classmethod
+    def open(cls, url: str, on_error: str = "ABORT_STATEMENT") -> SnowflakeTarget:
+        """Connect (blocking) and create the checkpoint table; `Invalid` when unreachable."""
+        import snowflake.connector
+
+        from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+
+        try:
+            conn = snowflake.connector.connect(**snowflake_connect_args(url))
+        except snowflake.connector.errors.Error as error:
+            raise invalid_fields(f"cannot connect to {mask_url(url)}: {type(error).__name__}", {"target": "unreachable"}) from None
+        try:
+            _create_checkpoints(conn.cursor())
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, on_error)
+
+    def check(self, spec: FileSpec, index: int, files: list[Path]) -> None:
+        snowflake_statements(spec, files[:1], on_error=self.on_error)  # every statement checked before the first file moves
+
+    async def recorded(self, spec: FileSpec) -> dict[str, tuple[int, int]]:
+        def fetch() -> list[Any]:
+            cur = self.conn.cursor()
             cur.execute(f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = ?", (spec.name,))
-            recorded = {f: (int(b), int(r)) for f, b, r in cur.fetchall()}
-            for file in files:
-                skipped = already_loaded(recorded, spec, file, resume)
-                if skipped:
-                    results.append(skipped)
-                    continue
-                size, start = file.stat().st_size, time.perf_counter()
-                cur.execute(put_statement(spec, file))
-                put = cur.fetchone()  # (source, target, sizes, compressions, status, message)
-                staged = str(put[1]) if put else staged_name(spec, file)
-                if progress:
-                    progress(str(file), size, 0)
-                try:
-                    cur.execute("BEGIN")
-                    cur.execute(copy_statement(spec, file, staged, on_error))
-                    row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone() or (), strict=False))
-                    loaded = int(row.get("rows_loaded") or 0)
-                    if row.get("status") in ("LOADED", "PARTIALLY_LOADED"):
-                        cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
-                                    (spec.name, str(file), size, loaded))
-                    cur.execute("COMMIT")
-                except snowflake.connector.errors.Error as error:
-                    cur.execute("ROLLBACK")
-                    lines = [line.strip() for line in (getattr(error, "msg", None) or str(error)).splitlines() if line.strip()]
-                    message = " ".join(lines[:2])  # Snowflake: the value, then the file, line and character
-                    results.append(FileLoad(spec.name, str(file), "failed", size, 0, time.perf_counter() - start, message))
-                    return results
-                seconds = time.perf_counter() - start
-                if row.get("status") == "LOAD_SKIPPED":
-                    results.append(FileLoad(spec.name, str(file), "skipped", size, 0, seconds,
-                                            "Snowflake's load history holds it already (loaded outside Ombudsman)"))
-                    continue
-                if row.get("status") not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
-                    results.append(FileLoad(spec.name, str(file), "failed", size, 0, seconds,
-                                            f"{row.get('status', 'no COPY result')}: line {row.get('first_error_line')}: {row.get('first_error')}"))
-                    return results
-                if progress:
-                    progress(str(file), size, loaded)
-                note = (f"partially loaded: {row.get('errors_seen')} bad lines, the first line {row.get('first_error_line')}: "
-                        f"{row.get('first_error')}" if row.get("status") == "PARTIALLY_LOADED" else "")
-                results.append(FileLoad(spec.name, str(file), "loaded", size, loaded, seconds, note))
-    finally:
-        conn.close()
-    return results
+            return list(cur.fetchall())
+
+        return {f: (int(b), int(r)) for f, b, r in await asyncio.to_thread(fetch)}
+
+    async def load_file(self, spec: FileSpec, schema: str | None, table: str, path: Path, size: int,
+                        progress: Progress | None) -> FileLoad:
+        return await asyncio.to_thread(self._load, spec, path, size, progress)
+
+    def _load(self, spec: FileSpec, file: Path, size: int, progress: Progress | None) -> FileLoad:
+        import snowflake.connector
+
+        start = time.perf_counter()
+        cur = self.conn.cursor()
+        cur.execute(put_statement(spec, file))
+        put = cur.fetchone()  # (source, target, sizes, compressions, status, message)
+        staged = str(put[1]) if put else staged_name(spec, file)
+        if progress:
+            progress(str(file), size, 0)  # uploaded
+        try:
+            cur.execute("BEGIN")
+            cur.execute(copy_statement(spec, file, staged, self.on_error))
+            row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone() or (), strict=False))
+            loaded = int(row.get("rows_loaded") or 0)
+            if row.get("status") in ("LOADED", "PARTIALLY_LOADED"):
+                cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
+                            (spec.name, str(file), size, loaded))
+            cur.execute("COMMIT")
+        except snowflake.connector.errors.Error as error:
+            cur.execute("ROLLBACK")
+            lines = [line.strip() for line in (getattr(error, "msg", None) or str(error)).splitlines() if line.strip()]
+            message = " ".join(lines[:2])  # Snowflake: the value, then the file, line and character
+            return FileLoad(spec.name, str(file), "failed", size, 0, time.perf_counter() - start, message)
+        seconds = time.perf_counter() - start
+        if row.get("status") == "LOAD_SKIPPED":
+            cur.execute(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = ? AND file = ?", (spec.name, str(file)))
+            done = cur.fetchone()
+            if done:  # another attempt committed it meanwhile (its checkpoint row): recorded, not loaded again
+                return FileLoad(spec.name, str(file), "reconciled", size, int(done[0]), seconds, "committed by another load meanwhile")
+            return FileLoad(spec.name, str(file), "skipped", size, 0, seconds,
+                            "Snowflake's load history holds it already (loaded outside Ombudsman)")
+        if row.get("status") not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
+            return FileLoad(spec.name, str(file), "failed", size, 0, seconds,
+                            f"{row.get('status', 'no COPY result')}: line {row.get('first_error_line')}: {row.get('first_error')}")
+        note = (f"partially loaded: {row.get('errors_seen')} bad lines, the first line {row.get('first_error_line')}: "
+                f"{row.get('first_error')}" if row.get("status") == "PARTIALLY_LOADED" else "")
+        return FileLoad(spec.name, str(file), "loaded", size, loaded, seconds, note)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.conn.close)

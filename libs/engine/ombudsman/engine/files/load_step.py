@@ -1,9 +1,9 @@
-"""One `file_load` step: load the files of a shard into PostgreSQL, each exactly once, with a checkpoint
-per file.
+"""One `file_load` step: load the files of a shard into PostgreSQL, DuckDB or Snowflake, each exactly
+once, with a checkpoint per file.
 
-Each file is COPYed in one transaction together with its checkpoint row on the target (`omb_file_loads`,
-as `ombudsman files load` does): that row is the fence, the one thing committed atomically with the
-rows. Around it, the step reports each file's checkpoints to the sink (engine.files.checkpoints: on the
+Each file is loaded in one transaction together with its checkpoint row on the target (`omb_file_loads`),
+by the same per-target code as `ombudsman files load` (targets.py, load_snowflake.py): that row is the
+fence, the one thing committed atomically with the rows. Around it, the step reports each file's checkpoints to the sink (engine.files.checkpoints: on the
 platform, events on the run's stream) and plans from the sink's record of earlier runs:
 
 - completed by this run and step (a redelivered step): skipped;
@@ -12,8 +12,10 @@ platform, events on the run's stream) and plans from the sink's record of earlie
 - the target holds the file's row but no completed event (the worker died between the commit and the
   event; or a CLI load): recorded completed, `reconciled`, nothing loaded again (with `resume`, or in
   the same run);
-- otherwise loaded: `started`, `progress` every few seconds, then `completed` (rows) or `failed` (the
-  first bad line's message; the file rolled back whole and the step stops there, failed).
+- otherwise loaded: `started`, `progress` every few seconds (bytes read: PostgreSQL as it streams the
+  file, Snowflake once the file is uploaded, DuckDB once it is in), then `completed` (rows) or `failed`
+  (the first bad line's message; the file rolled back whole and the step stops there, failed). Two
+  attempts loading one file at once meet on its checkpoint row: the second is `reconciled`.
 
 A shard is the files whose path (relative to the config's folder) hashes to it (blake2b mod `of`): stable
 whatever other files appear, so two steps never own one file.
@@ -24,18 +26,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checkpoints import CheckpointSink
 from ombudsman.engine.files.config import FileConfig, FileSpec
-from ombudsman.engine.files.load import CHECKPOINTS, _table, connect_target, copy_file, refuse_remote
+from ombudsman.engine.files.load import _table, refuse_remote
 from ombudsman.engine.files.scan import resolve_files
+from ombudsman.engine.files.targets import CHECKPOINTS, LoadTarget, open_target
 
 
 @dataclass
@@ -92,27 +92,27 @@ class _Progress:
 
 async def load_shard(config: FileConfig, specs: list[FileSpec], url: str, *, sink: CheckpointSink | None,
                      resume: bool, shard: tuple[int, int] = (0, 1), platform: bool = True,
-                     progress_seconds: float = 2.0) -> LoadOutcome:
-    """Load the files of `specs` in shard `shard` = (index, of) into their tables on PostgreSQL `url`
-    (see the module docstring); `Invalid` for a bad config or an unreachable target."""
+                     progress_seconds: float = 2.0, on_error: str = "ABORT_STATEMENT") -> LoadOutcome:
+    """Load the files of `specs` in shard `shard` = (index, of) into their tables on `url` (PostgreSQL,
+    DuckDB or Snowflake; see the module docstring); `Invalid` naming the field for a bad config, an
+    unreachable target or an `on_error` (Snowflake's ON_ERROR) the target cannot apply."""
     refuse_remote(config)
     plan = []
     for spec in specs:
-        if spec.format == "parquet":
-            raise Invalid(f"{spec.name}: load Parquet into DuckDB or Snowflake", {"field": "format"})
         files = resolve_files(spec, config.base, platform=platform)
         if not files:
             raise Invalid(f"{spec.name}: no file matches {spec.pattern!r}", {"field": f"files.{spec.name}.pattern"})
         plan.append((spec, _table(spec, config.files.index(spec)), [f for f in files if in_shard(f, config.base, *shard)]))
-    events = {(r["spec"], r["file"]): r for r in (await sink.recorded() if sink else [])}
+    target = await open_target(url, on_error=on_error)
     outcome = LoadOutcome()
-    conn = await connect_target(url)
     progress = _Progress(sink, progress_seconds)
     pump = asyncio.create_task(progress.pump())
     try:
+        for spec, _, files in plan:
+            target.check(spec, config.files.index(spec), files)
+        events = {(r["spec"], r["file"]): r for r in (await sink.recorded() if sink else [])}
         for spec, (schema, table), files in plan:
-            on_target = {f: (b, r) for f, b, r in await conn.fetch(
-                f"SELECT file, bytes, rows FROM {CHECKPOINTS} WHERE spec = $1", spec.name)}
+            on_target = await target.recorded(spec)
             for path in files:
                 done = await _planned(outcome, sink, spec, path, events.get((spec.name, str(path))),
                                       on_target.get(str(path)), resume)
@@ -120,11 +120,11 @@ async def load_shard(config: FileConfig, specs: list[FileSpec], url: str, *, sin
                     if outcome.refused:
                         return outcome
                     continue
-                if not await _load_one(outcome, conn, sink, progress, spec, schema, table, path):
+                if not await _load_one(outcome, target, sink, progress, spec, schema, table, path):
                     return outcome
     finally:
         pump.cancel()
-        await conn.close()
+        await target.close()
     return outcome
 
 
@@ -161,40 +161,31 @@ async def _planned(outcome: LoadOutcome, sink: CheckpointSink | None, spec: File
     return False
 
 
-async def _load_one(outcome: LoadOutcome, conn: Any, sink: CheckpointSink | None, progress: _Progress,
+async def _load_one(outcome: LoadOutcome, target: LoadTarget, sink: CheckpointSink | None, progress: _Progress,
                     spec: FileSpec, schema: str | None, table: str, path: Path) -> bool:
-    """COPY one file with its checkpoint row; False when it failed (the step stops)."""
+    """Load one file with its checkpoint row (targets.py); False when it failed (the step stops)."""
     size = _size(path)
     point = {"spec": spec.name, "file": str(path), "bytes": size}
     if sink:
         await sink.record("started", **point)
     progress.current, progress.sent = dict(point), 0
-    started = time.perf_counter()
     try:
-        async with conn.transaction():
-            rows = await copy_file(conn, spec, schema, table, path, size, progress)
-    except asyncpg.UniqueViolationError:  # another attempt committed it meanwhile: its row is the fence
-        row = await conn.fetchrow(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = $1 AND file = $2", spec.name, str(path))
-        rows = int(row["rows"]) if row else 0
+        done = await target.load_file(spec, schema, table, path, size, progress)
+    finally:
         progress.current = {}
+    if done.status == "failed":
         if sink:
-            await sink.record("completed", **point, rows=rows, reconciled=True)
-        outcome.add(spec.name, path, "reconciled", size, rows, message="committed by another attempt")
-        return True
-    except asyncpg.PostgresError as error:
-        progress.current = {}
-        where = getattr(error, "context", None) or getattr(error, "where", None) or ""
-        message = f"{error.args[0] if error.args else error} {where}".strip()
-        if sink:
-            await sink.record("failed", **point, message=message)
-        outcome.add(spec.name, path, "failed", size, 0, time.perf_counter() - started, message)
+            await sink.record("failed", **point, message=done.message)
+        outcome.add(spec.name, path, "failed", size, 0, done.seconds, done.message)
         outcome.failed = outcome.files[-1]
         return False
-    progress.current = {}
-    seconds = time.perf_counter() - started
+    if done.status == "skipped":  # Snowflake's load history holds it (loaded outside Ombudsman): no checkpoint
+        outcome.add(spec.name, path, "skipped", size, 0, done.seconds, done.message)
+        return True
+    reconciled = done.status == "reconciled"  # another attempt committed it meanwhile: its row is the fence
     if sink:
-        await sink.record("completed", **point, rows=rows, seconds=round(seconds, 3))
-    outcome.add(spec.name, path, "loaded", size, rows, seconds)
+        await sink.record("completed", **point, rows=done.rows, seconds=round(done.seconds, 3), reconciled=reconciled)
+    outcome.add(spec.name, path, done.status, size, done.rows, done.seconds, done.message)
     return True
 
 

@@ -62,9 +62,13 @@ def validate_pipeline(spec: PipelineSpec) -> PipelineSpec:
             continue
         validator = known[step.validator]
         try:
-            validator.parse_params(step.parameters)
+            params = validator.parse_params(step.parameters)
         except ValidationError as exc:
             errors += [f"{label}: {line}" for line in format_params_error(exc)]
+        else:
+            kinds = {"source": connection_kind(spec, spec.source_connection(step)),
+                     "target": connection_kind(spec, spec.target_connection(step))}
+            errors += [f"{label}: {line}" for line in validator.connection_errors(params, kinds)]
         if validator.needs_table and step.source_table is None:
             errors.append(f"{label}: table: field required (validator {step.validator!r} compares a table pair)")
     errors += pipeline_sql_errors(spec)
@@ -102,6 +106,17 @@ def check_pipeline_sql(spec: PipelineSpec) -> PipelineSpec:
     if errors:
         raise PipelineError(errors)
     return spec
+
+
+def connection_kind(spec: PipelineSpec, name: str) -> str | None:
+    """The connector kind of a pipeline connection (`postgres`, `duckdb`, `snowflake`, `file`, …) when its
+    URL says; None for `${VAR}` references, project connection names and unknown schemes."""
+    from ombudsman.engine.connectors.urls import SCHEME_KINDS
+
+    connection = spec.connections.get(name)
+    if connection is None or "${" in connection.url or "://" not in connection.url:
+        return None
+    return SCHEME_KINDS.get(connection.url.split("://", 1)[0].lower().partition("+")[0])
 
 
 def connection_dialect(spec: PipelineSpec, name: str) -> str | None:

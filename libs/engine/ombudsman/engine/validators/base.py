@@ -404,6 +404,13 @@ class Validator(ABC):
         return []
 
     @classmethod
+    def connection_errors(cls, params: BaseModel, kinds: Mapping[Side, str | None]) -> list[str]:
+        """What this step cannot do with connections of these kinds (`postgres`, `duckdb`, …; None when a
+        connection is known only by name), as `field: message` lines: `validate_pipeline` refuses them
+        before any run. Default: nothing."""
+        return []
+
+    @classmethod
     def parse_params(cls, raw: Mapping[str, Any] | BaseModel | None) -> BaseModel:
         """The validated parameter model (pydantic ValidationError when wrong)."""
         if isinstance(raw, cls.Params):

@@ -1,9 +1,10 @@
 """`file_load`: load file extracts into their tables as a pipeline step, so a load is steps on the
 executor's work queue (one per shard of the files) that workers scale out.
 
-The step's source is a file connection (`file:///…/config.yaml`), its target the PostgreSQL database the
-families' `table`s are in. Each file is loaded exactly once (engine.files.load_step): COPY in one
-transaction with its checkpoint row on the target, and a checkpoint per file (started, progress,
+The step's source is a file connection (`file:///…/config.yaml`), its target the PostgreSQL, DuckDB or
+Snowflake database the families' `table`s are in. Each file is loaded exactly once (engine.files.load_step,
+with the loaders of `ombudsman files load`): in one transaction with its checkpoint row on the target
+(PostgreSQL COPY, DuckDB INSERT from read_csv, Snowflake PUT + COPY INTO), and a checkpoint per file (started, progress,
 completed, failed) as events on the run's stream when it runs on the platform, so a later run with
 `resume: true` skips what is loaded and progress shows on the run's WebSocket. The step fails at the
 first file that does not load, naming its line; the files before it stay loaded.
@@ -12,13 +13,15 @@ first file that does not load, naming its line; the files before it stay loaded.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.contracts.results import StepResult
 from ombudsman.engine.validators.base import (
+    Side,
     ValidationContext,
     ValidationInputError,
     Validator,
@@ -26,14 +29,17 @@ from ombudsman.engine.validators.base import (
     register,
 )
 
+TARGETS = {"postgres": "PostgreSQL", "duckdb": "DuckDB", "snowflake": "Snowflake"}
+
 
 @register
 class FileLoadStep(Validator):
     name = "file_load"
     category = "files"
     description = ("Load the files of a file config (step source: a file:// connection) into their tables on the "
-                   "step's target (PostgreSQL, COPY), each file once, with a checkpoint per file; `shard` splits the "
-                   "files between steps, `resume` skips the files loaded by earlier runs.")
+                   "step's target (PostgreSQL: COPY; DuckDB: INSERT from read_csv; Snowflake: PUT + COPY INTO), each "
+                   "file once, with a checkpoint per file; `shard` splits the files between steps, `resume` skips the "
+                   "files loaded by earlier runs, `on_error` is Snowflake's ON_ERROR.")
     needs_table = False
 
     class Params(ValidatorParams):
@@ -43,6 +49,15 @@ class FileLoadStep(Validator):
         resume: bool = Field(default=False, description="skip the files loaded by earlier runs (otherwise refused)")
         progress_seconds: float = Field(default=2.0, ge=0.2, le=300, description="a progress checkpoint at most this often")
         report: int = Field(default=100, ge=1, le=1000, description="files listed in the result")
+        on_error: Literal["ABORT_STATEMENT", "CONTINUE", "SKIP_FILE"] = Field(
+            default="ABORT_STATEMENT", description=(
+                "Snowflake targets: COPY INTO's ON_ERROR (CONTINUE loads a file's good lines and names the first bad "
+                "one; SKIP_FILE fails the file). PostgreSQL and DuckDB stop at the first bad line: only ABORT_STATEMENT"))
+
+        @field_validator("on_error", mode="before")
+        @classmethod
+        def _upper(cls, value: Any) -> Any:
+            return value.upper() if isinstance(value, str) else value
 
         @model_validator(mode="after")
         def _shard(self) -> FileLoadStep.Params:
@@ -50,6 +65,23 @@ class FileLoadStep(Validator):
             if not (of >= 1 and 0 <= index < of):
                 raise ValueError("shard: [index, of] with 0 <= index < of")
             return self
+
+    @classmethod
+    def connection_errors(cls, params: Any, kinds: Mapping[Side, str | None]) -> list[str]:
+        """The source must be a file connection, the target one a load goes into; `on_error` is for
+        Snowflake targets only. Checked by `validate_pipeline` (a saved pipeline: 422 naming the field) and
+        again when the step runs (a connection known only by name then has its kind)."""
+        if kinds["source"] not in (None, "file"):
+            return [f"source_connection: file_load reads a file connection (file:///…/config.yaml), not {kinds['source']}"]
+        kind = kinds["target"]
+        if kind is None:
+            return []
+        if kind not in TARGETS:
+            return [f"target_connection: file_load loads into PostgreSQL, DuckDB or Snowflake, not {kind}"]
+        if kind != "snowflake" and params.on_error != "ABORT_STATEMENT":
+            return [f"parameters.on_error: {params.on_error} is Snowflake's ON_ERROR; {TARGETS[kind]} stops at the "
+                    "first bad line (ABORT_STATEMENT only)"]
+        return []
 
     async def run(self, ctx: ValidationContext, params: Params) -> StepResult:
         from ombudsman.engine.connectors.files import is_platform
@@ -61,9 +93,9 @@ class FileLoadStep(Validator):
         if config is None:
             raise ValidationInputError(f"file_load reads a file connection (file:///…/config.yaml) as its source, "
                                        f"not a {source.kind} connection")
-        if target.kind != "postgres":
-            raise ValidationInputError(f"file_load loads into PostgreSQL (its target), not {target.kind}; "
-                                       "`ombudsman files load` loads into DuckDB")
+        refused = self.connection_errors(params, {"source": "file", "target": target.kind})  # a file config: checked above
+        if refused:
+            raise ValidationInputError("; ".join(refused))
         names = [spec.name for spec in config.files]
         unknown = [n for n in params.files or [] if n not in names]
         if unknown:
@@ -72,7 +104,7 @@ class FileLoadStep(Validator):
         try:
             outcome = await load_shard(config, specs, str(target.url), sink=SINK.get(), resume=params.resume,
                                        shard=(params.shard[0], params.shard[1]), platform=is_platform(dict(os.environ)),
-                                       progress_seconds=params.progress_seconds)
+                                       progress_seconds=params.progress_seconds, on_error=params.on_error)
         except Invalid as error:
             raise ValidationInputError(error.message) from None
         details = outcome_details(outcome, params.report)
