@@ -25,11 +25,13 @@ from typing import Any
 
 import duckdb
 
+from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.config import FileConfig, FileSpec
 from ombudsman.engine.files.remote import register_filesystems
 from ombudsman.engine.files.scan import (
     ScanSettings,
     file_size,
+    first_mixed_ending,
     open_scanner,
     query,
     quote_ident,
@@ -96,7 +98,13 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
         keys = ", ".join(quote_ident(k) for k in spec.key)
         blanks = ", NULL" * (len(spec.columns) + (2 * len(spec.key) if ranged else 0))
         sql += f" UNION ALL SELECT false, NULL, NULL, {keys}, count(*){blanks} FROM omb_rows GROUP BY {keys} HAVING count(*) > 1"
-    query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS {sql}", files=paths)
+    try:
+        query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS {sql}", files=paths)
+    except Invalid as error:
+        mixed = _mixed_endings(spec, paths) if "invalid state" in str(error) else None
+        if mixed is None:
+            raise
+        return [*results, mixed]
     rows = query(con, f"SELECT filename, period, n, {', '.join(f'omb_filled{i}' for i in range(len(spec.columns)))} "
                       "FROM omb_groups WHERE per_file")
     per_file: dict[str, int] = dict.fromkeys(paths, 0)
@@ -131,9 +139,12 @@ def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
                      "list(DISTINCT e.error_type), any_value(e.csv_line), min(e.error_message) "
                      "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
                      f"GROUP BY ALL ORDER BY s.file_path, e.line LIMIT {REPORTED}")
+    # DuckDB's csv_line keeps the line break before the line (after a CRLF line, and any blank lines
+    # before it: "\n\r\noops…"): the text reported is the line itself
     lines = [{"file": f, "line": int(line), "columns": columns, "values": _values(spec, text, positions),
               "errors": sorted(kinds), "text": text, "message": message}
-             for f, line, columns, positions, kinds, text, message in bad]
+             for f, line, columns, positions, kinds, raw, message in bad
+             for text in [raw.lstrip("\r\n") if raw is not None else None]]
     if not total:
         return FileCheck(spec.name, "conformance", "passed", "every line matches the columns and types")
     first = lines[0]
@@ -141,6 +152,22 @@ def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
                      f"{total} bad line(s); first: {Path(first['file']).name} line {first['line']} "
                      f"column {', '.join(first['columns'])} ({', '.join(first['errors']).lower()})",
                      {"bad_lines": total, "lines": lines})
+
+
+def _mixed_endings(spec: FileSpec, paths: list[str]) -> FileCheck | None:
+    """The failed conformance of the first file whose lines end both LF and CRLF (DuckDB's strict
+    reader refuses it whole, so no other check can run), naming the first line that ends otherwise."""
+    for path in paths:
+        found = first_mixed_ending(path, spec.compression)
+        if found:
+            line, ending, usual = found
+            return FileCheck(spec.name, "conformance", "failed",
+                             f"mixed line endings: {Path(path).name} line {line} ends {ending}, line 1 ends {usual} "
+                             "(the file is not read; convert it to one line ending, e.g. dos2unix)",
+                             {"bad_lines": 1, "lines": [{"file": path, "line": line, "columns": [], "values": [],
+                                                         "errors": ["MIXED LINE ENDINGS"], "text": None,
+                                                         "message": f"line {line} ends {ending}, line 1 ends {usual}"}]})
+    return None
 
 
 def _values(spec: FileSpec, text: str | None, positions: list[int | None]) -> list[str | None]:

@@ -105,11 +105,46 @@ def reader(spec: FileSpec, *, rejects: bool = False, strict: bool = False) -> st
 
 def raw_lines(spec: FileSpec) -> str:
     """Each physical line of one file (parameter `$file`) as `line` text, numbered from 1 (header
-    included), in file order: where a finding's line numbers come from."""
+    included), in file order: where a finding's line numbers come from.
+
+    `new_line = '\\r\\n'` makes a line end at LF or CRLF alike, as `awk`/`nl` and editors count them
+    (a CRLF counts once, its CR not kept in `line`). Without it DuckDB takes the ending of the first
+    line: a file whose first line ends LF reads every later CRLF as two line breaks (an extra empty
+    line each), numbering every line after it too high. (A lone CR inside a line still ends it.)"""
     options = [f"delim = {sql_string(_RAW_LINE)}", "header = false", "quote = ''", "escape = ''",
                "columns = {'line': 'VARCHAR'}", "auto_detect = false", "strict_mode = false",
+               "new_line = '\\r\\n'",
                f"encoding = {sql_string(spec.encoding)}", f"compression = {sql_string(spec.compression)}"]
     return f"(SELECT row_number() OVER () AS line_number, line FROM read_csv($file, {', '.join(options)}))"
+
+
+def first_mixed_ending(file: Any, compression: str = "auto", *, chunk: int = 1 << 20) -> tuple[int, str, str] | None:
+    """(line, its ending, the first line's ending) of the first line of a local plain or gzip file that
+    ends otherwise than the first line (LF vs CRLF), or None. DuckDB's strict CSV reader refuses such a
+    file whole ("state machine reached an invalid state"): this names the line. One streamed pass."""
+    import gzip
+
+    path = Path(str(file))
+    if not path.is_file():
+        return None
+    zipped = compression == "gzip" or (compression == "auto" and path.suffix == ".gz")
+    if compression == "zstd" or (compression == "auto" and path.suffix in (".zst", ".zstd")):
+        return None  # no zstd reader in the standard library
+    first: bool | None = None  # the first line ends CRLF
+    line, previous = 1, b""
+    with (gzip.open(path, "rb") if zipped else open(path, "rb")) as f:
+        while block := f.read(chunk):
+            start = 0
+            while (at := block.find(b"\n", start)) >= 0:
+                crlf = (block[at - 1:at] if at else previous) == b"\r"
+                if first is None:
+                    first = crlf
+                elif crlf != first:
+                    name = {True: "CRLF", False: "LF"}
+                    return line, name[crlf], name[first]
+                line, start = line + 1, at + 1
+            previous = block[-1:]
+    return None
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -1,0 +1,83 @@
+"""Line numbers of file findings are the physical lines a person opens in an editor (as `awk`/`nl`
+count them: from 1, the header line 1) whatever the line endings: LF, CRLF (bcp and Windows exports),
+or mixed (refused, naming the first line whose ending differs)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ombudsman.engine.files.checks import validate_files
+from ombudsman.engine.files.config import parse_config
+from ombudsman.engine.files.scan import raw_lines
+
+COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
+HEADER = "sale_id\tsold_on\tamount\tnote"
+
+
+def _config(folder: Path, pattern: str = "day_*.tsv*") -> object:
+    return parse_config({"files": [{"name": "sales", "pattern": pattern, "columns": COLUMNS, "key": ["sale_id"]}]}, folder)
+
+
+def _lines() -> list[str]:
+    """Header (line 1), sales 1..10, a copy of sale 3 on line 7 and a bad line on line 10."""
+    lines = [HEADER] + [f"{i}\t2026-01-01\t{i}.25\tnote {i}" for i in range(1, 11)]
+    lines.insert(6, "3\t2026-01-01\t1.00\tcopy of sale 3")  # line 7 (sale 3 on line 4)
+    lines.insert(9, "oops\t2026-01-01\t1.00\tnot a BIGINT")  # line 10
+    return lines
+
+
+def _write(path: Path, data: bytes) -> None:
+    if path.suffix == ".gz":
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def _by_check(results) -> dict:
+    return {r.check: r for r in results}
+
+
+@pytest.mark.parametrize("name", ["day_01.tsv", "day_01.tsv.gz"])
+def test_a_crlf_file_names_the_physical_lines_of_its_duplicates_and_bad_lines(tmp_path: Path, name: str) -> None:
+    _write(tmp_path / name, ("\r\n".join(_lines()) + "\r\n").encode())
+    results = _by_check(validate_files(_config(tmp_path)))
+
+    assert results["row_counts"].details["rows"] == 11  # 12 data lines, one bad
+    [entry] = results["duplicates"].details["keys"]
+    assert entry["key"] == {"sale_id": 3} and [n for _, n in entry["lines"]] == [4, 7]
+    [bad] = results["conformance"].details["lines"]
+    assert (bad["line"], bad["columns"], bad["values"]) == (10, ["sale_id"], ["oops"])
+    assert bad["text"] == "oops\t2026-01-01\t1.00\tnot a BIGINT"  # no line break carried over from line 9
+
+
+@pytest.mark.parametrize("name", ["day_01.tsv", "day_01.tsv.gz"])
+@pytest.mark.parametrize(("first", "then", "line"), [("\r\n", "\n", 6), ("\n", "\r\n", 6)])
+def test_mixed_line_endings_fail_naming_the_first_line_that_ends_otherwise(tmp_path: Path, name: str, first: str,
+                                                                            then: str, line: int) -> None:
+    lines = _lines()
+    data = "".join(text + (first if n < line else then) for n, text in enumerate(lines, start=1))
+    _write(tmp_path / name, data.encode())
+    results = _by_check(validate_files(_config(tmp_path)))
+
+    conformance = results["conformance"]
+    assert conformance.status == "failed" and conformance.details["lines"][0]["line"] == line
+    usual, other = ("CRLF", "LF") if first == "\r\n" else ("LF", "CRLF")
+    assert f"line {line} ends {other}, line 1 ends {usual}" in conformance.summary
+    assert set(results) == {"files_present", "conformance"}  # the file is not read: no count is made up
+
+
+def test_raw_lines_number_lf_and_crlf_lines_as_awk_does(tmp_path: Path) -> None:
+    # the locate pass's reader: a first line ending LF must not make each later CRLF two lines
+    endings = ["\n", "\n", "\r\n", "\n", "\r\n", "\r\n", "\n", "\r\n"]
+    texts = ["a", "b", "", "c", "", "", "d", "e"]
+    path = tmp_path / "mixed.tsv"
+    path.write_bytes("".join(t + e for t, e in zip(texts, endings, strict=True)).encode())
+    spec = _config(tmp_path, "mixed.tsv").files[0]  # type: ignore[attr-defined]
+    rows = duckdb.connect().execute(f"SELECT line_number, line FROM {raw_lines(spec)} ORDER BY line_number",
+                                    {"file": str(path)}).fetchall()
+    assert rows == [(n, t or None) for n, t in enumerate(texts, start=1)]
