@@ -32,12 +32,12 @@ from ombudsman.engine.files.scan import (
     ScanSettings,
     file_size,
     first_mixed_ending,
-    open_scanner,
     query,
     quote_ident,
     raw_lines,
     reader,
     resolve_files,
+    scanner,
     sql_string,
 )
 
@@ -306,9 +306,6 @@ def validate_files(config: FileConfig, *, settings: ScanSettings = ScanSettings(
     """Every check of every file spec of `config`, each spec in a fresh scanner (its rejects its own)."""
     results: list[FileCheck] = []
     for spec in config.files:
-        con = open_scanner(settings)
-        try:
+        with scanner(settings) as con:
             results += validate_spec(con, spec, config.base, platform=platform, env=env)
-        finally:
-            con.close()
     return results

@@ -29,7 +29,15 @@ from ombudsman.engine.files.load import (
     copy_file,
     refuse_remote,
 )
-from ombudsman.engine.files.scan import ScanSettings, open_scanner, query, quote_ident, reader, resolve_files
+from ombudsman.engine.files.scan import (
+    ScanSettings,
+    close_scanner,
+    open_scanner,
+    query,
+    quote_ident,
+    reader,
+    resolve_files,
+)
 
 
 def period_bounds(spec: FileSpec, period: str) -> tuple[dt.date, dt.date]:
@@ -60,7 +68,7 @@ def period_files(spec: FileSpec, files: list[Path], start: dt.date, end: dt.date
                           f"FROM {reader(spec, strict=True)} GROUP BY filename ORDER BY filename",
                      files=[str(f) for f in files], start=start, end=end)
     finally:
-        con.close()
+        close_scanner(con)
     mixed = [(Path(f).name, outside) for f, inside, outside in rows if inside and outside]
     if mixed:
         name, outside = mixed[0]

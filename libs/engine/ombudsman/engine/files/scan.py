@@ -10,10 +10,12 @@ parameters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,16 +70,46 @@ def resolve_files(spec: FileSpec, base: Path, *, platform: bool = False,
     return found
 
 
+# each open scanner's private spill folder, removed by close_scanner (keyed by id: a connection takes no attribute)
+_SPILLS: dict[int, str] = {}
+
+
 def open_scanner(settings: ScanSettings = ScanSettings()) -> duckdb.DuckDBPyConnection:
-    """A DuckDB for file scans: memory capped, spilling to a private temporary folder, configuration locked."""
+    """A DuckDB for file scans: memory capped, spilling to a private temporary folder, configuration
+    locked. Close it with `close_scanner` (or open it with `scanner`), which removes that folder."""
     spill = tempfile.mkdtemp(prefix="omb-files-")
-    con = duckdb.connect(":memory:", config={
-        "memory_limit": settings.memory_limit, "threads": settings.threads, "temp_directory": spill,
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    })
-    con.execute("SET lock_configuration = true")
+    try:
+        con = duckdb.connect(":memory:", config={
+            "memory_limit": settings.memory_limit, "threads": settings.threads, "temp_directory": spill,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        })
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
+    _SPILLS[id(con)] = spill
     return con
+
+
+def close_scanner(con: duckdb.DuckDBPyConnection) -> None:
+    """Close a scanner from `open_scanner` and remove its spill folder (with whatever DuckDB left in it)."""
+    try:
+        con.close()
+    finally:
+        spill = _SPILLS.pop(id(con), None)
+        if spill:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scanner(settings: ScanSettings = ScanSettings()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`open_scanner` for a `with` block: closed, its spill folder removed, however the block ends."""
+    con = open_scanner(settings)
+    try:
+        yield con
+    finally:
+        close_scanner(con)
 
 
 def _columns_struct(columns: Mapping[str, str]) -> str:

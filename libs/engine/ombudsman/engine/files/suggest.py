@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ombudsman.contracts.replies import invalid_fields
-from ombudsman.engine.files.scan import ScanSettings, open_scanner, query
+from ombudsman.engine.files.scan import ScanSettings, close_scanner, open_scanner, query
 
 
 def suggest_spec(path: Path, *, sample_size: int = 20_480) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def suggest_spec(path: Path, *, sample_size: int = 20_480) -> dict[str, Any]:
             if quote not in ('"', "(empty)", "\x00") and spec["format"] == "csv":
                 spec["quote"] = quote
     finally:
-        con.close()
+        close_scanner(con)
     dates = [name for name, kind in columns.items() if kind == "DATE"]
     name = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in path.stem)[:64] or "file"
     return {"name": name, "pattern": path.name, **spec, "columns": columns,

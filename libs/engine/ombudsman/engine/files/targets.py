@@ -35,7 +35,7 @@ from ombudsman.engine.connectors.duckdb import duckdb_target, sandboxed
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.connectors.urls import mask_url, parse_url
 from ombudsman.engine.files.config import FileSpec
-from ombudsman.engine.files.scan import interruptible, open_scanner, quote_ident, reader
+from ombudsman.engine.files.scan import close_scanner, interruptible, open_scanner, quote_ident, reader
 
 CHECKPOINTS = "omb_file_loads"
 ON_ERROR = ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE")  # Snowflake's; the others stop at the first bad line
@@ -332,6 +332,8 @@ class DuckDBTarget(LoadTarget):
         return int(row[0][0]) if row else None
 
     async def close(self) -> None:
-        self.scanner.close()
-        self.con.close()
+        try:
+            close_scanner(self.scanner)  # its spill folder removed too
+        finally:
+            self.con.close()
 

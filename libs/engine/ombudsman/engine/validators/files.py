@@ -95,14 +95,14 @@ class FileChecks(Validator):
 async def _checked(connector: Any, spec: Any, base: Path) -> list[dict[str, Any]]:
     """Every check of one file family, in a scanner capped as the connection is (its rejects its own);
     a timed-out step interrupts the scan (scan.interruptible) before the scanner is closed."""
-    from ombudsman.engine.files.scan import ScanSettings, interruptible, open_scanner
+    from ombudsman.engine.files.scan import ScanSettings, close_scanner, interruptible, open_scanner
 
     target = connector.target
     con = await asyncio.to_thread(open_scanner, ScanSettings(memory_limit=target.memory_limit, threads=target.threads))
     try:
         return await interruptible(con, _check_spec, spec, base)
     finally:
-        con.close()
+        close_scanner(con)
 
 
 def _check_spec(con: Any, spec: Any, base: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,100 @@
+"""The scanner's private spill folder (files/scan.open_scanner) is removed when the scan or load that
+opened it ends, passed or failed: nothing is left in the temporary folder."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ombudsman.engine.files import checks, scan
+from ombudsman.engine.files.checks import validate_files
+from ombudsman.engine.files.config import parse_config
+from ombudsman.engine.files.load import load_files
+from ombudsman.engine.files.scan import ScanSettings
+from ombudsman.engine.files.suggest import suggest_spec
+
+COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
+
+
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """tempfile's base pointed at an empty test folder; the spill folders made there, listed."""
+    base = tmp_path / "tmp"
+    base.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs) -> str:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(scan.tempfile, "mkdtemp", mkdtemp)
+    return made
+
+
+def _left(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "tmp").iterdir())
+
+
+def _write(folder: Path, lines: int, *, bad_at: int | None = None) -> None:
+    with open(folder / "part_001.tsv", "w") as f:
+        f.write("sale_id\tsold_on\tamount\tnote\n")
+        for n in range(1, lines + 1):
+            f.write(f"{'oops' if n == bad_at else n}\t2026-01-01\t{n}.25\tnote {n}\n")
+        f.write("1\t2026-01-01\t1.00\ta copy of sale 1\n")
+
+
+def _config(folder: Path):
+    return parse_config({"files": [{"name": "sales", "pattern": "part_*.tsv", "columns": COLUMNS,
+                                    "key": ["sale_id"], "table": "sales"}]}, folder)
+
+
+def _target(tmp_path: Path) -> str:
+    path = tmp_path / "target.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)").close()
+    return f"duckdb:///{path}"
+
+
+async def test_a_duckdb_load_leaves_no_spill_folder(tmp_path: Path, temp: list[str]) -> None:
+    _write(tmp_path, 1000)
+    [loaded] = await load_files(_config(tmp_path), _target(tmp_path))
+    assert loaded.status == "loaded" and loaded.rows == 1001
+    assert temp and _left(tmp_path) == []  # a scanner was opened there, and removed
+
+
+async def test_a_failed_duckdb_load_leaves_no_spill_folder(tmp_path: Path, temp: list[str]) -> None:
+    _write(tmp_path, 1000, bad_at=500)
+    [failed] = await load_files(_config(tmp_path), _target(tmp_path))
+    assert failed.status == "failed"
+    assert temp and _left(tmp_path) == []
+
+
+def test_a_validation_with_findings_leaves_no_spill_folder(tmp_path: Path, temp: list[str]) -> None:
+    _write(tmp_path, 20_000, bad_at=7)  # both passes: the scan, and the locate pass over the raw lines
+    results = {r.check: r for r in validate_files(_config(tmp_path), settings=ScanSettings(memory_limit="64MB", threads=1))}
+    assert results["duplicates"].details["keys"][0]["lines"] == [(str(tmp_path / "part_001.tsv"), 2),
+                                                                  (str(tmp_path / "part_001.tsv"), 20_002)]
+    assert results["conformance"].details["lines"][0]["line"] == 8
+    assert temp and _left(tmp_path) == []
+
+
+def test_a_validation_that_fails_leaves_no_spill_folder(tmp_path: Path, temp: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, 10)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the scan broke")
+
+    monkeypatch.setattr(checks, "validate_spec", broken)
+    with pytest.raises(RuntimeError):
+        validate_files(_config(tmp_path))
+    assert temp and _left(tmp_path) == []
+
+
+def test_suggest_leaves_no_spill_folder(tmp_path: Path, temp: list[str]) -> None:
+    _write(tmp_path, 10)
+    assert suggest_spec(tmp_path / "part_001.tsv")["columns"]["sale_id"] == "BIGINT"
+    assert temp and _left(tmp_path) == []
