@@ -12,7 +12,7 @@ import pytest
 
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import parse_config
-from ombudsman.engine.files.scan import raw_lines
+from ombudsman.engine.files.scan import physical_lines, raw_lines
 
 COLUMNS = {"sale_id": "BIGINT", "sold_on": "DATE", "amount": "DECIMAL(12,2)", "note": "VARCHAR"}
 HEADER = "sale_id\tsold_on\tamount\tnote"
@@ -81,3 +81,26 @@ def test_raw_lines_number_lf_and_crlf_lines_as_awk_does(tmp_path: Path) -> None:
     rows = duckdb.connect().execute(f"SELECT line_number, line FROM {raw_lines(spec)} ORDER BY line_number",
                                     {"file": str(path)}).fetchall()
     assert rows == [(n, t or None) for n, t in enumerate(texts, start=1)]
+
+
+@pytest.mark.parametrize("name", ["day_01.csv", "day_01.csv.gz"])
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_csv_whose_quoted_fields_hold_line_breaks_names_physical_lines(tmp_path: Path, name: str, ending: str) -> None:
+    # DuckDB numbers the records (bad,"x" is its record 4, bad2 its record 8); an editor shows lines 5 and 10
+    lines = ['"id","note"', '"1","two', 'lines"', '"2","plain"', 'bad,"x"', "", '"1","copy of 1"',
+             '"3","a', 'b ""quoted"""', "bad2,y", '"4","z"']
+    _write(tmp_path / name, ending.join(lines).encode() + ending.encode())
+    config = parse_config({"files": [{"name": "notes", "pattern": "day_*.csv*", "format": "csv",
+                                      "columns": {"id": "BIGINT", "note": "VARCHAR"}, "key": ["id"]}]}, tmp_path)
+    results = _by_check(validate_files(config))
+
+    assert results["row_counts"].details["rows"] == 5
+    assert [(e["line"], e["text"]) for e in results["conformance"].details["lines"]] == [(5, 'bad,"x"'), (10, "bad2,y")]
+    [entry] = results["duplicates"].details["keys"]  # quoted keys ("1") are located too
+    assert entry["key"] == {"id": 1} and [n for _, n in entry["lines"]] == [2, 7]
+
+
+def test_physical_lines_of_byte_positions_across_reads(tmp_path: Path) -> None:
+    path = tmp_path / "lines.txt"
+    path.write_bytes(b"ab\ncd\r\n\nef\n")  # lines start at bytes 1, 4, 8, 9
+    assert physical_lines(path, "none", [1, 4, 8, 9], chunk=2) == {1: 1, 4: 2, 8: 3, 9: 4}

@@ -400,3 +400,32 @@ async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuse
     assert loaded.details["counts"]["loaded"] == 3 and loaded.target["rows_loaded"] == total
     with duckdb.connect(str(target)) as con:
         assert con.execute("SELECT count(*), count(DISTINCT sale_id) FROM sales").fetchone() == (total, total)
+
+
+def test_a_duckdb_conflict_met_at_commit_waits_for_the_other_commit_to_be_visible(tmp_path: Path) -> None:
+    """The conflict DuckDB reports at a COMMIT (`duplicate key "SPEC, PATH"`), while the attempt that
+    indexed the key is still committing: the fence waits for that commit (its DuckDB file's commit lock)
+    and finds its checkpoint row — `reconciled` — rather than reading at once and failing the file."""
+    import concurrent.futures
+
+    from ombudsman.engine.files.targets import DuckDBTarget
+
+    target_file = tmp_path / "target.duckdb"
+    duckdb.connect(str(target_file)).close()
+    target = DuckDBTarget.open(f"duckdb:///{target_file}")
+    path = tmp_path / "part_000.tsv"
+    spec = _config(tmp_path).files[0]
+    conflict = duckdb.TransactionException(
+        f'TransactionContext Error: Failed to commit: PRIMARY KEY or UNIQUE constraint violation: duplicate key "sales, {path}"')
+    other = target.con.cursor()  # the other attempt, mid-COMMIT: it holds the commit lock
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            with target.commits:
+                fenced = pool.submit(target._fenced, target.con.cursor(), spec, path, conflict)
+                with pytest.raises(concurrent.futures.TimeoutError):
+                    fenced.result(timeout=0.5)  # not answered while the other commit is under way
+                other.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES ('sales', ?, 10, 1234)", [str(path)])
+            assert fenced.result(timeout=60) == 1234
+    finally:
+        other.close()
+        asyncio.run(target.close())

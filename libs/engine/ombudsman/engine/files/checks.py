@@ -32,6 +32,7 @@ from ombudsman.engine.files.scan import (
     ScanSettings,
     file_size,
     first_mixed_ending,
+    physical_lines,
     query,
     quote_ident,
     raw_lines,
@@ -122,6 +123,7 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
         "periods": [{"period": p.isoformat(), "rows": n} for p, n in sorted(per_period.items())],
         "nulls": nulls}))
     if rejects:
+        _number_bad_lines(con, spec)
         results.append(_conformance(con, spec))
     if spec.period:
         results.append(_completeness(spec, per_period))
@@ -132,13 +134,43 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     return results
 
 
+_BAD_LINES = ("SELECT s.file_path, e.line AS record, min(e.byte_position) AS position "
+              "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) GROUP BY ALL")
+
+
+def _number_bad_lines(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:
+    """Temp table omb_bad_lines (file_path, record, line): each rejected record's physical line.
+
+    DuckDB's reject_errors.line counts records (the header one, a blank line one), not physical lines:
+    with a quote (CSV), a quoted field holding line breaks makes one record of several lines, and every
+    bad line after it would be named too early. Its byte_position (the record's first byte) is exact,
+    so for CSV one streamed pass over each file holding bad lines, up to its last one, counts the LFs
+    before each (a file that cannot be read here, zstd, keeps DuckDB's number). TSV (no quote): a
+    record is a line, nothing to count."""
+    if not spec.quote_char:
+        query(con, f"CREATE OR REPLACE TEMP TABLE omb_bad_lines AS SELECT file_path, record, record AS line FROM ({_BAD_LINES})")
+        return
+    rejected = query(con, _BAD_LINES)
+    by_file: dict[str, list[tuple[int, int]]] = {}
+    for path, record, position in rejected:
+        by_file.setdefault(path, []).append((int(record), int(position)))
+    rows: list[tuple[str, int, int]] = []
+    for path, records in by_file.items():
+        lines = physical_lines(path, spec.compression, [p for _, p in records]) or {}
+        rows += [(path, record, lines.get(position, record)) for record, position in records]
+    query(con, "CREATE OR REPLACE TEMP TABLE omb_bad_lines (file_path VARCHAR, record BIGINT, line BIGINT)")
+    if rows:
+        con.executemany("INSERT INTO omb_bad_lines VALUES (?, ?, ?)", rows)
+
+
 def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
     total = query(con, "SELECT count(DISTINCT (file_id, line)) FROM reject_errors")[0][0]
-    bad = query(con, "SELECT s.file_path, e.line, list(e.column_name ORDER BY e.column_idx), "
+    bad = query(con, "SELECT s.file_path, b.line, list(e.column_name ORDER BY e.column_idx), "
                      "list(e.column_idx ORDER BY e.column_idx), "
                      "list(DISTINCT e.error_type), any_value(e.csv_line), min(e.error_message) "
                      "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
-                     f"GROUP BY ALL ORDER BY s.file_path, e.line LIMIT {REPORTED}")
+                     "JOIN omb_bad_lines b ON b.file_path = s.file_path AND b.record = e.line "
+                     f"GROUP BY ALL ORDER BY s.file_path, b.line LIMIT {REPORTED}")
     # DuckDB's csv_line keeps the line break before the line (after a CRLF line, and any blank lines
     # before it: "\n\r\noops…"): the text reported is the line itself
     lines = [{"file": f, "line": int(line), "columns": columns, "values": _values(spec, text, positions),
@@ -239,14 +271,13 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
                           f"FROM {reader(spec)} WHERE {where}", files=files, **params)
         return _group_lines(rows, len(spec.key))
     names = list(spec.columns)
-    parts = [f"TRY_CAST({_field(spec.separator, names.index(k) + 1, spec.columns[k])} AS {spec.columns[k]})"
+    parts = [f"TRY_CAST({_field(spec.separator, names.index(k) + 1, spec.columns[k], spec.quote_char)} AS {spec.columns[k]})"
              for k in spec.key]
     wanted = " OR ".join("(" + " AND ".join(f"{p} IS NOT DISTINCT FROM $k{i}_{j}" for j, p in enumerate(parts)) + ")"
                          for i in range(len(keys)))
     params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
     first_data_line = 2 if spec.header else 1
-    rejected = ("SELECT e.line FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
-                "WHERE s.file_path = $file")
+    rejected = "SELECT line FROM omb_bad_lines WHERE file_path = $file"  # physical lines, as line_number
     found: list[tuple[Any, ...]] = []
     for file in files:
         rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
@@ -256,16 +287,23 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
     return _group_lines(found, len(spec.key))
 
 
-def _field(separator: str, index: int, kind: str) -> str:
+def _field(separator: str, index: int, kind: str, quote: str = "") -> str:
     """The text of field `index` (from 1) of a raw `line`. The first field is cut at the first
     separator (`strpos`/`left`: on every line of the locate pass, a quarter cheaper than
-    `string_split`), the others with `split_part`. An empty text field is NULL, as read_csv reads it
-    (other types: TRY_CAST of '' is NULL already, and NULLIF on every line would cost a third more)."""
+    `string_split`), the others with `split_part`. With a `quote` (CSV), a quoted field loses its
+    quotes and its doubled quotes are single, as read_csv reads it (`"17"` is key 17: without this a
+    file quoting every field had its duplicates located nowhere). An empty text field is NULL, as
+    read_csv reads it (other types: TRY_CAST of '' is NULL already, and NULLIF on every line would
+    cost a third more)."""
     sep = sql_string(separator)
     if index == 1:
         text = f"CASE WHEN strpos(line, {sep}) = 0 THEN line ELSE left(line, strpos(line, {sep}) - 1) END"
     else:
         text = f"split_part(line, {sep}, {index})"
+    if quote:
+        q = sql_string(quote)
+        text = (f"CASE WHEN length({text}) >= 2 AND starts_with({text}, {q}) AND ends_with({text}, {q}) "
+                f"THEN replace(({text})[2:-2], {sql_string(quote * 2)}, {q}) ELSE {text} END")
     return f"NULLIF({text}, '')" if kind in ("VARCHAR", "TEXT") else text
 
 

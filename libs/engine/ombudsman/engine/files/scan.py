@@ -150,21 +150,27 @@ def raw_lines(spec: FileSpec) -> str:
     return f"(SELECT row_number() OVER () AS line_number, line FROM read_csv($file, {', '.join(options)}))"
 
 
+def _open_bytes(file: Any, compression: str) -> Any:
+    """The decompressed bytes of a local plain or gzip file, as a binary file object; None for zstd (no
+    reader in the standard library) or an object-store file."""
+    import gzip
+
+    path = Path(str(file))
+    if not path.is_file() or compression == "zstd" or (compression == "auto" and path.suffix in (".zst", ".zstd")):
+        return None
+    return gzip.open(path, "rb") if compression == "gzip" or (compression == "auto" and path.suffix == ".gz") else open(path, "rb")
+
+
 def first_mixed_ending(file: Any, compression: str = "auto", *, chunk: int = 1 << 20) -> tuple[int, str, str] | None:
     """(line, its ending, the first line's ending) of the first line of a local plain or gzip file that
     ends otherwise than the first line (LF vs CRLF), or None. DuckDB's strict CSV reader refuses such a
     file whole ("state machine reached an invalid state"): this names the line. One streamed pass."""
-    import gzip
-
-    path = Path(str(file))
-    if not path.is_file():
+    handle = _open_bytes(file, compression)
+    if handle is None:
         return None
-    zipped = compression == "gzip" or (compression == "auto" and path.suffix == ".gz")
-    if compression == "zstd" or (compression == "auto" and path.suffix in (".zst", ".zstd")):
-        return None  # no zstd reader in the standard library
     first: bool | None = None  # the first line ends CRLF
     line, previous = 1, b""
-    with (gzip.open(path, "rb") if zipped else open(path, "rb")) as f:
+    with handle as f:
         while block := f.read(chunk):
             start = 0
             while (at := block.find(b"\n", start)) >= 0:
@@ -177,6 +183,25 @@ def first_mixed_ending(file: Any, compression: str = "auto", *, chunk: int = 1 <
                 line, start = line + 1, at + 1
             previous = block[-1:]
     return None
+
+
+def physical_lines(file: Any, compression: str, positions: list[int], *, chunk: int = 1 << 20) -> dict[int, int] | None:
+    """The physical line (1 + the LFs before it) of each 1-based byte position (of the decompressed
+    bytes, as DuckDB's reject_errors.byte_position gives a record's start) in a local plain or gzip file;
+    None when the file cannot be read here (zstd, object store). One streamed pass, up to the last position."""
+    handle = _open_bytes(file, compression)
+    if handle is None:
+        return None
+    wanted = sorted(set(positions))
+    found: dict[int, int] = {}
+    offset, lines, i = 0, 1, 0
+    with handle as f:
+        while i < len(wanted) and (block := f.read(chunk)):
+            while i < len(wanted) and wanted[i] - 1 < offset + len(block):
+                found[wanted[i]] = lines + block.count(b"\n", 0, max(0, wanted[i] - 1 - offset))
+                i += 1
+            offset, lines = offset + len(block), lines + block.count(b"\n")
+    return found
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
