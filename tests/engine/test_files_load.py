@@ -358,6 +358,28 @@ async def test_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_p
                 await target.close()
 
 
+async def test_postgres_loads_opening_one_target_at_once_share_its_checkpoint_table(tmp_path: Path, database_url: str) -> None:
+    """PostgreSQL's CREATE TABLE IF NOT EXISTS does not serialise creators: the losers meet the winner's
+    table, index or row type (`type "omb_file_loads" already exists`, a flake of the racing-steps test).
+    Twenty rounds of six loads opening a target that has no checkpoint table: every one opens."""
+    from ombudsman.engine.files.targets import open_target
+
+    conn = await _pg(database_url)
+    try:
+        for _ in range(20):
+            await conn.execute(f"DROP TABLE IF EXISTS {CHECKPOINTS}")
+            targets = await asyncio.gather(*[open_target(database_url) for _ in range(6)], return_exceptions=True)
+            opened = [t for t in targets if not isinstance(t, BaseException)]
+            try:
+                assert opened == targets, [t for t in targets if isinstance(t, BaseException)]
+                assert [await t.recorded(_config(tmp_path).files[0]) for t in opened] == [{}] * 6
+            finally:
+                for target in opened:
+                    await target.close()
+    finally:
+        await conn.close()
+
+
 async def test_a_file_load_step_into_duckdb_runs_beside_its_connector_and_refuses_snowflakes_on_error(tmp_path: Path) -> None:
     """`ombudsman run` of the pipeline `files load-pipeline` prints, into a DuckDB file: the step's own
     (sandboxed) connector on the target is open while the step loads, and both share the database; the

@@ -149,8 +149,10 @@ async def connect_target(url: str) -> Any:
     try:
         await conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (spec text, file text, bytes bigint, rows bigint, "
                            "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (spec, file))")
-    except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-        pass  # two loads (shards) created it at once: PostgreSQL's IF NOT EXISTS does not serialise them
+    except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError, asyncpg.DuplicateObjectError):
+        # two loads (shards) created it at once: PostgreSQL's IF NOT EXISTS does not serialise them, and the
+        # loser meets the winner's committed table, its index or its row type (`type "omb_file_loads" already exists`)
+        pass
     except BaseException:
         await conn.close()
         raise
