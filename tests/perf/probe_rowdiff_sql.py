@@ -69,7 +69,8 @@ def queries(plan: Any, side: str, rows: int, per_column: bool) -> tuple[dict[str
     if per_column:
         for pair in plan.columns:
             rendered = exp.Coalesce(
-                this=cheap_canonical_expr(plan.col(side, pair), pair.declared(side), pair.type(side), dialect, plan.options),
+                this=cheap_canonical_expr(plan.col(side, pair), pair.declared(side), pair.type(side), dialect, plan.options,
+                                          plan.peer(side)),
                 expressions=[exp.Literal.string(NULL_MARKER)],
             ).sql(dialect=dialect)
             columns = ", ".join(rendered if c == pair.name else c for c in COLUMNS)

@@ -103,7 +103,7 @@ async def test_duckdb_bucket_scan_is_a_hash_group_by(duckdb_url: str) -> None:
 
 async def test_a_difference_is_still_found_with_auto_buckets(database_url: str, duckdb_url: str) -> None:
     """PostgreSQL (cheap text under the pinned settings) against DuckDB: equal rows hash alike, and a
-    changed date and decimal are found."""
+    changed date, decimal and timestamp (one microsecond) are found."""
     async with connect(database_url) as pg, connect(duckdb_url) as duck:
         await _wide_pg(pg, "items", 20_000)
         await duck.execute(
@@ -113,14 +113,16 @@ async def test_a_difference_is_still_found_with_auto_buckets(database_url: str, 
         await duck.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", [tuple(r.values()) for r in batch.to_pylist()])
         await duck.execute("UPDATE items SET day = day + 1 WHERE id = 777")
         await duck.execute("UPDATE items SET price = price + 0.01 WHERE id = 15000")
+        await duck.execute("UPDATE items SET ts = ts + INTERVAL 1 MICROSECOND WHERE id = 12345")
         result = await diff_tables(
             DiffSide(pg, TableRef(name="items")), DiffSide(duck, TableRef(name="items")), key=["id"], options=RowDiffOptions()
         )
-        assert result.changed == 2 and result.only_in_source == result.only_in_target == 0
-        assert dict(result.changed_columns) == {"day": 1, "price": 1}
+        assert result.changed == 3 and result.only_in_source == result.only_in_target == 0
+        assert dict(result.changed_columns) == {"day": 1, "price": 1, "ts": 1}
         pg_sql = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
         assert 'CAST("day" AS TEXT)' in pg_sql and 'CAST("price" AS TEXT)' in pg_sql  # the cheap forms
-        assert "'YYYY-MM-DD HH24:MI:SS.US'" in pg_sql  # a timestamp keeps the general form
+        # a timestamp prints its own text, as DuckDB's side does (the pair form): no TO_CHAR
+        assert 'CAST(CAST("ts" AS TIMESTAMP) AS TEXT)' in pg_sql and "TO_CHAR" not in pg_sql
 
 
 def test_tsql_checksum_queries_ask_for_a_hash_group() -> None:

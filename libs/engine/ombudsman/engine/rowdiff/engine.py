@@ -223,7 +223,7 @@ async def diff_tables(
                 sessions[side] = ReadSession(connector)
             else:
                 sessions[side] = await stack.enter_async_context(
-                    connector.read_session(session_settings(connector.dialect), consistent=options.consistent)
+                    connector.read_session(session_settings(connector.dialect, options.normalize), consistent=options.consistent)
                 )
             # the cheap canonical forms need the pinned settings (DuckDB's need none)
             plan.cheap[side] = sessions[side].settings_pinned or connector.dialect == "duckdb"

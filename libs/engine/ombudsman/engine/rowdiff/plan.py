@@ -112,10 +112,18 @@ class Plan:
     def canonical(self, side: Side, pair: ColumnPair) -> exp.Expression:
         return pair.canonical(side, self.dialect(side), self.options)
 
+    def peer(self, side: Side) -> str | None:
+        """The other side's dialect when both sides read in their pinned sessions (normalize.cheap's
+        pair forms print alike only there); None otherwise."""
+        other: Side = "target" if side == "source" else "source"
+        if self.cheap.get(side, False) and self.cheap.get(other, False):
+            return self.dialect(other)
+        return None
+
     def _hash(self, side: Side, pairs: Sequence[ColumnPair]) -> exp.Expression:
         if self.cheap.get(side, False):
             triples = [(self.col(side, p), p.declared(side), p.type(side)) for p in pairs]
-            text = cheap_row_text_expr(triples, self.dialect(side), self.options)
+            text = cheap_row_text_expr(triples, self.dialect(side), self.options, self.peer(side))
         else:
             text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
         return hash_text_expr(text, self.dialect(side), fakesnow=self.fakesnow.get(side, False))

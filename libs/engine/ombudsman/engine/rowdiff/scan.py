@@ -21,8 +21,8 @@ from sqlglot import exp
 
 from ombudsman.contracts.pipeline import TableRef
 from ombudsman.engine.connectors.base import ReadSession
-from ombudsman.engine.normalize import LogicalType
-from ombudsman.engine.normalize.cheap import PINNED_SETTINGS
+from ombudsman.engine.normalize import LogicalType, NormalizeOptions
+from ombudsman.engine.normalize.cheap import pinned_settings
 from ombudsman.engine.validators import sql as q
 
 # the hash table of one bucket (key, count, NUMERIC sum state) with PostgreSQL's overheads, generous
@@ -38,12 +38,13 @@ _TYPE_BYTES = {"integer": 8, "decimal": 12, "float": 8, "boolean": 1, "date": 4,
                "timestamp_tz": 8, "uuid": 16, "binary": 32, "string": 24, "other": 24}
 
 
-def session_settings(dialect: str) -> dict[str, str]:
-    """What the diff's read session pins for its whole transaction (PostgreSQL; nothing elsewhere)."""
+def session_settings(dialect: str, options: NormalizeOptions | None = None) -> dict[str, str]:
+    """What the diff's read session pins for its whole transaction (PostgreSQL; nothing elsewhere);
+    `options`: the diff's normalisation (its float digits are PostgreSQL's float output there)."""
     if dialect != "postgres":
         return {}
     return {
-        **PINNED_SETTINGS.get(dialect, {}),
+        **pinned_settings(dialect, options),
         "jit": "off",
         "enable_sort": "off",
         "parallel_setup_cost": "0",

@@ -1,0 +1,186 @@
+"""The pair forms (normalize.cheap): a float's `%.<digits>g` and a timestamp's own text print the same
+text in PostgreSQL (the row diff's pinned read session) and DuckDB for every value — random doubles of
+every magnitude, ties at the last digit, subnormals, zeros, the tolerance's edge, NaN and infinities;
+timestamps of every year, every fraction length, and the years outside 1..9999 (canonical form)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import duckdb
+import pytest
+from sqlglot import exp
+
+from ombudsman.engine.connectors import connect
+from ombudsman.engine.normalize import LogicalType, NormalizeOptions
+from ombudsman.engine.normalize.cheap import cheap_canonical_expr, cheap_row_text_expr, pair_form
+from ombudsman.engine.rowdiff.scan import session_settings
+
+FLOAT, TS, TZ = LogicalType("float"), LogicalType("timestamp"), LogicalType("timestamp_tz")
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _doubles(seed: int, count: int) -> list[float]:
+    """Random finite bit patterns, short decimals, ties at the 7th and 16th digit, and the edges."""
+    rng = random.Random(seed)
+    values: list[float] = []
+    while len(values) < count:
+        kind = len(values) % 4
+        if kind == 0:
+            x = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+            if math.isfinite(x):
+                values.append(x)
+        elif kind == 1:
+            values.append(float(f"{rng.randint(1, 9_999_999)}e{rng.randint(-14, 14)}") * rng.choice((1, -1)))
+        elif kind == 2:
+            values.append(float(f"{rng.randint(100_000, 999_999)}5e{rng.randint(-20, 20)}"))
+        else:
+            values.append(float(f"{rng.randint(10**14, 10**15 - 1)}5e{rng.randint(-30, 30)}"))
+    return [*values, 0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e-9, -1e-9,
+            9.99e-10, -1e-10, 123456.5, 1234565.0, 0.1 + 0.2, 2.5, -2.5, 1e15, 1e16, 1e22, 999999.5,
+            float("nan"), float("inf"), float("-inf")]
+
+
+def _float_reference(x: float, options: NormalizeOptions) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0 or abs(x) < options.float_absolute:
+        return "0"
+    return f"%.{options.float_digits}g" % x
+
+
+def _micros(seed: int, count: int) -> list[int]:
+    """Microseconds since 1970 of random instants of the years 1 to 9999 (a third on whole seconds,
+    some with short fractions), the range's edges, and instants outside it (BC, year 10000)."""
+    rng = random.Random(seed)
+    low = int((dt.datetime(1, 1, 1) - EPOCH).total_seconds()) * 10**6
+    high = int((dt.datetime(9999, 12, 31, 23, 59, 59) - EPOCH).total_seconds()) * 10**6 + 999_999
+    values = []
+    for i in range(count):
+        us = rng.randrange(low, high + 1)
+        if i % 3 == 0:
+            us -= us % 10**6
+        elif i % 3 == 1:
+            us -= us % 10**6 - rng.choice((500_000, 120_000, 100, 1, 999_999, 10, 123_400))
+        values.append(us)
+    edges = [low, low + 1, high, high + 1, high + 10**6 * 86_400 * 400, low - 1, low - 10**6 * 86_400 * 365 * 44]
+    return values + edges
+
+
+def _timestamp_reference(us: int) -> str | None:
+    """The pair text of an instant of the years 1 to 9999 (None elsewhere: the canonical form)."""
+    try:
+        t = EPOCH + dt.timedelta(microseconds=us)
+    except OverflowError:
+        return None
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    return text + f".{t.microsecond:06d}".rstrip("0") if t.microsecond else text
+
+
+async def _postgres_texts(database_url: str, table_sql: str, values: Sequence[Any], expression: exp.Expression,
+                          options: NormalizeOptions) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS pair_values")
+        await conn.execute(f"CREATE TABLE pair_values AS {table_sql}", list(values))
+    finally:
+        await conn.close()
+    query = exp.select(expression.as_("t")).from_("pair_values").order_by("i").sql(dialect="postgres")
+    async with connect(database_url) as pg, pg.read_session(session_settings("postgres", options)) as session:
+        assert session.settings_pinned
+        return [row[0] for row in await session.fetch_rows(query)]
+
+
+def _duckdb_texts(table_sql: str, values: Sequence[Any], expression: exp.Expression) -> list[str]:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE TABLE pair_values AS {table_sql}", [list(values)])
+        query = exp.select(expression.as_("t")).from_("pair_values").order_by("i").sql(dialect="duckdb")
+        return [row[0] for row in con.execute(query).fetchall()]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("options", [NormalizeOptions(), NormalizeOptions(float_digits=15, float_absolute=0),
+                                     NormalizeOptions(float_digits=1, float_absolute=1e-3)], ids=["default", "15", "1"])
+async def test_a_float_prints_alike_in_postgres_and_duckdb(database_url: str, options: NormalizeOptions) -> None:
+    values = _doubles(options.float_digits, 6000)
+    column = exp.column("x")
+    texts = {}
+    for dialect, peer in (("postgres", "duckdb"), ("duckdb", "postgres")):
+        expression = cheap_canonical_expr(column, FLOAT, FLOAT, dialect, options, peer)
+        assert "LOG" not in expression.sql(dialect=dialect)  # not the canonical form
+        texts[dialect] = (
+            await _postgres_texts(database_url, "SELECT x, i FROM unnest($1::float8[]) WITH ORDINALITY AS t(x, i)",
+                                  values, expression, options)
+            if dialect == "postgres"
+            else _duckdb_texts("SELECT unnest($1::DOUBLE[]) AS x, generate_subscripts($1::DOUBLE[], 1) AS i", values, expression)
+        )
+    expected = [_float_reference(x, options) for x in values]
+    assert texts["postgres"] == expected
+    assert texts["duckdb"] == expected
+
+
+@pytest.mark.parametrize("compared", [TS, TZ], ids=["timestamp", "timestamptz"])
+async def test_a_timestamp_prints_alike_in_postgres_and_duckdb(database_url: str, compared: LogicalType) -> None:
+    values = _micros(11, 6000)
+    column = exp.column("x")
+    pg_type, duck_cast = ("timestamptz", "CAST({} AS TIMESTAMPTZ)") if compared == TZ else ("timestamp", "{}")
+    # seconds and microseconds apart: an interval times a bigint goes through a double
+    pg_table = (f"SELECT CAST(TIMESTAMP 'epoch' + (us / 1000000) * INTERVAL '1 second' + (us % 1000000) * INTERVAL '1 microsecond' AS {pg_type}) AS x, i "
+                "FROM unnest($1::bigint[]) WITH ORDINALITY AS t(us, i)")
+    duck_table = (f"SELECT {duck_cast.format('make_timestamp(us)')} AS x, i FROM "
+                  "(SELECT unnest($1::BIGINT[]) AS us, generate_subscripts($1::BIGINT[], 1) AS i)")
+    pg = await _postgres_texts(database_url, pg_table, values,
+                               cheap_canonical_expr(column, compared, compared, "postgres", None, "duckdb"), NormalizeOptions())
+    duck = _duckdb_texts(duck_table, values, cheap_canonical_expr(column, compared, compared, "duckdb", None, "postgres"))
+    assert pg == duck
+    expected = [_timestamp_reference(us) for us in values]
+    assert [text for text, reference in zip(pg, expected, strict=True) if reference is not None] == [r for r in expected if r]
+    outside = [text for text, reference in zip(pg, expected, strict=True) if reference is None]
+    days = [(us // 10**6) // 86_400 for us, reference in zip(values, expected, strict=True) if reference is None]
+    assert [text.split(" ")[0] for text in outside] == [str(d) for d in days] and len(days) == 4
+
+
+async def test_infinite_timestamps_print_alike(database_url: str) -> None:
+    column = exp.column("x")
+    for compared in (TS, TZ):
+        kind = "TIMESTAMPTZ" if compared == TZ else "TIMESTAMP"
+        table = f"SELECT CAST(v AS {kind}) AS x, i FROM (VALUES ('infinity', 1), ('-infinity', 2)) AS t(v, i)"
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f"DROP TABLE IF EXISTS pair_values; CREATE TABLE pair_values AS {table}")
+        finally:
+            await conn.close()
+        query = exp.select(cheap_canonical_expr(column, compared, compared, "postgres", None, "duckdb").as_("t"))
+        async with connect(database_url) as pg, pg.read_session(session_settings("postgres")) as session:
+            pg_texts = [r[0] for r in await session.fetch_rows(query.from_("pair_values").order_by("i").sql(dialect="postgres"))]
+        con = duckdb.connect()
+        con.execute(f"CREATE TABLE pair_values AS {table}")
+        duck_query = exp.select(cheap_canonical_expr(column, compared, compared, "duckdb", None, "postgres").as_("t"))
+        duck_texts = [r[0] for r in con.execute(duck_query.from_("pair_values").order_by("i").sql(dialect="duckdb")).fetchall()]
+        assert pg_texts == duck_texts == ["infinity", "-infinity"]
+
+
+def test_pair_forms_only_between_postgres_and_duckdb_and_by_the_compared_type_alone() -> None:
+    for dialect, peer in (("postgres", "duckdb"), ("duckdb", "postgres"), ("postgres", "postgres"), ("duckdb", "duckdb")):
+        assert pair_form(FLOAT, dialect, peer) == "printed_float"
+        assert pair_form(TS, dialect, peer) == pair_form(TZ, dialect, peer) == "printed_timestamp"
+        assert pair_form(LogicalType("date"), dialect, peer) is None
+    for dialect, peer in (("postgres", "snowflake"), ("snowflake", "postgres"), ("duckdb", "tsql"), ("postgres", None)):
+        assert pair_form(FLOAT, dialect, peer) is None and pair_form(TS, dialect, peer) is None
+    # a float column in a PostgreSQL row without NULLs is not printed by its own output in CONCAT_WS
+    text = cheap_row_text_expr([(exp.column("id"), LogicalType("integer"), LogicalType("integer")),
+                                (exp.column("x"), FLOAT, FLOAT)], "postgres", None, "duckdb").sql(dialect="postgres")
+    assert "CONCAT_WS(" in text and "LOG10" not in text and "CAST(x AS DOUBLE PRECISION) AS TEXT" in text
+    # without a peer: the canonical form as before
+    assert "LOG10" in cheap_row_text_expr([(exp.column("x"), FLOAT, FLOAT)], "postgres").sql(dialect="postgres")
