@@ -21,7 +21,8 @@ binary value half to even: 123456.5 -> `1.23456e+05`, where the canonical text r
 to_char costs as much as the general form (1M doubles: 6.3-8.2 s vs 6.8-7.0 s, load ~40; DuckDB
 2.7-4.3 s vs 3.1-4.9 s). The shortest texts (`float8out`, 3x cheaper on PostgreSQL) differ between
 the two (`100` / `100.0`, `1e+15` / `1000000000000000.0`) and are exact, so noise below the
-tolerance would make buckets differ. Doubles keep the general form.
+tolerance would make buckets differ. Doubles keep the general form as canonical text (a pair of
+PostgreSQL and DuckDB sides prints the pair form below).
 
 - a PostgreSQL CHAR(n) compared as a fixed-length string prints its text without the padding when
   cast to text (PostgreSQL's bpchar -> text cast removes trailing spaces, as RTRIM(x, ' ') does):
