@@ -91,7 +91,10 @@ def run(rows: int) -> dict[str, float]:
                           "DuckDB read_csv count(*)")
         omb_s, out = timed([sys.executable, "-c", VALIDATE, str(folder / "files.yaml")],
                             "ombudsman files validate", env=os.environ)
-        report = json.loads(out.strip().splitlines()[-1])
+        try:
+            report = json.loads(out.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise AssertionError(f"ombudsman files validate printed no JSON report last; stdout tail:\n{out[-2000:]!r}") from None
         checks = {r["check"]: r for r in report["results"]}
         exact = (checks["conformance"]["details"]["lines"][0]["line"] == rows + 3
                  and checks["date_completeness"]["details"]["missing"] == ["2026-01-15"]
