@@ -104,3 +104,35 @@ def test_physical_lines_of_byte_positions_across_reads(tmp_path: Path) -> None:
     path = tmp_path / "lines.txt"
     path.write_bytes(b"ab\ncd\r\n\nef\n")  # lines start at bytes 1, 4, 8, 9
     assert physical_lines(path, "none", [1, 4, 8, 9], chunk=2) == {1: 1, 4: 2, 8: 3, 9: 4}
+
+
+SPLIT = 8_000_000  # DuckDB's parallel CSV reader starts a thread's share of a file every 8,000,000 bytes
+
+
+def _split_on_a_line_break(path: Path, tail: list[str]) -> int:
+    """A TSV (~8 MB) whose byte SPLIT (from 0) is the LF ending a line, then `tail`; its line count."""
+    lines = [HEADER] + [f"{i}\t2026-01-01\t1.00\tnote {i:012d}" for i in range(1, 190_000)]
+    before = sum(len(line) + 1 for line in lines) + len("190000\t2026-01-01\t1.00\t")
+    lines.append("190000\t2026-01-01\t1.00\t" + "p" * (SPLIT - before))  # its LF is byte SPLIT
+    data = ("\n".join(lines + tail) + "\n").encode()
+    assert data[SPLIT:SPLIT + 1] == b"\n"
+    path.write_bytes(data)
+    return len(lines) + len(tail)
+
+
+@pytest.mark.parametrize("tail", [
+    ["3\t2026-01-01\t1.00\tcopy of sale 3"],  # one line after the split: it was silently lost
+    ["3\t2026-01-01\t1.00\tcopy of sale 3", "oops\t2026-01-01\t1.00\tnot a BIGINT", "190001\t2026-01-01\t1.00\tlast"],
+])  # several lines after it: the locate pass failed ("does not support a full read on this file")
+def test_a_split_of_the_parallel_reader_falling_on_a_line_break_loses_no_line(tmp_path: Path, tail: list[str]) -> None:
+    # raw_lines (new_line '\r\n') read in parallel lost the line after such a split: 2 GB files all had one
+    path = tmp_path / "day_01.tsv"
+    total = _split_on_a_line_break(path, tail)
+    spec = _config(tmp_path).files[0]  # type: ignore[attr-defined]
+    assert duckdb.connect().execute(f"SELECT count(*), max(line_number) FROM {raw_lines(spec)}",
+                                    {"file": str(path)}).fetchone() == (total, total)
+
+    results = _by_check(validate_files(_config(tmp_path)))
+    [entry] = results["duplicates"].details["keys"]
+    assert entry["key"] == {"sale_id": 3} and [n for _, n in entry["lines"]] == [4, 190_002]
+    assert [b["line"] for b in results["conformance"].details.get("lines", [])] == ([190_003] if len(tail) > 1 else [])

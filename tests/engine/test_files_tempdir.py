@@ -3,6 +3,8 @@ opened it ends, passed or failed: nothing is left in the temporary folder."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -98,3 +100,14 @@ def test_suggest_leaves_no_spill_folder(tmp_path: Path, temp: list[str]) -> None
     _write(tmp_path, 10)
     assert suggest_spec(tmp_path / "part_001.tsv")["columns"]["sale_id"] == "BIGINT"
     assert temp and _left(tmp_path) == []
+
+
+def test_a_scanner_draws_no_progress_bar() -> None:
+    # under `python -c` (interactive to DuckDB) its bar went to stdout once a query passed 2 s, before
+    # the JSON report of the file bench's 2 GB validation, which then could not be parsed
+    probe = ("from ombudsman.engine.files.scan import scanner\n"
+             "with scanner() as con:\n"
+             "    print(con.execute(\"SELECT current_setting('enable_progress_bar')\").fetchone()[0])\n"
+             "    con.execute('SET enable_progress_bar = true')\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout == "False\n" and "configuration has been locked" in done.stderr, (done.stdout, done.stderr)

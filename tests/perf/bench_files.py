@@ -67,10 +67,15 @@ def generate(folder: Path, rows: int) -> Path:
     return path
 
 
-def timed(command: list[str], **kwargs) -> tuple[float, str]:
+def timed(command: list[str], label: str = "", **kwargs) -> tuple[float, str]:
+    """Seconds and stdout of `command`; a failure names its exit status and the tail of its stderr
+    (an `ombudsman files validate` that dies says why, not only `returned non-zero exit status 1`)."""
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=True, **kwargs)
-    return time.perf_counter() - start, done.stdout
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, (f"{label or ' '.join(command)} exited {done.returncode} after "
+                                  f"{seconds:.0f} s; stderr tail:\n{done.stderr[-3000:]}")
+    return seconds, done.stdout
 
 
 def run(rows: int) -> dict[str, float]:
@@ -82,9 +87,14 @@ def run(rows: int) -> dict[str, float]:
         wc_s, _ = timed(["wc", "-l", str(path)])
         raw_sql = (f"SELECT count(*) FROM read_csv('{path}', delim='\t', header=true, quote='', escape='', auto_detect=false, "
                    "columns={'sale_id':'BIGINT','sold_on':'DATE','amount':'DECIMAL(12,2)','note':'VARCHAR'}, ignore_errors=true)")
-        duck_s, _ = timed([sys.executable, "-c", f"import duckdb; duckdb.connect(config={{'memory_limit': '512MB', 'threads': 2}}).sql({raw_sql!r}).fetchall()"])
-        omb_s, out = timed([sys.executable, "-c", VALIDATE, str(folder / "files.yaml")], env=os.environ)
-        report = json.loads(out.strip().splitlines()[-1])
+        duck_s, _ = timed([sys.executable, "-c", f"import duckdb; duckdb.connect(config={{'memory_limit': '512MB', 'threads': 2}}).sql({raw_sql!r}).fetchall()"],
+                          "DuckDB read_csv count(*)")
+        omb_s, out = timed([sys.executable, "-c", VALIDATE, str(folder / "files.yaml")],
+                            "ombudsman files validate", env=os.environ)
+        try:
+            report = json.loads(out.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise AssertionError(f"ombudsman files validate printed no JSON report last; stdout tail:\n{out[-2000:]!r}") from None
         checks = {r["check"]: r for r in report["results"]}
         exact = (checks["conformance"]["details"]["lines"][0]["line"] == rows + 3
                  and checks["date_completeness"]["details"]["missing"] == ["2026-01-15"]
