@@ -41,6 +41,7 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -x tests -m "not slow"
 
+# Benchmarks get an hour each (pytest's 300 s is for tests: a 2M-row bench on a loaded machine takes longer).
 # dbt (the generated dbt project's check, tests/perf/bench_codegen.py) gets a venv of its own: dbt-core
 # pins pathspec and sqlparse below what mypy and the workload service use in $(VENV).
 DBT_VENV ?= .venv-dbt
@@ -49,7 +50,7 @@ bench: install
 	$(BIN)/python -m pip install -q -r requirements-bench.txt
 	test -x $(DBT_VENV)/bin/dbt || ($(PYTHON) -m venv $(DBT_VENV) && $(DBT_VENV)/bin/python -m pip install -q -r requirements-dbt.txt) \
 		|| echo "dbt-core/dbt-duckdb did not install: the generated dbt project is not built"
-	OMB_DBT=$(abspath $(DBT_VENV))/bin/dbt $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/perf
+	OMB_DBT=$(abspath $(DBT_VENV))/bin/dbt $(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout 3600 tests/perf
 
 lint: install
 	$(BIN)/ruff check .
