@@ -26,6 +26,7 @@ collapsed stacks there (see docs/perf/read-path.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -54,6 +55,14 @@ def _commit() -> str:
         return "unknown"
 
 
+def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill a load or watcher process still running when its step ends early (pytest's timeout, a
+    failed assertion): left alone it went on sending requests for an hour after the bench died."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
 async def _drive(url: str, token: str, rate: int, seconds: int, grace: int = 60) -> dict[str, Any]:
     """Run the load generator in a second process and return its figures (a failed step if it has not
     finished `grace` seconds after the load ends)."""
@@ -70,6 +79,8 @@ async def _drive(url: str, token: str, rate: int, seconds: int, grace: int = 60)
         sent = rate * seconds
         return {"sent": sent, "ok": 0, "errors": {"step timed out": sent}, "seconds": None, "achieved_rps": 0.0,
                 "p50_ms": float("inf"), "p90_ms": float("inf"), "p99_ms": float("inf"), "max_ms": None, "mean_ms": None}
+    finally:
+        _reap(proc)
     assert proc.returncode == 0, err.decode()[-3000:]
     return json.loads(out)
 
@@ -197,10 +208,13 @@ async def _fanout(ws_url: str, token: str, nats_url: str, database_url: str) -> 
         sys.executable, __file__, "watch", ws_url, token, str(WATCHERS), "240",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**20)
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 300)
-    assert line.strip() == b"ready", line + (await proc.stderr.read() if proc.stderr else b"")
-    async with worker_process(nats_url, database_url, "bench-fanout"):
-        out, err = await asyncio.wait_for(proc.communicate(), 300)
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 300)
+        assert line.strip() == b"ready", line + (await proc.stderr.read() if proc.stderr else b"")
+        async with worker_process(nats_url, database_url, "bench-fanout"):
+            out, err = await asyncio.wait_for(proc.communicate(), 300)
+    finally:
+        _reap(proc)
     assert proc.returncode == 0, err.decode()[-3000:]
     return dict(json.loads(out))
 
