@@ -24,14 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.config import FileConfig, FileSpec
 from ombudsman.engine.files.remote import register_filesystems
 from ombudsman.engine.files.scan import (
     ScanSettings,
+    csv_records,
     file_size,
-    first_mixed_ending,
+    first_bad_ending,
+    holds_lone_cr,
     physical_lines,
     query,
     quote_ident,
@@ -110,10 +113,10 @@ def validate_spec(con: duckdb.DuckDBPyConnection, spec: FileSpec, base: Path, *,
     try:
         query(con, f"CREATE OR REPLACE TEMP TABLE omb_groups AS {sql}", files=paths)
     except Invalid as error:
-        mixed = _mixed_endings(spec, paths) if "invalid state" in str(error) else None
-        if mixed is None:
+        refused = _bad_endings(spec, paths) if "invalid state" in str(error) else None
+        if refused is None:
             raise
-        return [*results, mixed]
+        return [*results, refused]
     rows = query(con, f"SELECT omb_file, period, n, {', '.join(f'omb_filled{i}' for i in range(len(spec.columns)))} "
                       "FROM omb_groups WHERE per_file")
     per_file: dict[str, int] = dict.fromkeys(paths, 0)
@@ -194,19 +197,22 @@ def _conformance(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> FileCheck:
                      {"bad_lines": total, "lines": lines})
 
 
-def _mixed_endings(spec: FileSpec, paths: list[str]) -> FileCheck | None:
-    """The failed conformance of the first file whose lines end both LF and CRLF (DuckDB's strict
-    reader refuses it whole, so no other check can run), naming the first line that ends otherwise."""
+_ENDING_ADVICE = {"MIXED LINE ENDINGS": ("mixed line endings", "convert it to one line ending, e.g. dos2unix"),
+                  "LONE CR": ("a lone carriage return", "remove the CR or quote the field")}
+
+
+def _bad_endings(spec: FileSpec, paths: list[str]) -> FileCheck | None:
+    """The failed conformance of the first file that DuckDB's strict reader refuses whole for its line
+    ends (LF and CRLF mixed, a lone CR), naming the first such line, so that no other check runs."""
     for path in paths:
-        found = first_mixed_ending(path, spec.compression)
+        found = first_bad_ending(path, spec.compression, spec.quote_char)
         if found:
-            line, ending, usual = found
+            line, problem, code = found
+            title, advice = _ENDING_ADVICE[code]
             return FileCheck(spec.name, "conformance", "failed",
-                             f"mixed line endings: {Path(path).name} line {line} ends {ending}, line 1 ends {usual} "
-                             "(the file is not read; convert it to one line ending, e.g. dos2unix)",
+                             f"{title}: {Path(path).name} {problem} (the file is not read; {advice})",
                              {"bad_lines": 1, "lines": [{"file": path, "line": line, "columns": [], "values": [],
-                                                         "errors": ["MIXED LINE ENDINGS"], "text": None,
-                                                         "message": f"line {line} ends {ending}, line 1 ends {usual}"}]})
+                                                         "errors": [code], "text": None, "message": problem}]})
     return None
 
 
@@ -281,18 +287,47 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
     names = list(spec.columns)
     parts = [f"TRY_CAST({_field(spec.separator, names.index(k) + 1, spec.columns[k], spec.quote_char)} AS {spec.columns[k]})"
              for k in spec.key]
-    wanted = " OR ".join("(" + " AND ".join(f"{p} IS NOT DISTINCT FROM $k{i}_{j}" for j, p in enumerate(parts)) + ")"
-                         for i in range(len(keys)))
     params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
     first_data_line = 2 if spec.header else 1
     rejected = "SELECT line FROM omb_bad_lines WHERE file_path = $file"  # physical lines, as line_number
     found: list[tuple[Any, ...]] = []
     for file in files:
-        rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
-                          f"WHERE line_number >= {first_data_line} AND ({wanted}) "
-                          f"AND line_number NOT IN ({rejected})", file=file, **params)
+        if spec.quote_char and holds_lone_cr(file, spec.compression):
+            rows = _locate_records(con, spec, file, len(keys), params, first_data_line, rejected)
+        else:
+            rows = query(con, f"SELECT line_number, {', '.join(parts)} FROM {raw_lines(spec)} "
+                              f"WHERE line_number >= {first_data_line} AND ({_matching(parts, len(keys))}) "
+                              f"AND line_number NOT IN ({rejected})", file=file, **params)
         found += [(file, *row) for row in rows]
     return _group_lines(found, len(spec.key))
+
+
+def _matching(parts: list[str], keys: int) -> str:
+    """A row whose key expressions `parts` equal one of `keys` keys (parameters $k<i>_<j>)."""
+    return " OR ".join("(" + " AND ".join(f"{p} IS NOT DISTINCT FROM $k{i}_{j}" for j, p in enumerate(parts)) + ")"
+                       for i in range(keys))
+
+
+def _locate_records(con: duckdb.DuckDBPyConnection, spec: FileSpec, file: str, keys: int, params: dict[str, Any],
+                    first_data_line: int, rejected: str) -> list[tuple[Any, ...]]:
+    """`_locate`'s pass over a CSV whose quoted fields hold a lone CR, which DuckDB's raw line reader
+    splits (numbering every later line too high): Python's csv module reads the records with their
+    physical lines, DuckDB casts and matches the key texts as in the raw pass (slower: the rare file)."""
+    names = list(spec.columns)
+    columns = [f"omb_k{j}" for j in range(len(spec.key))]
+    records = pa.RecordBatchReader.from_batches(
+        pa.schema([("line_number", pa.int64()), *((c, pa.string()) for c in columns)]),
+        csv_records(spec, file, [names.index(k) for k in spec.key]))
+    texts = [f"NULLIF({c}, '')" if spec.columns[k] in ("VARCHAR", "TEXT") else c  # as `_field`: '' is NULL
+             for c, k in zip(columns, spec.key, strict=True)]
+    parts = [f"TRY_CAST({t} AS {spec.columns[k]})" for t, k in zip(texts, spec.key, strict=True)]
+    con.register("omb_records", records)  # on `con` itself: omb_bad_lines is its temporary table
+    try:
+        return query(con, f"SELECT line_number, {', '.join(parts)} FROM omb_records "
+                          f"WHERE line_number >= {first_data_line} AND ({_matching(parts, keys)}) "
+                          f"AND line_number NOT IN ({rejected})", file=file, **params)
+    finally:
+        con.unregister("omb_records")
 
 
 def _field(separator: str, index: int, kind: str, quote: str = "") -> str:

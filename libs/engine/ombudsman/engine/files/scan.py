@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import glob
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.sandbox import file_roots
@@ -30,6 +32,9 @@ T = TypeVar("T")
 
 # one line as one column: a separator and quote that never split a line of text
 _RAW_LINE = "\x1e"
+_ENDINGS = re.compile(rb"\r\n|\r|\n")
+# the endings that differ from the first line's (True: it ends CRLF); a CR alone is always odd
+_ODD_ENDINGS = {True: re.compile(rb"\r(?!\n)|(?<!\r)\n"), False: re.compile(rb"\r\n|\r")}
 
 
 def quote_ident(name: str) -> str:
@@ -174,28 +179,103 @@ def _open_bytes(file: Any, compression: str) -> Any:
     return gzip.open(path, "rb") if compression == "gzip" or (compression == "auto" and path.suffix == ".gz") else open(path, "rb")
 
 
-def first_mixed_ending(file: Any, compression: str = "auto", *, chunk: int = 1 << 20) -> tuple[int, str, str] | None:
-    """(line, its ending, the first line's ending) of the first line of a local plain or gzip file that
-    ends otherwise than the first line (LF vs CRLF), or None. DuckDB's strict CSV reader refuses such a
-    file whole ("state machine reached an invalid state"): this names the line. One streamed pass."""
+def first_bad_ending(file: Any, compression: str = "auto", quote: str = "", *,
+                     chunk: int = 1 << 20) -> tuple[int, str, str] | None:
+    """(line, what is wrong with its end, error code) of the first line of a local plain or gzip file
+    that ends otherwise than the first line (LF vs CRLF: MIXED LINE ENDINGS) or holds a carriage return
+    not followed by LF outside a `quote`d field (LONE CR), or None. DuckDB's strict CSV reader refuses
+    such a file whole ("state machine reached an invalid state"): this names the line. One streamed
+    pass: a block whose endings are all alike is counted at C speed; in another only the odd endings
+    are looked at (a line's number is 1 + the LFs before it)."""
     handle = _open_bytes(file, compression)
     if handle is None:
         return None
+    mark = quote.encode()
+    name = {True: "CRLF", False: "LF"}
     first: bool | None = None  # the first line ends CRLF
-    line, previous = 1, b""
+    line, quotes = 1, 0  # the line and the quote characters before the block (odd: inside a quoted field)
     with handle as f:
         while block := f.read(chunk):
-            start = 0
-            while (at := block.find(b"\n", start)) >= 0:
-                crlf = (block[at - 1:at] if at else previous) == b"\r"
-                if first is None:
-                    first = crlf
-                elif crlf != first:
-                    name = {True: "CRLF", False: "LF"}
-                    return line, name[crlf], name[first]
-                line, start = line + 1, at + 1
-            previous = block[-1:]
+            while block.endswith(b"\r") and (more := f.read(1)):
+                block += more  # a CRLF is never split between two blocks
+            lfs, crs = block.count(b"\n"), block.count(b"\r")
+            if (crs == 0 and first is not True) or (crs == lfs == block.count(b"\r\n") and first is not False):
+                first = crs > 0 if first is None and lfs else first  # every ending in the block alike
+            else:
+                found, start = None, 0
+                if first is None:  # the first line's ending decides which are odd
+                    found = _next_ending(block, 0, _ENDINGS, mark, quotes)
+                    if found and found[1] != b"\r":
+                        first, start, found = found[1] == b"\r\n", found[0] + len(found[1]), None
+                if first is not None and found is None:
+                    inside = quotes + (block.count(mark, 0, start) if mark else 0)
+                    found = _next_ending(block, start, _ODD_ENDINGS[first], mark, inside)
+                if found:
+                    n = line + block.count(b"\n", 0, found[0])
+                    if found[1] == b"\r":
+                        return n, f"line {n} holds a carriage return (CR) not followed by LF", "LONE CR"
+                    return n, f"line {n} ends {name[not first]}, line 1 ends {name[bool(first)]}", "MIXED LINE ENDINGS"
+            line += lfs
+            quotes += block.count(mark) if mark else 0
     return None
+
+
+def _next_ending(block: bytes, start: int, pattern: re.Pattern[bytes], mark: bytes,
+                 quotes: int) -> tuple[int, bytes] | None:
+    """(position, text) of the first match of `pattern` in `block` from `start` that is not inside a
+    field quoted by `mark` (`quotes`: the quote characters before `start`)."""
+    counted = start
+    for match in pattern.finditer(block, start):
+        if mark:
+            quotes, counted = quotes + block.count(mark, counted, match.start()), match.start()
+            if quotes % 2:
+                continue
+        return match.start(), match.group()
+    return None
+
+
+def holds_lone_cr(file: Any, compression: str = "auto", *, chunk: int = 1 << 20) -> bool:
+    """Whether a local plain or gzip file holds a carriage return not followed by LF anywhere (in a CSV
+    that DuckDB read, only inside quoted fields); False where it cannot be read here. One pass at C speed."""
+    handle = _open_bytes(file, compression)
+    if handle is None:
+        return False
+    with handle as f:
+        while block := f.read(chunk):
+            while block.endswith(b"\r") and (more := f.read(1)):
+                block += more
+            if block.count(b"\r") != block.count(b"\r\n"):
+                return True
+    return False
+
+
+def csv_records(spec: FileSpec, file: Any, columns: list[int], *, batch: int = 1 << 16) -> Iterator[pa.RecordBatch]:
+    """(line_number, the text of each of `columns` (indexes from 0)) of every record of a local plain or
+    gzip CSV file, numbered by physical line (1 + the LFs before it, header included) and read by
+    Python's csv module, in Arrow batches. For the file DuckDB's raw line reader cannot number: a CR
+    inside a quoted field ends a line there and loses what follows it (see `holds_lone_cr`)."""
+    import csv
+    import io
+
+    handle = _open_bytes(file, spec.compression)
+    if handle is None:
+        raise invalid_fields(f"{spec.name}: cannot number the lines of {file} here", {"files": "not local"})
+    names = ["line_number"] + [f"omb_k{i}" for i in range(len(columns))]
+    with io.TextIOWrapper(handle, encoding=spec.encoding, newline="\n") as lines:  # lines end at LF only
+        reader = csv.reader(lines, delimiter=spec.separator, quotechar=spec.quote_char or None,
+                            doublequote=True, strict=False)
+        rows: list[list[Any]] = [[] for _ in names]
+        line = 1
+        for record in reader:
+            rows[0].append(line)
+            for i, index in enumerate(columns):
+                rows[i + 1].append(record[index] if index < len(record) else None)
+            line = reader.line_num + 1
+            if len(rows[0]) >= batch:
+                yield pa.record_batch(rows, names=names)
+                rows = [[] for _ in names]
+        if rows[0]:
+            yield pa.record_batch(rows, names=names)
 
 
 def physical_lines(file: Any, compression: str, positions: list[int], *, chunk: int = 1 << 20) -> dict[int, int] | None:

@@ -37,7 +37,14 @@ from ombudsman.engine.connectors.duckdb import duckdb_target, sandboxed
 from ombudsman.engine.connectors.postgres import asyncpg_dsn
 from ombudsman.engine.connectors.urls import mask_url, parse_url
 from ombudsman.engine.files.config import FileSpec
-from ombudsman.engine.files.scan import close_scanner, interruptible, open_scanner, quote_ident, reader
+from ombudsman.engine.files.scan import (
+    close_scanner,
+    first_bad_ending,
+    interruptible,
+    open_scanner,
+    quote_ident,
+    reader,
+)
 
 CHECKPOINTS = "omb_file_loads"
 ON_ERROR = ("ABORT_STATEMENT", "CONTINUE", "SKIP_FILE")  # Snowflake's; the others stop at the first bad line
@@ -229,6 +236,15 @@ def duckdb_message(error: BaseException) -> str:
     return " ".join([first, *reason[:1]])
 
 
+def _with_bad_ending(message: str, spec: FileSpec, path: Path) -> str:
+    """DuckDB's refusal of a whole file for its line ends ("state machine reached an invalid state", no line
+    given) completed with the line it is about: a lone CR, or an ending other than the first line's."""
+    if "invalid state" not in message:
+        return message
+    found = first_bad_ending(path, spec.compression, spec.quote_char)
+    return f"{message} {found[1]}" if found else message
+
+
 def _batch_rows(spec: FileSpec) -> int:
     """Rows per Arrow batch from the scanner, bounded in values so a wide family's batches stay small (1M-row
     batches measured no faster than 128k on 4 columns, within the noise of a loaded machine)."""
@@ -318,7 +334,8 @@ class DuckDBTarget(LoadTarget):
             if done is not None:
                 return FileLoad(spec.name, str(path), "reconciled", size, done, time.perf_counter() - start,
                                 "committed by another load meanwhile")
-            return FileLoad(spec.name, str(path), "failed", size, 0, time.perf_counter() - start, duckdb_message(error))
+            return FileLoad(spec.name, str(path), "failed", size, 0, time.perf_counter() - start,
+                            _with_bad_ending(duckdb_message(error), spec, path))
         finally:
             if began:
                 cur.unregister(_STREAM)
