@@ -3,9 +3,11 @@ opened it ends, passed or failed: nothing is left in the temporary folder."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
@@ -111,3 +113,32 @@ def test_a_scanner_draws_no_progress_bar() -> None:
              "    con.execute('SET enable_progress_bar = true')\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout == "False\n" and "configuration has been locked" in done.stderr, (done.stdout, done.stderr)
+
+
+def test_the_spill_folder_of_a_killed_scan_is_swept_by_the_next_scanner(tmp_path: Path, temp: list[str]) -> None:
+    # a worker killed mid-scan never reaches close_scanner: its folder (DuckDB's spill files, up to the
+    # scan's size) stayed in the temporary folder for good
+    holder = ("import sys\nfrom ombudsman.engine.files.scan import open_scanner, _SPILLS\n"
+              "con = open_scanner()\nprint(next(iter(_SPILLS.values()))[0], flush=True)\nsys.stdin.read()\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    live = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    killed = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        live_folder, killed_folder = Path(live.stdout.readline().strip()), Path(killed.stdout.readline().strip())
+        assert live_folder.parent == killed_folder.parent == tmp_path / "tmp"
+        killed.kill()
+        killed.wait(timeout=30)
+        opening = tmp_path / "tmp" / "omb-files-being-opened"  # made, not locked yet: left for its grace
+        opening.mkdir()
+        abandoned = tmp_path / "tmp" / "omb-files-from-an-old-version"  # no lock, an hour old
+        abandoned.mkdir()
+        os.utime(abandoned, (time.time() - 3600, time.time() - 3600))
+
+        with scan.scanner():
+            assert sorted(_left(tmp_path)) == sorted([live_folder.name, opening.name, Path(temp[-1]).name])
+        assert sorted(_left(tmp_path)) == sorted([live_folder.name, opening.name])  # the live scan's is kept
+    finally:
+        for process in (live, killed):
+            process.kill()
+            process.wait(timeout=30)
+    assert scan.sweep_spills(str(tmp_path / "tmp")) == [str(live_folder)]  # its process gone: swept

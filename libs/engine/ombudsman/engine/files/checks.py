@@ -251,7 +251,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, spec: FileSpec, paths: list[str]
     width = len(spec.key)
     files = _files_holding(con, spec, reported, paths) if ranged else paths
     located = _locate(con, spec, [tuple(r[:width]) for r in found], files)
-    entries = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
+    entries: list[dict[str, Any]] = [{"key": dict(zip(spec.key, map(_plain, r[:width]), strict=True)), "copies": int(r[width]),
                 "lines": located.get(tuple(r[:width]), [])} for r in found]
     first = entries[0]
     where = ", ".join(f"{Path(f).name}:{n}" for f, n in first["lines"][:4])

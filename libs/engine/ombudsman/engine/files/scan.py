@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import glob
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +77,63 @@ def resolve_files(spec: FileSpec, base: Path, *, platform: bool = False,
     return found
 
 
-# each open scanner's private spill folder, removed by close_scanner (keyed by id: a connection takes no attribute)
-_SPILLS: dict[int, str] = {}
+# each open scanner's private spill folder and its owner lock, removed by close_scanner (keyed by id: a
+# connection takes no attribute)
+_SPILLS: dict[int, tuple[str, int]] = {}
+_SPILL_PREFIX = "omb-files-"
+_OWNER = ".owner"  # in each spill folder: locked (flock) while its scanner is open
+_UNLOCKED_GRACE = 600.0  # seconds a folder without an owner lock may be another scanner being opened
+
+
+def _lock_owner(spill: str) -> int:
+    """The spill folder's owner lock, taken: the kernel releases it when this process ends however it
+    ends (a killed worker too), which is how `sweep_spills` knows the folder is abandoned."""
+    fd = os.open(os.path.join(spill, _OWNER), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def sweep_spills(folder: str | None = None) -> list[str]:
+    """Remove the spill folders of scanners whose process has ended without closing them (a worker killed
+    mid-scan), in `folder` (the temporary folder): those whose owner lock is free, or that have none and
+    are older than _UNLOCKED_GRACE. A live scanner's folder, in this process or another, is never touched.
+    The folders removed."""
+    removed: list[str] = []
+    with contextlib.suppress(OSError):
+        entries = [e for e in os.scandir(folder or tempfile.gettempdir())
+                   if e.name.startswith(_SPILL_PREFIX) and e.is_dir(follow_symlinks=False)]
+        for entry in entries:
+            try:
+                fd = os.open(os.path.join(entry.path, _OWNER), os.O_RDWR)
+            except FileNotFoundError:  # no lock yet: abandoned only once too old to be a scanner being opened
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime > _UNLOCKED_GRACE:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.path)
+                continue
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held: its scanner is open
+                os.close(fd)
+                continue
+            try:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+            finally:
+                os.close(fd)
+    return removed
 
 
 def open_scanner(settings: ScanSettings = ScanSettings()) -> duckdb.DuckDBPyConnection:
     """A DuckDB for file scans: memory capped, spilling to a private temporary folder, no progress bar,
     configuration locked. Close it with `close_scanner` (or open it with `scanner`), which removes that
-    folder."""
-    spill = tempfile.mkdtemp(prefix="omb-files-")
+    folder; the folders of scanners whose process was killed are swept here (`sweep_spills`)."""
+    sweep_spills()
+    spill = tempfile.mkdtemp(prefix=_SPILL_PREFIX)
+    owner = None
     try:
+        owner = _lock_owner(spill)
         con = duckdb.connect(":memory:", config={
             "memory_limit": settings.memory_limit, "threads": settings.threads, "temp_directory": spill,
             "autoinstall_known_extensions": False,
@@ -96,9 +145,11 @@ def open_scanner(settings: ScanSettings = ScanSettings()) -> duckdb.DuckDBPyConn
         con.execute("SET enable_progress_bar = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
+        if owner is not None:
+            os.close(owner)
         shutil.rmtree(spill, ignore_errors=True)
         raise
-    _SPILLS[id(con)] = spill
+    _SPILLS[id(con)] = (spill, owner)
     return con
 
 
@@ -109,7 +160,9 @@ def close_scanner(con: duckdb.DuckDBPyConnection) -> None:
     finally:
         spill = _SPILLS.pop(id(con), None)
         if spill:
-            shutil.rmtree(spill, ignore_errors=True)
+            folder, owner = spill
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(owner)
 
 
 @contextlib.contextmanager
