@@ -205,7 +205,9 @@ def raw_lines(spec: FileSpec) -> str:
     `new_line = '\\r\\n'` makes a line end at LF or CRLF alike, as `awk`/`nl` and editors count them
     (a CRLF counts once, its CR not kept in `line`). Without it DuckDB takes the ending of the first
     line: a file whose first line ends LF reads every later CRLF as two line breaks (an extra empty
-    line each), numbering every line after it too high. (A lone CR inside a line still ends it.)
+    line each), numbering every line after it too high. A lone CR still ends a line, and what follows it
+    on that line is lost: DuckDB's strict reader refuses such a file before this pass runs, except a CSV
+    quoting the CR, whose duplicates `checks._locate` finds with `csv_records` instead.
 
     `parallel = false`: DuckDB's parallel reader splits a file every 8,000,000 bytes, and with
     `new_line = '\\r\\n'` a split falling on an LF loses a line: the read fails ("The Parallel CSV
