@@ -345,10 +345,14 @@ def physical_lines(file: Any, compression: str, positions: list[int], *, chunk: 
     offset, lines, i = 0, 1, 0
     with handle as f:
         while i < len(wanted) and (block := f.read(chunk)):
+            counted = 0  # `lines` counts the LFs of the block before `counted`: each byte is counted once
             while i < len(wanted) and wanted[i] - 1 < offset + len(block):
-                found[wanted[i]] = lines + block.count(b"\n", 0, max(0, wanted[i] - 1 - offset))
+                at = max(counted, wanted[i] - 1 - offset)
+                lines += block.count(b"\n", counted, at)
+                counted = at
+                found[wanted[i]] = lines
                 i += 1
-            offset, lines = offset + len(block), lines + block.count(b"\n")
+            offset, lines = offset + len(block), lines + block.count(b"\n", counted)
     return found
 
 
