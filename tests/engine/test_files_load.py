@@ -178,6 +178,118 @@ def test_snowflake_load_puts_and_copies_each_file_once_and_resumes_after_a_bad_l
         assert count("SELECT count(*) FROM sales") == (total,)
 
 
+async def test_a_snowflake_load_killed_half_way_resumes_to_exactly_the_files_rows(tmp_path: Path, fakesnow_url: str) -> None:
+    """`ombudsman files load` in a process of its own, into fakesnow's server (in this process) over HTTP
+    through the real connector, SIGKILLed once two files are recorded and a third is staged: the table holds
+    exactly the recorded files' rows (the file in flight was in a transaction that dies with its session:
+    measured, the killed session held the third file's 20,000 rows uncommitted in most runs), and --resume
+    ends with every file's rows once, one checkpoint per file."""
+    import snowflake.connector
+    from fakesnow.transforms.stage import LOCAL_BUCKET_PATH  # where the server keeps its stages' files
+
+    from ombudsman.engine.connectors.snowflake import snowflake_connect_args
+    from ombudsman.engine.files.load_snowflake import _create_checkpoints
+
+    files, rows = 10, 20_000
+    bucket = Path(LOCAL_BUCKET_PATH) / fakesnow_url.split("/")[3]  # snowflake://…@fakesnow/<DATABASE>/PUBLIC?…
+    total = _files(tmp_path, files, rows)
+    (tmp_path / "files.yaml").write_text(
+        "files:\n  - {name: sales, pattern: 'part_*.tsv', table: sales, columns: "
+        "{sale_id: BIGINT, sold_on: DATE, amount: 'DECIMAL(12,2)', note: VARCHAR}}\n")
+    command = [sys.executable, "-c", "from ombudsman.client.cli import main; main()", "files", "load",
+               str(tmp_path / "files.yaml"), "--target", fakesnow_url]
+    with snowflake.connector.connect(**snowflake_connect_args(fakesnow_url)) as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE sales (sale_id BIGINT, sold_on DATE, amount DECIMAL(12,2), note VARCHAR)")
+        _create_checkpoints(cur)
+
+        def count(sql: str) -> tuple:
+            cur.execute(sql)
+            return tuple(cur.fetchone())
+
+        log = await asyncio.to_thread((tmp_path / "load.log").open, "wb")  # the loader's output, should it exit early
+        with log:
+            loader = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log, env=os.environ)
+        try:
+            # killed once two files are recorded and a third is on the stage (its COPY under way or next)
+            await eventually(lambda: loader.returncode is not None or (
+                count(f"SELECT count(*) FROM {SNOWFLAKE_CHECKPOINTS}")[0] >= 2
+                and len(list(bucket.rglob("part_*"))) > count(f"SELECT count(*) FROM {SNOWFLAKE_CHECKPOINTS}")[0]),
+                timeout=120, interval=0.02, what="two files loaded and a third staged")
+        finally:
+            if loader.returncode is None:
+                loader.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(loader.wait(), timeout=30)
+        assert loader.returncode == -signal.SIGKILL, (loader.returncode, (tmp_path / "load.log").read_text()[-2000:])
+        recorded = count(f"SELECT count(*) FROM {SNOWFLAKE_CHECKPOINTS}")[0]
+        assert 2 <= recorded < files, "killed half-way"
+        assert count("SELECT count(*), count(DISTINCT sale_id) FROM sales") == (recorded * rows,) * 2  # nothing of the file in flight
+        resumed = await asyncio.to_thread(subprocess.run, [*command, "--resume"], capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert count("SELECT count(*), count(DISTINCT sale_id) FROM sales") == (total, total)
+        assert count(f"SELECT count(*), count(DISTINCT file), sum(rows) FROM {SNOWFLAKE_CHECKPOINTS}") == (files, files, total)
+
+
+# COPY INTO's result row as Snowflake documents it ("COPY INTO <table>" output): fakesnow implements
+# ON_ERROR = ABORT_STATEMENT only, so the CONTINUE / SKIP_FILE outcomes are checked on the rows themselves.
+COPY_COLUMNS = ("file", "status", "rows_parsed", "rows_loaded", "error_limit", "errors_seen", "first_error",
+                "first_error_line", "first_error_character", "first_error_column_name")
+STAGED = "sales/omb/0f3c9a4b2e7d1c55/part_002.tsv.gz"
+DATE_ERROR = "Date '2026-13-03' is not recognized"
+
+
+def _copy_row(*values: Any) -> dict[str, Any]:
+    return dict(zip(COPY_COLUMNS, values, strict=True))
+
+
+def test_a_copy_result_decides_the_checkpoint_and_the_report_for_every_on_error_outcome() -> None:
+    from ombudsman.engine.files.load_snowflake import copy_outcome
+
+    loaded = copy_outcome(_copy_row(STAGED, "LOADED", 50, 50, 1, 0, None, None, None, None))
+    assert (loaded.checkpoint, loaded.status, loaded.rows, loaded.bad_lines, loaded.message) == (True, "loaded", 50, 0, "")
+
+    # ON_ERROR = CONTINUE: the good rows committed with the checkpoint (a resume never loads the file again),
+    # reported so that nobody takes it for a clean load
+    partial = copy_outcome(_copy_row(STAGED, "PARTIALLY_LOADED", 50, 47, 50, 3, DATE_ERROR, 2, 19, '"SALES"["SOLD_ON":2]'))
+    assert (partial.checkpoint, partial.status, partial.rows, partial.bad_lines) == (True, "loaded", 47, 3)
+    assert partial.message.startswith("PARTIALLY LOADED"), partial.message
+    for named in ("3 bad line(s) skipped", "47 of 50 rows", "line 2", "character 19", "SOLD_ON", DATE_ERROR):
+        assert named in partial.message, (named, partial.message)
+
+    # ON_ERROR = SKIP_FILE: nothing of the file loaded, no checkpoint, the load stops at it naming the line
+    skipped_file = copy_outcome(_copy_row(STAGED, "LOAD_FAILED", 50, 0, 1, 1, DATE_ERROR, 2, 19, '"SALES"["SOLD_ON":2]'))
+    assert (skipped_file.checkpoint, skipped_file.status, skipped_file.rows) == (False, "failed", 0)
+    assert "LOAD_FAILED" in skipped_file.message and "line 2" in skipped_file.message and DATE_ERROR in skipped_file.message
+
+    # in Snowflake's load history already: no checkpoint (the caller looks for one: reconciled), never loaded again
+    for history in (_copy_row(STAGED, "LOAD_SKIPPED", 0, 0, 1, 0, None, None, None, None),
+                    {"status": "Copy executed with 0 files processed."}):
+        seen = copy_outcome(history)
+        assert (seen.checkpoint, seen.status, seen.rows) == (False, "skipped", 0) and "load history" in seen.message
+
+    # upper-case column names (as a DictCursor may give them) mean the same
+    upper = copy_outcome({k.upper(): v for k, v in _copy_row(STAGED, "LOADED", 50, 50, 1, 0, None, None, None, None).items()})
+    assert (upper.checkpoint, upper.rows) == (True, 50)
+
+    # no result row, or a status Snowflake does not document: failed with a clear message, never an exception
+    for odd in (None, {}, _copy_row(STAGED, "LOAD_IN_PROGRESS", None, None, None, None, None, None, None, None)):
+        failed = copy_outcome(odd)
+        assert (failed.checkpoint, failed.status, failed.rows) == (False, "failed", 0)
+        assert "COPY INTO" in failed.message and "nothing recorded" in failed.message, failed.message
+
+
+def test_a_load_with_partially_loaded_files_ends_with_a_warning_naming_them() -> None:
+    from ombudsman.engine.files.cli import partial_summary
+    from ombudsman.engine.files.load import FileLoad
+
+    clean = [FileLoad("sales", "/x/part_000.tsv", "loaded", 10, 50), FileLoad("sales", "/x/part_001.tsv", "skipped", 10, 50)]
+    assert partial_summary(clean) is None
+    partial = [*clean, FileLoad("sales", "/x/part_002.tsv", "loaded", 10, 47, message="PARTIALLY LOADED …", bad_lines=3)]
+    warning = partial_summary(partial)
+    assert warning and "1 file(s) partially loaded" in warning and "3 bad line(s)" in warning and "part_002.tsv" in warning
+    assert "--resume" in warning
+
+
 async def test_a_family_without_a_table_is_refused_naming_it(tmp_path: Path) -> None:
     _files(tmp_path, 1, 1)
     config = parse_config({"files": [{"name": "sales", "pattern": "part_*.tsv", "columns": COLUMNS}]}, tmp_path)

@@ -25,7 +25,7 @@ from rich.table import Table
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.checks import validate_files
 from ombudsman.engine.files.config import load_config
-from ombudsman.engine.files.load import load_files
+from ombudsman.engine.files.load import FileLoad, load_files
 from ombudsman.engine.files.load_snowflake import snowflake_statements
 from ombudsman.engine.files.reload import reload_period
 from ombudsman.engine.files.scan import ScanSettings, resolve_files
@@ -128,9 +128,25 @@ def load(
         table.add_column(column, overflow="fold")
     for r in results:
         style = {"loaded": "green", "reloaded": "green", "skipped": "dim", "failed": "red"}[r.status]
-        table.add_row(r.spec, Path(r.file).name, f"[{style}]{r.status}[/]", f"{r.rows:,}", f"{r.seconds:.1f}", escape(r.message))
-    Console(width=160).print(table)
+        status = f"[yellow]{r.status}, {r.bad_lines:,} bad line(s) skipped[/]" if r.bad_lines and r.status == "loaded" \
+            else f"[{style}]{r.status}[/]"
+        table.add_row(r.spec, Path(r.file).name, status, f"{r.rows:,}", f"{r.seconds:.1f}", escape(r.message))
+    console = Console(width=160)
+    console.print(table)
+    partial = partial_summary(results)
+    if partial:
+        console.print(f"[bold yellow]warning:[/] {escape(partial)}", soft_wrap=True)
     raise typer.Exit(1 if any(r.status == "failed" for r in results) else 0)
+
+
+def partial_summary(results: list[FileLoad]) -> str | None:
+    """The warning a load with partially loaded files ends with (Snowflake, ON_ERROR = CONTINUE), or None."""
+    partial = [r for r in results if r.status == "loaded" and r.bad_lines]
+    if not partial:
+        return None
+    return (f"{len(partial)} file(s) partially loaded, {sum(r.bad_lines for r in partial):,} bad line(s) skipped "
+            f"(ON_ERROR = CONTINUE): {', '.join(Path(r.file).name for r in partial)}. Their checkpoints are recorded, "
+            "so --resume will not load those lines: fix them and load them yourself")
 
 
 @app.command("snowflake-sql")

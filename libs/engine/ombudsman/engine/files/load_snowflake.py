@@ -4,11 +4,13 @@ loaded twice (the same contract as the PostgreSQL and DuckDB targets in `targets
 what `ombudsman files load` and the `file_load` step both drive).
 
 Each file goes to a stage folder of its own (`@%TABLE/omb/<digest of its path>/`), so two files of one
-name in different folders never overwrite each other. The COPY's own result is checked, file by file:
-`LOADED` records the checkpoint; `LOAD_SKIPPED` means Snowflake's load history (64 days) already holds
-the file although our checkpoint does not (it was loaded by hand): reported skipped, never loaded again
-(or `reconciled` when the checkpoint row is there: another attempt committed the file meanwhile);
-`PARTIALLY_LOADED` (ON_ERROR = CONTINUE) records the rows loaded and names the first bad line; an error
+name in different folders never overwrite each other. The COPY's own result row is read, file by file,
+by `copy_outcome` (pure): `LOADED` records the checkpoint; `LOAD_SKIPPED` means Snowflake's load history
+(64 days) already holds the file although our checkpoint does not (it was loaded by hand): reported
+skipped, never loaded again (or `reconciled` when the checkpoint row is there: another attempt committed
+the file meanwhile); `PARTIALLY_LOADED` (ON_ERROR = CONTINUE) records the checkpoint with the rows loaded,
+so a resume never retries the bad lines, and reports the file loaded with `bad_lines` and the first bad
+line; `LOAD_FAILED` (ON_ERROR = SKIP_FILE) records nothing and fails the file naming the line; an error
 (ON_ERROR = ABORT_STATEMENT, the default) rolls the file back and stops the load with Snowflake's message.
 Identifiers are rendered by sqlglot for Snowflake: unquoted where they may be (so `sales.orders` resolves
 like any Snowflake name, case-insensitively), quoted only where they must be.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,67 @@ def _create_checkpoints(cur: Any) -> None:
             time.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What one file's `COPY INTO` result means: whether its checkpoint row is recorded (in the COPY's
+    transaction) and how the file is reported (`FileLoad` status, rows, message, bad lines skipped)."""
+
+    checkpoint: bool
+    status: str  # loaded | failed | skipped (the caller looks for a checkpoint row: then reconciled)
+    rows: int = 0
+    message: str = ""
+    bad_lines: int = 0
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _first_error(row: dict[str, Any]) -> str:
+    where = f"line {row.get('first_error_line')}"
+    if row.get("first_error_character") is not None:
+        where += f", character {row.get('first_error_character')}"
+    if row.get("first_error_column_name"):
+        where += f", column {row.get('first_error_column_name')}"
+    return f"the first bad line: {where}: {row.get('first_error')}"
+
+
+def copy_outcome(row: dict[str, Any] | None) -> CopyOutcome:
+    """Interpret the result row of a `COPY INTO` of ONE file (Snowflake's columns: file, status, rows_parsed,
+    rows_loaded, error_limit, errors_seen, first_error, first_error_line, first_error_character,
+    first_error_column_name; any case), or None when the COPY returned no row. Pure: no I/O.
+
+    - `LOADED`: checkpoint with `rows_loaded`.
+    - `PARTIALLY_LOADED` (ON_ERROR = CONTINUE): checkpoint with `rows_loaded`, so a resume never loads the
+      file again and its bad lines stay out; `loaded` with `bad_lines` and a message naming them.
+    - `LOAD_FAILED` (ON_ERROR = SKIP_FILE): no checkpoint, nothing loaded: `failed`, naming the first bad line.
+    - `LOAD_SKIPPED`, or Snowflake's single-column "Copy executed with 0 files processed." (its load
+      history holds the file): no checkpoint, `skipped`.
+    - no row, or another status: no checkpoint, `failed` with a message saying so.
+    """
+    if not row:
+        return CopyOutcome(False, "failed", message="COPY INTO returned no result row for the file: nothing recorded")
+    row = {str(k).lower(): v for k, v in row.items()}
+    status = str(row.get("status") or "")
+    loaded, bad = _count(row.get("rows_loaded")), _count(row.get("errors_seen"))
+    if status == "LOADED":
+        return CopyOutcome(True, "loaded", loaded)
+    if status == "PARTIALLY_LOADED":
+        return CopyOutcome(True, "loaded", loaded, (
+            f"PARTIALLY LOADED (ON_ERROR = CONTINUE): {bad} bad line(s) skipped, not loaded; {loaded} of "
+            f"{_count(row.get('rows_parsed'))} rows loaded; {_first_error(row)}"), bad)
+    if status == "LOAD_FAILED":
+        return CopyOutcome(False, "failed", message=(
+            f"LOAD_FAILED: nothing of the file loaded (ON_ERROR = SKIP_FILE skips a file whole): {bad} bad "
+            f"line(s); {_first_error(row)}"), bad_lines=bad)
+    if status == "LOAD_SKIPPED" or status.startswith("Copy executed with 0 files processed"):
+        return CopyOutcome(False, "skipped", message="Snowflake's load history holds it already (loaded outside Ombudsman)")
+    return CopyOutcome(False, "failed", message=f"COPY INTO answered status {status or '(none)'!r} for the file: nothing recorded")
+
+
 class SnowflakeTarget(LoadTarget):
     """Snowflake through its connector (blocking, so each call runs in a thread): PUT, then COPY INTO in a
     transaction with the file's checkpoint row."""
@@ -166,11 +230,11 @@ class SnowflakeTarget(LoadTarget):
         try:
             cur.execute("BEGIN")
             cur.execute(copy_statement(spec, file, staged, self.on_error))
-            row = dict(zip([d[0].lower() for d in cur.description], cur.fetchone() or (), strict=False))
-            loaded = int(row.get("rows_loaded") or 0)
-            if row.get("status") in ("LOADED", "PARTIALLY_LOADED"):
+            result = cur.fetchone()
+            outcome = copy_outcome(dict(zip([d[0] for d in cur.description], result, strict=False)) if result else None)
+            if outcome.checkpoint:
                 cur.execute(f"INSERT INTO {CHECKPOINTS} (spec, file, bytes, rows) VALUES (?, ?, ?, ?)",
-                            (spec.name, str(file), size, loaded))
+                            (spec.name, str(file), size, outcome.rows))
             cur.execute("COMMIT")
         except snowflake.connector.errors.Error as error:
             cur.execute("ROLLBACK")
@@ -178,19 +242,12 @@ class SnowflakeTarget(LoadTarget):
             message = " ".join(lines[:2])  # Snowflake: the value, then the file, line and character
             return FileLoad(spec.name, str(file), "failed", size, 0, time.perf_counter() - start, message)
         seconds = time.perf_counter() - start
-        if row.get("status") == "LOAD_SKIPPED":
+        if outcome.status == "skipped":
             cur.execute(f"SELECT rows FROM {CHECKPOINTS} WHERE spec = ? AND file = ?", (spec.name, str(file)))
             done = cur.fetchone()
             if done:  # another attempt committed it meanwhile (its checkpoint row): recorded, not loaded again
                 return FileLoad(spec.name, str(file), "reconciled", size, int(done[0]), seconds, "committed by another load meanwhile")
-            return FileLoad(spec.name, str(file), "skipped", size, 0, seconds,
-                            "Snowflake's load history holds it already (loaded outside Ombudsman)")
-        if row.get("status") not in ("LOADED", "PARTIALLY_LOADED"):  # LOAD_FAILED with ON_ERROR = SKIP_FILE
-            return FileLoad(spec.name, str(file), "failed", size, 0, seconds,
-                            f"{row.get('status', 'no COPY result')}: line {row.get('first_error_line')}: {row.get('first_error')}")
-        note = (f"partially loaded: {row.get('errors_seen')} bad lines, the first line {row.get('first_error_line')}: "
-                f"{row.get('first_error')}" if row.get("status") == "PARTIALLY_LOADED" else "")
-        return FileLoad(spec.name, str(file), "loaded", size, loaded, seconds, note)
+        return FileLoad(spec.name, str(file), outcome.status, size, outcome.rows, seconds, outcome.message, outcome.bad_lines)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.conn.close)

@@ -45,6 +45,7 @@ class LoadOutcome:
     files: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, Any] | None = None
     refused: str | None = None
+    partial: list[tuple[str, int]] = field(default_factory=list)  # (file, bad lines skipped): ON_ERROR = CONTINUE
 
     def add(self, spec: str, file: Path, status: str, size: int, rows: int = 0, seconds: float = 0.0,
             message: str = "") -> None:
@@ -186,6 +187,8 @@ async def _load_one(outcome: LoadOutcome, target: LoadTarget, sink: CheckpointSi
     if sink:
         await sink.record("completed", **point, rows=done.rows, seconds=round(done.seconds, 3), reconciled=reconciled)
     outcome.add(spec.name, path, done.status, size, done.rows, done.seconds, done.message)
+    if done.bad_lines and done.status == "loaded":
+        outcome.partial.append((str(path), done.bad_lines))
     return True
 
 

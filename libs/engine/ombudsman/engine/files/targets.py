@@ -63,6 +63,7 @@ class FileLoad:
     rows: int = 0
     seconds: float = 0.0
     message: str = ""
+    bad_lines: int = 0  # Snowflake, ON_ERROR = CONTINUE: lines skipped in a file recorded as loaded
 
 
 def qualified(schema: str | None, table: str) -> str:
