@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ import pyarrow as pa
 
 from ombudsman.contracts.replies import Invalid
 from ombudsman.engine.files.config import FileConfig, FileSpec
+from ombudsman.engine.files.ranges import count_lines, line_ranges, range_url, splittable
 from ombudsman.engine.files.remote import register_filesystems
 from ombudsman.engine.files.scan import (
     ScanSettings,
+    child_cursors,
     csv_records,
     file_size,
     first_bad_ending,
@@ -150,7 +153,7 @@ _BAD_LINES = ("SELECT s.file_path, e.line AS record, min(e.byte_position) AS pos
 
 
 def _number_bad_lines(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:
-    """Temp table omb_bad_lines (file_path, record, line): each rejected record's physical line.
+    """Table omb_bad_lines (file_path, record, line): each rejected record's physical line.
 
     DuckDB's reject_errors.line counts records (the header one, a blank line one), not physical lines:
     with a quote (CSV), a quoted field holding line breaks makes one record of several lines, and every
@@ -159,7 +162,7 @@ def _number_bad_lines(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:
     before each (a file that cannot be read here, zstd, keeps DuckDB's number). TSV (no quote): a
     record is a line, nothing to count."""
     if not spec.quote_char:
-        query(con, f"CREATE OR REPLACE TEMP TABLE omb_bad_lines AS SELECT file_path, record, record AS line FROM ({_BAD_LINES})")
+        query(con, f"CREATE OR REPLACE TABLE omb_bad_lines AS SELECT file_path, record, record AS line FROM ({_BAD_LINES})")
         return
     rejected = query(con, _BAD_LINES)
     by_file: dict[str, list[tuple[int, int]]] = {}
@@ -176,7 +179,7 @@ def _number_bad_lines(con: duckdb.DuckDBPyConnection, spec: FileSpec) -> None:
                          "record": pa.array(columns["record"], pa.int64()), "line": pa.array(columns["line"], pa.int64())})
     con.register("omb_numbered", numbered)
     try:
-        query(con, "CREATE OR REPLACE TEMP TABLE omb_bad_lines AS SELECT * FROM omb_numbered")
+        query(con, "CREATE OR REPLACE TABLE omb_bad_lines AS SELECT * FROM omb_numbered")
     finally:
         con.unregister("omb_numbered")
 
@@ -299,26 +302,52 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
                       f"AS {spec.columns[k]}) AS omb_p{j}" for j, k in enumerate(spec.key))
     first_data_line = 2 if spec.header else 1
     rejected = "SELECT line FROM omb_bad_lines WHERE file_path = $file"  # physical lines, as line_number
+    threads = int(query(con, "SELECT current_setting('threads')")[0][0])
     found: list[tuple[Any, ...]] = []
     for file in files:
         if spec.quote_char and holds_lone_cr(file, spec.compression):
             rows = _locate_records(con, spec, file, first_data_line, rejected)
+        elif threads > 1 and splittable(str(file), spec.compression, spec.encoding):
+            rows = _locate_in_ranges(con, spec, str(file), parts, threads, first_data_line, rejected)
         else:
-            rows = query(con, f"SELECT r.line_number, {_keys_of('r', width)} "
-                              f"FROM (SELECT line_number, {parts} FROM {raw_lines(spec)} "
-                              f"WHERE line_number >= {first_data_line}) r JOIN omb_wanted w ON {_same_keys(width)} "
-                              f"WHERE r.line_number NOT IN ({rejected})", file=file)
+            rows = query(con, _raw_pass(spec, raw_lines(spec), parts, first_data_line, rejected, 1), file=file)
         found += [(file, *row) for row in rows]
     return _group_lines(found, width)
 
 
+def _raw_pass(spec: FileSpec, lines: str, parts: str, first_data_line: int, rejected: str, first_line: int) -> str:
+    """The locate pass over raw `lines` (numbered from 1) that start on physical line `first_line`: the
+    physical line and key of each good line holding a wanted key."""
+    number = f"line_number + {first_line - 1}"
+    return (f"SELECT r.line_number, {_keys_of('r', len(spec.key))} "
+            f"FROM (SELECT {number} AS line_number, {parts} FROM {lines} WHERE {number} >= {first_data_line}) r "
+            f"JOIN omb_wanted w ON {_same_keys(len(spec.key))} WHERE r.line_number NOT IN ({rejected})")
+
+
+def _locate_in_ranges(con: duckdb.DuckDBPyConnection, spec: FileSpec, file: str, parts: str, threads: int,
+                      first_data_line: int, rejected: str) -> list[tuple[Any, ...]]:
+    """`_locate`'s raw pass over one large plain file cut into `threads` byte ranges, each read on its own
+    connection at once (files/ranges.py): `row_number() OVER ()` numbers a file on one thread."""
+    ranges = line_ranges(file, threads)
+    with ThreadPoolExecutor(len(ranges)) as pool, child_cursors(con, len(ranges)) as cursors:
+        counts = list(pool.map(lambda r: count_lines(file, *r), ranges[:-1]))  # the lines before each range
+        starts = [1 + sum(counts[:i]) for i in range(len(ranges))]
+
+        def part(i: int) -> list[tuple[Any, ...]]:
+            lines = raw_lines(spec, sql_string(range_url(file, *ranges[i])))
+            return query(cursors[i], _raw_pass(spec, lines, parts, first_data_line, rejected, starts[i]), file=file)
+
+        return [row for rows in pool.map(part, range(len(ranges))) for row in rows]
+
+
 def _wanted(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any, ...]]) -> None:
-    """Temp table omb_wanted (omb_k0, omb_k1 ...): the keys to locate, typed as the key columns."""
+    """Table omb_wanted (omb_k0, omb_k1 ...): the keys to locate, typed as the key columns (a table of the
+    scanner's own database, not a temporary one, so that `_locate_in_ranges`'s cursors see it)."""
     rows = ", ".join("(" + ", ".join(f"CAST($k{i}_{j} AS {spec.columns[k]})" for j, k in enumerate(spec.key)) + ")"
                      for i in range(len(keys)))
     names = ", ".join(f"omb_k{j}" for j in range(len(spec.key)))
     params = {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
-    query(con, f"CREATE OR REPLACE TEMP TABLE omb_wanted AS SELECT * FROM (VALUES {rows}) AS w({names})", **params)
+    query(con, f"CREATE OR REPLACE TABLE omb_wanted AS SELECT * FROM (VALUES {rows}) AS w({names})", **params)
 
 
 def _keys_of(alias: str, width: int) -> str:
@@ -345,7 +374,7 @@ def _locate_records(con: duckdb.DuckDBPyConnection, spec: FileSpec, file: str, f
     parts = ", ".join(f"TRY_CAST({t} AS {spec.columns[k]}) AS omb_p{j}"
                       for j, (t, k) in enumerate(zip(texts, spec.key, strict=True)))
     width = len(spec.key)
-    con.register("omb_records", records)  # on `con` itself: omb_bad_lines is its temporary table
+    con.register("omb_records", records)
     try:
         return query(con, f"SELECT r.line_number, {_keys_of('r', width)} "
                           f"FROM (SELECT line_number, {parts} FROM omb_records WHERE line_number >= {first_data_line}) r "

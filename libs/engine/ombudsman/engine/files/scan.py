@@ -29,6 +29,7 @@ import pyarrow as pa
 from ombudsman.contracts.replies import invalid_fields
 from ombudsman.engine.connectors.sandbox import file_roots
 from ombudsman.engine.files.config import FileSpec
+from ombudsman.engine.files.ranges import ByteRanges
 
 T = TypeVar("T")
 
@@ -143,6 +144,7 @@ def open_scanner(settings: ScanSettings = ScanSettings()) -> duckdb.DuckDBPyConn
         # DuckDB draws its progress bar on stdout, a pipe or file too, for a query past 2 s: the file
         # bench's `python -c` validation of 2 GB printed 13 KB of bars before its JSON report
         con.execute("SET enable_progress_bar = false")
+        con.register_filesystem(ByteRanges())  # parts of one file read at once (files/ranges.py)
         con.execute("SET lock_configuration = true")
     except BaseException:
         if owner is not None:
@@ -163,6 +165,34 @@ def close_scanner(con: duckdb.DuckDBPyConnection) -> None:
             folder, owner = spill
             shutil.rmtree(folder, ignore_errors=True)
             os.close(owner)
+
+
+# the cursors a scanner's work runs on besides the scanner itself, interrupted with it (`interrupt`)
+_CHILDREN: dict[int, set[duckdb.DuckDBPyConnection]] = {}
+
+
+@contextlib.contextmanager
+def child_cursors(con: duckdb.DuckDBPyConnection, count: int) -> Iterator[list[duckdb.DuckDBPyConnection]]:
+    """`count` cursors of a scanner (connections to its database, for queries run at once in threads),
+    interrupted with it by `interrupt` and closed when the block ends."""
+    cursors = [con.cursor() for _ in range(count)]
+    children = _CHILDREN.setdefault(id(con), set())
+    children.update(cursors)
+    try:
+        yield cursors
+    finally:
+        children.difference_update(cursors)
+        if not children:
+            _CHILDREN.pop(id(con), None)
+        for cursor in cursors:
+            cursor.close()
+
+
+def interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    """Interrupt the query running on `con` and on its `child_cursors`."""
+    con.interrupt()
+    for cursor in list(_CHILDREN.get(id(con), ())):
+        cursor.interrupt()
 
 
 @contextlib.contextmanager
@@ -198,9 +228,9 @@ def reader(spec: FileSpec, *, rejects: bool = False, strict: bool = False) -> st
     return f"read_csv($files, {', '.join(options)})"
 
 
-def raw_lines(spec: FileSpec) -> str:
-    """Each physical line of one file (parameter `$file`) as `line` text, numbered from 1 (header
-    included), in file order: where a finding's line numbers come from.
+def raw_lines(spec: FileSpec, source: str = "$file") -> str:
+    """Each physical line of one file (`source`: parameter `$file`, or a quoted path) as `line` text,
+    numbered from 1 (header included), in file order: where a finding's line numbers come from.
 
     `new_line = '\\r\\n'` makes a line end at LF or CRLF alike, as `awk`/`nl` and editors count them
     (a CRLF counts once, its CR not kept in `line`). Without it DuckDB takes the ending of the first
@@ -220,7 +250,7 @@ def raw_lines(spec: FileSpec) -> str:
                "columns = {'line': 'VARCHAR'}", "auto_detect = false", "strict_mode = false",
                "new_line = '\\r\\n'", "parallel = false",
                f"encoding = {sql_string(spec.encoding)}", f"compression = {sql_string(spec.compression)}"]
-    return f"(SELECT row_number() OVER () AS line_number, line FROM read_csv($file, {', '.join(options)}))"
+    return f"(SELECT row_number() OVER () AS line_number, line FROM read_csv({source}, {', '.join(options)}))"
 
 
 def _open_bytes(file: Any, compression: str) -> Any:
@@ -367,14 +397,14 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[tuple
 
 async def interruptible(con: duckdb.DuckDBPyConnection, work: Callable[..., T], *args: Any) -> T:
     """`work(con, *args)` in a thread. When the awaiting task is cancelled (a step's timeout), the
-    query running on `con` is interrupted (`con.interrupt()`, again until the thread lets go) and the
+    query running on `con` (and its child cursors) is interrupted (`interrupt`, again until the thread lets go) and the
     cancellation goes on only once the thread has ended: no scan keeps running behind a timed-out step."""
     task = asyncio.ensure_future(asyncio.to_thread(work, con, *args))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         while not task.done():
-            con.interrupt()
+            interrupt(con)
             await asyncio.wait([task], timeout=0.05)
         if not task.cancelled():
             task.exception()  # retrieved: the interrupted query's error is not the step's outcome
