@@ -153,7 +153,14 @@ class FaultStack:
         import httpx
         from prometheus_client.parser import text_string_to_metric_families
 
-        text = httpx.get(f"http://127.0.0.1:{self.stack.metrics[label]}/metrics", timeout=10).text
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.stack.metrics[label]}/metrics", timeout=10).text
+        except httpx.TransportError as error:  # say whether the process is gone, and what its log last said
+            pid = self.stack.processes[label]
+            log = self.stack.home / "logs" / f"{label}.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else "(no log)"
+            raise AssertionError(f"{label} (pid {pid}, {'alive' if launcher._alive(pid) else 'gone'}) does not serve "
+                                 f"/metrics on port {self.stack.metrics[label]}: {error!r}; its log ends:\n{tail}") from error
         sums: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
