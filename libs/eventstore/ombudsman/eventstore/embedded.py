@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
 import socket
@@ -16,30 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_LISTEN_PORTS = (20000, 32768)  # where free_port looks: below Linux's default ephemeral range (32768-60999)
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return _LISTEN_PORTS[1]
-
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, for a server started next to listen on. Taken below the
-    kernel's ephemeral range: a port the kernel hands out (bind to 0) may be given, between our check and
-    the server's bind, to any outgoing connection of the machine as its local port, and the server then
-    fails to start (EADDRINUSE). Random within the range, checked by binding; the kernel's pick if none is."""
-    low, high = _LISTEN_PORTS[0], min(_LISTEN_PORTS[1], _ephemeral_low())
-    for _ in range(50 if high - low > 100 else 0):
-        port = random.randrange(low, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
