@@ -39,4 +39,5 @@ def test_a_2gb_tsv_is_validated_under_1gb_with_every_finding_exact(tmp_path: Pat
     assert checks["date_completeness"]["details"]["missing"] == ["2026-01-15"]
     [copy] = checks["duplicates"]["details"]["keys"]
     assert [n for _, n in copy["lines"]] == [12347, ROWS + 2]
+    print(f"peak RSS {report['rss_kb'] / 1024:.0f} MB")
     assert report["rss_kb"] / 1024 <= 1024, f"peak RSS {report['rss_kb'] / 1024:.0f} MB"
