@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -152,7 +151,9 @@ def measure(tables: int, columns: int) -> dict[str, Any]:
     start = time.perf_counter()
     found = suggest(source, target)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
+    peak_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                   if line.startswith("VmHWM:"))
     right = [t for t in found.tables if truth[t.source_table] == t.target_table]
     columns_right = sum(
         1 for t in right for c in t.columns if true_columns[t.source_table].get(c.source) == c.target
