@@ -316,8 +316,8 @@ def _locate(con: duckdb.DuckDBPyConnection, spec: FileSpec, keys: list[tuple[Any
 
 
 def _raw_pass(spec: FileSpec, lines: str, parts: str, first_data_line: int, rejected: str, first_line: int) -> str:
-    """The locate pass over raw `lines` (numbered from 1) that start on physical line `first_line`: the
-    physical line and key of each good line holding a wanted key."""
+    """The locate pass over `lines` (a relation of `line_number` from 1 and the texts `parts` reads) that
+    start on physical line `first_line`: the physical line and key of each good line holding a wanted key."""
     number = f"line_number + {first_line - 1}"
     return (f"SELECT r.line_number, {_keys_of('r', len(spec.key))} "
             f"FROM (SELECT {number} AS line_number, {parts} FROM {lines} WHERE {number} >= {first_data_line}) r "
@@ -365,20 +365,14 @@ def _locate_records(con: duckdb.DuckDBPyConnection, spec: FileSpec, file: str, f
     splits (numbering every later line too high): Python's csv module reads the records with their
     physical lines, DuckDB casts and matches the key texts as in the raw pass (slower: the rare file)."""
     names = list(spec.columns)
-    columns = [f"omb_t{j}" for j in range(len(spec.key))]
-    records = pa.RecordBatchReader.from_batches(
-        pa.schema([("line_number", pa.int64()), *((c, pa.string()) for c in columns)]),
-        csv_records(spec, file, [names.index(k) for k in spec.key]))
-    texts = [f"NULLIF({c}, '')" if spec.columns[k] in ("VARCHAR", "TEXT") else c  # as `_field`: '' is NULL
-             for c, k in zip(columns, spec.key, strict=True)]
+    records = csv_records(spec, file, [names.index(k) for k in spec.key])
+    texts = [f"NULLIF(text{j}, '')" if spec.columns[k] in ("VARCHAR", "TEXT") else f"text{j}"  # as `_field`: '' is NULL
+             for j, k in enumerate(spec.key)]
     parts = ", ".join(f"TRY_CAST({t} AS {spec.columns[k]}) AS omb_p{j}"
                       for j, (t, k) in enumerate(zip(texts, spec.key, strict=True)))
-    width = len(spec.key)
     con.register("omb_records", records)
     try:
-        return query(con, f"SELECT r.line_number, {_keys_of('r', width)} "
-                          f"FROM (SELECT line_number, {parts} FROM omb_records WHERE line_number >= {first_data_line}) r "
-                          f"JOIN omb_wanted w ON {_same_keys(width)} WHERE r.line_number NOT IN ({rejected})", file=file)
+        return query(con, _raw_pass(spec, "omb_records", parts, first_data_line, rejected, 1), file=file)
     finally:
         con.unregister("omb_records")
 

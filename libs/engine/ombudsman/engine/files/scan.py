@@ -264,6 +264,14 @@ def _open_bytes(file: Any, compression: str) -> Any:
     return gzip.open(path, "rb") if compression == "gzip" or (compression == "auto" and path.suffix == ".gz") else open(path, "rb")
 
 
+def _line_end_blocks(f: Any, chunk: int) -> Iterator[bytes]:
+    """The bytes of an open binary file in blocks of about `chunk`, a CRLF never split between two."""
+    while block := f.read(chunk):
+        while block.endswith(b"\r") and (more := f.read(1)):
+            block += more
+        yield block
+
+
 def first_bad_ending(file: Any, compression: str = "auto", quote: str = "", *,
                      chunk: int = 1 << 20) -> tuple[int, str, str] | None:
     """(line, what is wrong with its end, error code) of the first line of a local plain or gzip file
@@ -280,9 +288,7 @@ def first_bad_ending(file: Any, compression: str = "auto", quote: str = "", *,
     first: bool | None = None  # the first line ends CRLF
     line, quotes = 1, 0  # the line and the quote characters before the block (odd: inside a quoted field)
     with handle as f:
-        while block := f.read(chunk):
-            while block.endswith(b"\r") and (more := f.read(1)):
-                block += more  # a CRLF is never split between two blocks
+        for block in _line_end_blocks(f, chunk):
             lfs, crs = block.count(b"\n"), block.count(b"\r")
             if (crs == 0 and first is not True) or (crs == lfs == block.count(b"\r\n") and first is not False):
                 first = crs > 0 if first is None and lfs else first  # every ending in the block alike
@@ -326,41 +332,41 @@ def holds_lone_cr(file: Any, compression: str = "auto", *, chunk: int = 1 << 20)
     if handle is None:
         return False
     with handle as f:
-        while block := f.read(chunk):
-            while block.endswith(b"\r") and (more := f.read(1)):
-                block += more
-            if block.count(b"\r") != block.count(b"\r\n"):
-                return True
-    return False
+        return any(block.count(b"\r") != block.count(b"\r\n") for block in _line_end_blocks(f, chunk))
 
 
-def csv_records(spec: FileSpec, file: Any, columns: list[int], *, batch: int = 1 << 16) -> Iterator[pa.RecordBatch]:
-    """(line_number, the text of each of `columns` (indexes from 0)) of every record of a local plain or
-    gzip CSV file, numbered by physical line (1 + the LFs before it, header included) and read by
-    Python's csv module, in Arrow batches. For the file DuckDB's raw line reader cannot number: a CR
-    inside a quoted field ends a line there and loses what follows it (see `holds_lone_cr`)."""
+def csv_records(spec: FileSpec, file: Any, columns: list[int], *, batch: int = 1 << 16) -> pa.RecordBatchReader:
+    """`line_number` and the text of each of `columns` (indexes from 0; as `text0`, `text1` ...) of every
+    record of a local plain or gzip CSV file, numbered by physical line (1 + the LFs before it, header
+    included) and read by Python's csv module, streamed in Arrow batches. For the file DuckDB's raw line
+    reader cannot number: a CR inside a quoted field ends a line there and loses what follows it (see
+    `holds_lone_cr`)."""
     import csv
     import io
 
     handle = _open_bytes(file, spec.compression)
     if handle is None:
         raise invalid_fields(f"{spec.name}: cannot number the lines of {file} here", {"files": "not local"})
-    names = ["line_number"] + [f"omb_k{i}" for i in range(len(columns))]
-    with io.TextIOWrapper(handle, encoding=spec.encoding, newline="\n") as lines:  # lines end at LF only
-        reader = csv.reader(lines, delimiter=spec.separator, quotechar=spec.quote_char or None,
-                            doublequote=True, strict=False)
-        rows: list[list[Any]] = [[] for _ in names]
-        line = 1
-        for record in reader:
-            rows[0].append(line)
-            for i, index in enumerate(columns):
-                rows[i + 1].append(record[index] if index < len(record) else None)
-            line = reader.line_num + 1
-            if len(rows[0]) >= batch:
-                yield pa.record_batch(rows, names=names)
-                rows = [[] for _ in names]
-        if rows[0]:
-            yield pa.record_batch(rows, names=names)
+    schema = pa.schema([("line_number", pa.int64()), *((f"text{i}", pa.string()) for i in range(len(columns)))])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with io.TextIOWrapper(handle, encoding=spec.encoding, newline="\n") as lines:  # lines end at LF only
+            reader = csv.reader(lines, delimiter=spec.separator, quotechar=spec.quote_char or None,
+                                doublequote=True, strict=False)
+            rows: list[list[Any]] = [[] for _ in schema]
+            line = 1
+            for record in reader:
+                rows[0].append(line)
+                for i, index in enumerate(columns):
+                    rows[i + 1].append(record[index] if index < len(record) else None)
+                line = reader.line_num + 1
+                if len(rows[0]) >= batch:
+                    yield pa.record_batch(rows, schema=schema)
+                    rows = [[] for _ in schema]
+            if rows[0]:
+                yield pa.record_batch(rows, schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def physical_lines(file: Any, compression: str, positions: list[int], *, chunk: int = 1 << 20) -> dict[int, int] | None:
