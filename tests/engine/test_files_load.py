@@ -290,6 +290,19 @@ def test_a_load_with_partially_loaded_files_ends_with_a_warning_naming_them() ->
     assert "--resume" in warning
 
 
+def test_a_load_step_outcome_names_its_partially_loaded_files_as_the_cli_does() -> None:
+    from pathlib import Path as P
+
+    from ombudsman.engine.files.load_step import LoadOutcome
+
+    outcome = LoadOutcome()
+    outcome.add("sales", P("/x/part_000.tsv"), "loaded", 10, 50)
+    outcome.add("sales", P("/x/part_001.tsv"), "failed", 10, 0, bad_lines=2)  # not loaded: not a partial load
+    assert outcome.partial() is None and "bad_lines" not in outcome.files[0]
+    outcome.add("sales", P("/x/part_002.tsv"), "loaded", 10, 47, bad_lines=3)
+    assert outcome.partial() == "1 file(s) partially loaded, 3 bad line(s) skipped (ON_ERROR = CONTINUE): part_002.tsv"
+
+
 async def test_a_family_without_a_table_is_refused_naming_it(tmp_path: Path) -> None:
     _files(tmp_path, 1, 1)
     config = parse_config({"files": [{"name": "sales", "pattern": "part_*.tsv", "columns": COLUMNS}]}, tmp_path)

@@ -30,6 +30,7 @@ from ombudsman.engine.files.load_snowflake import snowflake_statements
 from ombudsman.engine.files.reload import reload_period
 from ombudsman.engine.files.scan import ScanSettings, resolve_files
 from ombudsman.engine.files.suggest import suggest_spec
+from ombudsman.engine.files.targets import partially_loaded
 
 app = typer.Typer(no_args_is_help=True, help=(
     "Validate file extracts (TSV, CSV, Parquet) against their config, and load them. In a pipeline, the "
@@ -141,12 +142,9 @@ def load(
 
 def partial_summary(results: list[FileLoad]) -> str | None:
     """The warning a load with partially loaded files ends with (Snowflake, ON_ERROR = CONTINUE), or None."""
-    partial = [r for r in results if r.status == "loaded" and r.bad_lines]
-    if not partial:
-        return None
-    return (f"{len(partial)} file(s) partially loaded, {sum(r.bad_lines for r in partial):,} bad line(s) skipped "
-            f"(ON_ERROR = CONTINUE): {', '.join(Path(r.file).name for r in partial)}. Their checkpoints are recorded, "
-            "so --resume will not load those lines: fix them and load them yourself")
+    partial = partially_loaded((r.file, r.bad_lines) for r in results if r.status == "loaded")
+    return partial and (f"{partial}. Their checkpoints are recorded, so --resume will not load those lines: "
+                        "fix them and load them yourself")
 
 
 @app.command("snowflake-sql")

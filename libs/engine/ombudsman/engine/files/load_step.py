@@ -35,7 +35,7 @@ from ombudsman.engine.files.checkpoints import CheckpointSink
 from ombudsman.engine.files.config import FileConfig, FileSpec
 from ombudsman.engine.files.load import _table, refuse_remote
 from ombudsman.engine.files.scan import resolve_files
-from ombudsman.engine.files.targets import CHECKPOINTS, LoadTarget, open_target
+from ombudsman.engine.files.targets import CHECKPOINTS, LoadTarget, open_target, partially_loaded
 
 
 @dataclass
@@ -45,12 +45,16 @@ class LoadOutcome:
     files: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, Any] | None = None
     refused: str | None = None
-    partial: list[tuple[str, int]] = field(default_factory=list)  # (file, bad lines skipped): ON_ERROR = CONTINUE
 
     def add(self, spec: str, file: Path, status: str, size: int, rows: int = 0, seconds: float = 0.0,
-            message: str = "") -> None:
+            message: str = "", bad_lines: int = 0) -> None:
         self.files.append({"spec": spec, "file": str(file), "status": status, "bytes": size, "rows": rows,
-                           "seconds": round(seconds, 3), "message": message})
+                           "seconds": round(seconds, 3), "message": message,
+                           **({"bad_lines": bad_lines} if bad_lines else {})})  # ON_ERROR = CONTINUE skipped them
+
+    def partial(self) -> str | None:
+        """Its files loaded with bad lines skipped (`targets.partially_loaded`), or None."""
+        return partially_loaded((f["file"], f.get("bad_lines", 0)) for f in self.files if f["status"] == "loaded")
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f["status"] == status)
@@ -186,9 +190,7 @@ async def _load_one(outcome: LoadOutcome, target: LoadTarget, sink: CheckpointSi
     reconciled = done.status == "reconciled"  # another attempt committed it meanwhile: its row is the fence
     if sink:
         await sink.record("completed", **point, rows=done.rows, seconds=round(done.seconds, 3), reconciled=reconciled)
-    outcome.add(spec.name, path, done.status, size, done.rows, done.seconds, done.message)
-    if done.bad_lines and done.status == "loaded":
-        outcome.partial.append((str(path), done.bad_lines))
+    outcome.add(spec.name, path, done.status, size, done.rows, done.seconds, done.message, done.bad_lines)
     return True
 
 

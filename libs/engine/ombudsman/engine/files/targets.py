@@ -24,7 +24,7 @@ import gzip
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,16 @@ class FileLoad:
     seconds: float = 0.0
     message: str = ""
     bad_lines: int = 0  # Snowflake, ON_ERROR = CONTINUE: lines skipped in a file recorded as loaded
+
+
+def partially_loaded(files: Iterable[tuple[str, int]]) -> str | None:
+    """What a load's files loaded with bad lines skipped (Snowflake, ON_ERROR = CONTINUE) come to, from
+    (file, bad lines) of its loaded files, or None when there is none."""
+    partial = [(file, bad) for file, bad in files if bad]
+    if not partial:
+        return None
+    return (f"{len(partial)} file(s) partially loaded, {sum(bad for _, bad in partial):,} bad line(s) skipped "
+            f"(ON_ERROR = CONTINUE): {', '.join(Path(file).name for file, _ in partial)}")
 
 
 def qualified(schema: str | None, table: str) -> str:

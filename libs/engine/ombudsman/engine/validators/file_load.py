@@ -121,8 +121,8 @@ class FileLoadStep(Validator):
                               source=figures, target={"rows_loaded": rows}, details=details)
         summary = (f"{counts['loaded']} file(s) loaded ({rows} rows), {counts['skipped']} skipped, "
                    f"{counts['reconciled']} reconciled{shard}")
-        if outcome.partial:  # ON_ERROR = CONTINUE skipped bad lines: recorded as loaded, never retried
-            summary += (f"; {len(outcome.partial)} of them partially loaded, {sum(n for _, n in outcome.partial)} bad "
-                        f"line(s) skipped (ON_ERROR = CONTINUE): {', '.join(os.path.basename(f) for f, _ in outcome.partial)}")
-        return ctx.result("warning" if outcome.partial else "passed", summary,
+        partial = outcome.partial()  # ON_ERROR = CONTINUE skipped bad lines: recorded as loaded, never retried
+        if partial:
+            summary += f"; {partial}"
+        return ctx.result("warning" if partial else "passed", summary,
                           source=figures, target={"rows_loaded": rows}, details=details)
