@@ -1,4 +1,5 @@
-"""The pair forms (normalize.cheap): a float's `%.<digits>g` and a timestamp's own text print the same
+"""The pair forms (normalize.cheap): a float's single-precision text (or `%.<digits>g` beyond 7 digits)
+and a timestamp's own text print the same
 text in PostgreSQL (the row diff's pinned read session) and DuckDB for every value — random doubles of
 every magnitude, ties at the last digit, subnormals, zeros, the tolerance's edge, NaN and infinities;
 timestamps of every year, every fraction length, and the years outside 1..9999 (canonical form)."""
@@ -18,8 +19,13 @@ import pytest
 from sqlglot import exp
 
 from ombudsman.engine.connectors import connect
-from ombudsman.engine.normalize import LogicalType, NormalizeOptions
-from ombudsman.engine.normalize.cheap import cheap_canonical_expr, cheap_row_text_expr, pair_form
+from ombudsman.engine.normalize import LogicalType, NormalizeOptions, floats_equal
+from ombudsman.engine.normalize.cheap import (
+    SINGLE_DIGITS,
+    cheap_canonical_expr,
+    cheap_row_text_expr,
+    pair_form,
+)
 from ombudsman.engine.rowdiff.scan import session_settings
 
 FLOAT, TS, TZ = LogicalType("float"), LogicalType("timestamp"), LogicalType("timestamp_tz")
@@ -27,12 +33,18 @@ EPOCH = dt.datetime(1970, 1, 1)
 
 
 def _doubles(seed: int, count: int) -> list[float]:
-    """Random finite bit patterns, short decimals, ties at the 7th and 16th digit, and the edges."""
+    """Random finite bit patterns, short decimals, ties at the 7th and 16th digit, single-precision
+    values and the midpoints between two of them, and the edges."""
     rng = random.Random(seed)
     values: list[float] = []
     while len(values) < count:
-        kind = len(values) % 4
-        if kind == 0:
+        kind = len(values) % 5
+        if kind == 4:  # a single-precision value, or the midpoint between it and the next one up
+            bits = rng.getrandbits(31)
+            low, high = (struct.unpack("<f", (b | (rng.getrandbits(1) << 31)).to_bytes(4, "little"))[0] for b in (bits, bits + 1))
+            if math.isfinite(low) and math.isfinite(high):
+                values.append(rng.choice((low, (low + high) / 2)))
+        elif kind == 0:
             x = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
             if math.isfinite(x):
                 values.append(x)
@@ -43,8 +55,15 @@ def _doubles(seed: int, count: int) -> list[float]:
         else:
             values.append(float(f"{rng.randint(10**14, 10**15 - 1)}5e{rng.randint(-30, 30)}"))
     return [*values, 0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e-9, -1e-9,
-            9.99e-10, -1e-10, 123456.5, 1234565.0, 0.1 + 0.2, 2.5, -2.5, 1e15, 1e16, 1e22, 999999.5,
+            9.99e-10, -1e-10, 123456.5, 1234565.0, 0.1 + 0.2, 2.5, -2.5, 1e15, 1e16, 1e22, 999999.5, 3.4e38, 3.3999999e38, 1.2e-38, 1.1999999e-38, 999999999999999.9,
             float("nan"), float("inf"), float("-inf")]
+
+
+def _shortest(x: float) -> str:
+    """PostgreSQL's float8 output (extra_float_digits 1) of a double below 1e15: Python's repr
+    without the `.0` of an integer."""
+    text = repr(x)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _float_reference(x: float, options: NormalizeOptions) -> str:
@@ -54,7 +73,14 @@ def _float_reference(x: float, options: NormalizeOptions) -> str:
         return "Infinity" if x > 0 else "-Infinity"
     if x == 0 or abs(x) < options.float_absolute:
         return "0"
-    return f"%.{options.float_digits}g" % x
+    if options.float_digits > SINGLE_DIGITS:
+        return f"%.{options.float_digits}g" % x
+    if abs(x) < 1.2e-38:
+        return "_" + _shortest(x * 2.0**100)
+    if abs(x) >= 3.4e38:
+        return "^" + _shortest(x * 2.0**-1000)
+    single = struct.unpack("<f", struct.pack("<f", x))[0]  # rounded to nearest
+    return _shortest(single) if abs(x) < 1e15 else "~" + _shortest(single * 2.0**-100)
 
 
 def _micros(seed: int, count: int) -> list[int]:
@@ -111,7 +137,9 @@ def _duckdb_texts(table_sql: str, values: Sequence[Any], expression: exp.Express
 
 
 @pytest.mark.parametrize("options", [NormalizeOptions(), NormalizeOptions(float_digits=15, float_absolute=0),
-                                     NormalizeOptions(float_digits=1, float_absolute=1e-3)], ids=["default", "15", "1"])
+                                     NormalizeOptions(float_digits=1, float_absolute=1e-3),
+                                     NormalizeOptions(float_absolute=0), NormalizeOptions(float_digits=8)],
+                         ids=["default", "15", "1", "no-absolute", "8"])
 async def test_a_float_prints_alike_in_postgres_and_duckdb(database_url: str, options: NormalizeOptions) -> None:
     values = _doubles(options.float_digits, 6000)
     column = exp.column("x")
@@ -173,7 +201,8 @@ async def test_infinite_timestamps_print_alike(database_url: str) -> None:
 
 def test_pair_forms_only_between_postgres_and_duckdb_and_by_the_compared_type_alone() -> None:
     for dialect, peer in (("postgres", "duckdb"), ("duckdb", "postgres"), ("postgres", "postgres"), ("duckdb", "duckdb")):
-        assert pair_form(FLOAT, dialect, peer) == "printed_float"
+        assert pair_form(FLOAT, dialect, peer) == "printed_single"  # float_digits 6
+        assert pair_form(FLOAT, dialect, peer, NormalizeOptions(float_digits=8)) == "printed_float"
         assert pair_form(TS, dialect, peer) == pair_form(TZ, dialect, peer) == "printed_timestamp"
         assert pair_form(LogicalType("date"), dialect, peer) is None
     for dialect, peer in (("postgres", "snowflake"), ("snowflake", "postgres"), ("duckdb", "tsql"), ("postgres", None)):
@@ -181,6 +210,24 @@ def test_pair_forms_only_between_postgres_and_duckdb_and_by_the_compared_type_al
     # a float column in a PostgreSQL row without NULLs is not printed by its own output in CONCAT_WS
     text = cheap_row_text_expr([(exp.column("id"), LogicalType("integer"), LogicalType("integer")),
                                 (exp.column("x"), FLOAT, FLOAT)], "postgres", None, "duckdb").sql(dialect="postgres")
-    assert "CONCAT_WS(" in text and "LOG10" not in text and "CAST(x AS DOUBLE PRECISION) AS TEXT" in text
+    assert "CONCAT_WS(" in text and "LOG10" not in text and "CAST(CAST(x AS DOUBLE PRECISION) AS REAL)" in text
     # without a peer: the canonical form as before
     assert "LOG10" in cheap_row_text_expr([(exp.column("x"), FLOAT, FLOAT)], "postgres").sql(dialect="postgres")
+
+
+@pytest.mark.parametrize("digits", [6, 7])
+def test_a_single_precision_text_never_hides_a_difference(digits: int) -> None:
+    """Two doubles printing the same single-precision text are equal under the tolerance, and a change
+    just beyond the tolerance always changes the text (the form only ever makes the leaf look twice)."""
+    options = NormalizeOptions(float_digits=digits)
+    rng = random.Random(digits)
+    relative = 10.0 ** (1 - digits)
+    for x in _doubles(digits, 20_000):
+        if not math.isfinite(x) or abs(x) < 1e-3 or abs(x) > 1e30:
+            continue
+        for y in (x * (1 + relative * 1.001), x * (1 - relative * 1.001), x * (1 + relative * rng.uniform(1.001, 100))):
+            assert not floats_equal(x, y, options)
+            assert _float_reference(x, options) != _float_reference(y, options), (x, y)
+        close = x * (1 + rng.uniform(-1, 1) * 2.0**-26)
+        if _float_reference(x, options) == _float_reference(close, options):
+            assert floats_equal(x, close, options)

@@ -4,6 +4,7 @@ and 1e-12 absolute noise on zeros, over 300,000 rows; a real change among them i
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,12 @@ from ombudsman.engine.normalize.reference import float_text
 from ombudsman.engine.rowdiff import DiffSide, RowDiffOptions, diff_tables
 
 ROWS = 300_000
-# x: every 1000th value sits on a rounding boundary at 6 digits (7 digits ending in 5), every 7th is 0
-X = ("CASE WHEN i % 1000 = 0 THEN CAST((100000 + i % 899999) * 10 + 5 AS DOUBLE) / 1000 WHEN i % 7 = 0 THEN CAST(0 AS DOUBLE) "
-     "ELSE CAST(i AS DOUBLE) * 1.37 + 0.123 END")
+# x: every 1000th value sits on a rounding boundary at 6 digits (7 digits ending in 5), another one in
+# 1000 halfway between two single-precision values (the pair form's rounding boundary), every 7th is 0
+SINGLE = "CAST(CAST(i AS DOUBLE) * 1.37 AS FLOAT)"
+X = ("CASE WHEN i % 1000 = 0 THEN CAST((100000 + i % 899999) * 10 + 5 AS DOUBLE) / 1000 "
+     f"WHEN i % 1000 = 500 THEN (CAST({SINGLE} AS DOUBLE) + CAST(nextafter({SINGLE}, CAST('inf' AS FLOAT)) AS DOUBLE)) / 2 "
+     "WHEN i % 7 = 0 THEN CAST(0 AS DOUBLE) ELSE CAST(i AS DOUBLE) * 1.37 + 0.123 END")
 NOISY_X = "CASE WHEN x = 0 THEN 1e-12 ELSE x * (1 + CASE WHEN (id // 1000) % 2 = 0 THEN 1e-12 ELSE -1e-12 END) END"
 SELECT = f"SELECT i AS id, 'cat ' || CAST(i % 1000 AS VARCHAR) AS cat, {X} AS x, CAST(i AS DOUBLE) / 4 AS y FROM range(1, {ROWS + 1}) r(i)"
 
@@ -30,6 +34,18 @@ def test_boundary_values_do_move_the_canonical_text() -> None:
         for v in [((100000 + i % 899999) * 10 + 5) / 1000]
     )
     assert moved > 10
+    # the pair form rounds to single precision: noise moves a value halfway between two of them
+    moved_single = 0
+    for i in range(500, ROWS, 1000):
+        low = _single(i * 1.37)
+        up = struct.unpack("<f", (struct.unpack("<I", struct.pack("<f", low))[0] + 1).to_bytes(4, "little"))[0]
+        halfway = (low + up) / 2
+        moved_single += _single(halfway) != _single(halfway * (1 + (1e-12 if (i // 1000) % 2 == 0 else -1e-12)))
+    assert moved_single > 10
+
+
+def _single(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
     assert float_text(1e-12, 6, 1e-9) == "0" and float_text(0.0, 6, 1e-9) == "0"
 
 
@@ -58,13 +74,13 @@ async def test_float_noise_over_300k_rows_is_no_difference(tmp_path: Path, key: 
 
 async def test_float_noise_postgres_to_duckdb_keyless(warehouse_url: str, tmp_path: Path) -> None:
     rows = 50_000
-    pg_x = X.replace("DOUBLE", "DOUBLE PRECISION")
+    select = SELECT.replace(str(ROWS + 1), str(rows + 1))
     async with connect(warehouse_url) as source, connect(f"duckdb:///{tmp_path / 'b.duckdb'}") as target:
+        xs = [r[0] for r in await target.fetch_rows(f"SELECT x FROM ({select}) s ORDER BY id")]  # PostgreSQL has no nextafter
         await source.execute(
-            f"CREATE TABLE f AS SELECT i AS id, 'cat ' || CAST(i % 1000 AS VARCHAR) AS cat, {pg_x} AS x, "
-            f"CAST(i AS DOUBLE PRECISION) / 4 AS y FROM generate_series(1, {rows}) AS r(i)"
+            "CREATE TABLE f AS SELECT i AS id, 'cat ' || CAST(i % 1000 AS VARCHAR) AS cat, x, "
+            "CAST(i AS DOUBLE PRECISION) / 4 AS y FROM unnest(CAST(? AS DOUBLE PRECISION[])) WITH ORDINALITY AS r(x, i)", [xs]
         )
-        select = SELECT.replace(str(ROWS + 1), str(rows + 1))
         await target.execute(
             f"CREATE TABLE f AS SELECT id, cat, {NOISY_X} AS x, y + 1e-12 AS y FROM ({select}) s"
         )

@@ -63,6 +63,7 @@ read session sets for its transaction; `cheap=False` callers (no pinned session)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from sqlglot import exp
@@ -92,26 +93,91 @@ PAIR_DIALECTS = frozenset(_CHEAP_DIALECTS)
 
 
 def pinned_settings(dialect: str, options: NormalizeOptions | None = None) -> dict[str, str]:
-    """PINNED_SETTINGS of `dialect`, with PostgreSQL's float output at `options.float_digits`
-    significant digits (`extra_float_digits` = digits - 15: float8out prints `%.<digits>g`), which the
-    float pair form prints."""
+    """PINNED_SETTINGS of `dialect`, with PostgreSQL's float output as the float pair form prints it:
+    shortest exact digits (`extra_float_digits` 1) for `printed_single`, else `%.<float_digits>g`
+    (`extra_float_digits` = digits - 15)."""
     settings = dict(PINNED_SETTINGS.get(dialect, {}))
     if dialect == "postgres":
-        settings["extra_float_digits"] = str((options or NormalizeOptions()).float_digits - 15)
+        digits = (options or NormalizeOptions()).float_digits
+        settings["extra_float_digits"] = "1" if digits <= SINGLE_DIGITS else str(digits - 15)
     return settings
 
 
-def pair_form(compared: LogicalType, dialect: str, peer: str | None) -> str | None:
-    """The pair form (`printed_float`, `printed_timestamp`) a column compared as `compared` gets in
-    `dialect` when the other side is `peer`, or None. Only the dialects and the compared type decide,
-    so both sides of a pair choose alike; `peer` None: no pair forms (a side not pinned)."""
+def pair_form(compared: LogicalType, dialect: str, peer: str | None, options: NormalizeOptions | None = None) -> str | None:
+    """The pair form (`printed_single`, `printed_float`, `printed_timestamp`) a column compared as
+    `compared` gets in `dialect` when the other side is `peer`, or None. Only the dialects, the
+    compared type and the options decide, so both sides of a pair choose alike; `peer` None: no pair
+    forms (a side not pinned)."""
     if peer is None or dialect not in PAIR_DIALECTS or peer not in PAIR_DIALECTS:
         return None
     if compared.kind == "float":
-        return "printed_float"
+        return "printed_single" if (options or NormalizeOptions()).float_digits <= SINGLE_DIGITS else "printed_float"
     if compared.kind in ("timestamp", "timestamp_tz"):
         return "printed_timestamp"
     return None
+
+
+# A float rounded to single precision moves by at most 2^-24 of itself (2^-23 at a binade's foot),
+# less than the tolerance's one unit of the last kept digit while float_digits <= 7: two doubles
+# printing the same single-precision text are always equal under the tolerance.
+SINGLE_DIGITS = 7
+_SINGLE_LOW, _SINGLE_HIGH = 1.2e-38, 3.4e38  # inside single precision's normal range
+_FIXED_BELOW = 1e15  # PostgreSQL prints a double in fixed notation below 1e15 (and integers exactly)
+
+
+def _double(value: float, dialect: str) -> exp.Expression:
+    """A double constant spelt exactly (its shortest text, cast: DuckDB reads `1e15` as DOUBLE but
+    `0.5` as DECIMAL)."""
+    return cast(s("Infinity" if value == math.inf else repr(value)), "double", dialect)
+
+
+def _shortest(value: exp.Expression, dialect: str) -> exp.Expression:
+    """The shortest exact text of a double below 1e15 in magnitude (not an integer of 2^53 or more)
+    as PostgreSQL prints it with `extra_float_digits` 1 (ryu): DuckDB's text is the same digits with
+    `.0` after an integer, so an integer is printed as a BIGINT there."""
+    if dialect == "postgres":
+        return to_text(value, dialect)
+    whole = exp.EQ(this=value.copy(), expression=fn("TRUNC", value.copy()))
+    return case((whole, to_text(cast(value.copy(), "bigint", dialect), dialect)), default=to_text(value, dialect))
+
+
+def _printed_single(column: exp.Expression, dialect: str, options: NormalizeOptions | None) -> exp.Expression:
+    """The double rounded to single precision (IEEE, to nearest: alike everywhere), printed by its
+    shortest exact digits: PostgreSQL's float8 output of the rounded value, three times cheaper than
+    its `%.6g` (snprintf) and its float4 output, which DuckDB's REAL text does not reproduce (DuckDB
+    prints some floats' exact digits). Values whose shortest texts the two lay out differently are
+    scaled by an exact power of two first, behind a mark that keeps them apart from the others:
+    `~` for 1e15 <= |x| < 3.4e38 (times 2^-100), `^` for larger ones (the double itself times
+    2^-1000), `_` below single precision's normal range (times 2^100, the double itself: exact).
+    `0` below the absolute tolerance; NaN and the infinities as PostgreSQL spells them."""
+    opts = options or NormalizeOptions()
+    x = cast(column, "double", dialect)
+    a = fn("ABS", x.copy())
+
+    def below(bound: float) -> exp.Expression:
+        return exp.LT(this=a.copy(), expression=_double(bound, dialect))
+
+    def scaled(value: exp.Expression, factor: float, mark: str) -> exp.Expression:
+        return exp.DPipe(this=s(mark), expression=_shortest(exp.Mul(this=value, expression=_double(factor, dialect)), dialect),
+                         safe=True)
+
+    single = cast(cast(x.copy(), "real", dialect), "double", dialect)
+    whens: list[tuple[exp.Expression, exp.Expression]] = []
+    if opts.float_absolute < _SINGLE_LOW:
+        whens.append((exp.EQ(this=x.copy(), expression=n(0)), s("0")))
+    if opts.float_absolute > 0:
+        whens.append((below(opts.float_absolute), s("0")))
+    if opts.float_absolute < _SINGLE_LOW:
+        whens.append((below(_SINGLE_LOW), scaled(x.copy(), 2.0**100, "_")))
+    whens += [
+        (below(_FIXED_BELOW), _shortest(single, dialect)),
+        (below(_SINGLE_HIGH), scaled(single.copy(), 2.0**-100, "~")),
+        (below(math.inf), scaled(x.copy(), 2.0**-1000, "^")),
+    ]
+    if dialect == "postgres":
+        return case(*whens, default=to_text(x.copy(), dialect))  # NaN, Infinity, -Infinity
+    infinity = case((exp.GT(this=x.copy(), expression=n(0)), s("Infinity")), default=s("-Infinity"))
+    return case(*whens, default=case((fn("ISNAN", x.copy()), s("NaN")), default=infinity))
 
 
 def _printed_float(column: exp.Expression, dialect: str, options: NormalizeOptions | None) -> exp.Expression:
@@ -209,7 +275,9 @@ def cheap_canonical_expr(
     """The canonical text of `column` (compared as `compared`, declared `declared`) by the least
     expensive expression that produces it in `dialect`; `canonical_expr` where none is cheaper. With
     `peer` (the other side's dialect, both sides pinned) a pair form where there is one."""
-    pair = pair_form(compared, dialect, peer)
+    pair = pair_form(compared, dialect, peer, options)
+    if pair == "printed_single":
+        return _printed_single(column, dialect, options)
     if pair == "printed_float":
         return _printed_float(column, dialect, options)
     if pair == "printed_timestamp":
@@ -243,7 +311,7 @@ def cheap_row_text_expr(
         if i:
             parts.append(s(SEPARATOR))
         text = cheap_canonical_expr(column, declared, compared, dialect, options, peer)
-        own = _prints_itself(declared, compared, dialect, options) and pair_form(compared, dialect, peer) is None
+        own = _prints_itself(declared, compared, dialect, options) and pair_form(compared, dialect, peer, options) is None
         texts.append(column.copy() if own else text.copy())
         parts.append(exp.Coalesce(this=text, expressions=[s(NULL_MARKER)]))
     if dialect == "duckdb" and len(parts) > 1:
