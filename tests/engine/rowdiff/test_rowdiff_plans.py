@@ -42,8 +42,10 @@ async def test_postgres_bucket_scan_is_a_parallel_hash_aggregate_without_sort_or
     async with connect(database_url) as db:
         await _wide_pg(db, "items")
         await _wide_pg(db, "copy")
-        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"])
-        assert result.equal and result.source_rows == ROWS and result.levels == 1
+        buckets_only = RowDiffOptions(whole_table_first=False)  # the bucket scan itself, without the early exit
+        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"],
+                                   options=buckets_only)
+        assert result.equal and result.source_rows == ROWS and result.levels == 1 and result.whole_table is None
         # identical tables: the bounds query and one checksum scan per side, nothing else
         assert result.queries == 4
         assert result.buckets == 806  # tuned: 300,000 rows of ~88 bytes in buckets of 32 KiB
@@ -65,6 +67,59 @@ async def test_postgres_bucket_scan_is_a_parallel_hash_aggregate_without_sort_or
         # parallel workers planned: a partial hash aggregate under a Gather, finalised above it
         assert {n.get("Partial Mode") for n in aggregates} == {"Partial", "Finalize"}, aggregates
         assert "Gather" in kinds
+
+
+async def test_identical_tables_end_at_the_whole_table_checksums(database_url: str) -> None:
+    """Equal counts: the whole tables' checksums (an ungrouped parallel aggregate) first, and equal ones
+    end the diff; a changed row with the counts still equal is found after them; different counts go
+    straight to the buckets; `whole_table_first` forces or skips the early exit."""
+    async with connect(database_url) as db:
+        await _wide_pg(db, "items")
+        await _wide_pg(db, "copy")
+        sides = DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy"))
+        result = await diff_tables(*sides, key=["id"])
+        assert result.equal and result.whole_table is True and result.source_rows == result.target_rows == ROWS
+        # the bounds (and counts) and one ungrouped checksum scan per side: no bucket, no refinement
+        assert result.queries == 4 and result.levels == 0 and result.buckets == 0
+        whole = next(sql for sql in result.sql["source"] if "SUM(" in sql)
+        assert "GROUP BY" not in whole
+        async with db.read_session(session_settings("postgres")) as session:
+            rows = await session.fetch_rows(f"EXPLAIN (ANALYZE, FORMAT JSON) {whole}")
+        plan = json.loads(rows[0][0])[0]["Plan"] if isinstance(rows[0][0], str) else rows[0][0][0]["Plan"]
+        aggregates = [n for n in _nodes(plan) if n["Node Type"] == "Aggregate"]
+        assert aggregates and all(n["Strategy"] == "Plain" for n in aggregates), aggregates
+        assert "Gather" in [n["Node Type"] for n in _nodes(plan)]
+
+        await db.execute("UPDATE copy SET name = 'changed' WHERE id = 123456")
+        changed = await diff_tables(*sides, key=["id"])
+        assert changed.whole_table is False and changed.changed == 1 and dict(changed.changed_columns) == {"name": 1}
+        assert changed.levels >= 1 and changed.buckets > 0
+
+        await db.execute("DELETE FROM copy WHERE id = 7")
+        fewer = await diff_tables(*sides, key=["id"])
+        assert fewer.whole_table is None and fewer.only_in_source == 1 and fewer.changed == 1
+        forced = await diff_tables(*sides, key=["id"], options=RowDiffOptions(whole_table_first=True))
+        assert forced.whole_table is False and forced.only_in_source == 1 and forced.changed == 1
+
+        await db.execute("UPDATE copy SET name = i.name FROM items i WHERE copy.id = i.id AND copy.id = 123456")
+        await db.execute("INSERT INTO copy SELECT * FROM items WHERE id = 7")
+        skipped = await diff_tables(*sides, key=["id"], options=RowDiffOptions(whole_table_first=False))
+        assert skipped.equal and skipped.whole_table is None and skipped.levels == 1
+
+
+async def test_a_string_key_also_ends_at_the_whole_table_checksums(duckdb_url: str) -> None:
+    async with connect(duckdb_url) as db:
+        for name in ("a", "b"):
+            await db.execute(f"CREATE TABLE {name} AS SELECT 'k' || i AS code, i * 2 AS v FROM range(1, 5001) AS g(i)")
+        sides = DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b"))
+        result = await diff_tables(*sides, key=["code"])
+        assert result.strategy == "key_hash" and result.equal and result.whole_table is True and result.levels == 0
+        assert not any("GROUP BY" in sql for sql in result.sql["source"])
+        await db.execute("UPDATE b SET v = -1 WHERE code = 'k4321'")
+        changed = await diff_tables(*sides, key=["code"])
+        assert changed.whole_table is False and changed.changed == 1 and changed.sample[0].key == {"code": "k4321"}
+        keyless = await diff_tables(*sides, key=[])
+        assert keyless.whole_table is False and keyless.changed == 1
 
 
 async def test_postgres_read_session_reads_one_snapshot(database_url: str) -> None:
@@ -93,7 +148,8 @@ async def test_duckdb_bucket_scan_is_a_hash_group_by(duckdb_url: str) -> None:
                 f"CAST(i * 37 % 10000000 AS DECIMAL(12,2)) / 100 AS price, 'customer ' || i AS name, "
                 f"DATE '2015-01-01' + (i % 3650)::INT AS day FROM range(1, 200001) AS r(i)"
             )
-        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"])
+        result = await diff_tables(DiffSide(db, TableRef(name="items")), DiffSide(db, TableRef(name="copy")), key=["id"],
+                                   options=RowDiffOptions(whole_table_first=False))
         assert result.equal and result.source_rows == 200_000 and result.queries == 4
         checksum = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
         plan = " ".join(str(v) for row in await db.fetch_rows(f"EXPLAIN {checksum}") for v in row)
@@ -205,7 +261,8 @@ async def test_hash_buckets_are_sized_from_the_catalog_without_a_count_scan(data
                 await db.execute(f"CREATE TABLE {name} AS SELECT 'k' || i AS code, i * 2 AS v FROM {series}")
             if kind == "postgres":
                 await db.execute("ANALYZE a; ANALYZE b")
-            result = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["code"])
+            result = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["code"],
+                                       options=RowDiffOptions(whole_table_first=False))  # no COUNT(*) for the early exit
             assert result.strategy == "key_hash" and result.equal and result.source_rows == 5000
             scans = [sql for side in ("source", "target") for sql in result.sql[side] if 'FROM "a"' in sql or 'FROM "b"' in sql]
             assert len(scans) == 2 and all("GROUP BY" in sql for sql in scans), (kind, scans)

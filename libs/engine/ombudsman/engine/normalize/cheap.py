@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from sqlglot import exp
 
@@ -185,7 +186,7 @@ def _printed_float(column: exp.Expression, dialect: str, options: NormalizeOptio
     PRINTF, with NaN and the infinities spelt as PostgreSQL does; `0` for zero and below the tolerance."""
     opts = options or NormalizeOptions()
     x = cast(column, "double", dialect)
-    zero = exp.EQ(this=x, expression=n(0))
+    zero: Any = exp.EQ(this=x, expression=n(0))
     if opts.float_absolute > 0:
         zero = exp.or_(zero, exp.LT(this=fn("ABS", x.copy()), expression=n(opts.float_absolute)))
     if dialect == "postgres":

@@ -140,6 +140,7 @@ class RowHash(Validator):
                 "buckets": result.buckets,
                 "snapshot": result.snapshot,
                 "parallel": result.parallel,
+                "whole_table": result.whole_table,
                 "levels": result.levels,
                 "queries": result.queries,
                 "leaf_rows_fetched": result.leaf_rows_fetched,
