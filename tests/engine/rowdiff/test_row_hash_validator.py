@@ -52,6 +52,8 @@ async def test_row_hash_finds_the_differences_and_passes_a_clean_pair(database_u
         assert snapshot["source"]["isolation"] == "repeatable read" and snapshot["source"]["snapshot_id"]
         assert snapshot["target"]["isolation"] == "snapshot" and snapshot["target"]["at"]
         assert result.details["whole_table"] is True and result.details["buckets"] == 0  # the early exit
+        result = await run_validator(validator, clean, {"key": ["id"], "whole_table_first": False})
+        assert result.status == "passed" and result.details["whole_table"] is None and result.details["buckets"] >= 256
         # the first scan's parts per side and why (PostgreSQL here has parallel workers: one scan)
         assert result.details["parallel"]["source"] == {"parts": 1, "reason": "PostgreSQL aggregates with parallel workers"}
         assert result.details["parallel"]["target"]["parts"] == 1

@@ -280,3 +280,15 @@ async def test_one_connection_shared_by_both_sides_still_diffs(database_url: str
         await db.execute("CREATE TABLE b AS SELECT g AS id, g * 2 AS v FROM generate_series(1, 101) AS g")
         result = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["id"])
         assert result.only_in_target == 1 and result.snapshot["source"]["isolation"] == "none"
+
+
+async def test_an_integer_key_that_is_null_everywhere_is_still_compared(duckdb_url: str) -> None:
+    """No key bounds (every key NULL): the rows are compared by key hash, not taken as empty tables."""
+    async with connect(duckdb_url) as db:
+        await db.execute("CREATE TABLE a AS SELECT CAST(NULL AS BIGINT) AS id, i AS v FROM range(1, 4) AS g(i)")
+        await db.execute("CREATE TABLE b AS SELECT CAST(NULL AS BIGINT) AS id, i * 2 AS v FROM range(1, 4) AS g(i)")
+        result = await diff_tables(DiffSide(db, TableRef(name="a")), DiffSide(db, TableRef(name="b")), key=["id"])
+        assert result.strategy == "key_hash" and result.source_rows == result.target_rows == 3
+        assert not result.equal
+        empty = await diff_tables(DiffSide(db, TableRef(name="a"), "v < 0"), DiffSide(db, TableRef(name="b"), "v < 0"), key=["id"])
+        assert empty.equal and empty.source_rows == empty.target_rows == 0

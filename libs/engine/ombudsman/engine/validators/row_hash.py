@@ -57,6 +57,11 @@ class RowHash(Validator):
             default=None, ge=1, le=1_000_000,
             description="buckets of the first scan; default: tuned from the row count and row width",
         )
+        whole_table_first: bool | None = Field(
+            default=None,
+            description="compare the whole tables' checksums before any bucket, ending there when equal; "
+            "default: when both sides count the same rows",
+        )
         output: str | None = Field(
             default=None, description="file (.csv or .parquet) receiving every difference, however many"
         )
@@ -70,6 +75,7 @@ class RowHash(Validator):
                 casefold_strings=params.casefold_strings,
             ),
             buckets=params.buckets,
+            whole_table_first=params.whole_table_first,
             pair_columns=params.pair_columns,
             sample_limit=min(ctx.sample_limit, 100),
         )
