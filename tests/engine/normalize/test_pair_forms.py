@@ -231,3 +231,30 @@ def test_a_single_precision_text_never_hides_a_difference(digits: int) -> None:
         close = x * (1 + rng.uniform(-1, 1) * 2.0**-26)
         if _float_reference(x, options) == _float_reference(close, options):
             assert floats_equal(x, close, options)
+
+
+@pytest.mark.parametrize("n", [1, 5])
+async def test_a_padded_char_is_equal_exactly_when_the_trimmed_texts_are(database_url: str, n: int) -> None:
+    """PostgreSQL CHAR(n) printed with its padding against DuckDB strings padded to n: two values print
+    the same padded text if and only if their trimmed (canonical) texts are equal, whatever spaces
+    either side kept; a string longer than n (DuckDB only) never meets a CHAR(n)."""
+    char, varchar = LogicalType("string", fixed_length=True, length=n), LogicalType("string")
+    values = ["", " ", "a", "a ", "ab", "ab  ", "abcde", "abcde ", "abcdef", "abcdef  ", "é", "é    ", " a", "x\t"]
+    held = [v for v in values if len(v.rstrip(" ")) <= n]
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS pad_values")
+        await conn.execute(f"CREATE TABLE pad_values AS SELECT CAST(x AS CHAR({n})) AS x, i FROM unnest($1::text[]) "
+                           "WITH ORDINALITY AS t(x, i)", held)
+    finally:
+        await conn.close()
+    column = exp.column("x")
+    pg_query = exp.select(cheap_row_text_expr([(column, char, char)], "postgres", None, "duckdb", [n]).as_("t"))
+    async with connect(database_url) as pg, pg.read_session(session_settings("postgres")) as session:
+        pg_texts = [r[0] for r in await session.fetch_rows(pg_query.from_("pad_values").order_by("i").sql(dialect="postgres"))]
+    duck_texts = _duckdb_texts("SELECT unnest($1::VARCHAR[]) AS x, generate_subscripts($1::VARCHAR[], 1) AS i", values,
+                               cheap_row_text_expr([(column, varchar, char)], "duckdb", None, "postgres", [n]))
+    assert all(len(text) == n for text in pg_texts)
+    for held_value, pg_text in zip(held, pg_texts, strict=True):
+        for value, duck_text in zip(values, duck_texts, strict=True):
+            assert (pg_text == duck_text) == (held_value.rstrip(" ") == value.rstrip(" ")), (held_value, value, pg_text, duck_text)

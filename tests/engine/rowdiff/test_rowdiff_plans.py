@@ -292,3 +292,24 @@ async def test_an_integer_key_that_is_null_everywhere_is_still_compared(duckdb_u
         assert not result.equal
         empty = await diff_tables(DiffSide(db, TableRef(name="a"), "v < 0"), DiffSide(db, TableRef(name="b"), "v < 0"), key=["id"])
         assert empty.equal and empty.source_rows == empty.target_rows == 0
+
+
+async def test_a_char_column_hashes_padded_against_duckdb(database_url: str, duckdb_url: str) -> None:
+    """PostgreSQL CHAR(n) against DuckDB VARCHAR: the row hash prints the CHAR with its padding (no
+    trim on PostgreSQL) and DuckDB pads to n, so trailing spaces on either side are no difference and a
+    changed flag or code is still found."""
+    async with connect(database_url) as pg, connect(duckdb_url) as duck:
+        await pg.execute("CREATE TABLE flags AS SELECT i AS id, CAST(CASE WHEN i % 3 = 0 THEN '' ELSE chr(65 + i % 26) END AS CHAR(1)) AS flag, "
+                         "CAST('c' || (i % 97) AS CHAR(5)) AS code FROM generate_series(1, 2000) AS g(i)")
+        await duck.execute("CREATE TABLE flags AS SELECT i AS id, CASE WHEN i % 3 = 0 THEN (CASE WHEN i % 2 = 0 THEN ' ' ELSE '' END) "
+                           "ELSE chr(CAST(65 + i % 26 AS INTEGER)) END AS flag, 'c' || (i % 97) || CASE WHEN i % 5 = 0 THEN '  ' ELSE '' END AS code "
+                           "FROM range(1, 2001) AS g(i)")
+        sides = DiffSide(pg, TableRef(name="flags")), DiffSide(duck, TableRef(name="flags"))
+        result = await diff_tables(*sides, key=["id"], options=RowDiffOptions(whole_table_first=False))
+        assert result.equal and result.source_rows == 2000 and result.leaf_rows_fetched == 0  # hashes alike: nothing fetched
+        pg_sql = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
+        assert '"flag"' in pg_sql and 'CAST("flag" AS TEXT)' not in pg_sql and "RTRIM" not in pg_sql  # printed padded
+        await duck.execute("UPDATE flags SET flag = 'z' WHERE id = 7")
+        await duck.execute("UPDATE flags SET code = 'c6 x' WHERE id = 6")
+        changed = await diff_tables(*sides, key=["id"])
+        assert changed.changed == 2 and dict(changed.changed_columns) == {"flag": 1, "code": 1}

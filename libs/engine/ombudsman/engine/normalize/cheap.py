@@ -299,9 +299,11 @@ def cheap_row_text_expr(
     dialect: str,
     options: NormalizeOptions | None = None,
     peer: str | None = None,
+    pads: Sequence[int | None] | None = None,
 ) -> exp.Expression:
     """The canonical row text (as `row_text_expr`) of (column, declared type, compared type) triples,
-    each column by `cheap_canonical_expr` (with `peer`: pair forms where there are). DuckDB joins them with one variadic CONCAT, which builds
+    each column by `cheap_canonical_expr` (with `peer`: pair forms where there are; `pads`: per
+    column, the n of the padded CHAR form, see `padded_char`). DuckDB joins them with one variadic CONCAT, which builds
     the row text once, where a chain of `||` copies it at every column (about twice as fast on 18
     columns); the parts are never NULL, so both give the same text."""
     if not columns:
@@ -311,8 +313,13 @@ def cheap_row_text_expr(
     for i, (column, declared, compared) in enumerate(columns):
         if i:
             parts.append(s(SEPARATOR))
-        text = cheap_canonical_expr(column, declared, compared, dialect, options, peer)
-        own = _prints_itself(declared, compared, dialect, options) and pair_form(compared, dialect, peer, options) is None
+        pad = pads[i] if pads is not None else None
+        if pad is not None:
+            text = padded_char(column, declared, dialect, pad)
+            own = dialect == "postgres" and declared.fixed_length  # CONCAT_WS prints a CHAR(n) padded
+        else:
+            text = cheap_canonical_expr(column, declared, compared, dialect, options, peer)
+            own = _prints_itself(declared, compared, dialect, options) and pair_form(compared, dialect, peer, options) is None
         texts.append(column.copy() if own else text.copy())
         parts.append(exp.Coalesce(this=text, expressions=[s(NULL_MARKER)]))
     if dialect == "duckdb" and len(parts) > 1:
@@ -321,6 +328,19 @@ def cheap_row_text_expr(
         any_null = exp.or_(*(exp.Is(this=column.copy(), expression=exp.Null()) for column, _, _ in columns))
         return exp.Case(ifs=[exp.If(this=any_null, true=concat(parts))], default=_concat_ws(texts))
     return concat(parts)
+
+
+def padded_char(column: exp.Expression, declared: LogicalType, dialect: str, n: int) -> exp.Expression:
+    """A pair form of strings compared as fixed-length (`Plan.char_pad`: a PostgreSQL CHAR(n) on one
+    side or both, of one n): the value padded with spaces to n characters. PostgreSQL prints a CHAR(n)
+    padded by itself (its output function: no trim, ~10 % of a scan with two CHAR(1) flags), so the
+    other side pads its trimmed text; one longer than n keeps its trimmed text (no CHAR(n) holds it).
+    Equal texts <=> equal canonical texts (trimmed), both ways."""
+    if dialect == "postgres" and declared.fixed_length:
+        return fn("TEXTIN", fn("BPCHAROUT", column.copy()))  # the padded text, NULL for NULL
+    trimmed = fn("RTRIM", to_text(column.copy(), dialect), s(" "))
+    fits = exp.LTE(this=fn("LENGTH", trimmed.copy()), expression=exp.Literal.number(n))
+    return case((fits, fn("RPAD", trimmed.copy(), exp.Literal.number(n), s(" "))), default=trimmed)
 
 
 MAX_FUNCTION_ARGS = 100  # PostgreSQL's FUNC_MAX_ARGS: CONCAT_WS takes the separator and 99 texts

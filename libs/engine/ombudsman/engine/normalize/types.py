@@ -35,6 +35,8 @@ class LogicalType:
     # False for a type whose own text is not its value's digits (PostgreSQL `money` prints `$1,234.50`):
     # never rendered by a plain cast (normalize.cheap). Not part of equality: it is the same logical type.
     own_text: bool = field(default=True, compare=False)
+    # a CHAR(n)'s declared n, where the catalog gives it (normalize.cheap's padded pair form); not part of equality
+    length: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.kind == "decimal":

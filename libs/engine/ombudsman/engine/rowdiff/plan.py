@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -28,11 +28,12 @@ from ombudsman.engine.normalize import (
     pair_types,
     row_text_expr,
 )
-from ombudsman.engine.normalize.cheap import cheap_row_text_expr
+from ombudsman.engine.normalize.cheap import PAIR_DIALECTS, cheap_row_text_expr
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.validators import sql as q
 
 Side = Literal["source", "target"]
+SIDES: tuple[Side, Side] = ("source", "target")
 
 
 class RowDiffInputError(ValueError):
@@ -120,10 +121,27 @@ class Plan:
             return self.dialect(other)
         return None
 
+    def char_pad(self, pair: ColumnPair) -> int | None:
+        """The n of the padded pair form (normalize.cheap) for a pair compared as fixed-length strings:
+        every CHAR side is a PostgreSQL CHAR(n) of one known n, both sides read pinned, no case folding."""
+        if self.peer("source") is None or self.options.casefold_strings or not pair.type("source").fixed_length:
+            return None
+        lengths = set()
+        for side in SIDES:
+            declared = pair.declared(side)
+            if declared.kind != "string" or self.dialect(side) not in PAIR_DIALECTS:
+                return None
+            if declared.fixed_length:
+                if self.dialect(side) != "postgres" or declared.length is None:
+                    return None
+                lengths.add(declared.length)
+        return lengths.pop() if len(lengths) == 1 else None
+
     def _hash(self, side: Side, pairs: Sequence[ColumnPair]) -> exp.Expression:
         if self.cheap.get(side, False):
             triples = [(self.col(side, p), p.declared(side), p.type(side)) for p in pairs]
-            text = cheap_row_text_expr(triples, self.dialect(side), self.options, self.peer(side))
+            pads = [self.char_pad(p) for p in pairs]
+            text = cheap_row_text_expr(triples, self.dialect(side), self.options, self.peer(side), pads)
         else:
             text = row_text_expr([(self.col(side, p), p.type(side)) for p in pairs], self.dialect(side), self.options)
         return hash_text_expr(text, self.dialect(side), fakesnow=self.fakesnow.get(side, False))
@@ -191,15 +209,20 @@ async def _declared_types(connector: Connector, table: TableRef) -> dict[str, Lo
     if table.schema_name:
         sql += " AND UPPER(table_schema) = ?"
         params.append(table.schema_name.upper())
+    if connector.dialect == "postgres":  # a CHAR(n)'s n: the padded pair form (normalize.cheap)
+        sql = sql.replace(", numeric_scale", ", numeric_scale, character_maximum_length")
     rows = await connector.fetch_rows(sql, params)
     schemas = sorted({r[0] for r in rows}, key=lambda name: (str(name).lower() not in _DEFAULT_SCHEMAS, str(name)))
     if not schemas:
         return {}
-    return {
-        str(r[1]).lower(): logical_type(str(r[2]), precision=_opt_int(r[3]), scale=_opt_int(r[4]))
-        for r in rows
-        if r[0] == schemas[0]
-    }
+    types = {}
+    for r in rows:
+        if r[0] == schemas[0]:
+            found = logical_type(str(r[2]), precision=_opt_int(r[3]), scale=_opt_int(r[4]))
+            if found.fixed_length and len(r) > 5 and _opt_int(r[5]):
+                found = replace(found, length=_opt_int(r[5]))
+            types[str(r[1]).lower()] = found
+    return types
 
 
 def _opt_int(value: Any) -> int | None:
