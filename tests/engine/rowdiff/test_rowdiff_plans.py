@@ -48,7 +48,7 @@ async def test_postgres_bucket_scan_is_a_parallel_hash_aggregate_without_sort_or
         assert result.equal and result.source_rows == ROWS and result.levels == 1 and result.whole_table is None
         # identical tables: the bounds query and one checksum scan per side, nothing else
         assert result.queries == 4
-        assert result.buckets == 806  # tuned: 300,000 rows of ~88 bytes in buckets of 32 KiB
+        assert result.buckets == 403  # tuned: 300,000 rows of ~88 bytes in buckets of 64 KiB
         checksum = next(sql for sql in result.sql["source"] if "GROUP BY" in sql)
         # the snapshot each side read is recorded
         snapshot = result.snapshot["source"]
@@ -195,7 +195,7 @@ def test_tsql_checksum_queries_ask_for_a_hash_group() -> None:
 
 def test_buckets_are_tuned_from_rows_and_width() -> None:
     assert auto_buckets(10, 100) == 256  # small tables: the floor
-    assert auto_buckets(6_000_000, 200) == 36_622  # ~32 KiB of rows per bucket
+    assert auto_buckets(6_000_000, 200) == 18_311  # ~64 KiB of rows per bucket
     assert auto_buckets(1_000_000_000, 200) == 65_536  # the hash table stays small
     assert auto_buckets(6_000_000, 400) > auto_buckets(6_000_000, 100)
 

@@ -28,7 +28,6 @@ top (`whole_table_first` False turns it off, True runs it whatever the counts).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from collections import Counter, defaultdict
@@ -64,22 +63,12 @@ from ombudsman.engine.rowdiff.scan import (
 from ombudsman.engine.rowdiff.snapshot import pin_side
 from ombudsman.engine.rowdiff.split import merge_figures, probe_parts, range_conditions, split_ranges
 from ombudsman.engine.validators import sql as q
+from ombudsman.engine.validators.base import all_settled
 
 Strategy = Literal["key_range", "key_hash", "row_hash"]
 NULL_BUCKET = -1  # key ranges: the rows whose key is NULL
 MAX_HASH_BUCKETS = 65_536  # first-scan buckets when sized by row count: bounds the figures held per side
 SIDES: tuple[Side, Side] = ("source", "target")
-
-
-async def _settled(*aws: Awaitable[Any]) -> list[Any]:
-    """asyncio.gather that lets every query finish before raising the first error: a side that fails
-    at once must not leave the other's query running on a connection that is closed or reused next
-    (DuckDB refuses a second call on a busy connection)."""
-    results = await asyncio.gather(*aws, return_exceptions=True)
-    for outcome in results:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return results
 
 
 class RowDiffOptions(BaseModel):
@@ -201,13 +190,13 @@ class _Run:
                 share = queries[index :: len(sessions)]  # fewer connections than ranges: in turn
                 return [await sessions[index].fetch_rows(sql, params, settings=settings) for sql, params in share]
 
-            shares = await _settled(*(run_share(i) for i in range(len(sessions))))
+            shares = await all_settled(*(run_share(i) for i in range(len(sessions))))
         return merge_figures([rows for share in shares for rows in share])
 
     async def both(
         self, build: Callable[[Side], exp.Expression], buckets: int | None = None
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        source, target = await _settled(
+        source, target = await all_settled(
             self.rows("source", build("source"), buckets), self.rows("target", build("target"), buckets)
         )
         return source, target
@@ -298,7 +287,7 @@ async def _whole_tables_equal(
     wanted = run.options.whole_table_first
     if wanted is False or (wanted is None and (counts is None or counts[0] != counts[1])):
         return False
-    source, target = await _settled(scan("source"), scan("target"))
+    source, target = await all_settled(scan("source"), scan("target"))
     run.result.whole_table = not _differing(source, target, run.result)
     return run.result.whole_table
 
@@ -449,7 +438,7 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
             split_ranges(lo, hi, width, run.parts[side]), plan.col(side, plan.key[0]), first,
         )
 
-    source, target = await _settled(first_scan("source"), first_scan("target"))
+    source, target = await all_settled(first_scan("source"), first_scan("target"))
     result.levels = 1
     differing = [
         _Bucket(b, lo + b * width, min(hi, lo + (b + 1) * width - 1), s, t, width)
@@ -531,7 +520,7 @@ async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
         estimate = await estimated_rows(run.sessions[side], plan.sides[side].table)
         return estimate if estimate is not None else as_int((await run.rows(side, count(side)))[0][0])
 
-    counts = await _settled(rows_of("source"), rows_of("target"))
+    counts = await all_settled(rows_of("source"), rows_of("target"))
 
     async def whole_scan(side: Side) -> list[tuple[Any, ...]]:
         return await run.rows(side, _checksum_query(plan, side, None, None))
@@ -620,7 +609,7 @@ class _Leaf:
         return rows
 
     async def compare(self, run: _Run, condition: Callable[[Side], exp.Expression]) -> None:
-        source, target = await _settled(
+        source, target = await all_settled(
             self._collect(run, "source", condition("source")), self._collect(run, "target", condition("target"))
         )
         found: list[Difference] = []

@@ -8,7 +8,6 @@ result; `pair_types` then decides how each pair is rendered so that equal values
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from ombudsman.engine.normalize import (
 from ombudsman.engine.normalize.cheap import PAIR_DIALECTS, cheap_row_text_expr
 from ombudsman.engine.rowdiff.capabilities import uses_fakesnow_hash
 from ombudsman.engine.validators import sql as q
+from ombudsman.engine.validators.base import all_settled
 
 Side = Literal["source", "target"]
 SIDES: tuple[Side, Side] = ("source", "target")
@@ -292,7 +292,7 @@ async def build_plan(
 ) -> Plan:
     """Resolve columns, names, types and key of a table pair; RowDiffInputError naming what is wrong."""
     column_map = {k.lower(): v for k, v in (column_map or {}).items()}
-    source_types, target_types = await asyncio.gather(
+    source_types, target_types = await all_settled(
         column_types(source.connector, source.table), column_types(target.connector, target.table)
     )
     source_names = list(source_types)
@@ -325,7 +325,7 @@ async def build_plan(
         raise RowDiffInputError(f"target table {target.table} has no column {', '.join(repr(m) for m in missing)}")
     if not pairs:
         raise RowDiffInputError("no columns to compare")
-    fakesnow_source, fakesnow_target = await asyncio.gather(
+    fakesnow_source, fakesnow_target = await all_settled(
         uses_fakesnow_hash(source.connector), uses_fakesnow_hash(target.connector)
     )
     return Plan(

@@ -30,8 +30,10 @@ HASH_BYTES_PER_BUCKET = 2048
 MIN_WORK_MEM_MB, MAX_WORK_MEM_MB = 32, 256
 # auto-tuned first scan: a bucket holds about this many bytes of rows. Each differing bucket is re-read
 # by the next level, so small buckets keep the refinement of a few hundred differences to a sliver of
-# the table (32 KiB: ~200 rows of a 150-byte row); the figures of 65,536 buckets are ~2 MB per side.
-BUCKET_BYTES = 32 * 1024
+# the table (64 KiB: ~400 rows of a 150-byte row); each bucket costs the client a line per side
+# (~300 bytes as Python objects: 41,667 lines of PostgreSQL figures took 13 MB); at 32 KiB the bench's
+# 6M rows x 18 columns peaked at 309-311 MB, over the client's 300 MB budget.
+BUCKET_BYTES = 64 * 1024
 MIN_BUCKETS, MAX_BUCKETS = 256, 65_536
 
 _TYPE_BYTES = {"integer": 8, "decimal": 12, "float": 8, "boolean": 1, "date": 4, "time": 8, "timestamp": 8,

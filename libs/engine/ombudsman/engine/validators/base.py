@@ -57,14 +57,21 @@ class Sides(Generic[T]):
 U = TypeVar("U")
 
 
-async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    """Await two things concurrently; wait for both even when one fails (a query still running
-    must not outlive its step), then raise the first failure."""
-    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+async def all_settled(*aws: Awaitable[Any]) -> list[Any]:
+    """asyncio.gather that waits for every awaitable even when one fails (a query still running must
+    not outlive its step, nor its connection be closed or reused under it: DuckDB refuses a second
+    call on a busy connection), then raises the first failure."""
+    outcomes = await asyncio.gather(*aws, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    return outcomes[0], outcomes[1]  # type: ignore[return-value]
+    return outcomes
+
+
+async def both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Await two things concurrently as `all_settled` does."""
+    outcomes = await all_settled(first, second)
+    return outcomes[0], outcomes[1]
 
 
 class QueryError(Exception):
