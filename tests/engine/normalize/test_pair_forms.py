@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import duckdb
+import numpy as np
 import pytest
 from sqlglot import exp
 
@@ -34,12 +35,15 @@ EPOCH = dt.datetime(1970, 1, 1)
 
 def _doubles(seed: int, count: int) -> list[float]:
     """Random finite bit patterns, short decimals, ties at the 7th and 16th digit, single-precision
-    values and the midpoints between two of them, and the edges."""
+    values and the midpoints between two of them, short binary fractions (ties of the shortest
+    single-precision text), and the edges."""
     rng = random.Random(seed)
     values: list[float] = []
     while len(values) < count:
-        kind = len(values) % 5
-        if kind == 4:  # a single-precision value, or the midpoint between it and the next one up
+        kind = len(values) % 6
+        if kind == 5:  # a short binary fraction: at 6 integer digits a tie between two shortest texts (383680.625)
+            values.append(rng.randint(-2**24, 2**24) / 2 ** rng.randint(0, 14))
+        elif kind == 4:  # a single-precision value, or the midpoint between it and the next one up
             bits = rng.getrandbits(31)
             low, high = (struct.unpack("<f", (b | (rng.getrandbits(1) << 31)).to_bytes(4, "little"))[0] for b in (bits, bits + 1))
             if math.isfinite(low) and math.isfinite(high):
@@ -66,7 +70,9 @@ def _shortest(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _float_reference(x: float, options: NormalizeOptions) -> str:
+def _float_reference(x: float | None, options: NormalizeOptions) -> str | None:
+    if x is None:
+        return None
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
@@ -80,6 +86,10 @@ def _float_reference(x: float, options: NormalizeOptions) -> str:
     if abs(x) >= 3.4e38:
         return "^" + _shortest(x * 2.0**-1000)
     single = struct.unpack("<f", struct.pack("<f", x))[0]  # rounded to nearest
+    if abs(x) < 1e6:  # PostgreSQL's float4 output: the shortest digits, exponential below 1e-4
+        if abs(single) < 1e-4:
+            return np.format_float_scientific(np.float32(single), unique=True, trim="-", exp_digits=2)
+        return np.format_float_positional(np.float32(single), unique=True, trim="-")
     return _shortest(single) if abs(x) < 1e15 else "~" + _shortest(single * 2.0**-100)
 
 
@@ -141,7 +151,7 @@ def _duckdb_texts(table_sql: str, values: Sequence[Any], expression: exp.Express
                                      NormalizeOptions(float_absolute=0), NormalizeOptions(float_digits=8)],
                          ids=["default", "15", "1", "no-absolute", "8"])
 async def test_a_float_prints_alike_in_postgres_and_duckdb(database_url: str, options: NormalizeOptions) -> None:
-    values = _doubles(options.float_digits, 6000)
+    values: list[float | None] = [*_doubles(options.float_digits, 6000), None]
     column = exp.column("x")
     texts = {}
     for dialect, peer in (("postgres", "duckdb"), ("duckdb", "postgres")):
