@@ -18,12 +18,15 @@ pinned), and the hashes use the cheapest canonical text per column where that se
 (normalize.cheap). The first scan's bucket count is tuned from the rows and their width unless
 `buckets` is given.
 
-Early exit: when both sides count the same rows (an exact COUNT(*), which costs a few per cent of a
-checksum scan), the whole tables' checksums (COUNT and SUM of row_hash, no grouping) are compared
-first, and equal ones end the diff there: identical tables cost one ungrouped scan per side, about
-what the databases' own checksum costs (a GROUP BY adds ~10 % on PostgreSQL). Tables whose counts
-differ go straight to the buckets; equal counts with different contents pay the whole-table scan on
-top (`whole_table_first` False turns it off, True runs it whatever the counts).
+Early exit: when both sides count the same rows (and, for an integer key, have the same key bounds),
+the whole tables' checksums (COUNT and SUM of row_hash, no grouping) are compared first, and equal
+ones end the diff there: identical tables cost one ungrouped scan per side, about what the databases'
+own checksum costs (a GROUP BY adds ~10 % on PostgreSQL). The counts come from PostgreSQL's catalog
+(`reltuples`, exact after a VACUUM: an exact COUNT(*) would cost ~4 % of the checksum scan) and a
+COUNT(*) elsewhere (DuckDB and Snowflake count from metadata); they only choose the order of the
+scans. Tables whose counts differ go straight to the buckets; equal counts with different contents
+pay the whole-table scan on top (`whole_table_first` False turns it off, True runs it whatever the
+counts).
 """
 
 from __future__ import annotations
@@ -278,6 +281,32 @@ def _checksum_query(
     return with_hash_group(query.group_by(exp.Literal.number(1)) if dialect != "tsql" else query.group_by(bucket), dialect)
 
 
+def _count_query(plan: Plan, side: Side) -> exp.Expression:
+    query = exp.select(q.count_star()).from_(plan.table(side))
+    condition = plan.where(side)
+    return query.where(condition) if condition is not None else query
+
+
+async def _row_counts(run: _Run, exact: bool) -> tuple[int, int]:
+    """Each side's rows, for the early exit's choice and the hash buckets' size: PostgreSQL's catalog
+    count (`reltuples`, exact after a VACUUM; no scan: an exact COUNT(*) would cost ~4 % of the
+    checksum scan there) where the side is a whole table, else COUNT(*) (DuckDB and Snowflake count
+    from metadata). `exact` False: the catalog's estimate wherever there is one. The counts only
+    choose the order of the scans: a wrong one costs a scan, never a difference."""
+    plan = run.plan
+
+    async def rows_of(side: Side) -> int:
+        whole_table = plan.sides[side].where is None
+        if whole_table and (not exact or plan.dialect(side) == "postgres"):
+            estimate = await estimated_rows(run.sessions[side], plan.sides[side].table)
+            if estimate is not None:
+                return estimate
+        return as_int((await run.rows(side, _count_query(plan, side)))[0][0])
+
+    source, target = await all_settled(rows_of("source"), rows_of("target"))
+    return source, target
+
+
 async def _whole_tables_equal(
     run: _Run, counts: tuple[int, int] | None, scan: Callable[[Side], Awaitable[list[tuple[Any, ...]]]]
 ) -> bool:
@@ -400,12 +429,9 @@ def _merge(buckets: Sequence[_Bucket]) -> list[tuple[int, int]]:
 async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
     plan, options, result = run.plan, run.options, run.result
 
-    counting = options.whole_table_first is None  # the early exit's default needs both exact counts
-
     def bounds(side: Side) -> exp.Expression:
         key = plan.col(side, plan.key[0])
-        figures = [exp.Min(this=key).as_("lo"), exp.Max(this=key.copy()).as_("hi")]
-        query = exp.select(*figures, *([q.count_star().as_("n")] if counting else [])).from_(plan.table(side))
+        query = exp.select(exp.Min(this=key).as_("lo"), exp.Max(this=key.copy()).as_("hi")).from_(plan.table(side))
         condition = plan.where(side)
         return query.where(condition) if condition is not None else query
 
@@ -414,8 +440,7 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
         parts, reason = (options.parallel, "asked for") if options.parallel else await probe_parts(run.sessions[side])
         run.parts[side] = parts
         result.parallel[side] = {"parts": parts, "reason": reason}
-    ends = [v for row in (source_bounds[0], target_bounds[0]) for v in row[:2] if v is not None]
-    counts = (as_int(source_bounds[0][2]), as_int(target_bounds[0][2])) if counting else None
+    ends = [v for row in (source_bounds[0], target_bounds[0]) for v in row if v is not None]
     if not ends:  # both empty, or every key NULL: the hash strategy counts and compares them
         return False
     lo, hi = min(as_int(v) for v in ends), max(as_int(v) for v in ends)
@@ -426,6 +451,9 @@ async def _range_diff(run: _Run, leaf: _Leaf) -> bool:
         return run.split_rows(side, lambda condition: _checksum_query(plan, side, None, condition),
                               split_ranges(lo, hi, 1, run.parts[side]), plan.col(side, plan.key[0]), 1)
 
+    # the early exit only where the key bounds agree too (rows added or removed at an end differ there)
+    same_bounds = tuple(source_bounds[0]) == tuple(target_bounds[0])
+    counts = await _row_counts(run, exact=True) if options.whole_table_first is None and same_bounds else None
     if await _whole_tables_equal(run, counts, whole_scan):
         return True
     result.buckets = first_buckets(plan, options, hi - lo + 1)
@@ -508,24 +536,12 @@ def _residue_in(plan: Plan, side: Side, modulus: int, ids: Sequence[int]) -> exp
 async def _hash_diff(run: _Run, leaf: _Leaf) -> None:
     plan, options, result = run.plan, run.options, run.result
 
-    def count(side: Side) -> exp.Expression:
-        query = exp.select(q.count_star()).from_(plan.table(side))
-        condition = plan.where(side)
-        return query.where(condition) if condition is not None else query
-
-    async def rows_of(side: Side) -> int:
-        """The catalog's row estimate (no scan), else COUNT(*); COUNT(*) when the early exit needs it."""
-        if options.whole_table_first is None:
-            return as_int((await run.rows(side, count(side)))[0][0])
-        estimate = await estimated_rows(run.sessions[side], plan.sides[side].table)
-        return estimate if estimate is not None else as_int((await run.rows(side, count(side)))[0][0])
-
-    counts = await all_settled(rows_of("source"), rows_of("target"))
+    counts = await _row_counts(run, exact=options.whole_table_first is None)
 
     async def whole_scan(side: Side) -> list[tuple[Any, ...]]:
         return await run.rows(side, _checksum_query(plan, side, None, None))
 
-    if await _whole_tables_equal(run, (counts[0], counts[1]), whole_scan):
+    if await _whole_tables_equal(run, counts, whole_scan):
         return
     # every level of hash buckets is a scan: size the first so that the differing buckets can be
     # fetched at once (about leaf_rows rows each) rather than refined by another scan
