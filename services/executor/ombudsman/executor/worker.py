@@ -235,7 +235,7 @@ class Worker:
         while not self.stop.is_set():
             try:
                 msgs = await sub.fetch(1, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nothing to read: nats-py raises either
                 continue
             except Exception as exc:
                 log.warning("fetch failed: %s", exc)
